@@ -1,0 +1,127 @@
+"""Format registry: name -> reader, and detection from content.
+
+Each format module defines ``READERS: dict[str, Reader]``.  Modules are imported on
+first use.  A reader has:
+
+* ``sniff(head: Head) -> float``: confidence in [0, 1] that ``head`` is this format;
+* ``read(chunks, ctx) -> Iterator[pyarrow.RecordBatch]``: canonical batches from
+  :class:`~logferry.lines.LineChunk`s (text formats) -- or, for ``binary`` readers,
+  ``read(stream, ctx)`` from the decompressed byte stream.
+
+Adding a format = one module + one line in :data:`MODULES` + its tests.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pyarrow as pa
+
+from ..lines import decode
+
+#: format modules, in the order their readers are listed
+MODULES = (
+    "w3c",
+    "cloudfront",
+    "cdn",
+    "csv_usage",
+    "clf",
+    "jsonlogs",
+    "snowplow",
+    "snowplow_thrift",
+    "canonical",
+)
+
+#: confidence below which a format is not considered at all
+MIN_CONFIDENCE = 0.3
+#: two candidates closer than this are a tie
+TIE = 0.02
+
+
+@dataclass
+class Head:
+    """The first bytes of a (decompressed) input, for sniffing."""
+
+    raw: bytes
+    name: str = ""
+    lines: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_bytes(cls, raw: bytes, name: str = "", max_lines: int = 64) -> Head:
+        text_lines: list[str] = []
+        for b in raw.splitlines()[: max_lines + 8]:
+            s = decode(b)
+            if s.strip():
+                text_lines.append(s)
+            if len(text_lines) >= max_lines:
+                break
+        # drop a last line that may be cut in the middle
+        if raw and not raw.endswith((b"\n", b"\r")) and len(raw) >= 65536 and text_lines:
+            text_lines.pop()
+        return cls(raw, name, text_lines)
+
+    @property
+    def data_lines(self) -> list[str]:
+        return [ln for ln in self.lines if not ln.startswith("#")]
+
+    @property
+    def directives(self) -> list[str]:
+        return [ln for ln in self.lines if ln.startswith("#")]
+
+
+@dataclass(frozen=True)
+class Reader:
+    name: str
+    description: str
+    sniff: Callable[[Head], float]
+    read: Callable[..., Iterator[pa.RecordBatch]]
+    binary: bool = False
+    options: tuple[str, ...] = ()
+
+
+_REGISTRY: dict[str, Reader] | None = None
+
+
+def registry() -> dict[str, Reader]:
+    global _REGISTRY
+    if _REGISTRY is None:
+        reg: dict[str, Reader] = {}
+        for mod in MODULES:
+            try:
+                m = importlib.import_module(f"{__name__}.{mod}")
+            except ModuleNotFoundError as e:
+                if e.name == f"{__name__}.{mod}":
+                    continue  # module not written yet
+                raise
+            for name, r in getattr(m, "READERS", {}).items():
+                reg[name] = r
+        _REGISTRY = reg
+    return _REGISTRY
+
+
+def get(name: str) -> Reader:
+    reg = registry()
+    if name not in reg:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"unknown format {name!r}; known formats: {', '.join(sorted(reg))}")
+    return reg[name]
+
+
+def rank(head: Head) -> list[tuple[str, float]]:
+    """Every format's confidence for ``head``, best first (only those >= MIN_CONFIDENCE)."""
+    scores: list[tuple[str, float]] = []
+    for name, r in registry().items():
+        try:
+            c = float(r.sniff(head))
+        except Exception:  # a sniffer must never break detection
+            c = 0.0
+        if c >= MIN_CONFIDENCE:
+            scores.append((name, round(min(c, 1.0), 3)))
+    scores.sort(key=lambda t: -t[1])
+    return scores
+
+

@@ -1,0 +1,211 @@
+"""Reusable, vectorised converters from raw text columns to canonical types.
+
+Each takes and returns ``pyarrow`` arrays and never loops over rows in Python except
+on the (small) dictionary of distinct values.  Values that cannot be converted become
+null; :func:`count_failed` tells the caller how many.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from urllib.parse import unquote, unquote_to_bytes
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..schema import TS
+
+DASH = "-"
+
+
+def dash_null(a: pa.Array, nulls: tuple[str, ...] = (DASH,)) -> pa.Array:
+    """``-`` (or the given markers) -> null."""
+    if a.type != pa.string():
+        a = a.cast(pa.string())
+    if len(nulls) == 1:
+        mask = pc.equal(a, nulls[0])
+    else:
+        mask = pc.is_in(a, value_set=pa.array(list(nulls), pa.string()))
+    if not pc.any(mask).as_py():
+        return a
+    return pc.if_else(mask, pa.scalar(None, pa.string()), a)
+
+
+def empty_null(a: pa.Array) -> pa.Array:
+    return dash_null(a, ("",))
+
+
+_INT_RE = r"^\s*[+-]?\d+\s*$"
+_NUM_RE = r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$"
+
+
+def _safe_cast(a: pa.Array, typ: pa.DataType, pattern: str) -> pa.Array:
+    try:
+        return pc.cast(a, typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    ok = pc.match_substring_regex(a, pattern)
+    a = pc.if_else(ok, a, pa.scalar(None, pa.string()))
+    a = pc.utf8_trim_whitespace(a)
+    try:
+        return pc.cast(a, typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        # out of range values: convert one by one (rare)
+        out = []
+        for v in a.to_pylist():
+            try:
+                out.append(None if v is None else pa.scalar(int(float(v)) if pa.types.is_integer(typ) else float(v), typ).as_py())
+            except (ValueError, OverflowError, pa.ArrowInvalid):
+                out.append(None)
+        return pa.array(out, typ)
+
+
+def to_int(a: pa.Array, typ: pa.DataType = pa.int64()) -> pa.Array:
+    """Text -> integer; ``-`` and garbage -> null."""
+    if pa.types.is_integer(a.type):
+        return a.cast(typ, safe=False)
+    return _safe_cast(dash_null(a), typ, _INT_RE)
+
+
+def to_float(a: pa.Array) -> pa.Array:
+    if pa.types.is_floating(a.type) or pa.types.is_integer(a.type):
+        return a.cast(pa.float64())
+    return _safe_cast(dash_null(a), pa.float64(), _NUM_RE)
+
+
+def scale(a: pa.Array, factor: float) -> pa.Array:
+    return pc.multiply(to_float(a), factor)
+
+
+def count_failed(raw: pa.Array, converted: pa.Array) -> int:
+    """Values present in ``raw`` (not null, not ``-``) that became null."""
+    present = pc.and_(pc.is_valid(raw), pc.not_equal(raw, DASH)) if raw.type == pa.string() else pc.is_valid(raw)
+    lost = pc.and_(present, pc.is_null(converted))
+    return int(pc.sum(lost).as_py() or 0)
+
+
+_ISO_RE = r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$"
+
+
+def iso_to_ts(a: pa.Array) -> pa.Array:
+    """``YYYY-MM-DD[ T]HH:MM[:SS[.f]]`` (UTC unless an offset is given) -> timestamp[us, UTC]."""
+    if a.type == TS:
+        return a
+    a = dash_null(a)
+    try:
+        return _cast_ts(a)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    ok = pc.match_substring_regex(a, _ISO_RE)
+    a = pc.if_else(ok, a, pa.scalar(None, pa.string()))
+    try:
+        return _cast_ts(a)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        out = []
+        for v in a.to_pylist():
+            try:
+                out.append(None if v is None else _cast_ts(pa.array([v])).to_pylist()[0])
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                out.append(None)
+        return pa.array(out, TS)
+
+
+def _cast_ts(a: pa.Array) -> pa.Array:
+    # pad HH:MM to HH:MM:SS so Arrow's ISO-8601 parser accepts it
+    if pc.any(pc.match_substring_regex(a, r"[ T]\d{2}:\d{2}$")).as_py():
+        a = pc.replace_substring_regex(a, r"([ T]\d{2}:\d{2})$", r"\1:00")
+    has_tz = pc.any(pc.match_substring_regex(a, r"(Z|[+-]\d{2}:?\d{2})$")).as_py()
+    if has_tz:
+        return pc.cast(a, TS)
+    return pc.cast(pc.cast(a, pa.timestamp("us")), TS)
+
+
+def join_date_time(date: pa.Array, time: pa.Array) -> pa.Array:
+    return pc.binary_join_element_wise(date, time, " ")
+
+
+def local_to_utc(ts_naive_text: pa.Array, tz: str | None) -> pa.Array:
+    """Local wall-clock text ``YYYY-MM-DD HH:MM:SS`` in zone ``tz`` -> UTC timestamps."""
+    if not tz or tz.upper() in ("UTC", "Z", "GMT"):
+        return iso_to_ts(ts_naive_text)
+    naive = iso_to_ts(ts_naive_text).cast(pa.timestamp("us"))
+    return pc.assume_timezone(naive, tz, ambiguous="earliest", nonexistent="earliest").cast(TS)
+
+
+def epoch_to_ts(a: pa.Array, unit: str) -> pa.Array:
+    """Epoch numbers (``s``, ``ms``, ``us``, ``ns``; may be fractional) -> timestamp[us, UTC]."""
+    factor = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}[unit]
+    if pa.types.is_integer(a.type) and unit in ("ms", "us", "s"):
+        us = pc.multiply(a.cast(pa.int64()), int(factor))
+    else:
+        f = to_float(a)
+        us = pc.cast(pc.round(pc.multiply(f, factor)), pa.int64(), safe=False)
+    return us.cast(pa.timestamp("us")).cast(TS)
+
+
+def on_distinct(a: pa.Array, fn: Callable[[str], str | None]) -> pa.Array:
+    """Apply a Python function to each *distinct* value (user agents repeat a lot)."""
+    if len(a) == 0:
+        return a
+    d = pc.dictionary_encode(a)
+    dictionary = d.dictionary
+    mapped = pa.array([fn(v) for v in dictionary.to_pylist()], pa.string())
+    return pc.take(mapped, d.indices)
+
+
+_PCT = re.compile(r"%[0-9A-Fa-f]{2}")
+
+
+def plus_decode(v: str | None) -> str | None:
+    """IIS style: ``+`` -> space; percent-escapes decoded only when present."""
+    if v is None or v == DASH:
+        return None
+    v = v.replace("+", " ")
+    if "%" in v and _PCT.search(v):
+        v = unquote(v)
+    return v
+
+
+def pct_decode(v: str | None) -> str | None:
+    if v is None or v == DASH:
+        return None
+    if "%" in v:
+        return unquote(v)
+    return v
+
+
+_DOUBLE = re.compile(r"%25([0-9A-Fa-f]{2})")
+
+
+def double_pct_decode(v: str | None) -> str | None:
+    """CloudFront: undo double encoding (``%2520`` -> ``%20``) then percent-decode."""
+    if v is None or v == DASH:
+        return None
+    if "%" not in v:
+        return v
+    v = _DOUBLE.sub(r"%\1", v)
+    return unquote_to_bytes(v).decode("utf-8", errors="replace")
+
+
+def dash_if_null(a: pa.Array) -> pa.Array:
+    return pc.fill_null(a.cast(pa.string()), DASH)
+
+
+def quoted_unescape(v: str) -> str:
+    """W3C ``<string>`` quoting removed (``""`` inside becomes ``"``); unquoted values unchanged."""
+    if len(v) >= 2 and v[0] == '"' and v[-1] == '"':
+        return v[1:-1].replace('""', '"')
+    return v
+
+
+def unquote_column(a: pa.Array) -> pa.Array:
+    """Strip W3C string quoting from every value that has it (vectorised check first)."""
+    if not pc.any(pc.starts_with(a, '"')).as_py():
+        return a
+    return on_distinct(a, lambda v: None if v is None else quoted_unescape(v))
+
+
+def np_take_strings(a: pa.Array, idx: np.ndarray) -> pa.Array:
+    return pc.take(a, pa.array(idx, pa.int64()))

@@ -1,0 +1,311 @@
+"""Open any input, detect its format and stream canonical record batches.
+
+>>> stream = read("access.log")            # doctest: +SKIP
+>>> for batch in stream: ...               # pyarrow.RecordBatch
+>>> stream.stats.records, stream.stats.bad # doctest: +SKIP
+
+Nothing is lost: every line that cannot be read is reported as a :class:`BadRow`
+(file, line number, raw text, reason) through ``on_bad`` or ``stream.bad_rows``, and
+``records + bad == lines - directives - blank`` holds for every input.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, BinaryIO
+
+import pyarrow as pa
+
+from . import formats
+from .compression import open_decompressed
+from .errors import AmbiguousFormatError, InputError, UnknownFormatError
+from .lines import CHUNK_SIZE, LineChunk, decode, iter_chunks
+
+HEAD_BYTES = 256 << 10
+
+
+@dataclass
+class ReadStats:
+    lines: int = 0
+    directives: int = 0
+    blank: int = 0
+    records: int = 0
+    bad: int = 0
+    conversion_errors: int = 0
+    bytes_read: int = 0
+
+    @property
+    def data_lines(self) -> int:
+        return self.lines - self.directives - self.blank
+
+    def as_dict(self) -> dict[str, int]:
+        d = asdict(self)
+        d["data_lines"] = self.data_lines
+        return d
+
+
+@dataclass
+class BadRow:
+    source_file: str
+    line_number: int
+    raw: str
+    reason: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ReadContext:
+    """What a reader gets besides its chunks: where bad rows go, options, counters."""
+
+    source_file: str
+    options: dict[str, Any] = field(default_factory=dict)
+    stats: ReadStats = field(default_factory=ReadStats)
+    on_bad: Callable[[BadRow], None] | None = None
+
+    def bad(self, line_number: int, raw: bytes | str, reason: str) -> None:
+        self.stats.bad += 1
+        if self.on_bad is not None:
+            text = raw if isinstance(raw, str) else decode(raw)
+            self.on_bad(BadRow(self.source_file, int(line_number), text, reason))
+
+    def bad_lines(self, chunk: LineChunk, idx, reason: str | Callable[[int], str]) -> None:
+        for i in idx:
+            r = reason(int(i)) if callable(reason) else reason
+            self.bad(chunk.first_line + int(i), chunk.line(int(i)), r)
+
+    def conversion_failed(self, n: int) -> None:
+        self.stats.conversion_errors += n
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream that replays ``head`` before reading on from ``rest``."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n < 0 or n >= len(self._head):
+                out = bytes(self._head)
+                self._head = memoryview(b"")
+                if n < 0:
+                    return out + self._rest.read()
+                more = self._rest.read(n - len(out)) if n > len(out) else b""
+                return out + (more or b"")
+            out = bytes(self._head[:n])
+            self._head = self._head[n:]
+            return out
+        return self._rest.read(n)
+
+    def readinto(self, b) -> int:  # pragma: no cover - read() is what we use
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._rest.close()
+        finally:
+            super().close()
+
+
+def open_raw(path: str | os.PathLike | BinaryIO) -> BinaryIO:
+    """Binary stream of a local path, an fsspec URL or an open file object."""
+    if hasattr(path, "read"):
+        return path  # type: ignore[return-value]
+    p = os.fspath(path)  # type: ignore[arg-type]
+    if p == "-":
+        import sys
+
+        return sys.stdin.buffer
+    if "://" in p and not p.startswith("file://"):
+        import fsspec
+
+        try:
+            return fsspec.open(p, "rb").open()
+        except FileNotFoundError as e:
+            raise InputError(f"{p}: no such file") from e
+        except ImportError as e:
+            raise InputError(f"{p}: {e}") from e
+    if p.startswith("file://"):
+        p = p[len("file://") :]
+    if os.path.isdir(p):
+        raise InputError(f"{p}: is a directory, not a log file")
+    try:
+        return open(p, "rb")
+    except FileNotFoundError as e:
+        raise InputError(f"{p}: no such file") from e
+    except PermissionError as e:
+        raise InputError(f"{p}: permission denied") from e
+
+
+def open_input(path: str | os.PathLike | BinaryIO) -> tuple[BinaryIO, bytes, str | None]:
+    """Open, decompress, and read the head.  Returns (stream from byte 0, head, codec)."""
+    raw = open_raw(path)
+    try:
+        stream, codec = open_decompressed(raw)
+        head = _read_head(stream)
+    except InputError:
+        raw.close()
+        raise
+    except (OSError, EOFError, ValueError) as e:
+        raw.close()
+        raise InputError(f"{_name(path)}: cannot decompress: {e}") from e
+    return _Prefixed(head, stream), head, codec  # type: ignore[return-value]
+
+
+def _read_head(stream: BinaryIO) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while size < HEAD_BYTES:
+        b = stream.read(HEAD_BYTES - size)
+        if not b:
+            break
+        parts.append(b)
+        size += len(b)
+    return b"".join(parts)
+
+
+def _name(path: Any) -> str:
+    if hasattr(path, "name") and isinstance(path.name, str):
+        return path.name
+    return os.fspath(path) if not hasattr(path, "read") else "<stream>"
+
+
+@dataclass
+class Detection:
+    format: str
+    confidence: float
+    candidates: list[tuple[str, float]]
+    compression: str | None = None
+
+
+def detect_head(head: bytes, name: str = "", codec: str | None = None) -> Detection:
+    h = formats.Head.from_bytes(head, os.path.basename(name))
+    if not h.lines and not head.strip():
+        raise UnknownFormatError(f"{name}: empty input, nothing to detect")
+    ranked = formats.rank(h)
+    if not ranked:
+        if _looks_binary(head):
+            raise UnknownFormatError(f"{name}: not a log file (binary content)")
+        raise UnknownFormatError(
+            f"{name}: not a recognised access-log format; force one with --format NAME "
+            f"(see `logferry formats`)"
+        )
+    best = ranked[0]
+    ties = [c for c in ranked if best[1] - c[1] < formats.TIE]
+    if len(ties) > 1:
+        raise AmbiguousFormatError(name, ties)
+    return Detection(best[0], best[1], ranked, codec)
+
+
+def _looks_binary(head: bytes) -> bool:
+    sample = head[:4096]
+    if not sample:
+        return False
+    if b"\x00" in sample:
+        return True
+    text = sum(1 for b in sample if 32 <= b < 127 or b in (9, 10, 13) or b >= 128)
+    return text / len(sample) < 0.85
+
+
+def detect(path: str | os.PathLike | BinaryIO) -> Detection:
+    """Detect the format of a file from its content (compression sniffed from magic)."""
+    stream, head, codec = open_input(path)
+    try:
+        return detect_head(head, _name(path), codec)
+    finally:
+        stream.close()
+
+
+class RecordStream:
+    """Iterable of canonical ``pyarrow.RecordBatch``es read from one input.
+
+    After iteration, :attr:`stats` holds the counts and :attr:`bad_rows` the bad rows
+    (unless an ``on_bad`` callback received them instead).
+    """
+
+    def __init__(
+        self,
+        path: Any,
+        format: str | None = None,
+        *,
+        options: dict[str, Any] | None = None,
+        on_bad: Callable[[BadRow], None] | None = None,
+        chunk_size: int = CHUNK_SIZE,
+        source_name: str | None = None,
+    ):
+        self.path = path
+        self.source_file = source_name or _name(path)
+        self.bad_rows: list[BadRow] = []
+        self.ctx = ReadContext(
+            self.source_file, dict(options or {}), ReadStats(), on_bad or self.bad_rows.append
+        )
+        self.chunk_size = chunk_size
+        self._stream, head, self.compression = open_input(path)
+        try:
+            if format is None:
+                det = detect_head(head, self.source_file, self.compression)
+                self.format, self.confidence = det.format, det.confidence
+            else:
+                formats.get(format)
+                self.format, self.confidence = format, 1.0
+        except Exception:
+            self._stream.close()
+            raise
+        self.reader = formats.get(self.format)
+
+    @property
+    def stats(self) -> ReadStats:
+        return self.ctx.stats
+
+    def _counted_chunks(self, stream: BinaryIO) -> Iterator[LineChunk]:
+        for chunk in iter_chunks(stream, self.chunk_size):
+            self.ctx.stats.lines += len(chunk)
+            self.ctx.stats.bytes_read = chunk.end_offset
+            yield chunk
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        stream = self._stream
+        try:
+            if self.reader.binary:
+                source = self.reader.read(stream, self.ctx)
+            else:
+                source = self.reader.read(self._counted_chunks(stream), self.ctx)
+            for batch in source:
+                if batch.num_rows:
+                    self.ctx.stats.records += batch.num_rows
+                    yield batch
+        finally:
+            stream.close()
+
+    def to_table(self) -> pa.Table:
+        from .schema import CANONICAL_SCHEMA
+
+        batches = list(self)
+        if not batches:
+            return CANONICAL_SCHEMA.empty_table()
+        return pa.Table.from_batches(
+            [b.select(CANONICAL_SCHEMA.names) for b in batches], schema=CANONICAL_SCHEMA
+        )
+
+
+def read(
+    path: str | os.PathLike | BinaryIO,
+    format: str | None = None,
+    *,
+    options: dict[str, Any] | None = None,
+    on_bad: Callable[[BadRow], None] | None = None,
+    chunk_size: int = CHUNK_SIZE,
+) -> RecordStream:
+    """Read one log (any supported format, any compression) as canonical record batches."""
+    return RecordStream(path, format, options=options, on_bad=on_bad, chunk_size=chunk_size)

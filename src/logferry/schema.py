@@ -1,0 +1,103 @@
+"""The canonical record: column names and Arrow types every reader fills.
+
+Every reader produces ``pyarrow.RecordBatch``es whose first columns are exactly
+:data:`CANONICAL` (in this order, with these types), followed by ``source_file``,
+``line_number`` and ``fields`` (a struct of the original fields, raw text, under their
+source names).  Units are normalised: milliseconds, bytes, UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pyarrow as pa
+
+TS = pa.timestamp("us", tz="UTC")
+
+#: canonical column -> Arrow type (order is the output order)
+CANONICAL: dict[str, pa.DataType] = {
+    "timestamp": TS,
+    "client_ip": pa.string(),
+    "client_port": pa.int32(),
+    "server_ip": pa.string(),
+    "server_port": pa.int32(),
+    "site": pa.string(),
+    "host": pa.string(),
+    "method": pa.string(),
+    "path": pa.string(),
+    "query": pa.string(),
+    "protocol": pa.string(),
+    "status": pa.int16(),
+    "bytes_sent": pa.int64(),
+    "bytes_received": pa.int64(),
+    "duration_ms": pa.float64(),
+    "ttfb_ms": pa.float64(),
+    "user_agent": pa.string(),
+    "referer": pa.string(),
+    "username": pa.string(),
+    "cache_status": pa.string(),
+    "edge_location": pa.string(),
+    "request_id": pa.string(),
+    "visit_id": pa.string(),
+    "user_id": pa.string(),
+    "customer_id": pa.string(),
+}
+
+#: columns every batch carries after the canonical ones
+META: dict[str, pa.DataType] = {
+    "source_file": pa.string(),
+    "line_number": pa.int64(),
+}
+
+CANONICAL_SCHEMA = pa.schema([pa.field(n, t) for n, t in {**CANONICAL, **META}.items()])
+CANONICAL_NAMES = tuple(CANONICAL)
+
+
+def make_batch(
+    columns: Mapping[str, pa.Array | None],
+    n: int,
+    source_file: str,
+    line_numbers: pa.Array,
+    fields: pa.StructArray | Mapping[str, pa.Array] | None = None,
+) -> pa.RecordBatch:
+    """Assemble a canonical batch of ``n`` rows.
+
+    ``columns`` maps canonical names to arrays (missing names become null columns,
+    arrays are cast to the canonical type).  ``fields`` are the original fields.
+    """
+    unknown = set(columns) - set(CANONICAL)
+    if unknown:
+        raise KeyError(f"not canonical columns: {sorted(unknown)}")
+    arrays: list[pa.Array] = []
+    for name, typ in CANONICAL.items():
+        arr = columns.get(name)
+        if arr is None:
+            arrays.append(pa.nulls(n, typ))
+        else:
+            if isinstance(arr, pa.ChunkedArray):
+                arr = arr.combine_chunks()
+            if arr.type != typ:
+                arr = arr.cast(typ)
+            arrays.append(arr)
+    arrays.append(pa.array([source_file] * n, pa.string()) if n else pa.array([], pa.string()))
+    arrays.append(line_numbers.cast(pa.int64()))
+    names = [*CANONICAL, *META]
+    if fields is not None:
+        if not isinstance(fields, pa.StructArray):
+            fields = struct_of(fields, n)
+        arrays.append(fields)
+        names.append("fields")
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def struct_of(fields: Mapping[str, pa.Array], n: int) -> pa.StructArray:
+    """A struct array from name -> array (empty mapping gives an empty struct)."""
+    if not fields:
+        return pa.array([{}] * n, pa.struct([]))
+    names = list(fields)
+    arrays = [a.combine_chunks() if isinstance(a, pa.ChunkedArray) else a for a in fields.values()]
+    return pa.StructArray.from_arrays(arrays, names=names)
+
+
+def empty_batch() -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist([], schema=CANONICAL_SCHEMA)

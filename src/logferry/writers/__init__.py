@@ -1,0 +1,34 @@
+"""Writers: canonical record batches -> a target format, written to a binary stream.
+
+A writer is built as ``factory(out: BinaryIO, **options)`` and has ``write(batch)`` and
+``close()`` (finishes the format -- footer, Parquet metadata -- without closing
+``out``).  Compression, rotation and delivery happen outside the writer.
+Registry: :data:`WRITERS` maps a ``--to`` name to ``"module:factory"``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any, BinaryIO
+
+#: --to name -> "module:factory"
+WRITERS: dict[str, str] = {
+    "jsonl": "logferry.writers.jsonl:JsonlWriter",
+    "parquet": "logferry.writers.parquet:ParquetWriter",
+}
+
+
+def writer_factory(name: str) -> Callable[..., Any]:
+    from ..errors import ConfigError
+
+    if name not in WRITERS:
+        raise ConfigError(
+            f"unknown output format {name!r}; choose one of: {', '.join(sorted(WRITERS))}"
+        )
+    mod, _, attr = WRITERS[name].partition(":")
+    return getattr(importlib.import_module(mod), attr)
+
+
+def get_writer(name: str, out: BinaryIO, **options: Any):
+    return writer_factory(name)(out, **options)
