@@ -1,6 +1,11 @@
 """JSON lines: one object per record with every canonical column, ``source_file``,
 ``line_number`` and the original fields under ``fields``.
 
+Shop input (a ``cs-customer-id`` field) also gets a ``shop`` object on every record that
+is a shop event: ``event``, ``search_phrase``, ``product_id``, ``product_name``,
+``category``, ``order_id``, ``total_price``, ``payment``, ``shipping`` and ``items`` (the
+order lines as a list); prices are exact decimals.  ``shop=True/False`` forces it.
+
 Serialisation runs in DuckDB (vectorised), not in a Python loop: timestamps become
 ISO-8601 UTC strings ending in ``Z``, integers stay integers, nulls stay null.
 """
@@ -12,7 +17,6 @@ from typing import BinaryIO
 
 import duckdb
 import pyarrow as pa
-
 
 _local = threading.local()
 
@@ -58,17 +62,33 @@ def json_lines(batch: pa.RecordBatch, *, include_fields: bool = True) -> pa.Arra
         con.unregister("b")
 
 
+def _is_shop(batch: pa.RecordBatch) -> bool:
+    if "fields" not in batch.schema.names or "method" not in batch.schema.names:
+        return False
+    t = batch.schema.field("fields").type
+    return any(t.field(i).name.lower() in ("cs-customer-id", "cs_customer_id") for i in range(t.num_fields))
+
+
 class JsonlWriter:
     """``--to jsonl``: canonical columns + source_file + line_number (+ ``fields``)."""
 
     extension = ".jsonl"
     binary = False
 
-    def __init__(self, out: BinaryIO, *, include_fields: bool = True, **_: object):
+    def __init__(
+        self, out: BinaryIO, *, include_fields: bool = True, shop: bool | None = None, **_: object
+    ):
         self.out = out
         self.include_fields = include_fields
+        self.shop = shop
 
     def write(self, batch: pa.RecordBatch) -> None:
+        if "shop" not in batch.schema.names and (
+            self.shop or (self.shop is None and _is_shop(batch))
+        ):
+            from ..shop import shop_column
+
+            batch = batch.append_column("shop", shop_column(batch))
         lines = json_lines(batch, include_fields=self.include_fields)
         if len(lines):
             self.out.write("\n".join(lines.to_pylist()).encode("utf-8") + b"\n")
