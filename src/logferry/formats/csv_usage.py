@@ -1,0 +1,302 @@
+"""CSV usage logs (``dbYYYYMMDD_NNN.csv`` and the extended ``eYYYYMMDD_NNN.csv``).
+
+The usage-DB registration engine writes a *title line* (unquoted field names, counted as
+a directive, not data) followed by data lines in which every value is double-quoted and
+values are separated by commas; ``-`` marks a missing value.  Date and time are
+``yyyy/mm/dd`` and ``hh:mm:ss`` in the server's local time: the reader option ``tz``
+(an IANA zone such as ``Asia/Tokyo`` or an offset such as ``+09:00``; default UTC) says
+which.
+
+The extended file's title line names one field fewer than its data lines carry
+(``server,s-date,s-time,c-host,s-url,c-response`` over data lines with 7 values): its
+data lines hold ``c-ip`` after ``c-host``, as the format description shows.  The reader
+handles this explicitly: when a title has ``c-host`` but no ``c-ip`` and also names
+``s-url`` or ``c-response``, lines with one value more than the title are read with
+``c-ip`` inserted after ``c-host``; lines with exactly the title's count are read with
+the title as written.  Without any title line the two documented layouts
+(:data:`DB_FIELDS`, 19 values, and :data:`EXT_FIELDS`, 7 values) are used by count.
+
+Canonical columns: ``site`` server, ``client_ip`` c-ip, ``method`` s-method, ``protocol``
+s-protocol, ``host`` s-host, ``server_ip`` s-ip, ``path``/``query`` from s-path (or
+s-url; a full URL there also gives the host when s-host is absent), ``status``
+s-status, ``bytes_sent`` s-byte, ``bytes_received`` r-byte (what the remote server
+sent to this server, following the design table), ``referer`` l-url, ``user_agent``
+c-agent, ``duration_ms`` s-elaps (extended file: c-response), ``username`` c-user and
+``user_id`` c-cookie-id (the cookie's access id names a browser across visits, not
+one visit).  c-host and r-status stay in ``fields`` only.
+
+A data line with another number of values than its layout, or with broken quoting
+(a stray quote, an unterminated value), is a bad row.
+
+Fast path: lines shaped ``"v1","v2",...,"vn"`` with no other quotes are cut with Arrow
+(``split_pattern`` on ``","``); other lines go through :mod:`csv` one by one.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ConfigError
+from ..lines import LineChunk, to_str
+from ..schema import make_batch
+from . import Head, Reader
+from . import _fields as F
+from .cdn import split_uri, unique_names
+
+QUOTE = 34
+
+#: the CSV format log file (title line and data lines)
+DB_FIELDS: tuple[str, ...] = (
+    "server",
+    "s-date",
+    "s-time",
+    "c-host",
+    "c-ip",
+    "s-method",
+    "s-protocol",
+    "s-host",
+    "s-ip",
+    "s-path",
+    "s-status",
+    "r-status",
+    "s-byte",
+    "r-byte",
+    "l-url",
+    "c-agent",
+    "s-elaps",
+    "c-cookie-id",
+    "c-user",
+)
+#: the extended file's title line, as written (one name short of its data lines)
+EXT_TITLE: tuple[str, ...] = ("server", "s-date", "s-time", "c-host", "s-url", "c-response")
+#: the extended file's data lines
+EXT_FIELDS: tuple[str, ...] = ("server", "s-date", "s-time", "c-host", "c-ip", "s-url", "c-response")
+
+KNOWN_NAMES = frozenset((*DB_FIELDS, *EXT_FIELDS))
+
+#: field name -> (canonical column, converter kind)
+FIELD_MAP: dict[str, tuple[str, str]] = {
+    "server": ("site", "str"),
+    "c-ip": ("client_ip", "str"),
+    "s-method": ("method", "str"),
+    "s-protocol": ("protocol", "str"),
+    "s-host": ("host", "str"),
+    "s-ip": ("server_ip", "str"),
+    "s-status": ("status", "int16"),
+    "s-byte": ("bytes_sent", "int64"),
+    "r-byte": ("bytes_received", "int64"),
+    "l-url": ("referer", "str"),
+    "c-agent": ("user_agent", "str"),
+    "s-elaps": ("duration_ms", "float"),
+    "c-response": ("duration_ms", "float"),
+    "c-cookie-id": ("user_id", "str"),
+    "c-user": ("username", "str"),
+}
+
+_NAME = r"[A-Za-z][A-Za-z0-9_()\-]*"
+_TITLE_RE = re.compile(rf"^\s*{_NAME}(\s*,\s*{_NAME})+\s*$")
+_DATE_RE = r"^\d{4}/\d{2}/\d{2}$"
+_TIME_RE = r"^\d{1,2}:\d{2}:\d{2}$"
+
+
+def title_tokens(text: str) -> list[str] | None:
+    """Field names of a title line, or None when ``text`` is not one."""
+    if not _TITLE_RE.match(text):
+        return None
+    toks = [t.strip() for t in text.split(",")]
+    if sum(1 for t in toks if t in KNOWN_NAMES) < 2:
+        return None
+    return toks
+
+
+def layouts_for(title: Sequence[str] | None) -> list[tuple[str, ...]]:
+    """Data-line layouts to try, in order, under ``title`` (None: no title seen yet)."""
+    if title is None:
+        return [DB_FIELDS, EXT_FIELDS]
+    names = tuple(title)
+    if "c-host" in names and "c-ip" not in names and ("s-url" in names or "c-response" in names):
+        k = names.index("c-host") + 1
+        return [(*names[:k], "c-ip", *names[k:]), names]
+    return [names]
+
+
+def _check_tz(tz: str | None) -> str | None:
+    if tz is None or tz == "":
+        return None
+    if not isinstance(tz, str):
+        raise ConfigError(f"reader option 'tz' must be a time zone name, not {type(tz).__name__}")
+    if tz.upper() in ("UTC", "Z", "GMT"):
+        return None
+    try:
+        pc.assume_timezone(pa.array([0], pa.timestamp("us")), tz)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        raise ConfigError(f"reader option 'tz': unknown time zone {tz!r} (use e.g. Europe/Berlin or +09:00)") from e
+    return tz
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def read(chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
+    tz = _check_tz(ctx.options.get("tz"))
+    title: tuple[str, ...] | None = None
+    for chunk in chunks:
+        blank = chunk.blank_mask()
+        ctx.stats.blank += int(blank.sum())
+        data = ~blank
+        # title lines: unquoted lines of field names (normally only line 1)
+        fb = chunk.first_bytes()
+        cand = np.flatnonzero(data & (fb != QUOTE))
+        titles: list[tuple[int, list[str]]] = []
+        for i in cand.tolist():
+            if chunk.ends[i] - chunk.starts[i] > 4096:
+                continue
+            toks = title_tokens(chunk.text(i))
+            if toks is not None:
+                titles.append((i, toks))
+        ctx.stats.directives += len(titles)
+        lo = 0
+        for t, toks in [*titles, (len(chunk), None)]:
+            if t > lo:
+                idx = np.flatnonzero(data[lo:t]) + lo
+                if len(idx):
+                    yield from _segment(chunk, idx, title, tz, ctx)
+            if toks is not None:
+                title = tuple(toks)
+            lo = t + 1
+
+
+def _segment(chunk: LineChunk, idx: np.ndarray, title, tz, ctx) -> Iterator[pa.RecordBatch]:
+    layouts = layouts_for(title)
+    lines = to_str(chunk.slices(idx))
+    shaped = pc.and_(
+        pc.and_(pc.starts_with(lines, '"'), pc.ends_with(lines, '"')),
+        pc.greater_equal(pc.utf8_length(lines), 2),
+    )
+    inner = pc.utf8_slice_codeunits(lines, 1, -1)
+    parts = pc.split_pattern(inner, '","')
+    nparts = pc.list_value_length(parts)
+    nquotes = pc.count_substring(inner, '"')
+    done = np.zeros(len(idx), dtype=bool)
+    for names in layouts:
+        n = len(names)
+        sel = pc.and_(shaped, pc.and_(pc.equal(nparts, n), pc.equal(nquotes, 2 * (n - 1))))
+        sel_np = np.asarray(pc.fill_null(sel, False)) & ~done
+        m = int(sel_np.sum())
+        if not m:
+            continue
+        done |= sel_np
+        flat = pc.list_flatten(parts.filter(pa.array(sel_np)))
+        cols = [flat.take(pa.array(np.arange(k, m * n, n, dtype=np.int64))) for k in range(n)]
+        yield _batch(names, cols, chunk.line_numbers(idx[sel_np]), tz, ctx)
+    rest = np.flatnonzero(~done)
+    if not len(rest):
+        return
+    # slow path: quoting the fast path does not handle ("" escapes, unquoted values, ...)
+    by_layout: dict[int, tuple[list[int], list[list[str]]]] = {}
+    want = " or ".join(str(len(x)) for x in layouts)
+    for j in rest.tolist():
+        i = int(idx[j])
+        text = lines[j].as_py()
+        try:
+            rows = list(csv.reader([text], strict=True))
+        except csv.Error as e:
+            ctx.bad(chunk.first_line + i, chunk.line(i), f"broken quoting: {e}")
+            continue
+        vals = rows[0] if rows else []
+        hit = next((k for k, names in enumerate(layouts) if len(names) == len(vals)), None)
+        if hit is None:
+            ctx.bad(chunk.first_line + i, chunk.line(i), f"{len(vals)} values, expected {want}")
+            continue
+        bucket = by_layout.setdefault(hit, ([], []))
+        bucket[0].append(i)
+        bucket[1].append(vals)
+    for k, (line_idx, rows) in sorted(by_layout.items()):
+        names = layouts[k]
+        cols = [pa.array([r[c] for r in rows], pa.string()) for c in range(len(names))]
+        yield _batch(names, cols, chunk.line_numbers(np.array(line_idx, dtype=np.int64)), tz, ctx)
+
+
+def _batch(names: Sequence[str], cols: Sequence[pa.Array], line_numbers: np.ndarray, tz, ctx) -> pa.RecordBatch:
+    n = len(line_numbers)
+    originals = dict(zip(unique_names(names), cols, strict=True))
+    by_name: dict[str, pa.Array] = {}
+    for name, col in zip(names, cols, strict=True):
+        by_name.setdefault(name, col)
+    out: dict[str, pa.Array] = {}
+    failed = 0
+    for name, col in by_name.items():
+        spec = FIELD_MAP.get(name)
+        if spec is None:
+            continue
+        target, kind = spec
+        if target in out:
+            continue
+        if kind == "str":
+            v = F.dash_null(col)
+        elif kind in ("int16", "int64"):
+            v = F.to_int(col, getattr(pa, kind)())
+            failed += F.count_failed(col, v)
+        else:  # float
+            v = F.to_float(col)
+            failed += F.count_failed(col, v)
+        out[target] = v
+    uri = by_name.get("s-path", by_name.get("s-url"))
+    if uri is not None:
+        parts = split_uri(uri)
+        out["path"], out["query"] = parts["path"], parts["query"]
+        if "host" not in out:
+            out["host"] = parts["host"]
+    date, time = by_name.get("s-date"), by_name.get("s-time")
+    if date is not None and time is not None:
+        ok = pc.fill_null(
+            pc.and_(pc.match_substring_regex(date, _DATE_RE), pc.match_substring_regex(time, _TIME_RE)), False
+        )
+        text = F.join_date_time(pc.replace_substring(date, "/", "-"), time)
+        text = pc.if_else(ok, text, pa.scalar(None, pa.string()))
+        ts = F.local_to_utc(text, tz)
+        present = pc.fill_null(pc.or_(pc.not_equal(date, F.DASH), pc.not_equal(time, F.DASH)), False)
+        failed += int(pc.sum(pc.and_(present, pc.is_null(ts))).as_py() or 0)
+        out["timestamp"] = ts
+    if failed:
+        ctx.conversion_failed(failed)
+    return make_batch(out, n, ctx.source_file, pa.array(line_numbers, pa.int64()), originals)
+
+
+# --- detection -----------------------------------------------------------------------------
+
+_DATA_RE = re.compile(r'^"[^"]*","\d{4}/\d{2}/\d{2}","\d{1,2}:\d{2}:\d{2}",')
+_FILE_NAME = re.compile(r"^(db|e)\d{8}_\d{3}\.csv$")
+
+
+def sniff(head: Head) -> float:
+    lines = head.lines[:64]
+    if not lines:
+        return 0.0
+    hint = 0.02 if _FILE_NAME.match(head.name or "") else 0.0
+    toks = title_tokens(lines[0])
+    data = [ln for ln in lines if title_tokens(ln) is None]
+    shaped = sum(1 for ln in data if _DATA_RE.match(ln))
+    ratio = shaped / len(data) if data else 1.0
+    if toks and toks[:3] == ["server", "s-date", "s-time"] and ratio >= 0.5:
+        return 0.96 + hint
+    if data and ratio >= 0.8:
+        return 0.85 + hint
+    return 0.0
+
+
+READERS = {
+    "csv-usage": Reader(
+        "csv-usage",
+        "CSV usage logs (title line, quoted values; db... and extended e... files)",
+        sniff,
+        read,
+        options=("tz",),
+    ),
+}
