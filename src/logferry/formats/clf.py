@@ -1,0 +1,555 @@
+"""Apache/Nginx common and combined logs and the other one-line-per-request text formats
+shaped like them (vhost variants, OVH, Gandi, S3 server access, ELB/ALB, HAProxy).
+
+Format knowledge is data: :data:`LAYOUTS` maps each format name to its variants, each an
+RE2 regular expression with named groups plus the weight a match of that variant carries
+when sniffing (the first variant is the format's own shape; later ones are tolerated
+fallbacks, e.g. a ``common`` line inside a ``combined`` file).  Every group captures the
+token exactly as written (quotes and brackets kept); those tokens become the ``fields``
+struct, and :data:`LAYOUTS`' ``columns`` say how they map to canonical columns.
+
+Lines are parsed vectorised with ``pyarrow.compute.extract_regex`` over a whole chunk;
+lines that match none of the file format's variants are bad rows.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..lines import LineChunk, to_str
+from ..schema import TS, make_batch
+from . import Head, Reader
+from . import _fields as F
+
+HASH = 35
+
+# --- regex building blocks (RE2 syntax; also valid Python ``re``) -------------------------
+_Q = r'"(?:[^"\\]|\\.)*"'  # a double-quoted token with backslash escapes
+HOST = r'(?P<remote_host>[^\s"\[]+(?:, [^\s"\[]+)*)'  # an address, or an X-Forwarded-For list
+ANY_HOST = r'(?P<remote_host>[^\[]+?)'  # anything before "ident user [" (XFF + address, ...)
+VHOST = r'(?P<vhost>[^\s,"\[]+)'
+ID_USER = r"(?P<ident>\S+) (?P<remote_user>\S+)"
+TIME = r"(?P<time>\[[^\]]*\])"
+REQ = rf"(?P<request>{_Q})"
+STATUS = r"(?P<status>\d{3}|-)"
+BYTES = r"(?P<bytes>\d+|-)"
+REF_UA = rf"(?P<referer>{_Q}) (?P<user_agent>{_Q})"
+EXTRA = r"(?: (?P<extra>.*?))?\s*$"  # tolerated trailing fields (icecast duration, nginx "$http_x_forwarded_for")
+END = r"\s*$"
+COMMON_TAIL = rf"{TIME} {REQ} {STATUS} {BYTES}"
+
+_ELB_CORE = (
+    r"(?P<elb>\S+) (?P<client>\S+) (?P<backend>\S+) "
+    r"(?P<request_processing_time>\S+) (?P<backend_processing_time>\S+) "
+    r"(?P<response_processing_time>\S+) (?P<elb_status_code>\S+) (?P<backend_status_code>\S+) "
+    r"(?P<received_bytes>\S+) (?P<sent_bytes>\S+) "
+    rf'(?P<request>"[^"]*") (?P<user_agent>{_Q}) (?P<ssl_cipher>\S+) (?P<ssl_protocol>\S+)'
+)
+_ALB_TAIL = (
+    r' (?P<target_group_arn>\S+) (?P<trace_id>"[^"]*") (?P<domain_name>"[^"]*") '
+    r'(?P<chosen_cert_arn>"[^"]*") (?P<matched_rule_priority>\S+) (?P<request_creation_time>\S+) '
+    r'(?P<actions_executed>"[^"]*") (?P<redirect_url>"[^"]*") (?P<error_reason>"[^"]*")'
+    r'(?: (?P<target_port_list>"[^"]*"))?(?: (?P<target_status_code_list>"[^"]*"))?'
+)
+_S3 = (
+    r"(?P<bucket_owner>\S+) (?P<bucket>\S+) (?P<time>\[[^\]]*\]) (?P<remote_ip>\S+) "
+    r"(?P<requester>\S+) (?P<request_id>\S+) (?P<operation>\S+) (?P<key>\S+) "
+    rf"(?P<request>{_Q}|-) (?P<http_status>\d{{3}}|-) (?P<error_code>\S+) (?P<bytes_sent>\S+) "
+    r"(?P<object_size>\S+) (?P<total_time>\S+) (?P<turn_around_time>\S+) "
+    rf"(?P<referer>{_Q}|-) (?P<user_agent>{_Q}|-)"
+)
+_HAPROXY = (
+    r"(?:(?P<syslog_time>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<syslog_host>\S+) "
+    r"(?P<process>[^\s:]+): )?"
+    r"(?P<client>\S+:\d+) (?P<accept_date>\[\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d(?:\.\d+)?\]) "
+    r"(?P<frontend>\S+) (?P<backend_server>[^\s/]+/\S+) (?P<timers>-?\d+(?:/-?\d+){3,4}) "
+    r"(?P<status>-?\d+) (?P<bytes>\+?\d+) (?P<captured_request_cookie>\S+) "
+    r"(?P<captured_response_cookie>\S+) (?P<termination_state>\S+) (?P<conn_counts>\S+) "
+    r"(?P<queues>\S+)(?: (?P<captured_request_headers>\{[^}]*\}))?"
+    r"(?: (?P<captured_response_headers>\{[^}]*\}))? "
+    r'(?P<request>"[^"]*"?)'
+)
+
+#: how a layout's tokens become canonical columns: canonical -> (token, kind)
+APACHE_COLS = {
+    "client_ip": ("remote_host", "first_addr"),
+    "username": ("remote_user", "user"),
+    "timestamp": ("time", "clf_time"),
+    "request": ("request", "request"),
+    "status": ("status", "int"),
+    "bytes_sent": ("bytes", "int"),
+    "referer": ("referer", "qstr"),
+    "user_agent": ("user_agent", "qstr"),
+    "site": ("vhost", "str"),
+    "host": ("vhost", "str"),
+}
+
+
+@dataclass(frozen=True)
+class Variant:
+    pattern: str
+    weight: float = 1.0  # share of the format's confidence a line matching it earns
+
+    @property
+    def regex(self) -> str:
+        return "^" + self.pattern
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str
+    description: str
+    specificity: float  # confidence when every sniffed line matches the first variant
+    variants: tuple[Variant, ...]
+    columns: dict[str, tuple[str, str]] = field(default_factory=lambda: APACHE_COLS)
+    options: tuple[str, ...] = ()
+
+
+V = Variant
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout
+    for layout in (
+        Layout(
+            "common",
+            'Apache/Nginx common: %h %l %u %t "%r" %>s %b',
+            0.80,
+            (
+                V(rf"{HOST} {ID_USER} {COMMON_TAIL}{END}"),
+                V(rf"{ANY_HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
+            ),
+        ),
+        Layout(
+            "combined",
+            'Apache/Nginx combined: common + "%{Referer}i" "%{User-agent}i" (trailing extras kept)',
+            0.85,
+            (
+                V(rf"{HOST} {ID_USER} {COMMON_TAIL} {REF_UA}{EXTRA}"),
+                V(rf"{ANY_HOST} {ID_USER} {COMMON_TAIL} {REF_UA}{EXTRA}", 0.6),
+                V(rf"{HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
+                V(rf"{ANY_HOST} {ID_USER} {COMMON_TAIL}{END}", 0.5),
+            ),
+        ),
+        Layout(
+            "vhost-common",
+            'Apache vhost_common: %v %h %l %u %t "%r" %>s %b',
+            0.86,
+            (V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL}{END}"),),
+        ),
+        Layout(
+            "vhost-combined",
+            'Apache vhost_combined: %v %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"',
+            0.90,
+            (
+                V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL} {REF_UA}{EXTRA}"),
+                V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
+            ),
+        ),
+        Layout(
+            "ovh",
+            'OVH hosting: %h %v %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"',
+            0.90,
+            (
+                V(
+                    rf"{HOST} (?P<vhost>[A-Za-z0-9.-]*\.[A-Za-z][A-Za-z0-9-]*(?::\d+)?) "
+                    rf"(?P<remote_user>\S+) {COMMON_TAIL} {REF_UA}{EXTRA}"
+                ),
+                V(rf"{HOST} (?P<vhost>\S+) (?P<remote_user>\S+) {COMMON_TAIL} {REF_UA}{EXTRA}", 0.5),
+            ),
+        ),
+        Layout(
+            "gandi",
+            'Gandi hosting: %v %h %l %u %t (%T s) "%r" %>s %b "%{Referer}i" "%{User-agent}i"',
+            0.95,
+            (
+                V(
+                    rf"{VHOST} {HOST} {ID_USER} {TIME} (?P<duration>\(\d+ s\)) {REQ} {STATUS} "
+                    rf"{BYTES} {REF_UA}{EXTRA}"
+                ),
+            ),
+            columns={**APACHE_COLS, "duration_ms": ("duration", "paren_seconds")},
+        ),
+        Layout(
+            "s3-access",
+            "Amazon S3 server access log",
+            0.95,
+            (V(rf"{_S3}{EXTRA}"),),
+            columns={
+                "timestamp": ("time", "clf_time"),
+                "client_ip": ("remote_ip", "str"),
+                "site": ("bucket", "str"),
+                "username": ("requester", "str"),
+                "request_id": ("request_id", "str"),
+                "request": ("request", "request"),
+                "status": ("http_status", "int"),
+                "bytes_sent": ("bytes_sent", "int"),
+                "duration_ms": ("total_time", "ms"),
+                "referer": ("referer", "qstr"),
+                "user_agent": ("user_agent", "qstr"),
+            },
+        ),
+        Layout(
+            "elb",
+            "AWS Classic Load Balancer access log",
+            0.95,
+            (V(rf"(?P<time>\d{{4}}-\d\d-\d\dT\S+) {_ELB_CORE}{EXTRA}"),),
+            columns={
+                "timestamp": ("time", "iso"),
+                "site": ("elb", "str"),
+                "client_ip": ("client", "addr_port"),
+                "server_ip": ("backend", "addr_port"),
+                "request": ("request", "request"),
+                "status": ("elb_status_code", "int"),
+                "bytes_received": ("received_bytes", "int"),
+                "bytes_sent": ("sent_bytes", "int"),
+                "duration_ms": ("request_processing_time", "elb_total"),
+                "user_agent": ("user_agent", "qstr"),
+            },
+        ),
+        Layout(
+            "alb",
+            "AWS Application Load Balancer access log",
+            0.96,
+            (V(rf"(?P<type>[a-z0-9]+) (?P<time>\d{{4}}-\d\d-\d\dT\S+) {_ELB_CORE}{_ALB_TAIL}{EXTRA}"),),
+            columns={
+                "timestamp": ("time", "iso"),
+                "site": ("elb", "str"),
+                "client_ip": ("client", "addr_port"),
+                "server_ip": ("backend", "addr_port"),
+                "request": ("request", "request"),
+                "status": ("elb_status_code", "int"),
+                "bytes_received": ("received_bytes", "int"),
+                "bytes_sent": ("sent_bytes", "int"),
+                "duration_ms": ("request_processing_time", "elb_total"),
+                "user_agent": ("user_agent", "qstr"),
+                "host": ("domain_name", "qstr"),
+                "request_id": ("trace_id", "qstr"),
+            },
+        ),
+        Layout(
+            "haproxy",
+            "HAProxy HTTP log (option httplog), with or without its syslog prefix",
+            0.95,
+            (V(rf"{_HAPROXY}{EXTRA}"),),
+            columns={
+                "timestamp": ("accept_date", "haproxy_time"),
+                "client_ip": ("client", "addr_port"),
+                "site": ("frontend", "str"),
+                "request": ("request", "request"),
+                "status": ("status", "int"),
+                "bytes_sent": ("bytes", "int"),
+                "duration_ms": ("timers", "haproxy_total"),
+            },
+            options=("tz",),
+        ),
+    )
+}
+
+#: tokens that may be absent (optional groups): empty match -> null in ``fields``
+OPTIONAL = {
+    "extra",
+    "syslog_time",
+    "syslog_host",
+    "process",
+    "captured_request_headers",
+    "captured_response_headers",
+    "target_port_list",
+    "target_status_code_list",
+}
+
+_REQ_RE = (
+    r"^(?P<method>[A-Za-z][A-Za-z0-9_.-]*) (?P<target>.+?)"
+    r"(?: (?P<protocol>[A-Za-z]+/\d[\d.]*))?$"
+)
+_URL_RE = r"^(?:[A-Za-z][A-Za-z0-9+.-]*://(?P<authority>[^/?#\s]*))?(?P<path>[^?]*)(?:\?(?P<query>.*))?$"
+
+
+# --- converters ----------------------------------------------------------------------------
+
+
+def strip_quotes(a: pa.Array) -> pa.Array:
+    """``"..."`` -> ``...`` (a bare ``-`` stays ``-``)."""
+    quoted = pc.and_(pc.starts_with(a, '"'), pc.greater_equal(pc.utf8_length(a), 2))
+    inner = pc.utf8_slice_codeunits(a, 1, -1)
+    inner = pc.if_else(pc.ends_with(a, '"'), inner, pc.utf8_slice_codeunits(a, 1))
+    return pc.if_else(quoted, inner, a)
+
+
+_ESC = re.compile(r"\\(x[0-9A-Fa-f]{2}|.)", re.S)
+_SIMPLE = {"n": "\n", "t": "\t", "r": "\r", "v": "\v", "f": "\f", "b": "\b", "a": "\a"}
+
+
+def unescape(v: str | None) -> str | None:
+    r"""Undo Apache/nginx log escaping: ``\"``, ``\\``, ``\n``/``\t``, ``\xhh`` (bytes, UTF-8)."""
+    if v is None or "\\" not in v:
+        return v
+    out = bytearray()
+    pos = 0
+    for m in _ESC.finditer(v):
+        out += v[pos : m.start()].encode("utf-8", "surrogatepass")
+        e = m.group(1)
+        if e[0] == "x" and len(e) == 3:
+            out.append(int(e[1:], 16))
+        else:
+            out += _SIMPLE.get(e, e).encode("utf-8", "surrogatepass")
+        pos = m.end()
+    out += v[pos:].encode("utf-8", "surrogatepass")
+    return out.decode("utf-8", errors="replace")
+
+
+def unescape_column(a: pa.Array) -> pa.Array:
+    if not pc.any(pc.match_substring(a, "\\")).as_py():
+        return a
+    return F.on_distinct(a, unescape)
+
+
+def clf_time(a: pa.Array) -> pa.Array:
+    """``[10/Oct/2000:13:55:36 -0700]`` (brackets optional) -> UTC timestamps."""
+    a = pc.utf8_trim(a, "[]")
+    ts = pc.strptime(a, format="%d/%b/%Y:%H:%M:%S %z", unit="us", error_is_null=True)
+    return ts.cast(TS)
+
+
+def naive_time(a: pa.Array, fmt: str, tz: str | None) -> pa.Array:
+    """Wall-clock text with optional ``.fff`` fraction (no offset) -> UTC (``tz`` option)."""
+    parts = pc.extract_regex(a, r"^(?P<base>[^.]*)(?:\.(?P<frac>\d{1,6}))?\d*$")
+    base = pc.struct_field(parts, "base")
+    frac = pc.struct_field(parts, "frac")
+    ts = pc.strptime(base, format=fmt, unit="us", error_is_null=True)
+    digits = pc.utf8_length(frac)
+    us = pc.if_else(
+        pc.greater(digits, 0),
+        pc.multiply(
+            F.to_int(pc.if_else(pc.greater(digits, 0), frac, pa.scalar("0"))),
+            pc.power(pa.scalar(10, pa.int64()), pc.subtract(6, digits.cast(pa.int64()))),
+        ),
+        pa.scalar(0, pa.int64()),
+    )
+    ts = pc.add(ts, pc.cast(us, pa.duration("us")))
+    if tz and tz.upper() not in ("UTC", "Z", "GMT"):
+        return pc.assume_timezone(ts, tz, ambiguous="earliest", nonexistent="earliest").cast(TS)
+    return ts.cast(TS)
+
+
+def iso_time(a: pa.Array) -> pa.Array:
+    """ISO-8601 with up to 9 fractional digits (Arrow casts at most 6) -> UTC."""
+    if pc.any(pc.match_substring_regex(a, r"\.\d{7}")).as_py():
+        a = pc.replace_substring_regex(a, r"(\.\d{6})\d+", r"\1")
+    return F.iso_to_ts(a)
+
+
+def first_addr(a: pa.Array) -> pa.Array:
+    """First address of ``host``, ``a, b, c`` or ``"a, b" c`` (X-Forwarded-For lists)."""
+    m = pc.extract_regex(a, r'^"?\s*(?P<ip>[^\s,"]+)')
+    return F.dash_null(pc.struct_field(m, "ip"))
+
+
+def addr_port(a: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """``1.2.3.4:2817`` / ``[::1]:80`` / ``-`` -> (address, port)."""
+    m = pc.extract_regex(a, r"^\[?(?P<ip>.*?)\]?:(?P<port>\d+)$")
+    ip = pc.if_else(pc.is_valid(m), pc.struct_field(m, "ip"), a)
+    port = pc.if_else(pc.is_valid(m), pc.struct_field(m, "port"), pa.scalar(None, pa.string()))
+    return F.dash_null(ip), F.to_int(port, pa.int32())
+
+
+def split_request(req: pa.Array) -> dict[str, pa.Array]:
+    """``GET /a/b?x=1 HTTP/1.1`` -> method, path, query, protocol (and host for absolute URLs).
+
+    Requests that are not of that shape (``-``, ``""``, garbage) give nulls, not errors.
+    """
+    m = pc.extract_regex(req, _REQ_RE)
+    null = pa.scalar(None, pa.string())
+    ok = pc.is_valid(m)
+    method = pc.if_else(ok, pc.struct_field(m, "method"), null)
+    target = pc.if_else(ok, pc.struct_field(m, "target"), null)
+    protocol = F.empty_null(pc.if_else(ok, pc.struct_field(m, "protocol"), null))
+    u = pc.extract_regex(target, _URL_RE)
+    uok = pc.is_valid(u)
+    path = pc.if_else(uok, pc.struct_field(u, "path"), target)
+    query = pc.if_else(uok, pc.struct_field(u, "query"), null)
+    has_q = pc.if_else(uok, pc.match_substring(target, "?"), False)
+    query = pc.if_else(has_q, query, null)
+    authority = F.empty_null(pc.if_else(uok, pc.struct_field(u, "authority"), null))
+    # an absolute URL without a path ("https://h") asks for "/"
+    path = pc.if_else(pc.and_(pc.is_valid(authority), pc.equal(path, "")), "/", path)
+    host = pc.struct_field(pc.extract_regex(authority, r"^(?P<h>\[[^\]]*\]|[^:]*)"), "h")
+    return {"method": method, "path": path, "query": query, "protocol": protocol, "host": host}
+
+
+# --- reading -------------------------------------------------------------------------------
+
+
+def _match(lines: pa.Array, layout: Layout) -> tuple[list[tuple[np.ndarray, pa.StructArray]], np.ndarray]:
+    """Match ``lines`` against the layout's variants in order.
+
+    Returns ``[(positions, extracted struct)]`` per variant and the unmatched positions.
+    """
+    remaining = np.arange(len(lines), dtype=np.int64)
+    cur = lines
+    out = []
+    for v in layout.variants:
+        if len(remaining) == 0:
+            break
+        m = pc.extract_regex(cur, v.regex)
+        ok = np.asarray(m.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+        if ok.any():
+            hit = np.flatnonzero(ok)
+            out.append((remaining[hit], m.filter(pa.array(ok)) if not ok.all() else m))
+        if ok.all():
+            remaining = remaining[:0]
+            break
+        miss = np.flatnonzero(~ok)
+        remaining = remaining[miss]
+        cur = cur.take(pa.array(miss))
+    return out, remaining
+
+
+def _merge(parts: list[tuple[np.ndarray, pa.StructArray]]) -> tuple[np.ndarray, dict[str, pa.Array]]:
+    """Union of the variants' tokens, rows back in line order."""
+    names: list[str] = []
+    for _, s in parts:
+        for f in s.type:
+            if f.name not in names:
+                names.append(f.name)
+    pos = np.concatenate([p for p, _ in parts])
+    cols: dict[str, pa.Array] = {}
+    for name in names:
+        arrs = []
+        for p, s in parts:
+            if s.type.get_field_index(name) >= 0:
+                arrs.append(s.field(name))
+            else:
+                arrs.append(pa.nulls(len(p), pa.string()))
+        cols[name] = pa.concat_arrays(arrs) if len(arrs) > 1 else arrs[0]
+    if len(parts) > 1:
+        order = np.argsort(pos, kind="stable")
+        pos = pos[order]
+        take = pa.array(order)
+        cols = {k: v.take(take) for k, v in cols.items()}
+    for k in OPTIONAL & set(cols):
+        cols[k] = F.empty_null(cols[k])
+    return pos, cols
+
+
+def convert(layout: Layout, tokens: dict[str, pa.Array], ctx) -> dict[str, pa.Array]:
+    out: dict[str, pa.Array] = {}
+    failed = 0
+    for target, (tok, kind) in layout.columns.items():
+        raw = tokens.get(tok)
+        if raw is None:
+            continue
+        if kind == "str":
+            out[target] = F.dash_null(raw)
+        elif kind == "qstr":
+            out[target] = F.dash_null(unescape_column(strip_quotes(raw)))
+        elif kind == "user":
+            out[target] = F.dash_null(unescape_column(raw))
+        elif kind == "first_addr":
+            out[target] = first_addr(raw)
+        elif kind == "addr_port":
+            ip, port = addr_port(raw)
+            out[target] = ip
+            out[target.replace("_ip", "_port")] = port
+        elif kind == "int":
+            v = F.to_int(raw)
+            failed += F.count_failed(raw, v)
+            out[target] = v
+        elif kind == "ms":
+            v = F.to_float(raw)
+            failed += F.count_failed(raw, v)
+            out[target] = v
+        elif kind == "paren_seconds":  # "(12 s)"
+            secs = pc.struct_field(pc.extract_regex(raw, r"^\((?P<s>\d+)"), "s")
+            out[target] = pc.multiply(F.to_float(secs), 1000.0)
+        elif kind in ("clf_time", "iso", "haproxy_time"):
+            if kind == "clf_time":
+                v = clf_time(raw)
+            elif kind == "iso":
+                v = iso_time(raw)
+            else:
+                v = naive_time(pc.utf8_trim(raw, "[]"), "%d/%b/%Y:%H:%M:%S", ctx.options.get("tz"))
+            failed += F.count_failed(raw, v)
+            out[target] = v
+        elif kind == "request":
+            req = F.dash_null(unescape_column(strip_quotes(raw)))
+            parts = split_request(req)
+            host = parts.pop("host")
+            out.update(parts)
+            if "host" not in layout.columns and pc.any(pc.is_valid(host)).as_py():
+                out["host"] = host
+        elif kind == "elb_total":
+            # request + backend + response processing times (seconds; -1 = not reached)
+            total = None
+            for name in ("request_processing_time", "backend_processing_time", "response_processing_time"):
+                t = F.to_float(tokens[name])
+                t = pc.if_else(pc.less(t, 0), pa.scalar(None, pa.float64()), t)
+                total = t if total is None else pc.add(total, t)
+            out[target] = pc.multiply(total, 1000.0)
+        elif kind == "haproxy_total":  # TR/Tw/Tc/Tr/Ta (ms): Ta, the total; -1 = aborted
+            last = pc.struct_field(pc.extract_regex(raw, r"(?P<t>-?\d+)$"), "t")
+            t = F.to_float(last)
+            out[target] = pc.if_else(pc.less(t, 0), pa.scalar(None, pa.float64()), t)
+        else:  # pragma: no cover - table typo
+            raise AssertionError(kind)
+    if failed:
+        ctx.conversion_failed(failed)
+    return out
+
+
+def read_layout(layout: Layout, chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
+    for chunk in chunks:
+        if len(chunk) == 0:
+            continue
+        fb = chunk.first_bytes()
+        is_dir = fb == HASH
+        blank = chunk.blank_mask() & ~is_dir
+        ctx.stats.directives += int(is_dir.sum())
+        ctx.stats.blank += int(blank.sum())
+        idx = np.flatnonzero(~is_dir & ~blank)
+        if len(idx) == 0:
+            continue
+        lines = to_str(chunk.slices(idx))
+        parts, missed = _match(lines, layout)
+        if len(missed):
+            ctx.bad_lines(chunk, idx[missed], f"does not match the {layout.name} layout ({layout.description})")
+        if not parts:
+            continue
+        pos, tokens = _merge(parts)
+        out = convert(layout, tokens, ctx)
+        yield make_batch(out, len(pos), ctx.source_file, pa.array(chunk.line_numbers(idx[pos])), tokens)
+
+
+# --- detection -----------------------------------------------------------------------------
+
+
+def sniff_layout(layout: Layout, head: Head) -> float:
+    data = [ln for ln in head.data_lines if ln.strip()]
+    if not data:
+        return 0.0
+    remaining = pa.array(data, pa.string())
+    score = 0.0
+    for v in layout.variants:
+        if len(remaining) == 0:
+            break
+        ok = pc.match_substring_regex(remaining, v.regex)
+        score += v.weight * int(pc.sum(ok).as_py() or 0)
+        remaining = remaining.filter(pc.invert(ok))
+    return layout.specificity * score / len(data)
+
+
+def _reader(layout: Layout) -> Reader:
+    def sniff(head: Head) -> float:
+        return sniff_layout(layout, head)
+
+    def read(chunks, ctx):
+        return read_layout(layout, chunks, ctx)
+
+    return Reader(layout.name, layout.description, sniff, read, options=layout.options)
+
+
+READERS = {name: _reader(layout) for name, layout in LAYOUTS.items()}
