@@ -353,6 +353,16 @@ def _fields_lines(head: Head) -> list[set[str]]:
     ]
 
 
+def tokenize_loose(line: str) -> list[str]:
+    """Like :func:`tokenize`, but tab-separated rows may hold empty fields (Tomcat ``%q``)."""
+    s = line.strip(" \t")
+    if "\t" in s:
+        parts = [p.strip(" ") for p in s.split("\t")]
+        if not any(" " in p for p in parts):
+            return parts
+    return s.split()
+
+
 def is_tomcat_row(toks: list[str]) -> bool:
     """A Snowplow Clojure-collector Tomcat row: CloudFront layout with ``-`` as edge location."""
     return (
@@ -368,7 +378,7 @@ def is_tomcat_row(toks: list[str]) -> bool:
 def line_score(line: str) -> float:
     """How much one headerless line looks like a CloudFront web/RTMP row (0..1)."""
     toks = tokenize(line)
-    if len(toks) < 2 or is_tomcat_row(toks):
+    if len(toks) < 2 or is_tomcat_row(toks) or is_tomcat_row(tokenize_loose(line)):
         return 0.0
     dt = bool(_DATE.match(toks[0])) + bool(_TIME.match(toks[1]))
     web = rtmp = 0
