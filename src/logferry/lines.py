@@ -102,6 +102,8 @@ def gather(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.BinaryAr
 
 def to_str(a: pa.Array) -> pa.Array:
     """Binary -> string; invalid UTF-8 is replaced (U+FFFD) rather than failing."""
+    if a.type == pa.string():
+        return a
     s = a.view(pa.string()) if a.type == pa.binary() else a.cast(pa.string())
     try:
         s.validate(full=True)

@@ -81,6 +81,37 @@ class ReadContext:
     def conversion_failed(self, n: int) -> None:
         self.stats.conversion_errors += n
 
+    def deferred(self) -> DeferredContext:
+        """A context for a worker thread: records side effects to replay in order."""
+        return DeferredContext(self.source_file, self.options)
+
+
+@dataclass
+class DeferredContext:
+    """Collects bad rows and counters in a worker; :meth:`replay` applies them."""
+
+    source_file: str
+    options: dict[str, Any]
+    bads: list[tuple[int, bytes | str, str]] = field(default_factory=list)
+    failed: int = 0
+
+    def bad(self, line_number: int, raw: bytes | str, reason: str) -> None:
+        self.bads.append((int(line_number), raw, reason))
+
+    def bad_lines(self, chunk: LineChunk, idx, reason: str | Callable[[int], str]) -> None:
+        for i in idx:
+            r = reason(int(i)) if callable(reason) else reason
+            self.bad(chunk.first_line + int(i), chunk.line(int(i)), r)
+
+    def conversion_failed(self, n: int) -> None:
+        self.failed += n
+
+    def replay(self, ctx: ReadContext) -> None:
+        for line, raw, reason in self.bads:
+            ctx.bad(line, raw, reason)
+        if self.failed:
+            ctx.conversion_failed(self.failed)
+
 
 class _Prefixed(io.RawIOBase):
     """A stream that replays ``head`` before reading on from ``rest``."""

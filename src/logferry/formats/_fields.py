@@ -113,6 +113,10 @@ def iso_to_ts(a: pa.Array) -> pa.Array:
 
 
 def _cast_ts(a: pa.Array) -> pa.Array:
+    try:  # common case: naive "YYYY-MM-DD HH:MM:SS[.f]" meaning UTC
+        return pc.cast(pc.cast(a, pa.timestamp("us")), TS)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     # pad HH:MM to HH:MM:SS so Arrow's ISO-8601 parser accepts it
     if pc.any(pc.match_substring_regex(a, r"[ T]\d{2}:\d{2}$")).as_py():
         a = pc.replace_substring_regex(a, r"([ T]\d{2}:\d{2})$", r"\1:00")

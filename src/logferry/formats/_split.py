@@ -1,9 +1,15 @@
 """Vectorised splitting of delimiter-separated lines into columns.
 
-:func:`split_regular` finds, with numpy, the lines that hold exactly ``n`` non-empty
-fields separated by single ``sep`` bytes and no quote characters, and cuts them into
-``n`` binary columns without a Python loop.  The other lines are returned for the
-(slow, per-line) tokenizer of the format.
+:func:`split_regular` finds, with numpy, the lines that hold exactly ``n`` fields
+separated by single ``sep`` bytes (no empty fields, no quote characters) and cuts them
+into ``n`` columns without a Python loop over rows:
+
+* the byte offsets of every field and separator become one monotonic offsets array, so the
+  chunk's own buffer is viewed zero-copy as an Arrow array of alternating
+  ``field, separator, field, ..., field, gap`` tokens;
+* column ``k`` is then an Arrow ``take`` of every ``2n``-th token.
+
+The other lines are returned for the (slow, per-line) tokenizer of the format.
 """
 
 from __future__ import annotations
@@ -16,6 +22,10 @@ from ..lines import LineChunk, gather
 QUOTE = 34
 
 
+def _any_byte(buf: bytes, byte: int, lo: int, hi: int) -> bool:
+    return buf.find(bytes((byte,)), lo, hi) != -1
+
+
 def split_regular(
     chunk: LineChunk,
     idx: np.ndarray,
@@ -24,64 +34,104 @@ def split_regular(
     *,
     forbid: tuple[int, ...] = (QUOTE,),
     allow_empty: bool = False,
-) -> tuple[np.ndarray, list[pa.BinaryArray], np.ndarray]:
+) -> tuple[np.ndarray, list[pa.Array], np.ndarray]:
     """Split lines ``idx`` of ``chunk`` on byte ``sep`` into ``n`` columns.
 
     Returns ``(good_idx, columns, other_idx)``; ``columns[k]`` holds field ``k`` of the
-    lines in ``good_idx``.  ``other_idx`` are lines that need the slow path (wrong
-    field count, empty fields unless ``allow_empty``, or a ``forbid`` byte).
+    lines in ``good_idx`` (``string`` when the bytes are valid UTF-8, else ``binary``).
+    ``other_idx`` are lines that need the slow path (wrong field count, empty fields
+    unless ``allow_empty``, or a ``forbid`` byte).
     """
     idx = np.asarray(idx, dtype=np.int64)
+    empty = [pa.array([], pa.string()) for _ in range(max(n, 0))]
     if len(idx) == 0 or n < 1:
-        return idx, [pa.array([], pa.binary()) for _ in range(max(n, 0))], idx
+        return idx, empty, idx
+    buf = chunk.buf
     arr = chunk.arr
     starts = chunk.starts[idx]
     ends = chunk.ends[idx]
     lo, hi = int(starts[0]), int(ends[-1])
     window = arr[lo:hi]
-    sp = np.flatnonzero(window == sep) + lo
-    # separators per line
+    sp = np.flatnonzero(window == sep)
+    sp += lo
     a = np.searchsorted(sp, starts)
     b = np.searchsorted(sp, ends)
     counts = b - a
     ok = counts == n - 1
     for byte in forbid:
-        fpos = np.flatnonzero(window == byte) + lo
-        if len(fpos):
+        if _any_byte(buf, byte, lo, hi):
+            fpos = np.flatnonzero(window == byte) + lo
             ok &= (np.searchsorted(fpos, ends) - np.searchsorted(fpos, starts)) == 0
-    # separators that belong to no selected line (lines we skip inside the window)
     if not allow_empty:
         ok &= ends > starts
         if len(sp):
-            # empty fields: separator at line start/end, or two separators in a row
-            first_sp = np.where(counts > 0, sp[np.minimum(a, len(sp) - 1)], -1)
-            last_sp = np.where(counts > 0, sp[np.maximum(b - 1, 0)], -1)
-            ok &= ~((counts > 0) & ((first_sp == starts) | (last_sp == ends - 1)))
-            adj = np.flatnonzero(np.diff(sp) == 1)
+            has = counts > 0
+            first_sp = sp[np.minimum(a, len(sp) - 1)]
+            last_sp = sp[np.maximum(b - 1, 0)]
+            ok &= ~(has & ((first_sp == starts) | (last_sp == ends - 1)))
+            adj = sp[:-1][np.diff(sp) == 1]
             if len(adj):
-                adj_pos = sp[adj]
-                ok &= (np.searchsorted(adj_pos, ends) - np.searchsorted(adj_pos, starts)) == 0
-    good = idx[ok]
+                ok &= (np.searchsorted(adj, ends) - np.searchsorted(adj, starts)) == 0
+    good = idx[ok] if not ok.all() else idx
     other = idx[~ok]
     m = len(good)
     if m == 0:
-        return good, [pa.array([], pa.binary()) for _ in range(n)], other
+        return good, empty, other
     g_starts = starts[ok]
     g_ends = ends[ok]
+    text = _is_text(buf, int(g_starts[0]), int(g_ends[-1]))
     if n == 1:
-        return good, [gather(arr, g_starts, g_ends)], other
-    # separators of the good lines, in order: exactly n-1 per line
-    sel = np.zeros(len(sp), dtype=bool)
-    ga, gb = a[ok], b[ok]
-    # mark ranges [ga, gb) -- via a difference array
-    marks = np.zeros(len(sp) + 1, dtype=np.int64)
-    np.add.at(marks, ga, 1)
-    np.add.at(marks, gb, -1)
-    sel = np.cumsum(marks[:-1]) > 0
-    seps = sp[sel].reshape(m, n - 1)
-    cols: list[pa.BinaryArray] = []
+        col = gather(arr, g_starts, g_ends)
+        return good, [col.view(pa.string()) if text else col], other
+    if len(good) == len(idx):
+        seps = sp[(sp >= g_starts[0]) & (sp < g_ends[-1])]
+        if len(seps) != m * (n - 1):  # separators on skipped lines inside the window
+            seps = _select(sp, a[ok], b[ok])
+    else:
+        seps = _select(sp, a[ok], b[ok])
+    seps = seps.reshape(m, n - 1)
+    bounds = np.empty((m, 2 * n), dtype=np.int64)
+    bounds[:, 0] = g_starts
+    bounds[:, 1 : 2 * n - 1 : 2] = seps
+    bounds[:, 2 : 2 * n - 1 : 2] = seps + 1
+    bounds[:, 2 * n - 1] = g_ends
+    flat = bounds.ravel()
+    if flat[-1] >= 2**31 - 1:  # pragma: no cover - chunks are a few MB
+        typ, off = pa.large_binary(), flat
+    else:
+        typ, off = pa.binary(), flat.astype(np.int32)
+    if text:
+        typ = pa.string() if typ == pa.binary() else pa.large_string()
+    tokens = pa.Array.from_buffers(typ, len(flat) - 1, [None, pa.py_buffer(off), pa.py_buffer(buf)])
+    step = 2 * n
+    base = np.arange(0, m * step, step, dtype=np.int64)
+    cols = []
     for k in range(n):
-        s = g_starts if k == 0 else seps[:, k - 1] + 1
-        e = g_ends if k == n - 1 else seps[:, k]
-        cols.append(gather(arr, s, e))
+        col = tokens.take(pa.array(base + 2 * k))
+        if typ in (pa.large_binary(), pa.large_string()):  # pragma: no cover
+            col = col.cast(pa.string() if text else pa.binary())
+        cols.append(col)
     return good, cols, other
+
+
+def _select(sp: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
+    """Separators whose index lies in one of the ranges [ga[i], gb[i])."""
+    marks = np.bincount(ga, minlength=len(sp) + 1)[: len(sp) + 1] - np.bincount(
+        gb, minlength=len(sp) + 1
+    )[: len(sp) + 1]
+    return sp[np.cumsum(marks[:-1]) > 0]
+
+
+def _is_text(buf: bytes, lo: int, hi: int) -> bool:
+    """Whether ``buf[lo:hi]`` is valid UTF-8 (fast for ASCII)."""
+    view = memoryview(buf)[lo:hi]
+    if view.nbytes == 0:
+        return True
+    b = bytes(view) if lo or hi != len(buf) else buf
+    if b.isascii():
+        return True
+    try:
+        b.decode("utf-8")
+        return True
+    except UnicodeDecodeError:
+        return False

@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +34,7 @@ from ..lines import LineChunk, decode, to_str
 from ..schema import make_batch
 from . import Head, Reader
 from . import _fields as F
+from ._parallel import ordered_map
 from ._split import split_regular
 
 SPACE, HASH, TAB = 32, 35, 9
@@ -163,6 +165,15 @@ def tokenize(line: str) -> list[str]:
 
 
 def read(chunks: Iterator[LineChunk], ctx, *, dialect: str = "w3c") -> Iterator[pa.RecordBatch]:
+    """Directives are handled in order on this thread; the data segments between them
+    are parsed on worker threads (results and bad rows replayed in file order)."""
+    threads = ctx.options.get("threads")
+    for batches, dctx in ordered_map(_jobs(chunks, ctx, dialect), threads):
+        dctx.replay(ctx)
+        yield from batches
+
+
+def _jobs(chunks: Iterator[LineChunk], ctx, dialect: str):
     state = State()
     for chunk in chunks:
         fb = chunk.first_bytes()
@@ -177,10 +188,14 @@ def read(chunks: Iterator[LineChunk], ctx, *, dialect: str = "w3c") -> Iterator[
             if d > lo:
                 idx = np.flatnonzero(data[lo:d]) + lo
                 if len(idx):
-                    yield from _segment(chunk, idx, state, ctx, dialect)
+                    yield partial(_segment_job, chunk, idx, list(state.headers), ctx.deferred(), dialect)
             if d < len(chunk):
                 _directive(state, chunk.text(d).strip(), chunk.first_line + d)
             lo = d + 1
+
+
+def _segment_job(chunk, idx, headers, dctx, dialect):
+    return list(_segment(chunk, idx, State(headers), dctx, dialect)), dctx
 
 
 def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str):
@@ -224,11 +239,13 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str)
             line_idx = line_idx[order]
             take = pa.array(order)
             str_cols = [c.take(take) for c in str_cols]
-        yield build_batch(cur, str_cols, chunk.line_numbers(line_idx), ctx, dialect)
+        yield build_batch(
+            cur, str_cols, chunk.line_numbers(line_idx), ctx, dialect, quoted=bool(extra)
+        )
     for h_i, (lines, rows) in sorted(by_header.items()):
         h = state.headers[h_i]
         str_cols = [pa.array([r[k] for r in rows], pa.string()) for k in range(h.n)]
-        yield build_batch(h, str_cols, chunk.line_numbers(np.array(lines)), ctx, dialect)
+        yield build_batch(h, str_cols, chunk.line_numbers(np.array(lines)), ctx, dialect, quoted=True)
 
 
 def _time_taken_ms(raw: pa.Array, header: Header) -> pa.Array:
@@ -240,8 +257,16 @@ def _time_taken_ms(raw: pa.Array, header: Header) -> pa.Array:
 
 
 def build_batch(
-    header: Header, cols: list[pa.Array], line_numbers: np.ndarray, ctx, dialect: str
+    header: Header,
+    cols: list[pa.Array],
+    line_numbers: np.ndarray,
+    ctx,
+    dialect: str,
+    *,
+    quoted: bool = True,
 ) -> pa.RecordBatch:
+    """Canonical batch from the string columns of one header (``quoted``: some values
+    may carry W3C ``"..."`` quoting; the fast path guarantees they do not)."""
     n = len(line_numbers)
     originals = dict(zip(header.names, cols, strict=True))
     out: dict[str, pa.Array] = {}
@@ -256,7 +281,8 @@ def build_batch(
         target, kind = spec
         if target in out:
             continue
-        col = F.unquote_column(col)
+        if quoted:
+            col = F.unquote_column(col)
         if kind == "str":
             v = F.dash_null(col)
         elif kind == "int":
@@ -282,7 +308,7 @@ def build_batch(
         else:  # pragma: no cover - table typo
             raise AssertionError(kind)
         out[target] = v
-    ts = _timestamp(header, by_norm, n, ctx)
+    ts = _timestamp(header, by_norm, n, ctx, quoted)
     if ts is not None:
         out["timestamp"] = ts
     if failed:
@@ -297,18 +323,21 @@ def _query_part(parts: pa.Array) -> pa.Array:
     return pc.if_else(has, q, pa.scalar(None, pa.string()))
 
 
-def _timestamp(header: Header, by_norm: dict[str, pa.Array], n: int, ctx) -> pa.Array | None:
+def _timestamp(
+    header: Header, by_norm: dict[str, pa.Array], n: int, ctx, quoted: bool = True
+) -> pa.Array | None:
     local = "date-local" in by_norm or "time-local" in by_norm
     date = by_norm.get("date-local" if local else "date")
     time = by_norm.get("time-local" if local else "time")
     if time is None:
         return None
-    time = F.unquote_column(time)
+    if quoted:
+        time = F.unquote_column(time)
     if date is None:
         if header.date is None:
             return None
         date = pa.array([header.date] * n, pa.string())
-    else:
+    elif quoted:
         date = F.unquote_column(date)
     text = F.join_date_time(date, time)
     if header.gmt_offset and not local:

@@ -1,0 +1,45 @@
+"""Ordered parallel map for chunk parsing.
+
+Most of a chunk's parsing runs in numpy/Arrow code that releases the GIL, so a few
+threads use the machine's cores.  Results come back in submission order and at most
+``inflight`` jobs are pending, so memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def default_threads() -> int:
+    env = os.environ.get("LOGFERRY_THREADS")
+    if env and env.isdigit():
+        return max(1, int(env))
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+def ordered_map(jobs: Iterable[Callable[[], T]], threads: int | None = None) -> Iterator[T]:
+    """Run the thunks in ``jobs`` on ``threads`` threads; yield results in order."""
+    threads = default_threads() if threads is None else threads
+    if threads <= 1:
+        for job in jobs:
+            yield job()
+        return
+    inflight = threads + 1
+    pending: deque[Future[T]] = deque()
+    with ThreadPoolExecutor(threads, thread_name_prefix="logferry-parse") as ex:
+        try:
+            for job in jobs:
+                pending.append(ex.submit(job))
+                if len(pending) >= inflight:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for f in pending:
+                f.cancel()
