@@ -1,0 +1,528 @@
+"""Ingest logs into the usage database: every file once, grown files by their new lines.
+
+For each input (local path, glob, folder, or fsspec URL) ::
+
+    open -> decompress -> head (64 KiB) -> identity -> known?  -- same content: skip
+                                                            \\-- grown: read, keep new lines
+                                        \\- new: detect format, read, append batches
+
+Batches go into DuckDB through its Arrow integration (a registered view +
+``INSERT ... SELECT``), one transaction per file: a file is either fully registered
+with all its rows or not at all.  Memory stays bounded: one batch at a time.
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import io
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import InputError, LogferryError
+from ..reader import BadRow, RecordStream, detect_head, open_input, open_raw
+from ..schema import CANONICAL_NAMES
+from . import db as dbm
+
+_BATCH_VIEW = "_lf_batch"
+_REQ_COLS = ", ".join(f'"{c}"' for c in CANONICAL_NAMES)
+_INSERT_REQUESTS = (
+    f"INSERT INTO requests ({_REQ_COLS}, file_id, line_number) "
+    f"SELECT {_REQ_COLS}, $1::INTEGER, line_number FROM {_BATCH_VIEW}"
+)
+_BAD_FLUSH = 5000
+
+
+# --- inputs ---------------------------------------------------------------------------
+
+def _is_url(p: str) -> bool:
+    return "://" in p and not p.startswith("file://")
+
+
+def expand(paths: Iterable[str]) -> Iterator[str]:
+    """Every file named by ``paths``: files, globs, folders (recursive), fsspec URLs."""
+    for p in paths:
+        p = os.fspath(p)
+        if _is_url(p):
+            yield from _expand_url(p)
+            continue
+        if p.startswith("file://"):
+            p = p[len("file://"):]
+        if globmod.has_magic(p):
+            hits = sorted(h for h in globmod.glob(p, recursive=True) if os.path.isfile(h))
+            if not hits:
+                raise InputError(f"{p}: no file matches")
+            yield from hits
+        elif os.path.isdir(p):
+            for root, dirs, files in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for f in sorted(files):
+                    if not f.startswith("."):
+                        yield os.path.join(root, f)
+        else:
+            yield p
+
+
+def _expand_url(url: str) -> Iterator[str]:
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as e:
+        raise InputError(f"{url}: {e}") from e
+    if globmod.has_magic(path):
+        hits = sorted(fs.glob(path))
+        if not hits:
+            raise InputError(f"{url}: no file matches")
+        names = [h for h in hits if not fs.isdir(h)]
+    elif fs.isdir(path):
+        names = sorted(fs.find(path))
+    else:
+        yield url
+        return
+    for n in names:
+        yield fs.unstrip_protocol(n)
+
+
+def _size(path: str) -> int | None:
+    try:
+        if _is_url(path):
+            import fsspec
+
+            fs, p = fsspec.core.url_to_fs(path)
+            return int(fs.size(p))
+        return os.path.getsize(path[7:] if path.startswith("file://") else path)
+    except Exception:
+        return None
+
+
+# --- stream wrappers --------------------------------------------------------------------
+
+class _Watch(io.RawIOBase):
+    """Pass-through stream that counts bytes, remembers the last one and reports progress."""
+
+    def __init__(self, inner: BinaryIO, on_bytes: Callable[[int], None] | None = None):
+        self.inner = inner
+        self.count = 0
+        self.last = b""
+        self.on_bytes = on_bytes
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.inner.read(n)
+        if data:
+            self.count += len(data)
+            self.last = data[-1:]
+            if self.on_bytes is not None:
+                self.on_bytes(len(data))
+        return data
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            super().close()
+
+
+# --- results ----------------------------------------------------------------------------
+
+@dataclass
+class FileResult:
+    path: str
+    status: str  # new | grown | duplicate | unchanged | error
+    file_id: int | None = None
+    format: str | None = None
+    lines: int = 0  # lines read this time (new lines for a grown file)
+    records: int = 0
+    bad_rows: int = 0
+    orders: int = 0
+    message: str = ""
+
+    def line(self) -> str:
+        if self.status == "error":
+            return f"{self.path}: error: {self.message}"
+        if self.status in ("duplicate", "unchanged"):
+            return f"{self.path}: {self.message}"
+        what = "new file" if self.status == "new" else "grown file, new lines only"
+        return (
+            f"{self.path}: {what} ({self.format}, file_id {self.file_id}): "
+            f"{self.records} records, {self.bad_rows} bad rows"
+        )
+
+
+@dataclass
+class IngestSummary:
+    files: list[FileResult] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def count(self, status: str) -> int:
+        return sum(1 for f in self.files if f.status == status)
+
+    @property
+    def records(self) -> int:
+        return sum(f.records for f in self.files)
+
+    @property
+    def bad_rows(self) -> int:
+        return sum(f.bad_rows for f in self.files)
+
+    @property
+    def lines(self) -> int:
+        return sum(f.lines for f in self.files)
+
+    @property
+    def errors(self) -> int:
+        return self.count("error")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "files": len(self.files),
+            "new": self.count("new"),
+            "grown": self.count("grown"),
+            "skipped": self.count("duplicate") + self.count("unchanged"),
+            "errors": self.errors,
+            "lines": self.lines,
+            "records": self.records,
+            "bad_rows": self.bad_rows,
+            "seconds": round(self.seconds, 3),
+            "lines_per_second": round(self.lines / self.seconds) if self.seconds > 0 else None,
+        }
+
+    def line(self) -> str:
+        d = self.as_dict()
+        return (
+            f"{d['files']} files ({d['new']} new, {d['grown']} grown, {d['skipped']} already "
+            f"ingested, {d['errors']} errors): {d['records']:,} records, {d['bad_rows']:,} bad rows "
+            f"in {d['seconds']:.2f} s"
+        )
+
+
+# --- optional collaborators (guarded imports) -----------------------------------------------
+
+def _shop_decoder() -> Callable[[pa.RecordBatch], Any] | None:
+    try:
+        from ..shop import decode_shop  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return decode_shop
+
+
+def _snowplow_hook() -> Callable[..., Any] | None:
+    try:
+        from ..snowplow import ingest_hook  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return ingest_hook
+
+
+# --- the work ---------------------------------------------------------------------------
+
+class Ingester:
+    """Ingest files into one open usage database."""
+
+    def __init__(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        *,
+        format: str | None = None,
+        options: dict[str, Any] | None = None,
+        on_bytes: Callable[[int], None] | None = None,
+        exclude: Iterable[str] = (),
+    ):
+        self.con = con
+        #: local files never ingested (the database itself and its write-ahead log)
+        self.exclude = {os.path.realpath(x) for x in exclude}
+        self.format = format
+        self.options = options or {}
+        self.on_bytes = on_bytes
+        self.decode_shop = _shop_decoder()
+        self.snowplow_hook = _snowplow_hook()
+
+    # public
+    def ingest(self, paths: Iterable[str], on_file: Callable[[FileResult], None] | None = None,
+               files: list[str] | None = None) -> IngestSummary:
+        t0 = time.perf_counter()
+        summary = IngestSummary()
+        for p in files if files is not None else expand(paths):
+            if self.exclude and not _is_url(p) and os.path.realpath(p) in self.exclude:
+                continue
+            res = self.ingest_file(p)
+            summary.files.append(res)
+            if on_file is not None:
+                on_file(res)
+        summary.seconds = time.perf_counter() - t0
+        return summary
+
+    def ingest_file(self, path: str) -> FileResult:
+        try:
+            return self._ingest_file(path)
+        except LogferryError as e:
+            return FileResult(path, "error", message=str(e))
+        except (OSError, EOFError, ValueError) as e:
+            return FileResult(path, "error", message=f"{type(e).__name__}: {e}")
+
+    # internals
+    def _ingest_file(self, path: str) -> FileResult:
+        size = _size(path)
+        raw = _Watch(open_raw(path), self.on_bytes)
+        stream, head, codec = open_input(raw)
+        try:
+            reg = dbm.find_registered(self.con, head)
+            if reg is not None and size is not None and (
+                (codec is None and size <= reg.bytes) or (codec is not None and size == reg.size)
+            ):
+                stream.close()
+                where = "" if reg.path == path else f" as {reg.path}"
+                return FileResult(
+                    path, "duplicate", reg.file_id, reg.format,
+                    message=f"already ingested: same content{where} (file_id {reg.file_id}); nothing added",
+                )
+            if reg is not None:
+                fmt = reg.format
+            elif self.format:
+                fmt = self.format
+            else:
+                fmt = detect_head(head, path, codec).format
+        except BaseException:
+            stream.close()
+            raise
+        tail = _Watch(stream)
+        return self._load(path, fmt, codec, size, head, tail, reg)
+
+    def _load(self, path: str, fmt: str, codec: str | None, size: int | None, head: bytes,
+              tail: _Watch, reg: dbm.Registered | None) -> FileResult:
+        con = self.con
+        bad: list[BadRow] = []
+        rs = RecordStream(tail, fmt, options=self.options, on_bad=bad.append, source_name=path)
+        skip = 0
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if reg is None:
+                file_id = dbm.next_file_id(con)
+                ident, hb = dbm.fingerprint(head)
+                con.execute(
+                    "INSERT INTO files (file_id, identity, head_bytes, path, format, compression, size, "
+                    "ingested_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, now(), now())",
+                    [file_id, ident, hb, path, fmt, codec, size],
+                )
+            else:
+                file_id = reg.file_id
+                skip = reg.lines
+                if reg.partial_tail and reg.lines:
+                    # the last line had no terminator yet: read it again in full
+                    skip = reg.lines - 1
+                    self._delete_line(file_id, reg.lines)
+            records = bad_count = orders = 0
+            first_ts = last_ts = None
+            for batch in rs:
+                if skip:
+                    batch = batch.filter(pc.greater(batch.column("line_number"), skip))
+                    if not batch.num_rows:
+                        bad_count += self._flush_bad(file_id, bad, skip)
+                        continue
+                records += batch.num_rows
+                ts = batch.column("timestamp")
+                mm = pc.min_max(ts)
+                lo, hi = mm["min"].as_py(), mm["max"].as_py()
+                if lo is not None:
+                    first_ts = lo if first_ts is None else min(first_ts, lo)
+                    last_ts = hi if last_ts is None else max(last_ts, hi)
+                self._insert(_INSERT_REQUESTS, batch, file_id)
+                if fmt == "shop":
+                    orders += self._shop(batch, file_id)
+                if self.snowplow_hook is not None:
+                    self.snowplow_hook(con, batch, file_id)
+                if len(bad) >= _BAD_FLUSH:
+                    bad_count += self._flush_bad(file_id, bad, skip)
+            bad_count += self._flush_bad(file_id, bad, skip)
+            st = rs.stats
+            partial = tail.count > 0 and tail.last not in (b"\n", b"\r")
+            new_lines = st.lines - skip
+            if reg is not None and new_lines <= 0 and records == 0 and bad_count == 0:
+                con.execute("ROLLBACK")
+                return FileResult(
+                    path, "unchanged", file_id, fmt,
+                    message=f"already ingested (file_id {file_id}, {reg.lines} lines); no new lines",
+                )
+            ident, hb = dbm.fingerprint(head)
+            con.execute(
+                """UPDATE files SET identity = ?, head_bytes = ?, size = ?, bytes = ?, lines = ?,
+                       directives = ?, blank = ?, records = records + ?, bad_rows = bad_rows + ?,
+                       conversion_errors = ?, partial_tail = ?,
+                       first_timestamp = CASE WHEN first_timestamp IS NULL OR ? < first_timestamp
+                                              THEN ? ELSE first_timestamp END,
+                       last_timestamp = CASE WHEN last_timestamp IS NULL OR ? > last_timestamp
+                                             THEN ? ELSE last_timestamp END,
+                       updated_at = now(), ingests = ingests + CASE WHEN ? THEN 1 ELSE 0 END
+                   WHERE file_id = ?""",
+                [ident, hb, size, st.bytes_read, st.lines, st.directives, st.blank, records,
+                 bad_count, st.conversion_errors, partial, first_ts, first_ts, last_ts, last_ts,
+                 reg is not None, file_id],
+            )
+            con.execute("COMMIT")
+        except BaseException:
+            try:
+                con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+        return FileResult(
+            path, "new" if reg is None else "grown", file_id, fmt,
+            lines=max(new_lines, 0), records=records, bad_rows=bad_count, orders=orders,
+        )
+
+    def _insert(self, sql: str, data: pa.RecordBatch | pa.Table, file_id: int) -> None:
+        self.con.register(_BATCH_VIEW, data)
+        try:
+            self.con.execute(sql, [file_id])
+        finally:
+            self.con.unregister(_BATCH_VIEW)
+
+    def _delete_line(self, file_id: int, line: int) -> None:
+        con = self.con
+        n_req = con.execute(
+            "SELECT count(*) FROM requests WHERE file_id = ? AND line_number = ?", [file_id, line]
+        ).fetchall()[0][0]
+        n_bad = con.execute(
+            "SELECT count(*) FROM bad_rows WHERE file_id = ? AND line_number = ?", [file_id, line]
+        ).fetchall()[0][0]
+        con.execute(
+            "DELETE FROM order_items WHERE file_id = ? AND order_id IN "
+            "(SELECT order_id FROM orders WHERE file_id = ? AND line_number = ?)",
+            [file_id, file_id, line],
+        )
+        for t in dbm.LINE_TABLES:
+            con.execute(f"DELETE FROM {t} WHERE file_id = ? AND line_number = ?", [file_id, line])
+        con.execute(
+            "UPDATE files SET records = records - ?, bad_rows = bad_rows - ? WHERE file_id = ?",
+            [n_req, n_bad, file_id],
+        )
+
+    def _flush_bad(self, file_id: int, bad: list[BadRow], skip: int) -> int:
+        if not bad:
+            return 0
+        rows = [b for b in bad if b.line_number > skip] if skip else list(bad)
+        bad.clear()
+        if not rows:
+            return 0
+        t = pa.table(
+            {
+                "line_number": pa.array([b.line_number for b in rows], pa.int64()),
+                "raw": pa.array([b.raw for b in rows], pa.string()),
+                "reason": pa.array([b.reason for b in rows], pa.string()),
+            }
+        )
+        self._insert(
+            f"INSERT INTO bad_rows SELECT $1::INTEGER, line_number, raw, reason FROM {_BATCH_VIEW}",
+            t, file_id,
+        )
+        return len(rows)
+
+    # shop ---------------------------------------------------------------------------
+    def _shop(self, batch: pa.RecordBatch, file_id: int) -> int:
+        methods = batch.column("method")
+        if not pc.any(pc.equal(methods, "ORDER")).as_py():
+            return 0
+        if self.decode_shop is not None:
+            dec = self.decode_shop(batch)
+            o, items = _as_table(dec.orders), _as_table(dec.order_items)
+            if o is not None and o.num_rows:
+                self._insert(
+                    "INSERT INTO orders SELECT $1::INTEGER, CAST(order_id AS VARCHAR), line_number, "
+                    '"timestamp", CAST(customer_id AS VARCHAR), CAST(total_price AS DECIMAL(18, 4)), '
+                    f"CAST(payment AS VARCHAR), CAST(shipping AS VARCHAR) FROM {_BATCH_VIEW}",
+                    o, file_id,
+                )
+            if items is not None and items.num_rows:
+                self._insert(
+                    "INSERT INTO order_items SELECT $1::INTEGER, CAST(order_id AS VARCHAR), "
+                    "CAST(position AS INTEGER), CAST(product_id AS VARCHAR), CAST(product_name AS VARCHAR), "
+                    "CAST(category AS VARCHAR), CAST(units AS BIGINT), "
+                    "CAST(net_unit_price AS DECIMAL(18, 4)), CAST(net_purchase_price AS DECIMAL(18, 4)) "
+                    f"FROM {_BATCH_VIEW}",
+                    items, file_id,
+                )
+            return o.num_rows if o is not None else 0
+        return self._shop_sql(batch, file_id)
+
+    def _shop_sql(self, batch: pa.RecordBatch, file_id: int) -> int:
+        """Built-in ORDER decoder (used when ``logferry.shop`` is not installed).
+
+        ``TotalPrice&Payment&Shipping`` then, per position,
+        ``&Product_ID&Name&Category&Units&NetUnitPrice&NetPurchasePrice``; values are
+        URL-encoded with ``+`` for spaces.
+        """
+        sub = batch.select(["timestamp", "customer_id", "method", "query", "line_number"])
+        sub = sub.filter(pc.equal(sub.column("method"), "ORDER"))
+        con = self.con
+        con.register(_BATCH_VIEW, sub)
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _lf_orders AS
+                    SELECT line_number, "timestamp", customer_id,
+                           string_split(coalesce(query, ''), '&') AS p
+                    FROM {_BATCH_VIEW}"""
+            )
+        finally:
+            con.unregister(_BATCH_VIEW)
+        dec = "url_decode(replace({}, '+', ' '))"
+        con.execute(
+            f"""INSERT INTO orders
+                SELECT $1::INTEGER, $1::VARCHAR || ':' || line_number, line_number, "timestamp",
+                       customer_id, TRY_CAST(p[1] AS DECIMAL(18, 4)),
+                       {dec.format("nullif(p[2], '-')")}, {dec.format("nullif(p[3], '-')")}
+                FROM _lf_orders""",
+            [file_id],
+        )
+        con.execute(
+            f"""INSERT INTO order_items
+                SELECT $1::INTEGER, $1::VARCHAR || ':' || line_number, i + 1,
+                       {dec.format("p[4 + 6 * i]")}, {dec.format("p[5 + 6 * i]")},
+                       {dec.format("nullif(p[6 + 6 * i], '-')")},
+                       TRY_CAST(p[7 + 6 * i] AS BIGINT),
+                       TRY_CAST(p[8 + 6 * i] AS DECIMAL(18, 4)),
+                       TRY_CAST(p[9 + 6 * i] AS DECIMAL(18, 4))
+                FROM (SELECT *, unnest(range(0, (len(p) - 3) // 6)) AS i FROM _lf_orders)""",
+            [file_id],
+        )
+        n = con.execute("SELECT count(*) FROM _lf_orders").fetchall()[0][0]
+        con.execute("DROP TABLE _lf_orders")
+        return int(n)
+
+
+def _as_table(x: Any) -> pa.Table | None:
+    if x is None:
+        return None
+    if isinstance(x, pa.RecordBatch):
+        return pa.Table.from_batches([x])
+    if isinstance(x, pa.Table):
+        return x
+    return pa.Table.from_pylist(list(x))
+
+
+def ingest(
+    con: duckdb.DuckDBPyConnection,
+    paths: Iterable[str],
+    *,
+    format: str | None = None,
+    options: dict[str, Any] | None = None,
+    on_file: Callable[[FileResult], None] | None = None,
+    on_bytes: Callable[[int], None] | None = None,
+    exclude: Iterable[str] = (),
+) -> IngestSummary:
+    """Ingest ``paths`` (files, globs, folders, URLs) into the open usage database."""
+    ing = Ingester(con, format=format, options=options, on_bytes=on_bytes, exclude=exclude)
+    return ing.ingest(paths, on_file)
