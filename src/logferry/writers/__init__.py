@@ -16,6 +16,12 @@ from typing import Any, BinaryIO
 WRITERS: dict[str, str] = {
     "jsonl": "logferry.writers.jsonl:JsonlWriter",
     "parquet": "logferry.writers.parquet:ParquetWriter",
+    "w3c": "logferry.writers.w3c:W3CWriter",
+    "shop": "logferry.writers.w3c:ShopWriter",
+    "cloudfront": "logferry.writers.cloudfront:CloudFrontWriter",
+    "cdn-tsv": "logferry.writers.cdn:CdnTsvWriter",
+    "cdn-json": "logferry.writers.cdn:CdnJsonWriter",
+    "csv-usage": "logferry.writers.csv_usage:CsvUsageWriter",
 }
 
 

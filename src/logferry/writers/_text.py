@@ -1,0 +1,225 @@
+"""Shared machinery of the field-based text writers (W3C/IIS, shop, CloudFront, CDN,
+CSV usage).
+
+A writer has an ordered list of *output fields* (source field names of its format).
+Each value comes from one of two places:
+
+* **same format**: when the batch was read from the format being written (the convert
+  engine says so with :meth:`FieldWriter.set_source`, or the original field names all
+  belong to the target format), the raw text in the ``fields`` struct is written as it
+  was read -- byte for byte -- and the input's field list is kept;
+* **another format**: the value is built from the canonical columns with the target's
+  encoder (vectorised with ``pyarrow.compute``), ``-`` for missing values.
+
+Lines are assembled with ``binary_join_element_wise``; no per-row Python.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import BinaryIO, ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .. import __version__
+from ..errors import ConversionError
+
+Encoder = Callable[[pa.RecordBatch], pa.Array]
+DASH = "-"
+
+
+# --------------------------------------------------------------------------- encoders
+
+def col(batch: pa.RecordBatch, name: str) -> pa.Array:
+    return batch.column(name)
+
+
+def text(name: str) -> Encoder:
+    return lambda b: b.column(name).cast(pa.string())
+
+
+def integer(name: str) -> Encoder:
+    return lambda b: b.column(name).cast(pa.int64()).cast(pa.string())
+
+
+def rounded_int(name: str) -> Encoder:
+    """A float column written as a whole number (milliseconds)."""
+    return lambda b: pc.round(b.column(name)).cast(pa.int64(), safe=False).cast(pa.string())
+
+
+def seconds3(name: str) -> Encoder:
+    """Milliseconds written as seconds with millisecond precision (``0.082``)."""
+
+    def enc(b: pa.RecordBatch) -> pa.Array:
+        ms = pc.round(b.column(name)).cast(pa.int64(), safe=False)
+        whole = pc.divide(ms, 1000).cast(pa.string())
+        frac = pc.utf8_lpad(pc.abs(pc.subtract(ms, pc.multiply(pc.divide(ms, 1000), 1000))).cast(pa.string()), 3, "0")
+        return pc.binary_join_element_wise(whole, frac, ".")
+
+    return enc
+
+
+def strftime(fmt: str, name: str = "timestamp") -> Encoder:
+    return lambda b: pc.strftime(b.column(name), format=fmt)
+
+
+def const(value: str | None) -> Encoder:
+    return lambda b: pa.nulls(b.num_rows, pa.string()) if value is None else pa.array([value] * b.num_rows, pa.string())
+
+
+def replace_chars(a: pa.Array, table: Sequence[tuple[str, str]]) -> pa.Array:
+    for old, new in table:
+        if pc.any(pc.match_substring(a, old)).as_py():
+            a = pc.replace_substring(a, old, new)
+    return a
+
+
+def dash(a: pa.Array) -> pa.Array:
+    """Nulls and empty strings -> ``-``."""
+    a = a.cast(pa.string())
+    a = pc.if_else(pc.equal(a, ""), pa.scalar(None, pa.string()), a)
+    return pc.fill_null(a, DASH)
+
+
+def lines_bytes(lines: pa.Array) -> bytes:
+    """The text of a string array as one buffer, each value followed by a newline
+    (no per-row Python: the Arrow data buffer is sliced)."""
+    if len(lines) == 0:
+        return b""
+    nl = pc.binary_join_element_wise(pc.fill_null(lines, ""), "", "\n")
+    if isinstance(nl, pa.ChunkedArray):
+        nl = nl.combine_chunks()
+    if nl.type == pa.large_string():
+        dtype = np.int64
+    else:
+        nl = nl.cast(pa.string())
+        dtype = np.int32
+    offs = np.frombuffer(nl.buffers()[1], dtype=dtype)[nl.offset : nl.offset + len(nl) + 1]
+    return nl.buffers()[2][int(offs[0]) : int(offs[-1])].to_pybytes()
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def software() -> str:
+    return f"logferry {__version__}"
+
+
+# --------------------------------------------------------------------------- base class
+
+class FieldWriter:
+    """Base of the text writers.  Subclasses set the class attributes and may override
+    :meth:`header` and :meth:`join`."""
+
+    #: --to name
+    name: ClassVar[str] = ""
+    #: reader names whose ``fields`` are this format's raw fields
+    same_sources: ClassVar[frozenset[str]] = frozenset()
+    #: output fields when writing another format
+    default_fields: ClassVar[tuple[str, ...]] = ()
+    #: field name -> encoder from canonical columns
+    encoders: ClassVar[dict[str, Encoder]] = {}
+    sep: ClassVar[str] = " "
+    extension: ClassVar[str] = ".log"
+    binary: ClassVar[bool] = False
+
+    def __init__(self, out: BinaryIO, *, fields: Sequence[str] | None = None,
+                 source_format: str | None = None, clock: Callable[[], datetime] | None = None,
+                 **_: object):
+        self.out = out
+        self.fields = list(fields) if fields else None
+        if self.fields:
+            self.check_fields(self.fields)
+        self.source_format = source_format
+        self.clock = clock or now_utc
+        self._current: tuple[str, ...] | None = None
+        self.lines_written = 0
+
+    # ---- field lists ----
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return list(dict.fromkeys([*cls.default_fields, *cls.encoders]))
+
+    @classmethod
+    def check_fields(cls, names: Sequence[str]) -> None:
+        valid = cls.field_names()
+        bad = [n for n in names if n not in valid]
+        if bad:
+            raise ConversionError(
+                f"--to {cls.name} cannot hold field(s) {', '.join(map(repr, bad))}; "
+                f"valid fields: {', '.join(valid)}"
+            )
+
+    def set_source(self, fmt: str | None) -> None:
+        """Tell the writer which reader produced the next batches."""
+        self.source_format = fmt
+
+    def _raw(self, batch: pa.RecordBatch) -> dict[str, pa.Array] | None:
+        if "fields" not in batch.schema.names:
+            return None
+        st = batch.column("fields")
+        names = [st.type.field(i).name for i in range(st.type.num_fields)]
+        if not names:
+            return None
+        if self.source_format is not None:
+            same = self.source_format in self.same_sources
+        else:
+            same = self.looks_same(names)
+        if not same:
+            return None
+        return {n: st.field(i) for i, n in enumerate(names)}
+
+    def looks_same(self, names: list[str]) -> bool:
+        known = set(self.field_names())
+        return all(n.split("#", 1)[0] in known for n in names)
+
+    def output_fields(self, raw: dict[str, pa.Array] | None) -> list[str]:
+        if self.fields:
+            return self.fields
+        if raw is not None:
+            return list(raw)
+        return list(self.default_fields)
+
+    def value(self, name: str, batch: pa.RecordBatch, raw: dict[str, pa.Array] | None) -> pa.Array:
+        if raw is not None and name in raw:
+            return pc.fill_null(raw[name].cast(pa.string()), DASH)
+        enc = self.encoders.get(name.split("#", 1)[0])
+        if enc is None:
+            return pa.array([DASH] * batch.num_rows, pa.string())
+        return dash(enc(batch))
+
+    # ---- output ----
+    def header(self, fields: list[str]) -> str:
+        return ""
+
+    def join(self, values: list[pa.Array]) -> pa.Array:
+        return pc.binary_join_element_wise(*values, self.sep)
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        raw = self._raw(batch)
+        fields = self.output_fields(raw)
+        lines = self.join([self.value(f, batch, raw) for f in fields])
+        buf = []
+        key = tuple(fields)
+        if key != self._current:
+            h = self.header(fields)
+            if h:
+                buf.append(h.encode("utf-8"))
+            self._current = key
+        buf.append(lines_bytes(lines))
+        self.out.write(b"".join(buf))
+        self.lines_written += batch.num_rows
+
+    def close(self) -> None:
+        if self._current is None and self.fields is not None or (self._current is None and self.default_fields):
+            # an empty output still gets a header, so it is a valid file of the format
+            h = self.header(self.fields or list(self.default_fields))
+            if h:
+                self.out.write(h.encode("utf-8"))
+                self._current = tuple(self.fields or self.default_fields)

@@ -1,0 +1,227 @@
+"""W3C Extended / IIS writer (``--to w3c``) and the shop log writer (``--to shop``).
+
+Header block: ``#Software``, ``#Version: 1.0``, ``#Date`` (UTC, when the block is
+written) and ``#Fields``.  A new header block is written whenever the field list
+changes (as the input did, for W3C input).  W3C input keeps its field list and raw
+values byte for byte; other input is written with the IIS field set and IIS encoding
+(``+`` for spaces in text fields, ``-`` for missing values, ``time-taken`` in ms).
+
+The shop writer follows the shop log specification: its nine fields, one space between
+fields, text fields URL-encoded (space -> ``+``, ``+`` -> ``%2B``, ``%`` -> ``%25``);
+``cs-uri-query`` is written as read (its sub-parameters are already encoded, ``&``
+-> ``%26`` inside them -- see :func:`logferry.shop.encode_sub` to build one).
+:class:`ShopLogDirectory` rotates daily, weekly or monthly into ``shopYYYYMMDD.log``
+files, each starting with the header.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import BinaryIO, ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from . import _text as T
+from .naming import period_start, shop_name
+
+IIS_FIELDS = (
+    "date", "time", "s-sitename", "s-ip", "cs-method", "cs-uri-stem", "cs-uri-query",
+    "s-port", "cs-username", "c-ip", "cs-version", "cs(User-Agent)", "cs(Referer)",
+    "cs-host", "sc-status", "sc-bytes", "cs-bytes", "time-taken",
+)  # fmt: skip
+
+SHOP_FIELDS = (
+    "date", "time", "c-ip", "cs-customer-id", "cs-method", "cs-uri-stem", "cs-uri-query",
+    "cs(User-Agent)", "cs(Referer)",
+)  # fmt: skip
+
+
+def plus(name: str) -> T.Encoder:
+    """IIS text: spaces become ``+``."""
+    return lambda b: pc.replace_substring(b.column(name).cast(pa.string()), " ", "+")
+
+
+def shop_text(name: str) -> T.Encoder:
+    """Shop text field: ``%`` -> ``%25``, ``+`` -> ``%2B``, space -> ``+`` (and line
+    breaks/tabs percent-encoded so the record stays one line)."""
+    table = [("%", "%25"), ("+", "%2B"), ("\t", "%09"), ("\r", "%0D"), ("\n", "%0A"), (" ", "+")]
+    return lambda b: T.replace_chars(b.column(name).cast(pa.string()), table)
+
+
+W3C_ENCODERS: dict[str, T.Encoder] = {
+    "date": T.strftime("%Y-%m-%d"),
+    "time": T.strftime("%H:%M:%S"),
+    "s-sitename": plus("site"),
+    "s-computername": T.const(None),
+    "s-ip": T.text("server_ip"),
+    "cs-method": T.text("method"),
+    "cs-uri-stem": plus("path"),
+    "cs-uri-query": plus("query"),
+    "s-port": T.integer("server_port"),
+    "cs-username": plus("username"),
+    "c-ip": T.text("client_ip"),
+    "c-port": T.integer("client_port"),
+    "cs-version": T.text("protocol"),
+    "cs(User-Agent)": plus("user_agent"),
+    "cs(Referer)": plus("referer"),
+    "cs(Cookie)": T.const(None),
+    "cs-host": plus("host"),
+    "sc-status": T.integer("status"),
+    "sc-substatus": T.const(None),
+    "sc-win32-status": T.const(None),
+    "sc-bytes": T.integer("bytes_sent"),
+    "cs-bytes": T.integer("bytes_received"),
+    "time-taken": T.rounded_int("duration_ms"),
+    "cs-customer-id": plus("customer_id"),
+    "x-corlid": T.text("request_id"),
+    "x-userid": T.text("user_id"),
+    "x-visit": T.text("visit_id"),
+}
+
+
+class W3CWriter(T.FieldWriter):
+    name = "w3c"
+    same_sources = frozenset({"w3c", "shop"})
+    default_fields = IIS_FIELDS
+    encoders = W3C_ENCODERS
+    sep = " "
+    extension = ".log"
+
+    def __init__(self, out: BinaryIO, *, software: str | None = None, **kw):
+        super().__init__(out, **kw)
+        self.software = software
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return list(dict.fromkeys([*cls.default_fields, *W3C_ENCODERS]))
+
+    def looks_same(self, names: list[str]) -> bool:
+        # W3C keeps whatever field list the input had (CloudFront has its own writer)
+        return self.source_format is None and not {"x-edge-location", "x-edge-request-id"} & set(names)
+
+    def header(self, fields: list[str]) -> str:
+        names = [f.split("#", 1)[0] for f in fields]
+        return (
+            f"#Software: {self.software or T.software()}\n"
+            "#Version: 1.0\n"
+            f"#Date: {self.clock():%Y-%m-%d %H:%M:%S}\n"
+            f"#Fields: {' '.join(names)}\n"
+        )
+
+
+SHOP_ENCODERS: dict[str, T.Encoder] = {
+    "date": T.strftime("%Y-%m-%d"),
+    "time": T.strftime("%H:%M:%S"),
+    "c-ip": T.text("client_ip"),
+    "cs-customer-id": shop_text("customer_id"),
+    "cs-method": T.text("method"),
+    "cs-uri-stem": shop_text("path"),
+    "cs-uri-query": T.text("query"),
+    "cs(User-Agent)": shop_text("user_agent"),
+    "cs(Referer)": shop_text("referer"),
+    # further W3C fields the specification allows
+    "s-ip": T.text("server_ip"),
+    "sc-status": T.integer("status"),
+    "sc-bytes": T.integer("bytes_sent"),
+    "time-taken": T.rounded_int("duration_ms"),
+    "cs-host": shop_text("host"),
+}
+
+
+class ShopWriter(W3CWriter):
+    name = "shop"
+    same_sources = frozenset({"shop"})
+    default_fields = SHOP_FIELDS
+    encoders = SHOP_ENCODERS
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return list(SHOP_ENCODERS)
+
+    def looks_same(self, names: list[str]) -> bool:
+        return "cs-customer-id" in names
+
+
+class ShopLogDirectory:
+    """A rotating shop log sink: ``directory/shopYYYYMMDD.log`` per period (daily,
+    weekly starting Monday, monthly), each new file beginning with the header.
+
+    Rows go to the period of ``clock()`` when a clock is given (a live shop writing as
+    it goes), otherwise to the period of their own timestamp (converting old logs).
+    An existing file of the same period is appended to without a second header.
+    """
+
+    def __init__(self, directory: str, period: str = "daily", *, clock: Callable[[], datetime] | None = None,
+                 software: str | None = None, fields=None, **kw):
+        period_start(datetime(2000, 1, 1), period)  # validates the period
+        self.directory = directory
+        self.period = period
+        self.clock = clock
+        self.software = software
+        self.fields = fields
+        self.kw = kw
+        self.files: list[str] = []
+        self._open: tuple[str, BinaryIO, ShopWriter] | None = None
+        os.makedirs(directory, exist_ok=True)
+
+    def _writer_for(self, start: datetime) -> ShopWriter:
+        path = os.path.join(self.directory, shop_name(start))
+        if self._open and self._open[0] == path:
+            return self._open[2]
+        self._close_current()
+        exists = os.path.exists(path) and os.path.getsize(path) > 0
+        f = open(path, "ab")
+        w = ShopWriter(f, software=self.software, fields=self.fields, clock=self.clock, **self.kw)
+        if exists:
+            w._current = tuple(self.fields or SHOP_FIELDS)  # header already there
+        self._open = (path, f, w)
+        if path not in self.files:
+            self.files.append(path)
+        return w
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        if self.clock is not None:
+            self._writer_for(period_start(self.clock(), self.period)).write(batch)
+            return
+        ts = batch.column("timestamp")
+        keys = self._period_keys(ts)
+        # consecutive runs of the same period keep the input order
+        change = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+        bounds = [0, *change.tolist(), len(keys)]
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            first = ts[lo].as_py()
+            start = period_start(first, self.period) if first is not None else period_start(self._now(), self.period)
+            self._writer_for(start).write(batch.slice(lo, hi - lo))
+
+    def _now(self) -> datetime:
+        return T.now_utc()
+
+    def _period_keys(self, ts: pa.Array) -> np.ndarray:
+        filled = pc.fill_null(ts, pa.scalar(0, ts.type))
+        if self.period == "monthly":
+            k = pc.add(pc.multiply(pc.year(filled), 12), pc.month(filled))
+        elif self.period == "weekly":
+            days = pc.divide(filled.cast(pa.int64()), 86_400_000_000)
+            k = pc.divide(pc.add(days, 3), 7)  # 1970-01-01 was a Thursday
+        elif self.period == "hourly":
+            k = pc.divide(filled.cast(pa.int64()), 3_600_000_000)
+        else:
+            k = pc.divide(filled.cast(pa.int64()), 86_400_000_000)
+        k = pc.if_else(pc.is_null(ts), -1, k.cast(pa.int64()))
+        return k.to_numpy(zero_copy_only=False)
+
+    def _close_current(self) -> None:
+        if self._open:
+            _, f, w = self._open
+            w.close()
+            f.close()
+            self._open = None
+
+    def close(self) -> None:
+        self._close_current()
