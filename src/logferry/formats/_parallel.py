@@ -20,7 +20,11 @@ def default_threads() -> int:
     env = os.environ.get("LOGFERRY_THREADS")
     if env and env.isdigit():
         return max(1, int(env))
-    return max(1, min(4, os.cpu_count() or 1))
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
 
 
 def ordered_map(jobs: Iterable[Callable[[], T]], threads: int | None = None) -> Iterator[T]:

@@ -1,0 +1,105 @@
+"""Reading benchmark (issue 2): logferry vs DuckDB read_csv vs GoAccess, side by side.
+
+    python bench/bench_read.py [--lines 2000000] [--out bench/out]
+
+Generates an IIS (W3C) and a CloudFront log of N lines, then runs on each file, as
+separate processes so that peak RSS is measured per tool:
+
+* ``logferry convert FILE --to parquet``     (read + canonical conversion + Parquet)
+* DuckDB ``read_csv`` of the same file -> Parquet (all columns as text)
+* GoAccess (Debian package) producing its HTML report from the same file
+
+and prints wall time, lines/s and peak RSS.  It also runs logferry on a quarter of the
+file to show that memory does not grow with input size.  Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).parent))
+import gen  # noqa: E402
+
+GOACCESS = {
+    # field order of bench/gen.py
+    "iis": [
+        "--log-format=%d %t %^ %^ %m %U %q %^ %^ %h %u %R %v %s %^ %^ %b %^ %L",
+        "--date-format=%Y-%m-%d",
+        "--time-format=%T",
+    ],
+    "cloudfront": [
+        "--log-format=%d\\t%t\\t%^\\t%b\\t%h\\t%m\\t%^\\t%U\\t%s\\t%R\\t%u\\t%q\\t%^\\t%C\\t%^\\t%v\\t%^\\t%^\\t%T\\t%~",
+        "--date-format=%Y-%m-%d",
+        "--time-format=%T",
+    ],
+}
+
+DUCK = {
+    "iis": "delim=' ', header=false, skip=4, all_varchar=true, quote='', escape=''",
+    "cloudfront": "delim='\\t', header=false, skip=2, all_varchar=true, quote='', escape=''",
+}
+
+
+def run(cmd: list[str]) -> tuple[float, float, int]:
+    """Run a command; return (seconds, peak RSS MB, exit code)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, ru = os.wait4(p.pid, 0)
+    dt = time.perf_counter() - t0
+    err = p.stderr.read().decode(errors="replace") if p.stderr else ""
+    code = os.waitstatus_to_exitcode(status)
+    if code:
+        print(f"  ! {' '.join(cmd[:3])}... exited {code}: {err.strip()[-300:]}", file=sys.stderr)
+    return dt, ru.ru_maxrss / 1024, code
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--lines", type=int, default=2_000_000)
+    ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
+    args = ap.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    n = args.lines
+    rows = []
+    for kind in ("iis", "cloudfront"):
+        src = out / f"{kind}-{n}.log"
+        if not src.exists():
+            print(f"generating {src} ...", file=sys.stderr)
+            getattr(gen, kind)(src, n)
+        small = out / f"{kind}-{n // 4}.log"
+        if not small.exists():
+            getattr(gen, kind)(small, n // 4)
+        size_mb = src.stat().st_size / 1e6
+        lf = [sys.executable, "-m", "logferry.cli", "convert", "--to", "parquet", "-o"]
+        t, rss, _ = run([*lf, str(out / f"{kind}.parquet"), str(src)])
+        rows.append((kind, "logferry convert --to parquet", n, t, rss))
+        t4, rss4, _ = run([*lf, str(out / f"{kind}-small.parquet"), str(small)])
+        rows.append((kind, f"logferry (1/4 file: {n // 4} lines)", n // 4, t4, rss4))
+        sql = (
+            f"COPY (SELECT * FROM read_csv('{src}', {DUCK[kind]})) "
+            f"TO '{out / (kind + '-duckdb.parquet')}' (FORMAT parquet)"
+        )
+        t, rss, _ = run([sys.executable, "-c", f"import duckdb; duckdb.sql({sql!r})"])
+        rows.append((kind, "duckdb read_csv -> parquet", n, t, rss))
+        if shutil.which("goaccess"):
+            cmd = ["goaccess", str(src), *GOACCESS[kind], "--no-global-config", "-o", str(out / f"{kind}-goaccess.html")]
+            t, rss, code = run(cmd)
+            rows.append((kind, "goaccess -> html", n, t, rss) if code == 0 else (kind, "goaccess (failed)", n, t, rss))
+        else:
+            rows.append((kind, "goaccess: not installed (apt-get install goaccess)", n, float("nan"), float("nan")))
+        print(f"{kind}: {size_mb:.0f} MB", file=sys.stderr)
+    print(f"{'file':<11} {'tool':<42} {'lines':>9} {'seconds':>8} {'lines/s':>11} {'peak RSS MB':>12}")
+    for kind, tool, lines, t, rss in rows:
+        rate = lines / t if t == t and t > 0 else float("nan")
+        print(f"{kind:<11} {tool:<42} {lines:>9} {t:>8.2f} {rate:>11,.0f} {rss:>12.0f}")
+
+
+if __name__ == "__main__":
+    main()
