@@ -207,9 +207,11 @@ def _read_head(stream: BinaryIO) -> bytes:
 
 
 def _name(path: Any) -> str:
-    if hasattr(path, "name") and isinstance(path.name, str):
-        return path.name
-    return os.fspath(path) if not hasattr(path, "read") else "<stream>"
+    """The name a source is reported under: the path or URL as given."""
+    if hasattr(path, "read"):
+        name = getattr(path, "name", None)
+        return name if isinstance(name, str) else "<stream>"
+    return os.fspath(path)
 
 
 @dataclass

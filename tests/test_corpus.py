@@ -1,0 +1,122 @@
+"""Every sample log in ../shared/corpus (except the Thrift binaries) is detected as the
+right format and read with nothing lost: records + bad rows == data lines."""
+
+from __future__ import annotations
+
+import fnmatch
+import subprocess
+import sys
+
+import pytest
+
+import logferry
+from conftest import CORPUS
+
+#: (glob relative to the corpus, expected format); first match wins
+EXPECTED = [
+    ("aws-cloudfront-docs/*", "cloudfront"),
+    ("matomo-log-analytics/amazon_cloudfront_*", "cloudfront"),
+    ("elastic-beats-filebeat-iis/test.log", "w3c"),
+    ("lnav/logfile_w3c*", "w3c"),
+    ("matomo-log-analytics/iis*.log", "w3c"),
+    ("matomo-log-analytics/incapsula_w3c.log", "w3c"),
+    ("matomo-log-analytics/netscaler.log", "w3c"),
+    ("matomo-log-analytics/shoutcast.log", "w3c"),
+    ("matomo-log-analytics/splitted_date_and_time.log", "w3c"),
+    ("spec-examples/kibo-webservice-*.log", "w3c"),
+    ("spec-examples/shop*.log", "shop"),
+    ("spec-examples/*.03495.log.gz", "cdn-tsv"),
+    ("spec-examples/*.03496.log.gz", "cdn-json"),
+    ("spec-examples/*.csv", "csv-usage"),
+    ("elastic-beats-filebeat-nginx/test.log", "combined"),
+    ("elastic-examples/apache_logs", "combined"),
+    ("lnav/logfile_*access_log*", "combined"),
+    ("lnav/logfile_cloudflare*", "cloudflare-json"),
+    ("matomo-log-analytics/common.log*", "common"),
+    ("matomo-log-analytics/custom_regex_custom_date.log", "common"),
+    ("matomo-log-analytics/common_vhost.log", "vhost-common"),
+    ("matomo-log-analytics/common_complete.log", "vhost-combined"),
+    ("matomo-log-analytics/common_encoding_big5.log", "vhost-combined"),
+    ("matomo-log-analytics/static_ignores.log", "vhost-combined"),
+    ("matomo-log-analytics/ncsa_extended.log", "combined"),
+    ("matomo-log-analytics/logs_to_tests.log", "combined"),
+    ("matomo-log-analytics/icecast2.log", "combined"),
+    ("matomo-log-analytics/gandi.log", "gandi"),
+    ("matomo-log-analytics/ovh.log", "ovh"),
+    ("matomo-log-analytics/s3.log", "s3-access"),
+    ("matomo-log-analytics/elb.log", "elb"),
+    ("matomo-log-analytics/alb.log", "alb"),
+    ("matomo-log-analytics/haproxy.log", "haproxy"),
+    ("matomo-log-analytics/nginx_json.log", "nginx-json"),
+    ("matomo-log-analytics/traefik_json.log", "traefik-json"),
+    ("matomo-log-analytics/caddy_json.log", "caddy-json"),
+    ("snowplow/*/CljTomcat*", "snowplow-tomcat"),
+    ("snowplow/hive-etl-2013/CljTomcatFormatTest.line", "snowplow-tomcat"),
+    ("snowplow/hive-etl-2013/UserIdsTest.line", "snowplow-tomcat"),
+    ("snowplow/spark-enrich/NullNumericFieldsSpec.line", "snowplow-tomcat"),
+    ("snowplow/spark-enrich/ForwardCompatibleSchemaverSpec.line", "snowplow-tomcat"),
+    ("snowplow/*/*.line", "cloudfront"),
+]
+
+
+def corpus_files():
+    if not CORPUS.exists():
+        return []
+    return sorted(
+        str(p.relative_to(CORPUS))
+        for p in CORPUS.rglob("*")
+        if p.is_file() and p.name != "README.md" and not p.name.endswith((".thrift.bin", ".b64"))
+    )
+
+
+def expected(rel: str) -> str:
+    for pattern, fmt in EXPECTED:
+        if fnmatch.fnmatch(rel, pattern):
+            return fmt
+    raise AssertionError(f"no expectation for {rel}")
+
+
+FILES = corpus_files()
+
+
+def test_corpus_present():
+    if not CORPUS.exists():
+        pytest.skip("../shared/corpus not available")
+    assert len(FILES) > 120
+
+
+@pytest.mark.parametrize("rel", FILES)
+def test_detected_and_read(rel):
+    path = CORPUS / rel
+    d = logferry.detect(path)
+    assert d.format == expected(rel), d.candidates
+    assert 0 < d.confidence <= 1
+    bad = []
+    s = logferry.read(path, on_bad=bad.append)
+    n = 0
+    for b in s:
+        assert b.schema.names[: len(logferry.CANONICAL_SCHEMA)] == logferry.CANONICAL_SCHEMA.names
+        assert b.schema.field("timestamp").type == logferry.CANONICAL_SCHEMA.field("timestamp").type
+        ln = b.column("line_number").to_pylist()
+        assert all(1 <= x <= s.stats.lines for x in ln)
+        n += b.num_rows
+    st = s.stats
+    assert n == st.records
+    assert st.records + st.bad == st.lines - st.directives - st.blank
+    assert len(bad) == st.bad
+    for row in bad:
+        assert row.source_file == str(path) and row.reason and 1 <= row.line_number <= st.lines
+
+
+def test_detect_cli_prints_tab_separated_lines():
+    files = [str(CORPUS / r) for r in FILES[:5]]
+    if not files:
+        pytest.skip("../shared/corpus not available")
+    out = subprocess.run(
+        [sys.executable, "-m", "logferry.cli", "detect", *files], capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    assert len(out) == 5
+    for line, f in zip(out, files, strict=True):
+        name, fmt, conf = line.split("\t")
+        assert name == f and fmt == expected(str(CORPUS.joinpath(f).relative_to(CORPUS)))
+        assert 0 < float(conf) <= 1
