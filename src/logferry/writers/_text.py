@@ -63,7 +63,26 @@ def seconds3(name: str) -> Encoder:
 
 
 def strftime(fmt: str, name: str = "timestamp") -> Encoder:
-    return lambda b: pc.strftime(b.column(name), format=fmt)
+    """Format a timestamp (UTC); ``%S`` gives whole seconds (sub-seconds truncated)."""
+
+    def enc(b: pa.RecordBatch) -> pa.Array:
+        ts = b.column(name)
+        if "%S" in fmt:
+            ts = ts.cast(pa.timestamp("s", tz=ts.type.tz), safe=False)
+        return pc.strftime(ts, format=fmt)
+
+    return enc
+
+
+_JSON_ESC = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
+
+
+def json_string(a: pa.Array) -> pa.Array:
+    """Each string as a JSON string literal (quotes and escapes), vectorised."""
+    a = replace_chars(a.cast(pa.string()), _JSON_ESC)
+    if pc.any(pc.match_substring_regex(a, r"[\x00-\x1f]")).as_py():
+        a = pc.replace_substring_regex(a, r"[\x00-\x1f]", " ")
+    return pc.binary_join_element_wise('"', a, '"', "")
 
 
 def const(value: str | None) -> Encoder:
