@@ -260,10 +260,14 @@ def _event_name(vendor: str, item: Any) -> str:
         return _FIXED[vendor]
     name = None
     if isinstance(item, dict):
-        for k in _NAME_KEYS:
-            v = item.get(k)
-            if isinstance(v, str) and v:
-                name = v
+        # the event name is a top-level key, or one level down (Pingdom's "message")
+        for d in [item, *(v for v in item.values() if isinstance(v, dict))]:
+            for k in _NAME_KEYS:
+                v = d.get(k)
+                if isinstance(v, str) and v:
+                    name = v
+                    break
+            if name is not None:
                 break
     if name is None:
         return "event"

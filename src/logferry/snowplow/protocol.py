@@ -20,7 +20,7 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_plus, unquote_to_bytes
+from urllib.parse import unquote_to_bytes
 
 # ---------------------------------------------------------------------------
 # percent decoding

@@ -129,9 +129,14 @@ def hits_from_batch(batch: pa.RecordBatch, kind: str) -> list[Hit]:
     ts_us = ts.cast(pa.int64()).to_pylist() if ts.null_count < len(ts) else [None] * len(ts)
     if "method" not in cols and "method" in batch.schema.names:
         cols["method"] = batch.column(batch.schema.get_field_index("method")).to_pylist()
+    edge = None
+    if kind == CLOUDFRONT and "x-edge-location" in {f.name for f in fields.type}:
+        # Clojure-collector rows without a body column look like CloudFront ones, but
+        # have a literal "-" for the edge location
+        edge = fields.field("x-edge-location").to_pylist()
     hits = []
     for i in range(batch.num_rows):
-        h = Hit(kind, collector_tstamp=ts_us[i])
+        h = Hit(TOMCAT if edge is not None and edge[i] == "-" else kind, collector_tstamp=ts_us[i])
         for attr, values in cols.items():
             setattr(h, attr, values[i])
         if kind == THRIFT and h.method is None:
