@@ -1,0 +1,75 @@
+"""Destinations by URL scheme: ``file``, ``s3``, ``gs``, ``sftp``, ``ftp``/``ftps``, ``datadog``.
+
+A destination has ``put(name, data)`` (idempotent: the same name overwrites, so a
+re-delivered object never appears twice), ``list()``, ``delete(name)``, ``get(name)`` and
+``close()``.  Backend errors are translated to :class:`~logferry.errors.TransientError`
+(retry) or :class:`~logferry.errors.PermanentError` with the original as ``__cause__``.
+Secrets are never part of an error message.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import ConfigError, MissingExtraError
+
+#: scheme -> (module, class, pip package needed, extra)
+REGISTRY: dict[str, tuple[str, str, str | None, str | None]] = {
+    "file": ("logferry.destinations.file", "FileDestination", None, None),
+    "s3": ("logferry.destinations.s3", "S3Destination", "s3fs", "s3"),
+    "gs": ("logferry.destinations.gs", "GCSDestination", "gcsfs", "gcs"),
+    "gcs": ("logferry.destinations.gs", "GCSDestination", "gcsfs", "gcs"),
+    "sftp": ("logferry.destinations.sftp", "SFTPDestination", "sshfs", "sftp"),
+    "ftp": ("logferry.destinations.ftp", "FTPDestination", None, None),
+    "ftps": ("logferry.destinations.ftp", "FTPDestination", None, None),
+    "datadog": ("logferry.destinations.datadog", "DatadogDestination", None, None),
+}
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    name: str
+    size: int
+    mtime: float  # seconds since the epoch
+
+
+def scheme_of(url: str) -> str:
+    if "://" not in url:
+        return "file"
+    return url.split("://", 1)[0].lower()
+
+
+def check_url(url: str) -> str:
+    s = scheme_of(url)
+    if s not in REGISTRY:
+        raise ConfigError(
+            f"destination {url!r}: unknown scheme {s!r}; choose one of: "
+            + ", ".join(sorted(REGISTRY))
+        )
+    parts = urlsplit(url)
+    if parts.password:
+        raise ConfigError(
+            f"destination {s}://...: a password in the URL is not allowed; "
+            f"give it with password_env or password_secret"
+        )
+    return s
+
+
+def open_destination(url: str, options: Mapping[str, Any] | None = None):
+    s = check_url(url)
+    mod, cls, package, extra = REGISTRY[s]
+    if package:
+        try:
+            importlib.import_module(package)
+        except ImportError as e:
+            raise MissingExtraError(f"the {s}:// destination", package, extra or s) from e
+    return getattr(importlib.import_module(mod), cls)(url, dict(options or {}))
+
+
+def classify_http(status: int) -> bool:
+    """True when an HTTP status is worth retrying."""
+    return status in (408, 425, 429) or status >= 500

@@ -1,0 +1,130 @@
+"""``datadog://SITE`` -> the Datadog Logs HTTP intake v2 (``POST /api/v2/logs``).
+
+``SITE`` is ``datadoghq.com``, ``datadoghq.eu``, ``us3.datadoghq.com``... and the endpoint
+is ``https://http-intake.logs.SITE/api/v2/logs``; a ``host:port`` (with ``?tls=false`` for
+plain HTTP) is used as the intake itself (proxies, tests).  The API key comes from
+``DD_API_KEY`` (or ``api_key_env`` / ``api_key_secret``) and is sent only as the
+``DD-API-KEY`` header.  Each object the engine hands over (JSON lines, one record per
+line) becomes requests of at most 1000 entries and 5 MB of uncompressed JSON, gzipped.
+Each entry: ``message`` (the record as JSON text), ``ddsource``, ``service``, ``ddtags``,
+``hostname`` and the record's timestamp as ``date``.
+
+Datadog has no idempotency key: a process killed after a 202 and before the checkpoint
+re-sends that request on the next run (at-least-once for this destination only).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from ..errors import ConfigError, PermanentError, TransientError
+from . import ObjectInfo, classify_http
+
+MAX_BODY = 5_000_000  # bytes of uncompressed JSON per request
+MAX_ENTRIES = 1000
+MAX_ENTRY = 1_000_000  # per log; larger ones are truncated by Datadog anyway
+
+
+class DatadogDestination:
+    records_only = True  # the engine sends JSON lines, uncompressed
+
+    def __init__(self, url: str, options: dict[str, Any]):
+        u = urlsplit(url)
+        q = {k: v[-1] for k, v in parse_qs(u.query).items()}
+        site = u.netloc or options.get("site") or os.environ.get("DD_SITE") or "datadoghq.com"
+        tls = str(q.get("tls", options.get("tls", "true"))).lower() not in ("false", "0", "no")
+        if ":" in site or site in ("localhost",) or site.replace(".", "").isdigit():
+            base = f"{'https' if tls else 'http'}://{site}"
+        else:
+            base = f"https://http-intake.logs.{site}"
+        self.endpoint = base + "/api/v2/logs"
+        key = options.get("api_key") or os.environ.get("DD_API_KEY")
+        if not key:
+            raise ConfigError(
+                "datadog destination: no API key; set DD_API_KEY (or api_key_env / api_key_secret)"
+            )
+        self._key = key
+        self.ddsource = q.get("ddsource") or options.get("ddsource") or "logferry"
+        self.service = q.get("service") or options.get("service") or "web"
+        self.ddtags = q.get("ddtags") or options.get("ddtags") or ""
+        self.hostname = options.get("hostname") or socket.gethostname()
+        self.timeout = float(options.get("timeout", 30))
+        import httpx
+
+        self._client = httpx.Client(timeout=self.timeout)
+        self.requests_sent = 0
+
+    def _items(self, data: bytes) -> list[bytes]:
+        out = []
+        base = {"ddsource": self.ddsource, "service": self.service, "hostname": self.hostname}
+        if self.ddtags:
+            base["ddtags"] = self.ddtags
+        for line in data.splitlines():
+            if not line.strip():
+                continue
+            text = line.decode("utf-8", "replace")
+            item = dict(base)
+            item["message"] = text
+            try:
+                rec = json.loads(text)
+                if isinstance(rec, dict) and rec.get("timestamp"):
+                    item["date"] = rec["timestamp"]
+            except ValueError:
+                pass
+            out.append(json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        return out
+
+    def put(self, name: str, data: bytes) -> None:
+        """Send the records of one object; several requests if the limits need it."""
+        items = self._items(data)
+        batch: list[bytes] = []
+        size = 2
+        for it in items:
+            add = len(it) + (1 if batch else 0)
+            if batch and (len(batch) >= MAX_ENTRIES or size + add > MAX_BODY):
+                self._send(batch, name)
+                batch, size = [], 2
+                add = len(it)
+            batch.append(it)
+            size += add
+        if batch:
+            self._send(batch, name)
+
+    def _send(self, items: list[bytes], name: str) -> None:
+        import httpx
+
+        body = b"[" + b",".join(items) + b"]"
+        headers = {
+            "DD-API-KEY": self._key,
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        }
+        try:
+            r = self._client.post(self.endpoint, content=gzip.compress(body, 6, mtime=0),
+                                  headers=headers)
+        except httpx.HTTPError as e:
+            raise TransientError(f"datadog: {name}: {type(e).__name__}: {e}") from e
+        self.requests_sent += 1
+        if r.status_code in (200, 202):
+            return
+        msg = f"datadog: {name}: HTTP {r.status_code} {r.text[:200]}"
+        if classify_http(r.status_code):
+            raise TransientError(msg)
+        raise PermanentError(msg)
+
+    def list(self) -> list[ObjectInfo]:
+        return []  # an intake keeps nothing we could list or prune
+
+    def delete(self, name: str) -> None:
+        raise PermanentError("datadog: delivered logs cannot be deleted through the intake")
+
+    def get(self, name: str) -> bytes:
+        raise PermanentError("datadog: delivered logs cannot be read back through the intake")
+
+    def close(self) -> None:
+        self._client.close()

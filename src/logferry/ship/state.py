@@ -1,0 +1,330 @@
+"""Job state in SQLite (WAL): file checkpoints, runs, delivered objects.
+
+Every step is one transaction: recording the intent to deliver an object, and then
+recording its delivery together with the new checkpoints and the next sequence
+number.  A process killed between the two leaves the intent behind; the next run
+starts from the old checkpoint and reuses the intended name, so the object is
+overwritten at the destination rather than duplicated.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+  name TEXT PRIMARY KEY,
+  stopped INTEGER NOT NULL DEFAULT 0,
+  seq INTEGER NOT NULL DEFAULT 0,
+  pending_name TEXT,
+  pending_seq INTEGER
+);
+CREATE TABLE IF NOT EXISTS files (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job TEXT NOT NULL,
+  path TEXT NOT NULL,
+  dev INTEGER, ino INTEGER,
+  fp TEXT NOT NULL, fp_len INTEGER NOT NULL,
+  size INTEGER NOT NULL DEFAULT 0,
+  mtime REAL NOT NULL DEFAULT 0,
+  line INTEGER NOT NULL DEFAULT 0,
+  anchor_line INTEGER NOT NULL DEFAULT 0,
+  anchor_off INTEGER NOT NULL DEFAULT 0,
+  header TEXT NOT NULL DEFAULT '',
+  title TEXT NOT NULL DEFAULT '',
+  eof INTEGER NOT NULL DEFAULT 0,
+  first_seen REAL NOT NULL DEFAULT 0,
+  deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS files_job ON files(job);
+CREATE TABLE IF NOT EXISTS runs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job TEXT NOT NULL,
+  started REAL NOT NULL,
+  ended REAL,
+  status TEXT NOT NULL,
+  objects INTEGER NOT NULL DEFAULT 0,
+  records INTEGER NOT NULL DEFAULT 0,
+  bytes INTEGER NOT NULL DEFAULT 0,
+  bad INTEGER NOT NULL DEFAULT 0,
+  error TEXT
+);
+CREATE INDEX IF NOT EXISTS runs_job ON runs(job);
+CREATE TABLE IF NOT EXISTS objects (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id INTEGER NOT NULL,
+  job TEXT NOT NULL,
+  name TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  records INTEGER NOT NULL,
+  sha256 TEXT NOT NULL,
+  delivered REAL NOT NULL,
+  first_ts TEXT,
+  pruned INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS objects_run ON objects(run_id);
+CREATE INDEX IF NOT EXISTS objects_job ON objects(job);
+"""
+
+
+@dataclass
+class FileState:
+    id: int
+    job: str
+    path: str
+    dev: int | None
+    ino: int | None
+    fp: str
+    fp_len: int
+    size: int
+    mtime: float
+    line: int
+    anchor_line: int
+    anchor_off: int
+    header: str
+    title: str
+    eof: int
+    first_seen: float
+    deleted: int
+
+
+@dataclass
+class Run:
+    id: int
+    job: str
+    started: float
+    ended: float | None
+    status: str
+    objects: int
+    records: int
+    bytes: int
+    bad: int
+    error: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ObjectRow:
+    id: int
+    run_id: int
+    job: str
+    name: str
+    size: int
+    records: int
+    sha256: str
+    delivered: float
+    first_ts: str | None
+    pruned: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class State:
+    def __init__(self, directory: str | os.PathLike):
+        os.makedirs(directory, exist_ok=True)
+        self.path = os.path.join(os.fspath(directory), "state.sqlite")
+        self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("PRAGMA synchronous=FULL")
+        self.con.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.con.close()
+
+    def tx(self):
+        return _Tx(self.con)
+
+    # -- jobs ---------------------------------------------------------------------
+    def _job(self, name: str) -> sqlite3.Row:
+        self.con.execute("INSERT OR IGNORE INTO jobs(name) VALUES (?)", (name,))
+        return self.con.execute(
+            "SELECT stopped, seq, pending_name, pending_seq FROM jobs WHERE name=?", (name,)
+        ).fetchone()
+
+    def is_stopped(self, job: str) -> bool:
+        return bool(self._job(job)[0])
+
+    def set_stopped(self, job: str, stopped: bool) -> None:
+        with self.tx():
+            self._job(job)
+            self.con.execute("UPDATE jobs SET stopped=? WHERE name=?", (int(stopped), job))
+
+    def next_seq(self, job: str) -> int:
+        return int(self._job(job)[1])
+
+    def pending(self, job: str) -> tuple[str | None, int | None]:
+        r = self._job(job)
+        return r[2], r[3]
+
+    def set_pending(self, job: str, name: str, seq: int) -> None:
+        """Record the intent to deliver ``name`` (before the upload)."""
+        with self.tx():
+            self._job(job)
+            self.con.execute(
+                "UPDATE jobs SET pending_name=?, pending_seq=? WHERE name=?", (name, seq, job)
+            )
+
+    # -- files --------------------------------------------------------------------
+    def files(self, job: str, include_deleted: bool = False) -> list[FileState]:
+        q = "SELECT * FROM files WHERE job=?" + ("" if include_deleted else " AND deleted=0")
+        return [FileState(*r) for r in self.con.execute(q + " ORDER BY id", (job,))]
+
+    def add_file(self, job: str, path: str, dev, ino, fp: str, fp_len: int, size: int,
+                 mtime: float, now: float) -> FileState:
+        with self.tx():
+            cur = self.con.execute(
+                "INSERT INTO files(job, path, dev, ino, fp, fp_len, size, mtime, first_seen)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (job, path, dev, ino, fp, fp_len, size, mtime, now),
+            )
+        row = self.con.execute("SELECT * FROM files WHERE id=?", (cur.lastrowid,)).fetchone()
+        return FileState(*row)
+
+    def update_file_seen(self, fid: int, path: str, fp: str, fp_len: int, size: int,
+                         mtime: float) -> None:
+        with self.tx():
+            self.con.execute(
+                "UPDATE files SET path=?, fp=?, fp_len=?, size=?, mtime=? WHERE id=?",
+                (path, fp, fp_len, size, mtime, fid),
+            )
+
+    def mark_deleted(self, fid: int) -> None:
+        with self.tx():
+            self.con.execute("UPDATE files SET deleted=1 WHERE id=?", (fid,))
+
+    # -- runs ---------------------------------------------------------------------
+    def begin_run(self, job: str, now: float) -> int:
+        with self.tx():
+            cur = self.con.execute(
+                "INSERT INTO runs(job, started, status) VALUES (?,?,'running')", (job, now)
+            )
+        return int(cur.lastrowid)
+
+    def end_run(self, run_id: int, now: float, status: str, error: str | None = None,
+                bad: int = 0) -> None:
+        with self.tx():
+            self.con.execute(
+                "UPDATE runs SET ended=?, status=?, error=?, bad=? WHERE id=?",
+                (now, status, error, bad, run_id),
+            )
+
+    def close_dead_runs(self, job: str, now: float) -> None:
+        """Runs left 'running' by a killed process are marked as such."""
+        with self.tx():
+            self.con.execute(
+                "UPDATE runs SET status='failed', ended=?, error='process died during the run'"
+                " WHERE job=? AND status='running'",
+                (now, job),
+            )
+
+    def runs(self, job: str | None = None, failed_only: bool = False, limit: int = 100) -> list[Run]:
+        q = "SELECT id, job, started, ended, status, objects, records, bytes, bad, error FROM runs"
+        cond, args = [], []
+        if job:
+            cond.append("job=?")
+            args.append(job)
+        if failed_only:
+            cond.append("status='failed'")
+        if cond:
+            q += " WHERE " + " AND ".join(cond)
+        q += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+        return [Run(*r) for r in self.con.execute(q, args)]
+
+    def run(self, run_id: int) -> Run | None:
+        r = self.con.execute(
+            "SELECT id, job, started, ended, status, objects, records, bytes, bad, error"
+            " FROM runs WHERE id=?", (run_id,)
+        ).fetchone()
+        return Run(*r) if r else None
+
+    def last_run(self, job: str) -> Run | None:
+        rs = [r for r in self.runs(job, limit=5) if r.status != "running"]
+        return rs[0] if rs else None
+
+    # -- objects ------------------------------------------------------------------
+    def commit_object(
+        self,
+        job: str,
+        run_id: int,
+        name: str,
+        size: int,
+        records: int,
+        sha256: str,
+        now: float,
+        first_ts: str | None,
+        checkpoints: Iterable[tuple[int, int, int, int, str, int]],
+        seq: int,
+    ) -> None:
+        """After the destination confirmed ``name``: record it, advance the checkpoints
+        (file id, line, anchor line, anchor offset, header, eof) and the sequence number,
+        clear the intent -- in one transaction."""
+        with self.tx():
+            self.con.execute(
+                "INSERT INTO objects(run_id, job, name, size, records, sha256, delivered, first_ts)"
+                " VALUES (?,?,?,?,?,?,?,?)",
+                (run_id, job, name, size, records, sha256, now, first_ts),
+            )
+            for fid, line, aline, aoff, header, eof in checkpoints:
+                self.con.execute(
+                    "UPDATE files SET line=?, anchor_line=?, anchor_off=?, header=?, eof=?"
+                    " WHERE id=?",
+                    (line, aline, aoff, header, eof, fid),
+                )
+            self.con.execute(
+                "UPDATE jobs SET seq=?, pending_name=NULL, pending_seq=NULL WHERE name=?",
+                (seq, job),
+            )
+            self.con.execute(
+                "UPDATE runs SET objects=objects+1, records=records+?, bytes=bytes+? WHERE id=?",
+                (records, size, run_id),
+            )
+
+    def set_checkpoints(self, checkpoints: Iterable[tuple[int, int, int, int, str, int]]) -> None:
+        """Advance checkpoints without an object (e.g. only filtered-out or bad lines)."""
+        with self.tx():
+            for fid, line, aline, aoff, header, eof in checkpoints:
+                self.con.execute(
+                    "UPDATE files SET line=?, anchor_line=?, anchor_off=?, header=?, eof=?"
+                    " WHERE id=?",
+                    (line, aline, aoff, header, eof, fid),
+                )
+
+    def objects(self, run_id: int | None = None, job: str | None = None) -> list[ObjectRow]:
+        if run_id is not None:
+            rows = self.con.execute("SELECT * FROM objects WHERE run_id=? ORDER BY id", (run_id,))
+        else:
+            rows = self.con.execute("SELECT * FROM objects WHERE job=? ORDER BY id", (job,))
+        return [ObjectRow(*r) for r in rows]
+
+    def mark_pruned(self, job: str, names: Iterable[str]) -> None:
+        with self.tx():
+            for n in names:
+                self.con.execute("UPDATE objects SET pruned=1 WHERE job=? AND name=?", (job, n))
+
+    def dump(self) -> str:  # debugging aid
+        return json.dumps([r.as_dict() for r in self.runs()], indent=1)
+
+
+class _Tx:
+    def __init__(self, con: sqlite3.Connection):
+        self.con = con
+
+    def __enter__(self):
+        self.con.execute("BEGIN IMMEDIATE")
+        return self.con
+
+    def __exit__(self, et, ev, tb):
+        if et is None:
+            self.con.execute("COMMIT")
+        else:
+            self.con.execute("ROLLBACK")
+        return False
