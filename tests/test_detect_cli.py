@@ -10,9 +10,9 @@ import sys
 import pytest
 
 import logferry
+from conftest import corpus
 from logferry import formats
 from logferry.formats import Reader
-from conftest import corpus
 
 
 def cli(*args, input=None):

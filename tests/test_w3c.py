@@ -12,7 +12,7 @@ import zstandard
 import logferry
 from conftest import corpus
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def rows(path, **kw):

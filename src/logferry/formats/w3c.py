@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..lines import LineChunk, decode, to_str
+from ..lines import LineChunk, to_str
 from ..schema import make_batch
 from . import Head, Reader
 from . import _fields as F
