@@ -9,8 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import sys
-from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -111,27 +110,36 @@ def detect_cmd(
 def convert_cmd(
     files: Annotated[list[str], typer.Argument(help="Input logs (any format, any compression).")],
     to: Annotated[str, typer.Option("--to", help="Output format (see `logferry formats`).")] = "jsonl",
-    output: Annotated[Optional[str], typer.Option("-o", "--output", help="Output file, or - for stdout.")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", "-f", help="Force the input format.")] = None,
-    bad_rows: Annotated[Optional[str], typer.Option("--bad-rows", help="Write bad rows (JSON lines) here.")] = None,
-    tz: Annotated[Optional[str], typer.Option("--tz", help="Time zone of local times (e.g. Europe/Berlin).")] = None,
+    output: Annotated[str | None, typer.Option("-o", "--output", help="Output file, or - for stdout.")] = None,
+    output_dir: Annotated[str | None, typer.Option("--output-dir", help="Write named files here (format's own naming; shop rotates daily).")] = None,
+    fields: Annotated[str | None, typer.Option("--fields", help="Comma-separated output fields, in order.")] = None,
+    where: Annotated[str | None, typer.Option("--where", help="Filter, e.g. 'status=5xx and path^=/api'.")] = None,
+    compress: Annotated[str | None, typer.Option("--compress", help="gzip, zstd or none (default: from -o's extension).")] = None,
+    format: Annotated[str | None, typer.Option("--format", "-f", help="Force the input format.")] = None,
+    bad_rows: Annotated[str | None, typer.Option("--bad-rows", help="Write bad rows (JSON lines) here.")] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="Time zone of local times (e.g. Europe/Berlin).")] = None,
 ) -> None:
     """Convert logs to another format (one JSON object per record with --to jsonl)."""
-    from .convert import bad_rows_writer, convert
-    from .writers import writer_factory
+    from .convert import bad_rows_writer, convert, open_output, prepare, wrap_compress
 
-    try:
-        factory = writer_factory(to)
+    if output and output_dir:
+        fail("give either -o/--output or --output-dir, not both")
+    if compress not in (None, "gzip", "zstd", "none"):
+        fail(f"--compress must be gzip, zstd or none, not {compress!r}")
+    try:  # every check happens before any output is opened
+        prepared = prepare(to, fields, where)
     except LogferryError as e:
         fail(str(e))
+    factory = prepared.factory
+    finish = None
+    if output_dir:
+        return _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, tz)
     if output in (None, "-"):
         if getattr(factory, "binary", False) and sys.stdout.isatty():
             fail(f"--to {to} is binary: give -o FILE")
-        out = sys.stdout.buffer
-        close_out = False
+        out, finish = wrap_compress(sys.stdout.buffer, compress or "none")
     else:
-        out = open(output, "wb")
-        close_out = True
+        out, finish = open_output(output, compress)
     bad_f = open(bad_rows, "wb") if bad_rows else None
     errors: list[str] = []
     try:
@@ -143,15 +151,88 @@ def convert_cmd(
             on_bad=bad_rows_writer(bad_f) if bad_f else None,
             on_error=lambda p, e: errors.append(str(e)),
             options={"tz": tz} if tz else None,
+            fields=prepared.fields,
+            where=where,
         )
     except LogferryError as e:
         fail(str(e))
     finally:
         out.flush()
-        if close_out:
-            out.close()
+        finish()
         if bad_f:
             bad_f.close()
+    for e in errors:
+        typer.echo(f"logferry: error: {e}", err=True)
+    typer.echo(summary.line(), err=True)
+    if errors:
+        raise typer.Exit(2)
+
+
+def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, tz) -> None:
+    """--output-dir: the shop format rotates daily into shopYYYYMMDD.log files; every
+    other format gets one file per input, named the format's way."""
+    import os
+    from datetime import UTC, datetime
+
+    from .convert import ConvertSummary, bad_rows_writer, open_output
+    from .reader import read
+    from .writers import naming
+
+    os.makedirs(output_dir, exist_ok=True)
+    bad_f = open(bad_rows, "wb") if bad_rows else None
+    on_bad = bad_rows_writer(bad_f) if bad_f else None
+    summary = ConvertSummary()
+    errors: list[str] = []
+    t0 = datetime.now(UTC)
+    shop_dir = None
+    if prepared.to == "shop":
+        from .writers.w3c import ShopLogDirectory
+
+        shop_dir = ShopLogDirectory(output_dir, "daily", fields=prepared.fields)
+    try:
+        for n, path in enumerate(files, 1):
+            try:
+                stream = read(path, format, options={"tz": tz} if tz else None, on_bad=on_bad)
+                batches = iter(stream)
+                first = next(batches, None)
+                if shop_dir is not None:
+                    sink, finish = shop_dir, None
+                else:
+                    ts = None
+                    if first is not None and first.num_rows and "timestamp" in first.schema.names:
+                        ts = first.column("timestamp")[0].as_py()
+                    name = naming.default_name(prepared.to, ts or t0, serial=n)
+                    comp = compress or ("gzip" if name.endswith(".gz") else "none")
+                    if comp == "gzip" and not name.endswith(".gz"):
+                        name += ".gz"
+                    elif comp == "zstd":
+                        name += ".zst"
+                    out, finish = open_output(os.path.join(output_dir, name), comp)
+                    sink = prepared.writer(out)
+                if hasattr(sink, "set_source"):
+                    sink.set_source(stream.format)
+                for b in ([first] if first is not None else []):
+                    sink.write(prepared.transform(b))
+                for b in batches:
+                    sink.write(prepared.transform(b))
+                if finish is not None:
+                    sink.close()
+                    finish()
+                    typer.echo(os.path.join(output_dir, name))
+            except LogferryError as e:
+                errors.append(str(e))
+                continue
+            summary.files += 1
+            summary.formats[stream.format] = summary.formats.get(stream.format, 0) + 1
+            summary.add(stream.stats)
+    finally:
+        if shop_dir is not None:
+            shop_dir.close()
+            for f in shop_dir.files:
+                typer.echo(f)
+        if bad_f:
+            bad_f.close()
+    summary.seconds = (datetime.now(UTC) - t0).total_seconds()
     for e in errors:
         typer.echo(f"logferry: error: {e}", err=True)
     typer.echo(summary.line(), err=True)

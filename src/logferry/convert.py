@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from .reader import BadRow, ReadStats, read
-from .writers import get_writer
 
 
 @dataclass
@@ -46,6 +45,89 @@ def bad_rows_writer(out: BinaryIO) -> Callable[[BadRow], None]:
     return write
 
 
+@dataclass
+class Prepared:
+    """A validated conversion: target, filter and field selection."""
+
+    to: str
+    fields: list[str] | None
+    where: Callable[[Any], Any] | None
+    factory: Callable[..., Any]
+
+    def writer(self, out: BinaryIO, **options: Any):
+        if self.fields and not self._canonical_target():
+            options = {**options, "fields": self.fields}
+        return self.factory(out, **options)
+
+    def _canonical_target(self) -> bool:
+        return not hasattr(self.factory, "field_names")
+
+    def transform(self, batch):
+        if self.where is not None:
+            batch = self.where(batch)
+        if self.fields and self._canonical_target():
+            from .transforms import select_fields
+
+            keep = [n for n in self.fields if n in batch.schema.names]
+            batch = select_fields(batch, keep)
+        return batch
+
+
+def prepare(to: str, fields: list[str] | str | None = None, where: str | None = None) -> Prepared:
+    """Validate ``--to``, ``--fields`` and ``--where`` (raises ConfigError /
+    ConversionError) without touching any input or output."""
+    from .transforms import compile_where, validate_fields
+    from .writers import writer_factory
+
+    factory = writer_factory(to)
+    if isinstance(fields, str):
+        fields = fields.split(",")
+    if fields is not None:
+        fields = validate_fields(fields, to)
+    pred = compile_where(where) if where else None
+    return Prepared(to, fields, pred, factory)
+
+
+def open_output(path: str, compress: str | None = None) -> tuple[BinaryIO, Callable[[], None]]:
+    """Open ``path`` for writing, compressed with ``gzip``/``zstd`` (or ``none``;
+    ``None`` guesses from the extension).  Returns the stream and a finisher."""
+    if compress is None:
+        compress = "gzip" if path.endswith(".gz") else "zstd" if path.endswith(".zst") else "none"
+    raw = open(path, "wb")
+    return wrap_compress(raw, compress, close_raw=True)
+
+
+def wrap_compress(raw: BinaryIO, compress: str, *, close_raw: bool = False) -> tuple[BinaryIO, Callable[[], None]]:
+    if compress in (None, "none"):
+        stream: BinaryIO = raw
+    elif compress == "gzip":
+        try:
+            from isal import igzip
+
+            stream = igzip.IGzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)  # type: ignore[assignment]
+        except ImportError:  # pragma: no cover
+            import gzip
+
+            stream = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)  # type: ignore[assignment]
+    elif compress == "zstd":
+        import zstandard
+
+        stream = zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False)  # type: ignore[assignment]
+    else:
+        from .errors import ConfigError
+
+        raise ConfigError(f"unknown compression {compress!r}; choose gzip, zstd or none")
+
+    def finish() -> None:
+        if stream is not raw:
+            stream.close()
+        raw.flush()
+        if close_raw:
+            raw.close()
+
+    return stream, finish
+
+
 def convert(
     inputs: Iterable[str],
     out: BinaryIO,
@@ -56,20 +138,33 @@ def convert(
     on_error: Callable[[str, Exception], None] | None = None,
     options: dict[str, Any] | None = None,
     writer_options: dict[str, Any] | None = None,
+    fields: list[str] | None = None,
+    where: str | None = None,
 ) -> ConvertSummary:
     """Convert every input into one output stream; unreadable inputs are reported via
-    ``on_error`` (or raised when it is None)."""
+    ``on_error`` (or raised when it is None).
+
+    ``fields`` chooses and orders the output fields (canonical column names for
+    ``jsonl``/``parquet``, the target format's own field names otherwise); ``where`` is a
+    :func:`logferry.transforms.compile_where` filter.  Both are checked before the
+    writer is created, so a bad one raises ConversionError before any output.
+    """
     from .errors import InputError
 
+    prepared = prepare(to, fields, where)
     summary = ConvertSummary()
     t0 = time.perf_counter()
-    writer = get_writer(to, out, **(writer_options or {}))
+    writer = prepared.writer(out, **(writer_options or {}))
     try:
         for path in inputs:
             try:
                 stream = read(path, format, options=options, on_bad=on_bad)
+                first = True
                 for batch in stream:
-                    writer.write(batch)
+                    if first and hasattr(writer, "set_source"):
+                        writer.set_source(stream.format)
+                        first = False
+                    writer.write(prepared.transform(batch))
             except InputError as e:
                 if on_error is None:
                     raise
