@@ -222,6 +222,7 @@ class _FileRun:
     sf: src.SourceFile
     tracker: src.Tracker | None = None
     final: tuple[int, int, int, bytes] | None = None  # line, anchor line, anchor off, header
+    eof: int = 1  # 0 when an unfinished last line was held back
 
 
 def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
@@ -316,13 +317,13 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
             r = by_id[i]
             if i == fid:
                 if r.final is not None and r.final[0] == line:
-                    cps.append((i, *r.final[:3], r.final[3].decode("utf-8", "replace"), 1))
+                    cps.append((i, *r.final[:3], r.final[3].decode("utf-8", "replace"), r.eof))
                 else:
                     aline, aoff, hdr = r.tracker.state_at(line)
                     cps.append((i, line, aline, aoff, hdr.decode("utf-8", "replace"), 0))
                 break
             if r.final is not None:
-                cps.append((i, *r.final[:3], r.final[3].decode("utf-8", "replace"), 1))
+                cps.append((i, *r.final[:3], r.final[3].decode("utf-8", "replace"), r.eof))
         return cps
 
     def deliver(o: Obj) -> None:
@@ -429,11 +430,13 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
                 break
             aline, aoff, hdr = t.state_at(t.line)
             r.final = (t.line, aline, aoff, hdr)
+            r.eof = 0 if t.held else 1
             t.close()
         for o in (brot or lrot).flush():
             deliver(o)
         # files whose remaining lines were all filtered out / bad: advance them too
-        finals = [(i, *by_id[i].final[:3], by_id[i].final[3].decode("utf-8", "replace"), 1)
+        finals = [(i, *by_id[i].final[:3], by_id[i].final[3].decode("utf-8", "replace"),
+                   by_id[i].eof)
                   for i in order if by_id[i].final is not None]
         if finals:
             state.set_checkpoints(finals)

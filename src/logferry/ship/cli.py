@@ -1,0 +1,360 @@
+"""Commands: ``ship``, ``export list|run|stop|start|history|show``, ``run``, ``prune``."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from ..errors import ConfigError, LogferryError
+
+export_app = typer.Typer(help="Export jobs from the config file: list, run, stop, start, history.",
+                         no_args_is_help=True)
+
+ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Config file (default logferry.toml).")]
+
+
+def _fail(msg: str, code: int = 2):
+    typer.echo(f"logferry: error: {msg}", err=True)
+    raise typer.Exit(code)
+
+
+def _ts(t: float | None) -> str:
+    return "-" if not t else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _load(config: str | None):
+    from ..config import load
+
+    try:
+        return load(config)
+    except ConfigError as e:
+        _fail(str(e))
+
+
+def _state(loaded):
+    from .state import State
+
+    return State(loaded.state_dir)
+
+
+def _run_one(loaded, name: str, stop=None, force: bool = False):
+    from ..destinations import open_destination
+    from .engine import run_job
+
+    job = loaded.engine_job(name)
+    opts = loaded.resolve_options(name, dict(job.dest_options))
+    st = _state(loaded)
+    try:
+        if st.is_stopped(name) and not force:
+            return None
+        dest = open_destination(job.dest, opts)
+        try:
+            return run_job(job, st, dest, stop=stop,
+                           bad_rows_path=os.path.join(loaded.state_dir, f"{name}.bad.jsonl"))
+        finally:
+            dest.close()
+    finally:
+        st.close()
+
+
+def _report(name: str, res) -> None:
+    if res is None:
+        typer.echo(f"{name}: stopped (start it with `logferry export start {name}`)")
+        return
+    line = (f"{name}: run {res.run_id} {res.status}: {res.objects} objects, {res.records} records, "
+            f"{res.bytes} bytes, {res.bad} bad lines")
+    typer.echo(line)
+    if res.error:
+        typer.echo(f"{name}: error: {res.error}", err=True)
+
+
+def ship_cmd(
+    sources: Annotated[list[str], typer.Argument(help="Log files, globs or URLs.")],
+    dest: Annotated[str, typer.Option("--dest", help="Destination URL (file://, s3://, gs://, sftp://, ftp(s)://, datadog://).")],
+    to: Annotated[str, typer.Option("--to", help="Output format.")] = "jsonl",
+    compress: Annotated[str, typer.Option("--compress", help="gzip, zstd or none.")] = "gzip",
+    fields: Annotated[str | None, typer.Option("--fields", help="Comma-separated fields, in order.")] = None,
+    where: Annotated[str | None, typer.Option("--where", help="Row filter, e.g. 'status>=500'.")] = None,
+    max_bytes: Annotated[int | None, typer.Option("--max-bytes")] = 50_000_000,
+    max_age_secs: Annotated[float | None, typer.Option("--max-age-secs")] = 300,
+    max_records: Annotated[int | None, typer.Option("--max-records")] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Object name template or preset (cdn, cloudfront, shop, csv-usage).")] = None,
+    state: Annotated[str, typer.Option("--state", help="State directory (checkpoints, history).")] = ".logferry-ship",
+    format: Annotated[str | None, typer.Option("--format", "-f", help="Force the input format.")] = None,
+    service: Annotated[str, typer.Option("--service", help="{service} in names; Datadog service.")] = "",
+    job_name: Annotated[str, typer.Option("--job", help="Job name inside the state directory.")] = "ship",
+    mask_ip: Annotated[bool, typer.Option("--mask-ip", help="Mask client IPs to /24 and /48.")] = False,
+) -> None:
+    """Ship logs once to a destination; run again with the same --state to send only what is new."""
+    from ..config import resolve_secrets
+    from ..destinations import check_url, open_destination
+    from ..privacy import Privacy
+    from . import naming
+    from .engine import Job, run_job
+    from .rotate import Codec, Limits
+    from .state import State
+
+    try:
+        check_url(dest)
+        Codec(compress)
+        tmpl = naming.PRESETS[name] if name in naming.PRESETS else naming.resolve(name)
+        naming.validate(tmpl)
+        if where:
+            from ..transforms import compile_where
+
+            compile_where(where)
+        job = Job(
+            name=job_name, sources=tuple(sources), dest=dest, format=format, to=to,
+            compress=compress, fields=tuple(f.strip() for f in fields.split(",")) if fields else None,
+            where=where, limits=Limits(max_bytes, max_age_secs, max_records), name_template=tmpl,
+            service=service, privacy=Privacy("mask") if mask_ip else None,
+        )
+        opts: dict = {}
+        if dest.startswith("datadog://") and service:
+            opts["service"] = service
+        d = open_destination(dest, resolve_secrets(opts, {}))
+    except (LogferryError, ValueError) as e:
+        _fail(str(e))
+    st = State(state)
+    stop = _install_sigterm()
+    try:
+        res = run_job(job, st, d, stop=stop, force=True,
+                      bad_rows_path=os.path.join(state, f"{job_name}.bad.jsonl"))
+    finally:
+        d.close()
+        st.close()
+    _report(job_name, res)
+    if res.status == "failed":
+        raise typer.Exit(1)
+
+
+def _install_sigterm():
+    from .engine import Stop
+
+    stop = Stop()
+    try:
+        signal.signal(signal.SIGTERM, stop.set)
+    except ValueError:  # not the main thread
+        pass
+    return stop
+
+
+@export_app.command("list")
+def export_list(config: ConfigOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Jobs with destination, schedule, state and last run."""
+    loaded = _load(config)
+    st = _state(loaded)
+    rows = []
+    for name, j in sorted(loaded.cfg.jobs.items()):
+        last = st.last_run(name)
+        sched = f"every {j.every_minutes:g} min" if j.every_minutes else (f"cron {j.cron}" if j.cron else "manual")
+        rows.append({"job": name, "dest": j.dest, "schedule": sched,
+                     "state": "stopped" if st.is_stopped(name) else "active",
+                     "last_run": last.id if last else None, "last_status": last.status if last else None,
+                     "last_end": _ts(last.ended) if last else None})
+    st.close()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=1))
+        return
+    for r in rows:
+        typer.echo(f"{r['job']}\t{r['state']}\t{r['schedule']}\t{r['dest']}\t"
+                   f"last: {r['last_status'] or '-'} {r['last_end'] or ''}")
+
+
+@export_app.command("run")
+def export_run(
+    name: Annotated[str, typer.Argument(help="Job name.")],
+    once: Annotated[bool, typer.Option("--once", help="One run, then exit (default: keep running on the job's schedule).")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a job now (and on its schedule unless --once)."""
+    loaded = _load(config)
+    try:
+        loaded.job(name)
+    except ConfigError as e:
+        _fail(str(e))
+    stop = _install_sigterm()
+    if once:
+        try:
+            res = _run_one(loaded, name, stop)
+        except LogferryError as e:
+            _fail(str(e))
+        _report(name, res)
+        if res is not None and res.status == "failed":
+            raise typer.Exit(1)
+        return
+    _scheduler(loaded, [name], stop)
+
+
+@export_app.command("stop")
+def export_stop(name: str, config: ConfigOpt = None) -> None:
+    """Stop a job: it exports nothing until started again."""
+    loaded = _load(config)
+    try:
+        loaded.job(name)
+    except ConfigError as e:
+        _fail(str(e))
+    st = _state(loaded)
+    st.set_stopped(name, True)
+    st.close()
+    typer.echo(f"{name}: stopped")
+
+
+@export_app.command("start")
+def export_start(name: str, config: ConfigOpt = None) -> None:
+    """Start a stopped job; its next run backfills everything not yet delivered, in order."""
+    loaded = _load(config)
+    try:
+        loaded.job(name)
+    except ConfigError as e:
+        _fail(str(e))
+    st = _state(loaded)
+    st.set_stopped(name, False)
+    st.close()
+    typer.echo(f"{name}: started")
+
+
+@export_app.command("history")
+def export_history(
+    name: Annotated[str | None, typer.Argument(help="Job name (default: all).")] = None,
+    failed: Annotated[bool, typer.Option("--failed", help="Failed runs only.")] = False,
+    limit: Annotated[int, typer.Option("--limit")] = 50,
+    config: ConfigOpt = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Runs with start, end, status, objects, records, bytes and the error of failed ones."""
+    loaded = _load(config)
+    st = _state(loaded)
+    runs = st.runs(name, failed, limit)
+    st.close()
+    if as_json:
+        typer.echo(json.dumps([r.as_dict() for r in runs], indent=1))
+        return
+    typer.echo("RUN\tJOB\tSTART\tEND\tSTATUS\tOBJECTS\tRECORDS\tBYTES\tERROR")
+    for r in runs:
+        typer.echo(f"{r.id}\t{r.job}\t{_ts(r.started)}\t{_ts(r.ended)}\t{r.status}\t{r.objects}\t"
+                   f"{r.records}\t{r.bytes}\t{r.error or ''}")
+
+
+@export_app.command("show")
+def export_show(run_id: int, config: ConfigOpt = None,
+                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """One run and each object it delivered: name, size, records, SHA-256."""
+    loaded = _load(config)
+    st = _state(loaded)
+    r = st.run(run_id)
+    if r is None:
+        st.close()
+        _fail(f"no run {run_id}")
+    objs = st.objects(run_id=run_id)
+    st.close()
+    if as_json:
+        typer.echo(json.dumps({"run": r.as_dict(), "objects": [o.as_dict() for o in objs]}, indent=1))
+        return
+    typer.echo(f"run {r.id} job {r.job} {r.status} {_ts(r.started)} -> {_ts(r.ended)}: "
+               f"{r.objects} objects, {r.records} records, {r.bytes} bytes")
+    if r.error:
+        typer.echo(f"error: {r.error}")
+    for o in objs:
+        typer.echo(f"{o.name}\t{o.size}\t{o.records}\tsha256:{o.sha256}")
+
+
+def _scheduler(loaded, names: list[str], stop) -> None:
+    from .schedule import Schedule, due_jobs, seconds_until_next
+
+    scheds = {n: Schedule.make(loaded.cfg.jobs[n].every_minutes, loaded.cfg.jobs[n].cron) for n in names}
+    scheds = {n: s for n, s in scheds.items() if s.every_secs or s.cron}
+    if not scheds:
+        _fail("no scheduled jobs (set every_minutes or cron)")
+    last: dict[str, float | None] = {}
+    st = _state(loaded)
+    for n in scheds:
+        lr = st.runs(n, limit=1)
+        last[n] = lr[0].started if lr else None
+    st.close()
+    while not stop.requested:
+        now = time.time()
+        st = _state(loaded)
+        stopped = frozenset(n for n in scheds if st.is_stopped(n))
+        st.close()
+        for n in due_jobs(scheds, last, now, stopped):
+            last[n] = now
+            try:
+                _report(n, _run_one(loaded, n, stop))
+            except LogferryError as e:
+                typer.echo(f"{n}: error: {e}", err=True)
+            if stop.requested:
+                break
+        wait = seconds_until_next(scheds, last, time.time(), stopped)
+        end = time.time() + min(wait, 60)
+        while not stop.requested and time.time() < end:
+            time.sleep(min(0.5, max(0.0, end - time.time())))
+    typer.echo("scheduler: stopped cleanly")
+
+
+def run_cmd(config: ConfigOpt = None) -> None:
+    """Run every scheduled job in the foreground (SIGTERM finishes the current object and exits)."""
+    loaded = _load(config)
+    _scheduler(loaded, sorted(loaded.cfg.jobs), _install_sigterm())
+
+
+def prune_cmd(
+    config: ConfigOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be deleted.")] = False,
+    job: Annotated[str | None, typer.Option("--job", help="Only this job.")] = None,
+) -> None:
+    """Apply retention: delivered source files and old destination objects."""
+    from .. import sources as src
+    from ..destinations import open_destination
+    from . import retention
+
+    loaded = _load(config)
+    st = _state(loaded)
+    now = time.time()
+    try:
+        for name, j in sorted(loaded.cfg.jobs.items()):
+            if job and name != job:
+                continue
+            r = j.retention
+            if r.source_days:
+                last = st.last_run(name)
+                current = {s.path: s for s in src.expand(list(j.source)) if not s.remote}
+                entries = []
+                for f in st.files(name):
+                    s = current.get(f.path)
+                    if s is None:
+                        continue
+                    entries.append(retention.SourceEntry(f.id, f.path, s.mtime, s.size, f.size, bool(f.eof)))
+                plan = retention.plan_sources(entries, r.source_days, bool(last and last.status == "failed"))
+                for e in plan:
+                    typer.echo(f"{name}: {'would delete' if dry_run else 'delete'} source {e.path}")
+                if not dry_run:
+                    retention.apply_sources(plan, lambda e: st.mark_deleted(e.file_id))
+            if r.dest_days:
+                opts = loaded.resolve_options(name, dict(j.dest_options))
+                d = open_destination(j.dest, opts)
+                try:
+                    plan = retention.plan_dest(d.list(), now, r.dest_days)
+                    for o in plan:
+                        typer.echo(f"{name}: {'would prune' if dry_run else 'prune'} {o.name}")
+                    if not dry_run:
+                        st.mark_pruned(name, retention.apply_dest(d, plan))
+                finally:
+                    d.close()
+    except LogferryError as e:
+        _fail(str(e))
+    finally:
+        st.close()
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ship")(ship_cmd)
+    app.add_typer(export_app, name="export")
+    app.command("run")(run_cmd)
+    app.command("prune")(prune_cmd)
