@@ -1,0 +1,254 @@
+"""Reports: one ``.sql`` file per report, run by a small runner.
+
+A report file holds statements separated by marker comments::
+
+    -- setup                     (optional, run first, no output: temp tables)
+    -- section: NAME             (a SELECT whose rows are the section NAME)
+
+Every report reads the temp views of ``_views.sql`` (``req``, ``shop_req``, ``ord``,
+``items``, ``cdn``), which apply the filters held in DuckDB variables (``since``,
+``until``, ``site``) -- so a report never formats SQL with user input.  Extra reports
+found in ``logferry/snowplow/reports/*.sql`` (when that package is installed) are run
+the same way after the built-in ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import re
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib import resources
+from typing import Any
+
+import duckdb
+
+#: built-in reports, in output order
+REPORTS: tuple[str, ...] = (
+    "summary", "status", "performance", "not_found", "uptime", "cdn", "shop", "top",
+)
+TITLES = {
+    "summary": "Summary",
+    "status": "Status codes and errors",
+    "performance": "Performance",
+    "not_found": "Unavailable links (404/410)",
+    "uptime": "Uptime",
+    "cdn": "CDN",
+    "shop": "Shop",
+    "top": "Top pages, referrers and agents",
+}
+
+_MARK = re.compile(r"^--\s*(setup|section:\s*(?P<name>[A-Za-z0-9_]+))\s*$", re.M)
+#: chart bucket candidates, minutes: the smallest giving at most _MAX_POINTS points
+_CHART_BUCKETS = (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080)
+_MAX_POINTS = 240
+#: at most this many uptime buckets (larger buckets are chosen for longer spans)
+MAX_UPTIME_BUCKETS = 20_000
+
+
+@dataclass
+class ReportSQL:
+    name: str
+    title: str
+    description: str
+    setup: list[str] = field(default_factory=list)
+    sections: list[tuple[str, str]] = field(default_factory=list)
+
+
+def parse(name: str, text: str, title: str | None = None) -> ReportSQL:
+    """Split a report file into its description, setup statements and sections."""
+    marks = list(_MARK.finditer(text))
+    head = text[: marks[0].start()] if marks else text
+    desc = " ".join(
+        ln[2:].strip() for ln in head.splitlines() if ln.startswith("--")
+    ).strip()
+    rep = ReportSQL(name, title or TITLES.get(name, name.replace("_", " ").title()), desc)
+    if not marks:  # a plain query file: one section named after the report
+        body = "\n".join(ln for ln in text.splitlines() if not ln.lstrip().startswith("--"))
+        body = body.strip().rstrip(";").strip()
+        if body:
+            rep.sections.append((name.split("_", 1)[-1] if name.startswith("snowplow_") else name, body))
+        return rep
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        body = text[m.end():end].strip().rstrip(";").strip()
+        if not body:
+            continue
+        if m.group("name"):
+            rep.sections.append((m.group("name"), body))
+        else:
+            rep.setup.extend(_split_statements(body))
+    return rep
+
+
+def _split_statements(sql: str) -> list[str]:
+    """Statements of a script (report SQL has no ';' inside strings; comments dropped)."""
+    code = "\n".join(ln for ln in sql.splitlines() if not ln.lstrip().startswith("--"))
+    return [s.strip() for s in code.split(";") if s.strip()]
+
+
+def _read(name: str) -> str:
+    return resources.files(__name__).joinpath(f"{name}.sql").read_text("utf-8")
+
+
+def builtin(name: str) -> ReportSQL:
+    if name not in REPORTS:
+        raise KeyError(f"unknown report {name!r}; reports: {', '.join(REPORTS)}")
+    return parse(name, _read(name))
+
+
+def extra_reports() -> list[ReportSQL]:
+    """Reports shipped by optional packages (``logferry/snowplow/reports/*.sql``)."""
+    out: list[ReportSQL] = []
+    try:
+        base = resources.files("logferry.snowplow").joinpath("reports")
+        entries = sorted(base.iterdir(), key=lambda p: p.name) if base.is_dir() else []
+    except (ModuleNotFoundError, ImportError, FileNotFoundError, NotADirectoryError, TypeError):
+        return out
+    for p in entries:
+        if p.name.endswith(".sql") and not p.name.startswith("_"):
+            stem = p.name[:-4]
+            out.append(parse(f"snowplow_{stem}", p.read_text("utf-8"),
+                             f"Snowplow: {stem.replace('_', ' ')}"))
+    return out
+
+
+@dataclass
+class Params:
+    """Report filters and knobs (all optional)."""
+
+    since: str | dt.datetime | None = None
+    until: str | dt.datetime | None = None
+    site: str | None = None
+    bucket_minutes: float = 5.0
+    threshold: float = 0.5
+    gap_buckets: int = 3
+    top: int = 20
+    chart_bucket_minutes: float | None = None  # None: chosen from the time span
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "since": _iso(self.since), "until": _iso(self.until), "site": self.site,
+            "bucket_minutes": self.bucket_minutes, "threshold": self.threshold,
+            "gap_buckets": self.gap_buckets, "top": self.top,
+            "chart_bucket_minutes": self.chart_bucket_minutes,
+        }
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if isinstance(v, dt.datetime | dt.date) else v
+
+
+def _interval(minutes: float) -> str:
+    return f"{int(round(minutes * 60))} seconds"
+
+
+def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
+    """Set the variables and create the views every report reads; returns warnings."""
+    warnings: list[str] = []
+    from ...errors import ConfigError
+
+    con.execute("SET TimeZone = 'UTC'")
+    for name in ("since", "until"):
+        val = getattr(params, name)
+        if val is None:
+            con.execute(f"SET VARIABLE {name} = NULL::TIMESTAMPTZ")
+        else:
+            try:
+                con.execute(f"SET VARIABLE {name} = CAST(? AS TIMESTAMPTZ)", [_iso(val)])
+            except duckdb.Error as e:
+                raise ConfigError(f"--{name} {val!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00)") from e
+    con.execute("SET VARIABLE site = CAST(? AS VARCHAR)", [params.site])
+    if params.bucket_minutes <= 0 or params.gap_buckets < 0 or not 0 < params.threshold <= 1:
+        raise ConfigError("uptime: bucket must be > 0, gap >= 0 and 0 < threshold <= 1")
+    lo, hi = con.execute(
+        "SELECT epoch(min(\"timestamp\")), epoch(max(\"timestamp\")) FROM requests "
+        "WHERE (getvariable('since') IS NULL OR \"timestamp\" >= getvariable('since')) "
+        "AND (getvariable('until') IS NULL OR \"timestamp\" < getvariable('until'))"
+    ).fetchall()[0]
+    span_min = ((hi - lo) / 60) if lo is not None else 0.0
+    bucket = params.bucket_minutes
+    if span_min / bucket > MAX_UPTIME_BUCKETS:
+        bucket = next((b for b in _CHART_BUCKETS if span_min / b <= MAX_UPTIME_BUCKETS),
+                      math.ceil(span_min / MAX_UPTIME_BUCKETS))
+        warnings.append(
+            f"uptime: {params.bucket_minutes:g}-minute buckets over {span_min / 1440:.0f} days would make "
+            f"more than {MAX_UPTIME_BUCKETS:,} buckets; using {bucket:g}-minute buckets"
+        )
+        params.bucket_minutes = bucket
+    con.execute(f"SET VARIABLE bucket = INTERVAL '{_interval(bucket)}'")
+    con.execute("SET VARIABLE threshold = CAST(? AS DOUBLE)", [params.threshold])
+    con.execute("SET VARIABLE gap_buckets = CAST(? AS INTEGER)", [params.gap_buckets])
+    con.execute("SET VARIABLE top = CAST(? AS INTEGER)", [params.top])
+    for stmt in _split_statements(_read("_views")):
+        con.execute(stmt)
+    chart = params.chart_bucket_minutes
+    if chart is None:
+        chart = next((b for b in _CHART_BUCKETS if span_min / b <= _MAX_POINTS),
+                     math.ceil(span_min / _MAX_POINTS))
+        params.chart_bucket_minutes = chart
+    con.execute(f"SET VARIABLE chart_bucket = INTERVAL '{_interval(chart)}'")
+    return warnings
+
+
+def _arrow(rel: duckdb.DuckDBPyRelation):
+    f = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
+    return f()
+
+
+def run_report(con: duckdb.DuckDBPyConnection, rep: ReportSQL) -> dict[str, Any]:
+    for stmt in rep.setup:
+        con.execute(stmt)
+    sections: dict[str, list[dict[str, Any]]] = {}
+    columns: dict[str, list[str]] = {}
+    for name, sql in rep.sections:
+        t = _arrow(con.sql(sql))
+        columns[name] = t.column_names
+        sections[name] = t.to_pylist()
+    return {"title": rep.title, "description": rep.description, "columns": columns,
+            "sections": sections}
+
+
+def run(con: duckdb.DuckDBPyConnection, params: Params | None = None,
+        only: list[str] | None = None, extras: bool = True) -> dict[str, Any]:
+    """Run the reports (all, or ``only`` these) and return them as plain data."""
+    params = params or Params()
+    warnings = prepare(con, params)
+    names = list(only) if only else list(REPORTS)
+    out: dict[str, Any] = {}
+    for n in names:
+        out[n] = run_report(con, builtin(n))
+    if extras and not only:
+        for rep in extra_reports():
+            try:
+                out[rep.name] = run_report(con, rep)
+            except duckdb.CatalogException:
+                continue  # its tables do not exist: no such data was ingested
+            except duckdb.Error as e:
+                warnings.append(f"{rep.name}: skipped ({str(e).splitlines()[0]})")
+    return {
+        "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "params": params.as_dict(),
+        "warnings": warnings,
+        "reports": out,
+    }
+
+
+def jsonable(v: Any) -> Any:
+    """JSON-friendly value: timestamps as ISO 8601, decimals as numbers."""
+    if isinstance(v, dict):
+        return {k: jsonable(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [jsonable(x) for x in v]
+    if isinstance(v, Decimal):
+        if v == v.to_integral_value() and v.as_tuple().exponent >= 0:
+            return int(v)  # sums of integers (HUGEINT)
+        return float(v)
+    if isinstance(v, dt.datetime | dt.date | dt.time):
+        return v.isoformat()
+    if isinstance(v, dt.timedelta):
+        return v.total_seconds()
+    if isinstance(v, float) and v != v:  # NaN
+        return None
+    return v

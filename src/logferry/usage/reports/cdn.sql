@@ -1,0 +1,35 @@
+-- CDN: cache hit ratio by cache status, bytes served, TTFB percentiles, by edge location
+-- and by site (service).  Only requests that carry a cache status count here.  Hits are
+-- hit, RefreshHit, OriginShieldHit, stale, updating and revalidated (case-insensitive).
+
+-- section: overall
+SELECT count(*) AS requests,
+       count(*) FILTER (WHERE is_hit) AS hits,
+       round(count(*) FILTER (WHERE is_hit) / nullif(count(*), 0), 4) AS hit_ratio,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent,
+       coalesce(sum(bytes_sent) FILTER (WHERE is_hit), 0) AS bytes_from_cache,
+       round(quantile_cont(ttfb_ms, 0.5), 3) AS ttfb_p50_ms,
+       round(quantile_cont(ttfb_ms, 0.9), 3) AS ttfb_p90_ms,
+       round(quantile_cont(ttfb_ms, 0.99), 3) AS ttfb_p99_ms
+FROM cdn;
+
+-- section: by_cache_status
+SELECT cache_status, count(*) AS requests, round(count(*) / sum(count(*)) OVER (), 4) AS share,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent, round(quantile_cont(ttfb_ms, 0.5), 3) AS ttfb_p50_ms
+FROM cdn GROUP BY cache_status ORDER BY requests DESC, cache_status;
+
+-- section: by_edge
+SELECT edge_location, count(*) AS requests,
+       round(count(*) FILTER (WHERE is_hit) / count(*), 4) AS hit_ratio,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent,
+       round(quantile_cont(ttfb_ms, 0.5), 3) AS ttfb_p50_ms,
+       round(quantile_cont(ttfb_ms, 0.9), 3) AS ttfb_p90_ms
+FROM cdn GROUP BY edge_location ORDER BY requests DESC, edge_location NULLS LAST LIMIT getvariable('top');
+
+-- section: by_site
+SELECT coalesce(site, host) AS site, count(*) AS requests,
+       round(count(*) FILTER (WHERE is_hit) / count(*), 4) AS hit_ratio,
+       coalesce(sum(bytes_sent), 0) AS bytes_sent,
+       round(quantile_cont(ttfb_ms, 0.5), 3) AS ttfb_p50_ms,
+       round(quantile_cont(ttfb_ms, 0.9), 3) AS ttfb_p90_ms
+FROM cdn GROUP BY 1 ORDER BY requests DESC, site NULLS LAST LIMIT getvariable('top');

@@ -1,0 +1,19 @@
+-- Unavailable links: 404 and 410 paths with their counts and top referers.
+
+-- section: paths
+SELECT path,
+       count(*) AS hits,
+       count(*) FILTER (WHERE status = 404) AS not_found_404,
+       count(*) FILTER (WHERE status = 410) AS gone_410,
+       count(DISTINCT visitor) AS visitors,
+       min("timestamp") AS first_seen,
+       max("timestamp") AS last_seen
+FROM req WHERE status IN (404, 410)
+GROUP BY path ORDER BY hits DESC, path LIMIT getvariable('top');
+
+-- section: referers
+SELECT path, referer, count(*) AS hits
+FROM req WHERE status IN (404, 410) AND referer IS NOT NULL AND referer NOT IN ('-', '')
+GROUP BY path, referer
+QUALIFY row_number() OVER (PARTITION BY path ORDER BY count(*) DESC, referer) <= 3
+ORDER BY hits DESC, path, referer LIMIT getvariable('top');
