@@ -35,7 +35,7 @@ def _epoch_ms(b: pa.RecordBatch) -> pa.Array:
 def _start_time(b: pa.RecordBatch) -> pa.Array:
     ts = b.column("timestamp")
     ms = pc.utf8_lpad(pc.millisecond(ts).cast(pa.string()), 3, "0")
-    return pc.binary_join_element_wise(pc.strftime(ts, format="%d-%m-%y %H:%M:%S"), ms, ".")
+    return pc.binary_join_element_wise(T.strftime("%d-%m-%y %H:%M:%S")(b), ms, ".")
 
 
 def _http_version(b: pa.RecordBatch) -> pa.Array:

@@ -37,7 +37,8 @@ def cf_encode(v: str | None) -> str | None:
     """One value encoded as CloudFront writes it today (single percent-encoding)."""
     if v is None:
         return None
-    return quote(v, safe=_SAFE, encoding="utf-8")
+    # quote() never encodes the unreserved "~"; CloudFront's table does
+    return quote(v, safe=_SAFE, encoding="utf-8").replace("~", "%7E")
 
 
 def encoded(name: str) -> T.Encoder:
@@ -47,10 +48,13 @@ def encoded(name: str) -> T.Encoder:
     return enc
 
 
-def _query(b: pa.RecordBatch) -> pa.Array:
-    # the query is kept raw by readers (already URL-encoded); only encode what would
-    # break the row
-    return T.replace_chars(b.column("query").cast(pa.string()), [("\t", "%09"), (" ", "%20")])
+def _minimal(name: str) -> T.Encoder:
+    # path and query are kept as written by the CloudFront reader (not decoded), so only
+    # what would break the row is encoded here; decoded values then read back unchanged
+    return lambda b: T.replace_chars(b.column(name).cast(pa.string()), [("\t", "%09"), (" ", "%20"), ("\n", "%0A")])
+
+
+_query = _minimal("query")
 
 
 CF_ENCODERS: dict[str, T.Encoder] = {
@@ -61,7 +65,7 @@ CF_ENCODERS: dict[str, T.Encoder] = {
     "c-ip": T.text("client_ip"),
     "cs-method": T.text("method"),
     "cs(Host)": encoded("host"),
-    "cs-uri-stem": encoded("path"),
+    "cs-uri-stem": _minimal("path"),
     "sc-status": T.integer("status"),
     "cs(Referer)": encoded("referer"),
     "cs(User-Agent)": encoded("user_agent"),
