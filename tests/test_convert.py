@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+
+from typer.testing import CliRunner
+
+from conftest import corpus
+from logferry.cli import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+def test_errors_before_any_output(tmp_path):
+    iis = str(corpus("matomo-log-analytics/iis.log"))
+    out = tmp_path / "o.tsv"
+    r = run("convert", iis, "--to", "cdn-tsv", "--fields", "uri,nosuch", "-o", str(out))
+    assert r.exit_code == 2 and "'nosuch'" in r.output and "valid fields" in r.output
+    r = run("convert", iis, "--to", "jsonl", "--where", "status=5xx or status=4xx", "-o", str(out))
+    assert r.exit_code == 2 and "expected 'and'" in r.output
+    r = run("convert", iis, "--to", "nope", "-o", str(out))
+    assert r.exit_code == 2 and "unknown output format" in r.output
+    assert not out.exists()
+
+
+def test_where_fields_and_gzip(tmp_path):
+    src = str(corpus("elastic-beats-filebeat-iis/test.log"))
+    out = tmp_path / "o.jsonl.gz"
+    r = run("convert", src, "--to", "jsonl", "--where", "status>=400", "--fields", "status,path", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    recs = [json.loads(x) for x in gzip.open(out).read().splitlines()]
+    assert recs and all(set(x) == {"status", "path"} and x["status"] >= 400 for x in recs)
+    assert "records" in r.output
+
+
+def test_shop_output_dir_and_jsonl_shop(tmp_path):
+    src = str(corpus("spec-examples/shop19990907.log"))
+    r = run("convert", src, "--to", "shop", "--output-dir", str(tmp_path / "d"))
+    assert r.exit_code == 0, r.output
+    assert os.listdir(tmp_path / "d") == ["shop19990907.log"]
+    body = (tmp_path / "d" / "shop19990907.log").read_bytes().splitlines()
+    assert body[4:] == open(src, "rb").read().splitlines()[4:]
+    r = run("convert", src, "--to", "jsonl", "-o", str(tmp_path / "s.jsonl"))
+    last = json.loads((tmp_path / "s.jsonl").read_text().splitlines()[-1])
+    assert last["shop"]["total_price"] == 893.48 and len(last["shop"]["items"]) == 3
+
+
+def test_cloudfront_to_cdn_dir(tmp_path):
+    src = str(corpus("matomo-log-analytics/amazon_cloudfront_web.log"))
+    r = run("convert", src, "--to", "cdn-tsv", "--output-dir", str(tmp_path), "--fields", "startTime,httpResponseCode")
+    assert r.exit_code == 0, r.output
+    (name,) = os.listdir(tmp_path)
+    assert re.fullmatch(r"\d{8}-\d{6}\.logferry\.\d{5}\.log\.gz", name), name
+    lines = gzip.open(tmp_path / name).read().decode().splitlines()
+    assert len(lines) == 1 and lines[0].split("\t")[1].isdigit()
+
+
+def test_formats_lists_writers():
+    r = run("formats", "--json")
+    d = json.loads(r.output)
+    for w in ("w3c", "shop", "cloudfront", "cdn-tsv", "cdn-json", "csv-usage", "jsonl", "parquet"):
+        assert w in d["writers"]
