@@ -8,10 +8,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import CORPUS, corpus
 from typer.testing import CliRunner
 
 import logferry
+from conftest import CORPUS, corpus
 from logferry.snowplow import ingest_hook, parse_query, pct_decode, read_events
 from logferry.snowplow.protocol import b64url_decode, fix_pcts
 
@@ -344,7 +344,7 @@ def test_ingest_hook_on_raw_reader_batches():
     assert ("2014-09-08", "(none)", "struct", 2) in [(str(d), a, e, n) for d, a, e, n in counts]
     top = con.sql((REPORTS / "top_pages.sql").read_text()).fetchall()
     assert top[0][1] >= 1
-    rows = con.sql((REPORTS / "unstruct_schemas.sql").read_text()).fetch_arrow_table().to_pylist()
+    rows = con.sql((REPORTS / "unstruct_schemas.sql").read_text()).to_arrow_table().to_pylist() if hasattr(duckdb.DuckDBPyRelation, "to_arrow_table") else con.sql((REPORTS / "unstruct_schemas.sql").read_text()).fetch_arrow_table().to_pylist()
     schemas = {r["schema"]: r["events"] for r in rows}
     assert schemas["iglu:com.mailchimp/subscribe/jsonschema/1-0-0"] == 1
     assert schemas["iglu:com.snowplowanalytics.snowplow/screen_view/jsonschema/1-0-0"] == 1
