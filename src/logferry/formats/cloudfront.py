@@ -37,6 +37,7 @@ from ._split import split_regular
 
 TAB, HASH, SPACE = 9, 35, 32
 ZWSP = "\u200b"
+ZWSP_BYTES = ZWSP.encode()
 
 #: the 33 fields of a standard log, in order (fields were only ever appended)
 WEB_FIELDS: tuple[str, ...] = (
@@ -284,8 +285,11 @@ def strip_zwsp(a: pa.Array) -> pa.Array:
     return a
 
 
-def canonical(names: list[str], cols: list[pa.Array]) -> tuple[dict[str, pa.Array], int]:
-    """Canonical columns from CloudFront fields; returns (columns, conversion failures)."""
+def canonical(names: list[str], cols: list[pa.Array], zwsp: bool = True) -> tuple[dict[str, pa.Array], int]:
+    """Canonical columns from CloudFront fields; returns (columns, conversion failures).
+
+    ``zwsp``: the input may hold U+200B (legacy RTMP examples); stripped from values.
+    """
     out: dict[str, pa.Array] = {}
     failed = 0
     for name, raw in zip(names, cols, strict=True):
@@ -293,7 +297,7 @@ def canonical(names: list[str], cols: list[pa.Array]) -> tuple[dict[str, pa.Arra
         if spec is None or spec[0] in out:
             continue
         target, kind = spec
-        col = strip_zwsp(raw)
+        col = strip_zwsp(raw) if zwsp else raw
         if kind == "str":
             v = F.dash_null(col)
         elif kind == "int":
@@ -336,7 +340,7 @@ def build_batch(
         take = pa.array(order)
         cols = [c.take(take) for c in cols]
         lines = lines[order]
-    out, failed = canonical(names, cols)
+    out, failed = canonical(names, cols, ZWSP_BYTES in chunk.buf)
     if failed:
         ctx.conversion_failed(failed)
     return make_batch(out, len(lines), ctx.source_file, pa.array(chunk.line_numbers(lines)), dict(zip(names, cols, strict=True)))
