@@ -86,7 +86,7 @@ def json_string(a: pa.Array) -> pa.Array:
 
 
 def const(value: str | None) -> Encoder:
-    return lambda b: pa.nulls(b.num_rows, pa.string()) if value is None else pa.array([value] * b.num_rows, pa.string())
+    return lambda b: pa.nulls(b.num_rows, pa.string()) if value is None else pa.repeat(pa.scalar(value), b.num_rows)
 
 
 def replace_chars(a: pa.Array, table: Sequence[tuple[str, str]]) -> pa.Array:
@@ -208,7 +208,7 @@ class FieldWriter:
             return pc.fill_null(raw[name].cast(pa.string()), DASH)
         enc = self.encoders.get(name.split("#", 1)[0])
         if enc is None:
-            return pa.array([DASH] * batch.num_rows, pa.string())
+            return pa.repeat(pa.scalar(DASH), batch.num_rows)
         return dash(enc(batch))
 
     # ---- output ----

@@ -109,7 +109,7 @@ class CdnTsvWriter(T.FieldWriter):
 
     def value(self, name, batch, raw):
         v = super().value(name, batch, raw)
-        if raw is not None and name in raw and self.name == "cdn-tsv":
+        if raw is not None and name in raw and self.name == "cdn-tsv" and self.source_format == "cdn-json":
             v = T.replace_chars(v, [("\t", " ")])
         return v
 

@@ -91,7 +91,9 @@ class JsonlWriter:
             batch = batch.append_column("shop", shop_column(batch))
         lines = json_lines(batch, include_fields=self.include_fields)
         if len(lines):
-            self.out.write("\n".join(lines.to_pylist()).encode("utf-8") + b"\n")
+            from ._text import lines_bytes
+
+            self.out.write(lines_bytes(lines))
 
     def close(self) -> None:
         pass
