@@ -3,15 +3,17 @@
 One shop's morning on 2024-03-01 (UTC), seen from five sources:
 
 * ``iis/u_ex240301.log`` -- IIS 10 W3C log of the web servers: pages, API calls, a few
-  broken links (404/410 with referers), slow searches and checkouts, an outage
-  (10:30-10:50, mostly 503) and a stretch without any traffic (12:00-12:30), plus one
-  garbled line (a bad row);
+  broken links (404/410 with referers), slow searches and checkouts, plus one garbled
+  line (a bad row);
 * ``cloudfront/E2DEMO0EXAMPLE.2024-03-01-09.7f3a9c21.gz`` -- CloudFront standard log
   (33 fields) for the static assets, with Hit/Miss/RefreshHit/Error results;
 * ``shop/shop20240301.log`` -- W3C shop extension: searches, product views, baskets and
   orders with their order lines;
 * ``cdn/20240301-090000.demo-video.00001.log.gz`` -- CDN transaction log (JSON lines);
 * ``csv/db20240301_001.csv`` -- CSV usage log of the intranet proxy.
+
+Every source sees the same incidents: an outage from 10:30 to 10:50 (mostly 5xx) and a
+stretch without any traffic from 12:00 to 12:30.
 
 Nothing here is copied from real logs: every line comes from the generators below.
 """
@@ -137,11 +139,13 @@ def cloudfront(path: str, n: int = 2000, seed: int = 12) -> str:
               ("/images/hero.webp", "image/webp", 240000), ("/images/lamp-42.webp", "image/webp", 96000),
               ("/fonts/inter.woff2", "font/woff2", 48000)]
     out = ["#Version: 1.0", "#Fields: " + CF_FIELDS]
-    for i, t in enumerate(_times(rnd, n, skip=None)):
+    for i, t in enumerate(_times(rnd, n)):
         ip, ua = rnd.choice(clients)
         uri, ctype, size = rnd.choice(assets)
         r = rnd.random()
         result = "Hit" if r < 0.78 else "RefreshHit" if r < 0.84 else "Miss" if r < 0.98 else "Error"
+        if OUTAGE[0] <= t < OUTAGE[1] and rnd.random() < 0.8:
+            result = "Error"  # the origin is down: the edge cannot serve
         status = 502 if result == "Error" else 200
         ttfb = rnd.uniform(0.001, 0.012) if "Hit" in result else rnd.uniform(0.04, 0.4)
         taken = ttfb + size / 4e6 * rnd.uniform(0.5, 2)
@@ -179,9 +183,12 @@ def shop(path: str, visitors: int = 90, seed: int = 13) -> str:
         ip, ua = f"203.0.113.{10 + v}", rnd.choices(AGENTS[:6], AGENT_WEIGHTS[:6])[0]
         cust = str(5000 + v) if rnd.random() < 0.4 else "-"
         t = DAY + timedelta(seconds=rnd.randint(0, 5 * 3600))
+        if SILENCE[0] - timedelta(minutes=20) <= t < SILENCE[1]:
+            t += timedelta(minutes=50)  # nobody shops while the site is unreachable
         uap = _plus(ua)
 
-        def ev(method: str, stem: str, query: str, t: datetime = t) -> None:
+        def ev(method: str, stem: str, query: str, t: datetime = t, ip: str = ip, cust: str = cust,
+               uap: str = uap) -> None:
             events.append((t, f"{t:%Y-%m-%d %H:%M:%S} {ip} {cust} {method} {stem} {query} {uap} -"))
 
         ev("GET", "/Home", "-")
@@ -218,10 +225,12 @@ def cdn(path: str, n: int = 800, seed: int = 14) -> str:
     rnd = random.Random(seed)
     clients = _clients(rnd, 60)
     out = []
-    for i, t in enumerate(_times(rnd, n, skip=None)):
+    for i, t in enumerate(_times(rnd, n)):
         ip, ua = rnd.choice(clients)
         cache = rnd.choices(["hit", "miss", "expired", "stale", "bypass"], [70, 18, 6, 3, 3])[0]
         status = 200 if rnd.random() > 0.01 else 503
+        if OUTAGE[0] <= t < OUTAGE[1] and rnd.random() < 0.8:
+            status, cache = 503, "miss"
         ttfb = rnd.randint(2, 25) if cache in ("hit", "stale") else rnd.randint(60, 400)
         size = rnd.randint(200_000, 1_800_000) if status == 200 else 0
         ms = int(t.timestamp() * 1000) + rnd.randint(0, 999)
@@ -247,9 +256,11 @@ def csv_usage(path: str, n: int = 500, seed: int = 15) -> str:
              "s-byte,r-byte,l-url,c-agent,s-elaps,c-cookie-id,c-user")
     out = [title]
     paths = ["/intranet/index.html", "/intranet/news.html", "/intranet/hr/forms.pdf", "/intranet/missing.html"]
-    for i, t in enumerate(_times(rnd, n, skip=None)):
+    for i, t in enumerate(_times(rnd, n)):
         p = rnd.choice(paths)
         status = 404 if p.endswith("missing.html") else 200
+        if OUTAGE[0] <= t < OUTAGE[1] and rnd.random() < 0.8:
+            status = 504  # the proxy cannot reach the upstream either
         row = ["proxy01", f"{t:%Y/%m/%d}", f"{t:%H:%M:%S}", f"pc{i % 40:03d}.corp.example", f"10.1.{i % 7}.{20 + i % 50}",
                "GET", "HTTP/1.1", "intranet.example", "10.0.0.8", p, str(status), "-",
                str(rnd.randint(800, 90000) if status == 200 else 512), "-", "-", AGENTS[i % 4],

@@ -6,7 +6,7 @@ import csv
 import json
 import os
 import sys
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -84,8 +84,8 @@ def run_ingest(paths: list[str], db: str, *, format: str | None = None, tz: str 
 def ingest_cmd(
     paths: Annotated[list[str], typer.Argument(help="Log files, globs, folders or URLs (s3://, gs://, sftp://...).")],
     db: DbOpt = DEFAULT_DB,
-    format: Annotated[Optional[str], typer.Option("--format", "-f", help="Force the input format.")] = None,
-    tz: Annotated[Optional[str], typer.Option("--tz", help="Time zone of local times.")] = None,
+    format: Annotated[str | None, typer.Option("--format", "-f", help="Force the input format.")] = None,
+    tz: Annotated[str | None, typer.Option("--tz", help="Time zone of local times.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
 ) -> None:
@@ -146,12 +146,12 @@ def report_data(db: str, params, only: list[str] | None = None) -> dict[str, Any
 
 def report_cmd(
     db: DbOpt = DEFAULT_DB,
-    since: Annotated[Optional[str], typer.Option("--since", help="From this time (ISO 8601, UTC unless an offset is given).")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="Before this time (ISO 8601).")] = None,
-    site: Annotated[Optional[str], typer.Option("--site", help="Only this site (site or host column).")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="From this time (ISO 8601, UTC unless an offset is given).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Before this time (ISO 8601).")] = None,
+    site: Annotated[str | None, typer.Option("--site", help="Only this site (site or host column).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="All reports as JSON on stdout.")] = False,
-    html: Annotated[Optional[str], typer.Option("--html", help="Write one self-contained HTML file.")] = None,
-    only: Annotated[Optional[list[str]], typer.Option("--only", help="Only these reports (repeatable).")] = None,
+    html: Annotated[str | None, typer.Option("--html", help="Write one self-contained HTML file.")] = None,
+    only: Annotated[list[str] | None, typer.Option("--only", help="Only these reports (repeatable).")] = None,
     bucket: Annotated[float, typer.Option("--bucket", help="Uptime bucket, minutes.")] = 5.0,
     threshold: Annotated[float, typer.Option("--threshold", help="5xx share that makes a bucket down.")] = 0.5,
     gap: Annotated[int, typer.Option("--gap", help="Buckets without traffic longer than this are down.")] = 3,

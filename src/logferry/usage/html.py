@@ -149,7 +149,7 @@ def stacked_bars(name: str, title: str, rows: list[dict], xkey: str, series: lis
         tip = _label_time(r.get(xkey), minutes) + ": " + ", ".join(
             f"{lbl} {fmt(int(val))}" for (lbl, _, _), val in zip(series, v, strict=True)
         )
-        for (lbl, _, color), val in zip(series, v, strict=True):
+        for (_, _, color), val in zip(series, v, strict=True):
             if val <= 0:
                 continue
             h = val / ymax * ph
