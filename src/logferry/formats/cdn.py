@@ -5,9 +5,9 @@ Two readers:
 * ``cdn-tsv``: one transaction per line, tab-separated, no header, in the documented field
   order (:data:`CDN_FIELDS`).  Deliveries may be field-selected: pass the order with the
   reader option ``fields`` (a list of names, or one comma-separated string).  Without the
-  option a line is read with :data:`CDN_FIELDS` (content providers: the global fields then
-  ``uri``), or -- by its field count -- with the service-provider layout
-  (:data:`CDN_FIELDS_SP`: global fields then ``downstreamSystemId``/``upstreamSystemId``).
+  option lines are read with :data:`CDN_FIELDS` (content providers: the global fields then
+  ``uri``); ``fields="service-provider"`` selects :data:`CDN_FIELDS_SP` (global fields
+  then ``downstreamSystemId``/``upstreamSystemId``).
   A line made only of known field names (an export with a header) is counted as a
   directive and sets the field order for the lines after it.
 * ``cdn-json``: one JSON object per line, keys are the field names; any subset of fields
@@ -123,6 +123,11 @@ CDN_GLOBAL_FIELDS: tuple[str, ...] = (
 CDN_FIELDS: tuple[str, ...] = (*CDN_GLOBAL_FIELDS, "uri")
 #: service-provider layout: global fields then the two system ids (51 fields)
 CDN_FIELDS_SP: tuple[str, ...] = (*CDN_GLOBAL_FIELDS, "downstreamSystemId", "upstreamSystemId")
+#: named layouts for the ``fields`` option
+PRESETS: dict[str, tuple[str, ...]] = {
+    "content-provider": CDN_FIELDS,
+    "service-provider": CDN_FIELDS_SP,
+}
 #: every documented field name
 KNOWN_FIELDS: frozenset[str] = frozenset((*CDN_FIELDS, *CDN_FIELDS_SP))
 
@@ -301,6 +306,8 @@ def field_option(value: Any) -> tuple[str, ...] | None:
     """The ``fields`` reader option: a list of names or a comma/tab-separated string."""
     if value is None:
         return None
+    if isinstance(value, str) and value.strip().lower() in PRESETS:
+        return PRESETS[value.strip().lower()]
     if isinstance(value, str):
         names = [v.strip() for v in re.split(r"[,\t]", value)]
     elif isinstance(value, Sequence):
@@ -356,20 +363,18 @@ def read_tsv(chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
 
 
 def _tsv_segment(chunk: LineChunk, idx: np.ndarray, layout: tuple[str, ...] | None, ctx):
-    layouts = [layout] if layout is not None else [CDN_FIELDS, CDN_FIELDS_SP]
-    rest = idx
-    for names in layouts:
-        good, cols, rest = split_regular(chunk, rest, TAB, len(names), forbid=(), allow_empty=True)
-        if len(good):
-            yield _batch(names, [to_str(c) for c in cols], chunk.line_numbers(good), ctx)
-        if not len(rest):
-            return
-    want = " or ".join(str(len(x)) for x in layouts)
+    names = layout if layout is not None else CDN_FIELDS
+    good, cols, rest = split_regular(chunk, idx, TAB, len(names), forbid=(), allow_empty=True)
+    if len(good):
+        yield _batch(names, [to_str(c) for c in cols], chunk.line_numbers(good), ctx)
+    if not len(rest):
+        return
+    want = len(names)
 
     def reason(i: int) -> str:
         got = chunk.line(i).count(b"\t") + 1
         return f"{got} tab-separated fields, expected {want}" + (
-            "" if layout is not None else " (pass the field order with the reader option 'fields')"
+            "" if layout is not None else " (give the field order with the reader option 'fields')"
         )
 
     ctx.bad_lines(chunk, rest, reason)
@@ -398,11 +403,11 @@ def sniff_tsv(head: Head) -> float:
             hdr += 1
             continue
         if (
-            len(toks) in (len(CDN_FIELDS), len(CDN_FIELDS_SP))
+            len(toks) == len(CDN_FIELDS)
             and _ST_PY.match(toks[0])
             and _EPOCH_PY.match(toks[1])
             and re.match(r"^(\d{3}|-)$", toks[10])
-            and (len(toks) != len(CDN_FIELDS) or _URIISH.match(toks[-1]))
+            and _URIISH.match(toks[-1])
         ):
             full += 1
         elif len(toks) >= 3 and (any(_ST_PY.match(t) for t in toks) or any(_EPOCH_PY.match(t) for t in toks)):
@@ -410,11 +415,14 @@ def sniff_tsv(head: Head) -> float:
     data = len(lines) - hdr
     if data <= 0:
         return 0.9 if hdr else 0.0
+    good = (full + loose) / data
     if full / data >= 0.8:
         return 0.95 + _name_hint(head)
-    if hdr and (full + loose) / data >= 0.8:
+    if hdr and good >= 0.8:
         return 0.93 + _name_hint(head)
-    if (full + loose) / data >= 0.8:
+    if full and good >= 0.5:  # full documented lines among damaged ones
+        return 0.85 + _name_hint(head)
+    if good >= 0.8:
         return 0.6 + _name_hint(head)
     return 0.0
 
