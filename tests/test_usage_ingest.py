@@ -1,0 +1,156 @@
+"""Usage database ingest: files once by content, grown files by their new lines, bad rows kept."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from decimal import Decimal
+
+import pytest
+
+from logferry.usage import connect, ingest
+from logferry.usage.db import fingerprint
+
+SHOP = "spec-examples/shop19990907.log"
+
+
+def q(con, sql, params=None):
+    return con.execute(sql, params or []).fetchall()
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = connect(tmp_path / "u.duckdb")
+    yield c
+    c.close()
+
+
+def test_shop_example_registers_file_requests_and_orders(con, corpus_path):
+    src = corpus_path(SHOP)
+    s = ingest(con, [str(src)])
+    assert [f.status for f in s.files] == ["new"]
+    assert (s.records, s.bad_rows) == (12, 0)
+    row = q(con, "SELECT file_id, path, format, lines, directives, blank, records, bad_rows, bytes, "
+                 "identity, partial_tail FROM files")
+    ident, _ = fingerprint(src.read_bytes())
+    assert row == [(1, str(src), "shop", 16, 4, 0, 12, 0, 1397, ident, False)]
+    assert q(con, "SELECT min(line_number), max(line_number), count(*), count(DISTINCT file_id) FROM requests") == [
+        (5, 16, 12, 1)
+    ]
+    assert q(con, "SELECT method, path, client_ip, customer_id, CAST(\"timestamp\" AS VARCHAR) FROM requests "
+                  "WHERE line_number = 16") == [
+        ("ORDER", "/OrderConfirmation", "192.168.1.179", "1001", "1999-09-07 13:44:11+00")
+    ]
+    assert q(con, "SELECT file_id, line_number, customer_id, total_price, shipping FROM orders") == [
+        (1, 16, "1001", Decimal("893.4800"), "UPS - US 2nd Day Air")
+    ]
+    assert q(con, "SELECT position, product_id, product_name, category, units, net_unit_price, "
+                  "net_purchase_price FROM order_items ORDER BY position") == [
+        (1, "10806", "Supersonic 6000 Stereo System", "/Electronics/Music", 1, Decimal("150.0000"), Decimal("70.0000")),
+        (2, "10338", "HealthRider Home Pro - Chrome", "/Sports/Equipment", 1, Decimal("543.4800"), Decimal("434.7800")),
+        (3, "10800-1", "French Language Courses", "/Language Courses", 1, Decimal("200.0000"), Decimal("125.0000")),
+    ]
+
+
+def test_reingest_same_content_any_name_adds_nothing(con, corpus_path, tmp_path):
+    src = corpus_path(SHOP)
+    ingest(con, [str(src)])
+    copy = tmp_path / "renamed.log"
+    shutil.copy(src, copy)
+    gz = tmp_path / "packed.log.gz"
+    gz.write_bytes(gzip.compress(src.read_bytes()))
+    s = ingest(con, [str(src), str(copy), str(gz)])
+    assert [f.status for f in s.files] == ["duplicate", "duplicate", "unchanged"]
+    assert s.records == 0 and s.bad_rows == 0
+    assert "already ingested" in s.files[0].message
+    assert f"same content as {src}" in s.files[1].message
+    assert q(con, "SELECT count(*) FROM files") == [(1,)]
+    assert q(con, "SELECT count(*) FROM requests") == [(12,)]
+    assert q(con, "SELECT count(*) FROM orders") == [(1,)]
+    assert q(con, "SELECT count(*) FROM order_items") == [(3,)]
+
+
+def test_grown_file_adds_only_new_lines_and_rereads_a_cut_last_line(con, corpus_path, tmp_path):
+    data = corpus_path(SHOP).read_bytes()
+    live = tmp_path / "live.log"
+    cut = data.index(b"/ViewBookmarks") + 5  # line 10 cut in the middle
+    live.write_bytes(data[:cut])
+    s1 = ingest(con, [str(live)])
+    assert s1.files[0].status == "new"
+    assert (s1.records, s1.bad_rows) == (5, 1)  # lines 5-9, and the cut line 10 is a bad row for now
+    assert q(con, "SELECT lines, records, bad_rows, partial_tail FROM files") == [(10, 5, 1, True)]
+    assert q(con, "SELECT line_number, raw FROM bad_rows") == [(10, "1999-09-07 13:43:16 192.168.1.179 1001 GET /View")]
+
+    live.write_bytes(data)  # the writer finished the line and appended more
+    s2 = ingest(con, [str(live)])
+    assert s2.files[0].status == "grown"
+    assert (s2.records, s2.bad_rows) == (7, 0)  # lines 10-16
+    assert q(con, "SELECT count(*), count(DISTINCT line_number), min(line_number), max(line_number) FROM requests") == [
+        (12, 12, 5, 16)
+    ]
+    assert q(con, "SELECT path FROM requests WHERE line_number = 10") == [("/ViewBookmarks",)]
+    assert q(con, "SELECT count(*) FROM bad_rows") == [(0,)]
+    assert q(con, "SELECT file_id, lines, records, bad_rows, partial_tail, bytes, ingests FROM files") == [
+        (1, 16, 12, 0, False, 1397, 2)
+    ]
+    assert q(con, "SELECT total_price FROM orders") == [(Decimal("893.4800"),)]
+    assert ingest(con, [str(live)]).files[0].status == "duplicate"
+
+    # appending to a file larger than the 64 KiB fingerprint keeps its identity too
+    big = tmp_path / "big.log"
+    header = data[: data.index(b"1999-09-07 13:41:41")]
+    body = b"".join(
+        b"1999-09-07 14:%02d:%02d 10.0.0.%d - GET /p%d - - -\n" % (i // 60 % 60, i % 60, i % 250, i) for i in range(3000)
+    )
+    big.write_bytes(header + body)
+    assert ingest(con, [str(big)]).records == 3000
+    big.write_bytes(header + body + b"1999-09-07 15:00:00 10.0.0.1 - GET /late - - -\n")
+    s3 = ingest(con, [str(big)])
+    assert (s3.files[0].status, s3.records) == ("grown", 1)
+    assert q(con, "SELECT line_number, path FROM requests WHERE path = '/late'") == [(3005, "/late")]
+
+
+def test_bad_rows_are_kept_with_line_and_reason(con, tmp_path):
+    log = tmp_path / "u_ex1.log"
+    log.write_text(
+        "#Software: Microsoft Internet Information Services 10.0\n"
+        "#Fields: date time c-ip cs-method cs-uri-stem sc-status time-taken\n"
+        "2024-03-01 10:00:00 10.0.0.1 GET /a 200 12\n"
+        "\n"
+        "garbled\n"
+        "2024-03-01 10:00:01 10.0.0.2 GET /b 404 7\n"
+    )
+    s = ingest(con, [str(log)])
+    assert (s.records, s.bad_rows, s.files[0].format) == (2, 1, "w3c")
+    (lines, directives, blank, records, bad), = q(con, "SELECT lines, directives, blank, records, bad_rows FROM files")
+    assert (lines, directives, blank, records, bad) == (6, 2, 1, 2, 1)
+    assert records + bad == lines - directives - blank
+    ((fid, line, raw, reason),) = q(con, "SELECT file_id, line_number, raw, reason FROM bad_rows")
+    assert (fid, line, raw) == (1, 5, "garbled")
+    assert reason
+    assert q(con, "SELECT path, status, duration_ms FROM requests ORDER BY line_number") == [
+        ("/a", 200, 12.0), ("/b", 404, 7.0)
+    ]
+
+
+def test_folders_and_globs_are_expanded_and_errors_do_not_stop_the_run(con, corpus_path, tmp_path):
+    src = corpus_path(SHOP)
+    d = tmp_path / "logs" / "sub"
+    d.mkdir(parents=True)
+    shutil.copy(src, d / "a.log")
+    (tmp_path / "logs" / "empty.log").write_bytes(b"")
+    s = ingest(con, [str(tmp_path / "logs")])
+    assert sorted((f.path.split("/")[-1], f.status) for f in s.files) == [("a.log", "new"), ("empty.log", "error")]
+    s2 = ingest(con, [str(tmp_path / "logs" / "**" / "*.log")])
+    assert sorted(f.status for f in s2.files) == ["duplicate", "error"]
+    assert q(con, "SELECT count(*) FROM requests") == [(12,)]
+
+
+def test_remote_urls_through_fsspec(con, corpus_path):
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    fs.pipe("/bucket/logs/shop.log", corpus_path(SHOP).read_bytes())
+    s = ingest(con, ["memory://bucket/logs/*.log"])
+    assert [(f.path, f.status, f.records) for f in s.files] == [("memory:///bucket/logs/shop.log", "new", 12)]
+    fs.rm("/bucket/logs/shop.log")
