@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +33,7 @@ from ..lines import LineChunk, decode, to_str
 from ..schema import make_batch
 from . import Head, Reader
 from . import _fields as F
+from ._segments import read_segments
 from ._split import split_regular
 
 TAB, HASH, SPACE = 9, 35, 32
@@ -171,23 +172,8 @@ def _directive(state: _State, text: str, line_no: int) -> None:
 
 
 def read(chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
-    state = _State()
-    for chunk in chunks:
-        fb = chunk.first_bytes()
-        is_dir = fb == HASH
-        blank = chunk.blank_mask() & ~is_dir
-        ctx.stats.directives += int(is_dir.sum())
-        ctx.stats.blank += int(blank.sum())
-        data = ~is_dir & ~blank
-        lo = 0
-        for d in [*np.flatnonzero(is_dir).tolist(), len(chunk)]:
-            if d > lo:
-                idx = np.flatnonzero(data[lo:d]) + lo
-                if len(idx):
-                    yield from _segment(chunk, idx, state, ctx)
-            if d < len(chunk):
-                _directive(state, chunk.text(d).strip(), chunk.first_line + d)
-            lo = d + 1
+    """Directives in file order; the segments between them on worker threads."""
+    return read_segments(chunks, ctx, _State(), _directive, _segment, replace)
 
 
 def tab_counts(chunk: LineChunk, idx: np.ndarray) -> np.ndarray:
@@ -263,6 +249,12 @@ def valid_timestamp_rows(
 ) -> tuple[list[pa.Array], np.ndarray] | None:
     """Drop (as bad rows) rows whose date/time fields are not a date and a time."""
     date, time = cols[names.index("date")], cols[names.index("time")]
+    try:  # fast path: every row has a well-formed date and time
+        pc.cast(F.join_date_time(date, time), pa.timestamp("s"))
+        if date.null_count == 0 and time.null_count == 0:
+            return cols, lines
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
     ok = pc.and_(pc.match_substring_regex(date, DATE_RE), pc.match_substring_regex(time, TIME_RE))
     ok = pc.fill_null(ok, False)
     if pc.all(ok).as_py():

@@ -34,7 +34,7 @@ from ..lines import LineChunk, to_str
 from ..schema import make_batch
 from . import Head, Reader
 from . import _fields as F
-from ._parallel import ordered_map
+from ._segments import read_segments
 from ._split import split_regular
 
 SPACE, HASH, TAB = 32, 35, 9
@@ -165,40 +165,18 @@ def tokenize(line: str) -> list[str]:
 
 
 def read(chunks: Iterator[LineChunk], ctx, *, dialect: str = "w3c") -> Iterator[pa.RecordBatch]:
-    """Directives are handled in order on this thread; the data segments between them
-    are parsed on worker threads (results and bad rows replayed in file order)."""
-    threads = ctx.options.get("threads")
-    for batches, dctx in ordered_map(_jobs(chunks, ctx, dialect), threads):
-        dctx.replay(ctx)
-        yield from batches
+    """Directives in file order; the segments between them on worker threads."""
+    return read_segments(
+        chunks,
+        ctx,
+        State(),
+        _directive,
+        partial(_segment, dialect=dialect),
+        lambda st: State(list(st.headers)),
+    )
 
 
-def _jobs(chunks: Iterator[LineChunk], ctx, dialect: str):
-    state = State()
-    for chunk in chunks:
-        fb = chunk.first_bytes()
-        is_dir = fb == HASH
-        blank = chunk.blank_mask() & ~is_dir
-        ctx.stats.directives += int(is_dir.sum())
-        ctx.stats.blank += int(blank.sum())
-        data = ~is_dir & ~blank
-        dir_idx = np.flatnonzero(is_dir)
-        lo = 0
-        for d in [*dir_idx.tolist(), len(chunk)]:
-            if d > lo:
-                idx = np.flatnonzero(data[lo:d]) + lo
-                if len(idx):
-                    yield partial(_segment_job, chunk, idx, list(state.headers), ctx.deferred(), dialect)
-            if d < len(chunk):
-                _directive(state, chunk.text(d).strip(), chunk.first_line + d)
-            lo = d + 1
-
-
-def _segment_job(chunk, idx, headers, dctx, dialect):
-    return list(_segment(chunk, idx, State(headers), dctx, dialect)), dctx
-
-
-def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str):
+def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str = "w3c"):
     cur = state.current
     if cur is None:
         ctx.bad_lines(chunk, idx, "data line before any #Fields directive")
