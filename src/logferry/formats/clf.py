@@ -17,15 +17,17 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..lines import LineChunk, to_str
+from ..lines import LineChunk, gather, to_str
 from ..schema import TS, make_batch
 from . import Head, Reader
 from . import _fields as F
+from ._parallel import ordered_map
 
 HASH = 35
 
@@ -109,7 +111,35 @@ class Layout:
     variants: tuple[Variant, ...]
     columns: dict[str, tuple[str, str]] = field(default_factory=lambda: APACHE_COLS)
     options: tuple[str, ...] = ()
+    #: fast path: the first variant's plain lines as a token sequence (name, kind, pattern)
+    #: kinds: bare (up to the next space), quoted ("..." without backslashes), bracket
+    #: ([...]), paren ((...)); ``extra`` -- a trailing " anything" is allowed
+    fast: tuple[tuple[str, str, str], ...] = ()
+    fast_extra: bool = False
 
+    @property
+    def fast_regex(self) -> str:
+        parts = []
+        for _, kind, pat in self.fast:
+            parts.append(
+                {"bare": f"(?:{pat})", "quoted": r'"[^"\\]*"', "bracket": r"\[[^\]]*\]", "paren": r"\([^)]*\)"}[kind]
+            )
+        tail = r"(?: .*\S)?" if self.fast_extra else ""
+        return "^" + " ".join(parts) + tail + r"\r?\n?$"
+
+
+_B = r'[^\s"\[,]+'  # a plain address / name token
+_COMMON_FAST = (
+    ("remote_host", "bare", _B),
+    ("ident", "bare", r"\S+"),
+    ("remote_user", "bare", r"\S+"),
+    ("time", "bracket", ""),
+    ("request", "quoted", ""),
+    ("status", "bare", r"\d{3}|-"),
+    ("bytes", "bare", r"\d+|-"),
+)
+_COMBINED_FAST = (*_COMMON_FAST, ("referer", "quoted", ""), ("user_agent", "quoted", ""))
+_VHOST = (("vhost", "bare", _B),)
 
 V = Variant
 LAYOUTS: dict[str, Layout] = {
@@ -123,6 +153,7 @@ LAYOUTS: dict[str, Layout] = {
                 V(rf"{HOST} {ID_USER} {COMMON_TAIL}{END}"),
                 V(rf"{ANY_HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
             ),
+            fast=_COMMON_FAST,
         ),
         Layout(
             "combined",
@@ -134,12 +165,15 @@ LAYOUTS: dict[str, Layout] = {
                 V(rf"{HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
                 V(rf"{ANY_HOST} {ID_USER} {COMMON_TAIL}{END}", 0.5),
             ),
+            fast=_COMBINED_FAST,
+            fast_extra=True,
         ),
         Layout(
             "vhost-common",
             'Apache vhost_common: %v %h %l %u %t "%r" %>s %b',
             0.86,
             (V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL}{END}"),),
+            fast=(*_VHOST, *_COMMON_FAST),
         ),
         Layout(
             "vhost-combined",
@@ -149,6 +183,8 @@ LAYOUTS: dict[str, Layout] = {
                 V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL} {REF_UA}{EXTRA}"),
                 V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
             ),
+            fast=(*_VHOST, *_COMBINED_FAST),
+            fast_extra=True,
         ),
         Layout(
             "ovh",
@@ -303,9 +339,12 @@ def unescape(v: str | None) -> str | None:
 
 
 def unescape_column(a: pa.Array) -> pa.Array:
-    if not pc.any(pc.match_substring(a, "\\")).as_py():
+    """:func:`unescape` on the (few) values holding a backslash, on distinct values only."""
+    mask = pc.fill_null(pc.match_substring(a, "\\"), False)
+    if not pc.any(mask).as_py():
         return a
-    return F.on_distinct(a, unescape)
+    fixed = F.on_distinct(a.filter(mask), unescape)
+    return pc.replace_with_mask(a, mask, fixed)
 
 
 def clf_time(a: pa.Array) -> pa.Array:
@@ -357,11 +396,48 @@ def addr_port(a: pa.Array) -> tuple[pa.Array, pa.Array]:
     return F.dash_null(ip), F.to_int(port, pa.int32())
 
 
+_SIMPLE_REQ = r"^[A-Za-z][A-Za-z0-9_.-]* /[^ ]* [A-Za-z]+/\d[\d.]*$"
+_PARTS = ("method", "path", "query", "protocol", "host")
+
+
 def split_request(req: pa.Array) -> dict[str, pa.Array]:
     """``GET /a/b?x=1 HTTP/1.1`` -> method, path, query, protocol (and host for absolute URLs).
 
     Requests that are not of that shape (``-``, ``""``, garbage) give nulls, not errors.
+    The usual shape (origin-form target, single spaces) is cut with ``split_pattern``;
+    the rest goes through a regular expression.
     """
+    simple = pc.fill_null(pc.match_substring_regex(req, _SIMPLE_REQ), False)
+    n_simple = int(pc.sum(simple).as_py() or 0)
+    if n_simple == 0:
+        return _split_request_regex(req)
+    fast = _split_request_simple(req.filter(simple) if n_simple < len(req) else req)
+    if n_simple == len(req):
+        return fast
+    slow = _split_request_regex(req.filter(pc.invert(simple)))
+    out = {}
+    for k in _PARTS:
+        base = pc.replace_with_mask(pa.nulls(len(req), pa.string()), simple, fast[k])
+        out[k] = pc.replace_with_mask(base, pc.invert(simple), slow[k])
+    return out
+
+
+def _split_request_simple(req: pa.Array) -> dict[str, pa.Array]:
+    parts = pc.split_pattern(req, " ", max_splits=2)
+    target = pc.list_element(parts, 1)
+    pq = pc.split_pattern(target, "?", max_splits=1)
+    has_q = pc.greater(pc.list_value_length(pq), 1)
+    padded = pc.if_else(has_q, pq, pa.scalar(["", ""], pq.type))
+    return {
+        "method": pc.list_element(parts, 0),
+        "path": pc.list_element(pq, 0),
+        "query": pc.if_else(has_q, pc.list_element(padded, 1), pa.scalar(None, pa.string())),
+        "protocol": pc.list_element(parts, 2),
+        "host": pa.nulls(len(req), pa.string()),
+    }
+
+
+def _split_request_regex(req: pa.Array) -> dict[str, pa.Array]:
     m = pc.extract_regex(req, _REQ_RE)
     null = pa.scalar(None, pa.string())
     ok = pc.is_valid(m)
@@ -409,20 +485,21 @@ def _match(lines: pa.Array, layout: Layout) -> tuple[list[tuple[np.ndarray, pa.S
     return out, remaining
 
 
-def _merge(parts: list[tuple[np.ndarray, pa.StructArray]]) -> tuple[np.ndarray, dict[str, pa.Array]]:
+def _merge(parts: list[tuple[np.ndarray, pa.StructArray | dict[str, pa.Array]]]) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """Union of the variants' tokens, rows back in line order."""
+    parts = [(p, s if isinstance(s, dict) else {f.name: s.field(f.name) for f in s.type}) for p, s in parts]
     names: list[str] = []
     for _, s in parts:
-        for f in s.type:
-            if f.name not in names:
-                names.append(f.name)
+        for k in s:
+            if k not in names:
+                names.append(k)
     pos = np.concatenate([p for p, _ in parts])
     cols: dict[str, pa.Array] = {}
     for name in names:
         arrs = []
         for p, s in parts:
-            if s.type.get_field_index(name) >= 0:
-                arrs.append(s.field(name))
+            if name in s:
+                arrs.append(s[name])
             else:
                 arrs.append(pa.nulls(len(p), pa.string()))
         cols[name] = pa.concat_arrays(arrs) if len(arrs) > 1 else arrs[0]
@@ -501,27 +578,111 @@ def convert(layout: Layout, tokens: dict[str, pa.Array], ctx) -> dict[str, pa.Ar
     return out
 
 
-def read_layout(layout: Layout, chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
-    for chunk in chunks:
-        if len(chunk) == 0:
-            continue
-        fb = chunk.first_bytes()
-        is_dir = fb == HASH
-        blank = chunk.blank_mask() & ~is_dir
-        ctx.stats.directives += int(is_dir.sum())
-        ctx.stats.blank += int(blank.sum())
-        idx = np.flatnonzero(~is_dir & ~blank)
-        if len(idx) == 0:
-            continue
-        lines = to_str(chunk.slices(idx))
-        parts, missed = _match(lines, layout)
+def _views(chunk: LineChunk) -> pa.Array:
+    """Every line of the chunk, terminator included, as a zero-copy string view."""
+    n = len(chunk)
+    offsets = np.empty(n + 1, dtype=np.int64)
+    offsets[:n] = chunk.starts
+    offsets[n] = len(chunk.buf)
+    buf = pa.py_buffer(chunk.buf)
+    if len(chunk.buf) < 2**31 - 1:
+        return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets.astype(np.int32)), buf])
+    return pa.Array.from_buffers(pa.large_string(), n, [None, pa.py_buffer(offsets), buf])  # pragma: no cover
+
+
+_DELIM = {"bare": 32, "quoted": 34, "bracket": 93, "paren": 41}
+
+
+def fast_tokens(layout: Layout, chunk: LineChunk, idx: np.ndarray) -> dict[str, pa.Array]:
+    """Cut lines already validated by ``layout.fast_regex`` into their tokens with numpy."""
+    arr = chunk.arr
+    starts = chunk.starts[idx]
+    ends = chunk.ends[idx]
+    lo, hi = int(starts[0]), int(ends[-1])
+    window = arr[lo:hi]
+    found: dict[int, np.ndarray] = {}
+    for byte in {_DELIM[k] for _, k, _ in layout.fast}:
+        # a sentinel past the end keeps searchsorted in range
+        found[byte] = np.append(np.flatnonzero(window == byte) + lo, hi + 1)
+    cur = starts.copy()
+    out: dict[str, pa.Array] = {}
+    for name, kind, _ in layout.fast:
+        pos = found[_DELIM[kind]]
+        if kind == "bare":
+            end = np.minimum(pos[np.searchsorted(pos, cur)], ends)
+        else:  # the closing delimiter after the opening one, included in the token
+            end = pos[np.searchsorted(pos, cur + 1)] + 1
+        out[name] = to_str(gather(arr, cur, end))
+        cur = end + 1
+    if layout.fast_extra:
+        has = cur <= ends
+        s0 = np.minimum(cur, ends)
+        extra = to_str(gather(arr, s0, ends))
+        out["extra"] = pc.if_else(pa.array(has), extra, pa.scalar(None, pa.string()))
+    return out
+
+
+def parse_chunk(layout: Layout, chunk: LineChunk, idx: np.ndarray, ctx) -> pa.RecordBatch | None:
+    """Records of the data lines ``idx`` (bad rows to ``ctx``)."""
+    fast_pos = np.zeros(0, dtype=np.int64)
+    slow_idx = idx
+    if layout.fast:
+        views = _views(chunk)
+        views = to_str(views) if not _valid_utf8(views) else views
+        ok = pc.match_substring_regex(views.take(pa.array(idx)), layout.fast_regex)
+        okn = np.asarray(ok.to_numpy(zero_copy_only=False), dtype=bool)
+        fast_pos = np.flatnonzero(okn)
+        slow_idx = idx[~okn]
+    parts: list[tuple[np.ndarray, pa.StructArray | dict[str, pa.Array]]] = []
+    if len(fast_pos):
+        parts.append((fast_pos, fast_tokens(layout, chunk, idx[fast_pos])))
+    if len(slow_idx):
+        slow_pos = np.flatnonzero(~okn) if layout.fast else np.arange(len(idx), dtype=np.int64)
+        lines = to_str(chunk.slices(slow_idx))
+        matched, missed = _match(lines, layout)
         if len(missed):
-            ctx.bad_lines(chunk, idx[missed], f"does not match the {layout.name} layout ({layout.description})")
-        if not parts:
-            continue
-        pos, tokens = _merge(parts)
-        out = convert(layout, tokens, ctx)
-        yield make_batch(out, len(pos), ctx.source_file, pa.array(chunk.line_numbers(idx[pos])), tokens)
+            ctx.bad_lines(chunk, slow_idx[missed], f"does not match the {layout.name} layout ({layout.description})")
+        parts.extend((slow_pos[p], s) for p, s in matched)
+    if not parts:
+        return None
+    pos, tokens = _merge(parts)
+    out = convert(layout, tokens, ctx)
+    return make_batch(out, len(pos), ctx.source_file, pa.array(chunk.line_numbers(idx[pos])), tokens)
+
+
+def _valid_utf8(a: pa.Array) -> bool:
+    try:
+        a.validate(full=True)
+        return True
+    except pa.ArrowInvalid:
+        return False
+
+
+def read_layout(layout: Layout, chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
+    """Chunks are parsed on worker threads (Arrow releases the GIL); bad rows and
+    counters are replayed here in file order."""
+
+    def jobs():
+        for chunk in chunks:
+            if len(chunk) == 0:
+                continue
+            fb = chunk.first_bytes()
+            is_dir = fb == HASH
+            blank = chunk.blank_mask() & ~is_dir
+            ctx.stats.directives += int(is_dir.sum())
+            ctx.stats.blank += int(blank.sum())
+            idx = np.flatnonzero(~is_dir & ~blank)
+            if len(idx):
+                yield partial(_job, layout, chunk, idx, ctx.deferred())
+
+    for batch, dctx in ordered_map(jobs(), ctx.options.get("threads")):
+        dctx.replay(ctx)
+        if batch is not None:
+            yield batch
+
+
+def _job(layout, chunk, idx, dctx):
+    return parse_chunk(layout, chunk, idx, dctx), dctx
 
 
 # --- detection -----------------------------------------------------------------------------
