@@ -179,33 +179,48 @@ DISTINCT_KEYS = frozenset(
 # epoch milliseconds accepted as a time: 1970 .. 9999
 _MAX_EPOCH_MS = 253_402_300_799_999
 
-#: RE2 pattern splitting a URL (or a bare path) into host, path and query
-URI_RE = (
-    r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://(?:[^/?#@]*@)?(?P<host>[^/?#]*))?"
-    r"(?P<path>[^?#]*)(?:\?(?P<query>[^#]*))?"
-)
-
 _START_TIME_RE = r"^(\d{2})-(\d{2})-(\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)$"
 
 
 # --- conversion (shared by both readers) -------------------------------------------------
 
 
+def _element(parts: pa.Array, k: int) -> pa.Array:
+    """Element ``k`` of every list, null where the list is shorter (or null)."""
+    offs = parts.offsets.to_numpy()
+    ok = np.diff(offs) > k
+    if not ok.any():
+        return pa.nulls(len(parts), pa.string())
+    v = parts.values.take(pa.array(np.where(ok, offs[:-1] + k, offs[:-1][ok][0] + k)))
+    return v if ok.all() else pc.if_else(pa.array(ok), v, pa.scalar(None, pa.string()))
+
+
 def split_uri(uri: pa.Array) -> dict[str, pa.Array]:
-    """``scheme://host/path?query`` (or ``/path?query``) -> host, path, query (null if empty)."""
+    """``scheme://host/path?query`` (or ``/path?query``) -> host, path, query (null if empty).
+
+    Vectorised with Arrow string splits (several times faster than a regex extract).
+    """
     uri = F.dash_null(uri)
-    parts = pc.extract_regex(uri, URI_RE)
     null = pa.scalar(None, pa.string())
-    host = F.empty_null(pc.struct_field(parts, "host"))
-    path = F.empty_null(pc.struct_field(parts, "path"))
-    query = F.empty_null(pc.struct_field(parts, "query"))
-    # "http://host" asks for "/"
-    path = pc.if_else(pc.and_(pc.is_null(path), pc.is_valid(host)), pa.scalar("/"), path)
-    return {
-        "host": host,
-        "path": pc.if_else(pc.is_valid(uri), path, null),
-        "query": pc.if_else(pc.is_valid(uri), query, null),
-    }
+    if pc.any(pc.match_substring(uri, "#")).as_py():  # fragments are never sent: drop them
+        uri = pc.list_element(pc.split_pattern(uri, "#", max_splits=1), 0)
+    q = pc.split_pattern(uri, "?", max_splits=1)
+    pre = pc.list_element(q, 0)
+    query = F.empty_null(_element(q, 1))
+    scheme = pc.fill_null(pc.match_substring_regex(pre, r"^[A-Za-z][A-Za-z0-9+.\-]*://"), False)
+    if pc.any(scheme).as_py():
+        parts = pc.split_pattern(pre, "/", max_splits=3)  # scheme:, "", authority, rest
+        host = _element(parts, 2)
+        if pc.any(pc.match_substring(host, "@")).as_py():
+            host = pc.replace_substring_regex(host, r"^[^@]*@", "")
+        rest = _element(parts, 3)
+        path_s = pc.if_else(pc.is_valid(rest), pc.binary_join_element_wise("/", rest, ""), pa.scalar("/"))
+        host = pc.if_else(scheme, F.empty_null(host), null)
+        path = pc.if_else(scheme, path_s, F.empty_null(pre))
+    else:
+        host = pa.nulls(len(uri), pa.string())
+        path = F.empty_null(pre)
+    return {"host": host, "path": path, "query": query}
 
 
 def http_protocol(a: pa.Array) -> pa.Array:
@@ -262,7 +277,7 @@ def canonical(cols: Mapping[str, pa.Array], n: int, ctx) -> dict[str, pa.Array]:
         ms = pc.if_else(in_range, ms, pa.scalar(None, pa.int64()))
         ts = F.epoch_to_ts(ms, "ms")
         present = _present(raw)
-    if "startTime" in cols:
+    if "startTime" in cols and (ts is None or ts.null_count):
         raw = cols["startTime"]
         st = _start_time(raw)
         ts = st if ts is None else pc.coalesce(ts, st)

@@ -28,8 +28,8 @@ one visit).  c-host and r-status stay in ``fields`` only.
 A data line with another number of values than its layout, or with broken quoting
 (a stray quote, an unterminated value), is a bad row.
 
-Fast path: lines shaped ``"v1","v2",...,"vn"`` with no other quotes are cut with Arrow
-(``split_pattern`` on ``","``); other lines go through :mod:`csv` one by one.
+Fast path: lines shaped ``"v1","v2",...,"vn"`` with no other quotes are cut with numpy
+offsets into zero-copy Arrow arrays; other lines go through :mod:`csv` one by one.
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ from . import Head, Reader
 from . import _fields as F
 from .cdn import split_uri, unique_names
 
-QUOTE = 34
+QUOTE, COMMA = 34, 44
 
 #: the CSV format log file (title line and data lines)
 DB_FIELDS: tuple[str, ...] = (
@@ -172,29 +172,57 @@ def read(chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
             lo = t + 1
 
 
+def _tokens(buf: bytes, bounds: np.ndarray) -> pa.Array:
+    """Zero-copy binary array whose value ``i`` is ``buf[bounds[i]:bounds[i+1]]``."""
+    off = bounds.astype(np.int32) if len(buf) < 2**31 - 1 else bounds
+    typ = pa.binary() if off.dtype == np.int32 else pa.large_binary()
+    return pa.Array.from_buffers(typ, len(bounds) - 1, [None, pa.py_buffer(off), pa.py_buffer(buf)])
+
+
+def _count_in(pos: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    return np.searchsorted(pos, hi) - np.searchsorted(pos, lo)
+
+
 def _segment(chunk: LineChunk, idx: np.ndarray, title, tz, ctx) -> Iterator[pa.RecordBatch]:
     layouts = layouts_for(title)
-    lines = to_str(chunk.slices(idx))
-    shaped = pc.and_(
-        pc.and_(pc.starts_with(lines, '"'), pc.ends_with(lines, '"')),
-        pc.greater_equal(pc.utf8_length(lines), 2),
-    )
-    inner = pc.utf8_slice_codeunits(lines, 1, -1)
-    parts = pc.split_pattern(inner, '","')
-    nparts = pc.list_value_length(parts)
-    nquotes = pc.count_substring(inner, '"')
+    arr = chunk.arr
+    starts, ends = chunk.starts[idx], chunk.ends[idx]
+    # fast path, with numpy: '"v1","v2",...,"vn"' where the only quotes inside the outer
+    # pair are those of n-1 non-overlapping '","' separators
+    long = ends - starts >= 2
+    shaped = long.copy()
+    shaped[long] = (arr[starts[long]] == QUOTE) & (arr[ends[long] - 1] == QUOTE)
+    in_s, in_e = starts + 1, ends - 1
+    lo, hi = int(starts[0]), int(ends[-1])
+    qpos = np.flatnonzero(arr[lo:hi] == QUOTE) + lo
+    nq = _count_in(qpos, in_s, in_e)
+    # '","' triples: a quote followed by a comma and a quote
+    q_ok = qpos + 2 < len(arr)
+    cand = qpos[q_ok]
+    tp = cand[(arr[cand + 1] == COMMA) & (arr[cand + 2] == QUOTE)]
+    t_a = np.searchsorted(tp, in_s)
+    nt = np.searchsorted(tp, in_e - 2) - t_a
+    overlap = tp[1:][np.diff(tp) < 3]
+    n_over = _count_in(overlap, in_s, in_e - 2)
     done = np.zeros(len(idx), dtype=bool)
     for names in layouts:
         n = len(names)
-        sel = pc.and_(shaped, pc.and_(pc.equal(nparts, n), pc.equal(nquotes, 2 * (n - 1))))
-        sel_np = np.asarray(pc.fill_null(sel, False)) & ~done
-        m = int(sel_np.sum())
+        sel = shaped & (nq == 2 * (n - 1)) & (nt == n - 1) & (n_over == 0) & ~done
+        m = int(sel.sum())
         if not m:
             continue
-        done |= sel_np
-        flat = pc.list_flatten(parts.filter(pa.array(sel_np)))
-        cols = [flat.take(pa.array(np.arange(k, m * n, n, dtype=np.int64))) for k in range(n)]
-        yield _batch(names, cols, chunk.line_numbers(idx[sel_np]), tz, ctx)
+        done |= sel
+        bounds = np.empty((m, 2 * n), dtype=np.int64)
+        bounds[:, 0] = in_s[sel]
+        bounds[:, -1] = in_e[sel]
+        if n > 1:
+            seps = tp[t_a[sel][:, None] + np.arange(n - 1)]
+            bounds[:, 1 : 2 * n - 1 : 2] = seps
+            bounds[:, 2 : 2 * n - 1 : 2] = seps + 3
+        tokens = _tokens(chunk.buf, bounds.ravel())
+        base = np.arange(0, m * 2 * n, 2 * n, dtype=np.int64)
+        cols = [to_str(tokens.take(pa.array(base + 2 * k))) for k in range(n)]
+        yield _batch(names, cols, chunk.line_numbers(idx[sel]), tz, ctx)
     rest = np.flatnonzero(~done)
     if not len(rest):
         return
@@ -203,7 +231,7 @@ def _segment(chunk: LineChunk, idx: np.ndarray, title, tz, ctx) -> Iterator[pa.R
     want = " or ".join(str(len(x)) for x in layouts)
     for j in rest.tolist():
         i = int(idx[j])
-        text = lines[j].as_py()
+        text = chunk.text(i)
         try:
             rows = list(csv.reader([text], strict=True))
         except csv.Error as e:
