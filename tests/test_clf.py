@@ -424,3 +424,17 @@ def test_common_and_vhost_common_do_not_tie_on_crafted_file(tmp_path):
     text = b'www.x.org 1.1.1.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 1\n' * 5
     det = logferry.detect(_write(tmp_path, text))
     assert det.format == "vhost-common"
+
+
+def test_crlf_and_lone_cr_line_endings(tmp_path):
+    src = corpus("lnav/logfile_access_log.0").read_bytes()
+    ref = rows(corpus("lnav/logfile_access_log.0"))[1]
+    for name, sep in (("crlf.log", b"\r\n"), ("cr.log", b"\r")):
+        p = _write(tmp_path, src.replace(b"\n", sep), name)
+        s, r = rows(p, format="combined")
+        check_invariant(s)
+        assert s.stats.bad == 0
+        assert [x["user_agent"] for x in r] == ["gPXE/0.9.7"] * 3
+        assert [x["bytes_sent"] for x in r] == [x["bytes_sent"] for x in ref]
+        assert [x["fields"]["user_agent"] for x in r] == ['"gPXE/0.9.7"'] * 3
+        assert all(x["fields"]["extra"] is None for x in r)
