@@ -154,3 +154,21 @@ def test_remote_urls_through_fsspec(con, corpus_path):
     s = ingest(con, ["memory://bucket/logs/*.log"])
     assert [(f.path, f.status, f.records) for f in s.files] == [("memory:///bucket/logs/shop.log", "new", 12)]
     fs.rm("/bucket/logs/shop.log")
+
+
+def test_checkpoints_commit_progress_and_keep_counts_exact(con, corpus_path, tmp_path, monkeypatch):
+    import importlib
+
+    ingest_mod = importlib.import_module("logferry.usage.ingest")
+
+    monkeypatch.setattr(ingest_mod, "_COMMIT_ROWS", 1)  # a checkpoint after every batch
+    data = corpus_path(SHOP).read_bytes()
+    header = data[: data.index(b"1999-09-07 13:41:41")]
+    big = tmp_path / "ckpt.log"
+    body = b"".join(b"1999-09-07 14:00:%02d 10.0.0.%d - GET /p%d - - -\n" % (i % 60, i % 250, i) for i in range(2000))
+    big.write_bytes(header + body + b"broken\n" + body)
+    s = ingest(con, [str(big)])
+    assert (s.records, s.bad_rows) == (4000, 1)
+    assert q(con, "SELECT lines, records, bad_rows, bytes FROM files") == [(4005, 4000, 1, len(header + body) * 2 - len(header) + 7)]
+    assert q(con, "SELECT count(*), count(DISTINCT line_number) FROM requests") == [(4000, 4000)]
+    assert q(con, "SELECT line_number, raw FROM bad_rows") == [(2005, "broken")]

@@ -33,14 +33,14 @@ def run_ingest(paths: list[str], db: str, *, format: str | None = None, tz: str 
     """Ingest with a progress bar on a terminal; prints one line per file and a summary."""
     from ..errors import LogferryError
     from .db import connect
-    from .ingest import Ingester, _size, expand
+    from .ingest import INGEST_MEMORY_LIMIT, Ingester, _size, expand
 
     err = _console(stderr=True)
     try:
         files = list(expand(paths))
     except LogferryError as e:
         _fail(str(e))
-    con = connect(db)
+    con = connect(db, memory_limit=INGEST_MEMORY_LIMIT)
     try:
         show = err.is_terminal if progress is None else progress
         bar = None
