@@ -11,7 +11,10 @@ Each value comes from one of two places:
 * **another format**: the value is built from the canonical columns with the target's
   encoder (vectorised with ``pyarrow.compute``), ``-`` for missing values.
 
-Lines are assembled with ``binary_join_element_wise``; no per-row Python.
+Lines are assembled with one ``binary_join_element_wise`` per batch (separators and
+constant fields passed as literals, the newline included) and written as one buffer;
+no per-row Python.  Dates and times come from lookups (:mod:`._vec`), replacement
+passes run only when a numpy scan of the data finds the character.
 """
 
 from __future__ import annotations
@@ -26,9 +29,12 @@ import pyarrow.compute as pc
 
 from .. import __version__
 from ..errors import ConversionError
+from . import _vec as V
 
 Encoder = Callable[[pa.RecordBatch], pa.Array]
 DASH = "-"
+#: a column of values or one literal for every row
+Value = pa.Array | str
 
 
 # --------------------------------------------------------------------------- encoders
@@ -64,43 +70,60 @@ def seconds3(name: str) -> Encoder:
 
 def strftime(fmt: str, name: str = "timestamp") -> Encoder:
     """Format a timestamp (UTC); ``%S`` gives whole seconds (sub-seconds truncated)."""
-
-    def enc(b: pa.RecordBatch) -> pa.Array:
-        ts = b.column(name)
-        if "%S" in fmt:
-            ts = ts.cast(pa.timestamp("s", tz=ts.type.tz), safe=False)
-        return pc.strftime(ts, format=fmt)
-
-    return enc
+    return lambda b: V.format_time(b.column(name), fmt)
 
 
 _JSON_ESC = [("\\", "\\\\"), ('"', '\\"'), ("\n", "\\n"), ("\r", "\\r"), ("\t", "\\t")]
 
 
-def json_string(a: pa.Array) -> pa.Array:
+def json_string(a: Value) -> Value:
     """Each string as a JSON string literal (quotes and escapes), vectorised."""
+    if isinstance(a, str):
+        return json_string(pa.array([a]))[0].as_py()
     a = replace_chars(a.cast(pa.string()), _JSON_ESC)
-    if pc.any(pc.match_substring_regex(a, r"[\x00-\x1f]")).as_py():
+    if V.control_chars(a):
         a = pc.replace_substring_regex(a, r"[\x00-\x1f]", " ")
     return pc.binary_join_element_wise('"', a, '"', "")
 
 
+class Const:
+    """An encoder whose value is the same on every row (written as a literal)."""
+
+    def __init__(self, value: str | None):
+        self.value = value
+
+    def __call__(self, b: pa.RecordBatch) -> pa.Array:
+        if self.value is None:
+            return pa.nulls(b.num_rows, pa.string())
+        return pa.repeat(pa.scalar(self.value), b.num_rows)
+
+
 def const(value: str | None) -> Encoder:
-    return lambda b: pa.nulls(b.num_rows, pa.string()) if value is None else pa.repeat(pa.scalar(value), b.num_rows)
+    return Const(value)
 
 
-def replace_chars(a: pa.Array, table: Sequence[tuple[str, str]]) -> pa.Array:
-    for old, new in table:
-        if pc.any(pc.match_substring(a, old)).as_py():
-            a = pc.replace_substring(a, old, new)
-    return a
+def replace_chars(a: Value, table: Sequence[tuple[str, str]]) -> Value:
+    if isinstance(a, str):
+        for old, new in table:
+            a = a.replace(old, new)
+        return a
+    return V.replace_chars(a, table)
 
 
-def dash(a: pa.Array) -> pa.Array:
+def dash(a: Value) -> Value:
     """Nulls and empty strings -> ``-``."""
-    a = a.cast(pa.string())
-    a = pc.if_else(pc.equal(a, ""), pa.scalar(None, pa.string()), a)
-    return pc.fill_null(a, DASH)
+    if isinstance(a, str):
+        return a or DASH
+    a = V._as_string(a)
+    if len(a) and _has_empty(a):
+        a = pc.if_else(pc.equal(a, ""), pa.scalar(None, pa.string()), a)
+    return pc.fill_null(a, DASH) if a.null_count else a
+
+
+def _has_empty(a: pa.Array) -> bool:
+    dtype = np.int64 if pa.types.is_large_string(a.type) else np.int32
+    offs = np.frombuffer(a.buffers()[1], dtype=dtype)[a.offset : a.offset + len(a) + 1]
+    return bool((offs[1:] == offs[:-1]).any())
 
 
 def lines_bytes(lines: pa.Array) -> bytes:
@@ -203,36 +226,49 @@ class FieldWriter:
             return list(raw)
         return list(self.default_fields)
 
-    def value(self, name: str, batch: pa.RecordBatch, raw: dict[str, pa.Array] | None) -> pa.Array:
+    def value(self, name: str, batch: pa.RecordBatch, raw: dict[str, pa.Array] | None) -> Value:
+        """The text of field ``name`` on every row: an array, or one string when it is the
+        same on every row (a constant or missing field)."""
         if raw is not None and name in raw:
-            return pc.fill_null(raw[name].cast(pa.string()), DASH)
+            v = raw[name].cast(pa.string())
+            return pc.fill_null(v, DASH) if v.null_count else v
         enc = self.encoders.get(name.split("#", 1)[0])
         if enc is None:
-            return pa.repeat(pa.scalar(DASH), batch.num_rows)
+            return DASH
+        if isinstance(enc, Const):
+            return dash(enc.value)  # type: ignore[arg-type]
         return dash(enc(batch))
 
     # ---- output ----
     def header(self, fields: list[str]) -> str:
         return ""
 
-    def join(self, values: list[pa.Array]) -> pa.Array:
-        return pc.binary_join_element_wise(*values, self.sep)
+    def pieces(self, values: list[Value]) -> list[Value]:
+        """The pieces of a line (columns and literals) without the newline."""
+        out: list[Value] = []
+        for i, v in enumerate(values):
+            if i:
+                out.append(self.sep)
+            out.append(v)
+        return out
+
+    def join(self, values: list[Value]) -> pa.Array:
+        n = next((len(v) for v in values if not isinstance(v, str)), 0)
+        return V.join_pieces(self.pieces(values), n)
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
         raw = self._raw(batch)
         fields = self.output_fields(raw)
-        lines = self.join([self.value(f, batch, raw) for f in fields])
-        buf = []
+        data = V.join_lines(self.pieces([self.value(f, batch, raw) for f in fields]), batch.num_rows)
         key = tuple(fields)
         if key != self._current:
             h = self.header(fields)
             if h:
-                buf.append(h.encode("utf-8"))
+                self.out.write(h.encode("utf-8"))
             self._current = key
-        buf.append(lines_bytes(lines))
-        self.out.write(b"".join(buf))
+        self.out.write(memoryview(data))
         self.lines_written += batch.num_rows
 
     def close(self) -> None:

@@ -11,6 +11,7 @@ CDN input keeps its raw values.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import BinaryIO
 
@@ -26,6 +27,8 @@ NUMERIC = frozenset({
     "httpResponseCode", "deliveryHopCount", "deliveryChainLength", "TTFB", "ClientASN",
     "NumSliceSubTrx", "NumSliceMisses",
 })  # fmt: skip
+_INT = r"^-?\d{1,18}$"
+_INT_PY = re.compile(r"-?[0-9]{1,18}")
 
 
 def _epoch_ms(b: pa.RecordBatch) -> pa.Array:
@@ -117,15 +120,18 @@ class CdnTsvWriter(T.FieldWriter):
 class CdnJsonWriter(CdnTsvWriter):
     name = "cdn-json"
 
-    def join(self, values: list[pa.Array]) -> pa.Array:
-        parts = ["{"]
+    def pieces(self, values: list[T.Value]) -> list[T.Value]:
+        parts: list[T.Value] = ["{"]
         for k, (f, v) in enumerate(zip(self._fields, values, strict=True)):
             s = T.json_string(v)
             if f in NUMERIC:
-                s = pc.if_else(pc.match_substring_regex(v, r"^-?\d{1,18}$"), v, s)
-            parts.append(pc.binary_join_element_wise(("," if k else "") + T.json_string(pa.array([f]))[0].as_py() + ":", s, ""))
+                if isinstance(v, str):
+                    s = v if _INT_PY.fullmatch(v) else s
+                else:
+                    s = pc.if_else(pc.match_substring_regex(v, _INT), v, s)
+            parts += [("," if k else "") + T.json_string(f) + ":", s]
         parts.append("}")
-        return pc.binary_join_element_wise(*parts, "")
+        return parts
 
     def output_fields(self, raw):
         self._fields = super().output_fields(raw)

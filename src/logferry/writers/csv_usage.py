@@ -69,10 +69,10 @@ class CsvUsageWriter(T.FieldWriter):
 
     def value(self, name, batch, raw):
         if raw is not None and name in raw:
-            return pc.fill_null(raw[name].cast(pa.string()), '"-"')
-        v = super().value(name, batch, None)
-        v = T.replace_chars(v, [('"', '""'), ("\r", " "), ("\n", " ")])
-        return pc.binary_join_element_wise('"', v, '"', "")
+            v = raw[name].cast(pa.string())
+            return pc.fill_null(v, '"-"') if v.null_count else v
+        v = T.replace_chars(super().value(name, batch, None), [('"', '""'), ("\r", " "), ("\n", " ")])
+        return f'"{v}"' if isinstance(v, str) else pc.binary_join_element_wise('"', v, '"', "")
 
     def header(self, fields: list[str]) -> str:
         names = [f.split("#", 1)[0] for f in fields]
