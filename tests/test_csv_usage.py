@@ -61,10 +61,10 @@ def test_db_sample_values_utc_default():
     assert (r1["status"], r1["bytes_sent"], r1["bytes_received"], r1["duration_ms"]) == (200, 5120, None, 12.0)
     assert r1["user_agent"].startswith("Mozilla/5.0 (Windows NT 10.0; Win64; x64)")
     assert (r1["referer"], r1["user_id"], r1["username"]) == (None, None, None)
-    assert r1["fields"]["c-host"] == "client1.example.com"
+    assert r1["fields"]["c-host"] == '"client1.example.com"'  # raw token, quotes kept
     assert list(r1["fields"]) == list(DB_FIELDS)
 
-    assert r2["fields"]["c-host"] == "-"
+    assert r2["fields"]["c-host"] == '"-"'
     assert (r2["status"], r2["bytes_sent"], r2["user_id"]) == (304, 0, "A1B2C3")
     assert r2["referer"] == "http://www.example.com/index.html"
 
@@ -72,7 +72,7 @@ def test_db_sample_values_utc_default():
     assert (r3["method"], r3["path"], r3["status"]) == ("POST", "/cgi-bin/order.cgi", 500)
     assert (r3["bytes_sent"], r3["bytes_received"], r3["duration_ms"]) == (312, 0, 1534.0)
     assert (r3["username"], r3["user_id"]) == ("alice", "D4E5F6")
-    assert r3["fields"]["r-status"] == "502"
+    assert r3["fields"]["r-status"] == '"502"'
 
     assert (r4["protocol"], r4["status"], r4["user_agent"]) == ("HTTP/1.0", 404, "Wget/1.21")
     assert r4["timestamp"] == dt.datetime(2024, 1, 15, 9, 1, 0, tzinfo=UTC)
@@ -108,11 +108,12 @@ def test_extended_sample_values():
     assert a["timestamp"] == dt.datetime(2024, 1, 15, 0, 0, 1, tzinfo=UTC)
     assert (a["site"], a["client_ip"], a["path"], a["duration_ms"]) == ("web01", "192.0.2.10", "/index.html", 180.0)
     assert a["fields"] == {
-        "server": "web01", "s-date": "2024/01/15", "s-time": "09:00:01", "c-host": "client1.example.com",
-        "c-ip": "192.0.2.10", "s-url": "/index.html", "c-response": "180",
+        "server": '"web01"', "s-date": '"2024/01/15"', "s-time": '"09:00:01"',
+        "c-host": '"client1.example.com"', "c-ip": '"192.0.2.10"', "s-url": '"/index.html"',
+        "c-response": '"180"',
     }
     assert (b["client_ip"], b["path"], b["duration_ms"]) == ("192.0.2.12", "/cart.html", 2210.0)
-    assert b["fields"]["c-host"] == "proxy.example.net"
+    assert b["fields"]["c-host"] == '"proxy.example.net"'
     assert (a["status"], a["method"], a["host"]) == (None, None, None)
 
 
@@ -162,14 +163,25 @@ def test_mangled_copy_exact_bad_rows(tmp_path):
     reasons = {b.line_number: b.reason for b in s.bad_rows}
     assert reasons[3] == "18 values, expected 19"
     assert reasons[8] == "20 values, expected 19"
-    assert reasons[5] == "broken quoting: unexpected end of data"
-    assert reasons[7].startswith("broken quoting: ")
+    assert reasons[5] == reasons[7] == "broken quoting (a stray or unbalanced quote)"
     assert rows[1]["user_agent"] == 'Wget/1.21 "beta"'
-    assert rows[1]["fields"]["c-agent"] == 'Wget/1.21 "beta"'
+    assert rows[1]["fields"]["c-agent"] == '"Wget/1.21 ""beta"""'
     assert rows[2]["status"] is None and rows[2]["duration_ms"] == 1534.0
     assert rows[3]["timestamp"] is None and rows[3]["client_ip"] == "192.0.2.10"
     assert st.conversion_errors == 2
     assert s.bad_rows[0].raw == lines[2]
+
+
+def test_fields_reproduce_the_line(tmp_path):
+    """The raw tokens joined by commas give back every data line byte for byte."""
+    title, *data = db_lines()
+    weird = data[3].replace('"Wget/1.21"', '"Wget ""x"", y"')
+    p = tmp_path / "db.csv"
+    p.write_text("\n".join([title, *data, weird]) + "\n")
+    s, rows = read_all(p)
+    assert (s.stats.records, s.stats.bad) == (5, 0)
+    assert [",".join(r["fields"].values()) for r in rows] == [*data, weird]
+    assert rows[-1]["user_agent"] == 'Wget "x", y'
 
 
 def test_unquoted_values_are_accepted(tmp_path):

@@ -26,15 +26,15 @@ c-agent, ``duration_ms`` s-elaps (extended file: c-response), ``username`` c-use
 one visit).  c-host and r-status stay in ``fields`` only.
 
 A data line with another number of values than its layout, or with broken quoting
-(a stray quote, an unterminated value), is a bad row.
+(a stray quote, an unterminated value), is a bad row.  ``fields`` keeps every token as
+written, quotes included (``"web01"``), so a CSV usage writer can reproduce the line.
 
 Fast path: lines shaped ``"v1","v2",...,"vn"`` with no other quotes are cut with numpy
-offsets into zero-copy Arrow arrays; other lines go through :mod:`csv` one by one.
+offsets into zero-copy Arrow arrays; other lines are tokenised one by one.
 """
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterator, Sequence
 
@@ -212,17 +212,27 @@ def _segment(chunk: LineChunk, idx: np.ndarray, title, tz, ctx) -> Iterator[pa.R
         if not m:
             continue
         done |= sel
-        bounds = np.empty((m, 2 * n), dtype=np.int64)
-        bounds[:, 0] = in_s[sel]
-        bounds[:, -1] = in_e[sel]
+        # value k spans [open_k + 1, close_k); its raw token [open_k, close_k + 1)
+        opens = np.empty((m, n), dtype=np.int64)
+        closes = np.empty((m, n), dtype=np.int64)
+        opens[:, 0] = starts[sel]
+        closes[:, -1] = ends[sel] - 1
         if n > 1:
             seps = tp[t_a[sel][:, None] + np.arange(n - 1)]
-            bounds[:, 1 : 2 * n - 1 : 2] = seps
-            bounds[:, 2 : 2 * n - 1 : 2] = seps + 3
-        tokens = _tokens(chunk.buf, bounds.ravel())
+            closes[:, :-1] = seps
+            opens[:, 1:] = seps + 2
+        inner = np.empty((m, 2 * n), dtype=np.int64)
+        inner[:, 0::2] = opens + 1
+        inner[:, 1::2] = closes
+        raw = np.empty((m, 2 * n), dtype=np.int64)
+        raw[:, 0::2] = opens
+        raw[:, 1::2] = closes + 1
+        t_inner = _tokens(chunk.buf, inner.ravel())
+        t_raw = _tokens(chunk.buf, raw.ravel())
         base = np.arange(0, m * 2 * n, 2 * n, dtype=np.int64)
-        cols = [to_str(tokens.take(pa.array(base + 2 * k))) for k in range(n)]
-        yield _batch(names, cols, chunk.line_numbers(idx[sel]), tz, ctx)
+        values = [to_str(t_inner.take(pa.array(base + 2 * k))) for k in range(n)]
+        raws = [to_str(t_raw.take(pa.array(base + 2 * k))) for k in range(n)]
+        yield _batch(names, values, raws, chunk.line_numbers(idx[sel]), tz, ctx)
     rest = np.flatnonzero(~done)
     if not len(rest):
         return
@@ -231,29 +241,54 @@ def _segment(chunk: LineChunk, idx: np.ndarray, title, tz, ctx) -> Iterator[pa.R
     want = " or ".join(str(len(x)) for x in layouts)
     for j in rest.tolist():
         i = int(idx[j])
-        text = chunk.text(i)
-        try:
-            rows = list(csv.reader([text], strict=True))
-        except csv.Error as e:
-            ctx.bad(chunk.first_line + i, chunk.line(i), f"broken quoting: {e}")
+        toks = split_line(chunk.text(i))
+        if toks is None:
+            ctx.bad(chunk.first_line + i, chunk.line(i), "broken quoting (a stray or unbalanced quote)")
             continue
-        vals = rows[0] if rows else []
-        hit = next((k for k, names in enumerate(layouts) if len(names) == len(vals)), None)
+        hit = next((k for k, names in enumerate(layouts) if len(names) == len(toks)), None)
         if hit is None:
-            ctx.bad(chunk.first_line + i, chunk.line(i), f"{len(vals)} values, expected {want}")
+            ctx.bad(chunk.first_line + i, chunk.line(i), f"{len(toks)} values, expected {want}")
             continue
         bucket = by_layout.setdefault(hit, ([], []))
         bucket[0].append(i)
-        bucket[1].append(vals)
+        bucket[1].append(toks)
     for k, (line_idx, rows) in sorted(by_layout.items()):
         names = layouts[k]
-        cols = [pa.array([r[c] for r in rows], pa.string()) for c in range(len(names))]
-        yield _batch(names, cols, chunk.line_numbers(np.array(line_idx, dtype=np.int64)), tz, ctx)
+        raws = [pa.array([r[c] for r in rows], pa.string()) for c in range(len(names))]
+        values = [pa.array([unquote(r[c]) for r in rows], pa.string()) for c in range(len(names))]
+        yield _batch(names, values, raws, chunk.line_numbers(np.array(line_idx, dtype=np.int64)), tz, ctx)
 
 
-def _batch(names: Sequence[str], cols: Sequence[pa.Array], line_numbers: np.ndarray, tz, ctx) -> pa.RecordBatch:
+_TOKEN = re.compile(r'("(?:[^"]|"")*"|[^,"]*)(,|$)')
+
+
+def split_line(text: str) -> list[str] | None:
+    """Raw CSV tokens of one line (quotes kept), or None when the quoting is broken."""
+    toks: list[str] = []
+    pos = 0
+    while True:
+        m = _TOKEN.match(text, pos)
+        if m is None:
+            return None
+        toks.append(m.group(1))
+        if not m.group(2):
+            return toks if m.end() == len(text) else None
+        pos = m.end()
+
+
+def unquote(token: str) -> str:
+    """A quoted token without its quotes (doubled quotes undone); others as they are."""
+    if len(token) >= 2 and token[0] == '"' and token[-1] == '"':
+        return token[1:-1].replace('""', '"')
+    return token
+
+
+def _batch(
+    names: Sequence[str], cols: Sequence[pa.Array], raws: Sequence[pa.Array], line_numbers: np.ndarray, tz, ctx
+) -> pa.RecordBatch:
+    """``cols``: unquoted values (converted); ``raws``: the tokens as written (``fields``)."""
     n = len(line_numbers)
-    originals = dict(zip(unique_names(names), cols, strict=True))
+    originals = dict(zip(unique_names(names), raws, strict=True))
     by_name: dict[str, pa.Array] = {}
     for name, col in zip(names, cols, strict=True):
         by_name.setdefault(name, col)
