@@ -1,0 +1,253 @@
+"""Real servers on 127.0.0.1 for the destination tests: moto (S3), gcp-storage-emulator
+(GCS), OpenSSH sshd (SFTP), pyftpdlib with explicit TLS (FTPS) and a Datadog logs intake
+that validates requests against the documented v2 API."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_port(port: int, timeout: float = 15) -> None:
+    end = time.time() + timeout
+    while time.time() < end:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"port {port} did not open")
+
+
+# ----------------------------------------------------------------------------- S3
+class S3Server:
+    def __init__(self):
+        from moto.server import ThreadedMotoServer
+
+        self.port = free_port()
+        self.srv = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.srv.start()
+        wait_port(self.port)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def make_bucket(self, name: str) -> None:
+        import boto3
+
+        boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                     aws_access_key_id="test", aws_secret_access_key="test").create_bucket(Bucket=name)
+
+    def stop(self):
+        self.srv.stop()
+
+
+# ---------------------------------------------------------------------------- GCS
+class GCSServer:
+    def __init__(self):
+        from gcp_storage_emulator.server import create_server
+
+        self.port = free_port()
+        self.srv = create_server("127.0.0.1", self.port, in_memory=True, default_bucket="logs")
+        self.srv.start()
+        wait_port(self.port)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.srv.stop()
+
+
+# --------------------------------------------------------------------------- SFTP
+class SSHServer:
+    def __init__(self, tmp):
+        sshd = shutil.which("sshd") or "/usr/sbin/sshd"
+        if not os.path.exists(sshd):
+            pytest.skip("OpenSSH sshd is not installed (apt-get install openssh-server)")
+        self.dir = tmp
+        hk = os.path.join(tmp, "host_ed25519")
+        uk = os.path.join(tmp, "user_ed25519")
+        for k in (hk, uk):
+            subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", k], check=True)
+        auth = os.path.join(tmp, "authorized_keys")
+        shutil.copy(uk + ".pub", auth)
+        os.chmod(auth, 0o600)
+        self.port = free_port()
+        self.user = os.environ.get("USER") or __import__("getpass").getuser()
+        cfg = os.path.join(tmp, "sshd_config")
+        with open(cfg, "w") as f:
+            f.write(
+                f"Port {self.port}\nListenAddress 127.0.0.1\nHostKey {hk}\n"
+                f"AuthorizedKeysFile {auth}\nPidFile {tmp}/sshd.pid\nUsePAM no\nStrictModes no\n"
+                f"PasswordAuthentication no\nPubkeyAuthentication yes\nPermitRootLogin yes\n"
+                f"Subsystem sftp internal-sftp\nLogLevel ERROR\n"
+            )
+        os.makedirs("/run/sshd", exist_ok=True)
+        self.proc = subprocess.Popen([sshd, "-D", "-e", "-f", cfg], stderr=subprocess.PIPE)
+        wait_port(self.port)
+        self.known_hosts = os.path.join(tmp, "known_hosts")
+        pub = open(hk + ".pub").read().split()
+        with open(self.known_hosts, "w") as f:
+            f.write(f"[127.0.0.1]:{self.port} {pub[0]} {pub[1]}\n")
+        self.key = uk
+        self.root = os.path.join(tmp, "upload")
+        os.makedirs(self.root)
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(5)
+
+
+# --------------------------------------------------------------------------- FTPS
+class FTPSServer:
+    def __init__(self, tmp):
+        from pyftpdlib.authorizers import DummyAuthorizer
+        from pyftpdlib.handlers import TLS_FTPHandler
+        from pyftpdlib.servers import ThreadedFTPServer
+
+        self.root = os.path.join(tmp, "ftproot")
+        os.makedirs(self.root)
+        self.cert = os.path.join(tmp, "cert.pem")
+        _self_signed(self.cert)
+        self.user, self.password = "shipper", "s3cret-ftp"
+        auth = DummyAuthorizer()
+        auth.add_user(self.user, self.password, self.root, perm="elradfmwMT")
+
+        class H(TLS_FTPHandler):
+            pass
+
+        H.certfile = self.cert
+        H.authorizer = auth
+        H.tls_control_required = True
+        H.tls_data_required = True
+        H.passive_ports = None
+        self.port = free_port()
+        self.srv = ThreadedFTPServer(("127.0.0.1", self.port), H)
+        self.t = threading.Thread(target=self.srv.serve_forever, kwargs={"timeout": 0.2}, daemon=True)
+        self.t.start()
+        wait_port(self.port)
+
+    def stop(self):
+        self.srv.close_all()
+
+
+def _self_signed(path: str) -> None:
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=2))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    with open(path, "wb") as f:
+        f.write(cert.public_bytes(serialization.Encoding.PEM))
+        f.write(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                  serialization.NoEncryption()))
+
+
+# ------------------------------------------------------------------------ Datadog
+class DatadogIntake:
+    """POST /api/v2/logs per the documented API: DD-API-KEY required (401 without,
+    403 wrong), JSON array body (gzip or identity), <= 5 MB uncompressed (413), <= 1000
+    entries (413), every entry an object with a string ``message``; answers 202."""
+
+    def __init__(self, api_key: str):
+        self.api_key = api_key
+        self.items: list[dict] = []
+        self.requests: list[dict] = []
+        self.violations: list[str] = []
+        self.fail_next = 0  # answer 503 to this many requests (outage)
+        self.lock = threading.Lock()
+        intake = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def _answer(self, code, body=b"{}"):
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", 0))
+                raw = self.rfile.read(n)
+                with intake.lock:
+                    if intake.fail_next > 0:
+                        intake.fail_next -= 1
+                        return self._answer(503)
+                if self.path.split("?")[0] != "/api/v2/logs":
+                    return self._answer(404)
+                key = self.headers.get("DD-API-KEY")
+                if not key:
+                    return self._answer(401)
+                if key != intake.api_key:
+                    return self._answer(403)
+                if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
+                    intake.violations.append("content-type")
+                    return self._answer(400)
+                enc = self.headers.get("Content-Encoding", "identity")
+                try:
+                    body = gzip.decompress(raw) if enc == "gzip" else raw
+                except OSError:
+                    intake.violations.append("bad gzip")
+                    return self._answer(400)
+                if len(body) > 5_000_000:
+                    intake.violations.append(f"body {len(body)} > 5MB")
+                    return self._answer(413)
+                try:
+                    items = json.loads(body)
+                except ValueError:
+                    intake.violations.append("not JSON")
+                    return self._answer(400)
+                if not isinstance(items, list) or len(items) > 1000:
+                    intake.violations.append("not an array of <= 1000")
+                    return self._answer(413 if isinstance(items, list) else 400)
+                for it in items:
+                    if not isinstance(it, dict) or not isinstance(it.get("message"), str):
+                        intake.violations.append("entry without message")
+                        return self._answer(400)
+                with intake.lock:
+                    intake.requests.append({"entries": len(items), "bytes": len(body), "encoding": enc})
+                    intake.items.extend(items)
+                self._answer(202)
+
+        self.port = free_port()
+        self.srv = ThreadingHTTPServer(("127.0.0.1", self.port), H)
+        self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
+        self.t.start()
+        wait_port(self.port)
+
+    def stop(self):
+        self.srv.shutdown()
+        self.srv.server_close()
