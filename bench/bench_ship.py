@@ -11,12 +11,13 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from tests.servers.servers import S3Server  # noqa: E402
+from tests.test_dest_conformance import write_log  # noqa: E402
+
 from logferry.destinations import open_destination  # noqa: E402
 from logferry.ship.engine import Job, run_job  # noqa: E402
 from logferry.ship.rotate import Limits  # noqa: E402
 from logferry.ship.state import State  # noqa: E402
-from tests.servers.servers import S3Server  # noqa: E402
-from tests.test_dest_conformance import write_log  # noqa: E402
 
 
 def main() -> None:

@@ -132,11 +132,11 @@ def test_retention_plans():
     assert [f.path for f in retention.plan_sources(files, 7, False)] == ["/l/a"]
     assert retention.plan_sources(files, 7, True) == []
 
-    class O:
+    class Obj:
         def __init__(self, n, m):
             self.name, self.mtime = n, m
 
-    objs = [O("old", 1000 * D), O("new", 1025 * D)]
+    objs = [Obj("old", 1000 * D), Obj("new", 1025 * D)]
     assert [o.name for o in retention.plan_dest(objs, 1031 * D, 30)] == ["old"]
 
 

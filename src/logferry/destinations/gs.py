@@ -13,6 +13,9 @@ class GCSDestination(FsspecDestination):
     scheme = "gs"
 
     def _connect(self, url: str, options: dict[str, Any]):
+        if options.get("endpoint_url") or os.environ.get("STORAGE_EMULATOR_HOST"):
+            # emulators speak JSON/XML only; newer gcsfs probes a gRPC storage layout first
+            os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")
         import gcsfs
 
         kw: dict[str, Any] = {"skip_instance_cache": True}
