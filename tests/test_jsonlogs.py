@@ -227,11 +227,18 @@ def test_jsonl_round_trip(tmp_path, rel):
     assert back.stats.bad == 0 and back.stats.conversion_errors == 0
     orig = logferry.read(src).to_table()
     assert t.num_rows == summary.stats.records == orig.num_rows
-    # every canonical column, and the origin (source_file, line_number), survive exactly
-    assert t.equals(orig)
+    # every canonical column survives exactly; source_file/line_number name the jsonl
+    # file that was read, the origin is kept in fields
+    canon = list(logferry.CANONICAL)
+    assert t.select(canon).equals(orig.select(canon))
+    assert t.column("source_file").unique().to_pylist() == [str(out)]
+    assert t.column("line_number").to_pylist() == list(range(1, t.num_rows + 1))
     first = next(iter(logferry.read(out)))
     orig_first = next(iter(logferry.read(src)))
-    assert first.column("fields").to_pylist()[0] == orig_first.column("fields").to_pylist()[0]
+    f, of = first.column("fields").to_pylist()[0], orig_first.column("fields").to_pylist()[0]
+    assert f.pop("origin_file") == str(src)
+    assert int(f.pop("origin_line")) == orig_first.column("line_number")[0].as_py()
+    assert f == of
 
 
 def test_jsonl_bad_and_foreign_lines(tmp_path):
@@ -251,9 +258,11 @@ def test_jsonl_bad_and_foreign_lines(tmp_path):
     check_invariant(s)
     assert (s.stats.records, s.stats.bad, s.stats.blank) == (2, 1, 1)
     assert s.bad_rows[0].line_number == 2 and s.bad_rows[0].source_file == str(p)
-    assert r[0]["source_file"] == str(src) and r[0]["line_number"] == 1
-    # without origin keys: the jsonl file's own name and line
+    assert r[0]["source_file"] == str(p) and r[0]["line_number"] == 1
+    assert r[0]["fields"]["origin_file"] == str(src) and r[0]["fields"]["origin_line"] == "1"
+    # without origin keys: no origin in fields
     assert r[1]["source_file"] == str(p) and r[1]["line_number"] == 3
+    assert r[1]["fields"]["origin_file"] is None
     assert r[1]["status"] is None and s.stats.conversion_errors == 1
     assert r[1]["timestamp"] == dt.datetime(2012, 2, 10, 21, 42, 7, tzinfo=UTC)
     assert r[1]["user_agent"] == r[0]["user_agent"]

@@ -113,6 +113,34 @@ class DeferredContext:
             ctx.conversion_failed(self.failed)
 
 
+class _Guarded:
+    """Turns decompression/IO failures in the middle of a stream into a clear
+    :class:`InputError` (what was read before stays delivered)."""
+
+    def __init__(self, stream: BinaryIO, name: str, stats: ReadStats):
+        self._s, self._name, self._stats = stream, name, stats
+        self._pos = 0
+
+    def read(self, n: int = -1) -> bytes:
+        try:
+            b = self._s.read(n)
+        except InputError:
+            raise
+        except Exception as e:  # zlib/bz2/lzma/zstd errors, EOFError, OSError, ...
+            raise InputError(
+                f"{self._name}: input is corrupt or truncated after {self._pos} bytes "
+                f"({self._stats.lines} lines read): {e}"
+            ) from e
+        self._pos += len(b)
+        return b
+
+    def close(self) -> None:
+        self._s.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._s, name)
+
+
 class _Prefixed(io.RawIOBase):
     """A stream that replays ``head`` before reading on from ``rest``."""
 
@@ -308,7 +336,7 @@ class RecordStream:
             yield chunk
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
-        stream = self._stream
+        stream = _Guarded(self._stream, self.source_file, self.ctx.stats)
         try:
             if self.reader.binary:
                 source = self.reader.read(stream, self.ctx)

@@ -1,10 +1,10 @@
 """logferry's own JSON lines (``convert --to jsonl``) read back as canonical batches.
 
 Each line is an object with every canonical column, ``source_file``, ``line_number`` and
-(optionally) ``fields``.  The record's own ``source_file``/``line_number`` are kept, so a
-converted file read back describes the same lines as the original (a converted file that
-is converted again is unchanged); when a line lacks them, the jsonl file's name and line
-are used.  Bad rows always name the jsonl file and its line.
+(optionally) ``fields``.  Like every reader, the batches name the file actually read and
+the line in it (``source_file``/``line_number``); the record's original ``source_file``
+and ``line_number`` (where the converted record came from) are kept in ``fields`` under
+``origin_file`` and ``origin_line``, after the original fields.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..lines import LineChunk
 from ..schema import CANONICAL, CANONICAL_NAMES, TS, make_batch
@@ -76,14 +75,10 @@ def read(chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
             for name, typ in CANONICAL.items()
         }
         own_lines = pa.array(chunk.line_numbers(np.array(idx, dtype=np.int64)))
-        orig_lines = F.to_int(pa.array([_text(o.get("line_number")) for o in objs], pa.string()))
-        lines = pc.coalesce(orig_lines, own_lines)
-        batch = make_batch(cols, len(objs), ctx.source_file, lines, _fields(objs))
-        names = [o.get("source_file") for o in objs]
-        if any(isinstance(n, str) for n in names):
-            src = pa.array([n if isinstance(n, str) else ctx.source_file for n in names], pa.string())
-            batch = batch.set_column(batch.schema.get_field_index("source_file"), "source_file", src)
-        yield batch
+        fields = _fields(objs)
+        fields["origin_file"] = pa.array([_text(o.get("source_file")) for o in objs], pa.string())
+        fields["origin_line"] = pa.array([_text(o.get("line_number")) for o in objs], pa.string())
+        yield make_batch(cols, len(objs), ctx.source_file, own_lines, fields)
 
 
 def sniff(head: Head) -> float:
