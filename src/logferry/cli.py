@@ -118,9 +118,12 @@ def convert_cmd(
     format: Annotated[str | None, typer.Option("--format", "-f", help="Force the input format.")] = None,
     bad_rows: Annotated[str | None, typer.Option("--bad-rows", help="Write bad rows (JSON lines) here.")] = None,
     tz: Annotated[str | None, typer.Option("--tz", help="Time zone of local times (e.g. Europe/Berlin).")] = None,
+    option: Annotated[list[str] | None, typer.Option("--option", "-O", help="Reader option KEY=VALUE, e.g. -O fields=startTimeEpochMilli,clientIp,... for cdn-tsv (repeatable).")] = None,
 ) -> None:
     """Convert logs to another format (one JSON object per record with --to jsonl)."""
     from .convert import bad_rows_writer, convert, open_output, prepare, wrap_compress
+
+    reader_options = parse_options(option, tz)
 
     if output and output_dir:
         fail("give either -o/--output or --output-dir, not both")
@@ -133,7 +136,7 @@ def convert_cmd(
     factory = prepared.factory
     finish = None
     if output_dir:
-        return _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, tz)
+        return _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, reader_options)
     if output in (None, "-"):
         if getattr(factory, "binary", False) and sys.stdout.isatty():
             fail(f"--to {to} is binary: give -o FILE")
@@ -150,7 +153,7 @@ def convert_cmd(
             format=format,
             on_bad=bad_rows_writer(bad_f) if bad_f else None,
             on_error=lambda p, e: errors.append(str(e)),
-            options={"tz": tz} if tz else None,
+            options=reader_options,
             fields=prepared.fields,
             where=where,
         )
@@ -168,7 +171,20 @@ def convert_cmd(
         raise typer.Exit(2)
 
 
-def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, tz) -> None:
+def parse_options(pairs: list[str] | None, tz: str | None = None) -> dict | None:
+    """``KEY=VALUE`` reader options (plus ``--tz``) -> dict, or None when empty."""
+    out: dict[str, str] = {}
+    for p in pairs or []:
+        key, sep, value = p.partition("=")
+        if not sep or not key.strip():
+            fail(f"--option wants KEY=VALUE, got {p!r}")
+        out[key.strip()] = value
+    if tz:
+        out["tz"] = tz
+    return out or None
+
+
+def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, options) -> None:
     """--output-dir: the shop format rotates daily into shopYYYYMMDD.log files; every
     other format gets one file per input, named the format's way."""
     import os
@@ -192,7 +208,7 @@ def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, tz)
     try:
         for n, path in enumerate(files, 1):
             try:
-                stream = read(path, format, options={"tz": tz} if tz else None, on_bad=on_bad)
+                stream = read(path, format, options=options, on_bad=on_bad)
                 batches = iter(stream)
                 first = next(batches, None)
                 if shop_dir is not None:
