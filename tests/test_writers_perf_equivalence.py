@@ -212,3 +212,28 @@ def test_text_writers_same_text_for_slices():
     first = out.getvalue().split(b"\n")[0].split(b"\t")
     assert first[0] == b"01-03-24 00:00:06.000" and first[1] == b"1709251206000"
     assert b"UA \"x\" tab" in out.getvalue()
+
+
+def test_jsonl_matches_duckdb_on_constant_and_whole_number_columns():
+    n = 40
+    b = pa.RecordBatch.from_pydict({
+        "timestamp": pa.array([BASE + i * 7_000_000 for i in range(n)], TS),  # one day
+        "site": pa.array(['same "site"\\x'] * n),
+        "ctl": pa.array(["same\x01"] * n),
+        "empty": pa.array([""] * n),
+        "port": pa.array([443] * n, pa.int32()),
+        "neg": pa.array([-5] * n, pa.int64()),
+        "ms": pa.array([float(i * 3) for i in range(n)]),
+        "ms_null": pa.array([None if i % 3 else float(-i) for i in range(n)]),
+        "big": pa.array([2.0**53 + 2 * i for i in range(n)]),
+        "same_ms": pa.array([12.0] * n),
+        "zero": pa.array([0.0] * (n - 1) + [-0.0]),
+        "fields": pa.StructArray.from_arrays([pa.array(["GET"] * n), pa.array(["-"] * n)], names=["m", "u"]),
+    })
+    fast, ref = both(b)
+    assert fast == ref
+    row = json.loads(fast[1])
+    assert row["timestamp"] == "2024-03-01T00:00:07Z" and row["site"] == 'same "site"\\x'
+    assert row["ctl"] == "same\x01" and row["port"] == 443 and row["neg"] == -5 and row["ms_null"] is None
+    assert '"ms":3.0,' in fast[1] and '"same_ms":12.0,' in fast[1] and '"zero":-0.0,' in fast[-1]
+    assert json.loads(fast[3])["ms_null"] == -3.0 and row["fields"] == {"m": "GET", "u": "-"}

@@ -120,6 +120,11 @@ def dash(a: Value) -> Value:
     return pc.fill_null(a, DASH) if a.null_count else a
 
 
+def _literal(a: pa.Array) -> Value:
+    same = V.constant(a)
+    return a if same is None else same
+
+
 def _has_empty(a: pa.Array) -> bool:
     dtype = np.int64 if pa.types.is_large_string(a.type) else np.int32
     offs = np.frombuffer(a.buffers()[1], dtype=dtype)[a.offset : a.offset + len(a) + 1]
@@ -261,7 +266,10 @@ class FieldWriter:
             return
         raw = self._raw(batch)
         fields = self.output_fields(raw)
-        data = V.join_lines(self.pieces([self.value(f, batch, raw) for f in fields]), batch.num_rows)
+        values = [self.value(f, batch, raw) for f in fields]
+        # a column that holds one value on every row (site, server, date...) is a literal
+        values = [v if isinstance(v, str) else _literal(v) for v in values]
+        data = V.join_lines(self.pieces(values), batch.num_rows)
         key = tuple(fields)
         if key != self._current:
             h = self.header(fields)

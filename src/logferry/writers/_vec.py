@@ -59,7 +59,29 @@ def has_bytes(a: pa.Array, chars: str) -> set[str]:
 def control_chars(a: pa.Array) -> bool:
     """Whether any value holds a control character (U+0000..U+001F)."""
     data = data_bytes(a)
-    return bool(len(data)) and bool((data < 0x20).any())
+    return bool(len(data)) and int(data.min()) < 0x20
+
+
+def constant(a: pa.Array) -> str | None:
+    """The value of a string array whose rows all hold the same (non-null) text, else
+    ``None`` (a cheap numpy check: equal lengths, then equal bytes)."""
+    a = _as_string(a)
+    n = len(a)
+    if n == 0 or a.null_count:
+        return None
+    dtype = np.int64 if pa.types.is_large_string(a.type) else np.int32
+    offs = np.frombuffer(a.buffers()[1], dtype=dtype)[a.offset : a.offset + n + 1]
+    width = int(offs[1] - offs[0])
+    if int(offs[-1] - offs[0]) != width * n:
+        return None
+    if width:
+        lens = np.diff(offs)
+        if lens.min() != width:
+            return None
+        rows = data_bytes(a).reshape(n, width)
+        if not (rows == rows[0]).all():
+            return None
+    return a[0].as_py()
 
 
 def replace_chars(a: pa.Array, table: Sequence[tuple[str, str]]) -> pa.Array:
@@ -138,12 +160,21 @@ def split_times(ts: pa.Array) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nd
     return day, sod, frac, valid
 
 
-def day_strings(day: np.ndarray, fmt: str, valid: np.ndarray | None = None) -> pa.Array:
-    """``fmt`` (date directives only) of each day number, formatted on the distinct days."""
-    uniq, inv = np.unique(day, return_inverse=True)
+def day_strings(day: np.ndarray, fmt: str, valid: np.ndarray | None = None, *,
+                literal: bool = False) -> pa.Array | str:
+    """``fmt`` (date directives only) of each day number, formatted on the distinct days
+    (with ``literal``, one string when every row is the same day)."""
+    mask = None if valid is None or valid.all() else ~valid
+    lo, hi = (int(day.min()), int(day.max())) if len(day) else (0, 0)
+    if hi - lo < 4096:  # logs cover a few days: a table over the range, no sort
+        uniq, inv = np.arange(lo, hi + 1, dtype=np.int64), (day - lo)
+    else:
+        uniq, inv = np.unique(day, return_inverse=True)
+    if len(uniq) == 1 and mask is None:
+        one = pc.strftime(pa.array(uniq * 86_400, pa.timestamp("s", tz="UTC")), format=fmt)[0]
+        return one.as_py() if literal else pa.repeat(one, len(day))
     starts = pa.array(uniq * 86_400, pa.timestamp("s", tz="UTC"))
     table = pc.strftime(starts, format=fmt)
-    mask = None if valid is None or valid.all() else ~valid
     return table.take(pa.array(inv.astype(np.int32, copy=False), mask=mask))
 
 
@@ -161,7 +192,7 @@ def format_time(ts: pa.Array, fmt: str) -> pa.Array:
     mask = None if valid.all() else ~valid
     pieces: list[pa.Array] = []
     if date_fmt:
-        pieces.append(day_strings(day, date_fmt, valid))
+        pieces.append(day_strings(day, date_fmt, valid))  # type: ignore[arg-type]
     if time_fmt:
         pieces.append(_second_table(time_fmt).take(pa.array(sod.astype(np.int32), mask=mask)))
     if len(pieces) == 1:

@@ -135,6 +135,9 @@ def _nullable(text: pa.Array, a: pa.Array) -> list[Piece]:
 
 def _string(a: pa.Array) -> list[Piece]:
     a = V._as_string(a)
+    same = V.constant(a)
+    if same is not None:
+        return [json_key(same)]
     present = V.has_bytes(a, '\\"')
     esc = a
     if "\\" in present:
@@ -150,9 +153,22 @@ def _string(a: pa.Array) -> list[Piece]:
     return ['"', esc, '"']
 
 
+def _integer(a: pa.Array) -> list[Piece]:
+    if not a.null_count and not pa.types.is_boolean(a.type):
+        lo, hi = pc.min_max(a).values()
+        if lo == hi:
+            return [str(lo.as_py())]
+    return _nullable(a.cast(pa.string()), a)
+
+
 def _float(a: pa.Array) -> list[Piece]:
     if not pa.types.is_float64(a.type):
         a = a.cast(pa.float64())
+    x = a.to_numpy(zero_copy_only=False) if not a.null_count else pc.fill_null(a, 0.0).to_numpy()
+    if (np.abs(x) < 2.0**53).all() and (np.trunc(x) == x).all() and not np.signbit(x[x == 0]).any():
+        # whole numbers (durations in ms, mostly): the integer digits and ".0", as DuckDB
+        return _integer(a.cast(pa.int64())) + [".0"] if not a.null_count else \
+            _nullable(pc.binary_join_element_wise(a.cast(pa.int64()).cast(pa.string()), ".0", ""), a)
     s = a.cast(pa.string())
     if V.has_bytes(s, "eEin"):
         odd = pc.match_substring_regex(s, "[eEin]")
@@ -170,7 +186,7 @@ def _timestamp(a: pa.Array) -> list[Piece] | None:
         return None
     day, sod, frac, valid = split
     mask = None if valid.all() else ~valid
-    pieces: list[Piece] = ['"', V.day_strings(day, "%Y-%m-%dT", valid)]
+    pieces: list[Piece] = ['"', V.day_strings(day, "%Y-%m-%dT", valid, literal=True)]
     pieces.append(V._second_table("%H:%M:%S").take(pa.array(sod.astype(np.int32), mask=mask)))
     has_frac = frac != 0
     if mask is not None:
@@ -217,7 +233,7 @@ def value_pieces(a: pa.Array) -> list[Piece]:
     if pa.types.is_string(t) or pa.types.is_large_string(t):
         out = _string(a)
     elif pa.types.is_integer(t) or pa.types.is_boolean(t):
-        out = _nullable(a.cast(pa.string()), a)
+        out = _integer(a)
     elif pa.types.is_floating(t):
         out = _float(a)
     elif pa.types.is_timestamp(t):
