@@ -52,21 +52,25 @@ def fingerprint_of(path: str, length: int, remote: bool = False) -> str:
 
 def _open_raw(path: str, remote: bool) -> BinaryIO:
     if remote:
-        import fsspec
-
-        return fsspec.open(path, "rb").open()
+        fs, p, _ = _remote_fs(path)
+        return fs.open(p, "rb")
     return open(path, "rb")
 
 
-def expand(patterns: list[str]) -> list[SourceFile]:
+def expand(patterns: list[str], known: dict[str, tuple[int, float, str, int]] | None = None
+           ) -> list[SourceFile]:
     """Every file matching ``patterns`` (local globs, ``file://``, or fsspec URLs with
-    globs: ``s3://bucket/logs/*.gz``), sorted by (mtime, path)."""
+    globs: ``s3://bucket/logs/*.gz``), sorted by (mtime, path).
+
+    ``known`` maps a remote object's URL to the (size, mtime, fingerprint, fingerprint
+    length) recorded for it: an object listed with the same size and modification time
+    is not read again (object stores replace objects whole, so it is unchanged)."""
     out: dict[str, SourceFile] = {}
     for pat in patterns:
         if pat.startswith("file://"):
             pat = pat[len("file://"):]
         if "://" in pat:
-            for sf in _expand_remote(pat):
+            for sf in _expand_remote(pat, known or {}):
                 out.setdefault(sf.path, sf)
             continue
         matches = glob.glob(os.path.expanduser(pat), recursive=True) if glob.has_magic(pat) else [pat]
@@ -93,31 +97,55 @@ def expand(patterns: list[str]) -> list[SourceFile]:
     return sorted(out.values(), key=lambda s: (s.mtime, s.path))
 
 
-def _expand_remote(pat: str) -> list[SourceFile]:
+def _remote_fs(url: str):
+    """The fsspec filesystem of ``url``; S3 honours the AWS environment (endpoint included)
+    as the s3:// destination does.  Listings are never served from a cache."""
     import fsspec
 
-    fs, _, paths = fsspec.get_fs_token_paths(pat)
-    proto = pat.split("://", 1)[0]
+    proto = url.split("://", 1)[0].lower()
+    if proto == "s3":
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        kw = {"client_kwargs": {"endpoint_url": endpoint}} if endpoint else {}
+        fs, path = fsspec.core.url_to_fs(url, **kw)
+    else:
+        fs, path = fsspec.core.url_to_fs(url)
+    fs.invalidate_cache()
+    return fs, path, proto
+
+
+def _expand_remote(pat: str, known: dict[str, tuple[int, float, str, int]]) -> list[SourceFile]:
+    from datetime import datetime
+
+    fs, path, proto = _remote_fs(pat)
+    if glob.has_magic(path):
+        found = fs.glob(path, detail=True)
+    else:
+        try:
+            found = {path: fs.info(path)}
+        except FileNotFoundError:
+            raise InputError(f"{pat}: no such object") from None
     res = []
-    for p in paths:
-        info = fs.info(p)
+    for p, info in sorted(found.items()):
         if info.get("type") == "directory":
             continue
-        url = f"{proto}://{p}" if "://" not in p else p
+        url = p if "://" in p else f"{proto}://{p}"
         size = int(info.get("size") or 0)
         mt = info.get("mtime") or info.get("LastModified") or info.get("updated") or 0
         if hasattr(mt, "timestamp"):
             mt = mt.timestamp()
         elif isinstance(mt, str):
-            from datetime import datetime
-
             try:
                 mt = datetime.fromisoformat(mt.replace("Z", "+00:00")).timestamp()
             except ValueError:
                 mt = 0
-        with fs.open(p, "rb") as f:
-            head = f.read(min(size, FP_BYTES))
-        res.append(SourceFile(url, size, float(mt), None, None, _fingerprint(head), len(head), True))
+        k = known.get(url)
+        if k is not None and k[0] == size and k[1] == float(mt):
+            fp, fp_len = k[2], k[3]
+        else:
+            with fs.open(p, "rb") as f:
+                head = f.read(min(size, FP_BYTES))
+            fp, fp_len = _fingerprint(head), len(head)
+        res.append(SourceFile(url, size, float(mt), None, None, fp, fp_len, True))
     return res
 
 

@@ -16,6 +16,10 @@ from ..errors import ConfigError, LogferryError
 export_app = typer.Typer(help="Export jobs from the config file: list, run, stop, start, history.",
                          no_args_is_help=True)
 
+#: the clock of ``run`` and ``prune`` (and of the runs they start); tests freeze it
+clock = time.time
+sleep = time.sleep
+
 ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Config file (default logferry.toml).")]
 
 
@@ -43,7 +47,7 @@ def _state(loaded):
     return State(loaded.state_dir)
 
 
-def _run_one(loaded, name: str, stop=None, force: bool = False):
+def _run_one(loaded, name: str, stop=None, force: bool = False, now=None):
     from ..destinations import open_destination
     from .engine import run_job
 
@@ -55,7 +59,7 @@ def _run_one(loaded, name: str, stop=None, force: bool = False):
             return None
         dest = open_destination(job.dest, opts)
         try:
-            return run_job(job, st, dest, stop=stop,
+            return run_job(job, st, dest, stop=stop, clock=now or clock, sleep=sleep,
                            bad_rows_path=os.path.join(loaded.state_dir, f"{name}.bad.jsonl"))
         finally:
             dest.close()
@@ -89,12 +93,16 @@ def ship_cmd(
     format: Annotated[str | None, typer.Option("--format", "-f", help="Force the input format.")] = None,
     service: Annotated[str, typer.Option("--service", help="{service} in names; Datadog service.")] = "",
     job_name: Annotated[str, typer.Option("--job", help="Job name inside the state directory.")] = "ship",
-    mask_ip: Annotated[bool, typer.Option("--mask-ip", help="Mask client IPs to /24 and /48.")] = False,
+    mask_ip: Annotated[bool, typer.Option("--mask-ip", help="Mask client IPs to a subnet (--ipv4-prefix, --ipv6-prefix).")] = False,
+    ipv4_prefix: Annotated[int, typer.Option("--ipv4-prefix", help="Subnet kept of IPv4 client IPs with --mask-ip.")] = 24,
+    ipv6_prefix: Annotated[int, typer.Option("--ipv6-prefix", help="Subnet kept of IPv6 client IPs with --mask-ip.")] = 48,
+    hash_ip_key_env: Annotated[str | None, typer.Option(
+        "--hash-ip-key-env", metavar="VAR",
+        help="Replace client IPs by a keyed hash (HMAC-SHA256); the key is read from environment variable VAR.")] = None,
 ) -> None:
     """Ship logs once to a destination; run again with the same --state to send only what is new."""
     from ..config import resolve_secrets
     from ..destinations import check_url, open_destination
-    from ..privacy import Privacy
     from . import naming
     from .engine import Job, run_job
     from .rotate import Codec, Limits
@@ -113,7 +121,7 @@ def ship_cmd(
             name=job_name, sources=tuple(sources), dest=dest, format=format, to=to,
             compress=compress, fields=tuple(f.strip() for f in fields.split(",")) if fields else None,
             where=where, limits=Limits(max_bytes, max_age_secs, max_records), name_template=tmpl,
-            service=service, privacy=Privacy("mask") if mask_ip else None,
+            service=service, privacy=_cli_privacy(mask_ip, ipv4_prefix, ipv6_prefix, hash_ip_key_env),
         )
         opts: dict = {}
         if dest.startswith("datadog://") and service:
@@ -132,6 +140,21 @@ def ship_cmd(
     _report(job_name, res)
     if res.status == "failed":
         raise typer.Exit(1)
+
+
+def _cli_privacy(mask: bool, v4: int, v6: int, key_env: str | None):
+    from ..privacy import Privacy
+
+    if mask and key_env:
+        raise ConfigError("--mask-ip and --hash-ip-key-env exclude each other; choose one")
+    if key_env:
+        key = os.environ.get(key_env)
+        if not key:
+            raise ConfigError(f"--hash-ip-key-env: environment variable {key_env} is not set or empty")
+        return Privacy("hash", key=key.encode("utf-8"))
+    if mask:
+        return Privacy("mask", v4_prefix=v4, v6_prefix=v6)
+    return None
 
 
 def _install_sigterm():
@@ -266,12 +289,24 @@ def export_show(run_id: int, config: ConfigOpt = None,
 
 
 def _scheduler(loaded, names: list[str], stop) -> None:
-    from .schedule import Schedule, due_jobs, seconds_until_next
+    """The foreground scheduler on the module's ``clock`` / ``sleep`` (tests freeze them)."""
+    from .schedule import Schedule
 
     scheds = {n: Schedule.make(loaded.cfg.jobs[n].every_minutes, loaded.cfg.jobs[n].cron) for n in names}
     scheds = {n: s for n, s in scheds.items() if s.every_secs or s.cron}
     if not scheds:
         _fail("no scheduled jobs (set every_minutes or cron)")
+    scheduler_loop(loaded, scheds, stop, clock=clock, sleep=sleep)
+    typer.echo("scheduler: stopped cleanly")
+
+
+def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5) -> None:
+    """Run each job when its schedule says, until ``stop.requested``.  A job's last start
+    is taken from history, so a restarted scheduler keeps the rhythm.  Between runs it
+    sleeps in steps of at most ``tick`` seconds so a stop request is seen promptly; a
+    stop request during a run finishes the object being delivered, then returns."""
+    from .schedule import due_jobs, seconds_until_next
+
     last: dict[str, float | None] = {}
     st = _state(loaded)
     for n in scheds:
@@ -279,23 +314,22 @@ def _scheduler(loaded, names: list[str], stop) -> None:
         last[n] = lr[0].started if lr else None
     st.close()
     while not stop.requested:
-        now = time.time()
+        now = clock()
         st = _state(loaded)
         stopped = frozenset(n for n in scheds if st.is_stopped(n))
         st.close()
         for n in due_jobs(scheds, last, now, stopped):
             last[n] = now
             try:
-                _report(n, _run_one(loaded, n, stop))
+                _report(n, _run_one(loaded, n, stop, now=clock))
             except LogferryError as e:
                 typer.echo(f"{n}: error: {e}", err=True)
             if stop.requested:
                 break
-        wait = seconds_until_next(scheds, last, time.time(), stopped)
-        end = time.time() + min(wait, 60)
-        while not stop.requested and time.time() < end:
-            time.sleep(min(0.5, max(0.0, end - time.time())))
-    typer.echo("scheduler: stopped cleanly")
+        wait = seconds_until_next(scheds, last, clock(), stopped)
+        end = clock() + min(wait, 60)
+        while not stop.requested and clock() < end:
+            sleep(min(tick, max(0.0, end - clock())))
 
 
 def run_cmd(config: ConfigOpt = None) -> None:
@@ -316,7 +350,7 @@ def prune_cmd(
 
     loaded = _load(config)
     st = _state(loaded)
-    now = time.time()
+    now = clock()
     try:
         for name, j in sorted(loaded.cfg.jobs.items()):
             if job and name != job:

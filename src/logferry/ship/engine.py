@@ -117,7 +117,7 @@ class Job:
 @dataclass
 class RunResult:
     run_id: int
-    status: str  # ok | failed | skipped
+    status: str  # ok | failed | skipped | stopped (a stop request ended it early)
     objects: int = 0
     records: int = 0
     bytes: int = 0
@@ -227,8 +227,10 @@ class _FileRun:
 
 def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
     """Current files of the job with their state rows (new files get one)."""
-    found = src.expand(list(job.sources))
     known = state.files(job.name)
+    remote_known = {f.path: (f.size, f.mtime, f.fp, f.fp_len) for f in known if f.dev is None}
+    found = src.expand(list(job.sources), remote_known)
+    present = {sf.path for sf in found}
     used: set[int] = set()
     out = []
     for sf in found:
@@ -239,6 +241,14 @@ def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
             if src.same_file(sf, f.dev, f.ino, f.path, f.fp, f.fp_len):
                 match = f
                 break
+        if match is None and sf.remote:
+            # an object store "renames" by copy + delete: an object that appeared while a
+            # known one of the same size and head disappeared is that object, moved
+            for f in known:
+                if (f.id not in used and f.dev is None and f.path not in present
+                        and f.size == sf.size and f.fp_len == sf.fp_len and f.fp == sf.fp):
+                    match = f
+                    break
         if match is not None and sf.size < match.size:
             match = None  # shrank (copytruncate): new content
         if match is None:
@@ -246,7 +256,7 @@ def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
                                 sf.mtime, now)
         else:
             fs = match
-            if (sf.path, sf.fp_len, sf.size) != (match.path, match.fp_len, match.size):
+            if (sf.path, sf.fp_len, sf.size, sf.mtime) != (match.path, match.fp_len, match.size, match.mtime):
                 state.update_file_seen(match.id, sf.path, sf.fp, sf.fp_len, sf.size, sf.mtime)
         used.add(fs.id)
         out.append(_FileRun(fs, sf))
@@ -271,8 +281,9 @@ def run_job(
     run_id = state.begin_run(job.name, clock())
     res = RunResult(run_id, "running")
     try:
-        _run(job, state, dest, res, clock, sleep, stop or Stop(), bad_rows_path)
-        res.status = "ok" if not res.error else "failed"
+        stop = stop or Stop()
+        interrupted = _run(job, state, dest, res, clock, sleep, stop, bad_rows_path)
+        res.status = "failed" if res.error else ("stopped" if interrupted else "ok")
     except (LogferryError, OSError) as e:
         res.status = "failed"
         res.error = _clean(str(e))
@@ -285,7 +296,9 @@ def _clean(msg: str) -> str:
 
 
 def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: Stop,
-         bad_rows_path: str | None) -> None:
+         bad_rows_path: str | None) -> bool:
+    """Deliver what is new; True when a stop request ended the run before the end of the
+    sources (the object being built is still finished and delivered)."""
     transform, select = compile_transforms(job)
     records_only = getattr(dest, "records_only", False)
     to = "jsonl" if records_only else job.to
@@ -368,9 +381,11 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
         brot = None
     errors: list[str] = []
     include_fields = not job.fields
+    interrupted = False
     try:
         for r in runs:
             if stop.requested:
+                interrupted = True
                 break
             fs = r.fs
             hold = (not r.sf.remote) and (clock() - r.sf.mtime) < job.partial_grace_secs
@@ -427,6 +442,7 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
                 if stop.requested:
                     break
             if stop.requested:
+                interrupted = True
                 break
             aline, aoff, hdr = t.state_at(t.line)
             r.final = (t.line, aline, aoff, hdr)
@@ -451,6 +467,7 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
                     pass
     if errors:
         res.error = "; ".join(errors)
+    return interrupted
 
 
 def _chain(*its: Iterator[Obj]) -> Iterator[Obj]:
