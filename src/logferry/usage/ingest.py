@@ -17,6 +17,8 @@ from __future__ import annotations
 import glob as globmod
 import io
 import os
+import queue
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -28,7 +30,7 @@ import pyarrow.compute as pc
 
 from ..errors import InputError, LogferryError
 from ..reader import BadRow, RecordStream, detect_head, open_input, open_raw
-from ..schema import CANONICAL_NAMES
+from ..schema import CANONICAL, CANONICAL_NAMES
 from . import db as dbm
 
 _BATCH_VIEW = "_lf_batch"
@@ -45,6 +47,26 @@ _COMMIT_ROWS = 200_000
 _NO_TRACKER_FORMATS = frozenset({"w3c", "shop", "cdn-tsv", "cdn-json", "csv-usage"})
 #: DuckDB buffer limit while ingesting (it spills beyond)
 INGEST_MEMORY_LIMIT = "256MB"
+#: batches parsed ahead of DuckDB by the prefetch thread
+_PREFETCH = 2
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def ingest_threads() -> tuple[int, int]:
+    """(parser threads, DuckDB threads) for ingesting on this machine.
+
+    Parsing runs on its own thread(s) ahead of DuckDB, which converts and compresses the
+    batches it pulls: on 2 cores one of each (more threads only add switching and memory).
+    """
+    n = _cpus()
+    parse = max(1, min(4, n - 1))
+    return parse, max(1, n - parse)
 
 
 # --- inputs ---------------------------------------------------------------------------
@@ -238,6 +260,134 @@ def _snowplow_hook() -> Callable[..., Any] | None:
 
 # --- the work ---------------------------------------------------------------------------
 
+#: what DuckDB reads from a file's batches: the canonical columns and the line number
+_STREAM_SCHEMA = pa.schema([*((n, t) for n, t in CANONICAL.items()), ("line_number", pa.int64())])
+_STREAM_COLS = list(_STREAM_SCHEMA.names)
+
+
+class _Prefetch:
+    """Iterate ``source`` on a background thread, up to ``depth`` items ahead.
+
+    The reader parses the next batches while DuckDB stores the current one.  Errors are
+    raised in the consumer; :meth:`close` stops the thread and closes ``source``.
+    """
+
+    _END = object()
+
+    def __init__(self, source: Iterator[Any], depth: int = _PREFETCH):
+        self.source = source
+        self.q: queue.Queue[Any] = queue.Queue(depth)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._work, name="logferry-ingest-read", daemon=True)
+        self.thread.start()
+
+    def _put(self, item: Any) -> bool:
+        while not self.stopped.is_set():
+            try:
+                self.q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _work(self) -> None:
+        try:
+            for item in self.source:
+                if not self._put((True, item)):
+                    return
+            self._put((True, self._END))
+        except BaseException as e:  # handed to the consumer
+            self._put((False, e))
+        finally:
+            close = getattr(self.source, "close", None)
+            if close is not None and self.stopped.is_set():
+                close()
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        ok, item = self.q.get()
+        if not ok:
+            self.stopped.set()
+            raise item
+        if item is self._END:
+            self.stopped.set()
+            raise StopIteration
+        return item
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.thread.join()
+
+
+class _Run:
+    """A file's batches cut into commit groups of about ``_COMMIT_ROWS`` rows.
+
+    :meth:`group` is a generator DuckDB pulls from (through an Arrow stream) while it
+    inserts; it keeps the file's counters, and puts aside the few rows that need more than
+    the ``requests`` insert (shop ORDER lines, Snowplow tracker hits) for after it.
+    """
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], skip: int, shop: bool,
+                 tracker: Callable[[pa.RecordBatch], pa.RecordBatch | None] | None,
+                 bad: list[BadRow]):
+        self.batches = batches
+        self.bad = bad
+        self.skip = skip
+        self.want_shop = shop
+        self.tracker_rows = tracker
+        self.records = 0
+        self.first_ts: Any = None
+        self.last_ts: Any = None
+        self.upto = 0  # last line number of the current group
+        self.done = False
+        self.stop = ""  # why the last group ended: "rows" (commit), "bad" (flush bad rows), ""
+        self.error: BaseException | None = None
+        self.shop: list[pa.RecordBatch] = []
+        self.tracker: list[pa.RecordBatch] = []
+
+    def group(self) -> Iterator[pa.RecordBatch]:
+        pending = 0
+        self.stop = ""
+        try:
+            for batch in self.batches:
+                if self.skip:
+                    batch = batch.filter(pc.greater(batch.column("line_number"), self.skip))
+                if not batch.num_rows:
+                    continue
+                n = batch.num_rows
+                self.records += n
+                mm = pc.min_max(batch.column("timestamp"))
+                lo, hi = mm["min"].as_py(), mm["max"].as_py()
+                if lo is not None:
+                    self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
+                    self.last_ts = hi if self.last_ts is None else max(self.last_ts, hi)
+                self.upto = int(pc.max(batch.column("line_number")).as_py())
+                if self.want_shop:
+                    orders = pc.equal(batch.column("method"), "ORDER")
+                    if pc.any(orders).as_py():
+                        self.shop.append(batch.filter(orders))
+                if self.tracker_rows is not None:
+                    t = self.tracker_rows(batch)
+                    if t is not None:
+                        self.tracker.append(t)
+                yield pa.RecordBatch.from_arrays(
+                    [batch.column(c) for c in _STREAM_COLS], schema=_STREAM_SCHEMA)
+                pending += n
+                if pending >= _COMMIT_ROWS:
+                    self.stop = "rows"
+                    return
+                if len(self.bad) >= _BAD_FLUSH:
+                    self.stop = "bad"
+                    return
+            self.done = True
+        except BaseException as e:  # handed back to the caller after DuckDB gives up
+            self.error = e
+            self.done = True
+            raise
+
+
 class Ingester:
     """Ingest files into one open usage database."""
 
@@ -258,6 +408,13 @@ class Ingester:
         self.on_bytes = on_bytes
         self.decode_shop = _shop_decoder()
         self.snowplow_hook = _snowplow_hook()
+        self._bad_lock = threading.Lock()
+        self.parse_threads, duck_threads = ingest_threads()
+        #: parse on a background thread while DuckDB stores (only useful with 2+ cores)
+        self.prefetch = _cpus() > 1
+        # DuckDB converts and compresses the batches it pulls; insertion order within a
+        # file is line order anyway with one thread, and reports never rely on it
+        self.settings = {"threads": duck_threads, "preserve_insertion_order": False}
 
     # public
     def ingest(self, paths: Iterable[str], on_file: Callable[[FileResult], None] | None = None,
@@ -275,12 +432,15 @@ class Ingester:
         return summary
 
     def ingest_file(self, path: str) -> FileResult:
+        saved = _apply_settings(self.con, self.settings)
         try:
             return self._ingest_file(path)
         except LogferryError as e:
             return FileResult(path, "error", message=str(e))
         except (OSError, EOFError, ValueError) as e:
             return FileResult(path, "error", message=f"{type(e).__name__}: {e}")
+        finally:
+            _apply_settings(self.con, saved)
 
     # internals
     def _ingest_file(self, path: str) -> FileResult:
@@ -314,7 +474,16 @@ class Ingester:
               tail: _Watch, reg: dbm.Registered | None) -> FileResult:
         con = self.con
         bad: list[BadRow] = []
-        rs = RecordStream(tail, fmt, options=self.options, on_bad=bad.append, source_name=path)
+        lock = self._bad_lock
+
+        def on_bad(b: BadRow) -> None:
+            with lock:
+                bad.append(b)
+
+        rs = RecordStream(tail, fmt, options=self._read_options(), on_bad=on_bad, source_name=path)
+        batches: Iterator[pa.RecordBatch] | _Prefetch = iter(rs)
+        if self.prefetch:
+            batches = _Prefetch(batches)
         skip = 0
         con.execute("BEGIN TRANSACTION")
         try:
@@ -333,44 +502,36 @@ class Ingester:
                     # the last line had no terminator yet: read it again in full
                     skip = reg.lines - 1
                     self._delete_line(file_id, reg.lines)
-            records = bad_count = orders = pending = 0
+            run = _Run(batches, skip, fmt == "shop", self._tracker_mask(fmt), bad)
+            bad_count = orders = 0
             saved = (0, 0)  # records and bad rows already counted in `files` by a checkpoint
-            first_ts = last_ts = None
-            for batch in rs:
-                if skip:
-                    batch = batch.filter(pc.greater(batch.column("line_number"), skip))
-                    if not batch.num_rows:
-                        bad_count += self._flush_bad(file_id, bad, skip)
-                        continue
-                records += batch.num_rows
-                ts = batch.column("timestamp")
-                mm = pc.min_max(ts)
-                lo, hi = mm["min"].as_py(), mm["max"].as_py()
-                if lo is not None:
-                    first_ts = lo if first_ts is None else min(first_ts, lo)
-                    last_ts = hi if last_ts is None else max(last_ts, hi)
-                self._insert(_INSERT_REQUESTS, batch, file_id)
-                if fmt == "shop":
-                    orders += self._shop(batch, file_id)
-                if self.snowplow_hook is not None and fmt not in _NO_TRACKER_FORMATS:
-                    self.snowplow_hook(con, batch, file_id)
-                if len(bad) >= _BAD_FLUSH:
+            while not run.done:
+                # one streaming INSERT per commit group: DuckDB pulls the batches itself
+                self._insert_stream(run, file_id)
+                for b in run.shop:
+                    orders += self._shop(b, file_id)
+                for b in run.tracker:
+                    self.snowplow_hook(con, b, file_id)  # type: ignore[misc]
+                run.shop.clear()
+                run.tracker.clear()
+                if run.done:
+                    break
+                if run.stop != "rows":
                     bad_count += self._flush_bad(file_id, bad, skip)
-                pending += batch.num_rows
-                if pending >= _COMMIT_ROWS:
-                    # checkpoint: commit what is loaded and record how far we got, so memory
-                    # stays bounded and an interrupted run resumes like a grown file
-                    upto = int(pc.max(batch.column("line_number")).as_py())
-                    bad_count += self._flush_bad(file_id, bad, skip, upto)
-                    con.execute(
-                        "UPDATE files SET lines = ?, bytes = 0, records = records + ?, "
-                        "bad_rows = bad_rows + ?, partial_tail = false, updated_at = now() WHERE file_id = ?",
-                        [upto, records - saved[0], bad_count - saved[1], file_id],
-                    )
-                    saved = (records, bad_count)
-                    con.execute("COMMIT")
-                    con.execute("BEGIN TRANSACTION")
-                    pending = 0
+                    continue
+                # checkpoint: commit what is loaded and record how far we got, so memory
+                # stays bounded and an interrupted run resumes like a grown file
+                upto = run.upto
+                bad_count += self._flush_bad(file_id, bad, skip, upto)
+                con.execute(
+                    "UPDATE files SET lines = ?, bytes = 0, records = records + ?, "
+                    "bad_rows = bad_rows + ?, partial_tail = false, updated_at = now() WHERE file_id = ?",
+                    [upto, run.records - saved[0], bad_count - saved[1], file_id],
+                )
+                saved = (run.records, bad_count)
+                con.execute("COMMIT")
+                con.execute("BEGIN TRANSACTION")
+            records, first_ts, last_ts = run.records, run.first_ts, run.last_ts
             bad_count += self._flush_bad(file_id, bad, skip)
             st = rs.stats
             partial = tail.count > 0 and tail.last not in (b"\n", b"\r")
@@ -403,10 +564,56 @@ class Ingester:
             except duckdb.Error:
                 pass
             raise
+        finally:
+            if isinstance(batches, _Prefetch):
+                batches.close()
         return FileResult(
             path, "new" if reg is None else "grown", file_id, fmt,
             lines=max(new_lines, 0), records=records, bad_rows=bad_count, orders=orders,
         )
+
+    def _read_options(self) -> dict[str, Any]:
+        opts = dict(self.options)
+        opts.setdefault("threads", self.parse_threads)
+        return opts
+
+    def _tracker_mask(self, fmt: str) -> Callable[[pa.RecordBatch], pa.RecordBatch | None] | None:
+        """Rows of a batch the Snowplow hook must see (None: the hook is not called)."""
+        if self.snowplow_hook is None or fmt in _NO_TRACKER_FORMATS:
+            return None
+        try:
+            from ..snowplow.hits import TRACKER_PATH_RE
+        except ImportError:
+            TRACKER_PATH_RE = None
+
+        def select(batch: pa.RecordBatch) -> pa.RecordBatch | None:
+            if "fields" not in batch.schema.names or not batch.num_rows:
+                return None
+            path = batch.column("path")
+            if TRACKER_PATH_RE is None or path.null_count == len(path):
+                return batch  # no path to match on (e.g. Thrift records): the hook decides
+            mask = pc.fill_null(pc.match_substring_regex(path, TRACKER_PATH_RE), False)
+            hits = pc.sum(mask).as_py() or 0
+            if not hits:
+                return None
+            return batch if hits == batch.num_rows else batch.filter(mask)
+
+        return select
+
+    def _insert_stream(self, run: _Run, file_id: int) -> None:
+        """Insert the next commit group of ``run`` with one streaming INSERT ... SELECT."""
+        reader = pa.RecordBatchReader.from_batches(_STREAM_SCHEMA, run.group())
+        self.con.register(_BATCH_VIEW, reader)
+        try:
+            self.con.execute(_INSERT_REQUESTS, [file_id])
+        except Exception:
+            if run.error is not None:
+                raise run.error from None  # the reader's own error (bad input, I/O), not DuckDB's wrapper
+            raise
+        finally:
+            self.con.unregister(_BATCH_VIEW)
+        if run.error is not None:
+            raise run.error
 
     def _insert(self, sql: str, data: pa.RecordBatch | pa.Table, file_id: int) -> None:
         self.con.register(_BATCH_VIEW, data)
@@ -438,9 +645,10 @@ class Ingester:
     def _flush_bad(self, file_id: int, bad: list[BadRow], skip: int, upto: int | None = None) -> int:
         if not bad:
             return 0
-        later = [b for b in bad if upto is not None and b.line_number > upto]
-        rows = [b for b in bad if b.line_number > skip and (upto is None or b.line_number <= upto)]
-        bad[:] = later
+        with self._bad_lock:  # the reader may be adding rows on the prefetch thread
+            later = [b for b in bad if upto is not None and b.line_number > upto]
+            rows = [b for b in bad if b.line_number > skip and (upto is None or b.line_number <= upto)]
+            bad[:] = later
         if not rows:
             return 0
         t = pa.table(
@@ -526,6 +734,16 @@ class Ingester:
         n = con.execute("SELECT count(*) FROM _lf_orders").fetchall()[0][0]
         con.execute("DROP TABLE _lf_orders")
         return int(n)
+
+
+def _apply_settings(con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> dict[str, Any]:
+    """Set DuckDB settings; returns their previous values (to put them back)."""
+    old: dict[str, Any] = {}
+    for name, value in settings.items():
+        old[name] = con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
+        v = ("true" if value else "false") if isinstance(value, bool) else int(value)
+        con.execute(f"SET {name} = {v}")
+    return old
 
 
 def _as_table(x: Any) -> pa.Table | None:
