@@ -140,8 +140,12 @@ def _iso(v: Any) -> Any:
     return v.isoformat() if isinstance(v, dt.datetime | dt.date) else v
 
 
+def _seconds(minutes: float) -> int:
+    return max(1, int(round(minutes * 60)))
+
+
 def _interval(minutes: float) -> str:
-    return f"{int(round(minutes * 60))} seconds"
+    return f"{_seconds(minutes)} seconds"
 
 
 def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
@@ -178,6 +182,7 @@ def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
         )
         params.bucket_minutes = bucket
     con.execute(f"SET VARIABLE bucket = INTERVAL '{_interval(bucket)}'")
+    con.execute(f"SET VARIABLE bucket_us = CAST({_seconds(bucket) * 1_000_000} AS BIGINT)")
     con.execute("SET VARIABLE threshold = CAST(? AS DOUBLE)", [params.threshold])
     con.execute("SET VARIABLE gap_buckets = CAST(? AS INTEGER)", [params.gap_buckets])
     con.execute("SET VARIABLE top = CAST(? AS INTEGER)", [params.top])
@@ -189,6 +194,7 @@ def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
                      math.ceil(span_min / _MAX_POINTS))
         params.chart_bucket_minutes = chart
     con.execute(f"SET VARIABLE chart_bucket = INTERVAL '{_interval(chart)}'")
+    con.execute(f"SET VARIABLE chart_bucket_us = CAST({_seconds(chart) * 1_000_000} AS BIGINT)")
     return warnings
 
 

@@ -56,6 +56,8 @@ SELECT user_agent, browser, os, requests FROM _agents
 ORDER BY requests DESC, user_agent NULLS LAST LIMIT getvariable('top');
 
 -- section: hourly
-SELECT h.hour, count(r."timestamp") AS requests
-FROM range(24) h(hour) LEFT JOIN req r ON hour(r."timestamp") = h.hour
-GROUP BY h.hour ORDER BY h.hour;
+WITH c AS (
+    SELECT _fdiv(ts_us, 3600000000) % 24 AS hour, count(*) AS n FROM req WHERE ts_us IS NOT NULL GROUP BY 1
+)
+SELECT h.hour, coalesce(c.n, 0) AS requests
+FROM range(24) h(hour) LEFT JOIN c USING (hour) ORDER BY h.hour;

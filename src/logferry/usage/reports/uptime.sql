@@ -6,16 +6,17 @@
 -- setup
 CREATE OR REPLACE TEMP TABLE _uptime AS
 WITH b AS (
-    SELECT time_bucket(getvariable('bucket'), "timestamp") AS bucket,
+    SELECT _bkt(ts_us, getvariable('bucket_us')) AS b_us,
            count(*) AS requests,
            count(*) FILTER (WHERE status BETWEEN 500 AND 599) AS errors_5xx
-    FROM req WHERE "timestamp" IS NOT NULL GROUP BY 1
+    FROM req WHERE ts_us IS NOT NULL GROUP BY 1
 ), span AS (
-    SELECT unnest(generate_series(min(bucket), max(bucket), getvariable('bucket'))) AS bucket FROM b
+    SELECT unnest(generate_series(min(b_us), max(b_us), getvariable('bucket_us'))) AS b_us FROM b
 ), u AS (
-    SELECT s.bucket, coalesce(b.requests, 0) AS requests, coalesce(b.errors_5xx, 0) AS errors_5xx,
-           row_number() OVER (ORDER BY s.bucket) AS idx
-    FROM span s LEFT JOIN b USING (bucket)
+    SELECT _ts(s.b_us) AS bucket, coalesce(b.requests, 0) AS requests,
+           coalesce(b.errors_5xx, 0) AS errors_5xx,
+           row_number() OVER (ORDER BY s.b_us) AS idx
+    FROM span s LEFT JOIN b USING (b_us)
 ), runs AS (
     SELECT *, requests = 0 AS empty,
            idx - row_number() OVER (PARTITION BY requests = 0 ORDER BY idx) AS run
