@@ -251,3 +251,107 @@ class DatadogIntake:
     def stop(self):
         self.srv.shutdown()
         self.srv.server_close()
+
+
+# -------------------------------------------------------------------------- outages
+class CutProxy:
+    """A TCP proxy on 127.0.0.1 in front of a real server, to simulate an outage.
+
+    ``down()`` closes the listening socket (new connections are refused) and resets every
+    open connection; ``up()`` listens again on the same port.  ``cut_after`` (bytes sent
+    towards the server) takes the proxy down by itself in the middle of a transfer.
+    """
+
+    def __init__(self, target_port: int):
+        self.target = target_port
+        self.port = free_port()
+        self.lock = threading.Lock()
+        self.conns: list[socket.socket] = []
+        self.sent = 0
+        self.cut_after: int | None = None
+        self.accepted = 0
+        self.refused_while_down = 0
+        self.lsock: socket.socket | None = None
+        self.up()
+
+    def up(self) -> None:
+        with self.lock:
+            if self.lsock is not None:
+                return
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", self.port))
+            s.listen(64)
+            self.lsock = s
+        threading.Thread(target=self._accept, args=(s,), daemon=True).start()
+
+    def down(self) -> None:
+        with self.lock:
+            s, self.lsock = self.lsock, None
+            conns, self.conns = self.conns, []
+        if s is not None:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+        for c in conns:
+            try:
+                c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+                c.close()  # RST
+            except OSError:
+                pass
+
+    @property
+    def is_up(self) -> bool:
+        return self.lsock is not None
+
+    def _accept(self, s: socket.socket) -> None:
+        while True:
+            try:
+                c, _ = s.accept()
+            except OSError:
+                return
+            try:
+                u = socket.create_connection(("127.0.0.1", self.target))
+            except OSError:
+                c.close()
+                continue
+            for x in (c, u):
+                x.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            with self.lock:
+                if self.lsock is not s:
+                    c.close()
+                    u.close()
+                    return
+                self.accepted += 1
+                self.conns += [c, u]
+            threading.Thread(target=self._pump, args=(c, u, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(u, c, False), daemon=True).start()
+
+    def _pump(self, a: socket.socket, b: socket.socket, upstream: bool) -> None:
+        try:
+            while True:
+                data = a.recv(65536)
+                if not data:
+                    break
+                if upstream:
+                    with self.lock:
+                        self.sent += len(data)
+                        cut = self.cut_after is not None and self.sent >= self.cut_after
+                    if cut:
+                        self.cut_after = None
+                        self.down()
+                        return
+                b.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for x in (a, b):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self.down()

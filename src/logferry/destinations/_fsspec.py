@@ -84,8 +84,9 @@ class FsspecDestination:
         path = self._path(name)
         try:
             parent = path.rsplit("/", 1)[0] if "/" in path else ""
-            if parent and self.needs_mkdir:
+            if parent and self.needs_mkdir and parent not in self._made:
                 self.fs.makedirs(parent, exist_ok=True)
+                self._made.add(parent)
             if self.atomic_rename:
                 d, _, base = path.rpartition("/")
                 tmp = f"{d}/.{base}.part" if d else f".{base}.part"
@@ -94,9 +95,22 @@ class FsspecDestination:
             else:
                 self.fs.pipe_file(path, data)
         except Exception as e:
-            raise translate(e, f"{self.scheme}: put {name}") from e
+            raise self._failed(translate(e, f"{self.scheme}: put {name}")) from e
 
     needs_mkdir = False
+
+    @property
+    def _made(self) -> set[str]:
+        """Directories known to exist (created once per destination, not once per put)."""
+        d = self.__dict__.get("_made_dirs")
+        if d is None:
+            d = self.__dict__["_made_dirs"] = set()
+        return d
+
+    def _failed(self, err: DeliveryError) -> DeliveryError:
+        """Hook for a failed operation (a connection-based destination drops a connection
+        that may be broken, so the retry connects afresh); returns ``err``."""
+        return err
 
     def _rename(self, tmp: str, path: str) -> None:
         self.fs.mv(tmp, path)
@@ -105,7 +119,7 @@ class FsspecDestination:
         try:
             return self.fs.cat_file(self._path(name))
         except Exception as e:
-            raise translate(e, f"{self.scheme}: get {name}") from e
+            raise self._failed(translate(e, f"{self.scheme}: get {name}")) from e
 
     def list(self) -> list[ObjectInfo]:
         try:
@@ -116,7 +130,7 @@ class FsspecDestination:
         except FileNotFoundError:
             return []
         except Exception as e:
-            raise translate(e, f"{self.scheme}: list") from e
+            raise self._failed(translate(e, f"{self.scheme}: list")) from e
         out = []
         prefix = (self.root + "/") if self.root else ""
         for p, info in found.items():
@@ -135,7 +149,7 @@ class FsspecDestination:
         except FileNotFoundError:
             pass
         except Exception as e:
-            raise translate(e, f"{self.scheme}: delete {name}") from e
+            raise self._failed(translate(e, f"{self.scheme}: delete {name}")) from e
 
     def close(self) -> None:
         pass

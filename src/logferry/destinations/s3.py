@@ -25,10 +25,13 @@ class S3Destination(FsspecDestination):
             os.environ.get("AWS_DEFAULT_REGION")
         if region:
             client_kwargs["region_name"] = region
+        # one attempt per put: the engine retries with its own (reported, injectable)
+        # backoff, so neither botocore nor s3fs may sleep and retry underneath it
         kw: dict[str, Any] = {"client_kwargs": client_kwargs, "skip_instance_cache": True,
-                              "config_kwargs": {"retries": {"max_attempts": 2}}}
+                              "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 1}}}
         if options.get("access_key_id"):
             kw["key"] = options["access_key_id"]
             kw["secret"] = options.get("secret_access_key")
         fs = s3fs.S3FileSystem(**kw)
+        fs.retries = 1
         return fs, url[len("s3://"):].strip("/")

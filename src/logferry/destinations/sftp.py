@@ -5,6 +5,10 @@ Authentication with a private key (``key_file``) or a password (``password_env``
 ``~/.ssh/known_hosts``; there is no way to switch the check off).  Objects are uploaded
 under ``.NAME.part`` in the same directory and renamed with ``posix-rename@openssh.com``
 (atomic, replaces an existing object).
+
+The connection is opened at the first operation, and dropped after a transient failure
+(reset, refused, timeout) so that the engine's retry connects again: a server that was
+down for a while is used again as soon as it is back.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ import os
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from ..errors import ConfigError
-from ._fsspec import FsspecDestination
+from ..errors import ConfigError, DeliveryError, TransientError
+from ._fsspec import FsspecDestination, translate
 
 
 class SFTPDestination(FsspecDestination):
@@ -22,9 +26,9 @@ class SFTPDestination(FsspecDestination):
     atomic_rename = True
     needs_mkdir = True
 
-    def _connect(self, url: str, options: dict[str, Any]):
-        from sshfs import SSHFileSystem
-
+    def __init__(self, url: str, options: dict[str, Any]):
+        self.url = url
+        self.options = options
         u = urlsplit(url)
         if not u.hostname:
             raise ConfigError(f"destination {url!r}: no host")
@@ -47,16 +51,32 @@ class SFTPDestination(FsspecDestination):
             kw["password"] = options["password"]
         if not kw.get("client_keys") and not kw.get("password"):
             kw["agent_path"] = None
-        try:
-            fs = SSHFileSystem(u.hostname, **kw)
-        except Exception as e:
-            from ._fsspec import translate
+        self._host = u.hostname
+        self._kw = kw
+        self._fs = None
+        self.root = (u.path or "/").rstrip("/")
 
-            raise translate(e, f"sftp: connect {u.hostname}:{kw['port']}") from e
-        return fs, u.path or "/"
+    @property
+    def fs(self):
+        if self._fs is None:
+            from sshfs import SSHFileSystem
+
+            try:
+                self._fs = SSHFileSystem(self._host, **self._kw)
+            except Exception as e:
+                raise translate(e, f"sftp: connect {self._host}:{self._kw['port']}") from e
+        return self._fs
+
+    def _failed(self, err: DeliveryError) -> DeliveryError:
+        if isinstance(err, TransientError):
+            self.close()
+        return err
 
     def close(self) -> None:
+        fs, self._fs = self._fs, None
+        if fs is None:
+            return
         try:
-            self.fs.client.close()
+            fs.client.close()
         except Exception:
             pass
