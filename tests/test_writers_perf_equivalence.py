@@ -237,3 +237,20 @@ def test_jsonl_matches_duckdb_on_constant_and_whole_number_columns():
     assert row["ctl"] == "same\x01" and row["port"] == 443 and row["neg"] == -5 and row["ms_null"] is None
     assert '"ms":3.0,' in fast[1] and '"same_ms":12.0,' in fast[1] and '"zero":-0.0,' in fast[-1]
     assert json.loads(fast[3])["ms_null"] == -3.0 and row["fields"] == {"m": "GET", "u": "-"}
+
+
+def test_constant_and_missing_fields_are_literals():
+    b = make_batch({"status": pa.array([200, 200, 404], pa.int16()), "site": pa.array(["w1", "w1", "w1"])},
+                   3, "x.log", pa.array([1, 2, 3], pa.int64()), None)
+    cases = {
+        ("w3c", ("s-computername", "sc-status", "s-sitename")): [b"- 200 w1", b"- 200 w1", b"- 404 w1"],
+        ("cdn-json", ("httpResponseCode", "trigger")): [b'{"httpResponseCode":200,"trigger":"-"}'] * 2
+        + [b'{"httpResponseCode":404,"trigger":"-"}'],
+        ("csv-usage", ("server", "c-host")): [b"server,c-host", b'"w1","-"', b'"w1","-"', b'"w1","-"'],
+    }
+    for (to, fields), want in cases.items():
+        out = io.BytesIO()
+        w = get_writer(to, out, fields=list(fields))
+        w.write(b)
+        w.close()
+        assert [ln for ln in out.getvalue().split(b"\n") if ln and not ln.startswith(b"#")] == want, to

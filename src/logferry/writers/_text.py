@@ -241,7 +241,7 @@ class FieldWriter:
         if enc is None:
             return DASH
         if isinstance(enc, Const):
-            return dash(enc.value)  # type: ignore[arg-type]
+            return DASH if enc.value is None else dash(enc.value)
         return dash(enc(batch))
 
     # ---- output ----
