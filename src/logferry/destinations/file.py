@@ -3,10 +3,15 @@ the same directory, fsynced, then renamed into place (atomic, replaces)."""
 
 from __future__ import annotations
 
+import errno
 import os
 from typing import Any
 
+from ..errors import PermanentError, TransientError
 from ._fsspec import FsspecDestination
+
+#: local errors worth a retry (a full disk may be cleaned up); any other is permanent
+_TRANSIENT = {errno.ENOSPC, errno.EAGAIN, errno.EINTR, errno.EIO, errno.EDQUOT, errno.EBUSY}
 
 
 class FileDestination(FsspecDestination):
@@ -19,8 +24,7 @@ class FileDestination(FsspecDestination):
 
         path = url[len("file://"):] if url.startswith("file://") else url
         path = os.path.abspath(os.path.expanduser(path))
-        os.makedirs(path, exist_ok=True)
-        return LocalFileSystem(), path
+        return LocalFileSystem(), path  # the directory is created by the first put
 
     def put(self, name: str, data: bytes) -> None:
         path = self._path(name)
@@ -34,6 +38,5 @@ class FileDestination(FsspecDestination):
                 os.fsync(f.fileno())
             os.replace(tmp, path)
         except OSError as e:
-            from ._fsspec import translate
-
-            raise translate(e, f"file: put {name}") from e
+            cls = TransientError if e.errno in _TRANSIENT else PermanentError
+            raise cls(f"file: put {name}: {type(e).__name__}: {e.strerror or e}") from e

@@ -435,9 +435,12 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
                     else:
                         header, data, offs = encode_generic(to, batch, {})
                     objs = _chain(lrot.set_header(header), lrot.add(data, offs, mark, tsf))
-                for o in objs:
-                    deliver(o)
-                for o in (brot or lrot).tick():
+                # a stop request (SIGTERM) lets the object being put finish, then ends
+                # the run: nothing more is delivered and the records not yet in a
+                # delivered object stay behind the checkpoint for the next run
+                for o in _chain(objs, (brot or lrot).tick()):
+                    if stop.requested:
+                        break
                     deliver(o)
                 if stop.requested:
                     break
@@ -448,14 +451,19 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
             r.final = (t.line, aline, aoff, hdr)
             r.eof = 0 if t.held else 1
             t.close()
-        for o in (brot or lrot).flush():
-            deliver(o)
-        # files whose remaining lines were all filtered out / bad: advance them too
-        finals = [(i, *by_id[i].final[:3], by_id[i].final[3].decode("utf-8", "replace"),
-                   by_id[i].eof)
-                  for i in order if by_id[i].final is not None]
-        if finals:
-            state.set_checkpoints(finals)
+        if not interrupted:
+            for o in (brot or lrot).flush():
+                if stop.requested:
+                    interrupted = True
+                    break
+                deliver(o)
+        if not interrupted:
+            # files whose remaining lines were all filtered out / bad: advance them too
+            finals = [(i, *by_id[i].final[:3], by_id[i].final[3].decode("utf-8", "replace"),
+                       by_id[i].eof)
+                      for i in order if by_id[i].final is not None]
+            if finals:
+                state.set_checkpoints(finals)
     finally:
         if bad_f:
             bad_f.close()
