@@ -200,7 +200,7 @@ def test_prune_sources_and_destination_frozen_clock(tmp_path, monkeypatch):
     logs.mkdir()
     now = _ts("2024-03-20T12:00:00")
     ages = {"a": 10, "b": 8, "c": 1, "d": 0, "e": 9}  # days before the newest file
-    for k, (name, age) in enumerate(ages.items()):
+    for k, name in enumerate(ages):
         write_log(logs / f"{name}.log", k * 100, 100)
     out = tmp_path / "out"
     cfg = tmp_path / "logferry.toml"
@@ -266,9 +266,10 @@ def test_prune_sources_and_destination_frozen_clock(tmp_path, monkeypatch):
     assert "0 objects, 0 records" in cli("export", "run", "web", "--once")
 
 
-def test_prune_s3_destination(s3, tmp_path, monkeypatch):
+def test_prune_s3_destination(request, tmp_path, monkeypatch):
     """dest_days against the S3 server: its LastModified times, a clock frozen 29 and 31
     days later."""
+    s3 = request.getfixturevalue("s3")
     s3.make_bucket("prune-me")
     for k, v in (("AWS_ENDPOINT_URL", s3.endpoint), ("AWS_ACCESS_KEY_ID", "test"),
                  ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_DEFAULT_REGION", "us-east-1")):
