@@ -269,9 +269,9 @@ def test_prune_sources_and_destination_frozen_clock(tmp_path, monkeypatch):
 def test_prune_s3_destination(request, tmp_path, monkeypatch):
     """dest_days against the S3 server: its LastModified times, a clock frozen 29 and 31
     days later."""
-    s3 = request.getfixturevalue("s3")
-    s3.make_bucket("prune-me")
-    for k, v in (("AWS_ENDPOINT_URL", s3.endpoint), ("AWS_ACCESS_KEY_ID", "test"),
+    srv = request.getfixturevalue("s3")
+    srv.make_bucket("prune-me")
+    for k, v in (("AWS_ENDPOINT_URL", srv.endpoint), ("AWS_ACCESS_KEY_ID", "test"),
                  ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_DEFAULT_REGION", "us-east-1")):
         monkeypatch.setenv(k, v)
     log = tmp_path / "a.log"
