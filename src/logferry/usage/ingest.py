@@ -611,7 +611,7 @@ class Ingester:
                 raise run.error from None  # the reader's own error (bad input, I/O), not DuckDB's wrapper
             raise
         finally:
-            self.con.unregister(_BATCH_VIEW)
+            _unregister(self.con)
         if run.error is not None:
             raise run.error
 
@@ -620,7 +620,7 @@ class Ingester:
         try:
             self.con.execute(sql, [file_id])
         finally:
-            self.con.unregister(_BATCH_VIEW)
+            _unregister(self.con)
 
     def _delete_line(self, file_id: int, line: int) -> None:
         con = self.con
@@ -734,6 +734,15 @@ class Ingester:
         n = con.execute("SELECT count(*) FROM _lf_orders").fetchall()[0][0]
         con.execute("DROP TABLE _lf_orders")
         return int(n)
+
+
+def _unregister(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the batch view; in an aborted transaction that fails, and the error that
+    aborted it is the one to report (the view is replaced by the next register)."""
+    try:
+        con.unregister(_BATCH_VIEW)
+    except duckdb.Error:
+        pass
 
 
 def _apply_settings(con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,155 @@
+"""The fast paths of the usage database: streaming ingest in commit groups (bad-row flushes,
+reader errors mid-file, the prefetch thread) and the integer time maths of the reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import importlib
+
+import pytest
+
+from logferry.usage import connect, ingest
+from logferry.usage.reports import Params, _arrow, run
+
+ingest_mod = importlib.import_module("logferry.usage.ingest")
+
+HEADER = (
+    "#Software: Microsoft Internet Information Services 10.0\n"
+    "#Fields: date time cs-method cs-uri-stem c-ip cs(User-Agent) sc-status time-taken\n"
+)
+
+
+def q(con, sql, params=None):
+    return con.execute(sql, params or []).fetchall()
+
+
+def qt(con, sql):
+    """Rows as tuples through Arrow (timestamps with time zone need no pytz)."""
+    return [tuple(r.values()) for r in _arrow(con.sql(sql)).to_pylist()]
+
+
+@pytest.fixture
+def con(tmp_path):
+    c = connect(tmp_path / "u.duckdb")
+    yield c
+    c.close()
+
+
+def _line(i: int) -> str:
+    return f"2024-03-01 10:{i // 60 % 60:02d}:{i % 60:02d} GET /p{i % 7} 10.0.{i % 3}.1 UA/{i % 2} 200 {i % 100}\n"
+
+
+def test_many_bad_rows_flush_inside_a_group_and_counts_stay_exact(con, tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest_mod, "_BAD_FLUSH", 10)  # the group stops to flush bad rows
+    body = "".join(_line(i) if i % 4 else f"broken line {i}\n" for i in range(400))
+    p = tmp_path / "bad.log"
+    p.write_text(HEADER + body)
+    s = ingest(con, [str(p)])
+    assert (s.records, s.bad_rows, s.lines) == (300, 100, 402)
+    assert q(con, "SELECT count(*), min(line_number), max(line_number) FROM bad_rows") == [(100, 3, 399)]
+    assert q(con, "SELECT raw, reason FROM bad_rows WHERE line_number = 3") == [
+        ("broken line 0", "3 fields, but the #Fields directive at line 2 names 8")]
+    assert q(con, "SELECT count(*), count(DISTINCT line_number) FROM requests") == [(300, 300)]
+    assert q(con, "SELECT lines, records, bad_rows FROM files") == [(402, 300, 100)]
+
+
+def test_checkpointed_groups_and_a_reader_error_mid_file(con, tmp_path, monkeypatch):
+    """A truncated gzip fails after some commit groups: the file is reported as an error,
+    what was committed stays consistent with `files`, and the next run resumes."""
+    monkeypatch.setattr(ingest_mod, "_COMMIT_ROWS", 1)  # commit after every batch
+    full = (HEADER + "".join(_line(i) for i in range(400_000))).encode()  # > 2 read chunks
+    gz = gzip.compress(full, compresslevel=1)
+    p = tmp_path / "cut.log.gz"
+    p.write_bytes(gz[: len(gz) * 3 // 4])
+    s = ingest(con, [str(p)])
+    [f] = s.files
+    assert f.status == "error" and "truncated" in f.message
+    (lines, records), = q(con, "SELECT lines, records FROM files")
+    assert 0 < records < 400_000 and lines == records + 2
+    assert q(con, "SELECT count(*), max(line_number) FROM requests") == [(records, lines)]
+    # the whole file later: only the lines after the checkpoint are added
+    p.write_bytes(gzip.compress(full, compresslevel=1))
+    s = ingest(con, [str(p)])
+    assert [(f.status, f.records) for f in s.files] == [("grown", 400_000 - records)]
+    assert q(con, "SELECT count(*), count(DISTINCT line_number), max(line_number) FROM requests") == [
+        (400_000, 400_000, 400_002)]
+
+
+def test_prefetch_thread_stops_when_duckdb_fails(con, tmp_path):
+    """An error on the DuckDB side ends the background reader (no thread left behind) and
+    rolls the file back."""
+    import threading
+
+    p = tmp_path / "a.log"
+    p.write_text(HEADER + "".join(_line(i) for i in range(5000)))
+    con.execute("ALTER TABLE requests ALTER COLUMN path SET NOT NULL")
+    con.execute("ALTER TABLE requests ALTER COLUMN query SET NOT NULL")  # this log has no query
+    before = {t.name for t in threading.enumerate()}
+    import duckdb
+
+    with pytest.raises(duckdb.ConstraintException, match="NOT NULL constraint failed: requests.query"):
+        ingest(con, [str(p)])  # a database failure is not an input error: it propagates
+    assert q(con, "SELECT count(*) FROM requests") == [(0,)]
+    assert q(con, "SELECT count(*) FROM files") == [(0,)]
+    left = {t.name for t in threading.enumerate()} - before
+    assert "logferry-ingest-read" not in left
+
+
+def test_settings_are_put_back_after_ingest(con, tmp_path):
+    p = tmp_path / "a.log"
+    p.write_text(HEADER + _line(1))
+    con.execute("SET threads = 3")
+    ingest(con, [str(p)])
+    assert q(con, "SELECT current_setting('threads'), current_setting('preserve_insertion_order')") == [
+        (3, True)]
+
+
+def test_report_buckets_match_time_bucket_and_visitors_by_day(con, tmp_path):
+    # 7-minute uptime buckets (not dividing an hour) and a week chart bucket: the integer
+    # bucket maths must give exactly what DuckDB's time_bucket gives (origin 2000-01-03).
+    rows = ["1999-12-31 23:59:59", "2000-01-02 00:00:00", "2000-01-03 00:06:59",
+            "2000-01-03 00:07:00", "2024-03-01 10:00:00", "2024-03-01 10:00:00"]
+    body = "".join(f"{t} GET /x 1.1.1.1 UA 200 5\n" for t in rows)
+    p = tmp_path / "t.log"
+    p.write_text(HEADER + body)
+    ingest(con, [str(p)])
+    data = run(con, Params(bucket_minutes=7, chart_bucket_minutes=10080))
+    got = [r["bucket"] for r in data["reports"]["status"]["sections"]["errors_over_time"]]
+    want = [r[0] for r in qt(con, "SELECT DISTINCT time_bucket(INTERVAL 7 days, \"timestamp\") b FROM requests "
+                                 "ORDER BY b")]
+    assert got == want and got[0] == dt.datetime(1999, 12, 27, tzinfo=dt.UTC)
+    # 24 years of 7-minute buckets are too many: 12-hour buckets are used instead
+    assert data["params"]["bucket_minutes"] == 720 and "using 720-minute buckets" in data["warnings"][0]
+    up = [r for r in data["reports"]["uptime"]["sections"]["buckets"] if r["requests"]]
+    want_up = qt(con, "SELECT time_bucket(INTERVAL 720 minutes, \"timestamp\") b, count(*) FROM requests "
+                      "GROUP BY b ORDER BY b")
+    assert [(r["bucket"], r["requests"]) for r in up] == want_up
+    assert [r[0].strftime("%Y-%m-%d %H:%M") for r in want_up] == [
+        "1999-12-31 12:00", "2000-01-02 00:00", "2000-01-03 00:00", "2024-03-01 00:00"]
+    # and 7-minute buckets over a short span
+    data7 = run(con, Params(since="2000-01-02", until="2000-01-04", bucket_minutes=7), only=["uptime"])
+    up7 = [(r["bucket"].strftime("%Y-%m-%d %H:%M"), r["requests"])
+           for r in data7["reports"]["uptime"]["sections"]["buckets"] if r["requests"]]
+    assert up7 == [("2000-01-01 23:58", 1), ("2000-01-03 00:00", 1), ("2000-01-03 00:07", 1)]
+    assert qt(con, "SELECT strftime(time_bucket(INTERVAL 7 minutes, TIMESTAMPTZ '2000-01-02 00:00:00+00'), "
+                   "'%Y-%m-%d %H:%M')") == [("2000-01-01 23:58",)]
+    # one IP + agent on 4 different UTC days: 4 visitors; hours of day from epoch maths
+    t = data["reports"]["summary"]["sections"]["totals"][0]
+    assert (t["requests"], t["visitors"]) == (6, 4)
+    hourly = {r["hour"]: r["requests"] for r in data["reports"]["top"]["sections"]["hourly"] if r["requests"]}
+    assert hourly == {23: 1, 0: 3, 10: 2}
+
+
+def test_histogram_bins_edges_and_odd_durations(con, tmp_path):
+    durations = ["0", "9", "10", "99", "100", "2500", "9999", "10000", "123456", "-", "-5"]
+    body = "".join(f"2024-03-01 10:00:{i:02d} GET /x 1.1.1.1 UA 200 {d}\n" for i, d in enumerate(durations))
+    p = tmp_path / "h.log"
+    p.write_text(HEADER + body)
+    ingest(con, [str(p)])
+    data = run(con, Params(), only=["performance"])
+    hist = {r["label"]: r["requests"] for r in data["reports"]["performance"]["sections"]["histogram"]}
+    assert hist == {"<10 ms": 2, "10-25 ms": 1, "25-50 ms": 0, "50-100 ms": 1, "100-250 ms": 1,
+                    "250-500 ms": 0, "0.5-1 s": 0, "1-2.5 s": 0, "2.5-5 s": 1, "5-10 s": 1, ">=10 s": 2}
+    o = data["reports"]["performance"]["sections"]["overall"][0]
+    assert (o["requests"], o["max_ms"], o["p50_ms"]) == (10, 123456.0, 99.5)
