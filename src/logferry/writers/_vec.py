@@ -177,26 +177,50 @@ def day_strings(day: np.ndarray, fmt: str, valid: np.ndarray | None = None, *,
     return table.take(pa.array(inv.astype(np.int32, copy=False), mask=mask))
 
 
-def format_time(ts: pa.Array, fmt: str) -> pa.Array:
-    """``pc.strftime(ts.cast(timestamp[s]), fmt)`` for UTC timestamps: the same text (whole
-    seconds, sub-seconds truncated), nulls kept, built from lookups."""
+def time_pieces(ts: pa.Array, fmt: str) -> list[pa.Array | str] | None:
+    """Pieces (lookups, literals) whose concatenation is ``format_time(ts, fmt)`` (null
+    rows null), or ``None`` when ``fmt``/``ts`` is outside the fast path."""
     parts = _split_format(fmt)
     split = split_times(ts) if parts is not None else None
     if split is None:
-        if isinstance(ts, pa.ChunkedArray):
-            ts = ts.combine_chunks()
-        return pc.strftime(ts.cast(pa.timestamp("s", tz=ts.type.tz), safe=False), format=fmt)
+        return None
     day, sod, _, valid = split
     date_fmt, time_fmt = parts  # type: ignore[misc]
     mask = None if valid.all() else ~valid
-    pieces: list[pa.Array] = []
+    pieces: list[pa.Array | str] = []
     if date_fmt:
-        pieces.append(day_strings(day, date_fmt, valid))  # type: ignore[arg-type]
+        pieces.append(day_strings(day, date_fmt, valid, literal=bool(time_fmt)))
     if time_fmt:
         pieces.append(_second_table(time_fmt).take(pa.array(sod.astype(np.int32), mask=mask)))
-    if len(pieces) == 1:
+    return pieces
+
+
+def format_time(ts: pa.Array, fmt: str) -> pa.Array:
+    """``pc.strftime(ts.cast(timestamp[s]), fmt)`` for UTC timestamps: the same text (whole
+    seconds, sub-seconds truncated), nulls kept, built from lookups."""
+    pieces = time_pieces(ts, fmt)
+    if pieces is None:
+        if isinstance(ts, pa.ChunkedArray):
+            ts = ts.combine_chunks()
+        return pc.strftime(ts.cast(pa.timestamp("s", tz=ts.type.tz), safe=False), format=fmt)
+    if len(pieces) == 1 and not isinstance(pieces[0], str):
         return pieces[0]
-    return pc.binary_join_element_wise(*pieces, "")
+    return join_pieces(pieces, len(ts))
+
+
+@lru_cache(maxsize=1)
+def _millis_table() -> pa.Array:
+    return pa.array([f"{i:03d}" for i in range(1000)])
+
+
+def millis3(ts: pa.Array) -> pa.Array:
+    """The millisecond of each timestamp as three digits (``"007"``), null kept."""
+    split = split_times(ts)
+    if split is None:
+        return pc.utf8_lpad(pc.millisecond(ts).cast(pa.string()), 3, "0")
+    _, _, frac, valid = split
+    idx = pa.array((frac // 1000).astype(np.int32), mask=None if valid.all() else ~valid)
+    return _millis_table().take(idx)
 
 
 # --------------------------------------------------------------------------- lines

@@ -20,6 +20,7 @@ import pyarrow.compute as pc
 
 from ..formats.cdn import CDN_FIELDS, CDN_FIELDS_SP
 from . import _text as T
+from . import _vec as V
 
 ALL_FIELDS: tuple[str, ...] = tuple(dict.fromkeys([*CDN_FIELDS, *CDN_FIELDS_SP]))
 NUMERIC = frozenset({
@@ -37,17 +38,23 @@ def _epoch_ms(b: pa.RecordBatch) -> pa.Array:
 
 def _start_time(b: pa.RecordBatch) -> pa.Array:
     ts = b.column("timestamp")
-    ms = pc.utf8_lpad(pc.millisecond(ts).cast(pa.string()), 3, "0")
-    return pc.binary_join_element_wise(T.strftime("%d-%m-%y %H:%M:%S")(b), ms, ".")
+    fmt = "%d-%m-%y %H:%M:%S"
+    pieces = V.time_pieces(ts, fmt) or [T.strftime(fmt)(b)]
+    return V.join_pieces([*pieces, ".", V.millis3(ts)], b.num_rows)
 
 
 def _http_version(b: pa.RecordBatch) -> pa.Array:
     p = b.column("protocol").cast(pa.string())
-    return pc.replace_substring_regex(p, r"^HTTP/", "")
+    same = V.constant(p)
+    if same is not None:  # one protocol in the whole batch, as usual
+        return pa.repeat(pa.scalar(same[5:] if same.startswith("HTTP/") else same), len(p))
+    return pc.if_else(pc.starts_with(p, "HTTP/"), pc.utf8_slice_codeunits(p, 5), p)
 
 
 def _uri(b: pa.RecordBatch) -> pa.Array:
     host, path, query = (b.column(n).cast(pa.string()) for n in ("host", "path", "query"))
+    if not host.null_count and not path.null_count and not query.null_count:
+        return V.join_pieces(["http://", host, path, "?", query], len(host))
     base = pc.if_else(
         pc.is_valid(host),
         pc.binary_join_element_wise("http://", host, pc.fill_null(path, "/"), ""),
