@@ -302,13 +302,17 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
     raw = _open_raw(path, remote)
     stream, codec = open_decompressed(raw)
     off, ln = 0, 0
-    if codec is None and anchor_off and anchor_line <= line and hasattr(raw, "seek"):
+    if codec is None and anchor_off and anchor_line <= line:
+        # seek on the stream we were given back: it may be a buffer around ``raw`` (remote
+        # files have no peek), and dropping that buffer would close ``raw``
         try:
-            raw.seek(anchor_off)
-            stream = raw
+            if not stream.seekable():
+                raise OSError("not seekable")
+            stream.seek(anchor_off)
             off, ln = anchor_off, anchor_line
         except (OSError, ValueError):
-            raw.seek(0)
+            stream.close()
+            raw = _open_raw(path, remote)
             stream, codec = open_decompressed(raw)
     # skip to after `line`, collecting directives on the way
     directives: list[tuple[int, bytes]] = [(0, h + b"\n") for h in header.split(b"\n") if h]

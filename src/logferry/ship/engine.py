@@ -365,7 +365,22 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
         res.bytes += len(data)
         res.names.append(name)
 
-    if binary:
+    if binary and job.fields and to == "parquet":
+        # the chosen fields, in their order (the Parquet writer proper writes the whole
+        # canonical schema); raw fields as a map column, as the writer does
+        import pyarrow.parquet as pq
+
+        from ..writers.parquet import struct_to_map
+
+        def render(table: pa.Table) -> bytes:
+            i = table.schema.get_field_index("fields")
+            if i >= 0 and pa.types.is_struct(table.schema.field(i).type):
+                col = table.column(i).combine_chunks()
+                table = table.set_column(i, "fields", struct_to_map(col))
+            buf = io.BytesIO()
+            pq.write_table(table, buf, compression="zstd")
+            return buf.getvalue()
+    elif binary:
         def render(table: pa.Table) -> bytes:
             buf = io.BytesIO()
             w = factory(buf)
@@ -374,6 +389,7 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
             w.close()
             return buf.getvalue()
 
+    if binary:
         brot = BatchRotator(limits, render, clock)
         lrot = None
     else:
