@@ -269,14 +269,13 @@ class FieldWriter:
         values = [self.value(f, batch, raw) for f in fields]
         # a column that holds one value on every row (site, server, date...) is a literal
         values = [v if isinstance(v, str) else _literal(v) for v in values]
-        data = V.join_lines(self.pieces(values), batch.num_rows)
         key = tuple(fields)
         if key != self._current:
             h = self.header(fields)
             if h:
                 self.out.write(h.encode("utf-8"))
             self._current = key
-        self.out.write(memoryview(data))
+        V.write_lines(self.out, self.pieces(values), batch.num_rows)
         self.lines_written += batch.num_rows
 
     def close(self) -> None:

@@ -268,3 +268,17 @@ def buffer_of(lines: pa.Array) -> pa.Buffer:
 def join_lines(pieces: Sequence[Piece], n: int) -> pa.Buffer:
     """Row-wise concatenation of ``pieces`` with a newline after each row, as one buffer."""
     return buffer_of(join_pieces([*pieces, "\n"], n))
+
+
+#: rows joined at a time: bounds the text held in memory (and the join's scratch) to a
+#: few MB per block however large the batch
+BLOCK_ROWS = 8192
+
+
+def write_lines(out, pieces: Sequence[Piece], n: int, rows: int = BLOCK_ROWS) -> None:
+    """Write the lines of ``pieces`` (newline after each row) to ``out`` block by block."""
+    pieces = merge_literals([*pieces, "\n"])
+    for lo in range(0, n, rows):
+        m = min(rows, n - lo)
+        part = [p if isinstance(p, str) else p.slice(lo, m) for p in pieces]
+        out.write(memoryview(buffer_of(join_pieces(part, m))))

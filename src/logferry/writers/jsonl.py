@@ -297,7 +297,7 @@ class JsonlWriter:
             return
         pieces = json_pieces(batch, include_fields=self.include_fields)
         if pieces:
-            self.out.write(memoryview(V.join_lines(pieces, batch.num_rows)))
+            V.write_lines(self.out, pieces, batch.num_rows)
 
     def close(self) -> None:
         pass
