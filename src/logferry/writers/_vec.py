@@ -4,8 +4,10 @@
   numpy, to skip replacement passes that would change nothing;
 * :func:`format_time`: ``strftime`` through per-day and per-second-of-day lookups
   (Arrow's ``strftime`` costs about 2 us a row; a ``take`` is a few ns);
-* :func:`join_lines`: one ``binary_join_element_wise`` over columns and literal pieces
-  (adjacent literals merged), newline included, returned as one Arrow buffer.
+* :func:`constant`: a column holding one value in the whole batch becomes a literal;
+* :func:`write_lines`: one ``binary_join_element_wise`` over columns and literal pieces
+  (adjacent literals merged, newline included) per block of rows, each written as one
+  Arrow buffer (no copy to ``bytes``).
 """
 
 from __future__ import annotations
