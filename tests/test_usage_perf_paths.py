@@ -153,3 +153,26 @@ def test_histogram_bins_edges_and_odd_durations(con, tmp_path):
                     "250-500 ms": 0, "0.5-1 s": 0, "1-2.5 s": 0, "2.5-5 s": 1, "5-10 s": 1, ">=10 s": 2}
     o = data["reports"]["performance"]["sections"]["overall"][0]
     assert (o["requests"], o["max_ms"], o["p50_ms"]) == (10, 123456.0, 99.5)
+
+
+def test_snowplow_hits_reach_the_hook_through_ingest(con, corpus_path):
+    """Only tracker rows are handed to the Snowplow hook, after each commit group: the
+    events are the same as the hook gives on the raw reader batches."""
+    pytest.importorskip("logferry.snowplow")
+    files = [str(corpus_path(f"snowplow/{rel}")) for rel in (
+        "spark-enrich/MasterCfSpec.line",
+        "spark-enrich/CljTomcatTp2MultiEventsSpec.line",
+        "spark-enrich/CljTomcatMailchimpEventSpec.line",
+        "enrich-2022/thrift/beam_IpLookupsEnrichmentSpec_screen_view_CollectorPayload.thrift.bin",
+    )]
+    s = ingest(con, files)
+    assert [f.status for f in s.files] == ["new"] * 4
+    got = dict(q(con, "SELECT event, count(*) FROM events GROUP BY 1 ORDER BY 1"))
+    assert got == {"page_ping": 6, "page_view": 5, "struct": 3, "transaction": 1, "transaction_item": 1,
+                   "unstruct": 4}
+    assert q(con, "SELECT count(*) FROM events WHERE file_id = 2") == [(3,)]
+    assert q(con, "SELECT line_number, reason FROM bad_events ORDER BY line_number") == [
+        (1, "unknown platform: mobile"), (2, "unknown event type: lol"),
+        (3, "unknown event type: lol; invalid JSON in ue_px (after base64)")]
+    # the ordinary (non-tracker) line of the CloudFront file is a request like any other
+    assert q(con, "SELECT count(*) FROM requests WHERE file_id = 1 AND path = '/not-ice.png'") == [(1,)]
