@@ -82,10 +82,67 @@ def _reader(buf: bytes) -> tuple[Any, Any]:
     return trans, TBinaryProtocol(trans, decode_response=False)
 
 
+# TBinaryProtocol wire types -> fixed width in bytes (None: variable)
+_FIXED = {2: 1, 3: 1, 4: 8, 6: 2, 8: 4, 10: 8}
+_STOP, _STRING, _STRUCT, _MAP, _SET, _LIST = 0, 11, 12, 13, 14, 15
+
+
+def check_struct(buf: bytes, pos: int = 0, depth: int = 0) -> int:
+    """Walk one TBinaryProtocol struct at ``pos`` without building it and return where it
+    ends; raise ``ValueError`` on anything malformed (unknown types, lengths or element
+    counts that run past the buffer).  Garbage then fails fast instead of sending the
+    decoder into a loop over a corrupted 2**31-element container."""
+    if depth > 16:
+        raise ValueError("Thrift struct nested too deeply")
+    n = len(buf)
+    while True:
+        if pos >= n:
+            raise ValueError("Thrift struct runs past the end of the data")
+        ftype = buf[pos]
+        if ftype == _STOP:
+            return pos + 1
+        if pos + 3 > n:
+            raise ValueError("truncated Thrift field header")
+        pos = _check_value(buf, pos + 3, ftype, depth)
+
+
+def _check_value(buf: bytes, pos: int, ttype: int, depth: int) -> int:
+    n = len(buf)
+    if ttype in _FIXED:
+        pos += _FIXED[ttype]
+    elif ttype == _STRING:
+        if pos + 4 > n:
+            raise ValueError("truncated Thrift string length")
+        size = int.from_bytes(buf[pos : pos + 4], "big", signed=True)
+        if size < 0 or pos + 4 + size > n:
+            raise ValueError(f"Thrift string length {size} runs past the data")
+        pos += 4 + size
+    elif ttype == _STRUCT:
+        pos = check_struct(buf, pos, depth + 1)
+    elif ttype in (_LIST, _SET, _MAP):
+        head = 6 if ttype == _MAP else 5
+        if pos + head > n:
+            raise ValueError("truncated Thrift container header")
+        types = (buf[pos], buf[pos + 1]) if ttype == _MAP else (buf[pos],)
+        size = int.from_bytes(buf[pos + head - 4 : pos + head], "big", signed=True)
+        pos += head
+        if size < 0 or size > n - pos:  # every element takes at least one byte
+            raise ValueError(f"Thrift container of {size} elements runs past the data")
+        for _ in range(size):
+            for t in types:
+                pos = _check_value(buf, pos, t, depth + 1)
+    else:
+        raise ValueError(f"unknown Thrift type {ttype}")
+    if pos > n:
+        raise ValueError("Thrift value runs past the end of the data")
+    return pos
+
+
 def _read_struct(trans: Any, proto: Any, pos: int, kind: str) -> tuple[Any, int]:
     """Decode one struct of ``kind`` at ``pos``; returns (object, next position)."""
     cp, sre = idl()
     obj = cp.CollectorPayload() if kind == "CollectorPayload" else sre.SnowplowRawEvent()
+    check_struct(trans.getbuffer(), pos)
     trans.seek(pos)
     obj.read(proto)
     return obj, trans.tell()
