@@ -128,29 +128,39 @@ def iter_chunks(
     rest = b""
     line_no = first_line
     offset = start_offset
-    eof = False
-    while not eof:
+    while True:
         block = stream.read(chunk_size)
         if not block:
-            eof = True
-            buf = rest
-            rest = b""
-            if not buf or (not keep_partial):
-                break
+            if rest and keep_partial:
+                chunk = make_chunk(rest, line_no, offset)
+                yield chunk
+            return
+        cut = _last_terminator(block)
+        if cut < 0:
+            rest = rest + block
+            if len(rest) < MAX_LINE:
+                continue
+            buf, rest = rest, b""  # absurdly long line: split it rather than grow forever
         else:
-            buf = rest + block if rest else block
-            cut = buf.rfind(b"\n")
-            if cut < 0:
-                if len(buf) < 64 * chunk_size:
-                    rest = buf
-                    continue
-                cut = len(buf) - 1  # absurdly long line: split it rather than grow forever
-            rest = buf[cut + 1 :]
-            buf = buf[: cut + 1]
+            buf = b"".join((rest, memoryview(block)[: cut + 1])) if rest else block[: cut + 1]
+            rest = block[cut + 1 :]
         chunk = make_chunk(buf, line_no, offset)
         line_no += len(chunk)
         offset += len(buf)
         yield chunk
+
+
+#: a "line" longer than this is cut into pieces (bounded memory on garbage input)
+MAX_LINE = 64 << 20
+
+
+def _last_terminator(block: bytes) -> int:
+    """Index of the last line terminator in ``block`` (-1 if none).  A CR that is the
+    very last byte does not count: an LF may follow in the next block (CRLF)."""
+    cut = max(block.rfind(b"\n"), block.rfind(b"\r"))
+    if cut == len(block) - 1 and block[cut] == CR:
+        cut = max(block.rfind(b"\n", 0, cut), block.rfind(b"\r", 0, cut))
+    return cut
 
 
 def make_chunk(buf: bytes, first_line: int = 1, offset: int = 0) -> LineChunk:
