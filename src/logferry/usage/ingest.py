@@ -49,6 +49,9 @@ _NO_TRACKER_FORMATS = frozenset({"w3c", "shop", "cdn-tsv", "cdn-json", "csv-usag
 INGEST_MEMORY_LIMIT = "256MB"
 #: batches parsed ahead of DuckDB by the prefetch thread
 _PREFETCH = 2
+#: bytes of log per read chunk (one batch): the reader's memory is a few chunks, and
+#: 2 MiB costs no more CPU than the reader's 8 MiB default (measured on 2M IIS lines)
+_CHUNK_SIZE = 2 << 20
 
 
 def _cpus() -> int:
@@ -480,7 +483,8 @@ class Ingester:
             with lock:
                 bad.append(b)
 
-        rs = RecordStream(tail, fmt, options=self._read_options(), on_bad=on_bad, source_name=path)
+        rs = RecordStream(tail, fmt, options=self._read_options(), on_bad=on_bad, source_name=path,
+                          chunk_size=_CHUNK_SIZE)
         batches: Iterator[pa.RecordBatch] | _Prefetch = iter(rs)
         if self.prefetch:
             batches = _Prefetch(batches)
