@@ -301,3 +301,40 @@ def test_cli_ship_and_export_history(tmp_path):
     assert (h[0]["status"], h[0]["objects"], h[0]["records"]) == ("ok", 2, 40)
     r = runner.invoke(app, ["export", "show", str(h[0]["id"]), "--config", str(cfg)])
     assert "web-000.jsonl.gz\t" in r.output and "\t25\tsha256:" in r.output
+
+
+def test_batch_rotator_limit_holds_when_data_gets_less_compressible():
+    """Parquet sizes are estimated between renders; every object still fits max_bytes when
+    highly compressible rows are followed by random ones."""
+    import io
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from logferry.ship.rotate import BatchRotator
+
+    def render(t):
+        b = io.BytesIO()
+        pq.write_table(t, b, compression="zstd")
+        return b.getvalue()
+
+    rng = np.random.default_rng(3)
+    rot = BatchRotator(Limits(max_bytes=60_000), render, Clock())
+    objs = []
+    n = 0
+    for k in range(40):
+        rows = 1000
+        if k < 20:
+            txt = ["same-text-" + "a" * 40] * rows
+        else:
+            txt = [rng.bytes(30).hex() for _ in range(rows)]
+        seq = list(range(n, n + rows))
+        n += rows
+        objs += list(rot.add(pa.table({"seq": seq, "txt": txt}), seq, [None] * rows))
+    objs += list(rot.flush())
+    sizes = [o.size for o in objs]
+    assert all(s <= 60_000 for s in sizes), sizes
+    got = [x for o in objs for x in pq.read_table(io.BytesIO(o.data)).column("seq").to_pylist()]
+    assert got == list(range(40_000))
+    assert [o.records for o in objs] == [len(pq.read_table(io.BytesIO(o.data))) for o in objs]

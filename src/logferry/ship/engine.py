@@ -185,7 +185,8 @@ def _lines_buffer(arr: pa.Array) -> tuple[bytes, np.ndarray]:
     _, offs, data = arr.buffers()
     o = np.frombuffer(offs, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
     base = int(o[0])
-    raw = data.to_pybytes()[base : int(o[-1])] if data is not None else b""
+    # a view of the Arrow buffer, not a copy (the rotator slices and compresses it)
+    raw = memoryview(data)[base : int(o[-1])] if data is not None else b""
     return raw, (o - base)
 
 
@@ -342,6 +343,7 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
     def deliver(o: Obj) -> None:
         nonlocal seq, pending_name
         data = o.data
+        o.parts = [data]  # one copy of the object in memory, not pieces + joined
         if pending_name is not None:
             name, this_seq = pending_name, pending_seq if pending_seq is not None else seq
             pending_name = None
@@ -425,39 +427,44 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
             if fs.title == "" and t.title and fs.line == 0:
                 state.con.execute("UPDATE files SET title=? WHERE id=?",
                                   (t.title.decode("utf-8", "replace"), fs.id))
-            for batch in stream:
-                batch = transform(_renumber(batch, t))
-                if batch.num_rows == 0:
-                    continue
-                marks_lines = batch.column("line_number").to_numpy()
-                tscol = batch.column("timestamp")
-                batch = select(batch)
-                fid = fs.id
+            for big in stream:
+                big = transform(_renumber(big, t))
+                # encode in slices: the JSON of a whole reader batch (~80k rows with the
+                # raw fields) and its intermediates would cost hundreds of MB at once
+                for batch in _slices(big, ENCODE_ROWS):
+                    if batch.num_rows == 0:
+                        continue
+                    marks_lines = batch.column("line_number").to_numpy()
+                    tscol = batch.column("timestamp")
+                    batch = select(batch)
+                    fid = fs.id
 
-                def mark(i, _m=marks_lines, _f=fid):
-                    return (_f, int(_m[i]))
+                    def mark(i, _m=marks_lines, _f=fid):
+                        return (_f, int(_m[i]))
 
-                def tsf(i, _c=tscol):
-                    return _c[i].as_py() if _c is not None else None
+                    def tsf(i, _c=tscol):
+                        return _c[i].as_py() if _c is not None else None
 
-                if brot is not None:
-                    tbl = pa.Table.from_batches([batch])
-                    objs = brot.add(
-                        tbl, list(zip([fid] * batch.num_rows, marks_lines.tolist(), strict=True)),
-                        [tsf(i) for i in range(batch.num_rows)])
-                else:
-                    if to == "jsonl":
-                        header, (data, offs) = b"", encode_jsonl(batch, include_fields)
+                    if brot is not None:
+                        tbl = pa.Table.from_batches([batch])
+                        objs = brot.add(
+                            tbl, list(zip([fid] * batch.num_rows, marks_lines.tolist(), strict=True)),
+                            [tsf(i) for i in range(batch.num_rows)])
                     else:
-                        header, data, offs = encode_generic(to, batch, {})
-                    objs = _chain(lrot.set_header(header), lrot.add(data, offs, mark, tsf))
-                # a stop request (SIGTERM) lets the object being put finish, then ends
-                # the run: nothing more is delivered and the records not yet in a
-                # delivered object stay behind the checkpoint for the next run
-                for o in _chain(objs, (brot or lrot).tick()):
+                        if to == "jsonl":
+                            header, (data, offs) = b"", encode_jsonl(batch, include_fields)
+                        else:
+                            header, data, offs = encode_generic(to, batch, {})
+                        objs = _chain(lrot.set_header(header), lrot.add(data, offs, mark, tsf))
+                    # a stop request (SIGTERM) lets the object being put finish, then ends
+                    # the run: nothing more is delivered and the records not yet in a
+                    # delivered object stay behind the checkpoint for the next run
+                    for o in _chain(objs, (brot or lrot).tick()):
+                        if stop.requested:
+                            break
+                        deliver(o)
                     if stop.requested:
                         break
-                    deliver(o)
                 if stop.requested:
                     break
             if stop.requested:
@@ -492,6 +499,15 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
     if errors:
         res.error = "; ".join(errors)
     return interrupted
+
+
+#: rows encoded at a time (bounded memory for the text and its intermediates)
+ENCODE_ROWS = 16384
+
+
+def _slices(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
+    for i in range(0, batch.num_rows, rows):
+        yield batch.slice(i, rows)
 
 
 def _chain(*its: Iterator[Obj]) -> Iterator[Obj]:

@@ -205,6 +205,7 @@ class BatchRotator:
         self.marks: list[Any] = []
         self.ts: list[Any] = []
         self.opened_at = 0.0
+        self.ratio: float | None = None  # rendered bytes per Arrow byte, from the last render
 
     def add(self, table, marks: list[Any], timestamps: list[Any]) -> Iterator[Obj]:
         import pyarrow as pa
@@ -215,15 +216,22 @@ class BatchRotator:
         self.marks.extend(marks)
         self.ts.extend(timestamps)
         mr = self.limits.max_records
+        mb = self.limits.max_bytes
         while True:
             total = sum(t.num_rows for t in self.rows)
             if mr is not None and total >= mr:
                 yield from self._emit(mr)
                 continue
-            if self.limits.max_bytes is not None and total:
+            if mb is not None and total:
+                # rendering the whole pending table on every add would be quadratic: render
+                # only once the size estimated from the last render nears the limit
+                raw = sum(t.nbytes for t in self.rows)
+                if self.ratio is not None and raw * self.ratio < mb * 0.7:
+                    break
                 whole = pa.concat_tables(self.rows)
                 data = self.render(whole)
-                if len(data) > self.limits.max_bytes and total > 1:
+                self.ratio = len(data) / max(1, raw)
+                if len(data) > mb and total > 1:
                     yield from self._emit(self._fit(whole))
                     continue
             break
@@ -261,6 +269,15 @@ class BatchRotator:
             yield from self.flush()
 
     def flush(self) -> Iterator[Obj]:
-        n = sum(t.num_rows for t in self.rows)
-        if n:
+        import pyarrow as pa
+
+        mb = self.limits.max_bytes
+        while self.rows:
+            n = sum(t.num_rows for t in self.rows)
+            if mb is not None and n > 1:
+                whole = pa.concat_tables(self.rows)
+                if len(self.render(whole)) > mb:  # the estimate let it grow past the limit
+                    yield from self._emit(self._fit(whole))
+                    continue
             yield from self._emit(n)
+            break
