@@ -135,9 +135,9 @@ def _print_terminal(data: dict[str, Any], limit: int = 12) -> None:
 
 def report_data(db: str, params, only: list[str] | None = None) -> dict[str, Any]:
     from .db import connect
-    from .reports import run
+    from .reports import REPORT_MEMORY_LIMIT, run
 
-    con = connect(db, read_only=True)
+    con = connect(db, read_only=True, memory_limit=REPORT_MEMORY_LIMIT)
     try:
         return run(con, params, only=only)
     finally:

@@ -45,6 +45,9 @@ _CHART_BUCKETS = (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080)
 _MAX_POINTS = 240
 #: at most this many uptime buckets (larger buckets are chosen for longer spans)
 MAX_UPTIME_BUCKETS = 20_000
+#: DuckDB buffer limit of `logferry report` (aggregations spill to disk beyond it, so the
+#: report's memory does not grow with the database)
+REPORT_MEMORY_LIMIT = "256MB"
 
 
 @dataclass
