@@ -438,3 +438,24 @@ def test_crlf_and_lone_cr_line_endings(tmp_path):
         assert [x["bytes_sent"] for x in r] == [x["bytes_sent"] for x in ref]
         assert [x["fields"]["user_agent"] for x in r] == ['"gPXE/0.9.7"'] * 3
         assert all(x["fields"]["extra"] is None for x in r)
+
+
+def test_clf_time_fast_path_offsets_and_impossible_dates():
+    import datetime as _dt
+
+    import pyarrow as _pa
+
+    from logferry.formats.clf import clf_time
+
+    u = _dt.UTC
+    got = clf_time(
+        _pa.array(["[10/Oct/2000:13:55:36 -0700]", "[31/Dec/2000:23:59:59 -0130]", "[05/Feb/2013:07:01:26 +0000]"])
+    ).to_pylist()
+    assert got == [
+        _dt.datetime(2000, 10, 10, 20, 55, 36, tzinfo=u),
+        _dt.datetime(2001, 1, 1, 1, 29, 59, tzinfo=u),
+        _dt.datetime(2013, 2, 5, 7, 1, 26, tzinfo=u),
+    ]
+    # an impossible date is null, never rolled over to March 1st; odd shapes still parse
+    got = clf_time(_pa.array(["[29/Feb/2001:13:55:36 +0000]", "[1/Jan/2000:00:00:00 +0100]", "[x]"])).to_pylist()
+    assert got == [None, _dt.datetime(1999, 12, 31, 23, 0, tzinfo=u), None]

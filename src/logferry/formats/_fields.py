@@ -112,6 +112,17 @@ def iso_to_ts(a: pa.Array) -> pa.Array:
         return pa.array(out, TS)
 
 
+def no_rollover(ts: pa.Array, day_text: pa.Array) -> pa.Array:
+    """``strptime`` rolls impossible dates over (``29/Feb/2001`` -> March 1st; Arrow's
+    ISO-8601 cast rejects them instead): null every timestamp whose day of month differs
+    from the day that was written."""
+    written = to_int(day_text)
+    same = pc.equal(pc.day(ts), written)
+    if pc.all(pc.fill_null(same, True)).as_py():
+        return ts
+    return pc.if_else(pc.fill_null(same, True), ts, pa.scalar(None, ts.type))
+
+
 def _cast_ts(a: pa.Array) -> pa.Array:
     try:  # common case: naive "YYYY-MM-DD HH:MM:SS[.f]" meaning UTC
         return pc.cast(pc.cast(a, pa.timestamp("us")), TS)

@@ -90,11 +90,28 @@ def split_regular(
     else:
         seps = _select(sp, a[ok], b[ok])
     seps = seps.reshape(m, n - 1)
+    starts_k = [g_starts, *(seps[:, k] + 1 for k in range(n - 1))]
+    ends_k = [*(seps[:, k] for k in range(n - 1)), g_ends]
+    return good, take_columns(buf, starts_k, ends_k, text), other
+
+
+def take_columns(
+    buf: bytes, starts: list[np.ndarray], ends: list[np.ndarray], text: bool = True
+) -> list[pa.Array]:
+    """Columns ``k`` of ``buf[starts[k][i]:ends[k][i]]`` for rows ``i``.
+
+    The ranges of one row must be increasing and not overlap, and rows must follow each
+    other in the buffer.  Then the boundaries of every field, separator and gap form one
+    monotonic offsets array, so the buffer is viewed zero-copy as one Arrow array of
+    alternating ``field, separator, ..., field, gap`` tokens, and column ``k`` is an
+    Arrow ``take`` of every ``2n``-th token.
+    """
+    n = len(starts)
+    m = len(starts[0])
     bounds = np.empty((m, 2 * n), dtype=np.int64)
-    bounds[:, 0] = g_starts
-    bounds[:, 1 : 2 * n - 1 : 2] = seps
-    bounds[:, 2 : 2 * n - 1 : 2] = seps + 1
-    bounds[:, 2 * n - 1] = g_ends
+    for k in range(n):
+        bounds[:, 2 * k] = starts[k]
+        bounds[:, 2 * k + 1] = ends[k]
     flat = bounds.ravel()
     if flat[-1] >= 2**31 - 1:  # pragma: no cover - chunks are a few MB
         typ, off = pa.large_binary(), flat
@@ -103,15 +120,14 @@ def split_regular(
     if text:
         typ = pa.string() if typ == pa.binary() else pa.large_string()
     tokens = pa.Array.from_buffers(typ, len(flat) - 1, [None, pa.py_buffer(off), pa.py_buffer(buf)])
-    step = 2 * n
-    base = np.arange(0, m * step, step, dtype=np.int64)
+    base = np.arange(0, m * 2 * n, 2 * n, dtype=np.int64)
     cols = []
     for k in range(n):
         col = tokens.take(pa.array(base + 2 * k))
         if typ in (pa.large_binary(), pa.large_string()):  # pragma: no cover
             col = col.cast(pa.string() if text else pa.binary())
         cols.append(col)
-    return good, cols, other
+    return cols
 
 
 def _select(sp: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:

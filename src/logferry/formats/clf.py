@@ -23,11 +23,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..lines import LineChunk, gather, to_str
+from ..lines import LineChunk, to_str
 from ..schema import TS, make_batch
 from . import Head, Reader
 from . import _fields as F
 from ._parallel import ordered_map
+from ._split import _is_text, take_columns
 
 HASH = 35
 
@@ -310,6 +311,10 @@ _URL_RE = r"^(?:[A-Za-z][A-Za-z0-9+.-]*://(?P<authority>[^/?#\s]*))?(?P<path>[^?
 
 def strip_quotes(a: pa.Array) -> pa.Array:
     """``"..."`` -> ``...`` (a bare ``-`` stays ``-``)."""
+    if a.null_count == 0 and len(a):
+        both = pc.and_(pc.starts_with(a, '"'), pc.ends_with(a, '"'))
+        if pc.all(both).as_py() and pc.min(pc.binary_length(a)).as_py() >= 2:
+            return pc.utf8_slice_codeunits(a, 1, -1)  # the usual case: one pass
     quoted = pc.and_(pc.starts_with(a, '"'), pc.greater_equal(pc.utf8_length(a), 2))
     inner = pc.utf8_slice_codeunits(a, 1, -1)
     inner = pc.if_else(pc.ends_with(a, '"'), inner, pc.utf8_slice_codeunits(a, 1))
@@ -347,11 +352,42 @@ def unescape_column(a: pa.Array) -> pa.Array:
     return pc.replace_with_mask(a, mask, fixed)
 
 
+_MONTHS = pa.array(["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"])
+_MM = pa.array([f"{i:02d}" for i in range(1, 13)])
+
+
 def clf_time(a: pa.Array) -> pa.Array:
-    """``[10/Oct/2000:13:55:36 -0700]`` (brackets optional) -> UTC timestamps."""
+    """``[10/Oct/2000:13:55:36 -0700]`` (brackets optional) -> UTC timestamps.
+
+    The fixed-width shape is rearranged into ISO-8601 with a handful of substring
+    kernels and parsed by Arrow's fast ISO parser; anything else goes to ``strptime``.
+    """
     a = pc.utf8_trim(a, "[]")
+    if a.null_count == 0 and len(a) and pc.all(pc.equal(pc.binary_length(a), 26)).as_py():
+        sl = pc.utf8_slice_codeunits
+        month = pc.take(_MM, pc.index_in(sl(a, 3, 6), value_set=_MONTHS))
+        iso = pc.binary_join_element_wise(sl(a, 7, 11), "-", month, "-", sl(a, 0, 2), "T", sl(a, 12, 20), "")
+        if iso.null_count == 0:  # month names all known; the ISO parser checks the rest
+            try:
+                local = pc.cast(iso, pa.timestamp("us"))  # strict: rejects 2001-02-29
+                offset_us = pc.multiply(_offset_minutes(sl(a, 21, 26)), 60_000_000)
+                utc = pc.subtract(local.cast(pa.int64()), offset_us)
+                return utc.cast(pa.timestamp("us")).cast(TS)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                pass
     ts = pc.strptime(a, format="%d/%b/%Y:%H:%M:%S %z", unit="us", error_is_null=True)
-    return ts.cast(TS)
+    # strptime rolls 29/Feb/2001 over to March 1st; compare the day in local time
+    offset = pc.struct_field(pc.extract_regex(a, r" (?P<o>[+-]\d{4})$"), "o")
+    local = pc.add(ts, pc.cast(pc.multiply(_offset_minutes(offset), 60_000_000), pa.duration("us")))
+    return pc.if_else(pc.is_valid(F.no_rollover(local, pc.utf8_slice_codeunits(a, 0, 2))), ts, pa.scalar(None, ts.type)).cast(TS)
+
+
+def _offset_minutes(o: pa.Array) -> pa.Array:
+    """``+0130`` / ``-0700`` -> signed minutes (null stays null)."""
+    sl = pc.utf8_slice_codeunits
+    sign = pc.if_else(pc.equal(sl(o, 0, 1), "-"), -1, 1)
+    mins = pc.add(pc.multiply(F.to_int(sl(o, 1, 3)), 60), F.to_int(sl(o, 3, 5)))
+    return pc.multiply(sign, mins)
 
 
 def naive_time(a: pa.Array, fmt: str, tz: str | None) -> pa.Array:
@@ -605,20 +641,29 @@ def fast_tokens(layout: Layout, chunk: LineChunk, idx: np.ndarray) -> dict[str, 
         # a sentinel past the end keeps searchsorted in range
         found[byte] = np.append(np.flatnonzero(window == byte) + lo, hi + 1)
     cur = starts.copy()
-    out: dict[str, pa.Array] = {}
+    names: list[str] = []
+    s_k: list[np.ndarray] = []
+    e_k: list[np.ndarray] = []
     for name, kind, _ in layout.fast:
         pos = found[_DELIM[kind]]
         if kind == "bare":
             end = np.minimum(pos[np.searchsorted(pos, cur)], ends)
         else:  # the closing delimiter after the opening one, included in the token
             end = pos[np.searchsorted(pos, cur + 1)] + 1
-        out[name] = to_str(gather(arr, cur, end))
+        names.append(name)
+        s_k.append(cur)
+        e_k.append(end)
         cur = end + 1
     if layout.fast_extra:
         has = cur <= ends
-        s0 = np.minimum(cur, ends)
-        extra = to_str(gather(arr, s0, ends))
-        out["extra"] = pc.if_else(pa.array(has), extra, pa.scalar(None, pa.string()))
+        names.append("extra")
+        s_k.append(np.minimum(cur, ends))
+        e_k.append(ends)
+    text = _is_text(chunk.buf, lo, hi)
+    cols = take_columns(chunk.buf, s_k, e_k, text)
+    out = {name: col if text else to_str(col) for name, col in zip(names, cols, strict=True)}
+    if layout.fast_extra:
+        out["extra"] = pc.if_else(pa.array(has), out["extra"], pa.scalar(None, pa.string()))
     return out
 
 
