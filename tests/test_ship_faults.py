@@ -135,7 +135,7 @@ def _delivered_count(state) -> int:
         return 0
 
 
-def _kill_loop(args, env, state, rnd, kills):
+def _kill_loop(args, env, state, rnd, kills, jitter):
     """Start the run and SIGKILL it after a random number (1-4) of further objects were
     delivered plus a random fraction of the time one object takes -- so kills land before a
     put, during it, and between the put and the checkpoint -- ``kills`` times; then run it
@@ -147,7 +147,7 @@ def _kill_loop(args, env, state, rnd, kills):
         end = time.time() + 30
         while _delivered_count(state) < want and p.poll() is None and time.time() < end:
             time.sleep(0.005)
-        time.sleep(rnd.uniform(0.0, 0.05))
+        time.sleep(rnd.uniform(0.0, jitter))
         p.send_signal(signal.SIGKILL)
         p.wait()
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
@@ -178,10 +178,13 @@ def test_sigkill_during_ship_then_rerun(kind, tmp_path, request, monkeypatch):
         url = f"file://{tmp_path}/out"
         direct = open_destination(url)
     kills = 4 if kind == "s3" else 3
+    # a put takes ~50 ms against moto and ~1 ms into a directory: smaller objects and a
+    # shorter jitter for file:// so the kills land inside the run there too
+    per_obj, jitter = (500, 0.05) if kind == "s3" else (100, 0.004)
     state = tmp_path / "state"
-    args = SHIP + [str(log), "--dest", url, "--state", str(state), "--max-records", "500",
+    args = SHIP + [str(log), "--dest", url, "--state", str(state), "--max-records", str(per_obj),
                    "--name", "{seq:05d}{ext}", "--job", "k"]
-    done = _kill_loop(args, env, state, random.Random(11 if kind == "s3" else 5), kills)
+    done = _kill_loop(args, env, state, random.Random(11 if kind == "s3" else 5), kills, jitter)
     assert _delivered(direct) == _expected(n)
     st = State(state)
     runs = st.runs("k")
