@@ -79,6 +79,20 @@ _HAPROXY = (
     r'(?P<request>"[^"]*"?)'
 )
 
+#: canonical columns of the classic and application load balancer logs
+_ELB_COLUMNS = {
+    "timestamp": ("time", "iso"),
+    "site": ("elb", "str"),
+    "client_ip": ("client", "addr_port"),
+    "server_ip": ("backend", "addr_port"),
+    "request": ("request", "request"),
+    "status": ("elb_status_code", "int"),
+    "bytes_received": ("received_bytes", "int"),
+    "bytes_sent": ("sent_bytes", "int"),
+    "duration_ms": ("request_processing_time", "elb_total"),
+    "user_agent": ("user_agent", "qstr"),
+}
+
 #: how a layout's tokens become canonical columns: canonical -> (token, kind)
 APACHE_COLS = {
     "client_ip": ("remote_host", "first_addr"),
@@ -235,18 +249,7 @@ LAYOUTS: dict[str, Layout] = {
             "AWS Classic Load Balancer access log",
             0.95,
             (V(rf"(?P<time>\d{{4}}-\d\d-\d\dT\S+) {_ELB_CORE}{EXTRA}"),),
-            columns={
-                "timestamp": ("time", "iso"),
-                "site": ("elb", "str"),
-                "client_ip": ("client", "addr_port"),
-                "server_ip": ("backend", "addr_port"),
-                "request": ("request", "request"),
-                "status": ("elb_status_code", "int"),
-                "bytes_received": ("received_bytes", "int"),
-                "bytes_sent": ("sent_bytes", "int"),
-                "duration_ms": ("request_processing_time", "elb_total"),
-                "user_agent": ("user_agent", "qstr"),
-            },
+            columns=_ELB_COLUMNS,
         ),
         Layout(
             "alb",
@@ -254,16 +257,7 @@ LAYOUTS: dict[str, Layout] = {
             0.96,
             (V(rf"(?P<type>[a-z0-9]+) (?P<time>\d{{4}}-\d\d-\d\dT\S+) {_ELB_CORE}{_ALB_TAIL}{EXTRA}"),),
             columns={
-                "timestamp": ("time", "iso"),
-                "site": ("elb", "str"),
-                "client_ip": ("client", "addr_port"),
-                "server_ip": ("backend", "addr_port"),
-                "request": ("request", "request"),
-                "status": ("elb_status_code", "int"),
-                "bytes_received": ("received_bytes", "int"),
-                "bytes_sent": ("sent_bytes", "int"),
-                "duration_ms": ("request_processing_time", "elb_total"),
-                "user_agent": ("user_agent", "qstr"),
+                **_ELB_COLUMNS,
                 "host": ("domain_name", "qstr"),
                 "request_id": ("trace_id", "qstr"),
             },

@@ -16,17 +16,10 @@ from urllib.parse import quote
 import pyarrow as pa
 
 from ..formats import _fields as F
+from ..formats.cloudfront import WEB_FIELDS
 from . import _text as T
 
-CF_FIELDS: tuple[str, ...] = (
-    "date", "time", "x-edge-location", "sc-bytes", "c-ip", "cs-method", "cs(Host)",
-    "cs-uri-stem", "sc-status", "cs(Referer)", "cs(User-Agent)", "cs-uri-query",
-    "cs(Cookie)", "x-edge-result-type", "x-edge-request-id", "x-host-header",
-    "cs-protocol", "cs-bytes", "time-taken", "x-forwarded-for", "ssl-protocol",
-    "ssl-cipher", "x-edge-response-result-type", "cs-protocol-version", "fle-status",
-    "fle-encrypted-fields", "c-port", "time-to-first-byte", "x-edge-detailed-result-type",
-    "sc-content-type", "sc-content-len", "sc-range-start", "sc-range-end",
-)  # fmt: skip
+CF_FIELDS: tuple[str, ...] = WEB_FIELDS
 
 _SAFE = "".join(
     chr(c) for c in range(33, 127) if chr(c) not in '<>"#%{}|\\^~[]`\''
