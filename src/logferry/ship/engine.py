@@ -416,7 +416,7 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
 
                 stream = RecordStream(t, job.format, options=job.reader_options,
                                       on_bad=_bad_writer(bad_f, res, r.sf.path, t),
-                                      source_name=r.sf.path)
+                                      source_name=r.sf.path, chunk_size=READ_CHUNK)
             except InputError as e:
                 t.close()
                 if "empty input" in str(e) or "nothing to detect" in str(e):
@@ -500,6 +500,11 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
         res.error = "; ".join(errors)
     return interrupted
 
+
+#: bytes of log text parsed at a time: the reader's default (8 MiB, parsed in segments on
+#: worker threads) costs a few hundred MB of Arrow memory per chunk with the raw fields
+#: kept; shipping holds an object and its upload besides, so it reads smaller chunks
+READ_CHUNK = 2 << 20
 
 #: rows encoded at a time (bounded memory for the text and its intermediates)
 ENCODE_ROWS = 16384
