@@ -338,3 +338,29 @@ def test_batch_rotator_limit_holds_when_data_gets_less_compressible():
     got = [x for o in objs for x in pq.read_table(io.BytesIO(o.data)).column("seq").to_pylist()]
     assert got == list(range(40_000))
     assert [o.records for o in objs] == [len(pq.read_table(io.BytesIO(o.data))) for o in objs]
+
+
+def test_rotated_and_compressed_file_is_recognised(tmp_path):
+    """logrotate with `compress`: access.log -> access.log.1 -> access.log.2.gz (new inode,
+    new bytes) must be neither skipped (its unsent tail is sent) nor sent twice."""
+    import gzip
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "access.log"
+    write_log(log, 0, 100)
+    job = Job("gzrot", (str(logs / "access.log*"),), f"file://{tmp_path}/out",
+              name_template="{seq:04d}{ext}", partial_grace_secs=0)
+    st = State(tmp_path / "st")
+    d = open_destination(job.dest)
+    assert run_job(job, st, d).records == 100
+    write_log(log, 100, 20, header=False, mode="a")  # written after the last run...
+    rotated = logs / "access.log.1.gz"
+    rotated.write_bytes(gzip.compress(log.read_bytes()))  # ...then rotated and compressed
+    log.unlink()
+    write_log(log, 120, 30)
+    r = run_job(job, st, d)
+    assert r.records == 50
+    assert run_job(job, st, d).records == 0  # and nothing again next time
+    got = [p for o in d.list() for p in paths_of(d.get(o.name))]
+    assert collections.Counter(got) == collections.Counter(f"/p/{i}" for i in range(150))

@@ -39,10 +39,26 @@ class SourceFile:
     fp: str
     fp_len: int
     remote: bool = False
+    compressed: bool = False  # gzip/zstd/bz2/xz magic: possibly a rotated-then-compressed log
 
 
 def _fingerprint(head: bytes) -> str:
     return hashlib.sha256(head).hexdigest()
+
+
+def content_fingerprint(path: str, length: int) -> str | None:
+    """Fingerprint of the first ``length`` *decompressed* bytes of a local compressed file
+    (None when that many bytes cannot be read): how ``access.log`` is recognised after
+    logrotate renamed and compressed it to ``access.log.1.gz`` (new inode, new bytes)."""
+    from .compression import open_decompressed
+
+    try:
+        with open(path, "rb") as raw:
+            stream, codec = open_decompressed(raw)
+            head = stream.read(length) if codec else b""
+    except (OSError, EOFError, ValueError):
+        return None
+    return _fingerprint(head) if codec and len(head) == length else None
 
 
 def fingerprint_of(path: str, length: int, remote: bool = False) -> str:
@@ -89,10 +105,12 @@ def expand(patterns: list[str], known: dict[str, tuple[int, float, str, int]] | 
                     head = f.read(n)
             except PermissionError as e:
                 raise InputError(f"{m}: permission denied") from e
+            from .compression import sniff
+
             out.setdefault(
                 os.path.abspath(m),
                 SourceFile(os.path.abspath(m), st.st_size, st.st_mtime, st.st_dev, st.st_ino,
-                           _fingerprint(head), len(head)),
+                           _fingerprint(head), len(head), compressed=sniff(head) is not None),
             )
     return sorted(out.values(), key=lambda s: (s.mtime, s.path))
 

@@ -250,9 +250,17 @@ def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
                         and f.size == sf.size and f.fp_len == sf.fp_len and f.fp == sf.fp):
                     match = f
                     break
-        if match is not None and sf.size < match.size:
+        relinked = False
+        if match is None and sf.compressed and not sf.remote:
+            match = _compressed_rotation(sf, known, used, found)
+            relinked = match is not None
+        if match is not None and sf.size < match.size and not relinked:
             match = None  # shrank (copytruncate): new content
-        if match is None:
+        if relinked:
+            # from now on it is this (immutable) compressed file, at the same line checkpoint
+            state.relink_file(match.id, sf.path, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.size, sf.mtime)
+            fs = state.file(match.id)
+        elif match is None:
             fs = state.add_file(job.name, sf.path, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.size,
                                 sf.mtime, now)
         else:
@@ -262,6 +270,20 @@ def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
         used.add(fs.id)
         out.append(_FileRun(fs, sf))
     return out
+
+
+def _compressed_rotation(sf, known, used: set[int], found):
+    """A local file that was renamed and compressed by log rotation has a new inode and
+    new bytes; it is the known file that no longer exists as such and whose content starts
+    the same (fingerprint over the decompressed head)."""
+    for f in known:
+        if f.id in used or f.dev is None:
+            continue
+        if any(not s.remote and src.same_file(s, f.dev, f.ino, f.path, f.fp, f.fp_len) for s in found):
+            continue  # the file is still there (its inode may even have been reused)
+        if src.content_fingerprint(sf.path, f.fp_len) == f.fp:
+            return f
+    return None
 
 
 def run_job(

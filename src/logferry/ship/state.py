@@ -177,6 +177,10 @@ class State:
         q = "SELECT * FROM files WHERE job=?" + ("" if include_deleted else " AND deleted=0")
         return [FileState(*r) for r in self.con.execute(q + " ORDER BY id", (job,))]
 
+    def file(self, fid: int) -> FileState:
+        row = self.con.execute("SELECT * FROM files WHERE id=?", (fid,)).fetchone()
+        return FileState(*row)
+
     def add_file(self, job: str, path: str, dev, ino, fp: str, fp_len: int, size: int,
                  mtime: float, now: float) -> FileState:
         with self.tx():
@@ -185,8 +189,7 @@ class State:
                 " VALUES (?,?,?,?,?,?,?,?,?)",
                 (job, path, dev, ino, fp, fp_len, size, mtime, now),
             )
-        row = self.con.execute("SELECT * FROM files WHERE id=?", (cur.lastrowid,)).fetchone()
-        return FileState(*row)
+        return self.file(cur.lastrowid)
 
     def update_file_seen(self, fid: int, path: str, fp: str, fp_len: int, size: int,
                          mtime: float) -> None:
@@ -194,6 +197,17 @@ class State:
             self.con.execute(
                 "UPDATE files SET path=?, fp=?, fp_len=?, size=?, mtime=? WHERE id=?",
                 (path, fp, fp_len, size, mtime, fid),
+            )
+
+    def relink_file(self, fid: int, path: str, dev, ino, fp: str, fp_len: int, size: int,
+                    mtime: float) -> None:
+        """The file ``fid`` now lives elsewhere (rotated and compressed): new identity,
+        same checkpoint (line numbers in the decompressed content)."""
+        with self.tx():
+            self.con.execute(
+                "UPDATE files SET path=?, dev=?, ino=?, fp=?, fp_len=?, size=?, mtime=?, anchor_line=0,"
+                " anchor_off=0 WHERE id=?",
+                (path, dev, ino, fp, fp_len, size, mtime, fid),
             )
 
     def mark_deleted(self, fid: int) -> None:
