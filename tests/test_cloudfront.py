@@ -375,3 +375,6 @@ def test_tokenize():
     assert tokenize("2010-03-12\t 23:51:20\t SEA4") == ["2010-03-12", "23:51:20", "SEA4"]
     assert tokenize("a\tb c\td") == ["a", "b", "c", "d"]
     assert tokenize("a\tb\t\t") == ["a", "b"]
+    # a full row keeps trailing tabs as empty extra fields (byte-exact round trips)
+    row = "\t".join(str(i) for i in range(12))
+    assert tokenize(row + "\t") == [*row.split("\t"), ""]

@@ -83,11 +83,12 @@ def test_cloudfront_round_trips():
     got, _ = write(p, CloudFrontWriter)
     assert data_lines(got) == data_lines(raw_bytes(p))
     assert got.startswith(b"#Version: 1.0\n#Fields: date time x-edge-location")
-    # the AWS documentation example has a trailing tab on every row; fields are identical
+    # the AWS documentation example has a stray trailing tab on one row: kept, byte for byte
     p = next(corpus("aws-cloudfront-docs").glob("*33fields*"))
     got, s = write(p, CloudFrontWriter)
     assert s.stats.records == 6
-    assert data_lines(got) == [ln.rstrip(b"\t") for ln in data_lines(raw_bytes(p))]
+    assert data_lines(got) == data_lines(raw_bytes(p))
+    assert sum(ln.endswith(b"\t") for ln in data_lines(got)) == 1
 
 
 @pytest.mark.parametrize("rel", ["spec-examples/20230413-181700.example-service.03495.log.gz"])

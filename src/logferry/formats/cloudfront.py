@@ -149,6 +149,11 @@ def tokenize(line: str) -> list[str]:
     if "\t" in s:
         parts = [p.strip(" ") for p in s.split("\t")]
         if all(p and " " not in p for p in parts):
+            # trailing tabs of a tab-separated row are kept as empty extra fields, so
+            # that writing the row back reproduces it byte for byte
+            trailing = len(line) - len(line.rstrip("\t"))
+            if trailing and len(parts) >= MIN_FIELDS and line.rstrip("\t") == line.strip(" \t"):
+                parts += [""] * trailing
             return parts
     return s.split()
 
@@ -233,15 +238,37 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: _State, ctx) -> Iterator[
     merged: dict[tuple[str, ...], list[tuple[np.ndarray, list[pa.Array]]]] = {}
     for names, lines, cols in groups:
         merged.setdefault(tuple(names), []).append((lines, cols))
-    for names, parts in merged.items():
-        if len(parts) == 1:
-            lines, cols = parts[0]
-        else:
-            lines = np.concatenate([p[0] for p in parts])
-            cols = [pa.concat_arrays([p[1][k] for p in parts]) for k in range(len(names))]
+    for names, lines, cols in _file_order_runs(merged):
         batch = build_batch(list(names), cols, chunk, lines, ctx)
         if batch is not None:
             yield batch
+
+
+def _file_order_runs(merged):
+    """Rows of several field layouts (e.g. a row with extra fields among ordinary ones) as
+    batches in file order: one batch per run of consecutive rows of the same layout."""
+    groups = []
+    for names, parts in merged.items():
+        lines = np.concatenate([p[0] for p in parts])
+        cols = [pa.concat_arrays([p[1][k] for p in parts]) for k in range(len(names))]
+        order = np.argsort(lines, kind="stable")
+        if not np.all(order == np.arange(len(order))):
+            take = pa.array(order)
+            lines, cols = lines[order], [c.take(take) for c in cols]
+        groups.append((names, lines, cols))
+    if len(groups) <= 1:
+        yield from groups
+        return
+    all_lines = np.concatenate([g[1] for g in groups])
+    gid = np.concatenate([np.full(len(g[1]), i) for i, g in enumerate(groups)])
+    order = np.argsort(all_lines, kind="stable")
+    gid, all_lines = gid[order], all_lines[order]
+    cuts = [0, *(np.flatnonzero(np.diff(gid)) + 1).tolist(), len(gid)]
+    for a, b in zip(cuts[:-1], cuts[1:], strict=False):
+        names, lines, cols = groups[int(gid[a])]
+        i0 = int(np.searchsorted(lines, all_lines[a]))
+        i1 = int(np.searchsorted(lines, all_lines[b - 1], side="right"))
+        yield names, lines[i0:i1], [c.slice(i0, i1 - i0) for c in cols]
 
 
 def valid_timestamp_rows(
