@@ -66,3 +66,30 @@ def test_formats_lists_writers():
     d = json.loads(r.output)
     for w in ("w3c", "shop", "cloudfront", "cdn-tsv", "cdn-json", "csv-usage", "jsonl", "parquet"):
         assert w in d["writers"]
+
+
+def test_convert_to_parquet_canonical_and_optional_fields(tmp_path):
+    import pyarrow.parquet as pq
+
+    from logferry.cli import app
+    from typer.testing import CliRunner
+
+    import logferry
+
+    src = corpus("elastic-beats-filebeat-iis/test.log")
+    expected = logferry.read(src).to_table()
+    out = tmp_path / "x.parquet"
+    r = CliRunner().invoke(app, ["convert", str(src), "--to", "parquet", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    t = pq.read_table(out)
+    assert t.schema.names == logferry.CANONICAL_SCHEMA.names
+    assert t.equals(expected.cast(t.schema))
+    out2 = tmp_path / "y.parquet"
+    r = CliRunner().invoke(app, ["convert", str(src), "--to", "parquet", "--keep-fields", "-o", str(out2)])
+    assert r.exit_code == 0, r.output
+    t2 = pq.read_table(out2)
+    assert t2.schema.names[-1] == "fields"
+    first = dict(t2.column("fields")[0].as_py())
+    assert first["cs-uri-query"] == "q=100" and first["c-ip"] == "81.2.69.143"
+    last = dict(t2.column("fields")[4].as_py())
+    assert "s-sitename" not in last and last["sc-status"] == "404"

@@ -118,6 +118,7 @@ def convert_cmd(
     format: Annotated[str | None, typer.Option("--format", "-f", help="Force the input format.")] = None,
     bad_rows: Annotated[str | None, typer.Option("--bad-rows", help="Write bad rows (JSON lines) here.")] = None,
     tz: Annotated[str | None, typer.Option("--tz", help="Time zone of local times (e.g. Europe/Berlin).")] = None,
+    keep_fields: Annotated[bool, typer.Option("--keep-fields", help="--to parquet: also write the original fields (a map column; slower).")] = False,
     option: Annotated[list[str] | None, typer.Option("--option", "-O", help="Reader option KEY=VALUE, e.g. -O fields=startTimeEpochMilli,clientIp,... for cdn-tsv (repeatable).")] = None,
 ) -> None:
     """Convert logs to another format (one JSON object per record with --to jsonl)."""
@@ -154,6 +155,7 @@ def convert_cmd(
             on_bad=bad_rows_writer(bad_f) if bad_f else None,
             on_error=lambda p, e: errors.append(str(e)),
             options=reader_options,
+            writer_options={"include_fields": True} if keep_fields else None,
             fields=prepared.fields,
             where=where,
         )
