@@ -70,11 +70,10 @@ def test_formats_lists_writers():
 
 def test_convert_to_parquet_canonical_and_optional_fields(tmp_path):
     import pyarrow.parquet as pq
-
-    from logferry.cli import app
     from typer.testing import CliRunner
 
     import logferry
+    from logferry.cli import app
 
     src = corpus("elastic-beats-filebeat-iis/test.log")
     expected = logferry.read(src).to_table()
