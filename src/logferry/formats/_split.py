@@ -90,9 +90,13 @@ def split_regular(
     else:
         seps = _select(sp, a[ok], b[ok])
     seps = seps.reshape(m, n - 1)
-    starts_k = [g_starts, *(seps[:, k] + 1 for k in range(n - 1))]
-    ends_k = [*(seps[:, k] for k in range(n - 1)), g_ends]
-    return good, take_columns(buf, starts_k, ends_k, text), other
+    bounds = np.empty((m, 2 * n), dtype=np.int64)
+    bounds[:, 0] = g_starts
+    bounds[:, 1 : 2 * n - 1 : 2] = seps
+    bounds[:, 2 : 2 * n - 1 : 2] = seps
+    bounds[:, 2 : 2 * n - 1 : 2] += 1
+    bounds[:, 2 * n - 1] = g_ends
+    return good, columns_from_bounds(buf, bounds, text), other
 
 
 def take_columns(
@@ -112,6 +116,13 @@ def take_columns(
     for k in range(n):
         bounds[:, 2 * k] = starts[k]
         bounds[:, 2 * k + 1] = ends[k]
+    return columns_from_bounds(buf, bounds, text)
+
+
+def columns_from_bounds(buf: bytes, bounds: np.ndarray, text: bool = True) -> list[pa.Array]:
+    """:func:`take_columns` with the boundaries already laid out as an ``(m, 2n)`` array
+    (row ``i``: start and end of field 0, start and end of field 1, ...)."""
+    m, n = bounds.shape[0], bounds.shape[1] // 2
     flat = bounds.ravel()
     if flat[-1] >= 2**31 - 1:  # pragma: no cover - chunks are a few MB
         typ, off = pa.large_binary(), flat
