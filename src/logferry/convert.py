@@ -131,6 +131,57 @@ def wrap_compress(raw: BinaryIO, compress: str, *, close_raw: bool = False) -> t
     return stream, finish
 
 
+class BackgroundWriter:
+    """Runs a writer on its own thread, fed through a small bounded queue, so encoding
+    and compressing the output overlaps with parsing the input.  Errors surface on the
+    next ``write`` or at ``close``."""
+
+    def __init__(self, inner: Any, depth: int = 2):
+        import queue
+        import threading
+
+        self.inner = inner
+        self._q: queue.Queue = queue.Queue(depth)
+        self._error: BaseException | None = None
+        self._t = threading.Thread(target=self._run, name="logferry-writer", daemon=True)
+        self._t.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self._q.get()
+            if item is None:
+                return
+            if self._error is not None:
+                continue  # drain after a failure
+            kind, arg = item
+            try:
+                if kind == "write":
+                    self.inner.write(arg)
+                else:
+                    self.inner.set_source(arg)
+            except BaseException as e:  # noqa: BLE001 - re-raised on the caller's thread
+                self._error = e
+
+    def _put(self, item: tuple[str, Any]) -> None:
+        if self._error is not None:
+            raise self._error
+        self._q.put(item)
+
+    def write(self, batch: Any) -> None:
+        self._put(("write", batch))
+
+    def set_source(self, fmt: str) -> None:
+        if hasattr(self.inner, "set_source"):
+            self._put(("source", fmt))
+
+    def close(self) -> None:
+        self._q.put(None)
+        self._t.join()
+        if self._error is not None:
+            raise self._error
+        self.inner.close()
+
+
 def convert(
     inputs: Iterable[str],
     out: BinaryIO,
@@ -157,14 +208,14 @@ def convert(
     prepared = prepare(to, fields, where)
     summary = ConvertSummary()
     t0 = time.perf_counter()
-    writer = prepared.writer(out, **(writer_options or {}))
+    writer = BackgroundWriter(prepared.writer(out, **(writer_options or {})))
     try:
         for path in inputs:
             try:
                 stream = read(path, format, options=options, on_bad=on_bad)
                 first = True
                 for batch in stream:
-                    if first and hasattr(writer, "set_source"):
+                    if first:
                         writer.set_source(stream.format)
                         first = False
                     writer.write(prepared.transform(batch))
