@@ -6,10 +6,12 @@ import base64
 import io
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from conftest import corpus
+from logferry.compression import sniff as sniff_codec
+from logferry.errors import InputError
 from logferry.snowplow import Hit, decode_hit, parse_query, read_events
 from logferry.snowplow.hits import CLOUDFRONT, THRIFT, TOMCAT
 from logferry.snowplow.protocol import b64url_decode
@@ -103,12 +105,20 @@ def test_thrift_random_bytes(b):
 
 @FAST
 @given(st.integers(0, 4000), st.binary(min_size=1, max_size=8), st.integers(0, 1800))
+@example(0, b"\x1f\x8b", 0)  # gzip magic over a raw record: a clear InputError
+@example(0, b"\x1f\x8b\x08", 1000)
 def test_thrift_mutated_records(pos, patch, cut):
     seed = _seed()
     pos %= len(seed)
     data = (seed[:pos] + patch + seed[pos + len(patch):])[: max(3, len(seed) - cut)]
-    s = read_events(io.BytesIO(data))
-    t = s.to_table()
+    try:
+        s = read_events(io.BytesIO(data))
+        t = s.to_table()
+    except InputError:
+        # a mutation that writes compression magic (gzip, zstd...) over the first bytes
+        # makes an undecodable "compressed" file: a clear error is the right answer
+        assert sniff_codec(data) is not None
+        return
     st_ = s.stats
     assert st_.hits >= 1 and st_.events == t.num_rows and st_.bad == len(s.bad_events)
     # every record (or text line) gave an event or a bad event
