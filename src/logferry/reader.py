@@ -216,7 +216,7 @@ def open_input(path: str | os.PathLike | BinaryIO) -> tuple[BinaryIO, bytes, str
     except InputError:
         raw.close()
         raise
-    except (OSError, EOFError, ValueError) as e:
+    except Exception as e:  # zlib/isal/bz2/lzma/zstd errors, EOFError, OSError, ...
         raw.close()
         raise InputError(f"{_name(path)}: cannot decompress: {e}") from e
     return _Prefixed(head, stream), head, codec  # type: ignore[return-value]
