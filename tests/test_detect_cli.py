@@ -114,3 +114,15 @@ def test_convert_cli_unreadable_input_is_nonzero(tmp_path):
     assert r.returncode != 0 and b"no such file" in r.stderr
     r = cli("convert", str(prose), "--format", "no-such-format")
     assert r.returncode != 0 and b"unknown format" in r.stderr
+
+
+@pytest.mark.parametrize(
+    "magic", [b"\x1f\x8b\x08", b"\x1f\x8b\x09", b"\x28\xb5\x2f\xfd", b"BZh9", b"\xfd7zXZ\x00"]
+)
+def test_corrupt_compressed_input_is_a_clear_error(tmp_path, magic):
+    p = tmp_path / "x.log"
+    p.write_bytes(magic + bytes(range(7, 250)) * 4)
+    with pytest.raises(logferry.InputError, match="cannot decompress|corrupt or truncated"):
+        list(logferry.read(p, format="w3c"))
+    r = cli("convert", str(p), "--to", "jsonl", "-o", str(tmp_path / "o.jsonl"))
+    assert r.returncode == 2 and b"logferry: error:" in r.stderr and b"Traceback" not in r.stderr
