@@ -189,68 +189,25 @@ def parse_options(pairs: list[str] | None, tz: str | None = None) -> dict | None
 def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, options) -> None:
     """--output-dir: the shop format rotates daily into shopYYYYMMDD.log files; every
     other format gets one file per input, named the format's way."""
-    import os
-    from datetime import UTC, datetime
+    from .convert import bad_rows_writer, convert_to_dir
 
-    from .convert import ConvertSummary, bad_rows_writer, open_output
-    from .reader import read
-    from .writers import naming
-
-    os.makedirs(output_dir, exist_ok=True)
     bad_f = open(bad_rows, "wb") if bad_rows else None
-    on_bad = bad_rows_writer(bad_f) if bad_f else None
-    summary = ConvertSummary()
     errors: list[str] = []
-    t0 = datetime.now(UTC)
-    shop_dir = None
-    if prepared.to == "shop":
-        from .writers.w3c import ShopLogDirectory
-
-        shop_dir = ShopLogDirectory(output_dir, "daily", fields=prepared.fields)
     try:
-        for n, path in enumerate(files, 1):
-            try:
-                stream = read(path, format, options=options, on_bad=on_bad)
-                batches = iter(stream)
-                first = next(batches, None)
-                if shop_dir is not None:
-                    sink, finish = shop_dir, None
-                else:
-                    ts = None
-                    if first is not None and first.num_rows and "timestamp" in first.schema.names:
-                        ts = first.column("timestamp")[0].as_py()
-                    name = naming.default_name(prepared.to, ts or t0, serial=n)
-                    comp = compress or ("gzip" if name.endswith(".gz") else "none")
-                    if comp == "gzip" and not name.endswith(".gz"):
-                        name += ".gz"
-                    elif comp == "zstd":
-                        name += ".zst"
-                    out, finish = open_output(os.path.join(output_dir, name), comp)
-                    sink = prepared.writer(out)
-                if hasattr(sink, "set_source"):
-                    sink.set_source(stream.format)
-                for b in ([first] if first is not None else []):
-                    sink.write(prepared.transform(b))
-                for b in batches:
-                    sink.write(prepared.transform(b))
-                if finish is not None:
-                    sink.close()
-                    finish()
-                    typer.echo(os.path.join(output_dir, name))
-            except LogferryError as e:
-                errors.append(str(e))
-                continue
-            summary.files += 1
-            summary.formats[stream.format] = summary.formats.get(stream.format, 0) + 1
-            summary.add(stream.stats)
+        summary = convert_to_dir(
+            files,
+            prepared,
+            output_dir,
+            compress=compress,
+            format=format,
+            options=options,
+            on_bad=bad_rows_writer(bad_f) if bad_f else None,
+            on_error=lambda p, e: errors.append(str(e)),
+            on_file=typer.echo,
+        )
     finally:
-        if shop_dir is not None:
-            shop_dir.close()
-            for f in shop_dir.files:
-                typer.echo(f)
         if bad_f:
             bad_f.close()
-    summary.seconds = (datetime.now(UTC) - t0).total_seconds()
     for e in errors:
         typer.echo(f"logferry: error: {e}", err=True)
     typer.echo(summary.line(), err=True)

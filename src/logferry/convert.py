@@ -232,3 +232,84 @@ def convert(
         writer.close()
         summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def convert_to_dir(
+    inputs: Iterable[str],
+    prepared: Prepared,
+    output_dir: str,
+    *,
+    compress: str | None = None,
+    format: str | None = None,
+    options: dict[str, Any] | None = None,
+    on_bad: Callable[[BadRow], None] | None = None,
+    on_error: Callable[[str, Exception], None] | None = None,
+    on_file: Callable[[str], None] | None = None,
+) -> ConvertSummary:
+    """Convert into files named the target format's way inside ``output_dir``: the shop
+    format rotates daily into ``shopYYYYMMDD.log`` files (a header in each); every other
+    format gets one file per input (``naming.default_name``, from its first record's
+    time).  ``on_file`` is told every file written."""
+    import os
+    from datetime import UTC, datetime
+
+    from .errors import LogferryError
+    from .writers import naming
+
+    os.makedirs(output_dir, exist_ok=True)
+    summary = ConvertSummary()
+    t0 = datetime.now(UTC)
+    shop_dir = None
+    if prepared.to == "shop":
+        from .writers.w3c import ShopLogDirectory
+
+        shop_dir = ShopLogDirectory(output_dir, "daily", fields=prepared.fields)
+    try:
+        for n, path in enumerate(inputs, 1):
+            try:
+                stream = read(path, format, options=options, on_bad=on_bad)
+                batches = iter(stream)
+                first = next(batches, None)
+                if shop_dir is not None:
+                    sink, finish, name = shop_dir, None, None
+                else:
+                    ts = None
+                    if first is not None and first.num_rows and "timestamp" in first.schema.names:
+                        ts = first.column("timestamp")[0].as_py()
+                    name = naming.default_name(prepared.to, ts or t0, serial=n)
+                    comp = compress or ("gzip" if name.endswith(".gz") else "none")
+                    if comp == "gzip" and not name.endswith(".gz"):
+                        name += ".gz"
+                    elif comp == "zstd":
+                        name += ".zst"
+                    name = os.path.join(output_dir, name)
+                    out, finish = open_output(name, comp)
+                    sink = prepared.writer(out)
+                if hasattr(sink, "set_source"):
+                    sink.set_source(stream.format)
+                for b in [first] if first is not None else []:
+                    sink.write(prepared.transform(b))
+                for b in batches:
+                    sink.write(prepared.transform(b))
+                if finish is not None:
+                    sink.close()
+                    finish()
+                    if on_file:
+                        on_file(name)
+            except LogferryError as e:
+                if on_error is None:
+                    raise
+                summary.failed.append((str(path), str(e)))
+                on_error(str(path), e)
+                continue
+            summary.files += 1
+            summary.formats[stream.format] = summary.formats.get(stream.format, 0) + 1
+            summary.add(stream.stats)
+    finally:
+        if shop_dir is not None:
+            shop_dir.close()
+            for f in shop_dir.files:
+                if on_file:
+                    on_file(f)
+        summary.seconds = (datetime.now(UTC) - t0).total_seconds()
+    return summary
