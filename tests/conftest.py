@@ -18,3 +18,18 @@ def corpus(rel: str) -> Path:
 @pytest.fixture
 def corpus_path():
     return corpus
+
+
+def rows(path, **kw):
+    """Read ``path`` with logferry.read: (stream, list of row dicts)."""
+    import logferry
+
+    s = logferry.read(path, **kw)
+    out = [r for b in s for r in b.to_pylist()]
+    return s, out
+
+
+def check_invariant(s):
+    """Nothing lost: every data line is a record or a bad row."""
+    st = s.stats
+    assert st.records + st.bad == st.lines - st.directives - st.blank

@@ -10,7 +10,7 @@ import gzip
 import pytest
 
 import logferry
-from conftest import corpus
+from conftest import check_invariant, corpus, rows
 from logferry.formats import clf
 
 UTC = dt.UTC
@@ -22,16 +22,6 @@ CHROME17 = (
 T_2012 = dt.datetime(2012, 2, 10, 21, 42, 7, tzinfo=UTC)  # [10/Feb/2012:16:42:07 -0500]
 
 
-def rows(path, **kw):
-    s = logferry.read(path, **kw)
-    out = [r for b in s for r in b.to_pylist()]
-    return s, out
-
-
-def check_invariant(s):
-    st = s.stats
-    assert st.records + st.bad == st.lines - st.directives - st.blank
-    assert st.records == st.lines - st.directives - st.blank - st.bad
 
 
 # file, format, records, bad, directives, blank

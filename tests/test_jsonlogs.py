@@ -10,22 +10,13 @@ import json
 import pytest
 
 import logferry
-from conftest import corpus
+from conftest import check_invariant, corpus, rows
 from logferry.convert import convert
 
 UTC = dt.UTC
 M = "matomo-log-analytics/"
 
 
-def rows(path, **kw):
-    s = logferry.read(path, **kw)
-    out = [r for b in s for r in b.to_pylist()]
-    return s, out
-
-
-def check_invariant(s):
-    st = s.stats
-    assert st.records + st.bad == st.lines - st.directives - st.blank
 
 
 FILES = [

@@ -10,20 +10,11 @@ import pytest
 import zstandard
 
 import logferry
-from conftest import corpus
+from conftest import check_invariant, corpus, rows
 
 UTC = dt.UTC
 
 
-def rows(path, **kw):
-    s = logferry.read(path, **kw)
-    out = [r for b in s for r in b.to_pylist()]
-    return s, out
-
-
-def check_invariant(s):
-    st = s.stats
-    assert st.records + st.bad == st.lines - st.directives - st.blank
 
 
 def test_iis6_matomo_line():

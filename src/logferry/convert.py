@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -18,6 +19,12 @@ class ConvertSummary:
     stats: ReadStats = field(default_factory=ReadStats)
     seconds: float = 0.0
     formats: dict[str, int] = field(default_factory=dict)
+
+    def count(self, stream: Any) -> None:
+        """Add one input that was read to the end."""
+        self.files += 1
+        self.formats[stream.format] = self.formats.get(stream.format, 0) + 1
+        self.add(stream.stats)
 
     def add(self, s: ReadStats) -> None:
         for k, v in s.__dict__.items():
@@ -182,6 +189,15 @@ class BackgroundWriter:
         self.inner.close()
 
 
+def _pump(batches: Iterable[Any], fmt: str, sink: Any, prepared: Prepared) -> None:
+    """Every batch, transformed (``--where``/``--fields``), into ``sink`` (told the
+    source format first, for same-format round trips)."""
+    if hasattr(sink, "set_source"):
+        sink.set_source(fmt)
+    for batch in batches:
+        sink.write(prepared.transform(batch))
+
+
 def convert(
     inputs: Iterable[str],
     out: BinaryIO,
@@ -213,21 +229,14 @@ def convert(
         for path in inputs:
             try:
                 stream = read(path, format, options=options, on_bad=on_bad)
-                first = True
-                for batch in stream:
-                    if first:
-                        writer.set_source(stream.format)
-                        first = False
-                    writer.write(prepared.transform(batch))
+                _pump(iter(stream), stream.format, writer, prepared)
             except InputError as e:
                 if on_error is None:
                     raise
                 summary.failed.append((str(path), str(e)))
                 on_error(str(path), e)
                 continue
-            summary.files += 1
-            summary.formats[stream.format] = summary.formats.get(stream.format, 0) + 1
-            summary.add(stream.stats)
+            summary.count(stream)
     finally:
         writer.close()
         summary.seconds = time.perf_counter() - t0
@@ -285,12 +294,9 @@ def convert_to_dir(
                     name = os.path.join(output_dir, name)
                     out, finish = open_output(name, comp)
                     sink = prepared.writer(out)
-                if hasattr(sink, "set_source"):
-                    sink.set_source(stream.format)
-                for b in [first] if first is not None else []:
-                    sink.write(prepared.transform(b))
-                for b in batches:
-                    sink.write(prepared.transform(b))
+                if first is not None:
+                    batches = itertools.chain([first], batches)
+                _pump(batches, stream.format, sink, prepared)
                 if finish is not None:
                     sink.close()
                     finish()
@@ -302,9 +308,7 @@ def convert_to_dir(
                 summary.failed.append((str(path), str(e)))
                 on_error(str(path), e)
                 continue
-            summary.files += 1
-            summary.formats[stream.format] = summary.formats.get(stream.format, 0) + 1
-            summary.add(stream.stats)
+            summary.count(stream)
     finally:
         if shop_dir is not None:
             shop_dir.close()
