@@ -215,32 +215,28 @@ def export_run(
     _scheduler(loaded, [name], stop)
 
 
-@export_app.command("stop")
-def export_stop(name: str, config: ConfigOpt = None) -> None:
-    """Stop a job: it exports nothing until started again."""
+def _set_stopped(name: str, config: str | None, stopped: bool) -> None:
     loaded = _load(config)
     try:
         loaded.job(name)
     except ConfigError as e:
         _fail(str(e))
     st = _state(loaded)
-    st.set_stopped(name, True)
+    st.set_stopped(name, stopped)
     st.close()
-    typer.echo(f"{name}: stopped")
+    typer.echo(f"{name}: {'stopped' if stopped else 'started'}")
+
+
+@export_app.command("stop")
+def export_stop(name: str, config: ConfigOpt = None) -> None:
+    """Stop a job: it exports nothing until started again."""
+    _set_stopped(name, config, True)
 
 
 @export_app.command("start")
 def export_start(name: str, config: ConfigOpt = None) -> None:
     """Start a stopped job; its next run backfills everything not yet delivered, in order."""
-    loaded = _load(config)
-    try:
-        loaded.job(name)
-    except ConfigError as e:
-        _fail(str(e))
-    st = _state(loaded)
-    st.set_stopped(name, False)
-    st.close()
-    typer.echo(f"{name}: started")
+    _set_stopped(name, config, False)
 
 
 @export_app.command("history")
