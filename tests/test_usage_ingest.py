@@ -172,3 +172,22 @@ def test_checkpoints_commit_progress_and_keep_counts_exact(con, corpus_path, tmp
     assert q(con, "SELECT lines, records, bad_rows, bytes FROM files") == [(4005, 4000, 1, len(header + body) * 2 - len(header) + 7)]
     assert q(con, "SELECT count(*), count(DISTINCT line_number) FROM requests") == [(4000, 4000)]
     assert q(con, "SELECT line_number, raw FROM bad_rows") == [(2005, "broken")]
+
+
+def test_a_log_and_its_grown_copy_stay_known_on_every_later_run(con, corpus_path, tmp_path):
+    """A small log and a longer one that starts with all of it (its grown copy): the first
+    run registers them once; later runs, in any order, add nothing."""
+    data = corpus_path(SHOP).read_bytes()
+    short = tmp_path / "short.log"
+    short.write_bytes(data[: data.index(b"1999-09-07 13:43:16")])  # header + 5 entries
+    longer = tmp_path / "longer.log"
+    longer.write_bytes(data)
+    s = ingest(con, [str(short), str(longer)])
+    assert [f.status for f in s.files] == ["new", "grown"]
+    assert s.records == 12
+    for order in ([short, longer], [longer, short], [short], [longer]):
+        again = ingest(con, [str(p) for p in order])
+        assert again.records == 0 and again.bad_rows == 0, [f.message for f in again.files]
+        assert all(f.status in ("unchanged", "duplicate") for f in again.files)
+    assert q(con, "SELECT count(*), count(DISTINCT line_number) FROM requests") == [(12, 12)]
+    assert q(con, "SELECT count(*) FROM files") == [(1,)]

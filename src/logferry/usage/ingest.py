@@ -546,7 +546,9 @@ class Ingester:
                     path, "unchanged", file_id, fmt,
                     message=f"already ingested (file_id {file_id}, {reg.lines} lines); no new lines",
                 )
-            ident, hb = dbm.fingerprint(head)
+            # a registered file keeps the identity it was registered under: re-hashing a
+            # grown head would make its earlier (shorter) content unknown again
+            ident, hb = (reg.identity, reg.head_bytes) if reg is not None else dbm.fingerprint(head)
             con.execute(
                 """UPDATE files SET identity = ?, head_bytes = ?, size = ?, bytes = ?, lines = ?,
                        directives = ?, blank = ?, records = records + ? - ?, bad_rows = bad_rows + ? - ?,
