@@ -166,6 +166,11 @@ def convert_cmd(
         finish()
         if bad_f:
             bad_f.close()
+    _report_convert(summary, errors)
+
+
+def _report_convert(summary, errors: list[str]) -> None:
+    """Errors and the one-line summary on stderr; exit 2 when an input was unreadable."""
     for e in errors:
         typer.echo(f"logferry: error: {e}", err=True)
     typer.echo(summary.line(), err=True)
@@ -208,11 +213,7 @@ def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, opt
     finally:
         if bad_f:
             bad_f.close()
-    for e in errors:
-        typer.echo(f"logferry: error: {e}", err=True)
-    typer.echo(summary.line(), err=True)
-    if errors:
-        raise typer.Exit(2)
+    _report_convert(summary, errors)
 
 
 def _register_areas() -> None:

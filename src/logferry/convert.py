@@ -20,6 +20,13 @@ class ConvertSummary:
     seconds: float = 0.0
     formats: dict[str, int] = field(default_factory=dict)
 
+    def fail(self, path: str, e: Exception, on_error: Callable[[str, Exception], None] | None) -> None:
+        """An input that could not be read: re-raised without ``on_error``, else recorded."""
+        if on_error is None:
+            raise e
+        self.failed.append((path, str(e)))
+        on_error(path, e)
+
     def count(self, stream: Any) -> None:
         """Add one input that was read to the end."""
         self.files += 1
@@ -231,10 +238,7 @@ def convert(
                 stream = read(path, format, options=options, on_bad=on_bad)
                 _pump(iter(stream), stream.format, writer, prepared)
             except InputError as e:
-                if on_error is None:
-                    raise
-                summary.failed.append((str(path), str(e)))
-                on_error(str(path), e)
+                summary.fail(str(path), e, on_error)
                 continue
             summary.count(stream)
     finally:
@@ -303,10 +307,7 @@ def convert_to_dir(
                     if on_file:
                         on_file(name)
             except LogferryError as e:
-                if on_error is None:
-                    raise
-                summary.failed.append((str(path), str(e)))
-                on_error(str(path), e)
+                summary.fail(str(path), e, on_error)
                 continue
             summary.count(stream)
     finally:
