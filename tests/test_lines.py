@@ -49,3 +49,24 @@ def test_old_mac_line_endings_do_not_accumulate():
     chunks = list(iter_chunks(io.BytesIO(data * 1000), 4096))
     assert len(chunks) > 10  # cut at CRs, not held until EOF
     assert sum(len(c) for c in chunks) == 1000
+
+
+def test_split_regular_sends_empty_fields_and_odd_lines_to_the_slow_path():
+    import numpy as np
+
+    from logferry.formats._split import split_regular
+    from logferry.lines import make_chunk
+
+    data = b"a\tb\tc\r\n\tb\tc\na\tb\t\na\t\tc\r\n#x\ta\tb\nd\te\tf\na\tb\tc\t\nq\"\tr\ts\ng\th\ti"
+    c = make_chunk(data)
+    idx = np.array([i for i in range(len(c)) if not c.line(i).startswith(b"#")])
+    good, cols, other = split_regular(c, idx, 9, 3)
+    assert [c.line(i) for i in good] == [b"a\tb\tc", b"d\te\tf", b"g\th\ti"]
+    assert [col.to_pylist() for col in cols] == [["a", "d", "g"], ["b", "e", "h"], ["c", "f", "i"]]
+    assert [c.line(i) for i in other] == [
+        b"\tb\tc", b"a\tb\t", b"a\t\tc", b"a\tb\tc\t", b'q"\tr\ts'
+    ]
+    # with empty fields allowed, the empty ones are cut too (quotes still forbidden)
+    good, cols, other = split_regular(c, idx, 9, 3, allow_empty=True)
+    assert cols[0].to_pylist() == ["a", "", "a", "a", "d", "g"]
+    assert cols[1].to_pylist() == ["b", "b", "b", "", "e", "h"]

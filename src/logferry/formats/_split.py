@@ -65,28 +65,28 @@ def split_regular(
     if not allow_empty:
         ok &= ends > starts
         if len(sp):
-            has = counts > 0
-            first_sp = sp[np.minimum(a, len(sp) - 1)]
-            last_sp = sp[np.maximum(b - 1, 0)]
-            ok &= ~(has & ((first_sp == starts) | (last_sp == ends - 1)))
-            adj = sp[:-1][np.diff(sp) == 1]
-            if len(adj):
+            if _edge_separators(buf, sep, lo, hi):  # (cheap byte searches first)
+                has = counts > 0
+                first_sp = sp[np.minimum(a, len(sp) - 1)]
+                last_sp = sp[np.maximum(b - 1, 0)]
+                ok &= ~(has & ((first_sp == starts) | (last_sp == ends - 1)))
+            if buf.find(bytes((sep, sep)), lo, hi) != -1:
+                adj = sp[:-1][np.diff(sp) == 1]
                 ok &= (np.searchsorted(adj, ends) - np.searchsorted(adj, starts)) == 0
-    good = idx[ok] if not ok.all() else idx
-    other = idx[~ok]
+    all_ok = bool(ok.all())
+    good = idx if all_ok else idx[ok]
+    other = idx[:0] if all_ok else idx[~ok]
     m = len(good)
     if m == 0:
         return good, empty, other
-    g_starts = starts[ok]
-    g_ends = ends[ok]
+    g_starts = starts if all_ok else starts[ok]
+    g_ends = ends if all_ok else ends[ok]
     text = _is_text(buf, int(g_starts[0]), int(g_ends[-1]))
     if n == 1:
         col = gather(arr, g_starts, g_ends)
         return good, [col.view(pa.string()) if text else col], other
-    if len(good) == len(idx):
-        seps = sp[(sp >= g_starts[0]) & (sp < g_ends[-1])]
-        if len(seps) != m * (n - 1):  # separators on skipped lines inside the window
-            seps = _select(sp, a[ok], b[ok])
+    if all_ok and len(sp) == m * (n - 1):
+        seps = sp  # every separator in the window belongs to the (all good) lines
     else:
         seps = _select(sp, a[ok], b[ok])
     seps = seps.reshape(m, n - 1)
@@ -139,6 +139,19 @@ def columns_from_bounds(buf: bytes, bounds: np.ndarray, text: bool = True) -> li
             col = col.cast(pa.string() if text else pa.binary())
         cols.append(col)
     return cols
+
+
+def _edge_separators(buf: bytes, sep: int, lo: int, hi: int) -> bool:
+    """Could some line in ``buf[lo:hi]`` start or end with ``sep`` (an empty field)?"""
+    sb = bytes((sep,))
+    return (
+        buf[lo : lo + 1] == sb
+        or buf[hi - 1 : hi] == sb
+        or buf.find(b"\n" + sb, lo, hi) != -1
+        or buf.find(sb + b"\n", lo, hi) != -1
+        or buf.find(sb + b"\r", lo, hi) != -1
+        or buf.find(b"\r" + sb, lo, hi) != -1
+    )
 
 
 def _select(sp: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:

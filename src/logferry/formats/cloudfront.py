@@ -249,8 +249,11 @@ def _file_order_runs(merged):
     batches in file order: one batch per run of consecutive rows of the same layout."""
     groups = []
     for names, parts in merged.items():
-        lines = np.concatenate([p[0] for p in parts])
-        cols = [pa.concat_arrays([p[1][k] for p in parts]) for k in range(len(names))]
+        if len(parts) == 1:
+            lines, cols = parts[0]
+        else:
+            lines = np.concatenate([p[0] for p in parts])
+            cols = [pa.concat_arrays([p[1][k] for p in parts]) for k in range(len(names))]
         order = np.argsort(lines, kind="stable")
         if not np.all(order == np.arange(len(order))):
             take = pa.array(order)
