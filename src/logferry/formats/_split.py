@@ -65,13 +65,12 @@ def split_regular(
     if not allow_empty:
         ok &= ends > starts
         if len(sp):
-            if _edge_separators(buf, sep, lo, hi):  # (cheap byte searches first)
-                has = counts > 0
-                first_sp = sp[np.minimum(a, len(sp) - 1)]
-                last_sp = sp[np.maximum(b - 1, 0)]
-                ok &= ~(has & ((first_sp == starts) | (last_sp == ends - 1)))
-            if buf.find(bytes((sep, sep)), lo, hi) != -1:
-                adj = sp[:-1][np.diff(sp) == 1]
+            has = counts > 0
+            first_sp = sp[np.minimum(a, len(sp) - 1)]
+            last_sp = sp[np.maximum(b - 1, 0)]
+            ok &= ~(has & ((first_sp == starts) | (last_sp == ends - 1)))
+            adj = sp[:-1][np.diff(sp) == 1]
+            if len(adj):
                 ok &= (np.searchsorted(adj, ends) - np.searchsorted(adj, starts)) == 0
     all_ok = bool(ok.all())
     good = idx if all_ok else idx[ok]
@@ -139,19 +138,6 @@ def columns_from_bounds(buf: bytes, bounds: np.ndarray, text: bool = True) -> li
             col = col.cast(pa.string() if text else pa.binary())
         cols.append(col)
     return cols
-
-
-def _edge_separators(buf: bytes, sep: int, lo: int, hi: int) -> bool:
-    """Could some line in ``buf[lo:hi]`` start or end with ``sep`` (an empty field)?"""
-    sb = bytes((sep,))
-    return (
-        buf[lo : lo + 1] == sb
-        or buf[hi - 1 : hi] == sb
-        or buf.find(b"\n" + sb, lo, hi) != -1
-        or buf.find(sb + b"\n", lo, hi) != -1
-        or buf.find(sb + b"\r", lo, hi) != -1
-        or buf.find(b"\r" + sb, lo, hi) != -1
-    )
 
 
 def _select(sp: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
