@@ -224,3 +224,17 @@ def unquote_column(a: pa.Array) -> pa.Array:
 
 def np_take_strings(a: pa.Array, idx: np.ndarray) -> pa.Array:
     return pc.take(a, pa.array(idx, pa.int64()))
+
+
+def unique_names(names) -> list[str]:
+    """Names for the struct of original fields: a repeated name gets ``#2``, ``#3``, ..."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for name in names:
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}#{seen[name]}"
+        else:
+            seen[name] = 1
+        out.append(name)
+    return out

@@ -290,22 +290,9 @@ def canonical(cols: Mapping[str, pa.Array], n: int, ctx) -> dict[str, pa.Array]:
     return out
 
 
-def unique_names(names: Sequence[str]) -> list[str]:
-    seen: dict[str, int] = {}
-    out = []
-    for f in names:
-        if f in seen:
-            seen[f] += 1
-            f = f"{f}#{seen[f]}"
-        else:
-            seen[f] = 1
-        out.append(f)
-    return out
-
-
 def _batch(names: Sequence[str], cols: Sequence[pa.Array], line_numbers: np.ndarray, ctx) -> pa.RecordBatch:
     n = len(line_numbers)
-    originals = dict(zip(unique_names(names), cols, strict=True))
+    originals = dict(zip(F.unique_names(names), cols, strict=True))
     # canonical conversion uses the first column of each name
     first: dict[str, pa.Array] = {}
     for name, col in zip(names, cols, strict=True):

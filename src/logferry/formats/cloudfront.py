@@ -106,17 +106,7 @@ def _clean_name(name: str) -> str:
 
 def unique_names(fields: Sequence[str]) -> list[str]:
     """Names for the struct of originals (zero-width spaces removed, duplicates numbered)."""
-    seen: dict[str, int] = {}
-    out: list[str] = []
-    for f in fields:
-        f = _clean_name(f)
-        if f in seen:
-            seen[f] += 1
-            f = f"{f}#{seen[f]}"
-        else:
-            seen[f] = 1
-        out.append(f)
-    return out
+    return F.unique_names(_clean_name(f) for f in fields)
 
 
 def web_names(n: int) -> list[str]:
@@ -356,12 +346,7 @@ def build_batch(
         checked = valid_timestamp_rows(names, cols, chunk, lines, ctx, "CloudFront")
     if checked is None:
         return None
-    cols, lines = checked
-    order = np.argsort(lines, kind="stable")
-    if not np.all(order == np.arange(len(order))):
-        take = pa.array(order)
-        cols = [c.take(take) for c in cols]
-        lines = lines[order]
+    cols, lines = checked  # already in line order (see _file_order_runs)
     out, failed = canonical(names, cols, ZWSP_BYTES in chunk.buf)
     if failed:
         ctx.conversion_failed(failed)

@@ -47,7 +47,7 @@ from ..lines import LineChunk, to_str
 from ..schema import make_batch
 from . import Head, Reader
 from . import _fields as F
-from .cdn import split_uri, unique_names
+from .cdn import split_uri
 
 QUOTE, COMMA = 34, 44
 
@@ -288,7 +288,7 @@ def _batch(
 ) -> pa.RecordBatch:
     """``cols``: unquoted values (converted); ``raws``: the tokens as written (``fields``)."""
     n = len(line_numbers)
-    originals = dict(zip(unique_names(names), raws, strict=True))
+    originals = dict(zip(F.unique_names(names), raws, strict=True))
     by_name: dict[str, pa.Array] = {}
     for name, col in zip(names, cols, strict=True):
         by_name.setdefault(name, col)

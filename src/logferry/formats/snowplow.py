@@ -33,6 +33,7 @@ from .cloudfront import (
     HASH,
     SPACE,
     TAB,
+    _file_order_runs,
     is_tomcat_row,
     strip_zwsp,
     tokenize_loose,
@@ -85,13 +86,9 @@ def _lines(chunk: LineChunk, idx: np.ndarray, ctx) -> Iterator[pa.RecordBatch]:
     for n, (lines, rows) in slow.items():
         cols = [pa.array([r[k] for r in rows], pa.string()) for k in range(n)]
         groups.setdefault(n, []).append((np.array(lines, dtype=np.int64), cols))
-    for n, parts in sorted(groups.items(), key=lambda kv: -kv[0]):
-        if len(parts) == 1:
-            lines, cols = parts[0]
-        else:
-            lines = np.concatenate([p[0] for p in parts])
-            cols = [pa.concat_arrays([p[1][k] for p in parts]) for k in range(n)]
-        batch = build_batch(list(TOMCAT_FIELDS[:n]), cols, chunk, lines, ctx)
+    merged = {TOMCAT_FIELDS[:n]: parts for n, parts in groups.items()}
+    for names, lines, cols in _file_order_runs(merged):
+        batch = build_batch(list(names), cols, chunk, lines, ctx)
         if batch is not None:
             yield batch
 
@@ -100,12 +97,7 @@ def build_batch(names: list[str], cols: list[pa.Array], chunk: LineChunk, lines:
     checked = valid_timestamp_rows(names, cols, chunk, lines, ctx, WHAT)
     if checked is None:
         return None
-    cols, lines = checked
-    order = np.argsort(lines, kind="stable")
-    if not np.all(order == np.arange(len(order))):
-        take = pa.array(order)
-        cols = [c.take(take) for c in cols]
-        lines = lines[order]
+    cols, lines = checked  # already in line order (see _file_order_runs)
     f = dict(zip(names, cols, strict=True))
     failed = 0
     text = F.join_date_time(f["date"], f["time"])

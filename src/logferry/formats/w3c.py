@@ -102,17 +102,7 @@ class Header:
 
     def __post_init__(self) -> None:
         self.norm = [normalise(f) for f in self.fields]
-        # unique names for the struct of original fields
-        seen: dict[str, int] = {}
-        self.names: list[str] = []
-        for f in self.fields:
-            f = f.replace("\u200b", "")
-            if f in seen:
-                seen[f] += 1
-                f = f"{f}#{seen[f]}"
-            else:
-                seen[f] = 1
-            self.names.append(f)
+        self.names = F.unique_names(f.replace("\u200b", "") for f in self.fields)
 
     @property
     def n(self) -> int:
