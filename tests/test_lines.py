@@ -70,3 +70,63 @@ def test_split_regular_sends_empty_fields_and_odd_lines_to_the_slow_path():
     good, cols, other = split_regular(c, idx, 9, 3, allow_empty=True)
     assert cols[0].to_pylist() == ["a", "", "a", "a", "d", "g"]
     assert cols[1].to_pylist() == ["b", "b", "b", "", "e", "h"]
+
+
+def _split_both_ways(data: bytes, sep: int, n: int, idx=None, **kw):
+    """split_regular with Arrow's CSV fast path allowed, and with it forced off."""
+    import numpy as np
+
+    from logferry.formats import _split
+    from logferry.lines import make_chunk
+
+    c = make_chunk(data)
+    idx = np.arange(len(c)) if idx is None else np.asarray(idx)
+    fast_cols = _split._split_csv(c, idx, sep, n, kw.get("forbid", (_split.QUOTE,)),
+                                  kw.get("allow_empty", False))
+    results = []
+    for min_lines in (_split._CSV_MIN_LINES, 10**9):
+        old = _split._CSV_MIN_LINES
+        _split._CSV_MIN_LINES = min_lines
+        try:
+            good, cols, other = _split.split_regular(c, idx, sep, n, **kw)
+        finally:
+            _split._CSV_MIN_LINES = old
+        results.append((good.tolist(), [(str(col.type), col.to_pylist()) for col in cols], other.tolist()))
+    return results, fast_cols is not None
+
+
+def test_split_regular_csv_fast_path_takes_only_clean_runs():
+    rows = [f"2024-03-01\t00:00:{i % 60:02d}\tFRA2\t{i}\t/p/é{i}\t\"q\"" for i in range(100)]
+    clean = "\n".join(rows).encode()
+    (fast, slow), used = _split_both_ways(clean, 9, 6, forbid=(32,))
+    assert used and fast == slow
+    assert fast[1][3][1][:3] == ["0", "1", "2"] and fast[1][4][1][99] == "/p/é99"
+    assert fast[1][5][1][0] == '"q"'  # quotes are literal where they are not forbidden
+    for bad in (b"a\tb", b"a\t\tc\td\te\tf", b"\xff\tb\tc\td\te\tf", b"a\tb\tc\td\te\tf\r",
+                b"a b\tb\tc\td\te\tf", b""):
+        data = clean + b"\n" + bad + b"\n" + clean
+        (fast, slow), used = _split_both_ways(data, 9, 6, forbid=(32,))
+        assert not used and fast == slow, bad
+    # empty fields are fine when allowed; a gap in the selected lines is not a clean run
+    data = clean + b"\na\t\tc\td\te\tf\n" + clean
+    (fast, slow), used = _split_both_ways(data, 9, 6, forbid=(32,), allow_empty=True)
+    assert used and fast == slow and fast[1][1][1][100] == ""
+    (fast, slow), used = _split_both_ways(data, 9, 6, idx=[*range(100), *range(101, 201)], forbid=(32,))
+    assert not used and fast == slow and len(fast[0]) == 200
+
+
+_CLEAN = ["a", "bc", "é", '"', "x-y"]
+_ANY = [*_CLEAN, "", " ", "\xff", "\r", "a\tb"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.integers(2, 4), st.booleans(), st.booleans())
+def test_split_regular_fast_and_slow_paths_agree(data, n, clean, allow_empty):
+    alphabet = _CLEAN if clean else _ANY
+    lines = data.draw(st.lists(st.lists(st.sampled_from(alphabet), min_size=n, max_size=n),
+                               min_size=64, max_size=90))
+    raw = "\n".join("\t".join(parts) for parts in lines).encode().replace("\xff".encode(), b"\xff")
+    (fast, slow), used = _split_both_ways(raw, 9, n, forbid=(32,), allow_empty=allow_empty)
+    assert fast == slow
+    if clean:
+        assert used and len(fast[0]) == len(lines)

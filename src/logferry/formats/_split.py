@@ -10,16 +10,25 @@ into ``n`` columns without a Python loop over rows:
 * column ``k`` is then an Arrow ``take`` of every ``2n``-th token.
 
 The other lines are returned for the (slow, per-line) tokenizer of the format.
+
+The common case -- a run of consecutive lines that all qualify -- is first tried with one
+call of Arrow's C++ CSV parser (quoting off), about twice as fast as the numpy cut; any
+doubt (a field count off, an empty field, a CR, a forbidden byte, invalid UTF-8) sends the
+run to the numpy path above, so both give the same columns.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pcsv
 
-from ..lines import LineChunk, gather
+from ..lines import CR, LineChunk, gather
 
 QUOTE = 34
+#: fewer lines than this are not worth a CSV parser call
+_CSV_MIN_LINES = 64
 
 
 def _any_byte(buf: bytes, byte: int, lo: int, hi: int) -> bool:
@@ -46,6 +55,9 @@ def split_regular(
     empty = [pa.array([], pa.string()) for _ in range(max(n, 0))]
     if len(idx) == 0 or n < 1:
         return idx, empty, idx
+    fast = _split_csv(chunk, idx, sep, n, forbid, allow_empty)
+    if fast is not None:
+        return idx, fast, idx[:0]
     buf = chunk.buf
     arr = chunk.arr
     starts = chunk.starts[idx]
@@ -96,6 +108,42 @@ def split_regular(
     bounds[:, 2 : 2 * n - 1 : 2] += 1
     bounds[:, 2 * n - 1] = g_ends
     return good, columns_from_bounds(buf, bounds, text), other
+
+
+def _split_csv(
+    chunk: LineChunk, idx: np.ndarray, sep: int, n: int, forbid: tuple[int, ...], allow_empty: bool
+) -> list[pa.Array] | None:
+    """The common case in one call of Arrow's CSV parser (C++, no quoting): consecutive
+    lines, none holding a ``forbid`` byte or a CR, each with exactly ``n`` fields (and no
+    empty one unless ``allow_empty``), all valid UTF-8.  ``None`` when any of that does
+    not hold: the caller then sorts the lines out itself."""
+    m = len(idx)
+    if n < 2 or m < _CSV_MIN_LINES or int(idx[-1]) - int(idx[0]) + 1 != m:
+        return None
+    buf = chunk.buf
+    lo, hi = int(chunk.starts[idx[0]]), int(chunk.ends[idx[-1]])
+    for byte in (*forbid, CR):
+        if _any_byte(buf, byte, lo, hi):
+            return None
+    names = [str(k) for k in range(n)]
+    try:
+        table = pcsv.read_csv(
+            pa.BufferReader(pa.py_buffer(buf).slice(lo, hi - lo)),
+            read_options=pcsv.ReadOptions(column_names=names, use_threads=False,
+                                          block_size=max(hi - lo + 1, 1 << 16)),
+            parse_options=pcsv.ParseOptions(delimiter=chr(sep), quote_char=False, escape_char=False,
+                                            double_quote=False, ignore_empty_lines=False),
+            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+                                                strings_can_be_null=False, check_utf8=True),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # a row with another field count, or bytes that are not UTF-8
+    if table.num_rows != m:
+        return None
+    cols = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns]
+    if not allow_empty and any(pc.min(pc.binary_length(c)).as_py() == 0 for c in cols):
+        return None
+    return cols
 
 
 def take_columns(
