@@ -120,3 +120,66 @@ def test_detect_cli_prints_tab_separated_lines():
         name, fmt, conf = line.split("\t")
         assert name == f and fmt == expected(str(CORPUS.joinpath(f).relative_to(CORPUS)))
         assert 0 < float(conf) <= 1
+
+
+def _read_all(path, **options):
+    import pyarrow as pa
+
+    bad = []
+    s = logferry.read(path, options=options or None, on_bad=bad.append)
+    batches = list(s)
+    names = list(logferry.CANONICAL_SCHEMA.names)
+    table = pa.Table.from_batches([b.select(names) for b in batches], schema=logferry.CANONICAL_SCHEMA)
+    fields = [b.column("fields") if "fields" in b.schema.names else None for b in batches]
+    return table, fields, [(b.line_number, b.reason) for b in bad], s.stats
+
+
+@pytest.mark.parametrize("rel", FILES)
+def test_reader_option_originals_changes_only_the_originals_kept(rel):
+    """``originals=false`` (what ingest and Parquet output ask for) drops the ``fields``
+    column; a list keeps just those originals.  Records, bad rows and counters are the
+    same as a full read."""
+    path = CORPUS / rel
+    full, full_fields, full_bad, full_stats = _read_all(path)
+    lean, lean_fields, lean_bad, lean_stats = _read_all(path, originals=False)
+    assert lean.equals(full) and lean_bad == full_bad and lean_stats == full_stats
+    if expected(rel) in ("cloudfront", "w3c", "shop"):
+        assert lean_fields == [None] * len(lean_fields)
+    some, some_fields, _, _ = _read_all(path, originals="cs-uri-query,C-IP")
+    assert some.equals(full)
+    if expected(rel) in ("cloudfront", "w3c", "shop"):
+        for f, ff in zip(some_fields, full_fields, strict=True):
+            kept = [ff.type.field(i).name for i in range(ff.type.num_fields)
+                    if ff.type.field(i).name.lower() in ("cs-uri-query", "c-ip")]
+            if not kept:
+                assert f is None
+                continue
+            assert [f.type.field(i).name for i in range(f.type.num_fields)] == kept
+            for name in kept:
+                assert f.field(name).equals(ff.field(name))
+
+
+@pytest.mark.parametrize("rel, repeat", [
+    ("matomo-log-analytics/amazon_cloudfront_web.log", 300),
+    ("lnav/logfile_w3c_big.0", 2),
+    ("spec-examples/shop19990907.log", 30),
+])
+def test_reader_option_originals_on_runs_long_enough_for_the_csv_fast_path(rel, repeat, tmp_path, monkeypatch):
+    from logferry.formats import _split
+
+    src = CORPUS / rel
+    if not src.exists():
+        pytest.skip(f"corpus file {rel} not available")
+    lines = src.read_bytes().splitlines(keepends=True)
+    head = [ln for ln in lines if ln.startswith(b"#")]
+    data = [ln if ln.endswith(b"\n") else ln + b"\n" for ln in lines if not ln.startswith(b"#") and ln.strip()]
+    big = tmp_path / "big.log"
+    big.write_bytes(b"".join(head) + b"".join(data) * repeat)
+    used = []
+    real = _split._split_csv
+    monkeypatch.setattr(_split, "_split_csv", lambda *a, **k: used.append(real(*a, **k) is not None) or real(*a, **k))
+    full, _, full_bad, _ = _read_all(big)
+    lean, lean_fields, lean_bad, _ = _read_all(big, originals=False)
+    assert used and all(used), "the runs were meant for Arrow's CSV parser"
+    assert full.num_rows >= 300 and full.num_rows == len(data) * repeat - len(full_bad)
+    assert lean.equals(full) and lean_bad == full_bad and lean_fields == [None] * len(lean_fields)

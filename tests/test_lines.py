@@ -82,7 +82,7 @@ def _split_both_ways(data: bytes, sep: int, n: int, idx=None, **kw):
     c = make_chunk(data)
     idx = np.arange(len(c)) if idx is None else np.asarray(idx)
     fast_cols = _split._split_csv(c, idx, sep, n, kw.get("forbid", (_split.QUOTE,)),
-                                  kw.get("allow_empty", False))
+                                  kw.get("allow_empty", False), kw.get("want"))
     results = []
     for min_lines in (_split._CSV_MIN_LINES, 10**9):
         old = _split._CSV_MIN_LINES
@@ -91,7 +91,8 @@ def _split_both_ways(data: bytes, sep: int, n: int, idx=None, **kw):
             good, cols, other = _split.split_regular(c, idx, sep, n, **kw)
         finally:
             _split._CSV_MIN_LINES = old
-        results.append((good.tolist(), [(str(col.type), col.to_pylist()) for col in cols], other.tolist()))
+        results.append((good.tolist(), [None if col is None else (str(col.type), col.to_pylist())
+                                        for col in cols], other.tolist()))
     return results, fast_cols is not None
 
 
@@ -107,6 +108,15 @@ def test_split_regular_csv_fast_path_takes_only_clean_runs():
         data = clean + b"\n" + bad + b"\n" + clean
         (fast, slow), used = _split_both_ways(data, 9, 6, forbid=(32,))
         assert not used and fast == slow, bad
+    # an empty field in a column that is not built still sends the run to the numpy path
+    data = clean + b"\na\t\tc\td\te\tf\n" + clean
+    (fast, slow), used = _split_both_ways(data, 9, 6, forbid=(32,), want={0, 3})
+    assert not used and fast == slow and fast[2] == [100] and fast[1][1] is None
+    (fast, slow), used = _split_both_ways(clean, 9, 6, forbid=(32,), want={0, 3})
+    assert used and fast == slow and [c is None for c in fast[1]] == [False, True, True, False, True, True]
+    # wanting nearly every column builds them all (no search for empty fields), returns those wanted
+    (fast, slow), used = _split_both_ways(clean, 9, 6, forbid=(32,), want={0, 1, 2, 3, 5})
+    assert used and fast == slow and [c is None for c in fast[1]] == [False] * 4 + [True, False]
     # empty fields are fine when allowed; a gap in the selected lines is not a clean run
     data = clean + b"\na\t\tc\td\te\tf\n" + clean
     (fast, slow), used = _split_both_ways(data, 9, 6, forbid=(32,), allow_empty=True)
@@ -122,6 +132,8 @@ _ANY = [*_CLEAN, "", " ", "\xff", "\r", "a\tb"]
 @settings(max_examples=200, deadline=None)
 @given(st.data(), st.integers(2, 4), st.booleans(), st.booleans())
 def test_split_regular_fast_and_slow_paths_agree(data, n, clean, allow_empty):
+    """Same lines, same columns, whichever path; with ``want``, the wanted columns are
+    those of a full split (the lines are still checked on every field)."""
     alphabet = _CLEAN if clean else _ANY
     lines = data.draw(st.lists(st.lists(st.sampled_from(alphabet), min_size=n, max_size=n),
                                min_size=64, max_size=90))
@@ -130,3 +142,8 @@ def test_split_regular_fast_and_slow_paths_agree(data, n, clean, allow_empty):
     assert fast == slow
     if clean:
         assert used and len(fast[0]) == len(lines)
+    want = data.draw(st.sets(st.integers(0, n - 1), max_size=n - 1))
+    (lean, lean_slow), _ = _split_both_ways(raw, 9, n, forbid=(32,), allow_empty=allow_empty, want=want)
+    assert lean == lean_slow
+    assert lean[0] == fast[0] and lean[2] == fast[2]
+    assert lean[1] == [col if k in want else None for k, col in enumerate(fast[1])]

@@ -231,7 +231,10 @@ def convert(
     prepared = prepare(to, fields, where)
     summary = ConvertSummary()
     t0 = time.perf_counter()
-    writer = BackgroundWriter(prepared.writer(out, **(writer_options or {})))
+    sink = prepared.writer(out, **(writer_options or {}))
+    if not getattr(sink, "needs_originals", True):
+        options = {"originals": False, **(options or {})}  # readers skip what nobody writes
+    writer = BackgroundWriter(sink)
     try:
         for path in inputs:
             try:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
 import pyarrow as pa
 
 TS = pa.timestamp("us", tz="UTC")
@@ -79,7 +80,7 @@ def make_batch(
             if arr.type != typ:
                 arr = arr.cast(typ)
             arrays.append(arr)
-    arrays.append(pa.array([source_file] * n, pa.string()) if n else pa.array([], pa.string()))
+    arrays.append(repeat_string(source_file, n))
     arrays.append(line_numbers.cast(pa.int64()))
     names = [*CANONICAL, *META]
     if fields is not None:
@@ -88,6 +89,15 @@ def make_batch(
         arrays.append(fields)
         names.append("fields")
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def repeat_string(value: str, n: int) -> pa.Array:
+    """A string array of ``n`` times ``value``, built from buffers (no Python list)."""
+    raw = value.encode("utf-8")
+    if len(raw) * n >= 2**31:  # pragma: no cover - beyond int32 offsets
+        return pa.array([value] * n, pa.string())
+    offsets = (np.arange(n + 1, dtype=np.int64) * len(raw)).astype(np.int32)
+    return pa.Array.from_buffers(pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(raw * n)])
 
 
 def struct_of(fields: Mapping[str, pa.Array], n: int) -> pa.StructArray:

@@ -238,3 +238,46 @@ def unique_names(names) -> list[str]:
             seen[name] = 1
         out.append(name)
     return out
+
+
+_ALL = ("true", "all", "yes", "1")
+_NONE = ("false", "none", "no", "0", "")
+
+
+def kept_fields(options) -> frozenset[str] | None:
+    """The reader option ``originals``: which original fields a batch's ``fields`` struct
+    holds.  Absent or true: all of them (``None``); false: none (no ``fields`` column);
+    a list of names, or comma-separated text: those (case-insensitive).
+
+    Readers that honour it (W3C, shop, CloudFront) build only the columns they need for
+    the canonical record and these fields (``ingest`` and Parquet output do not keep the
+    originals, so they skip that work); other readers keep them all.
+    """
+    v = options.get("originals", True) if options else True
+    if v is None or v is True:
+        return None
+    if v is False:
+        return frozenset()
+    if isinstance(v, str):
+        if v.strip().lower() in _ALL:
+            return None
+        if v.strip().lower() in _NONE:
+            return frozenset()
+        v = v.split(",")
+    return frozenset(x.strip().lower() for x in v if x.strip())
+
+
+def wanted_columns(names: list[str], needed, keep: frozenset[str] | None) -> set[int] | None:
+    """Indices of the fields to build: those ``needed(name)`` says the canonical record
+    uses, and those kept as originals (``None``: every field)."""
+    if keep is None:
+        return None
+    return {k for k, name in enumerate(names) if needed(name) or name.lower() in keep}
+
+
+def original_fields(names, cols, keep: frozenset[str] | None) -> dict[str, pa.Array] | None:
+    """The ``fields`` struct's members (``None``: no ``fields`` column)."""
+    if keep is None:
+        return dict(zip(names, cols, strict=True))
+    kept = {n: c for n, c in zip(names, cols, strict=True) if c is not None and n.lower() in keep}
+    return kept or None

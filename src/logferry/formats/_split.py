@@ -19,6 +19,8 @@ run to the numpy path above, so both give the same columns.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -43,19 +45,21 @@ def split_regular(
     *,
     forbid: tuple[int, ...] = (QUOTE,),
     allow_empty: bool = False,
-) -> tuple[np.ndarray, list[pa.Array], np.ndarray]:
+    want: Collection[int] | None = None,
+) -> tuple[np.ndarray, list[pa.Array | None], np.ndarray]:
     """Split lines ``idx`` of ``chunk`` on byte ``sep`` into ``n`` columns.
 
     Returns ``(good_idx, columns, other_idx)``; ``columns[k]`` holds field ``k`` of the
     lines in ``good_idx`` (``string`` when the bytes are valid UTF-8, else ``binary``).
     ``other_idx`` are lines that need the slow path (wrong field count, empty fields
-    unless ``allow_empty``, or a ``forbid`` byte).
+    unless ``allow_empty``, or a ``forbid`` byte).  With ``want``, only those columns are
+    built and the others are ``None`` (the lines are still checked field by field).
     """
     idx = np.asarray(idx, dtype=np.int64)
     empty = [pa.array([], pa.string()) for _ in range(max(n, 0))]
     if len(idx) == 0 or n < 1:
         return idx, empty, idx
-    fast = _split_csv(chunk, idx, sep, n, forbid, allow_empty)
+    fast = _split_csv(chunk, idx, sep, n, forbid, allow_empty, want)
     if fast is not None:
         return idx, fast, idx[:0]
     buf = chunk.buf
@@ -107,12 +111,13 @@ def split_regular(
     bounds[:, 2 : 2 * n - 1 : 2] = seps
     bounds[:, 2 : 2 * n - 1 : 2] += 1
     bounds[:, 2 * n - 1] = g_ends
-    return good, columns_from_bounds(buf, bounds, text), other
+    return good, columns_from_bounds(buf, bounds, text, want), other
 
 
 def _split_csv(
-    chunk: LineChunk, idx: np.ndarray, sep: int, n: int, forbid: tuple[int, ...], allow_empty: bool
-) -> list[pa.Array] | None:
+    chunk: LineChunk, idx: np.ndarray, sep: int, n: int, forbid: tuple[int, ...], allow_empty: bool,
+    want: Collection[int] | None = None,
+) -> list[pa.Array | None] | None:
     """The common case in one call of Arrow's CSV parser (C++, no quoting): consecutive
     lines, none holding a ``forbid`` byte or a CR, each with exactly ``n`` fields (and no
     empty one unless ``allow_empty``), all valid UTF-8.  ``None`` when any of that does
@@ -126,6 +131,9 @@ def _split_csv(
         if _any_byte(buf, byte, lo, hi):
             return None
     names = [str(k) for k in range(n)]
+    # the parser checks every row's field count, but builds only the wanted columns --
+    # when that saves enough to pay for looking for empty fields in the others (below)
+    built = list(range(n)) if want is None or 4 * len(set(want)) > 3 * n else sorted(set(want))
     try:
         table = pcsv.read_csv(
             pa.BufferReader(pa.py_buffer(buf).slice(lo, hi - lo)),
@@ -134,16 +142,41 @@ def _split_csv(
             parse_options=pcsv.ParseOptions(delimiter=chr(sep), quote_char=False, escape_char=False,
                                             double_quote=False, ignore_empty_lines=False),
             convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
-                                                strings_can_be_null=False, check_utf8=True),
+                                                strings_can_be_null=False, check_utf8=True,
+                                                # (an empty list would mean every column)
+                                                include_columns=[names[k] for k in built or [0]]),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         return None  # a row with another field count, or bytes that are not UTF-8
     if table.num_rows != m:
         return None
-    cols = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns]
-    if not allow_empty and any(pc.min(pc.binary_length(c)).as_py() == 0 for c in cols):
-        return None
+    got = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns]
+    if not allow_empty:
+        if any(pc.min(pc.binary_length(c)).as_py() == 0 for c in got[: len(built)]):
+            return None
+        if len(built) < n and _has_empty_field(chunk, idx, sep, lo, hi):
+            return None  # an empty field in a column not built
+    cols: list[pa.Array | None] = [None] * n
+    for k, c in zip(built, got[: len(built)], strict=True):
+        if want is None or k in want:
+            cols[k] = c
     return cols
+
+
+def _has_empty_field(chunk: LineChunk, idx: np.ndarray, sep: int, lo: int, hi: int) -> bool:
+    """Whether one of the lines ``idx`` (spanning ``buf[lo:hi]``) has an empty field: two
+    separators in a row (looked for as 16-bit words at even and odd offsets, several
+    times faster than ``bytes.find``), or one at a line's start or end."""
+    buf, arr = chunk.buf, chunk.arr
+    s, e = chunk.starts[idx], chunk.ends[idx]
+    if (arr[s[e > s]] == sep).any() or (arr[e[e > s] - 1] == sep).any() or (e == s).any():
+        return True
+    pair = np.uint16(0x0101 * sep)
+    for off in (lo, lo + 1):
+        words = np.frombuffer(buf, np.uint16, count=max(hi - off, 0) // 2, offset=off)
+        if (words == pair).any():
+            return True
+    return False
 
 
 def take_columns(
@@ -166,9 +199,12 @@ def take_columns(
     return columns_from_bounds(buf, bounds, text)
 
 
-def columns_from_bounds(buf: bytes, bounds: np.ndarray, text: bool = True) -> list[pa.Array]:
+def columns_from_bounds(
+    buf: bytes, bounds: np.ndarray, text: bool = True, want: Collection[int] | None = None
+) -> list[pa.Array | None]:
     """:func:`take_columns` with the boundaries already laid out as an ``(m, 2n)`` array
-    (row ``i``: start and end of field 0, start and end of field 1, ...)."""
+    (row ``i``: start and end of field 0, start and end of field 1, ...); with ``want``,
+    the other columns are ``None``."""
     m, n = bounds.shape[0], bounds.shape[1] // 2
     flat = bounds.ravel()
     if flat[-1] >= 2**31 - 1:  # pragma: no cover - chunks are a few MB
@@ -179,8 +215,11 @@ def columns_from_bounds(buf: bytes, bounds: np.ndarray, text: bool = True) -> li
         typ = pa.string() if typ == pa.binary() else pa.large_string()
     tokens = pa.Array.from_buffers(typ, len(flat) - 1, [None, pa.py_buffer(off), pa.py_buffer(buf)])
     base = np.arange(0, m * 2 * n, 2 * n, dtype=np.int64)
-    cols = []
+    cols: list[pa.Array | None] = []
     for k in range(n):
+        if want is not None and k not in want:
+            cols.append(None)
+            continue
         col = tokens.take(pa.array(base + 2 * k))
         if typ in (pa.large_binary(), pa.large_string()):  # pragma: no cover
             col = col.cast(pa.string() if text else pa.binary())

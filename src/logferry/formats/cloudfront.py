@@ -187,14 +187,18 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: _State, ctx) -> Iterator[
     else:
         tc = tab_counts(chunk, idx) + 1
         counts = sorted({int(c) for c in np.unique(tc) if c >= MIN_FIELDS})
+    keep = F.kept_fields(ctx.options)
     rest = idx
     for n in counts:
         if not len(rest):
             break
-        good, cols, rest = split_regular(chunk, rest, TAB, n, forbid=(SPACE,))
+        # headerless rows of RTMP's field count are told apart by a value: build them all
+        rtmp_possible = state.header is None and n == len(RTMP_FIELDS)
+        want = None if rtmp_possible else F.wanted_columns(names_for(state.header, n), _needed, keep)
+        good, cols, rest = split_regular(chunk, rest, TAB, n, forbid=(SPACE,), want=want)
         if not len(good):
             continue
-        str_cols = [to_str(c) for c in cols]
+        str_cols = [None if c is None else to_str(c) for c in cols]
         if state.header is None and n == len(RTMP_FIELDS):
             # headerless RTMP rows have an event where web rows have a byte count
             rtmp = pc.is_in(str_cols[4], value_set=pa.array(RTMP_EVENTS)).to_numpy(zero_copy_only=False)
@@ -242,12 +246,14 @@ def _file_order_runs(merged):
         if len(parts) == 1:
             lines, cols = parts[0]
         else:
+            # a column not built for one part (see wanted_columns) is not wanted at all
             lines = np.concatenate([p[0] for p in parts])
-            cols = [pa.concat_arrays([p[1][k] for p in parts]) for k in range(len(names))]
+            cols = [None if any(p[1][k] is None for p in parts) else pa.concat_arrays([p[1][k] for p in parts])
+                    for k in range(len(names))]
         order = np.argsort(lines, kind="stable")
         if not np.all(order == np.arange(len(order))):
             take = pa.array(order)
-            lines, cols = lines[order], [c.take(take) for c in cols]
+            lines, cols = lines[order], [None if c is None else c.take(take) for c in cols]
         groups.append((names, lines, cols))
     if len(groups) <= 1:
         yield from groups
@@ -261,7 +267,7 @@ def _file_order_runs(merged):
         names, lines, cols = groups[int(gid[a])]
         i0 = int(np.searchsorted(lines, all_lines[a]))
         i1 = int(np.searchsorted(lines, all_lines[b - 1], side="right"))
-        yield names, lines[i0:i1], [c.slice(i0, i1 - i0) for c in cols]
+        yield names, lines[i0:i1], [None if c is None else c.slice(i0, i1 - i0) for c in cols]
 
 
 def valid_timestamp_rows(
@@ -288,7 +294,7 @@ def valid_timestamp_rows(
         )
     if not okn.any():
         return None
-    return [c.filter(ok) for c in cols], lines[okn]
+    return [None if c is None else c.filter(ok) for c in cols], lines[okn]
 
 
 def strip_zwsp(a: pa.Array) -> pa.Array:
@@ -306,7 +312,7 @@ def canonical(names: list[str], cols: list[pa.Array], zwsp: bool = True) -> tupl
     failed = 0
     for name, raw in zip(names, cols, strict=True):
         spec = FIELD_MAP.get(name.lower())
-        if spec is None or spec[0] in out:
+        if spec is None or spec[0] in out or raw is None:
             continue
         target, kind = spec
         col = strip_zwsp(raw) if zwsp else raw
@@ -347,10 +353,19 @@ def build_batch(
     if checked is None:
         return None
     cols, lines = checked  # already in line order (see _file_order_runs)
-    out, failed = canonical(names, cols, ZWSP_BYTES in chunk.buf)
+    # (a lone byte is found many times faster than the 3-byte sequence: look for it first)
+    zwsp = chunk.buf.find(ZWSP_BYTES[:1]) != -1 and ZWSP_BYTES in chunk.buf
+    out, failed = canonical(names, cols, zwsp)
     if failed:
         ctx.conversion_failed(failed)
-    return make_batch(out, len(lines), ctx.source_file, pa.array(chunk.line_numbers(lines)), dict(zip(names, cols, strict=True)))
+    fields = F.original_fields(names, cols, F.kept_fields(ctx.options))
+    return make_batch(out, len(lines), ctx.source_file, pa.array(chunk.line_numbers(lines)), fields)
+
+
+def _needed(name: str) -> bool:
+    """Whether the canonical record is made from this field (see :data:`FIELD_MAP`)."""
+    n = name.lower()
+    return n in FIELD_MAP or n in ("date", "time")
 
 
 # --- detection ----------------------------------------------------------------------------

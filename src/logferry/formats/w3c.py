@@ -171,7 +171,8 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str 
     if cur is None:
         ctx.bad_lines(chunk, idx, "data line before any #Fields directive")
         return
-    good, cols, other = split_regular(chunk, idx, SPACE, cur.n, forbid=(34, TAB))
+    want = F.wanted_columns(cur.names, _needed, F.kept_fields(ctx.options))
+    good, cols, other = split_regular(chunk, idx, SPACE, cur.n, forbid=(34, TAB), want=want)
     # slow path: tokenise, match against current then earlier headers
     by_header: dict[int, tuple[list[int], list[list[str]]]] = {}
     for i in other.tolist():
@@ -195,18 +196,18 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str 
     cur_i = len(state.headers) - 1
     extra = by_header.pop(cur_i, None)
     if len(good) or extra:
-        str_cols = [to_str(c) for c in cols]
+        str_cols = [None if c is None else to_str(c) for c in cols]
         line_idx = good
         if extra:
             str_cols = [
-                pa.concat_arrays([c, pa.array([r[k] for r in extra[1]], pa.string())])
+                None if c is None else pa.concat_arrays([c, pa.array([r[k] for r in extra[1]], pa.string())])
                 for k, c in enumerate(str_cols)
             ]
             line_idx = np.concatenate([good, np.array(extra[0], dtype=np.int64)])
             order = np.argsort(line_idx, kind="stable")
             line_idx = line_idx[order]
             take = pa.array(order)
-            str_cols = [c.take(take) for c in str_cols]
+            str_cols = [None if c is None else c.take(take) for c in str_cols]
         yield build_batch(
             cur, str_cols, chunk.line_numbers(line_idx), ctx, dialect, quoted=bool(extra)
         )
@@ -236,12 +237,13 @@ def build_batch(
     """Canonical batch from the string columns of one header (``quoted``: some values
     may carry W3C ``"..."`` quoting; the fast path guarantees they do not)."""
     n = len(line_numbers)
-    originals = dict(zip(header.names, cols, strict=True))
+    originals = F.original_fields(header.names, cols, F.kept_fields(ctx.options))
     out: dict[str, pa.Array] = {}
     failed = 0
     by_norm = {}
     for name, col in zip(header.norm, cols, strict=True):
-        by_norm.setdefault(name, col)
+        if col is not None:  # None: not built (see _needed)
+            by_norm.setdefault(name, col)
     for name, col in by_norm.items():
         spec = FIELD_MAP.get(name)
         if spec is None:
@@ -282,6 +284,15 @@ def build_batch(
     if failed:
         ctx.conversion_failed(failed)
     return make_batch(out, n, ctx.source_file, pa.array(line_numbers), originals)
+
+
+_TIME_FIELDS = frozenset({"date", "time", "date-local", "time-local"})
+
+
+def _needed(name: str) -> bool:
+    """Whether the canonical record is made from this field (see :data:`FIELD_MAP`)."""
+    n = normalise(name)
+    return n in FIELD_MAP or n in _TIME_FIELDS
 
 
 def _query_part(parts: pa.Array) -> pa.Array:

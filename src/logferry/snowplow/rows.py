@@ -96,6 +96,9 @@ _THRIFT_FIELDS = {
     "collector": "collector",
 }
 
+#: every raw field the functions below read (what ingest asks readers to keep)
+RAW_FIELDS = frozenset({*_TOMCAT_FIELDS, *_THRIFT_FIELDS, "x-edge-location"})
+
 
 def batch_kind(batch: pa.RecordBatch) -> str | None:
     """Which collector's rows a canonical batch holds (from its raw field names), or None."""

@@ -31,6 +31,7 @@ import pyarrow.compute as pc
 from ..errors import InputError, LogferryError
 from ..reader import BadRow, RecordStream, detect_head, open_input, open_raw
 from ..schema import CANONICAL, CANONICAL_NAMES
+from ..snowplow.rows import RAW_FIELDS
 from . import db as dbm
 
 _BATCH_VIEW = "_lf_batch"
@@ -45,6 +46,9 @@ _COMMIT_ROWS = 200_000
 #: formats that never carry Snowplow tracker hits: the Snowplow hook is not called for them
 #: (it costs about 2 s per million IIS rows just to find nothing)
 _NO_TRACKER_FORMATS = frozenset({"w3c", "shop", "cdn-tsv", "cdn-json", "csv-usage"})
+#: original fields kept while ingesting: what Snowplow tracker decoding and the shop
+#: decoder (raw ``cs-uri-query``) read
+_ORIGINALS = frozenset({*RAW_FIELDS, "cs-uri-query", "cs_uri_query"})
 #: DuckDB buffer limit while ingesting (it spills beyond)
 INGEST_MEMORY_LIMIT = "256MB"
 #: batches parsed ahead of DuckDB by the prefetch thread
@@ -580,6 +584,9 @@ class Ingester:
 
     def _read_options(self) -> dict[str, Any]:
         opts = dict(self.options)
+        # the database keeps no original fields: only those the Snowplow hook and the
+        # shop decoder read are built (readers skip the rest of the work)
+        opts.setdefault("originals", sorted(_ORIGINALS))
         opts.setdefault("threads", self.parse_threads)
         return opts
 

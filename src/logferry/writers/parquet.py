@@ -42,6 +42,8 @@ class ParquetWriter:
         self, out: BinaryIO, *, compression: str = "zstd", include_fields: bool = False, **_: object
     ):
         self.include_fields = include_fields
+        #: whether batches must carry the original fields (else readers may skip them)
+        self.needs_originals = include_fields
         self.schema = SCHEMA if include_fields else CANONICAL_SCHEMA
         self._w = pq.ParquetWriter(out, self.schema, compression=compression)
 
