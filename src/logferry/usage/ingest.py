@@ -51,8 +51,10 @@ _NO_TRACKER_FORMATS = frozenset({"w3c", "shop", "cdn-tsv", "cdn-json", "csv-usag
 _ORIGINALS = frozenset({*RAW_FIELDS, "cs-uri-query", "cs_uri_query"})
 #: DuckDB buffer limit while ingesting (it spills beyond)
 INGEST_MEMORY_LIMIT = "256MB"
-#: batches parsed ahead of DuckDB by the prefetch thread
-_PREFETCH = 2
+#: batches parsed ahead of DuckDB by the prefetch thread: enough (16 x ~10k rows, some
+#: 40 MB) for parsing to go on while DuckDB writes and commits a group -- with 2, both
+#: sides waited on each other for a third of the time (2M IIS lines: 5.3 -> 4.0 s)
+_PREFETCH = 16
 #: bytes of log per read chunk (one batch): the reader's memory is a few chunks, and
 #: 2 MiB costs no more CPU than the reader's 8 MiB default (measured on 2M IIS lines)
 _CHUNK_SIZE = 2 << 20
