@@ -10,9 +10,10 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import duckdb
+if TYPE_CHECKING:  # imported where used: commands that never open the database skip it
+    import duckdb
 
 from ..schema import CANONICAL
 
@@ -107,6 +108,8 @@ def connect(path: str | os.PathLike = DEFAULT_DB, *, read_only: bool = False,
         from ..errors import InputError
 
         raise InputError(f"{p}: no usage database here (run `logferry ingest` first)")
+    import duckdb
+
     con = duckdb.connect(p, read_only=read_only)
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")

@@ -22,17 +22,18 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import InputError, LogferryError
 from ..reader import BadRow, RecordStream, detect_head, open_input, open_raw
 from ..schema import CANONICAL, CANONICAL_NAMES
-from ..snowplow.rows import RAW_FIELDS
 from . import db as dbm
+
+if TYPE_CHECKING:  # imported where used (see db.py)
+    import duckdb
 
 _BATCH_VIEW = "_lf_batch"
 _REQ_COLS = ", ".join(f'"{c}"' for c in CANONICAL_NAMES)
@@ -46,9 +47,9 @@ _COMMIT_ROWS = 200_000
 #: formats that never carry Snowplow tracker hits: the Snowplow hook is not called for them
 #: (it costs about 2 s per million IIS rows just to find nothing)
 _NO_TRACKER_FORMATS = frozenset({"w3c", "shop", "cdn-tsv", "cdn-json", "csv-usage"})
-#: original fields kept while ingesting: what Snowplow tracker decoding and the shop
-#: decoder (raw ``cs-uri-query``) read
-_ORIGINALS = frozenset({*RAW_FIELDS, "cs-uri-query", "cs_uri_query"})
+#: original fields kept while ingesting, besides those Snowplow tracker decoding reads:
+#: the shop decoder's raw ``cs-uri-query``
+_ORIGINALS = frozenset({"cs-uri-query", "cs_uri_query"})
 #: DuckDB buffer limit while ingesting (it spills beyond)
 INGEST_MEMORY_LIMIT = "256MB"
 #: batches parsed ahead of DuckDB by the prefetch thread: enough (16 x ~10k rows, some
@@ -481,6 +482,8 @@ class Ingester:
 
     def _load(self, path: str, fmt: str, codec: str | None, size: int | None, head: bytes,
               tail: _Watch, reg: dbm.Registered | None) -> FileResult:
+        import duckdb
+
         con = self.con
         bad: list[BadRow] = []
         lock = self._bad_lock
@@ -588,7 +591,9 @@ class Ingester:
         opts = dict(self.options)
         # the database keeps no original fields: only those the Snowplow hook and the
         # shop decoder read are built (readers skip the rest of the work)
-        opts.setdefault("originals", sorted(_ORIGINALS))
+        from ..snowplow.rows import RAW_FIELDS
+
+        opts.setdefault("originals", sorted(_ORIGINALS | RAW_FIELDS))
         opts.setdefault("threads", self.parse_threads)
         return opts
 
@@ -754,6 +759,8 @@ class Ingester:
 def _unregister(con: duckdb.DuckDBPyConnection) -> None:
     """Drop the batch view; in an aborted transaction that fails, and the error that
     aborted it is the one to report (the view is replaced by the next register)."""
+    import duckdb
+
     try:
         con.unregister(_BATCH_VIEW)
     except duckdb.Error:
