@@ -92,3 +92,34 @@ def test_convert_to_parquet_canonical_and_optional_fields(tmp_path):
     assert first["cs-uri-query"] == "q=100" and first["c-ip"] == "81.2.69.143"
     last = dict(t2.column("fields")[4].as_py())
     assert "s-sitename" not in last and last["sc-status"] == "404"
+
+
+def test_parquet_writer_gathers_batches_into_row_groups(monkeypatch):
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    import logferry
+    from logferry.writers import parquet
+
+    src = corpus("lnav/logfile_w3c_big.0")
+    table = logferry.read(src).to_table().select(logferry.CANONICAL_SCHEMA.names)
+    batches = table.combine_chunks().to_batches(max_chunksize=60)
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 100)
+    buf = io.BytesIO()
+    w = parquet.ParquetWriter(buf)
+    for b in batches:
+        w.write(b)
+    w.close()
+    meta = pq.read_metadata(io.BytesIO(buf.getvalue()))
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(sizes) == table.num_rows and all(s == 120 for s in sizes[:-1]) and sizes[-1] <= 120
+    back = pq.read_table(io.BytesIO(buf.getvalue()))
+    assert back.equals(pa.Table.from_batches(batches).cast(back.schema))
+    cols = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
+    rg = meta.row_group(0)
+    assert rg.column(cols["status"]).statistics.has_min_max
+    assert not rg.column(cols["user_agent"]).is_stats_set  # long free text: no min/max
+    assert "RLE_DICTIONARY" in rg.column(cols["method"]).encodings
+    assert "RLE_DICTIONARY" not in rg.column(cols["path"]).encodings
