@@ -157,9 +157,11 @@ MAX_LINE = 64 << 20
 def _last_terminator(block: bytes) -> int:
     """Index of the last line terminator in ``block`` (-1 if none).  A CR that is the
     very last byte does not count: an LF may follow in the next block (CRLF)."""
-    cut = max(block.rfind(b"\n"), block.rfind(b"\r"))
+    nl = block.rfind(b"\n")
+    cut = max(nl, block.rfind(b"\r", nl + 1))  # a CR can only matter after the last LF
     if cut == len(block) - 1 and block[cut] == CR:
-        cut = max(block.rfind(b"\n", 0, cut), block.rfind(b"\r", 0, cut))
+        nl = block.rfind(b"\n", 0, cut)
+        cut = max(nl, block.rfind(b"\r", nl + 1, cut))
     return cut
 
 
