@@ -101,8 +101,10 @@ def gather(arr: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> pa.BinaryAr
 
 
 def to_str(a: pa.Array) -> pa.Array:
-    """Binary -> string; invalid UTF-8 is replaced (U+FFFD) rather than failing."""
-    if a.type == pa.string():
+    """Binary -> string; invalid UTF-8 is replaced (U+FFFD) rather than failing.  Other
+    types (numbers the CSV fast path parsed already) are returned as they are."""
+    if a.type == pa.string() or not (pa.types.is_binary(a.type) or pa.types.is_large_binary(a.type)
+                                     or pa.types.is_large_string(a.type)):
         return a
     s = a.view(pa.string()) if a.type == pa.binary() else a.cast(pa.string())
     try:

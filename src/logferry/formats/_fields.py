@@ -281,3 +281,29 @@ def original_fields(names, cols, keep: frozenset[str] | None) -> dict[str, pa.Ar
         return dict(zip(names, cols, strict=True))
     kept = {n: c for n, c in zip(names, cols, strict=True) if c is not None and n.lower() in keep}
     return kept or None
+
+
+#: converter kinds whose raw text Arrow's CSV parser may read as a number directly
+_NUMBER_KINDS = {"int": pa.int64(), "ms": pa.float64(), "seconds": pa.float64()}
+
+
+def number_types(names: list[str], kind_of, keep: frozenset[str] | None) -> dict[int, pa.DataType] | None:
+    """Fields to parse straight into numbers (see ``split_regular(types=...)``): those whose
+    converter kind (``kind_of(name)``) takes a plain number, unless kept as originals
+    (which are raw text)."""
+    if keep is None:
+        return None
+    out = {}
+    for k, name in enumerate(names):
+        typ = _NUMBER_KINDS.get(kind_of(name) or "")
+        if typ is not None and name.lower() not in keep:
+            out[k] = typ
+    return out or None
+
+
+def concat_columns(parts: list[pa.Array]) -> pa.Array:
+    """Concatenate one column's parts; a part already parsed as numbers is turned back to
+    text when another part is text (the converters read either)."""
+    if len({p.type for p in parts}) > 1:
+        parts = [p if p.type == pa.string() else p.cast(pa.string()) for p in parts]
+    return pa.concat_arrays(parts)

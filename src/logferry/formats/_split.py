@@ -19,7 +19,7 @@ run to the numpy path above, so both give the same columns.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -46,6 +46,7 @@ def split_regular(
     forbid: tuple[int, ...] = (QUOTE,),
     allow_empty: bool = False,
     want: Collection[int] | None = None,
+    types: Mapping[int, pa.DataType] | None = None,
 ) -> tuple[np.ndarray, list[pa.Array | None], np.ndarray]:
     """Split lines ``idx`` of ``chunk`` on byte ``sep`` into ``n`` columns.
 
@@ -54,12 +55,14 @@ def split_regular(
     ``other_idx`` are lines that need the slow path (wrong field count, empty fields
     unless ``allow_empty``, or a ``forbid`` byte).  With ``want``, only those columns are
     built and the others are ``None`` (the lines are still checked field by field).
+    Columns named in ``types`` (numbers) may come back already of that type, ``-`` as
+    null, when Arrow's CSV parser reads them; else as text: callers convert either.
     """
     idx = np.asarray(idx, dtype=np.int64)
     empty = [pa.array([], pa.string()) for _ in range(max(n, 0))]
     if len(idx) == 0 or n < 1:
         return idx, empty, idx
-    fast = _split_csv(chunk, idx, sep, n, forbid, allow_empty, want)
+    fast = _split_csv(chunk, idx, sep, n, forbid, allow_empty, want, types)
     if fast is not None:
         return idx, fast, idx[:0]
     buf = chunk.buf
@@ -117,11 +120,13 @@ def split_regular(
 def _split_csv(
     chunk: LineChunk, idx: np.ndarray, sep: int, n: int, forbid: tuple[int, ...], allow_empty: bool,
     want: Collection[int] | None = None,
+    types: Mapping[int, pa.DataType] | None = None,
 ) -> list[pa.Array | None] | None:
     """The common case in one call of Arrow's CSV parser (C++, no quoting): consecutive
     lines, none holding a ``forbid`` byte or a CR, each with exactly ``n`` fields (and no
     empty one unless ``allow_empty``), all valid UTF-8.  ``None`` when any of that does
-    not hold: the caller then sorts the lines out itself."""
+    not hold (or a ``types`` column holds something else than a number or ``-``): the
+    caller then sorts the lines out itself."""
     m = len(idx)
     if n < 2 or m < _CSV_MIN_LINES or int(idx[-1]) - int(idx[0]) + 1 != m:
         return None
@@ -134,6 +139,10 @@ def _split_csv(
     # the parser checks every row's field count, but builds only the wanted columns --
     # when that saves enough to pay for looking for empty fields in the others (below)
     built = list(range(n)) if want is None or 4 * len(set(want)) > 3 * n else sorted(set(want))
+    column_types = dict.fromkeys(names, pa.string())
+    typed = {k for k in (types or {}) if k in built}
+    for k in typed:
+        column_types[names[k]] = types[k]  # type: ignore[index]
     try:
         table = pcsv.read_csv(
             pa.BufferReader(pa.py_buffer(buf).slice(lo, hi - lo)),
@@ -141,18 +150,19 @@ def _split_csv(
                                           block_size=max(hi - lo + 1, 1 << 16)),
             parse_options=pcsv.ParseOptions(delimiter=chr(sep), quote_char=False, escape_char=False,
                                             double_quote=False, ignore_empty_lines=False),
-            convert_options=pcsv.ConvertOptions(column_types=dict.fromkeys(names, pa.string()),
+            convert_options=pcsv.ConvertOptions(column_types=column_types, null_values=["-"],
                                                 strings_can_be_null=False, check_utf8=True,
                                                 # (an empty list would mean every column)
                                                 include_columns=[names[k] for k in built or [0]]),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None  # a row with another field count, or bytes that are not UTF-8
+        return None  # a row with another field count, bytes that are not UTF-8, not a number
     if table.num_rows != m:
         return None
     got = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns]
     if not allow_empty:
-        if any(pc.min(pc.binary_length(c)).as_py() == 0 for c in got[: len(built)]):
+        # (a number column cannot be empty: "" is not a number)
+        if any(pc.min(pc.binary_length(c)).as_py() == 0 for k, c in zip(built, got) if k not in typed):
             return None
         if len(built) < n and _has_empty_field(chunk, idx, sep, lo, hi):
             return None  # an empty field in a column not built

@@ -194,8 +194,10 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: _State, ctx) -> Iterator[
             break
         # headerless rows of RTMP's field count are told apart by a value: build them all
         rtmp_possible = state.header is None and n == len(RTMP_FIELDS)
-        want = None if rtmp_possible else F.wanted_columns(names_for(state.header, n), _needed, keep)
-        good, cols, rest = split_regular(chunk, rest, TAB, n, forbid=(SPACE,), want=want)
+        names = names_for(state.header, n)
+        want = None if rtmp_possible else F.wanted_columns(names, _needed, keep)
+        types = None if want is None else F.number_types(names, _kind, keep)
+        good, cols, rest = split_regular(chunk, rest, TAB, n, forbid=(SPACE,), want=want, types=types)
         if not len(good):
             continue
         str_cols = [None if c is None else to_str(c) for c in cols]
@@ -248,7 +250,7 @@ def _file_order_runs(merged):
         else:
             # a column not built for one part (see wanted_columns) is not wanted at all
             lines = np.concatenate([p[0] for p in parts])
-            cols = [None if any(p[1][k] is None for p in parts) else pa.concat_arrays([p[1][k] for p in parts])
+            cols = [None if any(p[1][k] is None for p in parts) else F.concat_columns([p[1][k] for p in parts])
                     for k in range(len(names))]
         order = np.argsort(lines, kind="stable")
         if not np.all(order == np.arange(len(order))):
@@ -315,7 +317,7 @@ def canonical(names: list[str], cols: list[pa.Array], zwsp: bool = True) -> tupl
         if spec is None or spec[0] in out or raw is None:
             continue
         target, kind = spec
-        col = strip_zwsp(raw) if zwsp else raw
+        col = strip_zwsp(raw) if zwsp and raw.type == pa.string() else raw
         if kind == "str":
             v = F.dash_null(col)
         elif kind == "int":
@@ -360,6 +362,11 @@ def build_batch(
         ctx.conversion_failed(failed)
     fields = F.original_fields(names, cols, F.kept_fields(ctx.options))
     return make_batch(out, len(lines), ctx.source_file, pa.array(chunk.line_numbers(lines)), fields)
+
+
+def _kind(name: str) -> str | None:
+    spec = FIELD_MAP.get(name.lower())
+    return spec[1] if spec else None
 
 
 def _needed(name: str) -> bool:

@@ -171,8 +171,10 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str 
     if cur is None:
         ctx.bad_lines(chunk, idx, "data line before any #Fields directive")
         return
-    want = F.wanted_columns(cur.names, _needed, F.kept_fields(ctx.options))
-    good, cols, other = split_regular(chunk, idx, SPACE, cur.n, forbid=(34, TAB), want=want)
+    keep = F.kept_fields(ctx.options)
+    want = F.wanted_columns(cur.names, _needed, keep)
+    types = F.number_types(cur.names, _kind, keep)
+    good, cols, other = split_regular(chunk, idx, SPACE, cur.n, forbid=(34, TAB), want=want, types=types)
     # slow path: tokenise, match against current then earlier headers
     by_header: dict[int, tuple[list[int], list[list[str]]]] = {}
     for i in other.tolist():
@@ -200,7 +202,7 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str 
         line_idx = good
         if extra:
             str_cols = [
-                None if c is None else pa.concat_arrays([c, pa.array([r[k] for r in extra[1]], pa.string())])
+                None if c is None else F.concat_columns([c, pa.array([r[k] for r in extra[1]], pa.string())])
                 for k, c in enumerate(str_cols)
             ]
             line_idx = np.concatenate([good, np.array(extra[0], dtype=np.int64)])
@@ -287,6 +289,11 @@ def build_batch(
 
 
 _TIME_FIELDS = frozenset({"date", "time", "date-local", "time-local"})
+
+
+def _kind(name: str) -> str | None:
+    spec = FIELD_MAP.get(normalise(name))
+    return spec[1] if spec else None
 
 
 def _needed(name: str) -> bool:
