@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from tests.conftest import CORPUS, corpus
 
 import logferry
@@ -378,3 +380,35 @@ def test_tokenize():
     # a full row keeps trailing tabs as empty extra fields (byte-exact round trips)
     row = "\t".join(str(i) for i in range(12))
     assert tokenize(row + "\t") == [*row.split("\t"), ""]
+
+
+_DATES = ["2014-05-23", "2016-02-29", "2015-02-29", "2014-5-23", "-", "20140523", "2014-05-23T", "9999-12-31"]
+_TIMES = ["01:13:11", "23:59:59", "24:00:00", "23:59:60", "1:13:11", "01:13", "01:13:11.250", "-", "25:00:00"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(pairs=st.lists(st.tuples(st.sampled_from(_DATES), st.sampled_from(_TIMES)), min_size=70, max_size=90),
+       clean=st.booleans())
+def test_dates_and_times_typed_by_the_csv_fast_path_read_like_text(tmp_path_factory, pairs, clean):
+    """Reading without originals lets Arrow's CSV parser type the date and time fields;
+    records, timestamps, bad rows and their reasons are those of a full (text) read."""
+    import logferry
+
+    src = corpus("matomo-log-analytics/amazon_cloudfront_web.log")
+    lines = src.read_bytes().splitlines(keepends=True)
+    head = b"".join(ln for ln in lines if ln.startswith(b"#"))
+    row = next(ln for ln in lines if not ln.startswith(b"#")).rstrip(b"\r\n").split(b"\t")
+    if clean:
+        pairs = [(d, t) for d, t in [("2014-05-23", "01:13:11"), ("2016-02-29", "23:59:59")] * 40]
+    body = b"".join(b"\t".join([d.encode(), t.encode(), *row[2:]]) + b"\n" for d, t in pairs)
+    path = tmp_path_factory.mktemp("cf") / "typed.log"
+    path.write_bytes(head + body)
+    out = {}
+    for originals in (True, False):
+        bad = []
+        t = logferry.read(path, options={"originals": originals}, on_bad=bad.append).to_table()
+        out[originals] = (t.column("timestamp").to_pylist(), t.column("line_number").to_pylist(),
+                          [(b.line_number, b.reason) for b in bad])
+    assert out[True] == out[False]
+    if clean:
+        assert len(out[False][0]) == 80 and out[False][0][1].isoformat() == "2016-02-29T23:59:59+00:00"

@@ -283,8 +283,10 @@ def original_fields(names, cols, keep: frozenset[str] | None) -> dict[str, pa.Ar
     return kept or None
 
 
-#: converter kinds whose raw text Arrow's CSV parser may read as a number directly
-_NUMBER_KINDS = {"int": pa.int64(), "ms": pa.float64(), "seconds": pa.float64()}
+#: converter kinds whose raw text Arrow's CSV parser may read as a number directly (and,
+#: for readers that say so, ``YYYY-MM-DD`` dates and ``HH:MM:SS`` times)
+_TYPED_KINDS = {"int": pa.int64(), "ms": pa.float64(), "seconds": pa.float64(),
+                "date": pa.date32(), "time": pa.time32("s")}
 
 
 def number_types(names: list[str], kind_of, keep: frozenset[str] | None) -> dict[int, pa.DataType] | None:
@@ -295,7 +297,7 @@ def number_types(names: list[str], kind_of, keep: frozenset[str] | None) -> dict
         return None
     out = {}
     for k, name in enumerate(names):
-        typ = _NUMBER_KINDS.get(kind_of(name) or "")
+        typ = _TYPED_KINDS.get(kind_of(name) or "")
         if typ is not None and name.lower() not in keep:
             out[k] = typ
     return out or None
@@ -307,3 +309,21 @@ def concat_columns(parts: list[pa.Array]) -> pa.Array:
     if len({p.type for p in parts}) > 1:
         parts = [p if p.type == pa.string() else p.cast(pa.string()) for p in parts]
     return pa.concat_arrays(parts)
+
+
+def is_typed_date_time(date: pa.Array, time: pa.Array) -> bool:
+    """Whether the CSV fast path parsed a date and a time field already."""
+    return pa.types.is_date32(date.type) and pa.types.is_time32(time.type)
+
+
+def date_time_to_ts(date: pa.Array, time: pa.Array) -> pa.Array:
+    """date32 + time32[s] (UTC) -> timestamp[us, UTC], with integer arithmetic."""
+    days = date.cast(pa.int32()).cast(pa.int64())
+    secs = time.cast(pa.int32()).cast(pa.int64())
+    us = pc.add(pc.multiply(days, 86_400_000_000), pc.multiply(secs, 1_000_000))
+    return us.cast(TS)
+
+
+def date_time_as_text(date: pa.Array, time: pa.Array) -> tuple[pa.Array, pa.Array]:
+    """Typed date/time columns back to their text (``-``, parsed as null, again ``-``)."""
+    return (pc.fill_null(date.cast(pa.string()), DASH), pc.fill_null(time.cast(pa.string()), DASH))

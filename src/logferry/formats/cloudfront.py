@@ -276,7 +276,13 @@ def valid_timestamp_rows(
     names: list[str], cols: list[pa.Array], chunk: LineChunk, lines: np.ndarray, ctx, what: str
 ) -> tuple[list[pa.Array], np.ndarray] | None:
     """Drop (as bad rows) rows whose date/time fields are not a date and a time."""
-    date, time = cols[names.index("date")], cols[names.index("time")]
+    i_date, i_time = names.index("date"), names.index("time")
+    date, time = cols[i_date], cols[i_time]
+    if F.is_typed_date_time(date, time):  # parsed by the CSV fast path: valid, or "-" (null)
+        if date.null_count == 0 and time.null_count == 0:
+            return cols, lines
+        cols = list(cols)
+        date, time = cols[i_date], cols[i_time] = F.date_time_as_text(date, time)
     try:  # fast path: every row has a well-formed date and time
         pc.cast(F.join_date_time(date, time), pa.timestamp("s"))
         if date.null_count == 0 and time.null_count == 0:
@@ -337,10 +343,14 @@ def canonical(names: list[str], cols: list[pa.Array], zwsp: bool = True) -> tupl
             raise AssertionError(kind)
         out[target] = v
     if "date" in names and "time" in names:
-        text = F.join_date_time(cols[names.index("date")], cols[names.index("time")])
-        ts = F.iso_to_ts(text)
-        failed += F.count_failed(text, ts)
-        out["timestamp"] = ts
+        date, time = cols[names.index("date")], cols[names.index("time")]
+        if F.is_typed_date_time(date, time):
+            out["timestamp"] = F.date_time_to_ts(date, time)
+        else:
+            text = F.join_date_time(date, time)
+            ts = F.iso_to_ts(text)
+            failed += F.count_failed(text, ts)
+            out["timestamp"] = ts
     return out, failed
 
 
@@ -365,7 +375,10 @@ def build_batch(
 
 
 def _kind(name: str) -> str | None:
-    spec = FIELD_MAP.get(name.lower())
+    n = name.lower()
+    if n in ("date", "time"):
+        return n  # (the CSV fast path may parse them: see valid_timestamp_rows)
+    spec = FIELD_MAP.get(n)
     return spec[1] if spec else None
 
 
