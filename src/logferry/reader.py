@@ -151,6 +151,14 @@ class _Prefixed(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
+    def peek(self, n: int = 0) -> bytes:
+        """The next bytes without consuming them (lets a reader of this stream sniff it
+        without wrapping it in a buffer that copies every read)."""
+        if self._head:
+            return bytes(self._head[: max(n, 1)])
+        peek = getattr(self._rest, "peek", None)
+        return peek(n) if peek is not None else b""
+
     def read(self, n: int = -1) -> bytes:
         if self._head:
             if n < 0 or n >= len(self._head):

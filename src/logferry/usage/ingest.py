@@ -152,6 +152,10 @@ class _Watch(io.RawIOBase):
         self.count = 0
         self.last = b""
         self.on_bytes = on_bytes
+        if callable(getattr(inner, "peek", None)):
+            # readers sniff a stream that can peek as it is; else they wrap it in a
+            # BufferedReader, which copies every read through readinto
+            self.peek = inner.peek
 
     def readable(self) -> bool:
         return True
