@@ -162,7 +162,7 @@ def _split_csv(
     got = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns]
     if not allow_empty:
         # (a number column cannot be empty: "" is not a number)
-        if any(pc.min(pc.binary_length(c)).as_py() == 0 for k, c in zip(built, got) if k not in typed):
+        if any(pc.min(pc.binary_length(c)).as_py() == 0 for k, c in zip(built, got[: len(built)], strict=True) if k not in typed):
             return None
         if len(built) < n and _has_empty_field(chunk, idx, sep, lo, hi):
             return None  # an empty field in a column not built
