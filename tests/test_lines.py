@@ -125,7 +125,7 @@ def test_split_regular_csv_fast_path_takes_only_clean_runs():
     assert not used and fast == slow and len(fast[0]) == 200
 
 
-_CLEAN = ["a", "bc", "é", '"', "x-y"]
+_CLEAN = ["a", "bc", "é", '"', "x-y", "\x00", "\\", "\x0b", "#"]
 _ANY = [*_CLEAN, "", " ", "\xff", "\r", "a\tb"]
 
 
