@@ -123,3 +123,13 @@ def test_parquet_writer_gathers_batches_into_row_groups(monkeypatch):
     assert not rg.column(cols["user_agent"]).is_stats_set  # long free text: no min/max
     assert "RLE_DICTIONARY" in rg.column(cols["method"]).encodings
     assert "RLE_DICTIONARY" not in rg.column(cols["path"]).encodings
+    # long rows: the byte limit cuts row groups before the row limit does
+    monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 10**6)
+    monkeypatch.setattr(parquet, "ROW_GROUP_BYTES", 1)
+    buf = io.BytesIO()
+    w = parquet.ParquetWriter(buf)
+    for b in batches:
+        w.write(b)
+    w.close()
+    meta = pq.read_metadata(io.BytesIO(buf.getvalue()))
+    assert meta.num_row_groups == len(batches) and meta.num_rows == table.num_rows

@@ -35,8 +35,11 @@ def struct_to_map(s: pa.StructArray) -> pa.MapArray:
 
 
 #: rows per row group: batches are gathered up to this many (readers prefer row groups of
-#: 100k+ rows to one per reader batch; some 40 MB of canonical rows in memory)
+#: 100k+ rows to one per reader batch; some 40 MB of canonical rows in memory) ...
 ROW_GROUP_ROWS = 128 * 1024
+#: ... or up to this many bytes of Arrow data, whichever comes first (long rows, or the
+#: original fields kept, must not make the buffer grow with them)
+ROW_GROUP_BYTES = 64 << 20
 #: columns with few distinct values: dictionary-encoded (trying it on free text such as
 #: paths or request ids costs time and gives nothing back)
 DICTIONARY_COLUMNS = [
@@ -64,6 +67,7 @@ class ParquetWriter:
         )
         self._pending: list[pa.RecordBatch] = []
         self._rows = 0
+        self._bytes = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
         cols = [batch.column(name) for name in CANONICAL_SCHEMA.names]
@@ -72,15 +76,17 @@ class ParquetWriter:
                 cols.append(struct_to_map(batch.column("fields")))
             else:
                 cols.append(pa.nulls(batch.num_rows, FIELDS_TYPE))
-        self._pending.append(pa.RecordBatch.from_arrays(cols, schema=self.schema))
-        self._rows += batch.num_rows
-        if self._rows >= ROW_GROUP_ROWS:
+        out = pa.RecordBatch.from_arrays(cols, schema=self.schema)
+        self._pending.append(out)
+        self._rows += out.num_rows
+        self._bytes += out.nbytes
+        if self._rows >= ROW_GROUP_ROWS or self._bytes >= ROW_GROUP_BYTES:
             self._flush()
 
     def _flush(self) -> None:
         if self._pending:
             self._w.write_table(pa.Table.from_batches(self._pending, self.schema), row_group_size=self._rows)
-        self._pending, self._rows = [], 0
+        self._pending, self._rows, self._bytes = [], 0, 0
 
     def close(self) -> None:
         self._flush()
