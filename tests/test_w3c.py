@@ -236,3 +236,30 @@ def test_bad_numbers_become_null_and_are_counted(tmp_path):
     assert r[0]["status"] is None and r[1]["timestamp"] is None
     assert s.stats.conversion_errors == 2
     assert s.stats.bad == 0
+
+
+@pytest.mark.parametrize("originals", [True, False])
+def test_numbers_out_of_the_canonical_range_become_null_not_a_crash(tmp_path, originals):
+    """A status of 99999 or a port beyond 2**31 cannot be an int16/int32: the value is
+    null and counted as unconvertible; the row is kept (both split paths)."""
+    rows = [f"2024-03-01 00:00:{i % 60:02d} GET /x {99999 if i == 5 else 200} {2**40 if i == 7 else 443} 12"
+            for i in range(100)]
+    path = tmp_path / "u_ex.log"
+    path.write_text("#Fields: date time cs-method cs-uri-stem sc-status s-port sc-bytes\n" + "\n".join(rows) + "\n")
+    s = logferry.read(path, options={"originals": originals})
+    t = s.to_table()
+    assert t.num_rows == 100 and s.stats.bad == 0
+    assert t.column("status").to_pylist()[4:7] == [200, None, 200]
+    assert t.column("server_port").to_pylist()[6:9] == [443, None, 443]
+    assert s.stats.conversion_errors == 2
+
+
+def test_cast_or_null_counts_what_does_not_fit():
+    import pyarrow as pa
+
+    from logferry.schema import cast_or_null
+
+    lost = []
+    out = cast_or_null(pa.array([1.0, 2.5, 70000.0, None, -3.0]), pa.int16(), lost.append)
+    assert out.type == pa.int16() and out.to_pylist() == [1, None, None, None, -3] and lost == [2]
+    assert cast_or_null(pa.array([5, 6]), pa.int16(), lost.append).to_pylist() == [5, 6] and lost == [2]

@@ -8,10 +8,11 @@ source names).  Units are normalised: milliseconds, bytes, UTC.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 TS = pa.timestamp("us", tz="UTC")
 
@@ -60,11 +61,15 @@ def make_batch(
     source_file: str,
     line_numbers: pa.Array,
     fields: pa.StructArray | Mapping[str, pa.Array] | None = None,
+    *,
+    on_failed: Callable[[int], None] | None = None,
 ) -> pa.RecordBatch:
     """Assemble a canonical batch of ``n`` rows.
 
     ``columns`` maps canonical names to arrays (missing names become null columns,
-    arrays are cast to the canonical type).  ``fields`` are the original fields.
+    arrays are cast to the canonical type; a value the type cannot hold, such as a status
+    of 99999, becomes null and is counted through ``on_failed``).  ``fields`` are the
+    original fields.
     """
     unknown = set(columns) - set(CANONICAL)
     if unknown:
@@ -78,7 +83,7 @@ def make_batch(
             if isinstance(arr, pa.ChunkedArray):
                 arr = arr.combine_chunks()
             if arr.type != typ:
-                arr = arr.cast(typ)
+                arr = cast_or_null(arr, typ, on_failed)
             arrays.append(arr)
     arrays.append(repeat_string(source_file, n))
     arrays.append(line_numbers.cast(pa.int64()))
@@ -89,6 +94,33 @@ def make_batch(
         arrays.append(fields)
         names.append("fields")
     return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def cast_or_null(arr: pa.Array, typ: pa.DataType, on_failed: Callable[[int], None] | None = None) -> pa.Array:
+    """``arr`` cast to ``typ``; values out of the type's range become null (counted)."""
+    try:
+        return arr.cast(typ)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    if pa.types.is_integer(typ) and (pa.types.is_integer(arr.type) or pa.types.is_floating(arr.type)):
+        info = np.iinfo(typ.to_pandas_dtype())
+        fits = pc.and_(pc.greater_equal(arr, info.min), pc.less_equal(arr, info.max))
+        fits = pc.and_(fits, pc.equal(arr, pc.floor(arr))) if pa.types.is_floating(arr.type) else fits
+        kept = pc.if_else(fits, arr, pa.scalar(None, arr.type))
+        lost = int(pc.sum(pc.and_(pc.is_valid(arr), pc.invert(pc.fill_null(fits, True)))).as_py() or 0)
+        out = kept.cast(typ)
+    else:  # anything else: value by value (rare)
+        values = []
+        for v in arr.to_pylist():
+            try:
+                values.append(None if v is None else pa.scalar(v).cast(typ).as_py())
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                values.append(None)
+        out = pa.array(values, typ)
+        lost = out.null_count - arr.null_count
+    if on_failed is not None and lost:
+        on_failed(lost)
+    return out
 
 
 def repeat_string(value: str, n: int) -> pa.Array:

@@ -78,7 +78,7 @@ def read(chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
         fields = _fields(objs)
         fields["origin_file"] = pa.array([_text(o.get("source_file")) for o in objs], pa.string())
         fields["origin_line"] = pa.array([_text(o.get("line_number")) for o in objs], pa.string())
-        yield make_batch(cols, len(objs), ctx.source_file, own_lines, fields)
+        yield make_batch(cols, len(objs), ctx.source_file, own_lines, fields, on_failed=ctx.conversion_failed)
 
 
 def sniff(head: Head) -> float:

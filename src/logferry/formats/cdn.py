@@ -298,7 +298,7 @@ def _batch(names: Sequence[str], cols: Sequence[pa.Array], line_numbers: np.ndar
     for name, col in zip(names, cols, strict=True):
         first.setdefault(name, col)
     out = canonical(first, n, ctx)
-    return make_batch(out, n, ctx.source_file, pa.array(line_numbers, pa.int64()), originals)
+    return make_batch(out, n, ctx.source_file, pa.array(line_numbers, pa.int64()), originals, on_failed=ctx.conversion_failed)
 
 
 # --- TSV ---------------------------------------------------------------------------------

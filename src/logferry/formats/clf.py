@@ -686,7 +686,7 @@ def parse_chunk(layout: Layout, chunk: LineChunk, idx: np.ndarray, ctx) -> pa.Re
         return None
     pos, tokens = _merge(parts)
     out = convert(layout, tokens, ctx)
-    return make_batch(out, len(pos), ctx.source_file, pa.array(chunk.line_numbers(idx[pos])), tokens)
+    return make_batch(out, len(pos), ctx.source_file, pa.array(chunk.line_numbers(idx[pos])), tokens, on_failed=ctx.conversion_failed)
 
 
 def _valid_utf8(a: pa.Array) -> bool:

@@ -371,7 +371,7 @@ def build_batch(
     if failed:
         ctx.conversion_failed(failed)
     fields = F.original_fields(names, cols, F.kept_fields(ctx.options))
-    return make_batch(out, len(lines), ctx.source_file, pa.array(chunk.line_numbers(lines)), fields)
+    return make_batch(out, len(lines), ctx.source_file, pa.array(chunk.line_numbers(lines)), fields, on_failed=ctx.conversion_failed)
 
 
 def _kind(name: str) -> str | None:

@@ -329,7 +329,7 @@ def _batch(
         out["timestamp"] = ts
     if failed:
         ctx.conversion_failed(failed)
-    return make_batch(out, n, ctx.source_file, pa.array(line_numbers, pa.int64()), originals)
+    return make_batch(out, n, ctx.source_file, pa.array(line_numbers, pa.int64()), originals, on_failed=ctx.conversion_failed)
 
 
 # --- detection -----------------------------------------------------------------------------

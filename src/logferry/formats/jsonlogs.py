@@ -365,7 +365,7 @@ def read_dialect(d: Dialect, chunks: Iterator[LineChunk], ctx) -> Iterator[pa.Re
             continue
         cols = build_columns(d, objs, ctx)
         lines = pa.array(chunk.line_numbers(np.array(idx, dtype=np.int64)))
-        yield make_batch(cols, len(objs), ctx.source_file, lines, originals(objs))
+        yield make_batch(cols, len(objs), ctx.source_file, lines, originals(objs), on_failed=ctx.conversion_failed)
 
 
 # --- detection -----------------------------------------------------------------------------

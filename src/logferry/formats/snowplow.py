@@ -124,7 +124,7 @@ def build_batch(names: list[str], cols: list[pa.Array], chunk: LineChunk, lines:
     }
     if failed:
         ctx.conversion_failed(failed)
-    return make_batch(out, len(lines), ctx.source_file, pa.array(chunk.line_numbers(lines)), f)
+    return make_batch(out, len(lines), ctx.source_file, pa.array(chunk.line_numbers(lines)), f, on_failed=ctx.conversion_failed)
 
 
 def sniff(head: Head) -> float:

@@ -91,7 +91,7 @@ def _batch(rows: list[dict], lines: list[int], ctx) -> pa.RecordBatch:
         "host": col["hostname"],
         "visit_id": col["networkUserId"],
     }
-    return make_batch(columns, n, ctx.source_file, pa.array(lines, pa.int64()), col)
+    return make_batch(columns, n, ctx.source_file, pa.array(lines, pa.int64()), col, on_failed=ctx.conversion_failed)
 
 
 READERS = {

@@ -285,7 +285,7 @@ def build_batch(
         out["timestamp"] = ts
     if failed:
         ctx.conversion_failed(failed)
-    return make_batch(out, n, ctx.source_file, pa.array(line_numbers), originals)
+    return make_batch(out, n, ctx.source_file, pa.array(line_numbers), originals, on_failed=ctx.conversion_failed)
 
 
 _TIME_FIELDS = frozenset({"date", "time", "date-local", "time-local"})
