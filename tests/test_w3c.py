@@ -263,3 +263,17 @@ def test_cast_or_null_counts_what_does_not_fit():
     out = cast_or_null(pa.array([1.0, 2.5, 70000.0, None, -3.0]), pa.int16(), lost.append)
     assert out.type == pa.int16() and out.to_pylist() == [1, None, None, None, -3] and lost == [2]
     assert cast_or_null(pa.array([5, 6]), pa.int16(), lost.append).to_pylist() == [5, 6] and lost == [2]
+
+
+@pytest.mark.parametrize("originals", [True, False])
+def test_durations_that_are_not_finite_become_null(tmp_path, originals):
+    """``inf``/``nan`` are no duration (and no JSON can hold them): null, counted."""
+    rows = [f"2024-03-01 00:00:{i % 60:02d} GET /x 200 {'inf' if i == 3 else 'nan' if i == 4 else 15}"
+            for i in range(100)]
+    path = tmp_path / "u_ex.log"
+    path.write_text("#Software: Microsoft Internet Information Services 10.0\n"
+                    "#Fields: date time cs-method cs-uri-stem sc-status time-taken\n" + "\n".join(rows) + "\n")
+    s = logferry.read(path, options={"originals": originals})
+    t = s.to_table()
+    assert t.num_rows == 100 and t.column("duration_ms").to_pylist()[2:6] == [15.0, None, None, 15.0]
+    assert s.stats.conversion_errors == 2

@@ -68,7 +68,8 @@ def make_batch(
 
     ``columns`` maps canonical names to arrays (missing names become null columns,
     arrays are cast to the canonical type; a value the type cannot hold, such as a status
-    of 99999, becomes null and is counted through ``on_failed``).  ``fields`` are the
+    of 99999, or a duration that is not a finite number, becomes null and is counted
+    through ``on_failed``).  ``fields`` are the
     original fields.
     """
     unknown = set(columns) - set(CANONICAL)
@@ -84,6 +85,8 @@ def make_batch(
                 arr = arr.combine_chunks()
             if arr.type != typ:
                 arr = cast_or_null(arr, typ, on_failed)
+            if pa.types.is_floating(typ):
+                arr = finite_or_null(arr, on_failed)
             arrays.append(arr)
     arrays.append(repeat_string(source_file, n))
     arrays.append(line_numbers.cast(pa.int64()))
@@ -121,6 +124,18 @@ def cast_or_null(arr: pa.Array, typ: pa.DataType, on_failed: Callable[[int], Non
     if on_failed is not None and lost:
         on_failed(lost)
     return out
+
+
+def finite_or_null(arr: pa.Array, on_failed: Callable[[int], None] | None = None) -> pa.Array:
+    """Floats with infinities and NaNs (``inf`` in a log, or an overflow when scaling) as
+    null: no JSON can hold them, and no report can use them."""
+    finite = pc.is_finite(arr)
+    if pc.all(pc.fill_null(finite, True)).as_py():
+        return arr
+    bad = pc.invert(pc.fill_null(finite, True))
+    if on_failed is not None:
+        on_failed(int(pc.sum(bad).as_py() or 0))
+    return pc.if_else(bad, pa.scalar(None, arr.type), arr)
 
 
 def repeat_string(value: str, n: int) -> pa.Array:
