@@ -151,7 +151,9 @@ def _split_csv(
             parse_options=pcsv.ParseOptions(delimiter=chr(sep), quote_char=False, escape_char=False,
                                             double_quote=False, ignore_empty_lines=False),
             convert_options=pcsv.ConvertOptions(column_types=column_types, null_values=["-"],
-                                                strings_can_be_null=False, check_utf8=True,
+                                                strings_can_be_null=False,
+                                                # (ASCII, checked in one pass, is valid UTF-8)
+                                                check_utf8=not buf.isascii(),
                                                 # (an empty list would mean every column)
                                                 include_columns=[names[k] for k in built or [0]]),
         )
