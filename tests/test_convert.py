@@ -94,6 +94,22 @@ def test_convert_to_parquet_canonical_and_optional_fields(tmp_path):
     assert "s-sitename" not in last and last["sc-status"] == "404"
 
 
+def _write_parquet(batches):
+    """Row-group metadata and bytes of ``batches`` written by the Parquet writer."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    from logferry.writers import parquet
+
+    buf = io.BytesIO()
+    w = parquet.ParquetWriter(buf)
+    for b in batches:
+        w.write(b)
+    w.close()
+    return pq.read_metadata(io.BytesIO(buf.getvalue())), buf.getvalue()
+
+
 def test_parquet_writer_gathers_batches_into_row_groups(monkeypatch):
     import io
 
@@ -107,15 +123,10 @@ def test_parquet_writer_gathers_batches_into_row_groups(monkeypatch):
     table = logferry.read(src).to_table().select(logferry.CANONICAL_SCHEMA.names)
     batches = table.combine_chunks().to_batches(max_chunksize=60)
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 100)
-    buf = io.BytesIO()
-    w = parquet.ParquetWriter(buf)
-    for b in batches:
-        w.write(b)
-    w.close()
-    meta = pq.read_metadata(io.BytesIO(buf.getvalue()))
+    meta, data = _write_parquet(batches)
     sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     assert sum(sizes) == table.num_rows and all(s == 120 for s in sizes[:-1]) and sizes[-1] <= 120
-    back = pq.read_table(io.BytesIO(buf.getvalue()))
+    back = pq.read_table(io.BytesIO(data))
     assert back.equals(pa.Table.from_batches(batches).cast(back.schema))
     cols = {meta.schema.column(i).name: i for i in range(meta.num_columns)}
     rg = meta.row_group(0)
@@ -126,10 +137,5 @@ def test_parquet_writer_gathers_batches_into_row_groups(monkeypatch):
     # long rows: the byte limit cuts row groups before the row limit does
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 10**6)
     monkeypatch.setattr(parquet, "ROW_GROUP_BYTES", 1)
-    buf = io.BytesIO()
-    w = parquet.ParquetWriter(buf)
-    for b in batches:
-        w.write(b)
-    w.close()
-    meta = pq.read_metadata(io.BytesIO(buf.getvalue()))
+    meta, _ = _write_parquet(batches)
     assert meta.num_row_groups == len(batches) and meta.num_rows == table.num_rows
