@@ -39,7 +39,7 @@ def struct_to_map(s: pa.StructArray) -> pa.MapArray:
 ROW_GROUP_ROWS = 128 * 1024
 #: ... or up to this many bytes of Arrow data, whichever comes first (long rows, or the
 #: original fields kept, must not make the buffer grow with them)
-ROW_GROUP_BYTES = 64 << 20
+ROW_GROUP_BYTES = 32 << 20
 #: columns with few distinct values: dictionary-encoded (trying it on free text such as
 #: paths or request ids costs time and gives nothing back)
 DICTIONARY_COLUMNS = [
