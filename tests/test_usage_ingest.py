@@ -191,3 +191,34 @@ def test_a_log_and_its_grown_copy_stay_known_on_every_later_run(con, corpus_path
         assert all(f.status in ("unchanged", "duplicate") for f in again.files)
     assert q(con, "SELECT count(*), count(DISTINCT line_number) FROM requests") == [(12, 12)]
     assert q(con, "SELECT count(*) FROM files") == [(1,)]
+
+
+@pytest.mark.parametrize("copies", [1, 70])  # 70: long enough for the CSV fast path
+def test_times_outside_years_1_to_9999_are_null_and_reports_still_run(tmp_path, corpus_path, copies):
+    """Year 0 is a valid Arrow/DuckDB time but not a Python datetime nor ISO-8601 text:
+    such a time is null and counted, the row is kept, ingest and every report run."""
+    import json
+
+    from typer.testing import CliRunner
+
+    import logferry
+    from logferry.cli import app
+
+    src = corpus_path("matomo-log-analytics/amazon_cloudfront_web.log")
+    lines = src.read_bytes().splitlines(keepends=True)
+    head = b"".join(ln for ln in lines if ln.startswith(b"#"))
+    row = next(ln for ln in lines if not ln.startswith(b"#")).rstrip(b"\r\n").split(b"\t")
+    odd = b"\t".join([b"0000-01-01", b"00:00:00", *row[2:]]) + b"\n"
+    ok = b"\t".join([b"2014-05-23", b"01:13:11", *row[2:]]) + b"\n"
+    log = tmp_path / "E2ABC.2014-05-23-01.log"
+    log.write_bytes(head + (odd + ok) * copies)
+    s = logferry.read(log)
+    t = s.to_table()
+    assert t.num_rows == 2 * copies and t.column("timestamp").null_count == copies
+    assert s.stats.conversion_errors == copies
+    db = tmp_path / "u.duckdb"
+    r = CliRunner().invoke(app, ["ingest", str(log), "--db", str(db), "--quiet"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(app, ["report", "--db", str(db), "--json"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output)["reports"]["summary"]["sections"]["totals"][0]["requests"] == 2 * copies

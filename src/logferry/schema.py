@@ -68,8 +68,8 @@ def make_batch(
 
     ``columns`` maps canonical names to arrays (missing names become null columns,
     arrays are cast to the canonical type; a value the type cannot hold, such as a status
-    of 99999, or a duration that is not a finite number, becomes null and is counted
-    through ``on_failed``).  ``fields`` are the
+    of 99999, a duration that is not a finite number, or a time outside years 1-9999,
+    becomes null and is counted through ``on_failed``).  ``fields`` are the
     original fields.
     """
     unknown = set(columns) - set(CANONICAL)
@@ -87,6 +87,8 @@ def make_batch(
                 arr = cast_or_null(arr, typ, on_failed)
             if pa.types.is_floating(typ):
                 arr = finite_or_null(arr, on_failed)
+            elif typ == TS:
+                arr = datetime_range_or_null(arr, on_failed)
             arrays.append(arr)
     arrays.append(repeat_string(source_file, n))
     arrays.append(line_numbers.cast(pa.int64()))
@@ -133,6 +135,25 @@ def finite_or_null(arr: pa.Array, on_failed: Callable[[int], None] | None = None
     if pc.all(pc.fill_null(finite, True)).as_py():
         return arr
     bad = pc.invert(pc.fill_null(finite, True))
+    if on_failed is not None:
+        on_failed(int(pc.sum(bad).as_py() or 0))
+    return pc.if_else(bad, pa.scalar(None, arr.type), arr)
+
+
+#: epoch microseconds of 0001-01-01T00:00:00Z and of 9999-12-31T23:59:59.999999Z
+_TS_MIN_US, _TS_MAX_US = -62_135_596_800_000_000, 253_402_300_799_999_999
+
+
+def datetime_range_or_null(arr: pa.Array, on_failed: Callable[[int], None] | None = None) -> pa.Array:
+    """Timestamps outside years 1-9999 as null: no web server logged them, and neither
+    Python's datetime nor ISO-8601 text (JSON, reports) can carry them."""
+    us = arr.cast(pa.int64())
+    mm = pc.min_max(us)
+    lo, hi = mm["min"].as_py(), mm["max"].as_py()
+    if lo is None or (lo >= _TS_MIN_US and hi <= _TS_MAX_US):
+        return arr
+    ok = pc.and_(pc.greater_equal(us, _TS_MIN_US), pc.less_equal(us, _TS_MAX_US))
+    bad = pc.invert(pc.fill_null(ok, True))
     if on_failed is not None:
         on_failed(int(pc.sum(bad).as_py() or 0))
     return pc.if_else(bad, pa.scalar(None, arr.type), arr)

@@ -50,6 +50,8 @@ _NO_TRACKER_FORMATS = frozenset({"w3c", "shop", "cdn-tsv", "cdn-json", "csv-usag
 #: original fields kept while ingesting, besides those Snowplow tracker decoding reads:
 #: the shop decoder's raw ``cs-uri-query``
 _ORIGINALS = frozenset({"cs-uri-query", "cs_uri_query"})
+#: SQL for a parameter of epoch microseconds as TIMESTAMPTZ (whatever the session time zone)
+_US_TO_TS = "timezone('UTC', make_timestamp(?::BIGINT))"
 #: DuckDB buffer limit while ingesting (it spills beyond)
 INGEST_MEMORY_LIMIT = "256MB"
 #: batches parsed ahead of DuckDB by the prefetch thread: enough (16 x ~10k rows, some
@@ -352,8 +354,8 @@ class _Run:
         self.want_shop = shop
         self.tracker_rows = tracker
         self.records = 0
-        self.first_ts: Any = None
-        self.last_ts: Any = None
+        self.first_ts: int | None = None  # epoch microseconds
+        self.last_ts: int | None = None
         self.upto = 0  # last line number of the current group
         self.done = False
         self.stop = ""  # why the last group ended: "rows" (commit), "bad" (flush bad rows), ""
@@ -372,7 +374,9 @@ class _Run:
                     continue
                 n = batch.num_rows
                 self.records += n
-                mm = pc.min_max(batch.column("timestamp"))
+                # epoch microseconds: a timestamp Python's datetime cannot hold (year 0,
+                # say) is still a valid one for Arrow and DuckDB
+                mm = pc.min_max(batch.column("timestamp").cast(pa.int64()))
                 lo, hi = mm["min"].as_py(), mm["max"].as_py()
                 if lo is not None:
                     self.first_ts = lo if self.first_ts is None else min(self.first_ts, lo)
@@ -563,13 +567,13 @@ class Ingester:
             # grown head would make its earlier (shorter) content unknown again
             ident, hb = (reg.identity, reg.head_bytes) if reg is not None else dbm.fingerprint(head)
             con.execute(
-                """UPDATE files SET identity = ?, head_bytes = ?, size = ?, bytes = ?, lines = ?,
+                f"""UPDATE files SET identity = ?, head_bytes = ?, size = ?, bytes = ?, lines = ?,
                        directives = ?, blank = ?, records = records + ? - ?, bad_rows = bad_rows + ? - ?,
                        conversion_errors = ?, partial_tail = ?,
-                       first_timestamp = CASE WHEN first_timestamp IS NULL OR ? < first_timestamp
-                                              THEN ? ELSE first_timestamp END,
-                       last_timestamp = CASE WHEN last_timestamp IS NULL OR ? > last_timestamp
-                                             THEN ? ELSE last_timestamp END,
+                       first_timestamp = CASE WHEN first_timestamp IS NULL OR {_US_TO_TS} < first_timestamp
+                                              THEN {_US_TO_TS} ELSE first_timestamp END,
+                       last_timestamp = CASE WHEN last_timestamp IS NULL OR {_US_TO_TS} > last_timestamp
+                                             THEN {_US_TO_TS} ELSE last_timestamp END,
                        updated_at = now(), ingests = ingests + CASE WHEN ? THEN 1 ELSE 0 END
                    WHERE file_id = ?""",
                 [ident, hb, size, st.bytes_read, st.lines, st.directives, st.blank, records, saved[0],
