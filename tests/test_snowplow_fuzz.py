@@ -107,6 +107,7 @@ def test_thrift_random_bytes(b):
 @given(st.integers(0, 4000), st.binary(min_size=1, max_size=8), st.integers(0, 1800))
 @example(0, b"\x1f\x8b", 0)  # gzip magic over a raw record: a clear InputError
 @example(0, b"\x1f\x8b\x08", 1000)
+@example(0, b"#", 0)  # a record starting with "#" is no directive: a hit (here a bad one)
 def test_thrift_mutated_records(pos, patch, cut):
     seed = _seed()
     pos %= len(seed)

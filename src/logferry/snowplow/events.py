@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 import os
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
@@ -19,6 +20,10 @@ from . import thrift
 from .hits import TRACKER_PATH_RE, Hit, decode_hit
 from .protocol import COLUMNS
 from .rows import batch_kind, hits_from_batch, parse_line
+
+#: a log directive (``#Version: 1.0``, ``#Fields: ...``); any other line starting with
+#: ``#`` -- say, a binary record whose first byte is one -- is a line to decode or report
+_DIRECTIVE = re.compile(r"#[A-Za-z][A-Za-z-]*:")
 
 _TYPES = {
     "string": pa.string(),
@@ -130,7 +135,7 @@ class EventStream:
             if not text.strip():
                 st.blank += 1
                 continue
-            if text.startswith("#"):
+            if _DIRECTIVE.match(text):
                 st.directives += 1
                 continue
             st.hits += 1
