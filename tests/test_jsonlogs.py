@@ -258,3 +258,16 @@ def test_jsonl_bad_and_foreign_lines(tmp_path):
     assert r[1]["timestamp"] == dt.datetime(2012, 2, 10, 21, 42, 7, tzinfo=UTC)
     assert r[1]["user_agent"] == r[0]["user_agent"]
     assert r[0]["fields"]["operation"] == "WEBSITE.GET.OBJECT"
+
+
+def test_cloudflare_start_and_end_far_apart_read_without_error(tmp_path):
+    """EdgeEndTimestamp - EdgeStartTimestamp beyond 2**53 us (found by fuzzing: a
+    mangled nanosecond stamp) used to stop the read in an int -> float cast."""
+    line = ('{"ClientIP":"203.0.113.45","ClientRequestMethod":"POST","ClientRequestURI":"/v1",'
+            '"EdgeResponseStatus":502,"EdgeStartTimestamp":1712790015600000000,'
+            '"EdgeEndTimestamp":%d,"EdgeResponseBytes":128}\n')
+    path = tmp_path / "cf.json"
+    path.write_text(line % 12790015900000000 + line % 1712790015900000000)
+    s, r = rows(path, format="cloudflare-json")
+    assert len(r) == 2 and s.stats.bad == 0
+    assert r[1]["duration_ms"] == 300.0 and abs(r[0]["duration_ms"]) > 2**53 / 1000

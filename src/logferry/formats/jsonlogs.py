@@ -262,7 +262,9 @@ def build_columns(d: Dialect, objs: list[dict], ctx) -> dict[str, pa.Array]:
         if kind == "diff_ms":
             start = to_timestamp([_get(o, paths[0]) for o in objs])
             end = to_timestamp([_get(o, paths[1]) for o in objs])
-            ms = pc.divide(pc.subtract(end, start).cast(pa.int64()), 1000.0)
+            # (a difference beyond 2**53 us is nonsense, but must not stop the read: the
+            # float cast may round it)
+            ms = pc.divide(pc.subtract(end, start).cast(pa.int64()).cast(pa.float64(), safe=False), 1000.0)
             out[target] = ms
             continue
         vals, which = _first(objs, paths)
