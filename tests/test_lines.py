@@ -174,7 +174,11 @@ def test_numbers_parsed_by_the_csv_fast_path_convert_like_text(values, kind):
     typed = split_regular(chunk, idx, 9, 2, forbid=(32,), types={1: typ})
     assert text[0].tolist() == typed[0].tolist() and text[2].tolist() == typed[2].tolist()
     a, b = text[1][1], typed[1][1]
-    assert conv(a).equals(conv(b))
+
+    def plain(arr):  # NaN == NaN here (Arrow's equals says no)
+        return [v if v == v else "nan" for v in arr.to_pylist()]
+
+    assert plain(conv(a)) == plain(conv(b))
     assert F.count_failed(a, conv(a)) == F.count_failed(b, conv(b))
 
 
