@@ -111,33 +111,37 @@ def cast_or_null(arr: pa.Array, typ: pa.DataType, on_failed: Callable[[int], Non
         info = np.iinfo(typ.to_pandas_dtype())
         fits = pc.and_(pc.greater_equal(arr, info.min), pc.less_equal(arr, info.max))
         fits = pc.and_(fits, pc.equal(arr, pc.floor(arr))) if pa.types.is_floating(arr.type) else fits
-        kept = pc.if_else(fits, arr, pa.scalar(None, arr.type))
-        lost = int(pc.sum(pc.and_(pc.is_valid(arr), pc.invert(pc.fill_null(fits, True)))).as_py() or 0)
-        out = kept.cast(typ)
-    else:  # anything else: value by value (rare)
-        values = []
-        for v in arr.to_pylist():
-            try:
-                values.append(None if v is None else pa.scalar(v).cast(typ).as_py())
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                values.append(None)
-        out = pa.array(values, typ)
-        lost = out.null_count - arr.null_count
+        return _null_where(arr, fits, on_failed).cast(typ)
+    # anything else: value by value (rare)
+    values = []
+    for v in arr.to_pylist():
+        try:
+            values.append(None if v is None else pa.scalar(v).cast(typ).as_py())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            values.append(None)
+    out = pa.array(values, typ)
+    lost = out.null_count - arr.null_count
     if on_failed is not None and lost:
         on_failed(lost)
     return out
 
 
+def _null_where(arr: pa.Array, ok: pa.Array, on_failed: Callable[[int], None] | None) -> pa.Array:
+    """``arr`` with the values where ``ok`` is false as null, counted through ``on_failed``
+    (``ok`` null -- a null value -- keeps the value)."""
+    bad = pc.invert(pc.fill_null(ok, True))
+    lost = int(pc.sum(bad).as_py() or 0)
+    if not lost:
+        return arr
+    if on_failed is not None:
+        on_failed(lost)
+    return pc.if_else(bad, pa.scalar(None, arr.type), arr)
+
+
 def finite_or_null(arr: pa.Array, on_failed: Callable[[int], None] | None = None) -> pa.Array:
     """Floats with infinities and NaNs (``inf`` in a log, or an overflow when scaling) as
     null: no JSON can hold them, and no report can use them."""
-    finite = pc.is_finite(arr)
-    if pc.all(pc.fill_null(finite, True)).as_py():
-        return arr
-    bad = pc.invert(pc.fill_null(finite, True))
-    if on_failed is not None:
-        on_failed(int(pc.sum(bad).as_py() or 0))
-    return pc.if_else(bad, pa.scalar(None, arr.type), arr)
+    return _null_where(arr, pc.is_finite(arr), on_failed)
 
 
 #: epoch microseconds of 0001-01-01T00:00:00Z and of 9999-12-31T23:59:59.999999Z
@@ -152,11 +156,7 @@ def datetime_range_or_null(arr: pa.Array, on_failed: Callable[[int], None] | Non
     lo, hi = mm["min"].as_py(), mm["max"].as_py()
     if lo is None or (lo >= _TS_MIN_US and hi <= _TS_MAX_US):
         return arr
-    ok = pc.and_(pc.greater_equal(us, _TS_MIN_US), pc.less_equal(us, _TS_MAX_US))
-    bad = pc.invert(pc.fill_null(ok, True))
-    if on_failed is not None:
-        on_failed(int(pc.sum(bad).as_py() or 0))
-    return pc.if_else(bad, pa.scalar(None, arr.type), arr)
+    return _null_where(arr, pc.and_(pc.greater_equal(us, _TS_MIN_US), pc.less_equal(us, _TS_MAX_US)), on_failed)
 
 
 def repeat_string(value: str, n: int) -> pa.Array:
