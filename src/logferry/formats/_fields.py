@@ -267,12 +267,13 @@ def kept_fields(options) -> frozenset[str] | None:
     return frozenset(x.strip().lower() for x in v if x.strip())
 
 
-def wanted_columns(names: list[str], needed, keep: frozenset[str] | None) -> set[int] | None:
-    """Indices of the fields to build: those ``needed(name)`` says the canonical record
-    uses, and those kept as originals (``None``: every field)."""
+def wanted_columns(names: list[str], kind_of, keep: frozenset[str] | None) -> set[int] | None:
+    """Indices of the fields to build: those the canonical record is made from (the
+    reader's ``kind_of(name)`` names a converter kind for them) and those kept as
+    originals (``None``: every field)."""
     if keep is None:
         return None
-    return {k for k, name in enumerate(names) if needed(name) or name.lower() in keep}
+    return {k for k, name in enumerate(names) if kind_of(name) is not None or name.lower() in keep}
 
 
 def original_fields(names, cols, keep: frozenset[str] | None) -> dict[str, pa.Array] | None:
@@ -289,10 +290,10 @@ _TYPED_KINDS = {"int": pa.int64(), "ms": pa.float64(), "seconds": pa.float64(),
                 "date": pa.date32(), "time": pa.time32("s")}
 
 
-def number_types(names: list[str], kind_of, keep: frozenset[str] | None) -> dict[int, pa.DataType] | None:
-    """Fields to parse straight into numbers (see ``split_regular(types=...)``): those whose
-    converter kind (``kind_of(name)``) takes a plain number, unless kept as originals
-    (which are raw text)."""
+def parse_types(names: list[str], kind_of, keep: frozenset[str] | None) -> dict[int, pa.DataType] | None:
+    """Fields to parse straight into typed values (see ``split_regular(types=...)``): those
+    whose converter kind (``kind_of(name)``) takes a plain number, date or time, unless
+    kept as originals (which are raw text)."""
     if keep is None:
         return None
     out = {}

@@ -161,15 +161,16 @@ def _split_csv(
         return None  # a row with another field count, bytes that are not UTF-8, not a number
     if table.num_rows != m:
         return None
-    got = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns]
+    # (with nothing built, the parser built column 0 anyway: not returned)
+    got = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns][: len(built)]
     if not allow_empty:
         # (a number column cannot be empty: "" is not a number)
-        if any(pc.min(pc.binary_length(c)).as_py() == 0 for k, c in zip(built, got[: len(built)], strict=True) if k not in typed):
+        if any(pc.min(pc.binary_length(c)).as_py() == 0 for k, c in zip(built, got, strict=True) if k not in typed):
             return None
         if len(built) < n and _has_empty_field(chunk, idx, sep, lo, hi):
             return None  # an empty field in a column not built
     cols: list[pa.Array | None] = [None] * n
-    for k, c in zip(built, got[: len(built)], strict=True):
+    for k, c in zip(built, got, strict=True):
         if want is None or k in want:
             cols[k] = c
     return cols

@@ -195,8 +195,8 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: _State, ctx) -> Iterator[
         # headerless rows of RTMP's field count are told apart by a value: build them all
         rtmp_possible = state.header is None and n == len(RTMP_FIELDS)
         names = names_for(state.header, n)
-        want = None if rtmp_possible else F.wanted_columns(names, _needed, keep)
-        types = None if want is None else F.number_types(names, _kind, keep)
+        want = None if rtmp_possible else F.wanted_columns(names, _kind, keep)
+        types = None if want is None else F.parse_types(names, _kind, keep)
         good, cols, rest = split_regular(chunk, rest, TAB, n, forbid=(SPACE,), want=want, types=types)
         if not len(good):
             continue
@@ -375,17 +375,14 @@ def build_batch(
 
 
 def _kind(name: str) -> str | None:
+    """The converter kind of a field the canonical record is made from (see
+    :data:`FIELD_MAP`; the CSV fast path may parse ``date`` and ``time``: see
+    valid_timestamp_rows), None for the others."""
     n = name.lower()
     if n in ("date", "time"):
-        return n  # (the CSV fast path may parse them: see valid_timestamp_rows)
+        return n
     spec = FIELD_MAP.get(n)
     return spec[1] if spec else None
-
-
-def _needed(name: str) -> bool:
-    """Whether the canonical record is made from this field (see :data:`FIELD_MAP`)."""
-    n = name.lower()
-    return n in FIELD_MAP or n in ("date", "time")
 
 
 # --- detection ----------------------------------------------------------------------------

@@ -172,8 +172,8 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str 
         ctx.bad_lines(chunk, idx, "data line before any #Fields directive")
         return
     keep = F.kept_fields(ctx.options)
-    want = F.wanted_columns(cur.names, _needed, keep)
-    types = F.number_types(cur.names, _kind, keep)
+    want = F.wanted_columns(cur.names, _kind, keep)
+    types = F.parse_types(cur.names, _kind, keep)
     good, cols, other = split_regular(chunk, idx, SPACE, cur.n, forbid=(34, TAB), want=want, types=types)
     # slow path: tokenise, match against current then earlier headers
     by_header: dict[int, tuple[list[int], list[list[str]]]] = {}
@@ -244,7 +244,7 @@ def build_batch(
     failed = 0
     by_norm = {}
     for name, col in zip(header.norm, cols, strict=True):
-        if col is not None:  # None: not built (see _needed)
+        if col is not None:  # None: not built (see _kind)
             by_norm.setdefault(name, col)
     for name, col in by_norm.items():
         spec = FIELD_MAP.get(name)
@@ -292,14 +292,14 @@ _TIME_FIELDS = frozenset({"date", "time", "date-local", "time-local"})
 
 
 def _kind(name: str) -> str | None:
-    spec = FIELD_MAP.get(normalise(name))
-    return spec[1] if spec else None
-
-
-def _needed(name: str) -> bool:
-    """Whether the canonical record is made from this field (see :data:`FIELD_MAP`)."""
+    """The converter kind of a field the canonical record is made from (see
+    :data:`FIELD_MAP`; ``timestamp`` for the date and time fields, read as text by
+    :func:`_timestamp`), None for the others."""
     n = normalise(name)
-    return n in FIELD_MAP or n in _TIME_FIELDS
+    if n in _TIME_FIELDS:
+        return "timestamp"
+    spec = FIELD_MAP.get(n)
+    return spec[1] if spec else None
 
 
 def _query_part(parts: pa.Array) -> pa.Array:
