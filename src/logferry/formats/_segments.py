@@ -43,13 +43,19 @@ def _run(parse: Parse, chunk: LineChunk, idx: np.ndarray, state, dctx):
     return list(parse(chunk, idx, state, dctx)), dctx
 
 
+def line_kinds(chunk: LineChunk, ctx) -> tuple[np.ndarray, np.ndarray]:
+    """``(directive, data)`` masks of the chunk's lines (``#`` lines; neither blank nor
+    directive); directives and blank lines are counted in ``ctx.stats``."""
+    is_dir = chunk.first_bytes() == HASH
+    blank = chunk.blank_mask() & ~is_dir
+    ctx.stats.directives += int(is_dir.sum())
+    ctx.stats.blank += int(blank.sum())
+    return is_dir, ~is_dir & ~blank
+
+
 def _jobs(chunks, ctx, state, on_directive, parse, snapshot):
     for chunk in chunks:
-        is_dir = chunk.first_bytes() == HASH
-        blank = chunk.blank_mask() & ~is_dir
-        ctx.stats.directives += int(is_dir.sum())
-        ctx.stats.blank += int(blank.sum())
-        data = ~is_dir & ~blank
+        is_dir, data = line_kinds(chunk, ctx)
         lo = 0
         for d in [*np.flatnonzero(is_dir).tolist(), len(chunk)]:
             if d > lo:

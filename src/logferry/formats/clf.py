@@ -28,9 +28,8 @@ from ..schema import TS, make_batch
 from . import Head, Reader
 from . import _fields as F
 from ._parallel import ordered_map
+from ._segments import line_kinds
 from ._split import _is_text, take_columns
-
-HASH = 35
 
 # --- regex building blocks (RE2 syntax; also valid Python ``re``) -------------------------
 _Q = r'"(?:[^"\\]|\\.)*"'  # a double-quoted token with backslash escapes
@@ -705,12 +704,7 @@ def read_layout(layout: Layout, chunks: Iterator[LineChunk], ctx) -> Iterator[pa
         for chunk in chunks:
             if len(chunk) == 0:
                 continue
-            fb = chunk.first_bytes()
-            is_dir = fb == HASH
-            blank = chunk.blank_mask() & ~is_dir
-            ctx.stats.directives += int(is_dir.sum())
-            ctx.stats.blank += int(blank.sum())
-            idx = np.flatnonzero(~is_dir & ~blank)
+            idx = np.flatnonzero(line_kinds(chunk, ctx)[1])
             if len(idx):
                 yield partial(_job, layout, chunk, idx, ctx.deferred())
 

@@ -28,9 +28,9 @@ from ..lines import LineChunk, to_str
 from ..schema import make_batch
 from . import Head, Reader
 from . import _fields as F
+from ._segments import line_kinds
 from ._split import split_regular
 from .cloudfront import (
-    HASH,
     SPACE,
     TAB,
     _file_order_runs,
@@ -51,12 +51,7 @@ WHAT = "Clojure-collector Tomcat"
 
 def read(chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
     for chunk in chunks:
-        fb = chunk.first_bytes()
-        is_dir = fb == HASH
-        blank = chunk.blank_mask() & ~is_dir
-        ctx.stats.directives += int(is_dir.sum())
-        ctx.stats.blank += int(blank.sum())
-        idx = np.flatnonzero(~is_dir & ~blank)
+        idx = np.flatnonzero(line_kinds(chunk, ctx)[1])
         if len(idx):
             yield from _lines(chunk, idx, ctx)
 
