@@ -23,7 +23,6 @@ from collections.abc import Collection, Mapping
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pcsv
 
 from ..lines import CR, LineChunk, gather
@@ -59,9 +58,8 @@ def split_regular(
     null, when Arrow's CSV parser reads them; else as text: callers convert either.
     """
     idx = np.asarray(idx, dtype=np.int64)
-    empty = [pa.array([], pa.string()) for _ in range(max(n, 0))]
     if len(idx) == 0 or n < 1:
-        return idx, empty, idx
+        return idx, _empty(n), idx
     fast = _split_csv(chunk, idx, sep, n, forbid, allow_empty, want, types)
     if fast is not None:
         return idx, fast, idx[:0]
@@ -96,7 +94,7 @@ def split_regular(
     other = idx[:0] if all_ok else idx[~ok]
     m = len(good)
     if m == 0:
-        return good, empty, other
+        return good, _empty(n), other
     g_starts = starts if all_ok else starts[ok]
     g_ends = ends if all_ok else ends[ok]
     text = _is_text(buf, int(g_starts[0]), int(g_ends[-1]))
@@ -135,10 +133,11 @@ def _split_csv(
     for byte in (*forbid, CR):
         if _any_byte(buf, byte, lo, hi):
             return None
+    if not allow_empty and _has_empty_field(chunk, idx, sep, lo, hi):
+        return None
     names = [str(k) for k in range(n)]
-    # the parser checks every row's field count, but builds only the wanted columns --
-    # when that saves enough to pay for looking for empty fields in the others (below)
-    built = list(range(n)) if want is None or 4 * len(set(want)) > 3 * n else sorted(set(want))
+    # the parser checks every row's field count, but builds only the wanted columns
+    built = list(range(n)) if want is None else sorted(set(want))
     column_types = dict.fromkeys(names, pa.string())
     typed = {k for k in (types or {}) if k in built}
     for k in typed:
@@ -163,17 +162,15 @@ def _split_csv(
         return None
     # (with nothing built, the parser built column 0 anyway: not returned)
     got = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns][: len(built)]
-    if not allow_empty:
-        # (a number column cannot be empty: "" is not a number)
-        if any(pc.min(pc.binary_length(c)).as_py() == 0 for k, c in zip(built, got, strict=True) if k not in typed):
-            return None
-        if len(built) < n and _has_empty_field(chunk, idx, sep, lo, hi):
-            return None  # an empty field in a column not built
     cols: list[pa.Array | None] = [None] * n
     for k, c in zip(built, got, strict=True):
         if want is None or k in want:
             cols[k] = c
     return cols
+
+
+def _empty(n: int) -> list[pa.Array | None]:
+    return [pa.array([], pa.string()) for _ in range(max(n, 0))]
 
 
 def _has_empty_field(chunk: LineChunk, idx: np.ndarray, sep: int, lo: int, hi: int) -> bool:
