@@ -67,6 +67,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
     ap.add_argument("--repeat", type=int, default=1, help="runs per command; the fastest is shown")
     args = ap.parse_args()
+    gen.compile_logferry()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     n = args.lines

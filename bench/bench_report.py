@@ -65,6 +65,7 @@ def main() -> None:
     ap.add_argument("--no-goaccess", action="store_true", help="logferry only")
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the fastest is shown")
     args = ap.parse_args()
+    gen.compile_logferry()
     work = Path(args.work or tempfile.mkdtemp(prefix="logferry-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     logferry = [sys.executable, "-m", "logferry.cli"]

@@ -126,3 +126,22 @@ def test_corrupt_compressed_input_is_a_clear_error(tmp_path, magic):
         list(logferry.read(p, format="w3c"))
     r = cli("convert", str(p), "--to", "jsonl", "-o", str(tmp_path / "o.jsonl"))
     assert r.returncode == 2 and b"logferry: error:" in r.stderr and b"Traceback" not in r.stderr
+
+
+def test_package_import_is_light_and_public_names_resolve():
+    """``import logferry`` loads neither numpy nor pyarrow (the CLI configures numpy's
+    thread pool before anything loads it); the public names still resolve, lazily."""
+    code = (
+        "import sys, logferry\n"
+        "heavy = sorted(m for m in ('numpy', 'pyarrow') if m in sys.modules)\n"
+        "assert not heavy, heavy\n"
+        "assert set(logferry.__all__) <= set(dir(logferry))\n"
+        "assert all(getattr(logferry, n) is not None for n in logferry.__all__)\n"
+        "assert 'timestamp' in logferry.CANONICAL\n"
+        "try:\n    logferry.no_such_name\nexcept AttributeError:\n    pass\nelse:\n    raise SystemExit('no AttributeError')\n"
+        "import os, logferry.cli\n"
+        "assert os.environ['OPENBLAS_NUM_THREADS'] == '1'\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert r.returncode == 0, r.stderr

@@ -8,10 +8,16 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import sys
 from typing import Annotated
 
-import typer
+# numpy's OpenBLAS starts a busy-waiting thread per core when numpy is imported; logferry
+# does no linear algebra, and on a small machine those threads take CPU from the parser
+# threads.  (Set before anything imports numpy: the package's __init__ does not.)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import typer  # noqa: E402
 
 from . import __version__
 from .errors import LogferryError
