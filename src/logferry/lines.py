@@ -170,11 +170,8 @@ def _last_terminator(block: bytes) -> int:
 def make_chunk(buf: bytes, first_line: int = 1, offset: int = 0) -> LineChunk:
     """Index the lines of ``buf`` (whole lines; a final line may lack its terminator)."""
     arr = np.frombuffer(buf, dtype=np.uint8)
-    has_lone_cr = False
-    if b"\r" in buf:
-        n_cr = buf.count(b"\r")
-        if n_cr != buf.count(b"\r\n"):
-            has_lone_cr = True
+    has_cr = b"\r" in buf
+    has_lone_cr = has_cr and buf.count(b"\r") != buf.count(b"\r\n")
     if has_lone_cr:
         # old Mac line endings: a CR not followed by LF ends a line too
         is_cr = arr == CR
@@ -192,8 +189,8 @@ def make_chunk(buf: bytes, first_line: int = 1, offset: int = 0) -> LineChunk:
     if len(term):
         starts[0] = 0
         starts[1:] = term[:-1] + 1
-    ends = term.astype(np.int64).copy()
-    if len(ends):
+    ends = term.astype(np.int64)  # (a copy)
+    if len(ends) and has_cr:
         # strip a CR before LF
         prev = ends - 1
         ok = prev >= starts
