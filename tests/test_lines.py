@@ -114,7 +114,7 @@ def test_split_regular_csv_fast_path_takes_only_clean_runs():
     assert not used and fast == slow and fast[2] == [100] and fast[1][1] is None
     (fast, slow), used = _split_both_ways(clean, 9, 6, forbid=(32,), want={0, 3})
     assert used and fast == slow and [c is None for c in fast[1]] == [False, True, True, False, True, True]
-    # wanting nearly every column builds them all (no search for empty fields), returns those wanted
+    # wanting nearly every column returns just those wanted
     (fast, slow), used = _split_both_ways(clean, 9, 6, forbid=(32,), want={0, 1, 2, 3, 5})
     assert used and fast == slow and [c is None for c in fast[1]] == [False] * 4 + [True, False]
     # empty fields are fine when allowed; a gap in the selected lines is not a clean run

@@ -174,12 +174,13 @@ def _empty(n: int) -> list[pa.Array | None]:
 
 
 def _has_empty_field(chunk: LineChunk, idx: np.ndarray, sep: int, lo: int, hi: int) -> bool:
-    """Whether one of the lines ``idx`` (spanning ``buf[lo:hi]``) has an empty field: two
+    """Whether one of the consecutive lines ``idx`` (spanning ``buf[lo:hi]``) has an empty field: two
     separators in a row (looked for as 16-bit words at even and odd offsets, several
     times faster than ``bytes.find``), or one at a line's start or end."""
     buf, arr = chunk.buf, chunk.arr
-    s, e = chunk.starts[idx], chunk.ends[idx]
-    if (arr[s[e > s]] == sep).any() or (arr[e[e > s] - 1] == sep).any() or (e == s).any():
+    i0 = int(idx[0])  # (the lines are consecutive: slices, not copies)
+    s, e = chunk.starts[i0 : i0 + len(idx)], chunk.ends[i0 : i0 + len(idx)]
+    if (e == s).any() or (arr[s] == sep).any() or (arr[e - 1] == sep).any():
         return True
     pair = np.uint16(0x0101 * sep)
     for off in (lo, lo + 1):
