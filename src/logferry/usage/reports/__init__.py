@@ -15,11 +15,13 @@ the same way after the built-in ones.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import math
 import re
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -105,7 +107,11 @@ def extra_reports() -> list[ReportSQL]:
     """Reports shipped by optional packages (``logferry/snowplow/reports/*.sql``)."""
     out: list[ReportSQL] = []
     try:
-        base = resources.files("logferry.snowplow").joinpath("reports")
+        # (found, not imported: the package's modules are not needed to read its SQL files)
+        spec = importlib.util.find_spec("logferry.snowplow")
+        if spec is None or not spec.submodule_search_locations:
+            return out
+        base = Path(next(iter(spec.submodule_search_locations))) / "reports"
         entries = sorted(base.iterdir(), key=lambda p: p.name) if base.is_dir() else []
     except (ModuleNotFoundError, ImportError, FileNotFoundError, NotADirectoryError, TypeError):
         return out
