@@ -75,6 +75,33 @@ def to_float(a: pa.Array) -> pa.Array:
     return _safe_cast(dash_null(a), pa.float64(), _NUM_RE)
 
 
+#: integer converter kinds and their types
+_INT_KINDS = {"int": pa.int64(), "int16": pa.int16(), "int32": pa.int32(), "int64": pa.int64()}
+
+
+def convert(kind: str, raw: pa.Array) -> tuple[pa.Array, int] | None:
+    """``raw`` through one of the converter kinds the readers share, with the number of
+    values that did not convert (see :func:`count_failed`); ``None`` for a kind the
+    reader converts itself.
+
+    ``str``: ``-`` is null; ``int`` (int64), ``int16``, ``int32``, ``int64``: integers;
+    ``float`` and ``ms``: numbers (milliseconds as they are); ``seconds``: seconds ->
+    milliseconds.
+    """
+    if kind == "str":
+        return dash_null(raw), 0
+    if kind in _INT_KINDS:
+        v = to_int(raw, _INT_KINDS[kind])
+    elif kind in ("float", "ms", "seconds"):
+        v = to_float(raw)
+    else:
+        return None
+    failed = count_failed(raw, v)
+    if kind == "seconds":
+        v = pc.round(pc.multiply(v, 1000.0), 6)
+    return v, failed
+
+
 def scale(a: pa.Array, factor: float) -> pa.Array:
     return pc.multiply(to_float(a), factor)
 

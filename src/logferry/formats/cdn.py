@@ -250,18 +250,13 @@ def canonical(cols: Mapping[str, pa.Array], n: int, ctx) -> dict[str, pa.Array]:
         raw = cols.get(name)
         if raw is None:
             continue
-        if kind == "str":
-            v = F.dash_null(raw)
+        if (common := F.convert(kind, raw)) is not None:
+            v, bad = common
+            failed += bad
         elif kind == "upper":
             v = pc.utf8_upper(F.dash_null(raw))
         elif kind == "http_version":
             v = http_protocol(raw)
-        elif kind in ("int16", "int32", "int64"):
-            v = F.to_int(raw, getattr(pa, kind)())
-            failed += F.count_failed(raw, v)
-        elif kind == "float":
-            v = F.to_float(raw)
-            failed += F.count_failed(raw, v)
         else:  # pragma: no cover - table typo
             raise AssertionError(kind)
         out[target] = v

@@ -549,8 +549,9 @@ def convert(layout: Layout, tokens: dict[str, pa.Array], ctx) -> dict[str, pa.Ar
         raw = tokens.get(tok)
         if raw is None:
             continue
-        if kind == "str":
-            out[target] = F.dash_null(raw)
+        if (common := F.convert(kind, raw)) is not None:
+            out[target], bad = common
+            failed += bad
         elif kind == "qstr":
             out[target] = F.dash_null(unescape_column(strip_quotes(raw)))
         elif kind == "user":
@@ -561,14 +562,6 @@ def convert(layout: Layout, tokens: dict[str, pa.Array], ctx) -> dict[str, pa.Ar
             ip, port = addr_port(raw)
             out[target] = ip
             out[target.replace("_ip", "_port")] = port
-        elif kind == "int":
-            v = F.to_int(raw)
-            failed += F.count_failed(raw, v)
-            out[target] = v
-        elif kind == "ms":
-            v = F.to_float(raw)
-            failed += F.count_failed(raw, v)
-            out[target] = v
         elif kind == "paren_seconds":  # "(12 s)"
             secs = pc.struct_field(pc.extract_regex(raw, r"^\((?P<s>\d+)"), "s")
             out[target] = pc.multiply(F.to_float(secs), 1000.0)

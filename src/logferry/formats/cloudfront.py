@@ -324,15 +324,9 @@ def canonical(names: list[str], cols: list[pa.Array], zwsp: bool = True) -> tupl
             continue
         target, kind = spec
         col = strip_zwsp(raw) if zwsp and raw.type == pa.string() else raw
-        if kind == "str":
-            v = F.dash_null(col)
-        elif kind == "int":
-            v = F.to_int(col)
-            failed += F.count_failed(col, v)
-        elif kind == "seconds":
-            f = F.to_float(col)
-            failed += F.count_failed(col, f)
-            v = pc.round(pc.multiply(f, 1000.0), 6)
+        if (common := F.convert(kind, col)) is not None:
+            v, bad = common
+            failed += bad
         elif kind == "decode":
             v = F.on_distinct(col, F.double_pct_decode)
         elif kind == "query":

@@ -301,15 +301,11 @@ def _batch(
         target, kind = spec
         if target in out:
             continue
-        if kind == "str":
-            v = F.dash_null(col)
-        elif kind in ("int16", "int64"):
-            v = F.to_int(col, getattr(pa, kind)())
-            failed += F.count_failed(col, v)
-        else:  # float
-            v = F.to_float(col)
-            failed += F.count_failed(col, v)
-        out[target] = v
+        common = F.convert(kind, col)
+        if common is None:  # pragma: no cover - table typo
+            raise AssertionError(kind)
+        out[target], bad = common
+        failed += bad
     uri = by_name.get("s-path", by_name.get("s-url"))
     if uri is not None:
         parts = split_uri(uri)

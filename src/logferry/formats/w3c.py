@@ -255,14 +255,9 @@ def build_batch(
             continue
         if quoted:
             col = F.unquote_column(col)
-        if kind == "str":
-            v = F.dash_null(col)
-        elif kind == "int":
-            v = F.to_int(col)
-            failed += F.count_failed(col, v)
-        elif kind == "ms":
-            v = F.to_float(col)
-            failed += F.count_failed(col, v)
+        if (common := F.convert(kind, col)) is not None:
+            v, bad = common
+            failed += bad
         elif kind == "time_taken":
             v = _time_taken_ms(col, header)
             failed += F.count_failed(col, v)
