@@ -139,3 +139,27 @@ def test_parquet_writer_gathers_batches_into_row_groups(monkeypatch):
     monkeypatch.setattr(parquet, "ROW_GROUP_BYTES", 1)
     meta, _ = _write_parquet(batches)
     assert meta.num_row_groups == len(batches) and meta.num_rows == table.num_rows
+
+
+def test_output_dir_never_writes_one_input_over_another(tmp_path):
+    """Inputs whose outputs get the same name (IIS: one file per day; jsonl: per second of
+    the first record) are numbered, not written over: every record of every input lands."""
+    src = corpus("matomo-log-analytics/iis.log")
+    inputs = []
+    for k in range(3):
+        p = tmp_path / f"copy{k}.log"
+        p.write_bytes(src.read_bytes())
+        inputs.append(str(p))
+    expected = sum(1 for ln in src.read_bytes().splitlines() if ln.strip() and not ln.startswith(b"#"))
+    r = run("convert", *inputs, "--to", "w3c", "--output-dir", str(tmp_path / "w"))
+    assert r.exit_code == 0, r.output
+    names = sorted(os.listdir(tmp_path / "w"))
+    assert len(names) == 3 and names[0].endswith("-2.log") and names[1].endswith("-3.log")
+    for n in names:
+        data = [ln for ln in (tmp_path / "w" / n).read_bytes().splitlines() if not ln.startswith(b"#")]
+        assert len(data) == expected
+    r = run("convert", *inputs[:2], "--to", "jsonl", "--compress", "gzip", "--output-dir", str(tmp_path / "j"))
+    assert r.exit_code == 0, r.output
+    names = sorted(os.listdir(tmp_path / "j"))
+    assert len(names) == 2 and names[0].endswith("-2.jsonl.gz")
+    assert [len(gzip.open(tmp_path / "j" / n).read().splitlines()) for n in names] == [expected, expected]

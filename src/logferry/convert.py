@@ -274,6 +274,7 @@ def convert_to_dir(
 
     os.makedirs(output_dir, exist_ok=True)
     summary = ConvertSummary()
+    written: set[str] = set()
     t0 = datetime.now(UTC)
     shop_dir = None
     if prepared.to == "shop":
@@ -298,7 +299,10 @@ def convert_to_dir(
                         name += ".gz"
                     elif comp == "zstd":
                         name += ".zst"
-                    name = os.path.join(output_dir, name)
+                    # two inputs of one day (one second, for jsonl/parquet) get the same
+                    # name: the later one is numbered rather than written over the first
+                    name = _unused(os.path.join(output_dir, name), written)
+                    written.add(name)
                     out, finish = open_output(name, comp)
                     sink = prepared.writer(out)
                 if first is not None:
@@ -321,3 +325,20 @@ def convert_to_dir(
                     on_file(f)
         summary.seconds = (datetime.now(UTC) - t0).total_seconds()
     return summary
+
+
+def _unused(path: str, taken: set[str]) -> str:
+    """``path``, or ``name-2.ext``, ``name-3.ext``, ... (the number before the extension
+    and a ``.gz``/``.zst`` suffix) when it is in ``taken``."""
+    import os
+
+    if path not in taken:
+        return path
+    root, ext = os.path.splitext(path)
+    if ext in (".gz", ".zst"):
+        root, inner = os.path.splitext(root)
+        ext = inner + ext
+    k = 2
+    while f"{root}-{k}{ext}" in taken:
+        k += 1
+    return f"{root}-{k}{ext}"
