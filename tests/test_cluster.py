@@ -111,3 +111,36 @@ def test_read_dataframe_one_partition_per_file(client, inputs):
     expect_bad = [(b.source_file, b.line_number, b.reason) for p in logs for b in _read_all(p)[1]]
     assert list(zip(bad["source_file"], bad["line_number"], bad["reason"], strict=True)) == expect_bad
     assert len(expect_bad) > 0
+
+
+def test_convert_files_from_and_to_s3(monkeypatch, tmp_path):
+    """Remote in, remote out (a real S3 API server on 127.0.0.1): globbed gz objects are
+    read where the task runs, outputs and the quarantine object land in the bucket."""
+    import gzip
+
+    import boto3
+    import s3fs
+    from tests.servers import servers as S
+
+    srv = S.S3Server()
+    try:
+        for k, v in (("AWS_ENDPOINT_URL", srv.endpoint), ("AWS_ACCESS_KEY_ID", "test"),
+                     ("AWS_SECRET_ACCESS_KEY", "test"), ("AWS_DEFAULT_REGION", "us-east-1")):
+            monkeypatch.setenv(k, v)
+        srv.make_bucket("logs")
+        c = boto3.client("s3", endpoint_url=srv.endpoint, region_name="us-east-1")
+        src = corpus("lnav/logfile_w3c.5").read_bytes()
+        for key in ("in/a.log.gz", "in/b.log.gz"):
+            c.put_object(Bucket="logs", Key=key, Body=gzip.compress(src))
+        s3fs.S3FileSystem.clear_instance_cache()
+        results = convert_files(["s3://logs/in/*.gz"], "s3://logs/out", to="jsonl", scheduler="threads")
+        table, bad = _read_all(str(corpus("lnav/logfile_w3c.5")))
+        assert [r.output for r in results] == ["s3://logs/out/a.log.jsonl", "s3://logs/out/b.log.jsonl"]
+        for r in results:
+            assert r.error is None and r.records == table.num_rows and r.bad_rows == len(bad) > 0
+            body = c.get_object(Bucket="logs", Key=r.output.removeprefix("s3://logs/"))["Body"].read()
+            assert len(body.splitlines()) == table.num_rows
+            quarantined = c.get_object(Bucket="logs", Key=r.bad_rows_file.removeprefix("s3://logs/"))["Body"].read()
+            assert [json.loads(x)["line_number"] for x in quarantined.splitlines()] == [b.line_number for b in bad]
+    finally:
+        srv.stop()
