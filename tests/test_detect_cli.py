@@ -145,3 +145,19 @@ def test_package_import_is_light_and_public_names_resolve():
     env = {k: v for k, v in __import__("os").environ.items() if k != "OPENBLAS_NUM_THREADS"}
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert r.returncode == 0, r.stderr
+
+
+def test_the_command_does_not_load_pandas_but_the_library_still_can(tmp_path):
+    """pyarrow would import pandas (0.2-0.3 s) on its first array just to ask whether the
+    input is a pandas object: the ``logferry`` command declines that, its library users
+    (and ``app`` under test) keep pyarrow's pandas support."""
+    pytest.importorskip("pandas")
+    src = str(corpus("matomo-log-analytics/iis.log"))
+    r = subprocess.run([sys.executable, "-X", "importtime", "-m", "logferry.cli", "convert", src,
+                        "--to", "parquet", "-o", str(tmp_path / "o.parquet")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert "pandas.core" not in r.stderr and "records" in r.stderr
+    code = ("import logferry.cli, pyarrow as pa\n"
+            "assert pa.array([1, 2]).to_pandas().sum() == 3\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr

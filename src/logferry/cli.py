@@ -236,7 +236,34 @@ def _register_areas() -> None:
 _register_areas()
 
 
+class _DeclinePandas:
+    """An import finder that declines pandas (see :func:`_skip_pandas_probe`)."""
+
+    def find_spec(self, name: str, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"No module named {name!r} (not needed by the logferry command)", name=name)
+        return None
+
+
+def _skip_pandas_probe() -> None:
+    """pyarrow imports pandas, when installed, the first time it builds any array (0.2-0.3 s
+    of every command), only to ask whether its input is a pandas object; no logferry
+    command hands it one.  Answer that first question with "no pandas" here, in the
+    command's own process only (the library and ``app`` in tests are untouched)."""
+    if "pandas" in sys.modules:
+        return
+    decline = _DeclinePandas()
+    sys.meta_path.insert(0, decline)
+    try:
+        import pyarrow as pa
+
+        pa.array([0])  # (any array from a list asks)
+    finally:
+        sys.meta_path.remove(decline)
+
+
 def main() -> None:
+    _skip_pandas_probe()
     try:
         app()
     except LogferryError as e:
