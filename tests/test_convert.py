@@ -133,6 +133,7 @@ def test_parquet_writer_gathers_batches_into_row_groups(monkeypatch):
     assert rg.column(cols["status"]).statistics.has_min_max
     assert not rg.column(cols["user_agent"]).is_stats_set  # long free text: no min/max
     assert "RLE_DICTIONARY" in rg.column(cols["method"]).encodings
+    assert "RLE_DICTIONARY" in rg.column(cols["user_agent"]).encodings
     assert "RLE_DICTIONARY" not in rg.column(cols["path"]).encodings
     # long rows: the byte limit cuts row groups before the row limit does
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 10**6)
