@@ -164,8 +164,7 @@ def _split_csv(
     got = [c.combine_chunks() if c.num_chunks != 1 else c.chunk(0) for c in table.columns][: len(built)]
     cols: list[pa.Array | None] = [None] * n
     for k, c in zip(built, got, strict=True):
-        if want is None or k in want:
-            cols[k] = c
+        cols[k] = c
     return cols
 
 

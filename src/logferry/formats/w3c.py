@@ -344,7 +344,7 @@ def sniff_w3c(head: Head) -> float:
             return 0.6  # CloudFront claims these with more confidence
         if "cs-customer-id" in names:
             return 0.7  # the shop dialect
-        known = sum(1 for f in names if f in FIELD_MAP or f in ("date", "time", "date-local", "time-local"))
+        known = sum(1 for f in names if f in FIELD_MAP or f in _TIME_FIELDS)
         return 0.9 if known else 0.6
     if any(ln.startswith(("#Software:", "#Version:")) for ln in head.lines):
         return 0.4
