@@ -165,24 +165,14 @@ def _records(source: str, format: str | None, options: dict[str, Any] | None):
 
 def _bad_rows(source: str, format: str | None, options: dict[str, Any] | None):
     import pandas as pd
+    import pyarrow as pa
 
-    from .reader import read
+    from .reader import BAD_ROW_SCHEMA, read
 
     rows: list[dict[str, Any]] = []
     for _ in read(source, format, options={"originals": False, **(options or {})}, on_bad=lambda b: rows.append(b.as_dict())):
         pass
-    return pd.DataFrame(rows, columns=list(_BAD_COLUMNS)).astype(_bad_dtypes())
-
-
-_BAD_COLUMNS = {"source_file": "string", "line_number": "int64", "raw": "string", "reason": "string"}
-
-
-def _bad_dtypes() -> dict[str, Any]:
-    import pandas as pd
-    import pyarrow as pa
-
-    types = {"string": pa.string(), "int64": pa.int64()}
-    return {k: pd.ArrowDtype(types[v]) for k, v in _BAD_COLUMNS.items()}
+    return pa.Table.from_pylist(rows, schema=BAD_ROW_SCHEMA).to_pandas(types_mapper=pd.ArrowDtype)
 
 
 def read_dataframe(paths: Iterable[str] | str, format: str | None = None,
@@ -208,6 +198,8 @@ def bad_rows_dataframe(paths: Iterable[str] | str, format: str | None = None,
     import dask.dataframe as dd
     import pandas as pd
 
-    meta = pd.DataFrame({k: pd.Series(dtype=t) for k, t in _bad_dtypes().items()})
+    from .reader import BAD_ROW_SCHEMA
+
+    meta = BAD_ROW_SCHEMA.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
     return dd.from_map(_bad_rows, files(paths), format=format, options=options, meta=meta,
                        enforce_metadata=False)

@@ -58,6 +58,17 @@ class BadRow:
         return asdict(self)
 
 
+#: :class:`BadRow`\ s as an Arrow table
+BAD_ROW_SCHEMA = pa.schema(
+    [
+        pa.field("source_file", pa.string()),
+        pa.field("line_number", pa.int64()),
+        pa.field("raw", pa.string()),
+        pa.field("reason", pa.string()),
+    ]
+)
+
+
 @dataclass
 class ReadContext:
     """What a reader gets besides its chunks: where bad rows go, options, counters."""

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..lines import decode
-from ..reader import BadRow, _name, open_input
+from ..reader import BAD_ROW_SCHEMA, BadRow, _name, open_input
 from ..schema import TS
 from . import thrift
 from .hits import TRACKER_PATH_RE, Hit, decode_hit
@@ -37,14 +37,7 @@ EVENTS_SCHEMA = pa.schema(
     [pa.field(n, _TYPES[t]) for n, t in COLUMNS.items()]
     + [pa.field("source_file", pa.string()), pa.field("line_number", pa.int64())]
 )
-BAD_SCHEMA = pa.schema(
-    [
-        pa.field("source_file", pa.string()),
-        pa.field("line_number", pa.int64()),
-        pa.field("raw", pa.string()),
-        pa.field("reason", pa.string()),
-    ]
-)
+BAD_SCHEMA = BAD_ROW_SCHEMA
 BATCH_LINES = 4096
 MAX_RAW = 65536
 
