@@ -110,7 +110,7 @@ def _write_parquet(batches):
     return pq.read_metadata(io.BytesIO(buf.getvalue())), buf.getvalue()
 
 
-def test_parquet_writer_gathers_batches_into_row_groups(monkeypatch):
+def test_parquet_writer_gathers_batches_into_row_groups(monkeypatch, tmp_path):
     import io
 
     import pyarrow as pa
@@ -135,6 +135,24 @@ def test_parquet_writer_gathers_batches_into_row_groups(monkeypatch):
     assert "RLE_DICTIONARY" in rg.column(cols["method"]).encodings
     assert "RLE_DICTIONARY" in rg.column(cols["user_agent"]).encodings
     assert "RLE_DICTIONARY" not in rg.column(cols["path"]).encodings
+    assert "DELTA_BINARY_PACKED" in rg.column(cols["line_number"]).encodings
+    assert "DELTA_BINARY_PACKED" in rg.column(cols["bytes_sent"]).encodings
+    assert "BYTE_STREAM_SPLIT" in rg.column(cols["duration_ms"]).encodings
+    assert rg.column(cols["timestamp"]).statistics.has_min_max
+    assert not rg.column(cols["client_ip"]).is_stats_set  # many values: min/max prune nothing
+    # DuckDB reads the delta and split-byte encodings back to the same values
+    import duckdb
+    import pyarrow.compute as pc
+
+    path = tmp_path / "w3c.parquet"
+    path.write_bytes(data)
+    got = duckdb.sql(
+        "SELECT count(*), sum(line_number), sum(bytes_sent), round(sum(duration_ms), 3), epoch_us(max(timestamp)) "
+        f"FROM read_parquet('{path}')"
+    ).fetchall()[0]
+    want = (table.num_rows, pc.sum(table["line_number"]).as_py(), pc.sum(table["bytes_sent"]).as_py(),
+            round(pc.sum(table["duration_ms"]).as_py(), 3), pc.max(table["timestamp"]).cast("int64").as_py())
+    assert got == want and want[2] and want[3]
     # long rows: the byte limit cuts row groups before the row limit does
     monkeypatch.setattr(parquet, "ROW_GROUP_ROWS", 10**6)
     monkeypatch.setattr(parquet, "ROW_GROUP_BYTES", 1)

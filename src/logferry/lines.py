@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 from typing import BinaryIO
 
 import numpy as np
@@ -27,6 +28,7 @@ class LineChunk:
     first_line: int  # 1-based number of line 0
     offset: int  # stream offset of buf[0]
     end_offset: int  # stream offset just after the last consumed byte
+    has_cr: bool = True  # whether buf may hold a CR (False: known not to)
 
     @property
     def arr(self) -> np.ndarray:
@@ -45,13 +47,26 @@ class LineChunk:
         n = np.arange(len(self.starts), dtype=np.int64) if idx is None else np.asarray(idx)
         return n + self.first_line
 
+    @cached_property
+    def is_ascii(self) -> bool:
+        """Whether the whole buffer is ASCII (then also valid UTF-8, and free of CRs only
+        if :attr:`has_cr` says so); one pass, remembered."""
+        return self.buf.isascii()
+
     def first_bytes(self) -> np.ndarray:
-        """First byte of every line (0 for an empty line)."""
-        arr = self.arr
-        out = np.zeros(len(self.starts), dtype=np.uint8)
-        nonempty = self.ends > self.starts
-        out[nonempty] = arr[self.starts[nonempty]]
-        return out
+        """First byte of every line (0 for an empty line); computed once (read-only)."""
+        fb = self.__dict__.get("_first_bytes")
+        if fb is None:
+            arr = self.arr
+            nonempty = self.ends > self.starts
+            if nonempty.all():
+                fb = arr[self.starts]
+            else:
+                fb = np.zeros(len(self.starts), dtype=np.uint8)
+                fb[nonempty] = arr[self.starts[nonempty]]
+            fb.flags.writeable = False
+            self.__dict__["_first_bytes"] = fb
+        return fb
 
     def blank_mask(self) -> np.ndarray:
         """Lines that are empty or hold only spaces/tabs."""
@@ -197,4 +212,4 @@ def make_chunk(buf: bytes, first_line: int = 1, offset: int = 0) -> LineChunk:
         crmask = np.zeros(len(ends), dtype=bool)
         crmask[ok] = arr[prev[ok]] == CR
         ends[crmask] -= 1
-    return LineChunk(buf, starts, ends, first_line, offset, offset + len(buf))
+    return LineChunk(buf, starts, ends, first_line, offset, offset + len(buf), has_cr)

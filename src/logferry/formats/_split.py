@@ -130,7 +130,7 @@ def _split_csv(
         return None
     buf = chunk.buf
     lo, hi = int(chunk.starts[idx[0]]), int(chunk.ends[idx[-1]])
-    for byte in (*forbid, CR):
+    for byte in (*forbid, CR) if chunk.has_cr else forbid:
         if _any_byte(buf, byte, lo, hi):
             return None
     if not allow_empty and _has_empty_field(chunk, idx, sep, lo, hi):
@@ -152,7 +152,7 @@ def _split_csv(
             convert_options=pcsv.ConvertOptions(column_types=column_types, null_values=["-"],
                                                 strings_can_be_null=False,
                                                 # (ASCII, checked in one pass, is valid UTF-8)
-                                                check_utf8=not buf.isascii(),
+                                                check_utf8=not chunk.is_ascii,
                                                 # (an empty list would mean every column)
                                                 include_columns=[names[k] for k in built or [0]]),
         )

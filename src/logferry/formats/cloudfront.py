@@ -359,8 +359,7 @@ def build_batch(
     if checked is None:
         return None
     cols, lines = checked  # already in line order (see _file_order_runs)
-    # (a lone byte is found many times faster than the 3-byte sequence: look for it first)
-    zwsp = chunk.buf.find(ZWSP_BYTES[:1]) != -1 and ZWSP_BYTES in chunk.buf
+    zwsp = not chunk.is_ascii and ZWSP_BYTES in chunk.buf
     out, failed = canonical(names, cols, zwsp)
     if failed:
         ctx.conversion_failed(failed)

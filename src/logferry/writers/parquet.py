@@ -46,12 +46,30 @@ ROW_GROUP_BYTES = 32 << 20
 #: than as zstd-compressed text, and when a row group's values are all distinct the
 #: writer falls back to plain encoding at about the same cost
 DICTIONARY_COLUMNS = [
-    "client_port", "server_ip", "server_port", "site", "host", "method", "protocol", "status",
+    "server_ip", "server_port", "site", "host", "method", "protocol", "status",
     "username", "cache_status", "edge_location", "visit_id", "user_id", "customer_id", "source_file",
     "user_agent", "referer",
 ]
-#: long free text: no min/max statistics (a fifth of the writing time, little use for pruning)
-NO_STATISTICS = {"path", "query", "user_agent", "referer", "request_id", "fields"}
+#: numbers as deltas or split bytes rather than plain values: line numbers and times step
+#: by little from row to row, sizes and client ports fit in a few bits each, and the bytes
+#: of doubles compress far better one byte position at a time.  Both encodings are part of
+#: the Parquet format (Arrow, DuckDB, Spark, Polars read them); they leave zstd a quarter
+#: less to do and make files smaller (on CloudFront rows: a fifth less writing work, files
+#: a sixth smaller)
+COLUMN_ENCODING = {
+    "timestamp": "DELTA_BINARY_PACKED", "line_number": "DELTA_BINARY_PACKED",
+    "bytes_sent": "DELTA_BINARY_PACKED", "bytes_received": "DELTA_BINARY_PACKED",
+    "client_port": "DELTA_BINARY_PACKED",
+    "duration_ms": "BYTE_STREAM_SPLIT", "ttfb_ms": "BYTE_STREAM_SPLIT",
+}
+#: no min/max statistics for long free text and for identifiers with many values: a row
+#: group (a stretch of time) holds such values from all over their range, so its min/max
+#: rarely lets a query skip it, and computing them compares every value (string
+#: statistics cost a fifth of the writing time)
+NO_STATISTICS = {
+    "path", "query", "user_agent", "referer", "request_id", "fields",
+    "client_ip", "server_ip", "username", "visit_id", "user_id", "customer_id",
+}
 
 
 class ParquetWriter:
@@ -67,6 +85,7 @@ class ParquetWriter:
         self.schema = SCHEMA if include_fields else CANONICAL_SCHEMA
         self._w = pq.ParquetWriter(
             out, self.schema, compression=compression, use_dictionary=DICTIONARY_COLUMNS,
+            column_encoding=COLUMN_ENCODING,
             write_statistics=[n for n in self.schema.names if n not in NO_STATISTICS],
         )
         self._pending: list[pa.RecordBatch] = []
