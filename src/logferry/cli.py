@@ -283,9 +283,15 @@ def _tune_malloc() -> None:
     mallopt(M_TRIM_THRESHOLD, 128 << 20)
 
 
+def _only_help(args: list[str]) -> bool:
+    """Whether the command line only asks for help or the version (no pyarrow needed)."""
+    return not args or any(a in ("--help", "-h", "--version") for a in args)
+
+
 def main() -> None:
     _tune_malloc()
-    _skip_pandas_probe()
+    if not _only_help(sys.argv[1:]):
+        _skip_pandas_probe()
     try:
         app()
     except LogferryError as e:

@@ -5,7 +5,21 @@
 
 from __future__ import annotations
 
-from .db import DEFAULT_DB, connect
-from .ingest import FileResult, IngestSummary, ingest
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
+
+#: the database file commands use when none is given
+DEFAULT_DB = "logferry.duckdb"
+
+if TYPE_CHECKING:
+    from .db import connect
+    from .ingest import FileResult, IngestSummary, ingest
+
+# (loaded on first use: the command line imports this package to register its commands)
+__getattr__, __dir__ = lazy_names(
+    __name__,
+    {"connect": ".db", **dict.fromkeys(("FileResult", "IngestSummary", "ingest"), ".ingest")},
+)
 
 __all__ = ["DEFAULT_DB", "FileResult", "IngestSummary", "connect", "ingest"]

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .db import DEFAULT_DB
+from . import DEFAULT_DB
 
 DbOpt = Annotated[str, typer.Option("--db", help="Usage database file (DuckDB).")]
 

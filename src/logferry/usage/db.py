@@ -16,10 +16,10 @@ if TYPE_CHECKING:  # imported where used: commands that never open the database 
     import duckdb
 
 from ..schema import CANONICAL
+from . import DEFAULT_DB
 
 #: bumped whenever a migration is added to :data:`MIGRATIONS`
 SCHEMA_VERSION = 1
-DEFAULT_DB = "logferry.duckdb"
 #: bytes of decompressed content that make a file's identity
 HEAD_FINGERPRINT = 64 << 10
 
