@@ -123,6 +123,15 @@ def test_split_regular_csv_fast_path_takes_only_clean_runs():
     assert used and fast == slow and fast[1][1][1][100] == ""
     (fast, slow), used = _split_both_ways(data, 9, 6, idx=[*range(100), *range(101, 201)], forbid=(32,))
     assert not used and fast == slow and len(fast[0]) == 200
+    # chunks remember whether they hold a CR and whether they are ASCII; CRLF lines (the CR
+    # is cut off each line's end) go the numpy way and give the same columns
+    from logferry.lines import make_chunk
+
+    crlf = clean.replace(b"\n", b"\r\n")
+    assert not make_chunk(clean).has_cr and make_chunk(crlf).has_cr
+    assert not make_chunk(clean).is_ascii and make_chunk(b"a\tb\n").is_ascii
+    (fast, slow), used = _split_both_ways(crlf, 9, 6, forbid=(32,))
+    assert not used and fast == slow and fast[1] == _split_both_ways(clean, 9, 6, forbid=(32,))[0][0][1]
 
 
 _CLEAN = ["a", "bc", "é", '"', "x-y", "\x00", "\\", "\x0b", "#"]

@@ -49,23 +49,23 @@ class LineChunk:
 
     @cached_property
     def is_ascii(self) -> bool:
-        """Whether the whole buffer is ASCII (then also valid UTF-8, and free of CRs only
-        if :attr:`has_cr` says so); one pass, remembered."""
+        """Whether the whole buffer is ASCII (hence valid UTF-8); one pass, remembered."""
         return self.buf.isascii()
 
     def first_bytes(self) -> np.ndarray:
-        """First byte of every line (0 for an empty line); computed once (read-only)."""
-        fb = self.__dict__.get("_first_bytes")
-        if fb is None:
-            arr = self.arr
-            nonempty = self.ends > self.starts
-            if nonempty.all():
-                fb = arr[self.starts]
-            else:
-                fb = np.zeros(len(self.starts), dtype=np.uint8)
-                fb[nonempty] = arr[self.starts[nonempty]]
-            fb.flags.writeable = False
-            self.__dict__["_first_bytes"] = fb
+        """First byte of every line (0 for an empty line); computed once, read-only."""
+        return self._first_bytes
+
+    @cached_property
+    def _first_bytes(self) -> np.ndarray:
+        arr = self.arr
+        nonempty = self.ends > self.starts
+        if nonempty.all():
+            fb = arr[self.starts]
+        else:
+            fb = np.zeros(len(self.starts), dtype=np.uint8)
+            fb[nonempty] = arr[self.starts[nonempty]]
+        fb.flags.writeable = False
         return fb
 
     def blank_mask(self) -> np.ndarray:
