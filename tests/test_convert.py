@@ -5,7 +5,7 @@ import json
 import os
 import re
 
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from conftest import corpus
 from logferry.cli import app
@@ -70,7 +70,7 @@ def test_formats_lists_writers():
 
 def test_convert_to_parquet_canonical_and_optional_fields(tmp_path):
     import pyarrow.parquet as pq
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     import logferry
     from logferry.cli import app

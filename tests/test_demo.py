@@ -19,7 +19,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from logferry.cli import app
 from logferry.samples import write_samples

@@ -6,7 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 from logferry.cli import app
 from logferry.usage import connect, ingest

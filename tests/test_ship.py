@@ -273,7 +273,7 @@ def test_sigkill_at_random_points_then_rerun_exactly_once(tmp_path):
 
 
 def test_cli_ship_and_export_history(tmp_path):
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     from logferry.cli import app
 

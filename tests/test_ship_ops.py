@@ -14,8 +14,8 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from click.testing import CliRunner
 from tests.test_dest_conformance import paths_of, s3, write_log  # noqa: F401  (fixture)
-from typer.testing import CliRunner
 
 from logferry.cli import app
 from logferry.destinations import open_destination

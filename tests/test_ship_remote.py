@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 from tests.test_dest_conformance import HEADER, paths_of, s3, write_log  # noqa: F401  (fixture)
-from typer.testing import CliRunner
 
 from logferry.cli import app
 from logferry.destinations import open_destination

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from typer.testing import CliRunner
+from click.testing import CliRunner
 
 import logferry
 from conftest import CORPUS, corpus

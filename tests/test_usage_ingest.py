@@ -199,7 +199,7 @@ def test_times_outside_years_1_to_9999_are_null_and_reports_still_run(tmp_path, 
     such a time is null and counted, the row is kept, ingest and every report run."""
     import json
 
-    from typer.testing import CliRunner
+    from click.testing import CliRunner
 
     import logferry
     from logferry.cli import app

@@ -10,25 +10,57 @@ import importlib
 import json
 import os
 import sys
-from typing import Annotated
+from collections.abc import Iterable
 
 # numpy's OpenBLAS starts a busy-waiting thread per core when numpy is imported; logferry
 # does no linear algebra, and on a small machine those threads take CPU from the parser
 # threads.  (Set before anything imports numpy: the package's __init__ does not.)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import typer  # noqa: E402
+import click  # noqa: E402
 
-from . import __version__
-from .errors import LogferryError
+from . import __version__  # noqa: E402
+from .errors import LogferryError  # noqa: E402
 
-app = typer.Typer(
-    name="logferry",
-    help="Read, ship and analyze web access logs of every shape.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+
+def _summary(text: str | None) -> str:
+    """A command's whole first paragraph, on one line."""
+    return " ".join((text or "").split("\n\n")[0].split())
+
+
+class Command(click.Command):
+    """Listed with its whole first paragraph (click cuts it at the first sentence or to fit)."""
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.short_help or _summary(self.help)
+
+
+class Group(click.Group):
+    """Commands listed in the order they were added, then the sub-groups (click sorts them by
+    name), each with its whole first paragraph; with no arguments, the help on stdout and exit
+    status 2."""
+
+    command_class = Command
+    group_class = type  # sub-groups are Groups too
+
+    def get_short_help_str(self, limit: int = 45) -> str:
+        return self.short_help or _summary(self.help)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(self.commands, key=lambda n: isinstance(self.commands[n], click.Group))
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(2)
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:  # Ctrl-C: exit status 130, no "Aborted!"
+            raise click.exceptions.Exit(130) from e
+
 
 #: modules that add command groups: each defines register(app)
 AREAS = (
@@ -39,49 +71,52 @@ AREAS = (
 
 
 def fail(msg: str, code: int = 2) -> None:
-    typer.echo(f"logferry: error: {msg}", err=True)
-    raise typer.Exit(code)
+    click.echo(f"logferry: error: {msg}", err=True)
+    raise click.exceptions.Exit(code)
 
 
-def version_cb(value: bool) -> None:
-    if value:
-        typer.echo(f"logferry {__version__}")
-        raise typer.Exit()
+def version_cb(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"logferry {__version__}")
+        ctx.exit()
 
 
-@app.callback()
-def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=version_cb, is_eager=True, help="Show the version.")
-    ] = False,
-) -> None:
+@click.group("logferry", cls=Group, no_args_is_help=True, context_settings={"show_default": True})
+@click.option("--version", is_flag=True, is_eager=True, expose_value=False, callback=version_cb,
+              help="Show the version.")
+def app() -> None:
     """Read, ship and analyze web access logs of every shape."""
 
 
 @app.command("formats")
-def formats_cmd(as_json: Annotated[bool, typer.Option("--json", help="JSON output.")] = False) -> None:
+@click.option("--json", "as_json", is_flag=True, help="JSON output.")
+def formats_cmd(as_json: bool) -> None:
     """List the readable formats and the writable ones."""
     from .formats import registry
     from .writers import WRITERS
 
     readers = {n: r.description for n, r in registry().items()}
     if as_json:
-        typer.echo(json.dumps({"readers": readers, "writers": sorted(WRITERS)}, indent=2))
+        click.echo(json.dumps({"readers": readers, "writers": sorted(WRITERS)}, indent=2))
         return
-    typer.echo("readers:")
+    click.echo("readers:")
     for n, d in readers.items():
-        typer.echo(f"  {n:<18} {d}")
-    typer.echo("writers:")
+        click.echo(f"  {n:<18} {d}")
+    click.echo("writers:")
     for n in sorted(WRITERS):
-        typer.echo(f"  {n}")
+        click.echo(f"  {n}")
 
 
 @app.command("detect")
-def detect_cmd(
-    files: Annotated[list[str], typer.Argument(help="Log files (any compression).")],
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per file.")] = False,
-) -> None:
-    """Detect each file's format from its content: FILE<TAB>FORMAT<TAB>CONFIDENCE."""
+@click.argument("files", nargs=-1, required=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per file.")
+def detect_cmd(files: tuple[str, ...], as_json: bool) -> None:
+    """Detect each file's format from its content: FILE<TAB>FORMAT<TAB>CONFIDENCE.
+
+    \b
+    Arguments:
+      FILES...  Log files (any compression).
+    """
     from .reader import detect
 
     status = 0
@@ -90,7 +125,7 @@ def detect_cmd(
         try:
             d = detect(f)
         except LogferryError as e:
-            typer.echo(f"logferry: error: {e}", err=True)
+            click.echo(f"logferry: error: {e}", err=True)
             status = 2
             if as_json:
                 results.append({"file": f, "format": None, "confidence": 0.0, "error": str(e)})
@@ -106,28 +141,47 @@ def detect_cmd(
                 }
             )
         else:
-            typer.echo(f"{f}\t{d.format}\t{d.confidence:.2f}")
+            click.echo(f"{f}\t{d.format}\t{d.confidence:.2f}")
     if as_json:
-        typer.echo(json.dumps(results if len(files) > 1 else results[0], indent=None))
-    raise typer.Exit(status)
+        click.echo(json.dumps(results if len(files) > 1 else results[0], indent=None))
+    raise click.exceptions.Exit(status)
 
 
 @app.command("convert")
+@click.argument("files", nargs=-1, required=True)
+@click.option("--to", default="jsonl", help="Output format (see `logferry formats`).")
+@click.option("-o", "--output", help="Output file, or - for stdout.")
+@click.option("--output-dir", help="Write named files here (format's own naming; shop rotates daily).")
+@click.option("--fields", help="Comma-separated output fields, in order.")
+@click.option("--where", help="Filter, e.g. 'status=5xx and path^=/api'.")
+@click.option("--compress", help="gzip, zstd or none (default: from -o's extension).")
+@click.option("--format", "-f", help="Force the input format.")
+@click.option("--bad-rows", help="Write bad rows (JSON lines) here.")
+@click.option("--tz", help="Time zone of local times (e.g. Europe/Berlin).")
+@click.option("--keep-fields", is_flag=True,
+              help="--to parquet: also write the original fields (a map column; slower).")
+@click.option("--option", "-O", multiple=True,
+              help="Reader option KEY=VALUE, e.g. -O fields=startTimeEpochMilli,clientIp,... for cdn-tsv (repeatable).")
 def convert_cmd(
-    files: Annotated[list[str], typer.Argument(help="Input logs (any format, any compression).")],
-    to: Annotated[str, typer.Option("--to", help="Output format (see `logferry formats`).")] = "jsonl",
-    output: Annotated[str | None, typer.Option("-o", "--output", help="Output file, or - for stdout.")] = None,
-    output_dir: Annotated[str | None, typer.Option("--output-dir", help="Write named files here (format's own naming; shop rotates daily).")] = None,
-    fields: Annotated[str | None, typer.Option("--fields", help="Comma-separated output fields, in order.")] = None,
-    where: Annotated[str | None, typer.Option("--where", help="Filter, e.g. 'status=5xx and path^=/api'.")] = None,
-    compress: Annotated[str | None, typer.Option("--compress", help="gzip, zstd or none (default: from -o's extension).")] = None,
-    format: Annotated[str | None, typer.Option("--format", "-f", help="Force the input format.")] = None,
-    bad_rows: Annotated[str | None, typer.Option("--bad-rows", help="Write bad rows (JSON lines) here.")] = None,
-    tz: Annotated[str | None, typer.Option("--tz", help="Time zone of local times (e.g. Europe/Berlin).")] = None,
-    keep_fields: Annotated[bool, typer.Option("--keep-fields", help="--to parquet: also write the original fields (a map column; slower).")] = False,
-    option: Annotated[list[str] | None, typer.Option("--option", "-O", help="Reader option KEY=VALUE, e.g. -O fields=startTimeEpochMilli,clientIp,... for cdn-tsv (repeatable).")] = None,
+    files: tuple[str, ...],
+    to: str,
+    output: str | None,
+    output_dir: str | None,
+    fields: str | None,
+    where: str | None,
+    compress: str | None,
+    format: str | None,
+    bad_rows: str | None,
+    tz: str | None,
+    keep_fields: bool,
+    option: tuple[str, ...],
 ) -> None:
-    """Convert logs to another format (one JSON object per record with --to jsonl)."""
+    """Convert logs to another format (one JSON object per record with --to jsonl).
+
+    \b
+    Arguments:
+      FILES...  Input logs (any format, any compression).
+    """
     from .convert import bad_rows_writer, convert, open_output, prepare, wrap_compress
 
     reader_options = parse_options(option, tz)
@@ -178,13 +232,13 @@ def convert_cmd(
 def _report_convert(summary, errors: list[str]) -> None:
     """Errors and the one-line summary on stderr; exit 2 when an input was unreadable."""
     for e in errors:
-        typer.echo(f"logferry: error: {e}", err=True)
-    typer.echo(summary.line(), err=True)
+        click.echo(f"logferry: error: {e}", err=True)
+    click.echo(summary.line(), err=True)
     if errors:
-        raise typer.Exit(2)
+        raise click.exceptions.Exit(2)
 
 
-def parse_options(pairs: list[str] | None, tz: str | None = None) -> dict | None:
+def parse_options(pairs: Iterable[str] | None, tz: str | None = None) -> dict | None:
     """``KEY=VALUE`` reader options (plus ``--tz``) -> dict, or None when empty."""
     out: dict[str, str] = {}
     for p in pairs or []:
@@ -214,7 +268,7 @@ def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, opt
             options=options,
             on_bad=bad_rows_writer(bad_f) if bad_f else None,
             on_error=lambda p, e: errors.append(str(e)),
-            on_file=typer.echo,
+            on_file=click.echo,
         )
     finally:
         if bad_f:
@@ -295,7 +349,7 @@ def main() -> None:
     try:
         app()
     except LogferryError as e:
-        typer.echo(f"logferry: error: {e}", err=True)
+        click.echo(f"logferry: error: {e}", err=True)
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)

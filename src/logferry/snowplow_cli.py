@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import sys
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-import typer
+import click
 
 
 def _json_default(v: Any) -> Any:
@@ -24,22 +24,26 @@ def _write_jsonl(out, batch) -> None:
         out.write(("\n".join(lines) + "\n").encode("utf-8"))
 
 
-def events_cmd(
-    files: Annotated[list[str], typer.Argument(help="Raw collector logs: CloudFront, Clojure-collector, Thrift.")],
-    to: Annotated[str, typer.Option("--to", help="jsonl (one JSON object per event) or parquet.")] = "jsonl",
-    output: Annotated[str | None, typer.Option("-o", "--output", help="Output file, or - for stdout.")] = None,
-    bad_rows: Annotated[str | None, typer.Option("--bad-rows", help="Write bad events (JSON lines) here.")] = None,
-) -> None:
-    """Decode Snowplow tracker events (page views, pings, struct/unstruct events, transactions)."""
+@click.argument("files", nargs=-1, required=True)
+@click.option("--to", default="jsonl", help="jsonl (one JSON object per event) or parquet.")
+@click.option("-o", "--output", help="Output file, or - for stdout.")
+@click.option("--bad-rows", help="Write bad events (JSON lines) here.")
+def events_cmd(files: tuple[str, ...], to: str, output: str | None, bad_rows: str | None) -> None:
+    """Decode Snowplow tracker events (page views, pings, struct/unstruct events, transactions).
+
+    \b
+    Arguments:
+      FILES...  Raw collector logs: CloudFront, Clojure-collector, Thrift.
+    """
     from .errors import LogferryError
     from .snowplow import EVENTS_SCHEMA, read_events
 
     if to not in ("jsonl", "parquet"):
-        typer.echo(f"logferry: error: --to must be jsonl or parquet, not {to!r}", err=True)
-        raise typer.Exit(2)
+        click.echo(f"logferry: error: --to must be jsonl or parquet, not {to!r}", err=True)
+        raise click.exceptions.Exit(2)
     if to == "parquet" and output in (None, "-"):
-        typer.echo("logferry: error: --to parquet is binary: give -o FILE", err=True)
-        raise typer.Exit(2)
+        click.echo("logferry: error: --to parquet is binary: give -o FILE", err=True)
+        raise click.exceptions.Exit(2)
     out = sys.stdout.buffer if output in (None, "-") else open(output, "wb")
     bad_f = open(bad_rows, "w", encoding="utf-8") if bad_rows else None
     pq_writer = None
@@ -64,7 +68,7 @@ def events_cmd(
                     else:
                         _write_jsonl(out, batch)
             except LogferryError as e:
-                typer.echo(f"logferry: error: {e}", err=True)
+                click.echo(f"logferry: error: {e}", err=True)
                 status = 2
                 continue
             totals["files"] += 1
@@ -79,13 +83,13 @@ def events_cmd(
             out.close()
         if bad_f:
             bad_f.close()
-    typer.echo(
+    click.echo(
         f"{totals['files']} file(s), {totals['lines']} collector rows: "
         f"{totals['events']} events, {totals['bad']} bad events",
         err=True,
     )
-    raise typer.Exit(status)
+    raise click.exceptions.Exit(status)
 
 
-def register(app: typer.Typer) -> None:
+def register(app: click.Group) -> None:
     app.command("events")(events_cmd)

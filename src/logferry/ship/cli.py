@@ -7,25 +7,21 @@ import os
 import signal
 import time
 from datetime import UTC, datetime
-from typing import Annotated
 
-import typer
+import click
 
 from ..errors import ConfigError, LogferryError
-
-export_app = typer.Typer(help="Export jobs from the config file: list, run, stop, start, history.",
-                         no_args_is_help=True)
 
 #: the clock of ``run`` and ``prune`` (and of the runs they start); tests freeze it
 clock = time.time
 sleep = time.sleep
 
-ConfigOpt = Annotated[str | None, typer.Option("--config", "-c", help="Config file (default logferry.toml).")]
+config_option = click.option("--config", "-c", help="Config file (default logferry.toml).")
 
 
 def _fail(msg: str, code: int = 2):
-    typer.echo(f"logferry: error: {msg}", err=True)
-    raise typer.Exit(code)
+    click.echo(f"logferry: error: {msg}", err=True)
+    raise click.exceptions.Exit(code)
 
 
 def _ts(t: float | None) -> str:
@@ -69,38 +65,61 @@ def _run_one(loaded, name: str, stop=None, force: bool = False, now=None):
 
 def _report(name: str, res) -> None:
     if res is None:
-        typer.echo(f"{name}: stopped (start it with `logferry export start {name}`)")
+        click.echo(f"{name}: stopped (start it with `logferry export start {name}`)")
         return
     line = (f"{name}: run {res.run_id} {res.status}: {res.objects} objects, {res.records} records, "
             f"{res.bytes} bytes, {res.bad} bad lines")
-    typer.echo(line)
+    click.echo(line)
     if res.error:
-        typer.echo(f"{name}: error: {res.error}", err=True)
+        click.echo(f"{name}: error: {res.error}", err=True)
 
 
+@click.argument("sources", nargs=-1, required=True)
+@click.option("--dest", required=True,
+              help="Destination URL (file://, s3://, gs://, sftp://, ftp(s)://, datadog://).")
+@click.option("--to", default="jsonl", help="Output format.")
+@click.option("--compress", default="gzip", help="gzip, zstd or none.")
+@click.option("--fields", help="Comma-separated fields, in order.")
+@click.option("--where", help="Row filter, e.g. 'status>=500'.")
+@click.option("--max-bytes", type=int, default=50_000_000)
+@click.option("--max-age-secs", type=float, default=300)
+@click.option("--max-records", type=int)
+@click.option("--name", help="Object name template or preset (cdn, cloudfront, shop, csv-usage).")
+@click.option("--state", default=".logferry-ship", help="State directory (checkpoints, history).")
+@click.option("--format", "-f", help="Force the input format.")
+@click.option("--service", default="", show_default=False, help="{service} in names; Datadog service.")
+@click.option("--job", "job_name", default="ship", help="Job name inside the state directory.")
+@click.option("--mask-ip", is_flag=True, help="Mask client IPs to a subnet (--ipv4-prefix, --ipv6-prefix).")
+@click.option("--ipv4-prefix", type=int, default=24, help="Subnet kept of IPv4 client IPs with --mask-ip.")
+@click.option("--ipv6-prefix", type=int, default=48, help="Subnet kept of IPv6 client IPs with --mask-ip.")
+@click.option("--hash-ip-key-env", metavar="VAR",
+              help="Replace client IPs by a keyed hash (HMAC-SHA256); the key is read from environment variable VAR.")
 def ship_cmd(
-    sources: Annotated[list[str], typer.Argument(help="Log files, globs or URLs.")],
-    dest: Annotated[str, typer.Option("--dest", help="Destination URL (file://, s3://, gs://, sftp://, ftp(s)://, datadog://).")],
-    to: Annotated[str, typer.Option("--to", help="Output format.")] = "jsonl",
-    compress: Annotated[str, typer.Option("--compress", help="gzip, zstd or none.")] = "gzip",
-    fields: Annotated[str | None, typer.Option("--fields", help="Comma-separated fields, in order.")] = None,
-    where: Annotated[str | None, typer.Option("--where", help="Row filter, e.g. 'status>=500'.")] = None,
-    max_bytes: Annotated[int | None, typer.Option("--max-bytes")] = 50_000_000,
-    max_age_secs: Annotated[float | None, typer.Option("--max-age-secs")] = 300,
-    max_records: Annotated[int | None, typer.Option("--max-records")] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Object name template or preset (cdn, cloudfront, shop, csv-usage).")] = None,
-    state: Annotated[str, typer.Option("--state", help="State directory (checkpoints, history).")] = ".logferry-ship",
-    format: Annotated[str | None, typer.Option("--format", "-f", help="Force the input format.")] = None,
-    service: Annotated[str, typer.Option("--service", help="{service} in names; Datadog service.")] = "",
-    job_name: Annotated[str, typer.Option("--job", help="Job name inside the state directory.")] = "ship",
-    mask_ip: Annotated[bool, typer.Option("--mask-ip", help="Mask client IPs to a subnet (--ipv4-prefix, --ipv6-prefix).")] = False,
-    ipv4_prefix: Annotated[int, typer.Option("--ipv4-prefix", help="Subnet kept of IPv4 client IPs with --mask-ip.")] = 24,
-    ipv6_prefix: Annotated[int, typer.Option("--ipv6-prefix", help="Subnet kept of IPv6 client IPs with --mask-ip.")] = 48,
-    hash_ip_key_env: Annotated[str | None, typer.Option(
-        "--hash-ip-key-env", metavar="VAR",
-        help="Replace client IPs by a keyed hash (HMAC-SHA256); the key is read from environment variable VAR.")] = None,
+    sources: tuple[str, ...],
+    dest: str,
+    to: str,
+    compress: str,
+    fields: str | None,
+    where: str | None,
+    max_bytes: int | None,
+    max_age_secs: float | None,
+    max_records: int | None,
+    name: str | None,
+    state: str,
+    format: str | None,
+    service: str,
+    job_name: str,
+    mask_ip: bool,
+    ipv4_prefix: int,
+    ipv6_prefix: int,
+    hash_ip_key_env: str | None,
 ) -> None:
-    """Ship logs once to a destination; run again with the same --state to send only what is new."""
+    """Ship logs once to a destination; run again with the same --state to send only what is new.
+
+    \b
+    Arguments:
+      SOURCES...  Log files, globs or URLs.
+    """
     from ..config import resolve_secrets
     from ..destinations import check_url, open_destination
     from . import naming
@@ -139,7 +158,7 @@ def ship_cmd(
         st.close()
     _report(job_name, res)
     if res.status == "failed":
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 def _cli_privacy(mask: bool, v4: int, v6: int, key_env: str | None):
@@ -168,8 +187,13 @@ def _install_sigterm():
     return stop
 
 
-@export_app.command("list")
-def export_list(config: ConfigOpt = None, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def export_group() -> None:
+    """Export jobs from the config file: list, run, stop, start, history."""
+
+
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+def export_list(config: str | None, as_json: bool) -> None:
     """Jobs with destination, schedule, state and last run."""
     loaded = _load(config)
     st = _state(loaded)
@@ -183,20 +207,23 @@ def export_list(config: ConfigOpt = None, as_json: Annotated[bool, typer.Option(
                      "last_end": _ts(last.ended) if last else None})
     st.close()
     if as_json:
-        typer.echo(json.dumps(rows, indent=1))
+        click.echo(json.dumps(rows, indent=1))
         return
     for r in rows:
-        typer.echo(f"{r['job']}\t{r['state']}\t{r['schedule']}\t{r['dest']}\t"
+        click.echo(f"{r['job']}\t{r['state']}\t{r['schedule']}\t{r['dest']}\t"
                    f"last: {r['last_status'] or '-'} {r['last_end'] or ''}")
 
 
-@export_app.command("run")
-def export_run(
-    name: Annotated[str, typer.Argument(help="Job name.")],
-    once: Annotated[bool, typer.Option("--once", help="One run, then exit (default: keep running on the job's schedule).")] = False,
-    config: ConfigOpt = None,
-) -> None:
-    """Run a job now (and on its schedule unless --once)."""
+@click.argument("name")
+@click.option("--once", is_flag=True, help="One run, then exit (default: keep running on the job's schedule).")
+@config_option
+def export_run(name: str, once: bool, config: str | None) -> None:
+    """Run a job now (and on its schedule unless --once).
+
+    \b
+    Arguments:
+      NAME  Job name.
+    """
     loaded = _load(config)
     try:
         loaded.job(name)
@@ -210,7 +237,7 @@ def export_run(
             _fail(str(e))
         _report(name, res)
         if res is not None and res.status == "failed":
-            raise typer.Exit(1)
+            raise click.exceptions.Exit(1)
         return
     _scheduler(loaded, [name], stop)
 
@@ -224,46 +251,52 @@ def _set_stopped(name: str, config: str | None, stopped: bool) -> None:
     st = _state(loaded)
     st.set_stopped(name, stopped)
     st.close()
-    typer.echo(f"{name}: {'stopped' if stopped else 'started'}")
+    click.echo(f"{name}: {'stopped' if stopped else 'started'}")
 
 
-@export_app.command("stop")
-def export_stop(name: str, config: ConfigOpt = None) -> None:
+@click.argument("name")
+@config_option
+def export_stop(name: str, config: str | None) -> None:
     """Stop a job: it exports nothing until started again."""
     _set_stopped(name, config, True)
 
 
-@export_app.command("start")
-def export_start(name: str, config: ConfigOpt = None) -> None:
+@click.argument("name")
+@config_option
+def export_start(name: str, config: str | None) -> None:
     """Start a stopped job; its next run backfills everything not yet delivered, in order."""
     _set_stopped(name, config, False)
 
 
-@export_app.command("history")
-def export_history(
-    name: Annotated[str | None, typer.Argument(help="Job name (default: all).")] = None,
-    failed: Annotated[bool, typer.Option("--failed", help="Failed runs only.")] = False,
-    limit: Annotated[int, typer.Option("--limit")] = 50,
-    config: ConfigOpt = None,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """Runs with start, end, status, objects, records, bytes and the error of failed ones."""
+@click.argument("name", required=False)
+@click.option("--failed", is_flag=True, help="Failed runs only.")
+@click.option("--limit", type=int, default=50)
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+def export_history(name: str | None, failed: bool, limit: int, config: str | None, as_json: bool) -> None:
+    """Runs with start, end, status, objects, records, bytes and the error of failed ones.
+
+    \b
+    Arguments:
+      [NAME]  Job name (default: all).
+    """
     loaded = _load(config)
     st = _state(loaded)
     runs = st.runs(name, failed, limit)
     st.close()
     if as_json:
-        typer.echo(json.dumps([r.as_dict() for r in runs], indent=1))
+        click.echo(json.dumps([r.as_dict() for r in runs], indent=1))
         return
-    typer.echo("RUN\tJOB\tSTART\tEND\tSTATUS\tOBJECTS\tRECORDS\tBYTES\tERROR")
+    click.echo("RUN\tJOB\tSTART\tEND\tSTATUS\tOBJECTS\tRECORDS\tBYTES\tERROR")
     for r in runs:
-        typer.echo(f"{r.id}\t{r.job}\t{_ts(r.started)}\t{_ts(r.ended)}\t{r.status}\t{r.objects}\t"
+        click.echo(f"{r.id}\t{r.job}\t{_ts(r.started)}\t{_ts(r.ended)}\t{r.status}\t{r.objects}\t"
                    f"{r.records}\t{r.bytes}\t{r.error or ''}")
 
 
-@export_app.command("show")
-def export_show(run_id: int, config: ConfigOpt = None,
-                as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+@click.argument("run_id", type=int)
+@config_option
+@click.option("--json", "as_json", is_flag=True)
+def export_show(run_id: int, config: str | None, as_json: bool) -> None:
     """One run and each object it delivered: name, size, records, SHA-256."""
     loaded = _load(config)
     st = _state(loaded)
@@ -274,14 +307,14 @@ def export_show(run_id: int, config: ConfigOpt = None,
     objs = st.objects(run_id=run_id)
     st.close()
     if as_json:
-        typer.echo(json.dumps({"run": r.as_dict(), "objects": [o.as_dict() for o in objs]}, indent=1))
+        click.echo(json.dumps({"run": r.as_dict(), "objects": [o.as_dict() for o in objs]}, indent=1))
         return
-    typer.echo(f"run {r.id} job {r.job} {r.status} {_ts(r.started)} -> {_ts(r.ended)}: "
+    click.echo(f"run {r.id} job {r.job} {r.status} {_ts(r.started)} -> {_ts(r.ended)}: "
                f"{r.objects} objects, {r.records} records, {r.bytes} bytes")
     if r.error:
-        typer.echo(f"error: {r.error}")
+        click.echo(f"error: {r.error}")
     for o in objs:
-        typer.echo(f"{o.name}\t{o.size}\t{o.records}\tsha256:{o.sha256}")
+        click.echo(f"{o.name}\t{o.size}\t{o.records}\tsha256:{o.sha256}")
 
 
 def _scheduler(loaded, names: list[str], stop) -> None:
@@ -293,7 +326,7 @@ def _scheduler(loaded, names: list[str], stop) -> None:
     if not scheds:
         _fail("no scheduled jobs (set every_minutes or cron)")
     scheduler_loop(loaded, scheds, stop, clock=clock, sleep=sleep)
-    typer.echo("scheduler: stopped cleanly")
+    click.echo("scheduler: stopped cleanly")
 
 
 def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5) -> None:
@@ -319,7 +352,7 @@ def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5) -> 
             try:
                 _report(n, _run_one(loaded, n, stop, now=clock))
             except LogferryError as e:
-                typer.echo(f"{n}: error: {e}", err=True)
+                click.echo(f"{n}: error: {e}", err=True)
             if stop.requested:
                 break
         wait = seconds_until_next(scheds, last, clock(), stopped)
@@ -328,17 +361,17 @@ def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5) -> 
             sleep(min(tick, max(0.0, end - clock())))
 
 
-def run_cmd(config: ConfigOpt = None) -> None:
+@config_option
+def run_cmd(config: str | None) -> None:
     """Run every scheduled job in the foreground (SIGTERM finishes the current object and exits)."""
     loaded = _load(config)
     _scheduler(loaded, sorted(loaded.cfg.jobs), _install_sigterm())
 
 
-def prune_cmd(
-    config: ConfigOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only show what would be deleted.")] = False,
-    job: Annotated[str | None, typer.Option("--job", help="Only this job.")] = None,
-) -> None:
+@config_option
+@click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
+@click.option("--job", help="Only this job.")
+def prune_cmd(config: str | None, dry_run: bool, job: str | None) -> None:
     """Apply retention: delivered source files and old destination objects."""
     from .. import sources as src
     from ..destinations import open_destination
@@ -363,7 +396,7 @@ def prune_cmd(
                     entries.append(retention.SourceEntry(f.id, f.path, s.mtime, s.size, f.size, bool(f.eof)))
                 plan = retention.plan_sources(entries, r.source_days, bool(last and last.status == "failed"))
                 for e in plan:
-                    typer.echo(f"{name}: {'would delete' if dry_run else 'delete'} source {e.path}")
+                    click.echo(f"{name}: {'would delete' if dry_run else 'delete'} source {e.path}")
                 if not dry_run:
                     retention.apply_sources(plan, lambda e: st.mark_deleted(e.file_id))
             if r.dest_days:
@@ -372,7 +405,7 @@ def prune_cmd(
                 try:
                     plan = retention.plan_dest(d.list(), now, r.dest_days)
                     for o in plan:
-                        typer.echo(f"{name}: {'would prune' if dry_run else 'prune'} {o.name}")
+                        click.echo(f"{name}: {'would prune' if dry_run else 'prune'} {o.name}")
                     if not dry_run:
                         st.mark_pruned(name, retention.apply_dest(d, plan))
                 finally:
@@ -383,8 +416,14 @@ def prune_cmd(
         st.close()
 
 
-def register(app: typer.Typer) -> None:
+def register(app: click.Group) -> None:
     app.command("ship")(ship_cmd)
-    app.add_typer(export_app, name="export")
+    export = app.group("export", no_args_is_help=True)(export_group)
+    export.command("list")(export_list)
+    export.command("run")(export_run)
+    export.command("stop")(export_stop)
+    export.command("start")(export_start)
+    export.command("history")(export_history)
+    export.command("show")(export_show)
     app.command("run")(run_cmd)
     app.command("prune")(prune_cmd)

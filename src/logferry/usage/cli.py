@@ -6,18 +6,19 @@ import csv
 import json
 import os
 import sys
-from typing import Annotated, Any
+from collections.abc import Sequence
+from typing import Any
 
-import typer
+import click
 
 from . import DEFAULT_DB
 
-DbOpt = Annotated[str, typer.Option("--db", help="Usage database file (DuckDB).")]
+db_option = click.option("--db", default=DEFAULT_DB, help="Usage database file (DuckDB).")
 
 
 def _fail(msg: str, code: int = 2) -> None:
-    typer.echo(f"logferry: error: {msg}", err=True)
-    raise typer.Exit(code)
+    click.echo(f"logferry: error: {msg}", err=True)
+    raise click.exceptions.Exit(code)
 
 
 def _console(stderr: bool = False):
@@ -28,7 +29,7 @@ def _console(stderr: bool = False):
 
 # --- ingest -----------------------------------------------------------------------------
 
-def run_ingest(paths: list[str], db: str, *, format: str | None = None, tz: str | None = None,
+def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: str | None = None,
                quiet: bool = False, progress: bool | None = None):
     """Ingest with a progress bar on a terminal; prints one line per file and a summary."""
     from ..errors import LogferryError
@@ -81,24 +82,29 @@ def run_ingest(paths: list[str], db: str, *, format: str | None = None, tz: str 
     return summary
 
 
-def ingest_cmd(
-    paths: Annotated[list[str], typer.Argument(help="Log files, globs, folders or URLs (s3://, gs://, sftp://...).")],
-    db: DbOpt = DEFAULT_DB,
-    format: Annotated[str | None, typer.Option("--format", "-f", help="Force the input format.")] = None,
-    tz: Annotated[str | None, typer.Option("--tz", help="Time zone of local times.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and the summary.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Summary as JSON on stdout.")] = False,
-) -> None:
-    """Ingest logs into the usage database; each file once, grown files by their new lines."""
+@click.argument("paths", nargs=-1, required=True)
+@db_option
+@click.option("--format", "-f", help="Force the input format.")
+@click.option("--tz", help="Time zone of local times.")
+@click.option("--quiet", "-q", is_flag=True, help="Only errors and the summary.")
+@click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
+def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | None, quiet: bool,
+               as_json: bool) -> None:
+    """Ingest logs into the usage database; each file once, grown files by their new lines.
+
+    \b
+    Arguments:
+      PATHS...  Log files, globs, folders or URLs (s3://, gs://, sftp://...).
+    """
     summary = run_ingest(paths, db, format=format, tz=tz, quiet=quiet)
     if as_json:
         d = summary.as_dict()
         d["details"] = [vars(f) for f in summary.files]
-        typer.echo(json.dumps(d))
+        click.echo(json.dumps(d))
     else:
-        typer.echo(summary.line(), err=True)
+        click.echo(summary.line(), err=True)
     if summary.errors:
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
 # --- report -----------------------------------------------------------------------------
@@ -144,50 +150,55 @@ def report_data(db: str, params, only: list[str] | None = None) -> dict[str, Any
         con.close()
 
 
-def report_cmd(
-    db: DbOpt = DEFAULT_DB,
-    since: Annotated[str | None, typer.Option("--since", help="From this time (ISO 8601, UTC unless an offset is given).")] = None,
-    until: Annotated[str | None, typer.Option("--until", help="Before this time (ISO 8601).")] = None,
-    site: Annotated[str | None, typer.Option("--site", help="Only this site (site or host column).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="All reports as JSON on stdout.")] = False,
-    html: Annotated[str | None, typer.Option("--html", help="Write one self-contained HTML file.")] = None,
-    only: Annotated[list[str] | None, typer.Option("--only", help="Only these reports (repeatable).")] = None,
-    bucket: Annotated[float, typer.Option("--bucket", help="Uptime bucket, minutes.")] = 5.0,
-    threshold: Annotated[float, typer.Option("--threshold", help="5xx share that makes a bucket down.")] = 0.5,
-    gap: Annotated[int, typer.Option("--gap", help="Buckets without traffic longer than this are down.")] = 3,
-    top: Annotated[int, typer.Option("--top", help="Rows in top-N sections.")] = 20,
-) -> None:
+@db_option
+@click.option("--since", help="From this time (ISO 8601, UTC unless an offset is given).")
+@click.option("--until", help="Before this time (ISO 8601).")
+@click.option("--site", help="Only this site (site or host column).")
+@click.option("--json", "as_json", is_flag=True, help="All reports as JSON on stdout.")
+@click.option("--html", help="Write one self-contained HTML file.")
+@click.option("--only", multiple=True, help="Only these reports (repeatable).")
+@click.option("--bucket", type=float, default=5.0, help="Uptime bucket, minutes.")
+@click.option("--threshold", type=float, default=0.5, help="5xx share that makes a bucket down.")
+@click.option("--gap", type=int, default=3, help="Buckets without traffic longer than this are down.")
+@click.option("--top", type=int, default=20, help="Rows in top-N sections.")
+def report_cmd(db: str, since: str | None, until: str | None, site: str | None, as_json: bool,
+               html: str | None, only: tuple[str, ...], bucket: float, threshold: float, gap: int,
+               top: int) -> None:
     """Reports: summary, status codes and errors, performance, 404s, uptime, CDN, shop, top."""
     from .reports import REPORTS, Params, jsonable
 
     if as_json and html:
         _fail("--json and --html are exclusive")
-    for o in only or []:
+    for o in only:
         if o not in REPORTS:
             _fail(f"unknown report {o!r}; reports: {', '.join(REPORTS)}")
     params = Params(since=since, until=until, site=site, bucket_minutes=bucket, threshold=threshold,
                     gap_buckets=gap, top=top)
-    data = report_data(db, params, only)
+    data = report_data(db, params, list(only) or None)
     if as_json:
-        typer.echo(json.dumps(jsonable(data), ensure_ascii=False))
+        click.echo(json.dumps(jsonable(data), ensure_ascii=False))
     elif html:
         from .html import write
 
         write(data, html)
-        typer.echo(f"wrote {html}", err=True)
+        click.echo(f"wrote {html}", err=True)
     else:
         _print_terminal(data)
 
 
 # --- sql --------------------------------------------------------------------------------
 
-def sql_cmd(
-    query: Annotated[str, typer.Argument(help="Any SQL (the database is opened read-only).")],
-    db: DbOpt = DEFAULT_DB,
-    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per row.")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="CSV with a header line.")] = False,
-) -> None:
-    """Run a query against the usage database (tables: files, requests, bad_rows, orders, order_items)."""
+@click.argument("query")
+@db_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per row.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line.")
+def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool) -> None:
+    """Run a query against the usage database (tables: files, requests, bad_rows, orders, order_items).
+
+    \b
+    Arguments:
+      QUERY  Any SQL (the database is opened read-only).
+    """
     import duckdb
 
     from .db import connect
@@ -210,7 +221,7 @@ def sql_cmd(
     rows = t.to_pylist()
     if as_json:
         for r in rows:
-            typer.echo(json.dumps(jsonable(r), ensure_ascii=False))
+            click.echo(json.dumps(jsonable(r), ensure_ascii=False))
     elif as_csv:
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(t.column_names)
@@ -231,9 +242,8 @@ def sql_cmd(
 
 # --- demo -------------------------------------------------------------------------------
 
-def demo_cmd(
-    out: Annotated[str, typer.Option("--out", help="Folder for the sample logs, database and report.")] = "logferry-demo",
-) -> None:
+@click.option("--out", default="logferry-demo", help="Folder for the sample logs, database and report.")
+def demo_cmd(out: str) -> None:
     """Write sample logs (IIS, CloudFront, shop, CDN, CSV usage), ingest them, write report.html."""
     from ..samples import write_samples
     from .reports import Params
@@ -241,24 +251,24 @@ def demo_cmd(
     os.makedirs(out, exist_ok=True)
     logs = os.path.join(out, "logs")
     files = write_samples(logs)
-    typer.echo(f"wrote {len(files)} sample logs to {logs}", err=True)
+    click.echo(f"wrote {len(files)} sample logs to {logs}", err=True)
     db = os.path.join(out, "demo.duckdb")
     summary = run_ingest([logs], db)
-    typer.echo(summary.line(), err=True)
+    click.echo(summary.line(), err=True)
     data = report_data(db, Params())
     from .html import write
 
     html = os.path.join(out, "report.html")
     write(data, html, title="logferry demo report")
     _print_terminal({"warnings": data["warnings"], "reports": {"summary": data["reports"]["summary"]}})
-    typer.echo(f"report: {html}", err=True)
-    typer.echo(f"database: {db}  (try: logferry report --db {db}   or   logferry sql --db {db} \"SELECT ...\")",
+    click.echo(f"report: {html}", err=True)
+    click.echo(f"database: {db}  (try: logferry report --db {db}   or   logferry sql --db {db} \"SELECT ...\")",
                err=True)
     if summary.errors:
-        raise typer.Exit(1)
+        raise click.exceptions.Exit(1)
 
 
-def register(app: typer.Typer) -> None:
+def register(app: click.Group) -> None:
     app.command("ingest")(ingest_cmd)
     app.command("report")(report_cmd)
     app.command("sql")(sql_cmd)
