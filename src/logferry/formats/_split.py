@@ -97,7 +97,7 @@ def split_regular(
         return good, _empty(n), other
     g_starts = starts if all_ok else starts[ok]
     g_ends = ends if all_ok else ends[ok]
-    text = _is_text(buf, int(g_starts[0]), int(g_ends[-1]))
+    text = _is_text(chunk, int(g_starts[0]), int(g_ends[-1]))
     if n == 1:
         col = gather(arr, g_starts, g_ends)
         return good, [col.view(pa.string()) if text else col], other
@@ -245,12 +245,13 @@ def _select(sp: np.ndarray, ga: np.ndarray, gb: np.ndarray) -> np.ndarray:
     return sp[np.cumsum(marks[:-1]) > 0]
 
 
-def _is_text(buf: bytes, lo: int, hi: int) -> bool:
-    """Whether ``buf[lo:hi]`` is valid UTF-8 (fast for ASCII)."""
-    view = memoryview(buf)[lo:hi]
-    if view.nbytes == 0:
+def _is_text(chunk: LineChunk, lo: int, hi: int) -> bool:
+    """Whether ``chunk.buf[lo:hi]`` is valid UTF-8 (at once when the whole chunk is ASCII,
+    which the chunk remembers; else the range is checked)."""
+    if chunk.is_ascii or hi <= lo:
         return True
-    b = bytes(view) if lo or hi != len(buf) else buf
+    buf = chunk.buf
+    b = bytes(memoryview(buf)[lo:hi]) if lo or hi != len(buf) else buf
     if b.isascii():
         return True
     try:

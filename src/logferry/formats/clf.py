@@ -645,7 +645,7 @@ def fast_tokens(layout: Layout, chunk: LineChunk, idx: np.ndarray) -> dict[str, 
         names.append("extra")
         s_k.append(np.minimum(cur, ends))
         e_k.append(ends)
-    text = _is_text(chunk.buf, lo, hi)
+    text = _is_text(chunk, lo, hi)
     cols = take_columns(chunk.buf, s_k, e_k, text)
     out = {name: col if text else to_str(col) for name, col in zip(names, cols, strict=True)}
     if layout.fast_extra:
