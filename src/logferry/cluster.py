@@ -153,53 +153,57 @@ def convert_files(paths: Iterable[str] | str, output_dir: str, to: str = "parque
 # --- dataframes ---------------------------------------------------------------------------
 
 
-def _records(source: str, format: str | None, options: dict[str, Any] | None):
-    import pandas as pd
-
+def _read(source: str, format: str | None, options: dict[str, Any] | None, on_bad=None):
     from .reader import read
+
+    return read(source, format, options={"originals": False, **(options or {})}, on_bad=on_bad)
+
+
+def _records(source: str, format: str | None, options: dict[str, Any] | None):
     from .schema import CANONICAL_SCHEMA
 
-    table = read(source, format, options={"originals": False, **(options or {})}).to_table()
-    return table.select(CANONICAL_SCHEMA.names).to_pandas(types_mapper=pd.ArrowDtype)
+    return _read(source, format, options).to_table().select(CANONICAL_SCHEMA.names)
 
 
 def _bad_rows(source: str, format: str | None, options: dict[str, Any] | None):
-    import pandas as pd
     import pyarrow as pa
 
-    from .reader import BAD_ROW_SCHEMA, read
+    from .reader import BAD_ROW_SCHEMA
 
     rows: list[dict[str, Any]] = []
-    for _ in read(source, format, options={"originals": False, **(options or {})}, on_bad=lambda b: rows.append(b.as_dict())):
+    for _ in _read(source, format, options, on_bad=lambda b: rows.append(b.as_dict())):
         pass
-    return pa.Table.from_pylist(rows, schema=BAD_ROW_SCHEMA).to_pandas(types_mapper=pd.ArrowDtype)
+    return pa.Table.from_pylist(rows, schema=BAD_ROW_SCHEMA)
+
+
+def _dataframe(part, schema, paths: Iterable[str] | str, format: str | None, options: dict[str, Any] | None):
+    """One partition per file: ``part(file, format, options)`` gives its Arrow table of
+    ``schema``, turned into Arrow-backed pandas columns."""
+    _dask()
+    import dask.dataframe as dd
+    import pandas as pd
+
+    def partition(source: str, format: str | None, options: dict[str, Any] | None):
+        return part(source, format, options).to_pandas(types_mapper=pd.ArrowDtype)
+
+    meta = schema.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
+    return dd.from_map(partition, files(paths), format=format, options=options, meta=meta,
+                       enforce_metadata=False)
 
 
 def read_dataframe(paths: Iterable[str] | str, format: str | None = None,
                    options: dict[str, Any] | None = None):
     """A dask DataFrame of the canonical records of every file named by ``paths``, one
     partition per file, columns as in :data:`logferry.CANONICAL_SCHEMA` (Arrow-backed)."""
-    _dask()
-    import dask.dataframe as dd
-    import pandas as pd
-
     from .schema import CANONICAL_SCHEMA
 
-    meta = CANONICAL_SCHEMA.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
-    return dd.from_map(_records, files(paths), format=format, options=options, meta=meta,
-                       enforce_metadata=False)
+    return _dataframe(_records, CANONICAL_SCHEMA, paths, format, options)
 
 
 def bad_rows_dataframe(paths: Iterable[str] | str, format: str | None = None,
                        options: dict[str, Any] | None = None):
     """A dask DataFrame of the bad rows of every file named by ``paths`` (``source_file``,
     ``line_number``, ``raw``, ``reason``): what :func:`read_dataframe` leaves out."""
-    _dask()
-    import dask.dataframe as dd
-    import pandas as pd
-
     from .reader import BAD_ROW_SCHEMA
 
-    meta = BAD_ROW_SCHEMA.empty_table().to_pandas(types_mapper=pd.ArrowDtype)
-    return dd.from_map(_bad_rows, files(paths), format=format, options=options, meta=meta,
-                       enforce_metadata=False)
+    return _dataframe(_bad_rows, BAD_ROW_SCHEMA, paths, format, options)
