@@ -53,9 +53,9 @@ DICTIONARY_COLUMNS = [
 #: numbers as deltas or split bytes rather than plain values: line numbers and times step
 #: by little from row to row, sizes and client ports fit in a few bits each, and the bytes
 #: of doubles compress far better one byte position at a time.  Both encodings are part of
-#: the Parquet format (Arrow, DuckDB, Spark, Polars read them); they leave zstd a quarter
-#: less to do and make files smaller (on CloudFront rows: a fifth less writing work, files
-#: a sixth smaller)
+#: the Parquet format (Arrow, DuckDB, Spark, Polars read them); they leave zstd less to do
+#: and make files smaller (on CloudFront rows: a fifth fewer writing instructions, files a
+#: sixth smaller)
 COLUMN_ENCODING = {
     "timestamp": "DELTA_BINARY_PACKED", "line_number": "DELTA_BINARY_PACKED",
     "bytes_sent": "DELTA_BINARY_PACKED", "bytes_received": "DELTA_BINARY_PACKED",
