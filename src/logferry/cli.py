@@ -21,6 +21,7 @@ import click  # noqa: E402
 
 from . import __version__  # noqa: E402
 from .errors import LogferryError  # noqa: E402
+from .term import error, json_safe, safe, tsv  # noqa: E402
 
 
 def _summary(text: str | None) -> str:
@@ -71,7 +72,7 @@ AREAS = (
 
 
 def fail(msg: str, code: int = 2) -> None:
-    click.echo(f"logferry: error: {msg}", err=True)
+    error(msg)
     raise click.exceptions.Exit(code)
 
 
@@ -125,7 +126,7 @@ def detect_cmd(files: tuple[str, ...], as_json: bool) -> None:
         try:
             d = detect(f)
         except LogferryError as e:
-            click.echo(f"logferry: error: {e}", err=True)
+            error(e)
             status = 2
             if as_json:
                 results.append({"file": f, "format": None, "confidence": 0.0, "error": str(e)})
@@ -141,9 +142,9 @@ def detect_cmd(files: tuple[str, ...], as_json: bool) -> None:
                 }
             )
         else:
-            click.echo(f"{f}\t{d.format}\t{d.confidence:.2f}")
+            tsv([(f, d.format, f"{d.confidence:.2f}")])
     if as_json:
-        click.echo(json.dumps(results if len(files) > 1 else results[0], indent=None))
+        click.echo(json_safe(json.dumps(results if len(files) > 1 else results[0], indent=None)))
     raise click.exceptions.Exit(status)
 
 
@@ -232,8 +233,8 @@ def convert_cmd(
 def _report_convert(summary, errors: list[str]) -> None:
     """Errors and the one-line summary on stderr; exit 2 when an input was unreadable."""
     for e in errors:
-        click.echo(f"logferry: error: {e}", err=True)
-    click.echo(summary.line(), err=True)
+        error(e)
+    click.echo(safe(summary.line()), err=True)
     if errors:
         raise click.exceptions.Exit(2)
 
@@ -268,7 +269,7 @@ def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, opt
             options=options,
             on_bad=bad_rows_writer(bad_f) if bad_f else None,
             on_error=lambda p, e: errors.append(str(e)),
-            on_file=click.echo,
+            on_file=lambda name: click.echo(safe(name)),
         )
     finally:
         if bad_f:
@@ -349,7 +350,7 @@ def main() -> None:
     try:
         app()
     except LogferryError as e:
-        click.echo(f"logferry: error: {e}", err=True)
+        error(e)
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)

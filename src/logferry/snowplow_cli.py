@@ -9,6 +9,8 @@ from typing import Any
 
 import click
 
+from .term import echo, error, json_safe
+
 
 def _json_default(v: Any) -> Any:
     if isinstance(v, datetime):
@@ -19,7 +21,8 @@ def _json_default(v: Any) -> Any:
 def _write_jsonl(out, batch) -> None:
     lines = []
     for row in batch.to_pylist():
-        lines.append(json.dumps({k: v for k, v in row.items() if v is not None}, default=_json_default, ensure_ascii=False))
+        lines.append(json_safe(json.dumps({k: v for k, v in row.items() if v is not None}, default=_json_default,
+                                          ensure_ascii=False)))
     if lines:
         out.write(("\n".join(lines) + "\n").encode("utf-8"))
 
@@ -68,7 +71,7 @@ def events_cmd(files: tuple[str, ...], to: str, output: str | None, bad_rows: st
                     else:
                         _write_jsonl(out, batch)
             except LogferryError as e:
-                click.echo(f"logferry: error: {e}", err=True)
+                error(e)
                 status = 2
                 continue
             totals["files"] += 1
@@ -83,7 +86,7 @@ def events_cmd(files: tuple[str, ...], to: str, output: str | None, bad_rows: st
             out.close()
         if bad_f:
             bad_f.close()
-    click.echo(
+    echo(
         f"{totals['files']} file(s), {totals['lines']} collector rows: "
         f"{totals['events']} events, {totals['bad']} bad events",
         err=True,

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 import click
 
 from ..errors import ConfigError, LogferryError
+from ..term import echo, error, json_safe, tsv
 
 #: the clock of ``run`` and ``prune`` (and of the runs they start); tests freeze it
 clock = time.time
@@ -20,7 +21,7 @@ config_option = click.option("--config", "-c", help="Config file (default logfer
 
 
 def _fail(msg: str, code: int = 2):
-    click.echo(f"logferry: error: {msg}", err=True)
+    error(msg)
     raise click.exceptions.Exit(code)
 
 
@@ -65,13 +66,13 @@ def _run_one(loaded, name: str, stop=None, force: bool = False, now=None):
 
 def _report(name: str, res) -> None:
     if res is None:
-        click.echo(f"{name}: stopped (start it with `logferry export start {name}`)")
+        echo(f"{name}: stopped (start it with `logferry export start {name}`)")
         return
     line = (f"{name}: run {res.run_id} {res.status}: {res.objects} objects, {res.records} records, "
             f"{res.bytes} bytes, {res.bad} bad lines")
-    click.echo(line)
+    echo(line)
     if res.error:
-        click.echo(f"{name}: error: {res.error}", err=True)
+        echo(f"{name}: error: {res.error}", err=True)
 
 
 @click.argument("sources", nargs=-1, required=True)
@@ -207,11 +208,11 @@ def export_list(config: str | None, as_json: bool) -> None:
                      "last_end": _ts(last.ended) if last else None})
     st.close()
     if as_json:
-        click.echo(json.dumps(rows, indent=1))
+        click.echo(json_safe(json.dumps(rows, indent=1)))
         return
     for r in rows:
-        click.echo(f"{r['job']}\t{r['state']}\t{r['schedule']}\t{r['dest']}\t"
-                   f"last: {r['last_status'] or '-'} {r['last_end'] or ''}")
+        tsv([(r["job"], r["state"], r["schedule"], r["dest"],
+              f"last: {r['last_status'] or '-'} {r['last_end'] or ''}")])
 
 
 @click.argument("name")
@@ -251,7 +252,7 @@ def _set_stopped(name: str, config: str | None, stopped: bool) -> None:
     st = _state(loaded)
     st.set_stopped(name, stopped)
     st.close()
-    click.echo(f"{name}: {'stopped' if stopped else 'started'}")
+    echo(f"{name}: {'stopped' if stopped else 'started'}")
 
 
 @click.argument("name")
@@ -285,12 +286,12 @@ def export_history(name: str | None, failed: bool, limit: int, config: str | Non
     runs = st.runs(name, failed, limit)
     st.close()
     if as_json:
-        click.echo(json.dumps([r.as_dict() for r in runs], indent=1))
+        click.echo(json_safe(json.dumps([r.as_dict() for r in runs], indent=1)))
         return
-    click.echo("RUN\tJOB\tSTART\tEND\tSTATUS\tOBJECTS\tRECORDS\tBYTES\tERROR")
+    tsv([("RUN", "JOB", "START", "END", "STATUS", "OBJECTS", "RECORDS", "BYTES", "ERROR")])
     for r in runs:
-        click.echo(f"{r.id}\t{r.job}\t{_ts(r.started)}\t{_ts(r.ended)}\t{r.status}\t{r.objects}\t"
-                   f"{r.records}\t{r.bytes}\t{r.error or ''}")
+        tsv([(r.id, r.job, _ts(r.started), _ts(r.ended), r.status, r.objects,
+              r.records, r.bytes, r.error or "")])
 
 
 @click.argument("run_id", type=int)
@@ -307,14 +308,14 @@ def export_show(run_id: int, config: str | None, as_json: bool) -> None:
     objs = st.objects(run_id=run_id)
     st.close()
     if as_json:
-        click.echo(json.dumps({"run": r.as_dict(), "objects": [o.as_dict() for o in objs]}, indent=1))
+        click.echo(json_safe(json.dumps({"run": r.as_dict(), "objects": [o.as_dict() for o in objs]}, indent=1)))
         return
-    click.echo(f"run {r.id} job {r.job} {r.status} {_ts(r.started)} -> {_ts(r.ended)}: "
-               f"{r.objects} objects, {r.records} records, {r.bytes} bytes")
+    echo(f"run {r.id} job {r.job} {r.status} {_ts(r.started)} -> {_ts(r.ended)}: "
+         f"{r.objects} objects, {r.records} records, {r.bytes} bytes")
     if r.error:
-        click.echo(f"error: {r.error}")
+        echo(f"error: {r.error}")
     for o in objs:
-        click.echo(f"{o.name}\t{o.size}\t{o.records}\tsha256:{o.sha256}")
+        tsv([(o.name, o.size, o.records, f"sha256:{o.sha256}")])
 
 
 def _scheduler(loaded, names: list[str], stop) -> None:
@@ -326,7 +327,7 @@ def _scheduler(loaded, names: list[str], stop) -> None:
     if not scheds:
         _fail("no scheduled jobs (set every_minutes or cron)")
     scheduler_loop(loaded, scheds, stop, clock=clock, sleep=sleep)
-    click.echo("scheduler: stopped cleanly")
+    echo("scheduler: stopped cleanly")
 
 
 def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5) -> None:
@@ -352,7 +353,7 @@ def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5) -> 
             try:
                 _report(n, _run_one(loaded, n, stop, now=clock))
             except LogferryError as e:
-                click.echo(f"{n}: error: {e}", err=True)
+                echo(f"{n}: error: {e}", err=True)
             if stop.requested:
                 break
         wait = seconds_until_next(scheds, last, clock(), stopped)
@@ -396,7 +397,7 @@ def prune_cmd(config: str | None, dry_run: bool, job: str | None) -> None:
                     entries.append(retention.SourceEntry(f.id, f.path, s.mtime, s.size, f.size, bool(f.eof)))
                 plan = retention.plan_sources(entries, r.source_days, bool(last and last.status == "failed"))
                 for e in plan:
-                    click.echo(f"{name}: {'would delete' if dry_run else 'delete'} source {e.path}")
+                    echo(f"{name}: {'would delete' if dry_run else 'delete'} source {e.path}")
                 if not dry_run:
                     retention.apply_sources(plan, lambda e: st.mark_deleted(e.file_id))
             if r.dest_days:
@@ -405,7 +406,7 @@ def prune_cmd(config: str | None, dry_run: bool, job: str | None) -> None:
                 try:
                     plan = retention.plan_dest(d.list(), now, r.dest_days)
                     for o in plan:
-                        click.echo(f"{name}: {'would prune' if dry_run else 'prune'} {o.name}")
+                        echo(f"{name}: {'would prune' if dry_run else 'prune'} {o.name}")
                     if not dry_run:
                         st.mark_pruned(name, retention.apply_dest(d, plan))
                 finally:

@@ -7,24 +7,22 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from numbers import Number
 from typing import Any
 
 import click
 
+from ..term import json_safe, safe
 from . import DEFAULT_DB
 
 db_option = click.option("--db", default=DEFAULT_DB, help="Usage database file (DuckDB).")
 
 
 def _fail(msg: str, code: int = 2) -> None:
-    click.echo(f"logferry: error: {msg}", err=True)
+    from ..term import error
+
+    error(msg)
     raise click.exceptions.Exit(code)
-
-
-def _console(stderr: bool = False):
-    from rich.console import Console
-
-    return Console(stderr=stderr, highlight=False)
 
 
 # --- ingest -----------------------------------------------------------------------------
@@ -33,10 +31,11 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
                quiet: bool = False, progress: bool | None = None):
     """Ingest with a progress bar on a terminal; prints one line per file and a summary."""
     from ..errors import LogferryError
+    from ..term import console
     from .db import connect
     from .ingest import INGEST_MEMORY_LIMIT, Ingester, _size, expand
 
-    err = _console(stderr=True)
+    err = console(err=True)
     try:
         files = list(expand(paths))
     except LogferryError as e:
@@ -68,7 +67,10 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
         def on_file(res) -> None:
             if quiet and res.status != "error":
                 return
-            (bar.console if bar else err).print(res.line(), markup=False, highlight=False)
+            if bar is not None:
+                bar.console.print(safe(res.line()), markup=False, highlight=False)
+            else:
+                click.echo(safe(res.line()), err=True)
 
         ing = Ingester(con, format=format, options={"tz": tz} if tz else None, on_bytes=on_bytes,
                        exclude=[db, db + ".wal"])
@@ -100,9 +102,9 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
     if as_json:
         d = summary.as_dict()
         d["details"] = [vars(f) for f in summary.files]
-        click.echo(json.dumps(d))
+        click.echo(json_safe(json.dumps(d)))
     else:
-        click.echo(summary.line(), err=True)
+        click.echo(safe(summary.line()), err=True)
     if summary.errors:
         raise click.exceptions.Exit(1)
 
@@ -110,33 +112,26 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
 # --- report -----------------------------------------------------------------------------
 
 def _print_terminal(data: dict[str, Any], limit: int = 12) -> None:
-    from rich.table import Table
-
+    from .. import term
     from .html import fmt
 
-    con = _console()
     for w in data.get("warnings", []):
-        con.print(f"[yellow]warning:[/] {w}", highlight=False)
+        term.note(f"warning: {w}", style="yellow", err=True)
     for _name, rep in data["reports"].items():
-        con.rule(f"[bold]{rep['title']}")
+        term.heading(rep["title"])
         for sec, rows in rep["sections"].items():
             if sec == "buckets":
                 rows = [r for r in rows if r.get("down_reason")]
                 sec = "down buckets"
             cols = rep["columns"].get(sec) or (list(rows[0]) if rows else [])
             if not rows:
-                con.print(f"[dim]{sec}: no rows[/]")
+                term.note(f"{sec}: no rows")
                 continue
-            t = Table(title=sec.replace("_", " "), title_justify="left", show_edge=False, pad_edge=False)
-            for c in cols:
-                v = rows[0].get(c)
-                t.add_column(c, justify="right" if isinstance(v, int | float) else "left",
-                             overflow="fold", max_width=60)
-            for r in rows[:limit]:
-                t.add_row(*(fmt(r.get(c)) for c in cols))
-            if len(rows) > limit:
-                t.caption = f"{len(rows) - limit:,} more rows (--json for all)"
-            con.print(t)
+            right = [i for i, c in enumerate(cols)
+                     if isinstance(rows[0].get(c), Number) and not isinstance(rows[0].get(c), bool)]
+            more = f"{len(rows) - limit:,} more rows (--json for all)" if len(rows) > limit else None
+            term.table(cols, [[fmt(r.get(c)) for c in cols] for r in rows[:limit]],
+                       title=sec.replace("_", " "), caption=more, right=right, max_width=60)
 
 
 def report_data(db: str, params, only: list[str] | None = None) -> dict[str, Any]:
@@ -176,12 +171,12 @@ def report_cmd(db: str, since: str | None, until: str | None, site: str | None, 
                     gap_buckets=gap, top=top)
     data = report_data(db, params, list(only) or None)
     if as_json:
-        click.echo(json.dumps(jsonable(data), ensure_ascii=False))
+        click.echo(json_safe(json.dumps(jsonable(data), ensure_ascii=False)))
     elif html:
         from .html import write
 
         write(data, html)
-        click.echo(f"wrote {html}", err=True)
+        click.echo(f"wrote {safe(html)}", err=True)
     else:
         _print_terminal(data)
 
@@ -221,23 +216,19 @@ def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool) -> None:
     rows = t.to_pylist()
     if as_json:
         for r in rows:
-            click.echo(json.dumps(jsonable(r), ensure_ascii=False))
+            click.echo(json_safe(json.dumps(jsonable(r), ensure_ascii=False)))
     elif as_csv:
+        # to a terminal, values are made safe; piped, the CSV holds them exactly
+        cell = safe if sys.stdout.isatty() else (lambda v: v)
         w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(t.column_names)
+        w.writerow([cell(c) for c in t.column_names])
         for r in rows:
-            w.writerow(["" if v is None else jsonable(v) for v in r.values()])
+            w.writerow([cell("" if v is None else jsonable(v)) for v in r.values()])
     else:
-        from rich.table import Table
-
+        from ..term import table
         from .html import fmt
 
-        tab = Table(show_edge=False)
-        for c in t.column_names:
-            tab.add_column(c, overflow="fold")
-        for r in rows:
-            tab.add_row(*(fmt(v) for v in r.values()))
-        _console().print(tab)
+        table(t.column_names, [[fmt(v) for v in r.values()] for r in rows])
 
 
 # --- demo -------------------------------------------------------------------------------
@@ -251,18 +242,18 @@ def demo_cmd(out: str) -> None:
     os.makedirs(out, exist_ok=True)
     logs = os.path.join(out, "logs")
     files = write_samples(logs)
-    click.echo(f"wrote {len(files)} sample logs to {logs}", err=True)
+    click.echo(safe(f"wrote {len(files)} sample logs to {logs}"), err=True)
     db = os.path.join(out, "demo.duckdb")
     summary = run_ingest([logs], db)
-    click.echo(summary.line(), err=True)
+    click.echo(safe(summary.line()), err=True)
     data = report_data(db, Params())
     from .html import write
 
     html = os.path.join(out, "report.html")
     write(data, html, title="logferry demo report")
     _print_terminal({"warnings": data["warnings"], "reports": {"summary": data["reports"]["summary"]}})
-    click.echo(f"report: {html}", err=True)
-    click.echo(f"database: {db}  (try: logferry report --db {db}   or   logferry sql --db {db} \"SELECT ...\")",
+    click.echo(safe(f"report: {html}"), err=True)
+    click.echo(safe(f"database: {db}  (try: logferry report --db {db}   or   logferry sql --db {db} \"SELECT ...\")"),
                err=True)
     if summary.errors:
         raise click.exceptions.Exit(1)

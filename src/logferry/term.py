@@ -1,0 +1,194 @@
+"""What logferry prints for a person: every value as plain text, one table printer.
+
+Log values, file names and URLs are hostile: a user agent may hold rich markup
+(``[link=...]``), terminal escape sequences (``ESC]0;title``, ``ESC[2J``) or bidi
+overrides.  :func:`safe` turns such text into something that prints as itself: control
+characters (C0, DEL, C1), Unicode line/paragraph separators, bidi controls and lone
+surrogates become visible escapes (``\\x1b``, ``\\n``, ``\\u202e``, ...).  Nothing printed
+here is ever parsed as rich markup.
+
+:func:`table` is the one table printer of every command.  On a terminal it draws a rich
+table that fits the window; otherwise (piped, redirected, CI logs) it prints plain aligned
+text at full width, one line per row, never wrapped.  :func:`tsv` prints tab-separated
+lines (the documented output of ``detect``, ``export runs``, ...) with every cell made safe.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+import click
+
+#: characters that never reach the terminal as themselves
+_UNSAFE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _visible(m: re.Match[str]) -> str:
+    c = m.group()
+    named = _NAMED.get(c)
+    if named:
+        return named
+    o = ord(c)
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+
+
+def safe(text: Any) -> str:
+    """``text`` (any value; ``None`` is empty) as a string that prints as itself: control
+    characters and other invisible or reordering characters become visible escapes."""
+    if text is None:
+        return ""
+    s = text if isinstance(text, str) else str(text)
+    if s.isascii() and s.isprintable():
+        return s
+    return _UNSAFE.sub(_visible, s)
+
+
+def is_terminal(err: bool = False) -> bool:
+    stream = sys.stderr if err else sys.stdout
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def echo(text: Any = "", *, err: bool = False) -> None:
+    """Print one line of text (made safe)."""
+    click.echo(safe(text), err=err)
+
+
+def error(msg: Any) -> None:
+    """``logferry: error: MSG`` on stderr (the message made safe)."""
+    click.echo(f"logferry: error: {safe(msg)}", err=True)
+
+
+def console(err: bool = False, file: TextIO | None = None):
+    """A rich console that never interprets markup or highlights (for progress bars)."""
+    from rich.console import Console
+
+    return Console(stderr=err, file=file, highlight=False, markup=False, emoji=False)
+
+
+def tsv(rows: Iterable[Sequence[Any]], *, err: bool = False) -> None:
+    """Tab-separated lines, every cell made safe (a tab or newline in a value shows as
+    ``\\t``/``\\n``, so a line is always one row)."""
+    for r in rows:
+        click.echo("\t".join(safe(v) for v in r), err=err)
+
+
+def _width(s: str) -> int:
+    from rich.cells import cell_len
+
+    return s.__len__() if s.isascii() else cell_len(s)
+
+
+def table(
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    *,
+    title: str | None = None,
+    caption: str | None = None,
+    right: Iterable[int] = (),
+    max_width: int | None = None,
+    err: bool = False,
+    terminal: bool | None = None,
+    out: TextIO | None = None,
+) -> None:
+    """Print a table; every cell, header, title and caption made safe.
+
+    ``right``: indexes of right-aligned (numeric) columns.  ``max_width`` caps a column on
+    a terminal (longer cells fold onto more lines there); piped output is never wrapped.
+    ``terminal`` forces the style (default: whether the output stream is a terminal);
+    ``out`` writes to that text stream instead of stdout/stderr.
+    """
+    cols = [safe(c) for c in columns]
+    cells = [[safe(v) for v in r] for r in rows]
+    right = set(right)
+    if terminal is None:
+        terminal = is_terminal(err) if out is None else False
+    if terminal:
+        _rich_table(cols, cells, title, caption, right, max_width, err, out)
+        return
+    widths = [_width(c) for c in cols]
+    for r in cells:
+        for i, v in enumerate(r):
+            w = _width(v)
+            if w > widths[i]:
+                widths[i] = w
+    lines = []
+    if title:
+        lines.append(safe(title))
+
+    def fmt(r: Sequence[str]) -> str:
+        parts = []
+        for i, v in enumerate(r):
+            pad = " " * (widths[i] - _width(v))
+            parts.append(pad + v if i in right else v + pad)
+        return "  ".join(parts).rstrip()
+
+    lines.append(fmt(cols))
+    lines.append("  ".join("-" * w for w in widths))
+    lines.extend(fmt(r) for r in cells)
+    if caption:
+        lines.append(safe(caption))
+    text = "\n".join(lines)
+    if out is not None:
+        out.write(text + "\n")
+    else:
+        click.echo(text, err=err)
+
+
+def _rich_table(cols, cells, title, caption, right, max_width, err, out) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    t = Table(title=Text(safe(title)) if title else None, title_justify="left",
+              caption=Text(safe(caption)) if caption else None, show_edge=False, pad_edge=False)
+    for i, c in enumerate(cols):
+        t.add_column(Text(c), justify="right" if i in right else "left", overflow="fold",
+                     max_width=max_width)
+    for r in cells:
+        t.add_row(*(Text(v) for v in r))
+    console(err, out).print(t)
+
+
+def heading(text: Any, *, err: bool = False, terminal: bool | None = None, out: TextIO | None = None) -> None:
+    """A section heading: a rule on a terminal, ``== text ==`` otherwise."""
+    if terminal is None:
+        terminal = is_terminal(err) if out is None else False
+    if terminal:
+        from rich.text import Text
+
+        console(err, out).rule(Text(safe(text), style="bold"))
+    elif out is not None:
+        out.write(f"== {safe(text)} ==\n")
+    else:
+        click.echo(f"== {safe(text)} ==", err=err)
+
+
+def note(text: Any, *, style: str = "dim", err: bool = False, terminal: bool | None = None) -> None:
+    """One line of text, styled on a terminal (``style`` is a rich style, never markup
+    taken from the text)."""
+    if terminal is None:
+        terminal = is_terminal(err)
+    if terminal:
+        from rich.text import Text
+
+        console(err).print(Text(safe(text), style=style))
+    else:
+        click.echo(safe(text), err=err)
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+def json_safe(text: str) -> str:
+    """JSON text (from ``json.dumps``) with the characters :func:`safe` would escape
+    written as ``\\uXXXX`` escapes: the same JSON value, safe on a terminal."""
+    return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_json_escape, text)

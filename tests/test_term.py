@@ -1,0 +1,172 @@
+"""What logferry prints: log values as text (no rich markup, control characters made
+visible), and tables that are not wrapped when the output is not a terminal."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pty
+import select
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from logferry import term
+from logferry.cli import app
+
+#: user agents a visitor can send (nginx writes bytes < 0x20 and > 0x7e as \xHH)
+HOSTILE = [
+    r"[/bold]",
+    r"[link=https://evil.example/]click me[/link]",
+    r"[blink red]blinking",
+    r"evil\x1B]0;pwned\x07 and \x1B[2J cleared",
+    r"bell\x07\x7f del",
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_db(tmp_path_factory):
+    d = tmp_path_factory.mktemp("hostile")
+    lines = []
+    for i, ua in enumerate(HOSTILE):
+        for k in range(3):
+            lines.append(f'1.2.3.{i} - - [01/Mar/2024:10:0{i}:0{k} +0000] "GET /p{i}?q=[red]x HTTP/1.1" '
+                         f'200 {100 + i} "-" "{ua}"')
+    log = d / "access.log"
+    log.write_text("\n".join(lines) + "\n")
+    db = str(d / "u.duckdb")
+    r = CliRunner().invoke(app, ["ingest", "--db", db, str(log)])
+    assert r.exit_code == 0, r.output
+    return db
+
+
+def test_safe_makes_control_characters_visible_and_leaves_text_alone():
+    assert term.safe("plain [bold]text[/bold] é 漢字") == "plain [bold]text[/bold] é 漢字"
+    assert term.safe("a\x1b]0;t\x07b\x1b[2J") == "a\\x1b]0;t\\x07b\\x1b[2J"
+    assert term.safe("tab\there\nnl\rcr") == "tab\\there\\nnl\\rcr"
+    assert term.safe("\x7f\x9b\x85") == "\\x7f\\x9b\\x85"
+    assert term.safe("rtl\u202eoverride\u2066\u2028") == "rtl\\u202eoverride\\u2066\\u2028"
+    assert term.safe("lone \udcff surrogate") == "lone \\udcff surrogate"
+    assert term.safe(None) == "" and term.safe(12) == "12"
+
+
+def test_json_safe_is_the_same_json_value_without_raw_controls():
+    v = {"ua": "x\x7f\x9b\u202ey\x1b", "n": 1}
+    s = term.json_safe(json.dumps(v, ensure_ascii=False))
+    assert json.loads(s) == v
+    assert not any(c in s for c in "\x7f\x9b\u202e\x1b")
+
+
+def test_rich_table_on_a_terminal_prints_markup_as_text():
+    out = io.StringIO()
+    term.table(["ua", "n"], [[u, 1] for u in ["[/bold]", "[link=https://evil.example/]x[/link]",
+                                              "\x1b]0;pwned\x07", "[blink red]b"]],
+               title="[red]t", terminal=True, out=out)
+    s = out.getvalue()
+    assert "[/bold]" in s and "[link=https://evil.example/]x[/link]" in s and "[blink red]b" in s
+    assert "\\x1b]0;pwned\\x07" in s and "[red]t" in s
+    assert "\x1b" not in s  # (a StringIO console writes no styles either)
+
+
+def test_piped_table_is_one_line_per_row_at_full_width():
+    out = io.StringIO()
+    long = "x" * 300
+    term.table(["a", "long", "n"], [["1", long, 5], ["22", "short", 10]], right=[2], out=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 4  # header, rule, two rows: never wrapped
+    assert lines[2].startswith("1   " + long) and lines[2].endswith(" 5")
+    assert lines[3].endswith("10") and len(lines[3]) == len(lines[2])
+
+
+@pytest.mark.parametrize("args", [
+    ["report", "--only", "top"],
+    ["report"],
+    ["sql", "SELECT user_agent, path, query FROM requests"],
+    ["sql", "--csv", "SELECT user_agent FROM requests"],
+])
+def test_report_and_sql_print_hostile_values_as_text(hostile_db, args):
+    r = CliRunner().invoke(app, [*args[:1], "--db", hostile_db, *args[1:]])
+    assert r.exit_code == 0, r.output
+    assert r.exception is None
+    if "--csv" in args:  # piped CSV keeps values exactly (it is data)
+        assert "evil\x1b]0;pwned\x07" in r.output
+        return
+    assert "\x1b" not in r.output and "\x07" not in r.output and "\x7f" not in r.output
+    if args[0] == "sql" or "top" in args:
+        for text in ("[/bold]", "[link=https://evil.example/]click me[/link]", "[blink red]blinking",
+                     "evil\\x1b]0;pwned\\x07 and \\x1b[2J cleared", "bell\\x07\\x7f del"):
+            assert text in r.output
+    if args[0] == "sql":
+        assert "q=[red]x" in r.output
+
+
+def test_sql_json_escapes_controls(hostile_db):
+    r = CliRunner().invoke(app, ["sql", "--db", hostile_db, "--json", "SELECT user_agent FROM requests"])
+    assert r.exit_code == 0
+    assert "\x1b" not in r.output and "\x7f" not in r.output
+    assert {json.loads(x)["user_agent"] for x in r.output.splitlines()} >= {"evil\x1b]0;pwned\x07 and \x1b[2J cleared"}
+
+
+def _run_on_pty(args: list[str], timeout: float = 60.0) -> bytes:
+    """Run the logferry command with stdout and stderr on a pseudo-terminal; its output."""
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "100", "LINES": "40"}
+    env.pop("NO_COLOR", None)
+    proc = subprocess.Popen([sys.executable, "-m", "logferry.cli", *args], stdin=subprocess.DEVNULL,
+                            stdout=slave, stderr=slave, env=env)
+    os.close(slave)
+    chunks = []
+    try:
+        while True:
+            ready, _, _ = select.select([master], [], [], timeout)
+            if not ready:
+                break
+            try:
+                b = os.read(master, 65536)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not b:
+                break
+            chunks.append(b)
+    finally:
+        os.close(master)
+        proc.wait(timeout)
+    assert proc.returncode == 0, b"".join(chunks)
+    return b"".join(chunks)
+
+
+def test_report_on_a_real_terminal_sends_no_escape_sequence_from_the_log(hostile_db):
+    out = _run_on_pty(["report", "--db", hostile_db, "--only", "top"])
+    assert b"user agents" in out
+    assert b"[link=https://evil.example/]click me[/link]" in out
+    assert b"[/bold]" in out and b"[blink red]blinking" in out
+    assert b"\\x1b]0;pwned\\x07" in out
+    assert b"\x1b]" not in out  # no OSC at all: no window title, no hyperlink
+    assert b"\x1b[2J" not in out and b"\x1b[5m" not in out and b"\x07" not in out
+
+
+def test_ingest_prints_file_names_with_escapes_as_text(tmp_path):
+    (tmp_path / "logs").mkdir()
+    log = tmp_path / "logs" / "a\x1b[2Jb\x1b]0;x\x07.log"
+    log.write_text('1.2.3.4 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "ua"\n')
+    r = CliRunner().invoke(app, ["ingest", "--db", str(tmp_path / "u.duckdb"), str(tmp_path / "logs")])
+    assert r.exit_code == 0, r.output
+    assert "a\\x1b[2Jb\\x1b]0;x\\x07.log" in r.output
+    assert "\x1b" not in r.output
+    r = CliRunner().invoke(app, ["detect", str(log)])
+    assert r.exit_code == 0 and "\x1b" not in r.output and "\\x1b[2J" in r.output
+    r = CliRunner().invoke(app, ["convert", str(tmp_path / "gone\x1b[2J.log")])
+    assert r.exit_code == 2 and "\x1b" not in r.output and "gone\\x1b[2J.log" in r.output
+
+
+def test_demo_summary_is_one_line_per_row_when_piped(tmp_path):
+    r = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d")])
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    head = [x for x in lines if x.startswith("requests ")]
+    assert head and all(c in head[0] for c in ("visitors", "bytes_sent", "files", "lines", "bad_rows"))
+    i = lines.index(head[0])
+    assert len(lines[i + 2].split()) >= 9  # every column of the totals row on its one line
