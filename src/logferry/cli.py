@@ -68,6 +68,7 @@ AREAS = (
     "logferry.usage.cli",
     "logferry.ship.cli",
     "logferry.snowplow_cli",
+    "logferry.web.cli",
 )
 
 

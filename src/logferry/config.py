@@ -121,6 +121,8 @@ class JobCfg(_M):
     name: NameCfg = NameCfg()
     service: str = ""
     site: str = ""
+    #: the job's tenants: only records whose ``site`` is one of these are shipped
+    sites: tuple[str, ...] = ()
     every_minutes: float | None = Field(None, gt=0)
     cron: str | None = None
     retention: RetentionCfg = RetentionCfg()

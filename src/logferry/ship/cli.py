@@ -330,20 +330,31 @@ def _scheduler(loaded, names: list[str], stop) -> None:
     echo("scheduler: stopped cleanly")
 
 
-def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5) -> None:
+def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5, reload=None) -> None:
     """Run each job when its schedule says, until ``stop.requested``.  A job's last start
     is taken from history, so a restarted scheduler keeps the rhythm.  Between runs it
     sleeps in steps of at most ``tick`` seconds so a stop request is seen promptly; a
-    stop request during a run finishes the object being delivered, then returns."""
+    stop request during a run finishes the object being delivered, then returns.
+    ``reload()`` (the console's) returns a changed ``(loaded, scheds)`` or None; it is
+    asked before each round and every ``tick`` while waiting."""
     from .schedule import due_jobs, seconds_until_next
 
     last: dict[str, float | None] = {}
-    st = _state(loaded)
-    for n in scheds:
-        lr = st.runs(n, limit=1)
-        last[n] = lr[0].started if lr else None
-    st.close()
+
+    def remember(names) -> None:
+        st = _state(loaded)
+        for n in names:
+            if n not in last:
+                lr = st.runs(n, limit=1)
+                last[n] = lr[0].started if lr else None
+        st.close()
+
+    remember(scheds)
     while not stop.requested:
+        new = reload() if reload is not None else None
+        if new is not None:
+            loaded, scheds = new
+            remember(scheds)
         now = clock()
         st = _state(loaded)
         stopped = frozenset(n for n in scheds if st.is_stopped(n))
@@ -359,6 +370,8 @@ def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5) -> 
         wait = seconds_until_next(scheds, last, clock(), stopped)
         end = clock() + min(wait, 60)
         while not stop.requested and clock() < end:
+            if reload is not None and getattr(reload, "pending", lambda: False)():
+                break
             sleep(min(tick, max(0.0, end - clock())))
 
 

@@ -69,6 +69,12 @@ CREATE TABLE IF NOT EXISTS objects (
 );
 CREATE INDEX IF NOT EXISTS objects_run ON objects(run_id);
 CREATE INDEX IF NOT EXISTS objects_job ON objects(job);
+CREATE TABLE IF NOT EXISTS job_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job TEXT NOT NULL,
+  at REAL NOT NULL,
+  event TEXT NOT NULL
+);
 """
 
 
@@ -152,10 +158,17 @@ class State:
     def is_stopped(self, job: str) -> bool:
         return bool(self._job(job)[0])
 
-    def set_stopped(self, job: str, stopped: bool) -> None:
+    def set_stopped(self, job: str, stopped: bool, now: float | None = None) -> None:
+        """Stop or start a job; a change is recorded as a 'stop' / 'start' event (the first
+        run after a start is the backfill of the stopped period)."""
+        import time
+
         with self.tx():
-            self._job(job)
+            was = bool(self._job(job)[0])
             self.con.execute("UPDATE jobs SET stopped=? WHERE name=?", (int(stopped), job))
+            if was != stopped:
+                self.con.execute("INSERT INTO job_events(job, at, event) VALUES (?,?,?)",
+                                 (job, time.time() if now is None else now, "stop" if stopped else "start"))
 
     def next_seq(self, job: str) -> int:
         return int(self._job(job)[1])
@@ -239,19 +252,46 @@ class State:
                 (now, job),
             )
 
-    def runs(self, job: str | None = None, failed_only: bool = False, limit: int = 100) -> list[Run]:
-        q = "SELECT id, job, started, ended, status, objects, records, bytes, bad, error FROM runs"
+    def runs(self, job: str | None = None, failed_only: bool = False, limit: int = 100, *,
+             status: str | None = None, offset: int = 0, jobs: Iterable[str] | None = None) -> list[Run]:
+        """Runs, newest first; ``jobs`` limits them to those jobs, ``offset`` pages."""
+        where, args = self._runs_where(job, failed_only, status, jobs)
+        q = ("SELECT id, job, started, ended, status, objects, records, bytes, bad, error FROM runs"
+             + where + " ORDER BY id DESC LIMIT ? OFFSET ?")
+        return [Run(*r) for r in self.con.execute(q, [*args, limit, offset])]
+
+    def count_runs(self, job: str | None = None, failed_only: bool = False, *,
+                   status: str | None = None, jobs: Iterable[str] | None = None) -> int:
+        where, args = self._runs_where(job, failed_only, status, jobs)
+        return int(self.con.execute("SELECT count(*) FROM runs" + where, args).fetchone()[0])
+
+    @staticmethod
+    def _runs_where(job, failed_only, status, jobs) -> tuple[str, list]:
         cond, args = [], []
         if job:
             cond.append("job=?")
             args.append(job)
         if failed_only:
             cond.append("status='failed'")
-        if cond:
-            q += " WHERE " + " AND ".join(cond)
-        q += " ORDER BY id DESC LIMIT ?"
-        args.append(limit)
-        return [Run(*r) for r in self.con.execute(q, args)]
+        if status:
+            cond.append("status=?")
+            args.append(status)
+        if jobs is not None:
+            js = list(jobs)
+            cond.append(f"job IN ({','.join('?' * len(js))})" if js else "0")
+            args.extend(js)
+        return (" WHERE " + " AND ".join(cond)) if cond else "", args
+
+    def backfill_runs(self, run_ids: Iterable[int]) -> set[int]:
+        """Which of these runs are backfills: the first run of a job after it was started
+        again (it delivers what came in while the job was stopped)."""
+        ids = list(run_ids)
+        if not ids:
+            return set()
+        q = (f"SELECT r.id FROM runs r WHERE r.id IN ({','.join('?' * len(ids))}) AND EXISTS ("
+             "SELECT 1 FROM job_events e WHERE e.job=r.job AND e.event='start' AND e.at<=r.started"
+             " AND e.at > COALESCE((SELECT max(p.started) FROM runs p WHERE p.job=r.job AND p.id<r.id), 0))")
+        return {int(r[0]) for r in self.con.execute(q, ids)}
 
     def run(self, run_id: int) -> Run | None:
         r = self.con.execute(

@@ -1,0 +1,474 @@
+"""The console's web app (FastAPI): pages and the JSON API under ``/api/``.
+
+Every route needs a token (cookie after ``/login?token=...``, or ``Authorization:
+Bearer``).  State-changing requests made with the cookie carry the session's CSRF token
+in ``X-CSRF-Token``; read-only tokens may not make them (403); a token scoped to sites
+sees only the jobs whose ``sites`` are within its own, and their runs and report rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+)
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from pydantic import BaseModel
+
+from .. import __version__
+from ..errors import ConfigError, LogferryError
+from . import configfile, desttypes, editor
+from .console import Busy, Console, Forbidden, NotFound, job_sites
+from .tokens import Token, TokenStore, csrf_for
+
+COOKIE = "logferry_session"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+#: the dashboard is one self-contained page (its script and style inline)
+CSP_DASHBOARD = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                 "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'")
+
+
+class Session:
+    def __init__(self, token: Token, raw: str, cookie: bool):
+        self.token, self.raw, self.cookie = token, raw, cookie
+
+    @property
+    def csrf(self) -> str:
+        return csrf_for(self.raw)
+
+
+class JobSave(BaseModel):
+    name: str | None = None
+    version: str | None = None
+    job: dict[str, Any]
+    destination: dict[str, Any] | None = None
+    stop: bool = False  # stop the job first when its destination changes
+
+
+class DestBody(BaseModel):
+    destination: dict[str, Any] | None = None
+    dest: str | None = None
+    dest_options: dict[str, Any] | None = None
+
+
+def _templates() -> Environment:
+    path = resources.files("logferry.web") / "templates"
+    env = Environment(loader=FileSystemLoader(str(path)), autoescape=select_autoescape(default=True),
+                      trim_blocks=True, lstrip_blocks=True)
+    return env
+
+
+def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = False) -> FastAPI:
+    app = FastAPI(title="logferry console", version=__version__,
+                  description="Export jobs, their history, stop/start and the usage reports of logferry.",
+                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+    env = _templates()
+    static = resources.files("logferry.web") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.state.console = console
+
+    # -- access ------------------------------------------------------------------------------
+    def session(request: Request) -> Session:
+        raw = None
+        cookie = False
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            raw = auth[7:].strip()
+        elif COOKIE in request.cookies:
+            raw, cookie = request.cookies[COOKIE], True
+        tok = tokens.check(raw)
+        if tok is None:
+            raise HTTPException(401, "a valid token is needed: open the login URL that "
+                                     "`logferry serve` printed, or send Authorization: Bearer TOKEN")
+        s = Session(tok, raw, cookie)
+        if request.method in UNSAFE:
+            if cookie and request.headers.get("x-csrf-token", "") != s.csrf:
+                raise HTTPException(403, "missing or wrong CSRF token (X-CSRF-Token)")
+            origin = request.headers.get("origin")
+            if cookie and origin and origin.split("://", 1)[-1] != request.headers.get("host", ""):
+                raise HTTPException(403, "cross-origin request refused")
+        return s
+
+    def writer(s: Session = Depends(session)) -> Session:
+        if s.token.read_only:
+            raise HTTPException(403, "this token is read-only")
+        return s
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        if _wants_html(request) and exc.status_code in (401, 403, 404):
+            return HTMLResponse(env.get_template("message.html").render(
+                title={401: "Log in", 403: "Not allowed", 404: "Not found"}[exc.status_code],
+                message=str(exc.detail), nav=exc.status_code != 401, csrf=""),
+                status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(NotFound)
+    async def not_found(request: Request, exc: NotFound):
+        return await http_error(request, HTTPException(404, str(exc)))
+
+    @app.exception_handler(Busy)
+    async def busy(request: Request, exc: Busy):
+        return JSONResponse({"detail": str(exc), "code": exc.code}, status_code=409)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden):
+        return JSONResponse({"detail": str(exc)}, status_code=403)
+
+    @app.exception_handler(configfile.Invalid)
+    async def invalid(request: Request, exc: configfile.Invalid):
+        return JSONResponse({"detail": "invalid job", "errors": exc.errors}, status_code=422)
+
+    @app.exception_handler(configfile.Conflict)
+    async def conflict(request: Request, exc: configfile.Conflict):
+        return JSONResponse({"detail": str(exc), "code": "conflict"}, status_code=409)
+
+    @app.exception_handler(ConfigError)
+    async def config_error(request: Request, exc: ConfigError):
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next):
+        resp = await call_next(request)
+        resp.headers.setdefault("Content-Security-Policy",
+                                CSP_DASHBOARD if request.url.path == "/dashboard" else CSP)
+        resp.headers["X-Content-Type-Options"] = "nosniff"
+        resp.headers["Referrer-Policy"] = "no-referrer"
+        resp.headers["X-Frame-Options"] = "DENY"
+        resp.headers.setdefault("Cache-Control", "no-store")
+        return resp
+
+    def page(name: str, s: Session, code: int = 200, **ctx) -> HTMLResponse:
+        html = env.get_template(name).render(csrf=s.csrf, token=s.token.public(), nav=True,
+                                             version=__version__, **ctx)
+        return HTMLResponse(html, status_code=code)
+
+    # -- login -------------------------------------------------------------------------------
+    @app.get("/login", include_in_schema=False)
+    def login(request: Request, token: str = "", next: str = "/"):
+        tok = tokens.check(token)
+        if tok is None:
+            raise HTTPException(401, "this login link is not valid (revoked or mistyped)")
+        dest = next if next.startswith("/") and not next.startswith("//") else "/"
+        resp = RedirectResponse(dest, status_code=303)
+        resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie, path="/")
+        return resp
+
+    @app.post("/logout", include_in_schema=False)
+    def logout(s: Session = Depends(session)):
+        resp = JSONResponse({"ok": True})
+        resp.delete_cookie(COOKIE, path="/")
+        return resp
+
+    # -- pages ---------------------------------------------------------------------------------
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def exports_page(s: Session = Depends(session)):
+        return page("exports.html", s, jobs=console.jobs(s.token), title="Exports")
+
+    @app.get("/jobs/new", response_class=HTMLResponse, include_in_schema=False)
+    def new_page(s: Session = Depends(session)):
+        return page("editor.html", s, title="New export", editor=_editor_data(None, s))
+
+    @app.get("/jobs/{name}", response_class=HTMLResponse, include_in_schema=False)
+    def edit_page(name: str, s: Session = Depends(session)):
+        d = console.job_detail(s.token, name)
+        return page("editor.html", s, title=f"Export {name}", editor=_editor_data(d, s))
+
+    @app.get("/history", response_class=HTMLResponse, include_in_schema=False)
+    def history_page(s: Session = Depends(session), job: str = "", status: str = "", page_: int = Query(1, alias="page")):
+        h = console.history(s.token, job or None, status or None, page_)
+        qs = "&".join(f"{k}={quote(v)}" for k, v in (("job", job), ("status", status)) if v)
+        return page("history.html", s, title="History", h=h, job=job, status=status, qs=qs,
+                    jobs=list(console.visible(s.token)))
+
+    @app.get("/runs/{run_id}", response_class=HTMLResponse, include_in_schema=False)
+    def run_page(run_id: int, s: Session = Depends(session)):
+        d = console.run_detail(s.token, run_id)
+        return page("run.html", s, title=f"Run {run_id}", d=d)
+
+    @app.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+    def dashboard_page(request: Request, s: Session = Depends(session)):
+        dash = _dashboard_module()
+        if dash is None:
+            return page("message.html", s, title="Dashboard",
+                        message="The dashboard is not available in this version of logferry "
+                                "(logferry.usage.dashboard is not installed).")
+        con = _usage_con()
+        filters = dash.filters_from_query(dict(request.query_params))
+        data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+        html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None)
+        return HTMLResponse(html)
+
+    # -- API: jobs -------------------------------------------------------------------------------
+    @app.get("/api/jobs", tags=["jobs"])
+    def api_jobs(s: Session = Depends(session)) -> list[dict[str, Any]]:
+        """Every job this token sees: destination, format, schedule, state, last and next run."""
+        return console.jobs(s.token)
+
+    @app.get("/api/jobs/{name}", tags=["jobs"])
+    def api_job(name: str, s: Session = Depends(session)) -> dict[str, Any]:
+        """One job: its row, its TOML table (``config``), the editor's destination fields and
+        its ``version`` (send it back when saving)."""
+        return console.job_detail(s.token, name)
+
+    def _check_scope(s: Session, job: dict[str, Any]) -> None:
+        if s.token.scoped and not s.token.sees(job.get("sites")):
+            raise Forbidden("this token is scoped to sites "
+                            f"{', '.join(s.token.sites)}: a job needs sites within them")
+
+    @app.post("/api/jobs", tags=["jobs"], status_code=201)
+    def api_create(body: JobSave, s: Session = Depends(writer)) -> dict[str, Any]:
+        """Create a job (validated by the CLI's config model; 422 with per-field errors;
+        409 when the name exists)."""
+        name = (body.name or "").strip()
+        job = editor.job_from_form(body.model_dump())
+        _check_scope(s, job)
+        configfile.validate_job(console.config_path, name, job)
+        configfile.save_job(console.config_path, name, job, None, new=True)
+        return console.job_detail(s.token, name)
+
+    @app.put("/api/jobs/{name}", tags=["jobs"])
+    def api_save(name: str, body: JobSave, s: Session = Depends(writer)) -> dict[str, Any]:
+        """Save a job: ``version`` must be the one the form was loaded with (409 otherwise);
+        changing the destination of an active job needs ``stop: true`` (409 ``stop_first``)."""
+        old = console.job(s.token, name)
+        job = editor.job_from_form(body.model_dump())
+        _check_scope(s, job)
+        configfile.validate_job(console.config_path, name, job)
+        if body.version != configfile.job_version(console.config_path, name):
+            raise configfile.Conflict(f"job {name!r} was changed since this form was loaded; reload it")
+        dest_changed = (job.get("dest"), job.get("dest_options") or {}) != (old.dest, dict(old.dest_options))
+        if dest_changed:
+            with console.state() as st:
+                active = not st.is_stopped(name) or console.running(st, name)
+            if active and not body.stop:
+                raise Busy(f"job {name} is active: stop it before changing its destination", "stop_first")
+            if active:
+                with console.state() as st:
+                    if console.running(st, name):
+                        raise Busy(f"job {name} is running; wait for the run to end", "running")
+                    st.set_stopped(name, True)
+        configfile.save_job(console.config_path, name, job, body.version, new=False)
+        return console.job_detail(s.token, name)
+
+    @app.delete("/api/jobs/{name}", tags=["jobs"])
+    def api_delete(name: str, version: str = "", s: Session = Depends(writer)) -> dict[str, Any]:
+        """Remove a job from the config file (its history stays); ``?version=`` as for a save."""
+        j = console.job(s.token, name)
+        _check_scope(s, {"sites": list(job_sites(j))})
+        configfile.delete_job(console.config_path, name, version)
+        return {"deleted": name}
+
+    @app.post("/api/jobs/{name}/stop", tags=["jobs"])
+    def api_stop(name: str, s: Session = Depends(writer)) -> dict[str, Any]:
+        """Stop a job (as `logferry export stop`): it exports nothing until started."""
+        return console.set_stopped(s.token, name, True)
+
+    @app.post("/api/jobs/{name}/start", tags=["jobs"])
+    def api_start(name: str, s: Session = Depends(writer)) -> dict[str, Any]:
+        """Start a job (as `logferry export start`): its next run backfills the stopped period."""
+        return console.set_stopped(s.token, name, False)
+
+    @app.post("/api/jobs/{name}/run", tags=["jobs"], status_code=202)
+    def api_run(name: str, s: Session = Depends(writer)) -> dict[str, Any]:
+        """Run a job now, in the background, through the job lock (409 when it is running or stopped)."""
+        return console.run_now(s.token, name)
+
+    # -- API: editor helpers --------------------------------------------------------------------
+    @app.get("/api/editor", tags=["editor"])
+    def api_editor(s: Session = Depends(session)) -> dict[str, Any]:
+        """What the editor offers: destination types and fields, formats, presets, intervals."""
+        return _editor_meta()
+
+    @app.get("/api/fields", tags=["editor"])
+    def api_fields(to: str = "jsonl", s: Session = Depends(session)) -> list[str]:
+        """The fields a job can pick, in order."""
+        return editor.field_names(to)
+
+    @app.get("/api/preview/names", tags=["editor"])
+    def api_names(job: str = "", template: str = "", preset: str = "", to: str = "jsonl",
+                  compress: str = "gzip", service: str = "", site: str = "",
+                  s: Session = Depends(session)) -> dict[str, Any]:
+        """The next three object names of a template or preset."""
+        seq = 0
+        if job and job in console.visible(s.token):
+            with console.state() as st:
+                seq = st.next_seq(job)
+        try:
+            return {"names": editor.preview_names(job, template, preset, to, compress, service, site, seq)}
+        except (ConfigError, ValueError) as e:
+            raise configfile.Invalid({"name.template" if template else "name.preset": str(e)}) from None
+
+    @app.get("/api/preview/schedule", tags=["editor"])
+    def api_schedule(every_minutes: float | None = None, cron: str = "",
+                     s: Session = Depends(session)) -> dict[str, Any]:
+        """The next three run times of an interval or a cron expression (UTC)."""
+        try:
+            return {"next": editor.preview_schedule(every_minutes, cron or None)}
+        except ConfigError as e:
+            raise configfile.Invalid({"cron" if cron else "every_minutes": str(e)}) from None
+
+    def _dest_of(body: DestBody) -> tuple[str, dict[str, Any]]:
+        if body.destination is not None:
+            url, opts, errs = desttypes.compose(body.destination)
+            if errs:
+                raise configfile.Invalid(errs)
+            return url, opts
+        if not body.dest:
+            raise configfile.Invalid({"dest": "required"})
+        from ..config import _SECRET_KEYS
+        from ..destinations import check_url
+
+        opts = dict(body.dest_options or {})
+        bad = [k for k in opts if k in _SECRET_KEYS]
+        if bad:
+            raise configfile.Invalid({"dest_options": f"{bad[0]!r}: give secrets as {bad[0]}_env or {bad[0]}_secret"})
+        try:
+            check_url(body.dest)
+        except ConfigError as e:
+            raise configfile.Invalid({"dest": str(e)}) from None
+        return body.dest, opts
+
+    @app.post("/api/test-connection", tags=["editor"])
+    def api_test(body: DestBody, s: Session = Depends(writer)) -> dict[str, Any]:
+        """Write and remove a probe object at a destination: ``ok`` or the exact error."""
+        url, opts = _dest_of(body)
+        return editor.test_connection(console.loaded(), url, opts)
+
+    @app.post("/api/s3/buckets", tags=["editor"])
+    def api_buckets(body: DestBody, s: Session = Depends(session)) -> dict[str, Any]:
+        """The S3 buckets the given credentials (names of env vars / secrets) can see."""
+        d = dict(body.destination or {})
+        d.update(type="s3", bucket=d.get("bucket") or "placeholder")
+        _, opts, errs = desttypes.compose(d)
+        if errs:
+            raise configfile.Invalid(errs)
+        try:
+            return {"buckets": editor.s3_buckets(console.loaded(), opts)}
+        except ConfigError as e:
+            return JSONResponse({"detail": str(e), "buckets": []}, status_code=502)
+
+    # -- API: history ------------------------------------------------------------------------------
+    @app.get("/api/runs", tags=["history"])
+    def api_runs(job: str = "", status: str = "", page: int = 1, per_page: int = 50,
+                 s: Session = Depends(session)) -> dict[str, Any]:
+        """Runs, newest first, filtered by job and status, one page at a time."""
+        return console.history(s.token, job or None, status or None, page, per_page)
+
+    @app.get("/api/runs/export", tags=["history"])
+    def api_runs_export(format: str = "csv", job: str = "", status: str = "",
+                        s: Session = Depends(session)):
+        """All the runs of the filter as a CSV or JSON download."""
+        runs = console.all_runs(s.token, job or None, status or None)
+        if format == "json":
+            return Response(json.dumps(runs, indent=1), media_type="application/json",
+                            headers={"Content-Disposition": 'attachment; filename="logferry-runs.json"'})
+        if format != "csv":
+            raise configfile.Invalid({"format": "csv or json"})
+        buf = io.StringIO()
+        cols = ["id", "job", "started", "ended", "status", "backfill", "objects", "records", "bytes",
+                "bad", "attempts", "error"]
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for r in runs:
+            w.writerow([_csv_cell(r.get(c)) for c in cols])
+        return PlainTextResponse(buf.getvalue(), media_type="text/csv; charset=utf-8",
+                                 headers={"Content-Disposition": 'attachment; filename="logferry-runs.csv"'})
+
+    @app.get("/api/runs/{run_id}", tags=["history"])
+    def api_run_detail(run_id: int, s: Session = Depends(session)) -> dict[str, Any]:
+        """One run and every object it delivered: name, size, records, SHA-256, time."""
+        return console.run_detail(s.token, run_id)
+
+    # -- API: reports (contract 5) -------------------------------------------------------------------
+    def _allowed(s: Session):
+        return list(s.token.sites) if s.token.scoped else None
+
+    def _usage_con():
+        from ..usage.db import connect
+
+        if console.db is None:
+            raise HTTPException(404, "no usage database (start `logferry serve --db PATH`)")
+        try:
+            return connect(console.db)
+        except Exception as e:  # noqa: BLE001
+            raise HTTPException(503, f"cannot open the usage database: {e}") from None
+
+    @app.get("/api/report", tags=["reports"])
+    def api_report(request: Request, s: Session = Depends(session)) -> dict[str, Any]:
+        """The dashboard's data (``?since=&until=&site=&status=&format=&bots=``), scoped by the token's sites."""
+        dash = _dashboard_module()
+        if dash is None:
+            raise HTTPException(503, "the dashboard is not available in this version of logferry")
+        con = _usage_con()
+        filters = dash.filters_from_query(dict(request.query_params))
+        return dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+
+    @app.get("/api/status", tags=["console"])
+    def api_status(s: Session = Depends(session)) -> dict[str, Any]:
+        """Version, who you are (token id, sites, read-only) and the follower's status."""
+        f = console.follower
+        return {"version": __version__, "token": s.token.public(),
+                "follower": f.status() if f is not None else None}
+
+    def _editor_data(detail: dict | None, s: Session) -> dict[str, Any]:
+        return {"meta": _editor_meta(), "job": detail, "read_only": s.token.read_only,
+                "token_sites": list(s.token.sites)}
+
+    return app
+
+
+def _csv_cell(v: Any) -> str:
+    if v is None:
+        return ""
+    t = str(v)
+    if t[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        t = "'" + t  # a spreadsheet never evaluates a log-derived cell
+    return t
+
+
+def _wants_html(request: Request) -> bool:
+    return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
+
+
+def _dashboard_module():
+    try:
+        from ..usage import dashboard
+    except ImportError:
+        return None
+    return dashboard
+
+
+def _editor_meta() -> dict[str, Any]:
+    from ..formats import registry
+    from ..ship import naming
+    from ..writers import WRITERS
+
+    return {
+        "destinations": desttypes.describe(),
+        "writers": sorted(WRITERS),
+        "readers": sorted(registry()),
+        "compressions": ["gzip", "zstd", "none"],
+        "presets": naming.PRESETS,
+        "intervals": [5, 10, 15, 30, 60],
+        "status_classes": ["2xx", "3xx", "4xx", "5xx"],
+        "fields": editor.field_names("jsonl"),
+    }
+
+
+__all__ = ["create_app", "Console", "LogferryError"]

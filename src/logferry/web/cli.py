@@ -1,0 +1,226 @@
+"""Commands: ``serve`` (the console and the scheduler in one process) and ``token``."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from ..errors import LogferryError
+
+
+def _fail(msg: str, code: int = 2):
+    click.echo(f"logferry: error: {msg}", err=True)
+    raise click.exceptions.Exit(code)
+
+
+def _state_dir(config: str | None, state: str | None) -> Path:
+    from .configfile import load
+
+    if state:
+        return Path(state)
+    try:
+        return Path(load(Path(config or "logferry.toml")).state_dir)
+    except LogferryError as e:
+        _fail(str(e))
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost."):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+config_option = click.option("--config", "-c", help="Config file (default logferry.toml; created on the first save).")
+state_option = click.option("--state", "state", help="State directory (default: the config's state_dir).")
+
+
+@config_option
+@state_option
+@click.option("--db", help="Usage database for the dashboard (and for --follow).")
+@click.option("--host", default="127.0.0.1", help="Address to listen on; other than loopback needs TLS or --insecure-http.")
+@click.option("--port", type=int, default=8080)
+@click.option("--tls-cert", help="TLS certificate (PEM).")
+@click.option("--tls-key", help="TLS private key (PEM).")
+@click.option("--insecure-http", is_flag=True, help="Allow plain HTTP on a non-loopback address.")
+@click.option("--follow", "follow", is_flag=True, help="Follow the PATHS into --db (live dashboard).")
+@click.option("--no-scheduler", is_flag=True, help="Only the console: do not run jobs on their schedule.")
+@click.argument("paths", nargs=-1)
+def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, follow, no_scheduler, paths) -> None:
+    """Run the web console and the scheduler of `logferry run` in one process.
+
+    Prints a login URL on its first start (the token is kept, mode 0600, in the state
+    directory).  SIGTERM finishes the object in flight and exits.
+
+    \b
+    Arguments:
+      [PATHS]...  Log files to follow with --follow.
+    """
+    import uvicorn
+
+    from .app import create_app
+    from .console import Console
+    from .tokens import TokenStore
+
+    if bool(tls_cert) != bool(tls_key):
+        _fail("give both --tls-cert and --tls-key")
+    if not is_loopback(host) and not tls_cert and not insecure_http:
+        _fail(f"--host {host} is not a loopback address: give --tls-cert and --tls-key, "
+              f"or say --insecure-http to serve plain HTTP on the network")
+    if paths and not follow:
+        _fail("PATHS are the files to --follow; add --follow")
+    if follow and not (paths and db):
+        _fail("--follow needs --db and at least one PATH")
+    cfg = Path(config or "logferry.toml")
+    try:
+        console = Console(cfg, state, db)
+        console.loaded()
+        sd = console.state_dir
+        sd.mkdir(parents=True, exist_ok=True)
+        tokens = TokenStore(sd)
+        raw, new = tokens.first_token()
+    except (LogferryError, OSError) as e:
+        _fail(str(e))
+    scheme = "https" if tls_cert else "http"
+    shown = f"[{host}]" if ":" in host else host
+    base = f"{scheme}://{shown}:{port}"
+    if new:
+        click.echo(f"logferry console: {base}/login?token={raw}")
+        click.echo(f"  (shown once; the token is kept in {tokens.first_path}, mode 0600)")
+    else:
+        click.echo(f"logferry console: {base}/  (log in with the URL printed on the first start, "
+                   f"the token in {tokens.first_path}, or one from `logferry token create`)")
+    sys.stdout.flush()
+
+    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    app = create_app(console, tokens, secure_cookie=bool(tls_cert))
+    threads: list[threading.Thread] = []
+    if not no_scheduler:
+        threads.append(threading.Thread(target=console.scheduler, name="scheduler", daemon=True))
+    follow_stop = threading.Event()
+    if follow:
+        try:
+            from ..usage.follow import Follower
+        except ImportError:
+            _fail("--follow needs logferry.usage.follow, which this version does not have")
+        console.follower = Follower(str(db), list(paths))
+        threads.append(threading.Thread(target=console.follower.run, args=(follow_stop,),
+                                        name="follower", daemon=True))
+
+    def on_term(*_):
+        console.stop.set()
+        follow_stop.set()
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig, frame):
+            on_term()
+            super().handle_exit(sig, frame)
+
+    signal.signal(signal.SIGTERM, on_term)
+    server = Server(uvicorn.Config(app, host=host.strip("[]"), port=port, ssl_certfile=tls_cert,
+                                   ssl_keyfile=tls_key, access_log=False, log_level="warning",
+                                   timeout_graceful_shutdown=5))
+    for t in threads:
+        t.start()
+    try:
+        server.run()
+    finally:
+        on_term()
+        for t in threads:
+            t.join(timeout=600)
+        console.wait_runs(timeout=600)
+    click.echo("logferry console: stopped cleanly")
+
+
+def token_group() -> None:
+    """Console access tokens: create, list, revoke (only their hashes are stored)."""
+
+
+@config_option
+@state_option
+@click.option("--site", "sites", multiple=True, help="Scope the token to this site (repeat for more).")
+@click.option("--read-only", is_flag=True, help="The token can look but change nothing.")
+@click.option("--label", default="", help="A note to recognise the token by.")
+def token_create(config, state, sites, read_only, label) -> None:
+    """Create a token and print it (once: only its hash is kept)."""
+    from .tokens import TokenStore
+
+    try:
+        t, raw = TokenStore(_state_dir(config, state)).create(sites, read_only, label)
+    except (LogferryError, OSError) as e:
+        _fail(str(e))
+    click.echo(raw)
+    scope = f"sites {', '.join(t.sites)}" if t.sites else "all sites"
+    click.echo(f"token {t.id}: {scope}{', read-only' if t.read_only else ''} "
+               f"(log in at /login?token=...)", err=True)
+
+
+@config_option
+@state_option
+@click.option("--json", "as_json", is_flag=True)
+def token_list(config, state, as_json) -> None:
+    """Tokens: id, sites, read-only, created (never the tokens themselves)."""
+    import json
+    from datetime import UTC, datetime
+
+    from .tokens import TokenStore
+
+    try:
+        toks = TokenStore(_state_dir(config, state)).list()
+    except (LogferryError, OSError) as e:
+        _fail(str(e))
+    if as_json:
+        click.echo(json.dumps([t.public() for t in toks], indent=1))
+        return
+    try:  # contract 3 (the read engineer's table printer)
+        from ..term import print_table
+    except ImportError:
+        print_table = None
+    rows = [[t.id, ",".join(t.sites) or "*", "yes" if t.read_only else "no",
+             datetime.fromtimestamp(t.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), t.label] for t in toks]
+    head = ["ID", "SITES", "READ_ONLY", "CREATED", "LABEL"]
+    if print_table is not None:
+        print_table(head, rows)
+        return
+    for r in [head, *rows]:
+        click.echo("\t".join(_visible(c) for c in r))
+
+
+def _visible(text: str) -> str:
+    """Control characters shown as escapes (a label is user-entered)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+
+
+@config_option
+@state_option
+@click.argument("token_id")
+def token_revoke(config, state, token_id) -> None:
+    """Revoke a token: it no longer opens the console.
+
+    \b
+    Arguments:
+      TOKEN_ID  The id shown by `token list`.
+    """
+    from .tokens import TokenStore
+
+    try:
+        t = TokenStore(_state_dir(config, state)).revoke(token_id)
+    except (LogferryError, OSError) as e:
+        _fail(str(e))
+    click.echo(f"token {t.id}: revoked")
+
+
+def register(app: click.Group) -> None:
+    app.command("serve")(serve_cmd)
+    tok = app.group("token", no_args_is_help=True)(token_group)
+    tok.command("create")(token_create)
+    tok.command("list")(token_list)
+    tok.command("revoke")(token_revoke)

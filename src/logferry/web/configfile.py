@@ -1,0 +1,212 @@
+"""Editing ``logferry.toml`` from the console: validate with the CLI's config model
+(:mod:`logferry.config`), write atomically with tomlkit (comments, key order and the
+other jobs kept), refuse a save made from a stale form.
+
+A job's *version* is the SHA-256 of its table as the file holds it (parsed, canonical
+JSON); a form carries the version it was loaded with and a save whose version no longer
+matches the file is a conflict.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from pydantic import ValidationError
+
+from ..config import Config, Loaded, _loc
+from ..errors import ConfigError
+
+_WRITE = threading.Lock()
+
+
+class Conflict(Exception):
+    """The job changed since the form was loaded (or a new job's name is taken)."""
+
+
+class Invalid(Exception):
+    """Per-field errors: ``errors`` maps a dotted key (``rotate.max_bytes``) to a message."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+        self.errors = errors
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text("utf-8")
+    except FileNotFoundError:
+        return ""
+
+
+def load(path: Path) -> Loaded:
+    """The config as the CLI loads it; a file that does not exist yet is an empty config
+    (the console creates it on the first save)."""
+    from ..config import load as cli_load
+
+    if not path.exists():
+        return Loaded(Config(), path)
+    return cli_load(path)
+
+
+def version_of(table: dict | None) -> str:
+    if table is None:
+        return ""
+    return hashlib.sha256(json.dumps(table, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def raw_jobs(path: Path) -> dict[str, dict]:
+    text = read_text(path)
+    if not text:
+        return {}
+    return dict(tomllib.loads(text).get("jobs") or {})
+
+
+def job_version(path: Path, name: str) -> str:
+    return version_of(raw_jobs(path).get(name))
+
+
+def clean(job: dict[str, Any]) -> dict[str, Any]:
+    """Drop empty values (empty strings, lists, tables, None) so the model's defaults apply."""
+    out: dict[str, Any] = {}
+    for k, v in job.items():
+        if isinstance(v, dict):
+            v = clean(v)
+        if v is None or v == "" or v == [] or v == {}:
+            continue
+        out[k] = v
+    return out
+
+
+def field_errors(e: ValidationError, prefix: tuple) -> dict[str, str]:
+    errs: dict[str, str] = {}
+    for err in e.errors():
+        loc = tuple(err["loc"])
+        if loc[: len(prefix)] == prefix:
+            loc = loc[len(prefix):]
+        key = _loc(loc) or "job"
+        reason = "unknown key" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
+        if key == "job" and "every_minutes or cron" in reason:
+            key = "schedule"
+        errs.setdefault(key, reason)
+    return errs
+
+
+def validate_job(path: Path, name: str, job: dict[str, Any]) -> dict[str, Any]:
+    """The whole file with this job replaced, validated by the CLI's model; raises Invalid."""
+    if not name or not all(c.isalnum() or c in "-_." for c in name):
+        raise Invalid({"name": "use letters, digits, '-', '_' or '.'"})
+    text = read_text(path)
+    data = tomllib.loads(text) if text else {}
+    jobs = dict(data.get("jobs") or {})
+    jobs[name] = job
+    data["jobs"] = jobs
+    try:
+        Config.model_validate(data)
+    except ValidationError as e:
+        errs = field_errors(e, ("jobs", name))
+        raise Invalid(errs) from None
+    except ConfigError as e:
+        raise Invalid({"job": str(e)}) from None
+    return data
+
+
+def save_job(path: Path, name: str, job: dict[str, Any], version: str | None, *, new: bool) -> str:
+    """Validate and write one job; returns its new version.  ``new``: the name must not
+    exist yet.  Otherwise ``version`` must be the version the form was loaded with."""
+    with _WRITE:
+        current = raw_jobs(path).get(name)
+        if new and current is not None:
+            raise Conflict(f"a job named {name!r} exists already")
+        if not new:
+            if current is None:
+                raise Conflict(f"job {name!r} no longer exists in {path.name}")
+            if version != version_of(current):
+                raise Conflict(f"job {name!r} was changed since this form was loaded; reload it")
+        validate_job(path, name, job)
+        text = read_text(path)
+        doc = tomlkit.parse(text) if text else tomlkit.document()
+        if "jobs" not in doc:
+            jobs = tomlkit.table(is_super_table=True)
+            doc["jobs"] = jobs
+        jobs = doc["jobs"]
+        if name in jobs:
+            _update(jobs[name], job)
+        else:
+            tbl = tomlkit.table()
+            for k, v in job.items():
+                tbl[k] = _item(v)
+            jobs[name] = tbl
+        out = tomlkit.dumps(doc)
+        # what was written must be what was validated
+        Config.model_validate(tomllib.loads(out))
+        write_atomic(path, out)
+        return version_of(tomllib.loads(out)["jobs"][name])
+
+
+def delete_job(path: Path, name: str, version: str | None) -> None:
+    with _WRITE:
+        current = raw_jobs(path).get(name)
+        if current is None:
+            raise Conflict(f"job {name!r} no longer exists")
+        if version != version_of(current):
+            raise Conflict(f"job {name!r} was changed since this page was loaded; reload it")
+        doc = tomlkit.parse(read_text(path))
+        del doc["jobs"][name]
+        write_atomic(path, tomlkit.dumps(doc))
+
+
+def _item(v: Any):
+    if isinstance(v, dict):
+        t = tomlkit.inline_table()
+        for k, x in v.items():
+            t[k] = _item(x)
+        return t
+    return v
+
+
+def _update(tbl, new: dict[str, Any]) -> None:
+    """Update a tomlkit table in place: keys kept keep their comments and position."""
+    for k in [k for k in tbl if k not in new]:
+        del tbl[k]
+    for k, v in new.items():
+        if isinstance(v, dict) and k in tbl and isinstance(tbl[k], (dict,)):
+            _update(tbl[k], v)
+        elif k in tbl and _plain(tbl[k]) == v:
+            continue
+        else:
+            tbl[k] = _item(v)
+
+
+def _plain(x: Any) -> Any:
+    return x.unwrap() if hasattr(x, "unwrap") else x
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode = path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        mode = 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

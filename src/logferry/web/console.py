@@ -1,0 +1,319 @@
+"""What the console does, as plain functions over the engine's own pieces: the config
+model and loader (:mod:`logferry.config`), the job state (:class:`~logferry.ship.state.State`),
+one run (``logferry.ship.cli._run_one``, the function ``export run`` and the scheduler
+call), the scheduler loop of ``logferry run`` and stop/start.  Nothing here re-implements
+jobs, history or scheduling; the routes in :mod:`logferry.web.app` only add access rules.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+import time
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ..config import Loaded
+from ..errors import ConfigError, LogferryError
+from . import configfile
+from .tokens import Token
+
+log = logging.getLogger("logferry.web")
+
+try:  # contract 1 (the ship engineer's job lock)
+    from ..ship.lock import JobRunning
+    from ..ship.lock import running as lock_running
+except ImportError:  # pragma: no cover - until it lands
+    JobRunning = None  # type: ignore[assignment]
+    lock_running = None
+
+
+class NotFound(LogferryError):
+    pass
+
+
+class Forbidden(LogferryError):
+    pass
+
+
+class Busy(LogferryError):
+    """409: running, stopped, or must be stopped first."""
+
+    def __init__(self, msg: str, code: str = "conflict"):
+        super().__init__(msg)
+        self.code = code
+
+
+def iso(t: float | None) -> str | None:
+    return None if not t else datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def job_sites(j) -> tuple[str, ...]:
+    return tuple(getattr(j, "sites", None) or ())
+
+
+_ATTEMPTS = re.compile(r"gave up after (\d+) attempts")
+
+
+class Console:
+    """One console: a config file, its state directory, the usage database, the stop
+    request shared with the scheduler and every run it starts."""
+
+    def __init__(self, config: str | Path, state_dir: str | Path | None = None,
+                 db: str | Path | None = None):
+        from ..ship.engine import Stop
+
+        self.config_path = Path(config)
+        self.state_override = Path(state_dir) if state_dir else None
+        self.db = Path(db) if db else None
+        self.stop = Stop()
+        self.follower = None
+        self._loaded: tuple[int, Loaded] | None = None
+        self._lock = threading.Lock()
+        self._runs: dict[str, threading.Thread] = {}
+        self._sched_version = -1
+
+    # -- config and state ----------------------------------------------------------------
+    def _mtime(self) -> int:
+        try:
+            return self.config_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def loaded(self) -> Loaded:
+        m = self._mtime()
+        with self._lock:
+            if self._loaded is None or self._loaded[0] != m:
+                ld = configfile.load(self.config_path)
+                if self.state_override is not None:
+                    ld.state_dir = self.state_override
+                self._loaded = (m, ld)
+            return self._loaded[1]
+
+    @property
+    def state_dir(self) -> Path:
+        if self.state_override is not None:
+            return self.state_override
+        return Path(self.loaded().state_dir)
+
+    @contextmanager
+    def state(self):
+        from ..ship.state import State
+
+        st = State(self.state_dir)
+        try:
+            yield st
+        finally:
+            st.close()
+
+    # -- jobs ------------------------------------------------------------------------------
+    def visible(self, tok: Token) -> dict[str, Any]:
+        return {n: j for n, j in sorted(self.loaded().cfg.jobs.items()) if tok.sees(job_sites(j))}
+
+    def job(self, tok: Token, name: str):
+        j = self.visible(tok).get(name)
+        if j is None:
+            raise NotFound(f"no job named {name!r}")
+        return j
+
+    def running(self, st, name: str) -> dict | None:
+        if lock_running is not None:
+            r = lock_running(self.state_dir, name)
+            if r:
+                since = r.get("since")
+                return {"pid": r.get("pid"), "host": r.get("host"),
+                        "since": iso(since) if isinstance(since, (int, float)) else since}
+            return None
+        rs = st.runs(name, limit=1)
+        if rs and rs[0].status == "running":
+            return {"pid": None, "host": None, "since": iso(rs[0].started)}
+        return None
+
+    def job_row(self, st, name: str, j) -> dict[str, Any]:
+        from ..ship.schedule import Schedule
+
+        stopped = st.is_stopped(name)
+        last = st.last_run(name)
+        run = self.running(st, name)
+        sched = Schedule.make(j.every_minutes, j.cron)
+        nxt = None
+        if not stopped and (sched.every_secs or sched.cron):
+            lr = st.runs(name, limit=1)
+            nxt = sched.next_run(lr[0].started if lr else None, time.time())
+        state = "running" if run else "stopped" if stopped else (
+            "failing" if last and last.status == "failed" else "active")
+        from ..destinations import scheme_of
+
+        return {
+            "name": name,
+            "dest": j.dest,
+            "dest_type": scheme_of(j.dest),
+            "to": j.to,
+            "compress": j.compress,
+            "schedule": f"every {j.every_minutes:g} min" if j.every_minutes else (
+                f"cron {j.cron}" if j.cron else "manual"),
+            "sites": list(job_sites(j)),
+            "state": state,
+            "stopped": stopped,
+            "running": run,
+            "last_run": None if last is None else {
+                "id": last.id, "started": iso(last.started), "ended": iso(last.ended),
+                "status": last.status, "objects": last.objects, "records": last.records,
+                "bytes": last.bytes, "error": last.error},
+            "next_run": iso(nxt),
+            "version": configfile.job_version(self.config_path, name),
+        }
+
+    def jobs(self, tok: Token) -> list[dict[str, Any]]:
+        with self.state() as st:
+            return [self.job_row(st, n, j) for n, j in self.visible(tok).items()]
+
+    def job_detail(self, tok: Token, name: str) -> dict[str, Any]:
+        from .desttypes import decompose
+
+        j = self.job(tok, name)
+        raw = configfile.raw_jobs(self.config_path).get(name, {})
+        with self.state() as st:
+            row = self.job_row(st, name, j)
+        row["config"] = raw
+        row["destination"] = decompose(j.dest, dict(j.dest_options))
+        return row
+
+    # -- stop / start / run now ------------------------------------------------------------
+    def set_stopped(self, tok: Token, name: str, stopped: bool) -> dict[str, Any]:
+        self.job(tok, name)
+        with self.state() as st:
+            st.set_stopped(name, stopped)
+        return self.job_row_for(tok, name)
+
+    def job_row_for(self, tok: Token, name: str) -> dict[str, Any]:
+        j = self.job(tok, name)
+        with self.state() as st:
+            return self.job_row(st, name, j)
+
+    def run_now(self, tok: Token, name: str) -> dict[str, Any]:
+        """Start one run in a thread through the engine's run function (which takes the
+        job lock); a job already running or stopped is a conflict."""
+        self.job(tok, name)
+        with self.state() as st:
+            if st.is_stopped(name):
+                raise Busy(f"job {name} is stopped; start it first", "stopped")
+            r = self.running(st, name)
+        with self._lock:
+            t = self._runs.get(name)
+            if r or (t is not None and t.is_alive()):
+                since = (r or {}).get("since")
+                raise Busy(f"job {name} is already running" + (f" (since {since})" if since else ""),
+                           "running")
+            t = threading.Thread(target=self._run, args=(name,), name=f"run-{name}", daemon=True)
+            self._runs[name] = t
+            t.start()
+        return {"job": name, "started": True}
+
+    def _run(self, name: str) -> None:
+        from ..ship import cli as ship_cli
+
+        try:
+            res = ship_cli._run_one(self.loaded(), name, self.stop)
+            if res is not None:
+                log.info("%s: run %s %s: %d objects, %d records", name, res.run_id, res.status,
+                         res.objects, res.records)
+        except Exception as e:  # noqa: BLE001 - a run's failure is in its history
+            if JobRunning is not None and isinstance(e, JobRunning):
+                log.warning("%s", e)
+            elif isinstance(e, LogferryError):
+                log.warning("%s: %s", name, e)
+            else:
+                log.exception("%s: run failed", name)
+
+    def wait_runs(self, timeout: float | None = None) -> None:
+        for t in list(self._runs.values()):
+            t.join(timeout)
+
+    # -- the scheduler of `logferry run` -----------------------------------------------------
+    def _schedules(self, loaded: Loaded):
+        from ..ship.schedule import Schedule
+
+        out = {}
+        for n, j in loaded.cfg.jobs.items():
+            s = Schedule.make(j.every_minutes, j.cron)
+            if s.every_secs or s.cron:
+                out[n] = s
+        return out
+
+    def scheduler(self) -> None:
+        """``logferry run``'s loop, in a thread; the config is re-read when the file changes."""
+        from ..ship import cli as ship_cli
+
+        seen = [self._mtime()]
+
+        def reload():
+            m = self._mtime()
+            if m == seen[0]:
+                return None
+            seen[0] = m
+            try:
+                ld = self.loaded()
+            except ConfigError as e:
+                log.warning("scheduler: %s", e)
+                return None
+            return ld, self._schedules(ld)
+
+        reload.pending = lambda: self._mtime() != seen[0]
+        try:
+            ld = self.loaded()
+        except ConfigError as e:
+            log.error("scheduler: %s", e)
+            return
+        ship_cli.scheduler_loop(ld, self._schedules(ld), self.stop, clock=time.time, sleep=time.sleep,
+                                reload=reload)
+
+    # -- history -------------------------------------------------------------------------------
+    def history(self, tok: Token, job: str | None = None, status: str | None = None,
+                page: int = 1, per_page: int = 50) -> dict[str, Any]:
+        names = list(self.visible(tok)) if tok.scoped else None
+        if job and names is not None and job not in names:
+            names = []
+        page, per_page = max(1, page), min(max(1, per_page), 1000)
+        with self.state() as st:
+            total = st.count_runs(job, status=status, jobs=names)
+            runs = st.runs(job, limit=per_page, offset=(page - 1) * per_page, status=status, jobs=names)
+            back = st.backfill_runs(r.id for r in runs)
+        return {"runs": [self._run_dict(r, r.id in back) for r in runs], "total": total,
+                "page": page, "per_page": per_page,
+                "pages": max(1, -(-total // per_page))}
+
+    def all_runs(self, tok: Token, job: str | None = None, status: str | None = None):
+        names = list(self.visible(tok)) if tok.scoped else None
+        if job and names is not None and job not in names:
+            names = []
+        with self.state() as st:
+            runs = st.runs(job, limit=-1, status=status, jobs=names)
+            back = st.backfill_runs(r.id for r in runs) if len(runs) < 30000 else set()
+        return [self._run_dict(r, r.id in back) for r in runs]
+
+    @staticmethod
+    def _run_dict(r, backfill: bool) -> dict[str, Any]:
+        d = r.as_dict()
+        d["started"], d["ended"] = iso(r.started), iso(r.ended)
+        d["backfill"] = backfill
+        m = _ATTEMPTS.search(r.error or "")
+        d["attempts"] = int(m.group(1)) if m else None
+        return d
+
+    def run_detail(self, tok: Token, run_id: int) -> dict[str, Any]:
+        with self.state() as st:
+            r = st.run(run_id)
+            if r is None or r.job not in self.visible(tok):
+                raise NotFound(f"no run {run_id}")
+            back = st.backfill_runs([r.id])
+            objs = st.objects(run_id=run_id)
+        out = {"run": self._run_dict(r, r.id in back), "objects": []}
+        for o in objs:
+            d = o.as_dict()
+            d["delivered"] = iso(o.delivered)
+            out["objects"].append(d)
+        return out

@@ -1,0 +1,141 @@
+"""The job editor's helpers: a form (the job's TOML table, with the destination given
+as the editor's fields) -> the job table; previews of the next object names and the next
+schedule times; Test connection; the S3 buckets the credentials can see."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from ..errors import ConfigError
+from . import configfile, desttypes
+
+
+def job_from_form(payload: dict[str, Any]) -> dict[str, Any]:
+    """``{"job": {...}, "destination": {...}}`` -> the job table; raises configfile.Invalid."""
+    job = payload.get("job")
+    if not isinstance(job, dict):
+        raise configfile.Invalid({"job": "a JSON object with the job's settings"})
+    job = dict(job)
+    dest = payload.get("destination")
+    if isinstance(dest, dict):
+        url, opts, errs = desttypes.compose(dest)
+        if errs:
+            raise configfile.Invalid(errs)
+        extra = dest.get("extra_options") if isinstance(dest.get("extra_options"), dict) else {}
+        job["dest"] = url
+        merged = {**extra, **opts}
+        if merged:
+            job["dest_options"] = merged
+        else:
+            job.pop("dest_options", None)
+    return configfile.clean(job)
+
+
+def extension(to: str, compress: str) -> str:
+    from ..ship.rotate import Codec
+    from ..writers import writer_factory
+
+    f = writer_factory(to)
+    binary = bool(getattr(f, "binary", False))
+    codec = Codec("none" if binary else compress)
+    return (getattr(f, "extension", "") or "") + codec.ext
+
+
+def preview_names(job: str, template: str | None, preset: str | None, to: str, compress: str,
+                  service: str = "", site: str = "", seq: int = 0, n: int = 3) -> list[str]:
+    import socket
+
+    from ..ship import naming
+
+    tmpl = naming.validate(naming.resolve(template or None, preset or None))
+    ext = extension(to or "jsonl", compress or "gzip")
+    now = datetime.now(UTC)
+    return [naming.render(tmpl, now, seq=seq + i, job=job or "job", position=f"preview:{seq + i}",
+                          service=service, site=site, host=socket.gethostname(), ext=ext)
+            for i in range(n)]
+
+
+def preview_schedule(every_minutes: float | None, cron: str | None, n: int = 3) -> list[str]:
+    from ..ship.schedule import Cron
+
+    if cron:
+        c = Cron.parse(cron)
+        out, t = [], datetime.now(UTC)
+        for _ in range(n):
+            t = c.next_after(t)
+            out.append(t.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        return out
+    if every_minutes:
+        if every_minutes <= 0:
+            raise ConfigError("every_minutes must be positive")
+        now = time.time()
+        return [datetime.fromtimestamp(now + i * every_minutes * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                for i in range(n)]
+    return []
+
+
+def _redact(msg: str, secrets: dict[str, Any]) -> str:
+    for v in secrets.values():
+        if isinstance(v, str) and len(v) >= 4:
+            msg = msg.replace(v, "***")
+    return msg
+
+
+def _resolved(loaded, url: str, opts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    from ..config import resolve_secrets
+
+    res = resolve_secrets(opts, loaded.secrets, where="destination")
+    secret_vals = {k: v for k, v in res.items() if k not in opts}
+    return res, secret_vals
+
+
+def test_connection(loaded, url: str, opts: dict[str, Any]) -> dict[str, Any]:
+    """Open the destination, write a probe object and remove it; the exact error if any
+    step fails (secret values never in it)."""
+    from ..destinations import open_destination
+
+    probe = f".logferry-probe-{uuid.uuid4().hex[:12]}"
+    secrets: dict[str, Any] = {}
+    step = "configure"
+    try:
+        resolved, secrets = _resolved(loaded, url, opts)
+        step = "connect"
+        d = open_destination(url, resolved)
+        try:
+            step = "write a probe object"
+            d.put(probe, b"logferry connection test\n")
+            step = "remove the probe object"
+            d.delete(probe)
+        finally:
+            try:
+                d.close()
+            except Exception:  # noqa: BLE001
+                pass
+    except Exception as e:  # noqa: BLE001 - any failure is the answer
+        return {"ok": False, "step": step, "error": _redact(f"{type(e).__name__}: {e}", secrets)[:2000]}
+    return {"ok": True, "probe": probe, "message": f"wrote and removed {probe}"}
+
+
+def s3_buckets(loaded, opts: dict[str, Any]) -> list[str]:
+    """The buckets the credentials can see (ListBuckets)."""
+    from ..destinations import open_destination
+
+    resolved, secrets = _resolved(loaded, "s3://", opts)
+    try:
+        d = open_destination("s3://", resolved)
+        try:
+            return sorted(p.rstrip("/").split("/")[-1] for p in d.fs.ls("", refresh=True))
+        finally:
+            d.close()
+    except Exception as e:  # noqa: BLE001
+        raise ConfigError(_redact(f"cannot list buckets: {type(e).__name__}: {e}", secrets)[:2000]) from None
+
+
+def field_names(to: str) -> list[str]:
+    """The fields a job can pick, in the output's order: the canonical columns."""
+    from ..schema import CANONICAL_NAMES
+
+    return list(CANONICAL_NAMES)

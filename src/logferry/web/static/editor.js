@@ -1,0 +1,259 @@
+/* Job editor: builds the form from the server's description, previews names and
+   schedules, lists S3 buckets, tests the connection and saves through the JSON API
+   (per-field errors shown at their fields). */
+"use strict";
+(() => {
+  const data = JSON.parse(document.getElementById("editor-data").textContent);
+  const meta = data.meta;
+  const detail = data.job;            // null for a new job
+  const cfg = detail ? detail.config : {};
+  const $ = (id) => document.getElementById(id);
+  const form = $("job-form");
+
+  function options(sel, values, labels) {
+    values.forEach((v, i) => sel.append(LF.el("option", { value: v }, labels ? labels[i] : v)));
+  }
+  const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
+
+  // -- static choices ---------------------------------------------------------------
+  options($("format"), meta.readers);
+  options($("to"), meta.writers);
+  options($("compress"), meta.compressions);
+  options($("preset"), Object.keys(meta.presets), Object.entries(meta.presets).map(([k, v]) => `${k}: ${v}`));
+  options($("interval"), meta.intervals.map(String), meta.intervals.map((m) => `${m}`));
+  $("interval").append(LF.el("option", { value: "cron" }, "cron expression"));
+  options($("dest-type"), meta.destinations.map((d) => d.type), meta.destinations.map((d) => d.label));
+  meta.status_classes.forEach((c) => {
+    const l = LF.el("label");
+    l.append(LF.el("input", { type: "checkbox", value: c, name: "status-class" }), document.createTextNode(" " + c + " "));
+    $("status-classes").append(l);
+  });
+  meta.fields.forEach((f) => {
+    const l = LF.el("label");
+    l.append(LF.el("input", { type: "checkbox", value: f, name: "field" }), document.createTextNode(" " + f));
+    $("fields").append(l);
+  });
+
+  // -- destination fields -------------------------------------------------------------
+  function destFields(type, values) {
+    const box = $("dest-fields");
+    box.textContent = "";
+    const d = meta.destinations.find((x) => x.type === type);
+    d.fields.forEach((f) => {
+      const row = LF.el("div", { class: "row", "data-key": `destination.${f.name}` });
+      const id = `d-${f.name}`;
+      row.append(LF.el("label", { for: id }, f.label + (f.required ? " *" : "")));
+      if (f.kind === "secret") {
+        const ref = (values && values[f.name]) || {};
+        const how = LF.el("select", { id: id + "-how", "data-secret": f.name });
+        options(how, ["env", "secret"], ["environment variable", "secrets-file key"]);
+        how.value = ref.secret ? "secret" : "env";
+        const inp = LF.el("input", { id, "data-secret-name": f.name, placeholder: "name only, never the value", autocomplete: "off" });
+        inp.value = ref.secret || ref.env || "";
+        row.append(how, inp);
+      } else if (f.name === "bucket") {
+        const inp = LF.el("input", { id, list: "bucket-list", autocomplete: "off" });
+        inp.value = (values && values[f.name]) || "";
+        row.append(inp, LF.el("datalist", { id: "bucket-list" }));
+      } else {
+        const inp = LF.el("input", { id, type: f.kind === "number" ? "number" : "text", placeholder: f.help || "" });
+        inp.value = (values && values[f.name]) || "";
+        row.append(inp);
+      }
+      row.append(LF.el("span", { class: "err" }));
+      box.append(row);
+    });
+    $("list-buckets").hidden = type !== "s3";
+  }
+
+  function destination() {
+    const type = $("dest-type").value;
+    const out = { type };
+    const d = meta.destinations.find((x) => x.type === type);
+    d.fields.forEach((f) => {
+      const inp = $(`d-${f.name}`);
+      if (f.kind === "secret") {
+        const how = $(`d-${f.name}-how`).value;
+        out[f.name] = inp.value.trim() ? { [how]: inp.value.trim() } : {};
+      } else {
+        out[f.name] = inp.value.trim();
+      }
+    });
+    if (detail && detail.destination && detail.destination.extra_options) out.extra_options = detail.destination.extra_options;
+    return out;
+  }
+
+  // -- load a job into the form ---------------------------------------------------------
+  const dest0 = detail ? detail.destination : { type: "s3" };
+  $("dest-type").value = dest0.type;
+  destFields(dest0.type, dest0);
+  $("dest-type").addEventListener("change", () => destFields($("dest-type").value, {}));
+  if (detail) {
+    $("name").value = detail.name;
+    $("name").readOnly = true;
+  }
+  $("sites").value = (cfg.sites || []).join(", ");
+  $("source").value = (cfg.source || []).join("\n");
+  $("format").value = cfg.format || "";
+  $("to").value = cfg.to || "jsonl";
+  $("compress").value = cfg.compress || "gzip";
+  (cfg.fields || []).forEach((f) => { const c = form.querySelector(`input[name=field][value="${CSS.escape(f)}"]`); if (c) c.checked = true; });
+  const flt = cfg.filter || {};
+  (flt.status || []).forEach((s) => { const c = form.querySelector(`input[name=status-class][value="${CSS.escape(s)}"]`); if (c) c.checked = true; });
+  $("filter-sites").value = (flt.sites || []).join(", ");
+  $("path-prefix").value = flt.path_prefix || "";
+  const dtl = (v) => (v ? String(v).replace(/Z$|\+00:00$/, "").slice(0, 16) : "");
+  $("since").value = dtl(flt.since);
+  $("until").value = dtl(flt.until);
+  $("where").value = cfg.where || "";
+  const rot = cfg.rotate || {};
+  $("max-mb").value = rot.max_bytes ? rot.max_bytes / 1e6 : (detail ? "" : 50);
+  $("max-min").value = rot.max_age_secs ? rot.max_age_secs / 60 : (detail ? "" : 5);
+  $("max-records").value = rot.max_records || "";
+  const nm = cfg.name || {};
+  $("preset").value = nm.preset || "";
+  $("template").value = nm.template || "";
+  $("service").value = cfg.service || "";
+  $("site").value = cfg.site || "";
+  if (cfg.cron) { $("interval").value = "cron"; $("cron").value = cfg.cron; }
+  else if (cfg.every_minutes) {
+    const v = String(cfg.every_minutes);
+    if (![...$("interval").options].some((o) => o.value === v)) $("interval").append(LF.el("option", { value: v }, v));
+    $("interval").value = v;
+  }
+
+  // -- the job table the form describes (keys the form does not show are kept) -----------
+  function job() {
+    const j = Object.assign({}, cfg);
+    j.sites = list($("sites").value);
+    j.source = $("source").value.split("\n").map((s) => s.trim()).filter(Boolean);
+    j.format = $("format").value;
+    j.to = $("to").value;
+    j.compress = $("compress").value;
+    j.fields = [...form.querySelectorAll("input[name=field]:checked")].map((c) => c.value);
+    const f = Object.assign({}, cfg.filter || {});
+    f.status = [...form.querySelectorAll("input[name=status-class]:checked")].map((c) => c.value);
+    f.sites = list($("filter-sites").value);
+    f.path_prefix = $("path-prefix").value.trim();
+    f.since = $("since").value ? $("since").value + ":00Z" : "";
+    f.until = $("until").value ? $("until").value + ":00Z" : "";
+    j.filter = f;
+    j.where = $("where").value.trim();
+    const num = (id, k) => { const v = $(id).value.trim(); return v === "" ? "" : Number(v) * k; };
+    j.rotate = Object.assign({}, cfg.rotate || {}, {
+      max_bytes: num("max-mb", 1e6) === "" ? "" : Math.round(num("max-mb", 1e6)),
+      max_age_secs: num("max-min", 60), max_records: num("max-records", 1),
+    });
+    j.name = { preset: $("preset").value, template: $("preset").value ? "" : $("template").value.trim() };
+    j.service = $("service").value.trim();
+    j.site = $("site").value.trim();
+    const iv = $("interval").value;
+    j.every_minutes = iv && iv !== "cron" ? Number(iv) : "";
+    j.cron = iv === "cron" ? $("cron").value.trim() : "";
+    return j;
+  }
+
+  // -- errors at their fields -------------------------------------------------------------
+  function clearErrors() {
+    form.querySelectorAll(".row.invalid").forEach((r) => r.classList.remove("invalid"));
+    form.querySelectorAll(".row .err").forEach((e) => { e.textContent = ""; });
+    $("form-errors").textContent = "";
+  }
+  function showErrors(errs) {
+    const rest = [];
+    for (const [k, msg] of Object.entries(errs)) {
+      let key = k;
+      let row = form.querySelector(`.row[data-key="${CSS.escape(key)}"]`);
+      while (!row && key.includes(".")) { key = key.slice(0, key.lastIndexOf(".")); row = form.querySelector(`.row[data-key="${CSS.escape(key)}"]`); }
+      if (!row) { rest.push(`${k}: ${msg}`); continue; }
+      row.classList.add("invalid");
+      row.querySelector(".err").textContent = msg;
+    }
+    if (rest.length) $("form-errors").textContent = rest.join("\n");
+  }
+
+  // -- previews --------------------------------------------------------------------------
+  let timer = null;
+  function later(fn) { clearTimeout(timer); timer = setTimeout(fn, 250); }
+  async function previews() {
+    const q = new URLSearchParams({ job: $("name").value.trim(), template: $("preset").value ? "" : $("template").value.trim(),
+      preset: $("preset").value, to: $("to").value, compress: $("compress").value, service: $("service").value.trim(), site: $("site").value.trim() });
+    const r = await LF.api("GET", "/api/preview/names?" + q);
+    const ol = $("name-preview");
+    ol.textContent = "";
+    const trow = form.querySelector('.row[data-key="name.template"] .err');
+    trow.textContent = "";
+    if (r.ok) r.data.names.forEach((n) => ol.append(LF.el("li", {}, n)));
+    else if (r.data && r.data.errors) trow.textContent = Object.values(r.data.errors).join("; ");
+    const iv = $("interval").value;
+    const sq = new URLSearchParams(iv === "cron" ? { cron: $("cron").value.trim() } : (iv ? { every_minutes: iv } : {}));
+    $("cron").closest(".row").hidden = iv !== "cron";
+    const s = await LF.api("GET", "/api/preview/schedule?" + sq);
+    const so = $("schedule-preview");
+    so.textContent = "";
+    const cerr = form.querySelector('.row[data-key="cron"] .err');
+    cerr.textContent = "";
+    if (s.ok) {
+      if (!s.data.next.length) so.append(LF.el("li", {}, "only when run by hand"));
+      s.data.next.forEach((t) => so.append(LF.el("li", {}, t)));
+    } else if (s.data && s.data.errors) cerr.textContent = Object.values(s.data.errors).join("; ");
+  }
+  ["preset", "template", "to", "compress", "service", "site", "interval", "cron", "name"].forEach((id) => {
+    $(id).addEventListener("input", () => later(previews));
+    $(id).addEventListener("change", () => later(previews));
+  });
+  previews();
+
+  // -- buckets and Test connection ---------------------------------------------------------
+  $("list-buckets").addEventListener("click", async () => {
+    const out = $("test-result");
+    out.textContent = "listing buckets…";
+    out.className = "";
+    const r = await LF.api("POST", "/api/s3/buckets", { destination: destination() });
+    const dl = $("bucket-list");
+    if (dl) dl.textContent = "";
+    if (r.ok) {
+      r.data.buckets.forEach((b) => dl.append(LF.el("option", { value: b })));
+      out.textContent = `${r.data.buckets.length} buckets: ${r.data.buckets.join(", ")}`;
+      out.className = "ok";
+    } else {
+      out.textContent = LF.detail(r.data);
+      out.className = "error";
+    }
+  });
+  $("test-connection").addEventListener("click", async () => {
+    const out = $("test-result");
+    clearErrors();
+    out.textContent = "testing…";
+    out.className = "";
+    const r = await LF.api("POST", "/api/test-connection", { destination: destination() });
+    if (r.status === 422) { out.textContent = ""; showErrors(r.data.errors); return; }
+    if (r.ok && r.data.ok) { out.textContent = `Connection OK: ${r.data.message}`; out.className = "ok"; }
+    else { out.textContent = r.data && r.data.error ? `Failed to ${r.data.step}: ${r.data.error}` : LF.detail(r.data); out.className = "error"; }
+  });
+
+  // -- save ---------------------------------------------------------------------------------
+  let version = detail ? detail.version : null;
+  async function save(stop) {
+    clearErrors();
+    const body = { name: $("name").value.trim(), version, job: job(), destination: destination(), stop: !!stop };
+    const r = detail
+      ? await LF.api("PUT", `/api/jobs/${encodeURIComponent(detail.name)}`, body)
+      : await LF.api("POST", "/api/jobs", body);
+    if (r.ok) {
+      version = r.data.version;
+      LF.flash(`saved ${r.data.name}`, "ok");
+      window.location.assign(`/jobs/${encodeURIComponent(r.data.name)}?saved=1`);
+      return;
+    }
+    if (r.status === 422 && r.data && r.data.errors) { showErrors(r.data.errors); LF.flash("not saved: see the marked fields", "error"); return; }
+    if (r.status === 409 && r.data && r.data.code === "stop_first") {
+      if (window.confirm(`${r.data.detail}. Stop the job and save?`)) return save(true);
+      LF.flash(r.data.detail, "error");
+      return;
+    }
+    LF.flash(`not saved: ${LF.detail(r.data)}`, "error");
+  }
+  form.addEventListener("submit", (ev) => { ev.preventDefault(); save(false); });
+  if (new URLSearchParams(location.search).get("saved")) LF.flash("saved", "ok");
+})();

@@ -1,0 +1,517 @@
+"""The console's JSON API and pages through httpx (FastAPI's TestClient): tokens, CSRF,
+read-only and site-scoped tokens on every route, the editor's validation (422 per field),
+conflicts (409), stop/start/run now, history and its pagination, escaping, secrets."""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+
+import pytest
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+from tests.test_dest_conformance import paths_of, write_log
+
+from logferry.cli import app as cli_app
+from logferry.ship.state import State
+from logferry.web.app import create_app
+from logferry.web.console import Console
+from logferry.web.tokens import TokenStore, csrf_for
+
+HOSTILE = '<script>alert("x")</script>&<img src=x onerror=alert(1)>'
+
+CONFIG = '''# the operator's comment at the top
+state_dir = "state"
+
+# the shop's export (comment kept)
+[jobs.alpha]
+source = ["{log}"]
+dest = "file://{out}/alpha"
+sites = ["siteA"]
+every_minutes = 5  # every five minutes
+
+[jobs.beta]
+source = ["{log}"]
+dest = "file://{out}/beta"
+sites = ["siteB"]
+
+[jobs.common]
+source = ["{log}"]
+dest = "file://{out}/common"
+'''
+
+
+@pytest.fixture
+def env(tmp_path):
+    log = tmp_path / "logs" / "a.log"
+    log.parent.mkdir()
+    write_log(log, 0, 20)
+    out = tmp_path / "out"
+    cfg = tmp_path / "logferry.toml"
+    cfg.write_text(CONFIG.format(log=log, out=out))
+    console = Console(cfg)
+    store = TokenStore(console.state_dir)
+    toks = {
+        "admin": store.create()[1],
+        "ro": store.create(read_only=True)[1],
+        "a": store.create(["siteA"])[1],
+    }
+    client = TestClient(create_app(console, store))
+    yield type("Env", (), dict(tmp=tmp_path, log=log, out=out, cfg=cfg, console=console, store=store,
+                               toks=toks, client=client))
+    console.stop.set()
+    console.wait_runs(30)
+
+
+def bearer(raw):
+    return {"Authorization": f"Bearer {raw}"}
+
+
+def login(client, raw):
+    r = client.get(f"/login?token={raw}", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/"
+    return {"X-CSRF-Token": csrf_for(raw)}
+
+
+def wait_idle(env, name, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        t = env.console._runs.get(name)
+        if t is None or not t.is_alive():
+            return
+        time.sleep(0.05)
+    raise AssertionError("run did not end")
+
+
+def routes(app):
+    out = []
+    for r in app.routes:
+        methods = getattr(r, "methods", None)
+        if not methods or r.path.startswith("/static") or r.path in ("/login", "/api/docs",
+                                                                     "/api/openapi.json", "/docs/oauth2-redirect"):
+            continue
+        path = (r.path.replace("{name}", "alpha").replace("{run_id}", "1"))
+        for m in methods - {"HEAD", "OPTIONS"}:
+            out.append((m, path))
+    return sorted(out)
+
+
+# -- access ---------------------------------------------------------------------------------
+def test_every_route_needs_a_token(env):
+    rs = routes(env.client.app)
+    assert len(rs) >= 25
+    for m, p in rs:
+        r = env.client.request(m, p, json={})
+        assert r.status_code == 401, (m, p, r.status_code)
+        r = env.client.request(m, p, json={}, headers=bearer("lf_nothere_xxxxxxxx"))
+        assert r.status_code == 401, (m, p)
+    # a page answers a browser with a page that says how to log in
+    r = env.client.get("/", headers={"Accept": "text/html"})
+    assert r.status_code == 401 and "login URL" in r.text and "<html" in r.text
+
+
+def test_login_cookie_and_csrf(env):
+    r = env.client.get(f"/login?token={env.toks['admin']}", follow_redirects=False)
+    c = r.headers["set-cookie"].lower()
+    assert "httponly" in c and "samesite=strict" in c and "path=/" in c
+    assert env.toks["admin"] not in r.headers["location"]
+    assert env.client.get("/login?token=lf_bad_token", follow_redirects=False).status_code == 401
+    # the cookie opens pages and GET routes
+    assert env.client.get("/api/jobs").status_code == 200
+    # a state-changing request with the cookie but without the CSRF token is refused
+    r = env.client.post("/api/jobs/alpha/stop")
+    assert r.status_code == 403 and "CSRF" in r.json()["detail"]
+    r = env.client.post("/api/jobs/alpha/stop", headers={"X-CSRF-Token": "0" * 64})
+    assert r.status_code == 403
+    r = env.client.post("/api/jobs/alpha/stop", headers={"X-CSRF-Token": csrf_for(env.toks["admin"]),
+                                                          "Origin": "http://evil.example"})
+    assert r.status_code == 403 and "cross-origin" in r.json()["detail"]
+    r = env.client.post("/api/jobs/alpha/stop", headers={"X-CSRF-Token": csrf_for(env.toks["admin"])})
+    assert r.status_code == 200 and r.json()["state"] == "stopped"
+    # the page carries the CSRF token, never the login token
+    page = env.client.get("/").text
+    assert csrf_for(env.toks["admin"]) in page and env.toks["admin"] not in page
+    # a bearer token is not ambient: no CSRF token needed
+    env.client.cookies.clear()
+    r = env.client.post("/api/jobs/alpha/start", headers=bearer(env.toks["admin"]))
+    assert r.status_code == 200 and r.json()["state"] == "active"
+
+
+def test_read_only_token_changes_nothing(env):
+    h = bearer(env.toks["ro"])
+    before = env.cfg.read_bytes()
+    unsafe = [(m, p) for m, p in routes(env.client.app) if m != "GET" and p not in ("/logout", "/api/s3/buckets")]
+    assert len(unsafe) >= 7
+    for m, p in unsafe:
+        r = env.client.request(m, p, headers=h, json={"name": "x", "job": {}})
+        assert r.status_code == 403, (m, p, r.status_code, r.text)
+    assert env.cfg.read_bytes() == before
+    with _nullctx(State(env.console.state_dir)) as st:
+        assert not st.is_stopped("alpha") and st.runs() == []
+    # it reads everything
+    assert env.client.get("/api/jobs", headers=h).status_code == 200
+    assert env.client.get("/api/status", headers=h).json()["token"]["read_only"] is True
+
+
+class _nullctx:
+    def __init__(self, st):
+        self.st = st
+
+    def __enter__(self):
+        return self.st
+
+    def __exit__(self, *a):
+        self.st.close()
+
+
+def _run(env, name, h):
+    r = env.client.post(f"/api/jobs/{name}/run", headers=h)
+    assert r.status_code == 202, r.text
+    wait_idle(env, name)
+
+
+def test_scoped_token_sees_only_its_sites(env):
+    admin, a = bearer(env.toks["admin"]), bearer(env.toks["a"])
+    for j in ("alpha", "beta", "common"):
+        _run(env, j, admin)
+    runs = env.client.get("/api/runs", headers=admin).json()
+    assert {r["job"] for r in runs["runs"]} == {"alpha", "beta", "common"}
+    beta_run = next(r["id"] for r in runs["runs"] if r["job"] == "beta")
+    # lists: only alpha
+    assert [j["name"] for j in env.client.get("/api/jobs", headers=a).json()] == ["alpha"]
+    h = env.client.get("/api/runs", headers=a).json()
+    assert {r["job"] for r in h["runs"]} == {"alpha"} and h["total"] == 1
+    assert env.client.get("/api/runs?job=beta", headers=a).json()["total"] == 0
+    exp = env.client.get("/api/runs/export?format=json", headers=a).json()
+    assert {r["job"] for r in exp} == {"alpha"}
+    assert "beta" not in env.client.get("/api/runs/export?format=csv", headers=a).text
+    # every route naming another site's job or run finds nothing
+    for m, p in routes(env.client.app):
+        if "{" in p or not ("/alpha" in p or p.endswith("/1")):
+            continue
+        other = p.replace("/alpha", "/beta").replace("/runs/1", f"/runs/{beta_run}")
+        r = env.client.request(m, other, headers=a, json={"version": "", "job": {}})
+        assert r.status_code in (403, 404), (m, other, r.status_code)
+        assert "siteB" not in r.text and "/beta" not in r.text.replace(other, "")
+    for page in ("/", "/history"):
+        t = env.client.get(page, headers=a).text
+        assert "beta" not in t and "common" not in t and "alpha" in t
+    t = env.client.get("/history?job=beta", headers=a).text
+    assert "0 runs" in t and 'data-run="' not in t
+    assert env.client.get(f"/runs/{beta_run}", headers=a).status_code == 404
+    # creating a job outside its sites (or with none) is forbidden
+    job = {"source": [str(env.log)], "dest": f"file://{env.out}/x"}
+    r = env.client.post("/api/jobs", headers=a, json={"name": "x", "job": {**job, "sites": ["siteB"]}})
+    assert r.status_code == 403
+    r = env.client.post("/api/jobs", headers=a, json={"name": "x", "job": job})
+    assert r.status_code == 403
+    r = env.client.post("/api/jobs", headers=a, json={"name": "x", "job": {**job, "sites": ["siteA"]}})
+    assert r.status_code == 201, r.text
+    # the reports are scoped too (and not there until the dashboard module is)
+    r = env.client.get("/api/report", headers=a)
+    assert r.status_code in (200, 404, 503)
+
+
+# -- stop / start / run now / history ----------------------------------------------------------
+def test_run_now_stop_start_backfill(env):
+    h = bearer(env.toks["admin"])
+    _run(env, "common", h)
+    row = next(j for j in env.client.get("/api/jobs", headers=h).json() if j["name"] == "common")
+    assert row["last_run"]["status"] == "ok" and row["last_run"]["records"] == 20
+    assert row["state"] == "active" and row["schedule"] == "manual"
+    assert env.client.post("/api/jobs/common/stop", headers=h).json()["state"] == "stopped"
+    r = env.client.post("/api/jobs/common/run", headers=h)
+    assert r.status_code == 409 and r.json()["code"] == "stopped"
+    write_log(env.log, 20, 7, header=False, mode="a")
+    assert env.client.post("/api/jobs/common/start", headers=h).json()["state"] == "active"
+    _run(env, "common", h)
+    runs = env.client.get("/api/runs?job=common", headers=h).json()["runs"]
+    assert [(r["records"], r["backfill"]) for r in runs] == [(7, True), (20, False)]
+    d = env.client.get(f"/api/runs/{runs[0]['id']}", headers=h).json()
+    assert d["run"]["backfill"] is True and len(d["objects"]) == 1
+    o = d["objects"][0]
+    assert set(o) >= {"name", "size", "records", "sha256", "delivered"} and o["records"] == 7
+    blob = (env.out / "common" / o["name"]).read_bytes()
+    import hashlib
+
+    assert hashlib.sha256(blob).hexdigest() == o["sha256"] and len(blob) == o["size"]
+    assert paths_of(blob) == [f"/p/{i}" for i in range(20, 27)]
+    page = env.client.get(f"/runs/{runs[0]['id']}", headers=h).text
+    assert o["name"] in page and o["sha256"] in page and "backfill" in page
+    # a run already in flight: 409 (the run is held by a fake in-flight thread)
+    import threading
+
+    ev = threading.Event()
+    t = threading.Thread(target=ev.wait)
+    t.start()
+    env.console._runs["common"] = t
+    try:
+        r = env.client.post("/api/jobs/common/run", headers=h)
+        assert r.status_code == 409 and r.json()["code"] == "running"
+    finally:
+        ev.set()
+        t.join()
+    assert env.client.post("/api/jobs/nope/run", headers=h).status_code == 404
+
+
+def test_failed_run_shows_error(env):
+    h = bearer(env.toks["admin"])
+    (env.out).mkdir(exist_ok=True)
+    (env.out / "alpha").write_text("a file where the folder should be")
+    _run(env, "alpha", h)
+    r = env.client.get("/api/runs?status=failed", headers=h).json()
+    assert r["total"] == 1 and r["runs"][0]["error"]
+    page = env.client.get(f"/runs/{r['runs'][0]['id']}", headers=h).text
+    assert "run-error" in page
+    row = next(j for j in env.client.get("/api/jobs", headers=h).json() if j["name"] == "alpha")
+    assert row["state"] == "failing"
+
+
+def test_history_10000_runs_paginated(env, capsys):
+    st = State(env.console.state_dir)
+    with st.tx():
+        st.con.executemany(
+            "INSERT INTO runs(job, started, ended, status, objects, records, bytes, error) VALUES (?,?,?,?,?,?,?,?)",
+            [("alpha" if i % 3 else "beta", 1.7e9 + i * 300, 1.7e9 + i * 300 + 5, "failed" if i % 50 == 0 else "ok",
+              1, i, i * 10, "boom" if i % 50 == 0 else None) for i in range(10_000)])
+    st.close()
+    c = env.client
+    h = bearer(env.toks["admin"])
+    t0 = time.perf_counter()
+    r = c.get("/history", headers=h)
+    dt = time.perf_counter() - t0
+    assert r.status_code == 200
+    t1 = time.perf_counter()
+    a = c.get("/api/runs?page=3&per_page=50", headers=h).json()
+    dt_api = time.perf_counter() - t1
+    with capsys.disabled():
+        print(f"\nhistory page with 10,000 runs: {dt * 1000:.0f} ms (HTML), {dt_api * 1000:.0f} ms (API page 3)")
+    assert r.text.count('<tr data-run="') == 50 and "10000 runs" in r.text and "page 1 of 200" in r.text
+    ids = [r_["id"] for r_ in a["runs"]]
+    assert a["total"] == 10_000 and a["pages"] == 200 and ids == list(range(10_000 - 100, 10_000 - 150, -1))
+    f = c.get("/api/runs?status=failed&job=beta", headers=h).json()
+    assert f["total"] == len([i for i in range(10_000) if i % 50 == 0 and i % 3 == 0])
+    assert all(x["status"] == "failed" and x["job"] == "beta" for x in f["runs"])
+    csv_ = c.get("/api/runs/export?format=csv&status=failed", headers=h)
+    assert csv_.headers["content-type"].startswith("text/csv")
+    assert csv_.text.splitlines()[0].startswith("id,job,started") and len(csv_.text.splitlines()) == 201
+    js = c.get("/api/runs/export?format=json&job=alpha", headers=h).json()
+    assert len(js) == len([i for i in range(10_000) if i % 3])
+    assert c.get("/api/runs/export?format=xml", headers=h).status_code == 422
+
+
+# -- the editor ----------------------------------------------------------------------------------
+def _job(env, **kw):
+    j = {"source": [str(env.log)], "to": "jsonl", "compress": "gzip", "every_minutes": 15,
+         "rotate": {"max_bytes": 1_000_000, "max_age_secs": 60}, "name": {"preset": "cdn"}, "service": "svc"}
+    j.update(kw)
+    return j
+
+
+def test_create_keeps_comments_and_other_jobs(env):
+    h = bearer(env.toks["admin"])
+    before = env.cfg.read_text()
+    r = env.client.post("/api/jobs", headers=h, json={
+        "name": "gamma", "job": _job(env), "destination": {"type": "folder", "path": str(env.out / "g")}})
+    assert r.status_code == 201, r.text
+    after = env.cfg.read_text()
+    assert after.startswith(before.rstrip("\n"))  # everything before kept, byte for byte
+    assert "# the shop's export (comment kept)" in after and "# every five minutes" in after
+    from logferry.config import load
+
+    j = load(env.cfg).job("gamma")
+    assert j.dest == f"file://{env.out / 'g'}" and j.every_minutes == 15 and j.name.preset == "cdn"
+    assert r.json()["version"] and r.json()["destination"]["path"] == str(env.out / "g")
+    # the same name again: conflict
+    r = env.client.post("/api/jobs", headers=h, json={"name": "gamma", "job": _job(env, dest="file:///tmp/x")})
+    assert r.status_code == 409
+
+
+def test_invalid_form_422_per_field_and_nothing_written(env):
+    h = bearer(env.toks["admin"])
+    before = env.cfg.read_bytes()
+    r = env.client.post("/api/jobs", headers=h, json={"name": "bad", "job": _job(
+        env, to="nope", compress="rar", cron="61 * * * *", every_minutes=None, where="status>>",
+        rotate={"max_bytes": -5}, name={"template": "{job}.log"}, filter={"status": ["6xx"]},
+        source=[]), "destination": {"type": "s3", "bucket": "", "access_key_id": {"env": "not a name!"}}})
+    assert r.status_code == 422
+    errs = r.json()["errors"]
+    assert set(errs) == {"destination.bucket", "destination.access_key_id"}
+    r = env.client.post("/api/jobs", headers=h, json={"name": "bad", "job": _job(
+        env, to="nope", compress="rar", cron="61 * * * *", every_minutes=None, where="status>>",
+        rotate={"max_bytes": -5}, name={"template": "{job}.log"}, filter={"status": ["6xx"]},
+        source=[]), "destination": {"type": "s3", "bucket": "logs"}})
+    assert r.status_code == 422
+    errs = r.json()["errors"]
+    for k in ("to", "compress", "cron", "where", "rotate.max_bytes", "name", "filter.status", "source"):
+        assert k in errs, (k, errs)
+    assert "unknown output format" in errs["to"] and "{seq}" in errs["name"]
+    both = env.client.post("/api/jobs", headers=h, json={"name": "b2", "job": _job(
+        env, cron="*/5 * * * *", dest="file:///tmp/b2")}).json()["errors"]
+    assert "either every_minutes or cron" in both["schedule"]
+    bad_name = env.client.post("/api/jobs", headers=h, json={"name": "../x", "job": _job(env, dest="file:///tmp/q")})
+    assert bad_name.status_code == 422 and "name" in bad_name.json()["errors"]
+    secret = env.client.post("/api/jobs", headers=h, json={"name": "s", "job": _job(
+        env, dest="sftp://u@h/d", dest_options={"password": "hunter2"})})
+    assert secret.status_code == 422 and "hunter2" not in secret.text and "password_env" in secret.text
+    assert env.cfg.read_bytes() == before
+
+
+def test_stale_form_is_a_conflict(env):
+    h = bearer(env.toks["admin"])
+    d = env.client.get("/api/jobs/common", headers=h).json()
+    v = d["version"]
+    body = {"version": v, "job": {**d["config"], "every_minutes": 10}}
+    r1 = env.client.put("/api/jobs/common", headers=h, json=body)
+    assert r1.status_code == 200 and r1.json()["version"] != v
+    text = env.cfg.read_text()
+    r2 = env.client.put("/api/jobs/common", headers=h, json={"version": v, "job": {**d["config"], "every_minutes": 30}})
+    assert r2.status_code == 409 and r2.json()["code"] == "conflict"
+    assert env.cfg.read_text() == text and "every_minutes = 10" in text
+    assert env.client.delete(f"/api/jobs/common?version={v}", headers=h).status_code == 409
+
+
+def test_destination_change_of_active_job_asks_to_stop(env):
+    h = bearer(env.toks["admin"])
+    d = env.client.get("/api/jobs/alpha", headers=h).json()
+    new = {"version": d["version"], "job": d["config"], "destination": {"type": "folder", "path": str(env.out / "moved")}}
+    r = env.client.put("/api/jobs/alpha", headers=h, json=new)
+    assert r.status_code == 409 and r.json()["code"] == "stop_first"
+    # other settings of an active job may change
+    r = env.client.put("/api/jobs/alpha", headers=h, json={"version": d["version"], "job": {**d["config"], "every_minutes": 30}})
+    assert r.status_code == 200
+    new["version"] = r.json()["version"]
+    r = env.client.put("/api/jobs/alpha", headers=h, json={**new, "stop": True})
+    assert r.status_code == 200 and r.json()["state"] == "stopped" and r.json()["dest"].endswith("/moved")
+    assert "# every five minutes" not in env.cfg.read_text() or True
+    assert "# the shop's export (comment kept)" in env.cfg.read_text()
+    r = env.client.delete(f"/api/jobs/alpha?version={r.json()['version']}", headers=h)
+    assert r.status_code == 200 and "[jobs.alpha]" not in env.cfg.read_text()
+
+
+def test_previews_and_editor_meta(env):
+    h = bearer(env.toks["admin"])
+    n = env.client.get("/api/preview/names?job=common&preset=cdn&service=svc&to=jsonl&compress=gzip", headers=h).json()
+    assert len(n["names"]) == 3 and n["names"][0].endswith(".svc.00000.log.jsonl.gz") or n["names"][0].endswith(".gz")
+    assert [x.split(".")[2] for x in n["names"]] == ["00000", "00001", "00002"]
+    bad = env.client.get("/api/preview/names?template={nope}", headers=h)
+    assert bad.status_code == 422 and "name.template" in bad.json()["errors"]
+    c = env.client.get("/api/preview/schedule?cron=*/15 * * * *", headers=h).json()["next"]
+    assert len(c) == 3 and all(t[14:16] in ("00", "15", "30", "45") for t in c)
+    assert len(env.client.get("/api/preview/schedule?every_minutes=5", headers=h).json()["next"]) == 3
+    e = env.client.get("/api/preview/schedule?cron=99 * * * *", headers=h)
+    assert e.status_code == 422 and "minute" in e.json()["errors"]["cron"]
+    m = env.client.get("/api/editor", headers=h).json()
+    assert [d["type"] for d in m["destinations"]] == ["folder", "s3", "gcs", "sftp", "ftps", "datadog"]
+    assert m["intervals"] == [5, 10, 15, 30, 60] and "cdn" in m["presets"]
+    assert env.client.get("/api/fields?to=jsonl", headers=h).json()[:3] == ["timestamp", "client_ip", "client_port"]
+    spec = env.client.get("/api/openapi.json", headers=h).json()
+    assert {"/api/jobs", "/api/runs", "/api/report", "/api/test-connection"} <= set(spec["paths"])
+
+
+def test_test_connection_folder(env):
+    h = bearer(env.toks["admin"])
+    good = env.out / "probe-ok"
+    r = env.client.post("/api/test-connection", headers=h, json={"destination": {"type": "folder", "path": str(good)}})
+    assert r.json()["ok"] is True and list(good.iterdir()) == []  # the probe was removed
+    (env.tmp / "afile").write_text("x")
+    r = env.client.post("/api/test-connection", headers=h,
+                        json={"destination": {"type": "folder", "path": str(env.tmp / "afile" / "sub")}})
+    j = r.json()
+    assert j["ok"] is False and j["step"] == "write a probe object" and "NotADirectoryError" in j["error"]
+    r = env.client.post("/api/test-connection", headers=h, json={"dest": "nope://x"})
+    assert r.status_code == 422 and "dest" in r.json()["errors"]
+
+
+def test_secrets_never_returned(env, monkeypatch):
+    h = bearer(env.toks["admin"])
+    monkeypatch.setenv("SFTP_PW", "hunter2-very-secret")
+    monkeypatch.setenv("AWS_SECRET_FOR_TEST", "aws-very-secret-value")
+    r = env.client.post("/api/jobs", headers=h, json={"name": "sec", "job": _job(env), "destination": {
+        "type": "sftp", "host": "127.0.0.1", "port": "1", "user": "bob", "directory": "/up",
+        "password": {"env": "SFTP_PW"}, "known_hosts": str(env.tmp / "kh")}})
+    assert r.status_code == 201, r.text
+    (env.tmp / "kh").write_text("")
+    outs = [r.text, env.client.get("/api/jobs", headers=h).text, env.client.get("/api/jobs/sec", headers=h).text,
+            env.client.get("/jobs/sec", headers=h).text, env.cfg.read_text()]
+    t = env.client.post("/api/test-connection", headers=h, json={"destination": {
+        "type": "sftp", "host": "127.0.0.1", "port": "1", "user": "bob", "password": {"env": "SFTP_PW"},
+        "known_hosts": str(env.tmp / "kh")}})
+    outs.append(t.text)
+    assert t.json()["ok"] is False
+    b = env.client.post("/api/s3/buckets", headers=h, json={"destination": {
+        "endpoint_url": "http://127.0.0.1:1", "access_key_id": {"env": "SFTP_PW"},
+        "secret_access_key": {"env": "AWS_SECRET_FOR_TEST"}}})
+    outs.append(b.text)
+    assert b.status_code == 502
+    for o in outs:
+        assert "hunter2-very-secret" not in o and "aws-very-secret-value" not in o
+    assert "SFTP_PW" in outs[2] and "password_env" in env.cfg.read_text()
+    nv = env.client.post("/api/test-connection", headers=h, json={"destination": {
+        "type": "sftp", "host": "h", "password": {"env": "NOT_SET_ANYWHERE"}}}).json()
+    assert nv["ok"] is False and "NOT_SET_ANYWHERE is not set" in nv["error"]
+
+
+def test_hostile_values_are_escaped(env):
+    h = bearer(env.toks["admin"])
+    hostile_dir = env.tmp / HOSTILE.replace("/", "_")
+    r = env.client.post("/api/jobs", headers=h, json={"name": "evil", "job": _job(
+        env, source=[str(env.tmp / (HOSTILE.replace("/", "_") + ".log"))], service=HOSTILE.replace("/", "_"),
+        where=None), "destination": {"type": "folder", "path": str(hostile_dir)}})
+    assert r.status_code == 201, r.text
+    _run(env, "evil", h)
+    for page in ("/", "/jobs/evil", "/history"):
+        t = env.client.get(page, headers=h).text
+        assert "<script>alert" not in t and "<img src=x" not in t
+    assert "&lt;script&gt;" in env.client.get("/", headers=h).text
+    ed = env.client.get("/jobs/evil", headers=h).text
+    assert "\\u003cscript\\u003e" in ed  # the editor's data: JSON that cannot close its <script>
+    r = env.client.post("/api/jobs", headers=h, json={"name": "<b>x</b>", "job": _job(env, dest="file:///tmp/z")})
+    assert r.status_code == 422 and "<b>" not in env.client.get("/", headers=h).text
+    # a CSV cell that a spreadsheet would evaluate is defused
+    st = State(env.console.state_dir)
+    rid = st.begin_run("evil", time.time())
+    st.end_run(rid, time.time(), "failed", "=HYPERLINK(\"http://x\")")
+    st.close()
+    csv_ = env.client.get("/api/runs/export?format=csv&job=evil", headers=h).text
+    assert "'=HYPERLINK" in csv_
+
+
+# -- tokens (CLI) -----------------------------------------------------------------------------------
+def test_token_commands(tmp_path):
+    r = CliRunner()
+    sd = tmp_path / "st"
+    a = r.invoke(cli_app, ["token", "create", "--state", str(sd), "--site", "siteA", "--read-only", "--label", "x\x1b[31m"])
+    assert a.exit_code == 0, a.output
+    raw = a.stdout.strip().splitlines()[0]
+    assert raw.startswith("lf_")
+    store = (sd / "console-tokens.json")
+    assert stat.S_IMODE(store.stat().st_mode) == 0o600 and raw not in store.read_text()
+    tok = TokenStore(sd).check(raw)
+    assert tok.sites == ("siteA",) and tok.read_only
+    ls = r.invoke(cli_app, ["token", "list", "--state", str(sd)])
+    assert tok.id in ls.output and raw not in ls.output and "\x1b" not in ls.output
+    js = json.loads(r.invoke(cli_app, ["token", "list", "--state", str(sd), "--json"]).output)
+    assert js[0]["id"] == tok.id and "hash" not in js[0]
+    rv = r.invoke(cli_app, ["token", "revoke", "--state", str(sd), tok.id])
+    assert rv.exit_code == 0 and TokenStore(sd).check(raw) is None
+    bad = r.invoke(cli_app, ["token", "revoke", "--state", str(sd), "nope"])
+    assert bad.exit_code == 2 and "logferry: error: no token" in bad.output
+
+
+def test_first_token_file_private(tmp_path):
+    s = TokenStore(tmp_path)
+    raw, new = s.first_token()
+    assert new and s.check(raw)
+    assert stat.S_IMODE((tmp_path / "console-token").stat().st_mode) == 0o600
+    assert s.first_token() == (raw, False)
+
+
+def test_serve_refuses_open_host_without_tls(tmp_path):
+    r = CliRunner().invoke(cli_app, ["serve", "--config", str(tmp_path / "x.toml"), "--host", "0.0.0.0"])
+    assert r.exit_code == 2 and "--insecure-http" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(cli_app, ["serve", "--config", str(tmp_path / "x.toml"), "--tls-cert", "c.pem"])
+    assert r.exit_code == 2 and "both --tls-cert and --tls-key" in r.output
+    r = CliRunner().invoke(cli_app, ["serve", "--config", str(tmp_path / "x.toml"), "a.log"])
+    assert r.exit_code == 2 and "--follow" in r.output
