@@ -259,9 +259,17 @@ def test_sigkill_at_random_points_then_rerun_exactly_once(tmp_path):
     dest = f"file://{tmp_path}/out"
     args = [sys.executable, str(script), str(log), dest, str(tmp_path / "st")]
     rnd = random.Random(7)
+    from tests.test_ship_faults import _delivered_count
+
     for _ in range(6):
+        before = _delivered_count(tmp_path / "st")
         p = subprocess.Popen(args)
-        time.sleep(rnd.uniform(0.6, 1.6))
+        # kill inside the run (not while the interpreter starts, which takes seconds on a
+        # loaded machine): after its first object, at a random point of the ones after
+        end = time.time() + 60
+        while _delivered_count(tmp_path / "st") <= before and p.poll() is None and time.time() < end:
+            time.sleep(0.005)
+        time.sleep(rnd.uniform(0.0, 0.5))
         p.send_signal(signal.SIGKILL)
         p.wait()
     subprocess.run(args, check=True, timeout=120)

@@ -21,6 +21,7 @@ Example::
     rotate = { max_bytes = 50_000_000, max_age_secs = 300 }
     name = { preset = "cdn" }
     service = "example-service"
+    sites = ["shop.example"]     # tenants: ship only records of these sites
     dest = "s3://bucket/cdn/"
     dest_options = { region = "eu-west-1" }
     every_minutes = 5
@@ -205,9 +206,13 @@ class Config(_M):
     @field_validator("jobs")
     @classmethod
     def _names(cls, v):
+        from .ship.naming import check_job_name
+
         for k in v:
-            if not k or not all(c.isalnum() or c in "-_." for c in k):
-                raise ValueError(f"job name {k!r}: use letters, digits, '-', '_' or '.'")
+            try:
+                check_job_name(k)
+            except ConfigError as e:
+                raise ValueError(str(e)) from None
         return v
 
 
@@ -356,5 +361,6 @@ def to_engine_job(name: str, j: JobCfg, loaded: Loaded | None = None):
         name_template=naming.resolve(j.name.template, j.name.preset),
         service=j.service,
         site=j.site,
+        sites=tuple(j.sites),
         retries=j.retries,
     )

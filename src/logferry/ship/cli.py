@@ -18,6 +18,9 @@ clock = time.time
 sleep = time.sleep
 
 config_option = click.option("--config", "-c", help="Config file (default logferry.toml).")
+wait_option = click.option(
+    "--wait", type=click.FloatRange(0, 86400), default=0.0, show_default=True, metavar="SECS",
+    help="When a run of the job is in flight, wait up to SECS for it to end (then exit 75).")
 
 
 def _fail(msg: str, code: int = 2):
@@ -44,9 +47,11 @@ def _state(loaded):
     return State(loaded.state_dir)
 
 
-def _run_one(loaded, name: str, stop=None, force: bool = False, now=None):
+def _run_one(loaded, name: str, stop=None, force: bool = False, now=None, wait: float = 0.0):
+    """One run of a configured job (None when the job is stopped); raises JobRunning when
+    another run of it is in flight after ``wait`` seconds."""
     from ..destinations import open_destination
-    from .engine import run_job
+    from .engine import bad_rows_file, run_job
 
     job = loaded.engine_job(name)
     opts = loaded.resolve_options(name, dict(job.dest_options))
@@ -56,8 +61,8 @@ def _run_one(loaded, name: str, stop=None, force: bool = False, now=None):
             return None
         dest = open_destination(job.dest, opts)
         try:
-            return run_job(job, st, dest, stop=stop, clock=now or clock, sleep=sleep,
-                           bad_rows_path=os.path.join(loaded.state_dir, f"{name}.bad.jsonl"))
+            return run_job(job, st, dest, stop=stop, clock=now or clock, sleep=sleep, wait=wait,
+                           bad_rows_path=bad_rows_file(loaded.state_dir, name))
         finally:
             dest.close()
     finally:
@@ -95,6 +100,7 @@ def _report(name: str, res) -> None:
 @click.option("--ipv6-prefix", type=int, default=48, help="Subnet kept of IPv6 client IPs with --mask-ip.")
 @click.option("--hash-ip-key-env", metavar="VAR",
               help="Replace client IPs by a keyed hash (HMAC-SHA256); the key is read from environment variable VAR.")
+@wait_option
 def ship_cmd(
     sources: tuple[str, ...],
     dest: str,
@@ -114,6 +120,7 @@ def ship_cmd(
     ipv4_prefix: int,
     ipv6_prefix: int,
     hash_ip_key_env: str | None,
+    wait: float,
 ) -> None:
     """Ship logs once to a destination; run again with the same --state to send only what is new.
 
@@ -124,7 +131,8 @@ def ship_cmd(
     from ..config import resolve_secrets
     from ..destinations import check_url, open_destination
     from . import naming
-    from .engine import Job, run_job
+    from .engine import Job, bad_rows_file, run_job
+    from .lock import EXIT_BUSY, JobRunning
     from .rotate import Codec, Limits
     from .state import State
 
@@ -152,8 +160,10 @@ def ship_cmd(
     st = State(state)
     stop = _install_sigterm()
     try:
-        res = run_job(job, st, d, stop=stop, force=True,
-                      bad_rows_path=os.path.join(state, f"{job_name}.bad.jsonl"))
+        res = run_job(job, st, d, stop=stop, force=True, wait=wait,
+                      bad_rows_path=bad_rows_file(state, job_name))
+    except JobRunning as e:
+        _fail(str(e), EXIT_BUSY)
     finally:
         d.close()
         st.close()
@@ -218,7 +228,8 @@ def export_list(config: str | None, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--once", is_flag=True, help="One run, then exit (default: keep running on the job's schedule).")
 @config_option
-def export_run(name: str, once: bool, config: str | None) -> None:
+@wait_option
+def export_run(name: str, once: bool, config: str | None, wait: float) -> None:
     """Run a job now (and on its schedule unless --once).
 
     \b
@@ -232,8 +243,12 @@ def export_run(name: str, once: bool, config: str | None) -> None:
         _fail(str(e))
     stop = _install_sigterm()
     if once:
+        from .lock import EXIT_BUSY, JobRunning
+
         try:
-            res = _run_one(loaded, name, stop)
+            res = _run_one(loaded, name, stop, wait=wait)
+        except JobRunning as e:
+            _fail(str(e), EXIT_BUSY)
         except LogferryError as e:
             _fail(str(e))
         _report(name, res)
@@ -336,7 +351,9 @@ def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5, rel
     sleeps in steps of at most ``tick`` seconds so a stop request is seen promptly; a
     stop request during a run finishes the object being delivered, then returns.
     ``reload()`` (the console's) returns a changed ``(loaded, scheds)`` or None; it is
-    asked before each round and every ``tick`` while waiting."""
+    asked before each round and every ``tick`` while waiting.  A job whose run is in
+    flight elsewhere (its lock is held) is skipped for that round."""
+    from .lock import JobRunning
     from .schedule import due_jobs, seconds_until_next
 
     last: dict[str, float | None] = {}
@@ -363,6 +380,8 @@ def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5, rel
             last[n] = now
             try:
                 _report(n, _run_one(loaded, n, stop, now=clock))
+            except JobRunning as e:  # a run of it is in flight elsewhere: skip this tick
+                echo(f"{n}: skipped: {e}", err=True)
             except LogferryError as e:
                 echo(f"{n}: error: {e}", err=True)
             if stop.requested:

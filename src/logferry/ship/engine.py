@@ -112,6 +112,11 @@ class Job:
     backoff_max_secs: float = 60.0
     partial_grace_secs: float = 300.0
     reader_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+    #: the tenants of the job: it ships only records whose ``site`` is one of them
+    sites: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        naming.check_job_name(self.name)
 
 
 @dataclass
@@ -141,6 +146,8 @@ def compile_transforms(job: Job):
     """(row transforms, field selection): selection comes last, after the engine took the
     line numbers it needs for checkpoints."""
     steps: list[Callable[[pa.RecordBatch], pa.RecordBatch]] = []
+    if job.sites:
+        steps.append(_site_filter(job.sites))
     if job.filter != Filter():
         steps.append(job.filter.apply)
     if job.where:
@@ -166,6 +173,17 @@ def compile_transforms(job: Job):
         return b
 
     return run, select
+
+
+def _site_filter(sites: tuple[str, ...]) -> Callable[[pa.RecordBatch], pa.RecordBatch]:
+    """The records of the job's tenants: ``site`` is one of ``sites`` (a record without
+    a site belongs to no tenant)."""
+    vals = pa.array(list(sites), pa.string())
+
+    def apply(b: pa.RecordBatch) -> pa.RecordBatch:
+        return b.filter(pc.fill_null(pc.is_in(b.column("site"), vals), False))
+
+    return apply
 
 
 # --------------------------------------------------------------------------- encoding
@@ -296,8 +314,22 @@ def run_job(
     stop: Stop | None = None,
     force: bool = False,
     bad_rows_path: str | None = None,
+    wait: float = 0.0,
 ) -> RunResult:
-    """One run of a job: deliver everything new, then return the run's result."""
+    """One run of a job: deliver everything new, then return the run's result.
+
+    The run holds the job's lock (:mod:`.lock`) from start to end; when another run of
+    the job is in flight it waits up to ``wait`` seconds, then raises
+    :class:`~.lock.JobRunning`.  Every way of running a job comes through here."""
+    from .lock import job_lock
+
+    with job_lock(state.directory, job.name, wait):
+        return _locked_run(job, state, dest, clock, sleep, stop, force, bad_rows_path)
+
+
+def _locked_run(job: Job, state: State, dest: Any, clock, sleep, stop: Stop | None, force: bool,
+                bad_rows_path: str | None) -> RunResult:
+    # only the lock holder gets here: a run still marked 'running' was killed
     state.close_dead_runs(job.name, clock())
     if state.is_stopped(job.name) and not force:
         return RunResult(0, "skipped", error="job is stopped")
@@ -310,6 +342,10 @@ def run_job(
     except (LogferryError, OSError) as e:
         res.status = "failed"
         res.error = _clean(str(e))
+    except Exception as e:  # a crash inside a run still ends it, as failed, with its reason
+        log.exception("run %s of job %s crashed", run_id, job.name)
+        res.status = "failed"
+        res.error = _clean(f"internal error: {type(e).__name__}: {e}")
     state.end_run(run_id, clock(), res.status, res.error, res.bad)
     return res
 
@@ -582,6 +618,11 @@ def _put_with_retries(dest: Any, name: str, data: bytes, job: Job, sleep) -> Non
             raise
 
 
+def bad_rows_file(state_dir: str | os.PathLike, job: str) -> str:
+    """``<state>/<job>.bad.jsonl`` (job names are slugs, so it stays in the directory)."""
+    return os.path.join(os.fspath(state_dir), f"{naming.check_job_name(job)}.bad.jsonl")
+
+
 def ship_once(job: Job, state_dir: str, dest: Any = None, **kw: Any) -> RunResult:
     """Convenience: open state + destination, run the job once, close them."""
     from ..destinations import open_destination
@@ -590,11 +631,12 @@ def ship_once(job: Job, state_dir: str, dest: Any = None, **kw: Any) -> RunResul
     own = dest is None
     d = dest or open_destination(job.dest, job.dest_options)
     try:
-        return run_job(job, st, d, bad_rows_path=os.path.join(state_dir, f"{job.name}.bad.jsonl"), **kw)
+        return run_job(job, st, d, bad_rows_path=bad_rows_file(state_dir, job.name), **kw)
     finally:
         st.close()
         if own:
             d.close()
 
 
-__all__: Sequence[str] = ["Job", "Filter", "RunResult", "Stop", "run_job", "ship_once", "ConfigError"]
+__all__: Sequence[str] = ["Job", "Filter", "RunResult", "Stop", "run_job", "ship_once", "bad_rows_file",
+                          "ConfigError"]

@@ -34,6 +34,20 @@ PRESETS: dict[str, str] = {
 
 _NS = _uuid.UUID("5b0f1f0e-8a53-4b5f-9a43-6c6f67666572")
 
+#: a job name: it is a file name in the state directory and ``{job}`` in object names
+JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def check_job_name(name: str) -> str:
+    """Job names are slugs: letters, digits, '-', '_' and '.', starting with a letter or
+    digit, at most 64 characters (so never ``..``, a path or a control character)."""
+    if not isinstance(name, str) or not JOB_NAME.fullmatch(name):
+        raise ConfigError(
+            f"job name {name!r}: use 1-64 letters, digits, '-', '_' or '.', starting with a "
+            f"letter or digit"
+        )
+    return name
+
 
 def resolve(template: str | None, preset: str | None = None) -> str:
     if template and preset:

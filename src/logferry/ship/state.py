@@ -136,7 +136,8 @@ class ObjectRow:
 class State:
     def __init__(self, directory: str | os.PathLike):
         os.makedirs(directory, exist_ok=True)
-        self.path = os.path.join(os.fspath(directory), "state.sqlite")
+        self.directory = os.fspath(directory)
+        self.path = os.path.join(self.directory, "state.sqlite")
         self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=FULL")
