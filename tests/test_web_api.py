@@ -259,6 +259,9 @@ def test_failed_run_shows_error(env):
     h = bearer(env.toks["admin"])
     (env.out).mkdir(exist_ok=True)
     (env.out / "alpha").write_text("a file where the folder should be")
+    # alpha ships only siteA's records (contract 2): give it some, so it has objects to put
+    env.log.write_text("#Software: IIS\n#Fields: date time s-sitename cs-method cs-uri-stem sc-status\n"
+                       "2024-03-01 00:00:01 siteA GET /a 200\n")
     _run(env, "alpha", h)
     r = env.client.get("/api/runs?status=failed", headers=h).json()
     assert r["total"] == 1 and r["runs"][0]["error"]
