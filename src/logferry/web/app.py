@@ -158,6 +158,10 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
                                              version=__version__, **ctx)
         return HTMLResponse(html, status_code=code)
 
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        return Response(status_code=204)
+
     # -- login -------------------------------------------------------------------------------
     @app.get("/login", include_in_schema=False)
     def login(request: Request, token: str = "", next: str = "/"):
@@ -304,24 +308,25 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     def api_names(job: str = "", template: str = "", preset: str = "", to: str = "jsonl",
                   compress: str = "gzip", service: str = "", site: str = "",
                   s: Session = Depends(session)) -> dict[str, Any]:
-        """The next three object names of a template or preset."""
+        """The next three object names of a template or preset (``errors`` when it is invalid)."""
         seq = 0
         if job and job in console.visible(s.token):
             with console.state() as st:
                 seq = st.next_seq(job)
         try:
-            return {"names": editor.preview_names(job, template, preset, to, compress, service, site, seq)}
-        except (ConfigError, ValueError) as e:
-            raise configfile.Invalid({"name.template" if template else "name.preset": str(e)}) from None
+            return {"names": editor.preview_names(job, template, preset, to, compress, service, site, seq),
+                    "errors": {}}
+        except (ConfigError, ValueError) as e:  # an answer, not a failed request: the form is being typed
+            return {"names": [], "errors": {"name.template" if template else "name.preset": str(e)}}
 
     @app.get("/api/preview/schedule", tags=["editor"])
     def api_schedule(every_minutes: float | None = None, cron: str = "",
                      s: Session = Depends(session)) -> dict[str, Any]:
-        """The next three run times of an interval or a cron expression (UTC)."""
+        """The next three run times of an interval or a cron expression (UTC; ``errors`` when invalid)."""
         try:
-            return {"next": editor.preview_schedule(every_minutes, cron or None)}
+            return {"next": editor.preview_schedule(every_minutes, cron or None), "errors": {}}
         except ConfigError as e:
-            raise configfile.Invalid({"cron" if cron else "every_minutes": str(e)}) from None
+            return {"next": [], "errors": {"cron" if cron else "every_minutes": str(e)}}
 
     def _dest_of(body: DestBody) -> tuple[str, dict[str, Any]]:
         if body.destination is not None:

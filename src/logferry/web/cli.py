@@ -15,7 +15,9 @@ from ..errors import LogferryError
 
 
 def _fail(msg: str, code: int = 2):
-    click.echo(f"logferry: error: {msg}", err=True)
+    from ..term import error
+
+    error(msg)
     raise click.exceptions.Exit(code)
 
 
@@ -89,14 +91,16 @@ def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, f
         raw, new = tokens.first_token()
     except (LogferryError, OSError) as e:
         _fail(str(e))
+    from ..term import echo
+
     scheme = "https" if tls_cert else "http"
     shown = f"[{host}]" if ":" in host else host
     base = f"{scheme}://{shown}:{port}"
     if new:
         click.echo(f"logferry console: {base}/login?token={raw}")
-        click.echo(f"  (shown once; the token is kept in {tokens.first_path}, mode 0600)")
+        echo(f"  (shown once; the token is kept in {tokens.first_path}, mode 0600)")
     else:
-        click.echo(f"logferry console: {base}/  (log in with the URL printed on the first start, "
+        echo(f"logferry console: {base}/  (log in with the URL printed on the first start, "
                    f"the token in {tokens.first_path}, or one from `logferry token create`)")
     sys.stdout.flush()
 
@@ -180,23 +184,11 @@ def token_list(config, state, as_json) -> None:
     if as_json:
         click.echo(json.dumps([t.public() for t in toks], indent=1))
         return
-    try:  # contract 3 (the read engineer's table printer)
-        from ..term import print_table
-    except ImportError:
-        print_table = None
-    rows = [[t.id, ",".join(t.sites) or "*", "yes" if t.read_only else "no",
-             datetime.fromtimestamp(t.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), t.label] for t in toks]
-    head = ["ID", "SITES", "READ_ONLY", "CREATED", "LABEL"]
-    if print_table is not None:
-        print_table(head, rows)
-        return
-    for r in [head, *rows]:
-        click.echo("\t".join(_visible(c) for c in r))
+    from ..term import table
 
-
-def _visible(text: str) -> str:
-    """Control characters shown as escapes (a label is user-entered)."""
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in str(text))
+    table(["ID", "SITES", "READ_ONLY", "CREATED", "LABEL"],
+          [[t.id, ",".join(t.sites) or "*", "yes" if t.read_only else "no",
+            datetime.fromtimestamp(t.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), t.label] for t in toks])
 
 
 @config_option

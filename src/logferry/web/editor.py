@@ -115,8 +115,9 @@ def test_connection(loaded, url: str, opts: dict[str, Any]) -> dict[str, Any]:
             except Exception:  # noqa: BLE001
                 pass
     except Exception as e:  # noqa: BLE001 - any failure is the answer
-        return {"ok": False, "step": step, "error": _redact(f"{type(e).__name__}: {e}", secrets)[:2000]}
-    return {"ok": True, "probe": probe, "message": f"wrote and removed {probe}"}
+        return {"ok": False, "dest": url, "step": step,
+                "error": _redact(f"{type(e).__name__}: {e}", secrets)[:2000]}
+    return {"ok": True, "dest": url, "probe": probe, "message": f"wrote and removed {probe} at {url}"}
 
 
 def s3_buckets(loaded, opts: dict[str, Any]) -> list[str]:

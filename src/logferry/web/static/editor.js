@@ -183,8 +183,10 @@
     ol.textContent = "";
     const trow = form.querySelector('.row[data-key="name.template"] .err');
     trow.textContent = "";
-    if (r.ok) r.data.names.forEach((n) => ol.append(LF.el("li", {}, n)));
-    else if (r.data && r.data.errors) trow.textContent = Object.values(r.data.errors).join("; ");
+    if (r.ok) {
+      r.data.names.forEach((n) => ol.append(LF.el("li", {}, n)));
+      trow.textContent = Object.values(r.data.errors || {}).join("; ");
+    }
     const iv = $("interval").value;
     const sq = new URLSearchParams(iv === "cron" ? { cron: $("cron").value.trim() } : (iv ? { every_minutes: iv } : {}));
     $("cron").closest(".row").hidden = iv !== "cron";
@@ -194,9 +196,11 @@
     const cerr = form.querySelector('.row[data-key="cron"] .err');
     cerr.textContent = "";
     if (s.ok) {
-      if (!s.data.next.length) so.append(LF.el("li", {}, "only when run by hand"));
+      const errs = Object.values(s.data.errors || {});
+      cerr.textContent = errs.join("; ");
+      if (!s.data.next.length && !errs.length) so.append(LF.el("li", {}, "only when run by hand"));
       s.data.next.forEach((t) => so.append(LF.el("li", {}, t)));
-    } else if (s.data && s.data.errors) cerr.textContent = Object.values(s.data.errors).join("; ");
+    }
   }
   ["preset", "template", "to", "compress", "service", "site", "interval", "cron", "name"].forEach((id) => {
     $(id).addEventListener("input", () => later(previews));
@@ -229,7 +233,7 @@
     const r = await LF.api("POST", "/api/test-connection", { destination: destination() });
     if (r.status === 422) { out.textContent = ""; showErrors(r.data.errors); return; }
     if (r.ok && r.data.ok) { out.textContent = `Connection OK: ${r.data.message}`; out.className = "ok"; }
-    else { out.textContent = r.data && r.data.error ? `Failed to ${r.data.step}: ${r.data.error}` : LF.detail(r.data); out.className = "error"; }
+    else { out.textContent = r.data && r.data.error ? `Failed to ${r.data.step} at ${r.data.dest}: ${r.data.error}` : LF.detail(r.data); out.className = "error"; }
   });
 
   // -- save ---------------------------------------------------------------------------------

@@ -1,0 +1,236 @@
+"""End to end in real headless Chromium against `logferry serve` (a real process on
+127.0.0.1) and the moto S3 server: log in with the printed token URL, create an S3 export
+through the form, Test connection (a wrong bucket shows the error, the right one passes),
+Run now, the run in History with its objects (and the objects in the bucket), Stop, more
+log lines, Start, the backfill run delivers exactly the new lines.  Screenshots of each
+page land in the test's tmp dir; the page makes no request off 127.0.0.1 and logs no
+console error."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from tests.servers import servers as S
+from tests.servers.servers import free_port, wait_port
+from tests.test_dest_conformance import write_log
+
+KEY_ID, SECRET = "AKIACONSOLETESTKEY", "s3cr3t-console-value"  # moto takes any
+
+
+@pytest.fixture(scope="module")
+def s3():
+    srv = S.S3Server()
+    srv.make_bucket("logs")
+    srv.make_bucket("other")
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def serve(tmp_path):
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(TEST_S3_KEY_ID=KEY_ID, TEST_S3_SECRET=SECRET, PYTHONUNBUFFERED="1")
+    cfg = tmp_path / "logferry.toml"
+    p = subprocess.Popen([sys.executable, "-m", "logferry.cli", "serve", "--config", str(cfg),
+                          "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, env=env, cwd=tmp_path)
+    first = p.stdout.readline()
+    m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", first)
+    assert m, first
+    wait_port(port)
+    yield type("Serve", (), {"url": m.group(1), "base": f"http://127.0.0.1:{port}", "proc": p, "cfg": cfg})
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+def s3_client(s3):
+    import boto3
+
+    return boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+def lines_of(s3, key):
+    body = s3_client(s3).get_object(Bucket="logs", Key=key)["Body"].read()
+    return [json.loads(x)["path"] for x in gzip.decompress(body).splitlines()]
+
+
+def wait_text(page, selector, pattern, timeout=60):
+    end = time.time() + timeout
+    while time.time() < end:
+        t = page.locator(selector).inner_text()
+        if re.search(pattern, t):
+            return t
+        page.wait_for_timeout(200)
+    raise AssertionError(f"{selector}: {t!r} never matched {pattern!r} (flash: "
+                         f"{page.locator('#flash').inner_text()!r}, console: {page.watch.errors})")
+
+
+def nav(page, link):
+    """Follow a navigation link and wait until the page's scripts ran (their handlers are
+    attached when the load event fires)."""
+    with page.expect_navigation():
+        page.click(link)
+    page.wait_for_load_state("load")
+
+
+def test_console_end_to_end(page, serve, s3, tmp_path):
+    log = tmp_path / "logs" / "shop.log"
+    log.parent.mkdir()
+    write_log(log, 0, 40)
+
+    # -- log in with the token URL: the cookie, then the URL without the token ----------------
+    page.goto(serve.url)
+    assert page.url == serve.base + "/"
+    assert "token=" not in page.url
+    cookie = next(c for c in page.context.cookies() if c["name"] == "logferry_session")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert "No export jobs yet" in page.inner_text("main")
+    page.shot("01-exports-empty")
+
+    # -- the editor: an S3 export -----------------------------------------------------------------
+    nav(page, "#nav-new")
+    page.fill("#name", "shop")
+    page.fill("#sites", "shop.example")
+    page.fill("#source", str(log))
+    page.select_option("#dest-type", "s3")
+    page.fill("#d-bucket", "wrong-bucket")
+    page.fill("#d-prefix", "exports/shop")
+    page.fill("#d-region", "us-east-1")
+    page.fill("#d-endpoint_url", s3.endpoint)
+    page.fill("#d-access_key_id", "TEST_S3_KEY_ID")
+    page.fill("#d-secret_access_key", "TEST_S3_SECRET")
+    page.click("#list-buckets")
+    wait_text(page, "#test-result", r"2 buckets: logs, other")
+    page.click("#test-connection")
+    err = wait_text(page, "#test-result", r"Failed to")
+    assert "write a probe object" in err and "wrong-bucket" in err
+    assert "error" in page.get_attribute("#test-result", "class")
+    page.shot("02-editor-test-failed")
+    page.fill("#d-bucket", "logs")
+    page.click("#test-connection")
+    wait_text(page, "#test-result", r"Connection OK: wrote and removed \.logferry-probe-")
+    assert s3_client(s3).list_objects_v2(Bucket="logs").get("KeyCount", 0) == 0  # the probe is gone
+    page.select_option("#to", "jsonl")
+    page.select_option("#compress", "gzip")
+    for f in ("timestamp", "client_ip", "path", "status"):
+        page.check(f"input[name=field][value={f}]")
+    page.check("input[name=status-class][value='2xx']")
+    page.check("input[name=status-class][value='5xx']")
+    page.fill("#max-records", "25")
+    page.select_option("#preset", "cdn")
+    page.fill("#service", "shopsvc")
+    wait_text(page, "#name-preview", r"\.shopsvc\.00002\.log\.jsonl\.gz")
+    assert len(page.locator("#name-preview li").all()) == 3
+    page.select_option("#interval", "cron")
+    page.fill("#cron", "*/15 * * * *")
+    wait_text(page, "#schedule-preview", r"(:00|:15|:30|:45):00Z[\s\S]*:00Z[\s\S]*:00Z")
+    assert len(page.locator("#schedule-preview li").all()) == 3
+    # an invalid form: the errors at their fields, nothing written
+    page.fill("#cron", "61 * * * *")
+    page.fill("#where", "status >>> 3")
+    page.click("#save")
+    wait_text(page, '.row[data-key="cron"] .err', r"minute")
+    assert page.inner_text('.row[data-key="where"] .err')
+    assert not serve.cfg.exists()
+    # the deliberately invalid save is the only console message so far (a 422 answer)
+    assert all("status of 422" in e for e in page.watch.errors) and len(page.watch.errors) == 1
+    page.watch.errors.clear()
+    page.shot("03-editor-invalid")
+    page.fill("#where", "")
+    page.select_option("#interval", "")  # manual: runs only with Run now
+    page.click("#save")
+    page.wait_for_url(re.compile(r"/jobs/shop\?saved=1$"))
+    page.shot("04-editor-saved")
+    text = serve.cfg.read_text()
+    assert 'bucket' not in text and 'dest = "s3://logs/exports/shop/"' in text
+    assert 'access_key_id_env = "TEST_S3_KEY_ID"' in text and KEY_ID not in text and SECRET not in text
+    assert KEY_ID not in page.content() and SECRET not in page.content()
+
+    # -- Run now ------------------------------------------------------------------------------------
+    nav(page, "#nav-exports")
+    row = page.locator('tr[data-job="shop"]')
+    assert "s3://logs/exports/shop/" in row.inner_text()
+    row.locator("[data-action=run]").click()
+    wait_text(page, 'tr[data-job="shop"] [data-field="last"]', r"ok: 2 objects, 40 records")
+    page.shot("05-exports-after-run")
+    keys = sorted(o["Key"] for o in s3_client(s3).list_objects_v2(Bucket="logs")["Contents"])
+    assert len(keys) == 2 and all(k.startswith("exports/shop/") for k in keys)
+    delivered = [p for k in keys for p in lines_of(s3, k)]
+    assert sorted(delivered) == sorted(f"/p/{i}" for i in range(40))
+
+    # -- History and the run's page -----------------------------------------------------------------
+    nav(page, "#nav-history")
+    first = page.locator("#runs tbody tr").first
+    assert "shop" in first.inner_text() and "ok" in first.inner_text()
+    page.shot("06-history")
+    with page.expect_navigation():
+        first.locator("a").first.click()
+    objs = page.locator("#objects tbody tr")
+    assert objs.count() == 2
+    names = sorted(objs.nth(i).locator("td.name").inner_text() for i in range(2))
+    assert names == [k.removeprefix("exports/shop/") for k in keys]
+    import hashlib
+
+    for i in range(2):
+        cells = objs.nth(i).locator("td").all_inner_texts()
+        body = s3_client(s3).get_object(Bucket="logs", Key="exports/shop/" + cells[0])["Body"].read()
+        assert cells[3] == hashlib.sha256(body).hexdigest() and int(cells[1]) == len(body)
+    page.shot("07-run")
+
+    # -- Stop, more lines, Start: the backfill delivers exactly the new lines ------------------------
+    nav(page, "#nav-exports")
+    page.locator('tr[data-job="shop"] [data-action=stop]').click()
+    wait_text(page, 'tr[data-job="shop"] [data-field="state"]', r"^stopped$")
+    assert page.locator('tr[data-job="shop"] [data-action=run]').is_disabled()
+    page.shot("08-exports-stopped")
+    write_log(log, 40, 13, header=False, mode="a")
+    page.locator('tr[data-job="shop"] [data-action=start]').click()
+    wait_text(page, 'tr[data-job="shop"] [data-field="state"]', r"^active$")
+    page.locator('tr[data-job="shop"] [data-action=run]').click()
+    wait_text(page, 'tr[data-job="shop"] [data-field="last"]', r"ok: 1 objects, 13 records")
+    nav(page, "#nav-history")
+    first = page.locator("#runs tbody tr").first
+    assert "backfill" in first.inner_text()
+    page.shot("09-history-backfill")
+    with page.expect_navigation():
+        first.locator("a").first.click()
+    assert page.locator("#backfill").is_visible()
+    name = page.locator("#objects td.name").inner_text()
+    assert lines_of(s3, "exports/shop/" + name) == [f"/p/{i}" for i in range(40, 53)]
+    page.shot("10-run-backfill")
+    keys2 = sorted(o["Key"] for o in s3_client(s3).list_objects_v2(Bucket="logs")["Contents"])
+    assert len(keys2) == 3
+
+    # -- the editor of the saved job, the dashboard, the API description ------------------------------
+    page.goto(serve.base + "/jobs/shop")
+    assert page.input_value("#d-bucket") == "logs" and page.input_value("#d-access_key_id") == "TEST_S3_KEY_ID"
+    assert page.is_checked("input[name=field][value=path]") and page.input_value("#preset") == "cdn"
+    page.shot("11-editor-edit")
+    nav(page, "#nav-dashboard")
+    assert "Dashboard" in page.title()
+    page.shot("12-dashboard")
+    page.goto(serve.base + "/api/openapi.json")
+    assert "/api/jobs" in page.inner_text("body")
+    page.watch.check()
+    shots = sorted(p.name for p in (tmp_path / "screenshots").iterdir())
+    assert len(shots) == 12, shots
+
+    # -- SIGTERM: a clean exit --------------------------------------------------------------------------
+    serve.proc.send_signal(signal.SIGTERM)
+    out, _ = serve.proc.communicate(timeout=60)
+    assert serve.proc.returncode == 0, out
+    assert "stopped cleanly" in out and "Traceback" not in out
