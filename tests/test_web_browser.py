@@ -20,7 +20,27 @@ import time
 import pytest
 from tests.servers import servers as S
 from tests.servers.servers import free_port, wait_port
-from tests.test_dest_conformance import write_log
+
+HEADER = ("#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
+          "#Fields: date time s-sitename cs-method cs-uri-stem sc-status cs(User-Agent)\n")
+
+
+def write_log(path, start, n, header=True, mode="w"):
+    """IIS lines of two sites: the even ones shop.example's, the odd ones other.example's."""
+    from datetime import datetime, timedelta
+
+    t0 = datetime(2024, 3, 1)
+    with open(path, mode) as f:
+        if header:
+            f.write(HEADER)
+        for i in range(start, start + n):
+            site = "shop.example" if i % 2 == 0 else "other.example"
+            f.write(f"{t0 + timedelta(seconds=i):%Y-%m-%d %H:%M:%S} {site} GET /p/{i} "
+                    f"{500 if i % 11 == 0 else 200} Mozilla/5.0+(X11)\n")
+
+
+def shop_paths(a, b):
+    return [f"/p/{i}" for i in range(a, b) if i % 2 == 0]
 
 KEY_ID, SECRET = "AKIACONSOLETESTKEY", "s3cr3t-console-value"  # moto takes any
 
@@ -90,7 +110,7 @@ def nav(page, link):
 def test_console_end_to_end(page, serve, s3, tmp_path):
     log = tmp_path / "logs" / "shop.log"
     log.parent.mkdir()
-    write_log(log, 0, 40)
+    write_log(log, 0, 80)  # 40 lines of the job's site, 40 of another
 
     # -- log in with the token URL: the cookie, then the URL without the token ----------------
     page.goto(serve.url)
@@ -170,7 +190,7 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     keys = sorted(o["Key"] for o in s3_client(s3).list_objects_v2(Bucket="logs")["Contents"])
     assert len(keys) == 2 and all(k.startswith("exports/shop/") for k in keys)
     delivered = [p for k in keys for p in lines_of(s3, k)]
-    assert sorted(delivered) == sorted(f"/p/{i}" for i in range(40))
+    assert sorted(delivered) == sorted(shop_paths(0, 80))  # only its tenant's records
 
     # -- History and the run's page -----------------------------------------------------------------
     nav(page, "#nav-history")
@@ -197,7 +217,7 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     wait_text(page, 'tr[data-job="shop"] [data-field="state"]', r"^stopped$")
     assert page.locator('tr[data-job="shop"] [data-action=run]').is_disabled()
     page.shot("08-exports-stopped")
-    write_log(log, 40, 13, header=False, mode="a")
+    write_log(log, 80, 26, header=False, mode="a")
     page.locator('tr[data-job="shop"] [data-action=start]').click()
     wait_text(page, 'tr[data-job="shop"] [data-field="state"]', r"^active$")
     page.locator('tr[data-job="shop"] [data-action=run]').click()
@@ -210,7 +230,7 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
         first.locator("a").first.click()
     assert page.locator("#backfill").is_visible()
     name = page.locator("#objects td.name").inner_text()
-    assert lines_of(s3, "exports/shop/" + name) == [f"/p/{i}" for i in range(40, 53)]
+    assert lines_of(s3, "exports/shop/" + name) == shop_paths(80, 106)
     page.shot("10-run-backfill")
     keys2 = sorted(o["Key"] for o in s3_client(s3).list_objects_v2(Bucket="logs")["Contents"])
     assert len(keys2) == 3
