@@ -62,7 +62,7 @@ CASES = [
         "timestamp": ts(2019, 12, 13, 22, 36, 27), "edge_location": "SEA19-C1", "status": 502,
         "path": "/favicon.ico", "referer": "http://www.example.com/", "bytes_received": 675,
         "duration_ms": 102.0, "ttfb_ms": 102.0, "client_port": 25260, "cache_status": "Error",
-        "protocol": "HTTP/1.1",
+        "protocol": "HTTP/1.1", "host": "www.example.com",
         "fields": {"x-edge-detailed-result-type": "OriginDnsError", "x-host-header": "www.example.com"},
     }),
     # 26 fields, space-separated (AWS docs example)
@@ -89,7 +89,9 @@ CASES = [
         "timestamp": ts(2014, 5, 23, 1, 13, 11), "referer": "https://example.com/",
         "user_agent": "Mozilla/5.0 (Windows; U; Windows NT 6.1; de-DE) AppleWebKit/534.17 "
         "(KHTML, like Gecko) Chrome/10.0.649.0 Safari/534.17",
-        "bytes_received": 217, "duration_ms": 1.0, "cache_status": "Miss", "host": "d111111abcdef8.cloudfront.net",
+        "bytes_received": 217, "duration_ms": 1.0, "cache_status": "Miss",
+        # host: the viewer's Host header (x-host-header); cs(Host) names the distribution
+        "host": "example.com", "fields": {"cs(Host)": "d111111abcdef8.cloudfront.net"},
     }),
     # RTMP (tab + space separators, U+200B in the header and the stem)
     (AWS + "32e6ff6c_example_rtmp_17fields.log", 5, {

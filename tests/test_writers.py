@@ -117,6 +117,7 @@ def test_cloudfront_to_iis_and_back():
     w.set_source("cloudfront")
     for b in src.to_batches():
         w.write(b)
+    w.close()  # (the field list is known, and the lines written, at close)
     back = logferry.read(io.BytesIO(out.getvalue()), "w3c").to_table()
     for c in ("timestamp", "client_ip", "method", "path", "query", "status", "bytes_sent", "user_agent"):
         assert back.column(c).to_pylist() == src.column(c).to_pylist(), c

@@ -6,7 +6,9 @@
 
 Nothing is lost: every line that cannot be read is reported as a :class:`BadRow`
 (file, line number, raw text, reason) through ``on_bad`` or ``stream.bad_rows``, and
-``records + bad == lines - directives - blank`` holds for every input.
+``records + bad == lines - directives - blank`` holds for every input.  Entries that
+are not requests (a JSON log's other loggers, HAProxy's own messages) are *skipped*:
+counted with the directives (and in ``skipped``), neither records nor bad rows.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ class ReadStats:
     lines: int = 0
     directives: int = 0
     blank: int = 0
+    #: of the directives: entries that are not requests (see :meth:`ReadContext.skip`)
+    skipped: int = 0
     records: int = 0
     bad: int = 0
     conversion_errors: int = 0
@@ -92,6 +96,11 @@ class ReadContext:
     def conversion_failed(self, n: int) -> None:
         self.stats.conversion_errors += n
 
+    def skip(self, n: int) -> None:
+        """``n`` lines are entries that are not requests: counted with the directives."""
+        self.stats.directives += n
+        self.stats.skipped += n
+
     def deferred(self) -> DeferredContext:
         """A context for a worker thread: records side effects to replay in order."""
         return DeferredContext(self.source_file, self.options)
@@ -105,6 +114,7 @@ class DeferredContext:
     options: dict[str, Any]
     bads: list[tuple[int, bytes | str, str]] = field(default_factory=list)
     failed: int = 0
+    skipped: int = 0
 
     def bad(self, line_number: int, raw: bytes | str, reason: str) -> None:
         self.bads.append((int(line_number), raw, reason))
@@ -117,11 +127,16 @@ class DeferredContext:
     def conversion_failed(self, n: int) -> None:
         self.failed += n
 
+    def skip(self, n: int) -> None:
+        self.skipped += n
+
     def replay(self, ctx: ReadContext) -> None:
         for line, raw, reason in self.bads:
             ctx.bad(line, raw, reason)
         if self.failed:
             ctx.conversion_failed(self.failed)
+        if self.skipped:
+            ctx.skip(self.skipped)
 
 
 class _Guarded:

@@ -60,7 +60,7 @@ import pyarrow.compute as pc
 from ..errors import ConfigError
 from ..lines import LineChunk, to_str
 from ..schema import make_batch
-from . import Head, Reader
+from . import Head, Reader, _json
 from . import _fields as F
 from ._split import split_regular
 
@@ -445,10 +445,11 @@ def read_json(chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
         ctx.stats.blank += int(blank.sum())
         rows: list[dict[str, Any]] = []
         lines: list[int] = []
+        fixed = 0
         for i in np.flatnonzero(~blank).tolist():
             text = chunk.text(i)
             try:
-                obj = json.loads(text)
+                obj, n = _json.loads(text)  # (lone surrogates -> U+FFFD, counted)
             except (ValueError, RecursionError) as e:
                 ctx.bad(chunk.first_line + i, chunk.line(i), f"not valid JSON: {str(e)[:120]}")
                 continue
@@ -460,6 +461,9 @@ def read_json(chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
                 continue
             rows.append(obj)
             lines.append(i)
+            fixed += n
+        if fixed:
+            ctx.conversion_failed(fixed)
         if not rows:
             continue
         keys: dict[str, None] = {}

@@ -41,7 +41,12 @@ TIME = r"(?P<time>\[[^\]]*\])"
 REQ = rf"(?P<request>{_Q})"
 STATUS = r"(?P<status>\d{3}|-)"
 BYTES = r"(?P<bytes>\d+|-)"
-REF_UA = rf"(?P<referer>{_Q}) (?P<user_agent>{_Q})"
+#: referer and user agent quoted, or a bare ``-`` (nginx/Apache configs that log them unquoted)
+REF_UA = rf"(?P<referer>{_Q}|-) (?P<user_agent>{_Q}|-)"
+#: the last quoted field cut at the end of the line (closing quote missing): read as
+#: written, counted as a conversion issue (see ``qstr``)
+_CUT = r'"(?:[^"\\]|\\.)*'
+REF_UA_CUT = rf"(?:(?P<referer>{_Q}|-) (?P<user_agent>{_CUT})|(?P<referer_cut>{_CUT}))$"
 EXTRA = r"(?: (?P<extra>.*?))?\s*$"  # tolerated trailing fields (icecast duration, nginx "$http_x_forwarded_for")
 END = r"\s*$"
 COMMON_TAIL = rf"{TIME} {REQ} {STATUS} {BYTES}"
@@ -51,8 +56,9 @@ _ELB_CORE = (
     r"(?P<request_processing_time>\S+) (?P<backend_processing_time>\S+) "
     r"(?P<response_processing_time>\S+) (?P<elb_status_code>\S+) (?P<backend_status_code>\S+) "
     r"(?P<received_bytes>\S+) (?P<sent_bytes>\S+) "
-    rf'(?P<request>"[^"]*") (?P<user_agent>{_Q}) (?P<ssl_cipher>\S+) (?P<ssl_protocol>\S+)'
+    r'(?P<request>"[^"]*")'
 )
+_ELB_TLS = rf" (?P<user_agent>{_Q}) (?P<ssl_cipher>\S+) (?P<ssl_protocol>\S+)"
 _ALB_TAIL = (
     r' (?P<target_group_arn>\S+) (?P<trace_id>"[^"]*") (?P<domain_name>"[^"]*") '
     r'(?P<chosen_cert_arn>"[^"]*") (?P<matched_rule_priority>\S+) (?P<request_creation_time>\S+) '
@@ -66,16 +72,42 @@ _S3 = (
     r"(?P<object_size>\S+) (?P<total_time>\S+) (?P<turn_around_time>\S+) "
     rf"(?P<referer>{_Q}|-) (?P<user_agent>{_Q}|-)"
 )
-_HAPROXY = (
-    r"(?:(?P<syslog_time>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d) (?P<syslog_host>\S+) "
+#: syslog prefix: RFC 3164 ``Mmm dd hh:mm:ss`` or RFC 3339 (rsyslog's default on many
+#: systems), then host and ``haproxy[pid]:``
+_SYSLOG = (
+    r"(?:(?P<syslog_time>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)) (?P<syslog_host>\S+) "
     r"(?P<process>[^\s:]+): )?"
+)
+_HAPROXY_HEAD = (
+    rf"{_SYSLOG}"
     r"(?P<client>\S+:\d+) (?P<accept_date>\[\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d(?:\.\d+)?\]) "
-    r"(?P<frontend>\S+) (?P<backend_server>[^\s/]+/\S+) (?P<timers>-?\d+(?:/-?\d+){3,4}) "
+)
+# timers TR/Tw/Tc/Tr/Ta (or Tq/Tw/Tc/Tr/Tt before 1.7); the total carries a leading "+"
+# with option logasap (the time until the log was emitted)
+_HAPROXY = (
+    rf"{_HAPROXY_HEAD}"
+    r"(?P<frontend>\S+) (?P<backend_server>[^\s/]+/\S+) (?P<timers>-?\d+(?:/-?\d+){2,3}/\+?-?\d+) "
     r"(?P<status>-?\d+) (?P<bytes>\+?\d+) (?P<captured_request_cookie>\S+) "
     r"(?P<captured_response_cookie>\S+) (?P<termination_state>\S+) (?P<conn_counts>\S+) "
     r"(?P<queues>\S+)(?: (?P<captured_request_headers>\{[^}]*\}))?"
     r"(?: (?P<captured_response_headers>\{[^}]*\}))? "
     r'(?P<request>"[^"]*"?)'
+)
+#: option tcplog: frontend backend/server Tw/Tc/Tt bytes_read state counts queues
+_HAPROXY_TCP = (
+    rf"{_HAPROXY_HEAD}"
+    r"(?P<frontend>\S+) (?P<backend_server>[^\s/]+/\S+) (?P<timers>-?\d+/-?\d+/\+?-?\d+) "
+    r"(?P<bytes>\+?\d+) (?P<termination_state>\S+) (?P<conn_counts>\d+/\d+/\d+/\d+/\+?\d+) "
+    r"(?P<queues>\d+/\d+)"
+)
+#: HAProxy's own messages, which share the log with the requests: connection errors
+#: ("client:port [date] frontend/bind: SSL handshake failure") and process events
+#: ("Proxy NAME started.", "Server b/s is DOWN, ...") -- skipped, not bad rows
+_HAPROXY_MESSAGES = (
+    rf"^{_SYSLOG}(?:\S+:\d+ \[[^\]]*\] [^\s/]+/[^\s:]+: .+"
+    r"|(?:Proxy|Backend|Frontend|Server) \S+ (?:started|stopped|is (?:UP|DOWN)|has no server available)\b.*"
+    r"|Stopping (?:proxy|backend|frontend) .+|Pausing .+|Resuming .+)\s*$"
 )
 
 #: canonical columns of the classic and application load balancer logs
@@ -130,6 +162,9 @@ class Layout:
     #: ([...]), paren ((...)); ``extra`` -- a trailing " anything" is allowed
     fast: tuple[tuple[str, str, str], ...] = ()
     fast_extra: bool = False
+    #: lines that are the server's own messages, not requests: skipped (counted with
+    #: the directives), neither records nor bad rows
+    skip: str | None = None
 
     @property
     def fast_regex(self) -> str:
@@ -171,13 +206,15 @@ LAYOUTS: dict[str, Layout] = {
         ),
         Layout(
             "combined",
-            'Apache/Nginx combined: common + "%{Referer}i" "%{User-agent}i" (trailing extras kept)',
+            'Apache/Nginx combined: common + "%{Referer}i" "%{User-agent}i" (trailing extras kept; '
+            "bare - referer/agent; a last quoted field cut at the line end read as written)",
             0.85,
             (
                 V(rf"{HOST} {ID_USER} {COMMON_TAIL} {REF_UA}{EXTRA}"),
                 V(rf"{ANY_HOST} {ID_USER} {COMMON_TAIL} {REF_UA}{EXTRA}", 0.6),
                 V(rf"{HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
                 V(rf"{ANY_HOST} {ID_USER} {COMMON_TAIL}{END}", 0.5),
+                V(rf"{HOST} {ID_USER} {COMMON_TAIL} {REF_UA_CUT}", 0.6),
             ),
             fast=_COMBINED_FAST,
             fast_extra=True,
@@ -196,6 +233,7 @@ LAYOUTS: dict[str, Layout] = {
             (
                 V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL} {REF_UA}{EXTRA}"),
                 V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
+                V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL} {REF_UA_CUT}", 0.6),
             ),
             fast=(*_VHOST, *_COMBINED_FAST),
             fast_extra=True,
@@ -245,27 +283,31 @@ LAYOUTS: dict[str, Layout] = {
         ),
         Layout(
             "elb",
-            "AWS Classic Load Balancer access log",
+            "AWS Classic Load Balancer access log (also without the later user_agent/ssl fields)",
             0.95,
-            (V(rf"(?P<time>\d{{4}}-\d\d-\d\dT\S+) {_ELB_CORE}{EXTRA}"),),
+            # (lines written before ELB added user_agent, ssl_cipher and ssl_protocol end
+            # with the request)
+            (V(rf"(?P<time>\d{{4}}-\d\d-\d\dT\S+) {_ELB_CORE}(?:{_ELB_TLS})?{EXTRA}"),),
             columns=_ELB_COLUMNS,
         ),
         Layout(
             "alb",
-            "AWS Application Load Balancer access log",
+            "AWS Application Load Balancer access log (host from the request URL)",
             0.96,
-            (V(rf"(?P<type>[a-z0-9]+) (?P<time>\d{{4}}-\d\d-\d\dT\S+) {_ELB_CORE}{_ALB_TAIL}{EXTRA}"),),
+            (V(rf"(?P<type>[a-z0-9]+) (?P<time>\d{{4}}-\d\d-\d\dT\S+) {_ELB_CORE}{_ELB_TLS}{_ALB_TAIL}{EXTRA}"),),
+            # host: from the request's URL (the Host header as ALB writes it there);
+            # domain_name is the TLS SNI, "-" on plain HTTP (kept in the fields)
             columns={
                 **_ELB_COLUMNS,
-                "host": ("domain_name", "qstr"),
                 "request_id": ("trace_id", "qstr"),
             },
         ),
         Layout(
             "haproxy",
-            "HAProxy HTTP log (option httplog), with or without its syslog prefix",
+            "HAProxy HTTP/TCP log (option httplog/tcplog), with or without its syslog prefix "
+            "(RFC 3164 or RFC 3339); its own messages skipped",
             0.95,
-            (V(rf"{_HAPROXY}{EXTRA}"),),
+            (V(rf"{_HAPROXY}{EXTRA}"), V(rf"{_HAPROXY_TCP}{END}", 0.9)),
             columns={
                 "timestamp": ("accept_date", "haproxy_time"),
                 "client_ip": ("client", "addr_port"),
@@ -276,6 +318,7 @@ LAYOUTS: dict[str, Layout] = {
                 "duration_ms": ("timers", "haproxy_total"),
             },
             options=("tz",),
+            skip=_HAPROXY_MESSAGES,
         ),
     )
 }
@@ -290,6 +333,10 @@ OPTIONAL = {
     "captured_response_headers",
     "target_port_list",
     "target_status_code_list",
+    "user_agent",
+    "ssl_cipher",
+    "ssl_protocol",
+    "referer_cut",
 }
 
 _REQ_RE = (
@@ -300,6 +347,18 @@ _URL_RE = r"^(?:[A-Za-z][A-Za-z0-9+.-]*://(?P<authority>[^/?#\s]*))?(?P<path>[^?
 
 
 # --- converters ----------------------------------------------------------------------------
+
+
+def cut_quotes(a: pa.Array) -> int:
+    """How many quoted tokens lack their closing quote (a line cut short)."""
+    if a.null_count == len(a):
+        return 0
+    ends = pc.fill_null(pc.ends_with(a, '"'), True)
+    if pc.all(ends).as_py():
+        return 0
+    quoted = pc.fill_null(pc.starts_with(a, '"'), False)
+    whole = pc.fill_null(pc.match_substring_regex(a, r'^"(?:[^"\\]|\\.)*"$'), False)
+    return int(pc.sum(pc.and_(quoted, pc.invert(whole))).as_py() or 0)
 
 
 def strip_quotes(a: pa.Array) -> pa.Array:
@@ -553,6 +612,7 @@ def convert(layout: Layout, tokens: dict[str, pa.Array], ctx) -> dict[str, pa.Ar
             out[target], bad = common
             failed += bad
         elif kind == "qstr":
+            failed += cut_quotes(raw)
             out[target] = F.dash_null(unescape_column(strip_quotes(raw)))
         elif kind == "user":
             out[target] = F.dash_null(unescape_column(raw))
@@ -670,6 +730,13 @@ def parse_chunk(layout: Layout, chunk: LineChunk, idx: np.ndarray, ctx) -> pa.Re
     if len(slow_idx):
         slow_pos = np.flatnonzero(~okn) if layout.fast else np.arange(len(idx), dtype=np.int64)
         lines = to_str(chunk.slices(slow_idx))
+        if layout.skip:
+            own = np.asarray(pc.match_substring_regex(lines, layout.skip).to_numpy(zero_copy_only=False), dtype=bool)
+            if own.any():
+                ctx.skip(int(own.sum()))
+                keep = np.flatnonzero(~own)
+                slow_idx, lines = slow_idx[keep], lines.take(pa.array(keep))
+                slow_pos = slow_pos[keep]
         matched, missed = _match(lines, layout)
         if len(missed):
             ctx.bad_lines(chunk, slow_idx[missed], f"does not match the {layout.name} layout ({layout.description})")
@@ -677,6 +744,9 @@ def parse_chunk(layout: Layout, chunk: LineChunk, idx: np.ndarray, ctx) -> pa.Re
     if not parts:
         return None
     pos, tokens = _merge(parts)
+    if "referer_cut" in tokens:  # a referer cut at the end of the line (no user agent)
+        cut = tokens.pop("referer_cut")
+        tokens["referer"] = pc.coalesce(F.empty_null(tokens["referer"]), cut)
     out = convert(layout, tokens, ctx)
     return make_batch(out, len(pos), ctx.source_file, pa.array(chunk.line_numbers(idx[pos])), tokens, on_failed=ctx.conversion_failed)
 
@@ -716,6 +786,8 @@ def _job(layout, chunk, idx, dctx):
 
 def sniff_layout(layout: Layout, head: Head) -> float:
     data = [ln for ln in head.data_lines if ln.strip()]
+    if layout.skip:  # the server's own messages say nothing about the layout
+        data = [ln for ln in data if not re.match(layout.skip, ln)] or data
     if not data:
         return 0.0
     remaining = pa.array(data, pa.string())

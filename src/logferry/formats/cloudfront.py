@@ -68,6 +68,10 @@ FIELD_MAP: dict[str, tuple[str, str]] = {
     "c-ip": ("client_ip", "str"),
     "c-port": ("client_port", "int"),
     "cs-method": ("method", "str"),
+    # host: the viewer's Host header where the file has it (x-host-header, 18+ fields);
+    # cs(Host) is the distribution's domain name (kept in the fields), the host of
+    # older files and of lines whose x-host-header is "-"
+    "x-host-header": ("host", "str"),
     "cs(host)": ("host", "str"),
     "cs-uri-stem": ("path", "str"),
     "cs-uri-query": ("query", "query"),
@@ -318,11 +322,19 @@ def canonical(names: list[str], cols: list[pa.Array], zwsp: bool = True) -> tupl
     """
     out: dict[str, pa.Array] = {}
     failed = 0
-    for name, raw in zip(names, cols, strict=True):
+    # fields of one column in the order of FIELD_MAP: the first one's value wins, the
+    # next fills where it is missing
+    rank = {k: i for i, k in enumerate(FIELD_MAP)}
+    pairs = sorted(zip(names, cols, strict=True), key=lambda nc: rank.get(nc[0].lower(), len(rank)))
+    for name, raw in pairs:
         spec = FIELD_MAP.get(name.lower())
-        if spec is None or spec[0] in out or raw is None:
+        if spec is None or raw is None:
             continue
         target, kind = spec
+        if target in out:
+            if target == "host" and out[target].null_count:
+                out[target] = pc.coalesce(out[target], F.dash_null(strip_zwsp(raw) if zwsp else raw))
+            continue
         col = strip_zwsp(raw) if zwsp and raw.type == pa.string() else raw
         if (common := F.convert(kind, col)) is not None:
             v, bad = common
@@ -462,7 +474,7 @@ def sniff(head: Head) -> float:
 READERS = {
     "cloudfront": Reader(
         "cloudfront",
-        "Amazon CloudFront standard logs (12-33 fields, with or without #Fields) and legacy RTMP",
+        "Amazon CloudFront standard logs (12-33 fields, with or without #Fields; host from x-host-header) and legacy RTMP",
         sniff,
         read,
     ),

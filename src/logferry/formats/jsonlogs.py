@@ -7,6 +7,12 @@ JSON that is not an object, are bad rows.  Every top-level key is kept under ``f
 as its JSON text (compact re-serialisation: ``"200"`` and ``200`` stay distinguishable),
 so nothing is lost.
 
+An entry that is not an access record -- Caddy's other loggers (``http.handlers.reverse_proxy``
+debug entries, ...), or an object without any of the dialect's request keys (a server's
+own JSON messages) -- is *skipped*: counted with the directives, neither a record nor a
+bad row.  A lone surrogate escape (``"\udfff"``) becomes U+FFFD and counts as a
+conversion error; the row is kept.
+
 Parsing is one ``json.loads`` per line (JSON logs are not the bulk formats); the columns
 are then built and converted with Arrow.
 """
@@ -24,7 +30,7 @@ import pyarrow.compute as pc
 
 from ..lines import LineChunk, decode
 from ..schema import TS, make_batch
-from . import Head, Reader
+from . import Head, Reader, _json
 from . import _fields as F
 from .clf import clf_time, first_addr, iso_time, split_request
 
@@ -43,6 +49,26 @@ class Dialect:
     hints: tuple[Path, ...] = ()
     min_hits: int = 0
     confidence: float = 0.95
+    #: a key naming the logger of the entry and the access logger's name: an entry whose
+    #: logger is another one (or a child of another one) is not an access record
+    logger: tuple[Path, str] | None = None
+
+    @property
+    def request_paths(self) -> tuple[Path, ...]:
+        """Key paths of which an access record has at least one (else it is skipped)."""
+        return tuple(p for c in _REQUEST_COLUMNS if c in self.columns for p in self.columns[c][0])
+
+    def is_access(self, o: dict) -> bool:
+        if self.logger is not None:
+            name = _get(o, self.logger[0])
+            want = self.logger[1]
+            if isinstance(name, str) and name != want and not name.startswith(want + "."):
+                return False
+        return any(_get(o, p) is not None for p in self.request_paths)
+
+
+#: canonical columns that only a request has
+_REQUEST_COLUMNS = ("method", "path", "request", "status")
 
 
 def _p(*paths: str) -> tuple[Path, ...]:
@@ -57,7 +83,7 @@ DIALECTS: dict[str, Dialect] = {
     for d in (
         Dialect(
             "nginx-json",
-            "nginx log_format with escape=json (and Matomo's nginx_json layout)",
+            "nginx log_format with escape=json (and Matomo's nginx_json layout); non-request entries skipped",
             {
                 "timestamp": (_p("time_iso8601", "date", "time_local", "msec", "timestamp", "time"), "ts"),
                 "client_ip": (_p("remote_addr", "ip", "client_ip", "realip_remote_addr"), "ip"),
@@ -119,7 +145,7 @@ DIALECTS: dict[str, Dialect] = {
         ),
         Dialect(
             "caddy-json",
-            "Caddy v2 access log (http.log.access), JSON encoder",
+            "Caddy v2 access log (http.log.access), JSON encoder; other loggers' entries skipped",
             {
                 "timestamp": (_p("ts"), "ts"),
                 "client_ip": (_p("request.client_ip", "request.remote_ip", "request.remote_addr"), "ip"),
@@ -140,6 +166,7 @@ DIALECTS: dict[str, Dialect] = {
             hints=_p("ts", "logger", "status", "duration", "size"),
             min_hits=3,
             confidence=0.97,
+            logger=(("logger",), "http.log.access"),
         ),
         Dialect(
             "cloudflare-json",
@@ -338,31 +365,41 @@ def originals(objs: list[dict]) -> dict[str, pa.Array]:
 # --- reading -------------------------------------------------------------------------------
 
 
-def parse_objects(chunk: LineChunk, ctx) -> tuple[list[int], list[dict]]:
-    """``json.loads`` every data line; non-objects become bad rows.  Blank lines counted."""
+def parse_objects(chunk: LineChunk, ctx, d: Dialect | None = None) -> tuple[list[int], list[dict]]:
+    """``json.loads`` every data line; non-objects become bad rows, entries that are not
+    access records of dialect ``d`` are skipped.  Blank lines counted."""
     idx: list[int] = []
     objs: list[dict] = []
+    fixed = skipped = 0
     for i in range(len(chunk)):
         raw = chunk.line(i)
         if not raw.strip():
             ctx.stats.blank += 1
             continue
         try:
-            o = json.loads(decode(raw))
+            o, n = _json.loads(decode(raw))
         except (ValueError, RecursionError) as e:
             ctx.bad(chunk.first_line + i, raw, f"not JSON: {e}")
             continue
         if not isinstance(o, dict):
             ctx.bad(chunk.first_line + i, raw, f"JSON {type(o).__name__}, not an object")
             continue
+        if d is not None and not d.is_access(o):
+            skipped += 1
+            continue
+        fixed += n
         idx.append(i)
         objs.append(o)
+    if fixed:
+        ctx.conversion_failed(fixed)
+    if skipped:
+        ctx.skip(skipped)
     return idx, objs
 
 
 def read_dialect(d: Dialect, chunks: Iterator[LineChunk], ctx) -> Iterator[pa.RecordBatch]:
     for chunk in chunks:
-        idx, objs = parse_objects(chunk, ctx)
+        idx, objs = parse_objects(chunk, ctx, d)
         if not objs:
             continue
         cols = build_columns(d, objs, ctx)

@@ -5,7 +5,8 @@ every restart) and rows that do not fit the current header are tried against the
 earlier headers of the same file before they become bad rows.  Dialects handled by the
 same code, because they differ only in their field names:
 
-* IIS 6.0-10 / HTTP Server API (``+`` for spaces, ``time-taken`` in ms), IIS 8.5 custom
+* IIS 6.0-10 / HTTP Server API (``+`` for spaces, ``time-taken`` in ms; the unit of every
+  dialect is in :data:`TIME_TAKEN_UNITS`), IIS 8.5 custom
   fields, IIS Advanced Logging (quoted ``<string>`` values with ``""`` escapes,
   ``date-local``/``time-local``);
 * the platform export variant (``s_ip cs_method ...``, ``x_siteid x_corlid x_userid
@@ -219,11 +220,45 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str 
         yield build_batch(h, str_cols, chunk.line_numbers(np.array(lines)), ctx, dialect, quoted=True)
 
 
+#: The unit of ``time-taken`` by dialect: the first rule that matches the header block's
+#: ``#Software`` (lower-cased) or its field set decides (never the values: ``1`` is one
+#: second from Netscaler and one millisecond from IIS).  Rules: (what, test, unit)
+#: -- what ``software`` tests a prefix or, with ``~``, a substring; ``field`` a field name.
+TIME_TAKEN_UNITS: tuple[tuple[str, str, str], ...] = (
+    # a unit declared in #Software, as logferry's W3C writer does
+    ("software", "~time-taken in milliseconds", "ms"),
+    ("software", "~time-taken in seconds", "s"),
+    # IIS 4-10, the HTTP Server API, IIS Advanced Logging
+    ("software", "microsoft", "ms"),
+    ("software", "iis", "ms"),
+    # IIS's own fields (what Matomo's importer and GoAccess's W3C format key on)
+    ("field", "sc-win32-status", "ms"),
+    ("field", "sc-substatus", "ms"),
+    # the platform export (s_ip cs_method ... time_taken, documented in milliseconds)
+    ("field", "time_taken", "ms"),
+)
+#: every other W3C writer -- Citrix NetScaler (#Software: Netscaler Web Logging(NSWL)),
+#: Oracle Web Cache, SHOUTcast, no #Software at all -- writes the W3C draft's seconds
+DEFAULT_TIME_TAKEN_UNIT = "s"
+
+
+def time_taken_unit(software: str, fields: list[str] | tuple[str, ...]) -> str:
+    """``ms`` or ``s``: the unit of ``time-taken`` in a header block (:data:`TIME_TAKEN_UNITS`)."""
+    soft = software.strip().lower()
+    names = {f.replace("\u200b", "").strip().lower() for f in fields}
+    for what, test, unit in TIME_TAKEN_UNITS:
+        if what == "software":
+            hit = test[1:] in soft if test.startswith("~") else soft.startswith(test)
+        else:
+            hit = test in names
+        if hit:
+            return unit
+    return DEFAULT_TIME_TAKEN_UNIT
+
+
 def _time_taken_ms(raw: pa.Array, header: Header) -> pa.Array:
-    soft = header.software.lower()
-    ms_dialect = soft.startswith("microsoft") or any("_" in f for f in header.fields)
-    if not ms_dialect and pc.any(pc.match_substring(raw, ".")).as_py():
-        return F.scale(raw, 1000.0)  # W3C draft: seconds
+    if time_taken_unit(header.software, header.fields) == "s":
+        return pc.round(F.scale(raw, 1000.0), 6)
     return F.to_float(raw)
 
 
@@ -363,6 +398,6 @@ def read_shop(chunks, ctx):
 
 
 READERS = {
-    "w3c": Reader("w3c", "W3C Extended / IIS 6-10 / platform export (#Fields driven)", sniff_w3c, read, options=("tz",)),
+    "w3c": Reader("w3c", "W3C Extended / IIS 6-10 / platform export (#Fields driven; time-taken unit by dialect)", sniff_w3c, read, options=("tz",)),
     "shop": Reader("shop", "W3C shop extension (cs-customer-id, shop events)", sniff_shop, read_shop, options=("tz",)),
 }

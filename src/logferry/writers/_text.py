@@ -68,6 +68,23 @@ def seconds3(name: str) -> Encoder:
     return enc
 
 
+def seconds(name: str) -> Encoder:
+    """Milliseconds written as seconds, to the microsecond, without trailing zeros
+    (``82.0`` -> ``0.082``, ``1000.0`` -> ``1``, ``1500.0`` -> ``1.5``)."""
+
+    def enc(b: pa.RecordBatch) -> pa.Array:
+        us = pc.round(pc.multiply(b.column(name).cast(pa.float64()), 1000.0)).cast(pa.int64(), safe=False)
+        neg = pc.less(us, 0)
+        us = pc.abs(us)
+        whole = pc.divide(us, 1_000_000)
+        frac = pc.utf8_rtrim(pc.utf8_lpad(pc.subtract(us, pc.multiply(whole, 1_000_000)).cast(pa.string()), 6, "0"), "0")
+        text = pc.if_else(pc.equal(frac, ""), whole.cast(pa.string()),
+                          pc.binary_join_element_wise(whole.cast(pa.string()), frac, "."))
+        return pc.if_else(neg, pc.binary_join_element_wise("-", text, ""), text)
+
+    return enc
+
+
 def strftime(fmt: str, name: str = "timestamp") -> Encoder:
     """Format a timestamp (UTC); ``%S`` gives whole seconds (sub-seconds truncated)."""
     return lambda b: V.format_time(b.column(name), fmt)
@@ -245,6 +262,9 @@ class FieldWriter:
         return dash(enc(batch))
 
     # ---- output ----
+    def begin(self, fields: list[str]) -> None:
+        """Called with the output fields before a batch's values are built."""
+
     def header(self, fields: list[str]) -> str:
         return ""
 
@@ -266,6 +286,7 @@ class FieldWriter:
             return
         raw = self._raw(batch)
         fields = self.output_fields(raw)
+        self.begin(fields)
         values = [self.value(f, batch, raw) for f in fields]
         # a column that holds one value on every row (site, server, date...) is a literal
         values = [v if isinstance(v, str) else _literal(v) for v in values]

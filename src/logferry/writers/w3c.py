@@ -3,8 +3,23 @@
 Header block: ``#Software``, ``#Version: 1.0``, ``#Date`` (UTC, when the block is
 written) and ``#Fields``.  A new header block is written whenever the field list
 changes (as the input did, for W3C input).  W3C input keeps its field list and raw
-values byte for byte; other input is written with the IIS field set and IIS encoding
-(``+`` for spaces in text fields, ``-`` for missing values, ``time-taken`` in ms).
+values byte for byte; other input is written with the IIS field names and IIS encoding
+(``+`` for spaces in text fields, ``-`` for missing values).
+
+``time-taken`` is written in the unit the block's dialect implies, by the same table the
+reader uses (:data:`logferry.formats.w3c.TIME_TAKEN_UNITS`), and the unit is declared in
+``#Software`` (``logferry X (W3C Extended; time-taken in seconds)``): seconds -- the W3C
+draft's unit, which GoAccess reads with ``%T`` and Matomo's importer reads for any W3C
+file that is not IIS -- unless the fields are IIS's (``sc-win32-status``, which is what
+makes Matomo and GoAccess's predefined W3C format treat a file as IIS; ``sc-substatus``):
+then milliseconds (GoAccess ``%L``).  A raw ``time-taken`` is kept as written where it
+already holds that value.
+
+Written from another format without ``--fields``, a column that no record of the output
+has a value for (Apache logs have no duration, CloudFront no site) is left out: a
+``time-taken`` of ``-`` on every line makes Matomo's importer unable to detect the file.
+The lines are built as the batches come and kept in a spool (memory, then a temporary
+file) until the writer closes, when the field list is known.
 
 The shop writer follows the shop log specification: its nine fields, one space between
 fields, text fields URL-encoded (space -> ``+``, ``+`` -> ``%2B``, ``%`` -> ``%25``);
@@ -17,6 +32,7 @@ files, each starting with the header.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Callable
 from datetime import datetime
 from typing import BinaryIO
@@ -25,7 +41,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..formats.w3c import time_taken_unit
 from . import _text as T
+from . import _vec as V
 from .naming import period_start, shop_name
 
 IIS_FIELDS = (
@@ -83,6 +101,10 @@ W3C_ENCODERS: dict[str, T.Encoder] = {
 }
 
 
+#: bytes of pending lines kept in memory before the spool moves to a temporary file
+SPOOL_MEMORY = 32 << 20
+
+
 class W3CWriter(T.FieldWriter):
     name = "w3c"
     same_sources = frozenset({"w3c", "shop"})
@@ -90,10 +112,88 @@ class W3CWriter(T.FieldWriter):
     encoders = W3C_ENCODERS
     sep = " "
     extension = ".log"
+    #: leave out the default fields no record has a value for (see the module docstring)
+    prune = True
 
     def __init__(self, out: BinaryIO, *, software: str | None = None, **kw):
         super().__init__(out, **kw)
         self.software = software
+        self._unit = "s"
+        self._spool: tempfile.SpooledTemporaryFile | None = None
+        self._spool_writer: pa.ipc.RecordBatchStreamWriter | None = None
+        self._used: set[str] = set()
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        if not self.prune or self.fields or self._raw(batch) is not None:
+            self._flush_pending()
+            super().write(batch)
+            return
+        fields = list(self.default_fields)
+        self.begin(fields)
+        cols = []
+        for f in fields:
+            v = self.value(f, batch, None)
+            if isinstance(v, str):
+                if v != T.DASH:
+                    self._used.add(f)
+                v = pa.repeat(pa.scalar(v), batch.num_rows)
+            elif f not in self._used and T._literal(v) != T.DASH:
+                self._used.add(f)
+            cols.append(v.cast(pa.string()))
+        rb = pa.RecordBatch.from_arrays(cols, names=fields)
+        if self._spool_writer is None:
+            self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
+            self._spool_writer = pa.ipc.new_stream(self._spool, rb.schema)
+        self._spool_writer.write_batch(rb)
+        self.lines_written += batch.num_rows
+
+    def _flush_pending(self) -> None:
+        """Write the spooled lines under one header naming the fields that have values."""
+        if self._spool_writer is None or self._spool is None:
+            return
+        self._spool_writer.close()
+        self._spool.seek(0)
+        fields = [f for f in self.default_fields if f in self._used] or list(self.default_fields[:2])
+        self.begin(fields)
+        h = self.header(fields)
+        if h:
+            self.out.write(h.encode("utf-8"))
+        self._current = tuple(fields)
+        with pa.ipc.open_stream(self._spool) as reader:
+            for rb in reader:
+                values = [T._literal(rb.column(f)) for f in fields]
+                V.write_lines(self.out, self.pieces(values), rb.num_rows)
+        self._spool.close()
+        self._spool = self._spool_writer = None
+        self._used = set()
+
+    def close(self) -> None:
+        self._flush_pending()
+        super().close()
+
+    def unit(self, fields: list[str]) -> str:
+        """``ms`` or ``s``: the ``time-taken`` unit of a header block with these fields."""
+        return time_taken_unit(self.software or "", [f.split("#", 1)[0] for f in fields])
+
+    def begin(self, fields: list[str]) -> None:
+        self._unit = self.unit(fields)
+
+    def value(self, name: str, batch: pa.RecordBatch, raw: dict[str, pa.Array] | None) -> T.Value:
+        if name.split("#", 1)[0].lower() != "time-taken" or "duration_ms" not in batch.schema.names:
+            return super().value(name, batch, raw)
+        ms = batch.column("duration_ms")
+        enc = T.seconds("duration_ms") if self._unit == "s" else T.rounded_int("duration_ms")
+        v = T.dash(enc(batch))
+        if raw is not None and name in raw:  # keep what was written where it says the same
+            text = raw[name].cast(pa.string())
+            f = _to_float(text)
+            want = pc.divide(ms, 1000.0) if self._unit == "s" else ms
+            same = pc.fill_null(pc.less_equal(pc.abs(pc.subtract(f, want)), 1e-6), False)
+            same = pc.or_(same, pc.and_(pc.is_null(ms), pc.is_valid(text)))
+            v = pc.if_else(same, pc.fill_null(text, T.DASH), v)
+        return v
 
     @classmethod
     def field_names(cls) -> list[str]:
@@ -105,12 +205,23 @@ class W3CWriter(T.FieldWriter):
 
     def header(self, fields: list[str]) -> str:
         names = [f.split("#", 1)[0] for f in fields]
+        software = self.software
+        if software is None:
+            dialect = "IIS" if self.unit(fields) == "ms" else "W3C Extended"
+            unit = "milliseconds" if self.unit(fields) == "ms" else "seconds"
+            software = f"{T.software()} ({dialect}; time-taken in {unit})"
         return (
-            f"#Software: {self.software or T.software()}\n"
+            f"#Software: {software}\n"
             "#Version: 1.0\n"
             f"#Date: {self.clock():%Y-%m-%d %H:%M:%S}\n"
             f"#Fields: {' '.join(names)}\n"
         )
+
+
+def _to_float(a: pa.Array) -> pa.Array:
+    from ..formats._fields import to_float
+
+    return to_float(a)
 
 
 SHOP_ENCODERS: dict[str, T.Encoder] = {
@@ -137,6 +248,7 @@ class ShopWriter(W3CWriter):
     same_sources = frozenset({"shop"})
     default_fields = SHOP_FIELDS
     encoders = SHOP_ENCODERS
+    prune = False  # the shop specification's nine fields, always
 
     @classmethod
     def field_names(cls) -> list[str]:
