@@ -145,40 +145,98 @@ def report_data(db: str, params, only: list[str] | None = None) -> dict[str, Any
         con.close()
 
 
-@db_option
+def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | None, tz: str,
+            title: str = "logferry report") -> None:
+    """The report of an open database: JSON, the HTML dashboard, or terminal tables."""
+    from .reports import jsonable, run
+
+    if html:
+        from .dashboard import Filters, _when, dashboard_data, write
+
+        f = Filters(since=_when("--since", params.since), until=_when("--until", params.until),
+                    sites=[params.site] if params.site else None, bots=params.bots)
+        write(dashboard_data(con, f, tz=tz, params=params), html, title=title)
+        click.echo(f"wrote {safe(html)}", err=True)
+        return
+    data = run(con, params, only=only)
+    if as_json:
+        click.echo(json_safe(json.dumps(jsonable(data), ensure_ascii=False)))
+    else:
+        _print_terminal(data)
+
+
+@click.argument("paths", nargs=-1)
+@click.option("--db", default=None, help=f"Usage database file (DuckDB; default {DEFAULT_DB}). With log "
+              "files too, they are ingested into it first.")
+@click.option("--format", "-f", help="Input format of the log files (default: detected).")
 @click.option("--since", help="From this time (ISO 8601, UTC unless an offset is given).")
 @click.option("--until", help="Before this time (ISO 8601).")
 @click.option("--site", help="Only this site (site or host column).")
+@click.option("--no-bots", is_flag=True, help="Leave bots and crawlers out of every report.")
 @click.option("--json", "as_json", is_flag=True, help="All reports as JSON on stdout.")
-@click.option("--html", help="Write one self-contained HTML file.")
+@click.option("--html", help="Write the interactive dashboard, one self-contained HTML file.")
+@click.option("--tz", default="UTC", show_default=True, help="Time zone of the dashboard's times (e.g. Europe/Berlin).")
 @click.option("--only", multiple=True, help="Only these reports (repeatable).")
 @click.option("--bucket", type=float, default=5.0, help="Uptime bucket, minutes.")
 @click.option("--threshold", type=float, default=0.5, help="5xx share that makes a bucket down.")
 @click.option("--gap", type=int, default=3, help="Buckets without traffic longer than this are down.")
-@click.option("--top", type=int, default=20, help="Rows in top-N sections.")
-def report_cmd(db: str, since: str | None, until: str | None, site: str | None, as_json: bool,
-               html: str | None, only: tuple[str, ...], bucket: float, threshold: float, gap: int,
-               top: int) -> None:
-    """Reports: summary, status codes and errors, performance, 404s, uptime, CDN, shop, top."""
-    from .reports import REPORTS, Params, jsonable
+@click.option("--top", type=int, default=20, help="Rows in top-N sections (JSON and terminal).")
+def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since: str | None, until: str | None,
+               site: str | None, no_bots: bool, as_json: bool, html: str | None, tz: str, only: tuple[str, ...],
+               bucket: float, threshold: float, gap: int, top: int) -> None:
+    """Reports: summary, status codes and errors, performance, 404s, uptime, CDN, shop, top.
+
+    \b
+    Arguments:
+      PATHS...  Log files or globs to report on without keeping a database (read into a
+                temporary one, deleted afterwards); with --db, ingested into that database.
+    """
+    import shutil
+    import tempfile
+
+    from ..errors import LogferryError
+    from .db import connect
+    from .reports import REPORT_MEMORY_LIMIT, REPORTS, Params
 
     if as_json and html:
         _fail("--json and --html are exclusive")
     for o in only:
         if o not in REPORTS:
             _fail(f"unknown report {o!r}; reports: {', '.join(REPORTS)}")
+    if format and not paths:
+        _fail("--format applies to log files given as arguments")
     params = Params(since=since, until=until, site=site, bucket_minutes=bucket, threshold=threshold,
-                    gap_buckets=gap, top=top)
-    data = report_data(db, params, list(only) or None)
-    if as_json:
-        click.echo(json_safe(json.dumps(jsonable(data), ensure_ascii=False)))
-    elif html:
-        from .html import write
+                    gap_buckets=gap, top=top, bots=not no_bots)
+    tmp = None
+    errors = 0
+    try:
+        if paths:
+            from .ingest import _is_url
 
-        write(data, html)
-        click.echo(f"wrote {safe(html)}", err=True)
-    else:
-        _print_terminal(data)
+            for p in paths:
+                if not _is_url(p) and not any(c in p for c in "*?[") and not os.path.exists(p):
+                    _fail(f"{p}: no such file")
+            if db is None:
+                tmp = tempfile.mkdtemp(prefix="logferry-report-")
+                target = os.path.join(tmp, "report.duckdb")
+            else:
+                target = db
+            summary = run_ingest(paths, target, format=format, quiet=True)
+            click.echo(safe(summary.line()), err=True)
+            errors = summary.errors
+            db = target
+        con = connect(db or DEFAULT_DB, read_only=True, memory_limit=REPORT_MEMORY_LIMIT)
+        try:
+            _output(con, params, as_json=as_json, html=html, only=list(only) or None, tz=tz)
+        finally:
+            con.close()
+    except LogferryError as e:
+        _fail(str(e))
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    if errors:
+        raise click.exceptions.Exit(1)
 
 
 # --- sql --------------------------------------------------------------------------------
@@ -237,7 +295,6 @@ def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool) -> None:
 def demo_cmd(out: str) -> None:
     """Write sample logs (IIS, CloudFront, shop, CDN, CSV usage), ingest them, write report.html."""
     from ..samples import write_samples
-    from .reports import Params
 
     os.makedirs(out, exist_ok=True)
     logs = os.path.join(out, "logs")
@@ -246,10 +303,16 @@ def demo_cmd(out: str) -> None:
     db = os.path.join(out, "demo.duckdb")
     summary = run_ingest([logs], db)
     click.echo(safe(summary.line()), err=True)
-    data = report_data(db, Params())
-    from .html import write
+    from .dashboard import dashboard_data, write
+    from .db import connect
+    from .reports import REPORT_MEMORY_LIMIT
 
     html = os.path.join(out, "report.html")
+    con = connect(db, read_only=True, memory_limit=REPORT_MEMORY_LIMIT)
+    try:
+        data = dashboard_data(con)
+    finally:
+        con.close()
     write(data, html, title="logferry demo report")
     _print_terminal({"warnings": data["warnings"], "reports": {"summary": data["reports"]["summary"]}})
     click.echo(safe(f"report: {html}"), err=True)

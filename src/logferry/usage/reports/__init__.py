@@ -7,7 +7,7 @@ A report file holds statements separated by marker comments::
 
 Every report reads the temp views of ``_views.sql`` (``req``, ``shop_req``, ``ord``,
 ``items``, ``cdn``), which apply the filters held in DuckDB variables (``since``,
-``until``, ``site``) -- so a report never formats SQL with user input.  Extra reports
+``until``, ``sites``, ``classes``, ``formats``; bots through the ``_bots`` table) -- so a report never formats SQL with user input.  Extra reports
 found in ``logferry/snowplow/reports/*.sql`` (when that package is installed) are run
 the same way after the built-in ones.
 """
@@ -130,6 +130,12 @@ class Params:
     since: str | dt.datetime | None = None
     until: str | dt.datetime | None = None
     site: str | None = None
+    #: only these sites (site or host column), status classes (4 for 4xx) and formats
+    sites: list[str] | None = None
+    status_classes: list[int] | None = None
+    formats: list[str] | None = None
+    #: False leaves bots (logferry.usage.ua) out of every report
+    bots: bool = True
     bucket_minutes: float = 5.0
     threshold: float = 0.5
     gap_buckets: int = 3
@@ -139,6 +145,8 @@ class Params:
     def as_dict(self) -> dict[str, Any]:
         return {
             "since": _iso(self.since), "until": _iso(self.until), "site": self.site,
+            "sites": self.sites, "status_classes": self.status_classes, "formats": self.formats,
+            "bots": self.bots,
             "bucket_minutes": self.bucket_minutes, "threshold": self.threshold,
             "gap_buckets": self.gap_buckets, "top": self.top,
             "chart_bucket_minutes": self.chart_bucket_minutes,
@@ -172,7 +180,17 @@ def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
                 con.execute(f"SET VARIABLE {name} = CAST(? AS TIMESTAMPTZ)", [_iso(val)])
             except duckdb.Error as e:
                 raise ConfigError(f"--{name} {val!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00)") from e
-    con.execute("SET VARIABLE site = CAST(? AS VARCHAR)", [params.site])
+    sites = params.sites
+    if params.site is not None:
+        sites = [params.site] if sites is None else [s for s in sites if s == params.site]
+    con.execute("SET VARIABLE sites = CAST(? AS VARCHAR[])", [sites])
+    con.execute("SET VARIABLE classes = CAST(? AS INTEGER[])", [params.status_classes])
+    con.execute("SET VARIABLE formats = CAST(? AS VARCHAR[])", [params.formats])
+    from ..ua import register
+
+    register(con)
+    con.execute("CREATE OR REPLACE TEMP TABLE _bots AS SELECT user_agent FROM _ua WHERE is_bot AND ?",
+                [not params.bots])
     if params.bucket_minutes <= 0 or params.gap_buckets < 0 or not 0 < params.threshold <= 1:
         raise ConfigError("uptime: bucket must be > 0, gap >= 0 and 0 < threshold <= 1")
     lo, hi = con.execute(

@@ -1,6 +1,10 @@
 -- Views every report reads; the runner sets the variables first:
---   since, until (TIMESTAMPTZ or NULL), site (VARCHAR or NULL), bucket and chart_bucket
---   (INTERVAL; bucket_us and chart_bucket_us the same in microseconds), threshold (DOUBLE), gap_buckets (INTEGER), top (INTEGER).
+--   since, until (TIMESTAMPTZ or NULL), sites (VARCHAR[] or NULL: site or host is one of them),
+--   classes (INTEGER[] or NULL: status // 100 is one of them), formats (VARCHAR[] or NULL: the
+--   file's format is one of them), bucket and chart_bucket
+--   (INTERVAL; bucket_us and chart_bucket_us the same in microseconds), threshold (DOUBLE), gap_buckets (INTEGER), top (INTEGER);
+--   and the temp tables _ua (every user agent classified, logferry.usage.ua) and _bots (the
+--   agents left out: the bots with --no-bots, else none).
 -- A visitor is one client IP + user agent on one (UTC) day.
 -- Time arithmetic is done on epoch microseconds (integer maths; TIMESTAMPTZ functions go
 -- through ICU and cost several times more per row):
@@ -25,7 +29,12 @@ SELECT r.*,
 FROM requests r
 WHERE (getvariable('since') IS NULL OR r."timestamp" >= getvariable('since'))
   AND (getvariable('until') IS NULL OR r."timestamp" < getvariable('until'))
-  AND (getvariable('site') IS NULL OR r.site = getvariable('site') OR r.host = getvariable('site'));
+  AND (getvariable('sites') IS NULL OR list_contains(getvariable('sites'), r.site)
+       OR list_contains(getvariable('sites'), r.host))
+  AND (getvariable('classes') IS NULL OR list_contains(getvariable('classes'), r.status // 100))
+  AND (getvariable('formats') IS NULL
+       OR r.file_id IN (SELECT file_id FROM files WHERE list_contains(getvariable('formats'), format)))
+  AND (r.user_agent IS NULL OR r.user_agent NOT IN (SELECT user_agent FROM _bots));
 
 CREATE OR REPLACE TEMP VIEW shop_req AS
 SELECT q.* FROM req q JOIN files f USING (file_id) WHERE f.format = 'shop';

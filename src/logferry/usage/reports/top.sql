@@ -1,36 +1,17 @@
--- Top pages, referrers, user agents (browser and OS families, classified once per
--- distinct user agent), and the hourly distribution (UTC).
+-- Top pages, referrers, user agents (browser, OS and device families and bots, by the
+-- ua-parser rules, classified once per distinct user agent), and the hourly distribution (UTC).
+-- Visitors of the bots section add up per user agent (a visitor has one agent).
 
 -- setup
 CREATE OR REPLACE TEMP TABLE _agents AS
 WITH ua AS (
     SELECT user_agent, count(*) AS requests, count(DISTINCT visitor) AS visitors FROM req GROUP BY 1
 )
-SELECT user_agent, requests, visitors,
-    CASE
-        WHEN user_agent IS NULL OR user_agent IN ('', '-') THEN 'None'
-        WHEN regexp_matches(user_agent, '(?i)bot|crawl|spider|slurp|facebookexternalhit') THEN 'Crawler'
-        WHEN regexp_matches(user_agent, '(?i)^(curl|wget|python|java|go-http|okhttp|apache-httpclient|libwww|httpie)') THEN 'Tool'
-        WHEN regexp_matches(user_agent, 'Edg(e|A|iOS)?/') THEN 'Edge'
-        WHEN regexp_matches(user_agent, 'OPR/|Opera') THEN 'Opera'
-        WHEN regexp_matches(user_agent, 'SamsungBrowser/') THEN 'Samsung Internet'
-        WHEN regexp_matches(user_agent, 'Chrome/|CriOS/|Chromium/') THEN 'Chrome'
-        WHEN regexp_matches(user_agent, 'Firefox/|FxiOS/') THEN 'Firefox'
-        WHEN regexp_matches(user_agent, 'MSIE |Trident/') THEN 'Internet Explorer'
-        WHEN regexp_matches(user_agent, 'Safari/|AppleWebKit/') THEN 'Safari'
-        ELSE 'Other'
-    END AS browser,
-    CASE
-        WHEN user_agent IS NULL OR user_agent IN ('', '-') THEN 'None'
-        WHEN regexp_matches(user_agent, 'Windows') THEN 'Windows'
-        WHEN regexp_matches(user_agent, 'iPhone|iPad|iPod') THEN 'iOS'
-        WHEN regexp_matches(user_agent, 'Android') THEN 'Android'
-        WHEN regexp_matches(user_agent, 'Mac OS X|Macintosh') THEN 'macOS'
-        WHEN regexp_matches(user_agent, 'CrOS') THEN 'ChromeOS'
-        WHEN regexp_matches(user_agent, 'Linux|X11|FreeBSD') THEN 'Linux'
-        ELSE 'Other'
-    END AS os
-FROM ua;
+SELECT ua.user_agent, requests, visitors,
+       coalesce(u.browser, 'None') AS browser, u.browser_major,
+       coalesce(u.os, 'None') AS os, coalesce(u.device, 'None') AS device,
+       coalesce(u.is_bot, false) AS is_bot
+FROM ua LEFT JOIN _ua u USING (user_agent);
 
 -- section: pages
 SELECT path, count(*) AS requests, count(DISTINCT visitor) AS visitors,
@@ -51,8 +32,26 @@ FROM _agents GROUP BY browser ORDER BY requests DESC, browser;
 SELECT os, sum(requests) AS requests, round(sum(requests) / sum(sum(requests)) OVER (), 4) AS share
 FROM _agents GROUP BY os ORDER BY requests DESC, os;
 
+-- section: browser_versions
+SELECT browser, browser_major AS version, sum(requests) AS requests,
+       round(sum(requests) / sum(sum(requests)) OVER (), 4) AS share
+FROM _agents GROUP BY ALL ORDER BY requests DESC, browser, version NULLS LAST LIMIT getvariable('top');
+
+-- section: devices
+SELECT device, sum(requests) AS requests, round(sum(requests) / sum(sum(requests)) OVER (), 4) AS share
+FROM _agents GROUP BY device ORDER BY requests DESC, device;
+
+-- section: bots
+SELECT CASE WHEN is_bot THEN 'bots' ELSE 'humans' END AS kind, sum(requests) AS requests,
+       sum(visitors) AS visitors, round(sum(requests) / sum(sum(requests)) OVER (), 4) AS share
+FROM _agents GROUP BY 1 ORDER BY 1 DESC;
+
+-- section: bot_agents
+SELECT browser AS bot, sum(requests) AS requests, round(sum(requests) / sum(sum(requests)) OVER (), 4) AS share
+FROM _agents WHERE is_bot GROUP BY 1 ORDER BY requests DESC, bot LIMIT getvariable('top');
+
 -- section: user_agents
-SELECT user_agent, browser, os, requests FROM _agents
+SELECT user_agent, browser, os, device, is_bot AS bot, requests FROM _agents
 ORDER BY requests DESC, user_agent NULLS LAST LIMIT getvariable('top');
 
 -- section: hourly

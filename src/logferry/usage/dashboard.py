@@ -1,0 +1,363 @@
+"""The interactive dashboard: its data (:func:`dashboard_data`) and its page (:func:`render_dashboard`).
+
+One front end serves both uses.  ``logferry report --html`` writes the page with the data
+embedded; ``logferry serve`` sends the same page with ``api`` set, and the page asks the
+server for the exact numbers of every range and filter it shows.
+
+The data holds, besides the reports of :mod:`logferry.usage.reports` (exact for the range
+and filters asked), a *cube*: per time bucket (at most ~240 of them) the requests, bytes,
+status classes and durations, and per dimension (paths, status codes, referrers, user
+agents, CDN edges and cache statuses, sites, hours, latency bins) the counts per bucket of
+its most frequent keys, the rest summed into one "other" key per bucket.  Counts add up,
+so the page re-aggregates any bucket-aligned range without a server; distinct visitors and
+percentiles do not, and the page shows them only for the range the data was made for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
+
+#: rows per table at most (per dimension and per report section)
+ROW_CAP = 10_000
+#: single slowest requests kept (the page shows those of the range it shows)
+SLOWEST_CAP = 1_000
+#: (bucket, key) cells kept per dimension at most; keys past the budget go to "other"
+CELL_BUDGET = 40_000
+
+# dimension: (key expression, source view, WHERE, [(metric, SQL aggregate)])
+_DUR = [("dur_n", "count(duration_ms)"), ("dur_sum", "coalesce(sum(duration_ms), 0)"),
+        ("dur_max", "max(duration_ms)")]
+DIMENSIONS: dict[str, tuple[str, str, str, list[tuple[str, str]]]] = {
+    "status": ("coalesce(CAST(status AS VARCHAR), 'none')", "req", "true", [("requests", "count(*)")]),
+    "path": ("path", "req", "path IS NOT NULL", [
+        ("requests", "count(*)"), ("bytes", "coalesce(sum(bytes_sent), 0)"),
+        ("e4", "count(*) FILTER (WHERE status BETWEEN 400 AND 499)"),
+        ("e5", "count(*) FILTER (WHERE status BETWEEN 500 AND 599)"), *_DUR]),
+    "missing": ("path", "req", "status IN (404, 410)", [
+        ("requests", "count(*)"), ("n404", "count(*) FILTER (WHERE status = 404)"),
+        ("n410", "count(*) FILTER (WHERE status = 410)")]),
+    "referer": ("referer", "req", "referer IS NOT NULL AND referer NOT IN ('', '-')",
+                [("requests", "count(*)")]),
+    "agent": ("coalesce(user_agent, '')", "req", "true", [("requests", "count(*)")]),
+    "edge": ("coalesce(edge_location, '-')", "cdn", "true", [
+        ("requests", "count(*)"), ("hits", "count(*) FILTER (WHERE is_hit)"),
+        ("bytes", "coalesce(sum(bytes_sent), 0)"), ("ttfb_n", "count(ttfb_ms)"),
+        ("ttfb_sum", "coalesce(sum(ttfb_ms), 0)")]),
+    "cache": ("cache_status", "cdn", "true", [
+        ("requests", "count(*)"), ("hits", "count(*) FILTER (WHERE is_hit)"),
+        ("bytes", "coalesce(sum(bytes_sent), 0)")]),
+    "site": ("coalesce(site, host, '-')", "req", "true", [
+        ("requests", "count(*)"), ("bytes", "coalesce(sum(bytes_sent), 0)"),
+        ("e5", "count(*) FILTER (WHERE status BETWEEN 500 AND 599)")]),
+    "hour": ("__hour__", "req", "ts_us IS NOT NULL", [("requests", "count(*)")]),
+    "latency": ("__latency__", "req", "duration_ms >= 0", [("requests", "count(*)")]),
+}
+#: latency bins (ms): lower bounds, as in the performance report's histogram
+LATENCY_BINS = (0, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
+_SERIES = [
+    ("requests", "count(*)"), ("bytes", "coalesce(sum(bytes_sent), 0)"),
+    ("s1", "count(*) FILTER (WHERE status < 200)"),
+    ("s2", "count(*) FILTER (WHERE status BETWEEN 200 AND 299)"),
+    ("s3", "count(*) FILTER (WHERE status BETWEEN 300 AND 399)"),
+    ("s4", "count(*) FILTER (WHERE status BETWEEN 400 AND 499)"),
+    ("s5", "count(*) FILTER (WHERE status BETWEEN 500 AND 599)"),
+    *_DUR, ("visitors", "count(DISTINCT visitor)"),
+]
+
+
+@dataclass
+class Filters:
+    """What the dashboard shows: a time range [since, until) and filters (None: all)."""
+
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    sites: list[str] | None = None
+    status_classes: list[int] | None = None
+    formats: list[str] | None = None
+    bots: bool = True
+    def as_dict(self) -> dict[str, Any]:
+        def iso(v: dt.datetime | None) -> str | None:
+            return v.isoformat() if v else None
+
+        return {"since": iso(self.since), "until": iso(self.until), "sites": self.sites,
+                "status_classes": self.status_classes, "formats": self.formats, "bots": self.bots}
+
+
+def _when(name: str, v: str | None) -> dt.datetime | None:
+    from ..errors import ConfigError
+
+    if v is None or v.strip() == "":
+        return None
+    s = v.strip()
+    try:
+        if s.lstrip("-").replace(".", "", 1).isdigit():
+            return dt.datetime.fromtimestamp(float(s), dt.UTC)
+        t = dt.datetime.fromisoformat(s.replace("Z", "+00:00").replace(" ", "T", 1) if "T" not in s else
+                                      s.replace("Z", "+00:00"))
+    except (ValueError, OverflowError, OSError) as e:
+        raise ConfigError(f"{name} {v!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00Z)") from e
+    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+
+
+def _list(params: Mapping[str, Any], name: str) -> list[str] | None:
+    get = getattr(params, "getlist", None)
+    raw = get(name) if get else params.get(name)
+    if raw is None:
+        return None
+    vals = raw if isinstance(raw, list | tuple) else [raw]
+    out = [p.strip() for v in vals for p in str(v).split(",") if p.strip()]
+    return out or None
+
+
+def filters_from_query(params: Mapping[str, Any]) -> Filters:
+    """Filters from query parameters ``since``, ``until`` (ISO 8601 or epoch seconds),
+    ``site``, ``status`` (classes: ``4``, ``4xx`` or ``4,5``), ``format`` (each repeatable
+    or comma-separated) and ``bots`` (``0``/``false``/``no`` leaves bots out)."""
+    from ..errors import ConfigError
+
+    get = params.get
+    classes = None
+    if (st := _list(params, "status")) is not None:
+        classes = []
+        for s in st:
+            c = s.lower().rstrip("x")
+            if not (c.isdigit() and 1 <= int(c) <= 5):
+                raise ConfigError(f"status {s!r}: a status class is 1-5 (or 1xx-5xx)")
+            classes.append(int(c))
+    bots_raw = get("bots")
+    bots = True
+    if bots_raw is not None and str(bots_raw).strip() != "":
+        b = str(bots_raw).strip().lower()
+        if b not in ("0", "1", "true", "false", "yes", "no", "on", "off"):
+            raise ConfigError(f"bots {bots_raw!r}: use 1 or 0")
+        bots = b in ("1", "true", "yes", "on")
+    f = Filters(since=_when("since", get("since")), until=_when("until", get("until")),
+                sites=_list(params, "site"), status_classes=classes, formats=_list(params, "format"),
+                bots=bots)
+    if f.since and f.until and f.until <= f.since:
+        raise ConfigError("until must be after since")
+    return f
+
+
+def _check_tz(tz: str) -> str:
+    from zoneinfo import ZoneInfo
+
+    from ..errors import ConfigError
+
+    try:
+        ZoneInfo(tz)
+    except (ValueError, KeyError, OSError) as e:  # ZoneInfoNotFoundError is a KeyError
+        raise ConfigError(f"--tz {tz!r}: not a time zone (e.g. UTC, Europe/Berlin)") from e
+    return tz
+
+
+def _sites(filters: Filters, allowed: list[str] | None) -> list[str] | None:
+    if allowed is None:
+        return filters.sites
+    allowed = list(allowed)
+    if filters.sites is None:
+        return allowed
+    return [s for s in filters.sites if s in allowed]
+
+
+def _col(t, name: str) -> list:
+    return t.column(name).to_pylist()
+
+
+def _num(v: Any) -> Any:
+    if v is None:
+        return None
+    if isinstance(v, float):
+        return round(v, 3) if not v.is_integer() else int(v)
+    return int(v) if not isinstance(v, int) else v
+
+
+def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
+    from .reports import _arrow
+
+    rng = con.execute("SELECT min(ts_us), max(ts_us) FROM req").fetchall()[0]
+    if rng[0] is None:  # no request: the same shape, empty
+        dims = {name: {"keys": [], "metrics": [m for m, _ in d[3]], "tot": [[] for _ in d[3]], "cube_keys": 0,
+                       "other": False, "cells": {"b": [], "k": [], "m": [[] for _ in d[3]]}}
+                for name, d in DIMENSIONS.items()}
+        return {"t0": None, "step": step_us // 1_000_000, "n": 0, "series": {m: [] for m, _ in _SERIES},
+                "dims": dims}
+    b0 = con.execute("SELECT _bkt(CAST(? AS BIGINT), CAST(? AS BIGINT))", [rng[0], step_us]).fetchall()[0][0]
+    n = (rng[1] - b0) // step_us + 1
+    bexpr = f"_fdiv(ts_us - {int(b0)}, {int(step_us)})"
+    sel = ", ".join(f"{e} AS {m}" for m, e in _SERIES)
+    t = _arrow(con.sql(f"SELECT {bexpr} AS b, {sel} FROM req WHERE ts_us IS NOT NULL GROUP BY 1 ORDER BY 1"))
+    series = {m: [0] * n for m, _ in _SERIES}
+    series["dur_max"] = [None] * n
+    bs = _col(t, "b")
+    for m, _ in _SERIES:
+        arr = series[m]
+        for i, v in zip(bs, _col(t, m), strict=True):
+            arr[i] = _num(v)
+    if tz == "UTC":
+        hour = "CAST(_fdiv(ts_us, 3600000000) % 24 AS INTEGER)"
+    else:
+        hour = f"CAST(hour(timezone('{tz}', \"timestamp\")) AS INTEGER)"  # tz checked by ZoneInfo
+    lat = "CASE " + " ".join(f"WHEN duration_ms < {hi} THEN {i}" for i, hi in enumerate(LATENCY_BINS[1:])) + \
+        f" ELSE {len(LATENCY_BINS) - 1} END"
+    dims = {}
+    for name, (key, view, where, metrics) in DIMENSIONS.items():
+        key = hour if key == "__hour__" else lat if key == "__latency__" else key
+        dims[name] = _dimension(con, bexpr, key, view, where, metrics)
+    return {"t0": int(b0 // 1_000_000), "step": step_us // 1_000_000, "n": int(n),
+            "series": series, "dims": dims}
+
+
+def _dimension(con, bexpr: str, key: str, view: str, where: str, metrics: list[tuple[str, str]]) -> dict:
+    from .reports import _arrow
+
+    names = [m for m, _ in metrics]
+    sel = ", ".join(f"{e} AS {m}" for m, e in metrics)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _dim AS SELECT {key} AS key, {bexpr} AS b, {sel} "
+        f"FROM {view} WHERE ({where}) AND ts_us IS NOT NULL GROUP BY 1, 2"
+    )
+    # ranks by requests over the whole range; totals of the first ROW_CAP keys
+    agg = ", ".join(f"max({m})" if m.endswith("_max") else f"sum({m})" for m in names)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _rank AS SELECT key, count(*) AS cells, {agg}, "
+        f"row_number() OVER (ORDER BY sum(requests) DESC, key) AS rk FROM _dim GROUP BY key"
+    )
+    tot = _arrow(con.sql(f"SELECT * FROM _rank WHERE rk <= {ROW_CAP} ORDER BY rk"))
+    keys = _col(tot, "key")
+    cells = _col(tot, "cells")
+    budget, k_cube = CELL_BUDGET, 0
+    for c in cells:
+        if budget - c < 0:
+            break
+        budget -= c
+        k_cube += 1
+    tot_cols = [[_num(v) for v in tot.column(i).to_pylist()] for i in range(2, 2 + len(names))]
+    other = len(keys) > k_cube or con.execute(f"SELECT count(*) FROM _rank WHERE rk > {ROW_CAP}").fetchall()[0][0] > 0
+    cagg = ", ".join(f"max(d.{m})" if m.endswith("_max") else f"sum(d.{m})" for m in names)
+    ct = _arrow(con.sql(
+        f"SELECT CASE WHEN r.rk <= {k_cube} THEN r.rk - 1 ELSE -1 END AS k, d.b, {cagg} "
+        f"FROM _dim d JOIN _rank r USING (key) GROUP BY 1, 2 ORDER BY 2, 1"
+    ))
+    con.execute("DROP TABLE _dim")
+    con.execute("DROP TABLE _rank")
+    return {
+        "keys": [k if isinstance(k, int | str) else str(k) for k in keys],
+        "metrics": names,
+        "tot": tot_cols,
+        "cube_keys": k_cube,
+        "other": bool(other),
+        "cells": {"b": _col(ct, "b"), "k": _col(ct, "k"),
+                  "m": [[_num(v) for v in ct.column(2 + i).to_pylist()] for i in range(len(names))]},
+    }
+
+
+def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[str] | None = None,
+                   tz: str = "UTC", params=None) -> dict[str, Any]:
+    """Everything the dashboard shows for ``filters``, as JSON-serialisable data.
+
+    ``allowed_sites`` (a scoped token's sites) restricts every row to those sites and
+    leaves out what is not per site (the files list, Snowplow events).  ``params`` (a
+    :class:`~logferry.usage.reports.Params`) sets the uptime knobs (bucket, threshold, gap)."""
+    from .reports import Params, jsonable, run
+    from .ua import classify
+
+    filters = filters or Filters()
+    tz = _check_tz(tz or "UTC")
+    knobs = {} if params is None else {"bucket_minutes": params.bucket_minutes, "threshold": params.threshold,
+                                       "gap_buckets": params.gap_buckets}
+    params = Params(since=filters.since, until=filters.until, sites=_sites(filters, allowed_sites),
+                    status_classes=filters.status_classes, formats=filters.formats, bots=filters.bots,
+                    top=ROW_CAP, **knobs)
+    rep = run(con, params, extras=allowed_sites is None)
+    step_us = max(1, int(round(params.chart_bucket_minutes * 60))) * 1_000_000
+    cube = _cube(con, step_us, tz)
+    # user agents: the classification of every key of the agent dimension
+    agent = cube["dims"].get("agent")
+    if agent is not None:
+        agent["attrs"] = [list(classify(k or None)) for k in agent["keys"]]
+        agent["attr_names"] = ["browser", "version", "os", "device", "bot"]
+    perf = rep["reports"].get("performance", {}).get("sections", {})
+    if "slowest_requests" in perf:
+        perf["slowest_requests"] = perf["slowest_requests"][:SLOWEST_CAP]
+    reports = {}
+    for name, r in rep["reports"].items():
+        reports[name] = {"title": r["title"], "columns": r["columns"], "sections": r["sections"]}
+    if allowed_sites is not None:
+        summ = reports.get("summary", {}).get("sections", {})
+        summ.pop("files", None)
+        summ.pop("formats", None)
+        for row in summ.get("totals", []):
+            for k in ("files", "lines", "bad_rows"):
+                row.pop(k, None)
+    sites_q = "SELECT DISTINCT coalesce(site, host) AS s FROM requests WHERE coalesce(site, host) IS NOT NULL ORDER BY 1 LIMIT 1000"
+    sites = [s for (s,) in con.execute(sites_q).fetchall()]
+    if allowed_sites is not None:
+        sites = [s for s in sites if s in allowed_sites]
+    formats = [f for (f,) in con.execute(
+        "SELECT DISTINCT format FROM files WHERE format IS NOT NULL ORDER BY 1").fetchall()]
+    last = con.execute("SELECT max(\"timestamp\") FROM req").fetchall()[0][0]
+    return jsonable({
+        "version": 1,
+        "generated_at": rep["generated_at"],
+        "tz": tz,
+        "filters": filters.as_dict(),
+        "choices": {"sites": sites, "formats": formats},
+        "last_request": last,
+        "uptime_bucket_minutes": params.bucket_minutes,
+        "warnings": rep["warnings"],
+        "cube": cube,
+        "reports": reports,
+    })
+
+
+# --- the page ----------------------------------------------------------------------------
+
+CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "
+       "base-uri 'none'; form-action 'none'")
+
+
+def _static(name: str) -> str:
+    return resources.files("logferry.usage").joinpath("static", name).read_text("utf-8")
+
+
+def _script_json(data: Any) -> str:
+    """JSON safe inside a <script> element (no '</', no '<!--', no U+2028/9)."""
+    s = json.dumps(data, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return (s.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
+
+
+def render_dashboard(data: dict[str, Any], *, api: str | None = None, live: bool = False,
+                     title: str = "logferry report") -> str:
+    """One self-contained HTML page (inline script, style and data; no network unless ``api``
+    is given, and then only to ``api``)."""
+    from html import escape
+
+    csp = CSP if api is None else CSP.replace("default-src 'none';", "default-src 'none'; connect-src 'self';")
+    conf = {"api": api, "live": bool(live), "title": title}
+    return "".join([
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">",
+        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">",
+        "<meta name=\"color-scheme\" content=\"light dark\">",
+        f"<title>{escape(title)}</title>",
+        "<style>", _static("uPlot.min.css"), "</style><style>", _static("dashboard.css"), "</style>",
+        "</head><body><div id=\"app\"><noscript>This report needs JavaScript.</noscript></div>",
+        f"<script id=\"lf-data\" type=\"application/json\">{_script_json(data)}</script>",
+        f"<script id=\"lf-conf\" type=\"application/json\">{_script_json(conf)}</script>",
+        "<script>/*! uPlot (MIT licence, see below) */\n", _static("uPlot.iife.min.js").replace("</", "<\\/"),
+        "\n/*\n", _static("uPlot.LICENSE").replace("*/", "* /"), "*/</script>",
+        "<script>", _static("dashboard.js").replace("</script", "<\\/script"), "</script>",
+        "</body></html>\n",
+    ])
+
+
+def write(data: dict[str, Any], path: str, *, title: str = "logferry report") -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(render_dashboard(data, title=title))
