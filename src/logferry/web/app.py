@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -212,9 +213,9 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
             return page("message.html", s, title="Dashboard",
                         message="The dashboard is not available in this version of logferry "
                                 "(logferry.usage.dashboard is not installed).")
-        con = _usage_con()
-        filters = dash.filters_from_query(dict(request.query_params))
-        data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+        filters = dash.filters_from_query(request.query_params)
+        with _usage_con() as con:
+            data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
         html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None)
         return HTMLResponse(html)
 
@@ -404,15 +405,22 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     def _allowed(s: Session):
         return list(s.token.sites) if s.token.scoped else None
 
+    @contextmanager
     def _usage_con():
+        """The usage database, opened as every user in the process opens it (usage.db's
+        connect: the follower thread and the reports share one DuckDB instance)."""
         from ..usage.db import connect
 
         if console.db is None:
             raise HTTPException(404, "no usage database (start `logferry serve --db PATH`)")
         try:
-            return connect(console.db)
+            con = connect(console.db)
         except Exception as e:  # noqa: BLE001
-            raise HTTPException(503, f"cannot open the usage database: {e}") from None
+            raise HTTPException(503, f"cannot open the usage database: {type(e).__name__}: {e}") from None
+        try:
+            yield con
+        finally:
+            con.close()
 
     @app.get("/api/report", tags=["reports"])
     def api_report(request: Request, s: Session = Depends(session)) -> dict[str, Any]:
@@ -420,9 +428,9 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         dash = _dashboard_module()
         if dash is None:
             raise HTTPException(503, "the dashboard is not available in this version of logferry")
-        con = _usage_con()
-        filters = dash.filters_from_query(dict(request.query_params))
-        return dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+        filters = dash.filters_from_query(request.query_params)
+        with _usage_con() as con:
+            return dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
 
     @app.get("/api/status", tags=["console"])
     def api_status(s: Session = Depends(session)) -> dict[str, Any]:
