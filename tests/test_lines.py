@@ -204,3 +204,57 @@ def test_clean_number_columns_come_back_as_numbers():
     assert len(good) == 90 and not len(other)
     assert cols[0].type == pa.string() and cols[1].type == pa.int64() and cols[2].type == pa.float64()
     assert cols[1].to_pylist()[:3] == [12, None, 7] and cols[2].to_pylist()[:3] == [2.5, None, 0.125]
+
+
+def lines_and_long(data: bytes, size: int, max_line: int):
+    """Every line in order: (number, bytes) for normal ones, (number, LongLine) for long ones."""
+    out: list = []
+    longs: list = []
+    for c in iter_chunks(io.BytesIO(data), size, max_line=max_line, on_long=longs.append):
+        assert c.buf == data[c.offset : c.end_offset]
+        out.extend((c.first_line + i, c.line(i)) for i in range(len(c)))
+    out.extend((ll.line_number, ll) for ll in longs)
+    return sorted(out, key=lambda x: x[0])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([b"a", b"bcdefgh", b"x" * 40, b"\n", b"\r\n", b"\r"]), max_size=40),
+       st.integers(1, 50), st.integers(1, 30))
+def test_a_long_line_is_one_line_at_any_chunk_size(parts, size, max_line):
+    import hashlib
+
+    data = b"".join(parts)
+    got = lines_and_long(data, size, max_line)
+    want = reference(data)
+    assert [n for n, _ in got] == [n for n, _ in want]  # one line each, numbers unchanged
+    for (n, g), (_, w) in zip(got, want, strict=True):
+        if len(w) > max_line:
+            assert g.length == len(w) and g.sha256 == hashlib.sha256(w).hexdigest() and w.startswith(g.prefix)
+            assert g.line_number == n
+            assert g.prefix == w[: len(g.prefix)]
+        else:
+            assert g == w
+
+
+def test_long_line_offsets_and_memory_bound():
+    from logferry.lines import LONG_PREFIX
+
+    head = b"first\r\n"
+    long = b"\0" * (3 << 20)
+    data = head + long + b"\r\nlast\n"
+    got = []
+    chunks = list(iter_chunks(io.BytesIO(data), 1 << 16, max_line=1 << 20, on_long=got.append))
+    (ll,) = got
+    assert (ll.line_number, ll.length, ll.offset, ll.end_offset) == (2, len(long), len(head), len(head) + len(long) + 2)
+    assert ll.prefix == long[:LONG_PREFIX]
+    assert [(c.first_line, len(c)) for c in chunks] == [(1, 1), (3, 1)]
+    assert max(len(c.buf) for c in chunks) < (1 << 20)  # the long line was never a chunk
+
+
+def test_long_line_without_a_callback_is_an_error():
+    import pytest
+
+    from logferry.errors import InputError
+
+    with pytest.raises(InputError, match="line 2 is longer than 10 bytes"):
+        list(iter_chunks(io.BytesIO(b"a\n" + b"b" * 20 + b"\nc\n"), 4, max_line=10))

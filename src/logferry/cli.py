@@ -159,6 +159,10 @@ def detect_cmd(files: tuple[str, ...], as_json: bool) -> None:
 @click.option("--compress", help="gzip, zstd or none (default: from -o's extension).")
 @click.option("--format", "-f", help="Force the input format.")
 @click.option("--bad-rows", help="Write bad rows (JSON lines) here.")
+@click.option("--bad-rows-cap", metavar="SIZE",
+              help="Bad rows kept per input, e.g. 64M (default 16M; past it they are only counted).")
+@click.option("--max-line", metavar="SIZE",
+              help="A longer line is one bad row, e.g. 64M (default 16M).")
 @click.option("--tz", help="Time zone of local times (e.g. Europe/Berlin).")
 @click.option("--keep-fields", is_flag=True,
               help="--to parquet: also write the original fields (a map column; slower).")
@@ -174,6 +178,8 @@ def convert_cmd(
     compress: str | None,
     format: str | None,
     bad_rows: str | None,
+    bad_rows_cap: str | None,
+    max_line: str | None,
     tz: str | None,
     keep_fields: bool,
     option: tuple[str, ...],
@@ -187,6 +193,15 @@ def convert_cmd(
     from .convert import bad_rows_writer, convert, open_output, prepare, wrap_compress
 
     reader_options = parse_options(option, tz)
+    for key, flag, v in (("bad_rows_bytes", "--bad-rows-cap", bad_rows_cap),
+                         ("max_line_bytes", "--max-line", max_line)):
+        if v is not None:
+            from .reader import size_option
+
+            try:
+                reader_options = {**(reader_options or {}), key: size_option({key: v}, key, 0, flag)}
+            except LogferryError as e:
+                fail(str(e))
 
     if output and output_dir:
         fail("give either -o/--output or --output-dir, not both")

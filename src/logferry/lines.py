@@ -8,7 +8,8 @@ count every line of the decompressed file (directives and blank lines included).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import hashlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cached_property
 from typing import BinaryIO
@@ -129,6 +130,25 @@ def to_str(a: pa.Array) -> pa.Array:
         return pa.array([None if v is None else decode(v) for v in a.to_pylist()], pa.string())
 
 
+#: a line longer than this (bytes, without its terminator) is not split into pieces: it is
+#: reported once, as a :class:`LongLine` (a prefix of its text, its length and SHA-256)
+MAX_LINE = 16 << 20
+#: bytes of a long line's text that are kept
+LONG_PREFIX = 64 << 10
+
+
+@dataclass
+class LongLine:
+    """A line longer than the maximum: what is kept of it.  It still counts as one line."""
+
+    line_number: int
+    prefix: bytes
+    length: int  # bytes, without the terminator
+    sha256: str  # of the whole line (hex)
+    offset: int  # stream offset of its first byte
+    end_offset: int  # stream offset just after it (and its terminator)
+
+
 def iter_chunks(
     stream: BinaryIO,
     chunk_size: int = CHUNK_SIZE,
@@ -136,39 +156,147 @@ def iter_chunks(
     first_line: int = 1,
     start_offset: int = 0,
     keep_partial: bool = True,
+    max_line: int = MAX_LINE,
+    on_long: Callable[[LongLine], None] | None = None,
 ) -> Iterator[LineChunk]:
     """Yield :class:`LineChunk`s of whole lines from a binary stream.
 
     ``keep_partial``: a last line without a terminator is yielded (True) or left
     unconsumed (False, for files that are still being written).
+
+    A line longer than ``max_line`` bytes is read through (hashed, never held whole) and
+    handed to ``on_long`` as one :class:`LongLine`; line numbers after it count it as one
+    line.  Without ``on_long`` such a line raises :class:`~logferry.errors.InputError`.
+    Memory stays bounded by ``max_line`` plus a chunk; time is linear in the input.
     """
-    rest = b""
+    parts: list[bytes] = []  # an unterminated line's bytes so far (no terminator inside,
+    plen = 0  # except perhaps a lone CR where two blocks met)
     line_no = first_line
     offset = start_offset
+    carry = b""  # bytes read but not yet looked at (after a long line)
     while True:
-        block = stream.read(chunk_size)
+        block = carry or stream.read(chunk_size)
+        carry = b""
         if not block:
-            if rest and keep_partial:
-                chunk = make_chunk(rest, line_no, offset)
-                yield chunk
+            if plen and keep_partial:
+                chunk = make_chunk(b"".join(parts), line_no, offset)
+                if plen > max_line and _has_long_line(chunk, max_line):
+                    yield from _split_long(chunk, max_line, on_long)
+                else:
+                    yield chunk
             return
         cut = _last_terminator(block)
         if cut < 0:
-            rest = rest + block
-            if len(rest) < MAX_LINE:
+            parts.append(block)
+            plen += len(block)
+            if plen <= max_line:
                 continue
-            buf, rest = rest, b""  # absurdly long line: split it rather than grow forever
-        else:
-            buf = b"".join((rest, memoryview(block)[: cut + 1])) if rest else block[: cut + 1]
-            rest = block[cut + 1 :]
+            data = b"".join(parts)
+            parts, plen = [], 0
+            t = _first_terminator(data)
+            tail_cr = t == len(data) - 1  # the line's CR ends the block: LF may follow
+            if tail_cr and t <= max_line:  # (the CR is no part of the line's length)
+                parts, plen = [data], len(data)
+                continue
+            if t >= 0 and not tail_cr:  # a lone CR where blocks met: whole lines before it
+                end = t + 2 if data[t] == CR and data[t + 1 : t + 2] == b"\n" else t + 1
+                chunk = make_chunk(data[:end], line_no, offset)
+                line_no += len(chunk)
+                offset += end
+                yield chunk
+                carry = data[end:]
+                continue
+            long, carry = _read_long(stream, data[:-1] if tail_cr else data, line_no, offset,
+                                     chunk_size, keep_partial, tail_cr)
+            if long is None:
+                return
+            _long(on_long, max_line, long)
+            line_no += 1
+            offset = long.end_offset
+            continue
+        buf = b"".join((*parts, memoryview(block)[: cut + 1])) if parts else block[: cut + 1]
+        parts = [block[cut + 1 :]] if cut + 1 < len(block) else []
+        plen = len(block) - cut - 1
         chunk = make_chunk(buf, line_no, offset)
+        if len(buf) > max_line and _has_long_line(chunk, max_line):
+            # a long line ended in this block: the lines around it as chunks, it alone
+            # through on_long
+            yield from _split_long(chunk, max_line, on_long)
+        else:
+            yield chunk
         line_no += len(chunk)
         offset += len(buf)
-        yield chunk
 
 
-#: a "line" longer than this is cut into pieces (bounded memory on garbage input)
-MAX_LINE = 64 << 20
+def _has_long_line(chunk: LineChunk, max_line: int) -> bool:
+    return bool(len(chunk) and int((chunk.ends - chunk.starts).max()) > max_line)
+
+
+def _split_long(chunk: LineChunk, max_line: int, on_long) -> Iterator[LineChunk]:
+    """The lines of ``chunk`` up to ``max_line`` bytes as chunks; each longer one as a
+    :class:`LongLine` through ``on_long``."""
+    buf, starts, ends, n = chunk.buf, chunk.starts, chunk.ends, len(chunk)
+    pos = 0  # the first line not yet handed on
+    for i in map(int, np.flatnonzero(ends - starts > max_line)):
+        if i > pos:
+            b0 = int(starts[pos])
+            yield make_chunk(buf[b0 : int(starts[i])], chunk.first_line + pos, chunk.offset + b0)
+        s, e = int(starts[i]), int(ends[i])
+        nxt = int(starts[i + 1]) if i + 1 < n else len(buf)
+        raw = memoryview(buf)[s:e]
+        _long(on_long, max_line, LongLine(chunk.first_line + i, bytes(raw[:LONG_PREFIX]), e - s,
+                                          hashlib.sha256(raw).hexdigest(), chunk.offset + s,
+                                          chunk.offset + nxt))
+        pos = i + 1
+    if pos < n:
+        b0 = int(starts[pos])
+        yield make_chunk(buf[b0:], chunk.first_line + pos, chunk.offset + b0)
+
+
+def _long(on_long, max_line: int, long: LongLine) -> None:
+    if on_long is None:
+        from .errors import InputError
+
+        raise InputError(f"line {long.line_number} is longer than {max_line} bytes ({long.length} bytes)")
+    on_long(long)
+
+
+def _first_terminator(data: bytes) -> int:
+    nl, cr = data.find(b"\n"), data.find(b"\r")
+    return nl if cr < 0 else cr if nl < 0 else min(nl, cr)
+
+
+def _read_long(stream: BinaryIO, head: bytes, line_no: int, offset: int, chunk_size: int,
+               keep_partial: bool, pending_cr: bool = False) -> tuple[LongLine | None, bytes]:
+    """Read on to the end of a line that began with ``head`` (no terminator in it),
+    hashing it and keeping only a prefix.  Returns the line (None at the end of the input
+    when ``keep_partial`` is false) and the bytes read after its terminator.
+    ``pending_cr``: the line already ended with a CR (an LF may follow)."""
+    h = hashlib.sha256(head)
+    prefix = head[:LONG_PREFIX]
+    length = len(head)
+    while True:
+        block = stream.read(chunk_size)
+        if pending_cr:
+            rest = block[1:] if block[:1] == b"\n" else block
+            return LongLine(line_no, prefix, length, h.hexdigest(), offset,
+                            offset + length + 1 + (len(block) - len(rest))), rest
+        if not block:
+            if not keep_partial:
+                return None, b""
+            return LongLine(line_no, prefix, length, h.hexdigest(), offset, offset + length), b""
+        t = _first_terminator(block)
+        if t < 0:
+            h.update(block)
+            length += len(block)
+            continue
+        h.update(memoryview(block)[:t])
+        length += t
+        if block[t] == CR and t == len(block) - 1:
+            pending_cr = True
+            continue
+        end = t + 2 if block[t] == CR and block[t + 1 : t + 2] == b"\n" else t + 1
+        return LongLine(line_no, prefix, length, h.hexdigest(), offset, offset + length + end - t), block[end:]
 
 
 def _last_terminator(block: bytes) -> int:

@@ -4,15 +4,25 @@
 >>> for batch in stream: ...               # pyarrow.RecordBatch
 >>> stream.stats.records, stream.stats.bad # doctest: +SKIP
 
-Nothing is lost: every line that cannot be read is reported as a :class:`BadRow`
-(file, line number, raw text, reason) through ``on_bad`` or ``stream.bad_rows``, and
+Nothing is lost: every line that cannot be read is counted as a bad row, and
 ``records + bad == lines - directives - blank`` holds for every input.  Entries that
 are not requests (a JSON log's other loggers, HAProxy's own messages) are *skipped*:
-counted with the directives (and in ``skipped``), neither records nor bad rows.
+counted with the directives (and in ``skipped``), neither records nor bad rows.  Bad rows are
+reported as :class:`BadRow` objects (file, line number, a prefix of the raw text, its full length
+and SHA-256, reason) through ``on_bad`` or ``stream.bad_rows`` -- bounded, so that hostile
+input cannot make them larger than itself:
+
+* ``bad_text_bytes`` (reader option, default 4 KiB): bytes of a bad line's text kept;
+* ``bad_rows_bytes`` (default 16 MiB): bad rows kept per file, each costing its kept text
+  plus 128 bytes; past it bad rows are still counted (``stats.bad``, exact) but not
+  reported (``stats.bad_omitted`` says how many);
+* ``max_line_bytes`` (default 16 MiB): a longer line is one bad row (its first bytes kept),
+  read through in bounded memory, and the lines after it keep their numbers.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from collections.abc import Callable, Iterator
@@ -24,7 +34,7 @@ import pyarrow as pa
 from . import formats
 from .compression import open_decompressed
 from .errors import AmbiguousFormatError, InputError, UnknownFormatError
-from .lines import CHUNK_SIZE, LineChunk, decode, iter_chunks
+from .lines import CHUNK_SIZE, MAX_LINE, LineChunk, LongLine, decode, iter_chunks
 
 HEAD_BYTES = 256 << 10
 
@@ -40,6 +50,7 @@ class ReadStats:
     bad: int = 0
     conversion_errors: int = 0
     bytes_read: int = 0
+    bad_omitted: int = 0  # bad rows counted in ``bad`` but not reported (per-file cap)
 
     @property
     def data_lines(self) -> int:
@@ -55,22 +66,103 @@ class ReadStats:
 class BadRow:
     source_file: str
     line_number: int
-    raw: str
+    raw: str  # the line's text, at most ``bad_text_bytes`` of it (cut at a character)
     reason: str
+    length: int = -1  # bytes of the whole line (without its terminator); -1: not known
+    sha256: str = ""  # of the whole line's bytes (hex)
+
+    @property
+    def truncated(self) -> bool:
+        return self.length > len(self.raw.encode("utf-8", "surrogatepass"))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-#: :class:`BadRow`\ s as an Arrow table
+#: bad rows as an Arrow table
 BAD_ROW_SCHEMA = pa.schema(
     [
         pa.field("source_file", pa.string()),
         pa.field("line_number", pa.int64()),
         pa.field("raw", pa.string()),
         pa.field("reason", pa.string()),
+        pa.field("length", pa.int64()),
+        pa.field("sha256", pa.string()),
     ]
 )
+
+#: defaults of the reader options that bound bad rows (see the module docstring)
+BAD_TEXT_BYTES = 4 << 10
+BAD_ROWS_BYTES = 16 << 20
+#: what a reported bad row costs against ``bad_rows_bytes`` besides its kept text
+BAD_ROW_OVERHEAD = 128
+
+
+def size_option(options: dict[str, Any] | None, key: str, default: int, name: str | None = None) -> int:
+    """A byte-size reader option: an int or text like ``4096``, ``64K``, ``16M``, ``1G``
+    (``name`` is what an error calls it)."""
+    name = name or f"option {key}"
+    v = (options or {}).get(key)
+    if v is None or v == "":
+        return default
+    if isinstance(v, bool):
+        raise InputError(f"{name}: a size in bytes, not {v!r}")
+    if isinstance(v, int):
+        n = v
+    else:
+        t = str(v).strip().upper().removesuffix("B").removesuffix("I")
+        mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
+        try:
+            n = int(t[:-1] if mult > 1 else t) * mult
+        except ValueError:
+            raise InputError(f"{name}: a size in bytes like 4096, 64K or 16M, not {v!r}") from None
+    if n < 0:
+        raise InputError(f"{name}: must not be negative, got {v!r}")
+    return n
+
+
+@dataclass(frozen=True)
+class BadLimits:
+    text: int = BAD_TEXT_BYTES
+    rows: int = BAD_ROWS_BYTES
+    max_line: int = MAX_LINE
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any] | None) -> BadLimits:
+        return cls(size_option(options, "bad_text_bytes", BAD_TEXT_BYTES),
+                   size_option(options, "bad_rows_bytes", BAD_ROWS_BYTES),
+                   max(1, size_option(options, "max_line_bytes", MAX_LINE)))
+
+
+def clip(raw: bytes | bytearray | memoryview | str, keep: int) -> tuple[str, int, int, str]:
+    """A bad line's kept text: (text of at most ``keep`` bytes, cut at a character
+    boundary; bytes kept; length of the whole line; SHA-256 of the whole line)."""
+    b = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
+    length = len(b)
+    digest = hashlib.sha256(b).hexdigest()
+    if length > keep:
+        cut = keep
+        while cut > 0 and (b[cut] & 0xC0) == 0x80:  # not inside a UTF-8 sequence
+            cut -= 1
+        b = b[:cut]
+    kept = bytes(b)
+    return decode(kept), len(kept), length, digest
+
+
+class _Budget:
+    """The bytes of bad rows one file may still report; once a row does not fit, no
+    later row is reported (the first rows in file order are the ones kept)."""
+
+    def __init__(self, limit: int):
+        self.left = limit
+        self.full = False
+
+    def take(self, cost: int) -> bool:
+        if self.full or cost > self.left:
+            self.full = True
+            return False
+        self.left -= cost
+        return True
 
 
 @dataclass
@@ -82,16 +174,48 @@ class ReadContext:
     stats: ReadStats = field(default_factory=ReadStats)
     on_bad: Callable[[BadRow], None] | None = None
 
-    def bad(self, line_number: int, raw: bytes | str, reason: str) -> None:
+    def __post_init__(self) -> None:
+        self.limits = BadLimits.from_options(self.options)
+        self._budget = _Budget(self.limits.rows)
+
+    def bad(self, line_number: int, raw: bytes | str, reason: str, *, length: int | None = None,
+            sha256: str | None = None) -> None:
+        """One bad row (``length``/``sha256`` when ``raw`` is already only a prefix)."""
+        if self.on_bad is None or self._budget.full:
+            self.omitted(1)
+            return
+        text, kept, n, digest = clip(raw, self.limits.text)
+        self._replayed(line_number, text, kept, reason, n if length is None else length, sha256 or digest)
+
+    def _replayed(self, line_number: int, text: str, kept: int, reason: str, length: int, digest: str) -> None:
+        if self.on_bad is None or not self._budget.take(kept + BAD_ROW_OVERHEAD):
+            self.omitted(1)
+            return
         self.stats.bad += 1
+        self.on_bad(BadRow(self.source_file, int(line_number), text, reason, length, digest))
+
+    def omitted(self, n: int) -> None:
+        """``n`` more bad rows, past the cap: counted only."""
+        self.stats.bad += n
         if self.on_bad is not None:
-            text = raw if isinstance(raw, str) else decode(raw)
-            self.on_bad(BadRow(self.source_file, int(line_number), text, reason))
+            self._budget.full = True
+            self.stats.bad_omitted += n
 
     def bad_lines(self, chunk: LineChunk, idx, reason: str | Callable[[int], str]) -> None:
-        for i in idx:
+        for k, i in enumerate(idx):
+            if self._budget.full and self.on_bad is not None:
+                self.omitted(len(idx) - k)
+                return
             r = reason(int(i)) if callable(reason) else reason
             self.bad(chunk.first_line + int(i), chunk.line(int(i)), r)
+
+    def long_line(self, long: LongLine) -> None:
+        """A line longer than ``max_line_bytes``: one line, one bad row."""
+        self.stats.lines += 1
+        self.stats.bytes_read = long.end_offset
+        self.bad(long.line_number, long.prefix,
+                 f"line longer than {self.limits.max_line} bytes ({long.length} bytes)",
+                 length=long.length, sha256=long.sha256)
 
     def conversion_failed(self, n: int) -> None:
         self.stats.conversion_errors += n
@@ -103,24 +227,45 @@ class ReadContext:
 
     def deferred(self) -> DeferredContext:
         """A context for a worker thread: records side effects to replay in order."""
-        return DeferredContext(self.source_file, self.options)
+        return DeferredContext(self.source_file, self.options, limits=self.limits,
+                               report=self.on_bad is not None)
 
 
 @dataclass
 class DeferredContext:
-    """Collects bad rows and counters in a worker; :meth:`replay` applies them."""
+    """Collects bad rows and counters in a worker; :meth:`replay` applies them.  It keeps
+    no more bad rows than one file may report (the rest it only counts), so a chunk of
+    garbage costs bounded memory and time."""
 
     source_file: str
     options: dict[str, Any]
-    bads: list[tuple[int, bytes | str, str]] = field(default_factory=list)
+    bads: list[tuple[int, str, int, str, int, str]] = field(default_factory=list)
     failed: int = 0
     skipped: int = 0
+    limits: BadLimits = field(default_factory=BadLimits)
+    report: bool = True
+    omitted: int = 0  # bad rows after the local budget ran out
 
-    def bad(self, line_number: int, raw: bytes | str, reason: str) -> None:
-        self.bads.append((int(line_number), raw, reason))
+    def __post_init__(self) -> None:
+        self._budget = _Budget(self.limits.rows)
+
+    def bad(self, line_number: int, raw: bytes | str, reason: str, *, length: int | None = None,
+            sha256: str | None = None) -> None:
+        if not self.report or self._budget.full:
+            self.omitted += 1
+            return
+        text, kept, n, digest = clip(raw, self.limits.text)
+        if not self._budget.take(kept + BAD_ROW_OVERHEAD):
+            self.omitted += 1
+            return
+        self.bads.append((int(line_number), text, kept, reason, n if length is None else length,
+                          sha256 or digest))
 
     def bad_lines(self, chunk: LineChunk, idx, reason: str | Callable[[int], str]) -> None:
-        for i in idx:
+        for k, i in enumerate(idx):
+            if self._budget.full or not self.report:
+                self.omitted += len(idx) - k
+                return
             r = reason(int(i)) if callable(reason) else reason
             self.bad(chunk.first_line + int(i), chunk.line(int(i)), r)
 
@@ -131,8 +276,10 @@ class DeferredContext:
         self.skipped += n
 
     def replay(self, ctx: ReadContext) -> None:
-        for line, raw, reason in self.bads:
-            ctx.bad(line, raw, reason)
+        for line, text, kept, reason, length, digest in self.bads:
+            ctx._replayed(line, text, kept, reason, length, digest)
+        if self.omitted:
+            ctx.omitted(self.omitted)
         if self.failed:
             ctx.conversion_failed(self.failed)
         if self.skipped:
@@ -364,7 +511,9 @@ class RecordStream:
         return self.ctx.stats
 
     def _counted_chunks(self, stream: BinaryIO) -> Iterator[LineChunk]:
-        for chunk in iter_chunks(stream, self.chunk_size):
+        ctx = self.ctx
+        for chunk in iter_chunks(stream, self.chunk_size, max_line=ctx.limits.max_line,
+                                 on_long=ctx.long_line):
             self.ctx.stats.lines += len(chunk)
             self.ctx.stats.bytes_read = chunk.end_offset
             yield chunk

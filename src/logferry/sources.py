@@ -230,13 +230,14 @@ class Tracker(io.RawIOBase):
                         self._out += self._carry
                     self._carry = bytearray()
                 return
-            if self._carry:
-                data = bytes(self._carry) + data
-                self._carry = bytearray()
             cut = data.rfind(b"\n")
             if cut < 0:
-                self._carry += data
+                self._carry += data  # (appended: a long line is not copied again per read)
                 continue
+            if self._carry:
+                cut += len(self._carry)
+                data = bytes(self._carry) + data
+                self._carry = bytearray()
             if cut + 1 < len(data):
                 self._carry += data[cut + 1 :]
                 data = data[: cut + 1]

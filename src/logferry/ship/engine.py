@@ -528,6 +528,7 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
             if stop.requested:
                 interrupted = True
                 break
+            res.bad += stream.stats.bad_omitted  # bad rows past the file's cap: counted only
             aline, aoff, hdr = t.state_at(t.line)
             r.final = (t.line, aline, aoff, hdr)
             r.eof = 0 if t.held else 1
@@ -596,7 +597,8 @@ def _bad_writer(f, res: RunResult, path: str, t: src.Tracker):
         if f is not None:
             line = b.line_number + shift_holder.base - shift_holder.prefix_lines
             f.write(json.dumps({"source_file": path, "line_number": line, "raw": b.raw,
-                                "reason": b.reason}).encode() + b"\n")
+                                "reason": b.reason, "length": b.length,
+                                "sha256": b.sha256}).encode() + b"\n")
 
     return on_bad
 
