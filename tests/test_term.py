@@ -113,7 +113,7 @@ def test_sql_json_escapes_controls(hostile_db):
 def _run_on_pty(args: list[str], timeout: float = 60.0) -> bytes:
     """Run the logferry command with stdout and stderr on a pseudo-terminal; its output."""
     master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "100", "LINES": "40"}
+    env = {**os.environ, "COLUMNS": "200", "LINES": "40"}
     env.pop("NO_COLOR", None)
     proc = subprocess.Popen([sys.executable, "-m", "logferry.cli", *args], stdin=subprocess.DEVNULL,
                             stdout=slave, stderr=slave, env=env)
