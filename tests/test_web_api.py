@@ -518,3 +518,47 @@ def test_serve_refuses_open_host_without_tls(tmp_path):
     assert r.exit_code == 2 and "both --tls-cert and --tls-key" in r.output
     r = CliRunner().invoke(cli_app, ["serve", "--config", str(tmp_path / "x.toml"), "a.log"])
     assert r.exit_code == 2 and "--follow" in r.output
+
+
+# -- reports (contract 5) ---------------------------------------------------------------------------
+HOSTILE_UA = '<script>alert(1)</script>"\x1b[31m'
+
+
+def _usage_db(tmp_path):
+    from logferry.usage.cli import run_ingest
+
+    log = tmp_path / "usage" / "u_ex240301.log"
+    log.parent.mkdir()
+    rows = ["#Software: Microsoft Internet Information Services 10.0", "#Version: 1.0",
+            "#Fields: date time s-sitename cs-method cs-uri-stem sc-status cs(User-Agent) time-taken"]
+    ua = HOSTILE_UA.replace(" ", "+")
+    for i in range(60):
+        site = "siteA" if i % 2 == 0 else "siteB"
+        rows.append(f"2024-03-01 00:{i % 60:02d}:00 {site} GET /{site}/page{i} {404 if i % 5 == 0 else 200} {ua} 12")
+    log.write_text("\n".join(rows) + "\n")
+    db = tmp_path / "usage.duckdb"
+    run_ingest([str(log)], str(db))
+    return db
+
+
+def test_reports_scoped_by_token_sites(env):
+    env.console.db = _usage_db(env.tmp)
+    admin, a = bearer(env.toks["admin"]), bearer(env.toks["a"])
+    full = env.client.get("/api/report", headers=admin)
+    assert full.status_code == 200, full.text
+    assert set(full.json()["choices"]["sites"]) == {"siteA", "siteB"} and "/siteB/page1" in full.text
+    scoped = env.client.get("/api/report", headers=a)
+    assert scoped.json()["choices"]["sites"] == ["siteA"]
+    assert "siteB" not in scoped.text and "/siteA/page0" in scoped.text
+    # asking for the other site by filter finds nothing of it either
+    other = env.client.get("/api/report?site=siteB", headers=a)
+    assert "/siteB/" not in other.text
+    page = env.client.get("/dashboard", headers=a)
+    assert page.status_code == 200 and "siteB" not in page.text and "<script>alert(1)" not in page.text
+    assert env.client.get("/dashboard", headers=admin).text.count("<script>alert") == 0
+    bad = env.client.get("/api/report?status=9xx", headers=admin)
+    assert bad.status_code == 400 and "status class" in bad.json()["detail"]
+    assert env.client.get("/api/report").status_code == 401
+    env.console.db = None
+    assert env.client.get("/api/report", headers=admin).status_code == 404
+    assert "logferry serve --db" in env.client.get("/dashboard", headers=admin).text

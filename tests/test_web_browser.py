@@ -60,8 +60,11 @@ def serve(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update(TEST_S3_KEY_ID=KEY_ID, TEST_S3_SECRET=SECRET, PYTHONUNBUFFERED="1")
     cfg = tmp_path / "logferry.toml"
+    from tests.test_web_api import _usage_db
+
+    db = _usage_db(tmp_path)  # two sites, a hostile user agent
     p = subprocess.Popen([sys.executable, "-m", "logferry.cli", "serve", "--config", str(cfg),
-                          "--port", str(port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                          "--port", str(port), "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          text=True, env=env, cwd=tmp_path)
     first = p.stdout.readline()
     m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", first)
@@ -111,6 +114,9 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     log = tmp_path / "logs" / "shop.log"
     log.parent.mkdir()
     write_log(log, 0, 80)  # 40 lines of the job's site, 40 of another
+
+    dialogs = []  # an injected alert() would open one
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
     # -- log in with the token URL: the cookie, then the URL without the token ----------------
     page.goto(serve.url)
@@ -241,11 +247,20 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     assert page.is_checked("input[name=field][value=path]") and page.input_value("#preset") == "cdn"
     page.shot("11-editor-edit")
     nav(page, "#nav-dashboard")
-    assert "Dashboard" in page.title()
+    page.wait_for_selector("#app :is(table, svg, canvas)")
+    body = page.inner_text("body")
+    assert "siteA" in body and "siteB" in body
+    assert "<script>alert(1)" not in page.content()  # the hostile user agent never became markup
     page.shot("12-dashboard")
+    # changing a filter re-fetches the data from the console's /api/report
+    with page.expect_response(lambda r: "/api/report" in r.url) as resp:
+        page.locator("select").first.select_option("siteA")
+    assert resp.value.status == 200 and "site=siteA" in resp.value.url
+    assert resp.value.json()["filters"]["sites"] == ["siteA"]
     page.goto(serve.base + "/api/openapi.json")
     assert "/api/jobs" in page.inner_text("body")
     page.watch.check()
+    assert dialogs == []
     shots = sorted(p.name for p in (tmp_path / "screenshots").iterdir())
     assert len(shots) == 12, shots
 

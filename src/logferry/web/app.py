@@ -213,6 +213,10 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
             return page("message.html", s, title="Dashboard",
                         message="The dashboard is not available in this version of logferry "
                                 "(logferry.usage.dashboard is not installed).")
+        if console.db is None:
+            return page("message.html", s, title="Dashboard",
+                        message="No usage database: start the console with `logferry serve --db PATH` "
+                                "(a database made by `logferry ingest` or `logferry demo`).")
         filters = dash.filters_from_query(request.query_params)
         with _usage_con() as con:
             data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
