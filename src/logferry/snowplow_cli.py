@@ -78,6 +78,7 @@ def events_cmd(files: tuple[str, ...], to: str, output: str | None, bad_rows: st
             totals["events"] += stream.stats.events
             totals["bad"] += stream.stats.bad
             totals["lines"] += stream.stats.hits
+            totals["conversion_errors"] = totals.get("conversion_errors", 0) + stream.stats.conversion_errors
     finally:
         if pq_writer is not None:
             pq_writer.close()
@@ -88,7 +89,8 @@ def events_cmd(files: tuple[str, ...], to: str, output: str | None, bad_rows: st
             bad_f.close()
     echo(
         f"{totals['files']} file(s), {totals['lines']} collector rows: "
-        f"{totals['events']} events, {totals['bad']} bad events",
+        f"{totals['events']} events, {totals['bad']} bad events"
+        + (f", {totals['conversion_errors']} unconvertible values" if totals.get("conversion_errors") else ""),
         err=True,
     )
     raise click.exceptions.Exit(status)

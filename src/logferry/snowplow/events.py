@@ -51,6 +51,7 @@ class EventStats:
     events: int = 0
     bad: int = 0
     bad_hits: int = 0  # hits that gave no event at all
+    conversion_errors: int = 0  # values not kept as sent (a lone surrogate -> U+FFFD)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -104,6 +105,7 @@ class EventStream:
     def _emit(self, hit: Hit, line_number: int, raw: str, events: list, lines: list) -> None:
         evs, bad = decode_hit(hit)
         for ev in evs:
+            self.stats.conversion_errors += ev.pop("_conversion_errors", 0)
             events.append(ev)
             lines.append(line_number)
         for reason in bad:

@@ -16,13 +16,17 @@ from email.policy import HTTP
 from typing import Any
 
 from .protocol import (
+    UNSTRUCT,
     b64url_decode,
     build_event,
     dumps,
+    fix_pcts,
     json_loads,
     parse_query,
     payload_items,
     pct_decode,
+    take_fixed,
+    to_float,
     to_int,
 )
 
@@ -73,6 +77,8 @@ class Hit:
     body: str | None = None  # Tomcat: URL-safe Base64; Thrift: the body text
     network_userid: str | None = None
     collector: str | None = None  # v_collector
+    #: CloudFront: every field of the row as logged (for the access-log adapter)
+    access_log: list[str] | None = None
 
 
 def _none_dash(v: str | None) -> str | None:
@@ -123,7 +129,19 @@ def _content_type(hit: Hit) -> str:
 
 
 def decode_hit(hit: Hit) -> tuple[list[dict[str, Any]], list[str]]:
-    """-> (events, bad reasons): every bad reason stands for one bad event."""
+    """-> (events, bad reasons): every bad reason stands for one bad event.
+
+    The first event carries ``_conversion_errors``: values of the hit that could not be
+    kept as sent (a lone surrogate escape in a JSON payload, now U+FFFD)."""
+    take_fixed()
+    events, bad = _decode_hit(hit)
+    fixed = take_fixed()
+    if fixed and events:
+        events[0]["_conversion_errors"] = fixed
+    return events, bad
+
+
+def _decode_hit(hit: Hit) -> tuple[list[dict[str, Any]], list[str]]:
     path = _none_dash(hit.path) or ""
     query = _none_dash(hit.query)
     if "?" in path:  # some old rows carry the query in the URI stem
@@ -131,6 +149,8 @@ def decode_hit(hit: Hit) -> tuple[list[dict[str, Any]], list[str]]:
         if not query or query in ("?", "&"):
             query = stem_query
     kind, vendor, version = path_kind(path)
+    if kind is None and hit.collector_kind == CLOUDFRONT and hit.access_log:
+        return _access_log(hit)  # ordinary traffic: Snowplow's CloudFront access-log adapter
     if kind is None:
         return [], [f"not a tracker path: {path[:200] or '(empty)'}"]
     method = (_none_dash(hit.method) or "GET").upper()
@@ -201,7 +221,7 @@ def _iglu(qparams, ctype, body, facts):
         data = {k: v for k, v in qparams.items() if k not in _META and k != "schema"}
     if not isinstance(schema, str) or not schema.startswith("iglu:"):
         return [], ["Iglu webhook request without an iglu: schema"]
-    return _unstruct_events([(schema, data)], qparams, facts, "app")
+    return _unstruct_events([(schema, data)], qparams, facts, "app", IGLU_TRACKER)
 
 
 def _form(text: str) -> dict[str, Any]:
@@ -314,14 +334,25 @@ def _webhook(vendor, version, qparams, ctype, body, facts):
     if not items:
         return [], [f"empty webhook payload for {vendor}"]
     sd = [(f"iglu:{vendor}/{_event_name(vendor, it)}/jsonschema/{version}-0-0", it) for it in items]
-    return _unstruct_events(sd, qparams, facts, "srv")
+    return _unstruct_events(sd, qparams, facts, "srv", webhook_tracker(vendor, version))
 
 
-def _unstruct_events(sd, qparams, facts, default_platform):
+#: v_tracker of the Iglu webhook's events (Snowplow's IgluAdapter)
+IGLU_TRACKER = "com.snowplowanalytics.iglu-v1"
+
+
+def webhook_tracker(vendor: str, version: int) -> str:
+    """``v_tracker`` as Snowplow's adapter for the webhook sets it: the vendor and the
+    path's version (``com.mailchimp-v1``, ``com.sendgrid-v3``, ``com.pagerduty-v1``, ...)."""
+    return f"{vendor}-v{version}"
+
+
+def _unstruct_events(sd, qparams, facts, default_platform, tracker):
     events = []
     bad = []
     for schema, data in sd:
         params = {k: v for k, v in qparams.items() if k in _META}
+        params["tv"] = tracker  # the adapter's, not the caller's
         params["e"] = "ue"
         params["ue_pr"] = dumps({"schema": schema, "data": data})
         f = dict(facts)
@@ -332,6 +363,67 @@ def _unstruct_events(sd, qparams, facts, default_platform):
         else:
             events.append(ev)
     return events, bad
+
+
+# ---------------------------------------------------------------------------
+# CloudFront rows that are not tracker hits: Snowplow's CloudFront access-log adapter
+
+ACCESS_LOG_TRACKER = "com.amazon.aws.cloudfront/wd_access_log"
+#: keys of the wd_access_log schema for fields 3.. of a row (1 and 2 make ``dateTime``)
+ACCESS_LOG_KEYS = (
+    "xEdgeLocation", "scBytes", "cIp", "csMethod", "csHost", "csUriStem", "scStatus",
+    "csReferer", "csUserAgent", "csUriQuery", "csCookie", "xEdgeResultType", "xEdgeRequestId",
+    "xHostHeader", "csProtocol", "csBytes", "timeTaken", "xForwardedFor", "sslProtocol",
+    "sslCipher", "xEdgeResponseResultType", "csProtocolVersion", "fleStatus", "fleEncryptedFields",
+)  # fmt: skip
+#: field count -> schema version (iglu:com.amazon.aws.cloudfront/wd_access_log/jsonschema/1-0-N)
+ACCESS_LOG_VERSIONS = {12: 0, 15: 1, 18: 2, 19: 3, 23: 4, 24: 5, 26: 6}
+_ACCESS_INT = {"scBytes", "csBytes"}
+
+
+def _access_log(hit: Hit) -> tuple[list[dict[str, Any]], list[str]]:
+    """A ``com.amazon.aws.cloudfront/wd_access_log`` unstructured event, as Snowplow's
+    adapter makes it: platform ``srv``, its ``v_tracker``, ``page_url`` the Referer as
+    logged; the schema version by field count.  Rows of more than 26 fields (the 33 of
+    today's logs) use the last version, 1-0-6, which has no keys for fields 27-33."""
+    f = hit.access_log or []
+    n = len(f)
+    if n > 26:
+        n = 26
+    elif n not in ACCESS_LOG_VERSIONS:
+        return [], [f"access log row of {n} fields, expected 12, 15, 18, 19, 23, 24, 26 or more"]
+    data: dict[str, Any] = {"dateTime": f"{f[0]}T{f[1]}Z"}
+    bad = []
+    for key, raw in zip(ACCESS_LOG_KEYS, f[2:n], strict=False):
+        v: Any = None if raw == "-" else raw
+        if v is None:
+            pass
+        elif key in _ACCESS_INT:
+            v = to_int(raw, bits32=False)
+            if v is None:
+                bad.append(f"{key}: cannot convert [{raw[:40]}] to an integer")
+        elif key == "timeTaken":
+            v = to_float(raw)
+            if v is None:
+                bad.append(f"{key}: cannot convert [{raw[:40]}] to a number")
+        elif key == "csUserAgent":
+            v = pct_decode(raw, plus=False)
+        elif key == "csUriQuery":
+            v = fix_pcts(raw)
+        data[key] = v
+    if bad:
+        return [], ["; ".join(bad)]
+    schema = f"iglu:{ACCESS_LOG_TRACKER}/jsonschema/1-0-{ACCESS_LOG_VERSIONS[n]}"
+    params = {"e": "ue", "tv": ACCESS_LOG_TRACKER, "p": "srv",
+              "ue_pr": dumps({"schema": UNSTRUCT + "1-0-0", "data": {"schema": schema, "data": data}})}
+    if f[9] != "-":
+        params["url"] = f[9]
+    facts = _facts(hit)
+    facts["path"] = _none_dash(hit.path)
+    ev, reasons = build_event(params, facts)
+    if ev is None:
+        return [], ["; ".join(reasons)]
+    return [ev], []
 
 
 __all__ = ["Hit", "decode_hit", "path_kind", "TRACKER_PATH_RE", "to_int"]

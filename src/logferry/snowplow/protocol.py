@@ -18,9 +18,12 @@ import base64
 import binascii
 import json
 import re
+import threading
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import quote, unquote_to_bytes
+
+from ..formats import _json
 
 # ---------------------------------------------------------------------------
 # percent decoding
@@ -108,17 +111,52 @@ def b64url_decode(s: str) -> bytes:
         raise ValueError(str(e)) from e
 
 
+#: per thread: values whose lone surrogates :func:`json_loads` replaced (see :func:`take_fixed`)
+_FIXED = threading.local()
+
+
 def json_loads(b: bytes | str) -> Any:
-    """JSON (bytes must be UTF-8) -> value; ValueError if invalid."""
+    """JSON (bytes must be UTF-8) -> value; ValueError if invalid.
+
+    A lone surrogate escape (``"\\udfff"``, which any visitor can send in a tracker
+    payload) becomes U+FFFD; the values so fixed are counted (:func:`take_fixed`)."""
     if isinstance(b, bytes):
         try:
             b = b.decode("utf-8")
         except UnicodeDecodeError as e:
             raise ValueError("not UTF-8") from e
     try:
-        return json.loads(b)
+        v, n = _json.loads(b)
     except (json.JSONDecodeError, RecursionError) as e:
         raise ValueError(str(e)) from e
+    if n:
+        _FIXED.n = getattr(_FIXED, "n", 0) + n
+    return v
+
+
+def take_fixed() -> int:
+    """How many values :func:`json_loads` fixed on this thread since the last call."""
+    n = getattr(_FIXED, "n", 0)
+    _FIXED.n = 0
+    return n
+
+
+#: characters a URL may hold as they are (RFC 3986 reserved and unreserved, and ``%``
+#: so that escapes already there stay as sent)
+_URL_SAFE = "!#$%&'()*+,-./:;=?@[]~_"
+
+
+def url_text(v: str) -> str:
+    """A decoded URL with what cannot stand in a URL (spaces, tabs, non-ASCII) percent-
+    encoded again (UTF-8): the URL as the tracker sent it, whichever collector decoded
+    it and how often."""
+    if v.isascii() and v.isprintable() and " " not in v:
+        return v
+    return quote(v, safe=_URL_SAFE)
+
+
+#: decoded text becomes one TSV field: a tab is four spaces, as Snowplow's enrichment writes it
+TAB = "    "
 
 
 def dumps(v: Any) -> str:
@@ -514,6 +552,11 @@ def build_event(
     if "page_url" not in ev and hit.get("referer"):
         ev["page_url"] = hit["referer"]  # the page that loaded the pixel
     ev["collector_path"] = hit.get("path")
+    if "page_url" in ev:  # the percent-encoding the tracker sent, not a decoded URL
+        ev["page_url"] = url_text(ev["page_url"])
+    for k, v in ev.items():
+        if isinstance(v, str) and "\t" in v and k != "page_url":
+            ev[k] = v.replace("\t", TAB)
 
     if reasons:
         return None, reasons

@@ -68,6 +68,7 @@ def parse_line(line: str) -> Hit | str:
         referer=f[9],
         useragent=f[10],
         query=f[11],
+        access_log=f,
     )
 
 
