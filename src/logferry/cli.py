@@ -154,6 +154,8 @@ def detect_cmd(files: tuple[str, ...], as_json: bool) -> None:
 @click.option("--to", default="jsonl", help="Output format (see `logferry formats`).")
 @click.option("-o", "--output", help="Output file, or - for stdout.")
 @click.option("--output-dir", help="Write named files here (format's own naming; shop rotates daily).")
+@click.option("--overwrite", is_flag=True,
+              help="--output-dir: replace files that exist there (default: an error; symlinks are never followed).")
 @click.option("--fields", help="Comma-separated output fields, in order.")
 @click.option("--where", help="Filter, e.g. 'status=5xx and path^=/api'.")
 @click.option("--compress", help="gzip, zstd or none (default: from -o's extension).")
@@ -173,6 +175,7 @@ def convert_cmd(
     to: str,
     output: str | None,
     output_dir: str | None,
+    overwrite: bool,
     fields: str | None,
     where: str | None,
     compress: str | None,
@@ -214,14 +217,18 @@ def convert_cmd(
     factory = prepared.factory
     finish = None
     if output_dir:
-        return _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, reader_options)
+        return _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, reader_options,
+                               overwrite)
     if output in (None, "-"):
         if getattr(factory, "binary", False) and sys.stdout.isatty():
             fail(f"--to {to} is binary: give -o FILE")
         out, finish = wrap_compress(sys.stdout.buffer, compress or "none")
     else:
-        out, finish = open_output(output, compress)
-    bad_f = open(bad_rows, "wb") if bad_rows else None
+        try:
+            out, finish = open_output(output, compress)
+        except LogferryError as e:
+            fail(str(e))
+    bad_f = _open_bad_rows(bad_rows)
     errors: list[str] = []
     try:
         summary = convert(
@@ -268,12 +275,12 @@ def parse_options(pairs: Iterable[str] | None, tz: str | None = None) -> dict | 
     return out or None
 
 
-def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, options) -> None:
+def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, options, overwrite) -> None:
     """--output-dir: the shop format rotates daily into shopYYYYMMDD.log files; every
     other format gets one file per input, named the format's way."""
     from .convert import bad_rows_writer, convert_to_dir
 
-    bad_f = open(bad_rows, "wb") if bad_rows else None
+    bad_f = _open_bad_rows(bad_rows)
     errors: list[str] = []
     try:
         summary = convert_to_dir(
@@ -286,11 +293,25 @@ def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, opt
             on_bad=bad_rows_writer(bad_f) if bad_f else None,
             on_error=lambda p, e: errors.append(str(e)),
             on_file=lambda name: click.echo(safe(name)),
+            overwrite=overwrite,
         )
+    except LogferryError as e:
+        fail(str(e))
     finally:
         if bad_f:
             bad_f.close()
     _report_convert(summary, errors)
+
+
+def _open_bad_rows(path: str | None):
+    if not path:
+        return None
+    from .outputs import open_for_write
+
+    try:
+        return open_for_write(path)
+    except LogferryError as e:
+        fail(f"--bad-rows: {e}")
 
 
 def _register_areas() -> None:

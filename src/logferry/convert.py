@@ -103,12 +103,19 @@ def prepare(to: str, fields: list[str] | str | None = None, where: str | None = 
     return Prepared(to, fields, pred, factory)
 
 
-def open_output(path: str, compress: str | None = None) -> tuple[BinaryIO, Callable[[], None]]:
+def open_output(path: str, compress: str | None = None, *, overwrite: bool | None = None
+                ) -> tuple[BinaryIO, Callable[[], None]]:
     """Open ``path`` for writing, compressed with ``gzip``/``zstd`` (or ``none``;
-    ``None`` guesses from the extension).  Returns the stream and a finisher."""
+    ``None`` guesses from the extension).  Returns the stream and a finisher.
+
+    ``overwrite``: None for a file the user named (created or truncated); False/True for
+    a file logferry names (never through a symlink; an existing file is an error unless
+    True).  Failures raise :class:`~logferry.errors.OutputError`."""
+    from .outputs import create, open_for_write
+
     if compress is None:
         compress = "gzip" if path.endswith(".gz") else "zstd" if path.endswith(".zst") else "none"
-    raw = open(path, "wb")
+    raw = open_for_write(path) if overwrite is None else create(path, overwrite=overwrite)
     return wrap_compress(raw, compress, close_raw=True)
 
 
@@ -262,18 +269,27 @@ def convert_to_dir(
     on_bad: Callable[[BadRow], None] | None = None,
     on_error: Callable[[str, Exception], None] | None = None,
     on_file: Callable[[str], None] | None = None,
+    overwrite: bool = False,
 ) -> ConvertSummary:
     """Convert into files named the target format's way inside ``output_dir``: the shop
     format rotates daily into ``shopYYYYMMDD.log`` files (a header in each); every other
     format gets one file per input (``naming.default_name``, from its first record's
-    time).  ``on_file`` is told every file written."""
+    time).  ``on_file`` is told every file written.
+
+    A file that exists already is never overwritten unless ``overwrite`` (the input that
+    would write it fails with an OutputError), and a symlink there is never followed."""
     import os
     from datetime import UTC, datetime
 
-    from .errors import LogferryError
+    from .errors import LogferryError, OutputError
     from .writers import naming
 
-    os.makedirs(output_dir, exist_ok=True)
+    try:
+        os.makedirs(output_dir, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"{output_dir}: cannot create the output folder: {e.strerror or e}") from e
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise OutputError(f"{output_dir}: cannot write in the output folder: permission denied")
     summary = ConvertSummary()
     written: set[str] = set()
     t0 = datetime.now(UTC)
@@ -281,7 +297,8 @@ def convert_to_dir(
     if prepared.to == "shop":
         from .writers.w3c import ShopLogDirectory
 
-        shop_dir = ShopLogDirectory(output_dir, "daily", fields=prepared.fields)
+        shop_dir = ShopLogDirectory(output_dir, "daily", fields=prepared.fields,
+                                    existing="replace" if overwrite else "refuse")
     try:
         for n, path in enumerate(inputs, 1):
             try:
@@ -304,7 +321,7 @@ def convert_to_dir(
                     # name: the later one is numbered rather than written over the first
                     name = _unused(os.path.join(output_dir, name), written)
                     written.add(name)
-                    out, finish = open_output(name, comp)
+                    out, finish = open_output(name, comp, overwrite=overwrite)
                     sink = prepared.writer(out)
                 if first is not None:
                     batches = itertools.chain([first], batches)

@@ -9,6 +9,7 @@
      │    └── MissingExtraError      a codec/backend needs an optional package
      ├── ConfigError           bad configuration / CLI arguments (names key, file, reason)
      ├── ConversionError       a requested conversion is impossible (field, expression)
+     ├── OutputError           an output cannot be written (exists, a symlink, no permission)
      └── DeliveryError         a destination refused or failed
           ├── TransientError     worth retrying (timeouts, 5xx, connection reset)
           └── PermanentError     retrying will not help (auth, 4xx, bad name)
@@ -56,6 +57,10 @@ class MissingExtraError(InputError):
 
 class ConfigError(LogferryError):
     """Invalid configuration or arguments."""
+
+
+class OutputError(LogferryError):
+    """An output file cannot be written (it exists, it is a symlink, no permission)."""
 
 
 class ConversionError(LogferryError):

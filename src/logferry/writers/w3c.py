@@ -264,11 +264,13 @@ class ShopLogDirectory:
 
     Rows go to the period of ``clock()`` when a clock is given (a live shop writing as
     it goes), otherwise to the period of their own timestamp (converting old logs).
-    An existing file of the same period is appended to without a second header.
+    An existing file of the same period is appended to without a second header
+    (``existing="append"``); ``"refuse"`` makes it an OutputError and ``"replace"``
+    writes it anew -- both never write through a symlink (``convert --output-dir``).
     """
 
     def __init__(self, directory: str, period: str = "daily", *, clock: Callable[[], datetime] | None = None,
-                 software: str | None = None, fields=None, **kw):
+                 software: str | None = None, fields=None, existing: str = "append", **kw):
         period_start(datetime(2000, 1, 1), period)  # validates the period
         self.directory = directory
         self.period = period
@@ -276,6 +278,7 @@ class ShopLogDirectory:
         self.software = software
         self.fields = fields
         self.kw = kw
+        self.existing = existing
         self.files: list[str] = []
         self._open: tuple[str, BinaryIO, ShopWriter] | None = None
         os.makedirs(directory, exist_ok=True)
@@ -285,8 +288,14 @@ class ShopLogDirectory:
         if self._open and self._open[0] == path:
             return self._open[2]
         self._close_current()
-        exists = os.path.exists(path) and os.path.getsize(path) > 0
-        f = open(path, "ab")
+        if self.existing == "append":
+            exists = os.path.exists(path) and os.path.getsize(path) > 0
+            f = open(path, "ab")
+        else:
+            from ..outputs import create, reopen
+
+            exists = path in self.files  # written by this run: go on after its header
+            f = reopen(path) if exists else create(path, overwrite=self.existing == "replace")
         w = ShopWriter(f, software=self.software, fields=self.fields, clock=self.clock, **self.kw)
         if exists:
             w._current = tuple(self.fields or SHOP_FIELDS)  # header already there
