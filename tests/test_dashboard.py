@@ -382,13 +382,17 @@ def served(demo):
         def do_GET(self):
             u = urlsplit(self.path)
             with lock:
-                if u.path == "/api/report":
-                    seen.append(u.query)
-                    body = json.dumps(dashboard_data(con, filters_from_query(dict(parse_qsl(u.query))))).encode()
-                    ctype = "application/json"
-                else:
-                    body = render_dashboard(dashboard_data(con), api="/api/report", live=True).encode()
-                    ctype = "text/html; charset=utf-8"
+                cur = con.cursor()
+                try:
+                    if u.path == "/api/report":
+                        seen.append(u.query)
+                        body = json.dumps(dashboard_data(cur, filters_from_query(dict(parse_qsl(u.query))))).encode()
+                        ctype = "application/json"
+                    else:
+                        body = render_dashboard(dashboard_data(cur), api="/api/report", live=True).encode()
+                        ctype = "text/html; charset=utf-8"
+                finally:
+                    cur.close()
             self.send_response(200)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
@@ -400,7 +404,8 @@ def served(demo):
     th.start()
     yield f"http://127.0.0.1:{srv.server_address[1]}/dashboard", seen
     srv.shutdown()
-    con.close()
+    with lock:
+        con.close()
 
 
 def test_served_page_fetches_exact_numbers(page, demo, served):
@@ -428,4 +433,55 @@ def test_served_page_fetches_exact_numbers(page, demo, served):
     page.wait_for_function(f"() => document.querySelector('[data-card=requests] b').textContent === '{n5:,}'")
     assert "status=5" in seen[-1]
     page.shot("served-filtered")
+    page.watch.check()
+
+
+@pytest.fixture
+def console(demo, tmp_path):
+    """`logferry serve --db demo.duckdb` as its own process on 127.0.0.1 (the console)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from tests.servers.servers import free_port, wait_port
+
+    port = free_port()
+    p = subprocess.Popen([sys.executable, "-m", "logferry.cli", "serve", "--config", str(tmp_path / "logferry.toml"),
+                          "--port", str(port), "--db", str(demo / "demo.duckdb"), "--no-scheduler"],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", p.stdout.readline())
+    assert m
+    wait_port(port)
+    yield m.group(1), f"http://127.0.0.1:{port}"
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+
+
+def test_console_serves_the_dashboard(page, demo, console):
+    login, base = console
+    page.goto(login)
+    _open(page, base + "/dashboard")
+    total = _sql(demo, "SELECT count(*) FROM requests")[0][0]
+    assert _int(_card(page, "requests")) == total
+    with page.expect_response(lambda r: "/api/report?" in r.url) as resp:
+        _drag(page, "requests", 0.3, 0.5)
+    q = resp.value.url.split("?", 1)[1]
+    from urllib.parse import parse_qs
+
+    args = parse_qs(q)
+    lo, hi = (dt.datetime.fromisoformat(args[k][0].replace("Z", "+00:00")) for k in ("since", "until"))
+    n = _sql(demo, 'SELECT count(*) FROM requests WHERE "timestamp" >= ? AND "timestamp" < ?', [lo, hi])[0][0]
+    page.wait_for_function(f"() => document.querySelector('[data-card=requests] b').textContent === '{n:,}'")
+    assert 0 < n < total and _card(page, "visitors") != "\u2014"
+    page.locator("nav.side a[data-panel=pages]").click()
+    want = dict(_sql(demo, 'SELECT path, count(*) FROM requests WHERE "timestamp" >= ? AND "timestamp" < ? '
+                           "AND path IS NOT NULL GROUP BY path", [lo, hi]))
+    rows = _table(page, "pages")
+    assert rows and all(want[r[0]] == _int(r[1]) for r in rows)
+    page.shot("console-dashboard")
     page.watch.check()

@@ -30,7 +30,7 @@ SLOWEST_CAP = 1_000
 CELL_BUDGET = 40_000
 
 # dimension: (key expression, source view, WHERE, [(metric, SQL aggregate)])
-_DUR = [("dur_n", "count(duration_ms)"), ("dur_sum", "coalesce(sum(duration_ms), 0)"),
+_DUR = [("dur_n", "count(duration_ms)"), ("dur_sum", "round(coalesce(sum(duration_ms), 0), 3)"),
         ("dur_max", "max(duration_ms)")]
 DIMENSIONS: dict[str, tuple[str, str, str, list[tuple[str, str]]]] = {
     "status": ("coalesce(CAST(status AS VARCHAR), 'none')", "req", "true", [("requests", "count(*)")]),
@@ -47,7 +47,7 @@ DIMENSIONS: dict[str, tuple[str, str, str, list[tuple[str, str]]]] = {
     "edge": ("coalesce(edge_location, '-')", "cdn", "true", [
         ("requests", "count(*)"), ("hits", "count(*) FILTER (WHERE is_hit)"),
         ("bytes", "coalesce(sum(bytes_sent), 0)"), ("ttfb_n", "count(ttfb_ms)"),
-        ("ttfb_sum", "coalesce(sum(ttfb_ms), 0)")]),
+        ("ttfb_sum", "round(coalesce(sum(ttfb_ms), 0), 3)")]),
     "cache": ("cache_status", "cdn", "true", [
         ("requests", "count(*)"), ("hits", "count(*) FILTER (WHERE is_hit)"),
         ("bytes", "coalesce(sum(bytes_sent), 0)")]),
@@ -208,52 +208,46 @@ def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
     dims = {}
     for name, (key, view, where, metrics) in DIMENSIONS.items():
         key = hour if key == "__hour__" else lat if key == "__latency__" else key
-        dims[name] = _dimension(con, bexpr, key, view, where, metrics)
+        dims[name] = _dimension(con, bexpr, key, view, where, metrics, n)
     return {"t0": int(b0 // 1_000_000), "step": step_us // 1_000_000, "n": int(n),
             "series": series, "dims": dims}
 
 
-def _dimension(con, bexpr: str, key: str, view: str, where: str, metrics: list[tuple[str, str]]) -> dict:
+def _dimension(con, bexpr: str, key: str, view: str, where: str, metrics: list[tuple[str, str]],
+               n_buckets: int) -> dict:
+    """Totals of the first ROW_CAP keys by requests, and per bucket the cells of the first keys
+    that fit in CELL_BUDGET (a key has at most min(requests, buckets) cells), the rest summed
+    per bucket as key -1."""
     from .reports import _arrow
 
     names = [m for m, _ in metrics]
     sel = ", ".join(f"{e} AS {m}" for m, e in metrics)
+    rows = f"(SELECT {key} AS key, {bexpr} AS b, * FROM {view} WHERE ({where}) AND ts_us IS NOT NULL)"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _dim AS SELECT {key} AS key, {bexpr} AS b, {sel} "
-        f"FROM {view} WHERE ({where}) AND ts_us IS NOT NULL GROUP BY 1, 2"
-    )
-    # ranks by requests over the whole range; totals of the first ROW_CAP keys
-    agg = ", ".join(f"max({m})" if m.endswith("_max") else f"sum({m})" for m in names)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _rank AS SELECT key, count(*) AS cells, {agg}, "
-        f"row_number() OVER (ORDER BY sum(requests) DESC, key) AS rk FROM _dim GROUP BY key"
+        f"CREATE OR REPLACE TEMP TABLE _rank AS SELECT key, {sel}, "
+        f"row_number() OVER (ORDER BY count(*) DESC, key) AS rk FROM {rows} GROUP BY key"
     )
     tot = _arrow(con.sql(f"SELECT * FROM _rank WHERE rk <= {ROW_CAP} ORDER BY rk"))
-    keys = _col(tot, "key")
-    cells = _col(tot, "cells")
-    budget, k_cube = CELL_BUDGET, 0
-    for c in cells:
-        if budget - c < 0:
-            break
-        budget -= c
-        k_cube += 1
-    tot_cols = [[_num(v) for v in tot.column(i).to_pylist()] for i in range(2, 2 + len(names))]
-    other = len(keys) > k_cube or con.execute(f"SELECT count(*) FROM _rank WHERE rk > {ROW_CAP}").fetchall()[0][0] > 0
-    cagg = ", ".join(f"max(d.{m})" if m.endswith("_max") else f"sum(d.{m})" for m in names)
-    ct = _arrow(con.sql(
-        f"SELECT CASE WHEN r.rk <= {k_cube} THEN r.rk - 1 ELSE -1 END AS k, d.b, {cagg} "
-        f"FROM _dim d JOIN _rank r USING (key) GROUP BY 1, 2 ORDER BY 2, 1"
+    k_cube = con.execute(
+        f"SELECT coalesce(max(rk), 0) FROM (SELECT rk, sum(least(requests, {int(n_buckets)})) OVER (ORDER BY rk) AS c "
+        f"FROM _rank WHERE rk <= {ROW_CAP}) WHERE c <= {CELL_BUDGET}"
+    ).fetchall()[0][0]
+    n_keys = con.execute("SELECT count(*) FROM _rank").fetchall()[0][0]
+    cells = _arrow(con.sql(
+        f"SELECT r.rk - 1 AS k, d.b, {', '.join(f'{e} AS {m}' for m, e in metrics)} FROM {rows} d "
+        f"JOIN (SELECT key, rk FROM _rank WHERE rk <= {k_cube}) r USING (key) GROUP BY 1, 2 "
+        + (f"UNION ALL SELECT -1, d.b, {sel} FROM {rows} d "
+           f"ANTI JOIN (SELECT key FROM _rank WHERE rk <= {k_cube}) r USING (key) GROUP BY 2 "
+           if n_keys > k_cube else "") + "ORDER BY 2, 1"
     ))
-    con.execute("DROP TABLE _dim")
     con.execute("DROP TABLE _rank")
     return {
-        "keys": [k if isinstance(k, int | str) else str(k) for k in keys],
+        "keys": [k if isinstance(k, int | str) else str(k) for k in _col(tot, "key")],
         "metrics": names,
-        "tot": tot_cols,
-        "cube_keys": k_cube,
-        "other": bool(other),
-        "cells": {"b": _col(ct, "b"), "k": _col(ct, "k"),
-                  "m": [[_num(v) for v in ct.column(2 + i).to_pylist()] for i in range(len(names))]},
+        "tot": [tot.column(m).to_pylist() for m in names],
+        "cube_keys": int(k_cube),
+        "other": bool(n_keys > k_cube),
+        "cells": {"b": _col(cells, "b"), "k": _col(cells, "k"), "m": [cells.column(m).to_pylist() for m in names]},
     }
 
 

@@ -84,25 +84,16 @@ def classify(ua: str | None) -> tuple:
 def register(con: duckdb.DuckDBPyConnection, table: str = "_ua") -> int:
     """Classify every distinct user agent of ``requests`` into the temp table ``table``;
     returns the number of distinct agents."""
-    import pyarrow as pa
-
-    agents = con.execute(
-        "SELECT DISTINCT user_agent FROM requests WHERE user_agent IS NOT NULL"
-    ).fetchall()
-    names = [a for (a,) in agents]
+    names = [a for (a,) in con.execute(
+        "SELECT DISTINCT user_agent FROM requests WHERE user_agent IS NOT NULL").fetchall()]
     rows = [classify(a) for a in names]
-    cols = list(zip(*rows, strict=True)) if rows else [[] for _ in COLUMNS]
-    t = pa.table({
-        "user_agent": pa.array(names, pa.string()),
-        "browser": pa.array(cols[0], pa.string()),
-        "browser_major": pa.array(cols[1], pa.string()),
-        "os": pa.array(cols[2], pa.string()),
-        "device": pa.array(cols[3], pa.string()),
-        "is_bot": pa.array(cols[4], pa.bool_()),
-    })
-    con.register("_ua_arrow", t)
-    try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM _ua_arrow")
-    finally:
-        con.unregister("_ua_arrow")
+    cols = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in COLUMNS]
+    # list parameters, unnested side by side (no Arrow registration: it would import pandas)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT unnest(CAST(? AS VARCHAR[])) AS user_agent, "
+        "unnest(CAST(? AS VARCHAR[])) AS browser, unnest(CAST(? AS VARCHAR[])) AS browser_major, "
+        "unnest(CAST(? AS VARCHAR[])) AS os, unnest(CAST(? AS VARCHAR[])) AS device, "
+        "unnest(CAST(? AS BOOLEAN[])) AS is_bot",
+        [names, *cols],
+    )
     return len(names)

@@ -359,14 +359,15 @@
     return p.join("&");
   }
   function fetchData(quiet) {
-    if (!CONF.api) return;
+    if (!CONF.api || (quiet && S.inflight)) return;  // a poll never queues behind another fetch
     var n = ++S.fetching;
+    S.inflight = (S.inflight || 0) + 1;
     if (!quiet) document.body.setAttribute("data-loading", "1");
     fetch(CONF.api + (CONF.api.indexOf("?") >= 0 ? "&" : "?") + query(), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error("the server answered " + r.status); return r.json(); })
       .then(function (d) { if (n !== S.fetching) return; S.data = d; S.range = null; rerender(); })
       .catch(function (e) { if (n === S.fetching) setStatus("Could not load the report: " + e.message); })
-      .then(function () { if (n === S.fetching) document.body.removeAttribute("data-loading"); });
+      .then(function () { S.inflight--; if (n === S.fetching) document.body.removeAttribute("data-loading"); });
   }
   var statusNode = null;
   function setStatus(t) { if (statusNode) statusNode.textContent = t; }
