@@ -93,8 +93,9 @@ class Traffic:
                 ext = {"static/js": ".js", "static/css": ".css", "images": ".jpg"}.get(sec, "")
                 slug = f"{sec}/item-{i:05d}" if sec != "old" else f"old/page-{i}.html"
                 paths.append(f"/{slug}{ext}" if k > 1 else f"/{sec}")
-        self.paths = paths[:N_PATHS]
-        rng.shuffle(self.paths[5:])  # sections interleave in the popularity order
+        rest = paths[5:N_PATHS]
+        rng.shuffle(rest)  # the sections interleave in the popularity order
+        self.paths = paths[:5] + rest
         self.dead = {i for i, p in enumerate(self.paths) if p.startswith("/old/")}
         ips = []
         for i in range(N_IPS):

@@ -183,6 +183,7 @@ def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
     rng = con.execute("SELECT min(ts_us), max(ts_us) FROM req").fetchall()[0]
     if rng[0] is None:  # no request: the same shape, empty
         dims = {name: {"keys": [], "metrics": [m for m, _ in d[3]], "tot": [[] for _ in d[3]], "cube_keys": 0,
+                       "total_keys": 0,
                        "other": False, "cells": {"b": [], "k": [], "m": [[] for _ in d[3]]}}
                 for name, d in DIMENSIONS.items()}
         return {"t0": None, "step": step_us // 1_000_000, "n": 0, "series": {m: [] for m, _ in _SERIES},
@@ -246,6 +247,7 @@ def _dimension(con, bexpr: str, key: str, view: str, where: str, metrics: list[t
         "metrics": names,
         "tot": [tot.column(m).to_pylist() for m in names],
         "cube_keys": int(k_cube),
+        "total_keys": int(n_keys),
         "other": bool(n_keys > k_cube),
         "cells": {"b": _col(cells, "b"), "k": _col(cells, "k"), "m": [cells.column(m).to_pylist() for m in names]},
     }

@@ -181,7 +181,8 @@
     var htr = el("tr");
     cols.forEach(function (c, i) {
       var numeric = c[2] !== "text" && c[2] !== "time";
-      var th = el("th", { class: numeric ? "num" : null, scope: "col", text: c[1], "data-col": c[0], tabindex: "0" });
+      var th = el("th", { class: numeric ? "num" : null, scope: "col", text: c[1] + (c[2] === "time" && c[1].indexOf("(") < 0 ? " (" + tzName() + ")" : ""),
+                          "data-col": c[0], tabindex: "0" });
       th.addEventListener("click", function () {
         if (st.sort === i) st.asc = !st.asc; else { st.sort = i; st.asc = !numeric; }
         st.page = 0; draw();
@@ -231,7 +232,8 @@
       var first = view.length ? st.page * PAGE + 1 : 0, last = Math.min(view.length, (st.page + 1) * PAGE);
       info.textContent = (view.length ? "rows " + int(first) + "\u2013" + int(last) + " of " + int(view.length) : "no rows") +
         (view.length !== rows.length ? " (filtered from " + int(rows.length) + ")" : "") +
-        (capped ? "; the first " + int(ROW_CAP) + " rows" : "");
+        (capped ? "; the first " + int(ROW_CAP) + " rows" : "") +
+        (opts.total && opts.total > rows.length && isFull() ? "; the " + int(rows.length) + " with the most requests of " + int(opts.total) : "");
       prev.disabled = st.page === 0; next.disabled = st.page >= pages - 1;
       prev.style.display = next.style.display = pages > 1 ? "" : "none";
     }
@@ -393,6 +395,7 @@
   ];
   function hasRequests() { return seriesTotal("requests") > 0; }
   function seriesTotal(n) { return ((cube().series || {})[n] || []).reduce(function (s, v) { return s + (v || 0); }, 0); }
+  function keysOf(n) { var d = (cube().dims || {})[n]; return d ? d.total_keys : 0; }
   function dimTotal(n) { var d = (cube().dims || {})[n]; return d && d.tot.length ? d.tot[0].reduce(function (s, v) { return s + v; }, 0) : 0; }
   function snowplowReports() {
     return Object.keys(S.data.reports || {}).filter(function (k) { return k.indexOf("snowplow_") === 0; });
@@ -511,7 +514,7 @@
     p.appendChild(bars("missing", rows.slice(0, 12), function (r) { return r.other ? "Other paths" : r.key; }, function (r) { return r.requests; }, int,
       function () { return css("--c4"); }));
     p.appendChild(table("missing", [["key", "path", "text"], ["requests", "requests", "int"], ["n404", "404 not found", "int"],
-      ["n410", "410 gone", "int"]], rows, { otherLabel: "Other paths" }));
+      ["n410", "410 gone", "int"]], rows, { otherLabel: "Other paths", total: keysOf("missing") }));
     var refs = rep("not_found", "referers");
     if (refs.length) {
       p.appendChild(el("h3", { text: "Where the broken links are" }));
@@ -625,14 +628,14 @@
     p.appendChild(table("pages", [["key", "path", "text"], ["requests", "requests", "int"], ["bytes", "data sent", "bytes"],
       ["e4", "4xx", "int"], ["e5", "5xx", "int"], ["avg", "average time", "ms"]], rows.map(function (r) {
       return { key: r.key, other: r.other, requests: r.requests, bytes: r.bytes, e4: r.e4, e5: r.e5, avg: r.dur_n ? r.dur_sum / r.dur_n : null };
-    }), { otherLabel: "Other paths" }));
+    }), { otherLabel: "Other paths", total: keysOf("path") }));
   }
 
   function panelReferrers(p) {
     var rows = withShares(dimRows("referer"));
     p.appendChild(bars("referrers", rows.slice(0, 10), function (r) { return r.other ? "Other referrers" : r.key; }, function (r) { return r.requests; }, int));
     p.appendChild(table("referrers", [["key", "referrer", "text"], ["requests", "requests", "int"], ["share", "share", "pct"]], rows,
-      { otherLabel: "Other referrers" }));
+      { otherLabel: "Other referrers", total: keysOf("referer") }));
   }
 
   function agentRows() {
@@ -645,7 +648,8 @@
   function panelAgents(p) {
     var rows = withShares(agentRows());
     p.appendChild(table("agents", [["key", "user agent", "text"], ["browser", "browser", "text"], ["version", "version", "text"], ["os", "system", "text"],
-      ["device", "device", "text"], ["bot", "kind", "text"], ["requests", "requests", "int"], ["share", "share", "pct"]], rows, { otherLabel: "Other agents" }));
+      ["device", "device", "text"], ["bot", "kind", "text"], ["requests", "requests", "int"], ["share", "share", "pct"]], rows,
+      { otherLabel: "Other agents", total: keysOf("agent") }));
   }
   function panelBrowsers(p) {
     var rows = dimRows("agent");
