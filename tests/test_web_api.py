@@ -562,3 +562,39 @@ def test_reports_scoped_by_token_sites(env):
     env.console.db = None
     assert env.client.get("/api/report", headers=admin).status_code == 404
     assert "logferry serve --db" in env.client.get("/dashboard", headers=admin).text
+
+
+@pytest.mark.parametrize("dest", [
+    {"type": "folder", "path": "/srv/out"},
+    {"type": "s3", "bucket": "logs", "prefix": "cdn/eu", "region": "eu-west-1", "endpoint_url": "http://127.0.0.1:9",
+     "access_key_id": {"env": "AK"}, "secret_access_key": {"secret": "s3_secret"}},
+    {"type": "gcs", "bucket": "gbucket", "prefix": "x", "project": "p1", "token": {"secret": "gcs_json"}},
+    {"type": "sftp", "host": "sftp.example", "port": "2222", "user": "bob@corp", "directory": "/in/logs",
+     "password": {"env": "SFTP_PW"}, "key_file": "~/.ssh/id", "known_hosts": "/etc/kh"},
+    {"type": "ftps", "host": "ftp.example", "port": "990", "user": "ann", "directory": "/up",
+     "password": {"secret": "ftp_pw"}, "ca_file": "/etc/ca.pem"},
+    {"type": "datadog", "site": "datadoghq.eu", "api_key": {"env": "DD_KEY"}, "ddtags": "env:prod"},
+])
+def test_destination_types_round_trip(env, dest):
+    h = bearer(env.toks["admin"])
+    r = env.client.post("/api/jobs", headers=h, json={"name": f"d-{dest['type']}", "job": _job(env), "destination": dest})
+    assert r.status_code == 201, r.text
+    got = r.json()["destination"]
+    for k, v in dest.items():
+        assert got[k] == v, (k, got)
+    from logferry.config import load
+
+    j = load(env.cfg).job(f"d-{dest['type']}")
+    assert not any(k in j.dest_options for k in ("password", "api_key", "token", "secret_access_key"))
+
+
+def test_failed_run_with_retries_shows_attempts(env):
+    h = bearer(env.toks["admin"])
+    st = State(env.console.state_dir)
+    rid = st.begin_run("common", time.time())
+    st.end_run(rid, time.time(), "failed", "s3: put x: ConnectionError: refused (gave up after 7 attempts)")
+    st.close()
+    d = env.client.get(f"/api/runs/{rid}", headers=h).json()["run"]
+    assert d["attempts"] == 7 and d["status"] == "failed"
+    page = env.client.get(f"/runs/{rid}", headers=h).text
+    assert "gave up after 7 attempts" in page and "retried 6 times" in page
