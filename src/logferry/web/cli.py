@@ -115,7 +115,10 @@ def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, f
             from ..usage.follow import Follower
         except ImportError:
             _fail("--follow needs logferry.usage.follow, which this version does not have")
-        console.follower = Follower(str(db), list(paths))
+        try:
+            console.follower = Follower(str(db), list(paths))
+        except LogferryError as e:
+            _fail(str(e))
         threads.append(threading.Thread(target=console.follower.run, args=(follow_stop,),
                                         name="follower", daemon=True))
 
