@@ -598,3 +598,12 @@ def test_failed_run_with_retries_shows_attempts(env):
     assert d["attempts"] == 7 and d["status"] == "failed"
     page = env.client.get(f"/runs/{rid}", headers=h).text
     assert "gave up after 7 attempts" in page and "retried 6 times" in page
+
+
+def test_config_broken_by_hand_is_reported(env):
+    h = bearer(env.toks["admin"])
+    env.cfg.write_text(env.cfg.read_text() + "\n[jobs.broken]\nsource = []\nbogus = 1\n")
+    r = env.client.get("/api/jobs", headers=h)
+    assert r.status_code == 400 and "jobs.broken.bogus: unknown key" in r.json()["detail"]
+    p = env.client.get("/", headers={**h, "Accept": "text/html"})
+    assert p.status_code == 400 and "Configuration error" in p.text and "unknown key" in p.text

@@ -141,6 +141,10 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
 
     @app.exception_handler(ConfigError)
     async def config_error(request: Request, exc: ConfigError):
+        # e.g. logferry.toml edited by hand into an invalid file: say so where it is read
+        if _wants_html(request):
+            return HTMLResponse(env.get_template("message.html").render(
+                title="Configuration error", message=str(exc), nav=True, csrf=""), status_code=400)
         return JSONResponse({"detail": str(exc)}, status_code=400)
 
     @app.middleware("http")

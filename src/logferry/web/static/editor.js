@@ -97,9 +97,21 @@
   $("format").value = cfg.format || "";
   $("to").value = cfg.to || "jsonl";
   $("compress").value = cfg.compress || "gzip";
-  (cfg.fields || []).forEach((f) => { const c = form.querySelector(`input[name=field][value="${CSS.escape(f)}"]`); if (c) c.checked = true; });
+  // values the pickers do not offer (a raw field, a single status code) get a box of their own,
+  // so that saving the form keeps them
+  function tick(box, name, v) {
+    let c = form.querySelector(`input[name=${name}][value="${CSS.escape(v)}"]`);
+    if (!c) {
+      const l = LF.el("label");
+      c = LF.el("input", { type: "checkbox", value: v, name });
+      l.append(c, document.createTextNode(" " + v + " "));
+      box.append(l);
+    }
+    c.checked = true;
+  }
+  (cfg.fields || []).forEach((f) => tick($("fields"), "field", f));
   const flt = cfg.filter || {};
-  (flt.status || []).forEach((s) => { const c = form.querySelector(`input[name=status-class][value="${CSS.escape(s)}"]`); if (c) c.checked = true; });
+  (flt.status || []).forEach((s) => tick($("status-classes"), "status-class", s));
   $("filter-sites").value = (flt.sites || []).join(", ");
   $("path-prefix").value = flt.path_prefix || "";
   const dtl = (v) => (v ? String(v).replace(/Z$|\+00:00$/, "").slice(0, 16) : "");
