@@ -1,8 +1,10 @@
 """Destinations by URL scheme: ``file``, ``s3``, ``gs``, ``sftp``, ``ftp``/``ftps``, ``datadog``.
 
 A destination has ``put(name, data)`` (idempotent: the same name overwrites, so a
-re-delivered object never appears twice), ``list()``, ``delete(name)``, ``get(name)`` and
-``close()``.  Backend errors are translated to :class:`~logferry.errors.TransientError`
+re-delivered object never appears twice), ``list()``, ``delete(name)``, ``get(name)``,
+``exists(name)`` (object stores and file systems; the engine asks it before it puts a new
+name, so a name that already holds an object is never overwritten) and ``close()``.
+Every name is checked by :func:`object_path`: it stays under the destination's root.  Backend errors are translated to :class:`~logferry.errors.TransientError`
 (retry) or :class:`~logferry.errors.PermanentError` with the original as ``__cause__``.
 Secrets are never part of an error message.
 """
@@ -35,6 +37,37 @@ class ObjectInfo:
     name: str
     size: int
     mtime: float  # seconds since the epoch
+
+
+def unsafe_name(name: str) -> str | None:
+    """Why ``name`` may not be an object name under a destination's root, or None."""
+    if not isinstance(name, str) or not name:
+        return "empty"
+    if name.startswith("/"):
+        return "an absolute path is not allowed"
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in name):
+        return "control characters are not allowed"
+    if "\\" in name:
+        return "backslashes are not allowed"
+    if any(seg in ("", ".", "..") for seg in name.split("/")):
+        return "'.', '..' and empty path segments are not allowed"
+    return None
+
+
+def object_path(root: str, name: str) -> str:
+    """``root/name``, refusing a name that could leave ``root`` (PermanentError)."""
+    import posixpath
+
+    from ..errors import PermanentError
+
+    why = unsafe_name(name)
+    if why:
+        raise PermanentError(f"object name {name!r}: {why}")
+    path = f"{root.rstrip('/')}/{name}" if root else name
+    base = root.rstrip("/")
+    if base and not posixpath.normpath(path).startswith(base + "/"):
+        raise PermanentError(f"object name {name!r} leaves the destination")
+    return path
 
 
 def scheme_of(url: str) -> str:

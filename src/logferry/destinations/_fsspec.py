@@ -78,10 +78,12 @@ class FsspecDestination:
         raise NotImplementedError
 
     def _path(self, name: str) -> str:
-        return f"{self.root}/{name}" if self.root else name
+        from . import object_path
+
+        return object_path(self.root, name)
 
     def put(self, name: str, data: bytes) -> None:
-        path = self._path(name)
+        path = self._path(name)  # outside the try: a refused name is not a backend error
         try:
             parent = path.rsplit("/", 1)[0] if "/" in path else ""
             if parent and self.needs_mkdir and parent not in self._made:
@@ -142,6 +144,17 @@ class FsspecDestination:
                 continue
             out.append(ObjectInfo(rel, int(info.get("size") or 0), _mtime(info)))
         return sorted(out, key=lambda o: o.name)
+
+    def exists(self, name: str) -> bool:
+        """Whether an object of this name is there (asked afresh, never from a cache)."""
+        path = self._path(name)
+        try:
+            self.fs.invalidate_cache(path)
+            return bool(self.fs.isfile(path))
+        except FileNotFoundError:
+            return False
+        except Exception as e:
+            raise self._failed(translate(e, f"{self.scheme}: exists {name}")) from e
 
     def delete(self, name: str) -> None:
         try:

@@ -85,7 +85,9 @@ class FTPDestination:
         return PermanentError(msg)
 
     def _path(self, name: str) -> str:
-        return posixpath.join(self.root, name)
+        from . import object_path
+
+        return object_path(self.root, name)
 
     def _makedirs(self, ftp: ftplib.FTP, d: str) -> None:
         parts = [p for p in d.split("/") if p]
@@ -118,8 +120,9 @@ class FTPDestination:
 
     def get(self, name: str) -> bytes:
         buf = io.BytesIO()
+        path = self._path(name)
         try:
-            self._connect().retrbinary(f"RETR {self._path(name)}", buf.write)
+            self._connect().retrbinary(f"RETR {path}", buf.write)
         except Exception as e:
             raise self._err(e, f"get {name}") from e
         return buf.getvalue()
@@ -156,9 +159,24 @@ class FTPDestination:
                     ts = 0.0
                 out.append(ObjectInfo(r, int(facts.get("size", 0)), ts))
 
-    def delete(self, name: str) -> None:
+    def exists(self, name: str) -> bool:
+        path = self._path(name)
+        d, base = posixpath.split(path)
         try:
-            self._connect().delete(self._path(name))
+            ftp = self._connect()
+            return any(n == base and f.get("type") == "file"
+                       for n, f in ftp.mlsd(d or "/", facts=["type"]))
+        except ftplib.error_perm:
+            return False  # no such directory
+        except (TransientError, PermanentError):
+            raise
+        except Exception as e:
+            raise self._err(e, f"exists {name}") from e
+
+    def delete(self, name: str) -> None:
+        path = self._path(name)
+        try:
+            self._connect().delete(path)
         except ftplib.error_perm as e:
             if str(e).startswith("550"):
                 return

@@ -117,6 +117,9 @@ class Job:
 
     def __post_init__(self) -> None:
         naming.check_job_name(self.name)
+        # the template keeps objects apart and its names stay under the destination,
+        # with this job's own {job}, {service} and {site}
+        naming.validate(self.name_template, job=self.name, service=self.service, site=self.site)
 
 
 @dataclass
@@ -408,17 +411,19 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
         else:
             this_seq = seq
             ts = o.first_ts or datetime.fromtimestamp(clock(), UTC)
-            name = naming.render(
+            name = naming.check_name(naming.render(
                 job.name_template, ts, seq=this_seq, job=job.name,
                 position=f"{o.first[0]}:{o.first[1]}:{this_seq}", service=job.service,
                 site=job.site, host=host, ext=ext,
-            )
+            ))
+            _check_free(dest, name, job, state, sleep)
             state.set_pending(job.name, name, this_seq)
-        _put_with_retries(dest, name, data, job, sleep)
+        _with_retries(lambda: dest.put(name, data), job, sleep)
         seq = this_seq + 1
         state.commit_object(
             job.name, res.run_id, name, len(data), o.records, hashlib.sha256(data).hexdigest(),
             clock(), o.first_ts.isoformat() if o.first_ts else None, checkpoints_upto(o.last), seq,
+            dest=job.dest,
         )
         res.objects += 1
         res.records += o.records
@@ -603,12 +608,29 @@ def _bad_writer(f, res: RunResult, path: str, t: src.Tracker):
     return on_bad
 
 
-def _put_with_retries(dest: Any, name: str, data: bytes, job: Job, sleep) -> None:
+def _check_free(dest: Any, name: str, job: Job, state: State, sleep) -> None:
+    """A new object name must not hold an object already: neither one this state
+    delivered (any job with this destination) nor any other at the destination (asked
+    once, before the first put: a put whose reply was lost may leave its own object)."""
+    prior = state.delivered_as(name, job.dest, job.name)
+    if prior is None and hasattr(dest, "exists"):
+        taken = _with_retries(lambda: dest.exists(name), job, sleep)
+    else:
+        taken = prior is not None
+    if taken:
+        who = (f"the object delivered by job {prior.job} in run {prior.run_id}" if prior
+               else "an object logferry did not deliver")
+        raise PermanentError(
+            f"object name {name!r} already holds {who}; it is not overwritten (make the "
+            f"name template unique for this destination, e.g. with {{job}} and {{seq}})")
+
+
+def _with_retries(fn: Callable[[], Any], job: Job, sleep) -> Any:
+    """``fn()``, retried with exponential backoff on transient errors."""
     attempt = 0
     while True:
         try:
-            dest.put(name, data)
-            return
+            return fn()
         except TransientError as e:
             attempt += 1
             if attempt > job.retries:
@@ -616,8 +638,6 @@ def _put_with_retries(dest: Any, name: str, data: bytes, job: Job, sleep) -> Non
             delay = min(job.backoff_max_secs, job.backoff_secs * (2 ** (attempt - 1)))
             log.warning("transient error, retry %d in %.1fs: %s", attempt, delay, e)
             sleep(delay)
-        except PermanentError:
-            raise
 
 
 def bad_rows_file(state_dir: str | os.PathLike, job: str) -> str:

@@ -62,41 +62,93 @@ def resolve(template: str | None, preset: str | None = None) -> str:
     return template or PRESETS["default"]
 
 
-def validate(template: str) -> str:
-    """Check a template; raise ConfigError naming the problem.  Returns it unchanged."""
+#: strftime fields a template may use (``%%`` is a literal ``%``)
+STRFTIME = "YmdHMSjyaAbBepfzZGVuwUW"
+_DIRECTIVE = re.compile(r"%(.?)", re.S)
+
+#: format specs that keep a field one-to-one: ``{seq}`` may be padded, signed or written in
+#: another base but never cut; ``{uuid}`` may be padded but never shortened (a precision
+#: would make different objects share a name)
+_SEQ_SPEC = re.compile(r"(?:.?[<>=^])?[+\- ]?#?0?\d*[,_]?[dxXob]?")
+_STR_SPEC = re.compile(r"(?:.?[<>=^])?\d*s?")
+_UNIQUE = ("seq", "uuid", "uuid8")
+
+
+def _parts(template: str):
+    try:
+        return list(string.Formatter().parse(template))
+    except ValueError as e:
+        raise ConfigError(f"name template {template!r}: {e}") from None
+
+
+def validate(template: str, *, job: str = "j", service: str = "", site: str = "",
+             ext: str = ".jsonl.gz") -> str:
+    """Check a template; raise ConfigError naming the problem.  Returns it unchanged.
+
+    Besides the syntax, it checks that names stay apart: the template has ``{seq}`` or
+    ``{uuid}`` with a spec that cannot cut it, and two objects at different positions
+    render different names; and that the rendered names (with the job's own ``job``,
+    ``service`` and ``site``) are relative object names (:func:`check_name`)."""
     if not template or template.strip() != template:
         raise ConfigError("name template is empty or has leading/trailing spaces")
     names = set()
-    try:
-        for _, field, _spec, conv in string.Formatter().parse(template):
-            if field is None:
-                continue
-            if field not in (*FIELDS, "uuid8"):
-                raise ConfigError(
-                    f"name template {template!r}: unknown field {{{field}}}; "
-                    f"allowed: {', '.join('{' + f + '}' for f in FIELDS)}"
-                )
-            if conv:
-                raise ConfigError(f"name template {template!r}: conversions (!r, !s) are not allowed")
-            names.add(field)
-    except ValueError as e:
-        raise ConfigError(f"name template {template!r}: {e}") from None
-    if not names & {"seq", "uuid", "uuid8"}:
+    for literal, fld, spec, conv in _parts(template):
+        bad = [d for d in _DIRECTIVE.findall(literal) if d != "%" and d not in set(STRFTIME)]
+        if bad:
+            raise ConfigError(f"name template {template!r}: unsupported strftime field(s) "
+                              f"{['%' + d for d in bad]}")
+        if fld is None:
+            continue
+        if fld not in (*FIELDS, "uuid8"):
+            raise ConfigError(
+                f"name template {template!r}: unknown field {{{fld}}}; "
+                f"allowed: {', '.join('{' + f + '}' for f in FIELDS)}"
+            )
+        if conv:
+            raise ConfigError(f"name template {template!r}: conversions (!r, !s) are not allowed")
+        if spec and "{" in spec:
+            raise ConfigError(f"name template {template!r}: nested fields in {{{fld}:{spec}}}")
+        if fld == "seq" and not _SEQ_SPEC.fullmatch(spec or ""):
+            raise ConfigError(f"name template {template!r}: {{seq:{spec}}} is not an integer "
+                              f"format that keeps every number apart (e.g. {{seq:06d}})")
+        if fld in ("uuid", "uuid8") and not _STR_SPEC.fullmatch(spec or ""):
+            raise ConfigError(f"name template {template!r}: {{{fld}:{spec}}} would shorten "
+                              f"it, so different objects could get the same name")
+        names.add(fld)
+    if not names & set(_UNIQUE):
         raise ConfigError(
             f"name template {template!r} must contain {{seq}} or {{uuid}} so that two objects "
             f"never get the same name"
         )
-    bad = re.findall(r"%[^%YmdHMSjyaAbBepfzZGVuwUW]", template.replace("%%", ""))
-    if bad:
-        raise ConfigError(f"name template {template!r}: unsupported strftime field(s) {bad}")
-    if template.startswith("/") or "\n" in template or "\r" in template:
-        raise ConfigError(f"name template {template!r}: must be relative, one line")
+    ts = datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)
     try:
-        render(template, datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), seq=1, job="j",
-               position="x")
-    except (KeyError, ValueError, IndexError) as e:
+        a, b, c = (render(template, ts, seq=q, job=job, position=f"1:{q}:{q}", service=service,
+                          site=site, host="host", ext=ext) for q in (1, 2, 123456))
+    except (KeyError, ValueError, IndexError, ConfigError) as e:
         raise ConfigError(f"name template {template!r}: {e}") from None
+    if len({a, b, c}) < 3:
+        raise ConfigError(f"name template {template!r}: different objects get the same name "
+                          f"({a!r})")
+    for n in (a, b, c):
+        why = _unsafe(n)
+        if why:
+            raise ConfigError(f"name template {template!r} renders {n!r}: {why}")
     return template
+
+
+def _unsafe(name: str) -> str | None:
+    from ..destinations import unsafe_name
+
+    return unsafe_name(name)
+
+
+def check_name(name: str) -> str:
+    """A rendered object name must be relative and stay under the destination: no
+    absolute path, no ``.``/``..``/empty segment, no backslash, no control character."""
+    why = _unsafe(name)
+    if why:
+        raise ConfigError(f"object name {name!r}: {why}")
+    return name
 
 
 @dataclass(frozen=True)
@@ -123,19 +175,24 @@ def render(
     """The object name for an object whose first record has time ``ts`` (UTC) and that
     starts at ``position`` (a stable description of where its first record came from)."""
     u = _uuid.uuid5(_NS, f"{job}\x00{position}")
-    # strftime first, on a copy whose braces are protected
-    protected = template.replace("%%", "\x00")
-    timed = ts.astimezone(UTC).strftime(protected).replace("\x00", "%")
-    name = timed.format(
-        job=job,
-        service=service or job,
-        site=site or "-",
-        seq=seq,
-        host=host or "-",
-        uuid=str(u),
-        uuid8=u.hex[:13].upper(),
-        ext=ext,
-    )
+    values = {
+        "job": job, "service": service or job, "site": site or "-", "seq": seq,
+        "host": host or "-", "uuid": str(u), "uuid8": u.hex[:13].upper(), "ext": ext,
+    }
+    ts = ts.astimezone(UTC)
+
+    def strftime(m: re.Match) -> str:
+        d = m.group(1)
+        return "%" if d == "%" else ts.strftime("%" + d) if d else "%"
+
+    # strftime applies to the literal text only, one directive at a time (so ``%%`` is a
+    # literal ``%`` and nothing a field renders is read as a directive)
+    out = []
+    for literal, fld, spec, _conv in _parts(template):
+        out.append(_DIRECTIVE.sub(strftime, literal))
+        if fld is not None:
+            out.append(format(values[fld], spec or ""))
+    name = "".join(out)
     if len(name.encode("utf-8")) > 1024:
         raise ValueError(f"object name is longer than 1024 bytes: {name[:80]}...")
     return name

@@ -65,7 +65,8 @@ CREATE TABLE IF NOT EXISTS objects (
   sha256 TEXT NOT NULL,
   delivered REAL NOT NULL,
   first_ts TEXT,
-  pruned INTEGER NOT NULL DEFAULT 0
+  pruned INTEGER NOT NULL DEFAULT 0,
+  dest TEXT
 );
 CREATE INDEX IF NOT EXISTS objects_run ON objects(run_id);
 CREATE INDEX IF NOT EXISTS objects_job ON objects(job);
@@ -76,6 +77,9 @@ CREATE TABLE IF NOT EXISTS job_events (
   event TEXT NOT NULL
 );
 """
+
+#: columns added after the first release (state files written before get them on open)
+MIGRATIONS = {("objects", "dest"): "ALTER TABLE objects ADD COLUMN dest TEXT"}
 
 
 @dataclass
@@ -128,6 +132,7 @@ class ObjectRow:
     delivered: float
     first_ts: str | None
     pruned: int
+    dest: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -142,6 +147,10 @@ class State:
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=FULL")
         self.con.executescript(SCHEMA)
+        for (table, col), sql in MIGRATIONS.items():
+            if col not in {r[1] for r in self.con.execute(f"PRAGMA table_info({table})")}:
+                self.con.execute(sql)
+        self.con.execute("CREATE INDEX IF NOT EXISTS objects_name ON objects(name)")
 
     def close(self) -> None:
         self.con.close()
@@ -318,15 +327,16 @@ class State:
         first_ts: str | None,
         checkpoints: Iterable[tuple[int, int, int, int, str, int]],
         seq: int,
+        dest: str | None = None,
     ) -> None:
         """After the destination confirmed ``name``: record it, advance the checkpoints
         (file id, line, anchor line, anchor offset, header, eof) and the sequence number,
         clear the intent -- in one transaction."""
         with self.tx():
             self.con.execute(
-                "INSERT INTO objects(run_id, job, name, size, records, sha256, delivered, first_ts)"
-                " VALUES (?,?,?,?,?,?,?,?)",
-                (run_id, job, name, size, records, sha256, now, first_ts),
+                "INSERT INTO objects(run_id, job, name, size, records, sha256, delivered, first_ts, dest)"
+                " VALUES (?,?,?,?,?,?,?,?,?)",
+                (run_id, job, name, size, records, sha256, now, first_ts, dest),
             )
             for fid, line, aline, aoff, header, eof in checkpoints:
                 self.con.execute(
@@ -359,6 +369,20 @@ class State:
         else:
             rows = self.con.execute("SELECT * FROM objects WHERE job=? ORDER BY id", (job,))
         return [ObjectRow(*r) for r in rows]
+
+    def delivered_as(self, name: str, dest: str, job: str) -> ObjectRow | None:
+        """The delivered (not pruned) object that ``name`` holds at ``dest``, if any: one
+        of any job of this state with that destination (or of ``job``, for objects
+        recorded before destinations were)."""
+        r = self.con.execute(
+            "SELECT * FROM objects WHERE name=? AND pruned=0 AND (dest=? OR (dest IS NULL AND job=?))"
+            " ORDER BY id DESC LIMIT 1", (name, dest, job)).fetchone()
+        return ObjectRow(*r) if r else None
+
+    def delivered_names(self, job: str) -> set[str]:
+        """Names of the job's delivered objects not yet pruned."""
+        return {r[0] for r in self.con.execute(
+            "SELECT name FROM objects WHERE job=? AND pruned=0", (job,))}
 
     def mark_pruned(self, job: str, names: Iterable[str]) -> None:
         with self.tx():
