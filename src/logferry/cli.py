@@ -391,6 +391,22 @@ def main() -> None:
         sys.exit(2)
     except BrokenPipeError:
         sys.exit(0)
+    except OSError as e:  # the environment: a file or folder that cannot be read or written
+        where = f"{e.filename}: " if e.filename else ""
+        error(f"{where}{e.strerror or e}")
+        sys.exit(2)
+    except Exception as e:
+        if not _environment_error(e):
+            raise
+        error(str(e).splitlines()[0] if str(e) else type(e).__name__)
+        sys.exit(2)
+
+
+def _environment_error(e: Exception) -> bool:
+    """DuckDB's errors about the database file itself (cannot open or write it, not a
+    database, no permission): the environment, not a bug."""
+    t = type(e)
+    return t.__module__ in ("duckdb", "_duckdb") and t.__name__ in ("IOException", "PermissionException")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import sys
 from datetime import datetime
@@ -47,8 +48,14 @@ def events_cmd(files: tuple[str, ...], to: str, output: str | None, bad_rows: st
     if to == "parquet" and output in (None, "-"):
         click.echo("logferry: error: --to parquet is binary: give -o FILE", err=True)
         raise click.exceptions.Exit(2)
-    out = sys.stdout.buffer if output in (None, "-") else open(output, "wb")
-    bad_f = open(bad_rows, "w", encoding="utf-8") if bad_rows else None
+    from .outputs import open_for_write
+
+    try:
+        out = sys.stdout.buffer if output in (None, "-") else open_for_write(output)
+        bad_f = io.TextIOWrapper(open_for_write(bad_rows), encoding="utf-8") if bad_rows else None
+    except LogferryError as e:
+        error(e)
+        raise click.exceptions.Exit(2) from None
     pq_writer = None
     if to == "parquet":
         import pyarrow.parquet as pq

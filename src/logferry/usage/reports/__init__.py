@@ -153,6 +153,32 @@ class Params:
         }
 
 
+#: bounds of the report knobs (a year of minutes; rows of a top-N section)
+MAX_BUCKET_MINUTES = 366 * 1440
+MAX_GAP_BUCKETS = 1_000_000
+MAX_TOP = 1_000_000
+
+
+def check_params(params: Params) -> None:
+    """ConfigError unless every knob is a finite number in its range (NaN and infinities
+    compare false with everything, so they are tested for first)."""
+    from ...errors import ConfigError
+
+    def finite(name: str, v: Any, lo: float, hi: float, lo_open: bool = False) -> None:
+        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+        ok = ok and (lo < v if lo_open else lo <= v) and v <= hi
+        if not ok:
+            rng = f"{'>' if lo_open else '>='} {lo:g} and <= {int(hi):,}"
+            raise ConfigError(f"{name} must be a number {rng}, not {v!r}")
+
+    finite("--bucket (minutes)", params.bucket_minutes, 0, MAX_BUCKET_MINUTES, lo_open=True)
+    finite("--threshold", params.threshold, 0, 1, lo_open=True)
+    finite("--gap", params.gap_buckets, 0, MAX_GAP_BUCKETS)
+    finite("--top", params.top, 0, MAX_TOP)
+    if params.chart_bucket_minutes is not None:
+        finite("chart bucket (minutes)", params.chart_bucket_minutes, 0, MAX_BUCKET_MINUTES, lo_open=True)
+
+
 def _iso(v: Any) -> Any:
     return v.isoformat() if isinstance(v, dt.datetime | dt.date) else v
 
@@ -191,8 +217,7 @@ def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
     register(con)
     con.execute("CREATE OR REPLACE TEMP TABLE _bots AS SELECT user_agent FROM _ua WHERE is_bot AND ?",
                 [not params.bots])
-    if params.bucket_minutes <= 0 or params.gap_buckets < 0 or not 0 < params.threshold <= 1:
-        raise ConfigError("uptime: bucket must be > 0, gap >= 0 and 0 < threshold <= 1")
+    check_params(params)
     lo, hi = con.execute(
         "SELECT epoch(min(\"timestamp\")), epoch(max(\"timestamp\")) FROM requests "
         "WHERE (getvariable('since') IS NULL OR \"timestamp\" >= getvariable('since')) "
