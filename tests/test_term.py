@@ -110,7 +110,7 @@ def test_sql_json_escapes_controls(hostile_db):
     assert {json.loads(x)["user_agent"] for x in r.output.splitlines()} >= {"evil\x1b]0;pwned\x07 and \x1b[2J cleared"}
 
 
-def _run_on_pty(args: list[str], timeout: float = 60.0) -> bytes:
+def _run_on_pty(args: list[str], timeout: float = 60.0, status: int = 0) -> bytes:
     """Run the logferry command with stdout and stderr on a pseudo-terminal; its output."""
     master, slave = pty.openpty()
     env = {**os.environ, "COLUMNS": "200", "LINES": "40"}
@@ -134,7 +134,7 @@ def _run_on_pty(args: list[str], timeout: float = 60.0) -> bytes:
     finally:
         os.close(master)
         proc.wait(timeout)
-    assert proc.returncode == 0, b"".join(chunks)
+    assert proc.returncode == status, b"".join(chunks)
     return b"".join(chunks)
 
 
@@ -170,3 +170,20 @@ def test_demo_summary_is_one_line_per_row_when_piped(tmp_path):
     assert head and all(c in head[0] for c in ("visitors", "bytes_sent", "files", "lines", "bad_rows"))
     i = lines.index(head[0])
     assert len(lines[i + 2].split()) >= 9  # every column of the totals row on its one line
+
+
+def test_convert_to_a_terminal_escapes_what_a_terminal_would_obey(tmp_path):
+    log = tmp_path / "c1.log"
+    ua = "a\x9b31m b \x7f c \u202e d \x1b[2J"
+    log.write_bytes(b'1.2.3.4 - - [01/Mar/2024:10:00:00 +0000] "GET / HTTP/1.1" 200 5 "-" '
+                    b'"a\\xC2\\x9B31m b \\x7F c \\xE2\\x80\\xAE d \\x1B[2J"\n')
+    out = _run_on_pty(["convert", str(log), "--fields", "user_agent"])
+    assert not any(c in out for c in (b"\xc2\x9b", b"\x7f", b"\xe2\x80\xae", b"\x1b[2J"))
+    line = out.decode().splitlines()[0]
+    assert json.loads(line) == {"user_agent": ua}  # the same JSON value
+    out = _run_on_pty(["convert", str(log), "--to", "w3c"])
+    assert b"a\\x9b31m+b+\\x7f+c+\\u202e+d+\\x1b[2J" in out
+    r = CliRunner().invoke(app, ["convert", str(log), "--fields", "user_agent"])
+    assert json.loads(r.output.splitlines()[0]) == {"user_agent": ua}  # piped: the data as it is
+    out = _run_on_pty(["convert", str(log), "--compress", "gzip"], status=2)
+    assert b"logferry: error: --compress gzip is binary: give -o FILE" in out

@@ -220,9 +220,17 @@ def convert_cmd(
         return _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, reader_options,
                                overwrite)
     if output in (None, "-"):
-        if getattr(factory, "binary", False) and sys.stdout.isatty():
-            fail(f"--to {to} is binary: give -o FILE")
-        out, finish = wrap_compress(sys.stdout.buffer, compress or "none")
+        if sys.stdout.isatty():
+            if getattr(factory, "binary", False):
+                fail(f"--to {to} is binary: give -o FILE")
+            if compress not in (None, "none"):
+                fail(f"--compress {compress} is binary: give -o FILE")
+            from .term import TerminalWriter
+
+            # on the screen, log values never act as escape sequences
+            out, finish = TerminalWriter(sys.stdout.buffer, json=to == "jsonl"), lambda: None
+        else:
+            out, finish = wrap_compress(sys.stdout.buffer, compress or "none")
     else:
         try:
             out, finish = open_output(output, compress)

@@ -192,3 +192,57 @@ def json_safe(text: str) -> str:
     """JSON text (from ``json.dumps``) with the characters :func:`safe` would escape
     written as ``\\uXXXX`` escapes: the same JSON value, safe on a terminal."""
     return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_json_escape, text)
+
+
+#: what a terminal filter escapes: :data:`_UNSAFE` less the tab, newline and CR that
+#: give text its lines and columns, plus undecodable bytes (surrogate escapes)
+_TTY_UNSAFE = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+    "\udc80-\udcff]"
+)
+
+
+class TerminalWriter:
+    """A binary stream in front of a terminal (``convert`` writing to the screen): the
+    text that passes has the characters :func:`safe` escapes made visible -- as JSON
+    ``\\uXXXX`` escapes with ``json=True`` (the same JSON values), else as :func:`safe`
+    writes them; invalid UTF-8 bytes show as ``\\xNN``."""
+
+    def __init__(self, raw: Any, *, json: bool = False):
+        self.raw = raw
+        self.json = json
+        self._tail = b""
+
+    def _escape(self, m: re.Match[str]) -> str:
+        o = ord(m.group())
+        if 0xDC80 <= o <= 0xDCFF:  # an undecodable byte
+            return f"\\u{o - 0xDC00:04x}" if self.json else f"\\x{o - 0xDC00:02x}"
+        return f"\\u{o:04x}" if self.json else _visible(m)
+
+    def _emit(self, data: bytes) -> None:
+        text = data.decode("utf-8", "surrogateescape")
+        self.raw.write(_TTY_UNSAFE.sub(self._escape, text).encode("utf-8"))
+
+    def write(self, b: Any) -> int:
+        data = self._tail + bytes(b)
+        cut = len(data)
+        for k in range(len(data) - 1, max(len(data) - 4, -1), -1):  # an unfinished character
+            c = data[k]
+            if c < 0x80:
+                break
+            if c >= 0xC0:
+                if len(data) - k < (2 if c < 0xE0 else 3 if c < 0xF0 else 4):
+                    cut = k
+                break
+        self._tail = data[cut:]
+        self._emit(data[:cut])
+        return len(b)
+
+    def flush(self) -> None:
+        if self._tail:
+            self._emit(self._tail)
+            self._tail = b""
+        self.raw.flush()
+
+    def close(self) -> None:
+        self.flush()
