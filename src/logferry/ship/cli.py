@@ -168,7 +168,7 @@ def ship_cmd(
         d.close()
         st.close()
     _report(job_name, res)
-    if res.status == "failed":
+    if res.status in ("failed", "partial"):
         raise click.exceptions.Exit(1)
 
 
@@ -252,7 +252,7 @@ def export_run(name: str, once: bool, config: str | None, wait: float) -> None:
         except LogferryError as e:
             _fail(str(e))
         _report(name, res)
-        if res is not None and res.status == "failed":
+        if res is not None and res.status in ("failed", "partial"):
             raise click.exceptions.Exit(1)
         return
     _scheduler(loaded, [name], stop)

@@ -125,13 +125,16 @@ class Job:
 @dataclass
 class RunResult:
     run_id: int
-    status: str  # ok | failed | skipped | stopped (a stop request ended it early)
+    #: ok | partial (some source files could not be read; the rest was delivered and those
+    #: files are retried by the next run) | failed | skipped | stopped (a stop request)
+    status: str
     objects: int = 0
     records: int = 0
     bytes: int = 0
     bad: int = 0
     error: str | None = None
     names: list[str] = field(default_factory=list)
+    partial: bool = False
 
 
 class Stop:
@@ -341,7 +344,11 @@ def _locked_run(job: Job, state: State, dest: Any, clock, sleep, stop: Stop | No
     try:
         stop = stop or Stop()
         interrupted = _run(job, state, dest, res, clock, sleep, stop, bad_rows_path)
-        res.status = "failed" if res.error else ("stopped" if interrupted else "ok")
+        if res.error:
+            # some files could not be read: 'partial' when the others were delivered
+            res.status = "partial" if res.partial else "failed"
+        else:
+            res.status = "stopped" if interrupted else "ok"
     except (LogferryError, OSError) as e:
         res.status = "failed"
         res.error = _clean(str(e))
@@ -461,6 +468,7 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
         lrot = LineRotator(limits, codec, clock)
         brot = None
     errors: list[str] = []
+    read_ok = 0  # files read to their end
     include_fields = not job.fields
     interrupted = False
     try:
@@ -470,9 +478,13 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
                 break
             fs = r.fs
             hold = (not r.sf.remote) and (clock() - r.sf.mtime) < job.partial_grace_secs
-            t = src.open_from(r.sf.path, r.sf.remote, fs.line, fs.anchor_line, fs.anchor_off,
-                              fs.header.encode("utf-8"), fs.title.encode("utf-8") or None,
-                              hold_partial=hold)
+            try:
+                t = src.open_from(r.sf.path, r.sf.remote, fs.line, fs.anchor_line, fs.anchor_off,
+                                  fs.header.encode("utf-8"), fs.title.encode("utf-8") or None,
+                                  hold_partial=hold)
+            except Exception as e:  # this file cannot be opened: the others still go
+                errors.append(_file_error(r.sf.path, e))
+                continue
             r.tracker = t
             try:
                 from ..reader import RecordStream
@@ -480,18 +492,24 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
                 stream = RecordStream(t, job.format, options=job.reader_options,
                                       on_bad=_bad_writer(bad_f, res, r.sf.path, t),
                                       source_name=r.sf.path, chunk_size=READ_CHUNK)
-            except InputError as e:
+            except Exception as e:
                 t.close()
-                if "empty input" in str(e) or "nothing to detect" in str(e):
+                if isinstance(e, InputError) and ("empty input" in str(e) or "nothing to detect" in str(e)):
                     r.final = (fs.line, fs.anchor_line, fs.anchor_off, fs.header.encode())
+                    read_ok += 1
                     continue
-                errors.append(_clean(str(e)))
+                errors.append(_file_error(r.sf.path, e))
                 continue
             if fs.title == "" and t.title and fs.line == 0:
                 state.con.execute("UPDATE files SET title=? WHERE id=?",
                                   (t.title.decode("utf-8", "replace"), fs.id))
-            for big in stream:
-                big = transform(_renumber(big, t))
+            read_error: list[str] = []
+            done_line = None  # the last line whose records are all in the rotator
+            for big in _reading(stream, r.sf.path, read_error):
+                big = _renumber(big, t)
+                if big.num_rows:
+                    done_line = int(big.column("line_number")[-1].as_py())
+                big = transform(big)
                 # encode in slices: the JSON of a whole reader batch (~80k rows with the
                 # raw fields) and its intermediates would cost hundreds of MB at once
                 for batch in _slices(big, ENCODE_ROWS):
@@ -534,9 +552,20 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
                 interrupted = True
                 break
             res.bad += stream.stats.bad_omitted  # bad rows past the file's cap: counted only
+            if read_error:
+                # the file broke off: what was read of it goes (its checkpoint moves to the
+                # last line read) and the next run retries it from there
+                errors.extend(read_error)
+                if done_line is not None:
+                    aline, aoff, hdr = t.state_at(done_line)
+                    r.final = (done_line, aline, aoff, hdr)
+                    r.eof = 0
+                t.close()
+                continue
             aline, aoff, hdr = t.state_at(t.line)
             r.final = (t.line, aline, aoff, hdr)
             r.eof = 0 if t.held else 1
+            read_ok += 1
             t.close()
         if not interrupted:
             for o in (brot or lrot).flush():
@@ -561,8 +590,30 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
                 except Exception:
                     pass
     if errors:
-        res.error = "; ".join(errors)
+        res.error = _clean("; ".join(errors))
+        res.partial = bool(read_ok or res.objects)
     return interrupted
+
+
+def _file_error(path: str, e: BaseException) -> str:
+    msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}"
+    msg = msg.replace("<stream>", path)
+    return _clean(msg if path in msg else f"{path}: {msg}")
+
+
+def _reading(stream, path: str, failed: list[str]) -> Iterator[pa.RecordBatch]:
+    """The stream's batches until it ends or fails; a failure of reading (a corrupt or
+    truncated file, an I/O error) ends this file only and is put in ``failed``."""
+    it = iter(stream)
+    while True:
+        try:
+            big = next(it)
+        except StopIteration:
+            return
+        except Exception as e:
+            failed.append(_file_error(path, e))
+            return
+        yield big
 
 
 #: bytes of log text parsed at a time: the reader's default (8 MiB, parsed in segments on
