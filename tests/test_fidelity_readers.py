@@ -293,3 +293,21 @@ def test_cloudfront_host_is_the_viewer_host_header():
     assert s.format == "cloudfront"
     assert [x["host"] for x in r] == ["www.example.org", "d111111abcdef8.cloudfront.net"]
     assert r[0]["fields"]["cs(Host)"] == "d111111abcdef8.cloudfront.net"
+
+
+def test_ship_delivers_a_json_log_with_a_lone_surrogate(tmp_path):
+    from logferry.destinations import open_destination
+    from logferry.ship.engine import Job, run_job
+    from logferry.ship.state import State
+
+    src = tmp_path / "caddy.log"
+    line = SURROGATE_LINES["caddy-json"]
+    src.write_text(line + "\n" + line.replace("\\udfff", "ok") + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    d = open_destination(f"file://{out}")
+    job = Job("caddy", (str(src),), f"file://{out}", compress="none")
+    res = run_job(job, State(tmp_path / "st"), d)
+    assert res.status == "ok", res
+    objs = d.list()
+    lines = [ln for o in objs for ln in d.get(o.name).decode("utf-8").splitlines()]
+    assert len(lines) == 2 and "\ufffd" in lines[0]

@@ -141,3 +141,19 @@ def test_w3c_round_trip_keeps_time_taken_and_declares_its_unit(rel, unit, corpus
     a = logferry.read(str(p)).to_table().column("duration_ms").to_pylist()
     b = logferry.read(io.BytesIO(out.getvalue()), "w3c").to_table().column("duration_ms").to_pylist()
     assert a == b and any(a)
+
+
+def test_formats_command_says_what_changed():
+    p = subprocess.run([sys.executable, "-m", "logferry.cli", "formats"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    readers_part, writers_part = p.stdout.split("writers:")
+    lines = {ln.split()[0]: ln for ln in readers_part.splitlines() if ln.startswith("  ")}
+    writers = {ln.split()[0]: ln for ln in writers_part.splitlines() if ln.startswith("  ")}
+    assert "time-taken unit by dialect" in lines["w3c"]
+    assert "host from x-host-header" in lines["cloudfront"]
+    assert "host from the request URL" in lines["alb"]
+    assert "without the later user_agent/ssl fields" in lines["elb"]
+    assert "RFC 3339" in lines["haproxy"] and "own messages skipped" in lines["haproxy"]
+    assert "other loggers' entries skipped" in lines["caddy-json"]
+    assert "bare - referer/agent" in lines["combined"]
+    assert "dialect declared in #Software" in writers["w3c"] and "left out" in writers["w3c"]

@@ -95,7 +95,7 @@ def app() -> None:
 def formats_cmd(as_json: bool) -> None:
     """List the readable formats and the writable ones."""
     from .formats import registry
-    from .writers import WRITERS
+    from .writers import DESCRIPTIONS, WRITERS
 
     readers = {n: r.description for n, r in registry().items()}
     if as_json:
@@ -106,7 +106,7 @@ def formats_cmd(as_json: bool) -> None:
         click.echo(f"  {n:<18} {d}")
     click.echo("writers:")
     for n in sorted(WRITERS):
-        click.echo(f"  {n}")
+        click.echo(f"  {n:<18} {DESCRIPTIONS.get(n, '')}".rstrip())
 
 
 @app.command("detect")

@@ -25,6 +25,20 @@ WRITERS: dict[str, str] = {
 }
 
 
+#: --to name -> what ``logferry formats`` says about it
+DESCRIPTIONS: dict[str, str] = {
+    "jsonl": "one JSON object per record: canonical columns, source_file, line_number, fields",
+    "parquet": "the canonical columns (--keep-fields: the original fields as a map column)",
+    "w3c": "W3C Extended / IIS: dialect declared in #Software, time-taken in its unit (seconds; "
+           "ms with IIS fields); columns without any value left out unless --fields names them",
+    "shop": "W3C shop extension: its nine fields, URL-encoded text",
+    "cloudfront": "CloudFront standard log, 33 fields, tab-separated",
+    "cdn-tsv": "CDN transaction log, headerless TSV",
+    "cdn-json": "CDN transaction log, JSON lines",
+    "csv-usage": "CSV usage log (title line, quoted values)",
+}
+
+
 def writer_factory(name: str) -> Callable[..., Any]:
     from ..errors import ConfigError
 
