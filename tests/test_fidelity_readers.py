@@ -259,6 +259,7 @@ W3C_BODY = "#Fields: date time c-ip cs-method cs-uri-stem sc-status time-taken\n
     ("#Software: IIS Advanced Logging Module\n", "15", 15.0),
     ("#Software: logferry 1.0 (W3C Extended; time-taken in seconds)\n", "0.082", 82.0),
     ("#Software: logferry 1.0 (IIS; time-taken in milliseconds)\n", "82", 82.0),
+    ("#Software: logferry 0.1.0\n", "82", 82.0),  # written before the unit was declared: ms
 ])
 def test_w3c_time_taken_unit_follows_the_dialect(head, value, ms):
     s, r = read("#Version: 1.0\n" + head + W3C_BODY.format(v=value), "w3c")

@@ -228,6 +228,8 @@ TIME_TAKEN_UNITS: tuple[tuple[str, str, str], ...] = (
     # a unit declared in #Software, as logferry's W3C writer does
     ("software", "~time-taken in milliseconds", "ms"),
     ("software", "~time-taken in seconds", "s"),
+    # logferry's W3C files from before it declared the unit were written in milliseconds
+    ("software", "logferry", "ms"),
     # IIS 4-10, the HTTP Server API, IIS Advanced Logging
     ("software", "microsoft", "ms"),
     ("software", "iis", "ms"),

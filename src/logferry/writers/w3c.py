@@ -41,6 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..formats._fields import to_float
 from ..formats.w3c import time_taken_unit
 from . import _text as T
 from . import _vec as V
@@ -188,7 +189,7 @@ class W3CWriter(T.FieldWriter):
         v = T.dash(enc(batch))
         if raw is not None and name in raw:  # keep what was written where it says the same
             text = raw[name].cast(pa.string())
-            f = _to_float(text)
+            f = to_float(text)
             want = pc.divide(ms, 1000.0) if self._unit == "s" else ms
             same = pc.fill_null(pc.less_equal(pc.abs(pc.subtract(f, want)), 1e-6), False)
             same = pc.or_(same, pc.and_(pc.is_null(ms), pc.is_valid(text)))
@@ -216,12 +217,6 @@ class W3CWriter(T.FieldWriter):
             f"#Date: {self.clock():%Y-%m-%d %H:%M:%S}\n"
             f"#Fields: {' '.join(names)}\n"
         )
-
-
-def _to_float(a: pa.Array) -> pa.Array:
-    from ..formats._fields import to_float
-
-    return to_float(a)
 
 
 SHOP_ENCODERS: dict[str, T.Encoder] = {
