@@ -136,8 +136,9 @@ def test_retention_plans():
         def __init__(self, n, m):
             self.name, self.mtime = n, m
 
-    objs = [Obj("old", 1000 * D), Obj("new", 1025 * D)]
-    assert [o.name for o in retention.plan_dest(objs, 1031 * D, 30)] == ["old"]
+    objs = [Obj("old", 1000 * D), Obj("new", 1025 * D), Obj("foreign", 900 * D)]
+    # only what the job delivered, however old the rest
+    assert [o.name for o in retention.plan_dest(objs, 1031 * D, 30, {"old", "new"})] == ["old"]
 
 
 def test_privacy_mask():

@@ -436,7 +436,7 @@ def prune_cmd(config: str | None, dry_run: bool, job: str | None) -> None:
                 opts = loaded.resolve_options(name, dict(j.dest_options))
                 d = open_destination(j.dest, opts)
                 try:
-                    plan = retention.plan_dest(d.list(), now, r.dest_days)
+                    plan = retention.plan_dest(d.list(), now, r.dest_days, st.delivered_names(name))
                     for o in plan:
                         echo(f"{name}: {'would prune' if dry_run else 'prune'} {o.name}")
                     if not dry_run:

@@ -7,7 +7,9 @@ The plans are pure (tested with a frozen clock); :func:`apply_sources` /
   a job that stopped receiving logs does not lose its last ones), fully delivered
   (checkpoint at the end of the file, file unchanged since), and none at all while the
   job's last run failed.
-* Destination objects: last modified more than ``days`` before now.
+* Destination objects: only objects the job's history says it delivered (and has not
+  pruned yet), last modified more than ``days`` before now.  Anything else under the
+  destination (files logferry never wrote, other jobs' objects) is never touched.
 """
 
 from __future__ import annotations
@@ -38,10 +40,11 @@ def plan_sources(files: Iterable[SourceEntry], days: float, last_run_failed: boo
     return [f for f in files if f.mtime < cutoff and f.fully_delivered and f.size == f.delivered_size]
 
 
-def plan_dest(objects: Iterable, now: float, days: float) -> list:
-    """Objects (with ``.mtime``) last modified more than ``days`` before ``now``."""
+def plan_dest(objects: Iterable, now: float, days: float, delivered: set[str] | frozenset[str]) -> list:
+    """Objects (with ``.name``, ``.mtime``) whose name is in ``delivered`` (the job's
+    history) and that were last modified more than ``days`` before ``now``."""
     cutoff = now - days * DAY
-    return [o for o in objects if o.mtime and o.mtime < cutoff]
+    return [o for o in objects if o.name in delivered and o.mtime and o.mtime < cutoff]
 
 
 def apply_sources(plan: Iterable[SourceEntry], on_deleted=None) -> list[str]:
