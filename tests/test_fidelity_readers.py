@@ -155,6 +155,17 @@ def test_caddy_entries_of_other_loggers_are_skipped():
     assert (r[0]["path"], r[0]["query"], r[0]["duration_ms"], r[0]["status"]) == ("/a", "b=1", 250.0, 200)
 
 
+
+def test_convert_summary_names_the_skipped_entries(tmp_path):
+    src = tmp_path / "caddy.log"
+    src.write_text(SURROGATE_LINES["caddy-json"].replace("\\ud800x", "x").replace("\\udfff", "a") + "\n"
+                   '{"level":"debug","ts":1714557600.6,"logger":"http.handlers.reverse_proxy","msg":"selected upstream"}\n')
+    p = subprocess.run([sys.executable, "-m", "logferry.cli", "convert", str(src), "--to", "jsonl", "-o", str(tmp_path / "o")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "1 records, 0 bad rows (2 lines, 1 directives (incl. 1 skipped entries that are not requests)" in p.stderr
+
+
 def test_traefik_and_nginx_json_messages_are_skipped():
     traefik = (
         '{"ClientAddr":"192.0.2.1:5000","ClientHost":"192.0.2.1","DownstreamStatus":200,"Duration":1500000,'

@@ -43,7 +43,8 @@ class ConvertSummary:
         rate = s.lines / self.seconds if self.seconds > 0 else 0
         msg = (
             f"{self.files} file(s) [{fmts}]: {s.records} records, {s.bad} bad rows "
-            f"({s.lines} lines, {s.directives} directives, {s.blank} blank"
+            f"({s.lines} lines, {s.directives} directives"
+            f"{f' (incl. {s.skipped} skipped entries that are not requests)' if s.skipped else ''}, {s.blank} blank"
             f"{f', {s.conversion_errors} unconvertible values' if s.conversion_errors else ''}"
             f"{f', {s.bad_omitted} bad rows counted but not kept (over the per-file cap)' if s.bad_omitted else ''}) "
             f"in {self.seconds:.2f}s ({rate:,.0f} lines/s)"
