@@ -145,6 +145,25 @@ def report_data(db: str, params, only: list[str] | None = None) -> dict[str, Any
         con.close()
 
 
+def _release_memory() -> None:
+    """Hand the memory freed since (Arrow's pool, glibc's free heap) back to the system."""
+    import gc
+
+    gc.collect()
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except (ImportError, AttributeError):
+        pass
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | None, tz: str,
             title: str = "logferry report") -> None:
     """The report of an open database: JSON, the HTML dashboard, or terminal tables."""
@@ -225,6 +244,7 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
             click.echo(safe(summary.line()), err=True)
             errors = summary.errors
             db = target
+            _release_memory()  # the report's memory is then not on top of the ingest's
         con = connect(db or DEFAULT_DB, read_only=True, memory_limit=REPORT_MEMORY_LIMIT)
         try:
             _output(con, params, as_json=as_json, html=html, only=list(only) or None, tz=tz)
