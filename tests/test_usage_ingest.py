@@ -8,8 +8,8 @@ from decimal import Decimal
 
 import pytest
 
+from logferry.sources import content_identity as fingerprint
 from logferry.usage import connect, ingest
-from logferry.usage.db import fingerprint
 
 SHOP = "spec-examples/shop19990907.log"
 

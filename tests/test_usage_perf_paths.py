@@ -54,9 +54,11 @@ def test_many_bad_rows_flush_inside_a_group_and_counts_stay_exact(con, tmp_path,
     assert q(con, "SELECT lines, records, bad_rows FROM files") == [(402, 300, 100)]
 
 
-def test_checkpointed_groups_and_a_reader_error_mid_file(con, tmp_path, monkeypatch):
-    """A truncated gzip fails after some commit groups: the file is reported as an error,
-    what was committed stays consistent with `files`, and the next run resumes."""
+def test_checkpointed_groups_and_a_truncated_gzip_say_what_was_committed(con, tmp_path, monkeypatch):
+    """Issue 12 item 3: a truncated gzip, after some commit groups, keeps every readable
+    line; the summary and `files` say what was committed (counts exact), the file is
+    marked truncated at a byte, a re-run adds nothing, and the complete file, when it
+    appears, is read on from where it stopped."""
     monkeypatch.setattr(ingest_mod, "_COMMIT_ROWS", 1)  # commit after every batch
     full = (HEADER + "".join(_line(i) for i in range(400_000))).encode()  # > 2 read chunks
     gz = gzip.compress(full, compresslevel=1)
@@ -64,34 +66,45 @@ def test_checkpointed_groups_and_a_reader_error_mid_file(con, tmp_path, monkeypa
     p.write_bytes(gz[: len(gz) * 3 // 4])
     s = ingest(con, [str(p)])
     [f] = s.files
-    assert f.status == "error" and "truncated" in f.message
-    (lines, records), = q(con, "SELECT lines, records FROM files")
-    assert 0 < records < 400_000 and lines == records + 2
-    assert q(con, "SELECT count(*), max(line_number) FROM requests") == [(records, lines)]
-    # the whole file later: only the lines after the checkpoint are added
+    assert f.status == "truncated" and "truncated at byte" in f.message
+    (lines, records, bad, directives, blank, nbytes, cut, partial), = q(
+        con, "SELECT lines, records, bad_rows, directives, blank, bytes, truncated_at, partial_tail FROM files")
+    assert (f.records, f.bad_rows) == (records, bad) and s.records == records  # what was committed
+    assert 200_000 < records < 400_000
+    assert records + bad == lines - directives - blank and directives == 2
+    assert cut == nbytes == f.truncated_at and 0 < cut < len(full)
+    assert full[:cut].count(b"\n") == lines - partial  # every readable line is in
+    assert q(con, "SELECT count(*), max(line_number) FROM requests") == [(records, lines - bad)]
+    again = ingest(con, [str(p)])
+    assert [x.status for x in again.files] == ["duplicate"] and "truncated at byte" in again.files[0].message
+    # the whole file later: only the lines after where it stopped are added
     p.write_bytes(gzip.compress(full, compresslevel=1))
     s = ingest(con, [str(p)])
-    assert [(f.status, f.records) for f in s.files] == [("grown", 400_000 - records)]
+    assert [f.status for f in s.files] == ["grown"]
     assert q(con, "SELECT count(*), count(DISTINCT line_number), max(line_number) FROM requests") == [
         (400_000, 400_000, 400_002)]
+    assert q(con, "SELECT lines, records, bad_rows, truncated_at FROM files") == [(400_002, 400_000, 0, None)]
 
 
-def test_prefetch_thread_stops_when_duckdb_fails(con, tmp_path):
-    """An error on the DuckDB side ends the background reader (no thread left behind) and
-    rolls the file back."""
+def test_a_database_failure_is_that_files_error_and_the_next_files_go_on(con, tmp_path):
+    """Issue 12 item 7: an error on the DuckDB side ends that file's background reader (no
+    thread left behind), rolls that file back and is reported for it; the files after it
+    are ingested, and the summary counts the error (the CLI exits 1)."""
     import threading
 
     p = tmp_path / "a.log"
     p.write_text(HEADER + "".join(_line(i) for i in range(5000)))
-    con.execute("ALTER TABLE requests ALTER COLUMN path SET NOT NULL")
-    con.execute("ALTER TABLE requests ALTER COLUMN query SET NOT NULL")  # this log has no query
+    ok = tmp_path / "b.log"
+    ok.write_text(HEADER.replace("cs-uri-stem", "cs-uri-stem cs-uri-query")
+                  + "".join(_line(i).replace(" 10.0.", " q=1 10.0.", 1) for i in range(50)))
+    con.execute("ALTER TABLE requests ALTER COLUMN query SET NOT NULL")  # a.log has no query
     before = {t.name for t in threading.enumerate()}
-    import duckdb
-
-    with pytest.raises(duckdb.ConstraintException, match="NOT NULL constraint failed: requests.query"):
-        ingest(con, [str(p)])  # a database failure is not an input error: it propagates
-    assert q(con, "SELECT count(*) FROM requests") == [(0,)]
-    assert q(con, "SELECT count(*) FROM files") == [(0,)]
+    s = ingest(con, [str(p), str(ok)])
+    assert [(f.status, f.records) for f in s.files] == [("error", 0), ("new", 50)]
+    assert "NOT NULL constraint failed: requests.query" in s.files[0].message
+    assert s.errors == 1
+    assert q(con, "SELECT count(*), count(DISTINCT file_id) FROM requests") == [(50, 1)]
+    assert q(con, "SELECT path FROM files") == [(str(ok),)]
     left = {t.name for t in threading.enumerate()} - before
     assert "logferry-ingest-read" not in left
 

@@ -10,21 +10,35 @@ Checkpoints are line numbers in the decompressed file plus an *anchor* (a byte o
 known to start a line, with its line number) so a growing plain file is read on with a
 seek rather than from the start, and the directive lines (W3C ``#Fields`` ...) in force
 at the checkpoint, which are put in front of the remainder so the reader can parse it.
+
+This is the one source layer of shipping (``ship/engine``), ``ingest`` and following
+(``usage/follow``): :func:`expand` finds files (refusing credentials in URLs),
+:func:`match_files` recognises known files and their rotation (rename, copytruncate,
+compression of the rotated file, an object store's copy + delete), :func:`find_moved`
+finds where a followed file was rotated to, :func:`content_identity` says whether two
+files hold the same log (the usage database's ``files.identity``), and :func:`open_from`
+reads on after a checkpoint.
 """
 
 from __future__ import annotations
 
+import bisect
 import glob
 import hashlib
 import io
 import os
-from collections.abc import Iterator
+import re
+from array import array
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from .errors import InputError
 
 FP_BYTES = 1024
+#: decompressed bytes whose hash is a file's content identity (the usage database's
+#: ``files.identity``): the same log under another name, path or compression
+IDENTITY_BYTES = 64 << 10
 #: formats whose first line is a title line that applies to the whole file
 TITLE_FORMATS = frozenset({"csv-usage", "csv"})
 
@@ -61,6 +75,17 @@ def content_fingerprint(path: str, length: int) -> str | None:
     return _fingerprint(head) if codec and len(head) == length else None
 
 
+def refresh(sf: SourceFile, f: BinaryIO) -> SourceFile:
+    """``sf`` as the open local file ``f`` is now (size, time, head fingerprint): a file
+    listed a moment ago may have grown since, and its identity is what was read."""
+    import dataclasses
+
+    st = os.fstat(f.fileno())
+    head = os.pread(f.fileno(), FP_BYTES, 0)
+    return dataclasses.replace(sf, size=st.st_size, mtime=st.st_mtime, dev=st.st_dev, ino=st.st_ino,
+                               fp=_fingerprint(head), fp_len=len(head))
+
+
 def fingerprint_of(path: str, length: int, remote: bool = False) -> str:
     with _open_raw(path, remote) as f:
         return _fingerprint(f.read(length))
@@ -73,46 +98,119 @@ def _open_raw(path: str, remote: bool) -> BinaryIO:
     return open(path, "rb")
 
 
-def expand(patterns: list[str], known: dict[str, tuple[int, float, str, int]] | None = None
-           ) -> list[SourceFile]:
+class NoMatchError(InputError):
+    """A glob that had to match something matched nothing."""
+
+
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)([^/?#]*)@")
+
+
+def redact_url(url: str) -> str:
+    """``url`` with the password of its user part (if any) replaced by ``***``."""
+    m = _USERINFO.match(url)
+    if not m or ":" not in m.group(2):
+        return url
+    user = m.group(2).split(":", 1)[0]
+    return f"{m.group(1)}{user}:***@{url[m.end():]}"
+
+
+def check_source(url: str) -> str:
+    """Refuse a source URL that carries a password (it would end up stored and printed:
+    ``files.path``, summaries, reports).  Returns ``url``."""
+    m = _USERINFO.match(url)
+    if m and ":" in m.group(2):
+        raise InputError(
+            f"source {redact_url(url)}: a password in a source URL is not allowed (it would be "
+            f"stored and printed); use an SSH key or agent for sftp://, the AWS or Google "
+            f"environment for s3:// and gs://"
+        )
+    return url
+
+
+def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]] | None = None,
+           *, folders: bool = False, must_match: bool = False, sort: bool = True,
+           errors: list[tuple[str, str]] | None = None) -> list[SourceFile]:
     """Every file matching ``patterns`` (local globs, ``file://``, or fsspec URLs with
-    globs: ``s3://bucket/logs/*.gz``), sorted by (mtime, path).
+    globs: ``s3://bucket/logs/*.gz``), sorted by (mtime, path) (with ``sort=False``: in
+    the order of the patterns, each one's matches by name).
 
     ``known`` maps a remote object's URL to the (size, mtime, fingerprint, fingerprint
     length) recorded for it: an object listed with the same size and modification time
-    is not read again (object stores replace objects whole, so it is unchanged)."""
+    is not read again (object stores replace objects whole, so it is unchanged).
+
+    ``folders``: a folder stands for every file under it (recursively, hidden ones
+    left out); otherwise folders are skipped.  ``must_match``: a glob that matches
+    nothing is an error.  ``errors``: when given, a pattern that cannot be expanded (a
+    missing file, permission denied) is recorded there as (pattern, message) and the
+    others go on; otherwise it raises :class:`InputError`.  A URL with a password is
+    always refused (:func:`check_source`)."""
     out: dict[str, SourceFile] = {}
     for pat in patterns:
-        if pat.startswith("file://"):
-            pat = pat[len("file://"):]
-        if "://" in pat:
-            for sf in _expand_remote(pat, known or {}):
-                out.setdefault(sf.path, sf)
+        pat = os.fspath(pat)
+        check_source(pat)
+        try:
+            found = _expand_one(pat, known or {}, folders, must_match)
+        except InputError as e:
+            if errors is None or isinstance(e, NoMatchError):
+                raise
+            errors.append((pat, str(e)))
             continue
-        matches = glob.glob(os.path.expanduser(pat), recursive=True) if glob.has_magic(pat) else [pat]
-        for m in matches:
-            if os.path.isdir(m):
-                continue
-            try:
-                st = os.stat(m)
-            except FileNotFoundError:
-                if not glob.has_magic(pat):
-                    raise InputError(f"{m}: no such file") from None
-                continue
-            n = min(st.st_size, FP_BYTES)
-            try:
-                with open(m, "rb") as f:
-                    head = f.read(n)
-            except PermissionError as e:
-                raise InputError(f"{m}: permission denied") from e
-            from .compression import sniff
+        for sf in found:
+            out.setdefault(sf.path, sf)
+    if sort:
+        return sorted(out.values(), key=lambda s: (s.mtime, s.path))
+    return list(out.values())
 
-            out.setdefault(
-                os.path.abspath(m),
-                SourceFile(os.path.abspath(m), st.st_size, st.st_mtime, st.st_dev, st.st_ino,
-                           _fingerprint(head), len(head), compressed=sniff(head) is not None),
-            )
-    return sorted(out.values(), key=lambda s: (s.mtime, s.path))
+
+def _expand_one(pat: str, known, folders: bool, must_match: bool) -> list[SourceFile]:
+    if pat.startswith("file://"):
+        pat = pat[len("file://"):]
+    if "://" in pat:
+        return _expand_remote(pat, known, folders, must_match)
+    pat = os.path.expanduser(pat)
+    if glob.has_magic(pat):
+        matches = sorted(glob.glob(pat, recursive=True))
+        if must_match and not any(os.path.isfile(m) for m in matches):
+            raise NoMatchError(f"{pat}: no file matches")
+    elif folders and os.path.isdir(pat):
+        matches = []
+        for root, dirs, files in os.walk(pat):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            matches += [os.path.join(root, f) for f in sorted(files) if not f.startswith(".")]
+    else:
+        matches = [pat]
+    res = []
+    for m in matches:
+        if os.path.isdir(m):
+            continue
+        sf = stat_file(m)
+        if sf is None:
+            if not glob.has_magic(pat):
+                raise InputError(f"{m}: no such file")
+            continue
+        res.append(sf)
+    return res
+
+
+def stat_file(path: str) -> SourceFile | None:
+    """The :class:`SourceFile` of a local file as it is now (None when it is gone)."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return None
+    n = min(st.st_size, FP_BYTES)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(n)
+    except PermissionError as e:
+        raise InputError(f"{path}: permission denied") from e
+    except FileNotFoundError:
+        return None
+    from .compression import sniff
+
+    p = os.path.abspath(path)
+    return SourceFile(p, st.st_size, st.st_mtime, st.st_dev, st.st_ino, _fingerprint(head),
+                      len(head), compressed=sniff(head) is not None)
 
 
 def _remote_fs(url: str):
@@ -131,17 +229,25 @@ def _remote_fs(url: str):
     return fs, path, proto
 
 
-def _expand_remote(pat: str, known: dict[str, tuple[int, float, str, int]]) -> list[SourceFile]:
+def _expand_remote(pat: str, known: dict[str, tuple[int, float, str, int]], folders: bool = False,
+                   must_match: bool = False) -> list[SourceFile]:
     from datetime import datetime
 
-    fs, path, proto = _remote_fs(pat)
+    try:
+        fs, path, proto = _remote_fs(pat)
+    except (ImportError, ValueError) as e:
+        raise InputError(f"{pat}: {e}") from e
     if glob.has_magic(path):
         found = fs.glob(path, detail=True)
+        if must_match and not any(i.get("type") != "directory" for i in found.values()):
+            raise NoMatchError(f"{pat}: no file matches")
     else:
         try:
             found = {path: fs.info(path)}
         except FileNotFoundError:
             raise InputError(f"{pat}: no such object") from None
+        if folders and found[path].get("type") == "directory":
+            found = fs.find(path, detail=True)
     res = []
     for p, info in sorted(found.items()):
         if info.get("type") == "directory":
@@ -181,6 +287,119 @@ def same_file(sf: SourceFile, dev, ino, path: str, fp: str, fp_len: int) -> bool
     return fingerprint_of(sf.path, fp_len, sf.remote) == fp
 
 
+@dataclass
+class Match:
+    """What a file found now is: ``known`` (the record it matched, or None) and ``how``:
+    ``same`` (the known file, perhaps renamed or grown), ``moved`` (an object store's
+    copy + delete of it), ``compressed`` (it was rotated and compressed: same content,
+    new file -- read on at the same line), ``truncated`` (the known file's place, but it
+    shrank: copytruncate, new content) or ``new``."""
+
+    sf: SourceFile
+    known: Any | None
+    how: str
+
+
+def match_files(found: Iterable[SourceFile], known: Iterable[Any]) -> list[Match]:
+    """Match the files found now against the known ones (objects with ``id``, ``path``,
+    ``dev``, ``ino``, ``fp``, ``fp_len``, ``size``; ``dev`` None for remote objects):
+    the one rule set shipping, ingest and following share."""
+    found = list(found)
+    known = list(known)
+    present = {sf.path for sf in found}
+    used: set[Any] = set()
+    out = []
+    for sf in found:
+        match, how = None, "new"
+        for f in known:
+            if f.id not in used and same_file(sf, f.dev, f.ino, f.path, f.fp, f.fp_len):
+                match, how = f, "same"
+                break
+        if match is None and sf.remote:
+            # an object store "renames" by copy + delete: an object that appeared while a
+            # known one of the same size and head disappeared is that object, moved
+            for f in known:
+                if (f.id not in used and f.dev is None and f.path not in present
+                        and f.size == sf.size and f.fp_len == sf.fp_len and f.fp == sf.fp):
+                    match, how = f, "moved"
+                    break
+        if match is None and sf.compressed and not sf.remote:
+            match = _compressed_rotation(sf, known, used, found)
+            how = "compressed" if match is not None else how
+        if match is not None and how != "compressed" and match.size is not None and sf.size < match.size:
+            match, how = None, "truncated"  # shrank (copytruncate): new content
+        if match is not None:
+            used.add(match.id)
+        out.append(Match(sf, match, how))
+    return out
+
+
+def _compressed_rotation(sf: SourceFile, known: list[Any], used: set[Any], found: list[SourceFile]):
+    """A local file that was renamed and compressed by log rotation has a new inode and
+    new bytes; it is the known file that no longer exists as such and whose content starts
+    the same (fingerprint over the decompressed head)."""
+    for f in known:
+        if f.id in used or f.dev is None:
+            continue
+        if any(not s.remote and same_file(s, f.dev, f.ino, f.path, f.fp, f.fp_len) for s in found):
+            continue  # the file is still there (its inode may even have been reused)
+        if content_fingerprint(sf.path, f.fp_len) == f.fp:
+            return f
+    return None
+
+
+def find_moved(path: str, dev: int, ino: int, fp: str, fp_len: int, *,
+               min_size: int | None = None) -> SourceFile | None:
+    """Where the local file once at ``path`` (``dev``/``ino``, head ``fp``) is now, when
+    rotation moved it out of the followed names: a file of the same folder with the same
+    inode (renamed), or a compressed one whose content starts the same (renamed and
+    compressed).  With ``min_size``, also a plain file of another inode that starts the
+    same and holds at least that many bytes (the copy ``copytruncate`` made before it
+    truncated the file).  None when none is there."""
+    folder = os.path.dirname(path) or "."
+    try:
+        entries = sorted(os.scandir(folder), key=lambda e: e.name)
+    except OSError:
+        return None
+    others = []
+    for e in entries:
+        try:
+            if not e.is_file(follow_symlinks=False):
+                continue
+            st = e.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if (st.st_dev, st.st_ino) == (dev, ino):
+            sf = stat_file(e.path)
+            if sf is not None and same_file(sf, dev, ino, sf.path, fp, fp_len):
+                return sf
+        elif os.path.abspath(e.path) != os.path.abspath(path):
+            others.append(e.path)
+    for p in others:
+        sf = stat_file(p)
+        if sf is None:
+            continue
+        if sf.compressed:
+            if content_fingerprint(p, fp_len) == fp:
+                return sf
+        elif min_size is not None and sf.size >= min_size and same_file(sf, sf.dev, sf.ino, sf.path, fp, fp_len):
+            return sf
+    return None
+
+
+def content_identity(head: bytes) -> tuple[str, int]:
+    """(SHA-256 hex, bytes hashed) of a file's first :data:`IDENTITY_BYTES` decompressed
+    bytes: two files with the same identity hold the same log (one may have grown)."""
+    h = head[:IDENTITY_BYTES]
+    return _fingerprint(h), len(h)
+
+
+def identity_at(head: bytes, length: int) -> str | None:
+    """The content identity of ``head`` over ``length`` bytes (None if it is shorter):
+    compares a grown file with the identity recorded while it was smaller."""
+    return _fingerprint(head[:length]) if len(head) >= length else None
+
+
 class Tracker(io.RawIOBase):
     """Wraps the decompressed stream handed to a reader: counts lines, remembers line
     anchors (offset of a line start + its number) and directive lines (``#...``)."""
@@ -200,6 +419,13 @@ class Tracker(io.RawIOBase):
         self.base = first_line - 1
         self.hold_partial = False
         self.held = b""
+        #: with ``stop_on_error``, a decompression/read error ends the stream as if the
+        #: file ended there: ``error`` says why and ``error_at`` at which decompressed byte
+        self.stop_on_error = False
+        #: line numbers of the directive lines (``#...``) read, in order
+        self.directive_lines = array("q")
+        self.error: str | None = None
+        self.error_at: int | None = None
         self._out = bytearray()
         self._carry = bytearray()
 
@@ -220,7 +446,14 @@ class Tracker(io.RawIOBase):
             self._prefix = b""
             return
         while True:
-            data = self._s.read(max(want, 1 << 16))
+            try:
+                data = self._s.read(max(want, 1 << 16))
+            except Exception as e:  # zlib/bz2/lzma/zstd errors, EOFError, OSError, ...
+                if not self.stop_on_error:
+                    raise
+                self.error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+                self.error_at = self.off + len(self._carry)
+                data = b""
             if not data:
                 if self._carry:
                     if self.hold_partial:
@@ -280,8 +513,35 @@ class Tracker(io.RawIOBase):
         if end < 0:
             text += b"\n"  # a directive cut by the block end: keep what we have
         self.directives.append((line_no, text))
+        self.directive_lines.append(line_no)
         if len(self.directives) > 2048:
             self.directives = _compact(self.directives, self.directives[-1][0])
+
+    def directives_between(self, after: int, upto: int) -> int:
+        """Directive lines read with a line number in (``after``, ``upto``]."""
+        d = self.directive_lines
+        return bisect.bisect_right(d, upto) - bisect.bisect_right(d, after)
+
+    @property
+    def ends_in_line(self) -> bool:
+        """The bytes handed to the reader end with a line terminator (or there were none)."""
+        return self._at_line_start
+
+    @property
+    def shift(self) -> int:
+        """What to add to a reader's line number (which counts the replayed header) to
+        get the file's."""
+        return self.base - self.prefix_lines
+
+    def file_lines(self, batch):
+        """``batch`` with its ``line_number`` column in the file's numbering."""
+        if self.shift == 0:
+            return batch
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        i = batch.schema.get_field_index("line_number")
+        return batch.set_column(i, "line_number", pc.add(batch.column(i), pa.scalar(self.shift, pa.int64())))
 
     def state_at(self, line: int) -> tuple[int, int, bytes]:
         """(anchor line, anchor offset, directive header) for a checkpoint after ``line``."""
@@ -312,13 +572,16 @@ def _compact(directives: list[tuple[int, bytes]], upto: int) -> list[tuple[int, 
 
 
 def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: int,
-              header: bytes, title: bytes | None, hold_partial: bool = False) -> Tracker:
+              header: bytes, title: bytes | None, hold_partial: bool = False,
+              raw: BinaryIO | None = None, stop_on_error: bool = False) -> Tracker:
     """A stream for the reader that resumes after ``line``: the directive header (and a
     title line) first, then the file from line ``line + 1``.  The tracker numbers lines as
-    the file does; reader line numbers are mapped back with :func:`map_lines`."""
+    the file does; reader line numbers are mapped back with :meth:`Tracker.file_lines`.
+    ``raw``: the file, already open (a followed file held open across its rotation)."""
     from .compression import open_decompressed
 
-    raw = _open_raw(path, remote)
+    reopen = raw is None
+    raw = _open_raw(path, remote) if raw is None else raw
     stream, codec = open_decompressed(raw)
     off, ln = 0, 0
     if codec is None and anchor_off and anchor_line <= line:
@@ -330,16 +593,25 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
             stream.seek(anchor_off)
             off, ln = anchor_off, anchor_line
         except (OSError, ValueError):
-            stream.close()
-            raw = _open_raw(path, remote)
+            if not reopen:
+                raw.seek(0)
+            else:
+                stream.close()
+                raw = _open_raw(path, remote)
             stream, codec = open_decompressed(raw)
     # skip to after `line`, collecting directives on the way
     directives: list[tuple[int, bytes]] = [(0, h + b"\n") for h in header.split(b"\n") if h]
     rest = b""
     need = line - ln
     buf = b""
+    skip_error = None
     while need > 0:
-        block = stream.read(1 << 20)
+        try:
+            block = stream.read(1 << 20)
+        except Exception as e:  # a corrupt or truncated compressed file
+            if not stop_on_error:
+                raise
+            skip_error, block = f"{type(e).__name__}: {e}", b""
         if not block:
             break
         cnt = block.count(b"\n")
@@ -367,6 +639,11 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
         prefix += hdr
     t = Tracker(_Chain(buf, stream), prefix, ln + 1, off, _compact(directives, ln))
     t.hold_partial = hold_partial
+    t.stop_on_error = stop_on_error
+    if skip_error is not None:
+        t.error, t.error_at = skip_error, off
+        t._s = _Chain(b"", io.BytesIO())
+        stream.close()
     if line > 0 and title:
         t.title = title
     return t

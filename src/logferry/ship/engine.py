@@ -251,36 +251,15 @@ class _FileRun:
 
 
 def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
-    """Current files of the job with their state rows (new files get one)."""
+    """Current files of the job with their state rows (new files get one); which file is
+    which (renamed, grown, rotated and compressed, copytruncated, moved on an object
+    store) is decided by the shared source layer (``sources.match_files``)."""
     known = state.files(job.name)
     remote_known = {f.path: (f.size, f.mtime, f.fp, f.fp_len) for f in known if f.dev is None}
-    found = src.expand(list(job.sources), remote_known)
-    present = {sf.path for sf in found}
-    used: set[int] = set()
     out = []
-    for sf in found:
-        match = None
-        for f in known:
-            if f.id in used:
-                continue
-            if src.same_file(sf, f.dev, f.ino, f.path, f.fp, f.fp_len):
-                match = f
-                break
-        if match is None and sf.remote:
-            # an object store "renames" by copy + delete: an object that appeared while a
-            # known one of the same size and head disappeared is that object, moved
-            for f in known:
-                if (f.id not in used and f.dev is None and f.path not in present
-                        and f.size == sf.size and f.fp_len == sf.fp_len and f.fp == sf.fp):
-                    match = f
-                    break
-        relinked = False
-        if match is None and sf.compressed and not sf.remote:
-            match = _compressed_rotation(sf, known, used, found)
-            relinked = match is not None
-        if match is not None and sf.size < match.size and not relinked:
-            match = None  # shrank (copytruncate): new content
-        if relinked:
+    for m in src.match_files(src.expand(list(job.sources), remote_known), known):
+        sf, match = m.sf, m.known
+        if m.how == "compressed":
             # from now on it is this (immutable) compressed file, at the same line checkpoint
             state.relink_file(match.id, sf.path, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.size, sf.mtime)
             fs = state.file(match.id)
@@ -291,23 +270,8 @@ def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
             fs = match
             if (sf.path, sf.fp_len, sf.size, sf.mtime) != (match.path, match.fp_len, match.size, match.mtime):
                 state.update_file_seen(match.id, sf.path, sf.fp, sf.fp_len, sf.size, sf.mtime)
-        used.add(fs.id)
         out.append(_FileRun(fs, sf))
     return out
-
-
-def _compressed_rotation(sf, known, used: set[int], found):
-    """A local file that was renamed and compressed by log rotation has a new inode and
-    new bytes; it is the known file that no longer exists as such and whose content starts
-    the same (fingerprint over the decompressed head)."""
-    for f in known:
-        if f.id in used or f.dev is None:
-            continue
-        if any(not s.remote and src.same_file(s, f.dev, f.ino, f.path, f.fp, f.fp_len) for s in found):
-            continue  # the file is still there (its inode may even have been reused)
-        if src.content_fingerprint(sf.path, f.fp_len) == f.fp:
-            return f
-    return None
 
 
 def run_job(

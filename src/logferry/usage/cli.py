@@ -33,11 +33,12 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
     from ..errors import LogferryError
     from ..term import console
     from .db import connect
-    from .ingest import INGEST_MEMORY_LIMIT, Ingester, _size, expand
+    from .ingest import INGEST_MEMORY_LIMIT, Ingester, expand_inputs
 
     err = console(err=True)
+    missing: list[tuple[str, str]] = []
     try:
-        files = list(expand(paths))
+        files = expand_inputs(paths, missing)
     except LogferryError as e:
         _fail(str(e))
     con = connect(db, memory_limit=INGEST_MEMORY_LIMIT)
@@ -55,7 +56,7 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
                 TransferSpeedColumn,
             )
 
-            total = sum(s for s in (_size(f) for f in files) if s) or None
+            total = sum(f.size for f in files) or None
             bar = Progress(TextColumn("ingest"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                            TimeRemainingColumn(), console=err, transient=True)
             task = bar.add_task("ingest", total=total)
@@ -76,6 +77,12 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
                        exclude=[db, db + ".wal"])
         try:
             summary = ing.ingest(paths, on_file=on_file, files=files)
+            from .ingest import FileResult
+
+            for pat, msg in missing:
+                res = FileResult(pat, "error", message=msg)
+                summary.files.insert(0, res)
+                on_file(res)
         finally:
             if bar is not None:
                 bar.stop()
@@ -84,20 +91,65 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
     return summary
 
 
+def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: str | None = None,
+               quiet: bool = False, commit_every: float = 2.0) -> dict[str, Any]:
+    """Follow ``paths`` until SIGTERM/SIGINT (or the end of standard input); returns the
+    follower's status."""
+    import signal
+    import threading
+
+    from ..errors import LogferryError
+    from .follow import Follower
+
+    def on_file(res) -> None:
+        if not quiet or res.status == "error":
+            click.echo(safe(res.line()), err=True)
+
+    try:
+        f = Follower(db, paths, commit_every=commit_every, format=format,
+                     options={"tz": tz} if tz else None, on_file=on_file)
+    except LogferryError as e:
+        _fail(str(e))
+    stop = threading.Event()
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        f.run(stop)
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+    return f.status()
+
+
 @click.argument("paths", nargs=-1, required=True)
 @db_option
 @click.option("--format", "-f", help="Force the input format.")
 @click.option("--tz", help="Time zone of local times.")
 @click.option("--quiet", "-q", is_flag=True, help="Only errors and the summary.")
 @click.option("--json", "as_json", is_flag=True, help="Summary as JSON on stdout.")
+@click.option("--follow", is_flag=True,
+              help="Keep reading: new lines, new files matching the globs, rotated files to their end "
+                   "(until SIGTERM or Ctrl-C; - follows standard input until it ends).")
+@click.option("--commit-every", type=click.FloatRange(min=0.05, max=3600), default=2.0, show_default=True,
+              help="With --follow: seconds between commits (new lines show in reports after a commit).")
 def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | None, quiet: bool,
-               as_json: bool) -> None:
+               as_json: bool, follow: bool, commit_every: float) -> None:
     """Ingest logs into the usage database; each file once, grown files by their new lines.
 
     \b
     Arguments:
-      PATHS...  Log files, globs, folders or URLs (s3://, gs://, sftp://...).
+      PATHS...  Log files, globs, folders or URLs (s3://, gs://, sftp://...);
+                with --follow: local files, globs, or - (standard input).
     """
+    if follow:
+        st = run_follow(paths, db, format=format, tz=tz, quiet=quiet, commit_every=commit_every)
+        if as_json:
+            click.echo(json_safe(json.dumps(st)))
+        else:
+            click.echo(f"followed {st['files']} files: {st['lines']:,} lines stored in {st['commits']} commits",
+                       err=True)
+        if st["errors"]:
+            raise click.exceptions.Exit(1)
+        return
     summary = run_ingest(paths, db, format=format, tz=tz, quiet=quiet)
     if as_json:
         d = summary.as_dict()

@@ -1,13 +1,13 @@
 """The usage database: a DuckDB file whose tables are a documented interface.
 
 See ``docs/usage-db.md`` for every table and column.  :func:`connect` opens (or creates)
-the file and brings its schema up to date; :func:`find_registered` answers "have we seen
-this content before?" from a file's head fingerprint.
+the file and brings its schema up to date; :func:`known_files` lists the registered files
+with what the shared source layer (``logferry.sources``) identifies them by, and
+:func:`find_by_content` answers "have we seen this content before?" from a file's head.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,9 +19,7 @@ from ..schema import CANONICAL
 from . import DEFAULT_DB
 
 #: bumped whenever a migration is added to :data:`MIGRATIONS`
-SCHEMA_VERSION = 1
-#: bytes of decompressed content that make a file's identity
-HEAD_FINGERPRINT = 64 << 10
+SCHEMA_VERSION = 2
 
 _DUCK_TYPES = {
     "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
@@ -93,6 +91,22 @@ MIGRATIONS: list[list[str]] = [
             net_purchase_price DECIMAL(18, 4)
         )""",
     ],
+    # v2: files are identified and read on through the shared source layer: the file's
+    # inode and raw head fingerprint, the resume anchor and the directives in force there,
+    # and why a file stopped short (a truncated or corrupt compressed file)
+    [
+        "ALTER TABLE files ADD COLUMN dev UBIGINT",
+        "ALTER TABLE files ADD COLUMN ino UBIGINT",
+        "ALTER TABLE files ADD COLUMN fp VARCHAR",
+        "ALTER TABLE files ADD COLUMN fp_len INTEGER",
+        "ALTER TABLE files ADD COLUMN mtime DOUBLE",
+        "ALTER TABLE files ADD COLUMN anchor_line BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE files ADD COLUMN anchor_off BIGINT NOT NULL DEFAULT 0",
+        "ALTER TABLE files ADD COLUMN header BLOB",
+        "ALTER TABLE files ADD COLUMN title BLOB",
+        "ALTER TABLE files ADD COLUMN truncated_at BIGINT",
+        "ALTER TABLE files ADD COLUMN error VARCHAR",
+    ],
 ]
 
 #: the tables `requests`, `bad_rows`, `orders` and `order_items` have a file_id and a line
@@ -110,7 +124,14 @@ def connect(path: str | os.PathLike = DEFAULT_DB, *, read_only: bool = False,
         raise InputError(f"{p}: no usage database here (run `logferry ingest` first)")
     import duckdb
 
-    con = duckdb.connect(p, read_only=read_only)
+    try:
+        con = duckdb.connect(p, read_only=read_only)
+    except duckdb.ConnectionException as e:
+        if not (read_only and "different configuration" in str(e)):
+            raise
+        # this process already has the file open for writing (a follower in the console's
+        # process): a connection to that same database instance is how to read it
+        con = duckdb.connect(p)
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if not read_only:
@@ -147,14 +168,11 @@ def migrate(con: duckdb.DuckDBPyConnection) -> None:
         con.execute("COMMIT")
 
 
-def fingerprint(head: bytes) -> tuple[str, int]:
-    """(identity, head_bytes): sha256 of the first 64 KiB of decompressed content."""
-    h = head[:HEAD_FINGERPRINT]
-    return hashlib.sha256(h).hexdigest(), len(h)
-
-
 @dataclass
 class Registered:
+    """A row of ``files`` as the ingester and the follower use it (``id`` is the file_id,
+    the attributes :func:`logferry.sources.match_files` reads are all here)."""
+
     file_id: int
     identity: str
     head_bytes: int
@@ -163,38 +181,80 @@ class Registered:
     size: int | None
     bytes: int
     lines: int
+    directives: int
+    blank: int
     records: int
     bad_rows: int
     partial_tail: bool
+    dev: int | None
+    ino: int | None
+    fp: str | None
+    fp_len: int | None
+    mtime: float | None
+    anchor_line: int
+    anchor_off: int
+    header: bytes
+    title: bytes
+    truncated_at: int | None
+
+    @property
+    def id(self) -> int:
+        return self.file_id
 
     @classmethod
     def from_row(cls, row: tuple[Any, ...]) -> Registered:
-        return cls(*row)
+        r = cls(*row)
+        r.header = bytes(r.header or b"")
+        r.title = bytes(r.title or b"")
+        return r
 
 
-_REG_COLS = "file_id, identity, head_bytes, path, format, size, bytes, lines, records, bad_rows, partial_tail"
+_REG_COLS = ("file_id, identity, head_bytes, path, format, size, bytes, lines, directives, blank, "
+             "records, bad_rows, partial_tail, dev, ino, fp, fp_len, mtime, anchor_line, anchor_off, "
+             "header, title, truncated_at")
 
 
-def find_registered(con: duckdb.DuckDBPyConnection, head: bytes) -> Registered | None:
+def known_files(con: duckdb.DuckDBPyConnection, *, local: bool | None = None) -> list[Registered]:
+    """Registered files that carry a source identity (rows of databases older than v2
+    get theirs the next time their content is met: :func:`find_by_content`).
+    ``local``: only local files (True) or only remote objects (False)."""
+    cond = "fp IS NOT NULL"
+    if local is True:
+        cond += " AND dev IS NOT NULL"
+    elif local is False:
+        cond += " AND dev IS NULL"
+    return [Registered.from_row(r) for r in con.execute(
+        f"SELECT {_REG_COLS} FROM files WHERE {cond} ORDER BY file_id").fetchall()]
+
+
+def registered(con: duckdb.DuckDBPyConnection, file_id: int) -> Registered:
+    row = con.execute(f"SELECT {_REG_COLS} FROM files WHERE file_id = ?", [file_id]).fetchall()
+    return Registered.from_row(row[0])
+
+
+def find_by_content(con: duckdb.DuckDBPyConnection, head: bytes,
+                    exclude: int | None = None) -> Registered | None:
     """The registered file whose content starts like ``head`` does, if any.
 
-    A file is known by the sha256 of its first ``head_bytes`` decompressed bytes (64 KiB,
-    or the whole file when it was smaller when registered).  A small file that grew since
-    is found by hashing the same number of bytes of the new head.
+    A file is known by its content identity (``logferry.sources.content_identity``: the
+    sha256 of its first ``head_bytes`` decompressed bytes, 64 KiB or the whole file when
+    it was smaller when registered).  A small file that grew since is found by hashing
+    the same number of bytes of the new head.
     """
+    from ..sources import IDENTITY_BYTES, identity_at
+
     lengths = [
         r[0]
         for r in con.execute(
             "SELECT DISTINCT head_bytes FROM files WHERE head_bytes <= ? ORDER BY head_bytes DESC",
-            [min(len(head), HEAD_FINGERPRINT)],
+            [min(len(head), IDENTITY_BYTES)],
         ).fetchall()
     ]
     for n in lengths:
-        ident = hashlib.sha256(head[:n]).hexdigest()
         row = con.execute(
             f"SELECT {_REG_COLS} FROM files WHERE identity = ? AND head_bytes = ? "
-            "ORDER BY file_id LIMIT 1",
-            [ident, n],
+            "AND file_id IS DISTINCT FROM ? ORDER BY file_id LIMIT 1",
+            [identity_at(head, n), n, exclude],
         ).fetchall()
         if row:
             return Registered.from_row(row[0])

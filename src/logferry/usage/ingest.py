@@ -14,7 +14,6 @@ run that dies part-way is resumed by the next one exactly like a grown file.
 
 from __future__ import annotations
 
-import glob as globmod
 import io
 import os
 import queue
@@ -27,9 +26,11 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import InputError, LogferryError
+from ..errors import LogferryError
 from ..reader import BadRow, RecordStream, detect_head, open_input, open_raw
 from ..schema import CANONICAL, CANONICAL_NAMES
+from ..sources import SourceFile, content_identity, expand, match_files, open_from
+from ..term import safe
 from . import db as dbm
 
 if TYPE_CHECKING:  # imported where used (see db.py)
@@ -83,65 +84,11 @@ def ingest_threads() -> tuple[int, int]:
 
 # --- inputs ---------------------------------------------------------------------------
 
-def _is_url(p: str) -> bool:
-    return "://" in p and not p.startswith("file://")
-
-
-def expand(paths: Iterable[str]) -> Iterator[str]:
-    """Every file named by ``paths``: files, globs, folders (recursive), fsspec URLs."""
-    for p in paths:
-        p = os.fspath(p)
-        if _is_url(p):
-            yield from _expand_url(p)
-            continue
-        if p.startswith("file://"):
-            p = p[len("file://"):]
-        if globmod.has_magic(p):
-            hits = sorted(h for h in globmod.glob(p, recursive=True) if os.path.isfile(h))
-            if not hits:
-                raise InputError(f"{p}: no file matches")
-            yield from hits
-        elif os.path.isdir(p):
-            for root, dirs, files in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for f in sorted(files):
-                    if not f.startswith("."):
-                        yield os.path.join(root, f)
-        else:
-            yield p
-
-
-def _expand_url(url: str) -> Iterator[str]:
-    import fsspec
-
-    try:
-        fs, path = fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as e:
-        raise InputError(f"{url}: {e}") from e
-    if globmod.has_magic(path):
-        hits = sorted(fs.glob(path))
-        if not hits:
-            raise InputError(f"{url}: no file matches")
-        names = [h for h in hits if not fs.isdir(h)]
-    elif fs.isdir(path):
-        names = sorted(fs.find(path))
-    else:
-        yield url
-        return
-    for n in names:
-        yield fs.unstrip_protocol(n)
-
-
-def _size(path: str) -> int | None:
-    try:
-        if _is_url(path):
-            import fsspec
-
-            fs, p = fsspec.core.url_to_fs(path)
-            return int(fs.size(p))
-        return os.path.getsize(path[7:] if path.startswith("file://") else path)
-    except Exception:
-        return None
+def expand_inputs(paths: Iterable[str], errors: list[tuple[str, str]] | None = None) -> list[SourceFile]:
+    """Every file named by ``paths`` (files, globs, folders recursively, fsspec URLs), in
+    the order given, through the shared source layer; a glob matching nothing and a URL
+    with a password are errors (``InputError``); a missing file goes to ``errors``."""
+    return expand(paths, folders=True, must_match=True, sort=False, errors=errors)
 
 
 # --- stream wrappers --------------------------------------------------------------------
@@ -161,6 +108,16 @@ class _Watch(io.RawIOBase):
 
     def readable(self) -> bool:
         return True
+
+    def seekable(self) -> bool:
+        s = getattr(self.inner, "seekable", None)
+        return bool(s and s())
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self.inner.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self.inner.tell()
 
     def read(self, n: int = -1) -> bytes:
         data = self.inner.read(n)
@@ -188,25 +145,31 @@ class _Watch(io.RawIOBase):
 @dataclass
 class FileResult:
     path: str
-    status: str  # new | grown | duplicate | unchanged | error
+    status: str  # new | grown | duplicate | unchanged | truncated | error
     file_id: int | None = None
     format: str | None = None
     lines: int = 0  # lines read this time (new lines for a grown file)
-    records: int = 0
+    records: int = 0  # committed this time (for an error: before it happened)
     bad_rows: int = 0
     orders: int = 0
     message: str = ""
+    truncated_at: int | None = None  # decompressed byte where a truncated file's data ends
 
     def line(self) -> str:
+        path = safe(self.path)
         if self.status == "error":
-            return f"{self.path}: error: {self.message}"
+            done = (f" ({self.records} records, {self.bad_rows} bad rows committed before it)"
+                    if self.records or self.bad_rows else "")
+            return f"{path}: error: {safe(self.message)}{done}"
         if self.status in ("duplicate", "unchanged"):
-            return f"{self.path}: {self.message}"
-        what = "new file" if self.status == "new" else "grown file, new lines only"
-        return (
-            f"{self.path}: {what} ({self.format}, file_id {self.file_id}): "
+            return f"{path}: {safe(self.message)}"
+        what = {"new": "new file", "grown": "grown file, new lines only",
+                "truncated": "truncated file, lines before the damage"}[self.status]
+        out = (
+            f"{path}: {what} ({self.format}, file_id {self.file_id}): "
             f"{self.records} records, {self.bad_rows} bad rows"
         )
+        return out + (f"; {safe(self.message)}" if self.message else "")
 
 
 @dataclass
@@ -231,7 +194,8 @@ class IngestSummary:
 
     @property
     def errors(self) -> int:
-        return self.count("error")
+        """Files that failed or stopped short (a truncated compressed file)."""
+        return self.count("error") + self.count("truncated")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -239,7 +203,8 @@ class IngestSummary:
             "new": self.count("new"),
             "grown": self.count("grown"),
             "skipped": self.count("duplicate") + self.count("unchanged"),
-            "errors": self.errors,
+            "errors": self.count("error"),
+            "truncated": self.count("truncated"),
             "lines": self.lines,
             "records": self.records,
             "bad_rows": self.bad_rows,
@@ -251,7 +216,9 @@ class IngestSummary:
         d = self.as_dict()
         return (
             f"{d['files']} files ({d['new']} new, {d['grown']} grown, {d['skipped']} already "
-            f"ingested, {d['errors']} errors): {d['records']:,} records, {d['bad_rows']:,} bad rows "
+            f"ingested, {d['errors']} errors"
+            + (f", {d['truncated']} truncated" if d["truncated"] else "")
+            + f"): {d['records']:,} records, {d['bad_rows']:,} bad rows "
             f"in {d['seconds']:.2f} s"
         )
 
@@ -350,7 +317,8 @@ class _Run:
                  bad: list[BadRow]):
         self.batches = batches
         self.bad = bad
-        self.skip = skip
+        self.skip = skip  # line numbers up to this one are the replayed header: not stored
+        self.skipped = 0
         self.want_shop = shop
         self.tracker_rows = tracker
         self.records = 0
@@ -369,7 +337,9 @@ class _Run:
         try:
             for batch in self.batches:
                 if self.skip:
+                    n0 = batch.num_rows
                     batch = batch.filter(pc.greater(batch.column("line_number"), self.skip))
+                    self.skipped += n0 - batch.num_rows
                 if not batch.num_rows:
                     continue
                 n = batch.num_rows
@@ -436,96 +406,178 @@ class Ingester:
 
     # public
     def ingest(self, paths: Iterable[str], on_file: Callable[[FileResult], None] | None = None,
-               files: list[str] | None = None) -> IngestSummary:
+               files: list[SourceFile] | None = None) -> IngestSummary:
+        """Ingest every file ``paths`` name (or the already expanded ``files``); one
+        file's failure is reported for it and the others go on."""
         t0 = time.perf_counter()
         summary = IngestSummary()
-        for p in files if files is not None else expand(paths):
-            if self.exclude and not _is_url(p) and os.path.realpath(p) in self.exclude:
+        errors: list[tuple[str, str]] = []
+        if files is None:
+            files = expand_inputs(paths, errors)
+        for pat, msg in errors:
+            res = FileResult(pat, "error", message=msg)
+            summary.files.append(res)
+            if on_file is not None:
+                on_file(res)
+        for sf in files:
+            if self.exclude and not sf.remote and os.path.realpath(sf.path) in self.exclude:
                 continue
-            res = self.ingest_file(p)
+            res = self.ingest_file(sf)
             summary.files.append(res)
             if on_file is not None:
                 on_file(res)
         summary.seconds = time.perf_counter() - t0
         return summary
 
-    def ingest_file(self, path: str) -> FileResult:
+    def ingest_file(self, sf: SourceFile | str) -> FileResult:
+        """Ingest one file; any failure (bad input, I/O, DuckDB running out of memory...)
+        becomes this file's ``error`` result, with what was committed before it."""
+        import duckdb
+
+        if isinstance(sf, str):
+            errors: list[tuple[str, str]] = []
+            found = expand_inputs([sf], errors)
+            if not found:
+                return FileResult(sf, "error", message=errors[0][1] if errors else f"{sf}: no such file")
+            sf = found[0]
         saved = _apply_settings(self.con, self.settings)
+        self._committed = (0, 0)
         try:
-            return self._ingest_file(path)
-        except LogferryError as e:
-            return FileResult(path, "error", message=str(e))
-        except (OSError, EOFError, ValueError) as e:
-            return FileResult(path, "error", message=f"{type(e).__name__}: {e}")
+            return self._ingest_file(sf)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            if isinstance(e, LogferryError):
+                msg = str(e)
+            elif isinstance(e, duckdb.Error):
+                msg = f"database: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+            else:
+                msg = f"{type(e).__name__}: {e}"
+            return FileResult(sf.path, "error", records=self._committed[0], bad_rows=self._committed[1],
+                              message=msg)
         finally:
             _apply_settings(self.con, saved)
 
-    # internals
-    def _ingest_file(self, path: str) -> FileResult:
-        size = _size(path)
-        raw = _Watch(open_raw(path), self.on_bytes)
-        stream, head, codec = open_input(raw)
-        try:
-            reg = dbm.find_registered(self.con, head)
-            if reg is not None and size is not None and (
-                (codec is None and size <= reg.bytes) or (codec is not None and size == reg.size)
-            ):
-                stream.close()
-                where = "" if reg.path == path else f" as {reg.path}"
-                return FileResult(
-                    path, "duplicate", reg.file_id, reg.format,
-                    message=f"already ingested: same content{where} (file_id {reg.file_id}); nothing added",
-                )
-            if reg is not None:
-                fmt = reg.format
-            elif self.format:
-                fmt = self.format
-            else:
-                fmt = detect_head(head, path, codec).format
-        except BaseException:
-            stream.close()
-            raise
-        tail = _Watch(stream)
-        return self._load(path, fmt, codec, size, head, tail, reg)
+    def identify(self, sf: SourceFile) -> tuple[dbm.Registered | None, str]:
+        """The registered file ``sf`` is (by the source layer's rules) and how
+        (``same``, ``moved``, ``compressed``, ``truncated``, ``new``)."""
+        known = dbm.known_files(self.con, local=not sf.remote)
+        m = match_files([sf], known)[0]
+        return m.known, m.how
 
-    def _load(self, path: str, fmt: str, codec: str | None, size: int | None, head: bytes,
-              tail: _Watch, reg: dbm.Registered | None) -> FileResult:
+    # internals
+    def _ingest_file(self, sf: SourceFile) -> FileResult:
+        path = sf.path
+        reg, how = self.identify(sf)
+        by_content = False
+        if reg is None:
+            # not this file: maybe the same log under another name or compression (a
+            # copy, a compressed copy, a grown copy); or a database older than v2
+            stream, head, codec = open_input(open_raw(path))
+            stream.close()
+            reg = dbm.find_by_content(self.con, head)
+            if reg is not None and how == "truncated" and reg.dev == sf.dev and reg.ino == sf.ino:
+                reg = None  # the file this one was before it was truncated: new content
+            by_content = reg is not None and reg.fp is not None
+            if reg is None:
+                fmt = self.format or detect_head(head, path, codec).format
+                return self._load(sf, fmt, codec, None, head=head)
+        else:
+            codec = None if not sf.compressed else "compressed"
+        unchanged = (sf.compressed and sf.size == reg.size) or (not sf.compressed and sf.size <= reg.bytes)
+        if unchanged and how != "compressed":
+            if by_content or reg.path != path:
+                where = f" as {reg.path}" if reg.path != path else ""
+                what = f"same content{where}"
+            else:
+                what = "same content"
+            if reg.truncated_at is not None:
+                what += (f", truncated at byte {reg.truncated_at}; the rest is read when the "
+                         f"complete file appears")
+            if reg.fp is None and not by_content:
+                self._adopt(reg.file_id, sf)
+            return FileResult(
+                path, "duplicate", reg.file_id, reg.format,
+                message=f"already ingested: {what} (file_id {reg.file_id}); nothing added",
+            )
+        return self._load(sf, reg.format or self.format, codec, reg, adopt=not by_content, how=how)
+
+    def _adopt(self, file_id: int, sf: SourceFile) -> None:
+        """Record ``sf``'s source identity for a row that has none (from a v1 database)."""
+        self.con.execute("UPDATE files SET dev = ?, ino = ?, fp = ?, fp_len = ?, mtime = ? "
+                         "WHERE file_id = ?", [sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime, file_id])
+
+    def _load(self, sf: SourceFile, fmt: str, codec: str | None, reg: dbm.Registered | None, *,
+              head: bytes | None = None, adopt: bool = True, how: str = "new",
+              raw: BinaryIO | None = None, hold_partial: bool = False, own_tx: bool = True,
+              on_rows: Callable[[int], None] | None = None) -> FileResult:
+        """Read ``sf`` on from where ``reg`` stopped (from the start when it is None) and
+        store the new lines.  ``adopt``: ``reg`` is this very file (by the source layer's
+        rules), so its identity columns follow it; ``own_tx``: False when the caller holds
+        the transaction (the follower), which then commits it; ``hold_partial``: an
+        unfinished last line is left for later (a file still being written)."""
         import duckdb
 
         con = self.con
+        path = sf.path
         bad: list[BadRow] = []
         lock = self._bad_lock
+        if reg is None:
+            start, anchor, header, title = 0, (0, 0), b"", None
+        else:
+            start = reg.lines - 1 if reg.partial_tail and reg.lines else reg.lines
+            anchor = (reg.anchor_line, reg.anchor_off) if reg.anchor_line <= start else (0, 0)
+            if how == "compressed":
+                anchor = (0, 0)  # offsets of the plain file mean nothing in the compressed one
+            header, title = reg.header, reg.title or None
+        if raw is None:
+            raw = _Watch(open_raw(path), self.on_bytes)
+        t = open_from(path, sf.remote, start, anchor[0], anchor[1], header, title,
+                      hold_partial=hold_partial, raw=raw, stop_on_error=True)
+        shift = t.shift
 
         def on_bad(b: BadRow) -> None:
             with lock:
-                bad.append(b)
+                bad.append(BadRow(b.source_file, b.line_number + shift, b.raw, b.reason))
 
-        rs = RecordStream(tail, fmt, options=self._read_options(), on_bad=on_bad, source_name=path,
-                          chunk_size=_CHUNK_SIZE)
-        batches: Iterator[pa.RecordBatch] | _Prefetch = iter(rs)
+        try:
+            rs = RecordStream(t, fmt, options=self._read_options(), on_bad=on_bad, source_name=path,
+                              chunk_size=_CHUNK_SIZE)
+        except BaseException:
+            t.close()
+            raise
+        batches: Iterator[pa.RecordBatch] | _Prefetch = (t.file_lines(b) for b in rs)
         if self.prefetch:
             batches = _Prefetch(batches)
-        skip = 0
-        con.execute("BEGIN TRANSACTION")
+        skip = t.base  # replayed header lines come out numbered up to here
+        self._dropped_bad = 0
+        if own_tx:
+            con.execute("BEGIN TRANSACTION")
         try:
             if reg is None:
                 file_id = dbm.next_file_id(con)
-                ident, hb = dbm.fingerprint(head)
+                ident, hb = content_identity(head if head is not None else b"")
                 con.execute(
                     "INSERT INTO files (file_id, identity, head_bytes, path, format, compression, size, "
-                    "ingested_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, now(), now())",
-                    [file_id, ident, hb, path, fmt, codec, size],
+                    "dev, ino, fp, fp_len, mtime, ingested_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now())",
+                    [file_id, ident, hb, path, fmt, codec, sf.size, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime],
                 )
+                base = (0, 0, 0, 0)  # records, bad rows, directives, blank before this read
             else:
                 file_id = reg.file_id
-                skip = reg.lines
-                if reg.partial_tail and reg.lines:
+                deleted_dir = 0
+                if start < reg.lines:
                     # the last line had no terminator yet: read it again in full
-                    skip = reg.lines - 1
-                    self._delete_line(file_id, reg.lines)
+                    deleted_dir = self._delete_line(file_id, reg.lines)
+                cur = dbm.registered(con, file_id)
+                base = (cur.records, cur.bad_rows, max(cur.directives - deleted_dir, 0), cur.blank)
+                if adopt:
+                    con.execute(
+                        "UPDATE files SET path = ?, dev = ?, ino = ?, fp = ?, fp_len = ?, mtime = ? "
+                        "WHERE file_id = ?", [path, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime, file_id])
             run = _Run(batches, skip, fmt == "shop", self._tracker_mask(fmt), bad)
             bad_count = orders = 0
-            saved = (0, 0)  # records and bad rows already counted in `files` by a checkpoint
             while not run.done:
                 # one streaming INSERT per commit group: DuckDB pulls the batches itself
                 self._insert_stream(run, file_id)
@@ -544,55 +596,80 @@ class Ingester:
                 # stays bounded and an interrupted run resumes like a grown file
                 upto = run.upto
                 bad_count += self._flush_bad(file_id, bad, skip, upto)
+                al, ao, hdr = t.state_at(upto)
+                recs, bads = base[0] + run.records, base[1] + bad_count
+                dirs = base[2] + t.directives_between(start, upto)
+                blank = max(upto - recs - bads - dirs, 0)
+                dirs = upto - recs - bads - blank
                 con.execute(
-                    "UPDATE files SET lines = ?, bytes = 0, records = records + ?, "
-                    "bad_rows = bad_rows + ?, partial_tail = false, updated_at = now() WHERE file_id = ?",
-                    [upto, run.records - saved[0], bad_count - saved[1], file_id],
+                    "UPDATE files SET lines = ?, bytes = ?, records = ?, bad_rows = ?, directives = ?, "
+                    "blank = ?, partial_tail = false, anchor_line = ?, anchor_off = ?, header = ?, "
+                    "title = ?, updated_at = now() WHERE file_id = ?",
+                    [upto, ao, recs, bads, dirs, blank, al, ao, hdr, t.title, file_id],
                 )
-                saved = (run.records, bad_count)
                 con.execute("COMMIT")
+                self._committed = (run.records, bad_count)
+                if on_rows is not None:
+                    on_rows(run.records + bad_count)
                 con.execute("BEGIN TRANSACTION")
             records, first_ts, last_ts = run.records, run.first_ts, run.last_ts
             bad_count += self._flush_bad(file_id, bad, skip)
             st = rs.stats
-            partial = tail.count > 0 and tail.last not in (b"\n", b"\r")
-            new_lines = st.lines - skip
-            if reg is not None and new_lines <= 0 and records == 0 and bad_count == 0 and saved == (0, 0):
+            new_lines = st.lines - t.prefix_lines
+            new_dirs = st.directives - t.prefix_lines + run.skipped + self._dropped_bad
+            partial = not hold_partial and not t.ends_in_line
+            lines = start + new_lines
+            if (reg is not None and new_lines <= 0 and records == 0 and bad_count == 0
+                    and self._committed == (0, 0) and t.error is None and own_tx):
                 con.execute("ROLLBACK")
                 return FileResult(
                     path, "unchanged", file_id, fmt,
                     message=f"already ingested (file_id {file_id}, {reg.lines} lines); no new lines",
                 )
-            # a registered file keeps the identity it was registered under: re-hashing a
-            # grown head would make its earlier (shorter) content unknown again
-            ident, hb = (reg.identity, reg.head_bytes) if reg is not None else dbm.fingerprint(head)
+            complete = lines - 1 if partial else lines
+            al, ao, hdr = t.state_at(complete)
             con.execute(
-                f"""UPDATE files SET identity = ?, head_bytes = ?, size = ?, bytes = ?, lines = ?,
-                       directives = ?, blank = ?, records = records + ? - ?, bad_rows = bad_rows + ? - ?,
-                       conversion_errors = ?, partial_tail = ?,
+                f"""UPDATE files SET size = ?, bytes = ?, lines = ?, directives = ?, blank = ?,
+                       records = ?, bad_rows = ?,
+                       conversion_errors = conversion_errors + ?, partial_tail = ?,
                        first_timestamp = CASE WHEN first_timestamp IS NULL OR {_US_TO_TS} < first_timestamp
                                               THEN {_US_TO_TS} ELSE first_timestamp END,
                        last_timestamp = CASE WHEN last_timestamp IS NULL OR {_US_TO_TS} > last_timestamp
                                              THEN {_US_TO_TS} ELSE last_timestamp END,
+                       anchor_line = ?, anchor_off = ?, header = ?, title = ?, truncated_at = ?, error = ?,
                        updated_at = now(), ingests = ingests + CASE WHEN ? THEN 1 ELSE 0 END
                    WHERE file_id = ?""",
-                [ident, hb, size, st.bytes_read, st.lines, st.directives, st.blank, records, saved[0],
-                 bad_count, saved[1], st.conversion_errors, partial, first_ts, first_ts, last_ts, last_ts,
-                 reg is not None, file_id],
+                [sf.size if adopt or reg is None else reg.size, t.off, lines, base[2] + new_dirs,
+                 base[3] + st.blank, base[0] + records, base[1] + bad_count,
+                 st.conversion_errors, partial, first_ts, first_ts, last_ts, last_ts,
+                 al, ao, hdr, t.title, t.error_at, t.error, reg is not None and (records or bad_count),
+                 file_id],
             )
-            con.execute("COMMIT")
+            if own_tx:
+                con.execute("COMMIT")
+            self._committed = (records, bad_count)
         except BaseException:
-            try:
-                con.execute("ROLLBACK")
-            except duckdb.Error:
-                pass
+            if own_tx:
+                try:
+                    con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
             raise
         finally:
             if isinstance(batches, _Prefetch):
                 batches.close()
+            else:
+                t.close()
+        status = "new" if reg is None else "grown"
+        msg = ""
+        if t.error is not None:
+            status = "truncated"
+            msg = (f"corrupt or truncated at byte {t.error_at} of its decompressed content "
+                   f"({t.error}); the {lines} lines before are in the database and the rest is "
+                   f"read when the complete file appears")
         return FileResult(
-            path, "new" if reg is None else "grown", file_id, fmt,
-            lines=max(new_lines, 0), records=records, bad_rows=bad_count, orders=orders,
+            path, status, file_id, fmt, lines=max(new_lines, 0), records=records, bad_rows=bad_count,
+            orders=orders, message=msg, truncated_at=t.error_at,
         )
 
     def _read_options(self) -> dict[str, Any]:
@@ -650,7 +727,7 @@ class Ingester:
         finally:
             _unregister(self.con)
 
-    def _delete_line(self, file_id: int, line: int) -> None:
+    def _delete_line(self, file_id: int, line: int) -> int:
         con = self.con
         n_req = con.execute(
             "SELECT count(*) FROM requests WHERE file_id = ? AND line_number = ?", [file_id, line]
@@ -669,6 +746,7 @@ class Ingester:
             "UPDATE files SET records = records - ?, bad_rows = bad_rows - ? WHERE file_id = ?",
             [n_req, n_bad, file_id],
         )
+        return 0 if n_req or n_bad else 1  # no row: the line was a directive
 
     def _flush_bad(self, file_id: int, bad: list[BadRow], skip: int, upto: int | None = None) -> int:
         if not bad:
@@ -676,6 +754,7 @@ class Ingester:
         with self._bad_lock:  # the reader may be adding rows on the prefetch thread
             later = [b for b in bad if upto is not None and b.line_number > upto]
             rows = [b for b in bad if b.line_number > skip and (upto is None or b.line_number <= upto)]
+            self._dropped_bad += sum(1 for b in bad if b.line_number <= skip)
             bad[:] = later
         if not rows:
             return 0
@@ -806,5 +885,6 @@ def ingest(
     exclude: Iterable[str] = (),
 ) -> IngestSummary:
     """Ingest ``paths`` (files, globs, folders, URLs) into the open usage database."""
+    check = [os.fspath(p) for p in paths]
     ing = Ingester(con, format=format, options=options, on_bytes=on_bytes, exclude=exclude)
-    return ing.ingest(paths, on_file)
+    return ing.ingest(check, on_file)

@@ -1,0 +1,554 @@
+"""Follow logs as they are written, into the usage database.
+
+:class:`Follower` polls its paths (files and globs; ``-`` for standard input) a few
+times a second.  Files are found, identified and read on through the shared source layer
+(``logferry.sources``) and stored by the ingester (``Ingester._load``), so a followed
+file is the same ``files`` row an ``ingest`` run would use::
+
+    poll:  rotated away?  -> read the held file to its end (it may have been renamed,
+                             compressed, replaced or copied then truncated)
+           expand globs   -> match each file (sources.match_files) -> read its new
+                             complete lines (an unfinished last line waits)
+           every commit_every seconds (and on stop): COMMIT
+
+Every commit holds the rows and the ``files`` row that says how far the file was read
+(line, byte anchor, the directives in force there), so a follower killed at any moment
+(even SIGKILL) resumes with every line exactly once.  A followed file is kept open, so
+the lines written just before a rotation are read from it before the new file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, BinaryIO
+
+from .. import sources
+from ..errors import InputError, LogferryError
+from . import db as dbm
+from .ingest import INGEST_MEMORY_LIMIT, FileResult, Ingester, _apply_settings
+
+if TYPE_CHECKING:
+    import duckdb
+
+#: seconds between two looks at the followed files
+POLL = 0.2
+#: seconds a file whose reading failed is left alone before it is tried again
+RETRY_AFTER = 10.0
+#: seconds a file rotated away is still read while it grows (its writer reopens its log)
+ROTATE_GRACE = 2.0
+#: name stdin is stored under in ``files.path``
+STDIN = "-"
+
+
+@dataclass
+class _Live:
+    """A followed file held open: its rotation cannot take its last lines away."""
+
+    file_id: int
+    path: str
+    dev: int
+    ino: int
+    f: BinaryIO
+    format: str
+    size: int = -1  # size when last looked at, after it was rotated away
+    changed: float = 0.0  # when that size last changed (monotonic)
+
+
+@dataclass
+class _Stats:
+    lines: int = 0
+    last_line_at: float | None = None
+    commits: int = 0
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class Follower:
+    """Follow ``paths`` (files, globs, or ``-``) into the usage database ``db_path``.
+
+    ``run(stop)`` blocks until ``stop`` is set (or standard input ends), then commits and
+    returns; ``status()`` may be called from any thread.  ``commit_every``: seconds
+    between commits (new lines are visible to readers of the database after the next
+    commit).  ``con``: an open connection to use instead of opening ``db_path``.
+    """
+
+    def __init__(self, db_path: str | os.PathLike, paths: Iterable[str], *, commit_every: float = 2.0,
+                 format: str | None = None, options: dict[str, Any] | None = None,
+                 poll: float = POLL, con: duckdb.DuckDBPyConnection | None = None,
+                 on_file: Any = None):
+        self.db_path = os.fspath(db_path)
+        self.paths = [os.fspath(p) for p in paths]
+        if not self.paths:
+            raise InputError("nothing to follow: give files, globs or -")
+        for p in self.paths:
+            sources.check_source(p)
+            if "://" in p and not p.startswith("file://"):
+                raise InputError(f"{sources.redact_url(p)}: only local files and - can be followed")
+        if STDIN in self.paths and len(self.paths) > 1:
+            raise InputError("- (standard input) is followed alone")
+        self.commit_every = float(commit_every)
+        if not self.commit_every > 0:
+            raise InputError("commit_every must be a positive number of seconds")
+        self.poll = poll
+        self.format = format
+        self.options = options
+        self.on_file = on_file
+        self._con = con
+        self._live: dict[int, _Live] = {}
+        self._seen: dict[str, tuple[int, int, int, float]] = {}  # path -> (dev, ino, size, mtime) read up to
+        self._failed: dict[str, float] = {}
+        self._stats = _Stats()
+        self._pending = 0  # rows stored since the last commit
+        self._in_tx = False
+        self._lock = threading.Lock()
+        self._started = False
+        self._files: set[int] = set()  # file_ids read from
+        self._running = False  # True from the end of the first poll until run returns
+
+    # --- public ------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        with self._lock:
+            s = self._stats
+            return {
+                "last_line_at": (datetime.fromtimestamp(s.last_line_at, UTC).isoformat()
+                                 if s.last_line_at is not None else None),
+                "lines": s.lines,
+                "files": len(self._files),
+                "following": len(self._live),
+                "commits": s.commits,
+                "running": self._running,
+                "paths": list(self.paths),
+                "errors": dict(s.errors),
+            }
+
+    def run(self, stop: threading.Event) -> None:
+        con = self._con if self._con is not None else dbm.connect(self.db_path, memory_limit=INGEST_MEMORY_LIMIT)
+        exclude = [] if self.db_path == ":memory:" else [self.db_path, self.db_path + ".wal"]
+        self.ing = Ingester(con, format=self.format, options=self.options, exclude=exclude)
+        self.ing._committed = (0, 0)
+        saved = _apply_settings(con, self.ing.settings)
+        self.con = con
+        try:
+            if self.paths == [STDIN]:
+                self._run_stdin(stop)
+            else:
+                self._started = True
+                self._resume_rotated()
+                last_commit = time.monotonic()
+                self._warm_up()
+                while True:
+                    before = self._pending
+                    self._poll()
+                    # while lines keep coming, one commit per commit_every; as soon as a
+                    # poll finds nothing new, what was read is committed (low latency)
+                    quiet = self._pending == before
+                    self._running = True
+                    if self._in_tx and (quiet or time.monotonic() - last_commit >= self.commit_every):
+                        self._commit()
+                        last_commit = time.monotonic()
+                    if stop.wait(self.poll):
+                        break
+                self._poll()
+            self._commit()
+        finally:
+            self._running = False
+            if self._in_tx:
+                self._rollback()
+            for lv in self._live.values():
+                lv.f.close()
+            self._live.clear()
+            try:
+                _apply_settings(con, saved)
+            except Exception:  # the database may be gone with the process
+                pass
+            if self._con is None:
+                con.close()
+
+    def _warm_up(self) -> None:
+        """Import the readers now rather than when the first line comes in."""
+        from .. import formats, reader  # noqa: F401
+        from ..snowplow import rows  # noqa: F401
+
+        formats.registry()
+
+    # --- transactions --------------------------------------------------------------------
+    def _begin(self) -> None:
+        if not self._in_tx:
+            self.con.execute("BEGIN TRANSACTION")
+            self._in_tx = True
+
+    def _commit(self) -> None:
+        if not self._in_tx:
+            return
+        self.con.execute("COMMIT")
+        self._in_tx = False
+        with self._lock:
+            if self._pending:
+                self._stats.lines += self._pending
+                self._stats.last_line_at = time.time()
+            self._stats.commits += 1
+        self._pending = 0
+
+    def _rollback(self) -> None:
+        import duckdb
+
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+        self._in_tx = False
+        self._pending = 0
+        self._seen.clear()  # what was read since the last commit is read again
+
+    # --- files ---------------------------------------------------------------------------
+    def _found(self) -> list[sources.SourceFile]:
+        errors: list[tuple[str, str]] = []
+        found = sources.expand(self.paths, sort=True, errors=errors)
+        db = {os.path.realpath(p) for p in (self.db_path, self.db_path + ".wal")}
+        return [sf for sf in found if os.path.realpath(sf.path) not in db]
+
+    def _resume_rotated(self) -> None:
+        """At start: a known followed file no longer at its path (rotated while we were
+        not running) is read to its end where it went, before the file now there."""
+        found = self._found()
+        here = {(sf.dev, sf.ino) for sf in found}
+        for reg in dbm.known_files(self.con, local=True):
+            if (reg.dev, reg.ino) in here or not self._followed(reg.path):
+                continue
+            moved = sources.find_moved(reg.path, reg.dev, reg.ino, reg.fp, reg.fp_len, min_size=reg.bytes)
+            if moved is None or (moved.path == reg.path and (moved.compressed or moved.size <= reg.bytes)):
+                continue
+            self._read(moved, reg, "compressed" if moved.compressed else "same", final=True)
+
+    def _followed(self, path: str) -> bool:
+        return any(os.path.abspath(os.path.expanduser(p)) == path or _matches(path, p) for p in self.paths)
+
+    def _poll(self) -> None:
+        now = time.monotonic()
+        # 1. files held open that rotation moved away: their last lines first
+        for lv in list(self._live.values()):
+            try:
+                st = os.stat(lv.path)
+                here = (st.st_dev, st.st_ino)
+            except FileNotFoundError:
+                here = None
+            size = os.fstat(lv.f.fileno()).st_size
+            reg = dbm.registered(self.con, lv.file_id)
+            if here == (lv.dev, lv.ino):
+                if size >= reg.bytes:
+                    continue  # step 2 reads what it has new
+                # copytruncate: the lines written since our last read are in the copy
+                copy = sources.find_moved(lv.path, lv.dev, -1, reg.fp or "", reg.fp_len or 0,
+                                          min_size=reg.bytes)
+                if copy is not None:
+                    self._read(copy, reg, "same", final=True)
+                self._drop(lv)
+                continue
+            moved = sources.find_moved(lv.path, lv.dev, lv.ino, reg.fp or "", reg.fp_len or 0)
+            if moved is not None and not moved.compressed and self._followed(moved.path):
+                lv.path = moved.path  # renamed within what we follow: still followed
+                continue
+            # rotated away (renamed, compressed, deleted or replaced): a writer that has
+            # not reopened its log yet may still add lines, so read on for a short while
+            if size != lv.size:
+                lv.size, lv.changed = size, now
+            sf = moved or _stat_open(lv)
+            final = now - lv.changed >= ROTATE_GRACE
+            if final or size > reg.bytes:
+                self._read(sf, reg, "same", final=final, raw=_dup(lv.f), adopt=moved is not None)
+            if final:
+                self._drop(lv)
+        # 2. the files the paths name now
+        for sf in self._found():
+            if self._seen.get(sf.path) == (sf.dev, sf.ino, sf.size, sf.mtime):
+                continue
+            if self._failed.get(sf.path, 0) > now:
+                continue
+            live = next((lv for lv in self._live.values() if (lv.dev, lv.ino) == (sf.dev, sf.ino)), None)
+            if live is not None:
+                reg = dbm.registered(self.con, live.file_id)
+                if sf.size >= reg.bytes:
+                    self._read(sf, reg, "same", lv=live)
+                continue  # (truncated: step 1 sees it on the next poll)
+            reg, how = self.ing.identify(sf)
+            if how == "truncated":
+                self._drain_copy(sf)
+            if reg is None and sf.compressed and self._being_compressed(sf):
+                continue  # the compressed copy of a known log being made: wait until it replaces it
+            self._read(sf, reg, how)
+
+    def _being_compressed(self, sf: sources.SourceFile) -> bool:
+        """A new compressed file whose content is a known log's, while that log is still
+        there (logrotate's gzip writes ``access.log.1.gz`` before it removes
+        ``access.log.1``): not a new log; once the plain one is gone the source layer
+        relinks the known file to it."""
+        from ..reader import open_input, open_raw
+
+        try:
+            stream, head, _ = open_input(open_raw(sf.path))
+            stream.close()
+        except LogferryError:
+            return True  # not even a readable head yet: being written
+        return dbm.find_by_content(self.con, head) is not None
+
+    def _drain_copy(self, sf: sources.SourceFile) -> None:
+        """A known file found truncated in place (copytruncate while we were away): its
+        rest is read from the copy, when the copy is still there."""
+        for reg in dbm.known_files(self.con, local=True):
+            if (reg.dev, reg.ino) == (sf.dev, sf.ino) and sf.size < reg.bytes:
+                copy = sources.find_moved(reg.path, reg.dev, -1, reg.fp, reg.fp_len, min_size=reg.bytes)
+                if copy is not None:
+                    self._read(copy, reg, "same", final=True)
+
+    def _drop(self, lv: _Live) -> None:
+        lv.f.close()
+        self._live.pop(lv.file_id, None)
+
+    def _read(self, sf: sources.SourceFile, reg: dbm.Registered | None, how: str, *,
+              final: bool = False, lv: _Live | None = None, raw: BinaryIO | None = None,
+              adopt: bool = True) -> None:
+        """Store the new complete lines of ``sf`` (with ``final``: all of them, it will not
+        grow any more) in the open transaction."""
+        from ..reader import detect_head, open_input, open_raw
+
+        ing = self.ing
+        if reg is not None and not final and how != "compressed":
+            if sf.size == (reg.bytes or 0) and not sf.compressed:
+                self._hold(sf, reg)
+                return
+            if sf.compressed and sf.size == reg.size:
+                self._seen[sf.path] = (sf.dev, sf.ino, sf.size, sf.mtime)
+                return
+        try:
+            head = None
+            fmt = reg.format if reg is not None else None
+            if reg is None:
+                stream, head, codec = open_input(open_raw(sf.path))
+                stream.close()
+                if not head.strip():
+                    return  # nothing to read yet
+                fmt = self.format or detect_head(head, sf.path, codec).format
+            hold_f = None
+            if raw is None and lv is not None:
+                raw = _dup(lv.f)
+                sf = sources.refresh(sf, lv.f)
+            if raw is None and not sf.compressed and not final:
+                f = open(sf.path, "rb")
+                st = os.fstat(f.fileno())
+                if (st.st_dev, st.st_ino) != (sf.dev, sf.ino):
+                    f.close()
+                    return  # replaced between the listing and now: the next poll
+                raw = _dup(f)
+                hold_f = f
+                sf = sources.refresh(sf, f)
+            if reg is None and sf.fp_len == 0:
+                if hold_f is not None:
+                    hold_f.close()
+                raw.close() if raw is not None else None
+                return  # still empty
+            self._begin()
+            res = ing._load(sf, fmt, None if reg is not None else codec, reg, head=head, how=how,
+                            raw=raw, hold_partial=not final and not sf.compressed, own_tx=False,
+                            adopt=adopt, on_rows=self._on_checkpoint)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:
+            self._rollback()
+            self._failed[sf.path] = time.monotonic() + RETRY_AFTER
+            msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}"
+            with self._lock:
+                self._stats.errors[sf.path] = msg
+            if self.on_file is not None:
+                self.on_file(FileResult(sf.path, "error", message=msg))
+            return
+        self._stats.errors.pop(sf.path, None)
+        self._pending += res.records + res.bad_rows
+        if hold_f is not None and res.file_id not in self._live:
+            st = os.fstat(hold_f.fileno())
+            self._live[res.file_id] = _Live(res.file_id, sf.path, st.st_dev, st.st_ino, hold_f, fmt)
+        elif hold_f is not None:
+            hold_f.close()
+        self._seen[sf.path] = (sf.dev, sf.ino, sf.size, sf.mtime)
+        self._files.add(res.file_id)
+        if self.on_file is not None and (res.status in ("new", "truncated") or final and (res.records or res.bad_rows)):
+            self.on_file(res)
+
+    def _hold(self, sf: sources.SourceFile, reg: dbm.Registered) -> None:
+        """A known file with nothing new: keep it open (a later rotation must not take
+        its next lines away)."""
+        self._seen[sf.path] = (sf.dev, sf.ino, sf.size, sf.mtime)
+        if reg.file_id in self._live or sf.compressed:
+            return
+        try:
+            f = open(sf.path, "rb")
+        except OSError:
+            return
+        st = os.fstat(f.fileno())
+        if (st.st_dev, st.st_ino) != (sf.dev, sf.ino):
+            f.close()
+            return
+        self._live[reg.file_id] = _Live(reg.file_id, sf.path, st.st_dev, st.st_ino, f, reg.format or "")
+
+    def _on_checkpoint(self, rows: int) -> None:
+        # the ingester committed a large group itself (and opened the next transaction)
+        self._pending += 0
+
+    # --- standard input --------------------------------------------------------------------
+    def _run_stdin(self, stop: threading.Event) -> None:
+        import sys
+
+        pipe = _Pipe(sys.stdin.buffer)
+        pipe.start()
+        sf = sources.SourceFile(STDIN, 0, time.time(), None, None, "", 0)
+        reg = None
+        last_commit = time.monotonic()
+        first_data = None
+        while True:
+            ended = pipe.ended.is_set()
+            if reg is None and pipe.size:
+                first_data = first_data or time.monotonic()
+                enough = pipe.size >= (64 << 10) or pipe.data().count(b"\n") >= 16
+                if ended or enough or time.monotonic() - first_data > 1.0:
+                    reg = self._stdin_register(pipe, ended)
+            elif reg is not None and pipe.size > reg.bytes or (ended and reg is not None and pipe.size > reg.bytes):
+                self._begin()
+                sf.size = pipe.size
+                res = self.ing._load(sf, reg.format, None, reg, raw=pipe.view(), hold_partial=not ended,
+                                     own_tx=False, adopt=False)
+                self._pending += res.records + res.bad_rows
+                reg = dbm.registered(self.con, reg.file_id)
+                pipe.discard(reg.anchor_off)
+            if self._in_tx and (time.monotonic() - last_commit >= self.commit_every or ended):
+                self._commit()
+                last_commit = time.monotonic()
+            if ended and (reg is None or pipe.size <= reg.bytes):
+                if reg is None and pipe.size:
+                    continue
+                return
+            if stop.wait(self.poll):
+                return
+
+    def _stdin_register(self, pipe: _Pipe, ended: bool) -> dbm.Registered | None:
+        from ..reader import detect_head
+
+        head = pipe.data()[: 64 << 10]
+        fmt = self.format or detect_head(head, STDIN, None).format
+        self._begin()
+        sf = sources.SourceFile(STDIN, pipe.size, time.time(), None, None, "", 0)
+        res = self.ing._load(sf, fmt, None, None, head=head, raw=pipe.view(), hold_partial=not ended,
+                             own_tx=False)
+        self._files.add(res.file_id)
+        # a pipe is never met again: its identity matches no file's content
+        self.con.execute("UPDATE files SET identity = 'stdin:' || CAST(file_id AS VARCHAR) || ':' || "
+                         "CAST(epoch_ms(now()) AS VARCHAR), head_bytes = 0 WHERE file_id = ?", [res.file_id])
+        self._pending += res.records + res.bad_rows
+        self._started = True
+        reg = dbm.registered(self.con, res.file_id)
+        pipe.discard(reg.anchor_off)
+        return reg
+
+
+def _matches(path: str, pattern: str) -> bool:
+    import fnmatch
+
+    return fnmatch.fnmatch(path, os.path.abspath(os.path.expanduser(pattern)))
+
+
+def _dup(f: BinaryIO) -> BinaryIO:
+    """Another file object on the same open file (the reader closes what it is given)."""
+    return os.fdopen(os.dup(f.fileno()), "rb")
+
+
+def _stat_open(lv: _Live) -> sources.SourceFile:
+    """The held file as a :class:`SourceFile` (it has no name any more: deleted)."""
+    st = os.fstat(lv.f.fileno())
+    return sources.SourceFile(lv.path, st.st_size, st.st_mtime, st.st_dev, st.st_ino, "", 0)
+
+
+class _Pipe:
+    """Standard input read on a thread into memory; what the database has stored is
+    dropped (:meth:`discard`), offsets stay those of the whole stream."""
+
+    def __init__(self, stream: BinaryIO):
+        self.stream = stream
+        self.buf = bytearray()
+        self.base = 0  # stream offset of buf[0]
+        self.ended = threading.Event()
+        self.lock = threading.Lock()
+
+    def start(self) -> None:
+        threading.Thread(target=self._work, name="logferry-follow-stdin", daemon=True).start()
+
+    def _work(self) -> None:
+        fd = self.stream.fileno()
+        try:
+            while True:
+                b = os.read(fd, 1 << 20)
+                if not b:
+                    break
+                with self.lock:
+                    self.buf += b
+        finally:
+            self.ended.set()
+
+    @property
+    def size(self) -> int:
+        with self.lock:
+            return self.base + len(self.buf)
+
+    def data(self) -> bytes:
+        with self.lock:
+            return bytes(self.buf)
+
+    def discard(self, upto: int) -> None:
+        with self.lock:
+            n = max(0, min(upto - self.base, len(self.buf)))
+            del self.buf[:n]
+            self.base += n
+
+    def view(self) -> BinaryIO:
+        with self.lock:
+            return _PipeView(bytes(self.buf), self.base)
+
+
+class _PipeView(io.RawIOBase):
+    """The buffered part of the pipe as a seekable file whose offsets are the stream's."""
+
+    def __init__(self, data: bytes, base: int):
+        self._b = io.BytesIO(data)
+        self._base = base
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        if whence == 0:
+            if pos < self._base:
+                raise OSError("before the buffered part of the pipe")
+            return self._b.seek(pos - self._base) + self._base
+        return self._b.seek(pos, whence) + self._base
+
+    def tell(self) -> int:
+        return self._b.tell() + self._base
+
+    def read(self, n: int = -1) -> bytes:
+        return self._b.read(n)
+
+    def readinto(self, b) -> int:
+        d = self._b.read(len(b))
+        b[: len(d)] = d
+        return len(d)
+
+    def peek(self, n: int = 0) -> bytes:
+        pos = self._b.tell()
+        d = self._b.read(max(n, 1))
+        self._b.seek(pos)
+        return d

@@ -1,0 +1,289 @@
+"""Following logs into the usage database (issue 16): appended, rotated by rename (the old
+one compressed), copytruncated and replaced files; SIGKILL at random moments; a pipe."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from logferry.usage import connect
+from logferry.usage.follow import Follower
+
+LOGFERRY = [sys.executable, "-c", "from logferry.cli import main; main()"]
+
+
+def clf(gen: int, n: int) -> bytes:
+    """Line ``n`` of generation ``gen`` of the log: its path says where it must end up."""
+    return (f'10.0.{gen % 250}.{n % 250} - - [01/Mar/2024:10:{n // 60 % 60:02d}:{n % 60:02d} +0000] '
+            f'"GET /g{gen}/l{n} HTTP/1.1" 200 {n % 997} "-" "follow-test"\n').encode()
+
+
+class Log:
+    """A log being written: remembers, for every line, the file generation and line number
+    it was written at (what the database must say)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.gen = 0
+        self.n = 0
+        self.written: dict[str, int] = {}  # "/g{gen}/l{n}" -> line number in its file
+        self.f = open(path, "ab")
+
+    def write(self, k: int = 1) -> None:
+        for _ in range(k):
+            self.n += 1
+            self.f.write(clf(self.gen, self.n))
+            self.written[f"/g{self.gen}/l{self.n}"] = self.n
+        self.f.flush()
+
+    def new_generation(self) -> None:
+        self.gen += 1
+        self.n = 0
+
+    def reopen(self) -> None:
+        self.f.close()
+        self.f = open(self.path, "ab")
+
+    def close(self) -> None:
+        self.f.close()
+
+
+def rows(db: Path) -> list[tuple[str, int, int]]:
+    con = connect(db, read_only=True)
+    try:
+        return con.execute("SELECT path, line_number, file_id FROM requests").fetchall()
+    finally:
+        con.close()
+
+
+def check_exactly_once(db: Path, log: Log) -> None:
+    got = rows(db)
+    paths = [p for p, _, _ in got]
+    dupes = {p for p in paths if paths.count(p) > 1} if len(set(paths)) != len(paths) else set()
+    assert not dupes, f"{len(dupes)} lines stored twice, e.g. {sorted(dupes)[:3]}"
+    missing = set(log.written) - set(paths)
+    assert not missing, f"{len(missing)} lines missing, e.g. {sorted(missing)[:3]}"
+    assert set(paths) == set(log.written)
+    wrong = [(p, ln) for p, ln, _ in got if log.written[p] != ln]
+    assert not wrong, f"wrong line numbers: {wrong[:3]}"
+    # one file_id per generation of the log
+    gens: dict[str, set[int]] = {}
+    for p, _, fid in got:
+        gens.setdefault(p.split("/")[1], set()).add(fid)
+    assert all(len(v) == 1 for v in gens.values()), gens
+    assert len({next(iter(v)) for v in gens.values()}) == len(gens)
+    con = connect(db, read_only=True)
+    try:
+        bad = con.execute("SELECT count(*) FROM files WHERE records + bad_rows != lines - directives - blank").fetchall()
+        assert bad == [(0,)]
+    finally:
+        con.close()
+
+
+def wait_for(cond, timeout: float = 20.0) -> float:
+    t0 = time.monotonic()
+    while not cond():
+        if time.monotonic() - t0 > timeout:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+    return time.monotonic() - t0
+
+
+@pytest.fixture
+def follower(tmp_path):
+    started = []
+
+    def start(paths, **kw):
+        db = tmp_path / "f.duckdb"
+        f = Follower(db, [str(p) for p in paths], commit_every=kw.pop("commit_every", 0.2),
+                     poll=kw.pop("poll", 0.05), **kw)
+        stop = threading.Event()
+        t = threading.Thread(target=f.run, args=(stop,), daemon=True)
+        t.start()
+        started.append((stop, t))
+        return f, db, stop, t
+
+    yield start
+    for stop, t in started:
+        stop.set()
+        t.join(30)
+
+
+def test_appended_renamed_compressed_copytruncated_and_replaced(tmp_path, follower):
+    log = Log(tmp_path / "access.log")
+    log.write(5)
+    con = connect(tmp_path / "f.duckdb")  # the follower shares this database instance
+    f, db, stop, t = follower([tmp_path / "access.log"])
+    visible = lambda n: lambda: con.execute("SELECT count(*) FROM requests").fetchall()[0][0] >= n  # noqa: E731
+    wait_for(visible(5))
+    log.write(20)  # appended
+    # a line written in two parts: stored once it is whole, with its line number
+    log.n += 1
+    line = clf(log.gen, log.n)
+    log.f.write(line[:30])
+    log.f.flush()
+    time.sleep(0.4)
+    log.f.write(line[30:])
+    log.f.flush()
+    log.written[f"/g{log.gen}/l{log.n}"] = log.n
+    wait_for(visible(26))
+
+    # rotated by rename (the writer goes on a moment in the old file), then compressed
+    os.rename(log.path, tmp_path / "access.log.1")
+    log.write(3)  # still the old file: the writer has not reopened yet
+    log.new_generation()
+    log.reopen()
+    log.write(4)
+    wait_for(visible(33))
+    time.sleep(2.5)  # the rotated file is read to its end and let go
+    with open(tmp_path / "access.log.1", "rb") as src, gzip.open(tmp_path / "access.log.1.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    os.unlink(tmp_path / "access.log.1")
+    log.write(2)
+    wait_for(visible(35))
+
+    # copytruncate: copy, truncate in place, the writer goes on at the start
+    log.write(2)
+    time.sleep(0.3)
+    shutil.copy(log.path, tmp_path / "access.log.2")
+    os.truncate(log.path, 0)
+    log.new_generation()
+    log.write(3)
+    wait_for(visible(40))
+
+    # replaced: a new file moved over the old name
+    (tmp_path / "new.tmp").write_bytes(b"")
+    log.close()
+    os.rename(tmp_path / "new.tmp", log.path)
+    log.new_generation()
+    log.f = open(log.path, "ab")
+    log.write(6)
+    wait_for(visible(46))
+    con.close()
+    stop.set()
+    t.join(30)
+    log.close()
+    check_exactly_once(db, log)
+    st = f.status()
+    assert st["lines"] == 46 and st["last_line_at"] and st["files"] == 4
+
+
+def test_globs_pick_up_new_files_and_the_latency_is_printed(tmp_path, follower, capsys):
+    d = tmp_path / "logs"
+    d.mkdir()
+    con = connect(tmp_path / "f.duckdb")
+    f, db, stop, t = follower([d / "*.log"], commit_every=2.0, poll=0.2)
+    wait_for(lambda: f.status()["running"], timeout=60)  # started (imports, database) and polling
+    lat = []
+    rnd = random.Random(5)
+    for i in range(5):
+        p = d / f"site{i % 2}.log"
+        with open(p, "ab") as fh:
+            fh.write(clf(i % 2, 1000 + i))
+        t0 = time.monotonic()
+        want = f"/g{i % 2}/l{1000 + i}"
+        wait_for(lambda w=want: con.execute("SELECT count(*) FROM requests WHERE path = ?",
+                                            [w]).fetchall()[0][0] == 1)
+        lat.append(time.monotonic() - t0)
+        time.sleep(rnd.random() * 0.5)
+    con.close()
+    with capsys.disabled():
+        print(f"\nappend -> in the database (commit_every 2.0 s, default poll): "
+              f"mean {sum(lat) / len(lat):.2f} s, max {max(lat):.2f} s over {len(lat)} lines")
+    assert f.status()["errors"] == {} and f.status()["files"] == 2
+
+
+def test_sigkill_at_random_moments_then_restart_every_line_once(tmp_path):
+    """The follower (the CLI) is SIGKILLed at random moments while a writer appends and
+    rotates its log (rename, then gzip); restarted each time, it ends with every line
+    written in the database exactly once, with its line number."""
+    rnd = random.Random(int(os.environ.get("LOGFERRY_TEST_SEED", "16")))
+    log = Log(tmp_path / "access.log")
+    db = tmp_path / "k.duckdb"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    cmd = [*LOGFERRY, "ingest", "--follow", "--quiet", "--db", str(db), "--commit-every", "0.2",
+           str(tmp_path / "access.log*")]
+    stop_writer = threading.Event()
+    rotations = []
+
+    def writer() -> None:
+        k = 0
+        while not stop_writer.is_set():
+            log.write(rnd.randint(1, 20))
+            k += 1
+            if k % 150 == 0:  # rotate: rename, the writer reopens, the old one is compressed
+                n = len(rotations) + 1
+                old = tmp_path / f"access.log.{n}"
+                os.rename(log.path, old)
+                log.write(2)
+                log.new_generation()
+                log.reopen()
+                rotations.append(old)
+            if k % 150 == 75 and rotations and rotations[-1].exists():
+                old = rotations[-1]
+                with open(old, "rb") as src, gzip.open(str(old) + ".gz", "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.unlink(old)
+            time.sleep(0.02)
+
+    w = threading.Thread(target=writer, daemon=True)
+    w.start()
+    kills = 0
+    deadline = time.monotonic() + 14
+    while time.monotonic() < deadline:
+        p = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
+        time.sleep(rnd.uniform(0.5, 2.5))
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        kills += 1
+    stop_writer.set()
+    w.join()
+    log.close()
+    time.sleep(0.1)
+    # (another process cannot open the database while the follower has it: wait, then stop it)
+    p = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
+    time.sleep(8)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=30)
+    assert p.returncode == 0, err.decode()
+    print(f"{kills} SIGKILLs, {len(rotations)} rotations, {len(log.written)} lines")
+    assert kills >= 5 and len(rotations) >= 2
+    check_exactly_once(db, log)
+
+
+def test_follow_stdin_pipe_commits_while_open_and_stores_the_last_line_at_the_end(tmp_path):
+    db = tmp_path / "p.duckdb"
+    cmd = [*LOGFERRY, "ingest", "--follow", "--db", str(db), "--commit-every", "0.2", "-"]
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    for n in range(1, 41):
+        p.stdin.write(clf(7, n))
+        if n % 10 == 0:
+            p.stdin.flush()
+            time.sleep(0.3)
+    time.sleep(8.0)  # (generous: the 2 cores are shared)
+    p.send_signal(signal.SIGKILL)  # the pipe is still open: what came in is committed
+    p.communicate(timeout=30)
+    assert sorted(ln for _, ln, _ in rows(db)) == list(range(1, 41))
+
+    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"".join(clf(8, n) for n in range(1, 31)) + clf(8, 31)[:-1])  # unfinished last line
+    p.stdin.close()  # the end of input ends the follower
+    p.wait(timeout=60)
+    err = p.stderr.read()
+    assert p.returncode == 0, err.decode()
+    assert sorted((pa, ln) for pa, ln, _ in rows(db) if pa.startswith("/g8/")) == sorted(
+        (f"/g8/l{n}", n) for n in range(1, 32))
+    con = connect(db, read_only=True)
+    assert con.execute("SELECT path, lines, records, partial_tail FROM files ORDER BY file_id").fetchall() == [
+        ("-", 40, 40, False), ("-", 31, 31, True)]
+    con.close()

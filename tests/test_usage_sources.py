@@ -1,0 +1,200 @@
+"""ingest through the shared source layer: databases of schema v1 migrated, credentials in
+source URLs refused (issue 12 item 14), one file's failure isolated (item 7), the
+rotation rules shared with shipping, a followed file rotated while the follower was down."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+
+import duckdb
+import pytest
+
+from logferry import sources
+from logferry.usage import connect, ingest
+from logferry.usage.db import MIGRATIONS
+from logferry.usage.follow import Follower
+
+LOGFERRY = [sys.executable, "-c", "from logferry.cli import main; main()"]
+HEADER = (b"#Software: Microsoft Internet Information Services 10.0\n"
+          b"#Fields: date time c-ip cs-method cs-uri-stem sc-status time-taken\n")
+
+
+def iis(i: int) -> bytes:
+    return b"2024-03-01 10:%02d:%02d 10.0.0.%d GET /p%d 200 %d\n" % (i // 60 % 60, i % 60, i % 250, i, i % 97)
+
+
+def q(con, sql, params=None):
+    return con.execute(sql, params or []).fetchall()
+
+
+def test_a_v1_database_is_migrated_and_its_files_stay_known(tmp_path):
+    """A database written before the source layer (schema v1: files known by content
+    only) keeps working: the same file is already ingested, a grown one adds only its new
+    lines, and the file gets its source identity on the way."""
+    log = tmp_path / "u_ex1.log"
+    data = HEADER + b"".join(iis(i) for i in range(100))
+    log.write_bytes(data)
+    db = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(db))
+    for stmt in MIGRATIONS[0]:
+        con.execute(stmt)
+    con.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    con.execute("INSERT INTO files (file_id, identity, head_bytes, path, format, size, bytes, lines, directives, "
+                "records, ingested_at, updated_at) VALUES (1, ?, ?, ?, 'w3c', ?, ?, 102, 2, 100, now(), now())",
+                [hashlib.sha256(data).hexdigest(), len(data), str(log), len(data), len(data)])
+    con.execute("INSERT INTO requests (file_id, line_number, path) SELECT 1, i + 3, '/p' || i FROM range(100) t(i)")
+    con.close()
+
+    con = connect(db)
+    assert q(con, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    s = ingest(con, [str(log)])
+    assert [f.status for f in s.files] == ["duplicate"]
+    st = os.stat(log)
+    assert q(con, "SELECT dev, ino FROM files") == [(st.st_dev, st.st_ino)]
+    with open(log, "ab") as f:
+        f.write(b"".join(iis(i) for i in range(100, 130)))
+    s = ingest(con, [str(log)])
+    assert [(f.status, f.records) for f in s.files] == [("grown", 30)]
+    assert q(con, "SELECT count(*), count(DISTINCT line_number), max(line_number) FROM requests") == [(130, 130, 132)]
+    assert q(con, "SELECT lines, records, directives FROM files") == [(132, 130, 2)]
+    con.close()
+
+
+@pytest.mark.parametrize("url", ["ftp://bob:PASS@127.0.0.1:9/logs/a.log", "sftp://bob:PASS@localhost/x/*.log",
+                                 "s3://KEY:PASS@bucket/x.log"])
+def test_a_password_in_a_source_url_is_refused_and_never_shown(tmp_path, url):
+    db = tmp_path / "u.duckdb"
+    r = subprocess.run([*LOGFERRY, "ingest", "--db", str(db), url], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2
+    assert "PASS" not in r.stdout + r.stderr
+    assert "password in a source URL is not allowed" in r.stderr and "***" in r.stderr
+    assert "Traceback" not in r.stderr
+    with pytest.raises(Exception, match="password"):
+        sources.expand([url])
+    assert sources.redact_url(url).count("PASS") == 0
+
+
+def test_a_password_in_a_ship_source_is_refused_too(tmp_path):
+    url = "ftp://bob:PASS@127.0.0.1:9/logs/a.log"
+    r = subprocess.run([*LOGFERRY, "ship", url, "--dest", str(tmp_path / "out"), "--state", str(tmp_path / "st")],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode != 0
+    assert "PASS" not in r.stdout + r.stderr
+    assert "password in a source URL" in r.stdout + r.stderr
+
+
+def test_one_files_failure_never_stops_the_others(tmp_path):
+    """Issue 12 item 7: a 1.2 MB-class gzip (an IIS header and 256 MiB of NUL bytes) used
+    to crash ingest (DuckDB "failed to pin block") and the files after it were never
+    ingested.  Now whatever that file does, the next file is ingested, the bad one is
+    reported for itself, and the exit status says whether one failed."""
+    bad = tmp_path / "nul.log.gz"
+    with gzip.open(bad, "wb", compresslevel=9) as f:
+        f.write(HEADER.replace(b"\n", b"\r\n"))
+        zeros = bytes(1 << 20)
+        for _ in range(256):
+            f.write(zeros)
+    assert bad.stat().st_size < 1_300_000
+    good = tmp_path / "good.log"
+    good.write_bytes(HEADER + b"".join(iis(i) for i in range(10)))
+    db = tmp_path / "u.duckdb"
+    r = subprocess.run([*LOGFERRY, "ingest", "--db", str(db), "--json", str(bad), str(good)],
+                       capture_output=True, text=True, timeout=600)
+    assert "Traceback" not in r.stderr
+    import json
+
+    out = json.loads(r.stdout)
+    by_name = {os.path.basename(d["path"]): d for d in out["details"]}
+    assert by_name["good.log"]["status"] == "new" and by_name["good.log"]["records"] == 10
+    failed = by_name["nul.log.gz"]["status"] == "error"
+    assert r.returncode == (1 if failed else 0)
+    con = connect(db, read_only=True)
+    assert q(con, "SELECT count(*) FROM requests r JOIN files f USING (file_id) WHERE f.path = ?",
+             [str(good)]) == [(10,)]
+    assert q(con, "SELECT count(*) FROM files WHERE records + bad_rows != lines - directives - blank") == [(0,)]
+    con.close()
+
+
+class K:
+    """A known file as shipping and ingest record it."""
+
+    def __init__(self, id, sf):
+        self.id, self.path, self.dev, self.ino = id, sf.path, sf.dev, sf.ino
+        self.fp, self.fp_len, self.size = sf.fp, sf.fp_len, sf.size
+
+
+def test_the_shared_rotation_rules(tmp_path):
+    a = tmp_path / "access.log"
+    a.write_bytes(HEADER + b"".join(iis(i) for i in range(50)))
+    [sf] = sources.expand([str(a)])
+    known = [K(1, sf)]
+    # grown, then renamed: the same file
+    with open(a, "ab") as f:
+        f.write(iis(50))
+    os.rename(a, tmp_path / "access.log.1")
+    [m] = sources.match_files(sources.expand([str(tmp_path / "access.log*")]), known)
+    assert (m.how, m.known.id) == ("same", 1)
+    # compressed after the rename: the same content, read on at the same line
+    data = (tmp_path / "access.log.1").read_bytes()
+    (tmp_path / "access.log.1.gz").write_bytes(gzip.compress(data))
+    os.unlink(tmp_path / "access.log.1")
+    [m] = sources.match_files(sources.expand([str(tmp_path / "access.log*")]), known)
+    assert (m.how, m.known.id) == ("compressed", 1)
+    found = sources.find_moved(sf.path, sf.dev, sf.ino, sf.fp, sf.fp_len)
+    assert found is not None and found.path.endswith("access.log.1.gz")
+    # copytruncate: same inode, shrank: new content; the copy is where the rest went
+    b = tmp_path / "b.log"
+    b.write_bytes(HEADER + b"".join(iis(i) for i in range(80)))
+    [sb] = sources.expand([str(b)])
+    (tmp_path / "b.log.1").write_bytes(b.read_bytes())
+    os.truncate(b, 0)
+    b.write_bytes(iis(999))
+    [m] = sources.match_files(sources.expand([str(b)]), [K(2, sb)])
+    assert (m.how, m.known) == ("truncated", None)
+    copy = sources.find_moved(sb.path, sb.dev, -1, sb.fp, sb.fp_len, min_size=sb.size)
+    assert copy is not None and copy.path.endswith("b.log.1")
+
+
+def test_a_followed_file_rotated_while_the_follower_was_stopped_is_read_to_its_end(tmp_path):
+    log = tmp_path / "access.log"
+    log.write_bytes(HEADER + b"".join(iis(i) for i in range(20)))
+    db = tmp_path / "f.duckdb"
+
+    def run_once():
+        f = Follower(db, [str(log)], commit_every=0.1, poll=0.05)
+        stop = threading.Event()
+        t = threading.Thread(target=f.run, args=(stop,))
+        t.start()
+        con = connect(db)
+        try:
+            import time
+
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not f.status()["running"]:
+                time.sleep(0.05)
+            time.sleep(0.5)
+        finally:
+            con.close()
+            stop.set()
+            t.join(30)
+        return f
+
+    run_once()
+    with open(log, "ab") as f:
+        f.write(b"".join(iis(i) for i in range(20, 30)))  # written before the rotation, not yet read
+    os.rename(log, tmp_path / "access.log.1")
+    rotated = tmp_path / "access.log.1"
+    (tmp_path / "access.log.1.gz").write_bytes(gzip.compress(rotated.read_bytes()))
+    rotated.unlink()
+    log.write_bytes(HEADER.replace(b"10.0", b"10.0 ") + iis(500))
+    run_once()
+    con = connect(db, read_only=True)
+    assert q(con, "SELECT file_id, count(*), min(line_number), max(line_number) FROM requests "
+                  "GROUP BY file_id ORDER BY 1") == [(1, 30, 3, 32), (2, 1, 3, 3)]
+    assert q(con, "SELECT path FROM files ORDER BY file_id") == [(str(tmp_path / "access.log.1.gz"),), (str(log),)]
+    con.close()
