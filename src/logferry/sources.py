@@ -328,6 +328,10 @@ def match_files(found: Iterable[SourceFile], known: Iterable[Any]) -> list[Match
             how = "compressed" if match is not None else how
         if match is not None and how != "compressed" and match.size is not None and sf.size < match.size:
             match, how = None, "truncated"  # shrank (copytruncate): new content
+        elif match is None and not sf.remote and any(
+                f.dev is not None and (f.dev, f.ino) == (sf.dev, sf.ino) and (f.size or 0) > sf.size
+                for f in known):
+            how = "truncated"  # shrank below its fingerprint: new content in the same place
         if match is not None:
             used.add(match.id)
         out.append(Match(sf, match, how))
@@ -375,14 +379,13 @@ def find_moved(path: str, dev: int, ino: int, fp: str, fp_len: int, *,
                 return sf
         elif os.path.abspath(e.path) != os.path.abspath(path):
             others.append(e.path)
-    for p in others:
-        sf = stat_file(p)
-        if sf is None:
-            continue
-        if sf.compressed:
-            if content_fingerprint(p, fp_len) == fp:
+    stats = [sf for sf in map(stat_file, others) if sf is not None]
+    if min_size is not None:
+        for sf in stats:
+            if not sf.compressed and sf.size >= min_size and same_file(sf, sf.dev, sf.ino, sf.path, fp, fp_len):
                 return sf
-        elif min_size is not None and sf.size >= min_size and same_file(sf, sf.dev, sf.ino, sf.path, fp, fp_len):
+    for sf in stats:
+        if sf.compressed and content_fingerprint(sf.path, fp_len) == fp:
             return sf
     return None
 

@@ -9,6 +9,7 @@ with what the shared source layer (``logferry.sources``) identifies them by, and
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -150,7 +151,16 @@ def schema_version(con: duckdb.DuckDBPyConnection) -> int:
     return int(row[0]) if row else 0
 
 
+#: connections of one process share a database instance: one migrates at a time
+_MIGRATING = threading.Lock()
+
+
 def migrate(con: duckdb.DuckDBPyConnection) -> None:
+    with _MIGRATING:
+        _migrate(con)
+
+
+def _migrate(con: duckdb.DuckDBPyConnection) -> None:
     v = schema_version(con)
     if v > SCHEMA_VERSION:
         from ..errors import ConfigError

@@ -402,7 +402,9 @@ class Ingester:
         self.prefetch = _cpus() > 1
         # DuckDB converts and compresses the batches it pulls; insertion order within a
         # file is line order anyway with one thread, and reports never rely on it
-        self.settings = {"threads": duck_threads, "preserve_insertion_order": False}
+        # and DuckDB's own progress bar (printed on stdout for a long statement) stays off
+        self.settings = {"threads": duck_threads, "preserve_insertion_order": False,
+                         "enable_progress_bar": False}
 
     # public
     def ingest(self, paths: Iterable[str], on_file: Callable[[FileResult], None] | None = None,
