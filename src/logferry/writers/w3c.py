@@ -121,7 +121,8 @@ class W3CWriter(T.FieldWriter):
         self.software = software
         self._unit = "s"
         self._spool: tempfile.SpooledTemporaryFile | None = None
-        self._spool_writer: pa.ipc.RecordBatchStreamWriter | None = None
+        #: per spooled batch: (offset, size, rows, the fields that hold one value on every row)
+        self._index: list[tuple[int, int, int, dict[str, str]]] = []
         self._used: set[str] = set()
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -133,41 +134,54 @@ class W3CWriter(T.FieldWriter):
             return
         fields = list(self.default_fields)
         self.begin(fields)
-        cols = []
+        literals: dict[str, str] = {}
+        names: list[str] = []
+        arrays: list[pa.Array] = []
         for f in fields:
             v = self.value(f, batch, None)
+            if not isinstance(v, str):
+                v = T._literal(v)
             if isinstance(v, str):
-                if v != T.DASH:
-                    self._used.add(f)
-                v = pa.repeat(pa.scalar(v), batch.num_rows)
-            elif f not in self._used and T._literal(v) != T.DASH:
+                literals[f] = v
+            else:
+                names.append(f)
+                arrays.append(v.cast(pa.string()))
+            if not (isinstance(v, str) and v == T.DASH):
                 self._used.add(f)
-            cols.append(v.cast(pa.string()))
-        rb = pa.RecordBatch.from_arrays(cols, names=fields)
-        if self._spool_writer is None:
+        if self._spool is None:
             self._spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)
-            self._spool_writer = pa.ipc.new_stream(self._spool, rb.schema)
-        self._spool_writer.write_batch(rb)
+        offset = self._spool.tell()
+        if names:  # one small IPC stream per batch: its columns vary with its literals
+            sink = pa.BufferOutputStream()
+            rb = pa.RecordBatch.from_arrays(arrays, names=names)
+            with pa.ipc.new_stream(sink, rb.schema) as w:
+                w.write_batch(rb)
+            buf = sink.getvalue()
+            self._spool.write(memoryview(buf))
+        self._index.append((offset, self._spool.tell() - offset, batch.num_rows, literals))
         self.lines_written += batch.num_rows
 
     def _flush_pending(self) -> None:
         """Write the spooled lines under one header naming the fields that have values."""
-        if self._spool_writer is None or self._spool is None:
+        if self._spool is None:
             return
-        self._spool_writer.close()
-        self._spool.seek(0)
         fields = [f for f in self.default_fields if f in self._used] or list(self.default_fields[:2])
         self.begin(fields)
         h = self.header(fields)
         if h:
             self.out.write(h.encode("utf-8"))
         self._current = tuple(fields)
-        with pa.ipc.open_stream(self._spool) as reader:
-            for rb in reader:
-                values = [T._literal(rb.column(f)) for f in fields]
-                V.write_lines(self.out, self.pieces(values), rb.num_rows)
+        for offset, size, rows, literals in self._index:
+            cols: dict[str, pa.Array] = {}
+            if size:
+                self._spool.seek(offset)
+                rb = pa.ipc.open_stream(pa.py_buffer(self._spool.read(size))).read_next_batch()
+                cols = {n: rb.column(i) for i, n in enumerate(rb.schema.names)}
+            values = [literals[f] if f in literals else cols[f] for f in fields]
+            V.write_lines(self.out, self.pieces(values), rows)
         self._spool.close()
-        self._spool = self._spool_writer = None
+        self._spool = None
+        self._index = []
         self._used = set()
 
     def close(self) -> None:
