@@ -228,7 +228,7 @@ class ReadContext:
     def deferred(self) -> DeferredContext:
         """A context for a worker thread: records side effects to replay in order."""
         return DeferredContext(self.source_file, self.options, limits=self.limits,
-                               report=self.on_bad is not None)
+                               report=self.on_bad is not None, parent=self._budget)
 
 
 @dataclass
@@ -245,13 +245,22 @@ class DeferredContext:
     limits: BadLimits = field(default_factory=BadLimits)
     report: bool = True
     omitted: int = 0  # bad rows after the local budget ran out
+    #: the file's budget: what is left of it now bounds this chunk's (every row of this
+    #: chunk comes after the rows already replayed, so none past it could be reported)
+    parent: _Budget | None = None
 
     def __post_init__(self) -> None:
-        self._budget = _Budget(self.limits.rows)
+        left = self.parent.left if self.parent is not None else self.limits.rows
+        self._budget = _Budget(min(self.limits.rows, left))
+        if self.parent is not None and self.parent.full:
+            self._budget.full = True
+
+    def _full(self) -> bool:
+        return self._budget.full or (self.parent is not None and self.parent.full)
 
     def bad(self, line_number: int, raw: bytes | str, reason: str, *, length: int | None = None,
             sha256: str | None = None) -> None:
-        if not self.report or self._budget.full:
+        if not self.report or self._full():
             self.omitted += 1
             return
         text, kept, n, digest = clip(raw, self.limits.text)
@@ -263,7 +272,7 @@ class DeferredContext:
 
     def bad_lines(self, chunk: LineChunk, idx, reason: str | Callable[[int], str]) -> None:
         for k, i in enumerate(idx):
-            if self._budget.full or not self.report:
+            if not self.report or self._full():
                 self.omitted += len(idx) - k
                 return
             r = reason(int(i)) if callable(reason) else reason
