@@ -88,8 +88,7 @@ def routes(app):
     out = []
     for r in app.routes:
         methods = getattr(r, "methods", None)
-        if not methods or r.path.startswith("/static") or r.path in ("/login", "/favicon.ico", "/api/docs",
-                                                                     "/api/openapi.json", "/docs/oauth2-redirect"):
+        if not methods or r.path.startswith("/static") or r.path in ("/login", "/favicon.ico"):
             continue
         path = (r.path.replace("{name}", "alpha").replace("{run_id}", "1"))
         for m in methods - {"HEAD", "OPTIONS"}:

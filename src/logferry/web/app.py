@@ -77,7 +77,7 @@ def _templates() -> Environment:
 def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = False) -> FastAPI:
     app = FastAPI(title="logferry console", version=__version__,
                   description="Export jobs, their history, stop/start and the usage reports of logferry.",
-                  docs_url="/api/docs", redoc_url=None, openapi_url="/api/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url=None)
     env = _templates()
     static = resources.files("logferry.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
@@ -162,6 +162,12 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         html = env.get_template(name).render(csrf=s.csrf, token=s.token.public(), nav=True,
                                              version=__version__, **ctx)
         return HTMLResponse(html, status_code=code)
+
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi(s: Session = Depends(session)):
+        """The OpenAPI description (behind the token like every route; FastAPI's own docs
+        pages are off: they load their scripts from a CDN, and the console needs no network)."""
+        return app.openapi()
 
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon():
