@@ -148,7 +148,8 @@ def test_surrogate_in_post_body_becomes_replacement_character(tmp_path):
         [sys.executable, "-m", "logferry.cli", "events", str(src), "-o", str(tmp_path / "ev2.jsonl")],
         capture_output=True, text=True).stderr
     # ingest keeps the file's row and its events
-    from logferry.usage import connect, ingest
+    from logferry.usage.db import connect
+    from logferry.usage.ingest import ingest
 
     con = connect(tmp_path / "u.duckdb")
     try:
