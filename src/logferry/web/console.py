@@ -144,7 +144,7 @@ class Console:
             lr = st.runs(name, limit=1)
             nxt = sched.next_run(lr[0].started if lr else None, time.time())
         state = "running" if run else "stopped" if stopped else (
-            "failing" if last and last.status == "failed" else "active")
+            "failing" if last and last.status in ("failed", "partial") else "active")
         from ..destinations import scheme_of
 
         return {
