@@ -60,7 +60,8 @@ def files(paths: Iterable[str] | str) -> list[str]:
     """Every file named by ``paths`` (files, globs, folders, fsspec URLs)."""
     from .usage.ingest import expand
 
-    return list(expand([paths] if isinstance(paths, str | os.PathLike) else paths))
+    found = expand([paths] if isinstance(paths, str | os.PathLike) else paths)
+    return [getattr(f, "path", f) for f in found]  # (ingest's expand gives SourceFiles)
 
 
 def output_names(sources: list[str], extension: str) -> list[str]:
