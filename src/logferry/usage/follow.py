@@ -104,6 +104,7 @@ class Follower:
         self._failed: dict[str, float] = {}
         self._stats = _Stats()
         self._pending = 0  # rows stored since the last commit
+        self._ckpt = 0  # rows of the current read the ingester has committed itself
         self._in_tx = False
         self._lock = threading.Lock()
         self._started = False
@@ -352,6 +353,7 @@ class Follower:
                 raw.close() if raw is not None else None
                 return  # still empty
             self._begin()
+            self._ckpt = 0
             res = ing._load(sf, fmt, None if reg is not None else codec, reg, head=head, how=how,
                             raw=raw, hold_partial=not final and not sf.compressed, own_tx=False,
                             adopt=adopt, on_rows=self._on_checkpoint)
@@ -359,6 +361,7 @@ class Follower:
             raise
         except Exception as e:
             self._rollback()
+            self._ckpt = 0
             self._failed[sf.path] = time.monotonic() + RETRY_AFTER
             msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}"
             with self._lock:
@@ -367,7 +370,8 @@ class Follower:
                 self.on_file(FileResult(sf.path, "error", message=msg))
             return
         self._stats.errors.pop(sf.path, None)
-        self._pending += res.records + res.bad_rows
+        self._pending += res.records + res.bad_rows - self._ckpt
+        self._ckpt = 0
         if hold_f is not None and res.file_id not in self._live:
             st = os.fstat(hold_f.fileno())
             self._live[res.file_id] = _Live(res.file_id, sf.path, st.st_dev, st.st_ino, hold_f, fmt)
@@ -395,8 +399,14 @@ class Follower:
         self._live[reg.file_id] = _Live(reg.file_id, sf.path, st.st_dev, st.st_ino, f, reg.format or "")
 
     def _on_checkpoint(self, rows: int) -> None:
-        # the ingester committed a large group itself (and opened the next transaction)
-        self._pending += 0
+        """The ingester committed a large group itself (and opened the next transaction):
+        ``rows`` stored by the current read so far are committed."""
+        with self._lock:
+            self._stats.lines += self._pending + rows - self._ckpt
+            self._stats.last_line_at = time.time()
+            self._stats.commits += 1
+        self._pending = 0
+        self._ckpt = rows
 
     # --- standard input --------------------------------------------------------------------
     def _run_stdin(self, stop: threading.Event) -> None:
@@ -443,6 +453,8 @@ class Follower:
         res = self.ing._load(sf, fmt, None, None, head=head, raw=pipe.view(), hold_partial=not ended,
                              own_tx=False)
         self._files.add(res.file_id)
+        if self.on_file is not None:
+            self.on_file(res)
         # a pipe is never met again: its identity matches no file's content
         self.con.execute("UPDATE files SET identity = 'stdin:' || CAST(file_id AS VARCHAR) || ':' || "
                          "CAST(epoch_ms(now()) AS VARCHAR), head_bytes = 0 WHERE file_id = ?", [res.file_id])
