@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 from .. import sources
 from ..errors import InputError, LogferryError
 from . import db as dbm
-from .ingest import INGEST_MEMORY_LIMIT, FileResult, Ingester, _apply_settings
 
 if TYPE_CHECKING:
     import duckdb
@@ -128,6 +127,10 @@ class Follower:
             }
 
     def run(self, stop: threading.Event) -> None:
+        # (imported here, not at the top: importing the submodule ``usage.ingest`` early
+        # would shadow the package's lazy ``logferry.usage.ingest`` function)
+        from .ingest import INGEST_MEMORY_LIMIT, Ingester, _apply_settings
+
         con = self._con if self._con is not None else dbm.connect(self.db_path, memory_limit=INGEST_MEMORY_LIMIT)
         exclude = [] if self.db_path == ":memory:" else [self.db_path, self.db_path + ".wal"]
         self.ing = Ingester(con, format=self.format, options=self.options, exclude=exclude)
@@ -367,6 +370,8 @@ class Follower:
             with self._lock:
                 self._stats.errors[sf.path] = msg
             if self.on_file is not None:
+                from .ingest import FileResult
+
                 self.on_file(FileResult(sf.path, "error", message=msg))
             return
         self._stats.errors.pop(sf.path, None)
