@@ -31,12 +31,22 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -44,12 +54,22 @@ DEFAULT_FILE = "logferry.toml"
 
 
 class _M(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: a value of the wrong type is an error, never coerced ("5" is not 5, true is
+    # not 1); TOML arrays are accepted where a list is meant (Strs)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+#: a TOML array of strings
+Strs = Annotated[tuple[StrictStr, ...], Strict(False)]
+
+#: the shortest interval of ``every_minutes``: 3 seconds (a shorter one is a busy loop,
+#: not a schedule)
+MIN_EVERY_MINUTES = 0.05
 
 
 class FilterCfg(_M):
-    status: tuple[str, ...] = ()
-    sites: tuple[str, ...] = ()
+    status: Strs = ()
+    sites: Strs = ()
     since: datetime | None = None
     until: datetime | None = None
     path_prefix: str | None = None
@@ -104,17 +124,64 @@ class RetentionCfg(_M):
     dest_days: float | None = Field(None, gt=0)
 
 
-_SECRET_KEYS = {"password", "api_key", "secret_access_key", "access_key_id", "token", "key"}
+#: option names that hold a secret: they may only be given by reference
+_SECRET_WORDS = re.compile(
+    r"secret|passw|passphrase|token|credential|api_?key|access_?key|private_?key|signature|"
+    r"(^|_)key$|(^|_)auth($|_)", re.I)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_SECRET_NAME = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+def is_secret_key(key: str) -> bool:
+    return bool(_SECRET_WORDS.search(key))
+
+
+def is_reference(key: str) -> bool:
+    """``X_env`` (any X) or ``X_secret`` with a secret-like X: the value names the secret."""
+    return (key.endswith("_env") and len(key) > 4) or (
+        key.endswith("_secret") and is_secret_key(key[: -len("_secret")]))
+
+
+class _SecretKeys:
+    """``key in _SECRET_KEYS``: the key would hold a secret written as a value."""
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and is_secret_key(key) and not is_reference(key)
+
+
+_SECRET_KEYS = _SecretKeys()
+
+
+def check_option(key: str, value: Any) -> None:
+    """A destination option of the config file: secrets are never written in it.
+
+    ``X_env = "VAR"`` reads X from environment variable VAR, ``X_secret = "NAME"`` from the
+    secrets file, where X is a secret-like option (``password_secret``, ``token_env``). Any
+    other key that looks like a secret (``secret``, ``aws_secret_access_key``,
+    ``client_secret``, ``api_key``, ``token`` ...) is refused, naming the key only."""
+    if key.endswith("_env") and len(key) > 4:
+        if not (isinstance(value, str) and _ENV_NAME.fullmatch(value)):
+            raise ValueError(f"{key!r}: must name an environment variable (letters, digits, _)")
+        return
+    if key.endswith("_secret") and is_secret_key(key[: -len("_secret")]):
+        if not (isinstance(value, str) and _SECRET_NAME.fullmatch(value)):
+            raise ValueError(f"{key!r}: must name a key of the secrets file")
+        return
+    if is_secret_key(key):
+        raise ValueError(
+            f"{key!r}: secrets may not be written in the config; use {key}_env = \"VAR\" "
+            f"or {key}_secret = \"NAME\" (secrets file)"
+        )
 
 
 class JobCfg(_M):
-    source: tuple[str, ...]
+    source: Strs
     dest: str
     dest_options: dict[str, str | int | float | bool] = {}
     format: str | None = None
     to: str = "jsonl"
     compress: Literal["gzip", "zstd", "none"] = "gzip"
-    fields: tuple[str, ...] | None = None
+    fields: Strs | None = None
     where: str | None = None
     filter: FilterCfg = FilterCfg()
     privacy: PrivacyCfg = PrivacyCfg()
@@ -123,8 +190,8 @@ class JobCfg(_M):
     service: str = ""
     site: str = ""
     #: the job's tenants: only records whose ``site`` is one of these are shipped
-    sites: tuple[str, ...] = ()
-    every_minutes: float | None = Field(None, gt=0)
+    sites: Strs = ()
+    every_minutes: float | None = Field(None, ge=MIN_EVERY_MINUTES, le=366 * 24 * 60)
     cron: str | None = None
     retention: RetentionCfg = RetentionCfg()
     retries: int = Field(6, ge=0, le=100)
@@ -150,12 +217,8 @@ class JobCfg(_M):
     @field_validator("dest_options")
     @classmethod
     def _opts(cls, v):
-        for k in v:
-            if k in _SECRET_KEYS:
-                raise ValueError(
-                    f"{k!r}: secrets may not be written in the config; use {k}_env = \"VAR\" "
-                    f"or {k}_secret = \"NAME\" (secrets file)"
-                )
+        for k, val in v.items():
+            check_option(k, val)
         return v
 
     @field_validator("to")
@@ -183,10 +246,10 @@ class JobCfg(_M):
     @classmethod
     def _cron(cls, v):
         if v:
-            from .ship.schedule import Cron
+            from .ship.schedule import Schedule
 
             try:
-                Cron.parse(v)
+                Schedule.make(cron=v)  # the same check as when the scheduler starts
             except ConfigError as e:
                 raise ValueError(str(e)) from None
         return v
@@ -308,8 +371,12 @@ def load(path: str | os.PathLike | None = None) -> Loaded:
         data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ConfigError(f"{p}: not valid TOML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{p}: not valid TOML: arrays or tables nested too deeply") from None
     try:
         cfg = Config.model_validate(data)
+    except RecursionError:
+        raise ConfigError(f"{p}: values nested too deeply") from None
     except ValidationError as e:
         msgs = []
         for err in e.errors():
@@ -317,7 +384,8 @@ def load(path: str | os.PathLike | None = None) -> Loaded:
             if err["type"] == "extra_forbidden":
                 reason = "unknown key"
             else:
-                reason = err["msg"].removeprefix("Value error, ")
+                reason = err["msg"].removeprefix("Value error, ").replace(
+                    "a valid tuple", "an array (a list in [...])")
             msgs.append(f"{p}: {key}: {reason}")
         raise ConfigError("\n".join(msgs)) from None
     except ConfigError as e:

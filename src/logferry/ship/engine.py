@@ -137,6 +137,10 @@ class RunResult:
     partial: bool = False
 
 
+class SourceError(InputError):
+    """The job's sources cannot be listed at all (the run is recorded as failed)."""
+
+
 class Stop:
     """Set by SIGTERM: finish the current object, then end the run cleanly."""
 
@@ -313,6 +317,10 @@ def _locked_run(job: Job, state: State, dest: Any, clock, sleep, stop: Stop | No
             res.status = "partial" if res.partial else "failed"
         else:
             res.status = "stopped" if interrupted else "ok"
+    except SourceError as e:
+        # recorded as a failed run, and raised: the command cannot do its work at all
+        state.end_run(run_id, clock(), "failed", _clean(str(e)), res.bad)
+        raise
     except (LogferryError, OSError) as e:
         res.status = "failed"
         res.error = _clean(str(e))
@@ -351,7 +359,13 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
     host = socket.gethostname()
     seq = state.next_seq(job.name)
     pending_name, pending_seq = state.pending(job.name)
-    runs = match_sources(job, state, clock())
+    try:
+        runs = match_sources(job, state, clock())
+    except LogferryError:
+        raise
+    except Exception as e:  # a source that cannot be listed (a server down, refused login)
+        raise SourceError(f"sources {', '.join(job.sources)}: cannot list them: "
+                          f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}") from e
     by_id = {r.fs.id: r for r in runs}
     order = [r.fs.id for r in runs]
     bad_f = open(bad_rows_path, "ab") if bad_rows_path else None

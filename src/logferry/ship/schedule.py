@@ -14,6 +14,8 @@ from ..errors import ConfigError
 
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
+#: the longest each month can be (29 February fires in leap years)
+_MAX_DAY = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
 
 
 def _field(text: str, idx: int) -> frozenset[int]:
@@ -65,7 +67,13 @@ class Cron:
                 sets.append(_field(p, i))
             except ValueError as e:
                 raise ConfigError(f"cron {expr!r}: {_NAMES[i]} field: {e}") from None
-        return cls(expr, *sets, parts[2] == "*", parts[4] == "*")
+        cron = cls(expr, *sets, parts[2] == "*", parts[4] == "*")
+        if cron.dow_star and not cron.dom_star and not any(
+                d <= _MAX_DAY[m] for m in cron.months for d in cron.days):
+            # e.g. 30 February: checked here, so loading a config refuses what the
+            # scheduler would refuse (the same parse serves both)
+            raise ConfigError(f"cron {expr!r} never fires: no month of it has those days")
+        return cron
 
     def _day_ok(self, d: datetime) -> bool:
         dom = d.day in self.days
@@ -100,8 +108,10 @@ class Schedule:
         if cron:
             return cls(cron=Cron.parse(cron))
         if every_minutes is not None:
-            if every_minutes <= 0:
-                raise ConfigError("every_minutes must be positive")
+            from ..config import MIN_EVERY_MINUTES
+
+            if not every_minutes >= MIN_EVERY_MINUTES:  # also NaN
+                raise ConfigError(f"every_minutes must be at least {MIN_EVERY_MINUTES:g}")
             return cls(every_secs=every_minutes * 60)
         return cls()
 

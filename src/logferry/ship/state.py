@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ConfigError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
   name TEXT PRIMARY KEY,
@@ -140,11 +142,18 @@ class ObjectRow:
 
 class State:
     def __init__(self, directory: str | os.PathLike):
-        os.makedirs(directory, exist_ok=True)
         self.directory = os.fspath(directory)
         self.path = os.path.join(self.directory, "state.sqlite")
-        self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        self.con.execute("PRAGMA journal_mode=WAL")
+        try:
+            os.makedirs(directory, exist_ok=True)
+            self.con = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            self.con.execute("PRAGMA journal_mode=WAL")
+        except OSError as e:
+            raise ConfigError(f"state directory {self.directory}: cannot use it: "
+                              f"{e.strerror or e}") from None
+        except sqlite3.Error as e:
+            raise ConfigError(f"state directory {self.directory}: cannot open or write "
+                              f"state.sqlite: {e}") from None
         self.con.execute("PRAGMA synchronous=FULL")
         self.con.executescript(SCHEMA)
         for (table, col), sql in MIGRATIONS.items():
