@@ -224,7 +224,7 @@ def test_lone_surrogate_becomes_replacement_character(fmt, tmp_path):
     assert len(out.read_text(encoding="utf-8").splitlines()) == 2
     # ingest keeps the file's rows
     from logferry.usage.db import connect
-    from logferry.usage.ingest import ingest
+    from logferry.usage.ingester import ingest
 
     con = connect(tmp_path / "u.duckdb")
     try:

@@ -149,7 +149,7 @@ def test_surrogate_in_post_body_becomes_replacement_character(tmp_path):
         capture_output=True, text=True).stderr
     # ingest keeps the file's row and its events
     from logferry.usage.db import connect
-    from logferry.usage.ingest import ingest
+    from logferry.usage.ingester import ingest
 
     con = connect(tmp_path / "u.duckdb")
     try:

@@ -159,7 +159,7 @@ def test_remote_urls_through_fsspec(con, corpus_path):
 def test_checkpoints_commit_progress_and_keep_counts_exact(con, corpus_path, tmp_path, monkeypatch):
     import importlib
 
-    ingest_mod = importlib.import_module("logferry.usage.ingest")
+    ingest_mod = importlib.import_module("logferry.usage.ingester")
 
     monkeypatch.setattr(ingest_mod, "_COMMIT_ROWS", 1)  # a checkpoint after every batch
     data = corpus_path(SHOP).read_bytes()
@@ -222,3 +222,15 @@ def test_times_outside_years_1_to_9999_are_null_and_reports_still_run(tmp_path, 
     r = CliRunner().invoke(app, ["report", "--db", str(db), "--json"])
     assert r.exit_code == 0, r.output
     assert json.loads(r.output)["reports"]["summary"]["sections"]["totals"][0]["requests"] == 2 * copies
+
+
+def test_the_public_ingest_stays_the_function_once_its_module_is_imported():
+    # the module is usage/ingester.py: a submodule named like the function would replace
+    # the package's ``ingest`` with itself as soon as anything imported it
+    import importlib
+
+    importlib.import_module("logferry.usage.ingester")
+    importlib.import_module("logferry.usage.follow")
+    from logferry.usage import ingest
+
+    assert callable(ingest) and ingest.__name__ == "ingest"

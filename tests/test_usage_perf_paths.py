@@ -12,7 +12,7 @@ import pytest
 from logferry.usage import connect, ingest
 from logferry.usage.reports import Params, _arrow, run
 
-ingest_mod = importlib.import_module("logferry.usage.ingest")
+ingest_mod = importlib.import_module("logferry.usage.ingester")
 
 HEADER = (
     "#Software: Microsoft Internet Information Services 10.0\n"

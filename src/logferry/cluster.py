@@ -58,7 +58,7 @@ def _dask():
 
 def files(paths: Iterable[str] | str) -> list[str]:
     """Every file named by ``paths`` (files, globs, folders, fsspec URLs)."""
-    from .usage.ingest import expand_inputs as expand  # as ingest expands: in the order given
+    from .usage.ingester import expand_inputs as expand  # as ingest expands: in the order given
 
     found = expand([paths] if isinstance(paths, str | os.PathLike) else paths)
     return [getattr(f, "path", f) for f in found]  # (ingest's expand gives SourceFiles)

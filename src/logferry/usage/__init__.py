@@ -14,12 +14,12 @@ DEFAULT_DB = "logferry.duckdb"
 
 if TYPE_CHECKING:
     from .db import connect
-    from .ingest import FileResult, IngestSummary, ingest
+    from .ingester import FileResult, IngestSummary, ingest
 
 # (loaded on first use: the command line imports this package to register its commands)
 __getattr__, __dir__ = lazy_names(
     __name__,
-    {"connect": ".db", **dict.fromkeys(("FileResult", "IngestSummary", "ingest"), ".ingest")},
+    {"connect": ".db", **dict.fromkeys(("FileResult", "IngestSummary", "ingest"), ".ingester")},
 )
 
 __all__ = ["DEFAULT_DB", "FileResult", "IngestSummary", "connect", "ingest"]

@@ -33,7 +33,7 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
     from ..errors import LogferryError
     from ..term import console
     from .db import connect
-    from .ingest import INGEST_MEMORY_LIMIT, Ingester, expand_inputs
+    from .ingester import INGEST_MEMORY_LIMIT, Ingester, expand_inputs
 
     err = console(err=True)
     missing: list[tuple[str, str]] = []
@@ -77,7 +77,7 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
                        exclude=[db, db + ".wal"])
         try:
             summary = ing.ingest(paths, on_file=on_file, files=files)
-            from .ingest import FileResult
+            from .ingester import FileResult
 
             for pat, msg in missing:
                 res = FileResult(pat, "error", message=msg)
@@ -282,7 +282,7 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
     errors = 0
     try:
         if paths:
-            from .ingest import _is_url
+            from .ingester import _is_url
 
             for p in paths:
                 if not _is_url(p) and not any(c in p for c in "*?[") and not os.path.exists(p):

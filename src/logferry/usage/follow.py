@@ -127,9 +127,9 @@ class Follower:
             }
 
     def run(self, stop: threading.Event) -> None:
-        # (imported here, not at the top: importing the submodule ``usage.ingest`` early
-        # would shadow the package's lazy ``logferry.usage.ingest`` function)
-        from .ingest import INGEST_MEMORY_LIMIT, Ingester, _apply_settings
+        # (imported here, not at the top: importing the submodule ``usage.ingester`` early
+        # would shadow the package's lazy ``logferry.usage.ingester`` function)
+        from .ingester import INGEST_MEMORY_LIMIT, Ingester, _apply_settings
 
         con = self._con if self._con is not None else dbm.connect(self.db_path, memory_limit=INGEST_MEMORY_LIMIT)
         exclude = [] if self.db_path == ":memory:" else [self.db_path, self.db_path + ".wal"]
@@ -370,7 +370,7 @@ class Follower:
             with self._lock:
                 self._stats.errors[sf.path] = msg
             if self.on_file is not None:
-                from .ingest import FileResult
+                from .ingester import FileResult
 
                 self.on_file(FileResult(sf.path, "error", message=msg))
             return
