@@ -282,10 +282,8 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
     errors = 0
     try:
         if paths:
-            from .ingester import _is_url
-
             for p in paths:
-                if not _is_url(p) and not any(c in p for c in "*?[") and not os.path.exists(p):
+                if "://" not in p and not any(c in p for c in "*?[") and not os.path.exists(p):
                     _fail(f"{p}: no such file")
             if db is None:
                 tmp = tempfile.mkdtemp(prefix="logferry-report-")
