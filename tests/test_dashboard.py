@@ -439,27 +439,12 @@ def test_served_page_fetches_exact_numbers(page, demo, served):
 @pytest.fixture
 def console(demo, tmp_path):
     """`logferry serve --db demo.duckdb` as its own process on 127.0.0.1 (the console)."""
-    import os
-    import signal
-    import subprocess
-    import sys
+    from tests.servers.servers import Serve
 
-    from tests.servers.servers import free_port, wait_port
-
-    port = free_port()
-    p = subprocess.Popen([sys.executable, "-m", "logferry.cli", "serve", "--config", str(tmp_path / "logferry.toml"),
-                          "--port", str(port), "--db", str(demo / "demo.duckdb"), "--no-scheduler"],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path,
-                         env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", p.stdout.readline())
-    assert m
-    wait_port(port)
-    yield m.group(1), f"http://127.0.0.1:{port}"
-    p.send_signal(signal.SIGTERM)
-    try:
-        p.wait(30)
-    except subprocess.TimeoutExpired:
-        p.kill()
+    srv = Serve(tmp_path, "--config", str(tmp_path / "logferry.toml"), "--db", str(demo / "demo.duckdb"),
+                "--no-scheduler")
+    yield srv.login, srv.base
+    srv.stop(timeout=30)
 
 
 def test_console_serves_the_dashboard(page, demo, console):

@@ -13,13 +13,11 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
 
 import pytest
 from tests.servers import servers as S
-from tests.servers.servers import free_port, wait_port
+from tests.servers.servers import Serve
 
 HEADER = ("#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
           "#Fields: date time s-sitename cs-method cs-uri-stem sc-status cs(User-Agent)\n")
@@ -56,27 +54,15 @@ def s3():
 
 @pytest.fixture
 def serve(tmp_path):
-    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update(TEST_S3_KEY_ID=KEY_ID, TEST_S3_SECRET=SECRET, PYTHONUNBUFFERED="1")
+    env.update(TEST_S3_KEY_ID=KEY_ID, TEST_S3_SECRET=SECRET)
     cfg = tmp_path / "logferry.toml"
     from tests.test_web_api import _usage_db
 
     db = _usage_db(tmp_path)  # two sites, a hostile user agent
-    p = subprocess.Popen([sys.executable, "-m", "logferry.cli", "serve", "--config", str(cfg),
-                          "--port", str(port), "--db", str(db)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                         text=True, env=env, cwd=tmp_path)
-    first = p.stdout.readline()
-    m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", first)
-    assert m, first
-    wait_port(port)
-    yield type("Serve", (), {"url": m.group(1), "base": f"http://127.0.0.1:{port}", "proc": p, "cfg": cfg})
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(60)
-        except subprocess.TimeoutExpired:
-            p.kill()
+    srv = Serve(tmp_path, "--config", str(cfg), "--db", str(db), env=env)
+    yield type("Serve", (), {"url": srv.login, "base": srv.base, "proc": srv.proc, "cfg": cfg})
+    srv.stop()
 
 
 def s3_client(s3):

@@ -5,40 +5,20 @@ a job twice at once, and SIGTERM finishes the object in flight and exits cleanly
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
-import time
 
 import httpx
-from tests.servers.servers import free_port, wait_port
+from tests.servers.servers import Serve, until
 from tests.test_dest_conformance import write_log
 
 
 def start(tmp_path, cfg):
-    port = free_port()
-    p = subprocess.Popen([sys.executable, "-m", "logferry.cli", "serve", "--config", str(cfg), "--port", str(port)],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=tmp_path)
-    line = p.stdout.readline()
-    assert "login?token=" in line, line
-    wait_port(port)
+    srv = Serve(tmp_path, "--config", str(cfg))
     tok = (tmp_path / "state" / "console-token").read_text().strip()
-    return p, httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {tok}"},
-                           timeout=30)
+    return srv, httpx.Client(base_url=srv.base, headers={"Authorization": f"Bearer {tok}"}, timeout=30)
 
 
 def runs(c, job):
     return c.get(f"/api/runs?job={job}").json()["runs"]
-
-
-def until(fn, timeout=90):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.1)
-    raise AssertionError("condition never met")
 
 
 def test_scheduler_reload_and_sigterm_finishes_the_object_in_flight(tmp_path):
@@ -51,7 +31,7 @@ def test_scheduler_reload_and_sigterm_finishes_the_object_in_flight(tmp_path):
                    f'every_minutes = 0.05\n'
                    f'[jobs.big]\nsource = ["{big}"]\ndest = "file://{tmp_path}/big"\ncompress = "none"\n'
                    f'rotate = {{ max_records = 2000 }}\n')
-    p, c = start(tmp_path, cfg)
+    srv, c = start(tmp_path, cfg)
     try:
         # the scheduler runs `tick` on its schedule (every 3 s) while the console serves
         until(lambda: len(runs(c, "tick")) >= 2)
@@ -67,13 +47,12 @@ def test_scheduler_reload_and_sigterm_finishes_the_object_in_flight(tmp_path):
         second = c.post("/api/jobs/big/run")
         assert second.status_code == 409 and second.json()["code"] == "running"
         row = next(j for j in c.get("/api/jobs").json() if j["name"] == "big")
-        assert row["state"] == "running" and row["running"]["pid"] == p.pid
-        p.send_signal(signal.SIGTERM)
-        out, _ = p.communicate(timeout=120)
+        assert row["state"] == "running" and row["running"]["pid"] == srv.proc.pid
+        rc, out = srv.stop(timeout=120)
     finally:
-        if p.poll() is None:
-            p.kill()
-    assert p.returncode == 0, out
+        if srv.proc.poll() is None:
+            srv.proc.kill()
+    assert rc == 0, out
     assert "stopped cleanly" in out and "Traceback" not in out
     from logferry.ship.state import State
 

@@ -38,6 +38,54 @@ def wait_port(port: int, timeout: float = 15) -> None:
     raise RuntimeError(f"port {port} did not open")
 
 
+def until(fn, timeout: float = 90, every: float = 0.1):
+    """``fn()``'s first true value, asked every ``every`` s for at most ``timeout`` s."""
+    end = time.time() + timeout
+    while time.time() < end:
+        v = fn()
+        if v:
+            return v
+        time.sleep(every)
+    raise AssertionError("condition never met")
+
+
+# ----------------------------------------------------------------------- logferry serve
+class Serve:
+    """``logferry serve ARGS`` as its own process on a free port of 127.0.0.1: ``proc``,
+    ``login`` (the login URL it prints first), ``base`` (the app's URL)."""
+
+    def __init__(self, cwd, *args: str, env: dict | None = None):
+        import re
+        import sys
+
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "logferry.cli", "serve", "--port", str(self.port), *args],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
+            env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"})
+        first = self.proc.stdout.readline()
+        m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", first)
+        assert m, first
+        self.login, self.base = m.group(1), f"http://127.0.0.1:{self.port}"
+        wait_port(self.port)
+
+    def stop(self, timeout: float = 60) -> tuple[int, str]:
+        """SIGTERM, then the exit status and the rest of the output (killed after
+        ``timeout`` s: status -9)."""
+        import signal
+
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        elif self.proc.stdout.closed:  # a test already stopped it and read its output
+            return self.proc.returncode, ""
+        try:
+            out, _ = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, _ = self.proc.communicate()
+        return self.proc.returncode, out
+
+
 # ----------------------------------------------------------------------------- S3
 class S3Server:
     def __init__(self):
