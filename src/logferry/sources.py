@@ -582,6 +582,7 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
     the file does; reader line numbers are mapped back with :meth:`Tracker.file_lines`.
     ``raw``: the file, already open (a followed file held open across its rotation)."""
     from .compression import open_decompressed
+    from .reader import _Prefixed  # the reader's replay-then-read-on stream
 
     reopen = raw is None
     raw = _open_raw(path, remote) if raw is None else raw
@@ -640,12 +641,12 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
         prefix += title if title.endswith(b"\n") else title + b"\n"
     if line > 0:
         prefix += hdr
-    t = Tracker(_Chain(buf, stream), prefix, ln + 1, off, _compact(directives, ln))
+    t = Tracker(_Prefixed(buf, stream), prefix, ln + 1, off, _compact(directives, ln))
     t.hold_partial = hold_partial
     t.stop_on_error = stop_on_error
     if skip_error is not None:
         t.error, t.error_at = skip_error, off
-        t._s = _Chain(b"", io.BytesIO())
+        t._s = _Prefixed(b"", io.BytesIO())
         stream.close()
     if line > 0 and title:
         t.title = title
@@ -666,33 +667,6 @@ def _collect_directives(block: bytes, line_before: int, out: list, rest: bytes) 
             break
         out.append((line_before + block.count(b"\n", 0, k + 1) + 1, block[k + 1 : end + 1]))
         start = k + 1
-
-
-class _Chain(io.RawIOBase):
-    def __init__(self, first: bytes, rest: BinaryIO):
-        self._first = first
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, n: int = -1) -> bytes:
-        if self._first:
-            if n < 0 or n >= len(self._first):
-                out, self._first = self._first, b""
-                return out
-            out, self._first = self._first[:n], self._first[n:]
-            return out
-        return self._rest.read(n)
-
-    def readinto(self, b) -> int:
-        d = self.read(len(b))
-        b[: len(d)] = d
-        return len(d)
-
-    def close(self) -> None:
-        self._rest.close()
-        super().close()
 
 
 def iter_blocks(f: BinaryIO, size: int = 1 << 20) -> Iterator[bytes]:
