@@ -203,6 +203,51 @@ def test_globs_pick_up_new_files_and_the_latency_is_printed(tmp_path, follower, 
     assert f.status()["errors"] == {} and f.status()["files"] == 2
 
 
+def test_a_compressed_copy_listed_while_empty_is_the_rotated_log_not_a_new_one(tmp_path):
+    """Rotation compresses the rotated log: the follower lists ``access.log.1.gz`` while it
+    is still empty (no compression magic yet: a plain new file) and reads it a moment later,
+    whole.  It is the rotated log, whose lines are in the database: not a new log read again
+    from its first line (this interleaving stored a whole generation twice)."""
+    log = Log(tmp_path / "access.log")
+    log.write(400)
+    gz_path = tmp_path / "access.log.1.gz"
+    done = []
+
+    class Racing(Follower):
+        def _found(self):
+            found = super()._found()
+            if not done and any(sf.path == str(gz_path) and sf.size == 0 for sf in found):
+                # between this listing and the read: the compressor writes it, and the
+                # rotated plain file goes
+                with open(tmp_path / "access.log.1", "rb") as src, gzip.open(gz_path, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.unlink(tmp_path / "access.log.1")
+                done.append(True)
+            return found
+
+    db = tmp_path / "r.duckdb"
+    f = Racing(db, [str(tmp_path / "access.log*")], commit_every=0.2, poll=0.05)
+    stop = threading.Event()
+    t = threading.Thread(target=f.run, args=(stop,), daemon=True)
+    t.start()
+    wait_for(lambda: f.status()["lines"] == 400, timeout=60)
+    os.rename(log.path, tmp_path / "access.log.1")
+    log.new_generation()
+    log.reopen()
+    log.write(3)
+    time.sleep(2.5)  # the rotated file is read to its end and let go
+    gz_path.write_bytes(b"")  # the compressor has created its output, nothing written yet
+    wait_for(lambda: done)
+    log.write(2)
+    wait_for(lambda: f.status()["lines"] >= 405)
+    time.sleep(1.0)  # a second copy would be read by now
+    stop.set()
+    t.join(30)
+    log.close()
+    assert f.status()["lines"] == 405
+    check_exactly_once(db, log)
+
+
 def test_sigkill_at_random_moments_then_restart_every_line_once(tmp_path):
     """The follower (the CLI) is SIGKILLed at random moments while a writer appends and
     rotates its log (rename, then gzip); restarted each time, it ends with every line

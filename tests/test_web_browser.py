@@ -41,12 +41,15 @@ def shop_paths(a, b):
     return [f"/p/{i}" for i in range(a, b) if i % 2 == 0]
 
 KEY_ID, SECRET = "AKIACONSOLETESTKEY", "s3cr3t-console-value"  # moto takes any
+# a bucket of this test's own: moto's buckets are shared by every moto server of the test
+# process, and other tests write to theirs
+BUCKET = "console-export"
 
 
 @pytest.fixture(scope="module")
 def s3():
     srv = S.S3Server()
-    srv.make_bucket("logs")
+    srv.make_bucket(BUCKET)
     srv.make_bucket("other")
     yield srv
     srv.stop()
@@ -73,7 +76,7 @@ def s3_client(s3):
 
 
 def lines_of(s3, key):
-    body = s3_client(s3).get_object(Bucket="logs", Key=key)["Body"].read()
+    body = s3_client(s3).get_object(Bucket=BUCKET, Key=key)["Body"].read()
     return [json.loads(x)["path"] for x in gzip.decompress(body).splitlines()]
 
 
@@ -128,17 +131,17 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     page.click("#list-buckets")
     # (moto's buckets are shared by every moto server of this test process: others may be there)
     listed = wait_text(page, "#test-result", r"\d+ buckets: ")
-    assert {"logs", "other"} <= set(listed.split(": ", 1)[1].split(", "))
-    assert {"logs", "other"} <= set(page.eval_on_selector_all("#bucket-list option", "os => os.map(o => o.value)"))
+    assert {BUCKET, "other"} <= set(listed.split(": ", 1)[1].split(", "))
+    assert {BUCKET, "other"} <= set(page.eval_on_selector_all("#bucket-list option", "os => os.map(o => o.value)"))
     page.click("#test-connection")
     err = wait_text(page, "#test-result", r"Failed to")
     assert "write a probe object" in err and "wrong-bucket" in err
     assert "error" in page.get_attribute("#test-result", "class")
     page.shot("02-editor-test-failed")
-    page.fill("#d-bucket", "logs")
+    page.fill("#d-bucket", BUCKET)
     page.click("#test-connection")
     wait_text(page, "#test-result", r"Connection OK: wrote and removed \.logferry-probe-")
-    assert s3_client(s3).list_objects_v2(Bucket="logs").get("KeyCount", 0) == 0  # the probe is gone
+    assert s3_client(s3).list_objects_v2(Bucket=BUCKET).get("KeyCount", 0) == 0  # the probe is gone
     page.select_option("#to", "jsonl")
     page.select_option("#compress", "gzip")
     for f in ("timestamp", "client_ip", "path", "status"):
@@ -171,18 +174,18 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     page.wait_for_url(re.compile(r"/jobs/shop\?saved=1$"))
     page.shot("04-editor-saved")
     text = serve.cfg.read_text()
-    assert 'bucket' not in text and 'dest = "s3://logs/exports/shop/"' in text
+    assert 'bucket' not in text and f'dest = "s3://{BUCKET}/exports/shop/"' in text
     assert 'access_key_id_env = "TEST_S3_KEY_ID"' in text and KEY_ID not in text and SECRET not in text
     assert KEY_ID not in page.content() and SECRET not in page.content()
 
     # -- Run now ------------------------------------------------------------------------------------
     nav(page, "#nav-exports")
     row = page.locator('tr[data-job="shop"]')
-    assert "s3://logs/exports/shop/" in row.inner_text()
+    assert f"s3://{BUCKET}/exports/shop/" in row.inner_text()
     row.locator("[data-action=run]").click()
     wait_text(page, 'tr[data-job="shop"] [data-field="last"]', r"ok: 2 objects, 40 records")
     page.shot("05-exports-after-run")
-    keys = sorted(o["Key"] for o in s3_client(s3).list_objects_v2(Bucket="logs")["Contents"])
+    keys = sorted(o["Key"] for o in s3_client(s3).list_objects_v2(Bucket=BUCKET)["Contents"])
     assert len(keys) == 2 and all(k.startswith("exports/shop/") for k in keys)
     delivered = [p for k in keys for p in lines_of(s3, k)]
     assert sorted(delivered) == sorted(shop_paths(0, 80))  # only its tenant's records
@@ -202,7 +205,7 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
 
     for i in range(2):
         cells = objs.nth(i).locator("td").all_inner_texts()
-        body = s3_client(s3).get_object(Bucket="logs", Key="exports/shop/" + cells[0])["Body"].read()
+        body = s3_client(s3).get_object(Bucket=BUCKET, Key="exports/shop/" + cells[0])["Body"].read()
         assert cells[3] == hashlib.sha256(body).hexdigest() and int(cells[1]) == len(body)
     page.shot("07-run")
 
@@ -227,12 +230,12 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     name = page.locator("#objects td.name").inner_text()
     assert lines_of(s3, "exports/shop/" + name) == shop_paths(80, 106)
     page.shot("10-run-backfill")
-    keys2 = sorted(o["Key"] for o in s3_client(s3).list_objects_v2(Bucket="logs")["Contents"])
+    keys2 = sorted(o["Key"] for o in s3_client(s3).list_objects_v2(Bucket=BUCKET)["Contents"])
     assert len(keys2) == 3
 
     # -- the editor of the saved job, the dashboard, the API description ------------------------------
     page.goto(serve.base + "/jobs/shop")
-    assert page.input_value("#d-bucket") == "logs" and page.input_value("#d-access_key_id") == "TEST_S3_KEY_ID"
+    assert page.input_value("#d-bucket") == BUCKET and page.input_value("#d-access_key_id") == "TEST_S3_KEY_ID"
     assert page.is_checked("input[name=field][value=path]") and page.input_value("#preset") == "cdn"
     page.shot("11-editor-edit")
     # saving the loaded form unchanged writes the same file: the form keeps every setting

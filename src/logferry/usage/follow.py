@@ -336,6 +336,10 @@ class Follower:
                 stream.close()
                 if not head.strip():
                     return  # nothing to read yet
+                if (codec is not None) != sf.compressed:
+                    # written since it was listed (a compressor's output listed empty, now
+                    # whole): the next poll matches it as what it is now, perhaps a known log
+                    return
                 fmt = self.format or detect_head(head, sf.path, codec).format
             hold_f = None
             if raw is None and lv is not None:
