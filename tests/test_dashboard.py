@@ -260,6 +260,7 @@ def test_navigation_reaches_every_panel(page, demo):
         name, label = a.get_attribute("data-panel"), a.inner_text()
         a.click()
         sec = page.locator(f"section[data-panel={name}]")
+        sec.wait_for(state="visible", timeout=10_000)  # (the page shows it on the hash change)
         assert sec.is_visible() and page.locator("section.panel:visible").count() == 1
         assert sec.locator("h2").inner_text() == label
         assert sec.locator("[data-chart], [data-table]").count() > 0, name

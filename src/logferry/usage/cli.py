@@ -229,7 +229,7 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
         write(dashboard_data(con, f, tz=tz, params=params), html, title=title)
         click.echo(f"wrote {safe(html)}", err=True)
         return
-    data = run(con, params, only=only)
+    data = run(con, params, only=only, plain=as_json)
     if as_json:
         click.echo(json_safe(json.dumps(jsonable(data), ensure_ascii=False)))
     else:

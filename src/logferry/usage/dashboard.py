@@ -166,7 +166,9 @@ def _sites(filters: Filters, allowed: list[str] | None) -> list[str] | None:
 
 
 def _col(t, name: str) -> list:
-    return t.column(name).to_pylist()
+    from .reports import plain_values
+
+    return plain_values(t.column(name))
 
 
 def _num(v: Any) -> Any:
@@ -245,11 +247,11 @@ def _dimension(con, bexpr: str, key: str, view: str, where: str, metrics: list[t
     return {
         "keys": [k if isinstance(k, int | str) else str(k) for k in _col(tot, "key")],
         "metrics": names,
-        "tot": [tot.column(m).to_pylist() for m in names],
+        "tot": [_col(tot, m) for m in names],
         "cube_keys": int(k_cube),
         "total_keys": int(n_keys),
         "other": bool(n_keys > k_cube),
-        "cells": {"b": _col(cells, "b"), "k": _col(cells, "k"), "m": [cells.column(m).to_pylist() for m in names]},
+        "cells": {"b": _col(cells, "b"), "k": _col(cells, "k"), "m": [_col(cells, m) for m in names]},
     }
 
 
@@ -270,7 +272,7 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     params = Params(since=filters.since, until=filters.until, sites=_sites(filters, allowed_sites),
                     status_classes=filters.status_classes, formats=filters.formats, bots=filters.bots,
                     top=ROW_CAP, **knobs)
-    rep = run(con, params, extras=allowed_sites is None)
+    rep = run(con, params, extras=allowed_sites is None, plain=True)
     step_us = max(1, int(round(params.chart_bucket_minutes * 60))) * 1_000_000
     cube = _cube(con, step_us, tz)
     # user agents: the classification of every key of the agent dimension
@@ -298,18 +300,20 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     formats = [f for (f,) in con.execute(
         "SELECT DISTINCT format FROM files WHERE format IS NOT NULL ORDER BY 1").fetchall()]
     last = con.execute("SELECT max(\"timestamp\") FROM req").fetchall()[0][0]
-    return jsonable({
+    # (the cube and the sections are JSON values already, column by column: only the
+    # small parts go through jsonable)
+    return {
         "version": 1,
         "generated_at": rep["generated_at"],
         "tz": tz,
-        "filters": filters.as_dict(),
-        "choices": {"sites": sites, "formats": formats},
-        "last_request": last,
-        "uptime_bucket_minutes": params.bucket_minutes,
-        "warnings": rep["warnings"],
+        "filters": jsonable(filters.as_dict()),
+        "choices": jsonable({"sites": sites, "formats": formats}),
+        "last_request": jsonable(last),
+        "uptime_bucket_minutes": jsonable(params.bucket_minutes),
+        "warnings": jsonable(rep["warnings"]),
         "cube": cube,
         "reports": reports,
-    })
+    }
 
 
 # --- the page ----------------------------------------------------------------------------

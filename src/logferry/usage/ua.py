@@ -34,13 +34,17 @@ _crawler = None
 def _load():
     global _parser, _crawler
     if _parser is None:
-        from ua_parser import BasicResolver, Parser, load_builtins
+        from ua_parser import BasicResolver, Parser
+        from ua_parser.loaders import load_lazy_builtins
 
         try:  # the Rust matcher (ua-parser-rs), several times faster
             from ua_parser.regex import Resolver
         except ImportError:
             Resolver = BasicResolver  # noqa: N806
-        _parser = Parser(Resolver(load_builtins()))
+        # lazy rules: the Rust matcher takes their patterns as text, so the ~1,400 Python
+        # regexes are not compiled (a second of start-up); the pure-Python matcher compiles
+        # each the first time it tries it
+        _parser = Parser(Resolver(load_lazy_builtins()))
         try:
             from crawlerdetect import CrawlerDetect
 

@@ -255,7 +255,9 @@ def _arrow(rel: duckdb.DuckDBPyRelation):
     return f()
 
 
-def run_report(con: duckdb.DuckDBPyConnection, rep: ReportSQL) -> dict[str, Any]:
+def run_report(con: duckdb.DuckDBPyConnection, rep: ReportSQL, plain: bool = False) -> dict[str, Any]:
+    """The sections of ``rep`` as lists of row dicts; with ``plain``, of JSON values only
+    (what :func:`jsonable` would make of them, converted column by column)."""
     for stmt in rep.setup:
         con.execute(stmt)
     sections: dict[str, list[dict[str, Any]]] = {}
@@ -263,24 +265,25 @@ def run_report(con: duckdb.DuckDBPyConnection, rep: ReportSQL) -> dict[str, Any]
     for name, sql in rep.sections:
         t = _arrow(con.sql(sql))
         columns[name] = t.column_names
-        sections[name] = t.to_pylist()
+        sections[name] = plain_rows(t) if plain else t.to_pylist()
     return {"title": rep.title, "description": rep.description, "columns": columns,
             "sections": sections}
 
 
 def run(con: duckdb.DuckDBPyConnection, params: Params | None = None,
-        only: list[str] | None = None, extras: bool = True) -> dict[str, Any]:
-    """Run the reports (all, or ``only`` these) and return them as plain data."""
+        only: list[str] | None = None, extras: bool = True, plain: bool = False) -> dict[str, Any]:
+    """Run the reports (all, or ``only`` these) and return them as plain data (with
+    ``plain``, the sections' values are JSON values already: see :func:`plain_rows`)."""
     params = params or Params()
     warnings = prepare(con, params)
     names = list(only) if only else list(REPORTS)
     out: dict[str, Any] = {}
     for n in names:
-        out[n] = run_report(con, builtin(n))
+        out[n] = run_report(con, builtin(n), plain)
     if extras and not only:
         for rep in extra_reports():
             try:
-                out[rep.name] = run_report(con, rep)
+                out[rep.name] = run_report(con, rep, plain)
             except duckdb.CatalogException:
                 continue  # its tables do not exist: no such data was ingested
             except duckdb.Error as e:
@@ -291,6 +294,53 @@ def run(con: duckdb.DuckDBPyConnection, params: Params | None = None,
         "warnings": warnings,
         "reports": out,
     }
+
+
+def plain_rows(t) -> list[dict[str, Any]]:
+    """The rows of the Arrow table ``t`` as dicts of JSON values, equal to ``jsonable(
+    t.to_pylist())`` but converted per column by Arrow (a dashboard's sections hold tens
+    of thousands of values, and tz-aware timestamps would make pyarrow import pandas)."""
+    cols = {name: plain_values(t.column(name)) for name in t.column_names}
+    names = list(cols)
+    return [dict(zip(names, vals, strict=True)) for vals in zip(*cols.values(), strict=True)] if names else []
+
+
+def plain_values(col) -> list[Any]:
+    """One Arrow column as a list of JSON values (see :func:`plain_rows`)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ty = col.type
+    if pa.types.is_decimal(ty):
+        if ty.scale == 0:
+            try:
+                return pc.cast(col, pa.int64()).to_pylist()
+            except pa.ArrowInvalid:  # past 64 bits: Python ints
+                return [None if v is None else int(v) for v in col.to_pylist()]
+        # (through text: a direct cast divides by the scale and may miss the nearest double)
+        return pc.cast(pc.cast(col, pa.string()), pa.float64()).to_pylist()
+    if pa.types.is_floating(ty):
+        vals = col.to_pylist()
+        return [None if v != v else v for v in vals] if pc.any(pc.is_nan(col)).as_py() else vals
+    if pa.types.is_timestamp(ty) and ty.tz in ("UTC", "Etc/UTC", "+00:00") and ty.unit in ("s", "us"):
+        return _iso_utc(col, ty.unit).to_pylist()
+    if pa.types.is_integer(ty) or pa.types.is_string(ty) or pa.types.is_large_string(ty) \
+            or pa.types.is_boolean(ty) or pa.types.is_null(ty):
+        return col.to_pylist()
+    return [jsonable(v) for v in col.to_pylist()]
+
+
+def _iso_utc(col, unit: str):
+    """ISO 8601 text of UTC timestamps as ``datetime.isoformat`` writes it
+    (``2024-03-01T10:00:00+00:00``, with ``.ffffff`` only when there are microseconds).
+    (No Python value is handed to pyarrow here: converting one makes it import pandas.)"""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pc.strftime(pc.cast(col, pa.timestamp(unit)), format="%Y-%m-%dT%H:%M:%S")
+    if unit == "us":  # %S writes the fraction of the unit: none when it is zero
+        text = pc.replace_substring_regex(text, pattern=r"\.000000$", replacement="")
+    return pc.replace_substring_regex(text, pattern="$", replacement="+00:00")
 
 
 def jsonable(v: Any) -> Any:

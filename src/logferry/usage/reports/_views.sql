@@ -18,7 +18,9 @@ CREATE OR REPLACE TEMP MACRO _ts(us) AS to_timestamp(us / 1e6);
 
 -- visitor: a 64-bit hash of (UTC day, client IP, user agent), NULL without a timestamp.
 -- Counting distinct hashes instead of distinct strings is several times cheaper; two
--- visitors would have to collide on 64 bits to be counted as one.
+-- visitors would have to collide on 64 bits to be counted as one.  Bots left out (_bots)
+-- by an anti join: a NOT IN (subquery) in the WHERE made every report several times
+-- slower even with _bots empty.
 CREATE OR REPLACE TEMP VIEW req AS
 SELECT r.*,
        CASE WHEN r."timestamp" IS NOT NULL
@@ -26,15 +28,14 @@ SELECT r.*,
                       coalesce(r.user_agent, ''))
        END AS visitor,
        epoch_us(r."timestamp") AS ts_us
-FROM requests r
+FROM requests r ANTI JOIN _bots b ON r.user_agent = b.user_agent
 WHERE (getvariable('since') IS NULL OR r."timestamp" >= getvariable('since'))
   AND (getvariable('until') IS NULL OR r."timestamp" < getvariable('until'))
   AND (getvariable('sites') IS NULL OR list_contains(getvariable('sites'), r.site)
        OR list_contains(getvariable('sites'), r.host))
   AND (getvariable('classes') IS NULL OR list_contains(getvariable('classes'), r.status // 100))
   AND (getvariable('formats') IS NULL
-       OR r.file_id IN (SELECT file_id FROM files WHERE list_contains(getvariable('formats'), format)))
-  AND (r.user_agent IS NULL OR r.user_agent NOT IN (SELECT user_agent FROM _bots));
+       OR r.file_id IN (SELECT file_id FROM files WHERE list_contains(getvariable('formats'), format)));
 
 CREATE OR REPLACE TEMP VIEW shop_req AS
 SELECT q.* FROM req q JOIN files f USING (file_id) WHERE f.format = 'shop';
