@@ -156,14 +156,15 @@ def main() -> None:
     stop.set()
     ft.join()
     stored = con.execute("SELECT count(*), count(DISTINCT (file_id, line_number)) FROM requests").fetchall()[0]
+    bad = con.execute("SELECT count(*) FROM bad_rows").fetchall()[0][0]
     con.close()
     cpu = (ru1.ru_utime - ru0.ru_utime) + (ru1.ru_stime - ru0.ru_stime)
     st = f.status()
     rot = f", rotating every {a.rotate_every:g} s" if a.rotate_every else ""
     print(f"rate {a.rate:,} lines/s for {a.seconds:g} s, commit every {a.commit_every:g} s{rot}"
           f"{', dashboard data every 5 s' if a.dashboard else ''}")
-    print(f"written {written:,} lines; stored {stored[0]:,} ({stored[1]:,} distinct)"
-          f" -> {'OK' if stored[0] == stored[1] == written else 'MISMATCH'}")
+    print(f"written {written:,} lines; stored {stored[0]:,} ({stored[1]:,} distinct), {bad:,} bad rows"
+          f" -> {'OK' if stored[0] == stored[1] == written and not bad else 'MISMATCH'}")
     print(f"largest lag {max_lag:,} lines ({max_lag / a.rate:.2f} s of input); caught up {catch_up:.2f} s "
           f"after the writer stopped; {st['commits']} commits")
     print(f"follower{' + dashboard' if a.dashboard else ''} CPU {cpu:.1f} s in {wall:.1f} s wall = "

@@ -431,6 +431,9 @@ class Tracker(io.RawIOBase):
         self.error_at: int | None = None
         self._out = bytearray()
         self._carry = bytearray()
+        #: the stream has ended once: it stays ended (a file still being written would
+        #: otherwise hand on the rest of the line held back, as a line of its own)
+        self._ended = False
 
     def readable(self) -> bool:
         return True
@@ -448,7 +451,7 @@ class Tracker(io.RawIOBase):
             self._out += self._prefix
             self._prefix = b""
             return
-        while True:
+        while not self._ended:
             try:
                 data = self._s.read(max(want, 1 << 16))
             except Exception as e:  # zlib/bz2/lzma/zstd errors, EOFError, OSError, ...
@@ -458,6 +461,7 @@ class Tracker(io.RawIOBase):
                 self.error_at = self.off + len(self._carry)
                 data = b""
             if not data:
+                self._ended = True
                 if self._carry:
                     if self.hold_partial:
                         self.held = bytes(self._carry)  # an unfinished last line: next run
