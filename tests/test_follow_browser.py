@@ -68,7 +68,7 @@ def test_served_dashboard_counts_appended_lines_without_a_reload(page, tmp_path)
             assert card(page) == total
         assert page.evaluate("window.__same_page") == 1
         page.shot("live-dashboard")
-        print(f"\nappend -> served dashboard (follower commit_every 2 s, page polls every 5 s): "
+        print(f"\nappend -> served dashboard (follower commit_every 2 s, page looks at the follower every 1 s): "
               f"{', '.join(f'{x:.2f}' for x in lat)} s (mean {sum(lat) / len(lat):.2f} s)")
         page.watch.check()
     finally:

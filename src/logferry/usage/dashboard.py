@@ -334,13 +334,14 @@ def _script_json(data: Any) -> str:
 
 
 def render_dashboard(data: dict[str, Any], *, api: str | None = None, live: bool = False,
-                     title: str = "logferry report") -> str:
+                     status: str | None = None, title: str = "logferry report") -> str:
     """One self-contained HTML page (inline script, style and data; no network unless ``api``
-    is given, and then only to ``api``)."""
+    is given, and then only to ``api`` and ``status``).  ``live``: the page fetches its data
+    again as new lines are stored (it looks at ``status``, the follower's, every second)."""
     from html import escape
 
     csp = CSP if api is None else CSP.replace("default-src 'none';", "default-src 'none'; connect-src 'self';")
-    conf = {"api": api, "live": bool(live), "title": title}
+    conf = {"api": api, "live": bool(live), "status": status, "title": title}
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">",

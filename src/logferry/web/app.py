@@ -230,7 +230,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         filters = dash.filters_from_query(request.query_params)
         with _usage_con() as con:
             data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
-        html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None)
+        html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None,
+                                     status="/api/status")
         return HTMLResponse(html)
 
     # -- API: jobs -------------------------------------------------------------------------------

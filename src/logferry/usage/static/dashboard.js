@@ -812,6 +812,28 @@
 
   build();
   rerender();
-  if (CONF.api && CONF.live) setInterval(function () { if (!document.hidden) fetchData(true); }, 5000);
+  // live: a cheap look at the follower's status every second; the data are fetched again
+  // when it has stored lines since, at most every LIVE_GAP ms or twice as long as the last
+  // fetch took (a large database is not recomputed back to back while lines stream in)
+  if (CONF.api && CONF.live) {
+    var LIVE_GAP = 2000, seen = null, lastAt = 0, took = 0;
+    var refetch = function () {
+      var t0 = Date.now();
+      lastAt = t0;
+      fetchData(true);
+      var wait = setInterval(function () { if (!S.inflight) { took = Date.now() - t0; clearInterval(wait); } }, 100);
+    };
+    setInterval(function () {
+      if (document.hidden || S.inflight) return;
+      if (!CONF.status) { if (Date.now() - lastAt >= 5000) refetch(); return; }
+      fetch(CONF.status, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (st) {
+          var f = st && st.follower, mark = f ? f.lines + "/" + f.files : null;
+          if (mark !== seen && Date.now() - lastAt >= Math.max(LIVE_GAP, 2 * took)) { seen = mark; refetch(); }
+        })
+        .catch(function () { /* the next second tries again */ });
+    }, 1000);
+  }
   document.body.setAttribute("data-ready", "1");
 })();
