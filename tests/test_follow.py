@@ -337,3 +337,41 @@ def test_follow_stdin_pipe_commits_while_open_and_stores_the_last_line_at_the_en
     assert con.execute("SELECT path, lines, records, partial_tail FROM files ORDER BY file_id").fetchall() == [
         ("-", len(got), len(got), False), ("-", 31, 31, True)]
     con.close()
+
+
+def test_report_follow_prints_the_reports_again_as_lines_come_in(tmp_path):
+    """``logferry report --follow FILE`` follows the log into a temporary database and prints
+    the terminal reports every --every seconds; piped, it writes no control characters (the
+    log's own are shown escaped); SIGTERM stops it with exit 0 and removes the database."""
+    log = tmp_path / "access.log"
+    hostile = b'10.0.0.9 - - [01/Mar/2024:10:59:00 +0000] "GET /x\x1b[2J HTTP/1.1" 404 1 "-" "t"\n'
+    log.write_bytes(clf(0, 1) + clf(0, 2) + hostile)
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    p = subprocess.Popen([*LOGFERRY, "report", "--follow", str(log), "--every", "0.3", "--only", "summary",
+                          "--only", "not_found"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    out: list[bytes] = []
+    reader = threading.Thread(target=lambda: out.extend(iter(p.stdout.readline, b"")), daemon=True)
+    reader.start()
+
+    def stored(n: int) -> bool:
+        return any(f"--follow: {n} lines stored".encode() in ln for ln in list(out))
+
+    try:
+        wait_for(lambda: stored(3), timeout=60)
+        with open(log, "ab") as f:
+            f.write(clf(0, 3) + clf(0, 4))
+        wait_for(lambda: stored(5))
+        time.sleep(0.5)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+    reader.join(5)
+    assert p.returncode == 0, err.decode()
+    text = b"".join(out)
+    assert b"\x1b" not in text and b"/x\\x1b[2J" in text
+    # the last report counts every line: the summary's totals row starts with the requests
+    last = text.rsplit(b"--follow: ", 1)[1].decode()
+    rows = last.splitlines()
+    totals = rows[rows.index("totals") + 3].split()
+    assert totals[0] == "5", last
+    assert not list(tmp_path.glob("logferry-report-*")), "the temporary database is removed"

@@ -252,15 +252,19 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
 @click.option("--threshold", type=float, default=0.5, help="5xx share that makes a bucket down.")
 @click.option("--gap", type=int, default=3, help="Buckets without traffic longer than this are down.")
 @click.option("--top", type=int, default=20, help="Rows in top-N sections (JSON and terminal).")
+@click.option("--follow", is_flag=True, help="Follow PATHS as they are written and print the reports "
+              "again every --every seconds (in place on a terminal, as top does) until Ctrl-C/SIGTERM.")
+@click.option("--every", type=float, default=2.0, show_default=True, help="Seconds between two reports with --follow.")
 def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since: str | None, until: str | None,
                site: str | None, no_bots: bool, as_json: bool, html: str | None, tz: str, only: tuple[str, ...],
-               bucket: float, threshold: float, gap: int, top: int) -> None:
+               bucket: float, threshold: float, gap: int, top: int, follow: bool, every: float) -> None:
     """Reports: summary, status codes and errors, performance, 404s, uptime, CDN, shop, top.
 
     \b
     Arguments:
       PATHS...  Log files or globs to report on without keeping a database (read into a
                 temporary one, deleted afterwards); with --db, ingested into that database.
+                With --follow, followed as they are written (- for standard input).
     """
     import shutil
     import tempfile
@@ -278,6 +282,16 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
         _fail("--format applies to log files given as arguments")
     params = Params(since=since, until=until, site=site, bucket_minutes=bucket, threshold=threshold,
                     gap_buckets=gap, top=top, bots=not no_bots)
+    if follow:
+        if not paths:
+            _fail("--follow needs the log files (or globs, or -) to follow")
+        if as_json or html:
+            _fail("--follow prints terminal reports: not with --json or --html")
+        if not every > 0:
+            _fail("--every must be a positive number of seconds")
+        _report_follow(paths, db, params, only=list(only) or ["summary", "status", "performance", "not_found"],
+                       every=every, format=format, tz=tz)
+        return
     tmp = None
     errors = 0
     try:
@@ -307,6 +321,75 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
             shutil.rmtree(tmp, ignore_errors=True)
     if errors:
         raise click.exceptions.Exit(1)
+
+
+def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[str], every: float,
+                   format: str | None, tz: str | None) -> None:
+    """``report --follow``: the follower on a thread (into ``db``, or a temporary database),
+    the terminal reports every ``every`` seconds from the same database instance."""
+    import shutil
+    import signal
+    import tempfile
+    import threading
+
+    from .. import term
+    from ..errors import LogferryError
+    from .db import connect
+    from .follow import Follower
+    from .reports import run
+
+    tmp = tempfile.mkdtemp(prefix="logferry-report-") if db is None else None
+    target = db if db is not None else os.path.join(tmp, "report.duckdb")
+    stop = threading.Event()
+    old = {sg: signal.signal(sg, lambda *_: stop.set()) for sg in (signal.SIGTERM, signal.SIGINT)}
+    failed: list[BaseException] = []
+    try:
+        try:
+            f = Follower(target, paths, commit_every=min(every, 2.0), format=format,
+                         options={"tz": tz} if tz and tz != "UTC" else None)
+        except LogferryError as e:
+            _fail(str(e))
+
+        def follow() -> None:
+            try:
+                f.run(stop)
+            except BaseException as e:  # shown by the main thread
+                failed.append(e)
+                stop.set()
+
+        t = threading.Thread(target=follow, name="logferry-follow", daemon=True)
+        t.start()
+        while not f.status()["running"] and t.is_alive() and not stop.wait(0.05):
+            pass
+        con = connect(target)  # (the follower's instance: both see every commit)
+        tty = term.is_terminal()
+        try:
+            while True:
+                data = run(con, params, only=only)
+                st = f.status()
+                if tty:
+                    click.echo("\x1b[H\x1b[2J", nl=False)  # in place, as top does
+                last = st["last_line_at"] or "no line yet"
+                click.echo(safe(f"logferry report --follow: {st['lines']:,} lines stored from "
+                                f"{st['files']} file(s), last at {last}; every {every:g} s, Ctrl-C stops"))
+                for path, msg in st["errors"].items():
+                    click.echo(safe(f"  {path}: {msg}"))
+                _print_terminal(data, limit=8)
+                sys.stdout.flush()
+                if stop.wait(every) or not t.is_alive():
+                    break
+        finally:
+            stop.set()
+            t.join()
+            con.close()
+        if failed:
+            e = failed[0]
+            _fail(str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}")
+    finally:
+        for sg, h in old.items():
+            signal.signal(sg, h)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- sql --------------------------------------------------------------------------------
