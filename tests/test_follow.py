@@ -375,3 +375,47 @@ def test_report_follow_prints_the_reports_again_as_lines_come_in(tmp_path):
     totals = rows[rows.index("totals") + 3].split()
     assert totals[0] == "5", last
     assert not list(tmp_path.glob("logferry-report-*")), "the temporary database is removed"
+
+
+def test_a_failed_read_lets_go_of_the_files_its_transaction_registered(tmp_path, monkeypatch):
+    """A read that fails rolls back the whole transaction, with the files registered in it
+    earlier in the same poll: the follower must let go of them too, or the file_id given
+    again to the next new file would read one file's lines into the other's row."""
+    from logferry.usage import follow as fm
+    from logferry.usage.ingester import Ingester
+
+    for gen, name, n in ((1, "a.log", 6), (2, "b.log", 2), (3, "c.log", 2)):
+        (tmp_path / name).write_bytes(b"".join(clf(gen, i) for i in range(1, n + 1)))
+    real = Ingester._load
+    failures = []
+
+    def flaky(self, sf, *a, **kw):
+        if sf.path.endswith("b.log") and not failures:
+            failures.append(sf.path)
+            raise OSError("b.log: a read error, once")
+        return real(self, sf, *a, **kw)
+
+    monkeypatch.setattr(Ingester, "_load", flaky)
+    monkeypatch.setattr(fm, "RETRY_AFTER", 0.3)
+    db = tmp_path / "r.duckdb"
+    f = Follower(db, [str(tmp_path / "*.log")], commit_every=0.2, poll=0.05)
+    stop = threading.Event()
+    t = threading.Thread(target=f.run, args=(stop,), daemon=True)
+    t.start()
+    wait_for(lambda: f.status()["lines"] >= 10, timeout=60)
+    with open(tmp_path / "a.log", "ab") as fh:
+        fh.write(clf(1, 7))
+    with open(tmp_path / "c.log", "ab") as fh:
+        fh.write(clf(3, 3))
+    wait_for(lambda: f.status()["lines"] >= 12)
+    time.sleep(0.5)
+    stop.set()
+    t.join(30)
+    assert failures and t.is_alive() is False
+    got = rows(db)
+    by_file: dict[int, set[str]] = {}
+    for path, _, fid in got:
+        by_file.setdefault(fid, set()).add(path.split("/")[1])
+    assert sorted(len(v) for v in by_file.values()) == [1, 1, 1], by_file  # one log per file_id
+    assert sorted(p for p, _, _ in got) == sorted(
+        [f"/g1/l{i}" for i in range(1, 8)] + ["/g2/l1", "/g2/l2"] + [f"/g3/l{i}" for i in range(1, 4)])

@@ -208,6 +208,15 @@ class Follower:
         self._in_tx = False
         self._pending = 0
         self._seen.clear()  # what was read since the last commit is read again
+        # a file registered in the transaction is gone with it: let go of it, or its
+        # file_id, given again to another file, would read this one's lines into that one's
+        known = {fid: (path, dev, ino) for fid, path, dev, ino in
+                 self.con.execute("SELECT file_id, path, dev, ino FROM files").fetchall()}
+        for lv in list(self._live.values()):
+            k = known.get(lv.file_id)
+            if k is None or (k[0] != lv.path and (k[1], k[2]) != (lv.dev, lv.ino)):
+                self._drop(lv)
+                self._files.discard(lv.file_id)
 
     # --- files ---------------------------------------------------------------------------
     def _found(self) -> list[sources.SourceFile]:
