@@ -125,3 +125,30 @@ def test_ship_of_a_long_line_writes_one_small_bad_row(tmp_path):
     rows = [json.loads(x) for x in (state / "ship.bad.jsonl").read_text().splitlines()]
     assert [(b["line_number"], b["length"]) for b in rows] == [(5, len(nul))]
     assert (state / "ship.bad.jsonl").stat().st_size < 64 << 10
+
+
+def test_ingest_counts_the_bad_rows_past_the_cap_in_files(tmp_path):
+    """The usage database keeps the first bad rows of a file (up to the reader's cap) and
+    counts all of them: files.bad_rows + records == data lines, and the summary says so."""
+    import duckdb
+
+    from logferry.usage import connect, ingest
+
+    src = tmp_path / "a.log"
+    src.write_bytes(b"".join(clf(i) if i % 4 == 0 else f"garbage line {i:06d} ".encode() + b"z" * 40 + b"\n"
+                             for i in range(1, 20001)))
+    db = tmp_path / "u.duckdb"
+    con = connect(db)
+    try:
+        summary = ingest(con, [str(src)], format="combined", options={"bad_rows_bytes": 64 << 10})
+    finally:
+        con.close()
+    assert summary.files[0].bad_rows == 15000 and summary.files[0].records == 5000
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        row = con.execute("SELECT lines, directives, blank, records, bad_rows FROM files").fetchall()[0]
+        kept = con.execute("SELECT count(*) FROM bad_rows").fetchall()[0][0]
+    finally:
+        con.close()
+    assert row == (20000, 0, 0, 5000, 15000)
+    assert 0 < kept < 15000  # the cap held

@@ -617,6 +617,8 @@ class Ingester:
             records, first_ts, last_ts = run.records, run.first_ts, run.last_ts
             bad_count += self._flush_bad(file_id, bad, skip)
             st = rs.stats
+            # bad rows past the file's cap (reader option bad_rows_bytes) are counted, not kept
+            bad_count += st.bad_omitted
             new_lines = st.lines - t.prefix_lines
             new_dirs = st.directives - t.prefix_lines + run.skipped + self._dropped_bad
             partial = not hold_partial and not t.ends_in_line
