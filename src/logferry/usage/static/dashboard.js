@@ -714,7 +714,15 @@
     document.body.appendChild(tip);
     applyTheme(themePref(), theme);
     window.addEventListener("hashchange", function () { show(location.hash.slice(1)); });
-    window.addEventListener("resize", function () { clearTimeout(S.rs); S.rs = setTimeout(rerender, 200); });
+    // a resize draws the shown panel again at its new width (the others when next shown);
+    // the navigation stays as it is (rebuilding it could swallow a click)
+    window.addEventListener("resize", function () {
+      clearTimeout(S.rs);
+      S.rs = setTimeout(function () {
+        panelsOn.forEach(function (id) { S.dirty[id] = true; });
+        if (S.panel) renderPanel(S.panel);
+      }, 200);
+    });
     function renderAll() { panelsOn.forEach(function (id) { if (S.dirty[id] !== false) renderPanel(id); }); }
     window.addEventListener("beforeprint", renderAll);
     if (window.matchMedia) {
@@ -791,6 +799,7 @@
   function renderPanel(id) {
     var pd = PANELS.filter(function (x) { return x[0] === id; })[0], sec = document.getElementById("panel-" + id);
     if (!pd || !sec) return;
+    S.charts = S.charts.filter(function (c) { if (sec.contains(c.root)) { c.destroy(); return false; } return true; });
     sec.textContent = "";
     sec.appendChild(el("h2", { text: pd[1] }));
     pd[2](sec);
