@@ -290,7 +290,7 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
         if not every > 0:
             _fail("--every must be a positive number of seconds")
         _report_follow(paths, db, params, only=list(only) or ["summary", "status", "performance", "not_found"],
-                       every=every, format=format, tz=tz)
+                       every=every, format=format)
         return
     tmp = None
     errors = 0
@@ -324,7 +324,7 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
 
 
 def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[str], every: float,
-                   format: str | None, tz: str | None) -> None:
+                   format: str | None) -> None:
     """``report --follow``: the follower on a thread (into ``db``, or a temporary database),
     the terminal reports every ``every`` seconds from the same database instance."""
     import shutil
@@ -345,8 +345,8 @@ def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[s
     failed: list[BaseException] = []
     try:
         try:
-            f = Follower(target, paths, commit_every=min(every, 2.0), format=format,
-                         options={"tz": tz} if tz and tz != "UTC" else None)
+            # (report's --tz is the zone times are shown in, not the logs' own: not the reader's)
+            f = Follower(target, paths, commit_every=min(every, 2.0), format=format)
         except LogferryError as e:
             _fail(str(e))
 
