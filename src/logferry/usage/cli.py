@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from numbers import Number
 from typing import Any
 
@@ -91,13 +93,23 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
     return summary
 
 
+@contextlib.contextmanager
+def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` (the follower then commits and returns) while inside."""
+    import signal
+
+    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: str | None = None,
                quiet: bool = False, commit_every: float = 2.0) -> dict[str, Any]:
     """Follow ``paths`` until SIGTERM/SIGINT (or the end of standard input); returns the
     follower's status."""
-    import signal
-    import threading
-
     from ..errors import LogferryError
     from .follow import Follower
 
@@ -111,12 +123,8 @@ def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
     except LogferryError as e:
         _fail(str(e))
     stop = threading.Event()
-    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with _stop_on_signals(stop):
         f.run(stop)
-    finally:
-        for s, h in old.items():
-            signal.signal(s, h)
     return f.status()
 
 
@@ -327,10 +335,7 @@ def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[s
                    format: str | None) -> None:
     """``report --follow``: the follower on a thread (into ``db``, or a temporary database),
     the terminal reports every ``every`` seconds from the same database instance."""
-    import shutil
-    import signal
     import tempfile
-    import threading
 
     from .. import term
     from ..errors import LogferryError
@@ -338,12 +343,12 @@ def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[s
     from .follow import Follower
     from .reports import run
 
-    tmp = tempfile.mkdtemp(prefix="logferry-report-") if db is None else None
-    target = db if db is not None else os.path.join(tmp, "report.duckdb")
     stop = threading.Event()
-    old = {sg: signal.signal(sg, lambda *_: stop.set()) for sg in (signal.SIGTERM, signal.SIGINT)}
     failed: list[BaseException] = []
-    try:
+    tmp = (tempfile.TemporaryDirectory(prefix="logferry-report-", ignore_cleanup_errors=True) if db is None
+           else contextlib.nullcontext())
+    with _stop_on_signals(stop), tmp as folder:
+        target = db if db is not None else os.path.join(folder, "report.duckdb")
         try:
             # (report's --tz is the zone times are shown in, not the logs' own: not the reader's)
             f = Follower(target, paths, commit_every=min(every, 2.0), format=format)
@@ -385,11 +390,6 @@ def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[s
         if failed:
             e = failed[0]
             _fail(str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}")
-    finally:
-        for sg, h in old.items():
-            signal.signal(sg, h)
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- sql --------------------------------------------------------------------------------
