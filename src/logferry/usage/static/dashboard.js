@@ -365,7 +365,7 @@
     var n = ++S.fetching;
     S.inflight = (S.inflight || 0) + 1;
     if (!quiet) document.body.setAttribute("data-loading", "1");
-    fetch(CONF.api + (CONF.api.indexOf("?") >= 0 ? "&" : "?") + query(), { credentials: "same-origin", headers: { Accept: "application/json" } })
+    return fetch(CONF.api + (CONF.api.indexOf("?") >= 0 ? "&" : "?") + query(), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error("the server answered " + r.status); return r.json(); })
       .then(function (d) { if (n !== S.fetching) return; S.data = d; S.range = null; rerender(); })
       .catch(function (e) { if (n === S.fetching) setStatus("Could not load the report: " + e.message); })
@@ -827,10 +827,9 @@
   if (CONF.api && CONF.live) {
     var LIVE_GAP = 2000, seen = null, lastAt = 0, took = 0;
     var refetch = function () {
-      var t0 = Date.now();
-      lastAt = t0;
-      fetchData(true);
-      var wait = setInterval(function () { if (!S.inflight) { took = Date.now() - t0; clearInterval(wait); } }, 100);
+      var t0 = lastAt = Date.now();
+      var done = fetchData(true);
+      if (done) done.then(function () { took = Date.now() - t0; });
     };
     setInterval(function () {
       if (document.hidden || S.inflight) return;
