@@ -239,7 +239,9 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
         return
     data = run(con, params, only=only, plain=as_json)
     if as_json:
-        click.echo(json_safe(json.dumps(jsonable(data), ensure_ascii=False)))
+        # (the reports' sections are JSON values already: the rest goes through jsonable)
+        out = {k: v if k == "reports" else jsonable(v) for k, v in data.items()}
+        click.echo(json_safe(json.dumps(out, ensure_ascii=False)))
     else:
         _print_terminal(data)
 
