@@ -45,19 +45,25 @@ def test_corrupt_file_does_not_stop_the_others_and_is_retried(tmp_path):
             "--max-records", "40", "--name", "{seq:05d}{ext}"]
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 1, r.output
-    assert "run 1 partial:" in r.output and "100 records" in r.output
+    assert "run 1 partial:" in r.output
     assert f"error: {logs / 'b.log.gz'}: " in r.output
     dest = open_destination(url)
-    assert _got(dest) == _want((0, 50), (100, 150))
+    got = _got(dest)
+    # a and c go whole; of b, what was read before the read broke off may go (how much
+    # depends on where the reader's blocks end): the first lines, each once
+    assert all(v == 1 for v in got.values())
+    of_b = sorted(int(p[3:]) for p in got if int(p[3:]) >= 1000)
+    assert of_b == list(range(1000, 1000 + len(of_b)))
+    assert got == _want((0, 50), (100, 150), (1000, 1000 + len(of_b)))
     st = State(tmp_path / "st")
     run = st.runs("ship")[0]
-    assert run.status == "partial" and "b.log.gz" in run.error and run.records == 100
+    assert run.status == "partial" and "b.log.gz" in run.error and run.records == 100 + len(of_b)
 
-    # the file is repaired (the complete copy arrives): the next run sends it, and only it
+    # the file is repaired (the complete copy arrives): the next run sends the rest of it
     (logs / "b.log.gz").write_bytes(good)
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0, r.output
-    assert "run 2 ok:" in r.output and "60000 records" in r.output
+    assert "run 2 ok:" in r.output and f"{60_000 - len(of_b)} records" in r.output
     assert _got(dest) == _want((0, 50), (100, 150), (1000, 61_000))
     st.close()
 

@@ -429,8 +429,10 @@ class Tracker(io.RawIOBase):
         self.directive_lines = array("q")
         self.error: str | None = None
         self.error_at: int | None = None
-        self._out = bytearray()
-        self._carry = bytearray()
+        #: whole lines scanned and not yet handed on (bytes, or a memoryview of them
+        #: once partly read): a read of the reader's chunk size takes them as they are
+        self._out: bytes | memoryview = b""
+        self._carry = bytearray()  # the unfinished last line of what was read so far
         #: the stream has ended once: it stays ended (a file still being written would
         #: otherwise hand on the rest of the line held back, as a line of its own)
         self._ended = False
@@ -438,22 +440,44 @@ class Tracker(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, b) -> int:
+    def peek(self, n: int = 0) -> bytes:
+        """The next bytes, not consumed (the reader sniffs the stream without wrapping it
+        in a BufferedReader, which would copy every read through readinto)."""
         if not self._out:
-            self._fill(len(b))
-        n = min(len(b), len(self._out))
-        b[:n] = self._out[:n]
-        del self._out[:n]
-        return n
+            self._fill(max(n, 1))
+        return bytes(self._out[: max(n, 1)])
+
+    def read(self, n: int | None = -1) -> bytes:
+        """Up to ``n`` bytes, ending at a line end where they can: each read hands on the
+        lines of one read of the stream without copying them again."""
+        if n is None or n < 0:
+            parts = []
+            while part := self.read(1 << 20):
+                parts.append(part)
+            return b"".join(parts)
+        if not self._out:
+            self._fill(n)
+        out = self._out
+        if len(out) <= n:
+            self._out = b""
+            return out if isinstance(out, bytes) else bytes(out)
+        view = memoryview(out)
+        self._out = view[n:]
+        return bytes(view[:n])
+
+    def readinto(self, b) -> int:
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
 
     def _fill(self, want: int) -> None:
         if self._prefix:
-            self._out += self._prefix
-            self._prefix = b""
+            self._out, self._prefix = self._prefix, b""
             return
         while not self._ended:
             try:
-                data = self._s.read(max(want, 1 << 16))
+                # (with the line carried over, what is handed on stays within ``want``)
+                data = self._s.read(max(want - len(self._carry), 1 << 16))
             except Exception as e:  # zlib/bz2/lzma/zstd errors, EOFError, OSError, ...
                 if not self.stop_on_error:
                     raise
@@ -466,23 +490,24 @@ class Tracker(io.RawIOBase):
                     if self.hold_partial:
                         self.held = bytes(self._carry)  # an unfinished last line: next run
                     else:
-                        self._scan(bytes(self._carry))
-                        self._out += self._carry
+                        self._out = bytes(self._carry)
+                        self._scan(self._out)
                     self._carry = bytearray()
                 return
             cut = data.rfind(b"\n")
             if cut < 0:
                 self._carry += data  # (appended: a long line is not copied again per read)
                 continue
-            if self._carry:
-                cut += len(self._carry)
-                data = bytes(self._carry) + data
-                self._carry = bytearray()
-            if cut + 1 < len(data):
-                self._carry += data[cut + 1 :]
-                data = data[: cut + 1]
-            self._scan(data)
-            self._out += data
+            if self._carry:  # the one copy: the carried line and the whole lines read
+                lines = b"".join((self._carry, memoryview(data)[: cut + 1]))
+                self._carry = bytearray(memoryview(data)[cut + 1 :])
+            elif cut + 1 < len(data):
+                lines = data[: cut + 1]
+                self._carry = bytearray(memoryview(data)[cut + 1 :])
+            else:
+                lines = data
+            self._scan(lines)
+            self._out = lines
             return
 
     def _scan(self, data: bytes) -> None:
@@ -496,7 +521,10 @@ class Tracker(io.RawIOBase):
         line_before = self.line
         if pos == 0 and data[:1] == b"#":
             self._directive(data, 0, line_before + 1)
-        start = 0
+        # (a block without any '#' is the common case: one memchr finds that out, where
+        # looking for the two bytes "\n#" costs several times more)
+        first = data.find(b"#", 1)
+        start = first - 1 if first > 0 else len(data)
         while True:
             k = data.find(b"\n#", start)
             if k < 0:
