@@ -29,33 +29,38 @@ SLOWEST_CAP = 1_000
 #: (bucket, key) cells kept per dimension at most; keys past the budget go to "other"
 CELL_BUDGET = 40_000
 
-# dimension: (key expression, source view, WHERE, [(metric, SQL aggregate)])
-_DUR = [("dur_n", "count(duration_ms)"), ("dur_sum", "round(coalesce(sum(duration_ms), 0), 3)"),
-        ("dur_max", "max(duration_ms)")]
-DIMENSIONS: dict[str, tuple[str, str, str, list[tuple[str, str]]]] = {
-    "status": ("coalesce(CAST(status AS VARCHAR), 'none')", "req", "true", [("requests", "count(*)")]),
-    "path": ("path", "req", "path IS NOT NULL", [
-        ("requests", "count(*)"), ("bytes", "coalesce(sum(bytes_sent), 0)"),
-        ("e4", "count(*) FILTER (WHERE status BETWEEN 400 AND 499)"),
-        ("e5", "count(*) FILTER (WHERE status BETWEEN 500 AND 599)"), *_DUR]),
-    "missing": ("path", "req", "status IN (404, 410)", [
-        ("requests", "count(*)"), ("n404", "count(*) FILTER (WHERE status = 404)"),
-        ("n410", "count(*) FILTER (WHERE status = 410)")]),
-    "referer": ("referer", "req", "referer IS NOT NULL AND referer NOT IN ('', '-')",
-                [("requests", "count(*)")]),
-    "agent": ("coalesce(user_agent, '')", "req", "true", [("requests", "count(*)")]),
-    "edge": ("coalesce(edge_location, '-')", "cdn", "true", [
-        ("requests", "count(*)"), ("hits", "count(*) FILTER (WHERE is_hit)"),
-        ("bytes", "coalesce(sum(bytes_sent), 0)"), ("ttfb_n", "count(ttfb_ms)"),
-        ("ttfb_sum", "round(coalesce(sum(ttfb_ms), 0), 3)")]),
-    "cache": ("cache_status", "cdn", "true", [
-        ("requests", "count(*)"), ("hits", "count(*) FILTER (WHERE is_hit)"),
-        ("bytes", "coalesce(sum(bytes_sent), 0)")]),
-    "site": ("coalesce(site, host, '-')", "req", "true", [
-        ("requests", "count(*)"), ("bytes", "coalesce(sum(bytes_sent), 0)"),
-        ("e5", "count(*) FILTER (WHERE status BETWEEN 500 AND 599)")]),
-    "hour": ("__hour__", "req", "ts_us IS NOT NULL", [("requests", "count(*)")]),
-    "latency": ("__latency__", "req", "duration_ms >= 0", [("requests", "count(*)")]),
+# dimension: (key expression, display expression or None, source view, WHERE, [metrics]).
+# The rows are grouped by the key expression, then (a few rows) by the display expression
+# of it ({k}): cheaper than converting every row (a status to text, say).  A metric is
+# (name, SQL aggregate over rows, how cells of it combine: "sum", "max", or "sum3", a sum
+# rounded to 3 decimals, whose aggregate is the sum not yet rounded).
+_DUR = [("dur_n", "count(duration_ms)", "sum"), ("dur_sum", "coalesce(sum(duration_ms), 0)", "sum3"),
+        ("dur_max", "max(duration_ms)", "max")]
+_COMBINE = {"sum": "sum({m})", "max": "max({m})", "sum3": "round(sum({m}), 3)"}
+_REQUESTS = [("requests", "count(*)", "sum")]
+DIMENSIONS: dict[str, tuple[str, str | None, str, str, list[tuple[str, str, str]]]] = {
+    "status": ("status", "coalesce(CAST({k} AS VARCHAR), 'none')", "req", "true", _REQUESTS),
+    "path": ("path", None, "req", "path IS NOT NULL", [
+        *_REQUESTS, ("bytes", "coalesce(sum(bytes_sent), 0)", "sum"),
+        ("e4", "count(*) FILTER (WHERE status BETWEEN 400 AND 499)", "sum"),
+        ("e5", "count(*) FILTER (WHERE status BETWEEN 500 AND 599)", "sum"), *_DUR]),
+    "missing": ("path", None, "req", "status IN (404, 410)", [
+        *_REQUESTS, ("n404", "count(*) FILTER (WHERE status = 404)", "sum"),
+        ("n410", "count(*) FILTER (WHERE status = 410)", "sum")]),
+    "referer": ("referer", None, "req", "referer IS NOT NULL AND referer NOT IN ('', '-')", _REQUESTS),
+    "agent": ("user_agent", "coalesce({k}, '')", "req", "true", _REQUESTS),
+    "edge": ("edge_location", "coalesce({k}, '-')", "cdn", "true", [
+        *_REQUESTS, ("hits", "count(*) FILTER (WHERE is_hit)", "sum"),
+        ("bytes", "coalesce(sum(bytes_sent), 0)", "sum"), ("ttfb_n", "count(ttfb_ms)", "sum"),
+        ("ttfb_sum", "coalesce(sum(ttfb_ms), 0)", "sum3")]),
+    "cache": ("cache_status", None, "cdn", "true", [
+        *_REQUESTS, ("hits", "count(*) FILTER (WHERE is_hit)", "sum"),
+        ("bytes", "coalesce(sum(bytes_sent), 0)", "sum")]),
+    "site": ("coalesce(site, host)", "coalesce({k}, '-')", "req", "true", [
+        *_REQUESTS, ("bytes", "coalesce(sum(bytes_sent), 0)", "sum"),
+        ("e5", "count(*) FILTER (WHERE status BETWEEN 500 AND 599)", "sum")]),
+    "hour": ("__hour__", None, "req", "ts_us IS NOT NULL", _REQUESTS),
+    "latency": ("__latency__", None, "req", "duration_ms >= 0", _REQUESTS),
 }
 #: latency bins (ms): lower bounds, as in the performance report's histogram
 LATENCY_BINS = (0, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000)
@@ -66,7 +71,8 @@ _SERIES = [
     ("s3", "count(*) FILTER (WHERE status BETWEEN 300 AND 399)"),
     ("s4", "count(*) FILTER (WHERE status BETWEEN 400 AND 499)"),
     ("s5", "count(*) FILTER (WHERE status BETWEEN 500 AND 599)"),
-    *_DUR, ("visitors", "count(DISTINCT visitor)"),
+    ("dur_n", "count(duration_ms)"), ("dur_sum", "round(coalesce(sum(duration_ms), 0), 3)"),
+    ("dur_max", "max(duration_ms)"), ("visitors", "count(DISTINCT visitor)"),
 ]
 
 
@@ -184,9 +190,9 @@ def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
 
     rng = con.execute("SELECT min(ts_us), max(ts_us) FROM req").fetchall()[0]
     if rng[0] is None:  # no request: the same shape, empty
-        dims = {name: {"keys": [], "metrics": [m for m, _ in d[3]], "tot": [[] for _ in d[3]], "cube_keys": 0,
+        dims = {name: {"keys": [], "metrics": [m[0] for m in d[4]], "tot": [[] for _ in d[4]], "cube_keys": 0,
                        "total_keys": 0,
-                       "other": False, "cells": {"b": [], "k": [], "m": [[] for _ in d[3]]}}
+                       "other": False, "cells": {"b": [], "k": [], "m": [[] for _ in d[4]]}}
                 for name, d in DIMENSIONS.items()}
         return {"t0": None, "step": step_us // 1_000_000, "n": 0, "series": {m: [] for m, _ in _SERIES},
                 "dims": dims}
@@ -209,26 +215,34 @@ def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
     lat = "CASE " + " ".join(f"WHEN duration_ms < {hi} THEN {i}" for i, hi in enumerate(LATENCY_BINS[1:])) + \
         f" ELSE {len(LATENCY_BINS) - 1} END"
     dims = {}
-    for name, (key, view, where, metrics) in DIMENSIONS.items():
+    for name, (key, display, view, where, metrics) in DIMENSIONS.items():
         key = hour if key == "__hour__" else lat if key == "__latency__" else key
-        dims[name] = _dimension(con, bexpr, key, view, where, metrics, n)
+        dims[name] = _dimension(con, bexpr, key, display, view, where, metrics, n)
     return {"t0": int(b0 // 1_000_000), "step": step_us // 1_000_000, "n": int(n),
             "series": series, "dims": dims}
 
 
-def _dimension(con, bexpr: str, key: str, view: str, where: str, metrics: list[tuple[str, str]],
-               n_buckets: int) -> dict:
+def _dimension(con, bexpr: str, key: str, display: str | None, view: str, where: str,
+               metrics: list[tuple[str, str, str]], n_buckets: int) -> dict:
     """Totals of the first ROW_CAP keys by requests, and per bucket the cells of the first keys
     that fit in CELL_BUDGET (a key has at most min(requests, buckets) cells), the rest summed
-    per bucket as key -1."""
+    per bucket as key -1.  One pass over the rows makes the (key, bucket) cells; the totals,
+    the ranking and "other" are sums of those."""
     from .reports import _arrow
 
-    names = [m for m, _ in metrics]
-    sel = ", ".join(f"{e} AS {m}" for m, e in metrics)
-    rows = f"(SELECT {key} AS key, {bexpr} AS b, * FROM {view} WHERE ({where}) AND ts_us IS NOT NULL)"
+    names = [m for m, _, _ in metrics]
+    comb = {m: _COMBINE[c].format(m=m) for m, _, c in metrics}
+    raw = ", ".join(f"{agg} AS {m}" for m, agg, _ in metrics)
+    cells_of = ", ".join(f"{comb[m]} AS {m}" for m in names)
+    sums = ", ".join(f"sum({m}) AS {m}" if c == "sum3" else f"{comb[m]} AS {m}" for m, _, c in metrics)
+    rows = f"SELECT {key} AS key, {bexpr} AS b, * FROM {view} WHERE ({where}) AND ts_us IS NOT NULL"
+    kb = f"SELECT key, b, {raw} FROM ({rows}) GROUP BY key, b"
+    if display is not None:  # (a few rows: the cells)
+        kb = f"SELECT {display.format(k='key')} AS key, b, {sums} FROM ({kb}) GROUP BY 1, 2"
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _kb AS {kb}")
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _rank AS SELECT key, {sel}, "
-        f"row_number() OVER (ORDER BY count(*) DESC, key) AS rk FROM {rows} GROUP BY key"
+        f"CREATE OR REPLACE TEMP TABLE _rank AS SELECT key, {cells_of}, "
+        f"row_number() OVER (ORDER BY sum(requests) DESC, key) AS rk FROM _kb GROUP BY key"
     )
     tot = _arrow(con.sql(f"SELECT * FROM _rank WHERE rk <= {ROW_CAP} ORDER BY rk"))
     k_cube = con.execute(
@@ -237,13 +251,14 @@ def _dimension(con, bexpr: str, key: str, view: str, where: str, metrics: list[t
     ).fetchall()[0][0]
     n_keys = con.execute("SELECT count(*) FROM _rank").fetchall()[0][0]
     cells = _arrow(con.sql(
-        f"SELECT r.rk - 1 AS k, d.b, {', '.join(f'{e} AS {m}' for m, e in metrics)} FROM {rows} d "
+        f"SELECT r.rk - 1 AS k, d.b, {cells_of} FROM _kb d "
         f"JOIN (SELECT key, rk FROM _rank WHERE rk <= {k_cube}) r USING (key) GROUP BY 1, 2 "
-        + (f"UNION ALL SELECT -1, d.b, {sel} FROM {rows} d "
+        + (f"UNION ALL SELECT -1, d.b, {cells_of} FROM _kb d "
            f"ANTI JOIN (SELECT key FROM _rank WHERE rk <= {k_cube}) r USING (key) GROUP BY 2 "
            if n_keys > k_cube else "") + "ORDER BY 2, 1"
     ))
     con.execute("DROP TABLE _rank")
+    con.execute("DROP TABLE _kb")
     return {
         "keys": [k if isinstance(k, int | str) else str(k) for k in _col(tot, "key")],
         "metrics": names,
