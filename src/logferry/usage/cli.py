@@ -314,6 +314,9 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
                 target = os.path.join(tmp, "report.duckdb")
             else:
                 target = db
+            from .ua import preload
+
+            preload()  # the user-agent rules load while the logs are read
             summary = run_ingest(paths, target, format=format, quiet=True)
             click.echo(safe(summary.line()), err=True)
             errors = summary.errors

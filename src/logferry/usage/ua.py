@@ -26,6 +26,7 @@ NONE = ("None", None, "None", "None", False)
 CACHE_MAX = 200_000
 
 _lock = threading.Lock()
+_loading = threading.Lock()
 _cache: dict[str, tuple] = {}
 _parser = None
 _crawler = None
@@ -33,25 +34,42 @@ _crawler = None
 
 def _load():
     global _parser, _crawler
-    if _parser is None:
-        from ua_parser import BasicResolver, Parser
-        from ua_parser.loaders import load_lazy_builtins
-
-        try:  # the Rust matcher (ua-parser-rs), several times faster
-            from ua_parser.regex import Resolver
-        except ImportError:
-            Resolver = BasicResolver  # noqa: N806
-        # lazy rules: the Rust matcher takes their patterns as text, so the ~1,400 Python
-        # regexes are not compiled (a second of start-up); the pure-Python matcher compiles
-        # each the first time it tries it
-        _parser = Parser(Resolver(load_lazy_builtins()))
-        try:
-            from crawlerdetect import CrawlerDetect
-
-            _crawler = CrawlerDetect()
-        except ImportError:
-            _crawler = False
+    if _parser is not None:
+        return _parser, _crawler
+    with _loading:
+        if _parser is None:
+            parser, _crawler = _make()
+            _parser = parser  # (last: a reader that sees the parser sees the crawler too)
     return _parser, _crawler
+
+
+def preload() -> threading.Thread:
+    """Load the rules on a background thread (a few tenths of a second), e.g. while the logs
+    a report is made of are read; :func:`classify` waits for it if it comes first."""
+    t = threading.Thread(target=_load, name="logferry-ua-rules", daemon=True)
+    t.start()
+    return t
+
+
+def _make():
+    from ua_parser import BasicResolver, Parser
+    from ua_parser.loaders import load_lazy_builtins
+
+    try:  # the Rust matcher (ua-parser-rs), several times faster
+        from ua_parser.regex import Resolver
+    except ImportError:
+        Resolver = BasicResolver  # noqa: N806
+    # lazy rules: the Rust matcher takes their patterns as text, so the ~1,400 Python
+    # regexes are not compiled (a second of start-up); the pure-Python matcher compiles
+    # each the first time it tries it
+    parser = Parser(Resolver(load_lazy_builtins()))
+    try:
+        from crawlerdetect import CrawlerDetect
+
+        crawler = CrawlerDetect()
+    except ImportError:
+        crawler = False
+    return parser, crawler
 
 
 def _classify_one(ua: str) -> tuple:
