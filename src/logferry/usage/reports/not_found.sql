@@ -1,7 +1,8 @@
 -- Unavailable links: 404 and 410 paths with their counts and top referers.
 
 -- section: paths
-SELECT path,
+-- (grouped by the path's hash: see top.sql)
+SELECT any_value(path) AS path,
        count(*) AS hits,
        count(*) FILTER (WHERE status = 404) AS not_found_404,
        count(*) FILTER (WHERE status = 410) AS gone_410,
@@ -9,7 +10,7 @@ SELECT path,
        min("timestamp") AS first_seen,
        max("timestamp") AS last_seen
 FROM req WHERE status IN (404, 410)
-GROUP BY path ORDER BY hits DESC, path LIMIT getvariable('top');
+GROUP BY hash(path) ORDER BY hits DESC, path LIMIT getvariable('top');
 
 -- section: referers
 SELECT path, referer, count(*) AS hits

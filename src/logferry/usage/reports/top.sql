@@ -3,9 +3,14 @@
 -- Visitors of the bots section add up per user agent (a visitor has one agent).
 
 -- setup
+-- Counts with distinct visitors group by the 64-bit hash of the text key (one of it per
+-- group: any_value): the distinct pairs are then kept as two integers, not text and an
+-- integer (the pages 0.37 s -> 0.26 s on 2M rows); two keys would have to collide on 64
+-- bits to be counted as one, as for the visitor hash.
 CREATE OR REPLACE TEMP TABLE _agents AS
 WITH ua AS (
-    SELECT user_agent, count(*) AS requests, count(DISTINCT visitor) AS visitors FROM req GROUP BY 1
+    SELECT any_value(user_agent) AS user_agent, count(*) AS requests, count(DISTINCT visitor) AS visitors
+    FROM req GROUP BY hash(user_agent)
 )
 SELECT ua.user_agent, requests, visitors,
        coalesce(u.browser, 'None') AS browser, u.browser_major,
@@ -14,15 +19,15 @@ SELECT ua.user_agent, requests, visitors,
 FROM ua LEFT JOIN _ua u USING (user_agent);
 
 -- section: pages
-SELECT path, count(*) AS requests, count(DISTINCT visitor) AS visitors,
+SELECT any_value(path) AS path, count(*) AS requests, count(DISTINCT visitor) AS visitors,
        coalesce(sum(bytes_sent), 0) AS bytes_sent
 FROM req WHERE path IS NOT NULL
-GROUP BY path ORDER BY requests DESC, path LIMIT getvariable('top');
+GROUP BY hash(path) ORDER BY requests DESC, path LIMIT getvariable('top');
 
 -- section: referrers
-SELECT referer, count(*) AS requests, count(DISTINCT visitor) AS visitors
+SELECT any_value(referer) AS referer, count(*) AS requests, count(DISTINCT visitor) AS visitors
 FROM req WHERE referer IS NOT NULL AND referer NOT IN ('', '-')
-GROUP BY referer ORDER BY requests DESC, referer LIMIT getvariable('top');
+GROUP BY hash(referer) ORDER BY requests DESC, referer LIMIT getvariable('top');
 
 -- section: browsers
 SELECT browser, sum(requests) AS requests, round(sum(requests) / sum(sum(requests)) OVER (), 4) AS share
