@@ -86,6 +86,16 @@ def test_every_report_is_one_sql_file_with_sections():
         assert rep.description, name
 
 
+def test_report_descriptions_are_for_people_not_about_the_sql():
+    """A report's description (its SQL file's header) goes to users (--json); notes on how
+    the SQL is written belong in the sections' comments."""
+    words = ("quantile_cont", "any_value", "hash(", "count(DISTINCT", "SELECT", "one sort")
+    for name in REPORTS:
+        desc = builtin(name).description
+        assert desc, name
+        assert not [w for w in words if w in desc], (name, desc)
+
+
 def test_summary(iis_db):
     con, _ = iis_db
     data = run(con, only=["summary"])

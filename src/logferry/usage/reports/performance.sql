@@ -1,9 +1,8 @@
--- Performance: percentiles (linear interpolation, quantile_cont) of duration_ms, overall
--- and per path; slowest paths by p99; slowest single requests; latency histogram.
-
--- (the three percentiles come from one quantile_cont over a list: one sort, not three)
+-- Performance: percentiles (linear interpolation) of duration_ms, overall and per path;
+-- slowest paths by p99; slowest single requests; latency histogram.
 
 -- section: overall
+-- (the three percentiles come from one quantile_cont over a list: one sort, not three)
 SELECT requests, round(q[1], 3) AS p50_ms, round(q[2], 3) AS p90_ms, round(q[3], 3) AS p99_ms,
        max_ms, avg_ms
 FROM (SELECT count(duration_ms) AS requests,
