@@ -30,8 +30,10 @@ def _fail(msg: str, code: int = 2) -> None:
 # --- ingest -----------------------------------------------------------------------------
 
 def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: str | None = None,
-               quiet: bool = False, progress: bool | None = None):
-    """Ingest with a progress bar on a terminal; prints one line per file and a summary."""
+               quiet: bool = False, progress: bool | None = None, durable: bool = True):
+    """Ingest with a progress bar on a terminal; prints one line per file and a summary.
+    ``durable=False``: a database thrown away afterwards (``report FILE``), whose commits
+    need not wait for the disk (DuckDB's ``fsync_mode`` NONE)."""
     from ..errors import LogferryError
     from ..term import console
     from .db import connect
@@ -44,6 +46,8 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
     except LogferryError as e:
         _fail(str(e))
     con = connect(db, memory_limit=INGEST_MEMORY_LIMIT)
+    if not durable:
+        con.execute("SET fsync_mode = 'NONE'")
     try:
         show = err.is_terminal if progress is None else progress
         bar = None
@@ -317,7 +321,7 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
             from .ua import preload
 
             preload()  # the user-agent rules load while the logs are read
-            summary = run_ingest(paths, target, format=format, quiet=True)
+            summary = run_ingest(paths, target, format=format, quiet=True, durable=tmp is None)
             click.echo(safe(summary.line()), err=True)
             errors = summary.errors
             db = target
