@@ -71,8 +71,9 @@ _SERIES = [
     ("s3", "count(*) FILTER (WHERE status BETWEEN 300 AND 399)"),
     ("s4", "count(*) FILTER (WHERE status BETWEEN 400 AND 499)"),
     ("s5", "count(*) FILTER (WHERE status BETWEEN 500 AND 599)"),
-    ("dur_n", "count(duration_ms)"), ("dur_sum", "round(coalesce(sum(duration_ms), 0), 3)"),
-    ("dur_max", "max(duration_ms)"), ("visitors", "count(DISTINCT visitor)"),
+    # (the durations per bucket: _DUR's aggregates, sums rounded as the cells' are)
+    *((m, f"round({agg}, 3)" if c == "sum3" else agg) for m, agg, c in _DUR),
+    ("visitors", "count(DISTINCT visitor)"),
 ]
 
 
