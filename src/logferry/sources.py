@@ -33,6 +33,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from .errors import InputError
 
 FP_BYTES = 1024
@@ -403,6 +405,16 @@ def identity_at(head: bytes, length: int) -> str | None:
     return _fingerprint(head[:length]) if len(head) >= length else None
 
 
+def count_newlines(data: bytes) -> int:
+    """The line feeds in ``data``.  ``bytes.count`` looks at one byte at a time (0.4 s of
+    CPU for an 856 MB log); numpy compares and counts a block at memory speed."""
+    if len(data) < 1 << 16:
+        return data.count(b"\n")
+    arr = np.frombuffer(data, np.uint8)
+    step = 4 << 20  # (the comparison's temporary array stays small and cached)
+    return sum(int(np.count_nonzero(arr[i : i + step] == 10)) for i in range(0, len(arr), step))
+
+
 class Tracker(io.RawIOBase):
     """Wraps the decompressed stream handed to a reader: counts lines, remembers line
     anchors (offset of a line start + its number) and directive lines (``#...``)."""
@@ -532,7 +544,7 @@ class Tracker(io.RawIOBase):
             ln = line_before + data.count(b"\n", 0, k + 1) + 1
             self._directive(data, k + 1, ln)
             start = k + 1
-        nls = data.count(b"\n")
+        nls = count_newlines(data)
         self.line += nls
         last = data.rfind(b"\n")
         if last >= 0:
@@ -650,7 +662,7 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
             skip_error, block = f"{type(e).__name__}: {e}", b""
         if not block:
             break
-        cnt = block.count(b"\n")
+        cnt = count_newlines(block)
         if cnt < need:
             _collect_directives(block, ln, directives, rest)
             rest = block[block.rfind(b"\n") + 1 :] if cnt else rest + block
