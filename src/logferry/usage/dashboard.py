@@ -18,7 +18,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any
 
@@ -223,6 +224,14 @@ def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
             "series": series, "dims": dims}
 
 
+def _cube_of(con, params, tz: str) -> dict[str, Any]:
+    """The cube for ``params`` on ``con``, a connection of its own (views made here)."""
+    from .reports import prepare
+
+    prepare(con, params)
+    return _cube(con, max(1, int(round(params.chart_bucket_minutes * 60))) * 1_000_000, tz)
+
+
 def _dimension(con, bexpr: str, key: str, display: str | None, view: str, where: str,
                metrics: list[tuple[str, str, str]], n_buckets: int) -> dict:
     """Totals of the first ROW_CAP keys by requests, and per bucket the cells of the first keys
@@ -288,9 +297,19 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     params = Params(since=filters.since, until=filters.until, sites=_sites(filters, allowed_sites),
                     status_classes=filters.status_classes, formats=filters.formats, bots=filters.bots,
                     top=ROW_CAP, **knobs)
-    rep = run(con, params, extras=allowed_sites is None, plain=True)
-    step_us = max(1, int(round(params.chart_bucket_minutes * 60))) * 1_000_000
-    cube = _cube(con, step_us, tz)
+    # The cube runs on a second connection while the reports run on this one: each query
+    # keeps both cores busy only part of the time (its final merge, sort or window is one
+    # thread), so two at a time fill the gaps.  The connection needs its own views.
+    cur = con.cursor()
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="logferry-cube") as ex:
+            cube_f = ex.submit(_cube_of, cur, replace(params), tz)
+            try:
+                rep = run(con, params, extras=allowed_sites is None, plain=True)
+            finally:
+                cube = cube_f.result()
+    finally:
+        cur.close()
     # user agents: the classification of every key of the agent dimension
     agent = cube["dims"].get("agent")
     if agent is not None:
