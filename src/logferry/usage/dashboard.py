@@ -17,9 +17,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from importlib import resources
 from typing import Any
 
@@ -224,12 +226,41 @@ def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
             "series": series, "dims": dims}
 
 
-def _cube_of(con, params, tz: str) -> dict[str, Any]:
-    """The cube for ``params`` on ``con``, a connection of its own (views made here)."""
+def _on_two(con, params, jobs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Run ``jobs`` (name, function of a connection) on ``con`` and on a second connection
+    (a cursor of it, given its own views), each taking the next job when done; returns
+    the results by name.  A query keeps both cores busy only part of the time (its final
+    merge, sort or window runs on one thread): two at a time fill the gaps."""
     from .reports import prepare
 
-    prepare(con, params)
-    return _cube(con, max(1, int(round(params.chart_bucket_minutes * 60))) * 1_000_000, tz)
+    todo = iter(jobs)
+    lock = threading.Lock()
+    failed = threading.Event()
+    out: dict[str, Any] = {}
+
+    def work(c) -> None:
+        while not failed.is_set():
+            with lock:
+                job = next(todo, None)
+            if job is None:
+                return
+            try:
+                out[job[0]] = job[1](c)
+            except BaseException:
+                failed.set()  # (the other connection takes no more jobs)
+                raise
+
+    cur = con.cursor()
+    try:
+        with ThreadPoolExecutor(1, thread_name_prefix="logferry-dashboard") as ex:
+            second = ex.submit(lambda: (prepare(cur, replace(params)), work(cur)))
+            try:
+                work(con)
+            finally:
+                second.result()
+    finally:
+        cur.close()
+    return out
 
 
 def _dimension(con, bexpr: str, key: str, display: str | None, view: str, where: str,
@@ -287,7 +318,7 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     ``allowed_sites`` (a scoped token's sites) restricts every row to those sites and
     leaves out what is not per site (the files list, Snowplow events).  ``params`` (a
     :class:`~logferry.usage.reports.Params`) sets the uptime knobs (bucket, threshold, gap)."""
-    from .reports import Params, jsonable, run
+    from .reports import Params, jsonable, prepare, result, run_optional, run_report, selected
     from .ua import classify
 
     filters = filters or Filters()
@@ -297,19 +328,19 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     params = Params(since=filters.since, until=filters.until, sites=_sites(filters, allowed_sites),
                     status_classes=filters.status_classes, formats=filters.formats, bots=filters.bots,
                     top=ROW_CAP, **knobs)
-    # The cube runs on a second connection while the reports run on this one: each query
-    # keeps both cores busy only part of the time (its final merge, sort or window is one
-    # thread), so two at a time fill the gaps.  The connection needs its own views.
-    cur = con.cursor()
-    try:
-        with ThreadPoolExecutor(1, thread_name_prefix="logferry-cube") as ex:
-            cube_f = ex.submit(_cube_of, cur, replace(params), tz)
-            try:
-                rep = run(con, params, extras=allowed_sites is None, plain=True)
-            finally:
-                cube = cube_f.result()
-    finally:
-        cur.close()
+    warnings = prepare(con, params)
+    step_us = max(1, int(round(params.chart_bucket_minutes * 60))) * 1_000_000
+    reps = selected(extras=allowed_sites is None)
+    notes: dict[str, list[str]] = {rep.name: [] for rep, _ in reps}
+
+    def report(rep, optional: bool, c) -> dict[str, Any] | None:
+        return run_optional(c, rep, True, notes[rep.name]) if optional else run_report(c, rep, True)
+
+    done = _on_two(con, params, [("", lambda c: _cube(c, step_us, tz)),
+                                 *((rep.name, partial(report, rep, optional)) for rep, optional in reps)])
+    cube = done.pop("")
+    rep = result(params, warnings + [w for ws in notes.values() for w in ws],
+                 {rep.name: done[rep.name] for rep, _ in reps if done[rep.name] is not None})
     # user agents: the classification of every key of the agent dimension
     agent = cube["dims"].get("agent")
     if agent is not None:

@@ -276,23 +276,43 @@ def run(con: duckdb.DuckDBPyConnection, params: Params | None = None,
     ``plain``, the sections' values are JSON values already: see :func:`plain_rows`)."""
     params = params or Params()
     warnings = prepare(con, params)
-    names = list(only) if only else list(REPORTS)
     out: dict[str, Any] = {}
-    for n in names:
-        out[n] = run_report(con, builtin(n), plain)
+    for rep, optional in selected(only, extras):
+        res = run_optional(con, rep, plain, warnings) if optional else run_report(con, rep, plain)
+        if res is not None:
+            out[rep.name] = res
+    return result(params, warnings, out)
+
+
+def selected(only: list[str] | None = None, extras: bool = True) -> list[tuple[ReportSQL, bool]]:
+    """The reports :func:`run` runs, in output order, each with whether it is optional
+    (an extra report, skipped when its tables do not exist)."""
+    reps = [(builtin(n), False) for n in (list(only) if only else REPORTS)]
     if extras and not only:
-        for rep in extra_reports():
-            try:
-                out[rep.name] = run_report(con, rep, plain)
-            except duckdb.CatalogException:
-                continue  # its tables do not exist: no such data was ingested
-            except duckdb.Error as e:
-                warnings.append(f"{rep.name}: skipped ({str(e).splitlines()[0]})")
+        reps += [(rep, True) for rep in extra_reports()]
+    return reps
+
+
+def run_optional(con: duckdb.DuckDBPyConnection, rep: ReportSQL, plain: bool,
+                 warnings: list[str]) -> dict[str, Any] | None:
+    """An extra report, or None: its tables do not exist (no such data was ingested), or
+    it failed (said in ``warnings``)."""
+    try:
+        return run_report(con, rep, plain)
+    except duckdb.CatalogException:
+        return None
+    except duckdb.Error as e:
+        warnings.append(f"{rep.name}: skipped ({str(e).splitlines()[0]})")
+        return None
+
+
+def result(params: Params, warnings: list[str], reports: dict[str, Any]) -> dict[str, Any]:
+    """What :func:`run` returns."""
     return {
         "generated_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "params": params.as_dict(),
         "warnings": warnings,
-        "reports": out,
+        "reports": reports,
     }
 
 
