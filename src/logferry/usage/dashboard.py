@@ -226,6 +226,10 @@ def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
             "series": series, "dims": dims}
 
 
+#: the reports that take longest (in this order) on the bench logs
+_LONGEST = ("top", "performance", "summary", "cdn")
+
+
 def _on_two(con, params, jobs: list[tuple[str, Any]]) -> dict[str, Any]:
     """Run ``jobs`` (name, function of a connection) on ``con`` and on a second connection
     (a cursor of it, given its own views), each taking the next job when done; returns
@@ -336,8 +340,11 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     def report(rep, optional: bool, c) -> dict[str, Any] | None:
         return run_optional(c, rep, True, notes[rep.name]) if optional else run_report(c, rep, True)
 
-    done = _on_two(con, params, [("", lambda c: _cube(c, step_us, tz)),
-                                 *((rep.name, partial(report, rep, optional)) for rep, optional in reps)])
+    # longest first (the cube, then the reports that take longest on the bench logs), so
+    # that both connections stay busy to the end
+    jobs = sorted(((rep.name, partial(report, rep, optional)) for rep, optional in reps),
+                  key=lambda j: _LONGEST.index(j[0]) if j[0] in _LONGEST else len(_LONGEST))
+    done = _on_two(con, params, [("", lambda c: _cube(c, step_us, tz)), *jobs])
     cube = done.pop("")
     rep = result(params, warnings + [w for ws in notes.values() for w in ws],
                  {rep.name: done[rep.name] for rep, _ in reps if done[rep.name] is not None})
