@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from decimal import Decimal
 
 import pytest
@@ -94,6 +95,25 @@ def test_report_descriptions_are_for_people_not_about_the_sql():
         desc = builtin(name).description
         assert desc, name
         assert not [w for w in words if w in desc], (name, desc)
+
+
+def test_no_report_reads_a_column_that_report_file_leaves_out():
+    """``report FILE``'s temporary database has the UNREAD_COLUMNS null (its readers do not
+    build them): no report, extra report or dashboard query may name one."""
+    from pathlib import Path
+
+    from logferry.schema import CANONICAL
+    from logferry.usage import dashboard, ua
+    from logferry.usage.reports import UNREAD_COLUMNS, _read, extra_reports
+
+    assert UNREAD_COLUMNS < set(CANONICAL)
+    texts = {n: _read(n) for n in (*REPORTS, "_views")}
+    texts |= {r.name: "\n".join([*r.setup, *(sql for _, sql in r.sections)]) for r in extra_reports()}
+    texts |= {m.__name__: Path(m.__file__).read_text() for m in (dashboard, ua)}
+    assert any(r.startswith("snowplow_") for r in texts)
+    for name, text in texts.items():
+        named = {c for c in UNREAD_COLUMNS if re.search(rf"\b{c}\b", text)}
+        assert not named, (name, named)
 
 
 def test_summary(iis_db):

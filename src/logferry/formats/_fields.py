@@ -294,6 +294,31 @@ def kept_fields(options) -> frozenset[str] | None:
     return frozenset(x.strip().lower() for x in v if x.strip())
 
 
+def wanted_columns_option(options) -> frozenset[str] | None:
+    """The reader option ``columns``: the canonical columns the consumer reads (``None``,
+    absent: all).  Readers that honour it (W3C, shop, CloudFront) may leave the others
+    null: they do not build the fields those are made from (unless kept as originals)."""
+    v = options.get("columns") if options else None
+    if v is None:
+        return None
+    return frozenset(v.split(",") if isinstance(v, str) else v)
+
+
+def kinds_for(kind_of, target_of, options):
+    """``kind_of`` (field name -> converter kind, None: not read) limited to the fields of the
+    canonical columns the reader option ``columns`` names (``target_of``: field name -> the
+    canonical column it makes, None for fields of no one column, such as a date)."""
+    wanted = wanted_columns_option(options)
+    if wanted is None:
+        return kind_of
+
+    def kind(name: str) -> str | None:
+        target = target_of(name)
+        return None if target is not None and target not in wanted else kind_of(name)
+
+    return kind
+
+
 def wanted_columns(names: list[str], kind_of, keep: frozenset[str] | None) -> set[int] | None:
     """Indices of the fields to build: those the canonical record is made from (the
     reader's ``kind_of(name)`` names a converter kind for them) and those kept as

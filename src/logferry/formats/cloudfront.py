@@ -192,6 +192,7 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: _State, ctx) -> Iterator[
         tc = tab_counts(chunk, idx) + 1
         counts = sorted({int(c) for c in np.unique(tc) if c >= MIN_FIELDS})
     keep = F.kept_fields(ctx.options)
+    kind = F.kinds_for(_kind, _target, ctx.options)
     rest = idx
     for n in counts:
         if not len(rest):
@@ -199,8 +200,8 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: _State, ctx) -> Iterator[
         # headerless rows of RTMP's field count are told apart by a value: build them all
         rtmp_possible = state.header is None and n == len(RTMP_FIELDS)
         names = names_for(state.header, n)
-        want = None if rtmp_possible else F.wanted_columns(names, _kind, keep)
-        types = None if want is None else F.parse_types(names, _kind, keep)
+        want = None if rtmp_possible else F.wanted_columns(names, kind, keep)
+        types = None if want is None else F.parse_types(names, kind, keep)
         good, cols, rest = split_regular(chunk, rest, TAB, n, forbid=(SPACE,), want=want, types=types)
         if not len(good):
             continue
@@ -388,6 +389,12 @@ def _kind(name: str) -> str | None:
         return n
     spec = FIELD_MAP.get(n)
     return spec[1] if spec else None
+
+
+def _target(name: str) -> str | None:
+    """The canonical column a field makes (None for date and time, and unknown fields)."""
+    spec = FIELD_MAP.get(name.lower())
+    return spec[0] if spec else None
 
 
 # --- detection ----------------------------------------------------------------------------

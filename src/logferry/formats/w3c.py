@@ -173,8 +173,9 @@ def _segment(chunk: LineChunk, idx: np.ndarray, state: State, ctx, dialect: str 
         ctx.bad_lines(chunk, idx, "data line before any #Fields directive")
         return
     keep = F.kept_fields(ctx.options)
-    want = F.wanted_columns(cur.names, _kind, keep)
-    types = F.parse_types(cur.names, _kind, keep)
+    kind = F.kinds_for(_kind, _target, ctx.options)
+    want = F.wanted_columns(cur.names, kind, keep)
+    types = F.parse_types(cur.names, kind, keep)
     good, cols, other = split_regular(chunk, idx, SPACE, cur.n, forbid=(34, TAB), want=want, types=types)
     # slow path: tokenise, match against current then earlier headers
     by_header: dict[int, tuple[list[int], list[list[str]]]] = {}
@@ -332,6 +333,13 @@ def _kind(name: str) -> str | None:
         return "timestamp"
     spec = FIELD_MAP.get(n)
     return spec[1] if spec else None
+
+
+def _target(name: str) -> str | None:
+    """The canonical column a field makes (None for the date and time fields, and
+    unknown fields)."""
+    spec = FIELD_MAP.get(normalise(name))
+    return spec[0] if spec else None
 
 
 def _query_part(parts: pa.Array) -> pa.Array:

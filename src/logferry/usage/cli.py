@@ -8,7 +8,7 @@ import json
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from numbers import Number
 from typing import Any
 
@@ -30,10 +30,12 @@ def _fail(msg: str, code: int = 2) -> None:
 # --- ingest -----------------------------------------------------------------------------
 
 def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: str | None = None,
-               quiet: bool = False, progress: bool | None = None, durable: bool = True):
+               quiet: bool = False, progress: bool | None = None, durable: bool = True,
+               columns: Collection[str] | None = None):
     """Ingest with a progress bar on a terminal; prints one line per file and a summary.
     ``durable=False``: a database thrown away afterwards (``report FILE``), whose commits
-    need not wait for the disk (DuckDB's ``fsync_mode`` NONE)."""
+    need not wait for the disk (DuckDB's ``fsync_mode`` NONE).  ``columns``: the only
+    ``requests`` columns needed (the readers' ``columns`` option; the others may stay null)."""
     from ..errors import LogferryError
     from ..term import console
     from .db import connect
@@ -79,7 +81,10 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
             else:
                 click.echo(safe(res.line()), err=True)
 
-        ing = Ingester(con, format=format, options={"tz": tz} if tz else None, on_bytes=on_bytes,
+        options = {"tz": tz} if tz else {}
+        if columns is not None:
+            options["columns"] = sorted(columns)
+        ing = Ingester(con, format=format, options=options or None, on_bytes=on_bytes,
                        exclude=[db, db + ".wal"])
         try:
             summary = ing.ingest(paths, on_file=on_file, files=files)
@@ -318,10 +323,14 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
                 target = os.path.join(tmp, "report.duckdb")
             else:
                 target = db
+            from ..schema import CANONICAL
+            from .reports import UNREAD_COLUMNS
             from .ua import preload
 
             preload()  # the user-agent rules load while the logs are read
-            summary = run_ingest(paths, target, format=format, quiet=True, durable=tmp is None)
+            # (a temporary database: nothing else will read it, the columns no report reads are not stored)
+            summary = run_ingest(paths, target, format=format, quiet=True, durable=tmp is None,
+                                 columns=None if tmp is None else set(CANONICAL) - UNREAD_COLUMNS)
             click.echo(safe(summary.line()), err=True)
             errors = summary.errors
             db = target

@@ -47,6 +47,11 @@ _CHART_BUCKETS = (1, 5, 15, 30, 60, 180, 360, 720, 1440, 10080)
 _MAX_POINTS = 240
 #: at most this many uptime buckets (larger buckets are chosen for longer spans)
 MAX_UPTIME_BUCKETS = 20_000
+#: ``requests`` columns no report and no dashboard panel reads: ``report FILE`` has its
+#: readers leave them out of its temporary database (less to parse and store); a test
+#: checks that no report's SQL names one of them
+UNREAD_COLUMNS = frozenset({"client_port", "server_ip", "server_port", "protocol", "bytes_received",
+                            "username", "request_id", "visit_id", "user_id"})
 #: DuckDB buffer limit of `logferry report` (aggregations spill to disk beyond it, so the
 #: report's memory does not grow with the database)
 REPORT_MEMORY_LIMIT = "256MB"
