@@ -66,6 +66,10 @@ CASES = [
     # ship's: config.load and the engine's SourceError
     case("config-deeply-nested", ["export", "list", "--config", "{d}/nested.toml"]),
     case("ship-ftp-source", ["ship", "ftp://127.0.0.1:1/x.log", "--dest", "file://{d}/dest2", "--state", "{d}/st2"]),
+    # a password in a source URL is refused before anything is opened or printed
+    case("detect-url-password", ["detect", "sftp://me:hunter2@127.0.0.1:1/x.log"]),
+    case("convert-url-password", ["convert", "s3://AKIAX:hunter2@bucket/x.log"]),
+    case("report-url-password", ["report", "ftp://me:hunter2@127.0.0.1:1/x.log"]),
 ]
 
 
@@ -77,3 +81,4 @@ def test_error_is_one_line_and_exit_status_2(env, args):
     assert "Traceback" not in r.stderr and "Traceback" not in r.stdout, r.stderr
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stderr.startswith("logferry: error: ") or "\nlogferry: error: " in r.stderr, r.stderr
+    assert "hunter2" not in r.stderr + r.stdout  # (the password of the URL cases)

@@ -379,6 +379,9 @@ def open_raw(path: str | os.PathLike | BinaryIO) -> BinaryIO:
     if "://" in p and not p.startswith("file://"):
         import fsspec
 
+        from .sources import check_source
+
+        check_source(p)  # (a password in it would be printed and stored)
         try:
             return fsspec.open(p, "rb").open()
         except FileNotFoundError as e:
