@@ -44,3 +44,34 @@ def test_prune_deletes_only_what_the_job_delivered(tmp_path, monkeypatch):
     left = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
     assert left == ["README", "keep/precious.db", "other-000.jsonl.gz", "web-999.jsonl.gz"]
     assert runner.invoke(app, ["prune", "--config", str(cfg)]).output == ""
+
+
+def test_prune_leaves_a_job_alone_while_its_run_is_in_flight(tmp_path, monkeypatch):
+    """prune takes the job's lock: with a run in flight (the lock held) nothing of that job
+    is deleted, it says so and exits 75 (try again); the next prune does the work."""
+    from logferry.ship.lock import job_lock
+
+    log = tmp_path / "a.log"
+    write_log(log, 0, 20)
+    out = tmp_path / "out"
+    cfg = tmp_path / "logferry.toml"
+    cfg.write_text(
+        f'[jobs.web]\nsource=["{log}"]\ndest="file://{out}"\nrotate={{max_records=10}}\n'
+        f'name={{template="web-{{seq:03d}}{{ext}}"}}\nretention={{dest_days=30}}\n')
+    runner = CliRunner()
+    r = runner.invoke(app, ["export", "run", "web", "--once", "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    now = 1_800_000_000.0
+    for p in out.rglob("*"):
+        os.utime(p, (now - 90 * DAY, now - 90 * DAY))
+    monkeypatch.setattr(ship_cli, "clock", lambda: now)
+    with job_lock(tmp_path / ".logferry", "web"):  # (the state folder next to the config)
+        r = runner.invoke(app, ["prune", "--config", str(cfg)])
+        assert r.exit_code == 75, r.output
+        assert r.output.startswith("web: not pruned: job web is already running (pid ")
+        assert sorted(p.name for p in out.iterdir()) == ["web-000.jsonl.gz", "web-001.jsonl.gz"]
+        r = runner.invoke(app, ["prune", "--dry-run", "--config", str(cfg)])  # (changes nothing: allowed)
+        assert r.exit_code == 0 and r.output.count("would prune") == 2
+    r = runner.invoke(app, ["prune", "--config", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert list(out.iterdir()) == []

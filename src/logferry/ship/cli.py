@@ -405,48 +405,68 @@ def run_cmd(config: str | None) -> None:
 @click.option("--dry-run", is_flag=True, help="Only show what would be deleted.")
 @click.option("--job", help="Only this job.")
 def prune_cmd(config: str | None, dry_run: bool, job: str | None) -> None:
-    """Apply retention: delivered source files and old destination objects."""
-    from .. import sources as src
-    from ..destinations import open_destination
-    from . import retention
+    """Apply retention: delivered source files and old destination objects.
+
+    A job whose run is in flight is left alone (said, exit status 75): its files and objects
+    are pruned the next time."""
+    from .lock import EXIT_BUSY, JobRunning, job_lock
 
     loaded = _load(config)
     st = _state(loaded)
     now = clock()
+    busy = False
     try:
         for name, j in sorted(loaded.cfg.jobs.items()):
             if job and name != job:
                 continue
-            r = j.retention
-            if r.source_days:
-                last = st.last_run(name)
-                current = {s.path: s for s in src.expand(list(j.source)) if not s.remote}
-                entries = []
-                for f in st.files(name):
-                    s = current.get(f.path)
-                    if s is None:
-                        continue
-                    entries.append(retention.SourceEntry(f.id, f.path, s.mtime, s.size, f.size, bool(f.eof)))
-                plan = retention.plan_sources(entries, r.source_days, bool(last and last.status == "failed"))
-                for e in plan:
-                    echo(f"{name}: {'would delete' if dry_run else 'delete'} source {e.path}")
-                if not dry_run:
-                    retention.apply_sources(plan, lambda e: st.mark_deleted(e.file_id))
-            if r.dest_days:
-                opts = loaded.resolve_options(name, dict(j.dest_options))
-                d = open_destination(j.dest, opts)
-                try:
-                    plan = retention.plan_dest(d.list(), now, r.dest_days, st.delivered_names(name))
-                    for o in plan:
-                        echo(f"{name}: {'would prune' if dry_run else 'prune'} {o.name}")
-                    if not dry_run:
-                        st.mark_pruned(name, retention.apply_dest(d, plan))
-                finally:
-                    d.close()
+            if dry_run:  # (changes nothing: no need to wait for a run)
+                _prune_job(loaded, st, name, j, now, dry_run)
+                continue
+            try:
+                with job_lock(st.directory, name):  # not while a run reads the files or writes objects
+                    _prune_job(loaded, st, name, j, now, dry_run)
+            except JobRunning as e:
+                echo(f"{name}: not pruned: {e}")
+                busy = True
     except LogferryError as e:
         _fail(str(e))
     finally:
         st.close()
+    if busy:
+        raise click.exceptions.Exit(EXIT_BUSY)
+
+
+def _prune_job(loaded, st, name: str, j, now: float, dry_run: bool) -> None:
+    from .. import sources as src
+    from ..destinations import open_destination
+    from . import retention
+
+    r = j.retention
+    if r.source_days:
+        last = st.last_run(name)
+        current = {s.path: s for s in src.expand(list(j.source)) if not s.remote}
+        entries = []
+        for f in st.files(name):
+            s = current.get(f.path)
+            if s is None:
+                continue
+            entries.append(retention.SourceEntry(f.id, f.path, s.mtime, s.size, f.size, bool(f.eof)))
+        plan = retention.plan_sources(entries, r.source_days, bool(last and last.status == "failed"))
+        for e in plan:
+            echo(f"{name}: {'would delete' if dry_run else 'delete'} source {e.path}")
+        if not dry_run:
+            retention.apply_sources(plan, lambda e: st.mark_deleted(e.file_id))
+    if r.dest_days:
+        opts = loaded.resolve_options(name, dict(j.dest_options))
+        d = open_destination(j.dest, opts)
+        try:
+            plan = retention.plan_dest(d.list(), now, r.dest_days, st.delivered_names(name))
+            for o in plan:
+                echo(f"{name}: {'would prune' if dry_run else 'prune'} {o.name}")
+            if not dry_run:
+                st.mark_pruned(name, retention.apply_dest(d, plan))
+        finally:
+            d.close()
 
 
 def register(app: click.Group) -> None:
