@@ -52,3 +52,24 @@ def test_demo_ingests_every_format_and_writes_the_report(demo):
     assert 'id="lf-data"' in html and "uPlot" in html and "The MIT License" in html
     assert "default-src 'none'" in html and "connect-src" not in html
     assert len(html.encode()) < 2_000_000
+
+
+def test_demo_writes_a_config_with_one_export_job_that_runs(demo):
+    """The demo's logferry.toml: one job, iis, that the CLI (and the console) can run; a
+    config that is already there is kept."""
+    import gzip
+    import json
+
+    out, output = demo
+    cfg = out / "logferry.toml"
+    assert f"config: {cfg}" in output
+    r = CliRunner().invoke(app, ["export", "list", "--config", str(cfg)])
+    assert r.exit_code == 0 and r.output.startswith("iis\tactive\tevery 60 min\tfile://"), r.output
+    r = CliRunner().invoke(app, ["export", "run", "iis", "--once", "--config", str(cfg)])
+    assert r.exit_code == 0 and "6000 records" in r.output, r.output
+    (obj,) = [p for p in (out / "shipped").rglob("*") if p.is_file()]
+    lines = gzip.decompress(obj.read_bytes()).splitlines()
+    assert len(lines) == 6000 and json.loads(lines[0])["path"]
+    cfg.write_text(cfg.read_text() + "# edited\n")
+    r = CliRunner().invoke(app, ["demo", "--out", str(out)])
+    assert r.exit_code == 0 and cfg.read_text().endswith("# edited\n")

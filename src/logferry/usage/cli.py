@@ -489,8 +489,35 @@ def demo_cmd(out: str) -> None:
     click.echo(safe(f"report: {html}"), err=True)
     click.echo(safe(f"database: {db}  (try: logferry report --db {db}   or   logferry sql --db {db} \"SELECT ...\")"),
                err=True)
+    cfg = os.path.join(out, "logferry.toml")
+    if not os.path.exists(cfg):  # (a config the operator has edited since is kept)
+        _write_demo_config(cfg, out)
+    click.echo(safe(f"config: {cfg}  (one export job, iis; try: logferry serve --config {cfg} --db {db})"),
+               err=True)
     if summary.errors:
         raise click.exceptions.Exit(1)
+
+
+def _write_demo_config(path: str, out: str) -> None:
+    """The demo's ``logferry.toml``: one export job, ``iis``, that ships the IIS sample log as
+    gzipped JSON lines to ``OUT/shipped`` every hour (the console shows it on Exports)."""
+    import tomlkit
+
+    base = os.path.abspath(out)
+    doc = tomlkit.document()
+    doc.add(tomlkit.comment("logferry demo: one export job; `logferry serve --config THIS --db demo.duckdb` "
+                            "shows it, `logferry export run iis --once --config THIS` runs it"))
+    job = tomlkit.table()
+    job.add("source", [os.path.join(base, "logs", "iis", "*.log")])
+    job.add("dest", "file://" + os.path.join(base, "shipped"))
+    job.add("to", "jsonl")
+    job.add("compress", "gzip")
+    job.add("every_minutes", 60)
+    jobs = tomlkit.table(is_super_table=True)
+    jobs.add("iis", job)
+    doc.add("jobs", jobs)
+    with open(path, "x", encoding="utf-8") as f:
+        f.write(tomlkit.dumps(doc))
 
 
 def register(app: click.Group) -> None:
