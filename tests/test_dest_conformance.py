@@ -205,3 +205,35 @@ def test_datadog_limits_and_auth(intake, tmp_path, monkeypatch):
     assert r2.status == "failed" and "HTTP 403" in r2.error and "wrong-key-999" not in r2.error
     assert st.runs("dd", failed_only=True)[0].error == r2.error
     st.close()
+
+
+def test_console_test_connection_on_every_destination(target, tmp_path, request, monkeypatch):
+    """The console's Test connection (``web.editor.test_connection``, what
+    ``/api/test-connection`` runs) against each real server: ok, and nothing left behind.
+    Datadog's intake keeps what it is sent: its API key is checked instead, and no log goes."""
+    from logferry.config import Config, Loaded
+    from logferry.web import editor
+
+    kind, url, opts, _ = target
+    loaded = Loaded(Config(), tmp_path / "logferry.toml")
+    r = editor.test_connection(loaded, url, opts)
+    assert r["ok"] is True, r
+    d = open_destination(url, opts)
+    try:
+        assert [o.name for o in d.list() if "logferry-probe" in o.name] == []
+    finally:
+        d.close()
+    if kind == "datadog":
+        intake = request.getfixturevalue("intake")
+        assert intake.validations >= 1 and intake.items == [] and intake.requests == []
+        assert "API key is valid" in r["message"]
+        monkeypatch.setenv("DD_API_KEY", "wrong-key-999")
+        bad = editor.test_connection(loaded, url, opts)
+        assert bad["ok"] is False and bad["step"] == "check the destination" and "HTTP 403" in bad["error"]
+        assert "wrong-key-999" not in json.dumps(bad) and intake.items == []
+    if kind == "ftps":  # a wrong password, given as the console gives it (an env var's name)
+        monkeypatch.setenv("FTPS_PW_FOR_TEST", "not-the-password-42")
+        wrong = {k: v for k, v in opts.items() if k != "password"} | {"password_env": "FTPS_PW_FOR_TEST"}
+        bad = editor.test_connection(loaded, url, wrong)
+        assert bad["ok"] is False and bad["step"] in ("connect", "write a probe object"), bad
+        assert "not-the-password-42" not in json.dumps(bad)

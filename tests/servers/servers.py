@@ -225,7 +225,8 @@ def _self_signed(path: str) -> None:
 class DatadogIntake:
     """POST /api/v2/logs per the documented API: DD-API-KEY required (401 without,
     403 wrong), JSON array body (gzip or identity), <= 5 MB uncompressed (413), <= 1000
-    entries (413), every entry an object with a string ``message``; answers 202."""
+    entries (413), every entry an object with a string ``message``; answers 202.  And
+    GET /api/v1/validate (the API key check): 200 ``{"valid": true}``, or 403."""
 
     def __init__(self, api_key: str):
         self.api_key = api_key
@@ -233,6 +234,7 @@ class DatadogIntake:
         self.requests: list[dict] = []
         self.violations: list[str] = []
         self.fail_next = 0  # answer 503 to this many requests (outage)
+        self.validations = 0  # GET /api/v1/validate answered valid
         self.lock = threading.Lock()
         intake = self
 
@@ -246,6 +248,16 @@ class DatadogIntake:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
+
+            def do_GET(self):
+                # GET /api/v1/validate: {"valid": true} for the key, 403 otherwise
+                if self.path.split("?")[0] != "/api/v1/validate":
+                    return self._answer(404)
+                if self.headers.get("DD-API-KEY") != intake.api_key:
+                    return self._answer(403, b'{"errors":["Forbidden"]}')
+                with intake.lock:
+                    intake.validations += 1
+                self._answer(200, b'{"valid":true}')
 
             def do_POST(self):
                 n = int(self.headers.get("Content-Length", 0))

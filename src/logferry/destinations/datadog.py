@@ -40,9 +40,13 @@ class DatadogDestination:
         tls = str(q.get("tls", options.get("tls", "true"))).lower() not in ("false", "0", "no")
         if ":" in site or site in ("localhost",) or site.replace(".", "").isdigit():
             base = f"{'https' if tls else 'http'}://{site}"
+            api = base
         else:
             base = f"https://http-intake.logs.{site}"
+            api = f"https://api.{site}"
         self.endpoint = base + "/api/v2/logs"
+        #: where :meth:`check` validates the API key (Datadog's documented GET /api/v1/validate)
+        self.validate_url = api + "/api/v1/validate"
         key = options.get("api_key") or os.environ.get("DD_API_KEY")
         if not key:
             raise ConfigError(
@@ -119,6 +123,29 @@ class DatadogDestination:
 
     def list(self) -> list[ObjectInfo]:
         return []  # an intake keeps nothing we could list or prune
+
+    def check(self) -> str:
+        """The console's Test connection: whether the site answers and takes the API key
+        (``GET /api/v1/validate``, as Vector's health check does), without sending a log,
+        which could not be deleted."""
+        import httpx
+
+        try:
+            r = self._client.get(self.validate_url, headers={"DD-API-KEY": self._key})
+        except httpx.HTTPError as e:
+            raise TransientError(f"datadog: {type(e).__name__}: {e}") from e
+        valid = False
+        if r.status_code == 200:
+            try:
+                valid = r.json().get("valid") is True
+            except (ValueError, AttributeError):
+                valid = False
+        if valid:
+            return f"the API key is valid ({self.validate_url}); logs go to {self.endpoint}"
+        msg = f"datadog: API key check at {self.validate_url}: HTTP {r.status_code} {r.text[:200]}"
+        if r.status_code != 200 and classify_http(r.status_code):
+            raise TransientError(msg)
+        raise PermanentError(msg)
 
     def delete(self, name: str) -> None:
         raise PermanentError("datadog: delivered logs cannot be deleted through the intake")

@@ -93,8 +93,9 @@ def _resolved(loaded, url: str, opts: dict[str, Any]) -> tuple[dict[str, Any], d
 
 
 def test_connection(loaded, url: str, opts: dict[str, Any]) -> dict[str, Any]:
-    """Open the destination, write a probe object and remove it; the exact error if any
-    step fails (secret values never in it)."""
+    """Open the destination, write a probe object and remove it (a destination that keeps
+    nothing it could remove, Datadog's intake, checks itself: its ``check()``); the exact
+    error if any step fails (secret values never in it)."""
     from ..destinations import open_destination
 
     probe = f".logferry-probe-{uuid.uuid4().hex[:12]}"
@@ -105,6 +106,10 @@ def test_connection(loaded, url: str, opts: dict[str, Any]) -> dict[str, Any]:
         step = "connect"
         d = open_destination(url, resolved)
         try:
+            check = getattr(d, "check", None)
+            if check is not None:
+                step = "check the destination"
+                return {"ok": True, "dest": url, "message": _redact(check(), secrets)}
             step = "write a probe object"
             d.put(probe, b"logferry connection test\n")
             step = "remove the probe object"
