@@ -367,7 +367,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
 
     @app.post("/api/test-connection", tags=["editor"])
     def api_test(body: DestBody, s: Session = Depends(writer)) -> dict[str, Any]:
-        """Write and remove a probe object at a destination: ``ok`` or the exact error."""
+        """Write and remove a probe object at a destination (Datadog: check the API key): ``ok``
+        or the exact error."""
         url, opts = _dest_of(body)
         return editor.test_connection(console.loaded(), url, opts)
 
