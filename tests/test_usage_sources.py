@@ -219,3 +219,17 @@ def test_the_end_of_a_growing_file_stays_the_end_for_the_reader(tmp_path, hold_p
     else:
         assert first == HEADER + iis(1) + iis(2)[:20] and not t.ends_in_line
     t.close()
+
+
+def test_refresh_says_what_the_open_file_is_now(tmp_path):
+    """A file listed empty (a compressor's output just created) and read once it is whole:
+    ``refresh`` gives its size, fingerprint and compression as they are now."""
+    p = tmp_path / "access.log.1.gz"
+    p.write_bytes(b"")
+    (sf,) = sources.expand([str(p)])
+    assert (sf.size, sf.compressed) == (0, False)
+    p.write_bytes(gzip.compress(b"line one\nline two\n"))
+    with open(p, "rb") as f:
+        now = sources.refresh(sf, f)
+    (listed,) = sources.expand([str(p)])
+    assert (now.size, now.compressed, now.fp, now.fp_len) == (listed.size, True, listed.fp, listed.fp_len)

@@ -78,14 +78,17 @@ def content_fingerprint(path: str, length: int) -> str | None:
 
 
 def refresh(sf: SourceFile, f: BinaryIO) -> SourceFile:
-    """``sf`` as the open local file ``f`` is now (size, time, head fingerprint): a file
-    listed a moment ago may have grown since, and its identity is what was read."""
+    """``sf`` as the open local file ``f`` is now (size, time, head fingerprint, whether
+    compressed): a file listed a moment ago may have grown since (or been written whole, a
+    compressor's output listed empty), and its identity is what was read."""
     import dataclasses
+
+    from .compression import sniff
 
     st = os.fstat(f.fileno())
     head = os.pread(f.fileno(), FP_BYTES, 0)
     return dataclasses.replace(sf, size=st.st_size, mtime=st.st_mtime, dev=st.st_dev, ino=st.st_ino,
-                               fp=_fingerprint(head), fp_len=len(head))
+                               fp=_fingerprint(head), fp_len=len(head), compressed=sniff(head) is not None)
 
 
 def fingerprint_of(path: str, length: int, remote: bool = False) -> str:
