@@ -114,6 +114,7 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     cookie = next(c for c in page.context.cookies() if c["name"] == "logferry_session")
     assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert "No export jobs yet" in page.inner_text("main")
+    assert page.locator("#exports").count() == 0  # (no table of nothing)
     page.shot("01-exports-empty")
 
     # -- the editor: an S3 export -----------------------------------------------------------------
