@@ -322,7 +322,7 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     ``allowed_sites`` (a scoped token's sites) restricts every row to those sites and
     leaves out what is not per site (the files list, Snowplow events).  ``params`` (a
     :class:`~logferry.usage.reports.Params`) sets the uptime knobs (bucket, threshold, gap)."""
-    from .reports import Params, jsonable, prepare, result, run_optional, run_report, selected
+    from .reports import Params, jsonable, prepare, result, run_one, selected
     from .ua import classify
 
     filters = filters or Filters()
@@ -335,14 +335,11 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     warnings = prepare(con, params)
     step_us = max(1, int(round(params.chart_bucket_minutes * 60))) * 1_000_000
     reps = selected(extras=allowed_sites is None)
-    notes: dict[str, list[str]] = {rep.name: [] for rep, _ in reps}
-
-    def report(rep, optional: bool, c) -> dict[str, Any] | None:
-        return run_optional(c, rep, True, notes[rep.name]) if optional else run_report(c, rep, True)
-
+    notes: dict[str, list[str]] = {rep.name: [] for rep, _ in reps}  # (each report's warnings: in order)
     # longest first (the cube, then the reports that take longest on the bench logs), so
     # that both connections stay busy to the end
-    jobs = sorted(((rep.name, partial(report, rep, optional)) for rep, optional in reps),
+    jobs = sorted(((rep.name, partial(run_one, rep=rep, optional=optional, plain=True, warnings=notes[rep.name]))
+                   for rep, optional in reps),
                   key=lambda j: _LONGEST.index(j[0]) if j[0] in _LONGEST else len(_LONGEST))
     done = _on_two(con, params, [("", lambda c: _cube(c, step_us, tz)), *jobs])
     cube = done.pop("")

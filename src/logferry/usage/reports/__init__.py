@@ -283,7 +283,7 @@ def run(con: duckdb.DuckDBPyConnection, params: Params | None = None,
     warnings = prepare(con, params)
     out: dict[str, Any] = {}
     for rep, optional in selected(only, extras):
-        res = run_optional(con, rep, plain, warnings) if optional else run_report(con, rep, plain)
+        res = run_one(con, rep, optional, plain, warnings)
         if res is not None:
             out[rep.name] = res
     return result(params, warnings, out)
@@ -298,10 +298,12 @@ def selected(only: list[str] | None = None, extras: bool = True) -> list[tuple[R
     return reps
 
 
-def run_optional(con: duckdb.DuckDBPyConnection, rep: ReportSQL, plain: bool,
-                 warnings: list[str]) -> dict[str, Any] | None:
-    """An extra report, or None: its tables do not exist (no such data was ingested), or
-    it failed (said in ``warnings``)."""
+def run_one(con: duckdb.DuckDBPyConnection, rep: ReportSQL, optional: bool, plain: bool,
+            warnings: list[str]) -> dict[str, Any] | None:
+    """One report of :func:`selected`; an optional (extra) one is None when its tables do
+    not exist (no such data was ingested) or when it failed (said in ``warnings``)."""
+    if not optional:
+        return run_report(con, rep, plain)
     try:
         return run_report(con, rep, plain)
     except duckdb.CatalogException:
