@@ -99,27 +99,29 @@ class DatadogDestination:
         if batch:
             self._send(batch, name)
 
-    def _send(self, items: list[bytes], name: str) -> None:
+    def _request(self, what: str, method: str, url: str, headers: dict[str, str], **kw):
+        """One request with the API key; a network failure is a transient error."""
         import httpx
 
-        body = b"[" + b",".join(items) + b"]"
-        headers = {
-            "DD-API-KEY": self._key,
-            "Content-Type": "application/json",
-            "Content-Encoding": "gzip",
-        }
         try:
-            r = self._client.post(self.endpoint, content=gzip.compress(body, 6, mtime=0),
-                                  headers=headers)
+            return self._client.request(method, url, headers={"DD-API-KEY": self._key, **headers}, **kw)
         except httpx.HTTPError as e:
-            raise TransientError(f"datadog: {name}: {type(e).__name__}: {e}") from e
+            raise TransientError(f"datadog: {what}: {type(e).__name__}: {e}") from e
+
+    @staticmethod
+    def _refused(what: str, r) -> Exception:
+        """The error of an answer that is not a success: transient when worth retrying."""
+        msg = f"datadog: {what}: HTTP {r.status_code} {r.text[:200]}"
+        return TransientError(msg) if classify_http(r.status_code) else PermanentError(msg)
+
+    def _send(self, items: list[bytes], name: str) -> None:
+        body = b"[" + b",".join(items) + b"]"
+        r = self._request(name, "POST", self.endpoint, {"Content-Type": "application/json",
+                                                        "Content-Encoding": "gzip"},
+                          content=gzip.compress(body, 6, mtime=0))
         self.requests_sent += 1
-        if r.status_code in (200, 202):
-            return
-        msg = f"datadog: {name}: HTTP {r.status_code} {r.text[:200]}"
-        if classify_http(r.status_code):
-            raise TransientError(msg)
-        raise PermanentError(msg)
+        if r.status_code not in (200, 202):
+            raise self._refused(name, r)
 
     def list(self) -> list[ObjectInfo]:
         return []  # an intake keeps nothing we could list or prune
@@ -128,24 +130,15 @@ class DatadogDestination:
         """The console's Test connection: whether the site answers and takes the API key
         (``GET /api/v1/validate``, as Vector's health check does), without sending a log,
         which could not be deleted."""
-        import httpx
-
+        what = f"API key check at {self.validate_url}"
+        r = self._request(what, "GET", self.validate_url, {})
         try:
-            r = self._client.get(self.validate_url, headers={"DD-API-KEY": self._key})
-        except httpx.HTTPError as e:
-            raise TransientError(f"datadog: {type(e).__name__}: {e}") from e
-        valid = False
-        if r.status_code == 200:
-            try:
-                valid = r.json().get("valid") is True
-            except (ValueError, AttributeError):
-                valid = False
-        if valid:
-            return f"the API key is valid ({self.validate_url}); logs go to {self.endpoint}"
-        msg = f"datadog: API key check at {self.validate_url}: HTTP {r.status_code} {r.text[:200]}"
-        if r.status_code != 200 and classify_http(r.status_code):
-            raise TransientError(msg)
-        raise PermanentError(msg)
+            valid = r.status_code == 200 and r.json().get("valid") is True
+        except (ValueError, AttributeError):  # not a JSON object
+            valid = False
+        if not valid:
+            raise self._refused(what, r)
+        return f"the API key is valid ({self.validate_url}); logs go to {self.endpoint}"
 
     def delete(self, name: str) -> None:
         raise PermanentError("datadog: delivered logs cannot be deleted through the intake")
