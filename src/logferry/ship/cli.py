@@ -86,7 +86,7 @@ def _report(name: str, res) -> None:
 @click.option("--to", default="jsonl", help="Output format.")
 @click.option("--compress", default="gzip", help="gzip, zstd or none.")
 @click.option("--fields", help="Comma-separated fields, in order.")
-@click.option("--where", help="Row filter, e.g. 'status>=500'.")
+@click.option("--where", help="Row filter, e.g. 'status>=500' or 'status=5xx and path^=/api'.")
 @click.option("--max-bytes", type=int, default=50_000_000)
 @click.option("--max-age-secs", type=float, default=300)
 @click.option("--max-records", type=int)
