@@ -87,7 +87,7 @@ def check_url(url: str) -> str:
     if parts.password:
         raise ConfigError(
             f"destination {s}://...: a password in the URL is not allowed; "
-            f"give it with password_env or password_secret"
+            f"give it with password_env or password_secret (`logferry ship`: --password-env VAR)"
         )
     return s
 

@@ -29,6 +29,9 @@ class S3Destination(FsspecDestination):
         # backoff, so neither botocore nor s3fs may sleep and retry underneath it
         kw: dict[str, Any] = {"client_kwargs": client_kwargs, "skip_instance_cache": True,
                               "config_kwargs": {"retries": {"mode": "standard", "max_attempts": 1}}}
+        if options.get("timeout"):
+            t = float(options["timeout"])
+            kw["config_kwargs"].update(connect_timeout=t, read_timeout=t)
         if options.get("access_key_id"):
             kw["key"] = options["access_key_id"]
             kw["secret"] = options.get("secret_access_key")

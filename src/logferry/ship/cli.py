@@ -80,6 +80,17 @@ def _report(name: str, res) -> None:
         echo(f"{name}: error: {res.error}", err=True)
 
 
+def destination_options(f):
+    """``ship``'s destination options, one per row of the destinations' option table (the
+    console's editor shows the same rows): ``--key-file PATH``, ``--password-env VAR``, ..."""
+    from ..destinations.options import OPTIONS, cli_flag, cli_help, cli_param
+
+    for o in reversed(OPTIONS):
+        f = click.option(cli_flag(o), cli_param(o), metavar="VAR" if o.kind == "secret" else o.metavar,
+                         help=cli_help(o))(f)
+    return f
+
+
 @click.argument("sources", nargs=-1, required=True)
 @click.option("--dest", required=True,
               help="Destination URL (file://, s3://, gs://, sftp://, ftp(s)://, datadog://).")
@@ -100,6 +111,9 @@ def _report(name: str, res) -> None:
 @click.option("--ipv6-prefix", type=int, default=48, help="Subnet kept of IPv6 client IPs with --mask-ip.")
 @click.option("--hash-ip-key-env", metavar="VAR",
               help="Replace client IPs by a keyed hash (HMAC-SHA256); the key is read from environment variable VAR.")
+@click.option("--retries", type=click.IntRange(0, 100), default=6, show_default=True,
+              help="Attempts after a transient delivery error (with exponential backoff).")
+@destination_options
 @wait_option
 def ship_cmd(
     sources: tuple[str, ...],
@@ -120,7 +134,9 @@ def ship_cmd(
     ipv4_prefix: int,
     ipv6_prefix: int,
     hash_ip_key_env: str | None,
+    retries: int,
     wait: float,
+    **dest_opts,
 ) -> None:
     """Ship logs once to a destination; run again with the same --state to send only what is new.
 
@@ -130,6 +146,7 @@ def ship_cmd(
     """
     from ..config import resolve_secrets
     from ..destinations import check_url, open_destination
+    from ..destinations.options import from_cli
     from . import naming
     from .engine import Job, bad_rows_file, run_job
     from .lock import EXIT_BUSY, JobRunning
@@ -150,11 +167,12 @@ def ship_cmd(
             compress=compress, fields=tuple(f.strip() for f in fields.split(",")) if fields else None,
             where=where, limits=Limits(max_bytes, max_age_secs, max_records), name_template=tmpl,
             service=service, privacy=_cli_privacy(mask_ip, ipv4_prefix, ipv6_prefix, hash_ip_key_env),
+            retries=retries,
         )
-        opts: dict = {}
+        opts = from_cli(dest, dest_opts)
         if dest.startswith("datadog://") and service:
             opts["service"] = service
-        d = open_destination(dest, resolve_secrets(opts, {}))
+        d = open_destination(dest, resolve_secrets(opts, {}, where="destination option"))
     except (LogferryError, ValueError) as e:
         _fail(str(e))
     st = State(state)

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
+from ..destinations.options import OPTIONS, check_value, for_scheme
 from ..errors import ConfigError
 
 
@@ -17,56 +18,55 @@ from ..errors import ConfigError
 class F:
     name: str
     label: str
-    kind: str = "text"  # text | number | secret (a name, not a value) | option (in dest_options)
+    kind: str = "text"  # text | number (a port) | seconds | secret (a name, not a value)
     where: str = "url"  # url part: host, port, user, path, bucket, prefix; or "option"
     required: bool = False
     help: str = ""
 
 
-#: type -> (label, URL scheme, fields)
-TYPES: dict[str, tuple[str, str, tuple[F, ...]]] = {
+#: type -> (label, URL scheme, the fields of the URL); the options that follow them come
+#: from the destinations' option table, as ``logferry ship``'s do
+_URL_FIELDS: dict[str, tuple[str, str, tuple[F, ...]]] = {
     "folder": ("Folder", "file", (
         F("path", "Directory", where="path", required=True, help="absolute path on this machine"),
     )),
     "s3": ("Amazon S3", "s3", (
         F("bucket", "Bucket", where="bucket", required=True),
         F("prefix", "Prefix", where="prefix", help="folder inside the bucket, e.g. logs/cdn"),
-        F("region", "Region", where="option"),
-        F("endpoint_url", "Endpoint URL", where="option", help="for S3-compatible stores"),
-        F("access_key_id", "Access key ID", kind="secret", where="option"),
-        F("secret_access_key", "Secret access key", kind="secret", where="option"),
     )),
     "gcs": ("Google Cloud Storage", "gs", (
         F("bucket", "Bucket", where="bucket", required=True),
         F("prefix", "Prefix", where="prefix"),
-        F("project", "Project", where="option"),
-        F("endpoint_url", "Endpoint URL", where="option"),
-        F("token", "Credentials (token or key file)", kind="secret", where="option"),
     )),
     "sftp": ("SFTP", "sftp", (
         F("host", "Server", where="host", required=True),
         F("port", "Port", kind="number", where="port"),
         F("user", "User name", where="user"),
         F("directory", "Directory", where="path"),
-        F("password", "Password", kind="secret", where="option"),
-        F("key_file", "Private key file", where="option"),
-        F("known_hosts", "known_hosts file", where="option"),
     )),
     "ftps": ("FTPS (explicit TLS)", "ftps", (
         F("host", "Server", where="host", required=True),
         F("port", "Port", kind="number", where="port"),
         F("user", "User name", where="user"),
         F("directory", "Directory", where="path"),
-        F("password", "Password", kind="secret", where="option"),
-        F("ca_file", "CA file", where="option"),
     )),
     "datadog": ("Datadog", "datadog", (
         F("site", "Site", where="host", help="datadoghq.com, datadoghq.eu, ..."),
-        F("api_key", "API key", kind="secret", where="option", required=True),
-        F("ddtags", "Tags", where="option"),
     )),
 }
 
+
+def _option_field(o) -> F:
+    return F(o.name, o.label, kind=o.kind, where="option", required=o.required, help=o.help)
+
+
+#: type -> (label, URL scheme, fields)
+TYPES: dict[str, tuple[str, str, tuple[F, ...]]] = {
+    t: (label, scheme, url_fields + tuple(_option_field(o) for o in for_scheme(scheme)))
+    for t, (label, scheme, url_fields) in _URL_FIELDS.items()
+}
+
+_OPTS = {o.name: o for o in OPTIONS}
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 
 
@@ -113,7 +113,13 @@ def compose(d: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
             if not v.isdigit() or not 0 < int(v) < 65536:
                 errs[key] = "a port number (1-65535)"
                 continue
-        if any(ord(c) < 32 for c in v):
+        if f.kind == "seconds":
+            try:
+                v = check_value(_OPTS[f.name], v)
+            except ValueError as e:
+                errs[key] = str(e)
+                continue
+        if isinstance(v, str) and any(ord(c) < 32 for c in v):
             errs[key] = "no control characters"
             continue
         if f.where == "option":

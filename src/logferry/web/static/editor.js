@@ -56,7 +56,7 @@
         inp.value = (values && values[f.name]) || "";
         row.append(inp, LF.el("datalist", { id: "bucket-list" }));
       } else {
-        const inp = LF.el("input", { id, type: f.kind === "number" ? "number" : "text", placeholder: f.help || "" });
+        const inp = LF.el("input", { id, type: f.kind === "number" || f.kind === "seconds" ? "number" : "text", placeholder: f.help || "" });
         inp.value = (values && values[f.name]) || "";
         row.append(inp);
       }
