@@ -389,7 +389,11 @@ def _only_help(args: list[str]) -> bool:
 
 
 def main() -> None:
+    from .logs import quiet_libraries, setup
+
     _tune_malloc()
+    quiet_libraries()
+    setup()
     if not _only_help(sys.argv[1:]):
         _skip_pandas_probe()
     try:

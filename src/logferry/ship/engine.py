@@ -665,7 +665,7 @@ def _with_retries(fn: Callable[[], Any], job: Job, sleep) -> Any:
             if attempt > job.retries:
                 raise TransientError(f"{e} (gave up after {attempt} attempts)") from e
             delay = min(job.backoff_max_secs, job.backoff_secs * (2 ** (attempt - 1)))
-            log.warning("transient error, retry %d in %.1fs: %s", attempt, delay, e)
+            log.warning("%s: %s; retry %d of %d in %.1fs", job.name, e, attempt, job.retries, delay)
             sleep(delay)
 
 

@@ -104,7 +104,9 @@ def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, f
                    f"the token in {tokens.first_path}, or one from `logferry token create`)")
     sys.stdout.flush()
 
-    logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+    from ..logs import setup
+
+    setup(logging.INFO, "%(name)s: %(message)s")
     app = create_app(console, tokens, secure_cookie=bool(tls_cert))
     threads: list[threading.Thread] = []
     if not no_scheduler:

@@ -1,0 +1,28 @@
+"""What the commands let libraries print.  An operator's terminal (``ship``, ``serve``,
+``run``) shows logferry's own lines: no library's INFO chatter (asyncssh's connection
+log, botocore's credential lookups) and no deprecation notices of the libraries under it
+(cryptography's about asyncssh, botocore's, ...).  A destination that is down is one line
+per retry, from the engine."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+#: libraries whose own warnings are theirs to fix, not the operator's
+LIBRARIES = ("asyncssh", "sshfs", "cryptography", "botocore", "aiobotocore", "boto3", "s3fs",
+             "gcsfs", "google", "fsspec", "paramiko", "urllib3", "aiohttp", "uvicorn", "starlette")
+
+
+def quiet_libraries() -> None:
+    """Deprecation warnings and the listed libraries' warnings are not shown (set before
+    they are imported: some warn at import)."""
+    for cat in (DeprecationWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=cat)
+    warnings.filterwarnings("ignore", module="(" + "|".join(LIBRARIES) + r")(\.|$)")
+
+
+def setup(level: int = logging.WARNING, fmt: str = "%(message)s") -> None:
+    """Log records of logferry at ``level`` and above, every other logger's at WARNING."""
+    logging.basicConfig(level=logging.WARNING, format=fmt, force=True)
+    logging.getLogger("logferry").setLevel(level)

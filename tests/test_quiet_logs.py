@@ -1,0 +1,74 @@
+"""Quiet logs: `serve` and `ship` print logferry's lines only -- no library INFO chatter
+(asyncssh's connection log) and no library deprecation notices (cryptography's about
+asyncssh's DSA, botocore's); a destination that is down is one line per retry."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.servers.servers import Serve, until
+from tests.test_dest_conformance import sshd, write_log  # noqa: F401  (fixture)
+
+
+def test_serve_runs_an_sftp_job_without_library_chatter(sshd, tmp_path):  # noqa: F811
+    import httpx
+
+    log = tmp_path / "a.log"
+    write_log(str(log), 0, 20)
+    cfg = tmp_path / "logferry.toml"
+    cfg.write_text(f'state_dir = "state"\n[jobs.sftp]\nsource = ["{log}"]\n'
+                   f'dest = "sftp://{sshd.user}@127.0.0.1:{sshd.port}{sshd.root}/{tmp_path.name}"\n'
+                   f'dest_options = {{ key_file = "{sshd.key}", known_hosts = "{sshd.known_hosts}" }}\n')
+    srv = Serve(tmp_path, "--config", str(cfg))
+    try:
+        tok = (tmp_path / "state" / "console-token").read_text().strip()
+        c = httpx.Client(base_url=srv.base, headers={"Authorization": f"Bearer {tok}"}, timeout=30)
+        assert c.post("/api/jobs/sftp/run").status_code == 202
+        until(lambda: (rs := c.get("/api/runs?job=sftp").json()["runs"]) and rs[0]["status"] == "ok")
+    finally:
+        rc, out = srv.stop()
+    assert rc == 0, out
+    lines = out.splitlines()
+    assert any(ln.startswith("logferry.web: sftp: run 1 ok") for ln in lines), out
+    assert not [ln for ln in lines if ln.startswith(("asyncssh", "sshfs", "botocore"))], out
+    assert "Warning" not in out
+
+
+def test_ship_says_a_down_destination_once_per_retry(tmp_path):
+    from tests.servers.servers import free_port
+
+    log = tmp_path / "a.log"
+    write_log(str(log), 0, 5)
+    port = free_port()  # nothing listens there
+    r = subprocess.run([sys.executable, "-m", "logferry.cli", "ship", str(log), "--dest",
+                        f"ftps://u@127.0.0.1:{port}/x", "--state", str(tmp_path / "st"),
+                        "--retries", "2", "--timeout", "2"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 1
+    err = r.stderr.splitlines()
+    assert len(err) == 3, r.stderr
+    assert err[0].startswith("ship: ") and err[0].endswith("; retry 1 of 2 in 1.0s") and "refused" in err[0]
+    assert err[1].endswith("; retry 2 of 2 in 2.0s")
+    assert err[2].startswith("ship: error: ") and "gave up after 3 attempts" in err[2]
+
+
+def test_library_deprecation_warnings_are_not_shown():
+    code = """
+import sys, warnings
+sys.argv = ["logferry", "formats"]
+from logferry import cli
+try:
+    cli.main()
+except SystemExit:
+    pass
+from cryptography.utils import CryptographyDeprecationWarning
+warnings.warn_explicit("DSA is deprecated", CryptographyDeprecationWarning, "misc.py", 32,
+                       module="asyncssh.crypto.misc")
+warnings.warn_explicit("old call", DeprecationWarning, "client.py", 1, module="botocore.client")
+warnings.warn("logferry's own warning", UserWarning)
+"""
+    r = subprocess.run([sys.executable, "-W", "always", "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "logferry's own warning" in r.stderr
+    assert "DSA" not in r.stderr and "old call" not in r.stderr
