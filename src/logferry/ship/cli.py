@@ -47,9 +47,11 @@ def _state(loaded):
     return State(loaded.state_dir)
 
 
-def _run_one(loaded, name: str, stop=None, force: bool = False, now=None, wait: float = 0.0):
+def _run_one(loaded, name: str, stop=None, force: bool = False, now=None, wait: float = 0.0,
+             rerun=None):
     """One run of a configured job (None when the job is stopped); raises JobRunning when
-    another run of it is in flight after ``wait`` seconds."""
+    another run of it is in flight after ``wait`` seconds.  ``rerun``: a re-export of that
+    range (:mod:`.rerun`; also of a stopped job; its bad rows are not written again)."""
     from ..destinations import open_destination
     from .engine import bad_rows_file, run_job
 
@@ -57,23 +59,24 @@ def _run_one(loaded, name: str, stop=None, force: bool = False, now=None, wait: 
     opts = loaded.resolve_options(name, dict(job.dest_options))
     st = _state(loaded)
     try:
-        if st.is_stopped(name) and not force:
+        if st.is_stopped(name) and not force and rerun is None:
             return None
         dest = open_destination(job.dest, opts)
         try:
             return run_job(job, st, dest, stop=stop, clock=now or clock, sleep=sleep, wait=wait,
-                           bad_rows_path=bad_rows_file(loaded.state_dir, name))
+                           force=force or rerun is not None, rerun=rerun,
+                           bad_rows_path=None if rerun else bad_rows_file(loaded.state_dir, name))
         finally:
             dest.close()
     finally:
         st.close()
 
 
-def _report(name: str, res) -> None:
+def _report(name: str, res, what: str = "run") -> None:
     if res is None:
         echo(f"{name}: stopped (start it with `logferry export start {name}`)")
         return
-    line = (f"{name}: run {res.run_id} {res.status}: {res.objects} objects, {res.records} records, "
+    line = (f"{name}: {what} {res.run_id} {res.status}: {res.objects} objects, {res.records} records, "
             f"{res.bytes} bytes, {res.bad} bad lines")
     echo(line)
     if res.error:
@@ -223,7 +226,10 @@ def export_group() -> None:
 @config_option
 @click.option("--json", "as_json", is_flag=True)
 def export_list(config: str | None, as_json: bool) -> None:
-    """Jobs with destination, schedule, state and last run."""
+    """Jobs with destination, schedule, state, last run, last delivery and how far behind
+    each is (files and bytes not yet delivered, the oldest undelivered line's age)."""
+    from .status import brief, job_backlog
+
     loaded = _load(config)
     st = _state(loaded)
     rows = []
@@ -233,14 +239,19 @@ def export_list(config: str | None, as_json: bool) -> None:
         rows.append({"job": name, "dest": j.dest, "schedule": sched,
                      "state": "stopped" if st.is_stopped(name) else "active",
                      "last_run": last.id if last else None, "last_status": last.status if last else None,
-                     "last_end": _ts(last.ended) if last else None})
+                     "last_end": _ts(last.ended) if last else None,
+                     "last_delivery": brief(st.last_delivery(name)),
+                     "backlog": job_backlog(loaded, st, name, clock())})
     st.close()
     if as_json:
         click.echo(json_safe(json.dumps(rows, indent=1)))
         return
     for r in rows:
+        d = r["last_delivery"]
         tsv([(r["job"], r["state"], r["schedule"], r["dest"],
-              f"last: {r['last_status'] or '-'} {r['last_end'] or ''}")])
+              f"last: {r['last_status'] or '-'} {r['last_end'] or ''}",
+              f"delivered: {d['ended'] or d['started']} run {d['id']}" if d else "delivered: never",
+              f"behind: {r['backlog']['text']}")])
 
 
 @click.argument("name")
@@ -261,19 +272,49 @@ def export_run(name: str, once: bool, config: str | None, wait: float) -> None:
         _fail(str(e))
     stop = _install_sigterm()
     if once:
-        from .lock import EXIT_BUSY, JobRunning
-
-        try:
-            res = _run_one(loaded, name, stop, wait=wait)
-        except JobRunning as e:
-            _fail(str(e), EXIT_BUSY)
-        except LogferryError as e:
-            _fail(str(e))
-        _report(name, res)
-        if res is not None and res.status in ("failed", "partial"):
-            raise click.exceptions.Exit(1)
+        _once(loaded, name, stop, wait)
         return
     _scheduler(loaded, [name], stop)
+
+
+def _once(loaded, name: str, stop, wait: float, rerun=None) -> None:
+    """One run (or re-export) in the foreground: reported, exit status 1 when it failed."""
+    from .lock import EXIT_BUSY, JobRunning
+
+    try:
+        res = _run_one(loaded, name, stop, wait=wait, rerun=rerun)
+    except JobRunning as e:
+        _fail(str(e), EXIT_BUSY)
+    except LogferryError as e:
+        _fail(str(e))
+    _report(name, res, "re-export" if rerun else "run")
+    if res is not None and res.status in ("failed", "partial"):
+        raise click.exceptions.Exit(1)
+
+
+@click.argument("name")
+@click.option("--since", required=True, metavar="TIME",
+              help="Start of the range (ISO 8601, e.g. 2024-03-01T10:30:00Z; UTC without an offset).")
+@click.option("--until", required=True, metavar="TIME", help="End of the range (excluded).")
+@config_option
+@wait_option
+def export_rerun(name: str, since: str, until: str, config: str | None, wait: float) -> None:
+    """Re-export a past time range of a job once: its records in [--since, --until) as new
+    objects (names with -rerun-RUN before the extension); the job's checkpoint is left alone.
+
+    \b
+    Arguments:
+      NAME  Job name.
+    """
+    from .rerun import Rerun
+
+    loaded = _load(config)
+    try:
+        loaded.job(name)
+        rng = Rerun.parse(since, until)
+    except ConfigError as e:
+        _fail(str(e))
+    _once(loaded, name, _install_sigterm(), wait, rng)
 
 
 def _set_stopped(name: str, config: str | None, stopped: bool) -> None:
@@ -314,17 +355,21 @@ def export_history(name: str | None, failed: bool, limit: int, config: str | Non
     Arguments:
       [NAME]  Job name (default: all).
     """
+    from .status import run_kind
+
     loaded = _load(config)
     st = _state(loaded)
     runs = st.runs(name, failed, limit)
+    back = st.backfill_runs(r.id for r in runs)
     st.close()
     if as_json:
-        click.echo(json_safe(json.dumps([r.as_dict() for r in runs], indent=1)))
+        click.echo(json_safe(json.dumps([{**r.as_dict(), "backfill": r.id in back} for r in runs],
+                                        indent=1)))
         return
-    tsv([("RUN", "JOB", "START", "END", "STATUS", "OBJECTS", "RECORDS", "BYTES", "ERROR")])
+    tsv([("RUN", "JOB", "KIND", "START", "END", "STATUS", "OBJECTS", "RECORDS", "BYTES", "ERROR")])
     for r in runs:
-        tsv([(r.id, r.job, _ts(r.started), _ts(r.ended), r.status, r.objects,
-              r.records, r.bytes, r.error or "")])
+        tsv([(r.id, r.job, run_kind(r, r.id in back), _ts(r.started), _ts(r.ended), r.status,
+              r.objects, r.records, r.bytes, r.error or "")])
 
 
 @click.argument("run_id", type=int)
@@ -332,6 +377,8 @@ def export_history(name: str | None, failed: bool, limit: int, config: str | Non
 @click.option("--json", "as_json", is_flag=True)
 def export_show(run_id: int, config: str | None, as_json: bool) -> None:
     """One run and each object it delivered: name, size, records, SHA-256."""
+    from .status import run_kind
+
     loaded = _load(config)
     st = _state(loaded)
     r = st.run(run_id)
@@ -339,11 +386,15 @@ def export_show(run_id: int, config: str | None, as_json: bool) -> None:
         st.close()
         _fail(f"no run {run_id}")
     objs = st.objects(run_id=run_id)
+    backfill = bool(st.backfill_runs([run_id]))
     st.close()
     if as_json:
-        click.echo(json_safe(json.dumps({"run": r.as_dict(), "objects": [o.as_dict() for o in objs]}, indent=1)))
+        click.echo(json_safe(json.dumps({"run": {**r.as_dict(), "backfill": backfill},
+                                         "objects": [o.as_dict() for o in objs]}, indent=1)))
         return
-    echo(f"run {r.id} job {r.job} {r.status} {_ts(r.started)} -> {_ts(r.ended)}: "
+    kind = run_kind(r, backfill)
+    kind = "" if kind == "run" else f"{kind} {r.note} " if r.note else f"{kind} "
+    echo(f"run {r.id} job {r.job} {kind}{r.status} {_ts(r.started)} -> {_ts(r.ended)}: "
          f"{r.objects} objects, {r.records} records, {r.bytes} bytes")
     if r.error:
         echo(f"error: {r.error}")
@@ -492,6 +543,7 @@ def register(app: click.Group) -> None:
     export = app.group("export", no_args_is_help=True)(export_group)
     export.command("list")(export_list)
     export.command("run")(export_run)
+    export.command("rerun")(export_rerun)
     export.command("stop")(export_stop)
     export.command("start")(export_start)
     export.command("history")(export_history)

@@ -278,6 +278,15 @@ def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
     return out
 
 
+def rerun_sources(job: Job) -> list[_FileRun]:
+    """A re-export's files: every current file of the job, from its first line."""
+    from .state import FileState
+
+    return [_FileRun(FileState(-i, job.name, sf.path, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.size,
+                               sf.mtime, 0, 0, 0, "", "", 0, 0.0, 0), sf)
+            for i, sf in enumerate(src.expand(list(job.sources)), 1)]
+
+
 def run_job(
     job: Job,
     state: State,
@@ -289,29 +298,34 @@ def run_job(
     force: bool = False,
     bad_rows_path: str | None = None,
     wait: float = 0.0,
+    rerun: Any = None,
 ) -> RunResult:
     """One run of a job: deliver everything new, then return the run's result.
 
     The run holds the job's lock (:mod:`.lock`) from start to end; when another run of
     the job is in flight it waits up to ``wait`` seconds, then raises
-    :class:`~.lock.JobRunning`.  Every way of running a job comes through here."""
+    :class:`~.lock.JobRunning`.  Every way of running a job comes through here.
+    ``rerun`` (a :class:`~.rerun.Rerun`): a re-export of that range instead, which
+    leaves the checkpoints alone (see :mod:`.rerun`)."""
     from .lock import job_lock
 
     with job_lock(state.directory, job.name, wait):
-        return _locked_run(job, state, dest, clock, sleep, stop, force, bad_rows_path)
+        return _locked_run(job, state, dest, clock, sleep, stop, force, bad_rows_path, rerun)
 
 
 def _locked_run(job: Job, state: State, dest: Any, clock, sleep, stop: Stop | None, force: bool,
-                bad_rows_path: str | None) -> RunResult:
+                bad_rows_path: str | None, rerun=None) -> RunResult:
     # only the lock holder gets here: a run still marked 'running' was killed
     state.close_dead_runs(job.name, clock())
     if state.is_stopped(job.name) and not force:
         return RunResult(0, "skipped", error="job is stopped")
-    run_id = state.begin_run(job.name, clock())
+    run_id = state.begin_run(job.name, clock(), *(("rerun", rerun.note) if rerun else ()))
     res = RunResult(run_id, "running")
     try:
         stop = stop or Stop()
-        interrupted = _run(job, state, dest, res, clock, sleep, stop, bad_rows_path)
+        if rerun is not None:
+            job = rerun.job(job, run_id)
+        interrupted = _run(job, state, dest, res, clock, sleep, stop, bad_rows_path, rerun is not None)
         if res.error:
             # some files could not be read: 'partial' when the others were delivered
             res.status = "partial" if res.partial else "failed"
@@ -337,9 +351,10 @@ def _clean(msg: str) -> str:
 
 
 def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: Stop,
-         bad_rows_path: str | None) -> bool:
+         bad_rows_path: str | None, rerun: bool = False) -> bool:
     """Deliver what is new; True when a stop request ended the run before the end of the
-    sources (the object being built is still finished and delivered)."""
+    sources (the object being built is still finished and delivered).  ``rerun``: every
+    current file from its start, and no checkpoint, sequence number or intent is touched."""
     transform, select = compile_transforms(job)
     records_only = getattr(dest, "records_only", False)
     to = "jsonl" if records_only else job.to
@@ -357,10 +372,10 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
     codec = Codec("none" if records_only or binary else job.compress)
     ext = (getattr(factory, "extension", "") or "") + codec.ext
     host = socket.gethostname()
-    seq = state.next_seq(job.name)
-    pending_name, pending_seq = state.pending(job.name)
+    seq = 0 if rerun else state.next_seq(job.name)
+    pending_name, pending_seq = (None, None) if rerun else state.pending(job.name)
     try:
-        runs = match_sources(job, state, clock())
+        runs = rerun_sources(job) if rerun else match_sources(job, state, clock())
     except LogferryError:
         raise
     except Exception as e:  # a source that cannot be listed (a server down, refused login)
@@ -402,13 +417,14 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
                 site=job.site, host=host, ext=ext,
             ))
             _check_free(dest, name, job, state, sleep)
-            state.set_pending(job.name, name, this_seq)
+            if not rerun:
+                state.set_pending(job.name, name, this_seq)
         _with_retries(lambda: dest.put(name, data), job, sleep)
         seq = this_seq + 1
         state.commit_object(
             job.name, res.run_id, name, len(data), o.records, hashlib.sha256(data).hexdigest(),
-            clock(), o.first_ts.isoformat() if o.first_ts else None, checkpoints_upto(o.last), seq,
-            dest=job.dest,
+            clock(), o.first_ts.isoformat() if o.first_ts else None,
+            () if rerun else checkpoints_upto(o.last), None if rerun else seq, dest=job.dest,
         )
         res.objects += 1
         res.records += o.records
@@ -551,7 +567,7 @@ def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: 
                     interrupted = True
                     break
                 deliver(o)
-        if not interrupted:
+        if not interrupted and not rerun:
             # files whose remaining lines were all filtered out / bad: advance them too
             finals = [(i, *by_id[i].final[:3], by_id[i].final[3].decode("utf-8", "replace"),
                        by_id[i].eof)

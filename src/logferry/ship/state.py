@@ -81,7 +81,12 @@ CREATE TABLE IF NOT EXISTS job_events (
 """
 
 #: columns added after the first release (state files written before get them on open)
-MIGRATIONS = {("objects", "dest"): "ALTER TABLE objects ADD COLUMN dest TEXT"}
+MIGRATIONS = {("objects", "dest"): "ALTER TABLE objects ADD COLUMN dest TEXT",
+              # NULL: a run of the job; 'rerun': a re-export of a past range (`export rerun`)
+              ("runs", "kind"): "ALTER TABLE runs ADD COLUMN kind TEXT",
+              ("runs", "note"): "ALTER TABLE runs ADD COLUMN note TEXT"}
+
+_RUN_COLS = "id, job, started, ended, status, objects, records, bytes, bad, error, kind, note"
 
 
 @dataclass
@@ -117,6 +122,10 @@ class Run:
     bytes: int
     bad: int
     error: str | None
+    #: None for a run of the job, 'rerun' for a re-export of a past range
+    kind: str | None = None
+    #: what a re-export covered (``since .. until``)
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -247,10 +256,11 @@ class State:
             self.con.execute("UPDATE files SET deleted=1 WHERE id=?", (fid,))
 
     # -- runs ---------------------------------------------------------------------
-    def begin_run(self, job: str, now: float) -> int:
+    def begin_run(self, job: str, now: float, kind: str | None = None, note: str | None = None) -> int:
         with self.tx():
             cur = self.con.execute(
-                "INSERT INTO runs(job, started, status) VALUES (?,?,'running')", (job, now)
+                "INSERT INTO runs(job, started, status, kind, note) VALUES (?,?,'running',?,?)",
+                (job, now, kind, note)
             )
         return int(cur.lastrowid)
 
@@ -275,8 +285,7 @@ class State:
              status: str | None = None, offset: int = 0, jobs: Iterable[str] | None = None) -> list[Run]:
         """Runs, newest first; ``jobs`` limits them to those jobs, ``offset`` pages."""
         where, args = self._runs_where(job, failed_only, status, jobs)
-        q = ("SELECT id, job, started, ended, status, objects, records, bytes, bad, error FROM runs"
-             + where + " ORDER BY id DESC LIMIT ? OFFSET ?")
+        q = (f"SELECT {_RUN_COLS} FROM runs" + where + " ORDER BY id DESC LIMIT ? OFFSET ?")
         return [Run(*r) for r in self.con.execute(q, [*args, limit, offset])]
 
     def count_runs(self, job: str | None = None, failed_only: bool = False, *,
@@ -307,21 +316,25 @@ class State:
         ids = list(run_ids)
         if not ids:
             return set()
-        q = (f"SELECT r.id FROM runs r WHERE r.id IN ({','.join('?' * len(ids))}) AND EXISTS ("
-             "SELECT 1 FROM job_events e WHERE e.job=r.job AND e.event='start' AND e.at<=r.started"
-             " AND e.at > COALESCE((SELECT max(p.started) FROM runs p WHERE p.job=r.job AND p.id<r.id), 0))")
+        q = (f"SELECT r.id FROM runs r WHERE r.id IN ({','.join('?' * len(ids))}) AND r.kind IS NULL"
+             " AND EXISTS (SELECT 1 FROM job_events e WHERE e.job=r.job AND e.event='start' AND e.at<=r.started"
+             " AND e.at > COALESCE((SELECT max(p.started) FROM runs p WHERE p.job=r.job AND p.id<r.id"
+             " AND p.kind IS NULL), 0))")
         return {int(r[0]) for r in self.con.execute(q, ids)}
 
     def run(self, run_id: int) -> Run | None:
-        r = self.con.execute(
-            "SELECT id, job, started, ended, status, objects, records, bytes, bad, error"
-            " FROM runs WHERE id=?", (run_id,)
-        ).fetchone()
+        r = self.con.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,)).fetchone()
         return Run(*r) if r else None
 
     def last_run(self, job: str) -> Run | None:
         rs = [r for r in self.runs(job, limit=5) if r.status != "running"]
         return rs[0] if rs else None
+
+    def last_delivery(self, job: str) -> Run | None:
+        """The job's last run that delivered objects (a re-export does not count)."""
+        r = self.con.execute(f"SELECT {_RUN_COLS} FROM runs WHERE job=? AND objects>0 AND kind IS NULL"
+                             " ORDER BY id DESC LIMIT 1", (job,)).fetchone()
+        return Run(*r) if r else None
 
     # -- objects ------------------------------------------------------------------
     def commit_object(
@@ -335,7 +348,7 @@ class State:
         now: float,
         first_ts: str | None,
         checkpoints: Iterable[tuple[int, int, int, int, str, int]],
-        seq: int,
+        seq: int | None,
         dest: str | None = None,
     ) -> None:
         """After the destination confirmed ``name``: record it, advance the checkpoints
@@ -353,10 +366,11 @@ class State:
                     " WHERE id=?",
                     (line, aline, aoff, header, eof, fid),
                 )
-            self.con.execute(
-                "UPDATE jobs SET seq=?, pending_name=NULL, pending_seq=NULL WHERE name=?",
-                (seq, job),
-            )
+            if seq is not None:  # (None: a re-export, which leaves the job's numbering alone)
+                self.con.execute(
+                    "UPDATE jobs SET seq=?, pending_name=NULL, pending_seq=NULL WHERE name=?",
+                    (seq, job),
+                )
             self.con.execute(
                 "UPDATE runs SET objects=objects+1, records=records+?, bytes=bytes+? WHERE id=?",
                 (records, size, run_id),

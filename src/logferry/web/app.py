@@ -193,7 +193,7 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     # -- pages ---------------------------------------------------------------------------------
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def exports_page(s: Session = Depends(session)):
-        return page("exports.html", s, jobs=console.jobs(s.token), title="Exports")
+        return page("exports.html", s, jobs=console.jobs(s.token, backlog=True), title="Exports")
 
     @app.get("/jobs/new", response_class=HTMLResponse, include_in_schema=False)
     def new_page(s: Session = Depends(session)):
@@ -236,9 +236,11 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
 
     # -- API: jobs -------------------------------------------------------------------------------
     @app.get("/api/jobs", tags=["jobs"])
-    def api_jobs(s: Session = Depends(session)) -> list[dict[str, Any]]:
-        """Every job this token sees: destination, format, schedule, state, last and next run."""
-        return console.jobs(s.token)
+    def api_jobs(backlog: bool = False, s: Session = Depends(session)) -> list[dict[str, Any]]:
+        """Every job this token sees: destination, format, schedule, state, last run, last
+        delivery and next run; ``?backlog=true``: also how far behind each job is (pending
+        files and bytes, the oldest undelivered line)."""
+        return console.jobs(s.token, backlog)
 
     @app.get("/api/jobs/{name}", tags=["jobs"])
     def api_job(name: str, s: Session = Depends(session)) -> dict[str, Any]:
@@ -300,9 +302,10 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         return console.set_stopped(s.token, name, True)
 
     @app.post("/api/jobs/{name}/start", tags=["jobs"])
-    def api_start(name: str, s: Session = Depends(writer)) -> dict[str, Any]:
-        """Start a job (as `logferry export start`): its next run backfills the stopped period."""
-        return console.set_stopped(s.token, name, False)
+    def api_start(name: str, run: bool = False, s: Session = Depends(writer)) -> dict[str, Any]:
+        """Start a job (as `logferry export start`): its next run backfills the stopped period;
+        ``?run=true`` (the console's Start) runs that catch-up at once (``run_started``)."""
+        return console.set_stopped(s.token, name, False, run)
 
     @app.post("/api/jobs/{name}/run", tags=["jobs"], status_code=202)
     def api_run(name: str, s: Session = Depends(writer)) -> dict[str, Any]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from ..config import Loaded
 from ..errors import ConfigError, LogferryError
+from ..ship.status import brief, job_backlog
 from . import configfile
 from .tokens import Token
 
@@ -132,7 +133,9 @@ class Console:
             return {"pid": None, "host": None, "since": iso(rs[0].started)}
         return None
 
-    def job_row(self, st, name: str, j) -> dict[str, Any]:
+    def job_row(self, st, name: str, j, backlog: bool = False) -> dict[str, Any]:
+        """A job's row of the Exports page; ``backlog``: with how far behind it is (reads
+        the sources' listing and one chunk, so only when asked)."""
         from ..ship.schedule import Schedule
 
         stopped = st.is_stopped(name)
@@ -147,7 +150,7 @@ class Console:
             "failing" if last and last.status in ("failed", "partial") else "active")
         from ..destinations import scheme_of
 
-        return {
+        row = {
             "name": name,
             "dest": j.dest,
             "dest_type": scheme_of(j.dest),
@@ -159,17 +162,18 @@ class Console:
             "state": state,
             "stopped": stopped,
             "running": run,
-            "last_run": None if last is None else {
-                "id": last.id, "started": iso(last.started), "ended": iso(last.ended),
-                "status": last.status, "objects": last.objects, "records": last.records,
-                "bytes": last.bytes, "error": last.error},
+            "last_run": None if last is None else {**brief(last), "error": last.error},
+            "last_delivery": brief(st.last_delivery(name)),
             "next_run": iso(nxt),
             "version": configfile.job_version(self.config_path, name),
         }
+        if backlog:
+            row["backlog"] = job_backlog(self.loaded(), st, name, time.time())
+        return row
 
-    def jobs(self, tok: Token) -> list[dict[str, Any]]:
+    def jobs(self, tok: Token, backlog: bool = False) -> list[dict[str, Any]]:
         with self.state() as st:
-            return [self.job_row(st, n, j) for n, j in self.visible(tok).items()]
+            return [self.job_row(st, n, j, backlog) for n, j in self.visible(tok).items()]
 
     def job_detail(self, tok: Token, name: str) -> dict[str, Any]:
         from .desttypes import decompose
@@ -177,17 +181,25 @@ class Console:
         j = self.job(tok, name)
         raw = configfile.raw_jobs(self.config_path).get(name, {})
         with self.state() as st:
-            row = self.job_row(st, name, j)
+            row = self.job_row(st, name, j, backlog=True)
         row["config"] = raw
         row["destination"] = decompose(j.dest, dict(j.dest_options))
         return row
 
     # -- stop / start / run now ------------------------------------------------------------
-    def set_stopped(self, tok: Token, name: str, stopped: bool) -> dict[str, Any]:
+    def set_stopped(self, tok: Token, name: str, stopped: bool, run: bool = False) -> dict[str, Any]:
+        """Stop or start a job; ``run`` (with a start): run the catch-up at once, in the
+        background, instead of at the next tick of the schedule."""
         self.job(tok, name)
         with self.state() as st:
             st.set_stopped(name, stopped)
-        return self.job_row_for(tok, name)
+        started = False
+        if run and not stopped:
+            try:
+                started = self.run_now(tok, name)["started"]
+            except Busy:  # a run of it is still in flight: that one delivers
+                pass
+        return {**self.job_row_for(tok, name), "run_started": started}
 
     def job_row_for(self, tok: Token, name: str) -> dict[str, Any]:
         j = self.job(tok, name)
