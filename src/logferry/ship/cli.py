@@ -431,8 +431,7 @@ def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5, rel
         st = _state(loaded)
         for n in names:
             if n not in last:
-                lr = st.runs(n, limit=1)
-                last[n] = lr[0].started if lr else None
+                last[n] = st.last_started(n)
         st.close()
 
     remember(scheds)

@@ -330,6 +330,11 @@ class State:
         rs = [r for r in self.runs(job, limit=5) if r.status != "running"]
         return rs[0] if rs else None
 
+    def last_started(self, job: str) -> float | None:
+        """When the job's last run (not a re-export) started: the schedule's rhythm."""
+        r = self.con.execute("SELECT max(started) FROM runs WHERE job=? AND kind IS NULL", (job,)).fetchone()
+        return r[0]
+
     def last_delivery(self, job: str) -> Run | None:
         """The job's last run that delivered objects (a re-export does not count)."""
         r = self.con.execute(f"SELECT {_RUN_COLS} FROM runs WHERE job=? AND objects>0 AND kind IS NULL"

@@ -61,6 +61,15 @@ class JobSave(BaseModel):
     stop: bool = False  # stop the job first when its destination changes
 
 
+class RerunBody(BaseModel):
+    since: str
+    until: str
+
+
+class DuplicateBody(BaseModel):
+    name: str
+
+
 class DestBody(BaseModel):
     destination: dict[str, Any] | None = None
     dest: str | None = None
@@ -311,6 +320,18 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     def api_run(name: str, s: Session = Depends(writer)) -> dict[str, Any]:
         """Run a job now, in the background, through the job lock (409 when it is running or stopped)."""
         return console.run_now(s.token, name)
+
+    @app.post("/api/jobs/{name}/rerun", tags=["jobs"], status_code=202)
+    def api_rerun(name: str, body: RerunBody, s: Session = Depends(writer)) -> dict[str, Any]:
+        """Re-export a past range (as `logferry export rerun`): ``{since, until}`` (ISO 8601);
+        new objects named ``...-rerun-RUN``; the job's checkpoint is left alone (422 for a bad
+        range, 409 while a run of the job is in flight)."""
+        return console.rerun(s.token, name, body.since, body.until)
+
+    @app.post("/api/jobs/{name}/duplicate", tags=["jobs"], status_code=201)
+    def api_duplicate(name: str, body: DuplicateBody, s: Session = Depends(writer)) -> dict[str, Any]:
+        """Copy a job under ``{name}``, created stopped (422 for an invalid name, 409 if it exists)."""
+        return console.duplicate(s.token, name, body.name)
 
     # -- API: editor helpers --------------------------------------------------------------------
     @app.get("/api/editor", tags=["editor"])

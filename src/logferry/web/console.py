@@ -144,8 +144,7 @@ class Console:
         sched = Schedule.make(j.every_minutes, j.cron)
         nxt = None
         if not stopped and (sched.every_secs or sched.cron):
-            lr = st.runs(name, limit=1)
-            nxt = sched.next_run(lr[0].started if lr else None, time.time())
+            nxt = sched.next_run(st.last_started(name), time.time())
         state = "running" if run else "stopped" if stopped else (
             "failing" if last and last.status in ("failed", "partial") else "active")
         from ..destinations import scheme_of
@@ -208,11 +207,36 @@ class Console:
 
     def run_now(self, tok: Token, name: str) -> dict[str, Any]:
         """Start one run in a thread through the engine's run function (which takes the
-        job lock); a job already running or stopped is a conflict."""
+        job lock); a job already running or stopped is a conflict (Start runs the
+        catch-up of a stopped job)."""
         self.job(tok, name)
         with self.state() as st:
             if st.is_stopped(name):
-                raise Busy(f"job {name} is stopped; start it first", "stopped")
+                raise Busy(f"job {name} is stopped; Start runs what it missed at once", "stopped")
+        return self._start(name)
+
+    def rerun(self, tok: Token, name: str, since: str, until: str) -> dict[str, Any]:
+        """Re-export a past range of a job (``logferry export rerun``) in a thread; also of a
+        stopped job; 422 for a bad range, 409 while a run of it is in flight."""
+        from ..ship.rerun import Rerun, parse_time
+
+        self.job(tok, name)
+        errs = {}
+        for key, v in (("since", since), ("until", until)):
+            try:
+                parse_time(v or "", key)
+            except ConfigError as e:
+                errs[key] = str(e)
+        if errs:
+            raise configfile.Invalid(errs)
+        try:
+            rng = Rerun.parse(since, until)
+        except ConfigError as e:
+            raise configfile.Invalid({"until": str(e)}) from None
+        return {**self._start(name, rng), "since": since, "until": until}
+
+    def _start(self, name: str, rerun=None) -> dict[str, Any]:
+        with self.state() as st:
             r = self.running(st, name)
         with self._lock:
             t = self._runs.get(name)
@@ -220,19 +244,33 @@ class Console:
                 since = (r or {}).get("since")
                 raise Busy(f"job {name} is already running" + (f" (since {since})" if since else ""),
                            "running")
-            t = threading.Thread(target=self._run, args=(name,), name=f"run-{name}", daemon=True)
+            t = threading.Thread(target=self._run, args=(name, rerun), name=f"run-{name}", daemon=True)
             self._runs[name] = t
             t.start()
         return {"job": name, "started": True}
 
-    def _run(self, name: str) -> None:
+    def duplicate(self, tok: Token, name: str, new: str) -> dict[str, Any]:
+        """A copy of a job under a new name, created stopped (its sources and destination are
+        the original's: change what differs, then Start it)."""
+        self.job(tok, name)
+        raw = configfile.raw_jobs(self.config_path)[name]
+        new = (new or "").strip()
+        configfile.validate_job(self.config_path, new, raw)
+        if new in configfile.raw_jobs(self.config_path):
+            raise configfile.Conflict(f"a job named {new!r} exists already")
+        with self.state() as st:
+            st.set_stopped(new, True)  # before the scheduler can see it
+        configfile.save_job(self.config_path, new, raw, None, new=True)
+        return self.job_detail(tok, new)
+
+    def _run(self, name: str, rerun=None) -> None:
         from ..ship import cli as ship_cli
 
         try:
-            res = ship_cli._run_one(self.loaded(), name, self.stop)
+            res = ship_cli._run_one(self.loaded(), name, self.stop, rerun=rerun)
             if res is not None:
-                log.info("%s: run %s %s: %d objects, %d records", name, res.run_id, res.status,
-                         res.objects, res.records)
+                log.info("%s: %s %s %s: %d objects, %d records", name, "re-export" if rerun else "run",
+                         res.run_id, res.status, res.objects, res.records)
         except Exception as e:  # noqa: BLE001 - a run's failure is in its history
             if JobRunning is not None and isinstance(e, JobRunning):
                 log.warning("%s", e)
@@ -309,9 +347,12 @@ class Console:
 
     @staticmethod
     def _run_dict(r, backfill: bool) -> dict[str, Any]:
+        from ..ship.status import run_kind
+
         d = r.as_dict()
         d["started"], d["ended"] = iso(r.started), iso(r.ended)
         d["backfill"] = backfill
+        d["label"] = run_kind(r, backfill)
         m = _ATTEMPTS.search(r.error or "")
         d["attempts"] = int(m.group(1)) if m else None
         return d
