@@ -44,15 +44,15 @@
   }
 
   let ticks = 0;
-  const wasRunning = new Set();
+  const lastSeen = new Map();  // job -> its last run's id and status, as last shown
   async function refresh(withBacklog) {
     const r = await LF.api("GET", "/api/jobs" + (withBacklog ? "?backlog=true" : ""));
     if (!r.ok) return;
     r.data.forEach(update);
-    // a run that just ended changed the backlog: ask for it at once
-    const ended = r.data.some((j) => wasRunning.has(j.name) && !j.running);
-    wasRunning.clear();
-    r.data.filter((j) => j.running).forEach((j) => wasRunning.add(j.name));
+    // a run that ended since changed the backlog: ask for it at once
+    const now = (j) => (j.last_run ? `${j.last_run.id}:${j.last_run.status}` : "");
+    const ended = r.data.some((j) => lastSeen.has(j.name) && lastSeen.get(j.name) !== now(j));
+    r.data.forEach((j) => lastSeen.set(j.name, now(j)));
     if (ended && !withBacklog) refresh(true);
   }
 
