@@ -288,3 +288,18 @@ def test_cli_report_json_html_and_sql(iis_db, tmp_path):
     assert r.exit_code != 0
     r = CliRunner().invoke(app, ["sql", "--db", str(db), "DELETE FROM requests"])
     assert r.exit_code == 2 and "read-only" in r.output.lower()
+
+
+def test_terminal_tables_show_shares_as_percentages(iis_db):
+    _, db = iis_db
+    iis_db[0].close()
+    r = CliRunner().invoke(app, ["report", "--db", str(db), "--only", "status"])
+    assert r.exit_code == 0, r.output
+    rows = {ln.split()[0]: ln.split() for ln in r.stdout.splitlines() if ln.split()}
+    assert rows["2xx"][-1] == "50%" and rows["4xx"][-1] == "30%" and rows["5xx"][-1] == "20%"
+    assert rows["404"][-1] == "20%"
+    assert "0.5" not in r.stdout.split()
+    from logferry.usage.html import fmt_cell
+
+    assert (fmt_cell("hit_ratio", 0.12345), fmt_cell("rate_5xx", 0), fmt_cell("requests", 0.5)) == \
+        ("12.35%", "0%", "0.5")

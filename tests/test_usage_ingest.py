@@ -234,3 +234,19 @@ def test_the_public_ingest_stays_the_function_once_its_module_is_imported():
     from logferry.usage import ingest
 
     assert callable(ingest) and ingest.__name__ == "ingest"
+
+
+def test_ingest_names_a_failing_path_once(tmp_path):
+    from click.testing import CliRunner
+
+    from logferry.cli import app
+
+    bad, junk, missing = tmp_path / "bad.bin", tmp_path / "junk.log", tmp_path / "missing.log"
+    bad.write_bytes(b"not a log\x00\x01 binary\n")
+    junk.write_text("garbage\n")
+    r = CliRunner().invoke(app, ["ingest", "--db", str(tmp_path / "u.duckdb"), str(bad), str(junk), str(missing)])
+    assert r.exit_code == 1
+    lines = [ln for ln in r.output.splitlines() if ": error: " in ln]
+    assert len(lines) == 3
+    for p, ln in zip((bad, junk, missing), lines, strict=True):
+        assert ln.startswith(f"{p}: error: ") and ln.count(str(p)) == 1, ln

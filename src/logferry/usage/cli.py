@@ -182,7 +182,7 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
 
 def _print_terminal(data: dict[str, Any], limit: int = 12) -> None:
     from .. import term
-    from .html import fmt
+    from .html import fmt_cell
 
     for w in data.get("warnings", []):
         term.note(f"warning: {w}", style="yellow", err=True)
@@ -199,7 +199,7 @@ def _print_terminal(data: dict[str, Any], limit: int = 12) -> None:
             right = [i for i, c in enumerate(cols)
                      if isinstance(rows[0].get(c), Number) and not isinstance(rows[0].get(c), bool)]
             more = f"{len(rows) - limit:,} more rows (--json for all)" if len(rows) > limit else None
-            term.table(cols, [[fmt(r.get(c)) for c in cols] for r in rows[:limit]],
+            term.table(cols, [[fmt_cell(c, r.get(c)) for c in cols] for r in rows[:limit]],
                        title=sec.replace("_", " "), caption=more, right=right, max_width=60)
 
 

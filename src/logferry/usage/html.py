@@ -4,6 +4,7 @@ module keeps the plain-text value formatting the terminal tables use."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -25,6 +26,18 @@ def fmt(v: Any) -> str:
     if isinstance(v, dt.datetime):
         return v.strftime("%Y-%m-%d %H:%M:%S")
     return str(v)
+
+
+#: report columns that hold a fraction of 1 (shown as a percentage in terminal tables, as
+#: the dashboard shows them): ``share``, ``hit_ratio``, ``rate_4xx``, ...
+FRACTIONS = re.compile(r"^(share|\w+_ratio|rate_\w+)$")
+
+
+def fmt_cell(column: str, v: Any) -> str:
+    """``fmt``, with a fraction column's value as a percentage (0.1234 -> ``12.34%``)."""
+    if FRACTIONS.match(column) and isinstance(v, (int, float, Decimal)) and not isinstance(v, bool):
+        return f"{float(v) * 100:.2f}".rstrip("0").rstrip(".") + "%"
+    return fmt(v)
 
 
 def human_bytes(n: float | int | None) -> str:

@@ -160,7 +160,8 @@ class FileResult:
         if self.status == "error":
             done = (f" ({self.records} records, {self.bad_rows} bad rows committed before it)"
                     if self.records or self.bad_rows else "")
-            return f"{path}: error: {safe(self.message)}{done}"
+            msg = self.message.removeprefix(f"{self.path}: ")  # the path is named once
+            return f"{path}: error: {safe(msg)}{done}"
         if self.status in ("duplicate", "unchanged"):
             return f"{path}: {safe(self.message)}"
         what = {"new": "new file", "grown": "grown file, new lines only",
