@@ -606,3 +606,43 @@ def test_config_broken_by_hand_is_reported(env):
     assert r.status_code == 400 and "jobs.broken.bogus: unknown key" in r.json()["detail"]
     p = env.client.get("/", headers={**h, "Accept": "text/html"})
     assert p.status_code == 400 and "Configuration error" in p.text and "unknown key" in p.text
+
+
+def test_start_runs_the_catch_up_rerun_and_duplicate(env):
+    h = bearer(env.toks["admin"])
+    _run(env, "common", h)
+    env.client.post("/api/jobs/common/stop", headers=h)
+    write_log(env.log, 20, 5, header=False, mode="a")
+    r = env.client.post("/api/jobs/common/start?run=true", headers=h)
+    assert r.status_code == 200 and r.json()["run_started"] is True and r.json()["state"] in ("active", "running")
+    wait_idle(env, "common")
+    row = env.client.get("/api/jobs?backlog=true", headers=h).json()
+    row = next(j for j in row if j["name"] == "common")
+    assert row["last_run"]["records"] == 5 and row["last_delivery"]["id"] == row["last_run"]["id"]
+    assert row["backlog"]["files"] == 0 and row["backlog"]["text"] == "up to date"
+    # a re-export: 422 per field for a bad range, 202 for a good one, marked in history
+    r = env.client.post("/api/jobs/common/rerun", headers=h, json={"since": "soon", "until": ""})
+    assert r.status_code == 422 and set(r.json()["errors"]) == {"since", "until"}
+    r = env.client.post("/api/jobs/common/rerun", headers=h,
+                        json={"since": "2024-03-01T00:00:05Z", "until": "2024-03-01T00:00:08+00:00"})
+    assert r.status_code == 202, r.text
+    wait_idle(env, "common")
+    runs = env.client.get("/api/runs?job=common", headers=h).json()["runs"]
+    assert [(x["label"], x["records"], x["kind"]) for x in runs] == [
+        ("re-export", 3, "rerun"), ("backfill", 5, None), ("run", 20, None)]
+    assert runs[0]["note"] == "2024-03-01T00:00:05Z .. 2024-03-01T00:00:08Z"
+    obj = env.client.get(f"/api/runs/{runs[0]['id']}", headers=h).json()["objects"][0]
+    assert obj["name"].endswith(f"-rerun-{runs[0]['id']}.jsonl.gz")
+    assert paths_of((env.out / "common" / obj["name"]).read_bytes()) == ["/p/5", "/p/6", "/p/7"]
+    page = env.client.get("/history", headers=h).text
+    assert 'class="tag re-export"' in page and 'class="tag backfill"' in page
+    # duplicate: a stopped copy; an existing or invalid name is refused
+    r = env.client.post("/api/jobs/common/duplicate", headers=h, json={"name": "common2"})
+    assert r.status_code == 201 and r.json()["stopped"] is True and r.json()["config"]["source"] == [str(env.log)]
+    assert "[jobs.common2]" in env.cfg.read_text() and "# the operator's comment at the top" in env.cfg.read_text()
+    assert env.client.post("/api/jobs/common/duplicate", headers=h, json={"name": "common2"}).status_code == 409
+    r = env.client.post("/api/jobs/common/duplicate", headers=h, json={"name": "a b"})
+    assert r.status_code == 422 and "name" in r.json()["errors"]
+    # a token scoped to siteA may copy its own job
+    r = env.client.post("/api/jobs/alpha/duplicate", headers=bearer(env.toks["a"]), json={"name": "alpha2"})
+    assert r.status_code == 201 and r.json()["sites"] == ["siteA"]

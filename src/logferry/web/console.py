@@ -241,7 +241,7 @@ class Console:
         with self._lock:
             t = self._runs.get(name)
             if not r and t is not None:
-                t.join(5)  # its run has ended (the lock is free): the thread is closing up
+                t.join(2)  # its run has ended (the lock is free): the thread is closing up
             if r or (t is not None and t.is_alive()):
                 since = (r or {}).get("since")
                 raise Busy(f"job {name} is already running" + (f" (since {since})" if since else ""),
