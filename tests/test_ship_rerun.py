@@ -111,3 +111,15 @@ def test_export_list_shows_the_last_delivery_and_how_far_behind(tmp_path):
     text = cli(cfg, "export", "list").output
     assert "delivered: " in text and "run 1" in text
     assert "behind: 1 file, 1.9 kB behind; oldest undelivered line 10" in text  # (days old)
+
+
+def test_export_start_run_catches_up_at_once(tmp_path):
+    log, cfg = setup_job(tmp_path)
+    cli(cfg, "export", "run", "web", "--once")
+    cli(cfg, "export", "stop", "web")
+    write_log(str(log), 100, 3, header=False, mode="a")
+    os.utime(log, (1e9, 1e9))
+    r = cli(cfg, "export", "start", "web", "--run")
+    assert r.exit_code == 0 and r.output.splitlines() == [
+        "web: started", "web: run 2 ok: 1 objects, 3 records, " + r.output.split("records, ")[1].splitlines()[0]]
+    assert "backfill" in cli(cfg, "export", "history", "web").output.splitlines()[1]

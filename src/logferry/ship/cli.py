@@ -337,10 +337,16 @@ def export_stop(name: str, config: str | None) -> None:
 
 
 @click.argument("name")
+@click.option("--run", "run_now", is_flag=True,
+              help="Deliver what the job missed now (one run in the foreground, as the console's Start does).")
 @config_option
-def export_start(name: str, config: str | None) -> None:
-    """Start a stopped job; its next run backfills everything not yet delivered, in order."""
+@wait_option
+def export_start(name: str, run_now: bool, config: str | None, wait: float) -> None:
+    """Start a stopped job; its next run backfills everything not yet delivered, in order
+    (--run: that run now)."""
     _set_stopped(name, config, False)
+    if run_now:
+        _once(_load(config), name, _install_sigterm(), wait)
 
 
 @click.argument("name", required=False)
