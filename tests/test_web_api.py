@@ -606,3 +606,18 @@ def test_config_broken_by_hand_is_reported(env):
     assert r.status_code == 400 and "jobs.broken.bogus: unknown key" in r.json()["detail"]
     p = env.client.get("/", headers={**h, "Accept": "text/html"})
     assert p.status_code == 400 and "Configuration error" in p.text and "unknown key" in p.text
+
+
+@pytest.mark.parametrize("bucket", ["ab", "a" * 64, "Logs", "logs-", "my_logs"])
+def test_s3_bucket_rule_states_its_length(env, bucket):
+    """An S3 bucket name is 3-63 characters of a-z, 0-9, '.' and '-' (issue 23): the error says so."""
+    h = bearer(env.toks["admin"])
+    r = env.client.post("/api/jobs", headers=h, json={"name": "b", "job": _job(env),
+                                                      "destination": {"type": "s3", "bucket": bucket}})
+    assert r.status_code == 422
+    assert "3-63 characters" in r.json()["errors"]["destination.bucket"]
+    ok = env.client.post("/api/jobs", headers=h, json={"name": "b", "job": _job(env),
+                                                       "destination": {"type": "s3", "bucket": "a" * 63}})
+    assert ok.status_code == 201, ok.text
+    s3 = next(d for d in env.client.get("/api/editor", headers=h).json()["destinations"] if d["type"] == "s3")
+    assert "3-63" in next(f for f in s3["fields"] if f["name"] == "bucket")["help"]

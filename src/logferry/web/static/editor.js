@@ -52,7 +52,7 @@
         inp.value = ref.secret || ref.env || "";
         row.append(how, inp);
       } else if (f.name === "bucket") {
-        const inp = LF.el("input", { id, list: "bucket-list", autocomplete: "off" });
+        const inp = LF.el("input", { id, list: "bucket-list", autocomplete: "off", placeholder: f.help || "" });
         inp.value = (values && values[f.name]) || "";
         row.append(inp, LF.el("datalist", { id: "bucket-list" }));
       } else {
