@@ -169,6 +169,11 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         pages are off: they load their scripts from a CDN, and the console needs no network)."""
         return app.openapi()
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_docs(s: Session = Depends(session)):
+        """The API description as a page: Swagger UI served from the package (no network)."""
+        return page("apidocs.html", s, title="API")
+
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon():
         return Response(status_code=204)
@@ -231,7 +236,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         with _usage_con() as con:
             data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
         html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None,
-                                     status="/api/status")
+                                     status="/api/status",
+                                     nav=env.get_template("nav.html").render(nav=True, token=s.token.public()))
         return HTMLResponse(html)
 
     # -- API: jobs -------------------------------------------------------------------------------
