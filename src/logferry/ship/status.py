@@ -35,14 +35,14 @@ class Backlog:
 
 def backlog(job, state) -> Backlog:
     """The job's undelivered files and bytes, and its oldest undelivered record's time."""
-    known = state.files(job.name)
-    remote_known = {f.path: (f.size, f.mtime, f.fp, f.fp_len) for f in known if f.dev is None}
+    from .engine import _matched  # (the engine's own matching of files to checkpoints)
+
     try:
-        found = src.expand(list(job.sources), remote_known)
+        matches = _matched(job, state)
     except Exception as e:  # noqa: BLE001 - a source that cannot be listed is the answer
         return Backlog(error=f"cannot list the sources: {type(e).__name__}: {e}"[:300])
     out, first = Backlog(), None
-    for m in src.match_files(found, known):
+    for m in matches:
         fs = m.known if m.how in ("same", "moved", "compressed") else None
         n = _pending_bytes(m.sf, fs)
         if n:
