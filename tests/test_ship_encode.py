@@ -37,7 +37,7 @@ def test_a_destination_that_takes_records_gets_json_lines_within_its_limits(tmp_
         r = run_job(job, st, open_destination(job.dest, {}), clock=lambda: 1e12, sleep=lambda s: None)
         assert r.status == "ok" and r.records == 2500
         assert [o.records for o in st.objects(job="dd")] == [1000, 1000, 500]
-        assert all(name.endswith("Z-%06d.jsonl" % i) for i, name in enumerate(r.names))
+        assert all(name.endswith(f"Z-{i:06d}.jsonl") for i, name in enumerate(r.names))
         assert len(intake.items) == 2500 and intake.items[0]["message"].startswith("{")
         st.close()
     finally:
