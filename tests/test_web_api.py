@@ -636,6 +636,9 @@ def test_start_runs_the_catch_up_rerun_and_duplicate(env):
     assert paths_of((env.out / "common" / obj["name"]).read_bytes()) == ["/p/5", "/p/6", "/p/7"]
     page = env.client.get("/history", headers=h).text
     assert 'class="tag re-export"' in page and 'class="tag backfill"' in page
+    rows = env.client.get("/api/runs/export?format=csv&job=common", headers=h).text.splitlines()
+    assert rows[0].endswith(",error,label,note") and rows[1].endswith(
+        ",re-export,2024-03-01T00:00:05Z .. 2024-03-01T00:00:08Z")
     # duplicate: a stopped copy; an existing or invalid name is refused
     r = env.client.post("/api/jobs/common/duplicate", headers=h, json={"name": "common2"})
     assert r.status_code == 201 and r.json()["stopped"] is True and r.json()["config"]["source"] == [str(env.log)]

@@ -436,7 +436,7 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
             raise configfile.Invalid({"format": "csv or json"})
         buf = io.StringIO()
         cols = ["id", "job", "started", "ended", "status", "backfill", "objects", "records", "bytes",
-                "bad", "attempts", "error"]
+                "bad", "attempts", "error", "label", "note"]
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(cols)
         for r in runs:
