@@ -451,6 +451,8 @@ def console(demo, tmp_path):
 def test_console_serves_the_dashboard(page, demo, console):
     login, base = console
     page.goto(login)
+    with page.expect_navigation():
+        page.click("#login")
     _open(page, base + "/dashboard")
     total = _sql(demo, "SELECT count(*) FROM requests")[0][0]
     assert _int(_card(page, "requests")) == total

@@ -47,6 +47,8 @@ def test_served_dashboard_counts_appended_lines_without_a_reload(page, tmp_path)
         assert m, first
         wait_port(port)
         page.goto(m.group(1))
+        with page.expect_navigation():
+            page.click("#login")
         page.goto(f"http://127.0.0.1:{port}/dashboard")
         page.wait_for_selector('[data-card="requests"]', timeout=60_000)
         deadline = time.monotonic() + 60

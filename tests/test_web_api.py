@@ -24,6 +24,10 @@ HOSTILE = '<script>alert("x")</script>&<img src=x onerror=alert(1)>'
 CONFIG = '''# the operator's comment at the top
 state_dir = "state"
 
+[console]
+source_roots = ["{log.parent}"]
+dest_roots = ["{out}"]
+
 # the shop's export (comment kept)
 [jobs.alpha]
 source = ["{log}"]
@@ -69,7 +73,7 @@ def bearer(raw):
 
 
 def login(client, raw):
-    r = client.get(f"/login?token={raw}", follow_redirects=False)
+    r = client.post("/login", data={"token": raw}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/"
     return {"X-CSRF-Token": csrf_for(raw)}
 
@@ -111,11 +115,11 @@ def test_every_route_needs_a_token(env):
 
 
 def test_login_cookie_and_csrf(env):
-    r = env.client.get(f"/login?token={env.toks['admin']}", follow_redirects=False)
+    r = env.client.post("/login", data={"token": env.toks["admin"]}, follow_redirects=False)
     c = r.headers["set-cookie"].lower()
     assert "httponly" in c and "samesite=strict" in c and "path=/" in c
     assert env.toks["admin"] not in r.headers["location"]
-    assert env.client.get("/login?token=lf_bad_token", follow_redirects=False).status_code == 401
+    assert env.client.post("/login", data={"token": "lf_bad_token"}, follow_redirects=False).status_code == 401
     # the cookie opens pages and GET routes
     assert env.client.get("/api/jobs").status_code == 200
     # a state-changing request with the cookie but without the CSRF token is refused
@@ -398,7 +402,7 @@ def test_previews_and_editor_meta(env):
     assert len(n["names"]) == 3 and n["names"][0].endswith(".svc.00000.log.jsonl.gz") or n["names"][0].endswith(".gz")
     assert [x.split(".")[2] for x in n["names"]] == ["00000", "00001", "00002"]
     bad = env.client.get("/api/preview/names?template={nope}", headers=h)
-    assert bad.status_code == 200 and bad.json()["names"] == [] and "{nope}" in bad.json()["errors"]["name.template"]
+    assert bad.status_code == 422 and bad.json()["names"] == [] and "{nope}" in bad.json()["errors"]["name.template"]
     c = env.client.get("/api/preview/schedule?cron=*/15 * * * *", headers=h).json()["next"]
     assert len(c) == 3 and all(t[14:16] in ("00", "15", "30", "45") for t in c)
     assert len(env.client.get("/api/preview/schedule?every_minutes=5", headers=h).json()["next"]) == 3
@@ -415,13 +419,14 @@ def test_previews_and_editor_meta(env):
 def test_test_connection_folder(env):
     h = bearer(env.toks["admin"])
     good = env.out / "probe-ok"
+    good.mkdir(parents=True)
     r = env.client.post("/api/test-connection", headers=h, json={"destination": {"type": "folder", "path": str(good)}})
     assert r.json()["ok"] is True and list(good.iterdir()) == []  # the probe was removed
     (env.tmp / "afile").write_text("x")
     r = env.client.post("/api/test-connection", headers=h,
                         json={"destination": {"type": "folder", "path": str(env.tmp / "afile" / "sub")}})
     j = r.json()
-    assert j["ok"] is False and j["step"] == "write a probe object" and "NotADirectoryError" in j["error"]
+    assert j["ok"] is False and j["step"] == "find the folder" and "not an existing directory" in j["error"]
     r = env.client.post("/api/test-connection", headers=h, json={"dest": "nope://x"})
     assert r.status_code == 422 and "dest" in r.json()["errors"]
 
@@ -437,7 +442,7 @@ def test_secrets_never_returned(env, monkeypatch):
     (env.tmp / "kh").write_text("")
     outs = [r.text, env.client.get("/api/jobs", headers=h).text, env.client.get("/api/jobs/sec", headers=h).text,
             env.client.get("/jobs/sec", headers=h).text, env.cfg.read_text()]
-    t = env.client.post("/api/test-connection", headers=h, json={"destination": {
+    t = env.client.post("/api/test-connection", headers=h, json={"job": "sec", "destination": {
         "type": "sftp", "host": "127.0.0.1", "port": "1", "user": "bob", "password": {"env": "SFTP_PW"},
         "known_hosts": str(env.tmp / "kh")}})
     outs.append(t.text)
@@ -446,12 +451,14 @@ def test_secrets_never_returned(env, monkeypatch):
         "endpoint_url": "http://127.0.0.1:1", "access_key_id": {"env": "SFTP_PW"},
         "secret_access_key": {"env": "AWS_SECRET_FOR_TEST"}}})
     outs.append(b.text)
-    assert b.status_code == 502
+    assert b.status_code == 403  # credentials go only where a saved job's destination names
     for o in outs:
         assert "hunter2-very-secret" not in o and "aws-very-secret-value" not in o
     assert "SFTP_PW" in outs[2] and "password_env" in env.cfg.read_text()
-    nv = env.client.post("/api/test-connection", headers=h, json={"destination": {
-        "type": "sftp", "host": "h", "password": {"env": "NOT_SET_ANYWHERE"}}}).json()
+    nv_dest = {"type": "sftp", "host": "h", "password": {"env": "NOT_SET_ANYWHERE"}}
+    r = env.client.post("/api/jobs", headers=h, json={"name": "nv", "job": _job(env), "destination": nv_dest})
+    assert r.status_code == 201, r.text
+    nv = env.client.post("/api/test-connection", headers=h, json={"job": "nv", "destination": nv_dest}).json()
     assert nv["ok"] is False and "NOT_SET_ANYWHERE is not set" in nv["error"]
 
 

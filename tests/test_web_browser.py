@@ -107,8 +107,12 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     dialogs = []  # an injected alert() would open one
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
-    # -- log in with the token URL: the cookie, then the URL without the token ----------------
+    # -- log in with the token URL (a form: a GET logs nobody in), the cookie, then the URL
+    # without the token ----------------------------------------------------------------------
     page.goto(serve.url)
+    assert not page.context.cookies()
+    with page.expect_navigation():
+        page.click("#login")
     assert page.url == serve.base + "/"
     assert "token=" not in page.url
     cookie = next(c for c in page.context.cookies() if c["name"] == "logferry_session")
