@@ -5,6 +5,7 @@ conflicts (409), stop/start/run now, history and its pagination, escaping, secre
 from __future__ import annotations
 
 import json
+import re
 import stat
 import time
 
@@ -72,8 +73,17 @@ def bearer(raw):
     return {"Authorization": f"Bearer {raw}"}
 
 
+def post_login(client, raw, headers=None, **form):
+    """Log in as a browser does: the login page (its one-time value, also in a cookie),
+    then its form POSTed."""
+    page = client.get("/login", params={"token": raw})
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
+    return client.post("/login", data={"token": raw, "nonce": nonce, **form}, headers=headers or {},
+                       follow_redirects=False)
+
+
 def login(client, raw):
-    r = client.post("/login", data={"token": raw}, follow_redirects=False)
+    r = post_login(client, raw)
     assert r.status_code == 303 and r.headers["location"] == "/"
     return {"X-CSRF-Token": csrf_for(raw)}
 
@@ -115,11 +125,11 @@ def test_every_route_needs_a_token(env):
 
 
 def test_login_cookie_and_csrf(env):
-    r = env.client.post("/login", data={"token": env.toks["admin"]}, follow_redirects=False)
-    c = r.headers["set-cookie"].lower()
+    r = post_login(env.client, env.toks["admin"])
+    c = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and "logferry_session" in v).lower()
     assert "httponly" in c and "samesite=strict" in c and "path=/" in c
     assert env.toks["admin"] not in r.headers["location"]
-    assert env.client.post("/login", data={"token": "lf_bad_token"}, follow_redirects=False).status_code == 401
+    assert post_login(env.client, "lf_bad_token").status_code == 401
     # the cookie opens pages and GET routes
     assert env.client.get("/api/jobs").status_code == 200
     # a state-changing request with the cookie but without the CSRF token is refused

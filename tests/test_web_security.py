@@ -12,7 +12,7 @@ import threading
 import pytest
 from click.testing import CliRunner
 from tests.test_dest_conformance import write_log
-from tests.test_web_api import _job, _run, bearer, env  # noqa: F401 - env is a fixture
+from tests.test_web_api import _job, _run, bearer, env, post_login  # noqa: F401 - env is a fixture
 
 from logferry.cli import app as cli_app
 from logferry.ship import cli as ship_cli
@@ -225,6 +225,8 @@ def test_a_new_job_with_a_deleted_jobs_name_starts_afresh(env, monkeypatch):
     runs = env.client.get("/api/runs", headers=admin).json()["runs"]
     old = [x for x in runs if x["id"] == old_runs[0]["id"]]
     assert old and old[0]["job"].startswith("old#") and old[0]["objects"] == 4
+    d = env.client.get(f"/api/runs/{old_runs[0]['id']}", headers=admin).json()
+    assert sorted(o["name"] for o in d["objects"]) == objects
 
 
 def test_a_job_deleted_by_hand_leaves_nothing_to_its_namesake(env):
@@ -309,18 +311,26 @@ def test_site_scope_is_the_logs_site_never_the_host_header(env):
 
 
 # -- item 5: login, Test connection on a folder, sources ----------------------------------------------
+def _session_cookie(r) -> bool:
+    return any(k == "set-cookie" and "logferry_session=" in v for k, v in r.headers.multi_items())
+
+
 def test_login_is_a_post_from_the_console_itself(env):
     raw = env.toks["admin"]
     r = env.client.get(f"/login?token={raw}", follow_redirects=False)
-    assert r.status_code == 200 and "set-cookie" not in r.headers and 'method="post"' in r.text
+    assert r.status_code == 200 and not _session_cookie(r) and 'method="post"' in r.text
     assert env.client.get("/api/jobs").status_code == 401  # the GET logged nobody in
+    # another site's form: no one-time value (its cookie is SameSite), or its origin, or both
+    env.client.cookies.clear()
+    r = env.client.post("/login", data={"token": raw}, follow_redirects=False)
+    assert r.status_code == 403 and not _session_cookie(r)
     for bad in ({"Origin": "http://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
-        r = env.client.post("/login", data={"token": raw}, headers=bad, follow_redirects=False)
-        assert r.status_code == 403 and "set-cookie" not in r.headers
+        r = post_login(env.client, raw, headers=bad)
+        assert r.status_code == 403 and not _session_cookie(r)
     assert env.client.get("/api/jobs").status_code == 401
-    r = env.client.post("/login", data={"token": raw, "next": "//evil.example/x"}, follow_redirects=False,
-                        headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"})
-    assert r.status_code == 303 and r.headers["location"] == "/"
+    r = post_login(env.client, raw, headers={"Origin": "http://testserver", "Sec-Fetch-Site": "same-origin"},
+                   next="//evil.example/x")
+    assert r.status_code == 303 and r.headers["location"] == "/" and _session_cookie(r)
     assert env.client.get("/api/jobs").status_code == 200
 
 

@@ -26,6 +26,10 @@ Example::
     dest_options = { region = "eu-west-1" }
     every_minutes = 5
     retention = { source_days = 7, dest_days = 30 }
+
+    [console]                    # what a site-scoped console token may name (web/policy.py)
+    source_roots = ["/var/log/cdn"]
+    dest_roots = ["/srv/exports"]
 """
 
 from __future__ import annotations

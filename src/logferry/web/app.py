@@ -1,16 +1,19 @@
 """The console's web app (FastAPI): pages and the JSON API under ``/api/``.
 
-Every route needs a token (cookie after ``/login?token=...``, or ``Authorization:
+Every route needs a token (the cookie set by ``POST /login``, or ``Authorization:
 Bearer``).  State-changing requests made with the cookie carry the session's CSRF token
 in ``X-CSRF-Token``; read-only tokens may not make them (403); a token scoped to sites
 sees only the jobs whose ``sites`` are within its own, and their runs and report rows.
+What a token other than an admin's may put in a job is :mod:`.policy`'s.
 """
 
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import json
+import secrets
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
@@ -35,6 +38,8 @@ from .console import Busy, Console, Forbidden, NotFound, job_sites
 from .tokens import Token, TokenStore, csrf_for
 
 COOKIE = "logferry_session"
+#: the login form's one-time value, also in a SameSite cookie: another site's form lacks it
+LOGIN_COOKIE = "logferry_login"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -181,23 +186,30 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         another site cannot log a visitor in as someone else (login CSRF)."""
         tid = token.split("_")[1] if token.startswith("lf_") and token.count("_") >= 2 else ""
         cur = tokens.check(request.cookies.get(COOKIE))
+        nonce = secrets.token_urlsafe(18)
         html = env.get_template("login.html").render(
-            title="Log in", nav=False, csrf="", token_id=tid, raw=token if tid else "",
+            title="Log in", nav=False, csrf="", token_id=tid, raw=token if tid else "", nonce=nonce,
             current=cur.id if cur is not None and cur.id != tid else "", next=_local(next))
-        return HTMLResponse(html)
+        resp = HTMLResponse(html)
+        resp.set_cookie(LOGIN_COOKIE, nonce, max_age=900, httponly=True, samesite="strict",
+                        secure=secure_cookie, path="/login")
+        return resp
 
     @app.post("/login", include_in_schema=False)
-    def login(request: Request, token: str = Form(""), next: str = Form("/")):
-        """Log in: the token by POST from this console's own page (a form another site
-        posts carries its origin and is refused)."""
+    def login(request: Request, token: str = Form(""), next: str = Form("/"), nonce: str = Form("")):
+        """Log in: the token by POST from this console's own login page (its one-time value
+        in the form and in a SameSite cookie; a form another site posts has no cookie)."""
         site = request.headers.get("sec-fetch-site", "same-origin")
-        origin = request.headers.get("origin")
-        if site not in ("same-origin", "none") or (origin and origin.split("://", 1)[-1]
-                                                   != request.headers.get("host", "")):
-            raise HTTPException(403, "cross-origin login refused: open the login URL yourself")
+        origin = request.headers.get("origin") or "null"
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if site not in ("same-origin", "none") or origin not in ("null", f"{request.url.scheme}://"
+                                                                 f"{request.headers.get('host', '')}") \
+                or not expected or not hmac.compare_digest(expected, nonce):
+            raise HTTPException(403, "login refused: open the login URL and press Log in on this console's page")
         if tokens.check(token) is None:
             raise HTTPException(401, "this token is not valid (revoked or mistyped)")
         resp = RedirectResponse(_local(next), status_code=303)
+        resp.delete_cookie(LOGIN_COOKIE, path="/login")
         resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie, path="/")
         return resp
 

@@ -346,7 +346,8 @@ class Console:
     def run_detail(self, tok: Token, run_id: int) -> dict[str, Any]:
         with self.state() as st:
             r = st.run(run_id)
-            if r is None or r.job not in self.visible(tok):
+            # an unscoped token reads every run, a deleted job's (a retired identity) too
+            if r is None or (tok.scoped and r.job not in self.visible(tok)):
                 raise NotFound(f"no run {run_id}")
             back = st.backfill_runs([r.id])
             objs = st.objects(run_id=run_id)
