@@ -81,25 +81,26 @@ def _secrets_env(env, monkeypatch):
 # -- item 1: secrets -----------------------------------------------------------------------------
 def test_probes_send_no_secret_to_a_host_no_saved_job_names(env, monkeypatch, listener):
     _secrets_env(env, monkeypatch)
-    ro, a, admin = bearer(env.toks["ro"]), bearer(env.toks["a"]), bearer(env.toks["admin"])
+    ro, a = bearer(env.toks["ro"]), bearer(env.toks["a"])
     evil = f"http://127.0.0.1:{listener.port}"
     s3 = {"endpoint_url": evil, "access_key_id": {"env": "TOPSECRET"}, "secret_access_key": {"secret": "b_secret"}}
     # the bucket list talks to a server: a read-only token may not ask for it at all
     r = env.client.post("/api/s3/buckets", headers=ro, json={"destination": s3})
     assert r.status_code == 403
-    # a scoped writer, an admin: no saved job names that endpoint with those credentials
-    for h in (a, admin):
-        for job in ("", "alpha"):
-            r = env.client.post("/api/s3/buckets", headers=h, json={"job": job, "destination": s3})
-            assert r.status_code == 403, r.text
+    # a scoped writer: no saved job of its own names that endpoint with those credentials
+    for job in ("", "alpha"):
+        r = env.client.post("/api/s3/buckets", headers=a, json={"job": job, "destination": s3})
+        assert r.status_code == 403, r.text
+    # (nor a job it does not see)
+    assert env.client.post("/api/s3/buckets", headers=a, json={"job": "beta", "destination": s3}).status_code == 404
     for dest in ({"type": "datadog", "site": f"127.0.0.1:{listener.port}", "api_key": {"env": "TOPSECRET"}},
                  {"type": "ftps", "host": "127.0.0.1", "port": str(listener.port), "user": "u",
                   "password": {"secret": "ftp_pw"}}):
-        for h in (a, admin):
+        for h in (a, ro):
             r = env.client.post("/api/test-connection", headers=h, json={"destination": dest})
             assert r.status_code == 403, r.text
-    r = env.client.post("/api/test-connection", headers=admin,
-                        json={"dest": f"datadog://127.0.0.1:{listener.port}?tls=false",
+    r = env.client.post("/api/test-connection", headers=a,
+                        json={"job": "alpha", "dest": f"datadog://127.0.0.1:{listener.port}?tls=false",
                               "dest_options": {"api_key_secret": "b_secret"}})
     assert r.status_code == 403
     assert SECRET.encode() not in listener.got and listener.connections == 0
@@ -389,3 +390,35 @@ def test_scoped_token_sources_under_the_roots(env):
         "name": "adm", "job": _job(env, source=["/var/log/x/*.log"]),
         "destination": {"type": "folder", "path": str(env.out / "adm")}})
     assert r.status_code == 201
+
+
+def test_a_scoped_token_probes_its_own_s3_job(env, monkeypatch):
+    """The positive side, against moto: a scoped token lists the buckets and tests the
+    destination of the S3 job the admin gave it, and cannot move it to another bucket."""
+    from tests.servers.servers import S3Server
+
+    srv = S3Server()
+    try:
+        srv.make_bucket("bkt-a")
+        srv.make_bucket("bkt-b")
+        monkeypatch.setenv("LF_AK", "test")
+        monkeypatch.setenv("LF_SK", "test")
+        admin, a = bearer(env.toks["admin"]), bearer(env.toks["a"])
+        dest = {"type": "s3", "bucket": "bkt-a", "prefix": "x", "region": "us-east-1", "endpoint_url": srv.endpoint,
+                "access_key_id": {"env": "LF_AK"}, "secret_access_key": {"env": "LF_SK"}}
+        r = env.client.post("/api/jobs", headers=admin, json={"name": "s3a", "job": _job(env, sites=["siteA"]),
+                                                               "destination": dest})
+        assert r.status_code == 201, r.text
+        r = env.client.post("/api/s3/buckets", headers=a, json={"job": "s3a", "destination": dest})
+        assert r.status_code == 200 and r.json()["buckets"] == ["bkt-a", "bkt-b"], r.text
+        j = env.client.post("/api/test-connection", headers=a, json={"job": "s3a", "destination": dest}).json()
+        assert j["ok"] is True, j
+        d = env.client.get("/api/jobs/s3a", headers=a).json()
+        for other in ({**dest, "bucket": "bkt-b"}, {**dest, "endpoint_url": srv.endpoint + "/"}):
+            r = env.client.put("/api/jobs/s3a", headers=a, json={"version": d["version"], "job": d["config"],
+                                                                 "destination": other, "stop": True})
+            assert r.status_code == 403, r.text
+            r = env.client.post("/api/test-connection", headers=a, json={"job": "s3a", "destination": other})
+            assert r.status_code == 403
+    finally:
+        srv.stop()

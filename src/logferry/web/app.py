@@ -417,13 +417,17 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         _check_probe(s, body.job, url, opts)
         return editor.test_connection(console.loaded(), url, opts, reveal=policy.is_admin(s.token))
 
-    def _check_probe(s: Session, job: str | None, url: str, opts: dict[str, Any]) -> None:
-        """403 unless the token may talk to this place with these credentials (:mod:`.policy`)."""
+    def _check_probe(s: Session, job: str | None, url: str, opts: dict[str, Any], *,
+                     any_bucket: bool = False) -> None:
+        """403 unless the token may talk to this place with these credentials (:mod:`.policy`;
+        ``any_bucket``: the S3 bucket list, whose endpoint and credentials are the saved job's)."""
         saved = None
         if job:
             console.job(s.token, job)  # 404 for a job it does not see
             saved = configfile.raw_jobs(console.config_path).get(job)
-        policy.check_destination(s.token, console.loaded(), url, opts, saved, probe=True)
+            if any_bucket and str((saved or {}).get("dest", "")).startswith("s3://"):
+                url = saved["dest"]
+        policy.check_destination(s.token, console.loaded(), url, opts, saved)
 
     @app.post("/api/s3/buckets", tags=["editor"])
     def api_buckets(body: DestBody, s: Session = Depends(writer)) -> dict[str, Any]:
@@ -431,7 +435,7 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         d = dict(body.destination or {})
         d.update(type="s3", bucket=d.get("bucket") or "placeholder")
         _, opts = _composed(d)
-        _check_probe(s, body.job, "s3://", opts)
+        _check_probe(s, body.job, "s3://", opts, any_bucket=True)
         try:
             return {"buckets": editor.s3_buckets(console.loaded(), opts, reveal=policy.is_admin(s.token))}
         except ConfigError as e:

@@ -8,12 +8,14 @@ file's owner does.  Any other token edits within what the admin gave it:
 * the destination: the saved job's own place (scheme, server, port, options; only the
   path may change) -- or a folder under ``console.dest_roots``.  A new place never gets
   the job's credentials, nor the server's ambient ones (AWS/GCS defaults, SSH keys,
-  ``DD_API_KEY``), so a scoped token cannot create a cloud or server destination;
+  ``DD_API_KEY``), so a scoped token cannot create a cloud or server destination nor move
+  a job to another bucket;
 * sources: under ``console.source_roots`` (directories or URL prefixes), or as saved.
 
 A probe (Test connection, the S3 bucket list) follows the same rules for the job it
-names, and never sends a credential to a place the job's saved destination does not
-name -- not even for an admin token.
+names: for such a token it never sends a credential to a place the job's saved
+destination does not name.  An admin token probes a new destination before it is saved
+(it names the secrets and the places, and could save and run the job as well).
 """
 
 from __future__ import annotations
@@ -30,8 +32,6 @@ from .tokens import Token
 
 #: options that make a server use a credential although they are not references
 _CREDENTIAL_OPTIONS = ("key_file",)
-#: destination schemes whose place is the endpoint, not the URL's host (the bucket)
-_BUCKETS = ("s3", "gs", "gcs")
 
 
 def is_admin(tok: Token) -> bool:
@@ -52,8 +52,8 @@ def privacy_key(job: dict[str, Any] | None) -> set[tuple[str, str]]:
 
 
 def place(url: str, opts: dict[str, Any] | None) -> tuple:
-    """Where a destination connects: scheme, server (not a bucket's name), port, query and
-    every option that is not a credential.  Only the path may change within a place."""
+    """Where a destination connects: scheme, server (a bucket), port, query and every option
+    that is not a credential; a folder is its path.  Only a path may change within a place."""
     from ..destinations import scheme_of
 
     s = scheme_of(url)
@@ -61,7 +61,7 @@ def place(url: str, opts: dict[str, Any] | None) -> tuple:
     if s == "file":  # a folder's place is the folder
         server = os.path.normpath(url[len("file://"):] if url.startswith("file://") else url)
     else:
-        server = "" if s in _BUCKETS else u.netloc
+        server = u.netloc
     rest = tuple(sorted((k, str(v)) for k, v in (opts or {}).items()
                         if not (is_reference(k) or k in _CREDENTIAL_OPTIONS)))
     return (s, server, u.query, rest)
@@ -145,22 +145,23 @@ def folder_allowed(url: str, loaded: Loaded) -> bool:
 
 # -- rules ------------------------------------------------------------------------------------
 def check_destination(tok: Token, loaded: Loaded, url: str, opts: dict[str, Any],
-                      saved: dict[str, Any] | None, *, probe: bool = False) -> None:
+                      saved: dict[str, Any] | None) -> None:
     """Forbidden unless this token may send to ``url`` with ``opts`` for the job ``saved``
-    (its table as saved; None for a new job)."""
+    (its table as saved; None for a new job) -- a save or a probe."""
     from ..destinations import scheme_of
 
+    if is_admin(tok):
+        return
     saved = saved or {}
     creds = credentials(opts)
     same = bool(saved) and place(url, opts) == place(saved.get("dest", ""), saved.get("dest_options"))
-    if creds and (probe or not is_admin(tok)):
-        if not same:
-            _deny("a destination's credentials go only to the place its job's saved destination "
-                  "names: save the job (as an admin) first, or leave the credentials out")
-        if not is_admin(tok) and not creds <= credentials(saved.get("dest_options")):
-            _deny("this token may use only the credentials its job already references; "
-                  "an admin token names new ones")
-    if is_admin(tok) or same:
+    if creds and not same:
+        _deny("a job's credentials go only to the place its saved destination names; "
+              "an admin token sets another")
+    if not creds <= credentials(saved.get("dest_options")):
+        _deny("this token may use only the credentials its job already references; "
+              "an admin token names new ones")
+    if same:
         return
     if scheme_of(url) == "file" and folder_allowed(url, loaded):
         return
