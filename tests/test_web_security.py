@@ -380,7 +380,7 @@ def test_scoped_token_sources_under_the_roots(env):
             "name": f"ok{i}", "job": _job(env, sites=["siteA"], source=[src]),
             "destination": {"type": "folder", "path": str(env.out / f"ok{i}")}})
         assert r.status_code == 201, (src, r.text)
-    for src in ("s3://logs/siteA-other/x.gz", "s3://logs/siteA/../siteB/x.gz"):
+    for src in ("s3://logs/siteA-other/x.gz", "s3://logs/siteA/../siteB/x.gz", "s3://logs/siteA/%2e%2e/siteB/x.gz"):
         r = env.client.post("/api/jobs", headers=a, json={
             "name": "no", "job": _job(env, sites=["siteA"], source=[src]),
             "destination": {"type": "folder", "path": str(env.out / "no")}})

@@ -67,6 +67,10 @@ def place(url: str, opts: dict[str, Any] | None) -> tuple:
     return (s, server, u.query, rest)
 
 
+NEW_CREDENTIALS = ("this token may use only the credentials its job already references; "
+                   "an admin token names new ones")
+
+
 def _deny(msg: str):
     raise Forbidden(msg)
 
@@ -116,9 +120,9 @@ def local_path_allowed(path: str, allowed: list[str], forbidden: list[str]) -> b
 
 def url_allowed(url: str, allowed: list[str]) -> bool:
     """A URL under one of the URL roots: same scheme and server, a path below the root's,
-    no ``..``, no query or fragment."""
+    no ``..``, no escapes, no query or fragment."""
     u = urlsplit(url)
-    if u.query or u.fragment or ".." in u.path.split("/"):
+    if u.query or u.fragment or "%" in u.path or ".." in u.path.split("/"):
         return False
     for r in allowed:
         if "://" not in r:
@@ -159,8 +163,7 @@ def check_destination(tok: Token, loaded: Loaded, url: str, opts: dict[str, Any]
         _deny("a job's credentials go only to the place its saved destination names; "
               "an admin token sets another")
     if not creds <= credentials(saved.get("dest_options")):
-        _deny("this token may use only the credentials its job already references; "
-              "an admin token names new ones")
+        _deny(NEW_CREDENTIALS)
     if same:
         return
     if scheme_of(url) == "file" and folder_allowed(url, loaded):
@@ -176,8 +179,7 @@ def check_job(tok: Token, loaded: Loaded, job: dict[str, Any], saved: dict[str, 
     saved = saved or {}
     check_destination(tok, loaded, str(job.get("dest") or ""), dict(job.get("dest_options") or {}), saved)
     if not privacy_key(job) <= privacy_key(saved):
-        _deny("this token may use only the credentials its job already references; "
-              "an admin token names new ones")
+        _deny(NEW_CREDENTIALS)
     kept = set(saved.get("source") or ())
     for src in job.get("source") or ():
         if src not in kept and not source_allowed(str(src), loaded):
