@@ -17,7 +17,7 @@ import time
 
 import pytest
 from tests.servers import servers as S
-from tests.servers.servers import Serve
+from tests.servers.servers import Serve, browser_login
 
 HEADER = ("#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
           "#Fields: date time s-sitename cs-method cs-uri-stem sc-status cs(User-Agent)\n")
@@ -111,8 +111,7 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     # without the token ----------------------------------------------------------------------
     page.goto(serve.url)
     assert not [c for c in page.context.cookies() if c["name"] == "logferry_session"]
-    with page.expect_navigation():
-        page.click("#login")
+    browser_login(page, serve.url)
     assert page.url == serve.base + "/"
     assert "token=" not in page.url
     cookie = next(c for c in page.context.cookies() if c["name"] == "logferry_session")

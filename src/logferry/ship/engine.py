@@ -255,10 +255,8 @@ def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
     """Current files of the job with their state rows (new files get one); which file is
     which (renamed, grown, rotated and compressed, copytruncated, moved on an object
     store) is decided by the shared source layer (``sources.match_files``)."""
-    known = state.files(job.name)
-    remote_known = {f.path: (f.size, f.mtime, f.fp, f.fp_len) for f in known if f.dev is None}
     out = []
-    for m in src.match_files(src.expand(list(job.sources), remote_known), known):
+    for m in _matched(job, state):
         sf, match = m.sf, m.known
         if m.how == "compressed":
             # from now on it is this (immutable) compressed file, at the same line checkpoint
@@ -273,6 +271,40 @@ def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
                 state.update_file_seen(match.id, sf.path, sf.fp, sf.fp_len, sf.size, sf.mtime)
         out.append(_FileRun(fs, sf))
     return out
+
+
+def _matched(job: Job, state: State):
+    known = state.files(job.name)
+    remote_known = {f.path: (f.size, f.mtime, f.fp, f.fp_len) for f in known if f.dev is None}
+    return src.match_files(src.expand(list(job.sources), remote_known), known)
+
+
+def next_record_time(job: Job, state: State) -> datetime | None:
+    """The time of the first record the next run of ``job`` will deliver (after the
+    checkpoints, through the job's filters): the time its next object is named after
+    (``naming.render``); None when no record is pending or it has no time.  Reads the
+    sources from their checkpoints and changes nothing."""
+    from ..reader import RecordStream
+
+    transform, _ = compile_transforms(job)
+    for m in _matched(job, state):
+        fs = m.known  # None: a new file, read from its start
+        t = src.open_from(m.sf.path, m.sf.remote, fs.line if fs else 0, fs.anchor_line if fs else 0,
+                          fs.anchor_off if fs else 0, fs.header.encode("utf-8") if fs else b"",
+                          (fs.title.encode("utf-8") or None) if fs else None)
+        try:
+            stream = RecordStream(t, job.format, options=job.reader_options, on_bad=lambda _b: None,
+                                  source_name=m.sf.path, chunk_size=READ_CHUNK)
+            for batch in stream:
+                batch = transform(batch)
+                if batch.num_rows:
+                    ts = batch.column("timestamp")[0].as_py()
+                    return ts.astimezone(UTC) if ts is not None else None
+        except InputError:
+            continue  # (an empty file or one nothing can be read from: the next)
+        finally:
+            t.close()
+    return None
 
 
 def run_job(
