@@ -209,7 +209,8 @@ class Console:
 
     def create_job(self, name: str, job: dict[str, Any]) -> None:
         """A new job: whatever the state still holds under its name (a job deleted
-        earlier, by the console or by hand) is retired first, so it starts with none of it."""
+        earlier, by the console or by hand) is retired before any run of it (the job's lock
+        is held throughout), so it starts with none of it."""
         with self._locked(name):
             configfile.save_job(self.config_path, name, job, None, new=True)
             self._retire(name)
