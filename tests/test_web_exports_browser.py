@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 
-from tests.servers.servers import Serve
+from tests.servers.servers import Serve, browser_login
 from tests.test_dest_conformance import paths_of, write_log
 from tests.test_web_browser import nav, wait_text
 
@@ -30,7 +30,7 @@ def test_exports_backlog_start_rerun_duplicate_delete(page, tmp_path):
     page.on("dialog", lambda d: (asked.append(d.message), d.accept(*answers.pop(0))))
     srv = Serve(tmp_path, "--config", str(cfg))
     try:
-        page.goto(srv.login)
+        browser_login(page, srv.login)
         # -- never run: all of it is behind ------------------------------------------------------
         assert page.inner_text(f'{row("web")} [data-field="last"]') == "never"
         behind = page.inner_text(f'{row("web")} [data-field="backlog"]')

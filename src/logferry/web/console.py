@@ -185,6 +185,50 @@ class Console:
         row["destination"] = decompose(j.dest, dict(j.dest_options))
         return row
 
+    # -- create / delete: a job's identity ----------------------------------------------------
+    @contextmanager
+    def _locked(self, name: str):
+        """The job's run lock (a job being created or deleted is never running)."""
+        from ..ship.lock import job_lock
+
+        try:
+            with job_lock(self.state_dir, name):
+                yield
+        except JobRunning as e:
+            raise Busy(f"job {name} is running; wait for the run to end", "running") from e
+
+    def _retire(self, name: str) -> None:
+        """The state's history, objects and checkpoints of ``name`` leave the name (kept,
+        readable, under the retired identity) and so does its bad-rows file."""
+        import os
+
+        from ..ship.engine import bad_rows_file
+
+        with self.state() as st:
+            key = st.retire(name)
+        bad = bad_rows_file(self.state_dir, name)
+        if key is not None and os.path.exists(bad):
+            os.replace(bad, os.path.join(os.path.dirname(bad), f"{key}.bad.jsonl"))
+
+    def create_job(self, name: str, job: dict[str, Any], stopped: bool = False) -> None:
+        """A new job: whatever the state still holds under its name (a job deleted
+        earlier, by the console or by hand) is retired before any run of it (the job's lock
+        is held throughout), so it starts with none of it; ``stopped``: it starts stopped
+        (a duplicate)."""
+        with self._locked(name):
+            configfile.save_job(self.config_path, name, job, None, new=True)
+            self._retire(name)
+            if stopped:
+                with self.state() as st:
+                    st.set_stopped(name, True)
+
+    def delete_job(self, tok: Token, name: str, version: str | None) -> None:
+        """Remove the job from the config and retire its identity in the state."""
+        self.job(tok, name)
+        with self._locked(name):
+            configfile.delete_job(self.config_path, name, version)
+            self._retire(name)
+
     # -- stop / start / run now ------------------------------------------------------------
     def set_stopped(self, tok: Token, name: str, stopped: bool, run: bool = False) -> dict[str, Any]:
         """Stop or start a job; ``run`` (with a start): run the catch-up at once, in the
@@ -250,20 +294,6 @@ class Console:
             self._runs[name] = t
             t.start()
         return {"job": name, "started": True}
-
-    def duplicate(self, tok: Token, name: str, new: str) -> dict[str, Any]:
-        """A copy of a job under a new name, created stopped (its sources and destination are
-        the original's: change what differs, then Start it)."""
-        self.job(tok, name)
-        raw = configfile.raw_jobs(self.config_path)[name]
-        new = (new or "").strip()
-        configfile.validate_job(self.config_path, new, raw)
-        if new in configfile.raw_jobs(self.config_path):
-            raise configfile.Conflict(f"a job named {new!r} exists already")
-        with self.state() as st:
-            st.set_stopped(new, True)  # before the scheduler can see it
-        configfile.save_job(self.config_path, new, raw, None, new=True)
-        return self.job_detail(tok, new)
 
     def _run(self, name: str, rerun=None) -> None:
         from ..ship import cli as ship_cli
@@ -362,7 +392,8 @@ class Console:
     def run_detail(self, tok: Token, run_id: int) -> dict[str, Any]:
         with self.state() as st:
             r = st.run(run_id)
-            if r is None or r.job not in self.visible(tok):
+            # an unscoped token reads every run, a deleted job's (a retired identity) too
+            if r is None or (tok.scoped and r.job not in self.visible(tok)):
                 raise NotFound(f"no run {run_id}")
             back = st.backfill_runs([r.id])
             objs = st.objects(run_id=run_id)
