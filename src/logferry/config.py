@@ -48,6 +48,7 @@ from pydantic import (
     model_validator,
 )
 
+from .alerts.rules import AlertsCfg
 from .errors import ConfigError
 
 DEFAULT_FILE = "logferry.toml"
@@ -265,6 +266,7 @@ class Config(_M):
     state_dir: str = ".logferry"
     secrets_file: str | None = None
     jobs: dict[str, JobCfg] = {}
+    alerts: AlertsCfg = AlertsCfg()
 
     @field_validator("jobs")
     @classmethod
