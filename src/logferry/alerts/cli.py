@@ -121,7 +121,7 @@ def _print_test(out: dict) -> None:
         for i in r["incidents"]:
             end = i["resolved"] or "still firing"
             echo(f"  incident: {i['first']} - {i['last']} UTC  peak {i['peak']} {i['unit']}  "
-                 f"(condition from {i["started"]}, resolved {end})")
+                 f"(condition from {i['started']}, resolved {end})")
             echo(f"    would send: {i['title']}")
         now = r["now"]
         if now["holds"]:
