@@ -16,6 +16,10 @@ from logferry.alerts.store import Store
 from tests.servers.alerting import SmtpSink, WebhookSink
 from tests.servers.servers import free_port
 
+# (aiosmtpd warns about AUTH without STARTTLS on the implicit-TLS server, whose whole
+# connection is TLS)
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+
 AT = datetime(2024, 5, 2, 10, 4, tzinfo=UTC)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import ssl
 import threading
-import warnings
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from .servers import _self_signed, free_port, wait_port
@@ -92,9 +91,7 @@ class SmtpSink:
             self.ctl = Controller(Handler(), ssl_context=ctx, auth_require_tls=False, **kw)
         else:
             self.ctl = Controller(Handler(), tls_context=ctx, require_starttls=True, **kw)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
-            self.ctl.start()
+        self.ctl.start()
 
     def stop(self):
         self.ctl.stop()
