@@ -103,9 +103,10 @@ def _stopped(stop) -> bool:
 
 def start(loaded, load: Callable, stop, *, db: str | None = None, state_dir=None,
           console_url: str = "") -> Runner | None:
-    """A Runner on its own thread when the config has rules and a database; else None."""
+    """A Runner on its own thread when there is a usage database (``db`` or ``[alerts]
+    db``); else None.  Rules added to the config later are picked up (``load``)."""
     path = db_path(loaded, db)
-    if not loaded.cfg.alerts.rules or not path:
+    if not path:
         return None
     r = Runner(load, path, state_dir or loaded.state_dir, console_url=console_url)
     threading.Thread(target=r.run, args=(stop,), name="alerts", daemon=True).start()

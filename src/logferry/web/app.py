@@ -459,6 +459,9 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         return {"meta": _editor_meta(), "job": detail, "read_only": s.token.read_only,
                 "token_sites": list(s.token.sites)}
 
+    from ..alerts.web import routes as alert_routes
+
+    app.include_router(alert_routes(console, session, writer, page))
     return app
 
 
