@@ -79,8 +79,9 @@ def routes(console, session, writer, page) -> APIRouter:
         raw = raw_rules(console.config_path)
         from ..web.configfile import version_of
 
-        for x in rows:
+        for x in rows:  # (the rule as the file has it: what the form edits)
             x["version"] = version_of(raw.get(x["name"]))
+            x["rule"] = raw.get(x["name"], x["rule"])
         st = store()
         now = int(datetime.now(UTC).timestamp() * 1e6)
         incidents = [{**i, "started": _fmt(i["started"]), "resolved": _fmt(i["resolved"]),
