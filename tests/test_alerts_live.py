@@ -72,3 +72,32 @@ severity = "critical"
                         "--config", str(cfg)], capture_output=True, text=True, timeout=120)
     [n] = json.loads(h.stdout)
     assert (n["rule"], n["event"], n["channel"], n["status"]) == ("burst", "firing", "hook", "sent")
+
+
+def test_logferry_run_evaluates_the_rules_of_alerts_db(tmp_path):
+    """``logferry run`` with rules and no export job: evaluates on [alerts] db at start and
+    every ``every``; SIGTERM stops it cleanly."""
+    import signal
+
+    from logferry.usage import connect, ingest
+
+    hook = WebhookSink()
+    log = tmp_path / "u_ex.log"
+    now = datetime.now(UTC)
+    log.write_text(HEAD + _lines(10, 200, now - timedelta(minutes=1)) + _lines(30, 503, now))
+    con = connect(tmp_path / "usage.duckdb")
+    ingest(con, [str(log)])
+    con.close()
+    cfg = tmp_path / "logferry.toml"
+    cfg.write_text(f'[alerts]\ndb = "usage.duckdb"\n[alerts.channels.h]\ntype = "teams"\nurl = "{hook.url}"\n'
+                   '[alerts.rules.burst]\nkind = "error_share"\nabove_pct = 30\nmin_requests = 10\n')
+    p = subprocess.Popen([sys.executable, "-m", "logferry.cli", "run", "--config", str(cfg)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        until(lambda: hook.received(), timeout=60)
+        assert hook.received()[0]["json"]["title"].startswith("[logferry FIRING] burst (warning)")
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=60)
+        hook.stop()
+    assert p.returncode == 0 and "Traceback" not in out, out
