@@ -185,3 +185,17 @@ def test_bad_channels_are_refused(ch, msg):
     with pytest.raises(Exception) as e:
         _channels(c=ch)
     assert msg in str(e.value)
+
+
+def test_log_text_in_slack_and_teams_messages_is_escaped(hook):
+    n = _notice()
+    n.details = {"paths": [{"path": "/<!channel>&<http://evil.example|click>", "hits": 4,
+                            "referers": ["<script>x</script>"]}]}
+    chs = _channels(s={"type": "slack", "url": hook.url + "/s"}, t={"type": "teams", "url": hook.url + "/t"})
+    for name, ch in chs.items():
+        send(name, ch, n, {})
+    got = {r["path"]: r["json"] for r in hook.received()}
+    slack = got["/s"]["text"]
+    assert "/&lt;!channel&gt;&amp;&lt;http://evil.example|click&gt;" in slack and "<!channel>" not in slack
+    assert "<http://127.0.0.1:8080/dashboard" in slack  # our own link stays a link
+    assert "&lt;script&gt;" in got["/t"]["text"] and "<script>" not in got["/t"]["text"]

@@ -11,6 +11,7 @@ and shipping never wait for it.
 
 from __future__ import annotations
 
+import html
 import logging
 import queue
 import smtplib
@@ -48,15 +49,20 @@ def _generic(n: Notice, cfg: dict) -> dict[str, Any]:
     return n.as_dict()
 
 
+def _slack_escape(text: str) -> str:
+    """Slack's control characters: a path from a log never becomes a link or a mention."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _slack(n: Notice, cfg: dict) -> dict[str, Any]:
-    return {"text": f"*{n.title()}*\n{_body(n)}\n<{n.link}|Open the dashboard>"}
+    return {"text": f"*{_slack_escape(n.title())}*\n{_slack_escape(_body(n))}\n<{n.link}|Open the dashboard>"}
 
 
 def _teams(n: Notice, cfg: dict) -> dict[str, Any]:
     color = {"critical": "d7263d", "warning": "f4a259", "info": "4a90d9"}[n.severity]
     return {"@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": n.title(),
-            "themeColor": "2e7d32" if n.event == "resolved" else color, "title": n.title(),
-            "text": _body(n).replace("\n", "<br>"),
+            "themeColor": "2e7d32" if n.event == "resolved" else color, "title": html.escape(n.title()),
+            "text": html.escape(_body(n)).replace("\n", "<br>"),
             "potentialAction": [{"@type": "OpenUri", "name": "Open the dashboard",
                                  "targets": [{"os": "default", "uri": n.link}]}]}
 
