@@ -8,22 +8,12 @@ import subprocess
 import sys
 
 import pytest
-from click.testing import CliRunner
-
-from logferry.cli import app
+from tests.test_dashboard import demo  # noqa: F401  (the demo's output folder, once per module)
 
 
 def lf(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "logferry.cli", *args], capture_output=True, text=True,
                           timeout=300, cwd=cwd)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo")
-    r = CliRunner().invoke(app, ["demo", "--out", str(out)])
-    assert r.exit_code == 0, r.output
-    return out
 
 
 def test_demo_rules_find_the_burst_and_the_gap_of_the_demo_logs(demo):

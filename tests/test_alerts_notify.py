@@ -36,6 +36,20 @@ def _channels(**chs):
     return AlertsCfg.model_validate({"channels": chs}).channels
 
 
+def _dispatch(channels, notices, retries: int, after_submit=None) -> Store:
+    """Notices through a Dispatcher (back-off 10 ms) until all are sent or failed: the store."""
+    store = Store()
+    d = Dispatcher(store, channels, {}, retries=retries, delay=0.01)
+    try:
+        d.submit(notices)
+        if after_submit is not None:
+            after_submit(store)
+        assert d.flush(30)
+    finally:
+        d.close()
+    return store
+
+
 @pytest.fixture
 def hook():
     s = WebhookSink()
@@ -107,13 +121,7 @@ def test_webhook_flavours_send_what_each_service_expects(hook):
 def test_a_webhook_answering_500_is_retried_then_recorded_failed_without_its_url(hook, monkeypatch):
     hook.status = 500
     monkeypatch.setenv("HOOK_URL", hook.url + "/T0KEN-in-the-path")
-    store = Store()
-    d = Dispatcher(store, _channels(h={"type": "slack", "url_env": "HOOK_URL"}), {}, retries=2, delay=0.01)
-    try:
-        d.submit([_notice()])
-        assert d.flush(30)
-    finally:
-        d.close()
+    store = _dispatch(_channels(h={"type": "slack", "url_env": "HOOK_URL"}), [_notice()], 2)
     assert len(hook.requests) == 3  # the first try and 2 retries
     [n] = store.notices()
     assert (n["status"], n["attempts"], n["error"]) == ("failed", 3, "HTTP 500")
@@ -122,13 +130,7 @@ def test_a_webhook_answering_500_is_retried_then_recorded_failed_without_its_url
 
 def test_a_send_that_fails_once_is_sent_on_the_retry(hook):
     hook.fail_next = 1
-    store = Store()
-    d = Dispatcher(store, _channels(h={"type": "webhook", "url": hook.url}), {}, retries=3, delay=0.01)
-    try:
-        d.submit([_notice()])
-        assert d.flush(30)
-    finally:
-        d.close()
+    store = _dispatch(_channels(h={"type": "webhook", "url": hook.url}), [_notice()], 3)
     [n] = store.notices()
     assert (n["status"], n["attempts"], n["error"]) == ("sent", 2, None)
     assert len(hook.received()) == 1
@@ -136,40 +138,24 @@ def test_a_send_that_fails_once_is_sent_on_the_retry(hook):
 
 def test_unreachable_smtp_is_recorded_and_does_not_block_the_caller(monkeypatch):
     monkeypatch.setenv("PW", "pw-value")
-    store = Store()
     ch = {"type": "email", "host": "127.0.0.1", "port": free_port(), "username": "u", "password_env": "PW",
           "sender": "a@example.org", "to": ["b@example.org"], "timeout": 2}
-    d = Dispatcher(store, _channels(mail=ch), {}, retries=1, delay=0.01)
-    try:
-        d.submit([_notice()])  # returns at once: the send happens on the dispatcher's thread
-        assert store.notices()[0]["status"] in ("pending", "retrying", "failed")
-        assert d.flush(30)
-    finally:
-        d.close()
+
+    def at_once(store):  # submit returned at once: the send happens on the dispatcher's thread
+        assert store.notices()[0]["status"] in ("pending", "retrying")
+
+    store = _dispatch(_channels(mail=ch), [_notice()], 1, at_once)
     [n] = store.notices()
     assert n["status"] == "failed" and n["attempts"] == 2 and "ConnectionRefusedError" in n["error"]
 
 
 def test_silenced_notices_are_recorded_not_sent(hook):
-    store = Store()
-    d = Dispatcher(store, _channels(h={"type": "webhook", "url": hook.url}), {}, retries=0, delay=0.01)
-    try:
-        d.submit([_notice(silenced=True)])
-        assert d.flush(10)
-    finally:
-        d.close()
+    store = _dispatch(_channels(h={"type": "webhook", "url": hook.url}), [_notice(silenced=True)], 0)
     assert [n["status"] for n in store.notices()] == ["silenced"] and hook.requests == []
 
 
 def test_a_missing_secret_is_a_recorded_error_naming_the_variable():
-    store = Store()
-    d = Dispatcher(store, _channels(h={"type": "webhook", "url_env": "NOT_SET_ANYWHERE_42"}), {},
-                   retries=3, delay=0.01)
-    try:
-        d.submit([_notice()])
-        assert d.flush(10)
-    finally:
-        d.close()
+    store = _dispatch(_channels(h={"type": "webhook", "url_env": "NOT_SET_ANYWHERE_42"}), [_notice()], 3)
     [n] = store.notices()
     assert n["status"] == "failed" and n["attempts"] == 1 and "NOT_SET_ANYWHERE_42 is not set" in n["error"]
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime
 
 import click
 
-from ..errors import ConfigError, LogferryError
+from ..errors import LogferryError
+from ..term import echo
 
 config_option = click.option("--config", "-c", help="Config file (default logferry.toml).")
 state_option = click.option("--state", help="State directory (default: the config's state_dir).")
@@ -66,7 +67,7 @@ def list_cmd(config, state, as_json) -> None:
           [[r["name"], r["kind"], r["severity"], r["condition"], r["window"], r["for"], r["state"],
             r["evaluated"] or "-"] for r in rows])
     for s in store.silences(_now_us()):
-        click.echo(f"silence {s['id']}: {s['rule'] or 'site ' + s['site']} until {_when(s['until'])} UTC")
+        echo(f"silence {s['id']}: {s['rule'] or 'site ' + s['site']} until {_when(s['until'])} UTC")
 
 
 def _now_us() -> int:
@@ -112,8 +113,6 @@ def test_cmd(name, all_, config, db, at, as_json) -> None:
 
 
 def _print_test(out: dict) -> None:
-    from ..term import echo
-
     for name, r in out["rules"].items():
         echo(f"{name} ({r['kind']}, {r['severity']}): {r['condition']}")
         if not r["incidents"]:
@@ -183,7 +182,7 @@ def silence_cmd(name, until, site, comment, config, state) -> None:
         s = add_silence(loaded, _store(loaded, state), name, site, until, comment)
     except LogferryError as e:
         _fail(str(e))
-    click.echo(f"silence {s['id']}: {name or 'site ' + site} until {_when(s['until'])} UTC")
+    echo(f"silence {s['id']}: {name or 'site ' + site} until {_when(s['until'])} UTC")
 
 
 @click.command("unsilence")

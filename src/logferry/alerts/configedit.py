@@ -8,29 +8,28 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-import tomlkit
 from pydantic import ValidationError
 
 from ..config import Config
 from ..errors import ConfigError
 from ..web.configfile import (
-    _WRITE,
-    Conflict,
     Invalid,
-    _item,
-    _update,
     clean,
+    delete_table,
     field_errors,
+    raw_tables,
     read_text,
+    save_table,
     version_of,
-    write_atomic,
 )
 from .rules import _NAME
 
 
+KEYS = ("alerts", "rules")
+
+
 def raw_rules(path: Path) -> dict[str, dict]:
-    text = read_text(path)
-    return dict(((tomllib.loads(text).get("alerts") or {}).get("rules") or {}) if text else {})
+    return raw_tables(path, KEYS)
 
 
 def rule_version(path: Path, name: str) -> str:
@@ -64,43 +63,8 @@ def validate_rule(path: Path, name: str, rule: dict[str, Any] | None) -> dict[st
 
 def save_rule(path: Path, name: str, rule: dict[str, Any], version: str | None, *, new: bool) -> str:
     """Validate and write one rule; returns its new version (see ``configfile.save_job``)."""
-    rule = clean(rule)
-    with _WRITE:
-        current = raw_rules(path).get(name)
-        if new and current is not None:
-            raise Conflict(f"a rule named {name!r} exists already")
-        if not new and current is None:
-            raise Conflict(f"rule {name!r} no longer exists in {path.name}")
-        if not new and version != version_of(current):
-            raise Conflict(f"rule {name!r} was changed since this form was loaded; reload it")
-        validate_rule(path, name, rule)
-        text = read_text(path)
-        doc = tomlkit.parse(text) if text else tomlkit.document()
-        if "alerts" not in doc:
-            doc["alerts"] = tomlkit.table()
-        if "rules" not in doc["alerts"]:
-            doc["alerts"]["rules"] = tomlkit.table(is_super_table=True)
-        rules = doc["alerts"]["rules"]
-        if name in rules:
-            _update(rules[name], rule)
-        else:
-            tbl = tomlkit.table()
-            for k, v in rule.items():
-                tbl[k] = _item(v)
-            rules[name] = tbl
-        out = tomlkit.dumps(doc)
-        Config.model_validate(tomllib.loads(out))  # what is written is what was validated
-        write_atomic(path, out)
-        return version_of(tomllib.loads(out)["alerts"]["rules"][name])
+    return save_table(path, KEYS, name, clean(rule), version, new=new, what="rule", validate=validate_rule)
 
 
 def delete_rule(path: Path, name: str, version: str | None) -> None:
-    with _WRITE:
-        current = raw_rules(path).get(name)
-        if current is None:
-            raise Conflict(f"rule {name!r} no longer exists")
-        if version != version_of(current):
-            raise Conflict(f"rule {name!r} was changed since this page was loaded; reload it")
-        doc = tomlkit.parse(read_text(path))
-        del doc["alerts"]["rules"][name]
-        write_atomic(path, tomlkit.dumps(doc))
+    delete_table(path, KEYS, name, version, what="rule")
