@@ -94,3 +94,12 @@ def test_alerts_page(page, demo_serve):
     page.wait_for_selector("#rules tr[data-rule='slow-pages'] .state-ok")
     page.shot("alerts-after")
     page.watch.check()
+
+    # the dashboard marks the incidents on its time charts
+    page.click("#nav-dashboard")
+    cap = page.locator("[data-chart='requests'] .incidents")
+    cap.wait_for()
+    text = cap.inner_text()
+    assert "server-errors (critical)" in text and "site-down (critical)" in text
+    page.shot("dashboard-incidents")
+    page.watch.check()

@@ -34,20 +34,37 @@ def _fmt(us: int | None) -> str | None:
     return None if us is None else datetime.fromtimestamp(us / 1e6, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+_OPENED: dict[str, Store] = {}
+
+
+def store_of(console) -> Store:
+    """The alert state of the console: its scheduler's store, or the state directory's."""
+    runner = getattr(console, "alerts", None)
+    if runner is not None:
+        return runner.store
+    key = str(console.state_dir)
+    if key not in _OPENED:
+        _OPENED[key] = Store.at(key)
+    return _OPENED[key]
+
+
+def incident_marks(console, sites: list[str] | None) -> list[dict[str, Any]]:
+    """The incidents the dashboard marks on its time charts (of the rules within ``sites``):
+    rule, severity, start (the first evidence) and end (None while firing), epoch seconds."""
+    st = store_of(console)
+    names = {x["name"] for x in rule_rows(console.loaded(), st, None if sites is None else tuple(sites))}
+    marks = [{"rule": i["rule"], "severity": i["severity"], "start": (i["first"] or i["started"]) / 1e6,
+              "end": None if i["resolved"] is None else i["resolved"] / 1e6}
+             for i in st.incidents(limit=500) if i["rule"] in names]
+    return sorted(marks, key=lambda m: m["start"])
+
+
 def routes(console, session, writer, page) -> APIRouter:
     """The router, given the app's console and its access dependencies."""
     r = APIRouter()
 
-    opened: dict[str, Store] = {}
-
     def store() -> Store:
-        runner = getattr(console, "alerts", None)
-        if runner is not None:
-            return runner.store
-        key = str(console.state_dir)
-        if key not in opened:
-            opened[key] = Store.at(key)
-        return opened[key]
+        return store_of(console)
 
     def scope(s) -> tuple[str, ...] | None:
         return tuple(s.token.sites) if s.token.scoped else None
