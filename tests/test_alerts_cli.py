@@ -91,6 +91,17 @@ def test_bad_rules_are_one_error_line_exit_2(tmp_path, rule, msg):
     (["silence", "nope", "--until", "1h"], "no alert rule named 'nope'"),
     (["unsilence", "999"], "no silence 999"),
 ])
-def test_command_mistakes_exit_2(demo, args, msg):
-    r = lf("alerts", *args, "--config", str(demo / "logferry.toml"))
+def test_command_mistakes_exit_2(tmp_path, demo, args, msg):
+    state = tmp_path / "state"
+    r = lf("alerts", *args, "--config", str(demo / "logferry.toml"), *(["--state", str(state)]
+                                                                      if args[0] != "test" else []))
     assert r.returncode == 2 and r.stderr.startswith("logferry: error: ") and msg in r.stderr, r.stderr
+    assert not state.exists()  # nothing written
+
+
+def test_reading_commands_write_nothing(tmp_path, demo):
+    state = tmp_path / "state"
+    for args in (["list"], ["history"], ["history", "--notices"]):
+        r = lf("alerts", *args, "--config", str(demo / "logferry.toml"), "--state", str(state))
+        assert r.returncode == 0, r.stderr
+    assert not state.exists()

@@ -31,11 +31,11 @@ def _load(config: str | None):
         _fail(str(e))
 
 
-def _store(loaded, state: str | None):
+def _store(loaded, state: str | None, create: bool = False):
     from .store import Store
 
     try:
-        return Store.at(state or loaded.state_dir)
+        return Store.at(state or loaded.state_dir, create=create)
     except OSError as e:
         _fail(f"cannot open the alert state: {e.strerror or e}")
 
@@ -179,7 +179,7 @@ def silence_cmd(name, until, site, comment, config, state) -> None:
         _fail("give a rule NAME or --site SITE")
     loaded = _load(config)
     try:
-        s = add_silence(loaded, _store(loaded, state), name, site, until, comment)
+        s = add_silence(loaded, lambda: _store(loaded, state, create=True), name, site, until, comment)
     except LogferryError as e:
         _fail(str(e))
     echo(f"silence {s['id']}: {name or 'site ' + site} until {_when(s['until'])} UTC")

@@ -3,6 +3,7 @@ the rules with their state, a test over the data, silences, a test notification.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -112,13 +113,16 @@ def _td(secs: float):
     return timedelta(seconds=secs)
 
 
-def add_silence(loaded, store: Store, rule: str | None, site: str | None, until: str,
+def add_silence(loaded, store: Store | Callable[[], Store], rule: str | None, site: str | None, until: str,
                 comment: str = "", now: datetime | None = None) -> dict[str, Any]:
+    """Silence ``rule`` or ``site`` until ``until`` (a time or a duration from now); the store
+    (or the function that opens it) is only touched once the request is valid."""
     rules = loaded.cfg.alerts.rules
     if rule is not None and rule not in rules:
         raise ConfigError(f"no alert rule named {rule!r}; rules: {', '.join(sorted(rules)) or '(none)'}")
     now = now or datetime.now(UTC)
     t = parse_until(until, now)
+    store = store() if callable(store) else store
     sid = store.silence(rule, site, to_us(t), to_us(now), comment)
     return {"id": sid, "rule": rule, "site": site, "until": to_us(t), "comment": comment}
 

@@ -46,8 +46,11 @@ class Store:
             self.db.executescript(_SCHEMA)
 
     @classmethod
-    def at(cls, state_dir: str | os.PathLike) -> Store:
-        return cls(Path(state_dir) / FILE)
+    def at(cls, state_dir: str | os.PathLike, *, create: bool = True) -> Store:
+        """The state directory's store; ``create=False``: an empty one in memory when the
+        file does not exist yet (what a command that only reads uses: it writes nothing)."""
+        path = Path(state_dir) / FILE
+        return cls(path if create or path.exists() else ":memory:")
 
     def close(self) -> None:
         self.db.close()
