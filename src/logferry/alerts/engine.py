@@ -19,7 +19,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from ..errors import LogferryError
 from .query import UNITS, US, Observation, measure, threshold, ts
 from .store import Store
 
@@ -172,7 +171,7 @@ def evaluate(rules: dict[str, Any], con, now: datetime | float, store: Store, *,
     for name, rule in rules.items():
         try:
             obs = measure(con, rule, [t])[0]
-        except (LogferryError, Exception) as e:  # noqa: BLE001 - one rule's failure stops no other
+        except Exception as e:  # noqa: BLE001 - one rule's failure stops no other
             log.warning("alert rule %s: %s", name, e)
             store.evaluated(name, t, None, False, str(e).splitlines()[0][:300])
             continue

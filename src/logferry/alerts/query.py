@@ -225,7 +225,7 @@ def _sql_step(con, rule, t: int) -> Observation:
         cols = [d[0] for d in rel.description]
         rows = rel.fetchall()
     except duckdb.Error as e:
-        raise ConfigError(f"rule {rule.kind}: the query failed: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"sql rule: the query failed: {str(e).splitlines()[0]}") from None
     details = [dict(zip(cols, (_plain(v) for v in r), strict=True)) for r in rows[:5]]
     return Observation(t, len(rows), bool(rows), start, t, {"rows": details})
 
