@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import ConfigError
+from .rules import show_duration
 
 #: the rule's requests: time range (zone maps prune the rest), sites, optional path prefix
 _BASE = """
@@ -177,8 +178,6 @@ def threshold(rule) -> str:
         where = f" on {rule.path_prefix}*" if rule.path_prefix else ""
         return f"{rule.percentile} > {rule.above_ms:g} ms{where} (at least {rule.min_requests} requests)"
     if k == "site_down":
-        from .rules import show_duration
-
         return f"no request for {show_duration(rule.window)}"
     if k == "broken_links":
         return f"a new path answering 404/410 more than {rule.min_hits} times"
@@ -190,22 +189,6 @@ def threshold(rule) -> str:
 
 
 # --- the free SQL rule ------------------------------------------------------------------------
-
-def check_sql(q: str) -> None:
-    """One SELECT, whose only parameters are $start and $end (ValueError otherwise)."""
-    import duckdb
-
-    try:
-        stmts = duckdb.extract_statements(q)
-    except duckdb.Error as e:
-        raise ValueError(f"not valid SQL: {str(e).splitlines()[0]}") from None
-    if len(stmts) != 1 or stmts[0].type != duckdb.StatementType.SELECT:
-        raise ValueError("must be one SELECT statement")
-    extra = set(stmts[0].named_parameters) - {"start", "end"}
-    if extra:
-        raise ValueError(f"unknown parameter(s) {', '.join('$' + x for x in sorted(extra))}: "
-                         f"only $start and $end")
-
 
 _SQL_WRAP = """WITH requests AS (
   SELECT * FROM main.requests

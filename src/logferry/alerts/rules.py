@@ -156,10 +156,24 @@ class Sql(_Rule):
     @field_validator("query")
     @classmethod
     def _query(cls, v):
-        from .query import check_sql
-
         check_sql(v)
         return v
+
+
+def check_sql(q: str) -> None:
+    """One SELECT, whose only parameters are $start and $end (ValueError otherwise)."""
+    import duckdb
+
+    try:
+        stmts = duckdb.extract_statements(q)
+    except duckdb.Error as e:
+        raise ValueError(f"not valid SQL: {str(e).splitlines()[0]}") from None
+    if len(stmts) != 1 or stmts[0].type != duckdb.StatementType.SELECT:
+        raise ValueError("must be one SELECT statement")
+    extra = set(stmts[0].named_parameters) - {"start", "end"}
+    if extra:
+        raise ValueError(f"unknown parameter(s) {', '.join('$' + x for x in sorted(extra))}: "
+                         f"only $start and $end")
 
 
 Rule = Annotated[ErrorShare | Latency | SiteDown | BrokenLinks | Traffic | Sql, Field(discriminator="kind")]
@@ -167,7 +181,7 @@ KINDS = ("error_share", "latency", "site_down", "broken_links", "traffic", "sql"
 
 
 def _secret_refs(v: dict[str, Any]) -> None:
-    from ..config import check_option
+    from ..secretrefs import check_option
 
     for k, val in v.items():
         check_option(k, val)
