@@ -69,6 +69,7 @@ AREAS = (
     "logferry.ship.cli",
     "logferry.snowplow_cli",
     "logferry.web.cli",
+    "logferry.alerts.cli",
 )
 
 

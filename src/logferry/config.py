@@ -35,7 +35,6 @@ Example::
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -52,7 +51,10 @@ from pydantic import (
     model_validator,
 )
 
+from .alerts.rules import AlertsCfg
 from .errors import ConfigError
+# (the secret-reference rules, shared with the alert channels; names kept importable from here)
+from .secretrefs import _SECRET_KEYS, check_option, is_reference, is_secret_key  # noqa: F401
 from .ship.schedule import MIN_EVERY_MINUTES, Schedule
 
 DEFAULT_FILE = "logferry.toml"
@@ -123,56 +125,6 @@ class NameCfg(_M):
 class RetentionCfg(_M):
     source_days: float | None = Field(None, gt=0)
     dest_days: float | None = Field(None, gt=0)
-
-
-#: option names that hold a secret: they may only be given by reference
-_SECRET_WORDS = re.compile(
-    r"secret|passw|passphrase|token|credential|api_?key|access_?key|private_?key|signature|"
-    r"(^|_)key$|(^|_)auth($|_)", re.I)
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SECRET_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-
-
-def is_secret_key(key: str) -> bool:
-    return bool(_SECRET_WORDS.search(key))
-
-
-def is_reference(key: str) -> bool:
-    """``X_env`` (any X) or ``X_secret`` with a secret-like X: the value names the secret."""
-    return (key.endswith("_env") and len(key) > 4) or (
-        key.endswith("_secret") and is_secret_key(key[: -len("_secret")]))
-
-
-class _SecretKeys:
-    """``key in _SECRET_KEYS``: the key would hold a secret written as a value."""
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and is_secret_key(key) and not is_reference(key)
-
-
-_SECRET_KEYS = _SecretKeys()
-
-
-def check_option(key: str, value: Any) -> None:
-    """A destination option of the config file: secrets are never written in it.
-
-    ``X_env = "VAR"`` reads X from environment variable VAR, ``X_secret = "NAME"`` from the
-    secrets file, where X is a secret-like option (``password_secret``, ``token_env``). Any
-    other key that looks like a secret (``secret``, ``aws_secret_access_key``,
-    ``client_secret``, ``api_key``, ``token`` ...) is refused, naming the key only."""
-    if key.endswith("_env") and len(key) > 4:
-        if not (isinstance(value, str) and _ENV_NAME.fullmatch(value)):
-            raise ValueError(f"{key!r}: must name an environment variable (letters, digits, _)")
-        return
-    if key.endswith("_secret") and is_secret_key(key[: -len("_secret")]):
-        if not (isinstance(value, str) and _SECRET_NAME.fullmatch(value)):
-            raise ValueError(f"{key!r}: must name a key of the secrets file")
-        return
-    if is_secret_key(key):
-        raise ValueError(
-            f"{key!r}: secrets may not be written in the config; use {key}_env = \"VAR\" "
-            f"or {key}_secret = \"NAME\" (secrets file)"
-        )
 
 
 class JobCfg(_M):
@@ -276,6 +228,7 @@ class Config(_M):
     secrets_file: str | None = None
     console: ConsoleCfg = ConsoleCfg()
     jobs: dict[str, JobCfg] = {}
+    alerts: AlertsCfg = AlertsCfg()
 
     @field_validator("jobs")
     @classmethod

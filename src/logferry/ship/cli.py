@@ -333,13 +333,14 @@ def export_show(run_id: int, config: str | None, as_json: bool) -> None:
         tsv([(o.name, o.size, o.records, f"sha256:{o.sha256}")])
 
 
-def _scheduler(loaded, names: list[str], stop) -> None:
-    """The foreground scheduler on the module's ``clock`` / ``sleep`` (tests freeze them)."""
+def _scheduler(loaded, names: list[str], stop, alerts=None) -> None:
+    """The foreground scheduler on the module's ``clock`` / ``sleep`` (tests freeze them);
+    with ``alerts`` (the alert rules' own thread) and no scheduled job, waits for SIGTERM."""
     from .schedule import Schedule
 
     scheds = {n: Schedule.make(loaded.cfg.jobs[n].every_minutes, loaded.cfg.jobs[n].cron) for n in names}
     scheds = {n: s for n, s in scheds.items() if s.every_secs or s.cron}
-    if not scheds:
+    if not scheds and alerts is None:
         _fail("no scheduled jobs (set every_minutes or cron)")
     scheduler_loop(loaded, scheds, stop, clock=clock, sleep=sleep)
     echo("scheduler: stopped cleanly")
@@ -396,9 +397,13 @@ def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5, rel
 
 @config_option
 def run_cmd(config: str | None) -> None:
-    """Run every scheduled job in the foreground (SIGTERM finishes the current object and exits)."""
+    """Run every scheduled job in the foreground, and the alert rules on [alerts] db (SIGTERM
+    finishes the current object and exits)."""
+    from ..alerts.runner import start as start_alerts
+
     loaded = _load(config)
-    _scheduler(loaded, sorted(loaded.cfg.jobs), _install_sigterm())
+    stop = _install_sigterm()
+    _scheduler(loaded, sorted(loaded.cfg.jobs), stop, alerts=start_alerts(loaded, lambda: loaded, stop))
 
 
 @config_option

@@ -492,7 +492,8 @@ def demo_cmd(out: str) -> None:
     cfg = os.path.join(out, "logferry.toml")
     if not os.path.exists(cfg):  # (a config the operator has edited since is kept)
         _write_demo_config(cfg, out)
-    click.echo(safe(f"config: {cfg}  (one export job, iis; try: logferry serve --config {cfg} --db {db})"),
+    click.echo(safe(f"config: {cfg}  (one export job, iis, and four alert rules; try: logferry serve --config {cfg} --db {db}"
+                    f"   or   logferry alerts test --all --config {cfg} --db {db})"),
                err=True)
     if summary.errors:
         raise click.exceptions.Exit(1)
@@ -516,6 +517,9 @@ def _write_demo_config(path: str, out: str) -> None:
     jobs = tomlkit.table(is_super_table=True)
     jobs.add("iis", job)
     doc.add("jobs", jobs)
+    from ..alerts.demo import add_demo_rules
+
+    add_demo_rules(doc, "demo.duckdb")
     with open(path, "x", encoding="utf-8") as f:
         f.write(tomlkit.dumps(doc))
 

@@ -32,6 +32,8 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
 from .. import __version__
+from ..alerts.web import incident_marks
+from ..alerts.web import routes as alert_routes
 from ..errors import ConfigError, LogferryError
 from . import configfile, desttypes, editor, policy
 from .console import Busy, Console, Forbidden, NotFound, job_sites
@@ -264,6 +266,7 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         filters = dash.filters_from_query(request.query_params)
         with _usage_con() as con:
             data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+        data["incidents"] = incident_marks(console, _allowed(s))
         html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None,
                                      status="/api/status",
                                      nav=env.get_template("nav.html").render(nav=True, token=s.token.public()))
@@ -510,7 +513,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
             raise HTTPException(503, "the dashboard is not available in this version of logferry")
         filters = dash.filters_from_query(request.query_params)
         with _usage_con() as con:
-            return dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+            data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+        return {**data, "incidents": incident_marks(console, _allowed(s))}
 
     @app.get("/api/status", tags=["console"])
     def api_status(s: Session = Depends(session)) -> dict[str, Any]:
@@ -523,6 +527,7 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         return {"meta": _editor_meta(), "job": detail, "read_only": s.token.read_only,
                 "token_sites": list(s.token.sites)}
 
+    app.include_router(alert_routes(console, session, writer, page))
     return app
 
 

@@ -122,6 +122,14 @@ def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, f
         threads.append(threading.Thread(target=console.follower.run, args=(follow_stop,),
                                         name="follower", daemon=True))
 
+    if not no_scheduler:  # alert rules on --db (or [alerts] db), after each commit of --follow
+        from ..alerts.runner import start as start_alerts
+
+        console.alerts = start_alerts(console.loaded(), console.loaded, follow_stop, db=db, state_dir=sd,
+                                      console_url=base)
+        if console.alerts is not None and follow:
+            console.follower.on_commit = console.alerts.poke
+
     def on_term(*_):
         console.stop.set()
         follow_stop.set()
