@@ -36,6 +36,21 @@ class Command(click.Command):
         return self.short_help or _summary(self.help)
 
 
+class UsageLine(click.ClickException):
+    """A usage error (an unknown flag, a value of the wrong kind) shown as every other
+    error is: one line ``logferry: error: ...``, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        error(self.message)
+
+
+def _one_line(e: click.UsageError) -> UsageLine:
+    where = e.ctx.command_path if e.ctx is not None else "logferry"
+    return UsageLine(f"{e.format_message()} (see '{where} --help')")
+
+
 class Group(click.Group):
     """Commands listed in the order they were added, then the sub-groups (click sorts them by
     name), each with its whole first paragraph; with no arguments, the help on stdout and exit
@@ -54,13 +69,18 @@ class Group(click.Group):
         if not args and self.no_args_is_help and not ctx.resilient_parsing:
             click.echo(ctx.get_help(), color=ctx.color)
             ctx.exit(2)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            raise _one_line(e) from e
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as e:  # Ctrl-C: exit status 130, no "Aborted!"
             raise click.exceptions.Exit(130) from e
+        except click.UsageError as e:
+            raise _one_line(e) from e
 
 
 #: modules that add command groups: each defines register(app)
