@@ -48,15 +48,18 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError
+from .errors import ConfigError, LogferryError
+from .ship import MAX_AGE_SECS
+from .values import INT64_MAX
 
 DEFAULT_FILE = "logferry.toml"
 
 
 class _M(BaseModel):
     # strict: a value of the wrong type is an error, never coerced ("5" is not 5, true is
-    # not 1); TOML arrays are accepted where a list is meant (Strs)
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # not 1); TOML arrays are accepted where a list is meant (Strs); numbers are finite
+    # (TOML has nan and inf)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 #: a TOML array of strings
@@ -65,6 +68,8 @@ Strs = Annotated[tuple[StrictStr, ...], Strict(False)]
 #: the shortest interval of ``every_minutes``: 3 seconds (a shorter one is a busy loop,
 #: not a schedule)
 MIN_EVERY_MINUTES = 0.05
+#: the longest: a year
+MAX_EVERY_MINUTES = 366 * 24 * 60
 
 
 class FilterCfg(_M):
@@ -99,9 +104,9 @@ class PrivacyCfg(_M):
 
 
 class RotateCfg(_M):
-    max_bytes: int | None = Field(50_000_000, gt=0)
-    max_age_secs: float | None = Field(300, gt=0)
-    max_records: int | None = Field(None, gt=0)
+    max_bytes: int | None = Field(50_000_000, gt=0, le=INT64_MAX)
+    max_age_secs: float | None = Field(300, gt=0, le=MAX_AGE_SECS)
+    max_records: int | None = Field(None, gt=0, le=INT64_MAX)
 
 
 class NameCfg(_M):
@@ -191,7 +196,7 @@ class JobCfg(_M):
     site: str = ""
     #: the job's tenants: only records whose ``site`` is one of these are shipped
     sites: Strs = ()
-    every_minutes: float | None = Field(None, ge=MIN_EVERY_MINUTES, le=366 * 24 * 60)
+    every_minutes: float | None = Field(None, ge=MIN_EVERY_MINUTES, le=MAX_EVERY_MINUTES)
     cron: str | None = None
     retention: RetentionCfg = RetentionCfg()
     retries: int = Field(6, ge=0, le=100)
@@ -228,6 +233,18 @@ class JobCfg(_M):
 
         if v not in WRITERS:
             raise ValueError(f"unknown output format {v!r}; choose one of: {', '.join(sorted(WRITERS))}")
+        return v
+
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v):
+        if v is not None:
+            from .transforms import job_fields
+
+            try:
+                job_fields(v)
+            except LogferryError as e:
+                raise ValueError(str(e)) from None
         return v
 
     @field_validator("where")

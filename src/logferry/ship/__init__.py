@@ -3,3 +3,6 @@
 ``engine`` is the chain (sources -> transforms -> writer -> rotate -> name -> destination
 -> checkpoint), ``state`` the SQLite book-keeping, ``schedule``/``retention`` pure planners.
 """
+
+#: the longest an object may stay open (``rotate.max_age_secs``, ``ship --max-age-secs``): a year
+MAX_AGE_SECS = 366 * 86400

@@ -108,11 +108,10 @@ class Schedule:
         if cron:
             return cls(cron=Cron.parse(cron))
         if every_minutes is not None:
-            from ..config import MIN_EVERY_MINUTES
+            from ..config import MAX_EVERY_MINUTES, MIN_EVERY_MINUTES
+            from ..values import number
 
-            if not every_minutes >= MIN_EVERY_MINUTES:  # also NaN
-                raise ConfigError(f"every_minutes must be at least {MIN_EVERY_MINUTES:g}")
-            return cls(every_secs=every_minutes * 60)
+            return cls(every_secs=60 * number(every_minutes, "every_minutes", MIN_EVERY_MINUTES, MAX_EVERY_MINUTES))
         return cls()
 
     def next_run(self, last_start: float | None, now: float) -> float | None:

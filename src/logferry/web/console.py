@@ -56,6 +56,9 @@ def job_sites(j) -> tuple[str, ...]:
 
 
 _ATTEMPTS = re.compile(r"gave up after (\d+) attempts")
+#: the history's pages: at most this many runs a page, and pages numbered up to this
+MAX_PER_PAGE = 1000
+MAX_PAGE = 10**9
 
 
 class Console:
@@ -277,7 +280,7 @@ class Console:
         names = list(self.visible(tok)) if tok.scoped else None
         if job and names is not None and job not in names:
             names = []
-        page, per_page = max(1, page), min(max(1, per_page), 1000)
+        page, per_page = min(max(1, page), MAX_PAGE), min(max(1, per_page), MAX_PER_PAGE)
         with self.state() as st:
             total = st.count_runs(job, status=status, jobs=names)
             runs = st.runs(job, limit=per_page, offset=(page - 1) * per_page, status=status, jobs=names)
