@@ -461,9 +461,7 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     @app.get("/api/status", tags=["console"])
     def api_status(s: Session = Depends(session)) -> dict[str, Any]:
         """Version, who you are (token id, sites, read-only) and the follower's status."""
-        f = console.follower
-        return {"version": __version__, "token": s.token.public(),
-                "follower": f.status() if f is not None else None}
+        return {"version": __version__, "token": s.token.public(), "follower": console.follower_status()}
 
     def _editor_data(detail: dict | None, s: Session) -> dict[str, Any]:
         return {"meta": _editor_meta(), "job": detail, "read_only": s.token.read_only,

@@ -74,6 +74,8 @@ class Console:
         self.db = Path(db) if db else None
         self.stop = Stop()
         self.follower = None
+        #: why the follower stopped, when an error stopped it (``follower_status`` says so)
+        self.follower_error: str | None = None
         self._loaded: tuple[int, Loaded] | None = None
         self._lock = threading.Lock()
         self._runs: dict[str, threading.Thread] = {}
@@ -235,6 +237,25 @@ class Console:
     def wait_runs(self, timeout: float | None = None) -> None:
         for t in list(self._runs.values()):
             t.join(timeout)
+
+    # -- the follower of `serve --follow` ------------------------------------------------------
+    def follow(self, stop: threading.Event) -> None:
+        """Run the follower until ``stop`` (a thread's target); an error that ends it is
+        logged in one line and kept for :meth:`follower_status`."""
+        try:
+            self.follower.run(stop)
+        except Exception as e:  # noqa: BLE001 - any failure is reported, not a traceback
+            self.follower_error = (str(e).splitlines() or [""])[0] or type(e).__name__
+            log.error("the follower stopped: %s", self.follower_error)
+
+    def follower_status(self) -> dict[str, Any] | None:
+        """The follower's status (None without one); its ``errors`` name why it stopped."""
+        if self.follower is None:
+            return None
+        st = self.follower.status()
+        if self.follower_error is not None:
+            st["errors"] = {**st["errors"], "follower": f"stopped: {self.follower_error}"}
+        return st
 
     # -- the scheduler of `logferry run` -----------------------------------------------------
     def _schedules(self, loaded: Loaded):
