@@ -39,6 +39,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -65,6 +66,20 @@ class _M(BaseModel):
 #: a TOML array of strings
 Strs = Annotated[tuple[StrictStr, ...], Strict(False)]
 
+
+def _time(v: Any) -> Any:
+    from .values import parse_time
+
+    try:
+        return parse_time(v, "")
+    except ConfigError as e:
+        raise ValueError(str(e)) from None
+
+
+#: a point in time: a TOML datetime or date, or an ISO 8601 string ("2024-03-01T10:30:00Z",
+#: an offset, a date alone; UTC when none is given) -- values.parse_time, as every --since
+Time = Annotated[datetime, BeforeValidator(_time)]
+
 #: the shortest interval of ``every_minutes``: 3 seconds (a shorter one is a busy loop,
 #: not a schedule)
 MIN_EVERY_MINUTES = 0.05
@@ -72,11 +87,14 @@ MIN_EVERY_MINUTES = 0.05
 MAX_EVERY_MINUTES = 366 * 24 * 60
 
 
+_DIGIT_PAIRS = frozenset(f"{i:02d}" for i in range(100))
+
+
 class FilterCfg(_M):
     status: Strs = ()
     sites: Strs = ()
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Time | None = None
+    until: Time | None = None
     path_prefix: str | None = None
 
     @field_validator("status")
@@ -84,9 +102,19 @@ class FilterCfg(_M):
     def _status(cls, v):
         for s in v:
             s2 = s.strip().lower()
-            if not ((len(s2) == 3 and s2[0] in "12345" and s2[1:] == "xx") or (s2.isdigit() and len(s2) == 3)):
+            if not (len(s2) == 3 and s2[0] in "12345" and (s2[1:] == "xx" or s2[1:] in _DIGIT_PAIRS)):
                 raise ValueError(f"{s!r} is not a status (404) or a class (4xx)")
         return v
+
+    @model_validator(mode="after")
+    def _order(self):
+        from .values import check_order
+
+        try:
+            check_order(self.since, self.until, "until must be after since")
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        return self
 
 
 class PrivacyCfg(_M):

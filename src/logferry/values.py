@@ -79,12 +79,13 @@ def parse_time(value: Any, name: str = "time") -> datetime:
     elif isinstance(value, str):
         t = _parse_text(value.strip(), name)
     else:
-        raise ConfigError(f"{name}: a date/time (ISO 8601, e.g. 2024-03-01T10:30:00Z), not {value!r}")
+        raise ConfigError(f"{name}: a date/time (ISO 8601, e.g. 2024-03-01T10:30:00Z), not {value!r}".lstrip(": "))
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
 def _parse_text(s: str, name: str) -> datetime:
-    bad = ConfigError(f"{name} {s!r}: not a date/time (ISO 8601, e.g. 2024-03-01T10:30:00Z or 2024-03-01)")
+    bad = ConfigError(f"{name}: {s!r} is not a date/time (ISO 8601, e.g. 2024-03-01T10:30:00Z or 2024-03-01)"
+                      .lstrip(": "))
     if _DECIMAL.fullmatch(s):
         try:
             return datetime.fromtimestamp(number(s, name, -62135596800, 253402300799), UTC)
