@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -85,17 +85,15 @@ def _tokenize(expr: str) -> list[tuple[str, str]]:
 
 
 def _parse_ts(text: str, expr: str) -> pa.Scalar:
-    t = text.strip()
-    if t.endswith(("Z", "z")):
-        t = t[:-1] + "+00:00"
+    from .errors import ConfigError
+    from .values import parse_time
+
     try:
-        dt = datetime.fromisoformat(t)
-    except ValueError:
+        dt = parse_time(text, "")
+    except ConfigError:
         raise ConversionError(
             f"--where {expr!r}: {text!r} is not an ISO 8601 time (e.g. 2024-03-01T00:00:00Z)"
         ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
     return pa.scalar(dt.astimezone(UTC), pa.timestamp("us", tz="UTC"))
 
 
