@@ -136,6 +136,12 @@ CHECKED = [
     case("ship-fields-typo", ["ship", "{d}/access.log", "--dest", "file://{d}/d3", "--state", "{d}/st3",
                               "--fields", "timestamp,clientip"]),
     case("ship-to-unknown", ["ship", "{d}/access.log", "--dest", "file://{d}/d3", "--state", "{d}/st3", "--to", "nope"]),
+    case("ship-dest-port-circled", ["ship", "{d}/access.log", "--dest", "sftp://u@127.0.0.1:③/in", "--state", "{d}/st3"]),
+    case("ship-dest-port-arabic", ["ship", "{d}/access.log", "--dest", "ftps://u@127.0.0.1:٢١/in", "--state", "{d}/st3"]),
+    case("ship-dest-port-zero", ["ship", "{d}/access.log", "--dest", "datadog://127.0.0.1:0", "--state", "{d}/st3"]),
+    case("ingest-commit-every-nan", ["ingest", "--follow", "--commit-every", "nan", "--db", "{d}/x.duckdb",
+                                     "{d}/access.log"]),
+    case("convert-max-line-not-ascii", ["convert", "{d}/access.log", "--max-line", "١٦M"]),
     case("convert-o-exists", ["convert", "{d}/access.log", "-o", "{d}/file"]),
     case("convert-bad-rows-exists", ["convert", "{d}/access.log", "-o", "{d}/new.jsonl", "--bad-rows", "{d}/file"]),
     case("events-o-exists", ["events", "{d}/access.log", "-o", "{d}/file"]),
@@ -157,6 +163,13 @@ def test_a_bad_flag_is_one_error_line_before_any_work(env2, args):
     assert r.stdout == ""
     assert sorted(os.listdir(d)) == before  # nothing written (no output, state, report or token)
     assert (d / "file").read_text() == "a regular file, not a folder\n"
+
+
+def test_a_thread_count_that_is_not_ascii_digits_is_ignored(env2):
+    d, _ = env2
+    r = subprocess.run([sys.executable, "-m", "logferry.cli", "convert", f"{d}/access.log", "-o", "-"],
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "LOGFERRY_THREADS": "③"})
+    assert r.returncode == 0 and "Traceback" not in r.stderr and '"client_ip":"1.2.3.4"' in r.stdout
 
 
 def test_a_ship_typo_records_no_run(env2):

@@ -72,11 +72,12 @@ def test_a_port_is_ascii_digits_in_range(env, client, port):  # noqa: F811
 
 @pytest.mark.parametrize("body", [
     {"every_minutes": float("inf")}, {"rotate": {"max_age_secs": 1e400}}, {"rotate": {"max_bytes": 2**64}},
-    {"fields": ["timestamp", "clientip"]}, {"filter": {"status": ["①②③"]}},
+    {"fields": ["timestamp", "clientip"]}, {"filter": {"status": ["①②③"]}}, {"dest": "sftp://u@h:③/in"},
 ])
 def test_job_numbers_and_fields_are_checked_before_saving(env, client, body):  # noqa: F811
     before = env.cfg.read_bytes()
-    payload = {"name": "n1", "job": {**_job(env), **body}, "destination": {"type": "folder", "path": str(env.out / "n")}}
+    dest = {} if "dest" in body else {"destination": {"type": "folder", "path": str(env.out / "n")}}
+    payload = {"name": "n1", "job": {**_job(env), **body}, **dest}
     r = client.post("/api/jobs", headers={**bearer(env.toks["admin"]), "Content-Type": "application/json"},
                     content=json.dumps(payload))  # (Infinity as JavaScript's JSON.parse would not, Python's does)
     assert r.status_code == 422, r.text

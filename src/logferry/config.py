@@ -16,7 +16,7 @@ Example::
     compress = "gzip"
     fields = ["timestamp", "client_ip", "path", "status"]
     where = "status>=400"
-    filter = { status = ["5xx"], path_prefix = "/api" }
+    filter = { status = ["5xx"], path_prefix = "/api", since = "2024-03-01T00:00:00Z" }
     privacy = { ip = "mask", ipv4_prefix = 24, ipv6_prefix = 48 }
     rotate = { max_bytes = 50_000_000, max_age_secs = 300 }
     name = { preset = "cdn" }

@@ -147,7 +147,7 @@ def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
 @click.option("--follow", is_flag=True,
               help="Keep reading: new lines, new files matching the globs, rotated files to their end "
                    "(until SIGTERM or Ctrl-C; - follows standard input until it ends).")
-@click.option("--commit-every", type=click.FloatRange(min=0.05, max=3600), default=2.0, show_default=True,
+@click.option("--commit-every", type=Number(0.05, 3600), default=2.0, show_default=True,
               help="With --follow: seconds between commits (new lines show in reports after a commit).")
 def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | None, quiet: bool,
                as_json: bool, follow: bool, commit_every: float) -> None:
