@@ -107,7 +107,7 @@ def check_order(since: datetime | None, until: datetime | None, names: str = "--
         raise ConfigError(f"{names} ({until.isoformat()} is not after {since.isoformat()})")
 
 
-class Whole(click.ParamType):
+class WholeParam(click.ParamType):
     """A click type: :func:`whole` within ``[lo, hi]``."""
 
     name = "integer"
@@ -122,7 +122,7 @@ class Whole(click.ParamType):
             raise click.UsageError(str(e), ctx) from None
 
 
-class Number(click.ParamType):
+class NumberParam(click.ParamType):
     """A click type: :func:`number` within ``[lo, hi]`` (``(lo, hi]`` with ``lo_open``)."""
 
     name = "number"

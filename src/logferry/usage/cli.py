@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from ..term import json_safe, safe
-from ..values import Number, Whole
+from ..values import NumberParam, WholeParam
 from . import DEFAULT_DB
 
 db_option = click.option("--db", default=DEFAULT_DB, help="Usage database file (DuckDB).")
@@ -147,7 +147,7 @@ def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
 @click.option("--follow", is_flag=True,
               help="Keep reading: new lines, new files matching the globs, rotated files to their end "
                    "(until SIGTERM or Ctrl-C; - follows standard input until it ends).")
-@click.option("--commit-every", type=Number(0.05, 3600), default=2.0, show_default=True,
+@click.option("--commit-every", type=NumberParam(0.05, 3600), default=2.0, show_default=True,
               help="With --follow: seconds between commits (new lines show in reports after a commit).")
 def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | None, quiet: bool,
                as_json: bool, follow: bool, commit_every: float) -> None:
@@ -268,13 +268,13 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
 @click.option("--html", help="Write the interactive dashboard, one self-contained HTML file (replaced if it exists).")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of the dashboard's times (e.g. Europe/Berlin).")
 @click.option("--only", multiple=True, help="Only these reports (repeatable).")
-@click.option("--bucket", type=Number(), default=5.0, help="Uptime bucket, minutes.")
-@click.option("--threshold", type=Number(), default=0.5, help="5xx share that makes a bucket down.")
-@click.option("--gap", type=Whole(), default=3, help="Buckets without traffic longer than this are down.")
-@click.option("--top", type=Whole(), default=20, help="Rows in top-N sections (JSON and terminal).")
+@click.option("--bucket", type=NumberParam(), default=5.0, help="Uptime bucket, minutes.")
+@click.option("--threshold", type=NumberParam(), default=0.5, help="5xx share that makes a bucket down.")
+@click.option("--gap", type=WholeParam(), default=3, help="Buckets without traffic longer than this are down.")
+@click.option("--top", type=WholeParam(), default=20, help="Rows in top-N sections (JSON and terminal).")
 @click.option("--follow", is_flag=True, help="Follow PATHS as they are written and print the reports "
               "again every --every seconds (in place on a terminal, as top does) until Ctrl-C/SIGTERM.")
-@click.option("--every", type=Number(0, 86400, lo_open=True), default=2.0, show_default=True,
+@click.option("--every", type=NumberParam(0, 86400, lo_open=True), default=2.0, show_default=True,
               help="Seconds between two reports with --follow.")
 def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since: str | None, until: str | None,
                site: str | None, no_bots: bool, as_json: bool, html: str | None, tz: str, only: tuple[str, ...],

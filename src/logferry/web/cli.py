@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import LogferryError
-from ..values import Whole
+from ..values import WholeParam
 
 
 def _fail(msg: str, code: int = 2):
@@ -50,7 +50,7 @@ state_option = click.option("--state", "state", help="State directory (default: 
 @state_option
 @click.option("--db", help="Usage database for the dashboard (and for --follow).")
 @click.option("--host", default="127.0.0.1", help="Address to listen on; other than loopback needs TLS or --insecure-http.")
-@click.option("--port", type=Whole(1, 65535), default=8080)
+@click.option("--port", type=WholeParam(1, 65535), default=8080)
 @click.option("--tls-cert", help="TLS certificate (PEM).")
 @click.option("--tls-key", help="TLS private key (PEM).")
 @click.option("--insecure-http", is_flag=True, help="Allow plain HTTP on a non-loopback address.")
