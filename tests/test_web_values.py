@@ -124,3 +124,9 @@ def test_a_follower_that_stops_on_an_error_says_so_in_the_status(env, client):  
     t.join(60)
     st = client.get("/api/status", headers=bearer(env.toks["admin"])).json()["follower"]
     assert st["running"] is False and "a-folder.duckdb" in st["errors"]["follower"]
+
+
+@pytest.mark.parametrize("cron", ["٣ * * * *", "* ③ * * *", "*/٥ * * * *"])
+def test_a_cron_field_is_ascii_digits(env, client, cron):  # noqa: F811
+    r = client.get("/api/preview/schedule", params={"cron": cron}, headers=bearer(env.toks["admin"]))
+    assert r.status_code == 200 and r.json()["next"] == [] and "is not a number" in r.json()["errors"]["cron"]

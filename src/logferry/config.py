@@ -51,6 +51,7 @@ from pydantic import (
 
 from .errors import ConfigError, LogferryError
 from .ship import MAX_AGE_SECS
+from .ship.schedule import MAX_EVERY_MINUTES, MIN_EVERY_MINUTES, Schedule
 from .values import INT64_MAX
 
 DEFAULT_FILE = "logferry.toml"
@@ -67,6 +68,7 @@ class _M(BaseModel):
 Strs = Annotated[tuple[StrictStr, ...], Strict(False)]
 
 
+
 def _time(v: Any) -> Any:
     from .values import parse_time
 
@@ -79,13 +81,6 @@ def _time(v: Any) -> Any:
 #: a point in time: a TOML datetime or date, or an ISO 8601 string ("2024-03-01T10:30:00Z",
 #: an offset, a date alone; UTC when none is given) -- values.parse_time, as every --since
 Time = Annotated[datetime, BeforeValidator(_time)]
-
-#: the shortest interval of ``every_minutes``: 3 seconds (a shorter one is a busy loop,
-#: not a schedule)
-MIN_EVERY_MINUTES = 0.05
-#: the longest: a year
-MAX_EVERY_MINUTES = 366 * 24 * 60
-
 
 _DIGIT_PAIRS = frozenset(f"{i:02d}" for i in range(100))
 
@@ -291,8 +286,6 @@ class JobCfg(_M):
     @classmethod
     def _cron(cls, v):
         if v:
-            from .ship.schedule import Schedule
-
             try:
                 Schedule.make(cron=v)  # the same check as when the scheduler starts
             except ConfigError as e:
