@@ -200,8 +200,9 @@ INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\U000e
 def test_every_invisible_character_is_escaped(ch):
     s = term.safe(f"a{ch}b")
     assert ch not in s and s.startswith("a\\") and s.endswith("b")
-    j = term.json_safe(json.dumps({"v": f"a{ch}b"}, ensure_ascii=False))
-    assert ch not in j and json.loads(j) == {"v": f"a{ch}b"}
+    for indent in (None, 1):  # (an indented document's newlines are its layout, kept)
+        j = term.json_safe(json.dumps({"v": f"a{ch}b"}, ensure_ascii=False, indent=indent))
+        assert ch not in j and json.loads(j) == {"v": f"a{ch}b"}
     raw = io.BytesIO()
     w = term.TerminalWriter(raw)
     w.write(f"a{ch}b\n".encode("utf-8", "surrogatepass"))

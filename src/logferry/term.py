@@ -197,6 +197,11 @@ def note(text: Any, *, style: str = "dim", err: bool = False, terminal: bool | N
         click.echo(safe(text), err=err)
 
 
+#: what a terminal filter looks at: :data:`_CANDIDATE` less the tab, newline and CR that
+#: give text its lines and columns
+_TTY_CANDIDATE = re.compile("[^\t\n\r\x20-\x7e]")
+
+
 def _json_char(c: str) -> str:
     o = ord(c)
     if o < 0x10000:
@@ -213,12 +218,9 @@ def _json_escape(m: re.Match[str]) -> str:
 def json_safe(text: str) -> str:
     """JSON text (from ``json.dumps``) with the characters :func:`safe` would escape
     written as ``\\uXXXX`` escapes: the same JSON value, safe on a terminal."""
-    return text if text.isprintable() else _CANDIDATE.sub(_json_escape, text)
-
-
-#: what a terminal filter looks at: :data:`_CANDIDATE` less the tab, newline and CR that
-#: give text its lines and columns
-_TTY_CANDIDATE = re.compile("[^\t\n\r\x20-\x7e]")
+    # (json.dumps escapes every control character inside a string: a raw tab, newline or CR
+    # is the layout of ``indent``, left as it is)
+    return text if text.isascii() and "\x7f" not in text else _TTY_CANDIDATE.sub(_json_escape, text)
 
 
 class TerminalWriter:
