@@ -106,6 +106,14 @@ def env2(env):
     busy.close()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 CHECKED = [
     case("report-tz-posixrules", ["report", "--db", "{d}/u.duckdb", "--tz", "posixrules"]),
     case("report-tz-localtime", ["report", "--db", "{d}/u.duckdb", "--tz", "localtime", "--html", "{d}/tz.html"]),
@@ -126,9 +134,9 @@ CHECKED = [
     case("serve-port-circled", ["serve", "--port", "③", "--config", "{d}/logferry.toml"]),
     case("serve-port-in-use", ["serve", "--port", "{busy}", "--config", "{d}/logferry.toml"]),
     case("serve-follow-db-missing-folder", ["serve", "--follow", "--db", "/nonexistent/x.duckdb", "{d}/access.log",
-                                            "--config", "{d}/logferry.toml", "--port", "{busy}"]),
+                                            "--config", "{d}/logferry.toml", "--port", "{free}"]),
     case("serve-follow-db-not-a-database", ["serve", "--follow", "--db", "{d}/access.log", "{d}/access.log",
-                                            "--config", "{d}/logferry.toml"]),
+                                            "--config", "{d}/logferry.toml", "--port", "{free}"]),
     case("ship-max-age-nan", ["ship", "{d}/access.log", "--dest", "file://{d}/d3", "--state", "{d}/st3",
                               "--max-age-secs", "nan"]),
     case("ship-max-bytes-not-ascii", ["ship", "{d}/access.log", "--dest", "file://{d}/d3", "--state", "{d}/st3",
@@ -157,7 +165,8 @@ def _cli(argv: list[str], timeout: float = 60):
 def test_a_bad_flag_is_one_error_line_before_any_work(env2, args):
     d, busy = env2
     before = sorted(os.listdir(d))
-    r = _cli([a.replace("{d}", str(d)).replace("{busy}", str(busy)) for a in args])
+    r = _cli([a.replace("{d}", str(d)).replace("{busy}", str(busy)).replace("{free}", str(_free_port()))
+              for a in args])
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stderr.startswith("logferry: error: ") and r.stderr.count("\n") == 1, r.stderr  # nothing else
     assert r.stdout == ""

@@ -83,12 +83,12 @@ def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, f
     if follow and not (paths and db):
         _fail("--follow needs --db and at least one PATH")
     cfg = Path(config or "logferry.toml")
-    if follow:
-        _check_db(db)
     sock = _listen(host, port)  # (a port in use is an error before anything is written)
     try:
         console = Console(cfg, state, db)
         console.loaded()
+        if follow:
+            _check_db(db)
         sd = console.state_dir
         sd.mkdir(parents=True, exist_ok=True)
         tokens = TokenStore(sd)
