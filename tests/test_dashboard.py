@@ -8,6 +8,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from tests.servers.servers import Serve, browser_login
 
 from logferry.cli import app
 from logferry.errors import ConfigError
@@ -440,8 +441,6 @@ def test_served_page_fetches_exact_numbers(page, demo, served):
 @pytest.fixture
 def console(demo, tmp_path):
     """`logferry serve --db demo.duckdb` as its own process on 127.0.0.1 (the console)."""
-    from tests.servers.servers import Serve
-
     srv = Serve(tmp_path, "--config", str(tmp_path / "logferry.toml"), "--db", str(demo / "demo.duckdb"),
                 "--no-scheduler")
     yield srv.login, srv.base
@@ -450,7 +449,7 @@ def console(demo, tmp_path):
 
 def test_console_serves_the_dashboard(page, demo, console):
     login, base = console
-    page.goto(login)
+    browser_login(page, login)
     _open(page, base + "/dashboard")
     total = _sql(demo, "SELECT count(*) FROM requests")[0][0]
     assert _int(_card(page, "requests")) == total
@@ -586,7 +585,7 @@ def test_report_file_keeps_its_zoom_in_the_url(page, demo):
 
 def test_console_dashboard_has_the_console_nav_and_keeps_filters_and_zoom_in_the_url(page, demo, console):
     login, base = console
-    page.goto(login)
+    browser_login(page, login)
     _open(page, base + "/dashboard")
     nav = page.locator("header.console nav a")
     assert nav.evaluate_all("as => as.map(a => a.id)") == ["nav-exports", "nav-new", "nav-history", "nav-dashboard",
@@ -626,7 +625,7 @@ def test_console_dashboard_has_the_console_nav_and_keeps_filters_and_zoom_in_the
 
 def test_console_api_link_opens_a_readable_page(page, console):
     login, base = console
-    page.goto(login)
+    browser_login(page, login)
     _open(page, base + "/dashboard")
     with page.expect_navigation():
         page.locator("#nav-api").click()

@@ -10,7 +10,7 @@ import json
 import re
 import tomllib
 
-from tests.servers.servers import Serve
+from tests.servers.servers import Serve, browser_login
 from tests.test_web_browser import nav, wait_text, write_log
 
 
@@ -22,7 +22,7 @@ def test_editor_field_order_names_and_destination_change(page, tmp_path):
     cfg = tmp_path / "logferry.toml"
     srv = Serve(tmp_path, "--config", str(cfg), "--no-scheduler")
     try:
-        page.goto(srv.login)
+        browser_login(page, srv.login)
         nav(page, "#nav-new")
         page.fill("#name", "ordered")
         page.fill("#source", str(log))

@@ -21,11 +21,15 @@ Example::
     rotate = { max_bytes = 50_000_000, max_age_secs = 300 }
     name = { preset = "cdn" }
     service = "example-service"
-    sites = ["shop.example"]     # tenants: ship only records of these sites
+    sites = ["shop.example"]     # tenants: ship only records of these sites (site column)
     dest = "s3://bucket/cdn/"
     dest_options = { region = "eu-west-1" }
     every_minutes = 5
     retention = { source_days = 7, dest_days = 30 }
+
+    [console]                    # what a site-scoped console token may name (web/policy.py)
+    source_roots = ["/var/log/cdn"]
+    dest_roots = ["/srv/exports"]
 """
 
 from __future__ import annotations
@@ -299,9 +303,21 @@ class JobCfg(_M):
         return self
 
 
+class ConsoleCfg(_M):
+    """What ``logferry serve`` lets a token that is not an admin's (site-scoped or
+    read-only) name in a job: sources under ``source_roots`` (directories, or URL
+    prefixes such as ``s3://bucket/logs/``) and folder destinations under ``dest_roots``
+    (relative roots are relative to the config file).  Nothing else unless the job, as
+    saved, already names it."""
+
+    source_roots: Strs = ()
+    dest_roots: Strs = ()
+
+
 class Config(_M):
     state_dir: str = ".logferry"
     secrets_file: str | None = None
+    console: ConsoleCfg = ConsoleCfg()
     jobs: dict[str, JobCfg] = {}
 
     @field_validator("jobs")

@@ -50,6 +50,14 @@ def until(fn, timeout: float = 90, every: float = 0.1):
 
 
 # ----------------------------------------------------------------------- logferry serve
+def browser_login(page, url: str) -> None:
+    """Log a Chromium page in with a printed login URL: it opens the login form (a GET
+    logs nobody in); Log in posts it."""
+    page.goto(url)
+    with page.expect_navigation():
+        page.click("#login")
+
+
 class Serve:
     """``logferry serve ARGS`` as its own process on a free port of 127.0.0.1: ``proc``,
     ``login`` (the login URL it prints first), ``base`` (the app's URL)."""

@@ -180,15 +180,6 @@ def _duckdb_zones() -> frozenset[str]:
         con.close()
 
 
-def _sites(filters: Filters, allowed: list[str] | None) -> list[str] | None:
-    if allowed is None:
-        return filters.sites
-    allowed = list(allowed)
-    if filters.sites is None:
-        return allowed
-    return [s for s in filters.sites if s in allowed]
-
-
 def _col(t, name: str) -> list:
     from .reports import plain_values
 
@@ -384,7 +375,7 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     tz = check_tz(tz or "UTC")
     knobs = {} if params is None else {"bucket_minutes": params.bucket_minutes, "threshold": params.threshold,
                                        "gap_buckets": params.gap_buckets}
-    params = Params(since=filters.since, until=filters.until, sites=_sites(filters, allowed_sites),
+    params = Params(since=filters.since, until=filters.until, sites=filters.sites, scope=allowed_sites,
                     status_classes=filters.status_classes, formats=filters.formats, bots=filters.bots,
                     top=ROW_CAP, **knobs)
     warnings = prepare(con, params)
@@ -418,10 +409,13 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
         for row in summ.get("totals", []):
             for k in ("files", "lines", "bad_rows"):
                 row.pop(k, None)
-    sites_q = "SELECT DISTINCT coalesce(site, host) AS s FROM requests WHERE coalesce(site, host) IS NOT NULL ORDER BY 1 LIMIT 1000"
-    sites = [s for (s,) in con.execute(sites_q).fetchall()]
-    if allowed_sites is not None:
-        sites = [s for s in sites if s in allowed_sites]
+    if allowed_sites is None:
+        sites_q = ("SELECT DISTINCT coalesce(site, host) AS s FROM requests WHERE coalesce(site, host) "
+                   "IS NOT NULL ORDER BY 1 LIMIT 1000")
+        sites = [s for (s,) in con.execute(sites_q).fetchall()]
+    else:  # a scope is the site column's
+        sites = [s for (s,) in con.execute("SELECT DISTINCT site FROM requests WHERE list_contains(?, site) "
+                                           "ORDER BY 1", [list(allowed_sites)]).fetchall()]
     formats = [f for (f,) in con.execute(
         "SELECT DISTINCT format FROM files WHERE format IS NOT NULL ORDER BY 1").fetchall()]
     last = con.execute("SELECT max(\"timestamp\") FROM req").fetchall()[0][0]

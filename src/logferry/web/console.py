@@ -187,6 +187,46 @@ class Console:
         row["destination"] = decompose(j.dest, dict(j.dest_options))
         return row
 
+    # -- create / delete: a job's identity ----------------------------------------------------
+    @contextmanager
+    def _locked(self, name: str):
+        """The job's run lock (a job being created or deleted is never running)."""
+        from ..ship.lock import job_lock
+
+        try:
+            with job_lock(self.state_dir, name):
+                yield
+        except JobRunning as e:
+            raise Busy(f"job {name} is running; wait for the run to end", "running") from e
+
+    def _retire(self, name: str) -> None:
+        """The state's history, objects and checkpoints of ``name`` leave the name (kept,
+        readable, under the retired identity) and so does its bad-rows file."""
+        import os
+
+        from ..ship.engine import bad_rows_file
+
+        with self.state() as st:
+            key = st.retire(name)
+        bad = bad_rows_file(self.state_dir, name)
+        if key is not None and os.path.exists(bad):
+            os.replace(bad, os.path.join(os.path.dirname(bad), f"{key}.bad.jsonl"))
+
+    def create_job(self, name: str, job: dict[str, Any]) -> None:
+        """A new job: whatever the state still holds under its name (a job deleted
+        earlier, by the console or by hand) is retired before any run of it (the job's lock
+        is held throughout), so it starts with none of it."""
+        with self._locked(name):
+            configfile.save_job(self.config_path, name, job, None, new=True)
+            self._retire(name)
+
+    def delete_job(self, tok: Token, name: str, version: str | None) -> None:
+        """Remove the job from the config and retire its identity in the state."""
+        self.job(tok, name)
+        with self._locked(name):
+            configfile.delete_job(self.config_path, name, version)
+            self._retire(name)
+
     # -- stop / start / run now ------------------------------------------------------------
     def set_stopped(self, tok: Token, name: str, stopped: bool) -> dict[str, Any]:
         self.job(tok, name)
@@ -331,7 +371,8 @@ class Console:
     def run_detail(self, tok: Token, run_id: int) -> dict[str, Any]:
         with self.state() as st:
             r = st.run(run_id)
-            if r is None or r.job not in self.visible(tok):
+            # an unscoped token reads every run, a deleted job's (a retired identity) too
+            if r is None or (tok.scoped and r.job not in self.visible(tok)):
                 raise NotFound(f"no run {run_id}")
             back = st.backfill_runs([r.id])
             objs = st.objects(run_id=run_id)

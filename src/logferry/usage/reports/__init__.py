@@ -135,12 +135,15 @@ class Params:
     since: str | dt.datetime | None = None
     until: str | dt.datetime | None = None
     site: str | None = None
-    #: only these sites (site or host column), status classes (4 for 4xx) and formats
+    #: only these sites (a filter: site or host column), status classes (4 for 4xx) and formats
     sites: list[str] | None = None
     status_classes: list[int] | None = None
     formats: list[str] | None = None
     #: False leaves bots (logferry.usage.ua) out of every report
     bots: bool = True
+    #: a site scope (a console token's sites): only rows whose site column is one of them
+    #: -- never the Host header a client sends; rows of a log without a site are outside it
+    scope: list[str] | None = None
     bucket_minutes: float = 5.0
     threshold: float = 0.5
     gap_buckets: int = 3
@@ -204,6 +207,7 @@ def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
     if params.site is not None:
         sites = [params.site] if sites is None else [s for s in sites if s == params.site]
     con.execute("SET VARIABLE sites = CAST(? AS VARCHAR[])", [sites])
+    con.execute("SET VARIABLE scope = CAST(? AS VARCHAR[])", [params.scope])
     con.execute("SET VARIABLE classes = CAST(? AS INTEGER[])", [params.status_classes])
     con.execute("SET VARIABLE formats = CAST(? AS VARCHAR[])", [params.formats])
     from ..ua import register

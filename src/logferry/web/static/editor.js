@@ -230,7 +230,7 @@
     ol.textContent = "";
     const trow = form.querySelector('.row[data-key="name.template"] .err');
     trow.textContent = "";
-    if (r.ok) {
+    if (r.ok || (r.status === 422 && r.data && r.data.names)) {
       r.data.names.forEach((n) => ol.append(LF.el("li", {}, n)));
       trow.textContent = Object.values(r.data.errors || {}).join("; ");
       // an object is named after the time of its first record: say which time these use
@@ -264,7 +264,7 @@
     const out = $("test-result");
     out.textContent = "listing buckets…";
     out.className = "";
-    const r = await LF.api("POST", "/api/s3/buckets", { destination: destination() });
+    const r = await LF.api("POST", "/api/s3/buckets", { job: detail ? detail.name : "", destination: destination() });
     const dl = $("bucket-list");
     if (dl) dl.textContent = "";
     if (r.ok) {
@@ -281,7 +281,7 @@
     clearErrors();
     out.textContent = "testing…";
     out.className = "";
-    const r = await LF.api("POST", "/api/test-connection", { destination: destination() });
+    const r = await LF.api("POST", "/api/test-connection", { job: detail ? detail.name : "", destination: destination() });
     if (r.status === 422) { out.textContent = ""; showErrors(r.data.errors); return; }
     if (r.ok && r.data.ok) { out.textContent = `Connection OK: ${r.data.message}`; out.className = "ok"; }
     else { out.textContent = r.data && r.data.error ? `Failed to ${r.data.step} at ${r.data.dest}: ${r.data.error}` : LF.detail(r.data); out.className = "error"; }
