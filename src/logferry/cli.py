@@ -36,6 +36,21 @@ class Command(click.Command):
         return self.short_help or _summary(self.help)
 
 
+class UsageLine(click.ClickException):
+    """A usage error (an unknown flag, a value of the wrong kind) shown as every other
+    error is: one line ``logferry: error: ...``, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        error(self.message)
+
+
+def _one_line(e: click.UsageError) -> UsageLine:
+    where = e.ctx.command_path if e.ctx is not None else "logferry"
+    return UsageLine(f"{e.format_message()} (see '{where} --help')")
+
+
 class Group(click.Group):
     """Commands listed in the order they were added, then the sub-groups (click sorts them by
     name), each with its whole first paragraph; with no arguments, the help on stdout and exit
@@ -54,13 +69,18 @@ class Group(click.Group):
         if not args and self.no_args_is_help and not ctx.resilient_parsing:
             click.echo(ctx.get_help(), color=ctx.color)
             ctx.exit(2)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            raise _one_line(e) from e
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as e:  # Ctrl-C: exit status 130, no "Aborted!"
             raise click.exceptions.Exit(130) from e
+        except click.UsageError as e:
+            raise _one_line(e) from e
 
 
 #: modules that add command groups: each defines register(app)
@@ -153,10 +173,11 @@ def detect_cmd(files: tuple[str, ...], as_json: bool) -> None:
 @app.command("convert")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--to", default="jsonl", help="Output format (see `logferry formats`).")
-@click.option("-o", "--output", help="Output file, or - for stdout.")
+@click.option("-o", "--output", help="Output file (an existing one only with --overwrite), or - for stdout.")
 @click.option("--output-dir", help="Write named files here (format's own naming; shop rotates daily).")
 @click.option("--overwrite", is_flag=True,
-              help="--output-dir: replace files that exist there (default: an error; symlinks are never followed).")
+              help="Replace the -o, --bad-rows or --output-dir files that exist (default: an error; "
+                   "symlinks in --output-dir are never followed).")
 @click.option("--fields", help="Comma-separated output fields, in order.")
 @click.option("--where", help="Filter, e.g. 'status=5xx and path^=/api'.")
 @click.option("--compress", help="gzip, zstd or none (default: from -o's extension).")
@@ -217,6 +238,14 @@ def convert_cmd(
         fail(str(e))
     factory = prepared.factory
     finish = None
+    try:  # every output path is checked before the first is opened
+        from .outputs import check_target
+
+        for path in (output if output not in (None, "-") else None, bad_rows):
+            if path:
+                check_target(path, overwrite=overwrite)
+    except LogferryError as e:
+        fail(str(e))
     if output_dir:
         return _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, reader_options,
                                overwrite)
@@ -234,10 +263,10 @@ def convert_cmd(
             out, finish = wrap_compress(sys.stdout.buffer, compress or "none")
     else:
         try:
-            out, finish = open_output(output, compress)
+            out, finish = open_output(output, compress, overwrite=overwrite, named=True)
         except LogferryError as e:
             fail(str(e))
-    bad_f = _open_bad_rows(bad_rows)
+    bad_f = _open_bad_rows(bad_rows, overwrite)
     errors: list[str] = []
     try:
         summary = convert(
@@ -289,7 +318,7 @@ def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, opt
     other format gets one file per input, named the format's way."""
     from .convert import bad_rows_writer, convert_to_dir
 
-    bad_f = _open_bad_rows(bad_rows)
+    bad_f = _open_bad_rows(bad_rows, overwrite)
     errors: list[str] = []
     try:
         summary = convert_to_dir(
@@ -312,13 +341,13 @@ def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, opt
     _report_convert(summary, errors)
 
 
-def _open_bad_rows(path: str | None):
+def _open_bad_rows(path: str | None, overwrite: bool = False):
     if not path:
         return None
     from .outputs import open_for_write
 
     try:
-        return open_for_write(path)
+        return open_for_write(path, overwrite=overwrite)
     except LogferryError as e:
         fail(f"--bad-rows: {e}")
 

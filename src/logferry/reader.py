@@ -107,17 +107,22 @@ def size_option(options: dict[str, Any] | None, key: str, default: int, name: st
         return default
     if isinstance(v, bool):
         raise InputError(f"{name}: a size in bytes, not {v!r}")
+    from .errors import ConfigError
+    from .values import INT64_MAX, whole
+
     if isinstance(v, int):
         n = v
     else:
         t = str(v).strip().upper().removesuffix("B").removesuffix("I")
         mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
         try:
-            n = int(t[:-1] if mult > 1 else t) * mult
-        except ValueError:
+            n = whole(t[:-1] if mult > 1 else t, name) * mult  # (ASCII digits: int() takes '١٦')
+        except ConfigError:
             raise InputError(f"{name}: a size in bytes like 4096, 64K or 16M, not {v!r}") from None
     if n < 0:
         raise InputError(f"{name}: must not be negative, got {v!r}")
+    if n > INT64_MAX:
+        raise InputError(f"{name}: at most 8 EiB, not {v!r}")
     return n
 
 

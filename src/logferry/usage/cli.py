@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from ..term import json_safe, safe
+from ..values import NumberParam, WholeParam
 from . import DEFAULT_DB
 
 db_option = click.option("--db", default=DEFAULT_DB, help="Usage database file (DuckDB).")
@@ -146,7 +147,7 @@ def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
 @click.option("--follow", is_flag=True,
               help="Keep reading: new lines, new files matching the globs, rotated files to their end "
                    "(until SIGTERM or Ctrl-C; - follows standard input until it ends).")
-@click.option("--commit-every", type=click.FloatRange(min=0.05, max=3600), default=2.0, show_default=True,
+@click.option("--commit-every", type=NumberParam(0.05, 3600), default=2.0, show_default=True,
               help="With --follow: seconds between commits (new lines show in reports after a commit).")
 def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | None, quiet: bool,
                as_json: bool, follow: bool, commit_every: float) -> None:
@@ -239,10 +240,10 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
     from .reports import jsonable, run
 
     if html:
-        from .dashboard import Filters, _when, dashboard_data, write
+        from .dashboard import Filters, dashboard_data, write
 
-        f = Filters(since=_when("--since", params.since), until=_when("--until", params.until),
-                    sites=[params.site] if params.site else None, bots=params.bots)
+        f = Filters(since=params.since, until=params.until, sites=[params.site] if params.site else None,
+                    bots=params.bots)
         write(dashboard_data(con, f, tz=tz, params=params), html, title=title)
         click.echo(f"wrote {safe(html)}", err=True)
         return
@@ -264,16 +265,17 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
 @click.option("--site", help="Only this site (site or host column).")
 @click.option("--no-bots", is_flag=True, help="Leave bots and crawlers out of every report.")
 @click.option("--json", "as_json", is_flag=True, help="All reports as JSON on stdout.")
-@click.option("--html", help="Write the interactive dashboard, one self-contained HTML file.")
+@click.option("--html", help="Write the interactive dashboard, one self-contained HTML file (replaced if it exists).")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of the dashboard's times (e.g. Europe/Berlin).")
 @click.option("--only", multiple=True, help="Only these reports (repeatable).")
-@click.option("--bucket", type=float, default=5.0, help="Uptime bucket, minutes.")
-@click.option("--threshold", type=float, default=0.5, help="5xx share that makes a bucket down.")
-@click.option("--gap", type=int, default=3, help="Buckets without traffic longer than this are down.")
-@click.option("--top", type=int, default=20, help="Rows in top-N sections (JSON and terminal).")
+@click.option("--bucket", type=NumberParam(), default=5.0, help="Uptime bucket, minutes.")
+@click.option("--threshold", type=NumberParam(), default=0.5, help="5xx share that makes a bucket down.")
+@click.option("--gap", type=WholeParam(), default=3, help="Buckets without traffic longer than this are down.")
+@click.option("--top", type=WholeParam(), default=20, help="Rows in top-N sections (JSON and terminal).")
 @click.option("--follow", is_flag=True, help="Follow PATHS as they are written and print the reports "
               "again every --every seconds (in place on a terminal, as top does) until Ctrl-C/SIGTERM.")
-@click.option("--every", type=float, default=2.0, show_default=True, help="Seconds between two reports with --follow.")
+@click.option("--every", type=NumberParam(0, 86400, lo_open=True), default=2.0, show_default=True,
+              help="Seconds between two reports with --follow.")
 def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since: str | None, until: str | None,
                site: str | None, no_bots: bool, as_json: bool, html: str | None, tz: str, only: tuple[str, ...],
                bucket: float, threshold: float, gap: int, top: int, follow: bool, every: float) -> None:
@@ -290,34 +292,18 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
 
     from ..errors import LogferryError
     from .db import connect
-    from .reports import REPORT_MEMORY_LIMIT, REPORTS, Params
+    from .reports import REPORT_MEMORY_LIMIT, Params
 
-    if as_json and html:
-        _fail("--json and --html are exclusive")
-    for o in only:
-        if o not in REPORTS:
-            _fail(f"unknown report {o!r}; reports: {', '.join(REPORTS)}")
-    if format and not paths:
-        _fail("--format applies to log files given as arguments")
     params = Params(since=since, until=until, site=site, bucket_minutes=bucket, threshold=threshold,
                     gap_buckets=gap, top=top, bots=not no_bots)
+    _check_report_args(paths, params, as_json=as_json, html=html, tz=tz, only=only, format=format, follow=follow)
     if follow:
-        if not paths:
-            _fail("--follow needs the log files (or globs, or -) to follow")
-        if as_json or html:
-            _fail("--follow prints terminal reports: not with --json or --html")
-        if not every > 0:
-            _fail("--every must be a positive number of seconds")
         _report_follow(paths, db, params, only=list(only) or ["summary", "status", "performance", "not_found"],
                        every=every, format=format)
         return
     tmp = None
-    errors = 0
     try:
         if paths:
-            for p in paths:
-                if "://" not in p and not any(c in p for c in "*?[") and not os.path.exists(p):
-                    _fail(f"{p}: no such file")
             if db is None:
                 tmp = tempfile.mkdtemp(prefix="logferry-report-")
                 target = os.path.join(tmp, "report.duckdb")
@@ -332,7 +318,8 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
             summary = run_ingest(paths, target, format=format, quiet=True, durable=tmp is None,
                                  columns=None if tmp is None else set(CANONICAL) - UNREAD_COLUMNS)
             click.echo(safe(summary.line()), err=True)
-            errors = summary.errors
+            if summary.errors:  # a report without some of its inputs would pass for the whole
+                _fail(f"{summary.errors} of the inputs could not be read (above); no report made")
             db = target
             _release_memory()  # the report's memory is then not on top of the ingest's
         con = connect(db or DEFAULT_DB, read_only=True, memory_limit=REPORT_MEMORY_LIMIT)
@@ -345,8 +332,34 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    if errors:
-        raise click.exceptions.Exit(1)
+
+
+def _check_report_args(paths, params, *, as_json: bool, html: str | None, tz: str, only, format: str | None,
+                       follow: bool) -> None:
+    """Every flag of ``report`` checked before any log is read or any output written."""
+    from ..errors import LogferryError
+    from .dashboard import check_tz
+    from .reports import REPORTS, check_params
+
+    if as_json and html:
+        _fail("--json and --html are exclusive")
+    for o in only:
+        if o not in REPORTS:
+            _fail(f"unknown report {o!r}; reports: {', '.join(REPORTS)}")
+    if format and not paths:
+        _fail("--format applies to log files given as arguments")
+    if follow and not paths:
+        _fail("--follow needs the log files (or globs, or -) to follow")
+    if follow and (as_json or html):
+        _fail("--follow prints terminal reports: not with --json or --html")
+    try:
+        check_params(params)
+        check_tz(tz)
+    except LogferryError as e:
+        _fail(str(e))
+    for p in () if follow else paths:
+        if "://" not in p and not any(c in p for c in "*?[") and not os.path.exists(p):
+            _fail(f"{p}: no such file")
 
 
 def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[str], every: float,
