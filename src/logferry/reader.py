@@ -458,7 +458,11 @@ class RecordStream:
         self.ctx = ReadContext(
             self.source_file, dict(options or {}), ReadStats(), on_bad or self.bad_rows.append
         )
-        self.chunk_size = chunk_size
+        from .parallel import threads_option
+
+        # (the range size of a parallel read: the chunk size, so both read the same chunks)
+        self.chunk_size = max(1, size_option(options, "range_size", chunk_size))
+        self.threads = self.ctx.options["threads"] = threads_option(options)
         self._stream, head, self.compression = open_input(path)
         try:
             if format is None:
@@ -476,16 +480,31 @@ class RecordStream:
     def stats(self) -> ReadStats:
         return self.ctx.stats
 
+    def _chunks(self, stream: BinaryIO) -> Iterator[LineChunk]:
+        """The single reader's chunks; with several threads, a plain local file's byte
+        ranges are read and indexed on them, and anything else (a decompressor) is read
+        on a thread of its own (:mod:`.parallel`)."""
+        from . import parallel
+
+        max_line, on_long = self.ctx.limits.max_line, self.ctx.long_line
+        if self.threads > 1:
+            plain = parallel.plain_file(self._stream)
+            if plain is not None:
+                return parallel.range_chunks(*plain, chunk_size=self.chunk_size, threads=self.threads,
+                                             max_line=max_line, on_long=on_long)
+            return parallel.prefetched(
+                lambda put: iter_chunks(stream, self.chunk_size, max_line=max_line, on_long=put), on_long)
+        return iter_chunks(stream, self.chunk_size, max_line=max_line, on_long=on_long)
+
     def _counted_chunks(self, stream: BinaryIO) -> Iterator[LineChunk]:
-        ctx = self.ctx
-        for chunk in iter_chunks(stream, self.chunk_size, max_line=ctx.limits.max_line,
-                                 on_long=ctx.long_line):
+        for chunk in self._chunks(stream):
             self.ctx.stats.lines += len(chunk)
             self.ctx.stats.bytes_read = chunk.end_offset
             yield chunk
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         stream = _Guarded(self._stream, self.source_file, self.ctx.stats)
+        source = None
         try:
             if self.reader.binary:
                 source = self.reader.read(stream, self.ctx)
@@ -496,6 +515,8 @@ class RecordStream:
                     self.ctx.stats.records += batch.num_rows
                     yield batch
         finally:
+            if source is not None and hasattr(source, "close"):
+                source.close()  # (its workers stop reading before the file is closed)
             stream.close()
 
     def to_table(self) -> pa.Table:
