@@ -63,6 +63,19 @@ class Group(click.Group):
             raise click.exceptions.Exit(130) from e
 
 
+#: ``--threads N`` of the commands that read logs (convert, ingest, report, ship)
+def _threads_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.strip().isdigit() or int(value) < 1:
+        fail(f"--threads: a number of workers, 1 or more, not {value!r}")
+    return int(value)
+
+
+threads_option = click.option(
+    "--threads", metavar="N", callback=_threads_cb,
+    help="Workers reading one file (byte ranges of a plain file, parsing; default: every core; 1: one reader).")
+
 #: modules that add command groups: each defines register(app)
 AREAS = (
     "logferry.usage.cli",
@@ -170,6 +183,7 @@ def detect_cmd(files: tuple[str, ...], as_json: bool) -> None:
               help="--to parquet: also write the original fields (a map column; slower).")
 @click.option("--option", "-O", multiple=True,
               help="Reader option KEY=VALUE, e.g. -O fields=startTimeEpochMilli,clientIp,... for cdn-tsv (repeatable).")
+@threads_option
 def convert_cmd(
     files: tuple[str, ...],
     to: str,
@@ -186,6 +200,7 @@ def convert_cmd(
     tz: str | None,
     keep_fields: bool,
     option: tuple[str, ...],
+    threads: int | None,
 ) -> None:
     """Convert logs to another format (one JSON object per record with --to jsonl).
 
@@ -196,6 +211,8 @@ def convert_cmd(
     from .convert import bad_rows_writer, convert, open_output, prepare, wrap_compress
 
     reader_options = parse_options(option, tz)
+    if threads is not None:
+        reader_options = {**(reader_options or {}), "threads": threads}
     for key, flag, v in (("bad_rows_bytes", "--bad-rows-cap", bad_rows_cap),
                          ("max_line_bytes", "--max-line", max_line)):
         if v is not None:
