@@ -21,6 +21,7 @@ import click  # noqa: E402
 
 from . import __version__  # noqa: E402
 from .errors import LogferryError  # noqa: E402
+from .cli_options import threads_option  # noqa: E402
 from .term import error, json_safe, safe, tsv  # noqa: E402
 
 
@@ -62,19 +63,6 @@ class Group(click.Group):
         except KeyboardInterrupt as e:  # Ctrl-C: exit status 130, no "Aborted!"
             raise click.exceptions.Exit(130) from e
 
-
-#: ``--threads N`` of the commands that read logs (convert, ingest, report, ship)
-def _threads_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
-    if value is None:
-        return None
-    if not value.strip().isdigit() or int(value) < 1:
-        fail(f"--threads: a number of workers, 1 or more, not {value!r}")
-    return int(value)
-
-
-threads_option = click.option(
-    "--threads", metavar="N", callback=_threads_cb,
-    help="Workers reading one file (byte ranges of a plain file, parsing; default: every core; 1: one reader).")
 
 #: modules that add command groups: each defines register(app)
 AREAS = (

@@ -137,7 +137,7 @@ def plain_file(stream: Any) -> tuple[int, int] | None:
     return (fd, st.st_size) if stat.S_ISREG(st.st_mode) and at == 0 else None
 
 
-def threads_option(options: dict[str, Any] | None) -> int:
+def threads_of(options: dict[str, Any] | None) -> int:
     """The ``threads`` reader option (workers reading one file); default: every core."""
     v = (options or {}).get("threads")
     if v is None or v == "":

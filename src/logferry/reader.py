@@ -458,11 +458,11 @@ class RecordStream:
         self.ctx = ReadContext(
             self.source_file, dict(options or {}), ReadStats(), on_bad or self.bad_rows.append
         )
-        from .parallel import threads_option
+        from .parallel import threads_of
 
         # (the range size of a parallel read: the chunk size, so both read the same chunks)
         self.chunk_size = max(1, size_option(options, "range_size", chunk_size))
-        self.threads = self.ctx.options["threads"] = threads_option(options)
+        self.threads = self.ctx.options["threads"] = threads_of(options)
         self._stream, head, self.compression = open_input(path)
         try:
             if format is None:

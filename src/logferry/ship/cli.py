@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import click
 
-from ..cli import threads_option
+from ..cli_options import threads_option
 from ..errors import ConfigError, LogferryError
 from ..term import echo, error, json_safe, tsv
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from ..cli import threads_option
+from ..cli_options import threads_option
 from ..term import json_safe, safe
 from . import DEFAULT_DB
 
