@@ -9,8 +9,8 @@ separate processes so that peak RSS is measured per tool:
 * DuckDB ``read_csv`` of the same file -> Parquet (all columns as text)
 * GoAccess producing its HTML report from the same file (the binary ``GOACCESS=`` names,
   else ``goaccess`` on the PATH; with ``-j 2`` where it has parsing threads)
-* ``logferry convert --threads 1``: one reader, for the parallel efficiency of one file on
-  1 vs 2 workers (wall of 1 / wall of 2)
+* ``logferry convert --threads 1`` and ``--threads 2`` (``--workers``): the parallel
+  efficiency of one file on 1 vs 2 workers (wall of 1 / wall of 2)
 
 and prints wall time, lines/s, CPU seconds per million lines (user + sys) and peak RSS.  It also runs logferry on a quarter of the
 file to show that memory does not grow with input size.  ``--repeat N`` runs every
@@ -69,6 +69,7 @@ def main() -> None:
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
     ap.add_argument("--repeat", type=int, default=1, help="runs per command; the fastest is shown")
     ap.add_argument("--jobs", type=int, default=2, help="GoAccess's parsing threads (-j), where it has them")
+    ap.add_argument("--workers", type=int, default=2, help="logferry's --threads against --threads 1")
     args = ap.parse_args()
     found = gen.goaccess(args.jobs)
     if found:
@@ -95,6 +96,8 @@ def main() -> None:
         cmds = [
             ("logferry convert --to parquet", n, [*lf, str(out / f"{kind}.parquet"), str(src)]),
             ("  ... --threads 1", n, [*lf, str(out / f"{kind}-1.parquet"), "--threads", "1", str(src)]),
+            (f"  ... --threads {args.workers}", n,
+             [*lf, str(out / f"{kind}-n.parquet"), "--threads", str(args.workers), str(src)]),
             (f"logferry (1/4 file: {n // 4} lines)", n // 4, [*lf, str(out / f"{kind}-small.parquet"), str(small)]),
             ("duckdb read_csv -> parquet", n, [sys.executable, "-c", f"import duckdb; duckdb.sql({sql!r})"]),
         ]
@@ -115,9 +118,10 @@ def main() -> None:
             rows.append((kind, tool if tool in best else f"{tool} (failed)", lines, t, rss, cpu))
         if not found:
             rows.append((kind, "goaccess: not found (set GOACCESS=)", n, float("nan"), float("nan"), float("nan")))
-        one, many = best.get("  ... --threads 1"), best.get("logferry convert --to parquet")
+        one, many = best.get("  ... --threads 1"), best.get(f"  ... --threads {args.workers}")
         if one and many:
-            print(f"{kind}: one file on 1 vs 2+ workers (convert wall): {one[0] / many[0]:.2f}x", file=sys.stderr)
+            print(f"{kind}: one file on 1 vs {args.workers} workers (convert wall): {one[0] / many[0]:.2f}x",
+                  file=sys.stderr)
         print(f"{kind}: {size_mb:.0f} MB", file=sys.stderr)
     print(f"{'file':<11} {'tool':<42} {'lines':>9} {'seconds':>8} {'lines/s':>11} {'CPU s/M lines':>14} "
           f"{'peak RSS MB':>12}")

@@ -9,8 +9,9 @@ CloudFront), each as its own process:
 
 - ``goaccess -j 2 FILE -o report.html`` (the binary ``GOACCESS=`` names, e.g. a build of
   GoAccess 1.11, else ``goaccess`` on the PATH; ``-j`` where it has parsing threads);
-- ``logferry report FILE --html`` (no database kept), and once more with ``--threads 1``:
-  the parallel efficiency of one file on 1 vs 2 workers (wall of 1 / wall of 2);
+- ``logferry report FILE --html`` (no database kept), and with ``--threads 1`` and
+  ``--threads 2`` (``--workers``): the parallel efficiency of one file on 1 vs 2 workers
+  (wall of 1 / wall of 2);
 - ``logferry ingest FILE --db`` into a fresh database, then ``logferry report --db --html``.
 
 Wall time, CPU time (user + sys) and peak RSS (``wait4``'s rusage of each child) are printed;
@@ -125,6 +126,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the fastest is shown")
     ap.add_argument("--browser", action="store_true", help="time the dashboard's first chart in Chromium")
     ap.add_argument("--jobs", type=int, default=2, help="GoAccess's parsing threads (-j), where it has them")
+    ap.add_argument("--workers", type=int, default=2, help="logferry's --threads against --threads 1")
     args = ap.parse_args()
     gen.compile_logferry()
     work = Path(args.work or tempfile.mkdtemp(prefix="logferry-bench-"))
@@ -148,7 +150,7 @@ def main() -> None:
                   file=sys.stderr)
         lines = count_lines(path)
         db = work / f"{kind}.duckdb"
-        ga, direct, single, two = Best(), Best(), Best(), Best()
+        ga, direct, single, multi, two = Best(), Best(), Best(), Best(), Best()
         for _ in range(max(1, args.repeat)):
             if goaccess:
                 warm(path)
@@ -160,11 +162,13 @@ def main() -> None:
             td, ud, rd, cd = run([*logferry, "report", str(path), "--html", str(work / f"{kind}-direct.html")])
             print(f"{kind}: logferry report FILE {td:.2f} s wall / {ud:.2f} s CPU ({rd:.0f} MiB)", file=sys.stderr)
             direct.add(td, ud, rd, cd == 0)
-            warm(path, logferry)
-            t1, u1, r1, c1 = run([*logferry, "report", "--threads", "1", str(path), "--html",
-                                  str(work / f"{kind}-direct1.html")])
-            print(f"{kind}: logferry report --threads 1 FILE {t1:.2f} s wall / {u1:.2f} s CPU", file=sys.stderr)
-            single.add(t1, u1, r1, c1 == 0)
+            for n_threads, best in ((1, single), (args.workers, multi)):
+                warm(path, logferry)
+                t1, u1, r1, c1 = run([*logferry, "report", "--threads", str(n_threads), str(path), "--html",
+                                      str(work / f"{kind}-direct{n_threads}.html")])
+                print(f"{kind}: logferry report --threads {n_threads} FILE {t1:.2f} s wall / {u1:.2f} s CPU",
+                      file=sys.stderr)
+                best.add(t1, u1, r1, c1 == 0)
             for f in (db, Path(str(db) + ".wal")):
                 f.unlink(missing_ok=True)
             warm(path, logferry)
@@ -178,7 +182,7 @@ def main() -> None:
         if chart is not None:
             print(f"{kind}: dashboard ({html.stat().st_size / 1e6:.1f} MB) first chart in Chromium after {chart:.2f} s",
                   file=sys.stderr)
-        rows.append((kind, lines, path.stat().st_size, ga.v, direct.v, two.v, chart, single.v))
+        rows.append((kind, lines, path.stat().st_size, ga.v, direct.v, two.v, chart, single.v, multi.v))
 
     def col(v, lines):
         return f"{v[0]:>8.2f}{v[1]:>8.2f}{lines / v[0]:>11,.0f}{v[2]:>6.0f}" if v else f"{'n/a':>8}{'':>25}"
@@ -188,15 +192,16 @@ def main() -> None:
 
     name = f"{found[1]} {' '.join(goaccess[1:])}" if found else "goaccess"
     print(f"\n{'':<24}{'wall s':>8}{'CPU s':>8}{'lines/s':>11}{'MiB':>6}  {'vs goaccess wall, CPU':>22}")
-    for kind, lines, size, g, d, t, chart, one in rows:
+    for kind, lines, size, g, d, t, chart, one, many in rows:
         print(f"{kind} ({lines:,} lines, {size / 1e6:.0f} MB)")
         print(f"  {'goaccess -o report.html':<22}{col(g, lines)}  ({name})")
         print(f"  {'logferry report FILE':<22}{col(d, lines)}  {sp(d, g):>22}")
         print(f"  {'  ... --threads 1':<22}{col(one, lines)}")
+        print(f"  {f'  ... --threads {args.workers}':<22}{col(many, lines)}")
         cpm = "  ".join(f"{who} {gen.per_million(v[1], lines):.2f}" for who, v in (("goaccess", g), ("logferry", d)) if v)
         print(f"  CPU s per million lines, report FILE: {cpm}")
-        if d and one:
-            print(f"  one file on 1 vs 2+ workers (report FILE wall): {one[0] / d[0]:.2f}x")
+        if many and one:
+            print(f"  one file on 1 vs {args.workers} workers (report FILE wall): {one[0] / many[0]:.2f}x")
         print(f"  {'ingest + report --db':<22}{col(t, lines)}  {sp(t, g):>22}")
         if chart is not None:
             print(f"  dashboard first chart in Chromium: {chart:.2f} s")
