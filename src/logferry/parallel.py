@@ -196,5 +196,6 @@ def prefetched(make: Callable[[Callable[[LongLine], None]], Iterator[LineChunk]]
                 continue
             yield item
     finally:
+        # (not joined: it may be waiting on a pipe; once the stream is closed under it, it
+        # sees ``stop`` and ends)
         stop.set()
-        t.join()
