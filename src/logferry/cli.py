@@ -21,6 +21,7 @@ import click  # noqa: E402
 
 from . import __version__  # noqa: E402
 from .errors import LogferryError  # noqa: E402
+from .cli_options import threads_option  # noqa: E402
 from .term import error, json_safe, safe, tsv  # noqa: E402
 
 
@@ -192,6 +193,7 @@ def detect_cmd(files: tuple[str, ...], as_json: bool) -> None:
               help="--to parquet: also write the original fields (a map column; slower).")
 @click.option("--option", "-O", multiple=True,
               help="Reader option KEY=VALUE, e.g. -O fields=startTimeEpochMilli,clientIp,... for cdn-tsv (repeatable).")
+@threads_option
 def convert_cmd(
     files: tuple[str, ...],
     to: str,
@@ -208,6 +210,7 @@ def convert_cmd(
     tz: str | None,
     keep_fields: bool,
     option: tuple[str, ...],
+    threads: int | None,
 ) -> None:
     """Convert logs to another format (one JSON object per record with --to jsonl).
 
@@ -218,6 +221,8 @@ def convert_cmd(
     from .convert import bad_rows_writer, convert, open_output, prepare, wrap_compress
 
     reader_options = parse_options(option, tz)
+    if threads is not None:
+        reader_options = {**(reader_options or {}), "threads": threads}
     for key, flag, v in (("bad_rows_bytes", "--bad-rows-cap", bad_rows_cap),
                          ("max_line_bytes", "--max-line", max_line)):
         if v is not None:

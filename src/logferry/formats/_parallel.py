@@ -28,7 +28,7 @@ def default_threads() -> int:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    return max(1, n)
 
 
 def ordered_map(jobs: Iterable[Callable[[], T]], threads: int | None = None) -> Iterator[T]:

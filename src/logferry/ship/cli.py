@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 
 import click
 
+from ..cli_options import threads_option
 from ..errors import ConfigError, LogferryError
 from ..term import echo, error, json_safe, tsv
 from ..values import NumberParam, WholeParam
@@ -103,6 +104,7 @@ def _report(name: str, res) -> None:
 @click.option("--hash-ip-key-env", metavar="VAR",
               help="Replace client IPs by a keyed hash (HMAC-SHA256); the key is read from environment variable VAR.")
 @wait_option
+@threads_option
 def ship_cmd(
     sources: tuple[str, ...],
     dest: str,
@@ -123,6 +125,7 @@ def ship_cmd(
     ipv6_prefix: int,
     hash_ip_key_env: str | None,
     wait: float,
+    threads: int | None,
 ) -> None:
     """Ship logs once to a destination; run again with the same --state to send only what is new.
 
@@ -154,6 +157,7 @@ def ship_cmd(
             compress=compress, fields=tuple(job_fields(fields.split(","))) if fields else None,
             where=where, limits=Limits(max_bytes, max_age_secs, max_records), name_template=tmpl,
             service=service, privacy=_cli_privacy(mask_ip, ipv4_prefix, ipv6_prefix, hash_ip_key_env),
+            reader_options={} if threads is None else {"threads": threads},
         )
         opts: dict = {}
         if dest.startswith("datadog://") and service:

@@ -14,6 +14,7 @@ from typing import Any
 
 import click
 
+from ..cli_options import threads_option
 from ..term import json_safe, safe
 from ..values import NumberParam, WholeParam
 from . import DEFAULT_DB
@@ -32,11 +33,12 @@ def _fail(msg: str, code: int = 2) -> None:
 
 def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: str | None = None,
                quiet: bool = False, progress: bool | None = None, durable: bool = True,
-               columns: Collection[str] | None = None):
+               columns: Collection[str] | None = None, threads: int | None = None):
     """Ingest with a progress bar on a terminal; prints one line per file and a summary.
     ``durable=False``: a database thrown away afterwards (``report FILE``), whose commits
     need not wait for the disk (DuckDB's ``fsync_mode`` NONE).  ``columns``: the only
-    ``requests`` columns needed (the readers' ``columns`` option; the others may stay null)."""
+    ``requests`` columns needed (the readers' ``columns`` option; the others may stay null).
+    ``threads``: workers reading one file (the readers' ``threads`` option)."""
     from ..errors import LogferryError
     from ..term import console
     from .db import connect
@@ -85,6 +87,8 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
         options = {"tz": tz} if tz else {}
         if columns is not None:
             options["columns"] = sorted(columns)
+        if threads is not None:
+            options["threads"] = threads
         ing = Ingester(con, format=format, options=options or None, on_bytes=on_bytes,
                        exclude=[db, db + ".wal"])
         try:
@@ -149,8 +153,9 @@ def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
                    "(until SIGTERM or Ctrl-C; - follows standard input until it ends).")
 @click.option("--commit-every", type=NumberParam(0.05, 3600), default=2.0, show_default=True,
               help="With --follow: seconds between commits (new lines show in reports after a commit).")
+@threads_option
 def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | None, quiet: bool,
-               as_json: bool, follow: bool, commit_every: float) -> None:
+               as_json: bool, follow: bool, commit_every: float, threads: int | None) -> None:
     """Ingest logs into the usage database; each file once, grown files by their new lines.
 
     \b
@@ -168,7 +173,7 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
         if st["errors"]:
             raise click.exceptions.Exit(1)
         return
-    summary = run_ingest(paths, db, format=format, tz=tz, quiet=quiet)
+    summary = run_ingest(paths, db, format=format, tz=tz, quiet=quiet, threads=threads)
     if as_json:
         d = summary.as_dict()
         d["details"] = [vars(f) for f in summary.files]
@@ -276,9 +281,11 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
               "again every --every seconds (in place on a terminal, as top does) until Ctrl-C/SIGTERM.")
 @click.option("--every", type=NumberParam(0, 86400, lo_open=True), default=2.0, show_default=True,
               help="Seconds between two reports with --follow.")
+@threads_option
 def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since: str | None, until: str | None,
                site: str | None, no_bots: bool, as_json: bool, html: str | None, tz: str, only: tuple[str, ...],
-               bucket: float, threshold: float, gap: int, top: int, follow: bool, every: float) -> None:
+               bucket: float, threshold: float, gap: int, top: int, follow: bool, every: float,
+               threads: int | None) -> None:
     """Reports: summary, status codes and errors, performance, 404s, uptime, CDN, shop, top.
 
     \b
@@ -316,7 +323,8 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
             preload()  # the user-agent rules load while the logs are read
             # (a temporary database: nothing else will read it, the columns no report reads are not stored)
             summary = run_ingest(paths, target, format=format, quiet=True, durable=tmp is None,
-                                 columns=None if tmp is None else set(CANONICAL) - UNREAD_COLUMNS)
+                                 columns=None if tmp is None else set(CANONICAL) - UNREAD_COLUMNS,
+                                 threads=threads)
             click.echo(safe(summary.line()), err=True)
             if summary.errors:  # a report without some of its inputs would pass for the whole
                 _fail(f"{summary.errors} of the inputs could not be read (above); no report made")
