@@ -18,6 +18,10 @@ from ..term import json_safe, safe
 from . import DEFAULT_DB
 
 db_option = click.option("--db", default=DEFAULT_DB, help="Usage database file (DuckDB).")
+lake_option = click.option("--lake", default=None, help="The usage lake instead of the database: a folder "
+                           "or URL (s3://...) of Apache Iceberg tables (extra `lake`).")
+catalog_option = click.option("--catalog", default=None, help="With --lake: its catalog, a SQLite file or "
+                              "SQLAlchemy URI (default: catalog.db in the lake folder).")
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -28,6 +32,17 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 # --- ingest -----------------------------------------------------------------------------
+
+def _check_lake_options(lake: str | None, catalog: str | None, **only_with_lake: Any) -> None:
+    """Options that apply to the lake only are errors without --lake, and --follow with it."""
+    for name, value in only_with_lake.items():
+        if name == "follow" and value and lake:
+            _fail("--follow writes the DuckDB database: not with --lake")
+        elif name != "follow" and value and not lake:
+            _fail(f"--{name} applies with --lake")
+    if catalog and not lake:
+        _fail("--catalog applies with --lake")
+
 
 def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: str | None = None,
                quiet: bool = False, progress: bool | None = None, durable: bool = True,
@@ -148,8 +163,14 @@ def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
                    "(until SIGTERM or Ctrl-C; - follows standard input until it ends).")
 @click.option("--commit-every", type=click.FloatRange(min=0.05, max=3600), default=2.0, show_default=True,
               help="With --follow: seconds between commits (new lines show in reports after a commit).")
+@lake_option
+@catalog_option
+@click.option("--workers", type=click.IntRange(min=1, max=1024), default=None,
+              help="With --lake: read on a local Dask cluster of this many processes.")
+@click.option("--cluster", default=None, help="With --lake: read on this Dask scheduler (tcp://HOST:PORT).")
 def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | None, quiet: bool,
-               as_json: bool, follow: bool, commit_every: float) -> None:
+               as_json: bool, follow: bool, commit_every: float, lake: str | None, catalog: str | None,
+               workers: int | None, cluster: str | None) -> None:
     """Ingest logs into the usage database; each file once, grown files by their new lines.
 
     \b
@@ -157,6 +178,7 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
       PATHS...  Log files, globs, folders or URLs (s3://, gs://, sftp://...);
                 with --follow: local files, globs, or - (standard input).
     """
+    _check_lake_options(lake, catalog, workers=workers, cluster=cluster, follow=follow)
     if follow:
         st = run_follow(paths, db, format=format, tz=tz, quiet=quiet, commit_every=commit_every)
         if as_json:
@@ -167,7 +189,13 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
         if st["errors"]:
             raise click.exceptions.Exit(1)
         return
-    summary = run_ingest(paths, db, format=format, tz=tz, quiet=quiet)
+    if lake:
+        from ..lake.cli import run_lake_ingest
+
+        summary = run_lake_ingest(paths, lake, catalog, workers=workers, cluster=cluster, format=format,
+                                  tz=tz, quiet=quiet)
+    else:
+        summary = run_ingest(paths, db, format=format, tz=tz, quiet=quiet)
     if as_json:
         d = summary.as_dict()
         d["details"] = [vars(f) for f in summary.files]
@@ -274,9 +302,14 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
 @click.option("--follow", is_flag=True, help="Follow PATHS as they are written and print the reports "
               "again every --every seconds (in place on a terminal, as top does) until Ctrl-C/SIGTERM.")
 @click.option("--every", type=float, default=2.0, show_default=True, help="Seconds between two reports with --follow.")
+@lake_option
+@catalog_option
+@click.option("--rollups", is_flag=True, help="With --lake --json: every site from the hourly rollups "
+              "(approximate visitors and latency percentiles, with their error bounds).")
 def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since: str | None, until: str | None,
                site: str | None, no_bots: bool, as_json: bool, html: str | None, tz: str, only: tuple[str, ...],
-               bucket: float, threshold: float, gap: int, top: int, follow: bool, every: float) -> None:
+               bucket: float, threshold: float, gap: int, top: int, follow: bool, every: float,
+               lake: str | None, catalog: str | None, rollups: bool) -> None:
     """Reports: summary, status codes and errors, performance, 404s, uptime, CDN, shop, top.
 
     \b
@@ -301,6 +334,10 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
         _fail("--format applies to log files given as arguments")
     params = Params(since=since, until=until, site=site, bucket_minutes=bucket, threshold=threshold,
                     gap_buckets=gap, top=top, bots=not no_bots)
+    if lake or rollups:
+        _report_lake(paths, db, lake, catalog, params, rollups=rollups, follow=follow, as_json=as_json,
+                     html=html, only=list(only) or None, tz=tz)
+        return
     if follow:
         if not paths:
             _fail("--follow needs the log files (or globs, or -) to follow")
@@ -347,6 +384,35 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
             shutil.rmtree(tmp, ignore_errors=True)
     if errors:
         raise click.exceptions.Exit(1)
+
+
+def _report_lake(paths: Sequence[str], db: str | None, lake: str | None, catalog: str | None, params, *,
+                 rollups: bool, follow: bool, as_json: bool, html: str | None, only: list[str] | None,
+                 tz: str) -> None:
+    """``report --lake``: the reports on the lake's last snapshot (or its rollups)."""
+    from ..errors import LogferryError
+    from .reports import REPORT_MEMORY_LIMIT
+
+    if not lake:
+        _fail("--rollups applies with --lake")
+    if paths or db or follow:
+        _fail("--lake reports on the lake: ingest log files with `logferry ingest PATHS --lake ...`"
+              " (not with log files, --db or --follow)")
+    if rollups and not as_json:
+        _fail("--rollups gives JSON: add --json")
+    from ..lake.cli import lake_connection, rollups_report
+
+    try:
+        if rollups:
+            click.echo(json_safe(json.dumps(rollups_report(lake, catalog, params), ensure_ascii=False)))
+            return
+        con = lake_connection(lake, catalog, params, memory_limit=REPORT_MEMORY_LIMIT)
+        try:
+            _output(con, params, as_json=as_json, html=html, only=only, tz=tz)
+        finally:
+            con.close()
+    except LogferryError as e:
+        _fail(str(e))
 
 
 def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[str], every: float,
@@ -416,7 +482,9 @@ def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[s
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per row.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line.")
-def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool) -> None:
+@lake_option
+@catalog_option
+def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool, lake: str | None, catalog: str | None) -> None:
     """Run a query against the usage database (tables: files, requests, bad_rows, orders, order_items).
 
     \b
@@ -425,12 +493,12 @@ def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool) -> None:
     """
     import duckdb
 
-    from .db import connect
     from .reports import _arrow, jsonable
 
     if as_json and as_csv:
         _fail("--json and --csv are exclusive")
-    con = connect(db, read_only=True)
+    _check_lake_options(lake, catalog)
+    con = _sql_connection(db, lake, catalog)
     try:
         con.execute("SET TimeZone = 'UTC'")
         try:
@@ -458,6 +526,21 @@ def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool) -> None:
         from .html import fmt
 
         table(t.column_names, [[fmt(v) for v in r.values()] for r in rows])
+
+
+def _sql_connection(db: str, lake: str | None, catalog: str | None):
+    """``sql``'s connection: the database read-only, or the lake's last snapshot."""
+    from ..errors import LogferryError
+    from .db import connect
+
+    if not lake:
+        return connect(db, read_only=True)
+    from ..lake.cli import lake_connection
+
+    try:
+        return lake_connection(lake, catalog, None)
+    except LogferryError as e:
+        _fail(str(e))
 
 
 # --- demo -------------------------------------------------------------------------------

@@ -1,0 +1,79 @@
+"""A DuckDB connection over the lake's last committed snapshot: the usage database's own
+tables (``files``, ``requests``, ``bad_rows``, and empty shop tables), so every report and
+``sql`` query runs on it unchanged.
+
+The manifest is read first; its ``reads`` say which rows count (a read's rows in its line
+range), so rows committed after it -- an ingest still committing, a run killed before its
+manifest commit -- are not seen.  ``requests`` is scanned with the partitions pruned to
+``site`` (the partition site, or a host) and ``since``/``until`` (the day partitions).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..errors import ConfigError
+from ..schema import CANONICAL_NAMES
+from .tables import FILES, Lake
+
+if TYPE_CHECKING:
+    import duckdb
+
+_COLS = ", ".join(f'q."{c}"' for c in CANONICAL_NAMES)
+_FILE_COLS = ", ".join(f'"{f.name}"' for f in FILES if f.name != "reads")
+
+
+def connect_lake(lake: Lake, *, site: str | None = None, since: Any = None, until: Any = None,
+                 memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB database holding the lake's rows for these filters."""
+    import duckdb
+
+    from ..usage.db import migrate
+
+    con = duckdb.connect(":memory:")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET TimeZone = 'UTC'")
+    migrate(con)
+    files = lake.table("files").scan().to_arrow()
+    con.register("_lake_files", files)
+    con.execute(f"INSERT INTO files ({_FILE_COLS}) SELECT {_FILE_COLS} FROM _lake_files")
+    con.execute("CREATE TEMP TABLE _lake_reads AS SELECT file_id, r.read_id, r.first_line, r.last_line "
+                "FROM (SELECT file_id, unnest(reads) AS r FROM _lake_files)")
+    con.unregister("_lake_files")
+    rows = lake.table("requests").scan(row_filter=_prune(con, site, since, until)).to_arrow_batch_reader()
+    _load(con, "requests", f"{_COLS}, m.file_id, q.line_number", rows)
+    bad = lake.table("bad_rows").scan().to_arrow_batch_reader()
+    _load(con, "bad_rows", "m.file_id, q.line_number, q.raw, q.reason", bad)
+    con.execute("DROP TABLE _lake_reads")
+    return con
+
+
+def _load(con: duckdb.DuckDBPyConnection, table: str, cols: str, reader: Any) -> None:
+    """Rows of ``reader`` whose read the manifest lists, in its line range."""
+    con.register("_lake_scan", reader)
+    try:
+        con.execute(f"INSERT INTO {table} SELECT {cols} FROM _lake_scan q JOIN _lake_reads m "
+                    "ON q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line")
+    finally:
+        con.unregister("_lake_scan")
+
+
+def _prune(con: duckdb.DuckDBPyConnection, site: str | None, since: Any, until: Any) -> Any:
+    """The scan's row filter: partitions and data files that cannot hold a row of the
+    report are not read (the report's own SQL applies the exact filters)."""
+    import duckdb
+    from pyiceberg.expressions import AlwaysTrue, And, EqualTo, GreaterThanOrEqual, LessThan, Or
+
+    f: Any = AlwaysTrue()
+    if site is not None:
+        f = Or(EqualTo("lake_site", site), EqualTo("host", site))
+    for name, val, op in (("since", since, GreaterThanOrEqual), ("until", until, LessThan)):
+        if val is None:
+            continue
+        try:
+            us = con.execute("SELECT epoch_us(CAST(? AS TIMESTAMPTZ))", [str(val)]).fetchall()[0][0]
+        except duckdb.Error as e:
+            raise ConfigError(f"--{name} {val!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00)") from e
+        f = And(f, op("timestamp", us))
+    return f
