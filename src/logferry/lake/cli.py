@@ -66,10 +66,7 @@ def lake_connection(location: str, catalog: str | None, params: Any, memory_limi
     """A DuckDB connection over the lake's last snapshot, pruned to ``params``' filters."""
     from .query import connect_lake
 
-    lake = open_lake(location, catalog)
-    return connect_lake(lake, site=params.site if params is not None else None,
-                        since=params.since if params is not None else None,
-                        until=params.until if params is not None else None, memory_limit=memory_limit)
+    return connect_lake(open_lake(location, catalog), params, memory_limit=memory_limit)
 
 
 def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:

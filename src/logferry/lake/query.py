@@ -23,9 +23,10 @@ _COLS = ", ".join(f'q."{c}"' for c in CANONICAL_NAMES)
 _FILE_COLS = ", ".join(f'"{f.name}"' for f in FILES if f.name != "reads")
 
 
-def connect_lake(lake: Lake, *, site: str | None = None, since: Any = None, until: Any = None,
-                 memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB database holding the lake's rows for these filters."""
+def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB database holding the lake's rows for the report ``params``'
+    filters (None: every row); pruned to a site, ``params.span`` gets the whole span."""
+    site, since, until = (params.site, params.since, params.until) if params is not None else (None,) * 3
     import duckdb
 
     from ..usage.db import migrate
@@ -41,8 +42,13 @@ def connect_lake(lake: Lake, *, site: str | None = None, since: Any = None, unti
     con.execute("CREATE TEMP TABLE _lake_reads AS SELECT file_id, r.read_id, r.first_line, r.last_line "
                 "FROM (SELECT file_id, unnest(reads) AS r FROM _lake_files)")
     con.unregister("_lake_files")
-    rows = lake.table("requests").scan(row_filter=_prune(con, site, since, until)).to_arrow_batch_reader()
+    requests = lake.table("requests")
+    rows = requests.scan(row_filter=_prune(con, site, since, until)).to_arrow_batch_reader()
     _load(con, "requests", f"{_COLS}, m.file_id, q.line_number", rows)
+    if site is not None:
+        params.span = _span(con, requests.scan(row_filter=_prune(con, None, since, until),
+                                               selected_fields=("timestamp", "read_id", "line_number")),
+                            since, until)
     bad = lake.table("bad_rows").scan().to_arrow_batch_reader()
     _load(con, "bad_rows", "m.file_id, q.line_number, q.raw, q.reason", bad)
     con.execute("DROP TABLE _lake_reads")
@@ -55,6 +61,21 @@ def _load(con: duckdb.DuckDBPyConnection, table: str, cols: str, reader: Any) ->
     try:
         con.execute(f"INSERT INTO {table} SELECT {cols} FROM _lake_scan q JOIN _lake_reads m "
                     "ON q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line")
+    finally:
+        con.unregister("_lake_scan")
+
+
+def _span(con: duckdb.DuckDBPyConnection, scan: Any, since: Any, until: Any) -> tuple[Any, Any]:
+    """The span of every site's counted rows in since/until (one column read)."""
+    from ..usage.reports import SPAN_SQL
+
+    con.execute("SET VARIABLE since = CAST(? AS TIMESTAMPTZ)", [None if since is None else str(since)])
+    con.execute("SET VARIABLE until = CAST(? AS TIMESTAMPTZ)", [None if until is None else str(until)])
+    con.register("_lake_scan", scan.to_arrow_batch_reader())
+    try:
+        return con.execute(SPAN_SQL.format(table="(SELECT q.* FROM _lake_scan q JOIN _lake_reads m ON "
+                                           "q.read_id = m.read_id AND q.line_number BETWEEN m.first_line "
+                                           "AND m.last_line)")).fetchall()[0]
     finally:
         con.unregister("_lake_scan")
 
