@@ -139,10 +139,8 @@ def test_a_run_killed_between_the_data_and_the_manifest_is_repaired_by_the_next(
     assert report("--lake", lake) == report("--db", db)
 
 
-def test_expire_deletes_the_days_before_the_cutoff_and_keeps_the_manifest(tmp_path, monkeypatch):
+def test_expire_deletes_the_days_before_the_cutoff_and_keeps_the_manifest(tmp_path):
     import datetime as dt
-
-    from logferry.lake import upkeep
 
     lake = tmp_path / "lake"
     old, new = tmp_path / "old.log", tmp_path / "new.log"
