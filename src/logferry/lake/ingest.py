@@ -101,7 +101,7 @@ def _run(job: ReadJob, files: list[SourceFile], workers: int | None,
 def _on_dask(job: ReadJob, files: list[SourceFile], workers: int | None,
              cluster: str | None) -> Iterator[list[Pending | FileResult]]:
     try:
-        from distributed import Client, LocalCluster, as_completed
+        from distributed import Client, LocalCluster
     except ImportError as e:  # pragma: no cover - the extra is installed where tested
         raise ConfigError("Dask is not installed: pip install 'logferry[dask]'") from e
     local = None
@@ -110,14 +110,14 @@ def _on_dask(job: ReadJob, files: list[SourceFile], workers: int | None,
             client = Client(cluster, timeout="10s")
         else:
             local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                 dashboard_address=None)
+                                 host="127.0.0.1", dashboard_address=None)
             client = Client(local)
     except OSError as e:
         raise ConfigError(f"{cluster or 'local cluster'}: cannot reach the Dask scheduler: {e}") from None
     try:
         shared = client.scatter(job, broadcast=True)
         futures = [client.submit(read_files, shared, [sf], pure=False) for sf in files]
-        for fut in as_completed(futures):
+        for fut in futures:  # in input order, as the database numbers files (they run at once)
             yield fut.result()
     finally:
         client.close()

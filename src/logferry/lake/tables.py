@@ -125,7 +125,11 @@ class Lake:
         return self.catalog.load_table((NAMESPACE, name))
 
     def _create(self) -> None:
-        from pyiceberg.exceptions import NamespaceAlreadyExistsError, TableAlreadyExistsError
+        from pyiceberg.exceptions import (
+            CommitFailedException,
+            NamespaceAlreadyExistsError,
+            TableAlreadyExistsError,
+        )
 
         try:
             self.catalog.create_namespace(NAMESPACE, {_VERSION_KEY: str(LAKE_VERSION)})
@@ -141,7 +145,7 @@ class Lake:
                         with tx.update_spec() as spec:
                             for col, transform, field in parts:
                                 spec.add_field(col, _transform(transform), field)
-            except TableAlreadyExistsError:  # another ingester created it meanwhile
+            except (TableAlreadyExistsError, CommitFailedException):  # another ingester created it
                 continue
 
     def _check_version(self) -> None:
