@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tests.test_lake import cli, logs, report  # noqa: F401  (logs: the fixture)
 
 pytest.importorskip("pyiceberg")
