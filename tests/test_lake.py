@@ -252,3 +252,52 @@ def test_a_run_that_planned_on_an_older_manifest_adds_nothing_another_run_stored
 
 def _day3(i: int) -> bytes:
     return clf(i, "d.example", day=3)
+
+
+def _w3c(path, n: int, seed: int) -> None:
+    """A W3C log: two sites over three hours, many visitors, log-normal latencies."""
+    import random
+
+    rnd = random.Random(seed)
+    out = ["#Software: test\n#Fields: date time c-ip cs-method cs-uri-stem sc-status sc-bytes "
+           "time-taken cs(User-Agent) cs-host\n"]
+    for i in range(n):
+        t = 10 * 3600 + i * 3 * 3600 // n
+        ip = f"10.{rnd.randrange(40)}.{rnd.randrange(250)}.{rnd.randrange(9)}"
+        out.append(f"2024-03-01 {t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d} {ip} GET /p{i % 50} "
+                   f"{rnd.choice((200, 200, 200, 301, 404, 503))} {rnd.randrange(100, 9000)} "
+                   f"{max(1, int(rnd.lognormvariate(4, 1.2)))} UA/{rnd.randrange(3)} "
+                   f"{'x.example' if i % 3 else 'y.example'}\n")
+    path.write_text("".join(out))
+
+
+def test_rollups_are_exact_for_counts_and_within_their_bounds_for_visitors_and_latency(tmp_path):
+    import math
+
+    log = tmp_path / "u_ex240301.log"
+    _w3c(log, 30_000, seed=7)
+    lake = tmp_path / "lake"
+    cli("ingest", log, "--lake", lake)
+    for filters in ((), ("--site", "x.example"), ("--since", "2024-03-01T11:00", "--until", "2024-03-01T12:00")):
+        got = json.loads(cli("report", "--lake", lake, "--rollups", "--json", *filters).stdout)
+        bounds = got["bounds"]
+        where = "WHERE true" + (" AND coalesce(site, host) = 'x.example'" if "--site" in filters else "") + (
+            " AND timestamp >= '2024-03-01 11:00+00' AND timestamp < '2024-03-01 12:00+00'" if "--since" in filters else "")
+        q = (f"SELECT coalesce(site, host) AS site, count(*) AS requests, sum(bytes_sent) AS bytes_sent, "
+             "count(*) FILTER (WHERE status // 100 = 2) AS s2xx, count(*) FILTER (WHERE status // 100 = 5) AS s5xx, "
+             "count(DISTINCT hash((epoch_us(timestamp) // 86400000000), coalesce(client_ip, ''), "
+             "coalesce(user_agent, ''))) AS visitors, list(duration_ms ORDER BY duration_ms) AS d "
+             f"FROM requests {where} GROUP BY ALL ORDER BY site")
+        exact = [json.loads(x) for x in cli("sql", "--lake", lake, "--json", q).stdout.splitlines()]
+        assert [s["site"] for s in got["sites"]] == [e["site"] for e in exact], filters
+        for s, e in zip(got["sites"], exact, strict=True):
+            assert {k: s[k] for k in ("requests", "bytes_sent", "s2xx", "s5xx")} == \
+                {k: e[k] for k in ("requests", "bytes_sent", "s2xx", "s5xx")}
+            assert e["visitors"] > 5120  # beyond linear counting: HyperLogLog's own estimate
+            assert abs(s["visitors"] - e["visitors"]) <= 3 * bounds["visitors_relative_standard_error"] * e["visitors"]
+            for q_ in (0.5, 0.9, 0.99):
+                nearest = e["d"][math.ceil(q_ * len(e["d"])) - 1]
+                est = s[f"p{int(q_ * 100)}_ms"]
+                assert abs(est - nearest) <= bounds["latency_relative_error"] * nearest + 0.001, (q_, est, nearest)
+    r = cli("report", "--lake", lake, "--rollups", ok=False)
+    assert r.exit_code == 2 and "--json" in r.output

@@ -73,7 +73,8 @@ def commit(lake: Lake, reads: list[Pending]) -> None:
         return
     ids = ",".join(str(p.read_id) for p in reads)
     for name, paths in (("requests", [f for p in reads for f in p.requests]),
-                        ("bad_rows", [f for p in reads for f in p.bad_rows])):
+                        ("bad_rows", [f for p in reads for f in p.bad_rows]),
+                        ("rollups", [f for p in reads for f in p.rollups])):
         if paths:
             with lake.table(name).transaction() as tx:
                 tx.add_files(paths, snapshot_properties={"logferry.read-ids": ids},

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from ..errors import ConfigError
 from ..schema import CANONICAL_NAMES
 from .tables import FILES, Lake
@@ -83,7 +85,6 @@ def _span(con: duckdb.DuckDBPyConnection, scan: Any, since: Any, until: Any) -> 
 def _prune(con: duckdb.DuckDBPyConnection, site: str | None, since: Any, until: Any) -> Any:
     """The scan's row filter: partitions and data files that cannot hold a row of the
     report are not read (the report's own SQL applies the exact filters)."""
-    import duckdb
     from pyiceberg.expressions import AlwaysTrue, And, EqualTo, GreaterThanOrEqual, LessThan, Or
 
     f: Any = AlwaysTrue()
@@ -92,9 +93,34 @@ def _prune(con: duckdb.DuckDBPyConnection, site: str | None, since: Any, until: 
     for name, val, op in (("since", since, GreaterThanOrEqual), ("until", until, LessThan)):
         if val is None:
             continue
-        try:
-            us = con.execute("SELECT epoch_us(CAST(? AS TIMESTAMPTZ))", [str(val)]).fetchall()[0][0]
-        except duckdb.Error as e:
-            raise ConfigError(f"--{name} {val!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00)") from e
-        f = And(f, op("timestamp", us))
+        f = And(f, op("timestamp", _us(con, name, val)))
     return f
+
+
+def _us(con: duckdb.DuckDBPyConnection, name: str, val: Any) -> int:
+    """``--since``/``--until`` as epoch microseconds, read as the reports read them."""
+    import duckdb
+
+    try:
+        return con.execute("SELECT epoch_us(CAST(? AS TIMESTAMPTZ))", [str(val)]).fetchall()[0][0]
+    except duckdb.Error as e:
+        raise ConfigError(f"--{name} {val!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00)") from e
+
+
+def rollup_rows(lake: Lake, params: Any) -> list[dict[str, Any]]:
+    """The rollup rows the manifest counts, for ``params``' site and hours (an hour counts
+    when it starts in [since, until))."""
+    import duckdb
+    from pyiceberg.expressions import AlwaysTrue, And, EqualTo, GreaterThanOrEqual, LessThan
+
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    f: Any = AlwaysTrue() if params.site is None else EqualTo("lake_site", params.site)
+    for name, val, op in (("since", params.since, GreaterThanOrEqual), ("until", params.until, LessThan)):
+        if val is not None:
+            f = And(f, op("hour", _us(con, name, val)))
+    reads = {r["read_id"] for row in lake.table("files").scan(selected_fields=("reads",)).to_arrow()
+             .column("reads").to_pylist() for r in row or []}
+    t = lake.table("rollups").scan(row_filter=f).to_arrow()
+    return [r for r in t.cast(pa.schema([pa.field("hour", pa.int64()) if x.name == "hour" else x
+                                         for x in t.schema])).to_pylist() if r["read_id"] in reads]

@@ -24,6 +24,7 @@ from ..sources import IDENTITY_BYTES, SourceFile, content_identity, identity_at
 from ..usage.db import Registered
 from ..usage.duckstore import FileMark
 from ..usage.reading import CommitGroups
+from .rollups import Rollup
 from .tables import BAD_ROWS, REQUESTS
 
 #: rows per Parquet row group (and the most a data file's writer buffers)
@@ -52,6 +53,7 @@ class Pending:
     mark: FileMark | None = None
     requests: list[str] = field(default_factory=list)  # data files
     bad_rows: list[str] = field(default_factory=list)
+    rollups: list[str] = field(default_factory=list)
     clip_line: int | None = None  # an earlier read's last line that this read stored again
     result: Any = None  # the FileResult
 
@@ -118,6 +120,7 @@ class LakeWriter:
         self.cur: Pending | None = None
         self._writers: _PartWriters | None = None
         self._bad: list[BadRow] = []
+        self._rollup = Rollup()
         self._new = 0
 
     # the manifest (a snapshot) ---------------------------------------------------------------
@@ -175,6 +178,7 @@ class LakeWriter:
             rid = secrets.randbits(63)
             self.cur = Pending(path, rid, start + 1, base, entry)
             self._writers = _PartWriters(self.io, self.root, rid)
+            self._rollup = Rollup()
 
     def _open_existing(self, file_id: int) -> None:
         if self.cur is None:
@@ -186,6 +190,7 @@ class LakeWriter:
         self._open_existing(file_id)
         for batch in run.group():
             self._writers.write(batch)  # type: ignore[union-attr]
+            self._rollup.add(batch)
 
     def append_bad(self, file_id: int, rows: list[BadRow]) -> None:
         self._bad.extend(rows)
@@ -207,6 +212,10 @@ class LakeWriter:
         cur.requests = self._writers.close()  # type: ignore[union-attr]
         if self._bad:
             cur.bad_rows = [self._write_bad(cur.read_id)]
+        if self._rollup.groups:
+            path = f"{self.root}/rollups/data/{cur.read_id:016x}.parquet"
+            self._write(self._rollup.table(cur.read_id), path)
+            cur.rollups = [path]
         self.done.append(cur)
         self.cur = None
 
@@ -234,7 +243,10 @@ class LakeWriter:
             "ingested_at": pa.array([now] * len(rows), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
         }, schema=BAD_ROWS)
         path = f"{self.root}/bad_rows/data/day={day}/{read_id:016x}.parquet"
-        with self.io.new_output(path).create(overwrite=True) as out:
-            pq.write_table(t, out, compression="zstd")
+        self._write(t, path)
         self._bad = []
         return path
+
+    def _write(self, t: pa.Table, path: str) -> None:
+        with self.io.new_output(path).create(overwrite=True) as out:
+            pq.write_table(t, out, compression="zstd")

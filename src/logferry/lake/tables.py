@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from ..errors import ConfigError, InputError
 from ..schema import CANONICAL
+from .rollups import ROLLUPS
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -53,6 +54,7 @@ TABLES: dict[str, tuple[pa.Schema, tuple[tuple[str, str, str], ...]]] = {
     "requests": (REQUESTS, (("lake_site", "identity", "lake_site"), ("timestamp", "day", "day"))),
     "bad_rows": (BAD_ROWS, (("ingested_at", "day", "day"),)),
     "files": (FILES, ()),
+    "rollups": (ROLLUPS, ()),  # small: its data files' hour and site bounds prune a scan
 }
 
 
