@@ -293,7 +293,8 @@ def test_rollups_are_exact_for_counts_and_within_their_bounds_for_visitors_and_l
         for s, e in zip(got["sites"], exact, strict=True):
             assert {k: s[k] for k in ("requests", "bytes_sent", "s2xx", "s5xx")} == \
                 {k: e[k] for k in ("requests", "bytes_sent", "s2xx", "s5xx")}
-            assert e["visitors"] > 5120  # beyond linear counting: HyperLogLog's own estimate
+            if not filters:
+                assert e["visitors"] > 5120  # beyond linear counting: HyperLogLog's own estimate
             assert abs(s["visitors"] - e["visitors"]) <= 3 * bounds["visitors_relative_standard_error"] * e["visitors"]
             for q_ in (0.5, 0.9, 0.99):
                 nearest = e["d"][math.ceil(q_ * len(e["d"])) - 1]
