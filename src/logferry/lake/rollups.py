@@ -48,6 +48,7 @@ ROLLUPS = pa.schema(
 _ROW_SQL = f"""
 SELECT coalesce(site, host) AS lake_site,
        epoch_us("timestamp") // 3600000000 AS hour,
+       dense_rank() OVER (ORDER BY coalesce(site, host), epoch_us("timestamp") // 3600000000) - 1 AS gid,
        CASE WHEN status BETWEEN 100 AND 599 THEN status // 100 ELSE 6 END AS cls,
        coalesce(bytes_sent, 0) AS bytes,
        "timestamp" IS NOT NULL AS has_v,
@@ -65,22 +66,30 @@ class Rollup:
 
     def __init__(self) -> None:
         self.groups: dict[tuple[str | None, int | None], dict[str, Any]] = {}
+        self.duck: Any = None
+
+    def _con(self) -> Any:
+        if self.duck is None:  # one in-memory DuckDB for the read's batches (one thread)
+            import duckdb
+
+            self.duck = duckdb.connect(config={"threads": 1})
+        return self.duck
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "duck": None}
 
     def add(self, batch: pa.RecordBatch) -> None:
-        import duckdb
-
         from ..usage.reports import _arrow
 
-        con = duckdb.connect()
+        con = self._con()
         con.register("batch", pa.Table.from_batches([batch]))
         t = _arrow(con.sql(_ROW_SQL))
-        con.close()
-        keys = list(zip(t.column("lake_site").to_pylist(), t.column("hour").to_pylist(), strict=True))
-        codes: dict[tuple[Any, Any], int] = {}
-        gid = np.fromiter((codes.setdefault(k, len(codes)) for k in keys), np.int64, len(keys))
+        con.unregister("batch")
+        keys = t.group_by("gid").aggregate([("lake_site", "min"), ("hour", "min")]).to_pylist()
+        gid = t.column("gid").to_numpy()
         cols = {n: t.column(n).to_numpy(zero_copy_only=False) for n in ("cls", "bytes", "has_v", "v", "lat")}
-        for k, i in codes.items():
-            self._merge(k, cols, gid == i)
+        for k in keys:
+            self._merge((k["lake_site_min"], k["hour_min"]), cols, gid == k["gid"])
 
     def _merge(self, key: tuple[Any, Any], cols: dict[str, np.ndarray], sel: np.ndarray) -> None:
         g = self.groups.get(key)
