@@ -42,13 +42,19 @@ def make_logs(work: Path, files: int, lines: int, sites: int) -> list[str]:
     return out
 
 
-def timed(args: list[str]) -> tuple[float, str]:
-    t0 = time.perf_counter()
+def cpu() -> float:
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
+
+
+def timed(args: list[str]) -> tuple[float, str, float]:
+    """(wall seconds, stdout, CPU seconds of the command and the processes it waited for)."""
+    t0, c0 = time.perf_counter(), cpu()
     r = subprocess.run(LOGFERRY + args, capture_output=True, text=True)
     dt = time.perf_counter() - t0
     if r.returncode:
         sys.exit(f"logferry {' '.join(args[:2])}... exited {r.returncode}: {r.stderr[-800:]}")
-    return dt, r.stdout
+    return dt, r.stdout, cpu() - c0
 
 
 def main() -> None:
@@ -67,21 +73,23 @@ def main() -> None:
     lake = work / "lake"
     for n in (int(x) for x in a.workers.split(",")):
         shutil.rmtree(lake, ignore_errors=True)
-        dt, out = timed(["ingest", *logs, "--lake", str(lake), "--json", "--quiet",
-                         *(["--workers", str(n)] if n else [])])
+        dt, out, c = timed(["ingest", *logs, "--lake", str(lake), "--json", "--quiet",
+                            *(["--workers", str(n)] if n else [])])
         rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         s = json.loads(out)
         what = f"{n} worker{'s' if n > 1 else ''}" if n else "one process"
-        print(f"ingest, {what:>11}: {dt:7.2f} s  {total / dt:>11,.0f} lines/s  (records {s['records']:,}; "
-              f"peak RSS so far {rss:,.0f} MiB)")
+        print(f"ingest, {what:>11}: {dt:7.2f} s  {total / dt:>11,.0f} lines/s; CPU {c:6.1f} s = "
+              f"{total / c:,.0f} lines per CPU second (records {s['records']:,}; peak RSS so far {rss:,.0f} MiB)")
     st = json.loads(timed(["lake", "status", str(lake), "--json"])[1])
     size = sum(t["bytes"] for t in st["tables"].values())
     print(f"lake: {size / 2**20:,.1f} MiB in {sum(t['data_files'] for t in st['tables'].values())} data files "
           f"({size / total:.1f} bytes per line); log bytes {sum(os.path.getsize(p) for p in logs) / 2**20:,.1f} MiB")
-    dt, _ = timed(["report", "--lake", str(lake), "--site", "W3SVC1", "--json"])
-    print(f"report --lake --site W3SVC1 ({total // a.sites:,} rows): {dt:.2f} s")
-    dt, _ = timed(["report", "--lake", str(lake), "--rollups", "--json"])
-    print(f"report --lake --rollups (every site): {dt:.2f} s")
+    dt, _, c = timed(["report", "--lake", str(lake), "--site", "W3SVC1", "--json"])
+    print(f"report --lake --site W3SVC1 ({total // a.sites:,} rows): {dt:.2f} s (CPU {c:.2f} s)")
+    dt, _, c = timed(["report", "--lake", str(lake), "--rollups", "--json"])
+    print(f"report --lake --rollups (every site): {dt:.2f} s (CPU {c:.2f} s)")
+    dt, _, c = timed(["ingest", *logs, "--db", str(work / "db.duckdb"), "--quiet"])
+    print(f"for comparison, ingest --db: {dt:.2f} s, CPU {c:.1f} s = {total / c:,.0f} lines per CPU second")
     if not a.work:
         shutil.rmtree(work, ignore_errors=True)
 

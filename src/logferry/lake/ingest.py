@@ -20,7 +20,7 @@ from ..sources import SourceFile
 from ..usage.results import FileResult, IngestSummary
 from .commit import commit, load_manifest
 from .store import LakeRegistered, LakeWriter, Pending
-from .tables import NAMESPACE, Lake, Where
+from .tables import NAMESPACE, Lake, Where, io_properties
 
 #: reads committed together at most (one manifest commit each batch)
 _COMMIT_BATCH = 64
@@ -66,7 +66,8 @@ def ingest_lake(lake: Lake, files: list[SourceFile], *, workers: int | None = No
     """Ingest ``files`` (expanded already) into ``lake``; one summary as for the database."""
     t0 = time.perf_counter()
     summary = IngestSummary()
-    job = ReadJob(lake.props, lake.where.warehouse, load_manifest(lake), format, options)
+    # (the workers write data files only: the FileIO settings, not the catalog's address)
+    job = ReadJob(io_properties(), lake.where.warehouse, load_manifest(lake), format, options)
     for batch in _batches(_run(job, files, workers, cluster)):
         commit(lake, [x for x in batch if isinstance(x, Pending)])
         for x in batch:
@@ -118,7 +119,12 @@ def _on_dask(job: ReadJob, files: list[SourceFile], workers: int | None,
         shared = client.scatter(job, broadcast=True)
         futures = [client.submit(read_files, shared, [sf], pure=False) for sf in files]
         for fut in futures:  # in input order, as the database numbers files (they run at once)
-            yield fut.result()
+            try:
+                done = fut.result()
+            except Exception as e:  # a worker lost, a task that could not run: the reads before are in
+                raise ConfigError(f"{cluster or 'local cluster'}: the Dask work failed: "
+                                  f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+            yield done
     finally:
         client.close()
         if local is not None:

@@ -112,6 +112,7 @@ class LakeWriter:
     manifest, rows to data files; :attr:`done` holds the reads to commit."""
 
     settings: dict[str, Any] = {}
+    checkpoints_commit = False  #: a checkpoint commits nothing: the driver commits whole reads
 
     def __init__(self, manifest: list[LakeRegistered], io: Any, root: str):
         self.known = list(manifest)
