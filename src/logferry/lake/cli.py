@@ -88,11 +88,16 @@ def lake_group() -> None:
     """The usage lake (Apache Iceberg tables): status and upkeep."""
 
 
-@lake_group.command("status")
-@lake_arg
-@catalog_option
+def _lake_command(name: str) -> Callable[[Callable[..., Any]], Any]:
+    """A ``logferry lake NAME LAKE [--catalog ...]`` command whose errors are one line."""
+    def wrap(fn: Callable[..., Any]) -> Any:
+        return lake_group.command(name)(lake_arg(catalog_option(guarded(fn))))
+
+    return wrap
+
+
+@_lake_command("status")
 @click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
-@guarded
 def status_cmd(lake: str, catalog: str | None, as_json: bool) -> None:
     """Tables, snapshots, data files, rows and bytes; files and lines in the manifest."""
     from .upkeep import status
@@ -108,10 +113,7 @@ def status_cmd(lake: str, catalog: str | None, as_json: bool) -> None:
                     f"{st['bad_rows']:,} bad rows; {st['orphan_rows']:,} rows no read counts"))
 
 
-@lake_group.command("compact")
-@lake_arg
-@catalog_option
-@guarded
+@_lake_command("compact")
 def compact_cmd(lake: str, catalog: str | None) -> None:
     """Rewrite each partition's small data files as one, leaving out rows no read counts."""
     from .upkeep import compact
@@ -121,13 +123,11 @@ def compact_cmd(lake: str, catalog: str | None) -> None:
                     f"data files, {r['orphans_removed']:,} uncounted rows removed"), err=True)
 
 
-@lake_group.command("expire")
-@lake_arg
-@catalog_option
+@_lake_command("expire")
 @click.option("--older-than", "older", required=True, help="Age, e.g. 400d, 12h (days d, hours h).")
-@guarded
 def expire_cmd(lake: str, catalog: str | None, older: str) -> None:
-    """Expire snapshots older than the age (keeping the current one)."""
+    """Delete the rows of the days before now - AGE and the snapshots older than that (the
+    manifest keeps its entries: those files are not ingested again)."""
     from .upkeep import expire, parse_age
 
     r = expire(open_lake(lake, catalog), parse_age(older))
