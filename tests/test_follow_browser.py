@@ -67,6 +67,9 @@ def test_served_dashboard_counts_appended_lines_without_a_reload(page, tmp_path)
             lat.append(time.monotonic() - t0)
             assert card(page) == total
         assert page.evaluate("window.__same_page") == 1
+        # two minutes of lines: the live chart's x axis says the seconds, one label per tick
+        labels = page.locator("[data-chart=requests]").get_attribute("data-x-labels").split("|")
+        assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
         page.shot("live-dashboard")
         print(f"\nappend -> served dashboard (follower commit_every 2 s, page looks at the follower every 1 s): "
               f"{', '.join(f'{x:.2f}' for x in lat)} s (mean {sum(lat) / len(lat):.2f} s)")

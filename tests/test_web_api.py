@@ -606,3 +606,43 @@ def test_config_broken_by_hand_is_reported(env):
     assert r.status_code == 400 and "jobs.broken.bogus: unknown key" in r.json()["detail"]
     p = env.client.get("/", headers={**h, "Accept": "text/html"})
     assert p.status_code == 400 and "Configuration error" in p.text and "unknown key" in p.text
+
+
+@pytest.mark.parametrize("bucket", ["ab", "a" * 64, "Logs", "logs-", "my_logs"])
+def test_s3_bucket_rule_states_its_length(env, bucket):
+    """An S3 bucket name is 3-63 characters of a-z, 0-9, '.' and '-' (issue 23): the error says so."""
+    h = bearer(env.toks["admin"])
+    r = env.client.post("/api/jobs", headers=h, json={"name": "b", "job": _job(env),
+                                                      "destination": {"type": "s3", "bucket": bucket}})
+    assert r.status_code == 422
+    assert "3-63 characters" in r.json()["errors"]["destination.bucket"]
+    ok = env.client.post("/api/jobs", headers=h, json={"name": "b", "job": _job(env),
+                                                       "destination": {"type": "s3", "bucket": "a" * 63}})
+    assert ok.status_code == 201, ok.text
+    s3 = next(d for d in env.client.get("/api/editor", headers=h).json()["destinations"] if d["type"] == "s3")
+    assert "3-63" in next(f for f in s3["fields"] if f["name"] == "bucket")["help"]
+
+
+def test_next_names_preview_uses_the_first_pending_records_time(env):
+    """The "Next names" preview names objects as the shipper will (issue 23): after the
+    time of the job's first pending record, not now; the next run's object gets that name."""
+    h = bearer(env.toks["admin"])
+
+    def preview(**kw):
+        return env.client.get("/api/preview/names", headers=h, params={"job": "common", "to": "jsonl",
+                                                                         "compress": "gzip", **kw}).json()
+
+    p = preview(preset="cdn", service="svc")
+    assert p["at"] == "2024-03-01T00:00:00Z"  # the log's first line
+    assert p["names"][0].startswith("20240301-000000.svc.00000.")
+    _run(env, "common", h)
+    assert preview()["at"] is None  # nothing pending
+    write_log(env.log, 20, 7, header=False, mode="a")
+    p = preview()  # (the job's own names: the default preset)
+    assert p["at"] == "2024-03-01T00:00:20Z"
+    _run(env, "common", h)
+    runs = env.client.get("/api/runs?job=common", headers=h).json()["runs"]
+    objs = env.client.get(f"/api/runs/{runs[0]['id']}", headers=h).json()["objects"]
+    assert [o["name"] for o in objs] == p["names"][:1]
+    # a new job (not saved yet): nothing pending of its own, named at the time of the run
+    assert env.client.get("/api/preview/names", headers=h, params={"job": "newjob"}).json()["at"] is None

@@ -49,6 +49,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .ship.schedule import MIN_EVERY_MINUTES, Schedule
 
 DEFAULT_FILE = "logferry.toml"
 
@@ -61,10 +62,6 @@ class _M(BaseModel):
 
 #: a TOML array of strings
 Strs = Annotated[tuple[StrictStr, ...], Strict(False)]
-
-#: the shortest interval of ``every_minutes``: 3 seconds (a shorter one is a busy loop,
-#: not a schedule)
-MIN_EVERY_MINUTES = 0.05
 
 
 class FilterCfg(_M):
@@ -246,8 +243,6 @@ class JobCfg(_M):
     @classmethod
     def _cron(cls, v):
         if v:
-            from .ship.schedule import Schedule
-
             try:
                 Schedule.make(cron=v)  # the same check as when the scheduler starts
             except ConfigError as e:

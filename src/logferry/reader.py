@@ -23,7 +23,6 @@ input cannot make them larger than itself:
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -32,9 +31,10 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 
 from . import formats
-from .compression import open_decompressed
+from .compression import Prefixed, open_decompressed
 from .errors import AmbiguousFormatError, InputError, UnknownFormatError
 from .lines import CHUNK_SIZE, MAX_LINE, LineChunk, LongLine, decode, iter_chunks
+from .sources import check_source
 
 HEAD_BYTES = 256 << 10
 
@@ -323,50 +323,6 @@ class _Guarded:
         return getattr(self._s, name)
 
 
-class _Prefixed(io.RawIOBase):
-    """A stream that replays ``head`` before reading on from ``rest``."""
-
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self._head = memoryview(head)
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def peek(self, n: int = 0) -> bytes:
-        """The next bytes without consuming them (lets a reader of this stream sniff it
-        without wrapping it in a buffer that copies every read)."""
-        if self._head:
-            return bytes(self._head[: max(n, 1)])
-        peek = getattr(self._rest, "peek", None)
-        return peek(n) if peek is not None else b""
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n < 0 or n >= len(self._head):
-                out = bytes(self._head)
-                self._head = memoryview(b"")
-                if n < 0:
-                    return out + self._rest.read()
-                more = self._rest.read(n - len(out)) if n > len(out) else b""
-                return out + (more or b"")
-            out = bytes(self._head[:n])
-            self._head = self._head[n:]
-            return out
-        return self._rest.read(n)
-
-    def readinto(self, b) -> int:  # pragma: no cover - read() is what we use
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        try:
-            self._rest.close()
-        finally:
-            super().close()
-
-
 def open_raw(path: str | os.PathLike | BinaryIO) -> BinaryIO:
     """Binary stream of a local path, an fsspec URL or an open file object."""
     if hasattr(path, "read"):
@@ -378,8 +334,6 @@ def open_raw(path: str | os.PathLike | BinaryIO) -> BinaryIO:
         return sys.stdin.buffer
     if "://" in p and not p.startswith("file://"):
         import fsspec
-
-        from .sources import check_source
 
         check_source(p)  # (a password in it would be printed and stored)
         try:
@@ -412,7 +366,7 @@ def open_input(path: str | os.PathLike | BinaryIO) -> tuple[BinaryIO, bytes, str
     except Exception as e:  # zlib/isal/bz2/lzma/zstd errors, EOFError, OSError, ...
         raw.close()
         raise InputError(f"{_name(path)}: cannot decompress: {e}") from e
-    return _Prefixed(head, stream), head, codec  # type: ignore[return-value]
+    return Prefixed(head, stream), head, codec  # type: ignore[return-value]
 
 
 def _read_head(stream: BinaryIO) -> bytes:

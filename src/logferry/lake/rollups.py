@@ -28,7 +28,10 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-P = 11  #: HyperLogLog precision: 2^P registers
+from .tables import HLL_PRECISION as P
+from .tables import ROLLUP_CLASSES as CLASSES
+from .tables import ROLLUPS
+
 M = 1 << P
 NB = 256  #: latency buckets: bucket k holds [2^(k/8), 2^((k+1)/8)) microseconds (0: below 2^(1/8))
 PER_DOUBLING = 8
@@ -37,12 +40,6 @@ BOUNDS = {
     "latency_relative_error": round(2 ** (1 / (2 * PER_DOUBLING)) - 1, 4),
     "latency_relative_error_interpolated": round(2 ** (3 / (2 * PER_DOUBLING)) - 1, 4),
 }
-CLASSES = ("s1xx", "s2xx", "s3xx", "s4xx", "s5xx", "s_other")
-ROLLUPS = pa.schema(
-    [("lake_site", pa.string()), ("hour", pa.timestamp("us", tz="UTC")), ("read_id", pa.int64()),
-     ("requests", pa.int64()), *((c, pa.int64()) for c in CLASSES), ("bytes_sent", pa.int64()),
-     ("visitors", pa.binary(M)), ("latency", pa.list_(pa.int64()))]
-)
 
 #: per row of a batch: its site-hour, the visitor's register and rank, the latency bucket
 _ROW_SQL = f"""

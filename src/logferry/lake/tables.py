@@ -12,7 +12,6 @@ import pyarrow as pa
 
 from ..errors import ConfigError, InputError
 from ..schema import CANONICAL
-from .rollups import ROLLUPS
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -49,6 +48,14 @@ FILES = pa.schema([
     ("anchor_off", pa.int64()), ("header", pa.binary()), ("title", pa.binary()),
     ("truncated_at", pa.int64()), ("error", pa.string()), ("reads", pa.list_(READ)),
 ])
+#: rollups (lake/rollups.py): visitors as a HyperLogLog of 2^HLL_PRECISION one-byte registers
+HLL_PRECISION = 11
+ROLLUP_CLASSES = ("s1xx", "s2xx", "s3xx", "s4xx", "s5xx", "s_other")
+ROLLUPS = pa.schema(
+    [("lake_site", pa.string()), ("hour", _TS), ("read_id", pa.int64()), ("requests", pa.int64()),
+     *((c, pa.int64()) for c in ROLLUP_CLASSES), ("bytes_sent", pa.int64()),
+     ("visitors", pa.binary(1 << HLL_PRECISION)), ("latency", pa.list_(pa.int64()))]
+)
 #: table -> (schema, partition fields as (source column, transform name, field name))
 TABLES: dict[str, tuple[pa.Schema, tuple[tuple[str, str, str], ...]]] = {
     "requests": (REQUESTS, (("lake_site", "identity", "lake_site"), ("timestamp", "day", "day"))),

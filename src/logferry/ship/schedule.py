@@ -12,6 +12,10 @@ from datetime import UTC, datetime, timedelta
 
 from ..errors import ConfigError
 
+#: the shortest interval of ``every_minutes``: 3 seconds (a shorter one is a busy loop,
+#: not a schedule)
+MIN_EVERY_MINUTES = 0.05
+
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
 #: the longest each month can be (29 February fires in leap years)
@@ -108,8 +112,6 @@ class Schedule:
         if cron:
             return cls(cron=Cron.parse(cron))
         if every_minutes is not None:
-            from ..config import MIN_EVERY_MINUTES
-
             if not every_minutes >= MIN_EVERY_MINUTES:  # also NaN
                 raise ConfigError(f"every_minutes must be at least {MIN_EVERY_MINUTES:g}")
             return cls(every_secs=every_minutes * 60)

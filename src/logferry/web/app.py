@@ -169,6 +169,11 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         pages are off: they load their scripts from a CDN, and the console needs no network)."""
         return app.openapi()
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_docs(s: Session = Depends(session)):
+        """The API description as a page: Swagger UI served from the package (no network)."""
+        return page("apidocs.html", s, title="API")
+
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon():
         return Response(status_code=204)
@@ -231,7 +236,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         with _usage_con() as con:
             data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
         html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None,
-                                     status="/api/status")
+                                     status="/api/status",
+                                     nav=env.get_template("nav.html").render(nav=True, token=s.token.public()))
         return HTMLResponse(html)
 
     # -- API: jobs -------------------------------------------------------------------------------
@@ -324,14 +330,16 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     def api_names(job: str = "", template: str = "", preset: str = "", to: str = "jsonl",
                   compress: str = "gzip", service: str = "", site: str = "",
                   s: Session = Depends(session)) -> dict[str, Any]:
-        """The next three object names of a template or preset (``errors`` when it is invalid)."""
-        seq = 0
+        """The next three object names of a template or preset (``errors`` when it is invalid),
+        for a saved job at the time of its first pending record (``at``; null: now)."""
+        seq, at = 0, None
         if job and job in console.visible(s.token):
             with console.state() as st:
                 seq = st.next_seq(job)
+                at = editor.next_record_time(console.loaded(), st, job)
         try:
-            return {"names": editor.preview_names(job, template, preset, to, compress, service, site, seq),
-                    "errors": {}}
+            return {"names": editor.preview_names(job, template, preset, to, compress, service, site, seq, at=at),
+                    "errors": {}, "at": at.isoformat().replace("+00:00", "Z") if at else None}
         except (ConfigError, ValueError) as e:  # an answer, not a failed request: the form is being typed
             return {"names": [], "errors": {"name.template" if template else "name.preset": str(e)}}
 

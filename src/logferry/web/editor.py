@@ -45,17 +45,32 @@ def extension(to: str, compress: str) -> str:
 
 
 def preview_names(job: str, template: str | None, preset: str | None, to: str, compress: str,
-                  service: str = "", site: str = "", seq: int = 0, n: int = 3) -> list[str]:
+                  service: str = "", site: str = "", seq: int = 0, n: int = 3,
+                  at: datetime | None = None) -> list[str]:
+    """The next ``n`` object names, rendered as the shipper renders them (``naming.render``)
+    for objects whose first record has time ``at`` (None: now, as a run names an object
+    whose first record has no time)."""
     import socket
 
     from ..ship import naming
 
     tmpl = naming.validate(naming.resolve(template or None, preset or None))
     ext = extension(to or "jsonl", compress or "gzip")
-    now = datetime.now(UTC)
-    return [naming.render(tmpl, now, seq=seq + i, job=job or "job", position=f"preview:{seq + i}",
+    ts = at or datetime.now(UTC)
+    return [naming.render(tmpl, ts, seq=seq + i, job=job or "job", position=f"preview:{seq + i}",
                           service=service, site=site, host=socket.gethostname(), ext=ext)
             for i in range(n)]
+
+
+def next_record_time(loaded, state, job: str) -> datetime | None:
+    """The time of the first record a saved job's next run will deliver (what its next
+    object is named after); None when none is pending or its sources cannot be read now."""
+    from ..ship.engine import next_record_time as first_pending
+
+    try:
+        return first_pending(loaded.engine_job(job), state)
+    except Exception:  # noqa: BLE001 - a source that cannot be read now: the preview uses now
+        return None
 
 
 def preview_schedule(every_minutes: float | None, cron: str | None, n: int = 3) -> list[str]:
