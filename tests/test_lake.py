@@ -302,3 +302,26 @@ def test_rollups_are_exact_for_counts_and_within_their_bounds_for_visitors_and_l
                 assert abs(est - nearest) <= bounds["latency_relative_error"] * nearest + 0.001, (q_, est, nearest)
     r = cli("report", "--lake", lake, "--rollups", ok=False)
     assert r.exit_code == 2 and "--json" in r.output
+
+
+@pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.store:LakeWriter.finish"])
+def test_a_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, logs, where):
+    """SIGKILL between the data files' commit and the manifest's, or mid-file (the read's
+    rows written, nothing committed): the next run stores every row once."""
+    import subprocess
+    import sys
+
+    mod, name = where.split(":")
+    owner, _, attr = name.rpartition(".")
+    target = f"getattr(m, {owner!r})" if owner else "m"
+    code = (f"import os, signal, sys, importlib; m = importlib.import_module({mod!r}); "
+            f"setattr({target}, {attr!r}, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)); "
+            "from logferry.cli import main; sys.argv[0] = 'logferry'; main()")
+    lake = tmp_path / "lake"
+    cli("ingest", logs[0], "--lake", lake)  # a lake with something in it already
+    p = subprocess.run([sys.executable, "-c", code, "ingest", *logs, "--lake", str(lake)], capture_output=True)
+    assert p.returncode == -9, p.stderr.decode()[-2000:]
+    cli("ingest", *logs, "--lake", lake)
+    db = tmp_path / "u.duckdb"
+    cli("ingest", *logs, "--db", db)
+    assert report("--lake", lake) == report("--db", db)
