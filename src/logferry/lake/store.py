@@ -15,6 +15,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -103,7 +104,7 @@ def _is(col: pa.ChunkedArray, value: Any) -> pa.ChunkedArray:
 
 
 def _conform(t: pa.Table, read_id: int) -> pa.Table:
-    t = t.append_column("read_id", pa.array([read_id] * t.num_rows, pa.int64()))
+    t = t.append_column("read_id", pa.array(np.full(t.num_rows, read_id, np.int64)))
     return t.select(REQUESTS.names).cast(REQUESTS)
 
 

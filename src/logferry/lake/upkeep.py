@@ -17,6 +17,7 @@ import time
 import warnings
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -48,16 +49,17 @@ def _is_counted(rows: pa.Table, counted: pa.Table) -> pa.Array:
     """Which of ``rows`` (read_id, line_number) a counted read holds."""
     import duckdb
 
+    from ..usage.reports import _arrow
+
     con = duckdb.connect()
     con.register("q", rows.select(["read_id", "line_number"]).append_column(
-        "_i", pa.array(range(rows.num_rows), pa.int64())))
+        "_i", pa.array(np.arange(rows.num_rows, dtype=np.int64))))
     con.register("m", counted)
-    hit = con.execute("SELECT q._i FROM q JOIN m ON q.read_id = m.read_id "
-                      "AND q.line_number BETWEEN m.first_line AND m.last_line").fetchall()
-    mask = [False] * rows.num_rows
-    for (i,) in hit:
-        mask[i] = True
-    return pa.array(mask)
+    hit = _arrow(con.sql("SELECT bool_or(m.read_id IS NOT NULL) AS hit FROM q LEFT JOIN m "
+                         "ON q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line "
+                         "GROUP BY q._i ORDER BY q._i"))
+    con.close()
+    return hit.column("hit").combine_chunks()
 
 
 def status(lake: Lake) -> dict[str, Any]:
