@@ -357,21 +357,8 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
                     _fail(f"{p}: no such file")
             if db is None:
                 tmp = tempfile.mkdtemp(prefix="logferry-report-")
-                target = os.path.join(tmp, "report.duckdb")
-            else:
-                target = db
-            from ..schema import CANONICAL
-            from .reports import UNREAD_COLUMNS
-            from .ua import preload
-
-            preload()  # the user-agent rules load while the logs are read
-            # (a temporary database: nothing else will read it, the columns no report reads are not stored)
-            summary = run_ingest(paths, target, format=format, quiet=True, durable=tmp is None,
-                                 columns=None if tmp is None else set(CANONICAL) - UNREAD_COLUMNS)
-            click.echo(safe(summary.line()), err=True)
-            errors = summary.errors
-            db = target
-            _release_memory()  # the report's memory is then not on top of the ingest's
+            db = db or os.path.join(tmp, "report.duckdb")
+            errors = _ingest_for_report(paths, db, format, temporary=tmp is not None)
         con = connect(db or DEFAULT_DB, read_only=True, memory_limit=REPORT_MEMORY_LIMIT)
         try:
             _output(con, params, as_json=as_json, html=html, only=list(only) or None, tz=tz)
@@ -384,6 +371,22 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
             shutil.rmtree(tmp, ignore_errors=True)
     if errors:
         raise click.exceptions.Exit(1)
+
+
+def _ingest_for_report(paths: Sequence[str], db: str, format: str | None, *, temporary: bool) -> int:
+    """``report PATHS``: ingest them first (into a temporary database, only the columns a
+    report reads); returns the number of files with errors."""
+    from ..schema import CANONICAL
+    from .reports import UNREAD_COLUMNS
+    from .ua import preload
+
+    preload()  # the user-agent rules load while the logs are read
+    # (a temporary database: nothing else will read it, the columns no report reads are not stored)
+    summary = run_ingest(paths, db, format=format, quiet=True, durable=not temporary,
+                         columns=set(CANONICAL) - UNREAD_COLUMNS if temporary else None)
+    click.echo(safe(summary.line()), err=True)
+    _release_memory()  # the report's memory is then not on top of the ingest's
+    return summary.errors
 
 
 def _report_lake(paths: Sequence[str], db: str | None, lake: str | None, catalog: str | None, params, *,
