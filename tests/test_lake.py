@@ -193,11 +193,16 @@ def test_a_lake_from_a_newer_logferry_or_no_lake_is_an_error(tmp_path, logs):
     r = cli("report", "--lake", lake, "--json", ok=False)
     assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "no lake" in r.output
     cli("ingest", logs[0], "--lake", lake)
-    Lake(Where.of(str(lake))).catalog.update_namespace_properties(NAMESPACE, updates={"logferry.lake-version": "99"})
+    newer = Lake(Where.of(str(lake)))
+    newer.catalog.update_namespace_properties(NAMESPACE, updates={"logferry.lake-version": "99"})
+    newer.catalog.drop_table((NAMESPACE, "rollups"))  # (a layout this logferry would complete)
+    before = sorted(p for p in lake.rglob("*") if p.name != "catalog.db")
     for args in (("report", "--lake", lake, "--json"), ("ingest", logs[1], "--lake", lake),
                  ("sql", "--lake", lake, "SELECT 1"), ("lake", "status", lake)):
         r = cli(*args, ok=False)
         assert r.exit_code == 2 and "newer than this logferry" in r.output and "Traceback" not in r.output, args
+    assert sorted(p for p in lake.rglob("*") if p.name != "catalog.db") == before
+    assert not newer.catalog.table_exists((NAMESPACE, "rollups"))
 
 
 def test_an_unreachable_catalog_is_one_line_without_its_password(tmp_path, logs):

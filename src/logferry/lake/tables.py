@@ -126,9 +126,8 @@ class Lake:
             os.makedirs(os.path.dirname(f) or ".", exist_ok=True)
         self.props = {"uri": where.catalog_uri, "warehouse": where.warehouse, **io_properties()}
         self.catalog = _catalog(self.props, where)
-        if create:
+        if self._check_version(new_ok=create) and create:  # (a newer lake is refused untouched)
             self._create()
-        self._check_version()
 
     def table(self, name: str) -> Table:
         return self.catalog.load_table((NAMESPACE, name))
@@ -157,18 +156,22 @@ class Lake:
             except (TableAlreadyExistsError, CommitFailedException):  # another ingester created it
                 continue
 
-    def _check_version(self) -> None:
+    def _check_version(self, new_ok: bool) -> bool:
+        """True when the lake is this logferry's (or none yet and ``new_ok``)."""
         from pyiceberg.exceptions import NoSuchNamespaceError
 
         try:
             props = self.catalog.load_namespace_properties(NAMESPACE)
         except NoSuchNamespaceError:
+            if new_ok:
+                return True
             raise InputError(f"{self.where.location}: no lake here (the catalog has no "
                              f"'{NAMESPACE}' namespace)") from None
         v = int(props.get(_VERSION_KEY, "0") or 0)
         if v > LAKE_VERSION:
             raise ConfigError(f"{self.where.location}: lake layout v{v} is newer than this "
                               f"logferry (v{LAKE_VERSION}); upgrade logferry")
+        return True
 
 
 def _table_properties(name: str) -> dict[str, str]:
