@@ -66,7 +66,7 @@ def status(lake: Lake) -> dict[str, Any]:
     out: dict[str, Any] = {"location": lake.where.location, "tables": {}}
     counted = _counted(lake)
     orphans = 0
-    for name in (*_TABLES, "files"):
+    for name in (*_TABLES, "files", "rollups"):
         t = lake.table(name)
         files = t.inspect.data_files() if t.current_snapshot() is not None else None
         out["tables"][name] = {
