@@ -87,6 +87,7 @@ class Group(click.Group):
 #: modules that add command groups: each defines register(app)
 AREAS = (
     "logferry.usage.cli",
+    "logferry.lake.cli",
     "logferry.ship.cli",
     "logferry.snowplow_cli",
     "logferry.web.cli",

@@ -149,6 +149,10 @@ class Params:
     gap_buckets: int = 3
     top: int = 20
     chart_bucket_minutes: float | None = None  # None: chosen from the time span
+    #: (epoch seconds of the first and last request in since/until) when the connection
+    #: holds only some sites' rows (the lake's scan pruned to ``site``): the buckets are
+    #: then chosen from the whole span, as on the database.  Not part of :meth:`as_dict`.
+    span: tuple[float | None, float | None] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -196,6 +200,14 @@ def _interval(minutes: float) -> str:
     return f"{_seconds(minutes)} seconds"
 
 
+#: the time span (epoch seconds) of the rows of a table in since/until
+SPAN_SQL = (
+    "SELECT epoch(min(\"timestamp\")), epoch(max(\"timestamp\")) FROM {table} "
+    "WHERE (getvariable('since') IS NULL OR \"timestamp\" >= getvariable('since')) "
+    "AND (getvariable('until') IS NULL OR \"timestamp\" < getvariable('until'))"
+)
+
+
 def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
     """Set the variables and create the views every report reads; returns warnings."""
     warnings: list[str] = []
@@ -215,11 +227,7 @@ def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
     register(con)
     con.execute("CREATE OR REPLACE TEMP TABLE _bots AS SELECT user_agent FROM _ua WHERE is_bot AND ?",
                 [not params.bots])
-    lo, hi = con.execute(
-        "SELECT epoch(min(\"timestamp\")), epoch(max(\"timestamp\")) FROM requests "
-        "WHERE (getvariable('since') IS NULL OR \"timestamp\" >= getvariable('since')) "
-        "AND (getvariable('until') IS NULL OR \"timestamp\" < getvariable('until'))"
-    ).fetchall()[0]
+    lo, hi = params.span or con.execute(SPAN_SQL.format(table="requests")).fetchall()[0]
     span_min = ((hi - lo) / 60) if lo is not None else 0.0
     bucket = params.bucket_minutes
     if span_min / bucket > MAX_UPTIME_BUCKETS:
