@@ -589,7 +589,7 @@ def test_console_dashboard_has_the_console_nav_and_keeps_filters_and_zoom_in_the
     _open(page, base + "/dashboard")
     nav = page.locator("header.console nav a")
     assert nav.evaluate_all("as => as.map(a => a.id)") == ["nav-exports", "nav-new", "nav-history", "nav-dashboard",
-                                                           "nav-api"]
+                                                           "nav-alerts", "nav-api"]
     sites = page.locator("#f-site option").evaluate_all("os => os.map(o => o.value)")
     site = sites[1]
     with page.expect_response(lambda r: "/api/report?" in r.url):

@@ -571,7 +571,7 @@ def test_reports_scoped_by_token_sites(env):
     assert page.status_code == 200 and "siteB" not in page.text and "<script>alert(1)" not in page.text
     assert env.client.get("/dashboard", headers=admin).text.count("<script>alert") == 0
     bad = env.client.get("/api/report?status=9xx", headers=admin)
-    assert bad.status_code == 400 and "status class" in bad.json()["detail"]
+    assert bad.status_code == 422 and "status class" in bad.json()["detail"]
     assert env.client.get("/api/report").status_code == 401
     env.console.db = None
     assert env.client.get("/api/report", headers=admin).status_code == 404

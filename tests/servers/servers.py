@@ -105,6 +105,11 @@ class S3Server:
         wait_port(self.port)
         self.endpoint = f"http://127.0.0.1:{self.port}"
 
+    def env(self) -> dict[str, str]:
+        """The AWS environment that points logferry (s3fs, pyiceberg, boto3) at this server."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
+
     def make_bucket(self, name: str) -> None:
         import boto3
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..values import INT64_MAX
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -346,6 +347,9 @@ class State:
         return {int(r[0]) for r in self.con.execute(q, ids)}
 
     def run(self, run_id: int) -> Run | None:
+        """The run of that id; None when there is none (an id past SQLite's integers too)."""
+        if not 0 < run_id <= INT64_MAX:
+            return None
         r = self.con.execute(f"SELECT {_RUN_COLS} FROM runs WHERE id=?", (run_id,)).fetchone()
         return Run(*r) if r else None
 

@@ -16,6 +16,7 @@ percentiles do not, and the page shows them only for the range the data was made
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
 from collections.abc import Mapping
@@ -106,19 +107,9 @@ class Filters:
 
 
 def _when(name: str, v: str | None) -> dt.datetime | None:
-    from ..errors import ConfigError
+    from ..values import parse_time
 
-    if v is None or v.strip() == "":
-        return None
-    s = v.strip()
-    try:
-        if s.lstrip("-").replace(".", "", 1).isdigit():
-            return dt.datetime.fromtimestamp(float(s), dt.UTC)
-        t = dt.datetime.fromisoformat(s.replace("Z", "+00:00").replace(" ", "T", 1) if "T" not in s else
-                                      s.replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError) as e:
-        raise ConfigError(f"{name} {v!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00Z)") from e
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    return None if v is None or str(v).strip() == "" else parse_time(v, name)
 
 
 def _list(params: Mapping[str, Any], name: str) -> list[str] | None:
@@ -136,6 +127,7 @@ def filters_from_query(params: Mapping[str, Any]) -> Filters:
     ``site``, ``status`` (classes: ``4``, ``4xx`` or ``4,5``), ``format`` (each repeatable
     or comma-separated) and ``bots`` (``0``/``false``/``no`` leaves bots out)."""
     from ..errors import ConfigError
+    from ..values import check_order
 
     get = params.get
     classes = None
@@ -143,7 +135,7 @@ def filters_from_query(params: Mapping[str, Any]) -> Filters:
         classes = []
         for s in st:
             c = s.lower().rstrip("x")
-            if not (c.isdigit() and 1 <= int(c) <= 5):
+            if not (len(c) == 1 and c in "12345"):
                 raise ConfigError(f"status {s!r}: a status class is 1-5 (or 1xx-5xx)")
             classes.append(int(c))
     bots_raw = get("bots")
@@ -156,21 +148,36 @@ def filters_from_query(params: Mapping[str, Any]) -> Filters:
     f = Filters(since=_when("since", get("since")), until=_when("until", get("until")),
                 sites=_list(params, "site"), status_classes=classes, formats=_list(params, "format"),
                 bots=bots)
-    if f.since and f.until and f.until <= f.since:
-        raise ConfigError("until must be after since")
+    check_order(f.since, f.until, "until must be after since")
     return f
 
 
-def _check_tz(tz: str) -> str:
+def check_tz(tz: str) -> str:
+    """``tz`` unless it is not a time zone that both Python and DuckDB know (``posixrules``,
+    ``localtime`` and ``right/...`` are files of the zone database, not zones DuckDB has)."""
     from zoneinfo import ZoneInfo
 
     from ..errors import ConfigError
 
     try:
         ZoneInfo(tz)
-    except (ValueError, KeyError, OSError) as e:  # ZoneInfoNotFoundError is a KeyError
-        raise ConfigError(f"--tz {tz!r}: not a time zone (e.g. UTC, Europe/Berlin)") from e
+        ok = tz in _duckdb_zones()
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        ok = False
+    if not ok:
+        raise ConfigError(f"--tz {tz!r}: not a time zone (e.g. UTC, Europe/Berlin)")
     return tz
+
+
+@functools.cache
+def _duckdb_zones() -> frozenset[str]:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return frozenset(r[0] for r in con.execute("SELECT name FROM pg_timezone_names()").fetchall())
+    finally:
+        con.close()
 
 
 def _col(t, name: str) -> list:
@@ -365,7 +372,7 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     from .ua import classify
 
     filters = filters or Filters()
-    tz = _check_tz(tz or "UTC")
+    tz = check_tz(tz or "UTC")
     knobs = {} if params is None else {"bucket_minutes": params.bucket_minutes, "threshold": params.threshold,
                                        "gap_buckets": params.gap_buckets}
     params = Params(since=filters.since, until=filters.until, sites=filters.sites, scope=allowed_sites,

@@ -32,9 +32,12 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
 from .. import __version__
+from ..alerts.web import incident_marks
+from ..alerts.web import routes as alert_routes
 from ..errors import ConfigError, LogferryError
+from ..ship.schedule import MAX_EVERY_MINUTES, MIN_EVERY_MINUTES
 from . import configfile, desttypes, editor, policy
-from .console import Busy, Console, Forbidden, NotFound, job_sites
+from .console import MAX_PAGE, MAX_PER_PAGE, Busy, Console, Forbidden, NotFound, job_sites
 from .tokens import Token, TokenStore, csrf_for
 
 COOKIE = "logferry_session"
@@ -127,9 +130,9 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        if _wants_html(request) and exc.status_code in (401, 403, 404):
+        if _wants_html(request) and exc.status_code in (401, 403, 404, 422):
             return HTMLResponse(env.get_template("message.html").render(
-                title={401: "Log in", 403: "Not allowed", 404: "Not found"}[exc.status_code],
+                title={401: "Log in", 403: "Not allowed", 404: "Not found", 422: "Invalid request"}[exc.status_code],
                 message=str(exc.detail), nav=exc.status_code != 401, csrf=""),
                 status_code=exc.status_code, headers=exc.headers)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
@@ -248,7 +251,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         return page("editor.html", s, title=f"Export {name}", editor=_editor_data(d, s))
 
     @app.get("/history", response_class=HTMLResponse, include_in_schema=False)
-    def history_page(s: Session = Depends(session), job: str = "", status: str = "", page_: int = Query(1, alias="page")):
+    def history_page(s: Session = Depends(session), job: str = "", status: str = "",
+                     page_: int = Query(1, alias="page", ge=1, le=MAX_PAGE)):
         h = console.history(s.token, job or None, status or None, page_)
         qs = "&".join(f"{k}={quote(v)}" for k, v in (("job", job), ("status", status)) if v)
         return page("history.html", s, title="History", h=h, job=job, status=status, qs=qs,
@@ -270,9 +274,10 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
             return page("message.html", s, title="Dashboard",
                         message="No usage database: start the console with `logferry serve --db PATH` "
                                 "(a database made by `logferry ingest` or `logferry demo`).")
-        filters = dash.filters_from_query(request.query_params)
+        filters = _filters(dash, request)
         with _usage_con() as con:
             data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+        data["incidents"] = incident_marks(console, _allowed(s))
         html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None,
                                      status="/api/status",
                                      nav=env.get_template("nav.html").render(nav=True, token=s.token.public()))
@@ -415,7 +420,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
                                  "at": None}, status_code=422)
 
     @app.get("/api/preview/schedule", tags=["editor"])
-    def api_schedule(every_minutes: float | None = None, cron: str = "",
+    def api_schedule(every_minutes: float | None = Query(None, ge=MIN_EVERY_MINUTES, le=MAX_EVERY_MINUTES,
+                                                         allow_inf_nan=False), cron: str = "",
                      s: Session = Depends(session)) -> dict[str, Any]:
         """The next three run times of an interval or a cron expression (UTC; ``errors`` when invalid)."""
         try:
@@ -483,8 +489,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
 
     # -- API: history ------------------------------------------------------------------------------
     @app.get("/api/runs", tags=["history"])
-    def api_runs(job: str = "", status: str = "", page: int = 1, per_page: int = 50,
-                 s: Session = Depends(session)) -> dict[str, Any]:
+    def api_runs(job: str = "", status: str = "", page: int = Query(1, ge=1, le=MAX_PAGE),
+                 per_page: int = Query(50, ge=1, le=MAX_PER_PAGE), s: Session = Depends(session)) -> dict[str, Any]:
         """Runs, newest first, filtered by job and status, one page at a time."""
         return console.history(s.token, job or None, status or None, page, per_page)
 
@@ -517,6 +523,13 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     def _allowed(s: Session):
         return list(s.token.sites) if s.token.scoped else None
 
+    def _filters(dash, request: Request):
+        """The dashboard's filters of the query (422 naming the value that is not one)."""
+        try:
+            return dash.filters_from_query(request.query_params)
+        except ConfigError as e:
+            raise HTTPException(422, str(e)) from None
+
     @contextmanager
     def _usage_con():
         """The usage database, opened as every user in the process opens it (usage.db's
@@ -540,21 +553,21 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         dash = _dashboard_module()
         if dash is None:
             raise HTTPException(503, "the dashboard is not available in this version of logferry")
-        filters = dash.filters_from_query(request.query_params)
+        filters = _filters(dash, request)
         with _usage_con() as con:
-            return dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+            data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+        return {**data, "incidents": incident_marks(console, _allowed(s))}
 
     @app.get("/api/status", tags=["console"])
     def api_status(s: Session = Depends(session)) -> dict[str, Any]:
         """Version, who you are (token id, sites, read-only) and the follower's status."""
-        f = console.follower
-        return {"version": __version__, "token": s.token.public(),
-                "follower": f.status() if f is not None else None}
+        return {"version": __version__, "token": s.token.public(), "follower": console.follower_status()}
 
     def _editor_data(detail: dict | None, s: Session) -> dict[str, Any]:
         return {"meta": _editor_meta(), "job": detail, "read_only": s.token.read_only,
                 "token_sites": list(s.token.sites)}
 
+    app.include_router(alert_routes(console, session, writer, page))
     return app
 
 

@@ -57,6 +57,9 @@ def job_sites(j) -> tuple[str, ...]:
 
 
 _ATTEMPTS = re.compile(r"gave up after (\d+) attempts")
+#: the history's pages: at most this many runs a page, and pages numbered up to this
+MAX_PER_PAGE = 1000
+MAX_PAGE = 10**9
 
 
 class Console:
@@ -72,6 +75,8 @@ class Console:
         self.db = Path(db) if db else None
         self.stop = Stop()
         self.follower = None
+        #: why the follower stopped, when an error stopped it (``follower_status`` says so)
+        self.follower_error: str | None = None
         self._loaded: tuple[int, Loaded] | None = None
         self._lock = threading.Lock()
         self._runs: dict[str, threading.Thread] = {}
@@ -315,6 +320,25 @@ class Console:
         for t in list(self._runs.values()):
             t.join(timeout)
 
+    # -- the follower of `serve --follow` ------------------------------------------------------
+    def follow(self, stop: threading.Event) -> None:
+        """Run the follower until ``stop`` (a thread's target); an error that ends it is
+        logged in one line and kept for :meth:`follower_status`."""
+        try:
+            self.follower.run(stop)
+        except Exception as e:  # noqa: BLE001 - any failure is reported, not a traceback
+            self.follower_error = (str(e).splitlines() or [""])[0] or type(e).__name__
+            log.error("the follower stopped: %s", self.follower_error)
+
+    def follower_status(self) -> dict[str, Any] | None:
+        """The follower's status (None without one); its ``errors`` name why it stopped."""
+        if self.follower is None:
+            return None
+        st = self.follower.status()
+        if self.follower_error is not None:
+            st["errors"] = {**st["errors"], "follower": f"stopped: {self.follower_error}"}
+        return st
+
     # -- the scheduler of `logferry run` -----------------------------------------------------
     def _schedules(self, loaded: Loaded):
         from ..ship.schedule import Schedule
@@ -359,7 +383,7 @@ class Console:
         names = list(self.visible(tok)) if tok.scoped else None
         if job and names is not None and job not in names:
             names = []
-        page, per_page = max(1, page), min(max(1, per_page), 1000)
+        page, per_page = min(max(1, page), MAX_PAGE), min(max(1, per_page), MAX_PER_PAGE)
         with self.state() as st:
             total = st.count_runs(job, status=status, jobs=names)
             runs = st.runs(job, limit=per_page, offset=(page - 1) * per_page, status=status, jobs=names)

@@ -12,6 +12,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from ..destinations.options import OPTIONS, check_value, for_scheme
 from ..errors import ConfigError
+from ..values import whole
 
 
 @dataclass(frozen=True)
@@ -123,7 +124,9 @@ def compose(d: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
         if not v:
             continue
         if f.kind == "number":
-            if not v.isdigit() or not 0 < int(v) < 65536:
+            try:
+                v = str(whole(v, key, 1, 65535))
+            except ConfigError:
                 errs[key] = "a port number (1-65535)"
                 continue
         if f.kind == "seconds":

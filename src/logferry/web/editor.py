@@ -75,7 +75,7 @@ def next_record_time(loaded, state, job: str) -> datetime | None:
 
 
 def preview_schedule(every_minutes: float | None, cron: str | None, n: int = 3) -> list[str]:
-    from ..ship.schedule import Cron
+    from ..ship.schedule import Cron, Schedule
 
     if cron:
         c = Cron.parse(cron)
@@ -84,12 +84,10 @@ def preview_schedule(every_minutes: float | None, cron: str | None, n: int = 3) 
             t = c.next_after(t)
             out.append(t.strftime("%Y-%m-%dT%H:%M:%SZ"))
         return out
-    if every_minutes:
-        if every_minutes <= 0:
-            raise ConfigError("every_minutes must be positive")
+    if every_minutes is not None:
+        secs = Schedule.make(every_minutes=every_minutes).every_secs  # the config's bounds (ConfigError)
         now = time.time()
-        return [datetime.fromtimestamp(now + i * every_minutes * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                for i in range(n)]
+        return [datetime.fromtimestamp(now + i * secs, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(n)]
     return []
 
 

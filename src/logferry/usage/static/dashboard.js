@@ -283,6 +283,10 @@
     var xs = [];
     for (var i = b[0]; i < b[1]; i++) xs.push(c.t0 + i * c.step);
     var data = [xs].concat(series.map(function (s) { return s[1].slice(b[0], b[1]); }));
+    var marks = incidentsIn(xs[0], xs[xs.length - 1] + c.step);
+    if (marks.length) box.appendChild(el("div", { class: "incidents", text: "Alert incidents: " + marks.map(function (m) {
+      return m.rule + " (" + m.severity + ") " + when(m.start) + " \u2013 " + (m.end == null ? "firing" : when(m.end)) + " " + tzName();
+    }).join("; ") }));
     var grid = { stroke: css("--line"), width: 1 }, axis = { stroke: css("--muted"), grid: grid, ticks: grid };
     var plot = null;
     function mount() {
@@ -305,6 +309,7 @@
             if (idx == null || u.cursor.left < 0) { hideTip(); return; }
             var lines = [when(xs[idx]) + " \u2013 " + when(xs[idx] + c.step) + " " + tzName()];
             series.forEach(function (s, j) { lines.push(s[0] + ": " + (s[3] || int)(data[j + 1][idx])); });
+            incidentsIn(xs[idx], xs[idx] + c.step).forEach(function (m) { lines.push("alert: " + m.rule + " (" + m.severity + ")"); });
             var rect = u.over.getBoundingClientRect();
             showTip(lines.join("\n"), rect.left + u.cursor.left, rect.top + u.cursor.top);
           }],
@@ -314,7 +319,10 @@
             u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
             zoom(lo, hi);
           }],
-          draw: [function (u) { if (opts.bands) drawBands(u, opts.bands); }]
+          draw: [function (u) {
+            if (opts.bands) drawBands(u, opts.bands);
+            if (marks.length) drawBands(u, marks.map(function (m) { return [m.start, m.end == null ? xs[xs.length - 1] + c.step : m.end]; }), "--alert");
+          }]
         }
       };
       plot = new uPlot(o, data, box);
@@ -338,8 +346,12 @@
     if (u.root && u.root.parentNode) u.root.parentNode.setAttribute("data-x-labels", out.join("|"));
     return out;
   }
-  function drawBands(u, bands) {
-    var ctx = u.ctx; ctx.save(); ctx.fillStyle = css("--down");
+  // the alert incidents (served by the console: data.incidents, epoch seconds) overlapping [lo, hi)
+  function incidentsIn(lo, hi) {
+    return (S.data.incidents || []).filter(function (m) { return m.start < hi && (m.end == null || m.end >= lo); });
+  }
+  function drawBands(u, bands, color) {
+    var ctx = u.ctx; ctx.save(); ctx.fillStyle = css(color || "--down");
     bands.forEach(function (w) {
       var x0 = u.valToPos(w[0], "x", true), x1 = u.valToPos(w[1], "x", true);
       ctx.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
