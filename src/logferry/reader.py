@@ -392,8 +392,10 @@ def open_raw(path: str | os.PathLike | BinaryIO) -> BinaryIO:
         p = p[len("file://") :]
     if os.path.isdir(p):
         raise InputError(f"{p}: is a directory, not a log file")
+    from .sources import open_regular
+
     try:
-        return open(p, "rb")
+        return open_regular(p)  # (a FIFO, device or socket is refused: it could block forever)
     except FileNotFoundError as e:
         raise InputError(f"{p}: no such file") from e
     except PermissionError as e:

@@ -28,6 +28,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -69,7 +70,7 @@ def content_fingerprint(path: str, length: int) -> str | None:
     from .compression import open_decompressed
 
     try:
-        with open(path, "rb") as raw:
+        with open_regular(path) as raw:
             stream, codec = open_decompressed(raw)
             head = stream.read(length) if codec else b""
     except (OSError, EOFError, ValueError):
@@ -91,6 +92,36 @@ def refresh(sf: SourceFile, f: BinaryIO) -> SourceFile:
                                fp=_fingerprint(head), fp_len=len(head), compressed=sniff(head) is not None)
 
 
+class NotRegularError(InputError):
+    """A local path that is no regular file (a FIFO, a device, a socket): reading it could
+    wait forever (a FIFO's open waits for a writer, its reads for data), so it is skipped."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def _check_regular(path: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+        raise NotRegularError(f"{path}: not a regular file ({kind}), skipped")
+
+
+def open_regular(path: str) -> BinaryIO:
+    """A local file opened for reading; anything but a regular file is refused
+    (:class:`NotRegularError`) without blocking, even when the path is replaced by a FIFO
+    between a listing and the open.  OS errors (missing, permission) are raised as they are."""
+    _check_regular(path, os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        _check_regular(path, os.fstat(fd).st_mode)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
+
+
 def fingerprint_of(path: str, length: int, remote: bool = False) -> str:
     with _open_raw(path, remote) as f:
         return _fingerprint(f.read(length))
@@ -100,7 +131,7 @@ def _open_raw(path: str, remote: bool) -> BinaryIO:
     if remote:
         fs, p, _ = _remote_fs(path)
         return fs.open(p, "rb")
-    return open(path, "rb")
+    return open_regular(path)
 
 
 class NoMatchError(InputError):
@@ -147,19 +178,25 @@ def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]
     left out); otherwise folders are skipped.  ``must_match``: a glob that matches
     nothing is an error.  ``errors``: when given, a pattern that cannot be expanded (a
     missing file, permission denied) is recorded there as (pattern, message) and the
-    others go on; otherwise it raises :class:`InputError`.  A URL with a password is
-    always refused (:func:`check_source`)."""
+    others go on; otherwise it raises :class:`InputError`.  A local path that is no
+    regular file (a FIFO, a device, a socket: reading it could block forever) is skipped:
+    named alone it is such an error, matched by a glob or found in a folder it is recorded
+    in ``errors`` (when given) and left out.  A URL with a password is always refused
+    (:func:`check_source`)."""
     out: dict[str, SourceFile] = {}
     for pat in patterns:
         pat = os.fspath(pat)
         check_source(pat)
+        skipped: list[tuple[str, str]] = []
         try:
-            found = _expand_one(pat, known or {}, folders, must_match)
+            found = _expand_one(pat, known or {}, folders, must_match, skipped)
         except InputError as e:
             if errors is None or isinstance(e, NoMatchError):
                 raise
             errors.append((pat, str(e)))
             continue
+        if errors is not None:
+            errors.extend(skipped)
         for sf in found:
             out.setdefault(sf.path, sf)
     if sort:
@@ -167,7 +204,8 @@ def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]
     return list(out.values())
 
 
-def _expand_one(pat: str, known, folders: bool, must_match: bool) -> list[SourceFile]:
+def _expand_one(pat: str, known, folders: bool, must_match: bool,
+                skipped: list[tuple[str, str]]) -> list[SourceFile]:
     if pat.startswith("file://"):
         pat = pat[len("file://"):]
     if "://" in pat:
@@ -178,7 +216,7 @@ def _expand_one(pat: str, known, folders: bool, must_match: bool) -> list[Source
         if must_match and not any(os.path.isfile(m) for m in matches):
             raise NoMatchError(f"{pat}: no file matches")
     elif folders and os.path.isdir(pat):
-        matches = []
+        matches = []  # (os.walk lists FIFOs, devices and sockets with the files)
         for root, dirs, files in os.walk(pat):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             matches += [os.path.join(root, f) for f in sorted(files) if not f.startswith(".")]
@@ -188,7 +226,13 @@ def _expand_one(pat: str, known, folders: bool, must_match: bool) -> list[Source
     for m in matches:
         if os.path.isdir(m):
             continue
-        sf = stat_file(m)
+        try:
+            sf = stat_file(m)
+        except NotRegularError as e:
+            if m == pat:
+                raise
+            skipped.append((m, str(e)))
+            continue
         if sf is None:
             if not glob.has_magic(pat):
                 raise InputError(f"{m}: no such file")
@@ -198,15 +242,12 @@ def _expand_one(pat: str, known, folders: bool, must_match: bool) -> list[Source
 
 
 def stat_file(path: str) -> SourceFile | None:
-    """The :class:`SourceFile` of a local file as it is now (None when it is gone)."""
+    """The :class:`SourceFile` of a local file as it is now (None when it is gone;
+    :class:`NotRegularError` when it is no regular file)."""
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    n = min(st.st_size, FP_BYTES)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(n)
+        with open_regular(path) as f:
+            st = os.fstat(f.fileno())
+            head = f.read(min(st.st_size, FP_BYTES))
     except PermissionError as e:
         raise InputError(f"{path}: permission denied") from e
     except FileNotFoundError:

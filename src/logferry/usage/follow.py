@@ -101,6 +101,7 @@ class Follower:
         self._live: dict[int, _Live] = {}
         self._seen: dict[str, tuple[int, int, int, float]] = {}  # path -> (dev, ino, size, mtime) read up to
         self._failed: dict[str, float] = {}
+        self._skipped: set[str] = set()  # paths reported once as no regular file
         self._stats = _Stats()
         self._pending = 0  # rows stored since the last commit
         self._ckpt = 0  # rows of the current read the ingester has committed itself
@@ -222,8 +223,20 @@ class Follower:
     def _found(self) -> list[sources.SourceFile]:
         errors: list[tuple[str, str]] = []
         found = sources.expand(self.paths, sort=True, errors=errors)
+        for path, msg in errors:  # (a FIFO, device or socket a glob matches: skipped)
+            if path not in self._skipped:
+                self._skipped.add(path)
+                self._report_error(path, msg)
         db = {os.path.realpath(p) for p in (self.db_path, self.db_path + ".wal")}
         return [sf for sf in found if os.path.realpath(sf.path) not in db]
+
+    def _report_error(self, path: str, msg: str) -> None:
+        with self._lock:
+            self._stats.errors[path] = msg
+        if self.on_file is not None:
+            from .ingester import FileResult
+
+            self.on_file(FileResult(path, "error", message=msg))
 
     def _resume_rotated(self) -> None:
         """At start: a known followed file no longer at its path (rotated while we were
@@ -355,7 +368,7 @@ class Follower:
                 raw = _dup(lv.f)
                 sf = sources.refresh(sf, lv.f)
             if raw is None and not sf.compressed and not final:
-                f = open(sf.path, "rb")
+                f = sources.open_regular(sf.path)
                 st = os.fstat(f.fileno())
                 if (st.st_dev, st.st_ino) != (sf.dev, sf.ino):
                     f.close()
@@ -380,12 +393,7 @@ class Follower:
             self._ckpt = 0
             self._failed[sf.path] = time.monotonic() + RETRY_AFTER
             msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}"
-            with self._lock:
-                self._stats.errors[sf.path] = msg
-            if self.on_file is not None:
-                from .ingester import FileResult
-
-                self.on_file(FileResult(sf.path, "error", message=msg))
+            self._report_error(sf.path, msg)
             return
         self._stats.errors.pop(sf.path, None)
         self._pending += res.records + res.bad_rows - self._ckpt
@@ -407,8 +415,8 @@ class Follower:
         if reg.file_id in self._live or sf.compressed:
             return
         try:
-            f = open(sf.path, "rb")
-        except OSError:
+            f = sources.open_regular(sf.path)
+        except (OSError, LogferryError):
             return
         st = os.fstat(f.fileno())
         if (st.st_dev, st.st_ino) != (sf.dev, sf.ino):
