@@ -59,7 +59,7 @@ class SourceFile:
     compressed: bool = False  # gzip/zstd/bz2/xz magic: possibly a rotated-then-compressed log
 
 
-def _fingerprint(head: bytes) -> str:
+def fingerprint(head: bytes) -> str:
     return hashlib.sha256(head).hexdigest()
 
 
@@ -75,7 +75,7 @@ def content_fingerprint(path: str, length: int) -> str | None:
             head = stream.read(length) if codec else b""
     except (OSError, EOFError, ValueError):
         return None
-    return _fingerprint(head) if codec and len(head) == length else None
+    return fingerprint(head) if codec and len(head) == length else None
 
 
 def refresh(sf: SourceFile, f: BinaryIO) -> SourceFile:
@@ -89,7 +89,7 @@ def refresh(sf: SourceFile, f: BinaryIO) -> SourceFile:
     st = os.fstat(f.fileno())
     head = os.pread(f.fileno(), FP_BYTES, 0)
     return dataclasses.replace(sf, size=st.st_size, mtime=st.st_mtime, dev=st.st_dev, ino=st.st_ino,
-                               fp=_fingerprint(head), fp_len=len(head), compressed=sniff(head) is not None)
+                               fp=fingerprint(head), fp_len=len(head), compressed=sniff(head) is not None)
 
 
 class NotRegularError(InputError):
@@ -124,7 +124,7 @@ def open_regular(path: str) -> BinaryIO:
 
 def fingerprint_of(path: str, length: int, remote: bool = False) -> str:
     with _open_raw(path, remote) as f:
-        return _fingerprint(f.read(length))
+        return fingerprint(f.read(length))
 
 
 def _open_raw(path: str, remote: bool) -> BinaryIO:
@@ -255,7 +255,7 @@ def stat_file(path: str) -> SourceFile | None:
     from .compression import sniff
 
     p = os.path.abspath(path)
-    return SourceFile(p, st.st_size, st.st_mtime, st.st_dev, st.st_ino, _fingerprint(head),
+    return SourceFile(p, st.st_size, st.st_mtime, st.st_dev, st.st_ino, fingerprint(head),
                       len(head), compressed=sniff(head) is not None)
 
 
@@ -314,7 +314,7 @@ def _expand_remote(pat: str, known: dict[str, tuple[int, float, str, int]], fold
         else:
             with fs.open(p, "rb") as f:
                 head = f.read(min(size, FP_BYTES))
-            fp, fp_len = _fingerprint(head), len(head)
+            fp, fp_len = fingerprint(head), len(head)
         res.append(SourceFile(url, size, float(mt), None, None, fp, fp_len, True))
     return res
 
@@ -346,13 +346,17 @@ class Match:
     how: str
 
 
-def match_files(found: Iterable[SourceFile], known: Iterable[Any]) -> list[Match]:
+def match_files(found: Iterable[SourceFile], known: Iterable[Any],
+                present: Iterable[SourceFile] | None = None) -> list[Match]:
     """Match the files found now against the known ones (objects with ``id``, ``path``,
     ``dev``, ``ino``, ``fp``, ``fp_len``, ``size``; ``dev`` None for remote objects):
-    the one rule set shipping, ingest and following share."""
+    the one rule set shipping, ingest and following share.  ``present``: every file
+    there now, when ``found`` is only some of them (a compressed file is the rotation of
+    a known one only when that one is gone: ``gzip -k`` makes a copy)."""
     found = list(found)
     known = list(known)
-    present = {sf.path for sf in found}
+    there = found if present is None else list(present)
+    listed = {s.path for s in there}
     used: set[Any] = set()
     out = []
     for sf in found:
@@ -365,12 +369,12 @@ def match_files(found: Iterable[SourceFile], known: Iterable[Any]) -> list[Match
             # an object store "renames" by copy + delete: an object that appeared while a
             # known one of the same size and head disappeared is that object, moved
             for f in known:
-                if (f.id not in used and f.dev is None and f.path not in present
+                if (f.id not in used and f.dev is None and f.path not in listed
                         and f.size == sf.size and f.fp_len == sf.fp_len and f.fp == sf.fp):
                     match, how = f, "moved"
                     break
         if match is None and sf.compressed and not sf.remote:
-            match = _compressed_rotation(sf, known, used, found)
+            match = _compressed_rotation(sf, known, used, there)
             how = "compressed" if match is not None else how
         if match is not None and how != "compressed" and match.size is not None and sf.size < match.size:
             match, how = None, "truncated"  # shrank (copytruncate): new content
@@ -440,13 +444,13 @@ def content_identity(head: bytes) -> tuple[str, int]:
     """(SHA-256 hex, bytes hashed) of a file's first :data:`IDENTITY_BYTES` decompressed
     bytes: two files with the same identity hold the same log (one may have grown)."""
     h = head[:IDENTITY_BYTES]
-    return _fingerprint(h), len(h)
+    return fingerprint(h), len(h)
 
 
 def identity_at(head: bytes, length: int) -> str | None:
     """The content identity of ``head`` over ``length`` bytes (None if it is shorter):
     compares a grown file with the identity recorded while it was smaller."""
-    return _fingerprint(head[:length]) if len(head) >= length else None
+    return fingerprint(head[:length]) if len(head) >= length else None
 
 
 def count_newlines(data: bytes) -> int:

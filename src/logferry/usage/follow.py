@@ -99,7 +99,7 @@ class Follower:
         self.on_file = on_file
         self._con = con
         self._live: dict[int, _Live] = {}
-        self._seen: dict[str, tuple[int, int, int, float]] = {}  # path -> (dev, ino, size, mtime) read up to
+        self._seen: dict[str, tuple] = {}  # path -> _seen_key of the file read up to its end
         self._failed: dict[str, float] = {}
         self._skipped: set[str] = set()  # paths reported once as no regular file
         self._stats = _Stats()
@@ -266,13 +266,11 @@ class Follower:
             size = os.fstat(lv.f.fileno()).st_size
             reg = dbm.registered(self.con, lv.file_id)
             if here == (lv.dev, lv.ino):
-                if size >= reg.bytes:
+                if size >= reg.bytes and _same_head(lv.f, reg):
                     continue  # step 2 reads what it has new
-                # copytruncate: the lines written since our last read are in the copy
-                copy = sources.find_moved(lv.path, lv.dev, -1, reg.fp or "", reg.fp_len or 0,
-                                          min_size=reg.bytes)
-                if copy is not None:
-                    self._read(copy, reg, "same", final=True)
+                # shrank (copytruncate) or rewritten in place (its head changed): new
+                # content; the lines written since our last read are in the copy, if any
+                self._drain_copy(reg)
                 self._drop(lv)
                 continue
             moved = sources.find_moved(lv.path, lv.dev, lv.ino, reg.fp or "", reg.fp_len or 0)
@@ -290,46 +288,66 @@ class Follower:
             if final:
                 self._drop(lv)
         # 2. the files the paths name now
-        for sf in self._found():
-            if self._seen.get(sf.path) == (sf.dev, sf.ino, sf.size, sf.mtime):
-                continue
-            if self._failed.get(sf.path, 0) > now:
+        found = self._found()
+        for sf in found:
+            if self._seen.get(sf.path) == _seen_key(sf) or self._failed.get(sf.path, 0) > now:
                 continue
             live = next((lv for lv in self._live.values() if (lv.dev, lv.ino) == (sf.dev, sf.ino)), None)
             if live is not None:
                 reg = dbm.registered(self.con, live.file_id)
-                if sf.size >= reg.bytes:
+                if sf.size >= reg.bytes and sources.same_file(sf, reg.dev, reg.ino, reg.path, reg.fp or "",
+                                                              reg.fp_len or 0):
                     self._read(sf, reg, "same", lv=live)
-                continue  # (truncated: step 1 sees it on the next poll)
-            reg, how = self.ing.identify(sf)
-            if how == "truncated":
-                self._drain_copy(sf)
-            if reg is None and sf.compressed and self._being_compressed(sf):
-                continue  # the compressed copy of a known log being made: wait until it replaces it
+                continue  # (truncated or rewritten: step 1 sees it on the next poll)
+            reg, how = self.ing.identify(sf, present=found)
+            if how in ("truncated", "new"):
+                # new content where a known file was (copytruncate, rewritten in place
+                # while we were away): that file's unread lines are in its copy, if any
+                for old in dbm.known_files(self.con, local=True):
+                    if (old.dev, old.ino) == (sf.dev, sf.ino):
+                        self._drain_copy(old)
+            if reg is None:
+                copied = self._copy_of(sf)
+                if copied is _UNREADABLE:
+                    continue  # a compressed file being written: the next poll
+                if copied is not None:
+                    self._read_copy(sf, copied)
+                    continue
             self._read(sf, reg, how)
 
-    def _being_compressed(self, sf: sources.SourceFile) -> bool:
-        """A new compressed file whose content is a known log's, while that log is still
-        there (logrotate's gzip writes ``access.log.1.gz`` before it removes
-        ``access.log.1``): not a new log; once the plain one is gone the source layer
-        relinks the known file to it."""
+    def _copy_of(self, sf: sources.SourceFile) -> dbm.Registered | None | object:
+        """The known log whose content ``sf`` (no known file by source identity) starts
+        with, by content identity: a copy of it (copytruncate's, ``cp``'s, ``gzip -k``'s,
+        or a compressed file being written next to the log it compresses)."""
         from ..reader import open_input, open_raw
 
         try:
             stream, head, _ = open_input(open_raw(sf.path))
             stream.close()
         except LogferryError:
-            return True  # not even a readable head yet: being written
-        return dbm.find_by_content(self.con, head) is not None
+            return _UNREADABLE if sf.compressed else None  # not even a readable head yet
+        return dbm.find_by_content(self.con, head) if head.strip() else None
 
-    def _drain_copy(self, sf: sources.SourceFile) -> None:
-        """A known file found truncated in place (copytruncate while we were away): its
-        rest is read from the copy, when the copy is still there."""
-        for reg in dbm.known_files(self.con, local=True):
-            if (reg.dev, reg.ino) == (sf.dev, sf.ino) and sf.size < reg.bytes:
-                copy = sources.find_moved(reg.path, reg.dev, -1, reg.fp, reg.fp_len, min_size=reg.bytes)
-                if copy is not None:
-                    self._read(copy, reg, "same", final=True)
+    def _read_copy(self, sf: sources.SourceFile, reg: dbm.Registered) -> None:
+        """``sf`` holds the content of the known log ``reg``: only what it has past what
+        was read of that log is stored (as that log's lines).  A compressed copy is left
+        alone: the log it was made from is still there (else the source layer would have
+        matched it as that log, rotated and compressed), and is read on as it is."""
+        if sf.compressed or sf.size <= reg.bytes:
+            self._seen[sf.path] = _seen_key(sf)
+            return
+        there = sources.stat_file(reg.path) if os.path.exists(reg.path) else None
+        own = there is not None and sources.same_file(there, reg.dev, reg.ino, reg.path, reg.fp or "",
+                                                       reg.fp_len or 0)
+        # the registered file gone or changed: the copy becomes the file followed
+        self._read(sf, reg, "same", adopt=not own)
+
+    def _drain_copy(self, reg: dbm.Registered) -> None:
+        """The known file ``reg`` has new content in its place (copytruncate, rewritten):
+        the lines it had that were not read yet are read from its copy, if it is there."""
+        copy = sources.find_moved(reg.path, reg.dev, -1, reg.fp or "", reg.fp_len or 0, min_size=reg.bytes)
+        if copy is not None and (copy.compressed or copy.size > reg.bytes):
+            self._read(copy, reg, "same", final=True)
 
     def _drop(self, lv: _Live) -> None:
         lv.f.close()
@@ -348,7 +366,7 @@ class Follower:
                 self._hold(sf, reg)
                 return
             if sf.compressed and sf.size == reg.size:
-                self._seen[sf.path] = (sf.dev, sf.ino, sf.size, sf.mtime)
+                self._seen[sf.path] = _seen_key(sf)
                 return
         try:
             head = None
@@ -398,12 +416,12 @@ class Follower:
         self._stats.errors.pop(sf.path, None)
         self._pending += res.records + res.bad_rows - self._ckpt
         self._ckpt = 0
-        if hold_f is not None and res.file_id not in self._live:
+        if hold_f is not None and adopt and res.file_id not in self._live:
             st = os.fstat(hold_f.fileno())
             self._live[res.file_id] = _Live(res.file_id, sf.path, st.st_dev, st.st_ino, hold_f, fmt)
         elif hold_f is not None:
-            hold_f.close()
-        self._seen[sf.path] = (sf.dev, sf.ino, sf.size, sf.mtime)
+            hold_f.close()  # (a copy read for its unread lines is not the file followed)
+        self._seen[sf.path] = _seen_key(sf)
         self._files.add(res.file_id)
         if self.on_file is not None and (res.status in ("new", "truncated") or final and (res.records or res.bad_rows)):
             self.on_file(res)
@@ -411,7 +429,7 @@ class Follower:
     def _hold(self, sf: sources.SourceFile, reg: dbm.Registered) -> None:
         """A known file with nothing new: keep it open (a later rotation must not take
         its next lines away)."""
-        self._seen[sf.path] = (sf.dev, sf.ino, sf.size, sf.mtime)
+        self._seen[sf.path] = _seen_key(sf)
         if reg.file_id in self._live or sf.compressed:
             return
         try:
@@ -489,6 +507,22 @@ class Follower:
         reg = dbm.registered(self.con, res.file_id)
         pipe.discard(reg.anchor_off)
         return reg
+
+
+#: :meth:`Follower._copy_of`: the file has no readable head yet
+_UNREADABLE = object()
+
+
+def _seen_key(sf: sources.SourceFile) -> tuple:
+    """What a file is as listed: one rewritten in place keeps its inode and perhaps its
+    size and time, not its head."""
+    return (sf.dev, sf.ino, sf.size, sf.mtime, sf.fp)
+
+
+def _same_head(f: BinaryIO, reg: dbm.Registered) -> bool:
+    """The open file ``f`` still starts as the registered file did (not rewritten)."""
+    head = os.pread(f.fileno(), reg.fp_len or 0, 0)
+    return len(head) == (reg.fp_len or 0) and sources.fingerprint(head) == reg.fp
 
 
 def _matches(path: str, pattern: str) -> bool:
