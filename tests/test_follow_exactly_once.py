@@ -16,6 +16,8 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
+
 from tests.test_follow import LOGFERRY, Log, check_exactly_once, clf, rows, wait_for
 
 
@@ -221,3 +223,61 @@ def test_random_rotations_of_every_kind_and_kills_store_every_line_once(tmp_path
     assert len(got) == len(log.written)
     check_exactly_once(db, log)
     assert len(set(w.rotations)) == 4 and min(kills.values()) >= 2
+
+
+def test_an_unfinished_line_on_standard_input_costs_bounded_memory_and_is_one_bad_row(tmp_path):
+    """``ingest --follow -``: a 40 MiB line without its end was kept whole and copied on
+    every poll (+170 MB); now it is kept to max_line_bytes + 1 bytes (16 MiB), and once
+    it ends it is one bad row that says how long it was."""
+    db = tmp_path / "p.duckdb"
+    p = subprocess.Popen([*LOGFERRY, "ingest", "--follow", "--db", str(db), "--commit-every", "0.2", "-"],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    err: list[bytes] = []
+    threading.Thread(target=lambda: err.extend(iter(p.stderr.readline, b"")), daemon=True).start()
+
+    def peak_kib() -> int:
+        with open(f"/proc/{p.pid}/status") as f:
+            return next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+
+    p.stdin.write(b"".join(clf(0, n) for n in range(1, 11)))
+    p.stdin.flush()
+    wait_for(lambda: any(b"new file" in x for x in err), timeout=60)
+    before = peak_kib()
+    block = b"x" * (1 << 20)
+    for _ in range(40):
+        p.stdin.write(block)
+        p.stdin.flush()
+    time.sleep(1.5)  # several polls with the unfinished line there
+    grown = peak_kib() - before
+    p.stdin.write(b"\n" + b"".join(clf(0, n) for n in range(12, 15)))
+    p.stdin.close()
+    assert p.wait(timeout=60) == 0, b"".join(err).decode()
+    assert grown < 48 << 10, f"{grown} KiB more for a 40 MiB unfinished line"
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        assert con.execute("SELECT lines, records, bad_rows FROM files").fetchall() == [(14, 13, 1)]
+        assert con.execute("SELECT line_number, length(raw), reason FROM bad_rows").fetchall() == [
+            (11, 4096, f"line longer than {16 << 20} bytes ({40 << 20} bytes)")]
+        assert sorted(ln for (ln,) in con.execute("SELECT line_number FROM requests").fetchall()) == [
+            *range(1, 11), 12, 13, 14]
+    finally:
+        con.close()
+
+
+def test_the_stdin_buffer_keeps_whole_lines_and_cuts_a_long_one():
+    """The pipe's view ends at the last whole line; a line longer than max_line keeps
+    max_line + 1 bytes (enough to be one bad row) and its length, whatever the blocks."""
+    from logferry.usage.follow import _Pipe
+
+    pipe = _Pipe(None, 10)
+    for block in (b"ab\ncd", b"e\n" + b"L" * 7, b"L" * 20, b"LL", b"L\r\nok\nhalf", b"S" * 15 + b"\n"):
+        pipe._add(block)
+    kept = b"ab\ncde\n" + b"L" * 11 + b"\nok\nhalf" + b"S" * 15 + b"\n"  # (a line ending in its block: whole)
+    assert pipe.view(False).read() == kept and pipe.lines == 5
+    pipe._add(b"unfinished")
+    assert pipe.view(False).read() == kept and pipe.view(True).read() == kept + b"unfinished"
+    assert pipe.cut_lines(2) == [] and pipe.cut_lines(9) == [(3, 30)] and pipe.cut_lines(9) == []
+    v = pipe.view(True)
+    assert v.seek(7) == 7 and v.read(3) == b"LLL" and v.tell() == 10
+    pipe.discard(9)
+    assert pipe.view(False).read() == kept[9:] and pipe.head(4) == b"LLLL" and pipe.size == len(kept) + 10

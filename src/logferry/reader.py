@@ -121,6 +121,11 @@ def size_option(options: dict[str, Any] | None, key: str, default: int, name: st
     return n
 
 
+def long_line_reason(max_line: int, length: int) -> str:
+    """The reason of the bad row a line longer than ``max_line`` bytes becomes."""
+    return f"line longer than {max_line} bytes ({length} bytes)"
+
+
 @dataclass(frozen=True)
 class BadLimits:
     text: int = BAD_TEXT_BYTES
@@ -213,8 +218,7 @@ class ReadContext:
         """A line longer than ``max_line_bytes``: one line, one bad row."""
         self.stats.lines += 1
         self.stats.bytes_read = long.end_offset
-        self.bad(long.line_number, long.prefix,
-                 f"line longer than {self.limits.max_line} bytes ({long.length} bytes)",
+        self.bad(long.line_number, long.prefix, long_line_reason(self.limits.max_line, long.length),
                  length=long.length, sha256=long.sha256)
 
     def conversion_failed(self, n: int) -> None:

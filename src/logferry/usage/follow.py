@@ -19,7 +19,9 @@ the lines written just before a rotation are read from it before the new file.
 
 from __future__ import annotations
 
+import bisect
 import io
+import itertools
 import os
 import threading
 import time
@@ -456,9 +458,10 @@ class Follower:
     def _run_stdin(self, stop: threading.Event) -> None:
         import sys
 
-        pipe = _Pipe(sys.stdin.buffer)
+        from ..reader import BadLimits
+
+        pipe = _Pipe(sys.stdin.buffer, BadLimits.from_options(self.options).max_line)
         pipe.start()
-        sf = sources.SourceFile(STDIN, 0, time.time(), None, None, "", 0)
         reg = None
         last_commit = time.monotonic()
         first_data = None
@@ -466,17 +469,11 @@ class Follower:
             ended = pipe.ended.is_set()
             if reg is None and pipe.size:
                 first_data = first_data or time.monotonic()
-                enough = pipe.size >= (64 << 10) or pipe.data().count(b"\n") >= 16
+                enough = pipe.size >= (64 << 10) or pipe.lines >= 16
                 if ended or enough or time.monotonic() - first_data > 1.0:
-                    reg = self._stdin_register(pipe, ended)
-            elif reg is not None and pipe.size > reg.bytes or (ended and reg is not None and pipe.size > reg.bytes):
-                self._begin()
-                sf.size = pipe.size
-                res = self.ing._load(sf, reg.format, None, reg, raw=pipe.view(), hold_partial=not ended,
-                                     own_tx=False, adopt=False)
-                self._pending += res.records + res.bad_rows
-                reg = dbm.registered(self.con, reg.file_id)
-                pipe.discard(reg.anchor_off)
+                    reg = self._stdin_load(pipe, None, ended)
+            elif reg is not None and (pipe.complete > reg.bytes or ended and pipe.size > reg.bytes):
+                reg = self._stdin_load(pipe, reg, ended)  # (only once whole lines came in)
             if self._in_tx and (time.monotonic() - last_commit >= self.commit_every or ended):
                 self._commit()
                 last_commit = time.monotonic()
@@ -487,24 +484,31 @@ class Follower:
             if stop.wait(self.poll):
                 return
 
-    def _stdin_register(self, pipe: _Pipe, ended: bool) -> dbm.Registered | None:
-        from ..reader import detect_head
+    def _stdin_load(self, pipe: _Pipe, reg: dbm.Registered | None, ended: bool) -> dbm.Registered:
+        """Store the whole lines standard input brought (all of it once it ended); the
+        first time, register it as a new file."""
+        from ..reader import detect_head, long_line_reason
 
-        head = pipe.data()[: 64 << 10]
-        fmt = self.format or detect_head(head, STDIN, None).format
         self._begin()
         sf = sources.SourceFile(STDIN, pipe.size, time.time(), None, None, "", 0)
-        res = self.ing._load(sf, fmt, None, None, head=head, raw=pipe.view(), hold_partial=not ended,
-                             own_tx=False)
-        self._files.add(res.file_id)
-        if self.on_file is not None:
-            self.on_file(res)
-        # a pipe is never met again: its identity matches no file's content
-        self.con.execute("UPDATE files SET identity = 'stdin:' || CAST(file_id AS VARCHAR) || ':' || "
-                         "CAST(epoch_ms(now()) AS VARCHAR), head_bytes = 0 WHERE file_id = ?", [res.file_id])
+        if reg is None:
+            head = pipe.head(64 << 10)
+            fmt = self.format or detect_head(head, STDIN, None).format
+            res = self.ing._load(sf, fmt, None, None, head=head, raw=pipe.view(ended), own_tx=False)
+            self._files.add(res.file_id)
+            if self.on_file is not None:
+                self.on_file(res)
+            # a pipe is never met again: its identity matches no file's content
+            self.con.execute("UPDATE files SET identity = 'stdin:' || CAST(file_id AS VARCHAR) || ':' || "
+                             "CAST(epoch_ms(now()) AS VARCHAR), head_bytes = 0 WHERE file_id = ?", [res.file_id])
+            self._started = True
+        else:
+            res = self.ing._load(sf, reg.format, None, reg, raw=pipe.view(ended), own_tx=False, adopt=False)
         self._pending += res.records + res.bad_rows
-        self._started = True
         reg = dbm.registered(self.con, res.file_id)
+        for line, length in pipe.cut_lines(reg.lines):  # their bad row says how long they were
+            self.con.execute("UPDATE bad_rows SET reason = ? WHERE file_id = ? AND line_number = ?",
+                             [long_line_reason(pipe.max_line, length), reg.file_id, line])
         pipe.discard(reg.anchor_off)
         return reg
 
@@ -543,13 +547,22 @@ def _stat_open(lv: _Live) -> sources.SourceFile:
 
 
 class _Pipe:
-    """Standard input read on a thread into memory; what the database has stored is
-    dropped (:meth:`discard`), offsets stay those of the whole stream."""
+    """Standard input read on a thread into memory, as the blocks read (never copied
+    whole); what the database has stored is dropped (:meth:`discard`).  A line longer than
+    ``max_line`` is kept to its first ``max_line + 1`` bytes, the rest read through
+    uncounted (it is one bad row however long: an endless unfinished line costs bounded
+    memory), its length remembered (:meth:`cut_lines`); offsets are those of what is kept."""
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, max_line: int):
         self.stream = stream
-        self.buf = bytearray()
-        self.base = 0  # stream offset of buf[0]
+        self.max_line = max_line
+        self.blocks: list[bytes] = []
+        self.base = 0  # offset of blocks[0][0]
+        self.size = 0  # offset after the last byte kept
+        self.complete = 0  # offset after the last line end kept
+        self.lines = 0  # line ends kept
+        self._line_len = 0  # length of the unfinished line, all of it (kept or not)
+        self._cut: list[tuple[int, int]] = []  # (line number, length) of the lines cut short
         self.ended = threading.Event()
         self.lock = threading.Lock()
 
@@ -559,41 +572,71 @@ class _Pipe:
     def _work(self) -> None:
         fd = self.stream.fileno()
         try:
-            while True:
-                b = os.read(fd, 1 << 20)
-                if not b:
-                    break
+            while b := os.read(fd, 1 << 20):
                 with self.lock:
-                    self.buf += b
+                    self._add(b)
         finally:
+            with self.lock:
+                if self._line_len > self.max_line:
+                    self._cut.append((self.lines + 1, self._line_len))
             self.ended.set()
 
-    @property
-    def size(self) -> int:
-        with self.lock:
-            return self.base + len(self.buf)
+    def _add(self, b: bytes) -> None:
+        if self._line_len > self.max_line:  # in a line cut short: read through to its end
+            nl = b.find(b"\n")
+            if nl < 0:
+                self._line_len += len(b)
+                return
+            cr = 1 if nl and b[nl - 1] == 13 else 0  # (a CRLF's CR is no part of the line)
+            self._cut.append((self.lines + 1, self._line_len + nl - cr))
+            b, self._line_len = b[nl:], 0
+        last = b.rfind(b"\n")
+        if last >= 0:
+            self.lines += b.count(b"\n")
+            self.complete = self.size + last + 1
+            self._line_len = len(b) - last - 1
+        else:
+            self._line_len += len(b)
+        over = self._line_len - self.max_line - 1
+        if over > 0:
+            b = b[: len(b) - over]
+        self.blocks.append(b)
+        self.size += len(b)
 
-    def data(self) -> bytes:
+    def cut_lines(self, upto: int) -> list[tuple[int, int]]:
+        """(line number, length) of the lines cut short up to line ``upto`` (once each)."""
         with self.lock:
-            return bytes(self.buf)
+            done = [c for c in self._cut if c[0] <= upto]
+            self._cut = [c for c in self._cut if c[0] > upto]
+        return done
+
+    def head(self, n: int) -> bytes:
+        """The first ``n`` bytes kept."""
+        return self.view(True).read(n)
 
     def discard(self, upto: int) -> None:
         with self.lock:
-            n = max(0, min(upto - self.base, len(self.buf)))
-            del self.buf[:n]
-            self.base += n
+            while self.blocks and self.base + len(self.blocks[0]) <= upto:
+                self.base += len(self.blocks.pop(0))
+            if self.blocks and upto > self.base:
+                self.blocks[0] = self.blocks[0][upto - self.base :]
+                self.base = upto
 
-    def view(self) -> BinaryIO:
+    def view(self, ended: bool) -> BinaryIO:
+        """What is kept as a seekable file whose offsets are the stream's: up to the last
+        whole line (all of it once the stream ended)."""
         with self.lock:
-            return _PipeView(bytes(self.buf), self.base)
+            return _PipeView(list(self.blocks), self.base, self.size if ended else self.complete)
 
 
 class _PipeView(io.RawIOBase):
-    """The buffered part of the pipe as a seekable file whose offsets are the stream's."""
+    """Blocks of the pipe as a seekable file (offsets from ``base``, ending at ``end``)."""
 
-    def __init__(self, data: bytes, base: int):
-        self._b = io.BytesIO(data)
-        self._base = base
+    def __init__(self, blocks: list[bytes], base: int, end: int):
+        self._blocks = blocks
+        self._starts = list(itertools.accumulate((len(b) for b in blocks), initial=base))
+        self._base, self._end = base, end
+        self._pos = base
 
     def readable(self) -> bool:
         return True
@@ -602,25 +645,34 @@ class _PipeView(io.RawIOBase):
         return True
 
     def seek(self, pos: int, whence: int = 0) -> int:
-        if whence == 0:
-            if pos < self._base:
-                raise OSError("before the buffered part of the pipe")
-            return self._b.seek(pos - self._base) + self._base
-        return self._b.seek(pos, whence) + self._base
+        pos = {0: pos, 1: self._pos + pos, 2: self._end + pos}[whence]
+        if pos < self._base:
+            raise OSError("before the buffered part of the pipe")
+        self._pos = pos
+        return pos
 
     def tell(self) -> int:
-        return self._b.tell() + self._base
+        return self._pos
 
     def read(self, n: int = -1) -> bytes:
-        return self._b.read(n)
+        stop = self._end if n is None or n < 0 else min(self._end, self._pos + n)
+        parts = []
+        i = bisect.bisect_right(self._starts, self._pos) - 1
+        while self._pos < stop:
+            b, at = self._blocks[i], self._pos - self._starts[i]
+            take = b[at : at + stop - self._pos]
+            parts.append(take)
+            self._pos += len(take)
+            i += 1
+        return b"".join(parts)
 
     def readinto(self, b) -> int:
-        d = self._b.read(len(b))
+        d = self.read(len(b))
         b[: len(d)] = d
         return len(d)
 
     def peek(self, n: int = 0) -> bytes:
-        pos = self._b.tell()
-        d = self._b.read(max(n, 1))
-        self._b.seek(pos)
+        pos = self._pos
+        d = self.read(max(n, 1))
+        self._pos = pos
         return d
