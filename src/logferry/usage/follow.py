@@ -260,62 +260,70 @@ class Follower:
         now = time.monotonic()
         # 1. files held open that rotation moved away: their last lines first
         for lv in list(self._live.values()):
-            try:
-                st = os.stat(lv.path)
-                here = (st.st_dev, st.st_ino)
-            except FileNotFoundError:
-                here = None
-            size = os.fstat(lv.f.fileno()).st_size
-            reg = dbm.registered(self.con, lv.file_id)
-            if here == (lv.dev, lv.ino):
-                if size >= reg.bytes and _same_head(lv.f, reg):
-                    continue  # step 2 reads what it has new
-                # shrank (copytruncate) or rewritten in place (its head changed): new
-                # content; the lines written since our last read are in the copy, if any
-                self._drain_copy(reg)
-                self._drop(lv)
-                continue
-            moved = sources.find_moved(lv.path, lv.dev, lv.ino, reg.fp or "", reg.fp_len or 0)
-            if moved is not None and not moved.compressed and self._followed(moved.path):
-                lv.path = moved.path  # renamed within what we follow: still followed
-                continue
-            # rotated away (renamed, compressed, deleted or replaced): a writer that has
-            # not reopened its log yet may still add lines, so read on for a short while
-            if size != lv.size:
-                lv.size, lv.changed = size, now
-            sf = moved or _stat_open(lv)
-            final = now - lv.changed >= ROTATE_GRACE
-            if final or size > reg.bytes:
-                self._read(sf, reg, "same", final=final, raw=_dup(lv.f), adopt=moved is not None)
-            if final:
-                self._drop(lv)
+            self._poll_live(lv, now)
         # 2. the files the paths name now
         found = self._found()
         for sf in found:
-            if self._seen.get(sf.path) == _seen_key(sf) or self._failed.get(sf.path, 0) > now:
-                continue
-            live = next((lv for lv in self._live.values() if (lv.dev, lv.ino) == (sf.dev, sf.ino)), None)
-            if live is not None:
-                reg = dbm.registered(self.con, live.file_id)
-                if sf.size >= reg.bytes and sources.same_file(sf, reg.dev, reg.ino, reg.path, reg.fp or "",
-                                                              reg.fp_len or 0):
-                    self._read(sf, reg, "same", lv=live)
-                continue  # (truncated or rewritten: step 1 sees it on the next poll)
-            reg, how = self.ing.identify(sf, present=found)
-            if how in ("truncated", "new"):
-                # new content where a known file was (copytruncate, rewritten in place
-                # while we were away): that file's unread lines are in its copy, if any
-                for old in dbm.known_files(self.con, local=True):
-                    if (old.dev, old.ino) == (sf.dev, sf.ino):
-                        self._drain_copy(old)
-            if reg is None:
-                copied = self._copy_of(sf)
-                if copied is _UNREADABLE:
-                    continue  # a compressed file being written: the next poll
-                if copied is not None:
-                    self._read_copy(sf, copied)
-                    continue
-            self._read(sf, reg, how)
+            if self._seen.get(sf.path) != _seen_key(sf) and self._failed.get(sf.path, 0) <= now:
+                self._poll_found(sf, found)
+
+    def _poll_live(self, lv: _Live, now: float) -> None:
+        """A followed file held open: is it still there, and the same file?"""
+        try:
+            st = os.stat(lv.path)
+            here = (st.st_dev, st.st_ino)
+        except FileNotFoundError:
+            here = None
+        size = os.fstat(lv.f.fileno()).st_size
+        reg = dbm.registered(self.con, lv.file_id)
+        if here == (lv.dev, lv.ino):
+            if size >= reg.bytes and _same_head(lv.f, reg):
+                return  # step 2 reads what it has new
+            # shrank (copytruncate) or rewritten in place (its head changed): new
+            # content; the lines written since our last read are in the copy, if any
+            self._drain_copy(reg)
+            self._drop(lv)
+            return
+        moved = sources.find_moved(lv.path, lv.dev, lv.ino, reg.fp or "", reg.fp_len or 0)
+        if moved is not None and not moved.compressed and self._followed(moved.path):
+            lv.path = moved.path  # renamed within what we follow: still followed
+            return
+        # rotated away (renamed, compressed, deleted or replaced): a writer that has
+        # not reopened its log yet may still add lines, so read on for a short while
+        if size != lv.size:
+            lv.size, lv.changed = size, now
+        sf = moved or _stat_open(lv)
+        final = now - lv.changed >= ROTATE_GRACE
+        if final or size > reg.bytes:
+            self._read(sf, reg, "same", final=final, raw=_dup(lv.f), adopt=moved is not None)
+        if final:
+            self._drop(lv)
+
+    def _poll_found(self, sf: sources.SourceFile, found: list[sources.SourceFile]) -> None:
+        """A file a path names, changed since it was last looked at: what it is, and its
+        new lines."""
+        live = next((lv for lv in self._live.values() if (lv.dev, lv.ino) == (sf.dev, sf.ino)), None)
+        if live is not None:
+            reg = dbm.registered(self.con, live.file_id)
+            if sf.size >= reg.bytes and sources.same_file(sf, reg.dev, reg.ino, reg.path, reg.fp or "",
+                                                          reg.fp_len or 0):
+                self._read(sf, reg, "same", lv=live)
+            return  # (truncated or rewritten: step 1 sees it on the next poll)
+        reg, how = self.ing.identify(sf, present=found)
+        if how in ("truncated", "new"):
+            # new content where a known file was (copytruncate, rewritten in place while
+            # we were away): that file's unread lines are in its copy, if any
+            for old in dbm.known_files(self.con, local=True):
+                if (old.dev, old.ino) == (sf.dev, sf.ino):
+                    self._drain_copy(old)
+        if reg is None:
+            copied = self._copy_of(sf)
+            if copied is _UNREADABLE:
+                return  # a compressed file being written: the next poll
+            if copied is not None:
+                self._read_copy(sf, copied)
+                return
+        self._read(sf, reg, how)
 
     def _copy_of(self, sf: sources.SourceFile) -> dbm.Registered | None | object:
         """The known log whose content ``sf`` (no known file by source identity) starts
@@ -338,11 +346,8 @@ class Follower:
         if sf.compressed or sf.size <= reg.bytes:
             self._seen[sf.path] = _seen_key(sf)
             return
-        there = sources.stat_file(reg.path) if os.path.exists(reg.path) else None
-        own = there is not None and sources.same_file(there, reg.dev, reg.ino, reg.path, reg.fp or "",
-                                                       reg.fp_len or 0)
         # the registered file gone or changed: the copy becomes the file followed
-        self._read(sf, reg, "same", adopt=not own)
+        self._read(sf, reg, "same", adopt=reg.file_id not in self._live and not _still_there(reg))
 
     def _drain_copy(self, reg: dbm.Registered) -> None:
         """The known file ``reg`` has new content in its place (copytruncate, rewritten):
@@ -521,6 +526,16 @@ def _seen_key(sf: sources.SourceFile) -> tuple:
     """What a file is as listed: one rewritten in place keeps its inode and perhaps its
     size and time, not its head."""
     return (sf.dev, sf.ino, sf.size, sf.mtime, sf.fp)
+
+
+def _still_there(reg: dbm.Registered) -> bool:
+    """The registered file is still at its path, as it was."""
+    try:
+        there = sources.stat_file(reg.path)
+    except LogferryError:
+        return False
+    return there is not None and sources.same_file(there, reg.dev, reg.ino, reg.path, reg.fp or "",
+                                                   reg.fp_len or 0)
 
 
 def _same_head(f: BinaryIO, reg: dbm.Registered) -> bool:
