@@ -281,3 +281,36 @@ def test_the_stdin_buffer_keeps_whole_lines_and_cuts_a_long_one():
     assert v.seek(7) == 7 and v.read(3) == b"LLL" and v.tell() == 10
     pipe.discard(9)
     assert pipe.view(False).read() == kept[9:] and pipe.head(4) == b"LLLL" and pipe.size == len(kept) + 10
+
+
+def test_a_log_starting_like_another_is_no_copy_of_it(tmp_path):
+    """Copies are known by content identity: a log registered while it held only its
+    header must not make every log with the same header its copy (a new W3C log of the
+    same site, a CSV log's title line): the identity grows with what is read."""
+    from logferry.usage.follow import Follower
+
+    header = b"#Software: Microsoft Internet Information Services 10.0\n#Fields: date time c-ip cs-method cs-uri-stem sc-status\n"
+
+    def line(name: str, i: int) -> bytes:
+        return f"2024-03-01 10:00:{i:02d} 10.0.0.1 GET /{name}/{i} 200\n".encode()
+
+    (tmp_path / "a.log").write_bytes(header)
+    db = tmp_path / "h.duckdb"
+    f = Follower(db, [str(tmp_path / "*.log")], commit_every=0.1, poll=0.05, format="w3c")
+    stop = threading.Event()
+    t = threading.Thread(target=f.run, args=(stop,), daemon=True)
+    t.start()
+    try:
+        wait_for(lambda: f.status()["files"] == 1, timeout=60)
+        with open(tmp_path / "a.log", "ab") as fh:
+            fh.write(b"".join(line("a", i) for i in range(1, 4)))
+        wait_for(lambda: f.status()["lines"] == 3)
+        (tmp_path / "b.log").write_bytes(header + b"".join(line("b", i) for i in range(1, 6)))
+        wait_for(lambda: f.status()["lines"] >= 8)
+    finally:
+        stop.set()
+        t.join(30)
+    got = sorted((p, ln) for p, ln, _ in rows(db))
+    assert got == sorted([(f"/a/{i}", i + 2) for i in range(1, 4)] + [(f"/b/{i}", i + 2) for i in range(1, 6)])
+    ids = {p[1]: fid for p, _, fid in rows(db)}
+    assert f.status()["files"] == 2 and ids["a"] != ids["b"]

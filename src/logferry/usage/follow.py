@@ -336,7 +336,16 @@ class Follower:
             stream.close()
         except LogferryError:
             return _UNREADABLE if sf.compressed else None  # not even a readable head yet
-        return dbm.find_by_content(self.con, head) if head.strip() else None
+        if not head.strip():
+            return None
+        known = dbm.find_by_content(self.con, head)
+        if known is None and not sf.compressed:
+            # a copy shorter than what the identity of the log it copies covers (taken
+            # before the lines the follower read since): its head fingerprint says so
+            known = next((r for r in dbm.known_files(self.con, local=True)
+                          if r.fp_len and r.fp_len <= len(head) < r.head_bytes
+                          and sources.fingerprint(head[: r.fp_len]) == r.fp), None)
+        return known
 
     def _read_copy(self, sf: sources.SourceFile, reg: dbm.Registered) -> None:
         """``sf`` holds the content of the known log ``reg``: only what it has past what
@@ -423,6 +432,8 @@ class Follower:
         self._stats.errors.pop(sf.path, None)
         self._pending += res.records + res.bad_rows - self._ckpt
         self._ckpt = 0
+        if hold_f is not None or lv is not None:
+            self._grow_identity(res.file_id, hold_f or lv.f)
         if hold_f is not None and adopt and res.file_id not in self._live:
             st = os.fstat(hold_f.fileno())
             self._live[res.file_id] = _Live(res.file_id, sf.path, st.st_dev, st.st_ino, hold_f, fmt)
@@ -432,6 +443,19 @@ class Follower:
         self._files.add(res.file_id)
         if self.on_file is not None and (res.status in ("new", "truncated") or final and (res.records or res.bad_rows)):
             self.on_file(res)
+
+    def _grow_identity(self, file_id: int, f: BinaryIO) -> None:
+        """A log's content identity covers what was read of it (up to
+        ``IDENTITY_BYTES``): one registered while it held a line or two (a CSV title
+        alone) is not taken for every log that starts alike (:meth:`_copy_of`)."""
+        reg = dbm.registered(self.con, file_id)
+        n = min(reg.bytes, sources.IDENTITY_BYTES)
+        if reg.head_bytes >= n:
+            return
+        head = os.pread(f.fileno(), n, 0)
+        if len(head) == n:
+            self.con.execute("UPDATE files SET identity = ?, head_bytes = ? WHERE file_id = ?",
+                             [*sources.content_identity(head), file_id])
 
     def _hold(self, sf: sources.SourceFile, reg: dbm.Registered) -> None:
         """A known file with nothing new: keep it open (a later rotation must not take
