@@ -205,11 +205,13 @@ def test_random_rotations_of_every_kind_and_kills_store_every_line_once(tmp_path
     wt = threading.Thread(target=w.run, daemon=True)
     wt.start()
     kills = {signal.SIGKILL: 0, signal.SIGTERM: 0}
+    signals = [signal.SIGKILL, signal.SIGTERM]
+    rnd.shuffle(signals)
     deadline = time.monotonic() + 12
     while time.monotonic() < deadline:
         cli = Cli(db, f"{log.path}*", "--quiet")
-        time.sleep(rnd.uniform(0.3, 2.0))
-        sig = rnd.choice((signal.SIGKILL, signal.SIGTERM))
+        time.sleep(rnd.uniform(0.3, 2.0))  # a random moment: starting, reading, committing...
+        sig = signals[sum(kills.values()) % 2]
         cli.p.send_signal(sig)
         cli.p.wait(timeout=60)
         kills[sig] += 1

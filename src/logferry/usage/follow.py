@@ -309,6 +309,9 @@ class Follower:
                                                           reg.fp_len or 0):
                 self._read(sf, reg, "same", lv=live)
             return  # (truncated or rewritten: step 1 sees it on the next poll)
+        if sf.size == 0:
+            self._seen[sf.path] = _seen_key(sf)  # nothing to read (yet): looked at again once written
+            return
         reg, how = self.ing.identify(sf, present=found)
         if how in ("truncated", "new"):
             # new content where a known file was (copytruncate, rewritten in place while
