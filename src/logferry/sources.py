@@ -67,15 +67,21 @@ def content_fingerprint(path: str, length: int) -> str | None:
     """Fingerprint of the first ``length`` *decompressed* bytes of a local compressed file
     (None when that many bytes cannot be read): how ``access.log`` is recognised after
     logrotate renamed and compressed it to ``access.log.1.gz`` (new inode, new bytes)."""
+    head = decompressed_head(path, length)
+    return fingerprint(head) if head is not None and len(head) == length else None
+
+
+def decompressed_head(path: str, length: int) -> bytes | None:
+    """Up to ``length`` decompressed bytes of a local compressed file (None when it is
+    not compressed or cannot be read)."""
     from .compression import open_decompressed
 
     try:
         with open_regular(path) as raw:
             stream, codec = open_decompressed(raw)
-            head = stream.read(length) if codec else b""
-    except (OSError, EOFError, ValueError):
+            return stream.read(length) if codec else None
+    except (OSError, EOFError, ValueError, InputError):
         return None
-    return fingerprint(head) if codec and len(head) == length else None
 
 
 def refresh(sf: SourceFile, f: BinaryIO) -> SourceFile:
@@ -392,13 +398,17 @@ def _compressed_rotation(sf: SourceFile, known: list[Any], used: set[Any], found
     """A local file that was renamed and compressed by log rotation has a new inode and
     new bytes; it is the known file that no longer exists as such and whose content starts
     the same (fingerprint over the decompressed head)."""
+    head = decompressed_head(sf.path, FP_BYTES)
+    if head is None:
+        return None
+    here = {(s.dev, s.ino): s for s in found if not s.remote}
     for f in known:
-        if f.id in used or f.dev is None:
+        if f.id in used or f.dev is None or len(head) < f.fp_len or fingerprint(head[: f.fp_len]) != f.fp:
             continue
-        if any(not s.remote and same_file(s, f.dev, f.ino, f.path, f.fp, f.fp_len) for s in found):
+        s = here.get((f.dev, f.ino))
+        if s is not None and same_file(s, f.dev, f.ino, f.path, f.fp, f.fp_len):
             continue  # the file is still there (its inode may even have been reused)
-        if content_fingerprint(sf.path, f.fp_len) == f.fp:
-            return f
+        return f
     return None
 
 
