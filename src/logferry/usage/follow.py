@@ -402,14 +402,16 @@ class Follower:
                 fmt = self.format or detect_head(head, sf.path, codec).format
             hold_f = None
             if raw is None and lv is not None:
+                if not _same_head(lv.f, reg):
+                    return  # truncated or rewritten since it was listed: the next poll
                 raw = _dup(lv.f)
                 sf = sources.refresh(sf, lv.f)
             if raw is None and not sf.compressed and not final:
                 f = sources.open_regular(sf.path)
                 st = os.fstat(f.fileno())
-                if (st.st_dev, st.st_ino) != (sf.dev, sf.ino):
+                if (st.st_dev, st.st_ino) != (sf.dev, sf.ino) or reg is not None and not _same_head(f, reg):
                     f.close()
-                    return  # replaced between the listing and now: the next poll
+                    return  # replaced, truncated or rewritten since it was listed: the next poll
                 raw = _dup(f)
                 hold_f = f
                 sf = sources.refresh(sf, f)
