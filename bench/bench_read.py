@@ -1,15 +1,18 @@
 """Reading benchmark (issue 2): logferry vs DuckDB read_csv vs GoAccess, side by side.
 
-    python bench/bench_read.py [--lines 2000000] [--out bench/out] [--repeat N]
+    GOACCESS=/path/to/goaccess python bench/bench_read.py [--lines 2000000] [--out bench/out] [--repeat N]
 
 Generates an IIS (W3C) and a CloudFront log of N lines, then runs on each file, as
 separate processes so that peak RSS is measured per tool:
 
 * ``logferry convert FILE --to parquet``     (read + canonical conversion + Parquet)
 * DuckDB ``read_csv`` of the same file -> Parquet (all columns as text)
-* GoAccess (Debian package) producing its HTML report from the same file
+* GoAccess producing its HTML report from the same file (the binary ``GOACCESS=`` names,
+  else ``goaccess`` on the PATH; with ``-j 2`` where it has parsing threads)
+* ``logferry convert --threads 1`` and ``--threads 2`` (``--workers``): the parallel
+  efficiency of one file on 1 vs 2 workers (wall of 1 / wall of 2)
 
-and prints wall time, lines/s and peak RSS.  It also runs logferry on a quarter of the
+and prints wall time, lines/s, CPU seconds per million lines (user + sys) and peak RSS.  It also runs logferry on a quarter of the
 file to show that memory does not grow with input size.  ``--repeat N`` runs every
 command N times, alternating, and shows the fastest run of each (wall time on a shared
 machine varies by a quarter from run to run).  Not part of the test suite.
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -48,8 +50,8 @@ DUCK = {
 }
 
 
-def run(cmd: list[str]) -> tuple[float, float, int]:
-    """Run a command; return (seconds, peak RSS MB, exit code)."""
+def run(cmd: list[str]) -> tuple[float, float, int, float]:
+    """Run a command; return (seconds, peak RSS MB, exit code, CPU seconds)."""
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, ru = os.wait4(p.pid, 0)
@@ -58,7 +60,7 @@ def run(cmd: list[str]) -> tuple[float, float, int]:
     code = os.waitstatus_to_exitcode(status)
     if code:
         print(f"  ! {' '.join(cmd[:3])}... exited {code}: {err.strip()[-300:]}", file=sys.stderr)
-    return dt, ru.ru_maxrss / 1024, code
+    return dt, ru.ru_maxrss / 1024, code, ru.ru_utime + ru.ru_stime
 
 
 def main() -> None:
@@ -66,7 +68,12 @@ def main() -> None:
     ap.add_argument("--lines", type=int, default=2_000_000)
     ap.add_argument("--out", default=str(Path(__file__).parent / "out"))
     ap.add_argument("--repeat", type=int, default=1, help="runs per command; the fastest is shown")
+    ap.add_argument("--jobs", type=int, default=2, help="GoAccess's parsing threads (-j), where it has them")
+    ap.add_argument("--workers", type=int, default=2, help="logferry's --threads against --threads 1")
     args = ap.parse_args()
+    found = gen.goaccess(args.jobs)
+    if found:
+        print(f"{found[1]} ({' '.join(found[0])})", file=sys.stderr)
     gen.compile_logferry()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -88,29 +95,40 @@ def main() -> None:
         )
         cmds = [
             ("logferry convert --to parquet", n, [*lf, str(out / f"{kind}.parquet"), str(src)]),
+            ("  ... --threads 1", n, [*lf, str(out / f"{kind}-1.parquet"), "--threads", "1", str(src)]),
+            (f"  ... --threads {args.workers}", n,
+             [*lf, str(out / f"{kind}-n.parquet"), "--threads", str(args.workers), str(src)]),
             (f"logferry (1/4 file: {n // 4} lines)", n // 4, [*lf, str(out / f"{kind}-small.parquet"), str(small)]),
             ("duckdb read_csv -> parquet", n, [sys.executable, "-c", f"import duckdb; duckdb.sql({sql!r})"]),
         ]
-        if shutil.which("goaccess"):
-            cmds.append(("goaccess -> html", n, ["goaccess", str(src), *GOACCESS[kind], "--no-global-config",
-                                                 "-o", str(out / f"{kind}-goaccess.html")]))
-        best: dict[str, tuple[float, float]] = {}
+        if found:
+            cmds.append((f"{found[1]} {' '.join(found[0][1:])} -> html", n,
+                         [*found[0], str(src), *GOACCESS[kind], "--no-global-config",
+                          "-o", str(out / f"{kind}-goaccess.html")]))
+        best: dict[str, tuple[float, float, float]] = {}
         for _ in range(max(1, args.repeat)):
             for tool, _lines, cmd in cmds:
-                t, rss, code = run(cmd)
-                if code == 0:  # fastest run; the largest peak RSS of all runs
-                    old = best.get(tool, (t, rss))
-                    best[tool] = (min(t, old[0]), max(rss, old[1]))
+                t, rss, code, cpu = run(cmd)
+                if code == 0:  # fastest run (and its CPU); the largest peak RSS of all runs
+                    old = best.get(tool, (t, rss, cpu))
+                    fast = min((t, cpu), (old[0], old[2]))
+                    best[tool] = (fast[0], max(rss, old[1]), fast[1])
         for tool, lines, _cmd in cmds:
-            t, rss = best.get(tool, (float("nan"), float("nan")))
-            rows.append((kind, tool if tool in best else f"{tool} (failed)", lines, t, rss))
-        if not shutil.which("goaccess"):
-            rows.append((kind, "goaccess: not installed (apt-get install goaccess)", n, float("nan"), float("nan")))
+            t, rss, cpu = best.get(tool, (float("nan"),) * 3)
+            rows.append((kind, tool if tool in best else f"{tool} (failed)", lines, t, rss, cpu))
+        if not found:
+            rows.append((kind, "goaccess: not found (set GOACCESS=)", n, float("nan"), float("nan"), float("nan")))
+        one, many = best.get("  ... --threads 1"), best.get(f"  ... --threads {args.workers}")
+        if one and many:
+            print(f"{kind}: one file on 1 vs {args.workers} workers (convert wall): {one[0] / many[0]:.2f}x",
+                  file=sys.stderr)
         print(f"{kind}: {size_mb:.0f} MB", file=sys.stderr)
-    print(f"{'file':<11} {'tool':<42} {'lines':>9} {'seconds':>8} {'lines/s':>11} {'peak RSS MB':>12}")
-    for kind, tool, lines, t, rss in rows:
+    print(f"{'file':<11} {'tool':<42} {'lines':>9} {'seconds':>8} {'lines/s':>11} {'CPU s/M lines':>14} "
+          f"{'peak RSS MB':>12}")
+    for kind, tool, lines, t, rss, cpu in rows:
         rate = lines / t if t == t and t > 0 else float("nan")
-        print(f"{kind:<11} {tool:<42} {lines:>9} {t:>8.2f} {rate:>11,.0f} {rss:>12.0f}")
+        print(f"{kind:<11} {tool:<42} {lines:>9} {t:>8.2f} {rate:>11,.0f} {gen.per_million(cpu, lines):>14.2f} "
+              f"{rss:>12.0f}")
 
 
 if __name__ == "__main__":

@@ -1,22 +1,25 @@
 """logferry's dashboard vs GoAccess's HTML report, side by side on the same generated logs.
 
-    python bench/bench_report.py [--lines 2000000] [--cf-lines 2000000] [--work DIR] [--no-goaccess]
-                                 [--repeat N] [--browser]
+    GOACCESS=/path/to/goaccess python bench/bench_report.py [--lines 2000000] [--cf-lines 2000000]
+                                 [--work DIR] [--no-goaccess] [--repeat N] [--browser] [--jobs 2]
 
 For each log (IIS W3C and CloudFront from bench/gen.py: ~20k paths in a Zipf mix, 60k client
 IPs, a few dozen user agents, real referers and status mix; ``--cf-lines 0`` skips
 CloudFront), each as its own process:
 
-- ``goaccess FILE -o report.html`` (Debian's GoAccess, single-threaded);
-- ``logferry report FILE --html`` (no database kept);
+- ``goaccess -j 2 FILE -o report.html`` (the binary ``GOACCESS=`` names, e.g. a build of
+  GoAccess 1.11, else ``goaccess`` on the PATH; ``-j`` where it has parsing threads);
+- ``logferry report FILE --html`` (no database kept), and with ``--threads 1`` and
+  ``--threads 2`` (``--workers``): the parallel efficiency of one file on 1 vs 2 workers
+  (wall of 1 / wall of 2);
 - ``logferry ingest FILE --db`` into a fresh database, then ``logferry report --db --html``.
 
 Wall time, CPU time (user + sys) and peak RSS (``wait4``'s rusage of each child) are printed;
-lines/s are on wall time.  On a shared machine wall time is noisy: compare CPU seconds too,
+lines/s are on wall time; CPU seconds per million lines (user + sys) of ``report FILE`` are
+printed beside GoAccess's.  On a shared machine wall time is noisy: compare CPU seconds too,
 or use ``--repeat N`` (the fastest run of each tool is shown, with the largest peak RSS of
 its runs).  ``--browser`` opens the ingest + report dashboard in headless Chromium and
-prints the time to its first chart.  Not run by the test suite; the GoAccess column needs
-the Debian package ``goaccess``.
+prints the time to its first chart.  Not run by the test suite.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -123,15 +125,17 @@ def main() -> None:
     ap.add_argument("--no-goaccess", action="store_true", help="logferry only")
     ap.add_argument("--repeat", type=int, default=1, help="runs per tool; the fastest is shown")
     ap.add_argument("--browser", action="store_true", help="time the dashboard's first chart in Chromium")
+    ap.add_argument("--jobs", type=int, default=2, help="GoAccess's parsing threads (-j), where it has them")
+    ap.add_argument("--workers", type=int, default=2, help="logferry's --threads against --threads 1")
     args = ap.parse_args()
     gen.compile_logferry()
     work = Path(args.work or tempfile.mkdtemp(prefix="logferry-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     logferry = [sys.executable, "-m", "logferry.cli"]
-    goaccess = None if args.no_goaccess else shutil.which("goaccess")
-    if goaccess:
-        v = subprocess.run([goaccess, "--version"], capture_output=True, text=True).stdout.splitlines()
-        print(f"{v[0] if v else 'goaccess'} ({goaccess})", file=sys.stderr)
+    found = None if args.no_goaccess else gen.goaccess(args.jobs)
+    goaccess = found[0] if found else None
+    if found:
+        print(f"{found[1]} ({' '.join(goaccess)})", file=sys.stderr)
 
     logs = {"iis": (work / f"iis-{args.lines}.log", args.lines),
             "cloudfront": (work / f"cloudfront-{args.cf_lines}.log", args.cf_lines)}
@@ -146,11 +150,11 @@ def main() -> None:
                   file=sys.stderr)
         lines = count_lines(path)
         db = work / f"{kind}.duckdb"
-        ga, direct, two = Best(), Best(), Best()
+        ga, direct, single, multi, two = Best(), Best(), Best(), Best(), Best()
         for _ in range(max(1, args.repeat)):
             if goaccess:
                 warm(path)
-                tg, ug, rg, cg = run([goaccess, str(path), "--no-global-config", "--no-progress",
+                tg, ug, rg, cg = run([*goaccess, str(path), "--no-global-config", "--no-progress",
                                       *GOACCESS_FORMATS[kind], "-o", str(work / f"{kind}-goaccess.html")])
                 print(f"{kind}: goaccess {tg:.2f} s wall / {ug:.2f} s CPU ({rg:.0f} MiB)", file=sys.stderr)
                 ga.add(tg, ug, rg, cg == 0)
@@ -158,6 +162,13 @@ def main() -> None:
             td, ud, rd, cd = run([*logferry, "report", str(path), "--html", str(work / f"{kind}-direct.html")])
             print(f"{kind}: logferry report FILE {td:.2f} s wall / {ud:.2f} s CPU ({rd:.0f} MiB)", file=sys.stderr)
             direct.add(td, ud, rd, cd == 0)
+            for n_threads, best in ((1, single), (args.workers, multi)):
+                warm(path, logferry)
+                t1, u1, r1, c1 = run([*logferry, "report", "--threads", str(n_threads), str(path), "--html",
+                                      str(work / f"{kind}-direct{n_threads}.html")])
+                print(f"{kind}: logferry report --threads {n_threads} FILE {t1:.2f} s wall / {u1:.2f} s CPU",
+                      file=sys.stderr)
+                best.add(t1, u1, r1, c1 == 0)
             for f in (db, Path(str(db) + ".wal")):
                 f.unlink(missing_ok=True)
             warm(path, logferry)
@@ -171,7 +182,7 @@ def main() -> None:
         if chart is not None:
             print(f"{kind}: dashboard ({html.stat().st_size / 1e6:.1f} MB) first chart in Chromium after {chart:.2f} s",
                   file=sys.stderr)
-        rows.append((kind, lines, path.stat().st_size, ga.v, direct.v, two.v, chart))
+        rows.append((kind, lines, path.stat().st_size, ga.v, direct.v, two.v, chart, single.v, multi.v))
 
     def col(v, lines):
         return f"{v[0]:>8.2f}{v[1]:>8.2f}{lines / v[0]:>11,.0f}{v[2]:>6.0f}" if v else f"{'n/a':>8}{'':>25}"
@@ -179,11 +190,18 @@ def main() -> None:
     def sp(v, g):
         return f"{g[0] / v[0]:>5.1f}x{g[1] / v[1]:>5.1f}x" if v and g else f"{'':>12}"
 
+    name = f"{found[1]} {' '.join(goaccess[1:])}" if found else "goaccess"
     print(f"\n{'':<24}{'wall s':>8}{'CPU s':>8}{'lines/s':>11}{'MiB':>6}  {'vs goaccess wall, CPU':>22}")
-    for kind, lines, size, g, d, t, chart in rows:
+    for kind, lines, size, g, d, t, chart, one, many in rows:
         print(f"{kind} ({lines:,} lines, {size / 1e6:.0f} MB)")
-        print(f"  {'goaccess -o report.html':<22}{col(g, lines)}")
+        print(f"  {'goaccess -o report.html':<22}{col(g, lines)}  ({name})")
         print(f"  {'logferry report FILE':<22}{col(d, lines)}  {sp(d, g):>22}")
+        print(f"  {'  ... --threads 1':<22}{col(one, lines)}")
+        print(f"  {f'  ... --threads {args.workers}':<22}{col(many, lines)}")
+        cpm = "  ".join(f"{who} {gen.per_million(v[1], lines):.2f}" for who, v in (("goaccess", g), ("logferry", d)) if v)
+        print(f"  CPU s per million lines, report FILE: {cpm}")
+        if many and one:
+            print(f"  one file on 1 vs {args.workers} workers (report FILE wall): {one[0] / many[0]:.2f}x")
         print(f"  {'ingest + report --db':<22}{col(t, lines)}  {sp(t, g):>22}")
         if chart is not None:
             print(f"  dashboard first chart in Chromium: {chart:.2f} s")

@@ -23,6 +23,27 @@ def compile_logferry() -> None:
         compileall.compile_dir(d, quiet=2, workers=0)
 
 
+def goaccess(jobs: int = 2) -> tuple[list[str], str] | None:
+    """The GoAccess command to compare with and its version line: the binary named by
+    ``GOACCESS=`` (e.g. a build of the newest release), else ``goaccess`` on the PATH;
+    ``-j jobs`` (parsing threads) where it has them (1.9 and later).  None: none found."""
+    import os
+    import shutil
+    import subprocess
+
+    path = os.environ.get("GOACCESS") or shutil.which("goaccess")
+    if not path or not os.access(path, os.X_OK):
+        return None
+    version = subprocess.run([path, "--version"], capture_output=True, text=True).stdout.splitlines()
+    has_jobs = "--jobs" in subprocess.run([path, "--help"], capture_output=True, text=True).stdout
+    return [path, *(["-j", str(jobs)] if has_jobs and jobs > 1 else [])], (version[0] if version else path)
+
+
+def per_million(cpu: float, lines: int) -> float:
+    """CPU seconds (user + sys) per million lines: what carries over to bigger machines."""
+    return cpu * 1e6 / lines if lines else float("nan")
+
+
 # --- what the traffic looks like ---------------------------------------------------------
 # (a few dozen real user agents with weights: browsers, phones, bots, tools)
 UA_WEIGHTS = [

@@ -82,3 +82,130 @@ def test_error_is_one_line_and_exit_status_2(env, args):
     assert r.returncode == 2, (r.returncode, r.stderr)
     assert r.stderr.startswith("logferry: error: ") or "\nlogferry: error: " in r.stderr, r.stderr
     assert "hunter2" not in r.stderr + r.stdout  # (the password of the URL cases)
+
+
+# -- issue 22 items 11-12, issue 23 item 6: every flag is checked before any work ------------------
+BIG = "9" * 25  # past a 64-bit integer
+
+
+@pytest.fixture(scope="module")
+def env2(env):
+    """``env`` plus a config with one job and a run, a non-log file and a port in use."""
+    import socket
+
+    (env / "notes.md").write_text("# notes, not a log\n")
+    (env / "logferry.toml").write_text(f'state_dir = "state"\n[jobs.a]\nsource = ["{env}/access.log"]\n'
+                                       f'dest = "file://{env}/jobdest"\n')
+    r = subprocess.run([sys.executable, "-m", "logferry.cli", "export", "run", "a", "--once", "--config",
+                        str(env / "logferry.toml")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    yield env, busy.getsockname()[1]
+    busy.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+CHECKED = [
+    case("report-tz-posixrules", ["report", "--db", "{d}/u.duckdb", "--tz", "posixrules"]),
+    case("report-tz-localtime", ["report", "--db", "{d}/u.duckdb", "--tz", "localtime", "--html", "{d}/tz.html"]),
+    case("report-tz-right-utc", ["report", "--db", "{d}/u.duckdb", "--tz", "right/UTC", "--json"]),
+    case("report-follow-every-inf", ["report", "--follow", "--every", "inf", "{d}/access.log"]),
+    case("report-follow-every-huge", ["report", "--follow", "--every", "1e300", "{d}/access.log"]),
+    case("report-since-after-until", ["report", "--db", "{d}/u.duckdb", "--since", "2024-03-02", "--until", "2024-03-01"]),
+    case("report-since-equals-until", ["report", "--db", "{d}/u.duckdb", "--since", "2024-03-01T10:00Z",
+                                       "--until", "2024-03-01T11:00+01:00"]),
+    case("report-since-not-a-time", ["report", "--db", "{d}/u.duckdb", "--since", "yesterday"]),
+    case("report-top-negative-before-reading", ["report", "--top", "-1", "{d}/access.log"]),
+    case("report-top-not-ascii", ["report", "--top", "٣", "{d}/access.log"]),
+    case("report-bucket-nan-before-reading", ["report", "--bucket", "nan", "{d}/access.log"]),
+    case("report-unknown-flag", ["report", "--bogus", "{d}/access.log"]),
+    case("export-show-huge", ["export", "show", BIG, "--config", "{d}/logferry.toml"]),
+    case("export-history-limit-huge", ["export", "history", "--limit", BIG, "--config", "{d}/logferry.toml"]),
+    case("serve-port-99999", ["serve", "--port", "99999", "--config", "{d}/logferry.toml"]),
+    case("serve-port-circled", ["serve", "--port", "③", "--config", "{d}/logferry.toml"]),
+    case("serve-port-in-use", ["serve", "--port", "{busy}", "--config", "{d}/logferry.toml"]),
+    case("serve-follow-db-missing-folder", ["serve", "--follow", "--db", "/nonexistent/x.duckdb", "{d}/access.log",
+                                            "--config", "{d}/logferry.toml", "--port", "{free}"]),
+    case("serve-follow-db-not-a-database", ["serve", "--follow", "--db", "{d}/access.log", "{d}/access.log",
+                                            "--config", "{d}/logferry.toml", "--port", "{free}"]),
+    case("ship-max-age-nan", ["ship", "{d}/access.log", "--dest", "file://{d}/d3", "--state", "{d}/st3",
+                              "--max-age-secs", "nan"]),
+    case("ship-max-bytes-not-ascii", ["ship", "{d}/access.log", "--dest", "file://{d}/d3", "--state", "{d}/st3",
+                                      "--max-bytes", "١٠٠"]),
+    case("ship-fields-typo", ["ship", "{d}/access.log", "--dest", "file://{d}/d3", "--state", "{d}/st3",
+                              "--fields", "timestamp,clientip"]),
+    case("ship-to-unknown", ["ship", "{d}/access.log", "--dest", "file://{d}/d3", "--state", "{d}/st3", "--to", "nope"]),
+    case("ship-dest-port-circled", ["ship", "{d}/access.log", "--dest", "sftp://u@127.0.0.1:③/in", "--state", "{d}/st3"]),
+    case("ship-dest-port-arabic", ["ship", "{d}/access.log", "--dest", "ftps://u@127.0.0.1:٢١/in", "--state", "{d}/st3"]),
+    case("ship-dest-port-zero", ["ship", "{d}/access.log", "--dest", "datadog://127.0.0.1:0", "--state", "{d}/st3"]),
+    case("ingest-commit-every-nan", ["ingest", "--follow", "--commit-every", "nan", "--db", "{d}/x.duckdb",
+                                     "{d}/access.log"]),
+    case("convert-max-line-not-ascii", ["convert", "{d}/access.log", "--max-line", "١٦M"]),
+    case("convert-o-exists", ["convert", "{d}/access.log", "-o", "{d}/file"]),
+    case("convert-bad-rows-exists", ["convert", "{d}/access.log", "-o", "{d}/new.jsonl", "--bad-rows", "{d}/file"]),
+    case("events-o-exists", ["events", "{d}/access.log", "-o", "{d}/file"]),
+]
+
+
+def _cli(argv: list[str], timeout: float = 60):
+    return subprocess.run([sys.executable, "-m", "logferry.cli", *argv], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, "PYTHONWARNINGS": "ignore"})
+
+
+@pytest.mark.parametrize("args", CHECKED)
+def test_a_bad_flag_is_one_error_line_before_any_work(env2, args):
+    d, busy = env2
+    before = sorted(os.listdir(d))
+    r = _cli([a.replace("{d}", str(d)).replace("{busy}", str(busy)).replace("{free}", str(_free_port()))
+              for a in args])
+    assert r.returncode == 2, (r.returncode, r.stderr)
+    assert r.stderr.startswith("logferry: error: ") and r.stderr.count("\n") == 1, r.stderr  # nothing else
+    assert r.stdout == ""
+    assert sorted(os.listdir(d)) == before  # nothing written (no output, state, report or token)
+    assert (d / "file").read_text() == "a regular file, not a folder\n"
+
+
+def test_a_thread_count_that_is_not_ascii_digits_is_ignored(env2):
+    d, _ = env2
+    r = subprocess.run([sys.executable, "-m", "logferry.cli", "convert", f"{d}/access.log", "-o", "-"],
+                       capture_output=True, text=True, timeout=60, env={**os.environ, "LOGFERRY_THREADS": "③"})
+    assert r.returncode == 0 and "Traceback" not in r.stderr and '"client_ip":"1.2.3.4"' in r.stdout
+
+
+def test_a_ship_typo_records_no_run(env2):
+    d, _ = env2
+    r = _cli(["ship", f"{d}/access.log", "--dest", f"file://{d}/d4", "--state", f"{d}/st4", "--fields", "timestamp,cip"])
+    assert r.returncode == 2 and "unknown field(s) 'cip'" in r.stderr
+    assert not (d / "st4").exists() and not (d / "d4").exists()
+
+
+def test_a_report_whose_input_is_not_a_log_writes_nothing(env2, tmp_path):
+    d, _ = env2
+    out = tmp_path / "r.html"
+    r = _cli(["report", f"{d}/notes.md", "--html", str(out)])
+    assert r.returncode == 2 and "no report made" in r.stderr.splitlines()[-1], r.stderr
+    assert r.stderr.splitlines()[-1].startswith("logferry: error: ")
+    assert not out.exists()
+
+
+def test_convert_o_replaces_a_file_only_with_overwrite(env2, tmp_path):
+    d, _ = env2
+    out = tmp_path / "o.jsonl"
+    out.write_text("precious\n")
+    r = _cli(["convert", f"{d}/access.log", "-o", str(out)])
+    assert r.returncode == 2 and "exists; not overwritten (give --overwrite" in r.stderr
+    assert out.read_text() == "precious\n"
+    r = _cli(["convert", f"{d}/access.log", "-o", str(out), "--overwrite"])
+    assert r.returncode == 0, r.stderr
+    assert '"client_ip":"1.2.3.4"' in out.read_text()
+    r = _cli(["convert", f"{d}/access.log", "-o", os.devnull])  # a device is written to as it is
+    assert r.returncode == 0, r.stderr

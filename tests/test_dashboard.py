@@ -8,6 +8,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
+from tests.servers.servers import Serve, browser_login
 
 from logferry.cli import app
 from logferry.errors import ConfigError
@@ -440,8 +441,6 @@ def test_served_page_fetches_exact_numbers(page, demo, served):
 @pytest.fixture
 def console(demo, tmp_path):
     """`logferry serve --db demo.duckdb` as its own process on 127.0.0.1 (the console)."""
-    from tests.servers.servers import Serve
-
     srv = Serve(tmp_path, "--config", str(tmp_path / "logferry.toml"), "--db", str(demo / "demo.duckdb"),
                 "--no-scheduler")
     yield srv.login, srv.base
@@ -450,7 +449,7 @@ def console(demo, tmp_path):
 
 def test_console_serves_the_dashboard(page, demo, console):
     login, base = console
-    page.goto(login)
+    browser_login(page, login)
     _open(page, base + "/dashboard")
     total = _sql(demo, "SELECT count(*) FROM requests")[0][0]
     assert _int(_card(page, "requests")) == total
@@ -471,3 +470,167 @@ def test_console_serves_the_dashboard(page, demo, console):
     assert rows and all(want[r[0]] == _int(r[1]) for r in rows)
     page.shot("console-dashboard")
     page.watch.check()
+
+
+# --- issue 23: the dashboard's details ---------------------------------------------------------
+
+@pytest.fixture
+def cdn_db(tmp_path):
+    from tests.test_report import CF_CASES, cf_log
+
+    db = tmp_path / "cdn.duckdb"
+    con = connect(db)
+    from logferry.usage import ingest
+
+    ingest(con, [str(cf_log(tmp_path / "E1.2024-03-02-09.abc", CF_CASES))])
+    yield con
+    con.close()
+
+
+def test_cdn_statuses_regardless_of_case_and_edges_by_place(cdn_db, tmp_path, page):
+    d = dashboard_data(cdn_db)
+    cache, _ = _cube_total(d, "cache")
+    assert cache == {"hit": 4, "miss": 2}
+    c = d["cube"]["dims"]["cache"]
+    assert c["raw"][c["keys"].index("hit")] == [["Hit", 2], ["HIT", 1], ["hit", 1]]
+    edges, e = _cube_total(d, "edge")
+    assert edges == {"FRA": 4, "LHR": 2}  # FRA56-C1, FRA and fra2 are one place
+    assert e["raw"][e["keys"].index("FRA")] == [["FRA56-C1", 2], ["FRA", 1], ["fra2", 1]]
+    out = tmp_path / "cdn.html"
+    out.write_text(render_dashboard(d))
+    _open(page, out.as_uri() + "#cdn")
+    rows = _table(page, "cache_status")
+    assert [(r[0], _int(r[1])) for r in rows] == [("Hit", 4), ("MISS", 2)]  # the most frequent spelling
+    rows = _table(page, "edges")
+    assert [(r[0], _int(r[1])) for r in rows] == [("FRA", 4), ("LHR", 2)]
+    first = page.locator("section.panel.on [data-table=edges] tbody tr td").first
+    assert first.get_attribute("title") == "FRA56-C1: 2\nFRA: 1\nfra2: 1"  # the raw names, most requests first
+    page.watch.check()
+
+
+def test_visitors_card_after_a_zoom_in_the_report_file(page, demo):
+    _open(page, (demo / "report.html").as_uri())
+    _drag(page, "requests", 0.2, 0.45)
+    lo, hi = _range(page)
+    v = _sql(demo, 'SELECT count(DISTINCT hash(CAST("timestamp" AS DATE), client_ip, user_agent)) '
+                   'FROM requests WHERE "timestamp" >= ? AND "timestamp" < ?', [lo, hi])[0][0]
+    shown = _card(page, "visitors")
+    assert shown.startswith("\u2248 ")  # an estimate, said so
+    est = _int(shown[2:])
+    assert 0 < v and abs(est - v) <= max(2, 0.06 * v), (est, v)
+    page.locator("nav.side a[data-panel=visitors]").click()
+    assert _card(page, "visitors2") == shown
+    page.locator("#reset").click()
+    page.locator("nav.side a[data-panel=summary]").click()
+    total = _sql(demo, 'SELECT count(DISTINCT hash(CAST("timestamp" AS DATE), client_ip, user_agent)) '
+                       'FROM requests')[0][0]
+    assert _card(page, "visitors") == f"{total:,}"  # the whole period: exact
+    page.watch.check()
+
+
+def test_short_range_x_axis_labels_differ(page, tmp_path):
+    rows = [(f"12:{m:02d}:{s:02d}", "A", f"/p{s % 3}", "1.1.1.1", CHROME, 200) for m in (0, 1) for s in range(0, 60, 2)]
+    log = _iis(tmp_path / "u_ex240301.log", rows)
+    out = tmp_path / "short.html"
+    r = CliRunner().invoke(app, ["report", str(log), "--html", str(out)])
+    assert r.exit_code == 0, r.output
+    _open(page, out.as_uri())
+    labels = page.locator("[data-chart=requests]").get_attribute("data-x-labels").split("|")
+    assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
+    assert any(re.search(r"12:00:\d\d", x) for x in labels)
+    page.watch.check()
+
+
+def test_uptime_timeline_colours_are_explained(page, demo):
+    _open(page, (demo / "report.html").as_uri() + "#uptime")
+    legend = page.locator("section.panel.on [data-legend=uptime] span")
+    assert legend.all_inner_texts() == ["up", "up, with server errors (5xx)", "down", "no requests"]
+    colours = set(legend.evaluate_all("ss => ss.map(s => getComputedStyle(s.querySelector('i')).backgroundColor)"))
+    used = set(page.locator("section.panel.on [data-chart=uptime] div").evaluate_all(
+        "ds => ds.map(d => getComputedStyle(d).backgroundColor)"))
+    assert used and used <= colours  # every colour of the timeline is in the legend
+    page.watch.check()
+
+
+def _fits(page, width):
+    return page.evaluate("document.documentElement.scrollWidth") <= width
+
+
+def test_every_panel_fits_a_420px_screen(page, demo):
+    page.set_viewport_size({"width": 420, "height": 860})
+    _open(page, (demo / "report.html").as_uri())
+    links = page.locator("nav.side a")
+    for i in range(links.count()):
+        name = links.nth(i).get_attribute("data-panel")
+        links.nth(i).click()
+        page.locator(f"section[data-panel={name}]").wait_for(state="visible")
+        assert _fits(page, 420), (name, page.evaluate("document.documentElement.scrollWidth"))
+    page.shot("narrow-sites")
+    page.watch.check()
+
+
+def test_report_file_keeps_its_zoom_in_the_url(page, demo):
+    _open(page, (demo / "report.html").as_uri() + "#pages")
+    page.locator("nav.side a[data-panel=summary]").click()
+    _drag(page, "requests", 0.2, 0.45)
+    lo, hi = _range(page)
+    page.locator("nav.side a[data-panel=pages]").click()
+    assert "since=" in page.url and "#pages" in page.url
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    assert _range(page) == (lo, hi) and page.locator("section.panel.on").get_attribute("data-panel") == "pages"
+    assert page.locator("#reset").is_visible()
+    page.watch.check()
+
+
+def test_console_dashboard_has_the_console_nav_and_keeps_filters_and_zoom_in_the_url(page, demo, console):
+    login, base = console
+    browser_login(page, login)
+    _open(page, base + "/dashboard")
+    nav = page.locator("header.console nav a")
+    assert nav.evaluate_all("as => as.map(a => a.id)") == ["nav-exports", "nav-new", "nav-history", "nav-dashboard",
+                                                           "nav-alerts", "nav-api"]
+    sites = page.locator("#f-site option").evaluate_all("os => os.map(o => o.value)")
+    site = sites[1]
+    with page.expect_response(lambda r: "/api/report?" in r.url):
+        page.locator("#f-site").select_option(site)
+    page.wait_for_function("() => !document.body.hasAttribute('data-loading')")
+    with page.expect_response(lambda r: "/api/report?" in r.url):
+        _drag(page, "requests", 0.3, 0.5)
+    page.wait_for_function("() => !document.body.hasAttribute('data-loading') && location.search.includes('since=')")
+    page.locator("nav.side a[data-panel=pages]").click()
+    lo, hi = _range(page)
+    from urllib.parse import parse_qs, urlsplit
+
+    u = urlsplit(page.url)
+    q = parse_qs(u.query)
+    assert q["site"] == [site] and "since" in q and "until" in q and u.fragment == "pages"
+    n = _sql(demo, 'SELECT count(*) FROM requests WHERE "timestamp" >= ? AND "timestamp" < ? '
+                   "AND coalesce(site, host) = ?", [lo, hi, site])[0][0]
+    # a reload (or the link shared) shows the same: the site, the range, the panel
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    assert page.locator("#f-site").input_value() == site and _range(page) == (lo, hi)
+    assert page.locator("section.panel.on").get_attribute("data-panel") == "pages"
+    page.locator("nav.side a[data-panel=summary]").click()
+    assert _int(_card(page, "requests")) == n and page.locator("#reset").is_visible()
+    page.shot("console-dashboard-reloaded")
+    # narrow: nothing wider than the screen, the console's links included
+    page.set_viewport_size({"width": 420, "height": 860})
+    page.wait_for_timeout(400)  # (the charts are drawn again after a resize settles)
+    assert _fits(page, 420), page.evaluate("document.documentElement.scrollWidth")
+    assert page.locator("#nav-api").is_visible()
+    page.watch.check()
+
+
+def test_console_api_link_opens_a_readable_page(page, console):
+    login, base = console
+    browser_login(page, login)
+    _open(page, base + "/dashboard")
+    with page.expect_navigation():
+        page.locator("#nav-api").click()
+    page.wait_for_selector("#swagger-ui .opblock", timeout=30_000)
+    text = page.inner_text("#swagger-ui")
+    assert "logferry console" in text and "/api/jobs" in text and "/api/report" in text
+    page.shot("api-docs")
+    page.watch.check()  # nothing loaded from off 127.0.0.1, no console error

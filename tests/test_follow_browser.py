@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from tests.servers.servers import free_port, wait_port
+from tests.servers.servers import browser_login, free_port, wait_port
 
 HEADER = ("#Software: Microsoft Internet Information Services 10.0\n"
           "#Fields: date time s-sitename cs-method cs-uri-stem sc-status time-taken cs(User-Agent)\n")
@@ -46,7 +46,7 @@ def test_served_dashboard_counts_appended_lines_without_a_reload(page, tmp_path)
         m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", first)
         assert m, first
         wait_port(port)
-        page.goto(m.group(1))
+        browser_login(page, m.group(1))
         page.goto(f"http://127.0.0.1:{port}/dashboard")
         page.wait_for_selector('[data-card="requests"]', timeout=60_000)
         deadline = time.monotonic() + 60
@@ -67,6 +67,9 @@ def test_served_dashboard_counts_appended_lines_without_a_reload(page, tmp_path)
             lat.append(time.monotonic() - t0)
             assert card(page) == total
         assert page.evaluate("window.__same_page") == 1
+        # two minutes of lines: the live chart's x axis says the seconds, one label per tick
+        labels = page.locator("[data-chart=requests]").get_attribute("data-x-labels").split("|")
+        assert len(labels) >= 3 and len(set(labels)) == len(labels), labels
         page.shot("live-dashboard")
         print(f"\nappend -> served dashboard (follower commit_every 2 s, page looks at the follower every 1 s): "
               f"{', '.join(f'{x:.2f}' for x in lat)} s (mean {sum(lat) / len(lat):.2f} s)")

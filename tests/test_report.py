@@ -53,9 +53,9 @@ def iis_log(path):
     return path
 
 
-def cf_log(path):
+def cf_log(path, rows=CF):
     lines = ["#Version: 1.0", "#Fields: " + CF_FIELDS]
-    for i, (edge, b, res, ttfb) in enumerate(CF):
+    for i, (edge, b, res, ttfb) in enumerate(rows):
         lines.append("\t".join([
             "2024-03-02", f"09:00:0{i}", edge, str(b), "5.5.5.5", "GET", "d111.cloudfront.net", f"/s/{i}.js",
             "200", "-", "Mozilla/5.0", "-", "-", res, f"req{i}", "static.example.com", "https", "200",
@@ -233,6 +233,20 @@ def test_cdn(tmp_path):
         ("FRA1", 2, 1.0, 300), ("LHR2", 2, 0.5, 700)]
     (site,) = sec(data, "cdn", "by_site")
     assert site["site"] in ("d111.cloudfront.net", "static.example.com") and site["requests"] == 4
+    con.close()
+
+
+#: cache statuses in three spellings (issue 23), edges of one place in two forms
+CF_CASES = [("FRA56-C1", 100, "Hit", "0.010"), ("FRA", 200, "HIT", "0.020"), ("FRA56-C1", 300, "hit", "0.030"),
+            ("fra2", 400, "Hit", "0.040"), ("LHR2", 500, "Miss", "0.050"), ("LHR2", 600, "MISS", "0.060")]
+
+
+def test_cdn_cache_statuses_differing_in_case_are_one(tmp_path):
+    con = connect(tmp_path / "c.duckdb")
+    ingest(con, [str(cf_log(tmp_path / "E1.2024-03-02-09.abc", CF_CASES))])
+    data = run(con, only=["cdn"])
+    assert [(r["cache_status"], r["requests"], r["bytes_sent"]) for r in sec(data, "cdn", "by_cache_status")] == [
+        ("Hit", 4, 1000), ("MISS", 2, 1100)]  # (the most frequent spelling; a tie: the first in order)
     con.close()
 
 

@@ -187,3 +187,40 @@ def test_convert_to_a_terminal_escapes_what_a_terminal_would_obey(tmp_path):
     assert json.loads(r.output.splitlines()[0]) == {"user_agent": ua}  # piped: the data as it is
     out = _run_on_pty(["convert", str(log), "--compress", "gzip"], status=2)
     assert b"logferry: error: --compress gzip is binary: give -o FILE" in out
+
+
+#: one of each class that must never reach a terminal raw (issue 22 item 12): format
+#: characters (zero-width space and joiners, word joiner, BOM, soft hyphen, a tag, bidi),
+#: controls, separators, private use, unassigned and noncharacters
+INVISIBLE = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u00ad", "\U000e0041", "\u202e", "\u061c",
+             "\x1b", "\x85", "\u2028", "\u2029", "\ue000", "\U0010fffd", "\u0378", "\ufffe"]
+
+
+@pytest.mark.parametrize("ch", INVISIBLE, ids=[f"U+{ord(c):04X}" for c in INVISIBLE])
+def test_every_invisible_character_is_escaped(ch):
+    s = term.safe(f"a{ch}b")
+    assert ch not in s and s.startswith("a\\") and s.endswith("b")
+    for indent in (None, 1):  # (an indented document's newlines are its layout, kept)
+        j = term.json_safe(json.dumps({"v": f"a{ch}b"}, ensure_ascii=False, indent=indent))
+        assert ch not in j and json.loads(j) == {"v": f"a{ch}b"}
+    raw = io.BytesIO()
+    w = term.TerminalWriter(raw)
+    w.write(f"a{ch}b\n".encode("utf-8", "surrogatepass"))
+    w.flush()
+    assert raw.getvalue() == f"{term.safe(f'a{ch}b')}\n".encode()
+
+
+def test_visible_text_and_spaces_stay_as_they_are():
+    text = "漢字 é\u00a0no-break\u3000ideographic 😀 \u05e9\u05dc\u05d5\u05dd"
+    assert term.safe(text) == text
+    assert term.json_safe(json.dumps(text, ensure_ascii=False)) == json.dumps(text, ensure_ascii=False)
+
+
+def test_zero_width_space_in_a_log_is_escaped_in_tables(tmp_path):
+    log = tmp_path / "zw.log"
+    log.write_text('1.2.3.4 - - [01/Mar/2024:10:00:00 +0000] "GET /a\u200bb HTTP/1.1" 200 5 "-" "ua\u200b\u2060x"\n')
+    db = str(tmp_path / "u.duckdb")
+    assert CliRunner().invoke(app, ["ingest", "--db", db, str(log)]).exit_code == 0
+    r = CliRunner().invoke(app, ["sql", "--db", db, "SELECT user_agent, path FROM requests"])
+    assert r.exit_code == 0, r.output
+    assert "ua\\u200b\\u2060x" in r.output and "\u200b" not in r.output and "\u2060" not in r.output

@@ -5,6 +5,7 @@ conflicts (409), stop/start/run now, history and its pagination, escaping, secre
 from __future__ import annotations
 
 import json
+import re
 import stat
 import time
 
@@ -23,6 +24,10 @@ HOSTILE = '<script>alert("x")</script>&<img src=x onerror=alert(1)>'
 
 CONFIG = '''# the operator's comment at the top
 state_dir = "state"
+
+[console]
+source_roots = ["{log.parent}"]
+dest_roots = ["{out}"]
 
 # the shop's export (comment kept)
 [jobs.alpha]
@@ -68,8 +73,17 @@ def bearer(raw):
     return {"Authorization": f"Bearer {raw}"}
 
 
+def post_login(client, raw, headers=None, **form):
+    """Log in as a browser does: the login page (its one-time value, also in a cookie),
+    then its form POSTed."""
+    page = client.get("/login", params={"token": raw})
+    nonce = re.search(r'name="nonce" value="([^"]+)"', page.text).group(1)
+    return client.post("/login", data={"token": raw, "nonce": nonce, **form}, headers=headers or {},
+                       follow_redirects=False)
+
+
 def login(client, raw):
-    r = client.get(f"/login?token={raw}", follow_redirects=False)
+    r = post_login(client, raw)
     assert r.status_code == 303 and r.headers["location"] == "/"
     return {"X-CSRF-Token": csrf_for(raw)}
 
@@ -111,11 +125,11 @@ def test_every_route_needs_a_token(env):
 
 
 def test_login_cookie_and_csrf(env):
-    r = env.client.get(f"/login?token={env.toks['admin']}", follow_redirects=False)
-    c = r.headers["set-cookie"].lower()
+    r = post_login(env.client, env.toks["admin"])
+    c = next(v for k, v in r.headers.multi_items() if k == "set-cookie" and "logferry_session" in v).lower()
     assert "httponly" in c and "samesite=strict" in c and "path=/" in c
     assert env.toks["admin"] not in r.headers["location"]
-    assert env.client.get("/login?token=lf_bad_token", follow_redirects=False).status_code == 401
+    assert post_login(env.client, "lf_bad_token").status_code == 401
     # the cookie opens pages and GET routes
     assert env.client.get("/api/jobs").status_code == 200
     # a state-changing request with the cookie but without the CSRF token is refused
@@ -140,7 +154,7 @@ def test_login_cookie_and_csrf(env):
 def test_read_only_token_changes_nothing(env):
     h = bearer(env.toks["ro"])
     before = env.cfg.read_bytes()
-    unsafe = [(m, p) for m, p in routes(env.client.app) if m != "GET" and p not in ("/logout", "/api/s3/buckets")]
+    unsafe = [(m, p) for m, p in routes(env.client.app) if m != "GET" and p not in ("/logout",)]
     assert len(unsafe) >= 7
     for m, p in unsafe:
         r = env.client.request(m, p, headers=h, json={"name": "x", "job": {}})
@@ -398,7 +412,7 @@ def test_previews_and_editor_meta(env):
     assert len(n["names"]) == 3 and n["names"][0].endswith(".svc.00000.log.jsonl.gz") or n["names"][0].endswith(".gz")
     assert [x.split(".")[2] for x in n["names"]] == ["00000", "00001", "00002"]
     bad = env.client.get("/api/preview/names?template={nope}", headers=h)
-    assert bad.status_code == 200 and bad.json()["names"] == [] and "{nope}" in bad.json()["errors"]["name.template"]
+    assert bad.status_code == 422 and bad.json()["names"] == [] and "{nope}" in bad.json()["errors"]["name.template"]
     c = env.client.get("/api/preview/schedule?cron=*/15 * * * *", headers=h).json()["next"]
     assert len(c) == 3 and all(t[14:16] in ("00", "15", "30", "45") for t in c)
     assert len(env.client.get("/api/preview/schedule?every_minutes=5", headers=h).json()["next"]) == 3
@@ -415,13 +429,14 @@ def test_previews_and_editor_meta(env):
 def test_test_connection_folder(env):
     h = bearer(env.toks["admin"])
     good = env.out / "probe-ok"
+    good.mkdir(parents=True)
     r = env.client.post("/api/test-connection", headers=h, json={"destination": {"type": "folder", "path": str(good)}})
     assert r.json()["ok"] is True and list(good.iterdir()) == []  # the probe was removed
     (env.tmp / "afile").write_text("x")
     r = env.client.post("/api/test-connection", headers=h,
                         json={"destination": {"type": "folder", "path": str(env.tmp / "afile" / "sub")}})
     j = r.json()
-    assert j["ok"] is False and j["step"] == "write a probe object" and "NotADirectoryError" in j["error"]
+    assert j["ok"] is False and j["step"] == "find the folder" and "not an existing directory" in j["error"]
     r = env.client.post("/api/test-connection", headers=h, json={"dest": "nope://x"})
     assert r.status_code == 422 and "dest" in r.json()["errors"]
 
@@ -556,7 +571,7 @@ def test_reports_scoped_by_token_sites(env):
     assert page.status_code == 200 and "siteB" not in page.text and "<script>alert(1)" not in page.text
     assert env.client.get("/dashboard", headers=admin).text.count("<script>alert") == 0
     bad = env.client.get("/api/report?status=9xx", headers=admin)
-    assert bad.status_code == 400 and "status class" in bad.json()["detail"]
+    assert bad.status_code == 422 and "status class" in bad.json()["detail"]
     assert env.client.get("/api/report").status_code == 401
     env.console.db = None
     assert env.client.get("/api/report", headers=admin).status_code == 404
@@ -606,3 +621,43 @@ def test_config_broken_by_hand_is_reported(env):
     assert r.status_code == 400 and "jobs.broken.bogus: unknown key" in r.json()["detail"]
     p = env.client.get("/", headers={**h, "Accept": "text/html"})
     assert p.status_code == 400 and "Configuration error" in p.text and "unknown key" in p.text
+
+
+@pytest.mark.parametrize("bucket", ["ab", "a" * 64, "Logs", "logs-", "my_logs"])
+def test_s3_bucket_rule_states_its_length(env, bucket):
+    """An S3 bucket name is 3-63 characters of a-z, 0-9, '.' and '-' (issue 23): the error says so."""
+    h = bearer(env.toks["admin"])
+    r = env.client.post("/api/jobs", headers=h, json={"name": "b", "job": _job(env),
+                                                      "destination": {"type": "s3", "bucket": bucket}})
+    assert r.status_code == 422
+    assert "3-63 characters" in r.json()["errors"]["destination.bucket"]
+    ok = env.client.post("/api/jobs", headers=h, json={"name": "b", "job": _job(env),
+                                                       "destination": {"type": "s3", "bucket": "a" * 63}})
+    assert ok.status_code == 201, ok.text
+    s3 = next(d for d in env.client.get("/api/editor", headers=h).json()["destinations"] if d["type"] == "s3")
+    assert "3-63" in next(f for f in s3["fields"] if f["name"] == "bucket")["help"]
+
+
+def test_next_names_preview_uses_the_first_pending_records_time(env):
+    """The "Next names" preview names objects as the shipper will (issue 23): after the
+    time of the job's first pending record, not now; the next run's object gets that name."""
+    h = bearer(env.toks["admin"])
+
+    def preview(**kw):
+        return env.client.get("/api/preview/names", headers=h, params={"job": "common", "to": "jsonl",
+                                                                         "compress": "gzip", **kw}).json()
+
+    p = preview(preset="cdn", service="svc")
+    assert p["at"] == "2024-03-01T00:00:00Z"  # the log's first line
+    assert p["names"][0].startswith("20240301-000000.svc.00000.")
+    _run(env, "common", h)
+    assert preview()["at"] is None  # nothing pending
+    write_log(env.log, 20, 7, header=False, mode="a")
+    p = preview()  # (the job's own names: the default preset)
+    assert p["at"] == "2024-03-01T00:00:20Z"
+    _run(env, "common", h)
+    runs = env.client.get("/api/runs?job=common", headers=h).json()["runs"]
+    objs = env.client.get(f"/api/runs/{runs[0]['id']}", headers=h).json()["objects"]
+    assert [o["name"] for o in objs] == p["names"][:1]
+    # a new job (not saved yet): nothing pending of its own, named at the time of the run
+    assert env.client.get("/api/preview/names", headers=h, params={"job": "newjob"}).json()["at"] is None

@@ -17,7 +17,7 @@ import time
 
 import pytest
 from tests.servers import servers as S
-from tests.servers.servers import Serve
+from tests.servers.servers import Serve, browser_login
 
 HEADER = ("#Software: Microsoft Internet Information Services 10.0\n#Version: 1.0\n"
           "#Fields: date time s-sitename cs-method cs-uri-stem sc-status cs(User-Agent)\n")
@@ -107,8 +107,11 @@ def test_console_end_to_end(page, serve, s3, tmp_path):
     dialogs = []  # an injected alert() would open one
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
 
-    # -- log in with the token URL: the cookie, then the URL without the token ----------------
+    # -- log in with the token URL (a form: a GET logs nobody in), the cookie, then the URL
+    # without the token ----------------------------------------------------------------------
     page.goto(serve.url)
+    assert not [c for c in page.context.cookies() if c["name"] == "logferry_session"]
+    browser_login(page, serve.url)
     assert page.url == serve.base + "/"
     assert "token=" not in page.url
     cookie = next(c for c in page.context.cookies() if c["name"] == "logferry_session")

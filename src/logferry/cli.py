@@ -21,6 +21,7 @@ import click  # noqa: E402
 
 from . import __version__  # noqa: E402
 from .errors import LogferryError  # noqa: E402
+from .cli_options import threads_option  # noqa: E402
 from .term import error, json_safe, safe, tsv  # noqa: E402
 
 
@@ -34,6 +35,21 @@ class Command(click.Command):
 
     def get_short_help_str(self, limit: int = 45) -> str:
         return self.short_help or _summary(self.help)
+
+
+class UsageLine(click.ClickException):
+    """A usage error (an unknown flag, a value of the wrong kind) shown as every other
+    error is: one line ``logferry: error: ...``, exit status 2."""
+
+    exit_code = 2
+
+    def show(self, file=None) -> None:
+        error(self.message)
+
+
+def _one_line(e: click.UsageError) -> UsageLine:
+    where = e.ctx.command_path if e.ctx is not None else "logferry"
+    return UsageLine(f"{e.format_message()} (see '{where} --help')")
 
 
 class Group(click.Group):
@@ -54,21 +70,28 @@ class Group(click.Group):
         if not args and self.no_args_is_help and not ctx.resilient_parsing:
             click.echo(ctx.get_help(), color=ctx.color)
             ctx.exit(2)
-        return super().parse_args(ctx, args)
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            raise _one_line(e) from e
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt as e:  # Ctrl-C: exit status 130, no "Aborted!"
             raise click.exceptions.Exit(130) from e
+        except click.UsageError as e:
+            raise _one_line(e) from e
 
 
 #: modules that add command groups: each defines register(app)
 AREAS = (
     "logferry.usage.cli",
+    "logferry.lake.cli",
     "logferry.ship.cli",
     "logferry.snowplow_cli",
     "logferry.web.cli",
+    "logferry.alerts.cli",
 )
 
 
@@ -152,10 +175,11 @@ def detect_cmd(files: tuple[str, ...], as_json: bool) -> None:
 @app.command("convert")
 @click.argument("files", nargs=-1, required=True)
 @click.option("--to", default="jsonl", help="Output format (see `logferry formats`).")
-@click.option("-o", "--output", help="Output file, or - for stdout.")
+@click.option("-o", "--output", help="Output file (an existing one only with --overwrite), or - for stdout.")
 @click.option("--output-dir", help="Write named files here (format's own naming; shop rotates daily).")
 @click.option("--overwrite", is_flag=True,
-              help="--output-dir: replace files that exist there (default: an error; symlinks are never followed).")
+              help="Replace the -o, --bad-rows or --output-dir files that exist (default: an error; "
+                   "symlinks in --output-dir are never followed).")
 @click.option("--fields", help="Comma-separated output fields, in order.")
 @click.option("--where", help="Filter, e.g. 'status=5xx and path^=/api'.")
 @click.option("--compress", help="gzip, zstd or none (default: from -o's extension).")
@@ -170,6 +194,7 @@ def detect_cmd(files: tuple[str, ...], as_json: bool) -> None:
               help="--to parquet: also write the original fields (a map column; slower).")
 @click.option("--option", "-O", multiple=True,
               help="Reader option KEY=VALUE, e.g. -O fields=startTimeEpochMilli,clientIp,... for cdn-tsv (repeatable).")
+@threads_option
 def convert_cmd(
     files: tuple[str, ...],
     to: str,
@@ -186,6 +211,7 @@ def convert_cmd(
     tz: str | None,
     keep_fields: bool,
     option: tuple[str, ...],
+    threads: int | None,
 ) -> None:
     """Convert logs to another format (one JSON object per record with --to jsonl).
 
@@ -196,6 +222,8 @@ def convert_cmd(
     from .convert import bad_rows_writer, convert, open_output, prepare, wrap_compress
 
     reader_options = parse_options(option, tz)
+    if threads is not None:
+        reader_options = {**(reader_options or {}), "threads": threads}
     for key, flag, v in (("bad_rows_bytes", "--bad-rows-cap", bad_rows_cap),
                          ("max_line_bytes", "--max-line", max_line)):
         if v is not None:
@@ -216,6 +244,14 @@ def convert_cmd(
         fail(str(e))
     factory = prepared.factory
     finish = None
+    try:  # every output path is checked before the first is opened
+        from .outputs import check_target
+
+        for path in (output if output not in (None, "-") else None, bad_rows):
+            if path:
+                check_target(path, overwrite=overwrite)
+    except LogferryError as e:
+        fail(str(e))
     if output_dir:
         return _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, reader_options,
                                overwrite)
@@ -233,10 +269,10 @@ def convert_cmd(
             out, finish = wrap_compress(sys.stdout.buffer, compress or "none")
     else:
         try:
-            out, finish = open_output(output, compress)
+            out, finish = open_output(output, compress, overwrite=overwrite, named=True)
         except LogferryError as e:
             fail(str(e))
-    bad_f = _open_bad_rows(bad_rows)
+    bad_f = _open_bad_rows(bad_rows, overwrite)
     errors: list[str] = []
     try:
         summary = convert(
@@ -288,7 +324,7 @@ def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, opt
     other format gets one file per input, named the format's way."""
     from .convert import bad_rows_writer, convert_to_dir
 
-    bad_f = _open_bad_rows(bad_rows)
+    bad_f = _open_bad_rows(bad_rows, overwrite)
     errors: list[str] = []
     try:
         summary = convert_to_dir(
@@ -311,13 +347,13 @@ def _convert_to_dir(files, prepared, output_dir, compress, format, bad_rows, opt
     _report_convert(summary, errors)
 
 
-def _open_bad_rows(path: str | None):
+def _open_bad_rows(path: str | None, overwrite: bool = False):
     if not path:
         return None
     from .outputs import open_for_write
 
     try:
-        return open_for_write(path)
+        return open_for_write(path, overwrite=overwrite)
     except LogferryError as e:
         fail(f"--bad-rows: {e}")
 

@@ -2,7 +2,9 @@
 
 Registry: name -> (magic prefix, opener).  Every opener takes a binary file object
 and returns a binary file object of the decompressed stream.  Multi-member gzip
-and multi-frame zstd are read to the end.
+and multi-frame zstd are read to the end.  ``Prefixed`` replays bytes already read (a
+sniffed head, a checkpoint's header) in front of the rest of a stream; the reader and the
+source layer both read through it.
 """
 
 from __future__ import annotations
@@ -85,6 +87,50 @@ def open_decompressed(f: BinaryIO) -> tuple[BinaryIO, str | None]:
     if codec is None:
         return f, None
     return CODECS[codec][1](f), codec
+
+
+class Prefixed(io.RawIOBase):
+    """A stream that replays ``head`` before reading on from ``rest``."""
+
+    def __init__(self, head: bytes, rest: BinaryIO):
+        self._head = memoryview(head)
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def peek(self, n: int = 0) -> bytes:
+        """The next bytes without consuming them (lets a reader of this stream sniff it
+        without wrapping it in a buffer that copies every read)."""
+        if self._head:
+            return bytes(self._head[: max(n, 1)])
+        peek = getattr(self._rest, "peek", None)
+        return peek(n) if peek is not None else b""
+
+    def read(self, n: int = -1) -> bytes:
+        if self._head:
+            if n < 0 or n >= len(self._head):
+                out = bytes(self._head)
+                self._head = memoryview(b"")
+                if n < 0:
+                    return out + self._rest.read()
+                more = self._rest.read(n - len(out)) if n > len(out) else b""
+                return out + (more or b"")
+            out = bytes(self._head[:n])
+            self._head = self._head[n:]
+            return out
+        return self._rest.read(n)
+
+    def readinto(self, b) -> int:  # pragma: no cover - read() is what we use
+        data = self.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._rest.close()
+        finally:
+            super().close()
 
 
 def compressor(name: str, f: BinaryIO, level: int | None = None) -> BinaryIO:

@@ -16,22 +16,25 @@ Example::
     compress = "gzip"
     fields = ["timestamp", "client_ip", "path", "status"]
     where = "status>=400"
-    filter = { status = ["5xx"], path_prefix = "/api" }
+    filter = { status = ["5xx"], path_prefix = "/api", since = "2024-03-01T00:00:00Z" }
     privacy = { ip = "mask", ipv4_prefix = 24, ipv6_prefix = 48 }
     rotate = { max_bytes = 50_000_000, max_age_secs = 300 }
     name = { preset = "cdn" }
     service = "example-service"
-    sites = ["shop.example"]     # tenants: ship only records of these sites
+    sites = ["shop.example"]     # tenants: ship only records of these sites (site column)
     dest = "s3://bucket/cdn/"
     dest_options = { region = "eu-west-1" }
     every_minutes = 5
     retention = { source_days = 7, dest_days = 30 }
+
+    [console]                    # what a site-scoped console token may name (web/policy.py)
+    source_roots = ["/var/log/cdn"]
+    dest_roots = ["/srv/exports"]
 """
 
 from __future__ import annotations
 
 import os
-import re
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +42,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     Strict,
@@ -48,30 +52,50 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ConfigError
+from .alerts.rules import AlertsCfg
+from .errors import ConfigError, LogferryError
+from .ship import MAX_AGE_SECS
+from .ship.schedule import MAX_EVERY_MINUTES, MIN_EVERY_MINUTES, Schedule
+from .values import INT64_MAX
+# (the secret-reference rules, shared with the alert channels; names kept importable from here)
+from .secretrefs import _SECRET_KEYS, check_option, is_reference, is_secret_key  # noqa: F401
 
 DEFAULT_FILE = "logferry.toml"
 
 
 class _M(BaseModel):
     # strict: a value of the wrong type is an error, never coerced ("5" is not 5, true is
-    # not 1); TOML arrays are accepted where a list is meant (Strs)
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # not 1); TOML arrays are accepted where a list is meant (Strs); numbers are finite
+    # (TOML has nan and inf)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 #: a TOML array of strings
 Strs = Annotated[tuple[StrictStr, ...], Strict(False)]
 
-#: the shortest interval of ``every_minutes``: 3 seconds (a shorter one is a busy loop,
-#: not a schedule)
-MIN_EVERY_MINUTES = 0.05
+
+
+def _time(v: Any) -> Any:
+    from .values import parse_time
+
+    try:
+        return parse_time(v, "")
+    except ConfigError as e:
+        raise ValueError(str(e)) from None
+
+
+#: a point in time: a TOML datetime or date, or an ISO 8601 string ("2024-03-01T10:30:00Z",
+#: an offset, a date alone; UTC when none is given) -- values.parse_time, as every --since
+Time = Annotated[datetime, BeforeValidator(_time)]
+
+_DIGIT_PAIRS = frozenset(f"{i:02d}" for i in range(100))
 
 
 class FilterCfg(_M):
     status: Strs = ()
     sites: Strs = ()
-    since: datetime | None = None
-    until: datetime | None = None
+    since: Time | None = None
+    until: Time | None = None
     path_prefix: str | None = None
 
     @field_validator("status")
@@ -79,9 +103,19 @@ class FilterCfg(_M):
     def _status(cls, v):
         for s in v:
             s2 = s.strip().lower()
-            if not ((len(s2) == 3 and s2[0] in "12345" and s2[1:] == "xx") or (s2.isdigit() and len(s2) == 3)):
+            if not (len(s2) == 3 and s2[0] in "12345" and (s2[1:] == "xx" or s2[1:] in _DIGIT_PAIRS)):
                 raise ValueError(f"{s!r} is not a status (404) or a class (4xx)")
         return v
+
+    @model_validator(mode="after")
+    def _order(self):
+        from .values import check_order
+
+        try:
+            check_order(self.since, self.until, "until must be after since")
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        return self
 
 
 class PrivacyCfg(_M):
@@ -99,9 +133,9 @@ class PrivacyCfg(_M):
 
 
 class RotateCfg(_M):
-    max_bytes: int | None = Field(50_000_000, gt=0)
-    max_age_secs: float | None = Field(300, gt=0)
-    max_records: int | None = Field(None, gt=0)
+    max_bytes: int | None = Field(50_000_000, gt=0, le=INT64_MAX)
+    max_age_secs: float | None = Field(300, gt=0, le=MAX_AGE_SECS)
+    max_records: int | None = Field(None, gt=0, le=INT64_MAX)
 
 
 class NameCfg(_M):
@@ -124,56 +158,6 @@ class RetentionCfg(_M):
     dest_days: float | None = Field(None, gt=0)
 
 
-#: option names that hold a secret: they may only be given by reference
-_SECRET_WORDS = re.compile(
-    r"secret|passw|passphrase|token|credential|api_?key|access_?key|private_?key|signature|"
-    r"(^|_)key$|(^|_)auth($|_)", re.I)
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SECRET_NAME = re.compile(r"[A-Za-z0-9_.-]+")
-
-
-def is_secret_key(key: str) -> bool:
-    return bool(_SECRET_WORDS.search(key))
-
-
-def is_reference(key: str) -> bool:
-    """``X_env`` (any X) or ``X_secret`` with a secret-like X: the value names the secret."""
-    return (key.endswith("_env") and len(key) > 4) or (
-        key.endswith("_secret") and is_secret_key(key[: -len("_secret")]))
-
-
-class _SecretKeys:
-    """``key in _SECRET_KEYS``: the key would hold a secret written as a value."""
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and is_secret_key(key) and not is_reference(key)
-
-
-_SECRET_KEYS = _SecretKeys()
-
-
-def check_option(key: str, value: Any) -> None:
-    """A destination option of the config file: secrets are never written in it.
-
-    ``X_env = "VAR"`` reads X from environment variable VAR, ``X_secret = "NAME"`` from the
-    secrets file, where X is a secret-like option (``password_secret``, ``token_env``). Any
-    other key that looks like a secret (``secret``, ``aws_secret_access_key``,
-    ``client_secret``, ``api_key``, ``token`` ...) is refused, naming the key only."""
-    if key.endswith("_env") and len(key) > 4:
-        if not (isinstance(value, str) and _ENV_NAME.fullmatch(value)):
-            raise ValueError(f"{key!r}: must name an environment variable (letters, digits, _)")
-        return
-    if key.endswith("_secret") and is_secret_key(key[: -len("_secret")]):
-        if not (isinstance(value, str) and _SECRET_NAME.fullmatch(value)):
-            raise ValueError(f"{key!r}: must name a key of the secrets file")
-        return
-    if is_secret_key(key):
-        raise ValueError(
-            f"{key!r}: secrets may not be written in the config; use {key}_env = \"VAR\" "
-            f"or {key}_secret = \"NAME\" (secrets file)"
-        )
-
-
 class JobCfg(_M):
     source: Strs
     dest: str
@@ -191,7 +175,7 @@ class JobCfg(_M):
     site: str = ""
     #: the job's tenants: only records whose ``site`` is one of these are shipped
     sites: Strs = ()
-    every_minutes: float | None = Field(None, ge=MIN_EVERY_MINUTES, le=366 * 24 * 60)
+    every_minutes: float | None = Field(None, ge=MIN_EVERY_MINUTES, le=MAX_EVERY_MINUTES)
     cron: str | None = None
     retention: RetentionCfg = RetentionCfg()
     retries: int = Field(6, ge=0, le=100)
@@ -230,6 +214,18 @@ class JobCfg(_M):
             raise ValueError(f"unknown output format {v!r}; choose one of: {', '.join(sorted(WRITERS))}")
         return v
 
+    @field_validator("fields")
+    @classmethod
+    def _fields(cls, v):
+        if v is not None:
+            from .transforms import job_fields
+
+            try:
+                job_fields(v)
+            except LogferryError as e:
+                raise ValueError(str(e)) from None
+        return v
+
     @field_validator("where")
     @classmethod
     def _where(cls, v):
@@ -246,8 +242,6 @@ class JobCfg(_M):
     @classmethod
     def _cron(cls, v):
         if v:
-            from .ship.schedule import Schedule
-
             try:
                 Schedule.make(cron=v)  # the same check as when the scheduler starts
             except ConfigError as e:
@@ -261,10 +255,23 @@ class JobCfg(_M):
         return self
 
 
+class ConsoleCfg(_M):
+    """What ``logferry serve`` lets a token that is not an admin's (site-scoped or
+    read-only) name in a job: sources under ``source_roots`` (directories, or URL
+    prefixes such as ``s3://bucket/logs/``) and folder destinations under ``dest_roots``
+    (relative roots are relative to the config file).  Nothing else unless the job, as
+    saved, already names it."""
+
+    source_roots: Strs = ()
+    dest_roots: Strs = ()
+
+
 class Config(_M):
     state_dir: str = ".logferry"
     secrets_file: str | None = None
+    console: ConsoleCfg = ConsoleCfg()
     jobs: dict[str, JobCfg] = {}
+    alerts: AlertsCfg = AlertsCfg()
 
     @field_validator("jobs")
     @classmethod

@@ -104,19 +104,19 @@ def prepare(to: str, fields: list[str] | str | None = None, where: str | None = 
     return Prepared(to, fields, pred, factory)
 
 
-def open_output(path: str, compress: str | None = None, *, overwrite: bool | None = None
+def open_output(path: str, compress: str | None = None, *, overwrite: bool = False, named: bool = False
                 ) -> tuple[BinaryIO, Callable[[], None]]:
     """Open ``path`` for writing, compressed with ``gzip``/``zstd`` (or ``none``;
     ``None`` guesses from the extension).  Returns the stream and a finisher.
 
-    ``overwrite``: None for a file the user named (created or truncated); False/True for
-    a file logferry names (never through a symlink; an existing file is an error unless
-    True).  Failures raise :class:`~logferry.errors.OutputError`."""
+    An existing file is an error unless ``overwrite``.  ``named``: a file the user named
+    (``-o``: a device or a pipe is written to as it is); otherwise a file logferry names
+    (never through a symlink).  Failures raise :class:`~logferry.errors.OutputError`."""
     from .outputs import create, open_for_write
 
     if compress is None:
         compress = "gzip" if path.endswith(".gz") else "zstd" if path.endswith(".zst") else "none"
-    raw = open_for_write(path) if overwrite is None else create(path, overwrite=overwrite)
+    raw = open_for_write(path, overwrite=overwrite) if named else create(path, overwrite=overwrite)
     return wrap_compress(raw, compress, close_raw=True)
 
 

@@ -3,7 +3,9 @@
 Files that logferry names itself (``convert --output-dir``) are created with
 ``O_CREAT | O_EXCL | O_NOFOLLOW``: an existing file of that name is an error unless
 ``overwrite`` is given, and a symlink of that name is never followed (with ``overwrite``
-the link itself is replaced, never the file it points to).  Every failure is an
+the link itself is replaced, never the file it points to).  A file the user names
+(``-o FILE``, ``--bad-rows FILE``) is not replaced either unless ``overwrite``; a device or
+a pipe (``/dev/null``, a FIFO) is written to as it is.  Every failure is an
 :class:`~logferry.errors.OutputError` naming the path.
 """
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 from typing import BinaryIO
 
 from .errors import OutputError
@@ -35,10 +38,30 @@ def reopen(path: str) -> BinaryIO:
     return os.fdopen(_call(os.open, path, _BASE | os.O_APPEND), "ab")
 
 
-def open_for_write(path: str) -> BinaryIO:
-    """A file the user named (``-o FILE``): created or truncated; errors are OutputErrors."""
+def check_target(path: str, *, overwrite: bool = False) -> None:
+    """OutputError unless :func:`open_for_write` can write ``path`` (checked before any
+    output is opened, so that one bad path of several leaves no file behind)."""
     try:
-        return open(path, "wb")
+        st = os.stat(path)
+    except FileNotFoundError:
+        folder = os.path.dirname(path) or "."
+        if not os.path.isdir(folder):
+            raise OutputError(f"{path}: cannot write: its folder does not exist") from None
+        return
+    except OSError as e:
+        raise _error(path, e) from e
+    if stat.S_ISDIR(st.st_mode):
+        raise OutputError(f"{path}: is a directory")
+    if stat.S_ISREG(st.st_mode) and not overwrite:
+        raise _error(path, FileExistsError(errno.EEXIST, "exists", path))
+
+
+def open_for_write(path: str, *, overwrite: bool = False) -> BinaryIO:
+    """A file the user named (``-o FILE``): created; an existing file is an error unless
+    ``overwrite`` (then it is truncated); errors are OutputErrors."""
+    check_target(path, overwrite=overwrite)
+    try:
+        return open(path, "wb" if overwrite or os.path.exists(path) else "xb")
     except OSError as e:
         raise _error(path, e) from e
 

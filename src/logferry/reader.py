@@ -18,12 +18,15 @@ input cannot make them larger than itself:
   reported (``stats.bad_omitted`` says how many);
 * ``max_line_bytes`` (default 16 MiB): a longer line is one bad row (its first bytes kept),
   read through in bounded memory, and the lines after it keep their numbers.
+
+One file uses every core (:mod:`.parallel`): reader option ``threads`` (default: every core;
+1: one reader) and ``range_size`` (bytes per range and chunk, default 8 MiB).  Records, bad
+rows, line numbers and counts are the same on any number of threads.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -32,9 +35,10 @@ from typing import Any, BinaryIO
 import pyarrow as pa
 
 from . import formats
-from .compression import open_decompressed
+from .compression import Prefixed, open_decompressed
 from .errors import AmbiguousFormatError, InputError, UnknownFormatError
 from .lines import CHUNK_SIZE, MAX_LINE, LineChunk, LongLine, decode, iter_chunks
+from .sources import check_source
 
 HEAD_BYTES = 256 << 10
 
@@ -107,17 +111,22 @@ def size_option(options: dict[str, Any] | None, key: str, default: int, name: st
         return default
     if isinstance(v, bool):
         raise InputError(f"{name}: a size in bytes, not {v!r}")
+    from .errors import ConfigError
+    from .values import INT64_MAX, whole
+
     if isinstance(v, int):
         n = v
     else:
         t = str(v).strip().upper().removesuffix("B").removesuffix("I")
         mult = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(t[-1:], 1)
         try:
-            n = int(t[:-1] if mult > 1 else t) * mult
-        except ValueError:
+            n = whole(t[:-1] if mult > 1 else t, name) * mult  # (ASCII digits: int() takes '١٦')
+        except ConfigError:
             raise InputError(f"{name}: a size in bytes like 4096, 64K or 16M, not {v!r}") from None
     if n < 0:
         raise InputError(f"{name}: must not be negative, got {v!r}")
+    if n > INT64_MAX:
+        raise InputError(f"{name}: at most 8 EiB, not {v!r}")
     return n
 
 
@@ -182,10 +191,14 @@ class ReadContext:
     def __post_init__(self) -> None:
         self.limits = BadLimits.from_options(self.options)
         self._budget = _Budget(self.limits.rows)
+        #: long lines read but not reported yet: each is reported before the first bad
+        #: row after it (chunks are read ahead of their parse), so bad rows come in file order
+        self._long: list[LongLine] = []
 
     def bad(self, line_number: int, raw: bytes | str, reason: str, *, length: int | None = None,
             sha256: str | None = None) -> None:
         """One bad row (``length``/``sha256`` when ``raw`` is already only a prefix)."""
+        self.flush_long(line_number)
         if self.on_bad is None or self._budget.full:
             self.omitted(1)
             return
@@ -193,6 +206,7 @@ class ReadContext:
         self._replayed(line_number, text, kept, reason, n if length is None else length, sha256 or digest)
 
     def _replayed(self, line_number: int, text: str, kept: int, reason: str, length: int, digest: str) -> None:
+        self.flush_long(line_number)
         if self.on_bad is None or not self._budget.take(kept + BAD_ROW_OVERHEAD):
             self.omitted(1)
             return
@@ -209,17 +223,25 @@ class ReadContext:
     def bad_lines(self, chunk: LineChunk, idx, reason: str | Callable[[int], str]) -> None:
         for k, i in enumerate(idx):
             if self._budget.full and self.on_bad is not None:
+                self.flush_long(chunk.first_line + int(i))
                 self.omitted(len(idx) - k)
                 return
             r = reason(int(i)) if callable(reason) else reason
             self.bad(chunk.first_line + int(i), chunk.line(int(i)), r)
 
     def long_line(self, long: LongLine) -> None:
-        """A line longer than ``max_line_bytes``: one line, one bad row."""
+        """A line longer than ``max_line_bytes``: one line, one bad row (reported in file
+        order among the others: see :meth:`flush_long`)."""
         self.stats.lines += 1
         self.stats.bytes_read = long.end_offset
-        self.bad(long.line_number, long.prefix, long_line_reason(self.limits.max_line, long.length),
-                 length=long.length, sha256=long.sha256)
+        self._long.append(long)
+
+    def flush_long(self, before: int | None = None) -> None:
+        """Report the long lines read before line ``before`` (all of them: None)."""
+        while self._long and (before is None or self._long[0].line_number < before):
+            long = self._long.pop(0)
+            self.bad(long.line_number, long.prefix, long_line_reason(self.limits.max_line, long.length),
+                     length=long.length, sha256=long.sha256)
 
     def conversion_failed(self, n: int) -> None:
         self.stats.conversion_errors += n
@@ -249,6 +271,7 @@ class DeferredContext:
     limits: BadLimits = field(default_factory=BadLimits)
     report: bool = True
     omitted: int = 0  # bad rows after the local budget ran out
+    first_omitted: int | None = None  # the line of the first of them
     #: the file's budget: what is left of it now bounds this chunk's (every row of this
     #: chunk comes after the rows already replayed, so none past it could be reported)
     parent: _Budget | None = None
@@ -265,11 +288,11 @@ class DeferredContext:
     def bad(self, line_number: int, raw: bytes | str, reason: str, *, length: int | None = None,
             sha256: str | None = None) -> None:
         if not self.report or self._full():
-            self.omitted += 1
+            self._omit(1, line_number)
             return
         text, kept, n, digest = clip(raw, self.limits.text)
         if not self._budget.take(kept + BAD_ROW_OVERHEAD):
-            self.omitted += 1
+            self._omit(1, line_number)
             return
         self.bads.append((int(line_number), text, kept, reason, n if length is None else length,
                           sha256 or digest))
@@ -277,10 +300,15 @@ class DeferredContext:
     def bad_lines(self, chunk: LineChunk, idx, reason: str | Callable[[int], str]) -> None:
         for k, i in enumerate(idx):
             if not self.report or self._full():
-                self.omitted += len(idx) - k
+                self._omit(len(idx) - k, chunk.first_line + int(i))
                 return
             r = reason(int(i)) if callable(reason) else reason
             self.bad(chunk.first_line + int(i), chunk.line(int(i)), r)
+
+    def _omit(self, n: int, line_number: int) -> None:
+        if self.first_omitted is None:
+            self.first_omitted = int(line_number)
+        self.omitted += n
 
     def conversion_failed(self, n: int) -> None:
         self.failed += n
@@ -292,6 +320,7 @@ class DeferredContext:
         for line, text, kept, reason, length, digest in self.bads:
             ctx._replayed(line, text, kept, reason, length, digest)
         if self.omitted:
+            ctx.flush_long(self.first_omitted)  # (a long line before them is charged first)
             ctx.omitted(self.omitted)
         if self.failed:
             ctx.conversion_failed(self.failed)
@@ -327,50 +356,6 @@ class _Guarded:
         return getattr(self._s, name)
 
 
-class _Prefixed(io.RawIOBase):
-    """A stream that replays ``head`` before reading on from ``rest``."""
-
-    def __init__(self, head: bytes, rest: BinaryIO):
-        self._head = memoryview(head)
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def peek(self, n: int = 0) -> bytes:
-        """The next bytes without consuming them (lets a reader of this stream sniff it
-        without wrapping it in a buffer that copies every read)."""
-        if self._head:
-            return bytes(self._head[: max(n, 1)])
-        peek = getattr(self._rest, "peek", None)
-        return peek(n) if peek is not None else b""
-
-    def read(self, n: int = -1) -> bytes:
-        if self._head:
-            if n < 0 or n >= len(self._head):
-                out = bytes(self._head)
-                self._head = memoryview(b"")
-                if n < 0:
-                    return out + self._rest.read()
-                more = self._rest.read(n - len(out)) if n > len(out) else b""
-                return out + (more or b"")
-            out = bytes(self._head[:n])
-            self._head = self._head[n:]
-            return out
-        return self._rest.read(n)
-
-    def readinto(self, b) -> int:  # pragma: no cover - read() is what we use
-        data = self.read(len(b))
-        b[: len(data)] = data
-        return len(data)
-
-    def close(self) -> None:
-        try:
-            self._rest.close()
-        finally:
-            super().close()
-
-
 def open_raw(path: str | os.PathLike | BinaryIO) -> BinaryIO:
     """Binary stream of a local path, an fsspec URL or an open file object."""
     if hasattr(path, "read"):
@@ -382,8 +367,6 @@ def open_raw(path: str | os.PathLike | BinaryIO) -> BinaryIO:
         return sys.stdin.buffer
     if "://" in p and not p.startswith("file://"):
         import fsspec
-
-        from .sources import check_source
 
         check_source(p)  # (a password in it would be printed and stored)
         try:
@@ -418,7 +401,7 @@ def open_input(path: str | os.PathLike | BinaryIO) -> tuple[BinaryIO, bytes, str
     except Exception as e:  # zlib/isal/bz2/lzma/zstd errors, EOFError, OSError, ...
         raw.close()
         raise InputError(f"{_name(path)}: cannot decompress: {e}") from e
-    return _Prefixed(head, stream), head, codec  # type: ignore[return-value]
+    return Prefixed(head, stream), head, codec  # type: ignore[return-value]
 
 
 def _read_head(stream: BinaryIO) -> bytes:
@@ -510,7 +493,11 @@ class RecordStream:
         self.ctx = ReadContext(
             self.source_file, dict(options or {}), ReadStats(), on_bad or self.bad_rows.append
         )
-        self.chunk_size = chunk_size
+        from .parallel import threads_of
+
+        # (the range size of a parallel read: the chunk size, so both read the same chunks)
+        self.chunk_size = max(1, size_option(options, "range_size", chunk_size))
+        self.threads = self.ctx.options["threads"] = threads_of(options)
         self._stream, head, self.compression = open_input(path)
         try:
             if format is None:
@@ -528,16 +515,31 @@ class RecordStream:
     def stats(self) -> ReadStats:
         return self.ctx.stats
 
+    def _chunks(self, stream: BinaryIO) -> Iterator[LineChunk]:
+        """The single reader's chunks; with several threads, a plain local file's byte
+        ranges are read and indexed on them, and anything else (a decompressor) is read
+        on a thread of its own (:mod:`.parallel`)."""
+        from . import parallel
+
+        max_line, on_long = self.ctx.limits.max_line, self.ctx.long_line
+        if self.threads > 1:
+            plain = parallel.plain_file(self._stream)
+            if plain is not None:
+                return parallel.range_chunks(*plain, chunk_size=self.chunk_size, threads=self.threads,
+                                             max_line=max_line, on_long=on_long)
+            return parallel.prefetched(
+                lambda put: iter_chunks(stream, self.chunk_size, max_line=max_line, on_long=put), on_long)
+        return iter_chunks(stream, self.chunk_size, max_line=max_line, on_long=on_long)
+
     def _counted_chunks(self, stream: BinaryIO) -> Iterator[LineChunk]:
-        ctx = self.ctx
-        for chunk in iter_chunks(stream, self.chunk_size, max_line=ctx.limits.max_line,
-                                 on_long=ctx.long_line):
+        for chunk in self._chunks(stream):
             self.ctx.stats.lines += len(chunk)
             self.ctx.stats.bytes_read = chunk.end_offset
             yield chunk
 
     def __iter__(self) -> Iterator[pa.RecordBatch]:
         stream = _Guarded(self._stream, self.source_file, self.ctx.stats)
+        source = None
         try:
             if self.reader.binary:
                 source = self.reader.read(stream, self.ctx)
@@ -545,9 +547,16 @@ class RecordStream:
                 source = self.reader.read(self._counted_chunks(stream), self.ctx)
             for batch in source:
                 if batch.num_rows:
+                    if self.ctx._long:  # (its records are out: the long lines before them too)
+                        import pyarrow.compute as pc
+
+                        self.ctx.flush_long(pc.max(batch.column("line_number")).as_py() + 1)
                     self.ctx.stats.records += batch.num_rows
                     yield batch
+            self.ctx.flush_long()
         finally:
+            if source is not None and hasattr(source, "close"):
+                source.close()  # (its workers stop reading before the file is closed)
             stream.close()
 
     def to_table(self) -> pa.Table:

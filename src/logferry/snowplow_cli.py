@@ -30,9 +30,10 @@ def _write_jsonl(out, batch) -> None:
 
 @click.argument("files", nargs=-1, required=True)
 @click.option("--to", default="jsonl", help="jsonl (one JSON object per event) or parquet.")
-@click.option("-o", "--output", help="Output file, or - for stdout.")
+@click.option("-o", "--output", help="Output file (an existing one only with --overwrite), or - for stdout.")
 @click.option("--bad-rows", help="Write bad events (JSON lines) here.")
-def events_cmd(files: tuple[str, ...], to: str, output: str | None, bad_rows: str | None) -> None:
+@click.option("--overwrite", is_flag=True, help="Replace the -o or --bad-rows file if it exists (default: an error).")
+def events_cmd(files: tuple[str, ...], to: str, output: str | None, bad_rows: str | None, overwrite: bool) -> None:
     """Decode Snowplow tracker events (page views, pings, struct/unstruct events, transactions).
 
     \b
@@ -48,11 +49,14 @@ def events_cmd(files: tuple[str, ...], to: str, output: str | None, bad_rows: st
     if to == "parquet" and output in (None, "-"):
         click.echo("logferry: error: --to parquet is binary: give -o FILE", err=True)
         raise click.exceptions.Exit(2)
-    from .outputs import open_for_write
+    from .outputs import check_target, open_for_write
 
     try:
-        out = sys.stdout.buffer if output in (None, "-") else open_for_write(output)
-        bad_f = io.TextIOWrapper(open_for_write(bad_rows), encoding="utf-8") if bad_rows else None
+        for path in (output if output not in (None, "-") else None, bad_rows):
+            if path:
+                check_target(path, overwrite=overwrite)  # both, before either is opened
+        out = sys.stdout.buffer if output in (None, "-") else open_for_write(output, overwrite=overwrite)
+        bad_f = io.TextIOWrapper(open_for_write(bad_rows, overwrite=overwrite), encoding="utf-8") if bad_rows else None
     except LogferryError as e:
         error(e)
         raise click.exceptions.Exit(2) from None

@@ -683,8 +683,7 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
     title line) first, then the file from line ``line + 1``.  The tracker numbers lines as
     the file does; reader line numbers are mapped back with :meth:`Tracker.file_lines`.
     ``raw``: the file, already open (a followed file held open across its rotation)."""
-    from .compression import open_decompressed
-    from .reader import _Prefixed  # the reader's replay-then-read-on stream
+    from .compression import Prefixed, open_decompressed
 
     reopen = raw is None
     raw = _open_raw(path, remote) if raw is None else raw
@@ -743,12 +742,12 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
         prefix += title if title.endswith(b"\n") else title + b"\n"
     if line > 0:
         prefix += hdr
-    t = Tracker(_Prefixed(buf, stream), prefix, ln + 1, off, _compact(directives, ln))
+    t = Tracker(Prefixed(buf, stream), prefix, ln + 1, off, _compact(directives, ln))
     t.hold_partial = hold_partial
     t.stop_on_error = stop_on_error
     if skip_error is not None:
         t.error, t.error_at = skip_error, off
-        t._s = _Prefixed(b"", io.BytesIO())
+        t._s = Prefixed(b"", io.BytesIO())
         stream.close()
     if line > 0 and title:
         t.title = title

@@ -1,11 +1,15 @@
 """What logferry prints for a person: every value as plain text, one table printer.
 
 Log values, file names and URLs are hostile: a user agent may hold rich markup
-(``[link=...]``), terminal escape sequences (``ESC]0;title``, ``ESC[2J``) or bidi
-overrides.  :func:`safe` turns such text into something that prints as itself: control
-characters (C0, DEL, C1), Unicode line/paragraph separators, bidi controls and lone
-surrogates become visible escapes (``\\x1b``, ``\\n``, ``\\u202e``, ...).  Nothing printed
-here is ever parsed as rich markup.
+(``[link=...]``), terminal escape sequences (``ESC]0;title``, ``ESC[2J``), bidi
+overrides or invisible characters.  :func:`safe` turns such text into something that
+prints as itself: every character that is not visible text becomes a visible escape
+(``\\x1b``, ``\\n``, ``\\u202e``, ``\\u200b``, ...) -- the Unicode categories Cc
+(controls: C0, DEL, C1), Cf (format: bidi controls, zero-width space and joiners, soft
+hyphen, BOM, tags), Zl and Zp (line and paragraph separators), Cs (lone surrogates), Co
+(private use: no meaning, any glyph) and Cn (unassigned, noncharacters): those that
+:meth:`str.isprintable` rejects, except the spaces (Zs), which show as blank space.
+Nothing printed here is ever parsed as rich markup.
 
 :func:`table` is the one table printer of every command.  On a terminal it draws a rich
 table that fits the window; otherwise (piped, redirected, CI logs) it prints plain aligned
@@ -17,25 +21,34 @@ from __future__ import annotations
 
 import re
 import sys
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any, TextIO
 
 import click
 
-#: characters that never reach the terminal as themselves
-_UNSAFE = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
-)
+#: the characters that may be unsafe (all but printable ASCII); :func:`unsafe` decides
+_CANDIDATE = re.compile("[^\x20-\x7e]")
 _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
-def _visible(m: re.Match[str]) -> str:
-    c = m.group()
+def unsafe(c: str) -> bool:
+    """Whether character ``c`` never reaches the terminal as itself (see the module's
+    docstring: not printable, and not a space)."""
+    return not c.isprintable() and unicodedata.category(c) != "Zs"
+
+
+def _escape(c: str) -> str:
     named = _NAMED.get(c)
     if named:
         return named
     o = ord(c)
-    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}"
+    return f"\\x{o:02x}" if o < 0x100 else f"\\u{o:04x}" if o < 0x10000 else f"\\U{o:08x}"
+
+
+def _visible(m: re.Match[str]) -> str:
+    c = m.group()
+    return _escape(c) if unsafe(c) else c
 
 
 def safe(text: Any) -> str:
@@ -44,9 +57,9 @@ def safe(text: Any) -> str:
     if text is None:
         return ""
     s = text if isinstance(text, str) else str(text)
-    if s.isascii() and s.isprintable():
+    if s.isprintable():
         return s
-    return _UNSAFE.sub(_visible, s)
+    return _CANDIDATE.sub(_visible, s)
 
 
 def is_terminal(err: bool = False) -> bool:
@@ -184,22 +197,30 @@ def note(text: Any, *, style: str = "dim", err: bool = False, terminal: bool | N
         click.echo(safe(text), err=err)
 
 
+#: what a terminal filter looks at: :data:`_CANDIDATE` less the tab, newline and CR that
+#: give text its lines and columns
+_TTY_CANDIDATE = re.compile("[^\t\n\r\x20-\x7e]")
+
+
+def _json_char(c: str) -> str:
+    o = ord(c)
+    if o < 0x10000:
+        return f"\\u{o:04x}"
+    o -= 0x10000  # a surrogate pair, as JSON writes a character beyond the BMP
+    return f"\\u{0xD800 + (o >> 10):04x}\\u{0xDC00 + (o & 0x3FF):04x}"
+
+
 def _json_escape(m: re.Match[str]) -> str:
-    return f"\\u{ord(m.group()):04x}"
+    c = m.group()
+    return _json_char(c) if unsafe(c) else c
 
 
 def json_safe(text: str) -> str:
     """JSON text (from ``json.dumps``) with the characters :func:`safe` would escape
     written as ``\\uXXXX`` escapes: the same JSON value, safe on a terminal."""
-    return text if text.isascii() and "\x7f" not in text else _UNSAFE.sub(_json_escape, text)
-
-
-#: what a terminal filter escapes: :data:`_UNSAFE` less the tab, newline and CR that
-#: give text its lines and columns, plus undecodable bytes (surrogate escapes)
-_TTY_UNSAFE = re.compile(
-    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-    "\udc80-\udcff]"
-)
+    # (json.dumps escapes every control character inside a string: a raw tab, newline or CR
+    # is the layout of ``indent``, left as it is)
+    return text if text.isascii() and "\x7f" not in text else _TTY_CANDIDATE.sub(_json_escape, text)
 
 
 class TerminalWriter:
@@ -214,14 +235,17 @@ class TerminalWriter:
         self._tail = b""
 
     def _escape(self, m: re.Match[str]) -> str:
-        o = ord(m.group())
+        c = m.group()
+        o = ord(c)
         if 0xDC80 <= o <= 0xDCFF:  # an undecodable byte
             return f"\\u{o - 0xDC00:04x}" if self.json else f"\\x{o - 0xDC00:02x}"
-        return f"\\u{o:04x}" if self.json else _visible(m)
+        if not unsafe(c):
+            return c
+        return _json_char(c) if self.json else _escape(c)
 
     def _emit(self, data: bytes) -> None:
         text = data.decode("utf-8", "surrogateescape")
-        self.raw.write(_TTY_UNSAFE.sub(self._escape, text).encode("utf-8"))
+        self.raw.write(_TTY_CANDIDATE.sub(self._escape, text).encode("utf-8"))
 
     def write(self, b: Any) -> int:
         data = self._tail + bytes(b)

@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -85,17 +85,15 @@ def _tokenize(expr: str) -> list[tuple[str, str]]:
 
 
 def _parse_ts(text: str, expr: str) -> pa.Scalar:
-    t = text.strip()
-    if t.endswith(("Z", "z")):
-        t = t[:-1] + "+00:00"
+    from .errors import ConfigError
+    from .values import parse_time
+
     try:
-        dt = datetime.fromisoformat(t)
-    except ValueError:
+        dt = parse_time(text, "")
+    except ConfigError:
         raise ConversionError(
             f"--where {expr!r}: {text!r} is not an ISO 8601 time (e.g. 2024-03-01T00:00:00Z)"
         ) from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
     return pa.scalar(dt.astimezone(UTC), pa.timestamp("us", tz="UTC"))
 
 
@@ -265,8 +263,10 @@ def valid_fields(target_format: str) -> list[str]:
     return list(names() if callable(names) else names)
 
 
-def validate_fields(names: Sequence[str], target_format: str) -> list[str]:
-    """Check a ``--fields`` list against what ``target_format`` can write.
+def validate_fields(names: Sequence[str], target_format: str | None, valid: Sequence[str] | None = None
+                    ) -> list[str]:
+    """Check a ``--fields`` list against what ``target_format`` can write (or against
+    ``valid``, the names a caller selects from).
 
     Returns the cleaned list; unknown or duplicate names raise ConversionError listing the
     valid names.
@@ -274,17 +274,24 @@ def validate_fields(names: Sequence[str], target_format: str) -> list[str]:
     cleaned = [n.strip() for n in names if n.strip()]
     if not cleaned:
         raise ConversionError("--fields: no field names given")
-    valid = valid_fields(target_format)
+    if valid is None:
+        valid = valid_fields(target_format)
     unknown = [n for n in cleaned if n not in valid]
     if unknown:
+        to = f" for --to {target_format}" if target_format else ""
         raise ConversionError(
-            f"--fields: unknown field(s) {', '.join(map(repr, unknown))} for --to {target_format}; "
-            f"valid fields: {', '.join(valid)}"
+            f"--fields: unknown field(s) {', '.join(map(repr, unknown))}{to}; valid fields: {', '.join(valid)}"
         )
     dup = sorted({n for n in cleaned if cleaned.count(n) > 1})
     if dup:
         raise ConversionError(f"--fields: field(s) given twice: {', '.join(dup)}")
     return cleaned
+
+
+def job_fields(names: Sequence[str]) -> list[str]:
+    """A shipping job's ``fields`` checked: columns of the canonical record (the engine
+    selects them before encoding, whatever the output format)."""
+    return validate_fields(names, None, [*CANONICAL, *META])
 
 
 def select_fields(batch: pa.RecordBatch, names: Sequence[str]) -> pa.RecordBatch:

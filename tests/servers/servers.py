@@ -50,6 +50,14 @@ def until(fn, timeout: float = 90, every: float = 0.1):
 
 
 # ----------------------------------------------------------------------- logferry serve
+def browser_login(page, url: str) -> None:
+    """Log a Chromium page in with a printed login URL: it opens the login form (a GET
+    logs nobody in); Log in posts it."""
+    page.goto(url)
+    with page.expect_navigation():
+        page.click("#login")
+
+
 class Serve:
     """``logferry serve ARGS`` as its own process on a free port of 127.0.0.1: ``proc``,
     ``login`` (the login URL it prints first), ``base`` (the app's URL)."""
@@ -96,6 +104,11 @@ class S3Server:
         self.srv.start()
         wait_port(self.port)
         self.endpoint = f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """The AWS environment that points logferry (s3fs, pyiceberg, boto3) at this server."""
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}
 
     def make_bucket(self, name: str) -> None:
         import boto3

@@ -89,6 +89,12 @@ def check_url(url: str) -> str:
             f"destination {s}://...: a password in the URL is not allowed; "
             f"give it with password_env or password_secret"
         )
+    try:
+        port = parts.port  # (ASCII digits only: urllib refuses '③' and '٣')
+    except ValueError:
+        port = 0
+    if port == 0 or (port is None and parts.netloc.endswith(":")):
+        raise ConfigError(f"destination {s}://...: the port must be a number from 1 to 65535")
     return s
 
 

@@ -32,6 +32,10 @@ MAX_ENTRY = 1_000_000  # per log; larger ones are truncated by Datadog anyway
 
 class DatadogDestination:
     records_only = True  # the engine sends JSON lines, uncompressed
+    #: an object's limits, which cap the job's rotation: its entries, and their JSON lines
+    #: with room left for each entry's envelope in a request of MAX_BODY
+    max_object_records = MAX_ENTRIES
+    max_object_bytes = 4_000_000
 
     def __init__(self, url: str, options: dict[str, Any]):
         u = urlsplit(url)

@@ -16,15 +16,19 @@ from typing import TypeVar
 T = TypeVar("T")
 
 
+#: the most parser threads LOGFERRY_THREADS may ask for
+MAX_THREADS = 64
+
+
 def default_threads() -> int:
     env = os.environ.get("LOGFERRY_THREADS")
-    if env and env.isdigit():
-        return max(1, int(env))
+    if env and env.isascii() and env.isdigit():  # ('③'.isdigit() is true, int('③') fails)
+        return max(1, min(MAX_THREADS, int(env)))
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # pragma: no cover - not Linux
         n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    return max(1, n)
 
 
 def ordered_map(jobs: Iterable[Callable[[], T]], threads: int | None = None) -> Iterator[T]:

@@ -1,12 +1,15 @@
 """Apache/Nginx common and combined logs and the other one-line-per-request text formats
 shaped like them (vhost variants, OVH, Gandi, S3 server access, ELB/ALB, HAProxy).
 
-Format knowledge is data: :data:`LAYOUTS` maps each format name to its variants, each an
-RE2 regular expression with named groups plus the weight a match of that variant carries
-when sniffing (the first variant is the format's own shape; later ones are tolerated
-fallbacks, e.g. a ``common`` line inside a ``combined`` file).  Every group captures the
-token exactly as written (quotes and brackets kept); those tokens become the ``fields``
-struct, and :data:`LAYOUTS`' ``columns`` say how they map to canonical columns.
+Format knowledge is data, in three tables.  Token tables (``APACHE_TOKENS``, ...) say
+what each field of a line matches.  :data:`LAYOUTS` maps each format name to its line
+layouts, written as token names (``"remote_host ident remote_user time request ..."``,
+see :func:`render`), each with the weight a match of it carries when sniffing (the first
+variant is the format's own shape; later ones are tolerated fallbacks, e.g. a ``common``
+line inside a ``combined`` file); the numpy fast path is cut from the first layout too.
+Every token is captured exactly as written (quotes and brackets kept) and becomes the
+``fields`` struct; a layout's ``columns`` map tokens to canonical columns through a
+converter kind (:data:`CONVERTERS`).  One engine reads them all.
 
 Lines are parsed vectorised with ``pyarrow.compute.extract_regex`` over a whole chunk;
 lines that match none of the file format's variants are bad rows.
@@ -17,7 +20,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 
 import numpy as np
 import pyarrow as pa
@@ -31,105 +34,150 @@ from ._parallel import ordered_map
 from ._segments import line_kinds
 from ._split import _is_text, take_columns
 
-# --- regex building blocks (RE2 syntax; also valid Python ``re``) -------------------------
+# --- the tables: tokens, layouts, columns (RE2 syntax; also valid Python ``re``) ----------
 _Q = r'"(?:[^"\\]|\\.)*"'  # a double-quoted token with backslash escapes
-HOST = r'(?P<remote_host>[^\s"\[]+(?:, [^\s"\[]+)*)'  # an address, or an X-Forwarded-For list
-ANY_HOST = r'(?P<remote_host>[^\[]+?)'  # anything before "ident user [" (XFF + address, ...)
-VHOST = r'(?P<vhost>[^\s,"\[]+)'
-ID_USER = r"(?P<ident>\S+) (?P<remote_user>\S+)"
-TIME = r"(?P<time>\[[^\]]*\])"
-REQ = rf"(?P<request>{_Q})"
-STATUS = r"(?P<status>\d{3}|-)"
-BYTES = r"(?P<bytes>\d+|-)"
-#: referer and user agent quoted, or a bare ``-`` (nginx/Apache configs that log them unquoted)
-REF_UA = rf"(?P<referer>{_Q}|-) (?P<user_agent>{_Q}|-)"
+_DQ = r'"[^"]*"'  # a double-quoted token without escapes (AWS)
 #: the last quoted field cut at the end of the line (closing quote missing): read as
 #: written, counted as a conversion issue (see ``qstr``)
 _CUT = r'"(?:[^"\\]|\\.)*'
-REF_UA_CUT = rf"(?:(?P<referer>{_Q}|-) (?P<user_agent>{_CUT})|(?P<referer_cut>{_CUT}))$"
-EXTRA = r"(?: (?P<extra>.*?))?\s*$"  # tolerated trailing fields (icecast duration, nginx "$http_x_forwarded_for")
-END = r"\s*$"
-COMMON_TAIL = rf"{TIME} {REQ} {STATUS} {BYTES}"
+_W = r"\S+"
+_B = r'[^\s"\[,]+'  # a plain address / name token
 
-_ELB_CORE = (
-    r"(?P<elb>\S+) (?P<client>\S+) (?P<backend>\S+) "
-    r"(?P<request_processing_time>\S+) (?P<backend_processing_time>\S+) "
-    r"(?P<response_processing_time>\S+) (?P<elb_status_code>\S+) (?P<backend_status_code>\S+) "
-    r"(?P<received_bytes>\S+) (?P<sent_bytes>\S+) "
-    r'(?P<request>"[^"]*")'
-)
-_ELB_TLS = rf" (?P<user_agent>{_Q}) (?P<ssl_cipher>\S+) (?P<ssl_protocol>\S+)"
-_ALB_TAIL = (
-    r' (?P<target_group_arn>\S+) (?P<trace_id>"[^"]*") (?P<domain_name>"[^"]*") '
-    r'(?P<chosen_cert_arn>"[^"]*") (?P<matched_rule_priority>\S+) (?P<request_creation_time>\S+) '
-    r'(?P<actions_executed>"[^"]*") (?P<redirect_url>"[^"]*") (?P<error_reason>"[^"]*")'
-    r'(?: (?P<target_port_list>"[^"]*"))?(?: (?P<target_status_code_list>"[^"]*"))?'
-)
-_S3 = (
-    r"(?P<bucket_owner>\S+) (?P<bucket>\S+) (?P<time>\[[^\]]*\]) (?P<remote_ip>\S+) "
-    r"(?P<requester>\S+) (?P<request_id>\S+) (?P<operation>\S+) (?P<key>\S+) "
-    rf"(?P<request>{_Q}|-) (?P<http_status>\d{{3}}|-) (?P<error_code>\S+) (?P<bytes_sent>\S+) "
-    r"(?P<object_size>\S+) (?P<total_time>\S+) (?P<turn_around_time>\S+) "
-    rf"(?P<referer>{_Q}|-) (?P<user_agent>{_Q}|-)"
-)
-#: syslog prefix: RFC 3164 ``Mmm dd hh:mm:ss`` or RFC 3339 (rsyslog's default on many
-#: systems), then host and ``haproxy[pid]:``
-_SYSLOG = (
-    r"(?:(?P<syslog_time>[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
-    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)) (?P<syslog_host>\S+) "
-    r"(?P<process>[^\s:]+): )?"
-)
-_HAPROXY_HEAD = (
-    rf"{_SYSLOG}"
-    r"(?P<client>\S+:\d+) (?P<accept_date>\[\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d(?:\.\d+)?\]) "
-)
-# timers TR/Tw/Tc/Tr/Ta (or Tq/Tw/Tc/Tr/Tt before 1.7); the total carries a leading "+"
-# with option logasap (the time until the log was emitted)
-_HAPROXY = (
-    rf"{_HAPROXY_HEAD}"
-    r"(?P<frontend>\S+) (?P<backend_server>[^\s/]+/\S+) (?P<timers>-?\d+(?:/-?\d+){2,3}/\+?-?\d+) "
-    r"(?P<status>-?\d+) (?P<bytes>\+?\d+) (?P<captured_request_cookie>\S+) "
-    r"(?P<captured_response_cookie>\S+) (?P<termination_state>\S+) (?P<conn_counts>\S+) "
-    r"(?P<queues>\S+)(?: (?P<captured_request_headers>\{[^}]*\}))?"
-    r"(?: (?P<captured_response_headers>\{[^}]*\}))? "
-    r'(?P<request>"[^"]*"?)'
-)
-#: option tcplog: frontend backend/server Tw/Tc/Tt bytes_read state counts queues
-_HAPROXY_TCP = (
-    rf"{_HAPROXY_HEAD}"
-    r"(?P<frontend>\S+) (?P<backend_server>[^\s/]+/\S+) (?P<timers>-?\d+/-?\d+/\+?-?\d+) "
-    r"(?P<bytes>\+?\d+) (?P<termination_state>\S+) (?P<conn_counts>\d+/\d+/\d+/\d+/\+?\d+) "
-    r"(?P<queues>\d+/\d+)"
-)
-#: HAProxy's own messages, which share the log with the requests: connection errors
-#: ("client:port [date] frontend/bind: SSL handshake failure") and process events
-#: ("Proxy NAME started.", "Server b/s is DOWN, ...") -- skipped, not bad rows
-_HAPROXY_MESSAGES = (
-    rf"^{_SYSLOG}(?:\S+:\d+ \[[^\]]*\] [^\s/]+/[^\s:]+: .+"
-    r"|(?:Proxy|Backend|Frontend|Server) \S+ (?:started|stopped|is (?:UP|DOWN)|has no server available)\b.*"
-    r"|Stopping (?:proxy|backend|frontend) .+|Pausing .+|Resuming .+)\s*$"
-)
-
-#: canonical columns of the classic and application load balancer logs
-_ELB_COLUMNS = {
-    "timestamp": ("time", "iso"),
-    "site": ("elb", "str"),
-    "client_ip": ("client", "addr_port"),
-    "server_ip": ("backend", "addr_port"),
-    "request": ("request", "request"),
-    "status": ("elb_status_code", "int"),
-    "bytes_received": ("received_bytes", "int"),
-    "bytes_sent": ("sent_bytes", "int"),
-    "duration_ms": ("request_processing_time", "elb_total"),
-    "user_agent": ("user_agent", "qstr"),
+#: token name -> what it matches; ``name=alt`` is another shape of the same token, for a
+#: fallback variant or a sibling format
+APACHE_TOKENS = {
+    "remote_host": r'[^\s"\[]+(?:, [^\s"\[]+)*',  # an address, or an X-Forwarded-For list
+    "remote_host=any": r"[^\[]+?",  # anything before "ident user [" (XFF + address, ...)
+    "vhost": r'[^\s,"\[]+',
+    "vhost=ovh": r"[A-Za-z0-9.-]*\.[A-Za-z][A-Za-z0-9-]*(?::\d+)?",
+    "vhost=any": _W,
+    "ident": _W,
+    "remote_user": _W,
+    "time": r"\[[^\]]*\]",
+    "duration": r"\(\d+ s\)",
+    "request": _Q,
+    "status": r"\d{3}|-",
+    "bytes": r"\d+|-",
+    # referer and user agent quoted, or a bare ``-`` (configs that log them unquoted)
+    "referer": rf"{_Q}|-",
+    "user_agent": rf"{_Q}|-",
+    "user_agent=cut": _CUT,
+    "referer_cut": _CUT,
+    # tolerated trailing fields (icecast duration, nginx "$http_x_forwarded_for")
+    "extra": r".*?",
+}
+#: the fast path's cut of the Apache tokens: (kind, pattern); kinds: bare (up to the
+#: next space), quoted ("..." without backslashes), bracket ([...]), paren ((...))
+APACHE_FAST = {
+    "vhost": ("bare", _B),
+    "remote_host": ("bare", _B),
+    "ident": ("bare", _W),
+    "remote_user": ("bare", _W),
+    "time": ("bracket", ""),
+    "request": ("quoted", ""),
+    "status": ("bare", r"\d{3}|-"),
+    "bytes": ("bare", r"\d+|-"),
+    "referer": ("quoted", ""),
+    "user_agent": ("quoted", ""),
+}
+S3_TOKENS = {
+    **dict.fromkeys(("bucket_owner", "bucket", "remote_ip", "requester", "request_id", "operation",
+                     "key", "error_code", "bytes_sent", "object_size", "total_time",
+                     "turn_around_time"), _W),
+    "time": r"\[[^\]]*\]",
+    "request": rf"{_Q}|-",
+    "http_status": r"\d{3}|-",
+    "referer": rf"{_Q}|-",
+    "user_agent": rf"{_Q}|-",
+    "extra": r".*?",
+}
+AWS_LB_TOKENS = {
+    **dict.fromkeys(("elb", "client", "backend", "request_processing_time", "backend_processing_time",
+                     "response_processing_time", "elb_status_code", "backend_status_code",
+                     "received_bytes", "sent_bytes", "ssl_cipher", "ssl_protocol", "target_group_arn",
+                     "matched_rule_priority", "request_creation_time"), _W),
+    **dict.fromkeys(("request", "trace_id", "domain_name", "chosen_cert_arn", "actions_executed",
+                     "redirect_url", "error_reason", "target_port_list", "target_status_code_list"), _DQ),
+    "type": r"[a-z0-9]+",
+    "time": r"\d{4}-\d\d-\d\dT\S+",
+    "user_agent": _Q,
+    "extra": r".*?",
+}
+HAPROXY_TOKENS = {
+    # the syslog prefix: RFC 3164 ``Mmm dd hh:mm:ss`` or RFC 3339 (rsyslog's default on
+    # many systems), then host and ``haproxy[pid]:``
+    "syslog_time": r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d"
+                   r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)",
+    "syslog_host": _W,
+    "process": r"[^\s:]+",
+    "client": r"\S+:\d+",
+    "accept_date": r"\[\d\d/[A-Za-z]{3}/\d{4}:\d\d:\d\d:\d\d(?:\.\d+)?\]",
+    "frontend": _W,
+    "backend_server": r"[^\s/]+/\S+",
+    # timers TR/Tw/Tc/Tr/Ta (or Tq/Tw/Tc/Tr/Tt before 1.7); the total carries a leading
+    # "+" with option logasap (the time until the log was emitted)
+    "timers": r"-?\d+(?:/-?\d+){2,3}/\+?-?\d+",
+    "timers=tcp": r"-?\d+/-?\d+/\+?-?\d+",  # option tcplog: Tw/Tc/Tt
+    "status": r"-?\d+",
+    "bytes": r"\+?\d+",
+    **dict.fromkeys(("captured_request_cookie", "captured_response_cookie", "termination_state",
+                     "conn_counts", "queues"), _W),
+    "conn_counts=tcp": r"\d+/\d+/\d+/\d+/\+?\d+",
+    "queues=tcp": r"\d+/\d+",
+    "captured_request_headers": r"\{[^}]*\}",
+    "captured_response_headers": r"\{[^}]*\}",
+    "request": r'"[^"]*"?',
+    "extra": r".*?",
 }
 
-#: how a layout's tokens become canonical columns: canonical -> (token, kind)
+#: a line layout: token names (``name`` or ``name=alt``) with the separators between
+#: them; ``[...]`` is optional, ``(a|b)`` either; ``\s*$`` (trailing blanks, end);
+#: ``[ extra]`` takes tolerated trailing fields.  Rendered into an RE2 expression with a
+#: named group per token (:func:`render`).
+_TOKEN = re.compile(r"\\.|(?P<name>[a-z_]+(?:=[a-z]+)?)|(?P<open>[\[(])|(?P<close>[\])])|.", re.S)
+
+
+def render(spec: str, tokens: dict[str, str]) -> tuple[str, frozenset[str]]:
+    """The regular expression of a layout spec, and its optional tokens (those inside
+    ``[...]`` or ``(...|...)``, which may not be there: empty -> null)."""
+    out, optional, closers = [], set(), []
+    for m in _TOKEN.finditer(spec):
+        if m["name"]:
+            name = m["name"].split("=")[0]
+            out.append(f"(?P<{name}>{tokens[m['name']]})")
+            if closers:
+                optional.add(name)
+        elif m["open"]:
+            out.append("(?:")
+            closers.append(")?" if m["open"] == "[" else ")")
+        elif m["close"]:
+            out.append(closers.pop())
+        else:
+            out.append(m[0])
+    return "".join(out), frozenset(optional)
+
+
+_CLF_END = r"\s*$"
+_EXTRA = r"[ extra]\s*$"
+_COMMON = "ident remote_user time request status bytes"
+_COMBINED = f"{_COMMON} referer user_agent"
+_REF_UA_CUT = f"{_COMMON} (referer user_agent=cut|referer_cut)$"
+_SYSLOG = "[syslog_time syslog_host process: ]"
+_ELB = ("elb client backend request_processing_time backend_processing_time response_processing_time "
+        "elb_status_code backend_status_code received_bytes sent_bytes request")
+_ALB_TAIL = ("target_group_arn trace_id domain_name chosen_cert_arn matched_rule_priority "
+             "request_creation_time actions_executed redirect_url error_reason"
+             "[ target_port_list][ target_status_code_list]")
+
+#: canonical column(s) <- (token(s), converter kind); a converter giving several columns
+#: (an address and its port, the parts of a request) fills them in the order named
+REQUEST = ("method", "path", "query", "protocol")
+REQUEST_HOST = (*REQUEST, "host")  # the host of an absolute URL, for a layout without a host
 APACHE_COLS = {
     "client_ip": ("remote_host", "first_addr"),
     "username": ("remote_user", "user"),
     "timestamp": ("time", "clf_time"),
-    "request": ("request", "request"),
+    REQUEST: ("request", "request"),
     "status": ("status", "int"),
     "bytes_sent": ("bytes", "int"),
     "referer": ("referer", "qstr"),
@@ -137,16 +185,27 @@ APACHE_COLS = {
     "site": ("vhost", "str"),
     "host": ("vhost", "str"),
 }
+#: the classic and application load balancers
+_ELB_COLUMNS = {
+    "timestamp": ("time", "iso"),
+    "site": ("elb", "str"),
+    ("client_ip", "client_port"): ("client", "addr_port"),
+    ("server_ip", "server_port"): ("backend", "addr_port"),
+    REQUEST_HOST: ("request", "request"),
+    "status": ("elb_status_code", "int"),
+    "bytes_received": ("received_bytes", "int"),
+    "bytes_sent": ("sent_bytes", "int"),
+    # request + backend + response processing times (seconds; -1 = not reached)
+    "duration_ms": (("request_processing_time", "backend_processing_time", "response_processing_time"),
+                    "seconds_sum"),
+    "user_agent": ("user_agent", "qstr"),
+}
 
 
 @dataclass(frozen=True)
 class Variant:
-    pattern: str
+    spec: str  # the line layout (see :func:`render`)
     weight: float = 1.0  # share of the format's confidence a line matching it earns
-
-    @property
-    def regex(self) -> str:
-        return "^" + self.pattern
 
 
 @dataclass(frozen=True)
@@ -155,40 +214,51 @@ class Layout:
     description: str
     specificity: float  # confidence when every sniffed line matches the first variant
     variants: tuple[Variant, ...]
-    columns: dict[str, tuple[str, str]] = field(default_factory=lambda: APACHE_COLS)
+    tokens: dict[str, str] = field(default_factory=lambda: APACHE_TOKENS)
+    columns: dict = field(default_factory=lambda: APACHE_COLS)
     options: tuple[str, ...] = ()
-    #: fast path: the first variant's plain lines as a token sequence (name, kind, pattern)
-    #: kinds: bare (up to the next space), quoted ("..." without backslashes), bracket
-    #: ([...]), paren ((...)); ``extra`` -- a trailing " anything" is allowed
-    fast: tuple[tuple[str, str, str], ...] = ()
-    fast_extra: bool = False
+    #: the first variant's plain lines are cut with numpy (``APACHE_FAST``) when they
+    #: match its ``fast_regex``; a trailing " anything" is its ``extra``
+    fast: bool = False
     #: lines that are the server's own messages, not requests: skipped (counted with
     #: the directives), neither records nor bad rows
     skip: str | None = None
 
-    @property
+    @cached_property
+    def regexes(self) -> tuple[str, ...]:
+        return tuple("^" + render(v.spec, self.tokens)[0] for v in self.variants)
+
+    @cached_property
+    def optional(self) -> frozenset[str]:
+        """Tokens that may be absent (an empty match is null in ``fields``)."""
+        return frozenset().union(*(render(v.spec, self.tokens)[1] for v in self.variants))
+
+    @cached_property
+    def fast_cut(self) -> tuple[tuple[str, str, str], ...]:
+        """(name, kind, pattern) of the first variant's tokens, for the numpy cut."""
+        names = [m["name"] for m in _TOKEN.finditer(self.variants[0].spec) if m["name"]] if self.fast else []
+        return tuple((n, *APACHE_FAST[n]) for n in names if n != "extra")
+
+    @cached_property
+    def fast_extra(self) -> bool:
+        return self.fast and "extra" in self.variants[0].spec
+
+    @cached_property
     def fast_regex(self) -> str:
-        parts = []
-        for _, kind, pat in self.fast:
-            parts.append(
-                {"bare": f"(?:{pat})", "quoted": r'"[^"\\]*"', "bracket": r"\[[^\]]*\]", "paren": r"\([^)]*\)"}[kind]
-            )
+        shape = {"quoted": r'"[^"\\]*"', "bracket": r"\[[^\]]*\]", "paren": r"\([^)]*\)"}
+        parts = [shape.get(kind, f"(?:{pat})") for _, kind, pat in self.fast_cut]
         tail = r"(?: .*\S)?" if self.fast_extra else ""
         return "^" + " ".join(parts) + tail + r"\r?\n?$"
 
 
-_B = r'[^\s"\[,]+'  # a plain address / name token
-_COMMON_FAST = (
-    ("remote_host", "bare", _B),
-    ("ident", "bare", r"\S+"),
-    ("remote_user", "bare", r"\S+"),
-    ("time", "bracket", ""),
-    ("request", "quoted", ""),
-    ("status", "bare", r"\d{3}|-"),
-    ("bytes", "bare", r"\d+|-"),
+#: HAProxy's own messages, which share the log with the requests: connection errors
+#: ("client:port [date] frontend/bind: SSL handshake failure") and process events
+#: ("Proxy NAME started.", "Server b/s is DOWN, ...") -- skipped, not bad rows
+_HAPROXY_MESSAGES = (
+    rf"^{render(_SYSLOG, HAPROXY_TOKENS)[0]}(?:\S+:\d+ \[[^\]]*\] [^\s/]+/[^\s:]+: .+"
+    r"|(?:Proxy|Backend|Frontend|Server) \S+ (?:started|stopped|is (?:UP|DOWN)|has no server available)\b.*"
+    r"|Stopping (?:proxy|backend|frontend) .+|Pausing .+|Resuming .+)\s*$"
 )
-_COMBINED_FAST = (*_COMMON_FAST, ("referer", "quoted", ""), ("user_agent", "quoted", ""))
-_VHOST = (("vhost", "bare", _B),)
 
 V = Variant
 LAYOUTS: dict[str, Layout] = {
@@ -198,11 +268,8 @@ LAYOUTS: dict[str, Layout] = {
             "common",
             'Apache/Nginx common: %h %l %u %t "%r" %>s %b',
             0.80,
-            (
-                V(rf"{HOST} {ID_USER} {COMMON_TAIL}{END}"),
-                V(rf"{ANY_HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
-            ),
-            fast=_COMMON_FAST,
+            (V(f"remote_host {_COMMON}{_CLF_END}"), V(f"remote_host=any {_COMMON}{_CLF_END}", 0.6)),
+            fast=True,
         ),
         Layout(
             "combined",
@@ -210,70 +277,64 @@ LAYOUTS: dict[str, Layout] = {
             "bare - referer/agent; a last quoted field cut at the line end read as written)",
             0.85,
             (
-                V(rf"{HOST} {ID_USER} {COMMON_TAIL} {REF_UA}{EXTRA}"),
-                V(rf"{ANY_HOST} {ID_USER} {COMMON_TAIL} {REF_UA}{EXTRA}", 0.6),
-                V(rf"{HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
-                V(rf"{ANY_HOST} {ID_USER} {COMMON_TAIL}{END}", 0.5),
-                V(rf"{HOST} {ID_USER} {COMMON_TAIL} {REF_UA_CUT}", 0.6),
+                V(f"remote_host {_COMBINED}{_EXTRA}"),
+                V(f"remote_host=any {_COMBINED}{_EXTRA}", 0.6),
+                V(f"remote_host {_COMMON}{_CLF_END}", 0.6),
+                V(f"remote_host=any {_COMMON}{_CLF_END}", 0.5),
+                V(f"remote_host {_REF_UA_CUT}", 0.6),
             ),
-            fast=_COMBINED_FAST,
-            fast_extra=True,
+            fast=True,
         ),
         Layout(
             "vhost-common",
             'Apache vhost_common: %v %h %l %u %t "%r" %>s %b',
             0.86,
-            (V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL}{END}"),),
-            fast=(*_VHOST, *_COMMON_FAST),
+            (V(f"vhost remote_host {_COMMON}{_CLF_END}"),),
+            fast=True,
         ),
         Layout(
             "vhost-combined",
             'Apache vhost_combined: %v %h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"',
             0.90,
             (
-                V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL} {REF_UA}{EXTRA}"),
-                V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL}{END}", 0.6),
-                V(rf"{VHOST} {HOST} {ID_USER} {COMMON_TAIL} {REF_UA_CUT}", 0.6),
+                V(f"vhost remote_host {_COMBINED}{_EXTRA}"),
+                V(f"vhost remote_host {_COMMON}{_CLF_END}", 0.6),
+                V(f"vhost remote_host {_REF_UA_CUT}", 0.6),
             ),
-            fast=(*_VHOST, *_COMBINED_FAST),
-            fast_extra=True,
+            fast=True,
         ),
         Layout(
             "ovh",
             'OVH hosting: %h %v %u %t "%r" %>s %b "%{Referer}i" "%{User-agent}i"',
             0.90,
             (
-                V(
-                    rf"{HOST} (?P<vhost>[A-Za-z0-9.-]*\.[A-Za-z][A-Za-z0-9-]*(?::\d+)?) "
-                    rf"(?P<remote_user>\S+) {COMMON_TAIL} {REF_UA}{EXTRA}"
-                ),
-                V(rf"{HOST} (?P<vhost>\S+) (?P<remote_user>\S+) {COMMON_TAIL} {REF_UA}{EXTRA}", 0.5),
+                V(r"remote_host vhost=ovh remote_user time request status bytes referer user_agent" + _EXTRA),
+                V(r"remote_host vhost=any remote_user time request status bytes referer user_agent" + _EXTRA,
+                  0.5),
             ),
         ),
         Layout(
             "gandi",
             'Gandi hosting: %v %h %l %u %t (%T s) "%r" %>s %b "%{Referer}i" "%{User-agent}i"',
             0.95,
-            (
-                V(
-                    rf"{VHOST} {HOST} {ID_USER} {TIME} (?P<duration>\(\d+ s\)) {REQ} {STATUS} "
-                    rf"{BYTES} {REF_UA}{EXTRA}"
-                ),
-            ),
+            (V("vhost remote_host ident remote_user time duration request status bytes referer user_agent"
+               + _EXTRA),),
             columns={**APACHE_COLS, "duration_ms": ("duration", "paren_seconds")},
         ),
         Layout(
             "s3-access",
             "Amazon S3 server access log",
             0.95,
-            (V(rf"{_S3}{EXTRA}"),),
+            (V("bucket_owner bucket time remote_ip requester request_id operation key request http_status "
+               "error_code bytes_sent object_size total_time turn_around_time referer user_agent" + _EXTRA),),
+            tokens=S3_TOKENS,
             columns={
                 "timestamp": ("time", "clf_time"),
                 "client_ip": ("remote_ip", "str"),
                 "site": ("bucket", "str"),
                 "username": ("requester", "str"),
                 "request_id": ("request_id", "str"),
-                "request": ("request", "request"),
+                REQUEST_HOST: ("request", "request"),
                 "status": ("http_status", "int"),
                 "bytes_sent": ("bytes_sent", "int"),
                 "duration_ms": ("total_time", "ms"),
@@ -287,32 +348,38 @@ LAYOUTS: dict[str, Layout] = {
             0.95,
             # (lines written before ELB added user_agent, ssl_cipher and ssl_protocol end
             # with the request)
-            (V(rf"(?P<time>\d{{4}}-\d\d-\d\dT\S+) {_ELB_CORE}(?:{_ELB_TLS})?{EXTRA}"),),
+            (V(f"time {_ELB}[ user_agent ssl_cipher ssl_protocol]{_EXTRA}"),),
+            tokens=AWS_LB_TOKENS,
             columns=_ELB_COLUMNS,
         ),
         Layout(
             "alb",
             "AWS Application Load Balancer access log (host from the request URL)",
             0.96,
-            (V(rf"(?P<type>[a-z0-9]+) (?P<time>\d{{4}}-\d\d-\d\dT\S+) {_ELB_CORE}{_ELB_TLS}{_ALB_TAIL}{EXTRA}"),),
+            (V(f"type time {_ELB} user_agent ssl_cipher ssl_protocol {_ALB_TAIL}{_EXTRA}"),),
+            tokens=AWS_LB_TOKENS,
             # host: from the request's URL (the Host header as ALB writes it there);
             # domain_name is the TLS SNI, "-" on plain HTTP (kept in the fields)
-            columns={
-                **_ELB_COLUMNS,
-                "request_id": ("trace_id", "qstr"),
-            },
+            columns={**_ELB_COLUMNS, "request_id": ("trace_id", "qstr")},
         ),
         Layout(
             "haproxy",
             "HAProxy HTTP/TCP log (option httplog/tcplog), with or without its syslog prefix "
             "(RFC 3164 or RFC 3339); its own messages skipped",
             0.95,
-            (V(rf"{_HAPROXY}{EXTRA}"), V(rf"{_HAPROXY_TCP}{END}", 0.9)),
+            (
+                V(f"{_SYSLOG}client accept_date frontend backend_server timers status bytes "
+                  "captured_request_cookie captured_response_cookie termination_state conn_counts queues"
+                  "[ captured_request_headers][ captured_response_headers] request" + _EXTRA),
+                V(f"{_SYSLOG}client accept_date frontend backend_server timers=tcp bytes termination_state "
+                  r"conn_counts=tcp queues=tcp\s*$", 0.9),
+            ),
+            tokens=HAPROXY_TOKENS,
             columns={
                 "timestamp": ("accept_date", "haproxy_time"),
-                "client_ip": ("client", "addr_port"),
+                ("client_ip", "client_port"): ("client", "addr_port"),
                 "site": ("frontend", "str"),
-                "request": ("request", "request"),
+                REQUEST_HOST: ("request", "request"),
                 "status": ("status", "int"),
                 "bytes_sent": ("bytes", "int"),
                 "duration_ms": ("timers", "haproxy_total"),
@@ -321,22 +388,6 @@ LAYOUTS: dict[str, Layout] = {
             skip=_HAPROXY_MESSAGES,
         ),
     )
-}
-
-#: tokens that may be absent (optional groups): empty match -> null in ``fields``
-OPTIONAL = {
-    "extra",
-    "syslog_time",
-    "syslog_host",
-    "process",
-    "captured_request_headers",
-    "captured_response_headers",
-    "target_port_list",
-    "target_status_code_list",
-    "user_agent",
-    "ssl_cipher",
-    "ssl_protocol",
-    "referer_cut",
 }
 
 _REQ_RE = (
@@ -545,6 +596,55 @@ def _split_request_regex(req: pa.Array) -> dict[str, pa.Array]:
     return {"method": method, "path": path, "query": query, "protocol": protocol, "host": host}
 
 
+def _timed(parse):
+    def conv(options, raw):
+        v = parse(raw, options)
+        return v, F.count_failed(raw, v)
+
+    return conv
+
+
+def _seconds_sum(options, *raws):
+    """Seconds (-1 = not reached) added up -> milliseconds; any missing part -> null."""
+    total = None
+    for raw in raws:
+        t = F.to_float(raw)
+        t = pc.if_else(pc.less(t, 0), pa.scalar(None, pa.float64()), t)
+        total = t if total is None else pc.add(total, t)
+    return pc.multiply(total, 1000.0), 0
+
+
+def _haproxy_total(options, raw):
+    """TR/Tw/Tc/Tr/Ta (ms): Ta, the total; -1 = aborted."""
+    t = F.to_float(pc.struct_field(pc.extract_regex(raw, r"(?P<t>-?\d+)$"), "t"))
+    return pc.if_else(pc.less(t, 0), pa.scalar(None, pa.float64()), t), 0
+
+
+def _request(options, raw):
+    parts = split_request(F.dash_null(unescape_column(strip_quotes(raw))))
+    return tuple(parts[k] for k in REQUEST_HOST), 0
+
+
+#: converter kind -> (reader options, token(s)) -> (column or columns, values not
+#: converted); the kinds the readers share (``str``, ``int``, ``ms``, ...) are in ``_fields``
+CONVERTERS = {
+    "qstr": lambda options, raw: (F.dash_null(unescape_column(strip_quotes(raw))), cut_quotes(raw)),
+    "user": lambda options, raw: (F.dash_null(unescape_column(raw)), 0),
+    "first_addr": lambda options, raw: (first_addr(raw), 0),
+    "addr_port": lambda options, raw: (addr_port(raw), 0),
+    # "(12 s)"
+    "paren_seconds": lambda options, raw: (
+        pc.multiply(F.to_float(pc.struct_field(pc.extract_regex(raw, r"^\((?P<s>\d+)"), "s")), 1000.0), 0),
+    "clf_time": _timed(lambda raw, options: clf_time(raw)),
+    "iso": _timed(lambda raw, options: iso_time(raw)),
+    "haproxy_time": _timed(
+        lambda raw, options: naive_time(pc.utf8_trim(raw, "[]"), "%d/%b/%Y:%H:%M:%S", options.get("tz"))),
+    "request": _request,
+    "seconds_sum": _seconds_sum,
+    "haproxy_total": _haproxy_total,
+}
+
+
 # --- reading -------------------------------------------------------------------------------
 
 
@@ -556,10 +656,10 @@ def _match(lines: pa.Array, layout: Layout) -> tuple[list[tuple[np.ndarray, pa.S
     remaining = np.arange(len(lines), dtype=np.int64)
     cur = lines
     out = []
-    for v in layout.variants:
+    for regex in layout.regexes:
         if len(remaining) == 0:
             break
-        m = pc.extract_regex(cur, v.regex)
+        m = pc.extract_regex(cur, regex)
         ok = np.asarray(m.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
         if ok.any():
             hit = np.flatnonzero(ok)
@@ -573,7 +673,8 @@ def _match(lines: pa.Array, layout: Layout) -> tuple[list[tuple[np.ndarray, pa.S
     return out, remaining
 
 
-def _merge(parts: list[tuple[np.ndarray, pa.StructArray | dict[str, pa.Array]]]) -> tuple[np.ndarray, dict[str, pa.Array]]:
+def _merge(parts: list[tuple[np.ndarray, pa.StructArray | dict[str, pa.Array]]],
+           optional: frozenset[str]) -> tuple[np.ndarray, dict[str, pa.Array]]:
     """Union of the variants' tokens, rows back in line order."""
     parts = [(p, s if isinstance(s, dict) else {f.name: s.field(f.name) for f in s.type}) for p, s in parts]
     names: list[str] = []
@@ -596,65 +697,26 @@ def _merge(parts: list[tuple[np.ndarray, pa.StructArray | dict[str, pa.Array]]])
         pos = pos[order]
         take = pa.array(order)
         cols = {k: v.take(take) for k, v in cols.items()}
-    for k in OPTIONAL & set(cols):
+    for k in optional & set(cols):
         cols[k] = F.empty_null(cols[k])
     return pos, cols
 
 
 def convert(layout: Layout, tokens: dict[str, pa.Array], ctx) -> dict[str, pa.Array]:
+    """The canonical columns of the layout's tokens, by its ``columns`` table."""
     out: dict[str, pa.Array] = {}
     failed = 0
-    for target, (tok, kind) in layout.columns.items():
-        raw = tokens.get(tok)
-        if raw is None:
+    for targets, (names, kind) in layout.columns.items():
+        raws = [tokens.get(n) for n in ((names,) if isinstance(names, str) else names)]
+        if any(raw is None for raw in raws):
             continue
-        if (common := F.convert(kind, raw)) is not None:
-            out[target], bad = common
-            failed += bad
-        elif kind == "qstr":
-            failed += cut_quotes(raw)
-            out[target] = F.dash_null(unescape_column(strip_quotes(raw)))
-        elif kind == "user":
-            out[target] = F.dash_null(unescape_column(raw))
-        elif kind == "first_addr":
-            out[target] = first_addr(raw)
-        elif kind == "addr_port":
-            ip, port = addr_port(raw)
-            out[target] = ip
-            out[target.replace("_ip", "_port")] = port
-        elif kind == "paren_seconds":  # "(12 s)"
-            secs = pc.struct_field(pc.extract_regex(raw, r"^\((?P<s>\d+)"), "s")
-            out[target] = pc.multiply(F.to_float(secs), 1000.0)
-        elif kind in ("clf_time", "iso", "haproxy_time"):
-            if kind == "clf_time":
-                v = clf_time(raw)
-            elif kind == "iso":
-                v = iso_time(raw)
-            else:
-                v = naive_time(pc.utf8_trim(raw, "[]"), "%d/%b/%Y:%H:%M:%S", ctx.options.get("tz"))
-            failed += F.count_failed(raw, v)
-            out[target] = v
-        elif kind == "request":
-            req = F.dash_null(unescape_column(strip_quotes(raw)))
-            parts = split_request(req)
-            host = parts.pop("host")
-            out.update(parts)
-            if "host" not in layout.columns and pc.any(pc.is_valid(host)).as_py():
-                out["host"] = host
-        elif kind == "elb_total":
-            # request + backend + response processing times (seconds; -1 = not reached)
-            total = None
-            for name in ("request_processing_time", "backend_processing_time", "response_processing_time"):
-                t = F.to_float(tokens[name])
-                t = pc.if_else(pc.less(t, 0), pa.scalar(None, pa.float64()), t)
-                total = t if total is None else pc.add(total, t)
-            out[target] = pc.multiply(total, 1000.0)
-        elif kind == "haproxy_total":  # TR/Tw/Tc/Tr/Ta (ms): Ta, the total; -1 = aborted
-            last = pc.struct_field(pc.extract_regex(raw, r"(?P<t>-?\d+)$"), "t")
-            t = F.to_float(last)
-            out[target] = pc.if_else(pc.less(t, 0), pa.scalar(None, pa.float64()), t)
-        else:  # pragma: no cover - table typo
-            raise AssertionError(kind)
+        common = F.convert(kind, raws[0]) if len(raws) == 1 else None
+        value, bad = common if common is not None else CONVERTERS[kind](ctx.options, *raws)
+        failed += bad
+        if isinstance(targets, str):
+            out[targets] = value
+        else:  # the columns named, in order (a layout may leave out trailing ones)
+            out.update(zip(targets, value, strict=False))
     if failed:
         ctx.conversion_failed(failed)
     return out
@@ -675,7 +737,7 @@ def _views(chunk: LineChunk) -> pa.Array:
 _DELIM = {"bare": 32, "quoted": 34, "bracket": 93, "paren": 41}
 
 
-def fast_tokens(layout: Layout, chunk: LineChunk, idx: np.ndarray) -> dict[str, pa.Array]:
+def fast_cut(layout: Layout, chunk: LineChunk, idx: np.ndarray) -> dict[str, pa.Array]:
     """Cut lines already validated by ``layout.fast_regex`` into their tokens with numpy."""
     arr = chunk.arr
     starts = chunk.starts[idx]
@@ -683,14 +745,14 @@ def fast_tokens(layout: Layout, chunk: LineChunk, idx: np.ndarray) -> dict[str, 
     lo, hi = int(starts[0]), int(ends[-1])
     window = arr[lo:hi]
     found: dict[int, np.ndarray] = {}
-    for byte in {_DELIM[k] for _, k, _ in layout.fast}:
+    for byte in {_DELIM[k] for _, k, _ in layout.fast_cut}:
         # a sentinel past the end keeps searchsorted in range
         found[byte] = np.append(np.flatnonzero(window == byte) + lo, hi + 1)
     cur = starts.copy()
     names: list[str] = []
     s_k: list[np.ndarray] = []
     e_k: list[np.ndarray] = []
-    for name, kind, _ in layout.fast:
+    for name, kind, _ in layout.fast_cut:
         pos = found[_DELIM[kind]]
         if kind == "bare":
             end = np.minimum(pos[np.searchsorted(pos, cur)], ends)
@@ -726,7 +788,7 @@ def parse_chunk(layout: Layout, chunk: LineChunk, idx: np.ndarray, ctx) -> pa.Re
         slow_idx = idx[~okn]
     parts: list[tuple[np.ndarray, pa.StructArray | dict[str, pa.Array]]] = []
     if len(fast_pos):
-        parts.append((fast_pos, fast_tokens(layout, chunk, idx[fast_pos])))
+        parts.append((fast_pos, fast_cut(layout, chunk, idx[fast_pos])))
     if len(slow_idx):
         slow_pos = np.flatnonzero(~okn) if layout.fast else np.arange(len(idx), dtype=np.int64)
         lines = to_str(chunk.slices(slow_idx))
@@ -743,10 +805,10 @@ def parse_chunk(layout: Layout, chunk: LineChunk, idx: np.ndarray, ctx) -> pa.Re
         parts.extend((slow_pos[p], s) for p, s in matched)
     if not parts:
         return None
-    pos, tokens = _merge(parts)
-    if "referer_cut" in tokens:  # a referer cut at the end of the line (no user agent)
-        cut = tokens.pop("referer_cut")
-        tokens["referer"] = pc.coalesce(F.empty_null(tokens["referer"]), cut)
+    pos, tokens = _merge(parts, layout.optional)
+    for cut in [k for k in tokens if k.endswith("_cut")]:  # a last field cut at the line end
+        whole = cut.removesuffix("_cut")
+        tokens[whole] = pc.coalesce(F.empty_null(tokens[whole]), tokens.pop(cut))
     out = convert(layout, tokens, ctx)
     return make_batch(out, len(pos), ctx.source_file, pa.array(chunk.line_numbers(idx[pos])), tokens, on_failed=ctx.conversion_failed)
 
@@ -792,10 +854,10 @@ def sniff_layout(layout: Layout, head: Head) -> float:
         return 0.0
     remaining = pa.array(data, pa.string())
     score = 0.0
-    for v in layout.variants:
+    for v, regex in zip(layout.variants, layout.regexes, strict=True):
         if len(remaining) == 0:
             break
-        ok = pc.match_substring_regex(remaining, v.regex)
+        ok = pc.match_substring_regex(remaining, regex)
         score += v.weight * int(pc.sum(ok).as_py() or 0)
         remaining = remaining.filter(pc.invert(ok))
     return layout.specificity * score / len(data)

@@ -10,8 +10,11 @@ from datetime import UTC, datetime
 
 import click
 
+from ..cli_options import threads_option
 from ..errors import ConfigError, LogferryError
 from ..term import echo, error, json_safe, tsv
+from ..values import NumberParam, WholeParam
+from . import MAX_AGE_SECS
 
 #: the clock of ``run`` and ``prune`` (and of the runs they start); tests freeze it
 clock = time.time
@@ -19,7 +22,7 @@ sleep = time.sleep
 
 config_option = click.option("--config", "-c", help="Config file (default logferry.toml).")
 wait_option = click.option(
-    "--wait", type=click.FloatRange(0, 86400), default=0.0, show_default=True, metavar="SECS",
+    "--wait", type=NumberParam(0, 86400), default=0.0, show_default=True, metavar="SECS",
     help="When a run of the job is in flight, wait up to SECS for it to end (then exit 75).")
 
 
@@ -87,20 +90,21 @@ def _report(name: str, res) -> None:
 @click.option("--compress", default="gzip", help="gzip, zstd or none.")
 @click.option("--fields", help="Comma-separated fields, in order.")
 @click.option("--where", help="Row filter, e.g. 'status>=500'.")
-@click.option("--max-bytes", type=int, default=50_000_000)
-@click.option("--max-age-secs", type=float, default=300)
-@click.option("--max-records", type=int)
+@click.option("--max-bytes", type=WholeParam(1), default=50_000_000)
+@click.option("--max-age-secs", type=NumberParam(0, MAX_AGE_SECS, lo_open=True), default=300)
+@click.option("--max-records", type=WholeParam(1))
 @click.option("--name", help="Object name template or preset (cdn, cloudfront, shop, csv-usage).")
 @click.option("--state", default=".logferry-ship", help="State directory (checkpoints, history).")
 @click.option("--format", "-f", help="Force the input format.")
 @click.option("--service", default="", show_default=False, help="{service} in names; Datadog service.")
 @click.option("--job", "job_name", default="ship", help="Job name inside the state directory.")
 @click.option("--mask-ip", is_flag=True, help="Mask client IPs to a subnet (--ipv4-prefix, --ipv6-prefix).")
-@click.option("--ipv4-prefix", type=int, default=24, help="Subnet kept of IPv4 client IPs with --mask-ip.")
-@click.option("--ipv6-prefix", type=int, default=48, help="Subnet kept of IPv6 client IPs with --mask-ip.")
+@click.option("--ipv4-prefix", type=WholeParam(0, 32), default=24, help="Subnet kept of IPv4 client IPs with --mask-ip.")
+@click.option("--ipv6-prefix", type=WholeParam(0, 128), default=48, help="Subnet kept of IPv6 client IPs with --mask-ip.")
 @click.option("--hash-ip-key-env", metavar="VAR",
               help="Replace client IPs by a keyed hash (HMAC-SHA256); the key is read from environment variable VAR.")
 @wait_option
+@threads_option
 def ship_cmd(
     sources: tuple[str, ...],
     dest: str,
@@ -121,6 +125,7 @@ def ship_cmd(
     ipv6_prefix: int,
     hash_ip_key_env: str | None,
     wait: float,
+    threads: int | None,
 ) -> None:
     """Ship logs once to a destination; run again with the same --state to send only what is new.
 
@@ -141,15 +146,18 @@ def ship_cmd(
         Codec(compress)
         tmpl = naming.PRESETS[name] if name in naming.PRESETS else naming.resolve(name)
         naming.validate(tmpl)
-        if where:
-            from ..transforms import compile_where
+        from ..transforms import compile_where, job_fields
+        from ..writers import writer_factory
 
+        writer_factory(to)
+        if where:
             compile_where(where)
         job = Job(
             name=job_name, sources=tuple(sources), dest=dest, format=format, to=to,
-            compress=compress, fields=tuple(f.strip() for f in fields.split(",")) if fields else None,
+            compress=compress, fields=tuple(job_fields(fields.split(","))) if fields else None,
             where=where, limits=Limits(max_bytes, max_age_secs, max_records), name_template=tmpl,
             service=service, privacy=_cli_privacy(mask_ip, ipv4_prefix, ipv6_prefix, hash_ip_key_env),
+            reader_options={} if threads is None else {"threads": threads},
         )
         opts: dict = {}
         if dest.startswith("datadog://") and service:
@@ -286,7 +294,7 @@ def export_start(name: str, config: str | None) -> None:
 
 @click.argument("name", required=False)
 @click.option("--failed", is_flag=True, help="Failed runs only.")
-@click.option("--limit", type=int, default=50)
+@click.option("--limit", type=WholeParam(1), default=50)
 @config_option
 @click.option("--json", "as_json", is_flag=True)
 def export_history(name: str | None, failed: bool, limit: int, config: str | None, as_json: bool) -> None:
@@ -309,7 +317,7 @@ def export_history(name: str | None, failed: bool, limit: int, config: str | Non
               r.records, r.bytes, r.error or "")])
 
 
-@click.argument("run_id", type=int)
+@click.argument("run_id", type=WholeParam(1))
 @config_option
 @click.option("--json", "as_json", is_flag=True)
 def export_show(run_id: int, config: str | None, as_json: bool) -> None:
@@ -333,13 +341,14 @@ def export_show(run_id: int, config: str | None, as_json: bool) -> None:
         tsv([(o.name, o.size, o.records, f"sha256:{o.sha256}")])
 
 
-def _scheduler(loaded, names: list[str], stop) -> None:
-    """The foreground scheduler on the module's ``clock`` / ``sleep`` (tests freeze them)."""
+def _scheduler(loaded, names: list[str], stop, alerts=None) -> None:
+    """The foreground scheduler on the module's ``clock`` / ``sleep`` (tests freeze them);
+    with ``alerts`` (the alert rules' own thread) and no scheduled job, waits for SIGTERM."""
     from .schedule import Schedule
 
     scheds = {n: Schedule.make(loaded.cfg.jobs[n].every_minutes, loaded.cfg.jobs[n].cron) for n in names}
     scheds = {n: s for n, s in scheds.items() if s.every_secs or s.cron}
-    if not scheds:
+    if not scheds and alerts is None:
         _fail("no scheduled jobs (set every_minutes or cron)")
     scheduler_loop(loaded, scheds, stop, clock=clock, sleep=sleep)
     echo("scheduler: stopped cleanly")
@@ -396,9 +405,13 @@ def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5, rel
 
 @config_option
 def run_cmd(config: str | None) -> None:
-    """Run every scheduled job in the foreground (SIGTERM finishes the current object and exits)."""
+    """Run every scheduled job in the foreground, and the alert rules on [alerts] db (SIGTERM
+    finishes the current object and exits)."""
+    from ..alerts.runner import start as start_alerts
+
     loaded = _load(config)
-    _scheduler(loaded, sorted(loaded.cfg.jobs), _install_sigterm())
+    stop = _install_sigterm()
+    _scheduler(loaded, sorted(loaded.cfg.jobs), stop, alerts=start_alerts(loaded, lambda: loaded, stop))
 
 
 @config_option

@@ -1,9 +1,11 @@
 """The shipping chain as plain functions; the clock, the sleep and the destination are
 injected so tests run it with a frozen clock and real servers.
 
-    sources (new data since the checkpoints) -> read -> transform (filter, privacy,
-    fields) -> encode (writer) -> rotate -> name -> destination.put (retries)
-    -> checkpoint + history (one SQLite transaction)
+    plan (which files, from where: sources since their checkpoints)
+      -> read (records, file line numbers) -> transform (filter, privacy, fields)
+      -> encode + rotate (encode.py: the writer, compression, limits) -> name
+      -> deliver (destination.put, retries) -> commit (checkpoint + history, one
+      SQLite transaction)
 
 Exactly once per destination: an object's name is computed, recorded as the job's
 *intent*, the object is put (a put of the same name replaces), and only then the
@@ -14,18 +16,18 @@ first object reuses the intended name, so nothing is lost and nothing appears tw
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
 import socket
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,13 +35,11 @@ from .. import sources as src
 from ..errors import ConfigError, InputError, LogferryError, PermanentError, TransientError
 from ..privacy import Privacy
 from . import naming
-from .rotate import BatchRotator, Codec, Limits, LineRotator, Obj
+from .encode import Encoder, Marks, encoder_for
+from .rotate import Limits, Obj
 from .state import State
 
 log = logging.getLogger("logferry.ship")
-
-DATADOG_MAX_RECORDS = 1000
-DATADOG_MAX_BYTES = 4_000_000
 
 
 @dataclass(frozen=True)
@@ -73,11 +73,8 @@ class Filter:
                     c = pc.equal(st, int(s))
                 m = c if m is None else pc.or_kleene(m, c)
             both(m)
-        if self.sites:
-            site = b.column("site")
-            host = b.column("host")
-            vals = pa.array(list(self.sites), pa.string())
-            both(pc.or_kleene(pc.is_in(site, vals), pc.is_in(host, vals)))
+        if self.sites:  # the log's site, never the Host header a client sends
+            both(pc.is_in(b.column("site"), pa.array(list(self.sites), pa.string())))
         ts = b.column("timestamp")
         if self.since is not None:
             both(pc.greater_equal(ts, pa.scalar(self.since, ts.type)))
@@ -196,55 +193,8 @@ def _site_filter(sites: tuple[str, ...]) -> Callable[[pa.RecordBatch], pa.Record
     return apply
 
 
-# --------------------------------------------------------------------------- encoding
-def encode_jsonl(batch: pa.RecordBatch, include_fields: bool) -> tuple[bytes, np.ndarray]:
-    """JSON lines of a batch: (bytes, offsets[n+1]) -- vectorised."""
-    from ..writers.jsonl import json_lines
-
-    arr = json_lines(batch, include_fields=include_fields)
-    return _lines_buffer(arr)
-
-
-def _lines_buffer(arr: pa.Array) -> tuple[bytes, np.ndarray]:
-    if isinstance(arr, pa.ChunkedArray):
-        arr = arr.combine_chunks()
-    ls = pa.large_string()
-    arr = pc.binary_join_element_wise(arr.cast(ls), pa.scalar("", ls), pa.scalar("\n", ls))
-    _, offs, data = arr.buffers()
-    o = np.frombuffer(offs, dtype=np.int64)[arr.offset : arr.offset + len(arr) + 1]
-    base = int(o[0])
-    # a view of the Arrow buffer, not a copy (the rotator slices and compresses it)
-    raw = memoryview(data)[base : int(o[-1])] if data is not None else b""
-    return raw, (o - base)
-
-
-def encode_generic(to: str, batch: pa.RecordBatch, options: dict[str, Any]) -> tuple[bytes, bytes, np.ndarray]:
-    """Render a batch with any line writer; returns (header, lines, offsets)."""
-    from ..writers import get_writer
-
-    buf = io.BytesIO()
-    w = get_writer(to, buf, **options)
-    w.write(batch)
-    w.close()
-    out = buf.getvalue()
-    if not out:
-        return b"", b"", np.zeros(1, dtype=np.int64)
-    arr = np.frombuffer(out, dtype=np.uint8)
-    nl = np.flatnonzero(arr == 10)
-    ends = nl + 1
-    if len(out) and out[-1:] != b"\n":
-        ends = np.append(ends, len(out))
-    starts = np.concatenate([[0], ends[:-1]])
-    k = len(starts) - batch.num_rows
-    if k < 0:
-        raise LogferryError(f"writer {to} wrote fewer lines than records; it cannot be rotated by line")
-    cut = int(starts[k]) if k < len(starts) else len(out)
-    header = out[:cut]
-    offsets = np.concatenate([starts[k:], [len(out)]]).astype(np.int64) - cut
-    return header, out[cut:], offsets
-
-
 # ---------------------------------------------------------------------------- engine
+# plan (which files, from where) -> the run's chain (_run) -> read -> name, deliver, commit
 @dataclass
 class _FileRun:
     fs: Any  # state.FileState
@@ -252,16 +202,83 @@ class _FileRun:
     tracker: src.Tracker | None = None
     final: tuple[int, int, int, bytes] | None = None  # line, anchor line, anchor off, header
     eof: int = 1  # 0 when an unfinished last line was held back
+    done: int | None = None  # the last line whose records are all in the encoder
+    failed: list[str] = field(default_factory=list)  # why reading broke off
+
+    def checkpoint(self) -> tuple[int, int, int, int, str, int]:
+        """The state row of where this file was read to (``final``)."""
+        line, aline, aoff, hdr = self.final  # type: ignore[misc]
+        return (self.fs.id, line, aline, aoff, hdr.decode("utf-8", "replace"), self.eof)
+
+    def checkpoint_at(self, line: int) -> tuple[int, int, int, int, str, int]:
+        """The state row of a line within the file (where an object ends)."""
+        if self.final is not None and self.final[0] == line:
+            return self.checkpoint()
+        aline, aoff, hdr = self.tracker.state_at(line)  # type: ignore[union-attr]
+        return (self.fs.id, line, aline, aoff, hdr.decode("utf-8", "replace"), 0)
+
+
+@dataclass
+class Plan:
+    """The files of a run, in order, with where each was read to; what went wrong."""
+
+    files: list[_FileRun]
+    errors: list[str] = field(default_factory=list)
+    read_ok: int = 0  # files read to their end
+
+    def checkpoints_upto(self, last: tuple[int, int]) -> list[tuple[int, int, int, int, str, int]]:
+        """The checkpoints an object ending at ``last`` (file id, line) moves: the files
+        before it that were read to their end, and its own."""
+        fid, line = last
+        cps = []
+        for f in self.files:
+            if f.fs.id == fid:
+                cps.append(f.checkpoint_at(line))
+                break
+            if f.final is not None:
+                cps.append(f.checkpoint())
+        return cps
+
+    def commit_rest(self, state: State) -> None:
+        """Files whose remaining lines were all filtered out or bad advance too."""
+        finals = [f.checkpoint() for f in self.files if f.final is not None]
+        if finals:
+            state.set_checkpoints(finals)
+
+    def report(self, res: RunResult) -> None:
+        if self.errors:
+            res.error = _clean("; ".join(self.errors))
+            res.partial = bool(self.read_ok or res.objects)
+
+    def __enter__(self) -> Plan:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        for f in self.files:
+            if f.tracker is not None:
+                try:
+                    f.tracker.close()
+                except Exception:
+                    pass
+
+
+def plan_files(job: Job, state: State, now: float) -> Plan:
+    """Which files, from where: the job's sources with their state rows and checkpoints."""
+    try:
+        return Plan(match_sources(job, state, now))
+    except LogferryError:
+        raise
+    except Exception as e:  # a source that cannot be listed (a server down, refused login)
+        raise SourceError(f"sources {', '.join(job.sources)}: cannot list them: "
+                          f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}") from e
 
 
 def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
     """Current files of the job with their state rows (new files get one); which file is
     which (renamed, grown, rotated and compressed, copytruncated, moved on an object
     store) is decided by the shared source layer (``sources.match_files``)."""
-    known = state.files(job.name)
-    remote_known = {f.path: (f.size, f.mtime, f.fp, f.fp_len) for f in known if f.dev is None}
     out = []
-    for m in src.match_files(src.expand(list(job.sources), remote_known), known):
+    for m in _matched(job, state):
         sf, match = m.sf, m.known
         if m.how == "compressed":
             # from now on it is this (immutable) compressed file, at the same line checkpoint
@@ -276,6 +293,40 @@ def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
                 state.update_file_seen(match.id, sf.path, sf.fp, sf.fp_len, sf.size, sf.mtime)
         out.append(_FileRun(fs, sf))
     return out
+
+
+def _matched(job: Job, state: State):
+    known = state.files(job.name)
+    remote_known = {f.path: (f.size, f.mtime, f.fp, f.fp_len) for f in known if f.dev is None}
+    return src.match_files(src.expand(list(job.sources), remote_known), known)
+
+
+def next_record_time(job: Job, state: State) -> datetime | None:
+    """The time of the first record the next run of ``job`` will deliver (after the
+    checkpoints, through the job's filters): the time its next object is named after
+    (``naming.render``); None when no record is pending or it has no time.  Reads the
+    sources from their checkpoints and changes nothing."""
+    from ..reader import RecordStream
+
+    transform, _ = compile_transforms(job)
+    for m in _matched(job, state):
+        fs = m.known  # None: a new file, read from its start
+        t = src.open_from(m.sf.path, m.sf.remote, fs.line if fs else 0, fs.anchor_line if fs else 0,
+                          fs.anchor_off if fs else 0, fs.header.encode("utf-8") if fs else b"",
+                          (fs.title.encode("utf-8") or None) if fs else None)
+        try:
+            stream = RecordStream(t, job.format, options=job.reader_options, on_bad=lambda _b: None,
+                                  source_name=m.sf.path, chunk_size=READ_CHUNK)
+            for batch in stream:
+                batch = transform(batch)
+                if batch.num_rows:
+                    ts = batch.column("timestamp")[0].as_py()
+                    return ts.astimezone(UTC) if ts is not None else None
+        except InputError:
+            continue  # (an empty file or one nothing can be read from: the next)
+        finally:
+            t.close()
+    return None
 
 
 def run_job(
@@ -339,259 +390,183 @@ def _clean(msg: str) -> str:
 def _run(job: Job, state: State, dest: Any, res: RunResult, clock, sleep, stop: Stop,
          bad_rows_path: str | None) -> bool:
     """Deliver what is new; True when a stop request ended the run before the end of the
-    sources (the object being built is still finished and delivered)."""
+    sources (the object being built is still finished and delivered).
+
+    plan -> read -> transform -> encode + rotate -> name -> deliver -> commit"""
     transform, select = compile_transforms(job)
-    records_only = getattr(dest, "records_only", False)
-    to = "jsonl" if records_only else job.to
-    limits = job.limits
-    if records_only:
-        limits = Limits(
-            max_bytes=min(limits.max_bytes or DATADOG_MAX_BYTES, DATADOG_MAX_BYTES),
-            max_age_secs=limits.max_age_secs,
-            max_records=min(limits.max_records or DATADOG_MAX_RECORDS, DATADOG_MAX_RECORDS),
-        )
-    from ..writers import writer_factory
-
-    factory = writer_factory(to)
-    binary = bool(getattr(factory, "binary", False))
-    codec = Codec("none" if records_only or binary else job.compress)
-    ext = (getattr(factory, "extension", "") or "") + codec.ext
-    host = socket.gethostname()
-    seq = state.next_seq(job.name)
-    pending_name, pending_seq = state.pending(job.name)
+    encoder = encoder_for(job, dest, clock)  # encode + rotate: format, compression, limits
+    plan = plan_files(job, state, clock())  # which files, from where
+    out = _Delivery(job, state, dest, res, clock, sleep, encoder.ext, plan)  # name, deliver, commit
     try:
-        runs = match_sources(job, state, clock())
-    except LogferryError:
-        raise
-    except Exception as e:  # a source that cannot be listed (a server down, refused login)
-        raise SourceError(f"sources {', '.join(job.sources)}: cannot list them: "
-                          f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}") from e
-    by_id = {r.fs.id: r for r in runs}
-    order = [r.fs.id for r in runs]
-    bad_f = open(bad_rows_path, "ab") if bad_rows_path else None
+        with plan, _bad_rows(bad_rows_path, res) as on_bad:
+            for f in plan.files:
+                if stop.requested:
+                    return True
+                stream = _open(f, job, state, clock, plan, on_bad)  # read
+                if stream is None:
+                    continue
+                if not _ship_file(f, stream, transform, select, encoder, out, stop):
+                    return True
+                _finish(f, stream, res, plan)
+            if not out.all(encoder.flush(), stop):
+                return True
+            plan.commit_rest(state)  # files whose last lines were all filtered out or bad
+            return False
+    finally:
+        plan.report(res)  # files that could not be read (an exception's message replaces it)
 
-    def checkpoints_upto(last: tuple[int, int]) -> list[tuple[int, int, int, int, str, int]]:
-        fid, line = last
-        cps = []
-        for i in order:
-            r = by_id[i]
-            if i == fid:
-                if r.final is not None and r.final[0] == line:
-                    cps.append((i, *r.final[:3], r.final[3].decode("utf-8", "replace"), r.eof))
-                else:
-                    aline, aoff, hdr = r.tracker.state_at(line)
-                    cps.append((i, line, aline, aoff, hdr.decode("utf-8", "replace"), 0))
-                break
-            if r.final is not None:
-                cps.append((i, *r.final[:3], r.final[3].decode("utf-8", "replace"), r.eof))
-        return cps
 
-    def deliver(o: Obj) -> None:
-        nonlocal seq, pending_name
+def _ship_file(f: _FileRun, stream, transform, select, encoder: Encoder, out: _Delivery,
+               stop: Stop) -> bool:
+    """read -> transform -> encode + rotate -> name, deliver, commit, batch after batch;
+    False when a stop request ended it.
+
+    A stop request (SIGTERM) lets the object being put finish, then ends the run: nothing
+    more is delivered and the records not yet in a delivered object stay behind the
+    checkpoint for the next run."""
+    for batch in _read(f, stream):
+        # encode in slices: the JSON of a whole reader batch (~80k rows with the raw
+        # fields) and its intermediates would cost hundreds of MB at once
+        for part in _slices(transform(batch), ENCODE_ROWS):
+            if part.num_rows:
+                # the marks come before the field selection, which may drop their columns
+                out.all(encoder.add(select(part), Marks(part, f.fs.id)), stop)
+                if stop.requested:
+                    return False
+        if stop.requested:
+            return False
+    return not stop.requested
+
+
+# ------------------------------------------------------------------------------ read
+def _open(f: _FileRun, job: Job, state: State, clock, plan: Plan, on_bad) -> Any:
+    """The file's record stream from its checkpoint on; None when there is nothing to
+    read (an empty file: read to its end) or it cannot be opened (noted in ``plan``; the
+    other files still go)."""
+    fs = f.fs
+    hold = (not f.sf.remote) and (clock() - f.sf.mtime) < job.partial_grace_secs
+    try:
+        t = src.open_from(f.sf.path, f.sf.remote, fs.line, fs.anchor_line, fs.anchor_off,
+                          fs.header.encode("utf-8"), fs.title.encode("utf-8") or None,
+                          hold_partial=hold)
+    except Exception as e:  # this file cannot be opened: the others still go
+        plan.errors.append(_file_error(f.sf.path, e))
+        return None
+    f.tracker = t
+    try:
+        from ..reader import RecordStream
+
+        stream = RecordStream(t, job.format, options=job.reader_options, on_bad=on_bad(f.sf.path, t),
+                              source_name=f.sf.path, chunk_size=READ_CHUNK)
+    except Exception as e:
+        t.close()
+        if isinstance(e, InputError) and ("empty input" in str(e) or "nothing to detect" in str(e)):
+            f.final = (fs.line, fs.anchor_line, fs.anchor_off, fs.header.encode())
+            plan.read_ok += 1
+        else:
+            plan.errors.append(_file_error(f.sf.path, e))
+        return None
+    if fs.title == "" and t.title and fs.line == 0:
+        state.con.execute("UPDATE files SET title=? WHERE id=?", (t.title.decode("utf-8", "replace"), fs.id))
+    return stream
+
+
+def _read(f: _FileRun, stream) -> Iterator[pa.RecordBatch]:
+    """The file's batches, its lines numbered as in the file, until it ends or fails (a
+    corrupt or truncated file, an I/O error: noted in ``f.failed``)."""
+    it = iter(stream)
+    while True:
+        try:
+            batch = next(it)
+        except StopIteration:
+            return
+        except Exception as e:
+            f.failed.append(_file_error(f.sf.path, e))
+            return
+        batch = _renumber(batch, f.tracker)
+        if batch.num_rows:
+            f.done = int(batch.column("line_number")[-1].as_py())
+        yield batch
+
+
+def _finish(f: _FileRun, stream, res: RunResult, plan: Plan) -> None:
+    """Where the file was read to: its end, or the last line read when it broke off (what
+    was read of it goes; the next run retries it from there)."""
+    t = f.tracker
+    res.bad += stream.stats.bad_omitted  # bad rows past the file's cap: counted only
+    if f.failed:
+        plan.errors.extend(f.failed)
+        if f.done is not None:
+            f.final = (f.done, *t.state_at(f.done))
+            f.eof = 0
+    else:
+        f.final = (t.line, *t.state_at(t.line))
+        f.eof = 0 if t.held else 1
+        plan.read_ok += 1
+    t.close()
+
+
+# ---------------------------------------------------------------- name, deliver, commit
+class _Delivery:
+    """Name -> deliver -> commit, one object at a time.  A new name is recorded as the
+    job's intent before the put, and the checkpoints advance after it, in one transaction
+    with the object's history row; a killed run's intent is the next object's name."""
+
+    def __init__(self, job: Job, state: State, dest: Any, res: RunResult, clock, sleep, ext: str,
+                 plan: Plan):
+        self.job, self.state, self.dest, self.res = job, state, dest, res
+        self.clock, self.sleep, self.ext, self.plan = clock, sleep, ext, plan
+        self.host = socket.gethostname()
+        self.seq = state.next_seq(job.name)
+        self.pending = state.pending(job.name)  # (name, seq) or (None, None)
+
+    def all(self, objs: Iterator[Obj], stop: Stop) -> bool:
+        """Deliver the objects; False when a stop request came first (the rest stays)."""
+        for o in objs:
+            if stop.requested:
+                return False
+            self.one(o)
+        return True
+
+    def one(self, o: Obj) -> None:
         data = o.data
         o.parts = [data]  # one copy of the object in memory, not pieces + joined
+        name, seq = self.name(o)
+        _with_retries(lambda: self.dest.put(name, data), self.job, self.sleep)
+        self.commit(o, name, data, seq)
+
+    def name(self, o: Obj) -> tuple[str, int]:
+        pending_name, pending_seq = self.pending
         if pending_name is not None:
-            name, this_seq = pending_name, pending_seq if pending_seq is not None else seq
-            pending_name = None
-        else:
-            this_seq = seq
-            ts = o.first_ts or datetime.fromtimestamp(clock(), UTC)
-            name = naming.check_name(naming.render(
-                job.name_template, ts, seq=this_seq, job=job.name,
-                position=f"{o.first[0]}:{o.first[1]}:{this_seq}", service=job.service,
-                site=job.site, host=host, ext=ext,
-            ))
-            _check_free(dest, name, job, state, sleep)
-            state.set_pending(job.name, name, this_seq)
-        _with_retries(lambda: dest.put(name, data), job, sleep)
-        seq = this_seq + 1
-        state.commit_object(
-            job.name, res.run_id, name, len(data), o.records, hashlib.sha256(data).hexdigest(),
-            clock(), o.first_ts.isoformat() if o.first_ts else None, checkpoints_upto(o.last), seq,
-            dest=job.dest,
+            self.pending = (None, None)
+            return pending_name, pending_seq if pending_seq is not None else self.seq
+        job, seq = self.job, self.seq
+        ts = o.first_ts or datetime.fromtimestamp(self.clock(), UTC)
+        name = naming.check_name(naming.render(
+            job.name_template, ts, seq=seq, job=job.name, position=f"{o.first[0]}:{o.first[1]}:{seq}",
+            service=job.service, site=job.site, host=self.host, ext=self.ext,
+        ))
+        _check_free(self.dest, name, job, self.state, self.sleep)
+        self.state.set_pending(job.name, name, seq)
+        return name, seq
+
+    def commit(self, o: Obj, name: str, data: bytes, seq: int) -> None:
+        self.seq = seq + 1
+        self.state.commit_object(
+            self.job.name, self.res.run_id, name, len(data), o.records, hashlib.sha256(data).hexdigest(),
+            self.clock(), o.first_ts.isoformat() if o.first_ts else None,
+            self.plan.checkpoints_upto(o.last), self.seq, dest=self.job.dest,
         )
-        res.objects += 1
-        res.records += o.records
-        res.bytes += len(data)
-        res.names.append(name)
-
-    if binary and job.fields and to == "parquet":
-        # the chosen fields, in their order (the Parquet writer proper writes the whole
-        # canonical schema); raw fields as a map column, as the writer does
-        import pyarrow.parquet as pq
-
-        from ..writers.parquet import struct_to_map
-
-        def render(table: pa.Table) -> bytes:
-            i = table.schema.get_field_index("fields")
-            if i >= 0 and pa.types.is_struct(table.schema.field(i).type):
-                col = table.column(i).combine_chunks()
-                table = table.set_column(i, "fields", struct_to_map(col))
-            buf = io.BytesIO()
-            pq.write_table(table, buf, compression="zstd")
-            return buf.getvalue()
-    elif binary:
-        def render(table: pa.Table) -> bytes:
-            buf = io.BytesIO()
-            w = factory(buf)
-            for b in table.to_batches():
-                w.write(b)
-            w.close()
-            return buf.getvalue()
-
-    if binary:
-        brot = BatchRotator(limits, render, clock)
-        lrot = None
-    else:
-        lrot = LineRotator(limits, codec, clock)
-        brot = None
-    errors: list[str] = []
-    read_ok = 0  # files read to their end
-    include_fields = not job.fields
-    interrupted = False
-    try:
-        for r in runs:
-            if stop.requested:
-                interrupted = True
-                break
-            fs = r.fs
-            hold = (not r.sf.remote) and (clock() - r.sf.mtime) < job.partial_grace_secs
-            try:
-                t = src.open_from(r.sf.path, r.sf.remote, fs.line, fs.anchor_line, fs.anchor_off,
-                                  fs.header.encode("utf-8"), fs.title.encode("utf-8") or None,
-                                  hold_partial=hold)
-            except Exception as e:  # this file cannot be opened: the others still go
-                errors.append(_file_error(r.sf.path, e))
-                continue
-            r.tracker = t
-            try:
-                from ..reader import RecordStream
-
-                stream = RecordStream(t, job.format, options=job.reader_options,
-                                      on_bad=_bad_writer(bad_f, res, r.sf.path, t),
-                                      source_name=r.sf.path, chunk_size=READ_CHUNK)
-            except Exception as e:
-                t.close()
-                if isinstance(e, InputError) and ("empty input" in str(e) or "nothing to detect" in str(e)):
-                    r.final = (fs.line, fs.anchor_line, fs.anchor_off, fs.header.encode())
-                    read_ok += 1
-                    continue
-                errors.append(_file_error(r.sf.path, e))
-                continue
-            if fs.title == "" and t.title and fs.line == 0:
-                state.con.execute("UPDATE files SET title=? WHERE id=?",
-                                  (t.title.decode("utf-8", "replace"), fs.id))
-            read_error: list[str] = []
-            done_line = None  # the last line whose records are all in the rotator
-            for big in _reading(stream, r.sf.path, read_error):
-                big = _renumber(big, t)
-                if big.num_rows:
-                    done_line = int(big.column("line_number")[-1].as_py())
-                big = transform(big)
-                # encode in slices: the JSON of a whole reader batch (~80k rows with the
-                # raw fields) and its intermediates would cost hundreds of MB at once
-                for batch in _slices(big, ENCODE_ROWS):
-                    if batch.num_rows == 0:
-                        continue
-                    marks_lines = batch.column("line_number").to_numpy()
-                    tscol = batch.column("timestamp")
-                    batch = select(batch)
-                    fid = fs.id
-
-                    def mark(i, _m=marks_lines, _f=fid):
-                        return (_f, int(_m[i]))
-
-                    def tsf(i, _c=tscol):
-                        return _c[i].as_py() if _c is not None else None
-
-                    if brot is not None:
-                        tbl = pa.Table.from_batches([batch])
-                        objs = brot.add(
-                            tbl, list(zip([fid] * batch.num_rows, marks_lines.tolist(), strict=True)),
-                            [tsf(i) for i in range(batch.num_rows)])
-                    else:
-                        if to == "jsonl":
-                            header, (data, offs) = b"", encode_jsonl(batch, include_fields)
-                        else:
-                            header, data, offs = encode_generic(to, batch, {})
-                        objs = _chain(lrot.set_header(header), lrot.add(data, offs, mark, tsf))
-                    # a stop request (SIGTERM) lets the object being put finish, then ends
-                    # the run: nothing more is delivered and the records not yet in a
-                    # delivered object stay behind the checkpoint for the next run
-                    for o in _chain(objs, (brot or lrot).tick()):
-                        if stop.requested:
-                            break
-                        deliver(o)
-                    if stop.requested:
-                        break
-                if stop.requested:
-                    break
-            if stop.requested:
-                interrupted = True
-                break
-            res.bad += stream.stats.bad_omitted  # bad rows past the file's cap: counted only
-            if read_error:
-                # the file broke off: what was read of it goes (its checkpoint moves to the
-                # last line read) and the next run retries it from there
-                errors.extend(read_error)
-                if done_line is not None:
-                    aline, aoff, hdr = t.state_at(done_line)
-                    r.final = (done_line, aline, aoff, hdr)
-                    r.eof = 0
-                t.close()
-                continue
-            aline, aoff, hdr = t.state_at(t.line)
-            r.final = (t.line, aline, aoff, hdr)
-            r.eof = 0 if t.held else 1
-            read_ok += 1
-            t.close()
-        if not interrupted:
-            for o in (brot or lrot).flush():
-                if stop.requested:
-                    interrupted = True
-                    break
-                deliver(o)
-        if not interrupted:
-            # files whose remaining lines were all filtered out / bad: advance them too
-            finals = [(i, *by_id[i].final[:3], by_id[i].final[3].decode("utf-8", "replace"),
-                       by_id[i].eof)
-                      for i in order if by_id[i].final is not None]
-            if finals:
-                state.set_checkpoints(finals)
-    finally:
-        if bad_f:
-            bad_f.close()
-        for r in runs:
-            if r.tracker is not None:
-                try:
-                    r.tracker.close()
-                except Exception:
-                    pass
-    if errors:
-        res.error = _clean("; ".join(errors))
-        res.partial = bool(read_ok or res.objects)
-    return interrupted
+        self.res.objects += 1
+        self.res.records += o.records
+        self.res.bytes += len(data)
+        self.res.names.append(name)
 
 
 def _file_error(path: str, e: BaseException) -> str:
     msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}"
     msg = msg.replace("<stream>", path)
     return _clean(msg if path in msg else f"{path}: {msg}")
-
-
-def _reading(stream, path: str, failed: list[str]) -> Iterator[pa.RecordBatch]:
-    """The stream's batches until it ends or fails; a failure of reading (a corrupt or
-    truncated file, an I/O error) ends this file only and is put in ``failed``."""
-    it = iter(stream)
-    while True:
-        try:
-            big = next(it)
-        except StopIteration:
-            return
-        except Exception as e:
-            failed.append(_file_error(path, e))
-            return
-        yield big
 
 
 #: bytes of log text parsed at a time: the reader's default (8 MiB, parsed in segments on
@@ -608,11 +583,6 @@ def _slices(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
         yield batch.slice(i, rows)
 
 
-def _chain(*its: Iterator[Obj]) -> Iterator[Obj]:
-    for it in its:
-        yield from it
-
-
 def _renumber(batch: pa.RecordBatch, t: src.Tracker) -> pa.RecordBatch:
     """Reader line numbers (which count the replayed header) -> the file's numbering."""
     shift = t.base - t.prefix_lines
@@ -621,6 +591,18 @@ def _renumber(batch: pa.RecordBatch, t: src.Tracker) -> pa.RecordBatch:
     i = batch.schema.get_field_index("line_number")
     col = pc.add(batch.column(i), pa.scalar(shift, pa.int64()))
     return batch.set_column(i, "line_number", col)
+
+
+@contextmanager
+def _bad_rows(path: str | None, res: RunResult) -> Iterator[Callable[[str, src.Tracker], Callable]]:
+    """``on_bad(file, tracker)``: the bad rows callback of a file, which counts them in
+    ``res`` and appends them to ``path`` (a JSON line each) when given."""
+    f = open(path, "ab") if path else None
+    try:
+        yield partial(_bad_writer, f, res)
+    finally:
+        if f:
+            f.close()
 
 
 def _bad_writer(f, res: RunResult, path: str, t: src.Tracker):

@@ -74,11 +74,25 @@ _STR_SPEC = re.compile(r"(?:.?[<>=^])?\d*s?")
 _UNIQUE = ("seq", "uuid", "uuid8")
 
 
+#: the widest a field may be padded, and the longest precision (a name is at most 1024
+#: bytes: a width beyond that can only make a huge string before the length check)
+MAX_WIDTH = 256
+#: a number in a format spec: its width or precision (a fill digit stands alone)
+_NUMBER = re.compile(r"\d+")
+
+
 def _parts(template: str):
+    """The template's (literal, field, spec, conversion) parts; every field's width and
+    precision bounded (MAX_WIDTH) before anything is formatted."""
     try:
-        return list(string.Formatter().parse(template))
+        parts = list(string.Formatter().parse(template))
     except ValueError as e:
         raise ConfigError(f"name template {template!r}: {e}") from None
+    for _lit, fld, spec, _conv in parts:
+        if fld is not None and any(len(d) > 4 or int(d) > MAX_WIDTH for d in _NUMBER.findall(spec or "")):
+            raise ConfigError(f"name template {template!r}: the width or precision of {{{fld}}} is "
+                              f"above {MAX_WIDTH} (an object name is at most 1024 bytes)")
+    return parts
 
 
 def validate(template: str, *, job: str = "j", service: str = "", site: str = "",

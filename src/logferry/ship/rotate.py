@@ -31,6 +31,14 @@ class Limits:
             if v is not None and v <= 0:
                 raise ValueError(f"{k} must be positive, got {v}")
 
+    def within(self, max_bytes: int | None = None, max_records: int | None = None) -> Limits:
+        """These limits capped by a destination's own (None: no cap)."""
+
+        def cap(mine: int | None, theirs: int | None) -> int | None:
+            return mine if theirs is None else min(mine or theirs, theirs)
+
+        return Limits(cap(self.max_bytes, max_bytes), self.max_age_secs, cap(self.max_records, max_records))
+
 
 class Codec:
     """Encode a piece of text as a self-contained compressed unit."""

@@ -11,11 +11,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from ..errors import ConfigError
+from ..values import number
+
+#: the shortest interval of ``every_minutes``: 3 seconds (a shorter one is a busy loop,
+#: not a schedule)
+MIN_EVERY_MINUTES = 0.05
+#: the longest: a year
+MAX_EVERY_MINUTES = 366 * 24 * 60
 
 _RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))
 _NAMES = ("minute", "hour", "day-of-month", "month", "day-of-week")
 #: the longest each month can be (29 February fires in leap years)
 _MAX_DAY = {1: 31, 2: 29, 3: 31, 4: 30, 5: 31, 6: 30, 7: 31, 8: 31, 9: 30, 10: 31, 11: 30, 12: 31}
+
+
+def _int(s: str) -> int:
+    """A cron number: ASCII digits (``int()`` would take ``'٣'``)."""
+    if not (s.isascii() and s.isdigit()):
+        raise ValueError(f"{s!r} is not a number")
+    return int(s)
 
 
 def _field(text: str, idx: int) -> frozenset[int]:
@@ -25,16 +39,16 @@ def _field(text: str, idx: int) -> frozenset[int]:
         step = 1
         if "/" in part:
             part, s = part.split("/", 1)
-            if not s.isdigit() or int(s) == 0:
+            step = _int(s)
+            if step == 0:
                 raise ValueError(f"bad step {s!r}")
-            step = int(s)
         if part == "*":
             a, b = lo, hi
         elif "-" in part:
             x, y = part.split("-", 1)
-            a, b = int(x), int(y)
+            a, b = _int(x), _int(y)
         else:
-            a = int(part)
+            a = _int(part)
             b = hi if step > 1 else a
         if not (lo <= a <= hi and lo <= b <= hi and a <= b):
             raise ValueError(f"{part!r} outside {lo}-{hi}")
@@ -108,11 +122,7 @@ class Schedule:
         if cron:
             return cls(cron=Cron.parse(cron))
         if every_minutes is not None:
-            from ..config import MIN_EVERY_MINUTES
-
-            if not every_minutes >= MIN_EVERY_MINUTES:  # also NaN
-                raise ConfigError(f"every_minutes must be at least {MIN_EVERY_MINUTES:g}")
-            return cls(every_secs=every_minutes * 60)
+            return cls(every_secs=60 * number(every_minutes, "every_minutes", MIN_EVERY_MINUTES, MAX_EVERY_MINUTES))
         return cls()
 
     def next_run(self, last_start: float | None, now: float) -> float | None:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
+from ..values import INT64_MAX
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -79,6 +80,9 @@ CREATE TABLE IF NOT EXISTS job_events (
   event TEXT NOT NULL
 );
 """
+
+#: the tables (and columns) that hold what belongs to one job's identity
+_IDENTITY = (("jobs", "name"), ("files", "job"), ("runs", "job"), ("objects", "job"), ("job_events", "job"))
 
 #: columns added after the first release (state files written before get them on open)
 MIGRATIONS = {("objects", "dest"): "ALTER TABLE objects ADD COLUMN dest TEXT"}
@@ -204,6 +208,26 @@ class State:
                 "UPDATE jobs SET pending_name=?, pending_seq=? WHERE name=?", (name, seq, job)
             )
 
+    def retire(self, job: str, now: float | None = None) -> str | None:
+        """The job's identity ends (it was deleted): its checkpoints, runs, objects, events
+        and sequence move to ``<job>#<UTC time>`` (``#`` is never in a job name), so a
+        new job of that name starts with none of them and prune never touches the old
+        job's objects; the old history stays readable under that key.  Returns the key,
+        or None when the state held nothing of the job."""
+        import time
+        from datetime import UTC, datetime
+
+        t = time.time() if now is None else now
+        key = f"{job}#{datetime.fromtimestamp(t, UTC).strftime('%Y%m%dT%H%M%S.%fZ')}"
+        with self.tx():
+            held = sum(self.con.execute(f"SELECT count(*) FROM {tbl} WHERE {col}=?", (job,)).fetchone()[0]
+                       for tbl, col in _IDENTITY)
+            if not held:
+                return None
+            for tbl, col in _IDENTITY:
+                self.con.execute(f"UPDATE {tbl} SET {col}=? WHERE {col}=?", (key, job))
+        return key
+
     # -- files --------------------------------------------------------------------
     def files(self, job: str, include_deleted: bool = False) -> list[FileState]:
         q = "SELECT * FROM files WHERE job=?" + ("" if include_deleted else " AND deleted=0")
@@ -313,6 +337,9 @@ class State:
         return {int(r[0]) for r in self.con.execute(q, ids)}
 
     def run(self, run_id: int) -> Run | None:
+        """The run of that id; None when there is none (an id past SQLite's integers too)."""
+        if not 0 < run_id <= INT64_MAX:
+            return None
         r = self.con.execute(
             "SELECT id, job, started, ended, status, objects, records, bytes, bad, error"
             " FROM runs WHERE id=?", (run_id,)

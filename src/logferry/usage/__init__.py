@@ -8,18 +8,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .._lazy import lazy_names
-
-#: the database file commands use when none is given
-DEFAULT_DB = "logferry.duckdb"
+from .defaults import DEFAULT_DB
 
 if TYPE_CHECKING:
     from .db import connect
-    from .ingester import FileResult, IngestSummary, ingest
+    from .ingester import ingest
+    from .results import FileResult, IngestSummary
 
 # (loaded on first use: the command line imports this package to register its commands)
 __getattr__, __dir__ = lazy_names(
     __name__,
-    {"connect": ".db", **dict.fromkeys(("FileResult", "IngestSummary", "ingest"), ".ingester")},
+    {"connect": ".db", "ingest": ".ingester",
+     **dict.fromkeys(("FileResult", "IngestSummary"), ".results")},
 )
 
 __all__ = ["DEFAULT_DB", "FileResult", "IngestSummary", "connect", "ingest"]

@@ -14,10 +14,16 @@ from typing import Any
 
 import click
 
+from ..cli_options import threads_option
 from ..term import json_safe, safe
+from ..values import NumberParam, WholeParam
 from . import DEFAULT_DB
 
 db_option = click.option("--db", default=DEFAULT_DB, help="Usage database file (DuckDB).")
+lake_option = click.option("--lake", default=None, help="The usage lake instead of the database: a folder "
+                           "or URL (s3://...) of Apache Iceberg tables (extra `lake`).")
+catalog_option = click.option("--catalog", default=None, help="With --lake: its catalog, a SQLite file or "
+                              "SQLAlchemy URI (default: catalog.db in the lake folder).")
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -29,13 +35,25 @@ def _fail(msg: str, code: int = 2) -> None:
 
 # --- ingest -----------------------------------------------------------------------------
 
+def _check_lake_options(lake: str | None, catalog: str | None, **only_with_lake: Any) -> None:
+    """Options that apply to the lake only are errors without --lake, and --follow with it."""
+    for name, value in only_with_lake.items():
+        if name == "follow" and value and lake:
+            _fail("--follow writes the DuckDB database: not with --lake")
+        elif name != "follow" and value and not lake:
+            _fail(f"--{name} applies with --lake")
+    if catalog and not lake:
+        _fail("--catalog applies with --lake")
+
+
 def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: str | None = None,
                quiet: bool = False, progress: bool | None = None, durable: bool = True,
-               columns: Collection[str] | None = None):
+               columns: Collection[str] | None = None, threads: int | None = None):
     """Ingest with a progress bar on a terminal; prints one line per file and a summary.
     ``durable=False``: a database thrown away afterwards (``report FILE``), whose commits
     need not wait for the disk (DuckDB's ``fsync_mode`` NONE).  ``columns``: the only
-    ``requests`` columns needed (the readers' ``columns`` option; the others may stay null)."""
+    ``requests`` columns needed (the readers' ``columns`` option; the others may stay null).
+    ``threads``: workers reading one file (the readers' ``threads`` option)."""
     from ..errors import LogferryError
     from ..term import console
     from .db import connect
@@ -84,6 +102,8 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
         options = {"tz": tz} if tz else {}
         if columns is not None:
             options["columns"] = sorted(columns)
+        if threads is not None:
+            options["threads"] = threads
         ing = Ingester(con, format=format, options=options or None, on_bytes=on_bytes,
                        exclude=[db, db + ".wal"])
         try:
@@ -146,10 +166,17 @@ def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
 @click.option("--follow", is_flag=True,
               help="Keep reading: new lines, new files matching the globs, rotated files to their end "
                    "(until SIGTERM or Ctrl-C; - follows standard input until it ends).")
-@click.option("--commit-every", type=click.FloatRange(min=0.05, max=3600), default=2.0, show_default=True,
+@click.option("--commit-every", type=NumberParam(0.05, 3600), default=2.0, show_default=True,
               help="With --follow: seconds between commits (new lines show in reports after a commit).")
+@threads_option
+@lake_option
+@catalog_option
+@click.option("--workers", type=click.IntRange(min=1, max=1024), default=None,
+              help="With --lake: read on a local Dask cluster of this many processes.")
+@click.option("--cluster", default=None, help="With --lake: read on this Dask scheduler (tcp://HOST:PORT).")
 def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | None, quiet: bool,
-               as_json: bool, follow: bool, commit_every: float) -> None:
+               as_json: bool, follow: bool, commit_every: float, lake: str | None, catalog: str | None,
+               workers: int | None, cluster: str | None, threads: int | None) -> None:
     """Ingest logs into the usage database; each file once, grown files by their new lines.
 
     \b
@@ -157,6 +184,7 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
       PATHS...  Log files, globs, folders or URLs (s3://, gs://, sftp://...);
                 with --follow: local files, globs, or - (standard input).
     """
+    _check_lake_options(lake, catalog, workers=workers, cluster=cluster, follow=follow)
     if follow:
         st = run_follow(paths, db, format=format, tz=tz, quiet=quiet, commit_every=commit_every)
         if as_json:
@@ -167,7 +195,13 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
         if st["errors"]:
             raise click.exceptions.Exit(1)
         return
-    summary = run_ingest(paths, db, format=format, tz=tz, quiet=quiet)
+    if lake:
+        from ..lake.cli import run_lake_ingest
+
+        summary = run_lake_ingest(paths, lake, catalog, workers=workers, cluster=cluster, format=format,
+                                  tz=tz, quiet=quiet)
+    else:
+        summary = run_ingest(paths, db, format=format, tz=tz, quiet=quiet, threads=threads)
     if as_json:
         d = summary.as_dict()
         d["details"] = [vars(f) for f in summary.files]
@@ -239,10 +273,10 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
     from .reports import jsonable, run
 
     if html:
-        from .dashboard import Filters, _when, dashboard_data, write
+        from .dashboard import Filters, dashboard_data, write
 
-        f = Filters(since=_when("--since", params.since), until=_when("--until", params.until),
-                    sites=[params.site] if params.site else None, bots=params.bots)
+        f = Filters(since=params.since, until=params.until, sites=[params.site] if params.site else None,
+                    bots=params.bots)
         write(dashboard_data(con, f, tz=tz, params=params), html, title=title)
         click.echo(f"wrote {safe(html)}", err=True)
         return
@@ -264,19 +298,26 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
 @click.option("--site", help="Only this site (site or host column).")
 @click.option("--no-bots", is_flag=True, help="Leave bots and crawlers out of every report.")
 @click.option("--json", "as_json", is_flag=True, help="All reports as JSON on stdout.")
-@click.option("--html", help="Write the interactive dashboard, one self-contained HTML file.")
+@click.option("--html", help="Write the interactive dashboard, one self-contained HTML file (replaced if it exists).")
 @click.option("--tz", default="UTC", show_default=True, help="Time zone of the dashboard's times (e.g. Europe/Berlin).")
 @click.option("--only", multiple=True, help="Only these reports (repeatable).")
-@click.option("--bucket", type=float, default=5.0, help="Uptime bucket, minutes.")
-@click.option("--threshold", type=float, default=0.5, help="5xx share that makes a bucket down.")
-@click.option("--gap", type=int, default=3, help="Buckets without traffic longer than this are down.")
-@click.option("--top", type=int, default=20, help="Rows in top-N sections (JSON and terminal).")
+@click.option("--bucket", type=NumberParam(), default=5.0, help="Uptime bucket, minutes.")
+@click.option("--threshold", type=NumberParam(), default=0.5, help="5xx share that makes a bucket down.")
+@click.option("--gap", type=WholeParam(), default=3, help="Buckets without traffic longer than this are down.")
+@click.option("--top", type=WholeParam(), default=20, help="Rows in top-N sections (JSON and terminal).")
 @click.option("--follow", is_flag=True, help="Follow PATHS as they are written and print the reports "
               "again every --every seconds (in place on a terminal, as top does) until Ctrl-C/SIGTERM.")
-@click.option("--every", type=float, default=2.0, show_default=True, help="Seconds between two reports with --follow.")
+@click.option("--every", type=NumberParam(0, 86400, lo_open=True), default=2.0, show_default=True,
+              help="Seconds between two reports with --follow.")
+@threads_option
+@lake_option
+@catalog_option
+@click.option("--rollups", is_flag=True, help="With --lake --json: every site from the hourly rollups "
+              "(approximate visitors and latency percentiles, with their error bounds).")
 def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since: str | None, until: str | None,
                site: str | None, no_bots: bool, as_json: bool, html: str | None, tz: str, only: tuple[str, ...],
-               bucket: float, threshold: float, gap: int, top: int, follow: bool, every: float) -> None:
+               bucket: float, threshold: float, gap: int, top: int, follow: bool, every: float,
+               threads: int | None, lake: str | None, catalog: str | None, rollups: bool) -> None:
     """Reports: summary, status codes and errors, performance, 404s, uptime, CDN, shop, top.
 
     \b
@@ -290,51 +331,26 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
 
     from ..errors import LogferryError
     from .db import connect
-    from .reports import REPORT_MEMORY_LIMIT, REPORTS, Params
+    from .reports import REPORT_MEMORY_LIMIT, Params
 
-    if as_json and html:
-        _fail("--json and --html are exclusive")
-    for o in only:
-        if o not in REPORTS:
-            _fail(f"unknown report {o!r}; reports: {', '.join(REPORTS)}")
-    if format and not paths:
-        _fail("--format applies to log files given as arguments")
     params = Params(since=since, until=until, site=site, bucket_minutes=bucket, threshold=threshold,
                     gap_buckets=gap, top=top, bots=not no_bots)
+    _check_report_args(paths, params, as_json=as_json, html=html, tz=tz, only=only, format=format, follow=follow)
+    if lake or rollups:
+        _report_lake(paths, db, lake, catalog, params, rollups=rollups, follow=follow, as_json=as_json,
+                     html=html, only=list(only) or None, tz=tz)
+        return
     if follow:
-        if not paths:
-            _fail("--follow needs the log files (or globs, or -) to follow")
-        if as_json or html:
-            _fail("--follow prints terminal reports: not with --json or --html")
-        if not every > 0:
-            _fail("--every must be a positive number of seconds")
         _report_follow(paths, db, params, only=list(only) or ["summary", "status", "performance", "not_found"],
                        every=every, format=format)
         return
     tmp = None
-    errors = 0
     try:
         if paths:
-            for p in paths:
-                if "://" not in p and not any(c in p for c in "*?[") and not os.path.exists(p):
-                    _fail(f"{p}: no such file")
             if db is None:
                 tmp = tempfile.mkdtemp(prefix="logferry-report-")
-                target = os.path.join(tmp, "report.duckdb")
-            else:
-                target = db
-            from ..schema import CANONICAL
-            from .reports import UNREAD_COLUMNS
-            from .ua import preload
-
-            preload()  # the user-agent rules load while the logs are read
-            # (a temporary database: nothing else will read it, the columns no report reads are not stored)
-            summary = run_ingest(paths, target, format=format, quiet=True, durable=tmp is None,
-                                 columns=None if tmp is None else set(CANONICAL) - UNREAD_COLUMNS)
-            click.echo(safe(summary.line()), err=True)
-            errors = summary.errors
-            db = target
-            _release_memory()  # the report's memory is then not on top of the ingest's
+            db = db or os.path.join(tmp, "report.duckdb")
+            _ingest_for_report(paths, db, format, temporary=tmp is not None, threads=threads)
         con = connect(db or DEFAULT_DB, read_only=True, memory_limit=REPORT_MEMORY_LIMIT)
         try:
             _output(con, params, as_json=as_json, html=html, only=list(only) or None, tz=tz)
@@ -345,8 +361,81 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
-    if errors:
-        raise click.exceptions.Exit(1)
+
+
+def _check_report_args(paths, params, *, as_json: bool, html: str | None, tz: str, only, format: str | None,
+                       follow: bool) -> None:
+    """Every flag of ``report`` checked before any log is read or any output written."""
+    from ..errors import LogferryError
+    from .dashboard import check_tz
+    from .reports import REPORTS, check_params
+
+    if as_json and html:
+        _fail("--json and --html are exclusive")
+    for o in only:
+        if o not in REPORTS:
+            _fail(f"unknown report {o!r}; reports: {', '.join(REPORTS)}")
+    if format and not paths:
+        _fail("--format applies to log files given as arguments")
+    if follow and not paths:
+        _fail("--follow needs the log files (or globs, or -) to follow")
+    if follow and (as_json or html):
+        _fail("--follow prints terminal reports: not with --json or --html")
+    try:
+        check_params(params)
+        check_tz(tz)
+    except LogferryError as e:
+        _fail(str(e))
+    for p in () if follow else paths:
+        if "://" not in p and not any(c in p for c in "*?[") and not os.path.exists(p):
+            _fail(f"{p}: no such file")
+
+
+def _ingest_for_report(paths: Sequence[str], db: str, format: str | None, *, temporary: bool,
+                       threads: int | None) -> None:
+    """``report PATHS``: ingest them first (into a temporary database, only the columns a
+    report reads); fails when any of them could not be read (no report made)."""
+    from ..schema import CANONICAL
+    from .reports import UNREAD_COLUMNS
+    from .ua import preload
+
+    preload()  # the user-agent rules load while the logs are read
+    # (a temporary database: nothing else will read it, the columns no report reads are not stored)
+    summary = run_ingest(paths, db, format=format, quiet=True, durable=not temporary,
+                         columns=set(CANONICAL) - UNREAD_COLUMNS if temporary else None, threads=threads)
+    click.echo(safe(summary.line()), err=True)
+    if summary.errors:  # a report without some of its inputs would pass for the whole
+        _fail(f"{summary.errors} of the inputs could not be read (above); no report made")
+    _release_memory()  # the report's memory is then not on top of the ingest's
+
+
+def _report_lake(paths: Sequence[str], db: str | None, lake: str | None, catalog: str | None, params, *,
+                 rollups: bool, follow: bool, as_json: bool, html: str | None, only: list[str] | None,
+                 tz: str) -> None:
+    """``report --lake``: the reports on the lake's last snapshot (or its rollups)."""
+    from ..errors import LogferryError
+    from .reports import REPORT_MEMORY_LIMIT
+
+    if not lake:
+        _fail("--rollups applies with --lake")
+    if paths or db or follow:
+        _fail("--lake reports on the lake: ingest log files with `logferry ingest PATHS --lake ...`"
+              " (not with log files, --db or --follow)")
+    if rollups and not as_json:
+        _fail("--rollups gives JSON: add --json")
+    from ..lake.cli import lake_connection, rollups_report
+
+    try:
+        if rollups:
+            click.echo(json_safe(json.dumps(rollups_report(lake, catalog, params), ensure_ascii=False)))
+            return
+        con = lake_connection(lake, catalog, params, memory_limit=REPORT_MEMORY_LIMIT)
+        try:
+            _output(con, params, as_json=as_json, html=html, only=only, tz=tz)
+        finally:
+            con.close()
+    except LogferryError as e:
+        _fail(str(e))
 
 
 def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[str], every: float,
@@ -416,7 +505,9 @@ def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[s
 @db_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per row.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line.")
-def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool) -> None:
+@lake_option
+@catalog_option
+def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool, lake: str | None, catalog: str | None) -> None:
     """Run a query against the usage database (tables: files, requests, bad_rows, orders, order_items).
 
     \b
@@ -425,12 +516,12 @@ def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool) -> None:
     """
     import duckdb
 
-    from .db import connect
     from .reports import _arrow, jsonable
 
     if as_json and as_csv:
         _fail("--json and --csv are exclusive")
-    con = connect(db, read_only=True)
+    _check_lake_options(lake, catalog)
+    con = _sql_connection(db, lake, catalog)
     try:
         con.execute("SET TimeZone = 'UTC'")
         try:
@@ -458,6 +549,21 @@ def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool) -> None:
         from .html import fmt
 
         table(t.column_names, [[fmt(v) for v in r.values()] for r in rows])
+
+
+def _sql_connection(db: str, lake: str | None, catalog: str | None):
+    """``sql``'s connection: the database read-only, or the lake's last snapshot."""
+    from ..errors import LogferryError
+    from .db import connect
+
+    if not lake:
+        return connect(db, read_only=True)
+    from ..lake.cli import lake_connection
+
+    try:
+        return lake_connection(lake, catalog, None)
+    except LogferryError as e:
+        _fail(str(e))
 
 
 # --- demo -------------------------------------------------------------------------------
@@ -492,7 +598,8 @@ def demo_cmd(out: str) -> None:
     cfg = os.path.join(out, "logferry.toml")
     if not os.path.exists(cfg):  # (a config the operator has edited since is kept)
         _write_demo_config(cfg, out)
-    click.echo(safe(f"config: {cfg}  (one export job, iis; try: logferry serve --config {cfg} --db {db})"),
+    click.echo(safe(f"config: {cfg}  (one export job, iis, and four alert rules; try: logferry serve --config {cfg} --db {db}"
+                    f"   or   logferry alerts test --all --config {cfg} --db {db})"),
                err=True)
     if summary.errors:
         raise click.exceptions.Exit(1)
@@ -516,6 +623,9 @@ def _write_demo_config(path: str, out: str) -> None:
     jobs = tomlkit.table(is_super_table=True)
     jobs.add("iis", job)
     doc.add("jobs", jobs)
+    from ..alerts.demo import add_demo_rules
+
+    add_demo_rules(doc, "demo.duckdb")
     with open(path, "x", encoding="utf-8") as f:
         f.write(tomlkit.dumps(doc))
 

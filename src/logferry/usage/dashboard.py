@@ -16,6 +16,7 @@ percentiles do not, and the page shows them only for the range the data was made
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import threading
 from collections.abc import Mapping
@@ -41,6 +42,13 @@ _DUR = [("dur_n", "count(duration_ms)", "sum"), ("dur_sum", "coalesce(sum(durati
         ("dur_max", "max(duration_ms)", "max")]
 _COMBINE = {"sum": "sum({m})", "max": "max({m})", "sum3": "round(sum({m}), 3)"}
 _REQUESTS = [("requests", "count(*)", "sum")]
+#: an edge location's place: its airport (POP) code, the leading letters upper-cased
+#: (CloudFront's FRA56-C1 and Cloudflare's FRA are one place); a value without any, as it is
+_POP = "coalesce(nullif(upper(regexp_extract({k}, '^[A-Za-z]+')), ''), {k}, '-')"
+#: dimensions whose display expression groups several values into one key (edges by place,
+#: cache statuses regardless of case): per key, the values seen, most requests first
+RAW_CAP = 20
+GROUPED = ("edge", "cache")
 DIMENSIONS: dict[str, tuple[str, str | None, str, str, list[tuple[str, str, str]]]] = {
     "status": ("status", "coalesce(CAST({k} AS VARCHAR), 'none')", "req", "true", _REQUESTS),
     "path": ("path", None, "req", "path IS NOT NULL", [
@@ -52,11 +60,11 @@ DIMENSIONS: dict[str, tuple[str, str | None, str, str, list[tuple[str, str, str]
         ("n410", "count(*) FILTER (WHERE status = 410)", "sum")]),
     "referer": ("referer", None, "req", "referer IS NOT NULL AND referer NOT IN ('', '-')", _REQUESTS),
     "agent": ("user_agent", "coalesce({k}, '')", "req", "true", _REQUESTS),
-    "edge": ("edge_location", "coalesce({k}, '-')", "cdn", "true", [
+    "edge": ("edge_location", _POP, "cdn", "true", [
         *_REQUESTS, ("hits", "count(*) FILTER (WHERE is_hit)", "sum"),
         ("bytes", "coalesce(sum(bytes_sent), 0)", "sum"), ("ttfb_n", "count(ttfb_ms)", "sum"),
         ("ttfb_sum", "coalesce(sum(ttfb_ms), 0)", "sum3")]),
-    "cache": ("cache_status", None, "cdn", "true", [
+    "cache": ("cache_status", "lower({k})", "cdn", "true", [
         *_REQUESTS, ("hits", "count(*) FILTER (WHERE is_hit)", "sum"),
         ("bytes", "coalesce(sum(bytes_sent), 0)", "sum")]),
     "site": ("coalesce(site, host)", "coalesce({k}, '-')", "req", "true", [
@@ -99,19 +107,9 @@ class Filters:
 
 
 def _when(name: str, v: str | None) -> dt.datetime | None:
-    from ..errors import ConfigError
+    from ..values import parse_time
 
-    if v is None or v.strip() == "":
-        return None
-    s = v.strip()
-    try:
-        if s.lstrip("-").replace(".", "", 1).isdigit():
-            return dt.datetime.fromtimestamp(float(s), dt.UTC)
-        t = dt.datetime.fromisoformat(s.replace("Z", "+00:00").replace(" ", "T", 1) if "T" not in s else
-                                      s.replace("Z", "+00:00"))
-    except (ValueError, OverflowError, OSError) as e:
-        raise ConfigError(f"{name} {v!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00Z)") from e
-    return t if t.tzinfo else t.replace(tzinfo=dt.UTC)
+    return None if v is None or str(v).strip() == "" else parse_time(v, name)
 
 
 def _list(params: Mapping[str, Any], name: str) -> list[str] | None:
@@ -129,6 +127,7 @@ def filters_from_query(params: Mapping[str, Any]) -> Filters:
     ``site``, ``status`` (classes: ``4``, ``4xx`` or ``4,5``), ``format`` (each repeatable
     or comma-separated) and ``bots`` (``0``/``false``/``no`` leaves bots out)."""
     from ..errors import ConfigError
+    from ..values import check_order
 
     get = params.get
     classes = None
@@ -136,7 +135,7 @@ def filters_from_query(params: Mapping[str, Any]) -> Filters:
         classes = []
         for s in st:
             c = s.lower().rstrip("x")
-            if not (c.isdigit() and 1 <= int(c) <= 5):
+            if not (len(c) == 1 and c in "12345"):
                 raise ConfigError(f"status {s!r}: a status class is 1-5 (or 1xx-5xx)")
             classes.append(int(c))
     bots_raw = get("bots")
@@ -149,30 +148,36 @@ def filters_from_query(params: Mapping[str, Any]) -> Filters:
     f = Filters(since=_when("since", get("since")), until=_when("until", get("until")),
                 sites=_list(params, "site"), status_classes=classes, formats=_list(params, "format"),
                 bots=bots)
-    if f.since and f.until and f.until <= f.since:
-        raise ConfigError("until must be after since")
+    check_order(f.since, f.until, "until must be after since")
     return f
 
 
-def _check_tz(tz: str) -> str:
+def check_tz(tz: str) -> str:
+    """``tz`` unless it is not a time zone that both Python and DuckDB know (``posixrules``,
+    ``localtime`` and ``right/...`` are files of the zone database, not zones DuckDB has)."""
     from zoneinfo import ZoneInfo
 
     from ..errors import ConfigError
 
     try:
         ZoneInfo(tz)
-    except (ValueError, KeyError, OSError) as e:  # ZoneInfoNotFoundError is a KeyError
-        raise ConfigError(f"--tz {tz!r}: not a time zone (e.g. UTC, Europe/Berlin)") from e
+        ok = tz in _duckdb_zones()
+    except (ValueError, KeyError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        ok = False
+    if not ok:
+        raise ConfigError(f"--tz {tz!r}: not a time zone (e.g. UTC, Europe/Berlin)")
     return tz
 
 
-def _sites(filters: Filters, allowed: list[str] | None) -> list[str] | None:
-    if allowed is None:
-        return filters.sites
-    allowed = list(allowed)
-    if filters.sites is None:
-        return allowed
-    return [s for s in filters.sites if s in allowed]
+@functools.cache
+def _duckdb_zones() -> frozenset[str]:
+    import duckdb
+
+    con = duckdb.connect()
+    try:
+        return frozenset(r[0] for r in con.execute("SELECT name FROM pg_timezone_names()").fetchall())
+    finally:
+        con.close()
 
 
 def _col(t, name: str) -> list:
@@ -199,7 +204,7 @@ def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
                        "other": False, "cells": {"b": [], "k": [], "m": [[] for _ in d[4]]}}
                 for name, d in DIMENSIONS.items()}
         return {"t0": None, "step": step_us // 1_000_000, "n": 0, "series": {m: [] for m, _ in _SERIES},
-                "dims": dims}
+                "dims": dims, "visitor_sketch": {"p": SKETCH_P, "b": [], "r": []}}
     b0 = con.execute("SELECT _bkt(CAST(? AS BIGINT), CAST(? AS BIGINT))", [rng[0], step_us]).fetchall()[0][0]
     n = (rng[1] - b0) // step_us + 1
     bexpr = f"_fdiv(ts_us - {int(b0)}, {int(step_us)})"
@@ -221,9 +226,36 @@ def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
     dims = {}
     for name, (key, display, view, where, metrics) in DIMENSIONS.items():
         key = hour if key == "__hour__" else lat if key == "__latency__" else key
-        dims[name] = _dimension(con, bexpr, key, display, view, where, metrics, n)
+        dims[name] = _dimension(con, bexpr, key, display, view, where, metrics, n, raw=name in GROUPED)
     return {"t0": int(b0 // 1_000_000), "step": step_us // 1_000_000, "n": int(n),
-            "series": series, "dims": dims}
+            "series": series, "dims": dims, "visitor_sketch": _visitor_sketch(con, bexpr)}
+
+
+#: registers of the visitors' HyperLogLog sketch per bucket: 2**SKETCH_P (error ~3%)
+SKETCH_P = 10
+
+
+def _visitor_sketch(con, bexpr: str) -> dict[str, Any]:
+    """Per bucket with visitors, a HyperLogLog sketch of them (the visitor hash's low
+    SKETCH_P bits pick a register, the next 40 bits' trailing zeros + 1 are its rank),
+    as a string of one character per register (``chr(48 + rank)``): the page merges the
+    buckets of a zoomed range (the maximum per register) and estimates the distinct
+    visitors of that range without a server."""
+    import numpy as np
+
+    from .reports import _arrow
+
+    m = 1 << SKETCH_P
+    t = _arrow(con.sql(
+        f"SELECT b, reg, max(CASE WHEN w = 0 THEN 41 ELSE CAST(log2(w & -w) AS INTEGER) + 1 END) AS rank "
+        f"FROM (SELECT {bexpr} AS b, CAST(visitor & {m - 1} AS INTEGER) AS reg, "
+        f"CAST((visitor >> {SKETCH_P}) & {(1 << 40) - 1} AS BIGINT) AS w "
+        "FROM req WHERE visitor IS NOT NULL AND ts_us IS NOT NULL) GROUP BY b, reg"))
+    b = t.column("b").to_numpy().astype(np.int64)
+    buckets, row = np.unique(b, return_inverse=True)
+    regs = np.full((len(buckets), m), 48, dtype=np.uint8)
+    regs[row, t.column("reg").to_numpy()] += t.column("rank").to_numpy().astype(np.uint8)
+    return {"p": SKETCH_P, "b": buckets.tolist(), "r": [r.tobytes().decode("ascii") for r in regs]}
 
 
 #: the reports that take longest (in this order) on the bench logs
@@ -268,11 +300,12 @@ def _on_two(con, params, jobs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _dimension(con, bexpr: str, key: str, display: str | None, view: str, where: str,
-               metrics: list[tuple[str, str, str]], n_buckets: int) -> dict:
+               metrics: list[tuple[str, str, str]], n_buckets: int, raw: bool = False) -> dict:
     """Totals of the first ROW_CAP keys by requests, and per bucket the cells of the first keys
     that fit in CELL_BUDGET (a key has at most min(requests, buckets) cells), the rest summed
     per bucket as key -1.  One pass over the rows makes the (key, bucket) cells; the totals,
-    the ranking and "other" are sums of those."""
+    the ranking and "other" are sums of those.  With ``raw`` (and a display expression), each
+    key also lists the values it groups (``raw``: [value, requests], RAW_CAP at most)."""
     from .reports import _arrow
 
     names = [m for m, _, _ in metrics]
@@ -282,9 +315,18 @@ def _dimension(con, bexpr: str, key: str, display: str | None, view: str, where:
     sums = ", ".join(f"sum({m}) AS {m}" if c == "sum3" else f"{comb[m]} AS {m}" for m, _, c in metrics)
     rows = f"SELECT {key} AS key, {bexpr} AS b, * FROM {view} WHERE ({where}) AND ts_us IS NOT NULL"
     kb = f"SELECT key, b, {raw} FROM ({rows}) GROUP BY key, b"
+    raws = None
+    if display is not None and raw:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _kb0 AS {kb}")
+        raws = dict(con.execute(
+            f"SELECT {display.format(k='key')} AS g, list([CAST(key AS VARCHAR), CAST(n AS VARCHAR)] "
+            f"ORDER BY n DESC, key)[:{RAW_CAP}] FROM (SELECT key, sum(requests) AS n FROM _kb0 GROUP BY key) "
+            "GROUP BY g").fetchall())
+        kb = "SELECT * FROM _kb0"
     if display is not None:  # (a few rows: the cells)
         kb = f"SELECT {display.format(k='key')} AS key, b, {sums} FROM ({kb}) GROUP BY 1, 2"
     con.execute(f"CREATE OR REPLACE TEMP TABLE _kb AS {kb}")
+    con.execute("DROP TABLE IF EXISTS _kb0")
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _rank AS SELECT key, {cells_of}, "
         f"row_number() OVER (ORDER BY sum(requests) DESC, key) AS rk FROM _kb GROUP BY key"
@@ -304,8 +346,9 @@ def _dimension(con, bexpr: str, key: str, display: str | None, view: str, where:
     ))
     con.execute("DROP TABLE _rank")
     con.execute("DROP TABLE _kb")
-    return {
-        "keys": [k if isinstance(k, int | str) else str(k) for k in _col(tot, "key")],
+    keys = [k if isinstance(k, int | str) else str(k) for k in _col(tot, "key")]
+    out = {
+        "keys": keys,
         "metrics": names,
         "tot": [_col(tot, m) for m in names],
         "cube_keys": int(k_cube),
@@ -313,6 +356,9 @@ def _dimension(con, bexpr: str, key: str, display: str | None, view: str, where:
         "other": bool(n_keys > k_cube),
         "cells": {"b": _col(cells, "b"), "k": _col(cells, "k"), "m": [_col(cells, m) for m in names]},
     }
+    if raws is not None:
+        out["raw"] = [[[v, int(n)] for v, n in raws.get(k, [])] for k in keys]
+    return out
 
 
 def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[str] | None = None,
@@ -326,10 +372,10 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     from .ua import classify
 
     filters = filters or Filters()
-    tz = _check_tz(tz or "UTC")
+    tz = check_tz(tz or "UTC")
     knobs = {} if params is None else {"bucket_minutes": params.bucket_minutes, "threshold": params.threshold,
                                        "gap_buckets": params.gap_buckets}
-    params = Params(since=filters.since, until=filters.until, sites=_sites(filters, allowed_sites),
+    params = Params(since=filters.since, until=filters.until, sites=filters.sites, scope=allowed_sites,
                     status_classes=filters.status_classes, formats=filters.formats, bots=filters.bots,
                     top=ROW_CAP, **knobs)
     warnings = prepare(con, params)
@@ -363,10 +409,13 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
         for row in summ.get("totals", []):
             for k in ("files", "lines", "bad_rows"):
                 row.pop(k, None)
-    sites_q = "SELECT DISTINCT coalesce(site, host) AS s FROM requests WHERE coalesce(site, host) IS NOT NULL ORDER BY 1 LIMIT 1000"
-    sites = [s for (s,) in con.execute(sites_q).fetchall()]
-    if allowed_sites is not None:
-        sites = [s for s in sites if s in allowed_sites]
+    if allowed_sites is None:
+        sites_q = ("SELECT DISTINCT coalesce(site, host) AS s FROM requests WHERE coalesce(site, host) "
+                   "IS NOT NULL ORDER BY 1 LIMIT 1000")
+        sites = [s for (s,) in con.execute(sites_q).fetchall()]
+    else:  # a scope is the site column's
+        sites = [s for (s,) in con.execute("SELECT DISTINCT site FROM requests WHERE list_contains(?, site) "
+                                           "ORDER BY 1", [list(allowed_sites)]).fetchall()]
     formats = [f for (f,) in con.execute(
         "SELECT DISTINCT format FROM files WHERE format IS NOT NULL ORDER BY 1").fetchall()]
     last = con.execute("SELECT max(\"timestamp\") FROM req").fetchall()[0][0]
@@ -404,10 +453,11 @@ def _script_json(data: Any) -> str:
 
 
 def render_dashboard(data: dict[str, Any], *, api: str | None = None, live: bool = False,
-                     status: str | None = None, title: str = "logferry report") -> str:
+                     status: str | None = None, title: str = "logferry report", nav: str | None = None) -> str:
     """One self-contained HTML page (inline script, style and data; no network unless ``api``
     is given, and then only to ``api`` and ``status``).  ``live``: the page fetches its data
-    again as new lines are stored (it looks at ``status``, the follower's, every second)."""
+    again as new lines are stored (it looks at ``status``, the follower's, every second).
+    ``nav``: markup put above the dashboard (the console's navigation, escaped by its template)."""
     from html import escape
 
     csp = CSP if api is None else CSP.replace("default-src 'none';", "default-src 'none'; connect-src 'self';")
@@ -419,7 +469,7 @@ def render_dashboard(data: dict[str, Any], *, api: str | None = None, live: bool
         "<meta name=\"color-scheme\" content=\"light dark\">",
         f"<title>{escape(title)}</title>",
         "<style>", _static("uPlot.min.css"), "</style><style>", _static("dashboard.css"), "</style>",
-        "</head><body><div id=\"app\"><noscript>This report needs JavaScript.</noscript></div>",
+        "</head><body>", nav or "", "<div id=\"app\"><noscript>This report needs JavaScript.</noscript></div>",
         f"<script id=\"lf-data\" type=\"application/json\">{_script_json(data)}</script>",
         f"<script id=\"lf-conf\" type=\"application/json\">{_script_json(conf)}</script>",
         "<script>/*! uPlot (MIT licence, see below) */\n", _static("uPlot.iife.min.js").replace("</", "<\\/"),

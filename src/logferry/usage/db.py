@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # imported where used: commands that never open the database 
     import duckdb
 
 from ..schema import CANONICAL
-from . import DEFAULT_DB
+from .defaults import DEFAULT_DB
 
 #: bumped whenever a migration is added to :data:`MIGRATIONS`
 SCHEMA_VERSION = 2

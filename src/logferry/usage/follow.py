@@ -22,6 +22,7 @@ from __future__ import annotations
 import bisect
 import io
 import itertools
+import logging
 import os
 import threading
 import time
@@ -81,7 +82,7 @@ class Follower:
     def __init__(self, db_path: str | os.PathLike, paths: Iterable[str], *, commit_every: float = 2.0,
                  format: str | None = None, options: dict[str, Any] | None = None,
                  poll: float = POLL, con: duckdb.DuckDBPyConnection | None = None,
-                 on_file: Any = None):
+                 on_file: Any = None, on_commit: Any = None):
         self.db_path = os.fspath(db_path)
         self.paths = [os.fspath(p) for p in paths]
         if not self.paths:
@@ -99,6 +100,9 @@ class Follower:
         self.format = format
         self.options = options
         self.on_file = on_file
+        #: called (no arguments) after each commit; it must return at once (the alert
+        #: scheduler only notes that there is new data)
+        self.on_commit = on_commit
         self._con = con
         self._live: dict[int, _Live] = {}
         self._seen: dict[str, tuple] = {}  # path -> _seen_key of the file read up to its end
@@ -200,6 +204,14 @@ class Follower:
                 self._stats.last_line_at = time.time()
             self._stats.commits += 1
         self._pending = 0
+        self._committed()
+
+    def _committed(self) -> None:
+        if self.on_commit is not None:
+            try:
+                self.on_commit()
+            except Exception:  # noqa: BLE001 - a listener never stops the follower
+                logging.getLogger(__name__).exception("on_commit failed")
 
     def _rollback(self) -> None:
         import duckdb
@@ -487,6 +499,7 @@ class Follower:
             self._stats.commits += 1
         self._pending = 0
         self._ckpt = rows
+        self._committed()
 
     # --- standard input --------------------------------------------------------------------
     def _run_stdin(self, stop: threading.Event) -> None:

@@ -1,22 +1,25 @@
 """The console's web app (FastAPI): pages and the JSON API under ``/api/``.
 
-Every route needs a token (cookie after ``/login?token=...``, or ``Authorization:
+Every route needs a token (the cookie set by ``POST /login``, or ``Authorization:
 Bearer``).  State-changing requests made with the cookie carry the session's CSRF token
 in ``X-CSRF-Token``; read-only tokens may not make them (403); a token scoped to sites
 sees only the jobs whose ``sites`` are within its own, and their runs and report rows.
+What a token other than an admin's may put in a job is :mod:`.policy`'s.
 """
 
 from __future__ import annotations
 
 import csv
+import hmac
 import io
 import json
+import secrets
 from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi import Depends, FastAPI, Form, HTTPException, Query, Request
 from fastapi.responses import (
     HTMLResponse,
     JSONResponse,
@@ -29,12 +32,17 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from pydantic import BaseModel
 
 from .. import __version__
+from ..alerts.web import incident_marks
+from ..alerts.web import routes as alert_routes
 from ..errors import ConfigError, LogferryError
-from . import configfile, desttypes, editor
-from .console import Busy, Console, Forbidden, NotFound, job_sites
+from ..ship.schedule import MAX_EVERY_MINUTES, MIN_EVERY_MINUTES
+from . import configfile, desttypes, editor, policy
+from .console import MAX_PAGE, MAX_PER_PAGE, Busy, Console, Forbidden, NotFound, job_sites
 from .tokens import Token, TokenStore, csrf_for
 
 COOKIE = "logferry_session"
+#: the login form's one-time value, also in a SameSite cookie: another site's form lacks it
+LOGIN_COOKIE = "logferry_login"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -62,6 +70,7 @@ class JobSave(BaseModel):
 
 
 class DestBody(BaseModel):
+    job: str | None = None  # the saved job being edited: the probe may use its credentials
     destination: dict[str, Any] | None = None
     dest: str | None = None
     dest_options: dict[str, Any] | None = None
@@ -112,9 +121,9 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
-        if _wants_html(request) and exc.status_code in (401, 403, 404):
+        if _wants_html(request) and exc.status_code in (401, 403, 404, 422):
             return HTMLResponse(env.get_template("message.html").render(
-                title={401: "Log in", 403: "Not allowed", 404: "Not found"}[exc.status_code],
+                title={401: "Log in", 403: "Not allowed", 404: "Not found", 422: "Invalid request"}[exc.status_code],
                 message=str(exc.detail), nav=exc.status_code != 401, csrf=""),
                 status_code=exc.status_code, headers=exc.headers)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
@@ -169,18 +178,46 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         pages are off: they load their scripts from a CDN, and the console needs no network)."""
         return app.openapi()
 
+    @app.get("/docs", response_class=HTMLResponse, include_in_schema=False)
+    def api_docs(s: Session = Depends(session)):
+        """The API description as a page: Swagger UI served from the package (no network)."""
+        return page("apidocs.html", s, title="API")
+
     @app.get("/favicon.ico", include_in_schema=False)
     def favicon():
         return Response(status_code=204)
 
     # -- login -------------------------------------------------------------------------------
     @app.get("/login", include_in_schema=False)
-    def login(request: Request, token: str = "", next: str = "/"):
-        tok = tokens.check(token)
-        if tok is None:
-            raise HTTPException(401, "this login link is not valid (revoked or mistyped)")
-        dest = next if next.startswith("/") and not next.startswith("//") else "/"
-        resp = RedirectResponse(dest, status_code=303)
+    def login_page(request: Request, token: str = "", next: str = "/"):
+        """The login form (the URL ``serve`` prints fills it in): a GET never logs in, so
+        another site cannot log a visitor in as someone else (login CSRF)."""
+        tid = token.split("_")[1] if token.startswith("lf_") and token.count("_") >= 2 else ""
+        cur = tokens.check(request.cookies.get(COOKIE))
+        nonce = secrets.token_urlsafe(18)
+        html = env.get_template("login.html").render(
+            title="Log in", nav=False, csrf="", token_id=tid, raw=token if tid else "", nonce=nonce,
+            current=cur.id if cur is not None and cur.id != tid else "", next=_local(next))
+        resp = HTMLResponse(html)
+        resp.set_cookie(LOGIN_COOKIE, nonce, max_age=900, httponly=True, samesite="strict",
+                        secure=secure_cookie, path="/login")
+        return resp
+
+    @app.post("/login", include_in_schema=False)
+    def login(request: Request, token: str = Form(""), next: str = Form("/"), nonce: str = Form("")):
+        """Log in: the token by POST from this console's own login page (its one-time value
+        in the form and in a SameSite cookie; a form another site posts has no cookie)."""
+        site = request.headers.get("sec-fetch-site", "same-origin")
+        origin = request.headers.get("origin") or "null"
+        expected = request.cookies.get(LOGIN_COOKIE, "")
+        if site not in ("same-origin", "none") or origin not in ("null", f"{request.url.scheme}://"
+                                                                 f"{request.headers.get('host', '')}") \
+                or not expected or not hmac.compare_digest(expected, nonce):
+            raise HTTPException(403, "login refused: open the login URL and press Log in on this console's page")
+        if tokens.check(token) is None:
+            raise HTTPException(401, "this token is not valid (revoked or mistyped)")
+        resp = RedirectResponse(_local(next), status_code=303)
+        resp.delete_cookie(LOGIN_COOKIE, path="/login")
         resp.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=secure_cookie, path="/")
         return resp
 
@@ -205,7 +242,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         return page("editor.html", s, title=f"Export {name}", editor=_editor_data(d, s))
 
     @app.get("/history", response_class=HTMLResponse, include_in_schema=False)
-    def history_page(s: Session = Depends(session), job: str = "", status: str = "", page_: int = Query(1, alias="page")):
+    def history_page(s: Session = Depends(session), job: str = "", status: str = "",
+                     page_: int = Query(1, alias="page", ge=1, le=MAX_PAGE)):
         h = console.history(s.token, job or None, status or None, page_)
         qs = "&".join(f"{k}={quote(v)}" for k, v in (("job", job), ("status", status)) if v)
         return page("history.html", s, title="History", h=h, job=job, status=status, qs=qs,
@@ -227,11 +265,13 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
             return page("message.html", s, title="Dashboard",
                         message="No usage database: start the console with `logferry serve --db PATH` "
                                 "(a database made by `logferry ingest` or `logferry demo`).")
-        filters = dash.filters_from_query(request.query_params)
+        filters = _filters(dash, request)
         with _usage_con() as con:
             data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+        data["incidents"] = incident_marks(console, _allowed(s))
         html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None,
-                                     status="/api/status")
+                                     status="/api/status",
+                                     nav=env.get_template("nav.html").render(nav=True, token=s.token.public()))
         return HTMLResponse(html)
 
     # -- API: jobs -------------------------------------------------------------------------------
@@ -254,12 +294,18 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     @app.post("/api/jobs", tags=["jobs"], status_code=201)
     def api_create(body: JobSave, s: Session = Depends(writer)) -> dict[str, Any]:
         """Create a job (validated by the CLI's config model; 422 with per-field errors;
-        409 when the name exists)."""
+        409 when the name exists -- ``name_unavailable`` when a job this token cannot see
+        has it; 403 for what only an admin token may name)."""
         name = (body.name or "").strip()
         job = editor.job_from_form(body.model_dump())
         _check_scope(s, job)
         configfile.validate_job(console.config_path, name, job)
-        configfile.save_job(console.config_path, name, job, None, new=True)
+        if name in configfile.raw_jobs(console.config_path):
+            if name in console.visible(s.token):
+                raise configfile.Conflict(f"a job named {name!r} exists already")
+            raise Busy(f"the name {name!r} cannot be used; choose another", "name_unavailable")
+        policy.check_job(s.token, console.loaded(), job, None)
+        console.create_job(name, job)
         return console.job_detail(s.token, name)
 
     @app.put("/api/jobs/{name}", tags=["jobs"])
@@ -270,6 +316,7 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         job = editor.job_from_form(body.model_dump())
         _check_scope(s, job)
         configfile.validate_job(console.config_path, name, job)
+        policy.check_job(s.token, console.loaded(), job, configfile.raw_jobs(console.config_path).get(name))
         if body.version != configfile.job_version(console.config_path, name):
             raise configfile.Conflict(f"job {name!r} was changed since this form was loaded; reload it")
         dest_changed = (job.get("dest"), job.get("dest_options") or {}) != (old.dest, dict(old.dest_options))
@@ -288,10 +335,11 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
 
     @app.delete("/api/jobs/{name}", tags=["jobs"])
     def api_delete(name: str, version: str = "", s: Session = Depends(writer)) -> dict[str, Any]:
-        """Remove a job from the config file (its history stays); ``?version=`` as for a save."""
+        """Remove a job from the config file; ``?version=`` as for a save.  Its history stays
+        (under its retired identity: a new job of that name starts afresh)."""
         j = console.job(s.token, name)
         _check_scope(s, {"sites": list(job_sites(j))})
-        configfile.delete_job(console.config_path, name, version)
+        console.delete_job(s.token, name, version)
         return {"deleted": name}
 
     @app.post("/api/jobs/{name}/stop", tags=["jobs"])
@@ -324,19 +372,24 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     def api_names(job: str = "", template: str = "", preset: str = "", to: str = "jsonl",
                   compress: str = "gzip", service: str = "", site: str = "",
                   s: Session = Depends(session)) -> dict[str, Any]:
-        """The next three object names of a template or preset (``errors`` when it is invalid)."""
-        seq = 0
+        """The next three object names of a template or preset, for a saved job at the time
+        of its first pending record (``at``; null: now); 422 with ``errors`` when it is invalid
+        (an unknown field, a width or precision above 256 ...)."""
+        seq, at = 0, None
         if job and job in console.visible(s.token):
             with console.state() as st:
                 seq = st.next_seq(job)
+                at = editor.next_record_time(console.loaded(), st, job)
         try:
-            return {"names": editor.preview_names(job, template, preset, to, compress, service, site, seq),
-                    "errors": {}}
-        except (ConfigError, ValueError) as e:  # an answer, not a failed request: the form is being typed
-            return {"names": [], "errors": {"name.template" if template else "name.preset": str(e)}}
+            return {"names": editor.preview_names(job, template, preset, to, compress, service, site, seq, at=at),
+                    "errors": {}, "at": at.isoformat().replace("+00:00", "Z") if at else None}
+        except (ConfigError, ValueError) as e:  # the form shows the error by the field being typed
+            return JSONResponse({"names": [], "errors": {"name.template" if template else "name.preset": str(e)},
+                                 "at": None}, status_code=422)
 
     @app.get("/api/preview/schedule", tags=["editor"])
-    def api_schedule(every_minutes: float | None = None, cron: str = "",
+    def api_schedule(every_minutes: float | None = Query(None, ge=MIN_EVERY_MINUTES, le=MAX_EVERY_MINUTES,
+                                                         allow_inf_nan=False), cron: str = "",
                      s: Session = Depends(session)) -> dict[str, Any]:
         """The next three run times of an interval or a cron expression (UTC; ``errors`` when invalid)."""
         try:
@@ -344,12 +397,17 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         except ConfigError as e:
             return {"next": [], "errors": {"cron" if cron else "every_minutes": str(e)}}
 
+    def _composed(d: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The editor's destination fields -> (URL, options with the kept extra options)."""
+        url, opts, errs = desttypes.compose(d)
+        if errs:
+            raise configfile.Invalid(errs)
+        extra = d.get("extra_options")
+        return url, {**(extra if isinstance(extra, dict) else {}), **opts}
+
     def _dest_of(body: DestBody) -> tuple[str, dict[str, Any]]:
         if body.destination is not None:
-            url, opts, errs = desttypes.compose(body.destination)
-            if errs:
-                raise configfile.Invalid(errs)
-            return url, opts
+            return _composed(body.destination)
         if not body.dest:
             raise configfile.Invalid({"dest": "required"})
         from ..config import _SECRET_KEYS
@@ -370,25 +428,37 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         """Write and remove a probe object at a destination (Datadog: check the API key): ``ok``
         or the exact error."""
         url, opts = _dest_of(body)
-        return editor.test_connection(console.loaded(), url, opts)
+        _check_probe(s, body.job, url, opts)
+        return editor.test_connection(console.loaded(), url, opts, reveal=policy.is_admin(s.token))
+
+    def _check_probe(s: Session, job: str | None, url: str, opts: dict[str, Any], *,
+                     any_bucket: bool = False) -> None:
+        """403 unless the token may talk to this place with these credentials (:mod:`.policy`;
+        ``any_bucket``: the S3 bucket list, whose endpoint and credentials are the saved job's)."""
+        saved = None
+        if job:
+            console.job(s.token, job)  # 404 for a job it does not see
+            saved = configfile.raw_jobs(console.config_path).get(job)
+            if any_bucket and str((saved or {}).get("dest", "")).startswith("s3://"):
+                url = saved["dest"]
+        policy.check_destination(s.token, console.loaded(), url, opts, saved)
 
     @app.post("/api/s3/buckets", tags=["editor"])
-    def api_buckets(body: DestBody, s: Session = Depends(session)) -> dict[str, Any]:
+    def api_buckets(body: DestBody, s: Session = Depends(writer)) -> dict[str, Any]:
         """The S3 buckets the given credentials (names of env vars / secrets) can see."""
         d = dict(body.destination or {})
         d.update(type="s3", bucket=d.get("bucket") or "placeholder")
-        _, opts, errs = desttypes.compose(d)
-        if errs:
-            raise configfile.Invalid(errs)
+        _, opts = _composed(d)
+        _check_probe(s, body.job, "s3://", opts, any_bucket=True)
         try:
-            return {"buckets": editor.s3_buckets(console.loaded(), opts)}
+            return {"buckets": editor.s3_buckets(console.loaded(), opts, reveal=policy.is_admin(s.token))}
         except ConfigError as e:
             return JSONResponse({"detail": str(e), "buckets": []}, status_code=502)
 
     # -- API: history ------------------------------------------------------------------------------
     @app.get("/api/runs", tags=["history"])
-    def api_runs(job: str = "", status: str = "", page: int = 1, per_page: int = 50,
-                 s: Session = Depends(session)) -> dict[str, Any]:
+    def api_runs(job: str = "", status: str = "", page: int = Query(1, ge=1, le=MAX_PAGE),
+                 per_page: int = Query(50, ge=1, le=MAX_PER_PAGE), s: Session = Depends(session)) -> dict[str, Any]:
         """Runs, newest first, filtered by job and status, one page at a time."""
         return console.history(s.token, job or None, status or None, page, per_page)
 
@@ -421,6 +491,13 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     def _allowed(s: Session):
         return list(s.token.sites) if s.token.scoped else None
 
+    def _filters(dash, request: Request):
+        """The dashboard's filters of the query (422 naming the value that is not one)."""
+        try:
+            return dash.filters_from_query(request.query_params)
+        except ConfigError as e:
+            raise HTTPException(422, str(e)) from None
+
     @contextmanager
     def _usage_con():
         """The usage database, opened as every user in the process opens it (usage.db's
@@ -444,21 +521,21 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         dash = _dashboard_module()
         if dash is None:
             raise HTTPException(503, "the dashboard is not available in this version of logferry")
-        filters = dash.filters_from_query(request.query_params)
+        filters = _filters(dash, request)
         with _usage_con() as con:
-            return dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+            data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
+        return {**data, "incidents": incident_marks(console, _allowed(s))}
 
     @app.get("/api/status", tags=["console"])
     def api_status(s: Session = Depends(session)) -> dict[str, Any]:
         """Version, who you are (token id, sites, read-only) and the follower's status."""
-        f = console.follower
-        return {"version": __version__, "token": s.token.public(),
-                "follower": f.status() if f is not None else None}
+        return {"version": __version__, "token": s.token.public(), "follower": console.follower_status()}
 
     def _editor_data(detail: dict | None, s: Session) -> dict[str, Any]:
         return {"meta": _editor_meta(), "job": detail, "read_only": s.token.read_only,
                 "token_sites": list(s.token.sites)}
 
+    app.include_router(alert_routes(console, session, writer, page))
     return app
 
 
@@ -469,6 +546,11 @@ def _csv_cell(v: Any) -> str:
     if t[:1] in ("=", "+", "-", "@", "\t", "\r"):
         t = "'" + t  # a spreadsheet never evaluates a log-derived cell
     return t
+
+
+def _local(path: str) -> str:
+    """A redirect target on this console only."""
+    return path if path.startswith("/") and not path.startswith("//") and "\\" not in path else "/"
 
 
 def _wants_html(request: Request) -> bool:

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from ..errors import LogferryError
+from ..values import WholeParam
 
 
 def _fail(msg: str, code: int = 2):
@@ -49,7 +50,7 @@ state_option = click.option("--state", "state", help="State directory (default: 
 @state_option
 @click.option("--db", help="Usage database for the dashboard (and for --follow).")
 @click.option("--host", default="127.0.0.1", help="Address to listen on; other than loopback needs TLS or --insecure-http.")
-@click.option("--port", type=int, default=8080)
+@click.option("--port", type=WholeParam(1, 65535), default=8080)
 @click.option("--tls-cert", help="TLS certificate (PEM).")
 @click.option("--tls-key", help="TLS private key (PEM).")
 @click.option("--insecure-http", is_flag=True, help="Allow plain HTTP on a non-loopback address.")
@@ -82,9 +83,12 @@ def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, f
     if follow and not (paths and db):
         _fail("--follow needs --db and at least one PATH")
     cfg = Path(config or "logferry.toml")
+    sock = _listen(host, port)  # (a port in use is an error before anything is written)
     try:
         console = Console(cfg, state, db)
         console.loaded()
+        if follow:
+            _check_db(db)
         sd = console.state_dir
         sd.mkdir(parents=True, exist_ok=True)
         tokens = TokenStore(sd)
@@ -119,8 +123,15 @@ def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, f
             console.follower = Follower(str(db), list(paths))
         except LogferryError as e:
             _fail(str(e))
-        threads.append(threading.Thread(target=console.follower.run, args=(follow_stop,),
-                                        name="follower", daemon=True))
+        threads.append(threading.Thread(target=console.follow, args=(follow_stop,), name="follower", daemon=True))
+
+    if not no_scheduler:  # alert rules on --db (or [alerts] db), after each commit of --follow
+        from ..alerts.runner import start as start_alerts
+
+        console.alerts = start_alerts(console.loaded(), console.loaded, follow_stop, db=db, state_dir=sd,
+                                      console_url=base)
+        if console.alerts is not None and follow:
+            console.follower.on_commit = console.alerts.poke
 
     def on_term(*_):
         console.stop.set()
@@ -138,13 +149,43 @@ def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, f
     for t in threads:
         t.start()
     try:
-        server.run()
+        server.run(sockets=[sock])
     finally:
         on_term()
         for t in threads:
             t.join(timeout=600)
         console.wait_runs(timeout=600)
     click.echo("logferry console: stopped cleanly")
+
+
+def _listen(host: str, port: int):
+    """The console's listening socket, bound before anything is written or printed: a port
+    in use or an address this machine does not have is one line of error."""
+    import socket
+
+    try:
+        family, kind, proto, _, addr = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                          flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as e:
+        _fail(f"--host {host}: {e.strerror or e}")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        _fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
+    return sock
+
+
+def _check_db(db: str) -> None:
+    """``--follow``'s database opens (and is a DuckDB database), or serve does not start."""
+    from ..usage.db import connect
+
+    try:
+        connect(db).close()
+    except Exception as e:  # noqa: BLE001 - DuckDB's errors: the file, not a bug
+        _fail(f"--db {db}: {(str(e).splitlines() or [type(e).__name__])[0]}")
 
 
 def token_group() -> None:

@@ -63,10 +63,7 @@ def version_of(table: dict | None) -> str:
 
 
 def raw_jobs(path: Path) -> dict[str, dict]:
-    text = read_text(path)
-    if not text:
-        return {}
-    return dict(tomllib.loads(text).get("jobs") or {})
+    return raw_tables(path, ("jobs",))
 
 
 def job_version(path: Path, name: str) -> str:
@@ -121,45 +118,72 @@ def validate_job(path: Path, name: str, job: dict[str, Any]) -> dict[str, Any]:
 def save_job(path: Path, name: str, job: dict[str, Any], version: str | None, *, new: bool) -> str:
     """Validate and write one job; returns its new version.  ``new``: the name must not
     exist yet.  Otherwise ``version`` must be the version the form was loaded with."""
+    return save_table(path, ("jobs",), name, job, version, new=new, what="job", validate=validate_job)
+
+
+def delete_job(path: Path, name: str, version: str | None) -> None:
+    delete_table(path, ("jobs",), name, version, what="job")
+
+
+def raw_tables(path: Path, keys: tuple[str, ...]) -> dict[str, dict]:
+    """The tables under ``keys`` (``("jobs",)``, ``("alerts", "rules")``) as the file has them."""
+    text = read_text(path)
+    return dict(raw_tables_of(tomllib.loads(text) if text else {}, keys))
+
+
+def save_table(path: Path, keys: tuple[str, ...], name: str, table: dict[str, Any], version: str | None, *,
+               new: bool, what: str, validate) -> str:
+    """Validate (``validate(path, name, table)``) and write the table ``name`` under ``keys``
+    (tomlkit: the file's comments and order kept, written atomically); its new version."""
     with _WRITE:
-        current = raw_jobs(path).get(name)
+        current = raw_tables(path, keys).get(name)
         if new and current is not None:
-            raise Conflict(f"a job named {name!r} exists already")
+            raise Conflict(f"a {what} named {name!r} exists already")
         if not new:
             if current is None:
-                raise Conflict(f"job {name!r} no longer exists in {path.name}")
+                raise Conflict(f"{what} {name!r} no longer exists in {path.name}")
             if version != version_of(current):
-                raise Conflict(f"job {name!r} was changed since this form was loaded; reload it")
-        validate_job(path, name, job)
+                raise Conflict(f"{what} {name!r} was changed since this form was loaded; reload it")
+        validate(path, name, table)
         text = read_text(path)
         doc = tomlkit.parse(text) if text else tomlkit.document()
-        if "jobs" not in doc:
-            jobs = tomlkit.table(is_super_table=True)
-            doc["jobs"] = jobs
-        jobs = doc["jobs"]
-        if name in jobs:
-            _update(jobs[name], job)
+        parent = doc
+        for i, k in enumerate(keys):
+            if k not in parent:
+                parent[k] = tomlkit.table(is_super_table=i == len(keys) - 1)
+            parent = parent[k]
+        if name in parent:
+            _update(parent[name], table)
         else:
             tbl = tomlkit.table()
-            for k, v in job.items():
+            for k, v in table.items():
                 tbl[k] = _item(v)
-            jobs[name] = tbl
+            parent[name] = tbl
         out = tomlkit.dumps(doc)
         # what was written must be what was validated
         Config.model_validate(tomllib.loads(out))
         write_atomic(path, out)
-        return version_of(tomllib.loads(out)["jobs"][name])
+        return version_of(raw_tables_of(tomllib.loads(out), keys)[name])
 
 
-def delete_job(path: Path, name: str, version: str | None) -> None:
+def raw_tables_of(data: dict, keys: tuple[str, ...]) -> dict:
+    for k in keys:
+        data = data.get(k) or {}
+    return data
+
+
+def delete_table(path: Path, keys: tuple[str, ...], name: str, version: str | None, *, what: str) -> None:
     with _WRITE:
-        current = raw_jobs(path).get(name)
+        current = raw_tables(path, keys).get(name)
         if current is None:
-            raise Conflict(f"job {name!r} no longer exists")
+            raise Conflict(f"{what} {name!r} no longer exists")
         if version != version_of(current):
-            raise Conflict(f"job {name!r} was changed since this page was loaded; reload it")
+            raise Conflict(f"{what} {name!r} was changed since this page was loaded; reload it")
         doc = tomlkit.parse(read_text(path))
-        del doc["jobs"][name]
+        parent = doc
+        for k in keys:
+            parent = parent[k]
+        del parent[name]
         write_atomic(path, tomlkit.dumps(doc))
 
 

@@ -56,6 +56,9 @@ def job_sites(j) -> tuple[str, ...]:
 
 
 _ATTEMPTS = re.compile(r"gave up after (\d+) attempts")
+#: the history's pages: at most this many runs a page, and pages numbered up to this
+MAX_PER_PAGE = 1000
+MAX_PAGE = 10**9
 
 
 class Console:
@@ -71,6 +74,8 @@ class Console:
         self.db = Path(db) if db else None
         self.stop = Stop()
         self.follower = None
+        #: why the follower stopped, when an error stopped it (``follower_status`` says so)
+        self.follower_error: str | None = None
         self._loaded: tuple[int, Loaded] | None = None
         self._lock = threading.Lock()
         self._runs: dict[str, threading.Thread] = {}
@@ -182,6 +187,46 @@ class Console:
         row["destination"] = decompose(j.dest, dict(j.dest_options))
         return row
 
+    # -- create / delete: a job's identity ----------------------------------------------------
+    @contextmanager
+    def _locked(self, name: str):
+        """The job's run lock (a job being created or deleted is never running)."""
+        from ..ship.lock import job_lock
+
+        try:
+            with job_lock(self.state_dir, name):
+                yield
+        except JobRunning as e:
+            raise Busy(f"job {name} is running; wait for the run to end", "running") from e
+
+    def _retire(self, name: str) -> None:
+        """The state's history, objects and checkpoints of ``name`` leave the name (kept,
+        readable, under the retired identity) and so does its bad-rows file."""
+        import os
+
+        from ..ship.engine import bad_rows_file
+
+        with self.state() as st:
+            key = st.retire(name)
+        bad = bad_rows_file(self.state_dir, name)
+        if key is not None and os.path.exists(bad):
+            os.replace(bad, os.path.join(os.path.dirname(bad), f"{key}.bad.jsonl"))
+
+    def create_job(self, name: str, job: dict[str, Any]) -> None:
+        """A new job: whatever the state still holds under its name (a job deleted
+        earlier, by the console or by hand) is retired before any run of it (the job's lock
+        is held throughout), so it starts with none of it."""
+        with self._locked(name):
+            configfile.save_job(self.config_path, name, job, None, new=True)
+            self._retire(name)
+
+    def delete_job(self, tok: Token, name: str, version: str | None) -> None:
+        """Remove the job from the config and retire its identity in the state."""
+        self.job(tok, name)
+        with self._locked(name):
+            configfile.delete_job(self.config_path, name, version)
+            self._retire(name)
+
     # -- stop / start / run now ------------------------------------------------------------
     def set_stopped(self, tok: Token, name: str, stopped: bool) -> dict[str, Any]:
         self.job(tok, name)
@@ -233,6 +278,25 @@ class Console:
         for t in list(self._runs.values()):
             t.join(timeout)
 
+    # -- the follower of `serve --follow` ------------------------------------------------------
+    def follow(self, stop: threading.Event) -> None:
+        """Run the follower until ``stop`` (a thread's target); an error that ends it is
+        logged in one line and kept for :meth:`follower_status`."""
+        try:
+            self.follower.run(stop)
+        except Exception as e:  # noqa: BLE001 - any failure is reported, not a traceback
+            self.follower_error = (str(e).splitlines() or [""])[0] or type(e).__name__
+            log.error("the follower stopped: %s", self.follower_error)
+
+    def follower_status(self) -> dict[str, Any] | None:
+        """The follower's status (None without one); its ``errors`` name why it stopped."""
+        if self.follower is None:
+            return None
+        st = self.follower.status()
+        if self.follower_error is not None:
+            st["errors"] = {**st["errors"], "follower": f"stopped: {self.follower_error}"}
+        return st
+
     # -- the scheduler of `logferry run` -----------------------------------------------------
     def _schedules(self, loaded: Loaded):
         from ..ship.schedule import Schedule
@@ -277,7 +341,7 @@ class Console:
         names = list(self.visible(tok)) if tok.scoped else None
         if job and names is not None and job not in names:
             names = []
-        page, per_page = max(1, page), min(max(1, per_page), 1000)
+        page, per_page = min(max(1, page), MAX_PAGE), min(max(1, per_page), MAX_PER_PAGE)
         with self.state() as st:
             total = st.count_runs(job, status=status, jobs=names)
             runs = st.runs(job, limit=per_page, offset=(page - 1) * per_page, status=status, jobs=names)
@@ -307,7 +371,8 @@ class Console:
     def run_detail(self, tok: Token, run_id: int) -> dict[str, Any]:
         with self.state() as st:
             r = st.run(run_id)
-            if r is None or r.job not in self.visible(tok):
+            # an unscoped token reads every run, a deleted job's (a retired identity) too
+            if r is None or (tok.scoped and r.job not in self.visible(tok)):
                 raise NotFound(f"no run {run_id}")
             back = st.backfill_runs([r.id])
             objs = st.objects(run_id=run_id)

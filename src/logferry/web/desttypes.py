@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlsplit
 
 from ..errors import ConfigError
+from ..values import whole
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,8 @@ TYPES: dict[str, tuple[str, str, tuple[F, ...]]] = {
         F("path", "Directory", where="path", required=True, help="absolute path on this machine"),
     )),
     "s3": ("Amazon S3", "s3", (
-        F("bucket", "Bucket", where="bucket", required=True),
+        F("bucket", "Bucket", where="bucket", required=True,
+          help="3-63 characters: a-z, 0-9, '.', '-'"),
         F("prefix", "Prefix", where="prefix", help="folder inside the bucket, e.g. logs/cdn"),
         F("region", "Region", where="option"),
         F("endpoint_url", "Endpoint URL", where="option", help="for S3-compatible stores"),
@@ -37,7 +39,8 @@ TYPES: dict[str, tuple[str, str, tuple[F, ...]]] = {
         F("secret_access_key", "Secret access key", kind="secret", where="option"),
     )),
     "gcs": ("Google Cloud Storage", "gs", (
-        F("bucket", "Bucket", where="bucket", required=True),
+        F("bucket", "Bucket", where="bucket", required=True,
+          help="3-63 characters: a-z, 0-9, '.', '-', '_'"),
         F("prefix", "Prefix", where="prefix"),
         F("project", "Project", where="option"),
         F("endpoint_url", "Endpoint URL", where="option"),
@@ -68,6 +71,17 @@ TYPES: dict[str, tuple[str, str, tuple[F, ...]]] = {
 }
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+#: bucket naming rules (type -> pattern, the rule as the editor states it): S3's general
+#: purpose buckets and GCS's (a GCS name with dots may be up to 222 characters)
+BUCKET_RULES = {
+    "s3": (re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$"),
+           "an S3 bucket name: 3-63 characters, lower-case letters, digits, '.' and '-', "
+           "starting and ending with a letter or digit"),
+    "gcs": (re.compile(r"^(?=.{3,63}$|(?=.*\.).{3,222}$)[a-z0-9][a-z0-9._\-]*[a-z0-9]$"),
+            "a GCS bucket name: 3-63 characters (up to 222 with dots), lower-case letters, digits, "
+            "'.', '-' and '_', starting and ending with a letter or digit"),
+}
 
 
 def describe() -> list[dict[str, Any]]:
@@ -110,7 +124,9 @@ def compose(d: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
         if not v:
             continue
         if f.kind == "number":
-            if not v.isdigit() or not 0 < int(v) < 65536:
+            try:
+                v = str(whole(v, key, 1, 65535))
+            except ConfigError:
                 errs[key] = "a port number (1-65535)"
                 continue
         if any(ord(c) < 32 for c in v):
@@ -126,8 +142,9 @@ def compose(d: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, str]]:
         url = "file://" + parts["path"]
     elif t in ("s3", "gcs"):
         b = parts["bucket"]
-        if not re.match(r"^[a-z0-9][a-z0-9.\-_]{1,221}[a-z0-9]$", b):
-            return "", opts, {"destination.bucket": "a bucket name: lower-case letters, digits, '.', '-'"}
+        rule, msg = BUCKET_RULES[t]
+        if not rule.match(b):
+            return "", opts, {"destination.bucket": msg}
         prefix = parts.get("prefix", "").strip("/")
         if ".." in prefix.split("/"):
             return "", opts, {"destination.prefix": "no '..' in the prefix"}

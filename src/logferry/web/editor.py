@@ -4,6 +4,7 @@ schedule times; Test connection; the S3 buckets the credentials can see."""
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from datetime import UTC, datetime
@@ -45,21 +46,36 @@ def extension(to: str, compress: str) -> str:
 
 
 def preview_names(job: str, template: str | None, preset: str | None, to: str, compress: str,
-                  service: str = "", site: str = "", seq: int = 0, n: int = 3) -> list[str]:
+                  service: str = "", site: str = "", seq: int = 0, n: int = 3,
+                  at: datetime | None = None) -> list[str]:
+    """The next ``n`` object names, rendered as the shipper renders them (``naming.render``)
+    for objects whose first record has time ``at`` (None: now, as a run names an object
+    whose first record has no time)."""
     import socket
 
     from ..ship import naming
 
     tmpl = naming.validate(naming.resolve(template or None, preset or None))
     ext = extension(to or "jsonl", compress or "gzip")
-    now = datetime.now(UTC)
-    return [naming.render(tmpl, now, seq=seq + i, job=job or "job", position=f"preview:{seq + i}",
+    ts = at or datetime.now(UTC)
+    return [naming.render(tmpl, ts, seq=seq + i, job=job or "job", position=f"preview:{seq + i}",
                           service=service, site=site, host=socket.gethostname(), ext=ext)
             for i in range(n)]
 
 
+def next_record_time(loaded, state, job: str) -> datetime | None:
+    """The time of the first record a saved job's next run will deliver (what its next
+    object is named after); None when none is pending or its sources cannot be read now."""
+    from ..ship.engine import next_record_time as first_pending
+
+    try:
+        return first_pending(loaded.engine_job(job), state)
+    except Exception:  # noqa: BLE001 - a source that cannot be read now: the preview uses now
+        return None
+
+
 def preview_schedule(every_minutes: float | None, cron: str | None, n: int = 3) -> list[str]:
-    from ..ship.schedule import Cron
+    from ..ship.schedule import Cron, Schedule
 
     if cron:
         c = Cron.parse(cron)
@@ -68,12 +84,10 @@ def preview_schedule(every_minutes: float | None, cron: str | None, n: int = 3) 
             t = c.next_after(t)
             out.append(t.strftime("%Y-%m-%dT%H:%M:%SZ"))
         return out
-    if every_minutes:
-        if every_minutes <= 0:
-            raise ConfigError("every_minutes must be positive")
+    if every_minutes is not None:
+        secs = Schedule.make(every_minutes=every_minutes).every_secs  # the config's bounds (ConfigError)
         now = time.time()
-        return [datetime.fromtimestamp(now + i * every_minutes * 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-                for i in range(n)]
+        return [datetime.fromtimestamp(now + i * secs, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(n)]
     return []
 
 
@@ -84,25 +98,49 @@ def _redact(msg: str, secrets: dict[str, Any]) -> str:
     return msg
 
 
-def _resolved(loaded, url: str, opts: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+#: what a token other than an admin's hears when a secret cannot be resolved (which
+#: environment variables or secrets exist is not its business)
+UNAVAILABLE = "a secret this destination names is not available to the server"
+
+
+def _resolved(loaded, url: str, opts: dict[str, Any], reveal: bool = True) -> tuple[dict[str, Any], dict[str, Any]]:
     from ..config import resolve_secrets
 
-    res = resolve_secrets(opts, loaded.secrets, where="destination")
+    try:
+        res = resolve_secrets(opts, loaded.secrets, where="destination")
+    except ConfigError:
+        if reveal:
+            raise
+        raise ConfigError(UNAVAILABLE) from None
     secret_vals = {k: v for k, v in res.items() if k not in opts}
     return res, secret_vals
 
 
-def test_connection(loaded, url: str, opts: dict[str, Any]) -> dict[str, Any]:
+def _folder(url: str) -> str | None:
+    """Why a folder cannot be tested (None when it can): Test connection creates nothing
+    and reads no path relative to where the console runs."""
+    path = url[len("file://"):] if url.startswith("file://") else url
+    if not os.path.isabs(path):
+        return f"{path!r} is not an absolute path"
+    if not os.path.isdir(path):
+        return f"{path} is not an existing directory (Test connection creates none; the job's first run does)"
+    return None
+
+
+def test_connection(loaded, url: str, opts: dict[str, Any], reveal: bool = True) -> dict[str, Any]:
     """Open the destination, write a probe object and remove it (a destination that keeps
     nothing it could remove, Datadog's intake, checks itself: its ``check()``); the exact
-    error if any step fails (secret values never in it)."""
-    from ..destinations import open_destination
+    error if any step fails (secret values never in it; which secrets exist only when
+    ``reveal``)."""
+    from ..destinations import open_destination, scheme_of
 
     probe = f".logferry-probe-{uuid.uuid4().hex[:12]}"
     secrets: dict[str, Any] = {}
     step = "configure"
+    if scheme_of(url) == "file" and _folder(url):
+        return {"ok": False, "dest": url, "step": "find the folder", "error": _folder(url)}
     try:
-        resolved, secrets = _resolved(loaded, url, opts)
+        resolved, secrets = _resolved(loaded, url, opts, reveal)
         step = "connect"
         d = open_destination(url, resolved)
         try:
@@ -125,11 +163,11 @@ def test_connection(loaded, url: str, opts: dict[str, Any]) -> dict[str, Any]:
     return {"ok": True, "dest": url, "probe": probe, "message": f"wrote and removed {probe} at {url}"}
 
 
-def s3_buckets(loaded, opts: dict[str, Any]) -> list[str]:
+def s3_buckets(loaded, opts: dict[str, Any], reveal: bool = True) -> list[str]:
     """The buckets the credentials can see (ListBuckets)."""
     from ..destinations import open_destination
 
-    resolved, secrets = _resolved(loaded, "s3://", opts)
+    resolved, secrets = _resolved(loaded, "s3://", opts, reveal)
     try:
         d = open_destination("s3://", resolved)
         try:

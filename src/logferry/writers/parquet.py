@@ -7,6 +7,7 @@ fixed struct), so they are written only on request (``include_fields=True``, CLI
 
 from __future__ import annotations
 
+import io
 from typing import BinaryIO
 
 import numpy as np
@@ -72,9 +73,23 @@ NO_STATISTICS = {
 }
 
 
+def selection_bytes(table: pa.Table) -> bytes:
+    """A field selection (any columns, in their order) as one Parquet file, the original
+    fields as a map column as the writer writes them (the writer proper writes the whole
+    canonical schema)."""
+    i = table.schema.get_field_index("fields")
+    if i >= 0 and pa.types.is_struct(table.schema.field(i).type):
+        table = table.set_column(i, "fields", struct_to_map(table.column(i).combine_chunks()))
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    return buf.getvalue()
+
+
 class ParquetWriter:
     extension = ".parquet"
     binary = True
+    #: how shipping writes a field selection (``fields`` of a job)
+    selection = staticmethod(selection_bytes)
 
     def __init__(
         self, out: BinaryIO, *, compression: str = "zstd", include_fields: bool = False, **_: object

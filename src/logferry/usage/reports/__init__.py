@@ -135,17 +135,24 @@ class Params:
     since: str | dt.datetime | None = None
     until: str | dt.datetime | None = None
     site: str | None = None
-    #: only these sites (site or host column), status classes (4 for 4xx) and formats
+    #: only these sites (a filter: site or host column), status classes (4 for 4xx) and formats
     sites: list[str] | None = None
     status_classes: list[int] | None = None
     formats: list[str] | None = None
     #: False leaves bots (logferry.usage.ua) out of every report
     bots: bool = True
+    #: a site scope (a console token's sites): only rows whose site column is one of them
+    #: -- never the Host header a client sends; rows of a log without a site are outside it
+    scope: list[str] | None = None
     bucket_minutes: float = 5.0
     threshold: float = 0.5
     gap_buckets: int = 3
     top: int = 20
     chart_bucket_minutes: float | None = None  # None: chosen from the time span
+    #: (epoch seconds of the first and last request in since/until) when the connection
+    #: holds only some sites' rows (the lake's scan pruned to ``site``): the buckets are
+    #: then chosen from the whole span, as on the database.  Not part of :meth:`as_dict`.
+    span: tuple[float | None, float | None] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -165,23 +172,20 @@ MAX_TOP = 1_000_000
 
 
 def check_params(params: Params) -> None:
-    """ConfigError unless every knob is a finite number in its range (NaN and infinities
-    compare false with everything, so they are tested for first)."""
-    from ...errors import ConfigError
+    """ConfigError unless every knob is a finite number in its range (the flags' names) and
+    ``since`` is before ``until``; times given as text are parsed (``values.parse_time``)."""
+    from ...values import check_order, number, parse_time, whole
 
-    def finite(name: str, v: Any, lo: float, hi: float, lo_open: bool = False) -> None:
-        ok = isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-        ok = ok and (lo < v if lo_open else lo <= v) and v <= hi
-        if not ok:
-            rng = f"{'>' if lo_open else '>='} {lo:g} and <= {int(hi):,}"
-            raise ConfigError(f"{name} must be a number {rng}, not {v!r}")
-
-    finite("--bucket (minutes)", params.bucket_minutes, 0, MAX_BUCKET_MINUTES, lo_open=True)
-    finite("--threshold", params.threshold, 0, 1, lo_open=True)
-    finite("--gap", params.gap_buckets, 0, MAX_GAP_BUCKETS)
-    finite("--top", params.top, 0, MAX_TOP)
+    for name in ("since", "until"):
+        v = getattr(params, name)
+        setattr(params, name, None if v is None or v == "" else parse_time(v, f"--{name}"))
+    check_order(params.since, params.until)
+    number(params.bucket_minutes, "--bucket (minutes)", 0, MAX_BUCKET_MINUTES, lo_open=True)
+    number(params.threshold, "--threshold", 0, 1, lo_open=True)
+    whole(params.gap_buckets, "--gap", 0, MAX_GAP_BUCKETS)
+    whole(params.top, "--top", 0, MAX_TOP)
     if params.chart_bucket_minutes is not None:
-        finite("chart bucket (minutes)", params.chart_bucket_minutes, 0, MAX_BUCKET_MINUTES, lo_open=True)
+        number(params.chart_bucket_minutes, "chart bucket (minutes)", 0, MAX_BUCKET_MINUTES, lo_open=True)
 
 
 def _iso(v: Any) -> Any:
@@ -196,25 +200,26 @@ def _interval(minutes: float) -> str:
     return f"{_seconds(minutes)} seconds"
 
 
+#: the time span (epoch seconds) of the rows of a table in since/until
+SPAN_SQL = (
+    "SELECT epoch(min(\"timestamp\")), epoch(max(\"timestamp\")) FROM {table} "
+    "WHERE (getvariable('since') IS NULL OR \"timestamp\" >= getvariable('since')) "
+    "AND (getvariable('until') IS NULL OR \"timestamp\" < getvariable('until'))"
+)
+
+
 def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
     """Set the variables and create the views every report reads; returns warnings."""
     warnings: list[str] = []
-    from ...errors import ConfigError
-
+    check_params(params)
     con.execute("SET TimeZone = 'UTC'")
     for name in ("since", "until"):
-        val = getattr(params, name)
-        if val is None:
-            con.execute(f"SET VARIABLE {name} = NULL::TIMESTAMPTZ")
-        else:
-            try:
-                con.execute(f"SET VARIABLE {name} = CAST(? AS TIMESTAMPTZ)", [_iso(val)])
-            except duckdb.Error as e:
-                raise ConfigError(f"--{name} {val!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00)") from e
+        con.execute(f"SET VARIABLE {name} = CAST(? AS TIMESTAMPTZ)", [getattr(params, name)])
     sites = params.sites
     if params.site is not None:
         sites = [params.site] if sites is None else [s for s in sites if s == params.site]
     con.execute("SET VARIABLE sites = CAST(? AS VARCHAR[])", [sites])
+    con.execute("SET VARIABLE scope = CAST(? AS VARCHAR[])", [params.scope])
     con.execute("SET VARIABLE classes = CAST(? AS INTEGER[])", [params.status_classes])
     con.execute("SET VARIABLE formats = CAST(? AS VARCHAR[])", [params.formats])
     from ..ua import register
@@ -222,12 +227,7 @@ def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
     register(con)
     con.execute("CREATE OR REPLACE TEMP TABLE _bots AS SELECT user_agent FROM _ua WHERE is_bot AND ?",
                 [not params.bots])
-    check_params(params)
-    lo, hi = con.execute(
-        "SELECT epoch(min(\"timestamp\")), epoch(max(\"timestamp\")) FROM requests "
-        "WHERE (getvariable('since') IS NULL OR \"timestamp\" >= getvariable('since')) "
-        "AND (getvariable('until') IS NULL OR \"timestamp\" < getvariable('until'))"
-    ).fetchall()[0]
+    lo, hi = params.span or con.execute(SPAN_SQL.format(table="requests")).fetchall()[0]
     span_min = ((hi - lo) / 60) if lo is not None else 0.0
     bucket = params.bucket_minutes
     if span_min / bucket > MAX_UPTIME_BUCKETS:

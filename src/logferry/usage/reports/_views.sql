@@ -1,5 +1,7 @@
 -- Views every report reads; the runner sets the variables first:
---   since, until (TIMESTAMPTZ or NULL), sites (VARCHAR[] or NULL: site or host is one of them),
+--   since, until (TIMESTAMPTZ or NULL), sites (VARCHAR[] or NULL: a filter, site or host is one
+--   of them), scope (VARCHAR[] or NULL: a token's sites; the site column
+--   only, never the client's Host header),
 --   classes (INTEGER[] or NULL: status // 100 is one of them), formats (VARCHAR[] or NULL: the
 --   file's format is one of them), bucket and chart_bucket
 --   (INTERVAL; bucket_us and chart_bucket_us the same in microseconds), threshold (DOUBLE), gap_buckets (INTEGER), top (INTEGER);
@@ -33,6 +35,7 @@ WHERE (getvariable('since') IS NULL OR r."timestamp" >= getvariable('since'))
   AND (getvariable('until') IS NULL OR r."timestamp" < getvariable('until'))
   AND (getvariable('sites') IS NULL OR list_contains(getvariable('sites'), r.site)
        OR list_contains(getvariable('sites'), r.host))
+  AND (getvariable('scope') IS NULL OR list_contains(getvariable('scope'), r.site))
   AND (getvariable('classes') IS NULL OR list_contains(getvariable('classes'), r.status // 100))
   AND (getvariable('formats') IS NULL
        OR r.file_id IN (SELECT file_id FROM files WHERE list_contains(getvariable('formats'), format)));

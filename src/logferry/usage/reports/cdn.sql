@@ -14,9 +14,14 @@ SELECT count(*) AS requests,
 FROM cdn;
 
 -- section: by_cache_status
-SELECT cache_status, count(*) AS requests, round(count(*) / sum(count(*)) OVER (), 4) AS share,
-       coalesce(sum(bytes_sent), 0) AS bytes_sent, round(quantile_cont(ttfb_ms, 0.5), 3) AS ttfb_p50_ms
-FROM cdn GROUP BY cache_status ORDER BY requests DESC, cache_status;
+-- (statuses that differ only in case are one, shown as their most frequent spelling)
+WITH s AS (SELECT lower(cache_status) AS k, count(*) AS requests, round(count(*) / sum(count(*)) OVER (), 4) AS share,
+                  coalesce(sum(bytes_sent), 0) AS bytes_sent, round(quantile_cont(ttfb_ms, 0.5), 3) AS ttfb_p50_ms
+           FROM cdn GROUP BY 1),
+     spelling AS (SELECT lower(cache_status) AS k, first(cache_status ORDER BY n DESC, cache_status) AS cache_status
+                  FROM (SELECT cache_status, count(*) AS n FROM cdn GROUP BY 1) GROUP BY 1)
+SELECT spelling.cache_status, s.requests, s.share, s.bytes_sent, s.ttfb_p50_ms
+FROM s JOIN spelling USING (k) ORDER BY requests DESC, cache_status;
 
 -- section: by_edge
 SELECT edge_location, count(*) AS requests,

@@ -114,7 +114,7 @@
     var rows = [], i, j, m = d.metrics;
     if (isFull()) {
       for (i = 0; i < d.keys.length; i++) {
-        var r = { key: d.keys[i], attrs: d.attrs ? d.attrs[i] : null };
+        var r = { key: d.keys[i], attrs: d.attrs ? d.attrs[i] : null, raw: d.raw ? d.raw[i] : null };
         for (j = 0; j < m.length; j++) r[m[j]] = d.tot[j][i];
         rows.push(r);
       }
@@ -126,7 +126,8 @@
       if (bi < b[0] || bi >= b[1]) continue;
       var k = cells.k[i], row = acc[k];
       if (!row) {
-        row = acc[k] = { key: k < 0 ? null : d.keys[k], other: k < 0, attrs: d.attrs && k >= 0 ? d.attrs[k] : null };
+        row = acc[k] = { key: k < 0 ? null : d.keys[k], other: k < 0, attrs: d.attrs && k >= 0 ? d.attrs[k] : null,
+                         raw: d.raw && k >= 0 ? d.raw[k] : null };
         for (j = 0; j < m.length; j++) row[m[j]] = m[j].slice(-4) === "_max" ? null : 0;
       }
       for (j = 0; j < m.length; j++) {
@@ -138,6 +139,24 @@
     for (var kk in acc) if (acc[kk].requests > 0 || acc[kk].other) rows.push(acc[kk]);
     rows.sort(function (x, y) { return (y.requests - x.requests) || (x.other - y.other) || String(x.key).localeCompare(String(y.key)); });
     return rows;
+  }
+  // distinct visitors of the range shown: exact for the whole period (the summary), else
+  // estimated from the buckets' HyperLogLog sketches (cube.visitor_sketch), merged
+  function visitorsShown(exact) {
+    if (isFull()) return int(exact);
+    var sk = cube().visitor_sketch, b = bucketIdx();
+    if (!sk || !sk.r) return "\u2014";
+    var m = 1 << sk.p, reg = new Uint8Array(m), i, j;
+    for (i = 0; i < sk.b.length; i++) {
+      if (sk.b[i] < b[0] || sk.b[i] >= b[1]) continue;
+      var str = sk.r[i];
+      for (j = 0; j < m; j++) { var v = str.charCodeAt(j) - 48; if (v > reg[j]) reg[j] = v; }
+    }
+    var sum = 0, zeros = 0;
+    for (j = 0; j < m; j++) { sum += Math.pow(2, -reg[j]); if (!reg[j]) zeros++; }
+    var e = 0.7213 / (1 + 1.079 / m) * m * m / sum;
+    if (e <= 2.5 * m && zeros) e = m * Math.log(m / zeros);
+    return "\u2248 " + int(zeros === m ? 0 : e);
   }
   function group(rows, attr) {  // sum the requests of agent rows by one attribute
     var acc = {}, out = [];
@@ -225,7 +244,8 @@
         cols.forEach(function (c) {
           var t = text(r, c);
           if (r.other && c === cols[0]) t = opts.otherLabel || "Others";
-          tr.appendChild(el("td", { class: c[2] !== "text" && c[2] !== "time" ? "num" : null, text: t }));
+          tr.appendChild(el("td", { class: c[2] !== "text" && c[2] !== "time" ? "num" : null, text: t,
+                                    title: c === cols[0] && opts.tip && !r.other ? opts.tip(r) : null }));
         });
         tbody.appendChild(tr);
       });
@@ -263,10 +283,14 @@
     var xs = [];
     for (var i = b[0]; i < b[1]; i++) xs.push(c.t0 + i * c.step);
     var data = [xs].concat(series.map(function (s) { return s[1].slice(b[0], b[1]); }));
+    var marks = incidentsIn(xs[0], xs[xs.length - 1] + c.step);
+    if (marks.length) box.appendChild(el("div", { class: "incidents", text: "Alert incidents: " + marks.map(function (m) {
+      return m.rule + " (" + m.severity + ") " + when(m.start) + " \u2013 " + (m.end == null ? "firing" : when(m.end)) + " " + tzName();
+    }).join("; ") }));
     var grid = { stroke: css("--line"), width: 1 }, axis = { stroke: css("--muted"), grid: grid, ticks: grid };
     var plot = null;
     function mount() {
-      var width = Math.max(300, (box.clientWidth || 900));
+      var width = Math.max(200, (box.clientWidth || 900));
       var o = {
         width: width, height: opts.height || 220,
         tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), TZ); },
@@ -285,6 +309,7 @@
             if (idx == null || u.cursor.left < 0) { hideTip(); return; }
             var lines = [when(xs[idx]) + " \u2013 " + when(xs[idx] + c.step) + " " + tzName()];
             series.forEach(function (s, j) { lines.push(s[0] + ": " + (s[3] || int)(data[j + 1][idx])); });
+            incidentsIn(xs[idx], xs[idx] + c.step).forEach(function (m) { lines.push("alert: " + m.rule + " (" + m.severity + ")"); });
             var rect = u.over.getBoundingClientRect();
             showTip(lines.join("\n"), rect.left + u.cursor.left, rect.top + u.cursor.top);
           }],
@@ -294,7 +319,10 @@
             u.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
             zoom(lo, hi);
           }],
-          draw: [function (u) { if (opts.bands) drawBands(u, opts.bands); }]
+          draw: [function (u) {
+            if (opts.bands) drawBands(u, opts.bands);
+            if (marks.length) drawBands(u, marks.map(function (m) { return [m.start, m.end == null ? xs[xs.length - 1] + c.step : m.end]; }), "--alert");
+          }]
         }
       };
       plot = new uPlot(o, data, box);
@@ -304,16 +332,26 @@
     box._mount = mount;
     return box;
   }
-  function timeTicks(u, vals) {
-    var lastDay = null;
-    return vals.map(function (v) {
-      var p = parts(v), day = p.year + "-" + p.month + "-" + p.day, t = p.hour + ":" + p.minute;
+  // x axis labels: to the second when the ticks are less than a minute apart (else a short
+  // range repeats one minute under every tick), the day alone when they are days apart;
+  // the labels drawn are kept on the chart (data-x-labels) for tests and tools
+  function timeTicks(u, vals, axisIdx, space, incr) {
+    var lastDay = null, secs = incr < 60, days = incr >= 86400;
+    var out = vals.map(function (v) {
+      var p = parts(v), day = p.year + "-" + p.month + "-" + p.day, t = p.hour + ":" + p.minute + (secs ? ":" + p.second : "");
+      if (days) return day;
       if (day !== lastDay) { lastDay = day; return t + "\n" + day; }
       return t;
     });
+    if (u.root && u.root.parentNode) u.root.parentNode.setAttribute("data-x-labels", out.join("|"));
+    return out;
   }
-  function drawBands(u, bands) {
-    var ctx = u.ctx; ctx.save(); ctx.fillStyle = css("--down");
+  // the alert incidents (served by the console: data.incidents, epoch seconds) overlapping [lo, hi)
+  function incidentsIn(lo, hi) {
+    return (S.data.incidents || []).filter(function (m) { return m.start < hi && (m.end == null || m.end >= lo); });
+  }
+  function drawBands(u, bands, color) {
+    var ctx = u.ctx; ctx.save(); ctx.fillStyle = css(color || "--down");
     bands.forEach(function (w) {
       var x0 = u.valToPos(w[0], "x", true), x1 = u.valToPos(w[1], "x", true);
       ctx.fillRect(x0, u.bbox.top, Math.max(1, x1 - x0), u.bbox.height);
@@ -329,11 +367,17 @@
   }
 
   // --- zoom and server fetches ---------------------------------------------------------------
-  function zoom(lo, hi) {
+  // [lo, hi) widened to whole buckets within the data
+  function aligned(lo, hi) {
     var c = cube(), fr = fullRange();
     lo = Math.max(fr[0], c.t0 + Math.floor((lo - c.t0) / c.step) * c.step);
     hi = Math.min(fr[1], c.t0 + Math.ceil((hi - c.t0) / c.step) * c.step);
     if (hi <= lo) hi = lo + c.step;
+    return [lo, hi];
+  }
+  function zoom(lo, hi) {
+    var fr = fullRange(), a = aligned(lo, hi);
+    lo = a[0]; hi = a[1];
     if (CONF.api) {
       S.history.push(S.filters.since || S.filters.until ? [S.filters.since, S.filters.until] : null);
       S.filters.since = new Date(lo * 1000).toISOString(); S.filters.until = new Date(hi * 1000).toISOString();
@@ -342,6 +386,32 @@
       S.range = lo <= fr[0] && hi >= fr[1] ? null : [lo, hi];
       rerender();
     }
+  }
+  // --- the URL keeps what is shown: the panel in the hash; the served page's filters and
+  // zoom in the query (the server reads them on a reload or a shared link); the report
+  // file's zoom in the hash (#panel&since=EPOCH&until=EPOCH) ---------------------------------
+  function hashPanel() { return decodeURIComponent(location.hash.slice(1).split("&")[0]); }
+  function hashParams() {
+    var o = {};
+    location.hash.slice(1).split("&").slice(1).forEach(function (kv) {
+      var i = kv.indexOf("=");
+      if (i > 0) o[decodeURIComponent(kv.slice(0, i))] = decodeURIComponent(kv.slice(i + 1));
+    });
+    return o;
+  }
+  function saveUrl() {
+    var h = "#" + encodeURIComponent(S.panel || "");
+    if (!CONF.api && S.range) h += "&since=" + S.range[0] + "&until=" + S.range[1];
+    var q = CONF.api ? query() : null;
+    var url = CONF.api ? location.pathname + (q ? "?" + q : "") + h : h;
+    if (url === (CONF.api ? location.pathname + location.search : "") + location.hash) return;
+    try { history.replaceState(null, "", url); } catch (e) { /* a page that may not change its URL */ }
+  }
+  function rangeFromUrl() {  // the report file: a zoom kept in the hash
+    var h = hashParams(), lo = +h.since, hi = +h.until, fr = fullRange();
+    if (CONF.api || !fr || !isFinite(lo) || !isFinite(hi) || !h.since || !h.until || hi <= lo) return;
+    var a = aligned(lo, hi);
+    S.range = a[0] <= fr[0] && a[1] >= fr[1] ? null : a;
   }
   function resetZoom() {
     if (CONF.api) { S.filters.since = S.filters.until = null; S.history = []; fetchData(); }
@@ -367,7 +437,7 @@
     if (!quiet) document.body.setAttribute("data-loading", "1");
     return fetch(CONF.api + (CONF.api.indexOf("?") >= 0 ? "&" : "?") + query(), { credentials: "same-origin", headers: { Accept: "application/json" } })
       .then(function (r) { if (!r.ok) throw new Error("the server answered " + r.status); return r.json(); })
-      .then(function (d) { if (n !== S.fetching) return; S.data = d; S.range = null; rerender(); })
+      .then(function (d) { if (n !== S.fetching) return; S.data = d; S.range = null; rerender(); saveUrl(); })
       .catch(function (e) { if (n === S.fetching) setStatus("Could not load the report: " + e.message); })
       .then(function () { S.inflight--; if (n === S.fetching) document.body.removeAttribute("data-loading"); });
   }
@@ -409,13 +479,13 @@
     var r = curRange();
     p.appendChild(el("div", { class: "cards" },
       card("requests", int(req), "requests"),
-      card("visitors", isFull() ? int(t.visitors) : "\u2014", "visitors"),
+      card("visitors", visitorsShown(t.visitors), "visitors"),
       card("data sent", bytes(isFull() ? t.bytes_sent : seriesSum("bytes")), "bytes"),
       card("client errors (4xx)", n ? pct(s4 / n) : "\u2014", "e4"),
       card("server errors (5xx)", n ? pct(s5 / n) : "\u2014", "e5"),
       card("period", r ? dur(r[1] - r[0]) : "\u2014", "span"),
       isFull() && t.bad_rows != null ? card("unreadable lines", int(t.bad_rows), "bad") : null));
-    if (!isFull()) p.appendChild(el("p", { class: "note", text: "Visitors are counted for the whole period only." }));
+    if (!isFull()) p.appendChild(el("p", { class: "note", text: "Visitors of a zoomed range are estimated (\u2248, within a few per cent)." }));
     var se = cube().series || {};
     p.appendChild(timeChart("requests", "Requests", [["requests", se.requests || [], css("--accent"), int],
       ["server errors (5xx)", se.s5 || [], css("--c5"), int]], { fill: true }));
@@ -553,7 +623,11 @@
         "\nrequests: " + int(r) + "\n5xx: " + int(e);
       tl.appendChild(hoverTip(el("div", { style: "background:" + color, "data-down": d ? "1" : null }), text));
     }
-    p.appendChild(el("div", { class: "chart" }, el("div", { class: "title", text: "Timeline (red: down)" }), tl));
+    var key = el("div", { class: "legend", "data-legend": "uptime" });
+    [["--ok", "up"], ["--c4", "up, with server errors (5xx)"], ["--c5", "down"], ["--line", "no requests"]].forEach(function (c) {
+      key.appendChild(el("span", { "data-color": css(c[0]) }, el("i", { style: "background:" + css(c[0]) }), c[1]));
+    });
+    p.appendChild(el("div", { class: "chart" }, el("div", { class: "title", text: "Timeline" }), tl, key));
     var se = cube().series || {};
     var av = (se.requests || []).map(function (n, i) { return n ? 1 - (se.s5[i] || 0) / n : null; });
     p.appendChild(timeChart("availability", "Availability", [["availability", av, css("--ok"), pct]],
@@ -563,8 +637,14 @@
       ["requests", "requests", "int"], ["errors_5xx", "5xx", "int"], ["reason", "reason", "text"]], windows) : empty("No down windows in this range."));
   }
 
+  // the values a grouped key stands for, most requests first ("FRA56-C1: 1,234")
+  function rawTip(r) {
+    return (r.raw || []).map(function (x) { return x[0] + ": " + int(+x[1]); }).join("\n") || null;
+  }
   function panelCdn(p) {
-    var cs = withShares(dimRows("cache")), edges = dimRows("edge");
+    // cache statuses regardless of case, each shown as its most frequent spelling
+    var cs = withShares(dimRows("cache").map(function (r) { r.key = r.raw && r.raw.length ? r.raw[0][0] : r.key; return r; }));
+    var edges = dimRows("edge");
     var n = 0, h = 0, b = 0;
     cs.forEach(function (r) { n += r.requests; h += r.hits; b += r.bytes; });
     var o = rep("cdn", "overall")[0] || {};
@@ -574,12 +654,14 @@
     p.appendChild(bars("cache-status", cs.slice(0, 12), function (r) { return r.other ? "Other" : r.key; }, function (r) { return r.requests; },
       function (v, r) { return int(v) + " (" + pct(r.share) + ")"; }));
     p.appendChild(table("cache_status", [["key", "cache status", "text"], ["requests", "requests", "int"], ["share", "share", "pct"],
-      ["hits", "hits", "int"], ["bytes", "data sent", "bytes"]], cs));
+      ["hits", "hits", "int"], ["bytes", "data sent", "bytes"]], cs, { tip: rawTip }));
     p.appendChild(el("h3", { text: "Edge locations" }));
-    p.appendChild(table("edges", [["key", "edge", "text"], ["requests", "requests", "int"], ["hit", "hit ratio", "pct"], ["bytes", "data sent", "bytes"],
+    p.appendChild(el("p", { class: "note", text: "Grouped by place (airport code); point at one for the edge names in it." }));
+    p.appendChild(table("edges", [["key", "place", "text"], ["requests", "requests", "int"], ["hit", "hit ratio", "pct"], ["bytes", "data sent", "bytes"],
       ["ttfb", "average time to first byte", "ms"]], edges.map(function (r) {
-      return { key: r.key, other: r.other, requests: r.requests, hit: r.hits / r.requests, bytes: r.bytes, ttfb: r.ttfb_n ? r.ttfb_sum / r.ttfb_n : null };
-    }), { otherLabel: "Other edges" }));
+      return { key: r.key, other: r.other, raw: r.raw, requests: r.requests, hit: r.hits / r.requests, bytes: r.bytes,
+               ttfb: r.ttfb_n ? r.ttfb_sum / r.ttfb_n : null };
+    }), { otherLabel: "Other edges", tip: rawTip }));
   }
 
   function panelShop(p) {
@@ -669,7 +751,7 @@
   }
   function panelVisitors(p) {
     var t = rep("summary", "totals")[0] || {};
-    p.appendChild(el("div", { class: "cards" }, card("visitors (client and user agent per day)", isFull() ? int(t.visitors) : "\u2014", "visitors2"),
+    p.appendChild(el("div", { class: "cards" }, card("visitors (client and user agent per day)", visitorsShown(t.visitors), "visitors2"),
       card("requests", int(seriesSum("requests")), "requests2")));
     var se = cube().series || {}, c = cube(), b = bucketIdx();
     p.appendChild(timeChart("visitors", "Visitors per interval", [["visitors", se.visitors || [], css("--ok"), int], ["requests", se.requests || [], css("--accent"), int]]));
@@ -713,7 +795,7 @@
     app.appendChild(el("div", { class: "layout" }, nav, main));
     document.body.appendChild(tip);
     applyTheme(themePref(), theme);
-    window.addEventListener("hashchange", function () { show(location.hash.slice(1)); });
+    window.addEventListener("hashchange", function () { show(hashPanel()); });
     // a resize draws the shown panel again at its new width (the others when next shown);
     // the navigation stays as it is (rebuilding it could swallow a click)
     window.addEventListener("resize", function () {
@@ -793,7 +875,7 @@
       S.dirty[pd[0]] = true;
     });
     if (none.length) nav.appendChild(el("p", { class: "none", text: "No data for: " + none.join(", ") + "." }));
-    var want = location.hash.slice(1);
+    var want = hashPanel();
     show(panelsOn.indexOf(want) >= 0 ? want : S.panel && panelsOn.indexOf(S.panel) >= 0 ? S.panel : panelsOn[0]);
   }
   function renderPanel(id) {
@@ -817,9 +899,11 @@
     window.scrollTo(0, 0);
     if (S.dirty[id] !== false) renderPanel(id);
     document.body.setAttribute("data-panel", id);
+    saveUrl();
   }
 
   build();
+  rangeFromUrl();
   rerender();
   // live: a cheap look at the follower's status every second; the data are fetched again
   // when it has stored lines since, at most every LIVE_GAP ms or twice as long as the last

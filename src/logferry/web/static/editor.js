@@ -52,7 +52,7 @@
         inp.value = ref.secret || ref.env || "";
         row.append(how, inp);
       } else if (f.name === "bucket") {
-        const inp = LF.el("input", { id, list: "bucket-list", autocomplete: "off" });
+        const inp = LF.el("input", { id, list: "bucket-list", autocomplete: "off", placeholder: f.help || "" });
         inp.value = (values && values[f.name]) || "";
         row.append(inp, LF.el("datalist", { id: "bucket-list" }));
       } else {
@@ -87,7 +87,16 @@
   const dest0 = detail ? detail.destination : { type: "s3" };
   $("dest-type").value = dest0.type;
   destFields(dest0.type, dest0);
-  $("dest-type").addEventListener("change", () => destFields($("dest-type").value, {}));
+  $("dest-type").addEventListener("change", () => { destFields($("dest-type").value, {}); destNote(); });
+  // a saved job whose destination changes: what it delivered stays where it is
+  const dest0Json = JSON.stringify(destination());
+  function destNote() {
+    const note = $("dest-note");
+    note.hidden = !detail || JSON.stringify(destination()) === dest0Json;
+    note.textContent = note.hidden ? "" : `The data already exported stays at ${detail.dest}: it is not moved or copied. ` +
+      "Only what the job exports from now on goes to the new destination.";
+  }
+  $("dest-fields").addEventListener("input", destNote);
   if (detail) {
     $("name").value = detail.name;
     $("name").readOnly = true;
@@ -110,6 +119,32 @@
     c.checked = true;
   }
   (cfg.fields || []).forEach((f) => tick($("fields"), "field", f));
+  // the chosen fields in the user's order (ticking adds at the end; the arrows move one):
+  // the job's `fields`, and so the columns of its output, in this order
+  const chosen = (cfg.fields || []).slice();
+  function drawOrder() {
+    const ol = $("field-order");
+    ol.textContent = "";
+    chosen.forEach((f, i) => {
+      const li = LF.el("li", { "data-field": f });
+      li.append(document.createTextNode(f + " "));
+      [["up", -1, "\u2191"], ["down", 1, "\u2193"]].forEach(([dir, d, arrow]) => {
+        const b = LF.el("button", { type: "button", class: "move", "data-move": dir, "aria-label": `move ${f} ${dir}` }, arrow);
+        b.disabled = !chosen[i + d];
+        b.addEventListener("click", () => { [chosen[i], chosen[i + d]] = [chosen[i + d], chosen[i]]; drawOrder(); });
+        li.append(b);
+      });
+      ol.append(li);
+    });
+    $("field-order-row").hidden = !chosen.length;
+  }
+  $("fields").addEventListener("change", (ev) => {
+    const f = ev.target.value, i = chosen.indexOf(f);
+    if (ev.target.checked && i < 0) chosen.push(f);
+    if (!ev.target.checked && i >= 0) chosen.splice(i, 1);
+    drawOrder();
+  });
+  drawOrder();
   const flt = cfg.filter || {};
   (flt.status || []).forEach((s) => tick($("status-classes"), "status-class", s));
   $("filter-sites").value = (flt.sites || []).join(", ");
@@ -142,7 +177,7 @@
     j.format = $("format").value;
     j.to = $("to").value;
     j.compress = $("compress").value;
-    j.fields = [...form.querySelectorAll("input[name=field]:checked")].map((c) => c.value);
+    j.fields = chosen.slice();
     const f = Object.assign({}, cfg.filter || {});
     f.status = [...form.querySelectorAll("input[name=status-class]:checked")].map((c) => c.value);
     f.sites = list($("filter-sites").value);
@@ -195,9 +230,13 @@
     ol.textContent = "";
     const trow = form.querySelector('.row[data-key="name.template"] .err');
     trow.textContent = "";
-    if (r.ok) {
+    if (r.ok || (r.status === 422 && r.data && r.data.names)) {
       r.data.names.forEach((n) => ol.append(LF.el("li", {}, n)));
       trow.textContent = Object.values(r.data.errors || {}).join("; ");
+      // an object is named after the time of its first record: say which time these use
+      $("name-at").textContent = r.data.at ? `named after the job's first pending record, ${r.data.at}`
+        : detail ? "no record pending: shown at the time now (an object is named after its first record's time)"
+          : "shown at the time now (an object is named after its first record's time)";
     }
     const iv = $("interval").value;
     const sq = new URLSearchParams(iv === "cron" ? { cron: $("cron").value.trim() } : (iv ? { every_minutes: iv } : {}));
@@ -225,7 +264,7 @@
     const out = $("test-result");
     out.textContent = "listing buckets…";
     out.className = "";
-    const r = await LF.api("POST", "/api/s3/buckets", { destination: destination() });
+    const r = await LF.api("POST", "/api/s3/buckets", { job: detail ? detail.name : "", destination: destination() });
     const dl = $("bucket-list");
     if (dl) dl.textContent = "";
     if (r.ok) {
@@ -242,7 +281,7 @@
     clearErrors();
     out.textContent = "testing…";
     out.className = "";
-    const r = await LF.api("POST", "/api/test-connection", { destination: destination() });
+    const r = await LF.api("POST", "/api/test-connection", { job: detail ? detail.name : "", destination: destination() });
     if (r.status === 422) { out.textContent = ""; showErrors(r.data.errors); return; }
     if (r.ok && r.data.ok) { out.textContent = `Connection OK: ${r.data.message}`; out.className = "ok"; }
     else { out.textContent = r.data && r.data.error ? `Failed to ${r.data.step} at ${r.data.dest}: ${r.data.error}` : LF.detail(r.data); out.className = "error"; }

@@ -1,0 +1,145 @@
+"""The lake on the command line: ``--lake`` for ingest, report and sql (their options are
+in ``usage/cli.py``; the work is here), and ``logferry lake status|compact|expire``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import click
+
+from ..errors import ConfigError, LogferryError
+from ..term import safe
+
+catalog_option = click.option("--catalog", default=None,
+                              help="The lake's catalog: a SQLite file or SQLAlchemy URI (default: "
+                                   "catalog.db in the lake folder; required for a lake in object storage).")
+lake_arg = click.argument("lake")
+
+
+def _fail(msg: str) -> None:
+    from ..term import error
+
+    error(msg)
+    raise click.exceptions.Exit(2)
+
+
+def open_lake(location: str, catalog: str | None, *, create: bool = False):
+    """The lake at ``location`` (LogferryError: not there, unreachable, newer)."""
+    try:
+        import pyiceberg  # noqa: F401
+    except ImportError:
+        raise ConfigError("the lake needs pyiceberg: pip install 'logferry[lake]'") from None
+    from .tables import Lake, Where
+
+    return Lake(Where.of(location, catalog), create=create)
+
+
+def run_lake_ingest(paths: Sequence[str], location: str, catalog: str | None, *, workers: int | None,
+                    cluster: str | None, format: str | None, tz: str | None, quiet: bool):
+    """``ingest --lake``: validate everything, then ingest; one line per file as for --db."""
+    from ..usage.ingester import expand_inputs
+    from ..usage.results import FileResult
+
+    def on_file(res: FileResult) -> None:
+        if not quiet or res.status == "error":
+            click.echo(safe(res.line()), err=True)
+
+    try:
+        missing: list[tuple[str, str]] = []
+        files = expand_inputs(paths, missing)
+        lake = open_lake(location, catalog, create=True)
+        from .ingest import ingest_lake
+
+        for p, m in missing:
+            on_file(FileResult(p, "error", message=m))
+        summary = ingest_lake(lake, files, workers=workers, cluster=cluster, format=format,
+                              options={"tz": tz} if tz else None, on_file=on_file)
+    except LogferryError as e:
+        _fail(str(e))
+    summary.files[:0] = [FileResult(p, "error", message=m) for p, m in missing]
+    return summary
+
+
+def lake_connection(location: str, catalog: str | None, params: Any, memory_limit: str | None = None):
+    """A DuckDB connection over the lake's last snapshot, pruned to ``params``' filters."""
+    from .query import connect_lake
+
+    return connect_lake(open_lake(location, catalog), params, memory_limit=memory_limit)
+
+
+def guarded(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A lake command: a LogferryError is one line and exit 2."""
+    import functools
+
+    @functools.wraps(fn)
+    def run(*a: Any, **kw: Any) -> Any:
+        try:
+            return fn(*a, **kw)
+        except LogferryError as e:
+            _fail(str(e))
+
+    return run
+
+
+@click.group("lake")
+def lake_group() -> None:
+    """The usage lake (Apache Iceberg tables): status and upkeep."""
+
+
+def _lake_command(name: str) -> Callable[[Callable[..., Any]], Any]:
+    """A ``logferry lake NAME LAKE [--catalog ...]`` command whose errors are one line."""
+    def wrap(fn: Callable[..., Any]) -> Any:
+        return lake_group.command(name)(lake_arg(catalog_option(guarded(fn))))
+
+    return wrap
+
+
+@_lake_command("status")
+@click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
+def status_cmd(lake: str, catalog: str | None, as_json: bool) -> None:
+    """Tables, snapshots, data files, rows and bytes; files and lines in the manifest."""
+    from .upkeep import status
+
+    st = status(open_lake(lake, catalog))
+    if as_json:
+        click.echo(json.dumps(st))
+        return
+    for name, t in st["tables"].items():
+        click.echo(safe(f"{name}: {t['rows']:,} rows in {t['data_files']} data files "
+                        f"({t['bytes']:,} bytes), {t['snapshots']} snapshots"))
+    click.echo(safe(f"manifest: {st['files']} files, {st['lines']:,} lines, {st['records']:,} records, "
+                    f"{st['bad_rows']:,} bad rows; {st['orphan_rows']:,} rows no read counts"))
+
+
+@_lake_command("compact")
+def compact_cmd(lake: str, catalog: str | None) -> None:
+    """Rewrite each partition's small data files as one, leaving out rows no read counts."""
+    from .upkeep import compact
+
+    r = compact(open_lake(lake, catalog))
+    click.echo(safe(f"compacted {r['partitions']} partitions: {r['files_before']} -> {r['files_after']} "
+                    f"data files, {r['orphans_removed']:,} uncounted rows removed"), err=True)
+
+
+@_lake_command("expire")
+@click.option("--older-than", "older", required=True, help="Age, e.g. 400d, 12h (days d, hours h).")
+def expire_cmd(lake: str, catalog: str | None, older: str) -> None:
+    """Delete the rows of the days before now - AGE and the snapshots older than that (the
+    manifest keeps its entries: those files are not ingested again)."""
+    from .upkeep import expire, parse_age
+
+    r = expire(open_lake(lake, catalog), parse_age(older))
+    click.echo(safe(f"expired {r['expired']} snapshots older than {older}"), err=True)
+
+
+def register(app: click.Group) -> None:
+    app.add_command(lake_group)
+
+
+def rollups_report(location: str, catalog: str | None, params: Any) -> dict[str, Any]:
+    """``report --lake --rollups --json``: every site from the hourly rollups."""
+    from .rollups import report
+
+    return report(open_lake(location, catalog), params)

@@ -1,0 +1,177 @@
+"""The driver's commit: a batch of reads made visible, every row once.
+
+Iceberg commits one table at a time, so a read's rows and its manifest entry cannot share
+one table commit.  The manifest is the commit point instead:
+
+1. the reads' data files are added to ``requests`` and ``bad_rows`` (rows no reader counts
+   yet: a reader takes a row only when the manifest lists its read, in its line range);
+2. the reads' entries go into ``files`` in one transaction that fails on any concurrent
+   manifest commit (the table's commit retries are off); the committer then reads the
+   manifest again, drops the reads another run made redundant (their rows stay uncounted)
+   and tries again.
+
+A run killed between 1 and 2 left rows no manifest entry counts: the next run reads those
+files again under new read ids, and ``logferry lake compact`` deletes the orphans.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import Any
+
+import pyarrow as pa
+
+from ..usage.results import FileResult
+from .store import LakeRegistered, Pending
+from .tables import FILES, Lake
+
+_TS_COLS = ("first_timestamp", "last_timestamp", "ingested_at", "updated_at")
+#: the manifest with its times as epoch microseconds (how rows are compared and built)
+_FILES_US = pa.schema([pa.field(f.name, pa.int64()) if f.name in _TS_COLS else f for f in FILES])
+_ATTEMPTS = 100
+
+
+def manifest_rows(lake: Lake, snapshot_id: int | None = None) -> list[dict[str, Any]]:
+    t = lake.table("files").scan(snapshot_id=snapshot_id).to_arrow()
+    return t.cast(_FILES_US).to_pylist()
+
+
+def load_manifest(lake: Lake) -> list[LakeRegistered]:
+    """The manifest as the ingester's planning reads it (and the rows a re-read last line
+    stored, for files whose last line had no end yet)."""
+    rows = manifest_rows(lake)
+    names = [f.name for f in LakeRegistered.__dataclass_fields__.values()
+             if f.name not in ("reads", "last_line_rows", "row")]
+    out = []
+    for r in rows:
+        reg = LakeRegistered(*(r[n] for n in names), reads=r["reads"] or [], row=r)
+        reg.header, reg.title = bytes(reg.header or b""), bytes(reg.title or b"")
+        if reg.partial_tail and reg.lines:
+            reg.last_line_rows = _rows_at(lake, reg.reads, reg.lines)
+        out.append(reg)
+    return out
+
+
+def _rows_at(lake: Lake, reads: list[dict[str, int]], line: int) -> tuple[int, int]:
+    from pyiceberg.expressions import And, EqualTo, In
+
+    ids = [r["read_id"] for r in reads if r["first_line"] <= line <= r["last_line"]]
+    if not ids:
+        return 0, 0
+    f = And(In("read_id", ids), EqualTo("line_number", line))
+    counts = [lake.table(t).scan(row_filter=f, selected_fields=("read_id",)).to_arrow().num_rows
+              for t in ("requests", "bad_rows")]
+    return counts[0], counts[1]
+
+
+def commit(lake: Lake, reads: list[Pending]) -> None:
+    """Make ``reads`` visible (each ``result`` gets its file_id, or says another run stored
+    the file meanwhile)."""
+    reads = [p for p in reads if p.mark is not None]
+    if not reads:
+        return
+    ids = ",".join(str(p.read_id) for p in reads)
+    for name, paths in (("requests", [f for p in reads for f in p.requests]),
+                        ("bad_rows", [f for p in reads for f in p.bad_rows]),
+                        ("rollups", [f for p in reads for f in p.rollups])):
+        if paths:
+            with lake.table(name).transaction() as tx:
+                tx.add_files(paths, snapshot_properties={"logferry.read-ids": ids},
+                             check_duplicate_files=False)
+    _commit_manifest(lake, reads)
+
+
+def _commit_manifest(lake: Lake, reads: list[Pending]) -> None:
+    from pyiceberg.exceptions import CommitFailedException
+    from pyiceberg.expressions import In
+
+    for attempt in range(_ATTEMPTS):
+        table = lake.table("files")
+        current = {r["file_id"]: r for r in manifest_rows(lake, _snapshot(table))}
+        accepted, rows = _entries(current, reads)
+        if not rows:
+            break
+        try:
+            tx = table.transaction()
+            replaced = [r["file_id"] for r in rows if r["file_id"] in current]
+            if replaced:
+                tx.delete(In("file_id", replaced))
+            tx.append(pa.Table.from_pylist(rows, _FILES_US).cast(FILES))
+            tx.commit_transaction()
+            break
+        except CommitFailedException:
+            time.sleep(random.uniform(0.01, 0.05 * (attempt + 1)))
+    else:
+        raise RuntimeError("the manifest stayed busy: gave up committing")  # pragma: no cover
+    for p in reads:
+        if p not in accepted:
+            _redundant(p)
+
+
+def _snapshot(table: Any) -> int | None:
+    s = table.current_snapshot()
+    return s.snapshot_id if s is not None else None
+
+
+def _entries(current: dict[int, dict[str, Any]], reads: list[Pending]) -> tuple[list[Pending], list[dict[str, Any]]]:
+    """The reads still valid against the manifest ``current``, and their new rows."""
+    seen = {(r["identity"], r["head_bytes"]) for r in current.values()}
+    next_id = max(current, default=0) + 1
+    accepted, rows, taken = [], [], set()
+    now = int(time.time() * 1e6)
+    for p in reads:
+        base = p.base
+        if base is None:
+            key = (p.entry["identity"], p.entry["head_bytes"])
+            if key in seen:
+                continue
+            seen.add(key)
+            fid, cur = next_id, None
+            next_id += 1
+        else:
+            cur = current.get(base.file_id)
+            if (cur is None or base.file_id in taken or cur["lines"] != base.lines
+                    or (cur["reads"] or []) != base.reads):
+                continue
+            fid = base.file_id
+        taken.add(fid)
+        accepted.append(p)
+        rows.append(_row(p, fid, cur, now))
+    return accepted, rows
+
+
+def _row(p: Pending, fid: int, cur: dict[str, Any] | None, now: int) -> dict[str, Any]:
+    m = p.mark
+    assert m is not None
+    row = dict(cur) if cur is not None else {"ingested_at": now, "ingests": 1, "conversion_errors": 0,
+                                               "reads": [], "first_timestamp": None, "last_timestamp": None}
+    row.update(p.entry)
+    reads = [dict(r) for r in row["reads"] or []]
+    for r in reads:
+        if p.clip_line is not None and r["first_line"] <= p.clip_line <= r["last_line"]:
+            r["last_line"] = p.clip_line - 1
+    reads.append({"read_id": p.read_id, "first_line": p.first_line, "last_line": m.lines})
+    lo, hi = row["first_timestamp"], row["last_timestamp"]
+    row.update(
+        file_id=fid, size=m.size, bytes=m.bytes, lines=m.lines, directives=m.directives, blank=m.blank,
+        records=m.records, bad_rows=m.bad_rows, conversion_errors=row["conversion_errors"] + m.conversion_errors,
+        partial_tail=m.partial_tail, anchor_line=m.anchor_line, anchor_off=m.anchor_off, header=m.header,
+        title=m.title, truncated_at=m.truncated_at, error=m.error, updated_at=now, reads=reads,
+        first_timestamp=_pick(min, lo, m.first_ts), last_timestamp=_pick(max, hi, m.last_ts),
+        ingests=row["ingests"] + (1 if cur is not None and m.grown else 0),
+    )
+    if isinstance(p.result, FileResult):
+        p.result.file_id = fid
+    return row
+
+
+def _pick(f: Any, a: int | None, b: int | None) -> int | None:
+    return b if a is None else a if b is None else f(a, b)
+
+
+def _redundant(p: Pending) -> None:
+    r = p.result
+    if isinstance(r, FileResult):
+        r.status, r.records, r.bad_rows, r.lines = "duplicate", 0, 0, 0
+        r.message = "already ingested by another run meanwhile; nothing added"

@@ -1,0 +1,144 @@
+"""Ingest into the lake: plan and read on workers (or in this process), commit on the driver.
+
+    driver: expand inputs, snapshot the manifest  ->  workers: LakeWriter + the ingester,
+    one task per file, data files written where the work runs  ->  driver: commit the
+    reads as they come back, a batch at a time (``lake/commit.py``)
+
+``workers``: a local Dask cluster of that many processes; ``cluster``: the address of a
+running Dask scheduler (``tcp://host:8786``); neither: this process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ConfigError
+from ..sources import SourceFile
+from ..usage.results import FileResult, IngestSummary
+from .commit import commit, load_manifest
+from .store import LakeRegistered, LakeWriter, Pending
+from .tables import NAMESPACE, Lake, Where, io_properties
+
+#: reads committed together at most (one manifest commit each batch)
+_COMMIT_BATCH = 64
+
+
+@dataclass
+class ReadJob:
+    """What a worker needs to read files into the lake (sent to every worker once)."""
+
+    io_props: dict[str, str]
+    warehouse: str
+    manifest: list[LakeRegistered]
+    format: str | None
+    options: dict[str, Any] | None
+
+
+def read_files(job: ReadJob, files: list[SourceFile]) -> list[Pending | FileResult]:
+    """A worker's task: read ``files`` into data files; a Pending per read to commit, a
+    FileResult for a file with nothing to commit (known, unchanged, failed)."""
+    from pyiceberg.io import load_file_io
+
+    from ..usage.ingester import Ingester
+
+    io = load_file_io(job.io_props, job.warehouse)
+    writer = LakeWriter(job.manifest, io, f"{job.warehouse}/{NAMESPACE}")
+    ing = Ingester(writer, format=job.format, options=job.options)
+    out: list[Pending | FileResult] = []
+    for sf in files:
+        n = len(writer.done)
+        res = ing.ingest_file(sf)
+        if len(writer.done) > n:
+            writer.done[-1].result = res
+            out.append(writer.done[-1])
+        else:
+            out.append(res)
+    return out
+
+
+def ingest_lake(lake: Lake, files: list[SourceFile], *, workers: int | None = None,
+                cluster: str | None = None, format: str | None = None,
+                options: dict[str, Any] | None = None,
+                on_file: Callable[[FileResult], None] | None = None) -> IngestSummary:
+    """Ingest ``files`` (expanded already) into ``lake``; one summary as for the database."""
+    t0 = time.perf_counter()
+    summary = IngestSummary()
+    # (the workers write data files only: the FileIO settings, not the catalog's address)
+    job = ReadJob(io_properties(), lake.where.warehouse, load_manifest(lake), format, options)
+    for batch in _batches(_run(job, files, workers, cluster)):
+        commit(lake, [x for x in batch if isinstance(x, Pending)])
+        for x in batch:
+            res = x.result if isinstance(x, Pending) else x
+            summary.files.append(res)
+            if on_file is not None:
+                on_file(res)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _batches(items: Iterator[list[Pending | FileResult]]) -> Iterator[list[Pending | FileResult]]:
+    batch: list[Pending | FileResult] = []
+    for done in items:
+        batch.extend(done)
+        if len(batch) >= _COMMIT_BATCH:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _run(job: ReadJob, files: list[SourceFile], workers: int | None,
+         cluster: str | None) -> Iterator[list[Pending | FileResult]]:
+    if not workers and not cluster:
+        for sf in files:
+            yield read_files(job, [sf])
+        return
+    yield from _on_dask(job, files, workers, cluster)
+
+
+def _on_dask(job: ReadJob, files: list[SourceFile], workers: int | None,
+             cluster: str | None) -> Iterator[list[Pending | FileResult]]:
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as e:  # pragma: no cover - the extra is installed where tested
+        raise ConfigError("Dask is not installed: pip install 'logferry[dask]'") from e
+    local = None
+    try:
+        if cluster:
+            client = Client(cluster, timeout="10s")
+        else:
+            local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                 host="127.0.0.1", dashboard_address=None)
+            client = Client(local)
+    except OSError as e:
+        raise ConfigError(f"{cluster or 'local cluster'}: cannot reach the Dask scheduler: {e}") from None
+    try:
+        shared = client.scatter(job, broadcast=True)
+        futures = [client.submit(read_files, shared, [sf], pure=False) for sf in files]
+        for fut in futures:  # in input order, as the database numbers files (they run at once)
+            try:
+                done = fut.result()
+            except Exception as e:  # a worker lost, a task that could not run: the reads before are in
+                raise ConfigError(f"{cluster or 'local cluster'}: the Dask work failed: "
+                                  f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+            yield done
+    finally:
+        client.close()
+        if local is not None:
+            local.close()
+
+
+def ingest_paths(paths: Iterable[str], location: str, *, catalog: str | None = None,
+                 **kw: Any) -> IngestSummary:
+    """Expand ``paths`` and ingest them into the lake at ``location`` (created if needed)."""
+    from ..usage.ingester import expand_inputs
+
+    errors: list[tuple[str, str]] = []
+    files = expand_inputs(list(paths), errors)
+    lake = Lake(Where.of(location, catalog), create=True)
+    summary = ingest_lake(lake, files, **kw)
+    summary.files[:0] = [FileResult(p, "error", message=m) for p, m in errors]
+    return summary

@@ -1,0 +1,207 @@
+"""Opening a lake: its catalog (SQLite ``SqlCatalog`` beside the data by default), its three
+tables and their schemas, and the version check (a lake written by a newer logferry is
+refused, never half-read)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+
+from ..errors import ConfigError, InputError
+from ..schema import CANONICAL
+
+if TYPE_CHECKING:
+    from pyiceberg.catalog import Catalog
+    from pyiceberg.table import Table
+
+#: the lake layout this logferry writes; a lake with a higher one is refused
+LAKE_VERSION = 1
+NAMESPACE = "logferry"
+CATALOG_FILE = "catalog.db"
+_VERSION_KEY = "logferry.lake-version"
+
+#: Iceberg has no 16-bit integer: these columns are stored as int32
+_WIDEN = {pa.int16(): pa.int32()}
+#: the requests table: the canonical columns, the line number, the read that stored the
+#: row (the manifest says which reads count) and the partition site (site, else host)
+REQUESTS = pa.schema(
+    [(n, _WIDEN.get(t, t)) for n, t in CANONICAL.items()]
+    + [("line_number", pa.int64()), ("read_id", pa.int64()), ("lake_site", pa.string())]
+)
+BAD_ROWS = pa.schema([("read_id", pa.int64()), ("line_number", pa.int64()), ("raw", pa.string()),
+                      ("reason", pa.string()), ("ingested_at", pa.timestamp("us", tz="UTC"))])
+_TS = pa.timestamp("us", tz="UTC")
+READ = pa.struct([("read_id", pa.int64()), ("first_line", pa.int64()), ("last_line", pa.int64())])
+#: the manifest: one row per source file, as the usage database's ``files`` plus ``reads``
+#: (the rows of which reads, in which line range, are the file's)
+FILES = pa.schema([
+    ("file_id", pa.int64()), ("identity", pa.string()), ("head_bytes", pa.int32()), ("path", pa.string()),
+    ("format", pa.string()), ("compression", pa.string()), ("size", pa.int64()), ("bytes", pa.int64()),
+    ("lines", pa.int64()), ("directives", pa.int64()), ("blank", pa.int64()), ("records", pa.int64()),
+    ("bad_rows", pa.int64()), ("conversion_errors", pa.int64()), ("partial_tail", pa.bool_()),
+    ("first_timestamp", _TS), ("last_timestamp", _TS), ("ingested_at", _TS), ("updated_at", _TS),
+    ("ingests", pa.int32()), ("dev", pa.int64()), ("ino", pa.int64()), ("fp", pa.string()),
+    ("fp_len", pa.int32()), ("mtime", pa.float64()), ("anchor_line", pa.int64()),
+    ("anchor_off", pa.int64()), ("header", pa.binary()), ("title", pa.binary()),
+    ("truncated_at", pa.int64()), ("error", pa.string()), ("reads", pa.list_(READ)),
+])
+#: rollups (lake/rollups.py): visitors as a HyperLogLog of 2^HLL_PRECISION one-byte registers
+HLL_PRECISION = 11
+ROLLUP_CLASSES = ("s1xx", "s2xx", "s3xx", "s4xx", "s5xx", "s_other")
+ROLLUPS = pa.schema(
+    [("lake_site", pa.string()), ("hour", _TS), ("read_id", pa.int64()), ("requests", pa.int64()),
+     *((c, pa.int64()) for c in ROLLUP_CLASSES), ("bytes_sent", pa.int64()),
+     ("visitors", pa.binary(1 << HLL_PRECISION)), ("latency", pa.list_(pa.int64()))]
+)
+#: table -> (schema, partition fields as (source column, transform name, field name))
+TABLES: dict[str, tuple[pa.Schema, tuple[tuple[str, str, str], ...]]] = {
+    "requests": (REQUESTS, (("lake_site", "identity", "lake_site"), ("timestamp", "day", "day"))),
+    "bad_rows": (BAD_ROWS, (("ingested_at", "day", "day"),)),
+    "files": (FILES, ()),
+    "rollups": (ROLLUPS, ()),  # small: its data files' hour and site bounds prune a scan
+}
+
+
+def io_properties() -> dict[str, str]:
+    """FileIO settings from the environment (S3 endpoint, region, keys) -- as the s3://
+    sources and destinations read them; nothing is written anywhere."""
+    env = os.environ
+    props = {}
+    for key, names in (("s3.endpoint", ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")),
+                       ("s3.region", ("AWS_REGION", "AWS_DEFAULT_REGION")),
+                       ("s3.access-key-id", ("AWS_ACCESS_KEY_ID",)),
+                       ("s3.secret-access-key", ("AWS_SECRET_ACCESS_KEY",)),
+                       ("s3.session-token", ("AWS_SESSION_TOKEN",))):
+        v = next((env[n] for n in names if env.get(n)), None)
+        if v:
+            props[key] = v
+    return props
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a lake is: its data (``warehouse``, a URI) and its catalog (a SQLAlchemy URI)."""
+
+    location: str
+    warehouse: str
+    catalog_uri: str
+    catalog_file: str | None  # the SQLite file, when the catalog is one
+
+    @classmethod
+    def of(cls, location: str, catalog: str | None = None) -> Where:
+        if not location:
+            raise InputError("--lake needs a folder or URL")
+        remote = "://" in location and not location.startswith("file://")
+        if remote:
+            if any(p == ".." for p in location.split("://", 1)[1].split("/")):
+                raise InputError(f"{location}: '..' is not allowed in a lake URL")
+            warehouse = location.rstrip("/")
+        else:
+            warehouse = "file://" + os.path.abspath(location.removeprefix("file://"))
+        if catalog is None:
+            if remote:
+                raise InputError(f"{location}: a lake in object storage needs --catalog FILE "
+                                 "(the SQLite catalog) or a catalog URI")
+            catalog = os.path.join(warehouse.removeprefix("file://"), CATALOG_FILE)
+        if "://" in catalog:
+            path = catalog.removeprefix("sqlite:///") if catalog.startswith("sqlite:///") else None
+            return cls(location, warehouse, catalog, path)
+        path = os.path.abspath(catalog)
+        return cls(location, warehouse, "sqlite:///" + path, path)
+
+
+class Lake:
+    """An open lake: ``table(name)`` loads a table's current metadata."""
+
+    def __init__(self, where: Where, *, create: bool = False):
+        self.where = where
+        f = where.catalog_file
+        if f is not None and not os.path.exists(f):
+            if not create:
+                raise InputError(f"{where.location}: no lake here (no catalog {f}; run "
+                                 "`logferry ingest PATHS --lake ...` first)")
+            os.makedirs(os.path.dirname(f) or ".", exist_ok=True)
+        self.props = {"uri": where.catalog_uri, "warehouse": where.warehouse, **io_properties()}
+        self.catalog = _catalog(self.props, where)
+        if self._check_version(new_ok=create) and create:  # (a newer lake is refused untouched)
+            self._create()
+
+    def table(self, name: str) -> Table:
+        return self.catalog.load_table((NAMESPACE, name))
+
+    def _create(self) -> None:
+        from pyiceberg.exceptions import (
+            CommitFailedException,
+            NamespaceAlreadyExistsError,
+            TableAlreadyExistsError,
+        )
+
+        try:
+            self.catalog.create_namespace(NAMESPACE, {_VERSION_KEY: str(LAKE_VERSION)})
+        except NamespaceAlreadyExistsError:
+            pass
+        for name, (schema, parts) in TABLES.items():
+            if self.catalog.table_exists((NAMESPACE, name)):
+                continue
+            try:  # the table and its partitioning in one commit
+                with self.catalog.create_table_transaction(
+                        (NAMESPACE, name), schema=schema, properties=_table_properties(name)) as tx:
+                    if parts:
+                        with tx.update_spec() as spec:
+                            for col, transform, field in parts:
+                                spec.add_field(col, _transform(transform), field)
+            except (TableAlreadyExistsError, CommitFailedException):  # another ingester created it
+                continue
+
+    def _check_version(self, new_ok: bool) -> bool:
+        """True when the lake is this logferry's (or none yet and ``new_ok``)."""
+        from pyiceberg.exceptions import NoSuchNamespaceError
+
+        try:
+            props = self.catalog.load_namespace_properties(NAMESPACE)
+        except NoSuchNamespaceError:
+            if new_ok:
+                return True
+            raise InputError(f"{self.where.location}: no lake here (the catalog has no "
+                             f"'{NAMESPACE}' namespace)") from None
+        v = int(props.get(_VERSION_KEY, "0") or 0)
+        if v > LAKE_VERSION:
+            raise ConfigError(f"{self.where.location}: lake layout v{v} is newer than this "
+                              f"logferry (v{LAKE_VERSION}); upgrade logferry")
+        return True
+
+
+def _table_properties(name: str) -> dict[str, str]:
+    props = {"write.parquet.compression-codec": "zstd"}
+    if name == "files":
+        # the manifest is the commit point: a concurrent commit must fail, not be rebased,
+        # so the committer checks its entries again (logferry.lake.commit)
+        props["commit.retry.num-retries"] = "0"
+    return props
+
+
+def _transform(name: str) -> Any:
+    from pyiceberg.transforms import DayTransform, IdentityTransform
+
+    return {"identity": IdentityTransform(), "day": DayTransform()}[name]
+
+
+def _catalog(props: dict[str, str], where: Where) -> Catalog:
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    try:
+        return SqlCatalog("logferry", **props)
+    except Exception as e:  # sqlalchemy's errors: unreachable database, wrong driver, bad URI
+        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise InputError(f"{where.location}: catalog {_redact(where.catalog_uri)} unreachable: "
+                         f"{_redact(first)}") from None
+
+
+def _redact(uri: str) -> str:
+    """A URI without its password (user:secret@host -> user:***@host)."""
+    import re
+
+    return re.sub(r"(://[^/:@\s]+:)[^@/\s]+@", r"\1***@", uri)

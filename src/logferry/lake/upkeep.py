@@ -1,0 +1,173 @@
+"""``logferry lake status | compact | expire``: what is in the lake, and its upkeep.
+
+Compaction rewrites a partition's data files as one, keeping the rows the manifest counts
+and the rows of reads younger than :data:`GRACE_SECONDS` (an ingest between its data and
+its manifest commit); the rows of older uncounted reads (a run killed before its manifest
+commit, a read another run made redundant) are removed.  Only rows of the read ids it saw
+are replaced, so files an ingest adds meanwhile stay.  Expiry deletes the rows of days
+before the cutoff and the snapshots older than it; the manifest keeps its rows, so an
+expired file is not ingested again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import time
+import warnings
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..errors import ConfigError
+from .commit import manifest_rows
+from .tables import Lake
+
+#: an uncounted read younger than this may be an ingest still committing: left alone
+GRACE_SECONDS = 3600
+_TABLES = ("requests", "bad_rows")
+
+
+def parse_age(text: str) -> dt.timedelta:
+    m = re.fullmatch(r"\s*(\d+)\s*([dh])\s*", text or "")
+    if not m:
+        raise ConfigError(f"--older-than {text!r}: use days or hours, e.g. 400d or 12h")
+    n = int(m.group(1))
+    return dt.timedelta(days=n) if m.group(2) == "d" else dt.timedelta(hours=n)
+
+
+def _counted(lake: Lake) -> pa.Table:
+    """(read_id, first_line, last_line) of every read the manifest counts."""
+    reads = [r for row in manifest_rows(lake) for r in row["reads"] or []]
+    return pa.Table.from_pylist(reads, pa.schema([("read_id", pa.int64()), ("first_line", pa.int64()),
+                                                  ("last_line", pa.int64())]))
+
+
+def _is_counted(rows: pa.Table, counted: pa.Table) -> pa.Array:
+    """Which of ``rows`` (read_id, line_number) a counted read holds."""
+    import duckdb
+
+    from ..usage.reports import _arrow
+
+    con = duckdb.connect()
+    con.register("q", rows.select(["read_id", "line_number"]).append_column(
+        "_i", pa.array(np.arange(rows.num_rows, dtype=np.int64))))
+    con.register("m", counted)
+    hit = _arrow(con.sql("SELECT bool_or(m.read_id IS NOT NULL) AS hit FROM q LEFT JOIN m "
+                         "ON q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line "
+                         "GROUP BY q._i ORDER BY q._i"))
+    con.close()
+    return hit.column("hit").combine_chunks()
+
+
+def status(lake: Lake) -> dict[str, Any]:
+    out: dict[str, Any] = {"location": lake.where.location, "tables": {}}
+    counted = _counted(lake)
+    orphans = 0
+    for name in (*_TABLES, "files", "rollups"):
+        t = lake.table(name)
+        files = t.inspect.data_files() if t.current_snapshot() is not None else None
+        out["tables"][name] = {
+            "snapshots": len(t.metadata.snapshots),
+            "data_files": 0 if files is None else files.num_rows,
+            "rows": 0 if files is None else int(pc.sum(files.column("record_count")).as_py() or 0),
+            "bytes": 0 if files is None else int(pc.sum(files.column("file_size_in_bytes")).as_py() or 0),
+        }
+        if name in _TABLES and files is not None:
+            rows = t.scan(selected_fields=("read_id", "line_number")).to_arrow()
+            orphans += rows.num_rows - int(pc.sum(_is_counted(rows, counted)).as_py() or 0)
+    rows = manifest_rows(lake)
+    out.update(files=len(rows), orphan_rows=orphans,
+               **{k: sum(r[k] for r in rows) for k in ("lines", "records", "bad_rows")})
+    return out
+
+
+def _young_reads(table: Any) -> set[int]:
+    """Read ids whose data were committed less than GRACE_SECONDS ago."""
+    since = (time.time() - GRACE_SECONDS) * 1000
+    ids: set[int] = set()
+    for s in table.metadata.snapshots:
+        v = (s.summary.additional_properties if s.summary else {}).get("logferry.read-ids")
+        if v and s.timestamp_ms >= since:
+            ids.update(int(x) for x in v.split(","))
+    return ids
+
+
+def compact(lake: Lake) -> dict[str, int]:
+    """One data file per partition, without the rows of old uncounted reads."""
+    counted = _counted(lake)
+    stats = {"partitions": 0, "files_before": 0, "files_after": 0, "orphans_removed": 0}
+    for name in _TABLES:
+        t = lake.table(name)
+        if t.current_snapshot() is None:
+            continue
+        young = _young_reads(t)
+        for part in t.inspect.partitions().column("partition").to_pylist():
+            _compact_partition(t, part, counted, young, stats)
+    return stats
+
+
+def _partition_filter(part: dict[str, Any]) -> Any:
+    from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, IsNull, LessThan
+
+    f = []
+    for field, value in part.items():
+        if field == "day":
+            col = "timestamp" if "lake_site" in part else "ingested_at"
+            if value is None:
+                f.append(IsNull(col))
+                continue
+            start = dt.datetime.combine(value if isinstance(value, dt.date) else
+                                        dt.date(1970, 1, 1) + dt.timedelta(days=value), dt.time(), dt.UTC)
+            us = int(start.timestamp() * 1e6)
+            f += [GreaterThanOrEqual(col, us), LessThan(col, us + 86_400_000_000)]
+        else:
+            f.append(IsNull(field) if value is None else EqualTo(field, value))
+    return f[0] if len(f) == 1 else And(*f)
+
+
+def _compact_partition(t: Any, part: dict[str, Any], counted: pa.Table, young: set[int],
+                       stats: dict[str, int]) -> None:
+    from pyiceberg.expressions import And, In
+
+    where = _partition_filter(part)
+    scan = t.scan(row_filter=where)
+    tasks = list(scan.plan_files())
+    rows = scan.to_arrow()
+    keep = pc.or_(_is_counted(rows, counted), pc.is_in(rows.column("read_id"), pa.array(sorted(young), pa.int64())))
+    removed = rows.num_rows - int(pc.sum(keep).as_py() or 0)
+    if len(tasks) <= 1 and not removed or not rows.num_rows:
+        return
+    ids = pc.unique(rows.column("read_id")).to_pylist()
+    with t.transaction() as tx:
+        tx.overwrite(rows.filter(keep), overwrite_filter=And(where, In("read_id", ids)))
+    stats["partitions"] += 1
+    stats["files_before"] += len(tasks)
+    stats["files_after"] += 1
+    stats["orphans_removed"] += removed
+
+
+def expire(lake: Lake, age: dt.timedelta) -> dict[str, int]:
+    """Delete the days before now - ``age`` and the snapshots older than that."""
+    from pyiceberg.expressions import LessThan
+
+    cutoff = dt.datetime.now(dt.UTC) - age
+    day = int(dt.datetime.combine(cutoff.date(), dt.time(), dt.UTC).timestamp() * 1e6)
+    expired = 0
+    for name, col in (("requests", "timestamp"), ("bad_rows", "ingested_at")):
+        t = lake.table(name)
+        if t.current_snapshot() is not None:
+            with warnings.catch_warnings(), t.transaction() as tx:
+                warnings.simplefilter("ignore")  # ("did not match any records": nothing that old)
+                tx.delete(LessThan(col, day))
+    for name in (*_TABLES, "files"):
+        t = lake.table(name)
+        cur = t.current_snapshot()
+        old = [s.snapshot_id for s in t.metadata.snapshots
+               if s.timestamp_ms < cutoff.timestamp() * 1000 and (cur is None or s.snapshot_id != cur.snapshot_id)]
+        if old:
+            t.maintenance.expire_snapshots().by_ids(old).commit()
+            expired += len(old)
+    return {"expired": expired}

@@ -1,0 +1,350 @@
+"""The DuckDB store: what the ingester appends to the usage database file, and how it
+records in ``files`` how far each file was read (see ``docs/usage-db.md``).
+
+The ingester (``usage/ingester.py``) plans and reads; a store answers what the manifest
+knows (:meth:`DuckStore.known_files`, :meth:`~DuckStore.find_by_content`), and appends a
+file's rows and its manifest entry in one transaction (:meth:`~DuckStore.begin` ..
+:meth:`~DuckStore.commit`), with checkpoints in between for long files.  The lake
+(``logferry.lake``) is the other store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..reader import BadRow
+from ..schema import CANONICAL_NAMES
+from ..sources import SourceFile, content_identity
+from . import db as dbm
+from .reading import STREAM_SCHEMA, CommitGroups, ingest_threads
+
+if TYPE_CHECKING:  # imported where used (see db.py)
+    import duckdb
+
+_BATCH_VIEW = "_lf_batch"
+_REQ_COLS = ", ".join(f'"{c}"' for c in CANONICAL_NAMES)
+_INSERT_REQUESTS = (
+    f"INSERT INTO requests ({_REQ_COLS}, file_id, line_number) "
+    f"SELECT {_REQ_COLS}, $1::INTEGER, line_number FROM {_BATCH_VIEW}"
+)
+#: SQL for a parameter of epoch microseconds as TIMESTAMPTZ (whatever the session time zone)
+_US_TO_TS = "timezone('UTC', make_timestamp(?::BIGINT))"
+
+
+@dataclass
+class FileMark:
+    """How far a file is read and what its lines were up to there: what a store records
+    in its manifest at a checkpoint (the first fields) and when the read ends (all)."""
+
+    lines: int
+    bytes: int
+    records: int
+    bad_rows: int
+    directives: int
+    blank: int
+    anchor_line: int
+    anchor_off: int
+    header: bytes
+    title: bytes | None
+    # when the read ends
+    size: int | None = None
+    conversion_errors: int = 0
+    partial_tail: bool = False
+    first_ts: int | None = None  # epoch microseconds of this read's rows
+    last_ts: int | None = None
+    truncated_at: int | None = None
+    error: str | None = None
+    grown: bool = False  # rows were added to a file read before (one more ingest)
+
+
+def _shop_decoder() -> Callable[[pa.RecordBatch], Any] | None:
+    try:
+        from ..shop import decode_shop  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return decode_shop
+
+
+def _snowplow_hook() -> Callable[..., Any] | None:
+    try:
+        from ..snowplow import ingest_hook  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    return ingest_hook
+
+
+class DuckStore:
+    """Appends ingested files to one open usage database."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+        self.decode_shop = _shop_decoder()
+        self.snowplow_hook = _snowplow_hook()
+        # DuckDB converts and compresses the batches it pulls; insertion order within a
+        # file is line order anyway with one thread, and reports never rely on it
+        # and DuckDB's own progress bar (printed on stdout for a long statement) stays off
+        self.settings = {"threads": ingest_threads()[1], "preserve_insertion_order": False,
+                         "enable_progress_bar": False}
+
+    # the manifest ------------------------------------------------------------------------
+    def known_files(self, *, local: bool | None = None) -> list[dbm.Registered]:
+        return dbm.known_files(self.con, local=local)
+
+    def find_by_content(self, head: bytes, exclude: int | None = None) -> dbm.Registered | None:
+        return dbm.find_by_content(self.con, head, exclude)
+
+    def registered(self, file_id: int) -> dbm.Registered:
+        return dbm.registered(self.con, file_id)
+
+    def adopt(self, file_id: int, sf: SourceFile, path: str | None = None) -> None:
+        """Record ``sf``'s source identity (and new ``path``) for a registered file."""
+        if path is None:
+            self.con.execute("UPDATE files SET dev = ?, ino = ?, fp = ?, fp_len = ?, mtime = ? "
+                             "WHERE file_id = ?", [sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime, file_id])
+        else:
+            self.con.execute(
+                "UPDATE files SET path = ?, dev = ?, ino = ?, fp = ?, fp_len = ?, mtime = ? "
+                "WHERE file_id = ?", [path, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime, file_id])
+
+    # transactions --------------------------------------------------------------------------
+    def begin(self) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+
+    def commit(self) -> None:
+        self.con.execute("COMMIT")
+
+    def rollback(self) -> None:
+        import duckdb
+
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass
+
+    def apply_settings(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Apply ``settings`` (default: the ingest settings); returns the previous values."""
+        return _apply_settings(self.con, self.settings if settings is None else settings)
+
+    def error_message(self, e: BaseException) -> str | None:
+        """A one-line message for a DuckDB error (None: not one)."""
+        import duckdb
+
+        if isinstance(e, duckdb.Error):
+            return f"database: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+        return None
+
+    # a file's entry ------------------------------------------------------------------------
+    def new_file(self, sf: SourceFile, fmt: str, codec: str | None, head: bytes | None) -> int:
+        """Register a new file; returns its file_id."""
+        file_id = dbm.next_file_id(self.con)
+        ident, hb = content_identity(head if head is not None else b"")
+        self.con.execute(
+            "INSERT INTO files (file_id, identity, head_bytes, path, format, compression, size, "
+            "dev, ino, fp, fp_len, mtime, ingested_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now())",
+            [file_id, ident, hb, sf.path, fmt, codec, sf.size, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime],
+        )
+        return file_id
+
+    def delete_line(self, file_id: int, line: int) -> int:
+        """Delete what line ``line`` of a file stored (a last line read before its end was
+        written); returns 1 when it stored nothing (the line was a directive), else 0."""
+        con = self.con
+        n_req = con.execute(
+            "SELECT count(*) FROM requests WHERE file_id = ? AND line_number = ?", [file_id, line]
+        ).fetchall()[0][0]
+        n_bad = con.execute(
+            "SELECT count(*) FROM bad_rows WHERE file_id = ? AND line_number = ?", [file_id, line]
+        ).fetchall()[0][0]
+        con.execute(
+            "DELETE FROM order_items WHERE file_id = ? AND order_id IN "
+            "(SELECT order_id FROM orders WHERE file_id = ? AND line_number = ?)",
+            [file_id, file_id, line],
+        )
+        for t in dbm.LINE_TABLES:
+            con.execute(f"DELETE FROM {t} WHERE file_id = ? AND line_number = ?", [file_id, line])
+        con.execute(
+            "UPDATE files SET records = records - ?, bad_rows = bad_rows - ? WHERE file_id = ?",
+            [n_req, n_bad, file_id],
+        )
+        return 0 if n_req or n_bad else 1
+
+    def checkpoint(self, file_id: int, m: FileMark) -> None:
+        """Record how far the file is stored and commit (the next transaction begins)."""
+        self.con.execute(
+            "UPDATE files SET lines = ?, bytes = ?, records = ?, bad_rows = ?, directives = ?, "
+            "blank = ?, partial_tail = false, anchor_line = ?, anchor_off = ?, header = ?, "
+            "title = ?, updated_at = now() WHERE file_id = ?",
+            [m.lines, m.bytes, m.records, m.bad_rows, m.directives, m.blank, m.anchor_line,
+             m.anchor_off, m.header, m.title, file_id],
+        )
+        self.commit()
+        self.begin()
+
+    def finish(self, file_id: int, m: FileMark) -> None:
+        """Record the end of a read (the caller commits)."""
+        self.con.execute(
+            f"""UPDATE files SET size = ?, bytes = ?, lines = ?, directives = ?, blank = ?,
+                   records = ?, bad_rows = ?,
+                   conversion_errors = conversion_errors + ?, partial_tail = ?,
+                   first_timestamp = CASE WHEN first_timestamp IS NULL OR {_US_TO_TS} < first_timestamp
+                                          THEN {_US_TO_TS} ELSE first_timestamp END,
+                   last_timestamp = CASE WHEN last_timestamp IS NULL OR {_US_TO_TS} > last_timestamp
+                                         THEN {_US_TO_TS} ELSE last_timestamp END,
+                   anchor_line = ?, anchor_off = ?, header = ?, title = ?, truncated_at = ?, error = ?,
+                   updated_at = now(), ingests = ingests + CASE WHEN ? THEN 1 ELSE 0 END
+               WHERE file_id = ?""",
+            [m.size, m.bytes, m.lines, m.directives, m.blank, m.records, m.bad_rows,
+             m.conversion_errors, m.partial_tail, m.first_ts, m.first_ts, m.last_ts, m.last_ts,
+             m.anchor_line, m.anchor_off, m.header, m.title, m.truncated_at, m.error, m.grown,
+             file_id],
+        )
+
+    # rows ----------------------------------------------------------------------------------
+    def append_requests(self, run: CommitGroups, file_id: int) -> None:
+        """Insert the next commit group of ``run`` with one streaming INSERT ... SELECT."""
+        reader = pa.RecordBatchReader.from_batches(STREAM_SCHEMA, run.group())
+        self.con.register(_BATCH_VIEW, reader)
+        try:
+            self.con.execute(_INSERT_REQUESTS, [file_id])
+        except Exception:
+            if run.error is not None:
+                raise run.error from None  # the reader's own error (bad input, I/O), not DuckDB's wrapper
+            raise
+        finally:
+            _unregister(self.con)
+        if run.error is not None:
+            raise run.error
+
+    def append_bad(self, file_id: int, rows: list[BadRow]) -> None:
+        if not rows:
+            return
+        t = pa.table(
+            {
+                "line_number": pa.array([b.line_number for b in rows], pa.int64()),
+                "raw": pa.array([b.raw for b in rows], pa.string()),
+                "reason": pa.array([b.reason for b in rows], pa.string()),
+            }
+        )
+        self._insert(
+            f"INSERT INTO bad_rows SELECT $1::INTEGER, line_number, raw, reason FROM {_BATCH_VIEW}",
+            t, file_id,
+        )
+
+    def append_tracker(self, batch: pa.RecordBatch, file_id: int) -> None:
+        """Hand a batch's tracker hits to the Snowplow hook."""
+        self.snowplow_hook(self.con, batch, file_id)  # type: ignore[misc]
+
+    def _insert(self, sql: str, data: pa.RecordBatch | pa.Table, file_id: int) -> None:
+        self.con.register(_BATCH_VIEW, data)
+        try:
+            self.con.execute(sql, [file_id])
+        finally:
+            _unregister(self.con)
+
+    def append_orders(self, batch: pa.RecordBatch, file_id: int) -> int:
+        """Store the shop orders of a batch's ORDER lines; returns how many."""
+        methods = batch.column("method")
+        if not pc.any(pc.equal(methods, "ORDER")).as_py():
+            return 0
+        if self.decode_shop is not None:
+            dec = self.decode_shop(batch)
+            o, items = _as_table(dec.orders), _as_table(dec.order_items)
+            if o is not None and o.num_rows:
+                self._insert(
+                    "INSERT INTO orders SELECT $1::INTEGER, CAST(order_id AS VARCHAR), line_number, "
+                    '"timestamp", CAST(customer_id AS VARCHAR), CAST(total_price AS DECIMAL(18, 4)), '
+                    f"CAST(payment AS VARCHAR), CAST(shipping AS VARCHAR) FROM {_BATCH_VIEW}",
+                    o, file_id,
+                )
+            if items is not None and items.num_rows:
+                self._insert(
+                    "INSERT INTO order_items SELECT $1::INTEGER, CAST(order_id AS VARCHAR), "
+                    "CAST(position AS INTEGER), CAST(product_id AS VARCHAR), CAST(product_name AS VARCHAR), "
+                    "CAST(category AS VARCHAR), CAST(units AS BIGINT), "
+                    "CAST(net_unit_price AS DECIMAL(18, 4)), CAST(net_purchase_price AS DECIMAL(18, 4)) "
+                    f"FROM {_BATCH_VIEW}",
+                    items, file_id,
+                )
+            return o.num_rows if o is not None else 0
+        return self._orders_sql(batch, file_id)
+
+    def _orders_sql(self, batch: pa.RecordBatch, file_id: int) -> int:
+        """Built-in ORDER decoder (used when ``logferry.shop`` is not installed).
+
+        ``TotalPrice&Payment&Shipping`` then, per position,
+        ``&Product_ID&Name&Category&Units&NetUnitPrice&NetPurchasePrice``; values are
+        URL-encoded with ``+`` for spaces.
+        """
+        sub = batch.select(["timestamp", "customer_id", "method", "query", "line_number"])
+        sub = sub.filter(pc.equal(sub.column("method"), "ORDER"))
+        con = self.con
+        con.register(_BATCH_VIEW, sub)
+        try:
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE _lf_orders AS
+                    SELECT line_number, "timestamp", customer_id,
+                           string_split(coalesce(query, ''), '&') AS p
+                    FROM {_BATCH_VIEW}"""
+            )
+        finally:
+            con.unregister(_BATCH_VIEW)
+        dec = "url_decode(replace({}, '+', ' '))"
+        con.execute(
+            f"""INSERT INTO orders
+                SELECT $1::INTEGER, $1::VARCHAR || ':' || line_number, line_number, "timestamp",
+                       customer_id, TRY_CAST(p[1] AS DECIMAL(18, 4)),
+                       {dec.format("nullif(p[2], '-')")}, {dec.format("nullif(p[3], '-')")}
+                FROM _lf_orders""",
+            [file_id],
+        )
+        con.execute(
+            f"""INSERT INTO order_items
+                SELECT $1::INTEGER, $1::VARCHAR || ':' || line_number, i + 1,
+                       {dec.format("p[4 + 6 * i]")}, {dec.format("p[5 + 6 * i]")},
+                       {dec.format("nullif(p[6 + 6 * i], '-')")},
+                       TRY_CAST(p[7 + 6 * i] AS BIGINT),
+                       TRY_CAST(p[8 + 6 * i] AS DECIMAL(18, 4)),
+                       TRY_CAST(p[9 + 6 * i] AS DECIMAL(18, 4))
+                FROM (SELECT *, unnest(range(0, (len(p) - 3) // 6)) AS i FROM _lf_orders)""",
+            [file_id],
+        )
+        n = con.execute("SELECT count(*) FROM _lf_orders").fetchall()[0][0]
+        con.execute("DROP TABLE _lf_orders")
+        return int(n)
+
+
+def _unregister(con: duckdb.DuckDBPyConnection) -> None:
+    """Drop the batch view; in an aborted transaction that fails, and the error that
+    aborted it is the one to report (the view is replaced by the next register)."""
+    import duckdb
+
+    try:
+        con.unregister(_BATCH_VIEW)
+    except duckdb.Error:
+        pass
+
+
+def _apply_settings(con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) -> dict[str, Any]:
+    """Set DuckDB settings; returns their previous values (to put them back)."""
+    old: dict[str, Any] = {}
+    for name, value in settings.items():
+        old[name] = con.execute("SELECT current_setting(?)", [name]).fetchall()[0][0]
+        v = ("true" if value else "false") if isinstance(value, bool) else int(value)
+        con.execute(f"SET {name} = {v}")
+    return old
+
+
+def _as_table(x: Any) -> pa.Table | None:
+    if x is None:
+        return None
+    if isinstance(x, pa.RecordBatch):
+        return pa.Table.from_batches([x])
+    if isinstance(x, pa.Table):
+        return x
+    return pa.Table.from_pylist(list(x))

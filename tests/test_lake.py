@@ -1,0 +1,332 @@
+"""The usage lake (Apache Iceberg through pyiceberg's SQLite catalog): exactly once, the
+same reports as the DuckDB file, the manifest's counts, readers that never wait, bad
+lakes refused; Dask on a LocalCluster and moto's S3 server in test_lake_scale.py."""
+
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from logferry.cli import app
+
+pytest.importorskip("pyiceberg")  # the extra `lake` (scripts/test installs it)
+
+UA = "Mozilla/5.0 (X11; Linux x86_64) Firefox/121.0"
+
+
+def clf(i: int, host: str, day: int = 1, status: int = 200) -> bytes:
+    return (f'10.0.{i % 7}.{i % 5} - - [{day:02d}/Mar/2024:{i % 24:02d}:{i % 60:02d}:{i % 59:02d} +0000] '
+            f'"GET /p{i % 13} HTTP/1.1" {status if i % 9 else 404} {100 + i} "-" "{UA} {i % 3}" {host}\n').encode()
+
+
+def vhost_log(path, hosts=("a.example", "b.example"), n=60, day=1, extra=b"") -> str:
+    body = b"".join(clf(i, hosts[i % len(hosts)], day) for i in range(n))
+    path.write_bytes(body[: len(body) // 2] + b"not a log line\n" + body[len(body) // 2:] + extra)
+    return str(path)
+
+
+@pytest.fixture
+def logs(tmp_path, corpus_path):
+    """Logs of several formats and sites: the demo's samples (but the shop, whose orders
+    the lake does not hold yet) and two virtual-host logs on two days."""
+    from logferry.samples import write_samples
+
+    files = [f for f in write_samples(str(tmp_path / "samples")) if "/shop/" not in f]
+    (tmp_path / "vh").mkdir()
+    files.append(vhost_log(tmp_path / "vh" / "one.log", day=1))
+    files.append(vhost_log(tmp_path / "vh" / "two.log", hosts=("c.example", "a.example"), day=2,
+                           extra=b"last line without its end"))
+    return files
+
+
+def cli(*args, ok=True):
+    r = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+    if ok:
+        assert r.exit_code == 0, r.output
+    return r
+
+
+def report(*args) -> dict:
+    d = json.loads(cli("report", "--json", *args).stdout)
+    d.pop("generated_at")
+    return d
+
+
+def manifest(lake: str) -> list[dict]:
+    from logferry.lake.commit import manifest_rows
+    from logferry.lake.tables import Lake, Where
+
+    return manifest_rows(Lake(Where.of(lake)))
+
+
+def test_ingest_twice_adds_nothing_and_each_files_counts_add_up(tmp_path, logs):
+    lake = tmp_path / "lake"
+    first = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
+    assert first["new"] == len(logs) and first["records"] > 300 and first["bad_rows"] >= 2
+    again = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
+    assert (again["new"], again["grown"], again["records"], again["bad_rows"]) == (0, 0, 0, 0)
+    rows = manifest(str(lake))
+    assert len(rows) == len(logs) and sorted(r["file_id"] for r in rows) == list(range(1, len(logs) + 1))
+    for r in rows:
+        assert r["records"] + r["bad_rows"] + r["directives"] + r["blank"] == r["lines"], r["path"]
+    n = json.loads(cli("sql", "--lake", lake, "--json", "SELECT count(*) AS n, count(DISTINCT (file_id, line_number)) AS d FROM requests").stdout)
+    assert n == {"n": first["records"], "d": first["records"]}
+    assert sum(r["records"] for r in rows) == first["records"]
+
+
+@pytest.mark.parametrize("filters", [(), ("--site", "a.example"), ("--since", "2024-03-02", "--until", "2024-03-03")])
+def test_report_on_the_lake_is_the_report_on_the_database(tmp_path, logs, filters):
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    cli("ingest", *logs, "--lake", lake)
+    cli("ingest", *logs, "--db", db)
+    want = report("--db", db, *filters)
+    got = report("--lake", lake, *filters)
+    assert got == want
+    if filters:
+        assert got != report("--db", db), "the filter changes the report"
+    q = "SELECT file_id, line_number, status, path, host FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
+def test_a_grown_file_and_its_unfinished_last_line_match_the_database(tmp_path):
+    log = tmp_path / "grow.log"
+    vhost_log(log, n=10, extra=b'10.0.0.1 - - [01/Mar/2024:10:00:00 +0000] "GET /x HTTP/1.1" 200 1')
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for _ in range(2):
+        cli("ingest", log, "--lake", lake)
+        cli("ingest", log, "--db", db)
+        with open(log, "ab") as f:  # the last line ends ("...200 12"), then more lines
+            f.write(b'2 "-" "x"\n' + clf(99, "b.example"))
+    q = "SELECT file_id, line_number, status, bytes_sent FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+    q = "SELECT lines, records, bad_rows, directives, blank, partial_tail, ingests FROM files"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
+def test_a_run_killed_between_the_data_and_the_manifest_is_repaired_by_the_next(tmp_path, logs, monkeypatch):
+    from logferry.lake import commit as cm
+
+    lake = tmp_path / "lake"
+
+    def killed(*a, **kw):
+        raise KeyboardInterrupt  # as a SIGKILL would: the data files are in, the manifest is not
+
+    monkeypatch.setattr(cm, "_commit_manifest", killed)
+    assert cli("ingest", *logs, "--lake", lake, ok=False).exit_code == 130
+    monkeypatch.undo()
+    from logferry.lake.tables import Lake, Where
+
+    assert Lake(Where.of(str(lake))).table("requests").scan().to_arrow().num_rows > 0  # orphans
+    assert json.loads(cli("sql", "--lake", lake, "--json", "SELECT count(*) AS n FROM requests").stdout) == {"n": 0}
+    s = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
+    db = tmp_path / "u.duckdb"
+    cli("ingest", *logs, "--db", db)
+    assert report("--lake", lake) == report("--db", db)
+    assert s["new"] == len(logs)
+    st = json.loads(cli("lake", "status", lake, "--json").stdout)
+    assert st["orphan_rows"] > 0 and st["records"] == s["records"]
+    from logferry.lake import upkeep
+
+    cli("lake", "compact", lake)  # the orphans are younger than the grace period: kept
+    assert json.loads(cli("lake", "status", lake, "--json").stdout)["orphan_rows"] == st["orphan_rows"]
+    monkeypatch.setattr(upkeep, "GRACE_SECONDS", 0)
+    cli("lake", "compact", lake)
+    after = json.loads(cli("lake", "status", lake, "--json").stdout)
+    assert after["orphan_rows"] == 0 and after["tables"]["requests"]["rows"] == s["records"]
+    assert report("--lake", lake) == report("--db", db)
+
+
+def test_expire_deletes_the_days_before_the_cutoff_and_keeps_the_manifest(tmp_path):
+    import datetime as dt
+
+    lake = tmp_path / "lake"
+    old, new = tmp_path / "old.log", tmp_path / "new.log"
+    vhost_log(old, n=20, day=1)
+    today = dt.datetime.now(dt.UTC).strftime("%d/%b/%Y")
+    new.write_bytes(clf(1, "a.example").replace(b"01/Mar/2024", today.encode()))
+    cli("ingest", old, new, "--lake", lake)
+    r = cli("lake", "expire", lake, "--older-than", "400x", ok=False)
+    assert r.exit_code == 2 and "400d" in r.output
+    cli("lake", "expire", lake, "--older-than", "400d")
+    q = "SELECT count(*) AS n FROM requests"
+    assert json.loads(cli("sql", "--lake", lake, "--json", q).stdout) == {"n": 1}
+    again = json.loads(cli("ingest", old, new, "--lake", lake, "--json").stdout)
+    assert again["new"] == 0 and again["records"] == 0  # the manifest still knows them
+
+
+def test_a_report_reads_the_last_snapshot_while_an_ingest_commits(tmp_path, logs, monkeypatch):
+    """Readers never wait: with an ingest paused inside its commit (its data files added,
+    its manifest not yet), report --lake answers from the last committed snapshot."""
+    from logferry.lake import commit as cm
+
+    lake = tmp_path / "lake"
+    cli("ingest", logs[0], "--lake", lake)
+    before = report("--lake", lake)
+    inside, go = threading.Event(), threading.Event()
+    real = cm._commit_manifest
+
+    def paused(*a, **kw):
+        inside.set()
+        assert go.wait(60)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(cm, "_commit_manifest", paused)
+    t = threading.Thread(target=cli, args=("ingest", *logs[1:], "--lake", lake))
+    t.start()
+    try:
+        assert inside.wait(60)
+        assert report("--lake", lake) == before
+    finally:
+        go.set()
+        t.join()
+    after = report("--lake", lake)
+    assert after["reports"]["summary"]["sections"]["totals"] != before["reports"]["summary"]["sections"]["totals"]
+
+
+def test_a_lake_from_a_newer_logferry_or_no_lake_is_an_error(tmp_path, logs):
+    from logferry.lake.tables import NAMESPACE, Lake, Where
+
+    lake = tmp_path / "lake"
+    r = cli("report", "--lake", lake, "--json", ok=False)
+    assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "no lake" in r.output
+    cli("ingest", logs[0], "--lake", lake)
+    newer = Lake(Where.of(str(lake)))
+    newer.catalog.update_namespace_properties(NAMESPACE, updates={"logferry.lake-version": "99"})
+    newer.catalog.drop_table((NAMESPACE, "rollups"))  # (a layout this logferry would complete)
+    before = sorted(p for p in lake.rglob("*") if p.name != "catalog.db")
+    for args in (("report", "--lake", lake, "--json"), ("ingest", logs[1], "--lake", lake),
+                 ("sql", "--lake", lake, "SELECT 1"), ("lake", "status", lake)):
+        r = cli(*args, ok=False)
+        assert r.exit_code == 2 and "newer than this logferry" in r.output and "Traceback" not in r.output, args
+    assert sorted(p for p in lake.rglob("*") if p.name != "catalog.db") == before
+    assert not newer.catalog.table_exists((NAMESPACE, "rollups"))
+
+
+def test_an_unreachable_catalog_is_one_line_without_its_password(tmp_path, logs):
+    r = cli("report", "--lake", tmp_path, "--catalog", "mysql+nosuchdriver://ops:s3cr3t@127.0.0.1:1/lake",
+            "--json", ok=False)
+    assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "s3cr3t" not in r.output
+    r = cli("ingest", logs[0], "--lake", "s3://bucket/lake", ok=False)
+    assert r.exit_code == 2 and "--catalog" in r.output
+    r = cli("ingest", logs[0], "--db", tmp_path / "x.duckdb", "--workers", "2", ok=False)
+    assert r.exit_code == 2 and "--workers applies with --lake" in r.output
+    assert not (tmp_path / "x.duckdb").exists()
+
+
+def test_duckdb_reads_the_data_files_as_they_are(tmp_path, logs):
+    """A second engine: DuckDB reading the Parquet data files the lake lists finds every
+    row the manifest counts (the tables are readable without pyiceberg)."""
+    import duckdb
+
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    s = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
+    paths = [t.file.file_path.removeprefix("file://")
+             for t in Lake(Where.of(str(lake))).table("requests").scan().plan_files()]
+    n = duckdb.sql(f"SELECT count(*), count(DISTINCT site) FROM read_parquet({paths!r})").fetchall()[0]
+    assert n[0] == s["records"] and n[1] >= 1
+
+
+def test_a_run_that_planned_on_an_older_manifest_adds_nothing_another_run_stored(tmp_path, logs, monkeypatch):
+    """The commit point checks each read against the manifest as it is then: a run that
+    planned before another committed the same files (both read them as new, or both
+    read on a grown file from the same line) stores none of them again."""
+    from logferry.lake import commit as cm
+    from logferry.lake import ingest as li
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    cli("ingest", logs[-1], "--lake", lake)
+    stale = cm.load_manifest(Lake(Where.of(str(lake))))
+    with open(logs[-1], "ab") as f:
+        f.write(b"\n" + b"".join(_day3(i) for i in range(5)))
+    cli("ingest", *logs, "--lake", lake)  # the others new, the last one grown
+    monkeypatch.setattr(li, "load_manifest", lambda lake: stale)
+    s = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
+    assert s["records"] == 0 and s["bad_rows"] == 0 and s["skipped"] == len(logs), s
+    monkeypatch.undo()
+    db = tmp_path / "u.duckdb"
+    cli("ingest", *logs, "--db", db)
+    q = "SELECT count(*) AS n, count(DISTINCT (file_id, line_number)) AS d FROM requests"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
+def _day3(i: int) -> bytes:
+    return clf(i, "d.example", day=3)
+
+
+def _w3c(path, n: int, seed: int) -> None:
+    """A W3C log: two sites over three hours, many visitors, log-normal latencies."""
+    import random
+
+    rnd = random.Random(seed)
+    out = ["#Software: test\n#Fields: date time c-ip cs-method cs-uri-stem sc-status sc-bytes "
+           "time-taken cs(User-Agent) cs-host\n"]
+    for i in range(n):
+        t = 10 * 3600 + i * 3 * 3600 // n
+        ip = f"10.{rnd.randrange(40)}.{rnd.randrange(250)}.{rnd.randrange(9)}"
+        out.append(f"2024-03-01 {t // 3600:02d}:{t // 60 % 60:02d}:{t % 60:02d} {ip} GET /p{i % 50} "
+                   f"{rnd.choice((200, 200, 200, 301, 404, 503))} {rnd.randrange(100, 9000)} "
+                   f"{max(1, int(rnd.lognormvariate(4, 1.2)))} UA/{rnd.randrange(3)} "
+                   f"{'x.example' if i % 3 else 'y.example'}\n")
+    path.write_text("".join(out))
+
+
+def test_rollups_are_exact_for_counts_and_within_their_bounds_for_visitors_and_latency(tmp_path):
+    import math
+
+    log = tmp_path / "u_ex240301.log"
+    _w3c(log, 30_000, seed=7)
+    lake = tmp_path / "lake"
+    cli("ingest", log, "--lake", lake)
+    for filters in ((), ("--site", "x.example"), ("--since", "2024-03-01T11:00", "--until", "2024-03-01T12:00")):
+        got = json.loads(cli("report", "--lake", lake, "--rollups", "--json", *filters).stdout)
+        bounds = got["bounds"]
+        where = "WHERE true" + (" AND coalesce(site, host) = 'x.example'" if "--site" in filters else "") + (
+            " AND timestamp >= '2024-03-01 11:00+00' AND timestamp < '2024-03-01 12:00+00'" if "--since" in filters else "")
+        q = (f"SELECT coalesce(site, host) AS site, count(*) AS requests, sum(bytes_sent) AS bytes_sent, "
+             "count(*) FILTER (WHERE status // 100 = 2) AS s2xx, count(*) FILTER (WHERE status // 100 = 5) AS s5xx, "
+             "count(DISTINCT hash((epoch_us(timestamp) // 86400000000), coalesce(client_ip, ''), "
+             "coalesce(user_agent, ''))) AS visitors, list(duration_ms ORDER BY duration_ms) AS d "
+             f"FROM requests {where} GROUP BY ALL ORDER BY site")
+        exact = [json.loads(x) for x in cli("sql", "--lake", lake, "--json", q).stdout.splitlines()]
+        assert [s["site"] for s in got["sites"]] == [e["site"] for e in exact], filters
+        for s, e in zip(got["sites"], exact, strict=True):
+            assert {k: s[k] for k in ("requests", "bytes_sent", "s2xx", "s5xx")} == \
+                {k: e[k] for k in ("requests", "bytes_sent", "s2xx", "s5xx")}
+            if not filters:
+                assert e["visitors"] > 5120  # beyond linear counting: HyperLogLog's own estimate
+            assert abs(s["visitors"] - e["visitors"]) <= 3 * bounds["visitors_relative_standard_error"] * e["visitors"]
+            for q_ in (0.5, 0.9, 0.99):
+                nearest = e["d"][math.ceil(q_ * len(e["d"])) - 1]
+                est = s[f"p{int(q_ * 100)}_ms"]
+                assert abs(est - nearest) <= bounds["latency_relative_error"] * nearest + 0.001, (q_, est, nearest)
+    r = cli("report", "--lake", lake, "--rollups", ok=False)
+    assert r.exit_code == 2 and "--json" in r.output
+
+
+@pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.store:LakeWriter.finish"])
+def test_a_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, logs, where):
+    """SIGKILL between the data files' commit and the manifest's, or mid-file (the read's
+    rows written, nothing committed): the next run stores every row once."""
+    import subprocess
+    import sys
+
+    mod, name = where.split(":")
+    owner, _, attr = name.rpartition(".")
+    target = f"getattr(m, {owner!r})" if owner else "m"
+    code = (f"import os, signal, sys, importlib; m = importlib.import_module({mod!r}); "
+            f"setattr({target}, {attr!r}, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)); "
+            "from logferry.cli import main; sys.argv[0] = 'logferry'; main()")
+    lake = tmp_path / "lake"
+    cli("ingest", logs[0], "--lake", lake)  # a lake with something in it already
+    p = subprocess.run([sys.executable, "-c", code, "ingest", *logs, "--lake", str(lake)], capture_output=True)
+    assert p.returncode == -9, p.stderr.decode()[-2000:]
+    cli("ingest", *logs, "--lake", lake)
+    db = tmp_path / "u.duckdb"
+    cli("ingest", *logs, "--db", db)
+    assert report("--lake", lake) == report("--db", db)

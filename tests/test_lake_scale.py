@@ -1,0 +1,82 @@
+"""The lake scaled out: reads on a real Dask LocalCluster (2 worker processes), data files
+in moto's S3 server, two ingesters at once on overlapping inputs -- every row once, and
+the same report as the DuckDB file."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from tests.test_lake import cli, logs, report  # noqa: F401  (logs: the fixture)
+
+pytest.importorskip("pyiceberg")
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    from tests.servers import servers as S
+
+    srv = S.S3Server()
+    try:
+        for k, v in srv.env().items():
+            monkeypatch.setenv(k, v)
+        srv.make_bucket("lake")
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_two_workers_write_the_data_files_to_s3_and_the_report_is_the_databases(tmp_path, logs, s3):  # noqa: F811
+    import boto3
+
+    lake, catalog, db = "s3://lake/usage", tmp_path / "catalog.db", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", *logs, "--lake", lake, "--catalog", catalog, "--workers", "2", "--json").stdout)
+    assert s["new"] == len(logs) and s["errors"] == 0
+    cli("ingest", *logs, "--db", db)
+    assert report("--lake", lake, "--catalog", catalog) == report("--db", db)
+    keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
+            .list_objects_v2(Bucket="lake", Prefix="usage/logferry/requests/data/")["Contents"]]
+    assert keys and all(k.endswith(".parquet") and "/site=" in k and "/day=" in k for k in keys)
+    again = json.loads(cli("ingest", *logs, "--lake", lake, "--catalog", catalog, "--workers", "2",
+                           "--json").stdout)
+    assert (again["new"], again["records"]) == (0, 0)
+
+
+def _ingest(*args: str) -> subprocess.Popen:
+    code = "import sys; from logferry.cli import main; sys.argv[0] = 'logferry'; main()"
+    return subprocess.Popen([sys.executable, "-c", code, "ingest", *args, "--json"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+
+
+def test_two_ingesters_at_once_on_overlapping_inputs_store_every_row_once(tmp_path, logs):  # noqa: F811
+    """One on a Dask scheduler (--cluster), one in its own process, started together on
+    inputs that overlap: both finish, and the lake holds each file's rows once."""
+    lake, db = str(tmp_path / "lake"), tmp_path / "u.duckdb"
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster:
+        a = _ingest(*logs[:5], "--lake", lake, "--cluster", cluster.scheduler_address)
+        b = _ingest(*logs[2:], "--lake", lake)
+        outs = [p.communicate(timeout=300) for p in (a, b)]
+    assert [p.returncode for p in (a, b)] == [0, 0], [e.decode()[-2000:] for _, e in outs]
+    done = [json.loads(o) for o, _ in outs]
+    assert done[0]["new"] + done[1]["new"] >= len(logs)
+    cli("ingest", *logs, "--db", db)
+    assert _by_path(report("--lake", lake)) == _by_path(report("--db", db))
+    q = "SELECT count(*) AS n, count(DISTINCT (file_id, line_number)) AS d FROM requests"
+    n = json.loads(cli("sql", "--lake", lake, "--json", q).stdout)
+    assert n["n"] == n["d"] == json.loads(cli("sql", "--db", db, "--json", q).stdout)["n"]
+    files = json.loads(cli("sql", "--lake", lake, "--json", "SELECT count(*) AS n FROM files").stdout)
+    assert files == {"n": len(logs)}
+
+
+def _by_path(rep: dict) -> dict:
+    """A report with its files section by path: which ingester numbered a file first is
+    a race (each file's number is its own, once)."""
+    files = rep["reports"]["summary"]["sections"]["files"]
+    rep["reports"]["summary"]["sections"]["files"] = sorted(
+        ({k: v for k, v in f.items() if k != "file_id"} for f in files), key=lambda f: f["path"])
+    return rep
