@@ -130,6 +130,11 @@ def size_option(options: dict[str, Any] | None, key: str, default: int, name: st
     return n
 
 
+def long_line_reason(max_line: int, length: int) -> str:
+    """The reason of the bad row a line longer than ``max_line`` bytes becomes."""
+    return f"line longer than {max_line} bytes ({length} bytes)"
+
+
 @dataclass(frozen=True)
 class BadLimits:
     text: int = BAD_TEXT_BYTES
@@ -235,8 +240,7 @@ class ReadContext:
         """Report the long lines read before line ``before`` (all of them: None)."""
         while self._long and (before is None or self._long[0].line_number < before):
             long = self._long.pop(0)
-            self.bad(long.line_number, long.prefix,
-                     f"line longer than {self.limits.max_line} bytes ({long.length} bytes)",
+            self.bad(long.line_number, long.prefix, long_line_reason(self.limits.max_line, long.length),
                      length=long.length, sha256=long.sha256)
 
     def conversion_failed(self, n: int) -> None:
@@ -375,8 +379,10 @@ def open_raw(path: str | os.PathLike | BinaryIO) -> BinaryIO:
         p = p[len("file://") :]
     if os.path.isdir(p):
         raise InputError(f"{p}: is a directory, not a log file")
+    from .sources import open_regular
+
     try:
-        return open(p, "rb")
+        return open_regular(p)  # (a FIFO, device or socket is refused: it could block forever)
     except FileNotFoundError as e:
         raise InputError(f"{p}: no such file") from e
     except PermissionError as e:

@@ -28,6 +28,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -58,7 +59,7 @@ class SourceFile:
     compressed: bool = False  # gzip/zstd/bz2/xz magic: possibly a rotated-then-compressed log
 
 
-def _fingerprint(head: bytes) -> str:
+def fingerprint(head: bytes) -> str:
     return hashlib.sha256(head).hexdigest()
 
 
@@ -66,15 +67,21 @@ def content_fingerprint(path: str, length: int) -> str | None:
     """Fingerprint of the first ``length`` *decompressed* bytes of a local compressed file
     (None when that many bytes cannot be read): how ``access.log`` is recognised after
     logrotate renamed and compressed it to ``access.log.1.gz`` (new inode, new bytes)."""
+    head = decompressed_head(path, length)
+    return fingerprint(head) if head is not None and len(head) == length else None
+
+
+def decompressed_head(path: str, length: int) -> bytes | None:
+    """Up to ``length`` decompressed bytes of a local compressed file (None when it is
+    not compressed or cannot be read)."""
     from .compression import open_decompressed
 
     try:
-        with open(path, "rb") as raw:
+        with open_regular(path) as raw:
             stream, codec = open_decompressed(raw)
-            head = stream.read(length) if codec else b""
-    except (OSError, EOFError, ValueError):
+            return stream.read(length) if codec else None
+    except (OSError, EOFError, ValueError, InputError):
         return None
-    return _fingerprint(head) if codec and len(head) == length else None
 
 
 def refresh(sf: SourceFile, f: BinaryIO) -> SourceFile:
@@ -88,19 +95,49 @@ def refresh(sf: SourceFile, f: BinaryIO) -> SourceFile:
     st = os.fstat(f.fileno())
     head = os.pread(f.fileno(), FP_BYTES, 0)
     return dataclasses.replace(sf, size=st.st_size, mtime=st.st_mtime, dev=st.st_dev, ino=st.st_ino,
-                               fp=_fingerprint(head), fp_len=len(head), compressed=sniff(head) is not None)
+                               fp=fingerprint(head), fp_len=len(head), compressed=sniff(head) is not None)
+
+
+class NotRegularError(InputError):
+    """A local path that is no regular file (a FIFO, a device, a socket): reading it could
+    wait forever (a FIFO's open waits for a writer, its reads for data), so it is skipped."""
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a directory"))
+
+
+def _check_regular(path: str, mode: int) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a file")
+        raise NotRegularError(f"{path}: not a regular file ({kind}), skipped")
+
+
+def open_regular(path: str) -> BinaryIO:
+    """A local file opened for reading; anything but a regular file is refused
+    (:class:`NotRegularError`) without blocking, even when the path is replaced by a FIFO
+    between a listing and the open.  OS errors (missing, permission) are raised as they are."""
+    _check_regular(path, os.stat(path).st_mode)
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        _check_regular(path, os.fstat(fd).st_mode)
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def fingerprint_of(path: str, length: int, remote: bool = False) -> str:
     with _open_raw(path, remote) as f:
-        return _fingerprint(f.read(length))
+        return fingerprint(f.read(length))
 
 
 def _open_raw(path: str, remote: bool) -> BinaryIO:
     if remote:
         fs, p, _ = _remote_fs(path)
         return fs.open(p, "rb")
-    return open(path, "rb")
+    return open_regular(path)
 
 
 class NoMatchError(InputError):
@@ -147,19 +184,25 @@ def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]
     left out); otherwise folders are skipped.  ``must_match``: a glob that matches
     nothing is an error.  ``errors``: when given, a pattern that cannot be expanded (a
     missing file, permission denied) is recorded there as (pattern, message) and the
-    others go on; otherwise it raises :class:`InputError`.  A URL with a password is
-    always refused (:func:`check_source`)."""
+    others go on; otherwise it raises :class:`InputError`.  A local path that is no
+    regular file (a FIFO, a device, a socket: reading it could block forever) is skipped:
+    named alone it is such an error, matched by a glob or found in a folder it is recorded
+    in ``errors`` (when given) and left out.  A URL with a password is always refused
+    (:func:`check_source`)."""
     out: dict[str, SourceFile] = {}
     for pat in patterns:
         pat = os.fspath(pat)
         check_source(pat)
+        skipped: list[tuple[str, str]] = []
         try:
-            found = _expand_one(pat, known or {}, folders, must_match)
+            found = _expand_one(pat, known or {}, folders, must_match, skipped)
         except InputError as e:
             if errors is None or isinstance(e, NoMatchError):
                 raise
             errors.append((pat, str(e)))
             continue
+        if errors is not None:
+            errors.extend(skipped)
         for sf in found:
             out.setdefault(sf.path, sf)
     if sort:
@@ -167,7 +210,8 @@ def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]
     return list(out.values())
 
 
-def _expand_one(pat: str, known, folders: bool, must_match: bool) -> list[SourceFile]:
+def _expand_one(pat: str, known, folders: bool, must_match: bool,
+                skipped: list[tuple[str, str]]) -> list[SourceFile]:
     if pat.startswith("file://"):
         pat = pat[len("file://"):]
     if "://" in pat:
@@ -178,7 +222,7 @@ def _expand_one(pat: str, known, folders: bool, must_match: bool) -> list[Source
         if must_match and not any(os.path.isfile(m) for m in matches):
             raise NoMatchError(f"{pat}: no file matches")
     elif folders and os.path.isdir(pat):
-        matches = []
+        matches = []  # (os.walk lists FIFOs, devices and sockets with the files)
         for root, dirs, files in os.walk(pat):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             matches += [os.path.join(root, f) for f in sorted(files) if not f.startswith(".")]
@@ -188,7 +232,13 @@ def _expand_one(pat: str, known, folders: bool, must_match: bool) -> list[Source
     for m in matches:
         if os.path.isdir(m):
             continue
-        sf = stat_file(m)
+        try:
+            sf = stat_file(m)
+        except NotRegularError as e:
+            if m == pat:
+                raise
+            skipped.append((m, str(e)))
+            continue
         if sf is None:
             if not glob.has_magic(pat):
                 raise InputError(f"{m}: no such file")
@@ -198,15 +248,12 @@ def _expand_one(pat: str, known, folders: bool, must_match: bool) -> list[Source
 
 
 def stat_file(path: str) -> SourceFile | None:
-    """The :class:`SourceFile` of a local file as it is now (None when it is gone)."""
+    """The :class:`SourceFile` of a local file as it is now (None when it is gone;
+    :class:`NotRegularError` when it is no regular file)."""
     try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        return None
-    n = min(st.st_size, FP_BYTES)
-    try:
-        with open(path, "rb") as f:
-            head = f.read(n)
+        with open_regular(path) as f:
+            st = os.fstat(f.fileno())
+            head = f.read(min(st.st_size, FP_BYTES))
     except PermissionError as e:
         raise InputError(f"{path}: permission denied") from e
     except FileNotFoundError:
@@ -214,7 +261,7 @@ def stat_file(path: str) -> SourceFile | None:
     from .compression import sniff
 
     p = os.path.abspath(path)
-    return SourceFile(p, st.st_size, st.st_mtime, st.st_dev, st.st_ino, _fingerprint(head),
+    return SourceFile(p, st.st_size, st.st_mtime, st.st_dev, st.st_ino, fingerprint(head),
                       len(head), compressed=sniff(head) is not None)
 
 
@@ -273,7 +320,7 @@ def _expand_remote(pat: str, known: dict[str, tuple[int, float, str, int]], fold
         else:
             with fs.open(p, "rb") as f:
                 head = f.read(min(size, FP_BYTES))
-            fp, fp_len = _fingerprint(head), len(head)
+            fp, fp_len = fingerprint(head), len(head)
         res.append(SourceFile(url, size, float(mt), None, None, fp, fp_len, True))
     return res
 
@@ -305,13 +352,17 @@ class Match:
     how: str
 
 
-def match_files(found: Iterable[SourceFile], known: Iterable[Any]) -> list[Match]:
+def match_files(found: Iterable[SourceFile], known: Iterable[Any],
+                present: Iterable[SourceFile] | None = None) -> list[Match]:
     """Match the files found now against the known ones (objects with ``id``, ``path``,
     ``dev``, ``ino``, ``fp``, ``fp_len``, ``size``; ``dev`` None for remote objects):
-    the one rule set shipping, ingest and following share."""
+    the one rule set shipping, ingest and following share.  ``present``: every file
+    there now, when ``found`` is only some of them (a compressed file is the rotation of
+    a known one only when that one is gone: ``gzip -k`` makes a copy)."""
     found = list(found)
     known = list(known)
-    present = {sf.path for sf in found}
+    there = found if present is None else list(present)
+    listed = {s.path for s in there}
     used: set[Any] = set()
     out = []
     for sf in found:
@@ -324,12 +375,12 @@ def match_files(found: Iterable[SourceFile], known: Iterable[Any]) -> list[Match
             # an object store "renames" by copy + delete: an object that appeared while a
             # known one of the same size and head disappeared is that object, moved
             for f in known:
-                if (f.id not in used and f.dev is None and f.path not in present
+                if (f.id not in used and f.dev is None and f.path not in listed
                         and f.size == sf.size and f.fp_len == sf.fp_len and f.fp == sf.fp):
                     match, how = f, "moved"
                     break
         if match is None and sf.compressed and not sf.remote:
-            match = _compressed_rotation(sf, known, used, found)
+            match = _compressed_rotation(sf, known, used, there)
             how = "compressed" if match is not None else how
         if match is not None and how != "compressed" and match.size is not None and sf.size < match.size:
             match, how = None, "truncated"  # shrank (copytruncate): new content
@@ -347,13 +398,17 @@ def _compressed_rotation(sf: SourceFile, known: list[Any], used: set[Any], found
     """A local file that was renamed and compressed by log rotation has a new inode and
     new bytes; it is the known file that no longer exists as such and whose content starts
     the same (fingerprint over the decompressed head)."""
+    head = decompressed_head(sf.path, FP_BYTES)
+    if head is None:
+        return None
+    here = {(s.dev, s.ino): s for s in found if not s.remote}
     for f in known:
-        if f.id in used or f.dev is None:
+        if f.id in used or f.dev is None or len(head) < f.fp_len or fingerprint(head[: f.fp_len]) != f.fp:
             continue
-        if any(not s.remote and same_file(s, f.dev, f.ino, f.path, f.fp, f.fp_len) for s in found):
+        s = here.get((f.dev, f.ino))
+        if s is not None and same_file(s, f.dev, f.ino, f.path, f.fp, f.fp_len):
             continue  # the file is still there (its inode may even have been reused)
-        if content_fingerprint(sf.path, f.fp_len) == f.fp:
-            return f
+        return f
     return None
 
 
@@ -399,13 +454,13 @@ def content_identity(head: bytes) -> tuple[str, int]:
     """(SHA-256 hex, bytes hashed) of a file's first :data:`IDENTITY_BYTES` decompressed
     bytes: two files with the same identity hold the same log (one may have grown)."""
     h = head[:IDENTITY_BYTES]
-    return _fingerprint(h), len(h)
+    return fingerprint(h), len(h)
 
 
 def identity_at(head: bytes, length: int) -> str | None:
     """The content identity of ``head`` over ``length`` bytes (None if it is shorter):
     compares a grown file with the identity recorded while it was smaller."""
-    return _fingerprint(head[:length]) if len(head) >= length else None
+    return fingerprint(head[:length]) if len(head) >= length else None
 
 
 def count_newlines(data: bytes) -> int:

@@ -256,19 +256,20 @@ def find_by_content(con: duckdb.DuckDBPyConnection, head: bytes,
     lengths = [
         r[0]
         for r in con.execute(
-            "SELECT DISTINCT head_bytes FROM files WHERE head_bytes <= ? ORDER BY head_bytes DESC",
+            "SELECT DISTINCT head_bytes FROM files WHERE head_bytes <= ?",
             [min(len(head), IDENTITY_BYTES)],
         ).fetchall()
     ]
-    for n in lengths:
-        row = con.execute(
-            f"SELECT {_REG_COLS} FROM files WHERE identity = ? AND head_bytes = ? "
-            "AND file_id IS DISTINCT FROM ? ORDER BY file_id LIMIT 1",
-            [identity_at(head, n), n, exclude],
-        ).fetchall()
-        if row:
-            return Registered.from_row(row[0])
-    return None
+    if not lengths:
+        return None
+    # one query for every length registered (the longest match first)
+    row = con.execute(
+        f"SELECT {_REG_COLS} FROM files JOIN (SELECT unnest(?::VARCHAR[]) AS h, unnest(?::INTEGER[]) AS n) "
+        "ON identity = h AND head_bytes = n WHERE file_id IS DISTINCT FROM ? "
+        "ORDER BY head_bytes DESC, file_id LIMIT 1",
+        [[identity_at(head, n) for n in lengths], lengths, exclude],
+    ).fetchall()
+    return Registered.from_row(row[0]) if row else None
 
 
 def next_file_id(con: duckdb.DuckDBPyConnection) -> int:

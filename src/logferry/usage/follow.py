@@ -19,7 +19,9 @@ the lines written just before a rotation are read from it before the new file.
 
 from __future__ import annotations
 
+import bisect
 import io
+import itertools
 import logging
 import os
 import threading
@@ -103,8 +105,9 @@ class Follower:
         self.on_commit = on_commit
         self._con = con
         self._live: dict[int, _Live] = {}
-        self._seen: dict[str, tuple[int, int, int, float]] = {}  # path -> (dev, ino, size, mtime) read up to
+        self._seen: dict[str, tuple] = {}  # path -> _seen_key of the file read up to its end
         self._failed: dict[str, float] = {}
+        self._skipped: set[str] = set()  # paths reported once as no regular file
         self._stats = _Stats()
         self._pending = 0  # rows stored since the last commit
         self._ckpt = 0  # rows of the current read the ingester has committed itself
@@ -234,8 +237,20 @@ class Follower:
     def _found(self) -> list[sources.SourceFile]:
         errors: list[tuple[str, str]] = []
         found = sources.expand(self.paths, sort=True, errors=errors)
+        for path, msg in errors:  # (a FIFO, device or socket a glob matches: skipped)
+            if path not in self._skipped:
+                self._skipped.add(path)
+                self._report_error(path, msg)
         db = {os.path.realpath(p) for p in (self.db_path, self.db_path + ".wal")}
         return [sf for sf in found if os.path.realpath(sf.path) not in db]
+
+    def _report_error(self, path: str, msg: str) -> None:
+        with self._lock:
+            self._stats.errors[path] = msg
+        if self.on_file is not None:
+            from .ingester import FileResult
+
+            self.on_file(FileResult(path, "error", message=msg))
 
     def _resume_rotated(self) -> None:
         """At start: a known followed file no longer at its path (rotated while we were
@@ -257,78 +272,113 @@ class Follower:
         now = time.monotonic()
         # 1. files held open that rotation moved away: their last lines first
         for lv in list(self._live.values()):
-            try:
-                st = os.stat(lv.path)
-                here = (st.st_dev, st.st_ino)
-            except FileNotFoundError:
-                here = None
-            size = os.fstat(lv.f.fileno()).st_size
-            reg = dbm.registered(self.con, lv.file_id)
-            if here == (lv.dev, lv.ino):
-                if size >= reg.bytes:
-                    continue  # step 2 reads what it has new
-                # copytruncate: the lines written since our last read are in the copy
-                copy = sources.find_moved(lv.path, lv.dev, -1, reg.fp or "", reg.fp_len or 0,
-                                          min_size=reg.bytes)
-                if copy is not None:
-                    self._read(copy, reg, "same", final=True)
-                self._drop(lv)
-                continue
-            moved = sources.find_moved(lv.path, lv.dev, lv.ino, reg.fp or "", reg.fp_len or 0)
-            if moved is not None and not moved.compressed and self._followed(moved.path):
-                lv.path = moved.path  # renamed within what we follow: still followed
-                continue
-            # rotated away (renamed, compressed, deleted or replaced): a writer that has
-            # not reopened its log yet may still add lines, so read on for a short while
-            if size != lv.size:
-                lv.size, lv.changed = size, now
-            sf = moved or _stat_open(lv)
-            final = now - lv.changed >= ROTATE_GRACE
-            if final or size > reg.bytes:
-                self._read(sf, reg, "same", final=final, raw=_dup(lv.f), adopt=moved is not None)
-            if final:
-                self._drop(lv)
+            self._poll_live(lv, now)
         # 2. the files the paths name now
-        for sf in self._found():
-            if self._seen.get(sf.path) == (sf.dev, sf.ino, sf.size, sf.mtime):
-                continue
-            if self._failed.get(sf.path, 0) > now:
-                continue
-            live = next((lv for lv in self._live.values() if (lv.dev, lv.ino) == (sf.dev, sf.ino)), None)
-            if live is not None:
-                reg = dbm.registered(self.con, live.file_id)
-                if sf.size >= reg.bytes:
-                    self._read(sf, reg, "same", lv=live)
-                continue  # (truncated: step 1 sees it on the next poll)
-            reg, how = self.ing.identify(sf)
-            if how == "truncated":
-                self._drain_copy(sf)
-            if reg is None and sf.compressed and self._being_compressed(sf):
-                continue  # the compressed copy of a known log being made: wait until it replaces it
-            self._read(sf, reg, how)
+        found = self._found()
+        for sf in found:
+            if self._seen.get(sf.path) != _seen_key(sf) and self._failed.get(sf.path, 0) <= now:
+                self._poll_found(sf, found)
 
-    def _being_compressed(self, sf: sources.SourceFile) -> bool:
-        """A new compressed file whose content is a known log's, while that log is still
-        there (logrotate's gzip writes ``access.log.1.gz`` before it removes
-        ``access.log.1``): not a new log; once the plain one is gone the source layer
-        relinks the known file to it."""
+    def _poll_live(self, lv: _Live, now: float) -> None:
+        """A followed file held open: is it still there, and the same file?"""
+        try:
+            st = os.stat(lv.path)
+            here = (st.st_dev, st.st_ino)
+        except FileNotFoundError:
+            here = None
+        size = os.fstat(lv.f.fileno()).st_size
+        reg = dbm.registered(self.con, lv.file_id)
+        if here == (lv.dev, lv.ino):
+            if size >= reg.bytes and _same_head(lv.f, reg):
+                return  # step 2 reads what it has new
+            # shrank (copytruncate) or rewritten in place (its head changed): new
+            # content; the lines written since our last read are in the copy, if any
+            self._drain_copy(reg)
+            self._drop(lv)
+            return
+        moved = sources.find_moved(lv.path, lv.dev, lv.ino, reg.fp or "", reg.fp_len or 0)
+        if moved is not None and not moved.compressed and self._followed(moved.path):
+            lv.path = moved.path  # renamed within what we follow: still followed
+            return
+        # rotated away (renamed, compressed, deleted or replaced): a writer that has
+        # not reopened its log yet may still add lines, so read on for a short while
+        if size != lv.size:
+            lv.size, lv.changed = size, now
+        sf = moved or _stat_open(lv)
+        final = now - lv.changed >= ROTATE_GRACE
+        if final or size > reg.bytes:
+            self._read(sf, reg, "same", final=final, raw=_dup(lv.f), adopt=moved is not None)
+        if final:
+            self._drop(lv)
+
+    def _poll_found(self, sf: sources.SourceFile, found: list[sources.SourceFile]) -> None:
+        """A file a path names, changed since it was last looked at: what it is, and its
+        new lines."""
+        live = next((lv for lv in self._live.values() if (lv.dev, lv.ino) == (sf.dev, sf.ino)), None)
+        if live is not None:
+            reg = dbm.registered(self.con, live.file_id)
+            if sf.size >= reg.bytes and sources.same_file(sf, reg.dev, reg.ino, reg.path, reg.fp or "",
+                                                          reg.fp_len or 0):
+                self._read(sf, reg, "same", lv=live)
+            return  # (truncated or rewritten: step 1 sees it on the next poll)
+        if sf.size == 0:
+            self._seen[sf.path] = _seen_key(sf)  # nothing to read (yet): looked at again once written
+            return
+        reg, how = self.ing.identify(sf, present=found)
+        if how in ("truncated", "new"):
+            # new content where a known file was (copytruncate, rewritten in place while
+            # we were away): that file's unread lines are in its copy, if any
+            for old in dbm.known_files(self.con, local=True):
+                if (old.dev, old.ino) == (sf.dev, sf.ino):
+                    self._drain_copy(old)
+        if reg is None:
+            copied = self._copy_of(sf)
+            if copied is _UNREADABLE:
+                return  # a compressed file being written: the next poll
+            if copied is not None:
+                self._read_copy(sf, copied)
+                return
+        self._read(sf, reg, how)
+
+    def _copy_of(self, sf: sources.SourceFile) -> dbm.Registered | None | object:
+        """The known log whose content ``sf`` (no known file by source identity) starts
+        with, by content identity: a copy of it (copytruncate's, ``cp``'s, ``gzip -k``'s,
+        or a compressed file being written next to the log it compresses)."""
         from ..reader import open_input, open_raw
 
         try:
             stream, head, _ = open_input(open_raw(sf.path))
             stream.close()
         except LogferryError:
-            return True  # not even a readable head yet: being written
-        return dbm.find_by_content(self.con, head) is not None
+            return _UNREADABLE if sf.compressed else None  # not even a readable head yet
+        if not head.strip():
+            return None
+        known = dbm.find_by_content(self.con, head)
+        if known is None and not sf.compressed:
+            # a copy shorter than what the identity of the log it copies covers (taken
+            # before the lines the follower read since): its head fingerprint says so
+            known = next((r for r in dbm.known_files(self.con, local=True)
+                          if r.fp_len and r.fp_len <= len(head) < r.head_bytes
+                          and sources.fingerprint(head[: r.fp_len]) == r.fp), None)
+        return known
 
-    def _drain_copy(self, sf: sources.SourceFile) -> None:
-        """A known file found truncated in place (copytruncate while we were away): its
-        rest is read from the copy, when the copy is still there."""
-        for reg in dbm.known_files(self.con, local=True):
-            if (reg.dev, reg.ino) == (sf.dev, sf.ino) and sf.size < reg.bytes:
-                copy = sources.find_moved(reg.path, reg.dev, -1, reg.fp, reg.fp_len, min_size=reg.bytes)
-                if copy is not None:
-                    self._read(copy, reg, "same", final=True)
+    def _read_copy(self, sf: sources.SourceFile, reg: dbm.Registered) -> None:
+        """``sf`` holds the content of the known log ``reg``: only what it has past what
+        was read of that log is stored (as that log's lines).  A compressed copy is left
+        alone: the log it was made from is still there (else the source layer would have
+        matched it as that log, rotated and compressed), and is read on as it is."""
+        if sf.compressed or sf.size <= reg.bytes:
+            self._seen[sf.path] = _seen_key(sf)
+            return
+        # the registered file gone or changed: the copy becomes the file followed
+        self._read(sf, reg, "same", adopt=reg.file_id not in self._live and not _still_there(reg))
+
+    def _drain_copy(self, reg: dbm.Registered) -> None:
+        """The known file ``reg`` has new content in its place (copytruncate, rewritten):
+        the lines it had that were not read yet are read from its copy, if it is there."""
+        copy = sources.find_moved(reg.path, reg.dev, -1, reg.fp or "", reg.fp_len or 0, min_size=reg.bytes)
+        if copy is not None and (copy.compressed or copy.size > reg.bytes):
+            self._read(copy, reg, "same", final=True)
 
     def _drop(self, lv: _Live) -> None:
         lv.f.close()
@@ -347,7 +397,7 @@ class Follower:
                 self._hold(sf, reg)
                 return
             if sf.compressed and sf.size == reg.size:
-                self._seen[sf.path] = (sf.dev, sf.ino, sf.size, sf.mtime)
+                self._seen[sf.path] = _seen_key(sf)
                 return
         try:
             head = None
@@ -364,14 +414,16 @@ class Follower:
                 fmt = self.format or detect_head(head, sf.path, codec).format
             hold_f = None
             if raw is None and lv is not None:
+                if not _same_head(lv.f, reg):
+                    return  # truncated or rewritten since it was listed: the next poll
                 raw = _dup(lv.f)
                 sf = sources.refresh(sf, lv.f)
             if raw is None and not sf.compressed and not final:
-                f = open(sf.path, "rb")
+                f = sources.open_regular(sf.path)
                 st = os.fstat(f.fileno())
-                if (st.st_dev, st.st_ino) != (sf.dev, sf.ino):
+                if (st.st_dev, st.st_ino) != (sf.dev, sf.ino) or reg is not None and not _same_head(f, reg):
                     f.close()
-                    return  # replaced between the listing and now: the next poll
+                    return  # replaced, truncated or rewritten since it was listed: the next poll
                 raw = _dup(f)
                 hold_f = f
                 sf = sources.refresh(sf, f)
@@ -392,35 +444,45 @@ class Follower:
             self._ckpt = 0
             self._failed[sf.path] = time.monotonic() + RETRY_AFTER
             msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}"
-            with self._lock:
-                self._stats.errors[sf.path] = msg
-            if self.on_file is not None:
-                from .ingester import FileResult
-
-                self.on_file(FileResult(sf.path, "error", message=msg))
+            self._report_error(sf.path, msg)
             return
         self._stats.errors.pop(sf.path, None)
         self._pending += res.records + res.bad_rows - self._ckpt
         self._ckpt = 0
-        if hold_f is not None and res.file_id not in self._live:
+        if hold_f is not None or lv is not None:
+            self._grow_identity(res.file_id, hold_f or lv.f)
+        if hold_f is not None and adopt and res.file_id not in self._live:
             st = os.fstat(hold_f.fileno())
             self._live[res.file_id] = _Live(res.file_id, sf.path, st.st_dev, st.st_ino, hold_f, fmt)
         elif hold_f is not None:
-            hold_f.close()
-        self._seen[sf.path] = (sf.dev, sf.ino, sf.size, sf.mtime)
+            hold_f.close()  # (a copy read for its unread lines is not the file followed)
+        self._seen[sf.path] = _seen_key(sf)
         self._files.add(res.file_id)
         if self.on_file is not None and (res.status in ("new", "truncated") or final and (res.records or res.bad_rows)):
             self.on_file(res)
 
+    def _grow_identity(self, file_id: int, f: BinaryIO) -> None:
+        """A log's content identity covers what was read of it (up to
+        ``IDENTITY_BYTES``): one registered while it held a line or two (a CSV title
+        alone) is not taken for every log that starts alike (:meth:`_copy_of`)."""
+        reg = dbm.registered(self.con, file_id)
+        n = min(reg.bytes, sources.IDENTITY_BYTES)
+        if reg.head_bytes >= n:
+            return
+        head = os.pread(f.fileno(), n, 0)
+        if len(head) == n:
+            self.con.execute("UPDATE files SET identity = ?, head_bytes = ? WHERE file_id = ?",
+                             [*sources.content_identity(head), file_id])
+
     def _hold(self, sf: sources.SourceFile, reg: dbm.Registered) -> None:
         """A known file with nothing new: keep it open (a later rotation must not take
         its next lines away)."""
-        self._seen[sf.path] = (sf.dev, sf.ino, sf.size, sf.mtime)
+        self._seen[sf.path] = _seen_key(sf)
         if reg.file_id in self._live or sf.compressed:
             return
         try:
-            f = open(sf.path, "rb")
-        except OSError:
+            f = sources.open_regular(sf.path)
+        except (OSError, LogferryError):
             return
         st = os.fstat(f.fileno())
         if (st.st_dev, st.st_ino) != (sf.dev, sf.ino):
@@ -443,9 +505,10 @@ class Follower:
     def _run_stdin(self, stop: threading.Event) -> None:
         import sys
 
-        pipe = _Pipe(sys.stdin.buffer)
+        from ..reader import BadLimits
+
+        pipe = _Pipe(sys.stdin.buffer, BadLimits.from_options(self.options).max_line)
         pipe.start()
-        sf = sources.SourceFile(STDIN, 0, time.time(), None, None, "", 0)
         reg = None
         last_commit = time.monotonic()
         first_data = None
@@ -453,17 +516,11 @@ class Follower:
             ended = pipe.ended.is_set()
             if reg is None and pipe.size:
                 first_data = first_data or time.monotonic()
-                enough = pipe.size >= (64 << 10) or pipe.data().count(b"\n") >= 16
+                enough = pipe.size >= (64 << 10) or pipe.lines >= 16
                 if ended or enough or time.monotonic() - first_data > 1.0:
-                    reg = self._stdin_register(pipe, ended)
-            elif reg is not None and pipe.size > reg.bytes or (ended and reg is not None and pipe.size > reg.bytes):
-                self._begin()
-                sf.size = pipe.size
-                res = self.ing._load(sf, reg.format, None, reg, raw=pipe.view(), hold_partial=not ended,
-                                     own_tx=False, adopt=False)
-                self._pending += res.records + res.bad_rows
-                reg = dbm.registered(self.con, reg.file_id)
-                pipe.discard(reg.anchor_off)
+                    reg = self._stdin_load(pipe, None, ended)
+            elif reg is not None and (pipe.complete > reg.bytes or ended and pipe.size > reg.bytes):
+                reg = self._stdin_load(pipe, reg, ended)  # (only once whole lines came in)
             if self._in_tx and (time.monotonic() - last_commit >= self.commit_every or ended):
                 self._commit()
                 last_commit = time.monotonic()
@@ -474,26 +531,59 @@ class Follower:
             if stop.wait(self.poll):
                 return
 
-    def _stdin_register(self, pipe: _Pipe, ended: bool) -> dbm.Registered | None:
-        from ..reader import detect_head
+    def _stdin_load(self, pipe: _Pipe, reg: dbm.Registered | None, ended: bool) -> dbm.Registered:
+        """Store the whole lines standard input brought (all of it once it ended); the
+        first time, register it as a new file."""
+        from ..reader import detect_head, long_line_reason
 
-        head = pipe.data()[: 64 << 10]
-        fmt = self.format or detect_head(head, STDIN, None).format
         self._begin()
         sf = sources.SourceFile(STDIN, pipe.size, time.time(), None, None, "", 0)
-        res = self.ing._load(sf, fmt, None, None, head=head, raw=pipe.view(), hold_partial=not ended,
-                             own_tx=False)
-        self._files.add(res.file_id)
-        if self.on_file is not None:
-            self.on_file(res)
-        # a pipe is never met again: its identity matches no file's content
-        self.con.execute("UPDATE files SET identity = 'stdin:' || CAST(file_id AS VARCHAR) || ':' || "
-                         "CAST(epoch_ms(now()) AS VARCHAR), head_bytes = 0 WHERE file_id = ?", [res.file_id])
+        if reg is None:
+            head = pipe.head(64 << 10)
+            fmt = self.format or detect_head(head, STDIN, None).format
+            res = self.ing._load(sf, fmt, None, None, head=head, raw=pipe.view(ended), own_tx=False)
+            self._files.add(res.file_id)
+            if self.on_file is not None:
+                self.on_file(res)
+            # a pipe is never met again: its identity matches no file's content
+            self.con.execute("UPDATE files SET identity = 'stdin:' || CAST(file_id AS VARCHAR) || ':' || "
+                             "CAST(epoch_ms(now()) AS VARCHAR), head_bytes = 0 WHERE file_id = ?", [res.file_id])
+            self._started = True
+        else:
+            res = self.ing._load(sf, reg.format, None, reg, raw=pipe.view(ended), own_tx=False, adopt=False)
         self._pending += res.records + res.bad_rows
-        self._started = True
         reg = dbm.registered(self.con, res.file_id)
+        for line, length in pipe.cut_lines(reg.lines):  # their bad row says how long they were
+            self.con.execute("UPDATE bad_rows SET reason = ? WHERE file_id = ? AND line_number = ?",
+                             [long_line_reason(pipe.max_line, length), reg.file_id, line])
         pipe.discard(reg.anchor_off)
         return reg
+
+
+#: :meth:`Follower._copy_of`: the file has no readable head yet
+_UNREADABLE = object()
+
+
+def _seen_key(sf: sources.SourceFile) -> tuple:
+    """What a file is as listed: one rewritten in place keeps its inode and perhaps its
+    size and time, not its head."""
+    return (sf.dev, sf.ino, sf.size, sf.mtime, sf.fp)
+
+
+def _still_there(reg: dbm.Registered) -> bool:
+    """The registered file is still at its path, as it was."""
+    try:
+        there = sources.stat_file(reg.path)
+    except LogferryError:
+        return False
+    return there is not None and sources.same_file(there, reg.dev, reg.ino, reg.path, reg.fp or "",
+                                                   reg.fp_len or 0)
+
+
+def _same_head(f: BinaryIO, reg: dbm.Registered) -> bool:
+    """The open file ``f`` still starts as the registered file did (not rewritten)."""
+    head = os.pread(f.fileno(), reg.fp_len or 0, 0)
+    return len(head) == (reg.fp_len or 0) and sources.fingerprint(head) == reg.fp
 
 
 def _matches(path: str, pattern: str) -> bool:
@@ -514,13 +604,22 @@ def _stat_open(lv: _Live) -> sources.SourceFile:
 
 
 class _Pipe:
-    """Standard input read on a thread into memory; what the database has stored is
-    dropped (:meth:`discard`), offsets stay those of the whole stream."""
+    """Standard input read on a thread into memory, as the blocks read (never copied
+    whole); what the database has stored is dropped (:meth:`discard`).  A line longer than
+    ``max_line`` is kept to its first ``max_line + 1`` bytes, the rest read through
+    uncounted (it is one bad row however long: an endless unfinished line costs bounded
+    memory), its length remembered (:meth:`cut_lines`); offsets are those of what is kept."""
 
-    def __init__(self, stream: BinaryIO):
+    def __init__(self, stream: BinaryIO, max_line: int):
         self.stream = stream
-        self.buf = bytearray()
-        self.base = 0  # stream offset of buf[0]
+        self.max_line = max_line
+        self.blocks: list[bytes] = []
+        self.base = 0  # offset of blocks[0][0]
+        self.size = 0  # offset after the last byte kept
+        self.complete = 0  # offset after the last line end kept
+        self.lines = 0  # line ends kept
+        self._line_len = 0  # length of the unfinished line, all of it (kept or not)
+        self._cut: list[tuple[int, int]] = []  # (line number, length) of the lines cut short
         self.ended = threading.Event()
         self.lock = threading.Lock()
 
@@ -530,41 +629,71 @@ class _Pipe:
     def _work(self) -> None:
         fd = self.stream.fileno()
         try:
-            while True:
-                b = os.read(fd, 1 << 20)
-                if not b:
-                    break
+            while b := os.read(fd, 1 << 20):
                 with self.lock:
-                    self.buf += b
+                    self._add(b)
         finally:
+            with self.lock:
+                if self._line_len > self.max_line:
+                    self._cut.append((self.lines + 1, self._line_len))
             self.ended.set()
 
-    @property
-    def size(self) -> int:
-        with self.lock:
-            return self.base + len(self.buf)
+    def _add(self, b: bytes) -> None:
+        if self._line_len > self.max_line:  # in a line cut short: read through to its end
+            nl = b.find(b"\n")
+            if nl < 0:
+                self._line_len += len(b)
+                return
+            cr = 1 if nl and b[nl - 1] == 13 else 0  # (a CRLF's CR is no part of the line)
+            self._cut.append((self.lines + 1, self._line_len + nl - cr))
+            b, self._line_len = b[nl:], 0
+        last = b.rfind(b"\n")
+        if last >= 0:
+            self.lines += b.count(b"\n")
+            self.complete = self.size + last + 1
+            self._line_len = len(b) - last - 1
+        else:
+            self._line_len += len(b)
+        over = self._line_len - self.max_line - 1
+        if over > 0:
+            b = b[: len(b) - over]
+        self.blocks.append(b)
+        self.size += len(b)
 
-    def data(self) -> bytes:
+    def cut_lines(self, upto: int) -> list[tuple[int, int]]:
+        """(line number, length) of the lines cut short up to line ``upto`` (once each)."""
         with self.lock:
-            return bytes(self.buf)
+            done = [c for c in self._cut if c[0] <= upto]
+            self._cut = [c for c in self._cut if c[0] > upto]
+        return done
+
+    def head(self, n: int) -> bytes:
+        """The first ``n`` bytes kept."""
+        return self.view(True).read(n)
 
     def discard(self, upto: int) -> None:
         with self.lock:
-            n = max(0, min(upto - self.base, len(self.buf)))
-            del self.buf[:n]
-            self.base += n
+            while self.blocks and self.base + len(self.blocks[0]) <= upto:
+                self.base += len(self.blocks.pop(0))
+            if self.blocks and upto > self.base:
+                self.blocks[0] = self.blocks[0][upto - self.base :]
+                self.base = upto
 
-    def view(self) -> BinaryIO:
+    def view(self, ended: bool) -> BinaryIO:
+        """What is kept as a seekable file whose offsets are the stream's: up to the last
+        whole line (all of it once the stream ended)."""
         with self.lock:
-            return _PipeView(bytes(self.buf), self.base)
+            return _PipeView(list(self.blocks), self.base, self.size if ended else self.complete)
 
 
 class _PipeView(io.RawIOBase):
-    """The buffered part of the pipe as a seekable file whose offsets are the stream's."""
+    """Blocks of the pipe as a seekable file (offsets from ``base``, ending at ``end``)."""
 
-    def __init__(self, data: bytes, base: int):
-        self._b = io.BytesIO(data)
-        self._base = base
+    def __init__(self, blocks: list[bytes], base: int, end: int):
+        self._blocks = blocks
+        self._starts = list(itertools.accumulate((len(b) for b in blocks), initial=base))
+        self._base, self._end = base, end
+        self._pos = base
 
     def readable(self) -> bool:
         return True
@@ -573,25 +702,34 @@ class _PipeView(io.RawIOBase):
         return True
 
     def seek(self, pos: int, whence: int = 0) -> int:
-        if whence == 0:
-            if pos < self._base:
-                raise OSError("before the buffered part of the pipe")
-            return self._b.seek(pos - self._base) + self._base
-        return self._b.seek(pos, whence) + self._base
+        pos = {0: pos, 1: self._pos + pos, 2: self._end + pos}[whence]
+        if pos < self._base:
+            raise OSError("before the buffered part of the pipe")
+        self._pos = pos
+        return pos
 
     def tell(self) -> int:
-        return self._b.tell() + self._base
+        return self._pos
 
     def read(self, n: int = -1) -> bytes:
-        return self._b.read(n)
+        stop = self._end if n is None or n < 0 else min(self._end, self._pos + n)
+        parts = []
+        i = bisect.bisect_right(self._starts, self._pos) - 1
+        while self._pos < stop:
+            b, at = self._blocks[i], self._pos - self._starts[i]
+            take = b[at : at + stop - self._pos]
+            parts.append(take)
+            self._pos += len(take)
+            i += 1
+        return b"".join(parts)
 
     def readinto(self, b) -> int:
-        d = self._b.read(len(b))
+        d = self.read(len(b))
         b[: len(d)] = d
         return len(d)
 
     def peek(self, n: int = 0) -> bytes:
-        pos = self._b.tell()
-        d = self._b.read(max(n, 1))
-        self._b.seek(pos)
+        pos = self._pos
+        d = self.read(max(n, 1))
+        self._pos = pos
         return d

@@ -125,11 +125,13 @@ class Ingester:
         finally:
             self.store.apply_settings(saved)
 
-    def identify(self, sf: SourceFile) -> tuple[dbm.Registered | None, str]:
+    def identify(self, sf: SourceFile, present: Iterable[SourceFile] | None = None
+                 ) -> tuple[dbm.Registered | None, str]:
         """The registered file ``sf`` is (by the source layer's rules) and how
-        (``same``, ``moved``, ``compressed``, ``truncated``, ``new``)."""
+        (``same``, ``moved``, ``compressed``, ``truncated``, ``new``).  ``present``: the
+        other files there now (a compressed copy of one of them is not its rotation)."""
         known = self.store.known_files(local=not sf.remote)
-        m = match_files([sf], known)[0]
+        m = match_files([sf], known, present=present)[0]
         return m.known, m.how
 
     # internals
