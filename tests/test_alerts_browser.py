@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from logferry.cli import app
 from tests.servers.alerting import WebhookSink
-from tests.servers.servers import Serve, until
+from tests.servers.servers import Serve, browser_login, until
 
 HOSTILE = "<img src=x onerror=document.title='pwned'>"
 
@@ -47,7 +47,7 @@ def demo_serve(tmp_path):
 
 def test_alerts_page(page, demo_serve):
     srv, cfg, hook = demo_serve
-    page.goto(srv.login)
+    browser_login(page, srv.login)
     page.click("#nav-alerts")
     page.wait_for_selector("#rules tbody tr[data-rule='server-errors']")
     row = page.locator("#rules tr[data-rule='server-errors']")
