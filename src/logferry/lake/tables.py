@@ -143,6 +143,9 @@ class Lake:
             self.catalog.create_namespace(NAMESPACE, {_VERSION_KEY: str(LAKE_VERSION)})
         except NamespaceAlreadyExistsError:
             pass
+        except Exception:  # noqa: BLE001 - a SQL catalog's own UNIQUE error when another ingester won the race
+            if not self.catalog.namespace_exists(NAMESPACE):
+                raise
         for name, (schema, parts) in TABLES.items():
             if self.catalog.table_exists((NAMESPACE, name)):
                 continue
@@ -155,6 +158,9 @@ class Lake:
                                 spec.add_field(col, _transform(transform), field)
             except (TableAlreadyExistsError, CommitFailedException):  # another ingester created it
                 continue
+            except Exception:  # noqa: BLE001 - likewise, seen as the SQL catalog's UNIQUE error
+                if not self.catalog.table_exists((NAMESPACE, name)):
+                    raise
 
     def _check_version(self, new_ok: bool) -> bool:
         """True when the lake is this logferry's (or none yet and ``new_ok``)."""
