@@ -115,29 +115,67 @@ MIGRATIONS: list[list[str]] = [
 LINE_TABLES = ("requests", "bad_rows", "orders")
 
 
+#: seconds a read-only open waits for a follower to let go of the database (it holds it
+#: only while it stores and commits: one commit interval, 2 seconds by default)
+LOCK_WAIT = 15.0
+#: seconds between two tries while another process holds the database
+LOCK_RETRY = 0.05
+
+
 def connect(path: str | os.PathLike = DEFAULT_DB, *, read_only: bool = False,
             memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """Open the usage database (created and migrated when needed)."""
+    """Open the usage database (created and migrated when needed).  Read-only, it waits
+    up to :data:`LOCK_WAIT` seconds while another process (a follower) is writing it."""
     p = os.fspath(path)
     if read_only and p != ":memory:" and not os.path.exists(p):
         from ..errors import InputError
 
         raise InputError(f"{p}: no usage database here (run `logferry ingest` first)")
-    import duckdb
-
-    try:
-        con = duckdb.connect(p, read_only=read_only)
-    except duckdb.ConnectionException as e:
-        if not (read_only and "different configuration" in str(e)):
-            raise
-        # this process already has the file open for writing (a follower in the console's
-        # process): a connection to that same database instance is how to read it
-        con = duckdb.connect(p)
+    con = _open_waiting(p) if read_only else open_now(p, False)
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if not read_only:
         migrate(con)
     return con
+
+
+def is_locked(e: BaseException) -> bool:
+    """``e`` says another process holds the database file."""
+    return "Could not set lock" in str(e)
+
+
+def open_now(p: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection to ``p``, no waiting (DuckDB's lock error when it is held)."""
+    import duckdb
+
+    try:
+        return duckdb.connect(p, read_only=read_only)
+    except duckdb.ConnectionException as e:
+        if not (read_only and "different configuration" in str(e)):
+            raise
+        # this process already has the file open for writing (a follower in the console's
+        # process): a connection to that same database instance is how to read it
+        return duckdb.connect(p)
+
+
+def _open_waiting(p: str) -> duckdb.DuckDBPyConnection:
+    import time
+
+    import duckdb
+
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            return open_now(p, True)
+        except duckdb.IOException as e:
+            if not is_locked(e):
+                raise
+            if time.monotonic() >= deadline:
+                from ..errors import InputError
+
+                raise InputError(f"{p}: another process has held the usage database for writing for "
+                                 f"{LOCK_WAIT:g}s (a follower holds it only while it commits)") from None
+        time.sleep(LOCK_RETRY)
 
 
 def schema_version(con: duckdb.DuckDBPyConnection) -> int:

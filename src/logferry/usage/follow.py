@@ -134,38 +134,26 @@ class Follower:
             }
 
     def run(self, stop: threading.Event) -> None:
-        # (imported here, not at the top: importing the submodule ``usage.ingester`` early
-        # would shadow the package's lazy ``logferry.usage.ingester`` function)
-        from .ingester import INGEST_MEMORY_LIMIT, Ingester, _apply_settings
-
-        con = self._con if self._con is not None else dbm.connect(self.db_path, memory_limit=INGEST_MEMORY_LIMIT)
-        exclude = [] if self.db_path == ":memory:" else [self.db_path, self.db_path + ".wal"]
-        self.ing = Ingester(con, format=self.format, options=self.options, exclude=exclude)
-        self.ing._committed = (0, 0)
-        saved = _apply_settings(con, self.ing.settings)
-        self.con = con
+        """Follow until ``stop``.  The database file is open only while a poll stores new
+        lines and commits them (other processes read it in between: ``db.connect``);
+        with ``con``, ``:memory:`` or standard input it is held all along."""
+        hold = self._con is not None or self.db_path == ":memory:" or self.paths == [STDIN]
+        con = self._con if self._con is not None else self._open(wait=True) if hold else None
+        saved = self._bind(con) if con is not None else None
         try:
             if self.paths == [STDIN]:
                 self._run_stdin(stop)
-            else:
-                self._started = True
-                self._resume_rotated()
-                last_commit = time.monotonic()
-                self._warm_up()
-                while True:
-                    before = self._pending
-                    self._poll()
-                    # while lines keep coming, one commit per commit_every; as soon as a
-                    # poll finds nothing new, what was read is committed (low latency)
-                    quiet = self._pending == before
-                    self._running = True
-                    if self._in_tx and (quiet or time.monotonic() - last_commit >= self.commit_every):
-                        self._commit()
-                        last_commit = time.monotonic()
-                    if stop.wait(self.poll):
-                        break
-                self._poll()
-            self._commit()
+                self._commit()
+                return
+            self._started = True
+            first = True
+            while True:
+                if (first or not self._quiet()) and self._cycle(con, first, stop):
+                    first = False
+                if stop.wait(self.poll):
+                    break
+            while not self._cycle(con, first, stop):  # the lines written before the stop
+                time.sleep(dbm.LOCK_RETRY)
         finally:
             self._running = False
             if self._in_tx:
@@ -173,12 +161,95 @@ class Follower:
             for lv in self._live.values():
                 lv.f.close()
             self._live.clear()
+            if con is not None:
+                self._unbind(con, saved)
+
+    def _quiet(self) -> bool:
+        """Nothing to read since the last poll (the database is not opened for nothing):
+        every followed file still where it was, every file listed as it was read."""
+        for lv in self._live.values():
             try:
-                _apply_settings(con, saved)
-            except Exception:  # the database may be gone with the process
-                pass
-            if self._con is None:
+                st = os.stat(lv.path)
+            except OSError:
+                return False
+            if lv.size >= 0 or (st.st_dev, st.st_ino) != (lv.dev, lv.ino):
+                return False  # rotated away (perhaps in its grace)
+        now = time.monotonic()
+        return all(self._seen.get(sf.path) == _seen_key(sf) or self._failed.get(sf.path, 0) > now
+                   for sf in self._found())
+
+    def _open(self, *, wait: bool = False) -> duckdb.DuckDBPyConnection | None:
+        """The database, read-write; None while another process reads it (the next poll
+        tries again)."""
+        import duckdb
+
+        from .ingester import INGEST_MEMORY_LIMIT
+
+        while True:
+            try:
+                con = dbm.open_now(self.db_path, False)
+            except (duckdb.IOException, duckdb.ConnectionException) as e:
+                # (locked by a reader, or this process has it open read-only: the console)
+                if not (dbm.is_locked(e) or "different configuration" in str(e)):
+                    raise
+                if not wait:
+                    return None
+                time.sleep(dbm.LOCK_RETRY)
+                continue
+            con.execute(f"SET memory_limit = '{INGEST_MEMORY_LIMIT}'")
+            dbm.migrate(con)
+            return con
+
+    def _bind(self, con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+        """Store through ``con`` from now on; returns the settings to put back."""
+        from .ingester import Ingester, _apply_settings
+
+        exclude = [] if self.db_path == ":memory:" else [self.db_path, self.db_path + ".wal"]
+        self.ing = Ingester(con, format=self.format, options=self.options, exclude=exclude)
+        self.ing._committed = (0, 0)
+        self.con = con
+        return _apply_settings(con, self.ing.settings)
+
+    def _unbind(self, con: duckdb.DuckDBPyConnection, saved: dict[str, Any] | None) -> None:
+        from .ingester import _apply_settings
+
+        if self._con is None:
+            con.close()
+            return
+        try:
+            _apply_settings(con, saved or {})
+        except Exception:  # the database may be gone with the process
+            pass
+
+    def _cycle(self, held: duckdb.DuckDBPyConnection | None, first: bool, stop: threading.Event) -> bool:
+        """Open the database (unless ``held``), poll while lines keep coming (up to
+        ``commit_every``), commit, close.  False when another process has it."""
+        con = held if held is not None else self._open()
+        if con is None:
+            return False
+        try:
+            if held is None:
+                self._bind(con)
+            if first:
+                self._resume_rotated()
+                self._warm_up()
+            start = time.monotonic()
+            while True:
+                before = self._pending
+                self._poll()
+                self._running = True
+                # while lines keep coming, one commit per commit_every; as soon as a poll
+                # finds nothing new, what was read is committed (low latency)
+                if (self._pending == before or time.monotonic() - start >= self.commit_every
+                        or stop.wait(self.poll)):
+                    break
+            self._commit()
+        finally:
+            if held is None:
+                if self._in_tx:
+                    self._rollback()
                 con.close()
+        return True
 
     def _warm_up(self) -> None:
         """Import the readers now rather than when the first line comes in."""
