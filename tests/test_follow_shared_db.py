@@ -1,0 +1,67 @@
+"""Issue 25: while a follower writes the usage database, other logferry commands read it
+(real processes: ``ingest --follow`` and ``report --db`` / ``sql --db``)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+
+from tests.test_follow import LOGFERRY, clf, rows, wait_for
+from tests.test_follow_exactly_once import Cli
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*LOGFERRY, *args], capture_output=True, text=True, timeout=120)
+
+
+def _count(db) -> int:
+    r = _run("sql", "--db", str(db), "--json", "select count(*) AS n from requests")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout.splitlines()[0])["n"]
+
+
+def test_report_and_sql_read_the_database_while_a_follower_writes_it(tmp_path):
+    log, db = tmp_path / "access.log", tmp_path / "usage.duckdb"
+    written = 20
+    log.write_bytes(b"".join(clf(0, n) for n in range(1, written + 1)))
+    cli = Cli(db, str(log), "--commit-every", "0.3")
+    try:
+        wait_for(lambda: cli.saw("new file"), timeout=60)
+        counts = []
+        for _ in range(6):
+            with log.open("ab") as f:  # the log grows between the reads
+                f.write(b"".join(clf(0, n) for n in range(written + 1, written + 31)))
+            written += 30
+            rep = _run("report", "--db", str(db), "--json")
+            assert rep.returncode == 0, rep.stderr
+            json.loads(rep.stdout)
+            counts.append(_count(db))
+            assert counts[-1] <= written
+        assert counts == sorted(counts) and counts[-1] > counts[0], counts
+        wait_for(lambda: _count(db) == written, timeout=60)  # at most a commit interval late
+    finally:
+        cli.stop(signal.SIGTERM)
+    assert len(rows(db)) == written
+
+
+def test_a_read_only_open_waits_for_the_writer_then_fails_with_one_line(tmp_path, monkeypatch):
+    """A process holding the file for writing longer than LOCK_WAIT: one error line, exit 2."""
+    from logferry.usage import db as dbm
+
+    db = tmp_path / "usage.duckdb"
+    dbm.connect(db).close()
+    holder = subprocess.Popen([*LOGFERRY[:2], "import duckdb, sys, time\nc = duckdb.connect(sys.argv[1])\n"
+                               "print('held', flush=True)\ntime.sleep(60)", str(db)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        r = subprocess.run([*LOGFERRY[:2], "import logferry.usage.db as d\nd.LOCK_WAIT = 0.5\n"
+                            "from logferry.cli import main\nmain()", "sql", "--db", str(db), "select 1"],
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert r.returncode == 2
+    assert r.stderr.startswith("logferry: error: ") and "Traceback" not in r.stderr
+    assert "held the usage database" in r.stderr and len(r.stderr.splitlines()) == 1
