@@ -139,6 +139,19 @@ def connect(path: str | os.PathLike = DEFAULT_DB, *, read_only: bool = False,
     return con
 
 
+def connect_shared(path: str | os.PathLike, **kw: Any) -> duckdb.DuckDBPyConnection:
+    """Read-write (created and migrated when needed), or read-only while another
+    process (a follower) is writing the file."""
+    import duckdb
+
+    try:
+        return connect(path, **kw)
+    except duckdb.IOException as e:
+        if not is_locked(e):
+            raise
+    return connect(path, read_only=True, **kw)
+
+
 def is_locked(e: BaseException) -> bool:
     """``e`` says another process holds the database file."""
     return "Could not set lock" in str(e)

@@ -534,12 +534,12 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     def _usage_con():
         """The usage database, opened as every user in the process opens it (usage.db's
         connect: the follower thread and the reports share one DuckDB instance)."""
-        from ..usage.db import connect
+        from ..usage.db import connect_shared
 
         if console.db is None:
             raise HTTPException(404, "no usage database (start `logferry serve --db PATH`)")
         try:
-            con = connect(console.db)
+            con = connect_shared(console.db)  # (read-only while another process follows)
         except Exception as e:  # noqa: BLE001
             raise HTTPException(503, f"cannot open the usage database: {type(e).__name__}: {e}") from None
         try:

@@ -182,10 +182,10 @@ def _listen(host: str, port: int):
 
 def _check_db(db: str) -> None:
     """``--follow``'s database opens (and is a DuckDB database), or serve does not start."""
-    from ..usage.db import connect
+    from ..usage.db import connect_shared
 
     try:
-        connect(db).close()
+        connect_shared(db).close()
     except Exception as e:  # noqa: BLE001 - DuckDB's errors: the file, not a bug
         _fail(f"--db {db}: {(str(e).splitlines() or [type(e).__name__])[0]}")
 
