@@ -65,3 +65,33 @@ def test_a_read_only_open_waits_for_the_writer_then_fails_with_one_line(tmp_path
     assert r.returncode == 2
     assert r.stderr.startswith("logferry: error: ") and "Traceback" not in r.stderr
     assert "held the usage database" in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_the_console_s_dashboard_reads_a_database_another_process_follows(tmp_path):
+    """``serve --db X`` while ``ingest --follow --db X`` runs elsewhere: /api/report answers."""
+    from fastapi.testclient import TestClient
+
+    from logferry.web.app import create_app
+    from logferry.web.console import Console
+    from logferry.web.tokens import TokenStore
+
+    log, db = tmp_path / "access.log", tmp_path / "usage.duckdb"
+    log.write_bytes(b"".join(clf(0, n) for n in range(1, 11)))
+    cfg = tmp_path / "logferry.toml"
+    cfg.write_text("")
+    console = Console(cfg, tmp_path / "state", db)
+    store = TokenStore(console.state_dir)
+    client = TestClient(create_app(console, store))
+    headers = {"Authorization": f"Bearer {store.create()[1]}"}
+    cli = Cli(db, str(log), "--commit-every", "0.3")
+    try:
+        wait_for(lambda: cli.saw("new file"), timeout=60)
+        for k in range(5):
+            with log.open("ab") as f:
+                f.write(b"".join(clf(0, n) for n in range(11 + 10 * k, 21 + 10 * k)))
+            r = client.get("/api/report", headers=headers)
+            assert r.status_code == 200, r.text
+    finally:
+        cli.stop(signal.SIGTERM)
+        console.stop.set()
+    assert len(rows(db)) == 60
