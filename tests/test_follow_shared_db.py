@@ -95,3 +95,19 @@ def test_the_console_s_dashboard_reads_a_database_another_process_follows(tmp_pa
         cli.stop(signal.SIGTERM)
         console.stop.set()
     assert len(rows(db)) == 60
+
+
+def test_the_console_opens_the_database_this_process_already_reads(tmp_path):
+    """serve --follow between two commits: the alert rules hold a read-only instance; the
+    dashboard's open joins it rather than failing on DuckDB's configuration clash."""
+    from logferry.usage.db import connect, connect_shared
+
+    db = tmp_path / "usage.duckdb"
+    connect(db).close()
+    reader = connect(db, read_only=True)
+    try:
+        con = connect_shared(db)
+        assert con.execute("SELECT count(*) FROM files").fetchall() == [(0,)]
+        con.close()
+    finally:
+        reader.close()

@@ -146,8 +146,9 @@ def connect_shared(path: str | os.PathLike, **kw: Any) -> duckdb.DuckDBPyConnect
 
     try:
         return connect(path, **kw)
-    except duckdb.IOException as e:
-        if not is_locked(e):
+    except (duckdb.IOException, duckdb.ConnectionException) as e:
+        # (or this process reads it already: the alert rules between two commits)
+        if not (is_locked(e) or "different configuration" in str(e)):
             raise
     return connect(path, read_only=True, **kw)
 
