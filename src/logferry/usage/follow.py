@@ -11,6 +11,9 @@ file is the same ``files`` row an ``ingest`` run would use::
                              complete lines (an unfinished last line waits)
            every commit_every seconds (and on stop): COMMIT
 
+The database file is open (read-write) only from a poll that has something to read to its
+commit: other processes read it in between (``db.connect(read_only=True)`` waits for that).
+
 Every commit holds the rows and the ``files`` row that says how far the file was read
 (line, byte anchor, the directives in force there), so a follower killed at any moment
 (even SIGKILL) resumes with every line exactly once.  A followed file is kept open, so
@@ -76,7 +79,8 @@ class Follower:
     ``run(stop)`` blocks until ``stop`` is set (or standard input ends), then commits and
     returns; ``status()`` may be called from any thread.  ``commit_every``: seconds
     between commits (new lines are visible to readers of the database after the next
-    commit).  ``con``: an open connection to use instead of opening ``db_path``.
+    commit).  ``con``: an open connection to use (held all along) instead of opening
+    ``db_path`` for each commit.
     """
 
     def __init__(self, db_path: str | os.PathLike, paths: Iterable[str], *, commit_every: float = 2.0,
