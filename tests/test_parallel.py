@@ -196,7 +196,7 @@ def test_report_file_same_on_threads(tmp_path):
     assert res[0] == res[1]
 
 
-@pytest.mark.parametrize("bad", ["0", "-2", "many"])
+@pytest.mark.parametrize("bad", ["0", "-2", "many", "③"])
 def test_threads_flag_checked(tmp_path, bad):
     p = tmp_path / "a.log"
     p.write_bytes(_w3c(10))

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import click
 
+from .errors import ConfigError
 from .term import error
+from .values import whole
 
 
 def _threads_cb(ctx: click.Context, param: click.Parameter, value: str | None) -> int | None:
     if value is None:
         return None
-    if not value.strip().isdigit() or int(value) < 1:
+    try:  # the one strict parser: str.isdigit() also takes '③', which int() refuses
+        return whole(value.strip(), "--threads", lo=1)
+    except ConfigError:
         error(f"--threads: a number of workers, 1 or more, not {value!r}")
-        raise click.exceptions.Exit(2)
-    return int(value)
+        raise click.exceptions.Exit(2) from None
 
 
 #: ``--threads N`` of the commands that read logs (convert, ingest, report, ship)
