@@ -7,8 +7,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from .. import values
 from ..errors import ConfigError
-from .engine import Notice, data_range, dashboard_link, evaluate, replay, rule_status, to_us
+from .engine import Notice, dashboard_link, data_range, evaluate, replay, rule_status, to_us
 from .query import UNITS, US, measure, threshold, ts
 from .rules import show_duration
 from .store import Store
@@ -95,11 +96,10 @@ def parse_until(text: str, now: datetime) -> datetime:
         return now + _td(parse_duration(text))
     except ValueError:
         pass
-    try:
-        t = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+    try:  # values.parse_time: the one parser of every since/until (UTC unless it says otherwise)
+        t = values.parse_time(text, "--until")
+    except ConfigError:
         raise ConfigError(f"--until {text!r}: give a time (2026-12-24T18:00Z) or a duration (2h, 1d)") from None
-    t = t if t.tzinfo else t.replace(tzinfo=UTC)
     if t <= now:
         raise ConfigError(f"--until {text!r} is in the past")
     return t

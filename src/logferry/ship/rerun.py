@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
+from .. import values
 from ..errors import ConfigError
 
 
@@ -52,11 +53,10 @@ def rerun_template(template: str, run_id: int) -> str:
 
 def parse_time(text: str, what: str) -> datetime:
     """ISO 8601 (``2024-03-01``, ``2024-03-01T10:30:00Z``, with an offset); UTC without one."""
-    try:
-        t = datetime.fromisoformat(text.strip())
-    except (ValueError, AttributeError):
+    try:  # values.parse_time: the one parser of every since/until
+        return _utc(values.parse_time(text, f"--{what}"))
+    except ConfigError:
         raise ConfigError(f"--{what} {text!r}: not an ISO 8601 time (e.g. 2024-03-01T10:30:00Z)") from None
-    return _utc(t)
 
 
 def _utc(t: datetime) -> datetime:
