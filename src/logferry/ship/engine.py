@@ -322,6 +322,15 @@ def _matched(job: Job, state: State):
     return src.match_files(src.expand(list(job.sources), remote_known), known)
 
 
+def open_at_checkpoint(sf: src.SourceFile, fs: Any, **kw: Any) -> Any:
+    """``sf`` read on from its checkpoint ``fs`` (a ``files`` row of the state; None: a new
+    file, from its start): :func:`sources.open_from` with the directives in force there."""
+    if fs is None:
+        return src.open_from(sf.path, sf.remote, 0, 0, 0, b"", None, **kw)
+    return src.open_from(sf.path, sf.remote, fs.line, fs.anchor_line, fs.anchor_off,
+                         fs.header.encode("utf-8"), fs.title.encode("utf-8") or None, **kw)
+
+
 def next_record_time(job: Job, state: State) -> datetime | None:
     """The time of the first record the next run of ``job`` will deliver (after the
     checkpoints, through the job's filters): the time its next object is named after
@@ -331,10 +340,7 @@ def next_record_time(job: Job, state: State) -> datetime | None:
 
     transform, _ = compile_transforms(job)
     for m in _matched(job, state):
-        fs = m.known  # None: a new file, read from its start
-        t = src.open_from(m.sf.path, m.sf.remote, fs.line if fs else 0, fs.anchor_line if fs else 0,
-                          fs.anchor_off if fs else 0, fs.header.encode("utf-8") if fs else b"",
-                          (fs.title.encode("utf-8") or None) if fs else None)
+        t = open_at_checkpoint(m.sf, m.known)  # (None: a new file, read from its start)
         try:
             stream = RecordStream(t, job.format, options=job.reader_options, on_bad=lambda _b: None,
                                   source_name=m.sf.path, chunk_size=READ_CHUNK)
@@ -475,9 +481,7 @@ def _open(f: _FileRun, job: Job, state: State, clock, plan: Plan, on_bad) -> Any
     fs = f.fs
     hold = (not f.sf.remote) and (clock() - f.sf.mtime) < job.partial_grace_secs
     try:
-        t = src.open_from(f.sf.path, f.sf.remote, fs.line, fs.anchor_line, fs.anchor_off,
-                          fs.header.encode("utf-8"), fs.title.encode("utf-8") or None,
-                          hold_partial=hold)
+        t = open_at_checkpoint(f.sf, fs, hold_partial=hold)
     except Exception as e:  # this file cannot be opened: the others still go
         plan.errors.append(_file_error(f.sf.path, e))
         return None

@@ -13,8 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from .. import sources as src
-
 #: bytes read to find the first undelivered record's time
 _HEAD_CHUNK = 1 << 16
 
@@ -66,11 +64,10 @@ def _first_time(job, sf, fs) -> datetime | None:
     import pyarrow.compute as pc
 
     from ..reader import RecordStream
+    from .engine import open_at_checkpoint
 
-    cp = (fs.line, fs.anchor_line, fs.anchor_off, fs.header.encode(), fs.title.encode() or None) \
-        if fs is not None else (0, 0, 0, b"", None)
     try:
-        t = src.open_from(sf.path, sf.remote, *cp)
+        t = open_at_checkpoint(sf, fs)
     except Exception:  # noqa: BLE001 - unreadable now: the next run says why
         return None
     try:
