@@ -575,6 +575,8 @@ def test_report_file_keeps_its_zoom_in_the_url(page, demo):
     _drag(page, "requests", 0.2, 0.45)
     lo, hi = _range(page)
     page.locator("nav.side a[data-panel=pages]").click()
+    # the link's own hash navigation lands first; the hashchange handler then writes the zoom
+    page.wait_for_function("() => location.hash.startsWith('#pages') && location.hash.includes('since=')")
     assert "since=" in page.url and "#pages" in page.url
     page.reload()
     page.wait_for_selector("body[data-ready]")
