@@ -25,15 +25,22 @@ def _fail(msg: str) -> None:
     raise click.exceptions.Exit(2)
 
 
-def open_lake(location: str, catalog: str | None, *, create: bool = False):
-    """The lake at ``location`` (LogferryError: not there, unreachable, newer)."""
+def lake_where(location: str, catalog: str | None):
+    """Where the lake at ``location`` is (LogferryError: no pyiceberg, a bad location)."""
     try:
         import pyiceberg  # noqa: F401
     except ImportError:
         raise ConfigError("the lake needs pyiceberg: pip install 'logferry[lake]'") from None
-    from .tables import Lake, Where
+    from .tables import Where
 
-    return Lake(Where.of(location, catalog), create=create)
+    return Where.of(location, catalog)
+
+
+def open_lake(location: str, catalog: str | None, *, create: bool = False):
+    """The lake at ``location`` (LogferryError: not there, unreachable, newer)."""
+    from .tables import Lake
+
+    return Lake(lake_where(location, catalog), create=create)
 
 
 def run_lake_ingest(paths: Sequence[str], location: str, catalog: str | None, *, workers: int | None,
@@ -49,13 +56,16 @@ def run_lake_ingest(paths: Sequence[str], location: str, catalog: str | None, *,
     try:
         missing: list[tuple[str, str]] = []
         files = expand_inputs(paths, missing)
-        lake = open_lake(location, catalog, create=True)
-        from .ingest import ingest_lake
+        where = lake_where(location, catalog)
+        from .ingest import dask_client, ingest_lake
+        from .tables import Lake
 
-        for p, m in missing:
-            on_file(FileResult(p, "error", message=m))
-        summary = ingest_lake(lake, files, workers=workers, cluster=cluster, format=format,
-                              options={"tz": tz} if tz else None, on_file=on_file)
+        with dask_client(workers, cluster) as client:  # (reached before the lake is created)
+            lake = Lake(where, create=True)
+            for p, m in missing:
+                on_file(FileResult(p, "error", message=m))
+            summary = ingest_lake(lake, files, client=client, format=format,
+                                  options={"tz": tz} if tz else None, on_file=on_file)
     except LogferryError as e:
         _fail(str(e))
     summary.files[:0] = [FileResult(p, "error", message=m) for p, m in missing]
