@@ -13,7 +13,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
-from tests.servers.servers import Serve, browser_login, until
+from tests.servers.servers import Serve, browser_login, free_port, until
 
 from logferry.cli import app
 from logferry.usage.source import UsageSource, shown
@@ -128,7 +128,7 @@ def test_serve_refuses_lake_with_db_follow_or_no_lake(tmp_path):
                       (("--lake", tmp_path, "--follow", "x.log"), "not with --lake"),
                       (("--catalog", tmp_path / "c.db"), "--catalog applies with --lake"),
                       (("--lake", tmp_path / "none"), "no lake")):
-        r = cli("serve", "--config", tmp_path / "logferry.toml", "--port", "1", *args, ok=False)
+        r = cli("serve", "--config", tmp_path / "logferry.toml", "--port", free_port(), *args, ok=False)
         assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and msg in r.output, r.output
         assert "Traceback" not in r.output
     assert not (tmp_path / "x.duckdb").exists() and not (tmp_path / "none").exists()
