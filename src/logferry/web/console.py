@@ -70,12 +70,11 @@ class Console:
     def __init__(self, config: str | Path, state_dir: str | Path | None = None,
                  db: str | Path | None = None, usage=None):
         from ..ship.engine import Stop
-        from ..usage.source import UsageSource
 
         self.config_path = Path(config)
         self.state_override = Path(state_dir) if state_dir else None
         self.db = Path(db) if db else None
-        self.usage = usage if usage is not None else (UsageSource.duckdb(str(db)) if db else None)
+        self._usage = usage
         self.stop = Stop()
         self.follower = None
         #: why the follower stopped, when an error stopped it (``follower_status`` says so)
@@ -341,6 +340,19 @@ class Console:
         if self.follower_error is not None:
             st["errors"] = {**st["errors"], "follower": f"stopped: {self.follower_error}"}
         return st
+
+    @property
+    def usage(self):
+        """What the reports read: the source given (the lake), else the database ``db``."""
+        from ..usage.source import UsageSource
+
+        if self._usage is not None:
+            return self._usage
+        return UsageSource.duckdb(str(self.db)) if self.db else None
+
+    @usage.setter
+    def usage(self, source) -> None:
+        self._usage = source
 
     def store_status(self) -> dict[str, Any] | None:
         """What the reports read (``UsageSource.describe``; None without a store); a lake
