@@ -127,7 +127,7 @@ def test_report_and_sql_read_the_database_while_a_follower_reads_standard_input(
             p.stdin.write(b"".join(clf(0, n) for n in range(written + 1, written + 21)))
             p.stdin.flush()
             written += 20
-            wait_for(lambda: db.exists() and _count(db) == written, timeout=60)
+            wait_for(lambda w=written: db.exists() and _count(db) == w, timeout=60)
             rep = _run("report", "--db", str(db), "--json")
             assert rep.returncode == 0, rep.stderr
             counts.append(json.loads(rep.stdout)["reports"]["summary"]["sections"]["totals"][0]["requests"])

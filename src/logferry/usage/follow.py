@@ -23,13 +23,14 @@ the lines written just before a rotation are read from it before the new file.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import io
 import itertools
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -227,12 +228,9 @@ class Follower:
     def _cycle(self, held: duckdb.DuckDBPyConnection | None, first: bool, stop: threading.Event) -> bool:
         """Open the database (unless ``held``), poll while lines keep coming (up to
         ``commit_every``), commit, close.  False when another process has it."""
-        con = held if held is not None else self._open()
-        if con is None:
-            return False
-        try:
-            if held is None:
-                self._bind(con)
+        with self._session(held) as con:
+            if con is None:
+                return False
             if first:
                 self._resume_rotated()
                 self._warm_up()
@@ -246,13 +244,28 @@ class Follower:
                 if (self._pending == before or time.monotonic() - start >= self.commit_every
                         or stop.wait(self.poll)):
                     break
+        return True
+
+    @contextlib.contextmanager
+    def _session(self, held: duckdb.DuckDBPyConnection | None, *,
+                 wait: bool = False) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """One store-and-commit: ``held``, or the database opened and bound, committed at
+        the end of the block and closed (rolled back on an error); None while another
+        process has the file (unless ``wait``)."""
+        con = held if held is not None else self._open(wait=wait)
+        if con is None:
+            yield None
+            return
+        try:
+            if held is None:
+                self._bind(con)
+            yield con
             self._commit()
         finally:
             if held is None:
                 if self._in_tx:
                     self._rollback()
                 con.close()
-        return True
 
     def _warm_up(self) -> None:
         """Import the readers now rather than when the first line comes in."""
@@ -611,20 +624,8 @@ class Follower:
                      held: duckdb.DuckDBPyConnection | None, *, wait: bool) -> dbm.Registered | None:
         """Open the database (unless ``held``), store what standard input brought, commit,
         close; None while another process reads the file (unless ``wait``)."""
-        con = held if held is not None else self._open(wait=wait)
-        if con is None:
-            return None
-        try:
-            if held is None:
-                self._bind(con)
-            reg = self._stdin_load(pipe, reg, ended)
-            self._commit()
-        finally:
-            if held is None:
-                if self._in_tx:
-                    self._rollback()
-                con.close()
-        return reg
+        with self._session(held, wait=wait) as con:
+            return None if con is None else self._stdin_load(pipe, reg, ended)
 
     def _stdin_load(self, pipe: _Pipe, reg: dbm.Registered | None, ended: bool) -> dbm.Registered:
         """Store the whole lines standard input brought (all of it once it ended); the
