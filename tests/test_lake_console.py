@@ -121,6 +121,8 @@ def test_the_location_shown_has_no_credentials():
     assert shown("s3://AKIAX:s3cr3t@bucket/lake/?sig=abc#x") == "s3://bucket/lake/"
     assert shown("postgresql://ops:pw@db.internal:5432/cat?sslmode=require") == "postgresql://db.internal:5432/cat"
     assert shown("/srv/lake") == "/srv/lake"
+    assert shown("sqlite:////srv/cat.db") == "sqlite:////srv/cat.db"
+    assert shown("s3://[::1]:9000/b?X-Amz-Signature=1") == "s3://[::1]:9000/b"
 
 
 def test_serve_refuses_lake_with_db_follow_or_no_lake(tmp_path):

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 
 def shown(location: str) -> str:
@@ -19,11 +18,10 @@ def shown(location: str) -> str:
     fragment (``s3://key:secret@bucket/lake?x=y`` -> ``s3://bucket/lake``)."""
     if "://" not in location:
         return location
-    u = urlsplit(location)
-    host = u.hostname or ""
-    if u.port is not None:
-        host += f":{u.port}"
-    return urlunsplit((u.scheme, host, u.path, "", ""))
+    scheme, rest = location.split("://", 1)
+    rest = rest.split("?", 1)[0].split("#", 1)[0]
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{slash}{path}"
 
 
 @dataclass
