@@ -82,17 +82,7 @@ def serve_cmd(config, state, db, lake, catalog, host, port, tls_cert, tls_key, i
     if not is_loopback(host) and not tls_cert and not insecure_http:
         _fail(f"--host {host} is not a loopback address: give --tls-cert and --tls-key, "
               f"or say --insecure-http to serve plain HTTP on the network")
-    if paths and not follow:
-        _fail("PATHS are the files to --follow; add --follow")
-    if lake and db:
-        _fail("give --db (a DuckDB file) or --lake (the usage lake), not both")
-    if catalog and not lake:
-        _fail("--catalog applies with --lake")
-    if follow and lake:
-        _fail("--follow writes the DuckDB database: not with --lake (follow with "
-              "`logferry ingest --lake` runs, the console reads each commit)")
-    if follow and not (paths and db):
-        _fail("--follow needs --db and at least one PATH")
+    _check_store_args(db, lake, catalog, follow, paths)
     cfg = Path(config or "logferry.toml")
     sock = _listen(host, port)  # (a port in use is an error before anything is written)
     try:
@@ -189,6 +179,21 @@ def _listen(host: str, port: int):
         sock.close()
         _fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
     return sock
+
+
+def _check_store_args(db: str | None, lake: str | None, catalog: str | None, follow: bool, paths) -> None:
+    """What the dashboard reads, and --follow's database, checked before anything starts."""
+    if paths and not follow:
+        _fail("PATHS are the files to --follow; add --follow")
+    if lake and db:
+        _fail("give --db (a DuckDB file) or --lake (the usage lake), not both")
+    if catalog and not lake:
+        _fail("--catalog applies with --lake")
+    if follow and lake:
+        _fail("--follow writes the DuckDB database: not with --lake (ingest into the lake with "
+              "`logferry ingest --lake`; the console reads each commit)")
+    if follow and not (paths and db):
+        _fail("--follow needs --db and at least one PATH")
 
 
 def _usage(console, db: str | None, lake: str | None, catalog: str | None):
