@@ -679,3 +679,12 @@ def test_console_api_link_opens_a_readable_page(page, console):
     assert "logferry console" in text and "/api/jobs" in text and "/api/report" in text
     page.shot("api-docs")
     page.watch.check()  # nothing loaded from off 127.0.0.1, no console error
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (8, 7)])
+def test_report_html_gives_duckdb_a_thread_less_than_cores(monkeypatch, cores, threads):
+    # (its two connections run a query each on their own threads besides DuckDB's workers)
+    from logferry.usage import dashboard, reading
+
+    monkeypatch.setattr(reading, "cpus", lambda: cores)
+    assert dashboard.own_threads() == threads
