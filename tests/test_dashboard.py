@@ -103,6 +103,49 @@ def _cube_total(d, dim):
     return dict(zip(c["keys"], c["tot"][0], strict=True)), c
 
 
+def _visitor_buckets(con, d, status_class=None):
+    """{bucket: {visitor hash}} of the requests table, as the `req` view defines a visitor."""
+    cube = d["cube"]
+    rows = con.execute(
+        "SELECT epoch_us(\"timestamp\"), hash(CAST(floor(epoch_us(\"timestamp\") / 86400000000) AS BIGINT), "
+        "coalesce(client_ip, ''), coalesce(user_agent, '')) FROM requests "
+        "WHERE ? IS NULL OR status // 100 = ?", [status_class, status_class]).fetchall()
+    out: dict[int, set[int]] = {}
+    for us, v in rows:
+        out.setdefault((us // 1_000_000 - cube["t0"]) // cube["step"], set()).add(v)
+    return out
+
+
+def _sketch(visitors, p=10):
+    regs = [0] * (1 << p)
+    for v in visitors:
+        w = (v >> p) & ((1 << 40) - 1)
+        rank = 41 if w == 0 else (w & -w).bit_length()
+        regs[v & ((1 << p) - 1)] = max(regs[v & ((1 << p) - 1)], rank)
+    return "".join(chr(48 + r) for r in regs)
+
+
+@pytest.mark.parametrize("status", [None, "2"])
+def test_series_visitors_and_sketch_are_each_buckets_distinct_visitors(tmp_path, status):
+    # a visitor seen twice in a bucket, two in one bucket, one in two buckets, one with a 503
+    rows = [*ROWS, ("10:00:20", "A", "/b", "1.1.1.1", CHROME, 200), ("10:00:30", "A", "/", "5.5.5.5", CURL, 200),
+            ("10:00:40", "A", "/", "6.6.6.6", IPHONE, 503)]
+    log, db = _iis(tmp_path / "u_ex240301.log", rows), tmp_path / "v.duckdb"
+    assert CliRunner().invoke(app, ["ingest", str(log), "--db", str(db), "--quiet"]).exit_code == 0
+    con = connect(db, read_only=True)
+    try:
+        d = dashboard_data(con, filters_from_query({"status": status} if status else {}))
+        want = _visitor_buckets(con, d, int(status) if status else None)
+    finally:
+        con.close()
+    cube = d["cube"]
+    assert cube["series"]["visitors"] == [len(want.get(i, ())) for i in range(cube["n"])]
+    assert max(cube["series"]["visitors"]) == (3 if status is None else 2)
+    sk = cube["visitor_sketch"]
+    assert sk["b"] == sorted(want)
+    assert sk["r"] == [_sketch(want[b]) for b in sk["b"]]
+
+
 def test_dashboard_data_filters_scopes_and_cube(small_db):
     _, db = small_db
     con = connect(db, read_only=True)
@@ -636,3 +679,12 @@ def test_console_api_link_opens_a_readable_page(page, console):
     assert "logferry console" in text and "/api/jobs" in text and "/api/report" in text
     page.shot("api-docs")
     page.watch.check()  # nothing loaded from off 127.0.0.1, no console error
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, 1), (2, 1), (8, 7)])
+def test_report_html_gives_duckdb_a_thread_less_than_cores(monkeypatch, cores, threads):
+    # (its two connections run a query each on their own threads besides DuckDB's workers)
+    from logferry.usage import dashboard, reading
+
+    monkeypatch.setattr(reading, "cpus", lambda: cores)
+    assert dashboard.own_threads() == threads

@@ -292,8 +292,9 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
     from .reports import jsonable, run
 
     if html:
-        from .dashboard import Filters, dashboard_data, write
+        from .dashboard import Filters, dashboard_data, own_threads, write
 
+        con.execute(f"SET threads = {own_threads()}")  # (the command's own connection)
         f = Filters(since=params.since, until=params.until, sites=[params.site] if params.site else None,
                     bots=params.bots)
         write(dashboard_data(con, f, tz=tz, params=params), html, title=title)
