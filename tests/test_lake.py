@@ -231,6 +231,102 @@ def test_duckdb_reads_the_data_files_as_they_are(tmp_path, logs):
     assert n[0] == s["records"] and n[1] >= 1
 
 
+def in_place(con) -> dict[str, str]:
+    """The lake connection's tables that read data files in place: name -> the view's SQL
+    (and no copy of the rows in the connection)."""
+    views = dict(con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall())
+    tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = '_lake'").fetchall()}
+    assert tables == {"reads", "filter"}, tables
+    return {k: v for k, v in views.items() if "read_parquet(" in v}
+
+
+def test_a_report_reads_the_data_files_in_place(tmp_path, logs):
+    """The lake connection's requests and bad rows are views over the planned data files
+    (DuckDB reads them where they are), pruned to the site's partition."""
+    from logferry.lake.query import connect_lake
+    from logferry.lake.tables import Lake, Where
+    from logferry.usage.reports import Params
+
+    lake = tmp_path / "lake"
+    s = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
+    con = connect_lake(Lake(Where.of(str(lake))), None)
+    views = in_place(con)
+    assert set(views) == {"requests", "bad_rows"} and f"'{lake}/logferry/requests/data/site=" in views["requests"]
+    assert con.execute("SELECT count(*) FROM requests").fetchall() == [(s["records"],)]
+    assert con.execute("SELECT count(*) FROM bad_rows").fetchall() == [(s["bad_rows"],)]
+    con = connect_lake(Lake(Where.of(str(lake))), Params(site="proxy01"))
+    assert "site=proxy01/" in in_place(con)["requests"] and "site=W3SVC1/" not in in_place(con)["requests"]
+    assert con.execute("SELECT DISTINCT site FROM requests").fetchall() == [("proxy01",)]
+
+
+def position_delete(table, task, positions: list[int]) -> None:
+    """Commit a position-delete file dropping ``positions`` of ``task``'s data file, as an
+    engine writing merge-on-read deletes does (pyiceberg writes copy-on-write only, so
+    the delete manifest is written here with pyiceberg's own writer and snapshot producer)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyiceberg.manifest import (DataFile, DataFileContent, FileFormat, ManifestContent, ManifestEntry,
+                                    ManifestEntryStatus, ManifestWriterV2)
+    from pyiceberg.table.snapshots import Operation
+    from pyiceberg.table.update.snapshot import _FastAppendFiles
+
+    path = task.file.file_path.replace(".parquet", "-deletes.parquet")
+    field = lambda name, t, fid: pa.field(name, t, False, {"PARQUET:field_id": str(fid)})  # noqa: E731
+    with table.io.new_output(path).create() as out:
+        pq.write_table(pa.table({"file_path": [task.file.file_path] * len(positions), "pos": positions},
+                                pa.schema([field("file_path", pa.string(), 2147483546),
+                                           field("pos", pa.int64(), 2147483545)])), out)
+    df = DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=path, file_format=FileFormat.PARQUET,
+                            partition=task.file.partition, record_count=len(positions),
+                            file_size_in_bytes=len(table.io.new_input(path).open().read()))
+    df.spec_id = task.file.spec_id
+
+    class Deletes(ManifestWriterV2):
+        def content(self):
+            return ManifestContent.DELETES
+
+        @property
+        def _meta(self):
+            return {**super()._meta, "content": "deletes"}
+
+    class AddDeletes(_FastAppendFiles):
+        def _manifests(self):
+            meta = self._transaction.table_metadata
+            with Deletes(meta.spec(), meta.schema(), self.new_manifest_output(), self._snapshot_id, "null") as w:
+                w.add(ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id,
+                                              data_file=df))
+            return [w.to_manifest_file(), *self._existing_manifests()]
+
+    with table.transaction() as tx:
+        AddDeletes(operation=Operation.OVERWRITE, transaction=tx, io=table.io).commit()
+
+
+def test_rows_another_engine_deleted_with_delete_files_stay_deleted(tmp_path, logs):
+    """A data file with position deletes (merge-on-read, written by another engine) is
+    read through pyiceberg's reader, which applies them; the other files are read in place."""
+    from logferry.lake.query import connect_lake
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    s = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
+    table = Lake(Where.of(str(lake))).table("requests")
+    task = next(t for t in table.scan().plan_files() if t.file.record_count > 3)
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(task.file.file_path.removeprefix("file://"), columns=["read_id", "line_number"])
+    position_delete(table, task, [0, 1, 2])
+    assert [len(t.delete_files) for t in Lake(Where.of(str(lake))).table("requests").scan().plan_files()
+            if t.file.file_path == task.file.file_path] == [1]
+    con = connect_lake(Lake(Where.of(str(lake))), None)
+    assert con.execute("SELECT count(*) FROM requests").fetchall() == [(s["records"] - 3,)]
+    view = dict(con.execute("SELECT view_name, sql FROM duckdb_views()").fetchall())["requests"]
+    assert "_lake.requests" in view and "read_parquet(" in view and task.file.file_path.removeprefix("file://") not in view
+    q = ("SELECT list(r.line_number ORDER BY r.line_number) FROM requests r JOIN _lake.reads m USING (file_id) "
+         "WHERE m.read_id = ? AND r.line_number <= ?")
+    lines = rows.column("line_number").to_pylist()
+    assert con.execute(q, [rows.column("read_id")[0].as_py(), lines[4]]).fetchall() == [(lines[3:5],)]
+
+
 def test_a_run_that_planned_on_an_older_manifest_adds_nothing_another_run_stored(tmp_path, logs, monkeypatch):
     """The commit point checks each read against the manifest as it is then: a run that
     planned before another committed the same files (both read them as new, or both
