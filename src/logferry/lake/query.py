@@ -60,8 +60,42 @@ def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = N
     if site is not None:
         params.span = _span(con, lake, requests.scan(row_filter=_prune(con, None, since, until),
                                                      selected_fields=("timestamp", "read_id", "line_number")))
-    _view(con, "bad_rows", f"{_source(con, lake, lake.table('bad_rows').scan(), 'bad_rows')} q {_COUNTED}")
+    for name in ("bad_rows", "orders", "order_items", "events", "bad_events"):
+        _rows(con, lake, name)
     return con
+
+
+def _rows(con: duckdb.DuckDBPyConnection, lake: Lake, name: str) -> None:
+    """The usage database's table ``name``: the counted rows of the lake's (Snowplow's
+    tables, which the database creates with its first event, only once the lake has some)."""
+    from .tables import NAMESPACE
+
+    if not lake.catalog.table_exists((NAMESPACE, name)):  # (a lake from before the table)
+        return
+    scan = lake.table(name).scan()
+    if name in _SNOWPLOW:
+        if not any(True for _ in scan.plan_files()):
+            return
+        con.register("_lake_empty", _SNOWPLOW[name]().empty_table())
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _lake_empty")
+        con.unregister("_lake_empty")
+    _view(con, name, f"{_source(con, lake, scan, name)} q {_COUNTED}")
+
+
+def _events_schema() -> pa.Schema:
+    from ..snowplow import EVENTS_SCHEMA
+
+    return EVENTS_SCHEMA.append(pa.field("file_id", pa.int64()))
+
+
+def _bad_events_schema() -> pa.Schema:
+    from ..reader import BAD_ROW_SCHEMA
+
+    return BAD_ROW_SCHEMA.append(pa.field("file_id", pa.int64()))
+
+
+#: Snowplow's tables as logferry.snowplow.ingest_hook creates them in the usage database
+_SNOWPLOW = {"events": _events_schema, "bad_events": _bad_events_schema}
 
 
 def _manifest(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
