@@ -31,11 +31,11 @@ def vhost_log(path, hosts=("a.example", "b.example"), n=60, day=1, extra=b"") ->
 
 @pytest.fixture
 def logs(tmp_path, corpus_path):
-    """Logs of several formats and sites: the demo's samples (but the shop, whose orders
-    the lake does not hold yet) and two virtual-host logs on two days."""
+    """Logs of several formats and sites: the demo's samples (the shop's among them) and
+    two virtual-host logs on two days."""
     from logferry.samples import write_samples
 
-    files = [f for f in write_samples(str(tmp_path / "samples")) if "/shop/" not in f]
+    files = list(write_samples(str(tmp_path / "samples")))
     (tmp_path / "vh").mkdir()
     files.append(vhost_log(tmp_path / "vh" / "one.log", day=1))
     files.append(vhost_log(tmp_path / "vh" / "two.log", hosts=("c.example", "a.example"), day=2,
@@ -291,7 +291,7 @@ def test_a_report_reads_the_data_files_in_place(tmp_path, logs):
     s = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
     con = connect_lake(Lake(Where.of(str(lake))), None)
     views = in_place(con)
-    assert set(views) == {"requests", "bad_rows"} and f"'{lake}/logferry/requests/data/site=" in views["requests"]
+    assert set(views) == {"requests", "bad_rows", "orders", "order_items"} and f"'{lake}/logferry/requests/data/site=" in views["requests"]
     assert con.execute("SELECT count(*) FROM requests").fetchall() == [(s["records"],)]
     assert con.execute("SELECT count(*) FROM bad_rows").fetchall() == [(s["bad_rows"],)]
     con = connect_lake(Lake(Where.of(str(lake))), Params(site="proxy01"))
