@@ -445,6 +445,45 @@ def test_rollups_are_exact_for_counts_and_within_their_bounds_for_visitors_and_l
     assert r.exit_code == 2 and "--json" in r.output
 
 
+def test_rollups_count_a_reread_unfinished_last_line_once(tmp_path):
+    """A last line read before its end was written is read again, complete, by the next
+    ingest: the exact tables count it once, and so do the rollups (the line's rollup row
+    is its own, and stops counting when the manifest clips the earlier read)."""
+    log = tmp_path / "grow.log"
+    vhost_log(log, n=10, extra=b'10.0.0.1 - - [01/Mar/2024:10:00:00 +0000] "GET /x HTTP/1.1" 500 1')
+    lake = tmp_path / "lake"
+    cli("ingest", log, "--lake", lake)
+    with open(log, "ab") as f:  # the last line ends ("...500 12"), then two more lines
+        f.write(b'2 "-" "x"\n' + clf(99, "b.example") + clf(98, "b.example"))
+    cli("ingest", log, "--lake", lake)
+    got = json.loads(cli("report", "--lake", lake, "--rollups", "--json").stdout)["sites"]
+    q = ("SELECT count(*) AS requests, sum(bytes_sent) AS bytes_sent, count(*) FILTER (WHERE status // 100 = 5) "
+         "AS s5xx FROM requests")
+    exact = json.loads(cli("sql", "--lake", lake, "--json", q).stdout)
+    assert exact["requests"] == 13  # (10 lines, the completed one and two more; the bad line aside)
+    assert {k: sum(s[k] for s in got) for k in exact} == exact
+
+
+def test_an_older_lake_gets_the_new_tables_and_columns_at_its_next_ingest(tmp_path, logs):
+    """A lake written before the shop and Snowplow tables and the rollups' line number:
+    the next ingest adds them (nothing rewritten), and its reports are the database's."""
+    from logferry.lake.tables import NAMESPACE, ROLLUPS, Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    cli("ingest", logs[0], "--lake", lake)
+    old = Lake(Where.of(str(lake)))
+    for name in ("orders", "order_items", "events", "bad_events", "rollups"):
+        old.catalog.drop_table((NAMESPACE, name))
+    old.catalog.create_table((NAMESPACE, "rollups"), schema=ROLLUPS.remove(ROLLUPS.get_field_index("line_number")))
+    cli("report", "--lake", lake, "--json")  # (a reader of the older lake adds nothing)
+    assert not old.catalog.table_exists((NAMESPACE, "orders"))
+    cli("ingest", *logs, "--lake", lake)
+    cli("ingest", *logs, "--db", db)
+    assert report("--lake", lake) == report("--db", db)
+    assert "line_number" in Lake(Where.of(str(lake))).table("rollups").schema().column_names
+    assert json.loads(cli("report", "--lake", lake, "--rollups", "--json").stdout)["sites"]
+
+
 @pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.store:LakeWriter.finish"])
 def test_a_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, logs, where):
     """SIGKILL between the data files' commit and the manifest's, or mid-file (the read's

@@ -223,8 +223,9 @@ def rollup_rows(lake: Lake, params: Any) -> list[dict[str, Any]]:
     for name, val, op in (("since", params.since, GreaterThanOrEqual), ("until", params.until, LessThan)):
         if val is not None:
             f = And(f, op("hour", _us(con, name, val)))
-    reads = {r["read_id"] for row in lake.table("files").scan(selected_fields=("reads",)).to_arrow()
-             .column("reads").to_pylist() for r in row or []}
+    reads = {r["read_id"]: (r["first_line"], r["last_line"]) for row in lake.table("files").scan(
+        selected_fields=("reads",)).to_arrow().column("reads").to_pylist() for r in row or []}
     t = lake.table("rollups").scan(row_filter=f).to_arrow()
-    return [r for r in t.cast(pa.schema([pa.field("hour", pa.int64()) if x.name == "hour" else x
-                                         for x in t.schema])).to_pylist() if r["read_id"] in reads]
+    rows = t.cast(pa.schema([pa.field("hour", pa.int64()) if x.name == "hour" else x for x in t.schema]))
+    return [r for r in rows.to_pylist() if r["read_id"] in reads
+            and (r["line_number"] is None or reads[r["read_id"]][0] <= r["line_number"] <= reads[r["read_id"]][1])]

@@ -256,7 +256,7 @@ class LakeWriter:
             if rows:
                 cur.data[table] = [self._write_bad(table, cur.read_id, rows)]
         self._bad = {k: [] for k in self._bad}
-        if self._rollup.groups:
+        if not self._rollup.empty:
             path = f"{self.root}/rollups/data/{cur.read_id:016x}.parquet"
             self._write(self._rollup.table(cur.read_id), path)
             cur.data["rollups"] = [path]

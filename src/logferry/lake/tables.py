@@ -55,7 +55,8 @@ ROLLUP_CLASSES = ("s1xx", "s2xx", "s3xx", "s4xx", "s5xx", "s_other")
 ROLLUPS = pa.schema(
     [("lake_site", pa.string()), ("hour", _TS), ("read_id", pa.int64()), ("requests", pa.int64()),
      *((c, pa.int64()) for c in ROLLUP_CLASSES), ("bytes_sent", pa.int64()),
-     ("visitors", pa.binary(1 << HLL_PRECISION)), ("latency", pa.list_(pa.int64()))]
+     ("visitors", pa.binary(1 << HLL_PRECISION)), ("latency", pa.list_(pa.int64())),
+     ("line_number", pa.int64())]  # (a read's last line: its own rows; None: the read's other lines)
 )
 #: the columns that say whose a row is: the read that stored it, its request's partition site
 _KEY = [("read_id", pa.int64()), ("lake_site", pa.string())]
@@ -185,6 +186,7 @@ class Lake:
                 raise
         for name, (schema, parts) in TABLES.items():
             if self.catalog.table_exists((NAMESPACE, name)):
+                self._add_columns(name, schema)
                 continue
             try:  # the table and its partitioning in one commit
                 with self.catalog.create_table_transaction(
@@ -198,6 +200,20 @@ class Lake:
             except Exception:  # noqa: BLE001 - likewise, seen as the SQL catalog's UNIQUE error
                 if not self.catalog.table_exists((NAMESPACE, name)):
                     raise
+
+    def _add_columns(self, name: str, schema: pa.Schema) -> None:
+        """Add the columns a table of an older lake lacks (nullable: its rows have none)."""
+        from pyiceberg.exceptions import CommitFailedException
+
+        t = self.table(name)
+        if set(schema.names) <= {f.name for f in t.schema().fields}:
+            return
+        try:
+            with t.update_schema() as update:
+                update.union_by_name(schema)
+        except CommitFailedException:  # another ingester added them meanwhile
+            if not set(schema.names) <= {f.name for f in self.table(name).schema().fields}:
+                raise
 
     def _check_version(self, new_ok: bool) -> bool:
         """True when the lake is this logferry's (or none yet and ``new_ok``)."""
