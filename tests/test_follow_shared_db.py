@@ -111,3 +111,32 @@ def test_the_console_opens_the_database_this_process_already_reads(tmp_path):
         con.close()
     finally:
         reader.close()
+
+
+def test_report_and_sql_read_the_database_while_a_follower_reads_standard_input(tmp_path):
+    """``ingest --follow -`` fed by a pipe opens the file only to commit, as for files:
+    ``report --db`` and ``sql`` in other processes succeed while it runs, and see the
+    lines at most a commit interval late; every line is stored once when the pipe ends."""
+    db = tmp_path / "usage.duckdb"
+    p = subprocess.Popen([*LOGFERRY, "ingest", "--follow", "--db", str(db), "--commit-every", "0.2", "-"],
+                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    written = 0
+    try:
+        counts = []
+        for _ in range(5):
+            p.stdin.write(b"".join(clf(0, n) for n in range(written + 1, written + 21)))
+            p.stdin.flush()
+            written += 20
+            wait_for(lambda w=written: db.exists() and _count(db) == w, timeout=60)
+            rep = _run("report", "--db", str(db), "--json")
+            assert rep.returncode == 0, rep.stderr
+            counts.append(json.loads(rep.stdout)["reports"]["summary"]["sections"]["totals"][0]["requests"])
+        assert counts == [20, 40, 60, 80, 100]
+        assert p.poll() is None  # still following while the others read
+    finally:
+        p.stdin.close()
+        rc = p.wait(timeout=60)
+    err = p.stderr.read().decode()
+    assert rc == 0, err
+    assert "Could not set lock" not in err and "100 lines stored" in err, err
+    assert len(rows(db)) == written == 100

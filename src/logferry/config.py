@@ -30,6 +30,11 @@ Example::
     [console]                    # what a site-scoped console token may name (web/policy.py)
     source_roots = ["/var/log/cdn"]
     dest_roots = ["/srv/exports"]
+
+    [lake]                       # the usage lake of --config without --lake (docs/scale.md)
+    path = "s3://acme-lake/logferry"
+    catalog = "/var/lib/logferry/lake-catalog.db"
+    workers = 4                  # or cluster = "tcp://dask:8786"
 """
 
 from __future__ import annotations
@@ -266,12 +271,51 @@ class ConsoleCfg(_M):
     dest_roots: Strs = ()
 
 
+class LakeCfg(_M):
+    """``[lake]``: the usage lake that ``serve``, ``ingest``, ``report``, ``sql`` and ``lake``
+    use when given ``--config`` and no ``--lake`` (docs/scale.md).  ``path``: a folder
+    (relative to the config file) or a URL (``s3://bucket/lake``); ``catalog``: its catalog,
+    a SQLite file (relative to the config file) or a SQLAlchemy URI (default: catalog.db in
+    the lake folder); ``workers`` (a local Dask cluster) or ``cluster`` (a Dask scheduler,
+    ``tcp://HOST:PORT``) for ingest."""
+
+    path: StrictStr | None = None
+    catalog: StrictStr | None = None
+    workers: Annotated[int, Field(ge=1, le=1024)] | None = None
+    cluster: StrictStr | None = None
+
+    @field_validator("path", "catalog")
+    @classmethod
+    def _not_empty(cls, v):
+        if v is not None and not v.strip():
+            raise ValueError("must not be empty")
+        if v is not None and "://" in v and ".." in v.split("://", 1)[1].split("/"):
+            raise ValueError("'..' is not allowed in a URL")
+        return v
+
+    @field_validator("cluster")
+    @classmethod
+    def _address(cls, v):
+        import re
+
+        if v is not None and not re.fullmatch(r"(tcp|tls|inproc|ucx)://[^\s/]+:\d{1,5}", v):
+            raise ValueError(f"{v!r} is not a Dask scheduler address (tcp://HOST:PORT)")
+        return v
+
+    @model_validator(mode="after")
+    def _one_compute(self):
+        if self.workers is not None and self.cluster is not None:
+            raise ValueError("give either workers or cluster, not both")
+        return self
+
+
 class Config(_M):
     state_dir: str = ".logferry"
     secrets_file: str | None = None
     console: ConsoleCfg = ConsoleCfg()
     jobs: dict[str, JobCfg] = {}
     alerts: AlertsCfg = AlertsCfg()
+    lake: LakeCfg = LakeCfg()
 
     @field_validator("jobs")
     @classmethod
@@ -300,6 +344,19 @@ class Loaded:
             Path(os.path.expanduser(sf)) if os.path.isabs(os.path.expanduser(sf)) else base / sf
         )
         self._secrets: dict[str, str] | None = None
+
+    def lake(self) -> LakeCfg:
+        """``[lake]`` with a folder ``path`` and a SQLite ``catalog`` file relative to the
+        config file's folder (URLs as they are)."""
+        lc = self.cfg.lake
+
+        def here(v: str | None) -> str | None:
+            if v is None or "://" in v:
+                return v
+            p = Path(os.path.expanduser(v))
+            return os.fspath(p if p.is_absolute() else self.path.parent / p)
+
+        return lc.model_copy(update={"path": here(lc.path), "catalog": here(lc.catalog)})
 
     def job(self, name: str) -> JobCfg:
         try:

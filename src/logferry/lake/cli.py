@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import click
@@ -15,7 +16,9 @@ from ..term import safe
 catalog_option = click.option("--catalog", default=None,
                               help="The lake's catalog: a SQLite file or SQLAlchemy URI (default: "
                                    "catalog.db in the lake folder; required for a lake in object storage).")
-lake_arg = click.argument("lake")
+lake_arg = click.argument("lake", required=False)
+config_option = click.option("--config", "-c", default=None, help="A logferry.toml whose [lake] settings "
+                             "(path, catalog) apply when LAKE is not given.")
 
 
 def _fail(msg: str) -> None:
@@ -25,15 +28,47 @@ def _fail(msg: str) -> None:
     raise click.exceptions.Exit(2)
 
 
-def open_lake(location: str, catalog: str | None, *, create: bool = False):
-    """The lake at ``location`` (LogferryError: not there, unreachable, newer)."""
+@dataclass(frozen=True)
+class LakeArgs:
+    """A command's lake: its location and catalog, and ingest's workers or cluster."""
+
+    lake: str | None
+    catalog: str | None = None
+    workers: int | None = None
+    cluster: str | None = None
+
+
+def from_config(config: str | None, given: LakeArgs, *, loaded: Any = None) -> LakeArgs:
+    """``given`` (the command's flags) when it names a lake or no ``config`` is given; else
+    the config's ``[lake]``, the flags given winning (ConfigError: no [lake] path)."""
+    if given.lake or (config is None and loaded is None):
+        return given
+    from ..config import load
+
+    loaded = loaded or load(config)
+    lc = loaded.lake()
+    if not lc.path:
+        raise ConfigError(f"{loaded.path}: no lake: set path in [lake] or give --lake")
+    compute = (given.workers, given.cluster) if given.workers or given.cluster else (lc.workers, lc.cluster)
+    return LakeArgs(lc.path, given.catalog or lc.catalog, *compute)
+
+
+def lake_where(location: str, catalog: str | None):
+    """Where the lake at ``location`` is (LogferryError: no pyiceberg, a bad location)."""
     try:
         import pyiceberg  # noqa: F401
     except ImportError:
         raise ConfigError("the lake needs pyiceberg: pip install 'logferry[lake]'") from None
-    from .tables import Lake, Where
+    from .tables import Where
 
-    return Lake(Where.of(location, catalog), create=create)
+    return Where.of(location, catalog)
+
+
+def open_lake(location: str, catalog: str | None, *, create: bool = False):
+    """The lake at ``location`` (LogferryError: not there, unreachable, newer)."""
+    from .tables import Lake
+
+    return Lake(lake_where(location, catalog), create=create)
 
 
 def run_lake_ingest(paths: Sequence[str], location: str, catalog: str | None, *, workers: int | None,
@@ -49,13 +84,16 @@ def run_lake_ingest(paths: Sequence[str], location: str, catalog: str | None, *,
     try:
         missing: list[tuple[str, str]] = []
         files = expand_inputs(paths, missing)
-        lake = open_lake(location, catalog, create=True)
-        from .ingest import ingest_lake
+        where = lake_where(location, catalog)
+        from .ingest import dask_client, ingest_lake
+        from .tables import Lake
 
-        for p, m in missing:
-            on_file(FileResult(p, "error", message=m))
-        summary = ingest_lake(lake, files, workers=workers, cluster=cluster, format=format,
-                              options={"tz": tz} if tz else None, on_file=on_file)
+        with dask_client(workers, cluster) as client:  # (reached before the lake is created)
+            lake = Lake(where, create=True)
+            for p, m in missing:
+                on_file(FileResult(p, "error", message=m))
+            summary = ingest_lake(lake, files, client=client, format=format,
+                                  options={"tz": tz} if tz else None, on_file=on_file)
     except LogferryError as e:
         _fail(str(e))
     summary.files[:0] = [FileResult(p, "error", message=m) for p, m in missing]
@@ -89,9 +127,19 @@ def lake_group() -> None:
 
 
 def _lake_command(name: str) -> Callable[[Callable[..., Any]], Any]:
-    """A ``logferry lake NAME LAKE [--catalog ...]`` command whose errors are one line."""
+    """A ``logferry lake NAME [LAKE] [--catalog ...] [--config ...]`` command whose errors
+    are one line; without LAKE, the lake of the config's ``[lake]``."""
+    import functools
+
     def wrap(fn: Callable[..., Any]) -> Any:
-        return lake_group.command(name)(lake_arg(catalog_option(guarded(fn))))
+        @functools.wraps(fn)
+        def run(lake: str | None, catalog: str | None, config: str | None, **kw: Any) -> Any:
+            args = from_config(config, LakeArgs(lake, catalog))
+            if not args.lake:
+                raise ConfigError("give the LAKE (a folder or URL), or --config with path in [lake]")
+            return fn(args.lake, args.catalog, **kw)
+
+        return lake_group.command(name)(lake_arg(catalog_option(config_option(guarded(run)))))
 
     return wrap
 

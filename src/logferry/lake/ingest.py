@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,16 +60,16 @@ def read_files(job: ReadJob, files: list[SourceFile]) -> list[Pending | FileResu
     return out
 
 
-def ingest_lake(lake: Lake, files: list[SourceFile], *, workers: int | None = None,
-                cluster: str | None = None, format: str | None = None,
+def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, format: str | None = None,
                 options: dict[str, Any] | None = None,
                 on_file: Callable[[FileResult], None] | None = None) -> IngestSummary:
-    """Ingest ``files`` (expanded already) into ``lake``; one summary as for the database."""
+    """Ingest ``files`` (expanded already) into ``lake``, on the Dask ``client``'s workers
+    (from :func:`dask_client`) or in this process; one summary as for the database."""
     t0 = time.perf_counter()
     summary = IngestSummary()
     # (the workers write data files only: the FileIO settings, not the catalog's address)
     job = ReadJob(io_properties(), lake.where.warehouse, load_manifest(lake), format, options)
-    for batch in _batches(_run(job, files, workers, cluster)):
+    for batch in _batches(_run(job, files, client)):
         commit(lake, [x for x in batch if isinstance(x, Pending)])
         for x in batch:
             res = x.result if isinstance(x, Pending) else x
@@ -90,17 +91,30 @@ def _batches(items: Iterator[list[Pending | FileResult]]) -> Iterator[list[Pendi
         yield batch
 
 
-def _run(job: ReadJob, files: list[SourceFile], workers: int | None,
-         cluster: str | None) -> Iterator[list[Pending | FileResult]]:
-    if not workers and not cluster:
+def _run(job: ReadJob, files: list[SourceFile], client: Any) -> Iterator[list[Pending | FileResult]]:
+    if client is None:
         for sf in files:
             yield read_files(job, [sf])
         return
-    yield from _on_dask(job, files, workers, cluster)
+    shared = client.scatter(job, broadcast=True)
+    futures = [client.submit(read_files, shared, [sf], pure=False) for sf in files]
+    for fut in futures:  # in input order, as the database numbers files (they run at once)
+        try:
+            done = fut.result()
+        except Exception as e:  # a worker lost, a task that could not run: the reads before are in
+            raise ConfigError(f"{client.logferry_where}: the Dask work failed: "
+                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+        yield done
 
 
-def _on_dask(job: ReadJob, files: list[SourceFile], workers: int | None,
-             cluster: str | None) -> Iterator[list[Pending | FileResult]]:
+@contextmanager
+def dask_client(workers: int | None, cluster: str | None) -> Iterator[Any]:
+    """A Dask client on the scheduler ``cluster`` or a LocalCluster of ``workers`` processes
+    (neither: None, this process), connected before the lake is opened or created: a
+    scheduler that cannot be reached is an error with nothing written."""
+    if not workers and not cluster:
+        yield None
+        return
     try:
         from distributed import Client, LocalCluster
     except ImportError as e:  # pragma: no cover - the extra is installed where tested
@@ -113,18 +127,14 @@ def _on_dask(job: ReadJob, files: list[SourceFile], workers: int | None,
             local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                  host="127.0.0.1", dashboard_address=None)
             client = Client(local)
-    except OSError as e:
-        raise ConfigError(f"{cluster or 'local cluster'}: cannot reach the Dask scheduler: {e}") from None
+    except (OSError, ValueError, TypeError) as e:  # refused, timed out, not an address
+        if local is not None:
+            local.close()
+        raise ConfigError(f"{cluster or 'local cluster'}: cannot reach the Dask scheduler: "
+                          f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    client.logferry_where = cluster or "local cluster"
     try:
-        shared = client.scatter(job, broadcast=True)
-        futures = [client.submit(read_files, shared, [sf], pure=False) for sf in files]
-        for fut in futures:  # in input order, as the database numbers files (they run at once)
-            try:
-                done = fut.result()
-            except Exception as e:  # a worker lost, a task that could not run: the reads before are in
-                raise ConfigError(f"{cluster or 'local cluster'}: the Dask work failed: "
-                                  f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-            yield done
+        yield client
     finally:
         client.close()
         if local is not None:
@@ -138,7 +148,8 @@ def ingest_paths(paths: Iterable[str], location: str, *, catalog: str | None = N
 
     errors: list[tuple[str, str]] = []
     files = expand_inputs(list(paths), errors)
-    lake = Lake(Where.of(location, catalog), create=True)
-    summary = ingest_lake(lake, files, **kw)
+    with dask_client(kw.pop("workers", None), kw.pop("cluster", None)) as client:
+        lake = Lake(Where.of(location, catalog), create=True)
+        summary = ingest_lake(lake, files, client=client, **kw)
     summary.files[:0] = [FileResult(p, "error", message=m) for p, m in errors]
     return summary

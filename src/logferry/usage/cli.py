@@ -24,6 +24,8 @@ lake_option = click.option("--lake", default=None, help="The usage lake instead 
                            "or URL (s3://...) of Apache Iceberg tables (extra `lake`).")
 catalog_option = click.option("--catalog", default=None, help="With --lake: its catalog, a SQLite file or "
                               "SQLAlchemy URI (default: catalog.db in the lake folder).")
+config_option = click.option("--config", "-c", default=None, help="A logferry.toml whose [lake] settings "
+                             "(path, catalog, workers, cluster) apply when --lake is not given.")
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -34,6 +36,21 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 # --- ingest -----------------------------------------------------------------------------
+
+def _lake_of(config: str | None, lake: str | None, catalog: str | None, workers: int | None = None,
+             cluster: str | None = None) -> tuple[str | None, str | None, int | None, str | None]:
+    """The lake flags, or with ``--config`` and no ``--lake`` the config's ``[lake]``."""
+    if config is None:
+        return lake, catalog, workers, cluster
+    from ..errors import LogferryError
+    from ..lake.cli import LakeArgs, from_config
+
+    try:
+        a = from_config(config, LakeArgs(lake, catalog, workers, cluster))
+    except LogferryError as e:
+        _fail(str(e))
+    return a.lake, a.catalog, a.workers, a.cluster
+
 
 def _check_lake_options(lake: str | None, catalog: str | None, **only_with_lake: Any) -> None:
     """Options that apply to the lake only are errors without --lake, and --follow with it."""
@@ -174,9 +191,10 @@ def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
 @click.option("--workers", type=click.IntRange(min=1, max=1024), default=None,
               help="With --lake: read on a local Dask cluster of this many processes.")
 @click.option("--cluster", default=None, help="With --lake: read on this Dask scheduler (tcp://HOST:PORT).")
+@config_option
 def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | None, quiet: bool,
                as_json: bool, follow: bool, commit_every: float, lake: str | None, catalog: str | None,
-               workers: int | None, cluster: str | None, threads: int | None) -> None:
+               workers: int | None, cluster: str | None, threads: int | None, config: str | None) -> None:
     """Ingest logs into the usage database; each file once, grown files by their new lines.
 
     \b
@@ -184,6 +202,7 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
       PATHS...  Log files, globs, folders or URLs (s3://, gs://, sftp://...);
                 with --follow: local files, globs, or - (standard input).
     """
+    lake, catalog, workers, cluster = _lake_of(config, lake, catalog, workers, cluster)
     _check_lake_options(lake, catalog, workers=workers, cluster=cluster, follow=follow)
     if follow:
         st = run_follow(paths, db, format=format, tz=tz, quiet=quiet, commit_every=commit_every)
@@ -314,10 +333,12 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
 @catalog_option
 @click.option("--rollups", is_flag=True, help="With --lake --json: every site from the hourly rollups "
               "(approximate visitors and latency percentiles, with their error bounds).")
+@config_option
 def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since: str | None, until: str | None,
                site: str | None, no_bots: bool, as_json: bool, html: str | None, tz: str, only: tuple[str, ...],
                bucket: float, threshold: float, gap: int, top: int, follow: bool, every: float,
-               threads: int | None, lake: str | None, catalog: str | None, rollups: bool) -> None:
+               threads: int | None, lake: str | None, catalog: str | None, rollups: bool,
+               config: str | None) -> None:
     """Reports: summary, status codes and errors, performance, 404s, uptime, CDN, shop, top.
 
     \b
@@ -336,6 +357,9 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
     params = Params(since=since, until=until, site=site, bucket_minutes=bucket, threshold=threshold,
                     gap_buckets=gap, top=top, bots=not no_bots)
     _check_report_args(paths, params, as_json=as_json, html=html, tz=tz, only=only, format=format, follow=follow)
+    if config is not None and not lake and (db or paths):
+        _fail("--config reports on the lake of its [lake]: not with --db or log files")
+    lake, catalog, _, _ = _lake_of(config, lake, catalog)
     if lake or rollups:
         _report_lake(paths, db, lake, catalog, params, rollups=rollups, follow=follow, as_json=as_json,
                      html=html, only=list(only) or None, tz=tz)
@@ -507,7 +531,9 @@ def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[s
 @click.option("--csv", "as_csv", is_flag=True, help="CSV with a header line.")
 @lake_option
 @catalog_option
-def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool, lake: str | None, catalog: str | None) -> None:
+@config_option
+def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool, lake: str | None, catalog: str | None,
+            config: str | None) -> None:
     """Run a query against the usage database (tables: files, requests, bad_rows, orders, order_items).
 
     \b
@@ -520,6 +546,7 @@ def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool, lake: str | None, 
 
     if as_json and as_csv:
         _fail("--json and --csv are exclusive")
+    lake, catalog, _, _ = _lake_of(config, lake, catalog)
     _check_lake_options(lake, catalog)
     con = _sql_connection(db, lake, catalog)
     try:

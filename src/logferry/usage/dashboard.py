@@ -28,6 +28,8 @@ from typing import Any
 
 #: rows per table at most (per dimension and per report section)
 ROW_CAP = 10_000
+#: sites offered in the site filter at most
+MAX_SITE_CHOICES = 1000
 #: single slowest requests kept (the page shows those of the range it shows)
 SLOWEST_CAP = 1_000
 #: (bucket, key) cells kept per dimension at most; keys past the budget go to "other"
@@ -367,14 +369,15 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
 
     ``allowed_sites`` (a scoped token's sites) restricts every row to those sites and
     leaves out what is not per site (the files list, Snowplow events).  ``params`` (a
-    :class:`~logferry.usage.reports.Params`) sets the uptime knobs (bucket, threshold, gap)."""
+    :class:`~logferry.usage.reports.Params`) sets the uptime knobs (bucket, threshold, gap)
+    and the span of a connection holding some sites' rows only (the lake's, pruned)."""
     from .reports import Params, jsonable, prepare, result, run_one, selected
     from .ua import classify
 
     filters = filters or Filters()
     tz = check_tz(tz or "UTC")
     knobs = {} if params is None else {"bucket_minutes": params.bucket_minutes, "threshold": params.threshold,
-                                       "gap_buckets": params.gap_buckets}
+                                       "gap_buckets": params.gap_buckets, "span": params.span}
     params = Params(since=filters.since, until=filters.until, sites=filters.sites, scope=allowed_sites,
                     status_classes=filters.status_classes, formats=filters.formats, bots=filters.bots,
                     top=ROW_CAP, **knobs)
@@ -411,7 +414,7 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
                 row.pop(k, None)
     if allowed_sites is None:
         sites_q = ("SELECT DISTINCT coalesce(site, host) AS s FROM requests WHERE coalesce(site, host) "
-                   "IS NOT NULL ORDER BY 1 LIMIT 1000")
+                   f"IS NOT NULL ORDER BY 1 LIMIT {MAX_SITE_CHOICES}")
         sites = [s for (s,) in con.execute(sites_q).fetchall()]
     else:  # a scope is the site column's
         sites = [s for (s,) in con.execute("SELECT DISTINCT site FROM requests WHERE list_contains(?, site) "

@@ -23,13 +23,14 @@ the lines written just before a rotation are read from it before the new file.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import io
 import itertools
 import logging
 import os
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -139,15 +140,14 @@ class Follower:
 
     def run(self, stop: threading.Event) -> None:
         """Follow until ``stop``.  The database file is open only while a poll stores new
-        lines and commits them (other processes read it in between: ``db.connect``);
-        with ``con``, ``:memory:`` or standard input it is held all along."""
-        hold = self._con is not None or self.db_path == ":memory:" or self.paths == [STDIN]
+        lines and commits them (other processes read it in between: ``db.connect``), for
+        files and standard input alike; with ``con`` or ``:memory:`` it is held all along."""
+        hold = self._con is not None or self.db_path == ":memory:"
         con = self._con if self._con is not None else self._open(wait=True) if hold else None
         saved = self._bind(con) if con is not None else None
         try:
             if self.paths == [STDIN]:
-                self._run_stdin(stop)
-                self._commit()
+                self._run_stdin(stop, con)
                 return
             self._started = True
             first = True
@@ -228,12 +228,9 @@ class Follower:
     def _cycle(self, held: duckdb.DuckDBPyConnection | None, first: bool, stop: threading.Event) -> bool:
         """Open the database (unless ``held``), poll while lines keep coming (up to
         ``commit_every``), commit, close.  False when another process has it."""
-        con = held if held is not None else self._open()
-        if con is None:
-            return False
-        try:
-            if held is None:
-                self._bind(con)
+        with self._session(held) as con:
+            if con is None:
+                return False
             if first:
                 self._resume_rotated()
                 self._warm_up()
@@ -247,13 +244,28 @@ class Follower:
                 if (self._pending == before or time.monotonic() - start >= self.commit_every
                         or stop.wait(self.poll)):
                     break
+        return True
+
+    @contextlib.contextmanager
+    def _session(self, held: duckdb.DuckDBPyConnection | None, *,
+                 wait: bool = False) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """One store-and-commit: ``held``, or the database opened and bound, committed at
+        the end of the block and closed (rolled back on an error); None while another
+        process has the file (unless ``wait``)."""
+        con = held if held is not None else self._open(wait=wait)
+        if con is None:
+            yield None
+            return
+        try:
+            if held is None:
+                self._bind(con)
+            yield con
             self._commit()
         finally:
             if held is None:
                 if self._in_tx:
                     self._rollback()
                 con.close()
-        return True
 
     def _warm_up(self) -> None:
         """Import the readers now rather than when the first line comes in."""
@@ -577,7 +589,9 @@ class Follower:
         self._committed()
 
     # --- standard input --------------------------------------------------------------------
-    def _run_stdin(self, stop: threading.Event) -> None:
+    def _run_stdin(self, stop: threading.Event, held: duckdb.DuckDBPyConnection | None) -> None:
+        """Standard input until it ends or ``stop``: the lines wait in memory and are stored
+        at each commit, the first ones as soon as there are enough to tell the format."""
         import sys
 
         from ..reader import BadLimits
@@ -588,23 +602,30 @@ class Follower:
         last_commit = time.monotonic()
         first_data = None
         while True:
-            ended = pipe.ended.is_set()
-            if reg is None and pipe.size:
-                first_data = first_data or time.monotonic()
-                enough = pipe.size >= (64 << 10) or pipe.lines >= 16
-                if ended or enough or time.monotonic() - first_data > 1.0:
-                    reg = self._stdin_load(pipe, None, ended)
-            elif reg is not None and (pipe.complete > reg.bytes or ended and pipe.size > reg.bytes):
-                reg = self._stdin_load(pipe, reg, ended)  # (only once whole lines came in)
-            if self._in_tx and (time.monotonic() - last_commit >= self.commit_every or ended):
-                self._commit()
-                last_commit = time.monotonic()
-            if ended and (reg is None or pipe.size <= reg.bytes):
-                if reg is None and pipe.size:
+            ended, stopping, now = pipe.ended.is_set(), stop.is_set(), time.monotonic()
+            if pipe.size and first_data is None:
+                first_data = now
+            if reg is None:
+                ready = bool(pipe.size) and (ended or stopping or pipe.size >= (64 << 10) or pipe.lines >= 16
+                                             or now - first_data > 1.0)
+            else:  # (only once whole lines came in, or all of it once it ended)
+                ready = pipe.complete > reg.bytes or (ended and pipe.size > reg.bytes)
+            due = reg is None or ended or stopping or now - last_commit >= self.commit_every
+            if ready and due:
+                stored = self._stdin_store(pipe, reg, ended, held, wait=ended or stopping)
+                if stored is not None:
+                    reg, last_commit = stored, now
                     continue
+            if ended or stopping:
                 return
-            if stop.wait(self.poll):
-                return
+            stop.wait(self.poll)
+
+    def _stdin_store(self, pipe: _Pipe, reg: dbm.Registered | None, ended: bool,
+                     held: duckdb.DuckDBPyConnection | None, *, wait: bool) -> dbm.Registered | None:
+        """Open the database (unless ``held``), store what standard input brought, commit,
+        close; None while another process reads the file (unless ``wait``)."""
+        with self._session(held, wait=wait) as con:
+            return None if con is None else self._stdin_load(pipe, reg, ended)
 
     def _stdin_load(self, pipe: _Pipe, reg: dbm.Registered | None, ended: bool) -> dbm.Registered:
         """Store the whole lines standard input brought (all of it once it ended); the

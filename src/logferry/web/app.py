@@ -14,7 +14,6 @@ import hmac
 import io
 import json
 import secrets
-from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 from urllib.parse import quote
@@ -270,17 +269,17 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
             return page("message.html", s, title="Dashboard",
                         message="The dashboard is not available in this version of logferry "
                                 "(logferry.usage.dashboard is not installed).")
-        if console.db is None:
+        if console.usage is None:
             return page("message.html", s, title="Dashboard",
                         message="No usage database: start the console with `logferry serve --db PATH` "
-                                "(a database made by `logferry ingest` or `logferry demo`).")
-        filters = _filters(dash, request)
-        with _usage_con() as con:
-            data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
-        data["incidents"] = incident_marks(console, _allowed(s))
+                                "(a database made by `logferry ingest` or `logferry demo`) or "
+                                "`logferry serve --lake LAKE` (a lake made by `logferry ingest --lake`).")
+        data = _report_data(dash, request, s)
+        store = data.pop("store")
         html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None,
                                      status="/api/status",
-                                     nav=env.get_template("nav.html").render(nav=True, token=s.token.public()))
+                                     nav=env.get_template("nav.html").render(nav=True, token=s.token.public(),
+                                                                            store=store))
         return HTMLResponse(html)
 
     # -- API: jobs -------------------------------------------------------------------------------
@@ -530,38 +529,41 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         except ConfigError as e:
             raise HTTPException(422, str(e)) from None
 
-    @contextmanager
-    def _usage_con():
-        """The usage database, opened as every user in the process opens it (usage.db's
-        connect: the follower thread and the reports share one DuckDB instance)."""
-        from ..usage.db import connect_shared
-
-        if console.db is None:
-            raise HTTPException(404, "no usage database (start `logferry serve --db PATH`)")
+    def _report_data(dash, request: Request, s: Session) -> dict[str, Any]:
+        """The dashboard's data for the query's filters and the token's sites, from the
+        console's usage source (the database or the lake's last snapshot), with the incident
+        marks and ``store``: what it was read from (described first: the data is of that
+        snapshot or a later one)."""
+        src = console.usage
+        if src is None:
+            raise HTTPException(404, "no usage database (start `logferry serve --db PATH` or `--lake LAKE`)")
+        filters = _filters(dash, request)
         try:
-            con = connect_shared(console.db)  # (read-only while another process follows)
-        except Exception as e:  # noqa: BLE001
-            raise HTTPException(503, f"cannot open the usage database: {type(e).__name__}: {e}") from None
-        try:
-            yield con
-        finally:
-            con.close()
+            store = src.describe()
+            data = src.dashboard(filters, allowed_sites=_allowed(s))
+        except ConfigError:
+            raise
+        except Exception as e:  # noqa: BLE001 - the file or the lake, not a bug: one line
+            first = (str(e).splitlines() or [""])[0] or type(e).__name__
+            what = "usage lake" if src.kind == "lake" else "usage database"
+            raise HTTPException(503, f"cannot read the {what}: {first}") from None
+        return {**data, "incidents": incident_marks(console, _allowed(s)), "store": store}
 
     @app.get("/api/report", tags=["reports"])
     def api_report(request: Request, s: Session = Depends(session)) -> dict[str, Any]:
-        """The dashboard's data (``?since=&until=&site=&status=&format=&bots=``), scoped by the token's sites."""
+        """The dashboard's data (``?since=&until=&site=&status=&format=&bots=``), scoped by the
+        token's sites; ``store``: the database or lake (and its snapshot) it was read from."""
         dash = _dashboard_module()
         if dash is None:
             raise HTTPException(503, "the dashboard is not available in this version of logferry")
-        filters = _filters(dash, request)
-        with _usage_con() as con:
-            data = dash.dashboard_data(con, filters, allowed_sites=_allowed(s))
-        return {**data, "incidents": incident_marks(console, _allowed(s))}
+        return _report_data(dash, request, s)
 
     @app.get("/api/status", tags=["console"])
     def api_status(s: Session = Depends(session)) -> dict[str, Any]:
-        """Version, who you are (token id, sites, read-only) and the follower's status."""
-        return {"version": __version__, "token": s.token.public(), "follower": console.follower_status()}
+        """Version, who you are (token id, sites, read-only), the follower's status and the
+        store the reports read (``kind`` duckdb or lake, its location; the lake's snapshot)."""
+        return {"version": __version__, "token": s.token.public(), "follower": console.follower_status(),
+                "store": console.store_status()}
 
     def _editor_data(detail: dict | None, s: Session) -> dict[str, Any]:
         return {"meta": _editor_meta(), "job": detail, "read_only": s.token.read_only,

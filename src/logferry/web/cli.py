@@ -49,6 +49,9 @@ state_option = click.option("--state", "state", help="State directory (default: 
 @config_option
 @state_option
 @click.option("--db", help="Usage database for the dashboard (and for --follow).")
+@click.option("--lake", help="The usage lake for the dashboard instead of --db: a folder or URL (default: "
+                             "the config's [lake] path, if any).")
+@click.option("--catalog", help="With --lake: its catalog, a SQLite file or SQLAlchemy URI.")
 @click.option("--host", default="127.0.0.1", help="Address to listen on; other than loopback needs TLS or --insecure-http.")
 @click.option("--port", type=WholeParam(1, 65535), default=8080)
 @click.option("--tls-cert", help="TLS certificate (PEM).")
@@ -57,7 +60,8 @@ state_option = click.option("--state", "state", help="State directory (default: 
 @click.option("--follow", "follow", is_flag=True, help="Follow the PATHS into --db (live dashboard).")
 @click.option("--no-scheduler", is_flag=True, help="Only the console: do not run jobs on their schedule.")
 @click.argument("paths", nargs=-1)
-def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, follow, no_scheduler, paths) -> None:
+def serve_cmd(config, state, db, lake, catalog, host, port, tls_cert, tls_key, insecure_http, follow, no_scheduler,
+              paths) -> None:
     """Run the web console and the scheduler of `logferry run` in one process.
 
     Prints a login URL on its first start (the token is kept, mode 0600, in the state
@@ -78,15 +82,12 @@ def serve_cmd(config, state, db, host, port, tls_cert, tls_key, insecure_http, f
     if not is_loopback(host) and not tls_cert and not insecure_http:
         _fail(f"--host {host} is not a loopback address: give --tls-cert and --tls-key, "
               f"or say --insecure-http to serve plain HTTP on the network")
-    if paths and not follow:
-        _fail("PATHS are the files to --follow; add --follow")
-    if follow and not (paths and db):
-        _fail("--follow needs --db and at least one PATH")
+    _check_store_args(db, lake, catalog, follow, paths)
     cfg = Path(config or "logferry.toml")
     sock = _listen(host, port)  # (a port in use is an error before anything is written)
     try:
         console = Console(cfg, state, db)
-        console.loaded()
+        console.usage = _usage(console, db, lake, catalog)
         if follow:
             _check_db(db)
         sd = console.state_dir
@@ -178,6 +179,34 @@ def _listen(host: str, port: int):
         sock.close()
         _fail(f"cannot listen on {host}:{port}: {e.strerror or e}")
     return sock
+
+
+def _check_store_args(db: str | None, lake: str | None, catalog: str | None, follow: bool, paths) -> None:
+    """What the dashboard reads, and --follow's database, checked before anything starts."""
+    if paths and not follow:
+        _fail("PATHS are the files to --follow; add --follow")
+    if lake and db:
+        _fail("give --db (a DuckDB file) or --lake (the usage lake), not both")
+    if catalog and not lake:
+        _fail("--catalog applies with --lake")
+    if follow and lake:
+        _fail("--follow writes the DuckDB database: not with --lake (ingest into the lake with "
+              "`logferry ingest --lake`; the console reads each commit)")
+    if follow and not (paths and db):
+        _fail("--follow needs --db and at least one PATH")
+
+
+def _usage(console, db: str | None, lake: str | None, catalog: str | None):
+    """What the dashboard reads: --db, --lake, or the config's [lake] path (the lake is
+    opened now: not there, unreachable or newer is an error before the console starts)."""
+    loaded = console.loaded()
+    if db or not (lake or loaded.cfg.lake.path):
+        return console.usage
+    from ..lake.cli import LakeArgs, from_config
+    from ..usage.source import UsageSource
+
+    args = from_config(None, LakeArgs(lake, catalog), loaded=None if lake else loaded)
+    return UsageSource.lake(args.lake, args.catalog)
 
 
 def _check_db(db: str) -> None:

@@ -63,16 +63,18 @@ MAX_PAGE = 10**9
 
 
 class Console:
-    """One console: a config file, its state directory, the usage database, the stop
+    """One console: a config file, its state directory, the usage database or lake the
+    reports read (``usage``, a :class:`~logferry.usage.source.UsageSource`), the stop
     request shared with the scheduler and every run it starts."""
 
     def __init__(self, config: str | Path, state_dir: str | Path | None = None,
-                 db: str | Path | None = None):
+                 db: str | Path | None = None, usage=None):
         from ..ship.engine import Stop
 
         self.config_path = Path(config)
         self.state_override = Path(state_dir) if state_dir else None
         self.db = Path(db) if db else None
+        self._usage = usage
         self.stop = Stop()
         self.follower = None
         #: why the follower stopped, when an error stopped it (``follower_status`` says so)
@@ -338,6 +340,32 @@ class Console:
         if self.follower_error is not None:
             st["errors"] = {**st["errors"], "follower": f"stopped: {self.follower_error}"}
         return st
+
+    @property
+    def usage(self):
+        """What the reports read: the source given (the lake), else the database ``db``."""
+        from ..usage.source import UsageSource
+
+        if self._usage is not None:
+            return self._usage
+        return UsageSource.duckdb(str(self.db)) if self.db else None
+
+    @usage.setter
+    def usage(self, source) -> None:
+        self._usage = source
+
+    def store_status(self) -> dict[str, Any] | None:
+        """What the reports read (``UsageSource.describe``; None without a store); a lake
+        whose catalog cannot be read now says so in ``error``."""
+        if self.usage is None:
+            return None
+        try:
+            return self.usage.describe()
+        except Exception as e:  # noqa: BLE001 - the catalog, not a bug: shown in one line
+            from ..usage.source import shown
+
+            return {"kind": self.usage.kind, "location": shown(self.usage.location),
+                    "error": (str(e).splitlines() or [""])[0] or type(e).__name__}
 
     # -- the scheduler of `logferry run` -----------------------------------------------------
     def _schedules(self, loaded: Loaded):
