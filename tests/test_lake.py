@@ -305,8 +305,15 @@ def position_delete(table, task, positions: list[int]) -> None:
     the delete manifest is written here with pyiceberg's own writer and snapshot producer)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
-    from pyiceberg.manifest import (DataFile, DataFileContent, FileFormat, ManifestContent, ManifestEntry,
-                                    ManifestEntryStatus, ManifestWriterV2)
+    from pyiceberg.manifest import (
+        DataFile,
+        DataFileContent,
+        FileFormat,
+        ManifestContent,
+        ManifestEntry,
+        ManifestEntryStatus,
+        ManifestWriterV2,
+    )
     from pyiceberg.table.snapshots import Operation
     from pyiceberg.table.update.snapshot import _FastAppendFiles
 
