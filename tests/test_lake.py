@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import threading
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -30,11 +31,11 @@ def vhost_log(path, hosts=("a.example", "b.example"), n=60, day=1, extra=b"") ->
 
 @pytest.fixture
 def logs(tmp_path, corpus_path):
-    """Logs of several formats and sites: the demo's samples (but the shop, whose orders
-    the lake does not hold yet) and two virtual-host logs on two days."""
+    """Logs of several formats and sites: the demo's samples (the shop's among them) and
+    two virtual-host logs on two days."""
     from logferry.samples import write_samples
 
-    files = [f for f in write_samples(str(tmp_path / "samples")) if "/shop/" not in f]
+    files = list(write_samples(str(tmp_path / "samples")))
     (tmp_path / "vh").mkdir()
     files.append(vhost_log(tmp_path / "vh" / "one.log", day=1))
     files.append(vhost_log(tmp_path / "vh" / "two.log", hosts=("c.example", "a.example"), day=2,
@@ -89,6 +90,44 @@ def test_report_on_the_lake_is_the_report_on_the_database(tmp_path, logs, filter
         assert got != report("--db", db), "the filter changes the report"
     q = "SELECT file_id, line_number, status, path, host FROM requests ORDER BY ALL"
     assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
+@pytest.fixture
+def shop_and_snowplow(tmp_path, corpus_path):
+    """The shop sample (orders and their items) and Snowplow collector logs (CloudFront,
+    Clojure Tomcat, Thrift; events and bad events)."""
+    from logferry.samples import write_samples
+
+    shop = [f for f in write_samples(str(tmp_path / "samples")) if "/shop/" in f]
+    return shop + [str(corpus_path(f"snowplow/{f}")) for f in (
+        "spark-enrich/MasterCfSpec.line", "enrich-2022/CljTomcatLoaderSpec.invalid.line",
+        "enrich-2022/CljTomcatLoaderSpec.valid.line", "hive-etl-2013/TransactionItemTest.line",
+        "spark-enrich/BadTrackerCfLinesSpec.line",
+        "enrich-2022/thrift/beam_EnrichSpec_struct_event_SnowplowRawEvent.b64")]
+
+
+def test_the_shop_and_snowplow_tables_and_reports_are_the_databases(tmp_path, shop_and_snowplow):
+    """The lake stores the shop's orders and Snowplow's events (partitioned by site and
+    day, once per read like the requests): the same rows and reports as the database."""
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for _ in range(2):  # (the second ingest adds nothing)
+        cli("ingest", *shop_and_snowplow, "--lake", lake)
+    cli("ingest", *shop_and_snowplow, "--db", db)
+    for table, n in (("orders", 20), ("order_items", 20), ("events", 10), ("bad_events", 5)):
+        q = f"SELECT * EXCLUDE (file_id), file_id FROM {table} ORDER BY ALL"
+        got = cli("sql", "--lake", lake, "--json", q).stdout
+        assert got == cli("sql", "--db", db, "--json", q).stdout, table
+        assert got.count("\n") >= n, (table, got)
+    got = report("--lake", lake)
+    assert got == report("--db", db)
+    assert got["reports"]["shop"]["sections"]["funnel"] and got["reports"]["snowplow_event_counts"]["sections"]
+    late = report("--lake", lake, "--since", "2024-03-01T11:00")
+    assert late == report("--db", db, "--since", "2024-03-01T11:00")
+    revenue = [r["reports"]["shop"]["sections"]["revenue"][0]["orders"] for r in (got, late)]
+    assert revenue[0] > revenue[1] > 0
+    data = Path(lake) / "logferry"
+    assert list((data / "orders" / "data").glob("site=*/day=2024-03-01/*.parquet"))
+    assert list((data / "events" / "data").glob("site=*/day=*/*.parquet"))
 
 
 def test_a_grown_file_and_its_unfinished_last_line_match_the_database(tmp_path):
@@ -231,6 +270,110 @@ def test_duckdb_reads_the_data_files_as_they_are(tmp_path, logs):
     assert n[0] == s["records"] and n[1] >= 1
 
 
+def in_place(con) -> dict[str, str]:
+    """The lake connection's tables that read data files in place: name -> the view's SQL
+    (and no copy of the rows in the connection)."""
+    views = dict(con.execute("SELECT view_name, sql FROM duckdb_views() WHERE NOT internal").fetchall())
+    copies = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = '_lake' "
+                                        "AND estimated_size > 0").fetchall()}
+    assert copies == {"reads", "filter"}, copies
+    return {k: v for k, v in views.items() if "read_parquet(" in v}
+
+
+def test_a_report_reads_the_data_files_in_place(tmp_path, logs):
+    """The lake connection's requests and bad rows are views over the planned data files
+    (DuckDB reads them where they are), pruned to the site's partition."""
+    from logferry.lake.query import connect_lake
+    from logferry.lake.tables import Lake, Where
+    from logferry.usage.reports import Params
+
+    lake = tmp_path / "lake"
+    s = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
+    con = connect_lake(Lake(Where.of(str(lake))), None)
+    views = in_place(con)
+    assert set(views) == {"requests", "bad_rows", "orders", "order_items"} and f"'{lake}/logferry/requests/data/site=" in views["requests"]
+    assert con.execute("SELECT count(*) FROM requests").fetchall() == [(s["records"],)]
+    assert con.execute("SELECT count(*) FROM bad_rows").fetchall() == [(s["bad_rows"],)]
+    con = connect_lake(Lake(Where.of(str(lake))), Params(site="proxy01"))
+    assert "site=proxy01/" in in_place(con)["requests"] and "site=W3SVC1/" not in in_place(con)["requests"]
+    assert con.execute("SELECT DISTINCT site FROM requests").fetchall() == [("proxy01",)]
+
+
+def position_delete(table, task, positions: list[int]) -> None:
+    """Commit a position-delete file dropping ``positions`` of ``task``'s data file, as an
+    engine writing merge-on-read deletes does (pyiceberg writes copy-on-write only, so
+    the delete manifest is written here with pyiceberg's own writer and snapshot producer)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from pyiceberg.manifest import (
+        DataFile,
+        DataFileContent,
+        FileFormat,
+        ManifestContent,
+        ManifestEntry,
+        ManifestEntryStatus,
+        ManifestWriterV2,
+    )
+    from pyiceberg.table.snapshots import Operation
+    from pyiceberg.table.update.snapshot import _FastAppendFiles
+
+    path = task.file.file_path.replace(".parquet", "-deletes.parquet")
+    field = lambda name, t, fid: pa.field(name, t, False, {"PARQUET:field_id": str(fid)})  # noqa: E731
+    with table.io.new_output(path).create() as out:
+        pq.write_table(pa.table({"file_path": [task.file.file_path] * len(positions), "pos": positions},
+                                pa.schema([field("file_path", pa.string(), 2147483546),
+                                           field("pos", pa.int64(), 2147483545)])), out)
+    df = DataFile.from_args(content=DataFileContent.POSITION_DELETES, file_path=path, file_format=FileFormat.PARQUET,
+                            partition=task.file.partition, record_count=len(positions),
+                            file_size_in_bytes=len(table.io.new_input(path).open().read()))
+    df.spec_id = task.file.spec_id
+
+    class Deletes(ManifestWriterV2):
+        def content(self):
+            return ManifestContent.DELETES
+
+        @property
+        def _meta(self):
+            return {**super()._meta, "content": "deletes"}
+
+    class AddDeletes(_FastAppendFiles):
+        def _manifests(self):
+            meta = self._transaction.table_metadata
+            with Deletes(meta.spec(), meta.schema(), self.new_manifest_output(), self._snapshot_id, "null") as w:
+                w.add(ManifestEntry.from_args(status=ManifestEntryStatus.ADDED, snapshot_id=self._snapshot_id,
+                                              data_file=df))
+            return [w.to_manifest_file(), *self._existing_manifests()]
+
+    with table.transaction() as tx:
+        AddDeletes(operation=Operation.OVERWRITE, transaction=tx, io=table.io).commit()
+
+
+def test_rows_another_engine_deleted_with_delete_files_stay_deleted(tmp_path, logs):
+    """A data file with position deletes (merge-on-read, written by another engine) is
+    read through pyiceberg's reader, which applies them; the other files are read in place."""
+    from logferry.lake.query import connect_lake
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    s = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
+    table = Lake(Where.of(str(lake))).table("requests")
+    task = next(t for t in table.scan().plan_files() if t.file.record_count > 3)
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(task.file.file_path.removeprefix("file://"), columns=["read_id", "line_number"])
+    position_delete(table, task, [0, 1, 2])
+    assert [len(t.delete_files) for t in Lake(Where.of(str(lake))).table("requests").scan().plan_files()
+            if t.file.file_path == task.file.file_path] == [1]
+    con = connect_lake(Lake(Where.of(str(lake))), None)
+    assert con.execute("SELECT count(*) FROM requests").fetchall() == [(s["records"] - 3,)]
+    view = dict(con.execute("SELECT view_name, sql FROM duckdb_views()").fetchall())["requests"]
+    assert "_lake.requests" in view and "read_parquet(" in view and task.file.file_path.removeprefix("file://") not in view
+    q = ("SELECT list(r.line_number ORDER BY r.line_number) FROM requests r JOIN _lake.reads m USING (file_id) "
+         "WHERE m.read_id = ? AND r.line_number <= ?")
+    lines = rows.column("line_number").to_pylist()
+    assert con.execute(q, [rows.column("read_id")[0].as_py(), lines[4]]).fetchall() == [(lines[3:5],)]
+
+
 def test_a_run_that_planned_on_an_older_manifest_adds_nothing_another_run_stored(tmp_path, logs, monkeypatch):
     """The commit point checks each read against the manifest as it is then: a run that
     planned before another committed the same files (both read them as new, or both
@@ -307,6 +450,45 @@ def test_rollups_are_exact_for_counts_and_within_their_bounds_for_visitors_and_l
                 assert abs(est - nearest) <= bounds["latency_relative_error"] * nearest + 0.001, (q_, est, nearest)
     r = cli("report", "--lake", lake, "--rollups", ok=False)
     assert r.exit_code == 2 and "--json" in r.output
+
+
+def test_rollups_count_a_reread_unfinished_last_line_once(tmp_path):
+    """A last line read before its end was written is read again, complete, by the next
+    ingest: the exact tables count it once, and so do the rollups (the line's rollup row
+    is its own, and stops counting when the manifest clips the earlier read)."""
+    log = tmp_path / "grow.log"
+    vhost_log(log, n=10, extra=b'10.0.0.1 - - [01/Mar/2024:10:00:00 +0000] "GET /x HTTP/1.1" 500 1')
+    lake = tmp_path / "lake"
+    cli("ingest", log, "--lake", lake)
+    with open(log, "ab") as f:  # the last line ends ("...500 12"), then two more lines
+        f.write(b'2 "-" "x"\n' + clf(99, "b.example") + clf(98, "b.example"))
+    cli("ingest", log, "--lake", lake)
+    got = json.loads(cli("report", "--lake", lake, "--rollups", "--json").stdout)["sites"]
+    q = ("SELECT count(*) AS requests, sum(bytes_sent) AS bytes_sent, count(*) FILTER (WHERE status // 100 = 5) "
+         "AS s5xx FROM requests")
+    exact = json.loads(cli("sql", "--lake", lake, "--json", q).stdout)
+    assert exact["requests"] == 13  # (10 lines, the completed one and two more; the bad line aside)
+    assert {k: sum(s[k] for s in got) for k in exact} == exact
+
+
+def test_an_older_lake_gets_the_new_tables_and_columns_at_its_next_ingest(tmp_path, logs):
+    """A lake written before the shop and Snowplow tables and the rollups' line number:
+    the next ingest adds them (nothing rewritten), and its reports are the database's."""
+    from logferry.lake.tables import NAMESPACE, ROLLUPS, Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    cli("ingest", logs[0], "--lake", lake)
+    old = Lake(Where.of(str(lake)))
+    for name in ("orders", "order_items", "events", "bad_events", "rollups"):
+        old.catalog.drop_table((NAMESPACE, name))
+    old.catalog.create_table((NAMESPACE, "rollups"), schema=ROLLUPS.remove(ROLLUPS.get_field_index("line_number")))
+    cli("report", "--lake", lake, "--json")  # (a reader of the older lake adds nothing)
+    assert not old.catalog.table_exists((NAMESPACE, "orders"))
+    cli("ingest", *logs, "--lake", lake)
+    cli("ingest", *logs, "--db", db)
+    assert report("--lake", lake) == report("--db", db)
+    assert "line_number" in Lake(Where.of(str(lake))).table("rollups").schema().column_names
+    assert json.loads(cli("report", "--lake", lake, "--rollups", "--json").stdout)["sites"]
 
 
 @pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.store:LakeWriter.finish"])

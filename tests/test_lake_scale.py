@@ -10,7 +10,7 @@ import subprocess
 import sys
 
 import pytest
-from tests.test_lake import cli, logs, report  # noqa: F401  (logs: the fixture)
+from tests.test_lake import cli, in_place, logs, report  # noqa: F401  (logs: the fixture)
 
 pytest.importorskip("pyiceberg")
 distributed = pytest.importorskip("distributed")
@@ -41,6 +41,12 @@ def test_two_workers_write_the_data_files_to_s3_and_the_report_is_the_databases(
     keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
             .list_objects_v2(Bucket="lake", Prefix="usage/logferry/requests/data/")["Contents"]]
     assert keys and all(k.endswith(".parquet") and "/site=" in k and "/day=" in k for k in keys)
+    from logferry.lake.query import connect_lake
+    from logferry.lake.tables import Lake, Where
+
+    con = connect_lake(Lake(Where.of(lake, str(catalog))), None)  # DuckDB reads s3:// through s3fs
+    assert "'s3://lake/usage/logferry/requests/data/site=" in in_place(con)["requests"]
+    assert con.cursor().execute("SELECT count(*) FROM requests").fetchall() == [(s["records"],)]
     again = json.loads(cli("ingest", *logs, "--lake", lake, "--catalog", catalog, "--workers", "2",
                            "--json").stdout)
     assert (again["new"], again["records"]) == (0, 0)

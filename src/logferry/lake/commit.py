@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from ..usage.results import FileResult
 from .store import LakeRegistered, Pending
-from .tables import FILES, Lake
+from .tables import FILES, TABLES, Lake
 
 _TS_COLS = ("first_timestamp", "last_timestamp", "ingested_at", "updated_at")
 #: the manifest with its times as epoch microseconds (how rows are compared and built)
@@ -72,9 +72,8 @@ def commit(lake: Lake, reads: list[Pending]) -> None:
     if not reads:
         return
     ids = ",".join(str(p.read_id) for p in reads)
-    for name, paths in (("requests", [f for p in reads for f in p.requests]),
-                        ("bad_rows", [f for p in reads for f in p.bad_rows]),
-                        ("rollups", [f for p in reads for f in p.rollups])):
+    for name in TABLES:
+        paths = [f for p in reads for f in p.data.get(name, ())]
         if paths:
             with lake.table(name).transaction() as tx:
                 tx.add_files(paths, snapshot_properties={"logferry.read-ids": ids},

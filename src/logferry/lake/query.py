@@ -2,10 +2,18 @@
 tables (``files``, ``requests``, ``bad_rows``, and empty shop tables), so every report and
 ``sql`` query runs on it unchanged.
 
-The manifest is read first; its ``reads`` say which rows count (a read's rows in its line
-range), so rows committed after it -- an ingest still committing, a run killed before its
-manifest commit -- are not seen.  ``requests`` is scanned with the partitions pruned to
-``site`` (the partition site, or a host) and ``since``/``until`` (the day partitions).
+The manifest is read first (into the connection's ``files`` and ``_lake.reads``); its
+reads say which rows count (a read's rows in its line range), so rows committed after it
+-- an ingest still committing, a run killed before its manifest commit -- are not seen.
+
+The other tables are views that read the data files in place: pyiceberg plans the scan
+(``requests`` pruned to ``site`` -- the partition site, or a host -- and ``since``/
+``until``, the day partitions and the files' column bounds) and DuckDB reads the planned
+Parquet files with ``read_parquet``, joined to the counted reads.  Files in object storage
+(s3://, gs://) are read through fsspec (s3fs, gcsfs) with the lake's FileIO settings,
+registered with DuckDB (its own httpfs extension is not needed).  A scan with delete files
+(written by another engine in merge-on-read mode; logferry and pyiceberg write
+copy-on-write) is copied through pyiceberg's reader, which applies them.
 """
 
 from __future__ import annotations
@@ -15,18 +23,21 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ..errors import ConfigError
-from ..schema import CANONICAL_NAMES
 from .tables import FILES, Lake
 
 if TYPE_CHECKING:
     import duckdb
 
-_COLS = ", ".join(f'q."{c}"' for c in CANONICAL_NAMES)
 _FILE_COLS = ", ".join(f'"{f.name}"' for f in FILES if f.name != "reads")
+#: which rows of a table's data files count: a counted read's, in its line range
+_COUNTED = "JOIN _lake.reads m ON q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line"
+#: the requests scan's filters (one row, set with parameters): what pyiceberg's row filter keeps
+_PRUNED = ("CROSS JOIN _lake.filter f WHERE (f.site IS NULL OR q.lake_site = f.site OR q.host = f.site) "
+           "AND (f.since IS NULL OR q.\"timestamp\" >= f.since) AND (f.until IS NULL OR q.\"timestamp\" < f.until)")
 
 
 def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB database holding the lake's rows for the report ``params``'
+    """An in-memory DuckDB database over the lake's rows for the report ``params``'
     filters (None: every row); pruned to a site, ``params.span`` gets the whole span."""
     site, since, until = (params.site, params.since, params.until) if params is not None else (None,) * 3
     import duckdb
@@ -38,48 +49,141 @@ def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = N
         con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET TimeZone = 'UTC'")
     migrate(con)
-    files = lake.table("files").scan().to_arrow()
-    con.register("_lake_files", files)
-    con.execute(f"INSERT INTO files ({_FILE_COLS}) SELECT {_FILE_COLS} FROM _lake_files")
-    con.execute("CREATE TEMP TABLE _lake_reads AS SELECT file_id, r.read_id, r.first_line, r.last_line "
-                "FROM (SELECT file_id, unnest(reads) AS r FROM _lake_files)")
-    con.unregister("_lake_files")
+    _manifest(con, lake)
+    prune = _prune(con, site, since, until)  # (--since/--until checked here)
+    con.execute("CREATE TABLE _lake.filter AS SELECT CAST(? AS VARCHAR) AS site, CAST(? AS TIMESTAMPTZ) "
+                "AS since, CAST(? AS TIMESTAMPTZ) AS until", [site, *(None if v is None else str(v)
+                                                                    for v in (since, until))])
     requests = lake.table("requests")
-    rows = requests.scan(row_filter=_prune(con, site, since, until)).to_arrow_batch_reader()
-    _load(con, "requests", f"{_COLS}, m.file_id, q.line_number", rows)
+    src = _source(con, lake, requests.scan(row_filter=prune), "requests")
+    _view(con, "requests", f"{src} q {_COUNTED} {_PRUNED}")
     if site is not None:
-        params.span = _span(con, requests.scan(row_filter=_prune(con, None, since, until),
-                                               selected_fields=("timestamp", "read_id", "line_number")),
-                            since, until)
-    bad = lake.table("bad_rows").scan().to_arrow_batch_reader()
-    _load(con, "bad_rows", "m.file_id, q.line_number, q.raw, q.reason", bad)
-    con.execute("DROP TABLE _lake_reads")
+        params.span = _span(con, lake, requests.scan(row_filter=_prune(con, None, since, until),
+                                                     selected_fields=("timestamp", "read_id", "line_number")))
+    for name in ("bad_rows", "orders", "order_items", "events", "bad_events"):
+        _rows(con, lake, name)
     return con
 
 
-def _load(con: duckdb.DuckDBPyConnection, table: str, cols: str, reader: Any) -> None:
-    """Rows of ``reader`` whose read the manifest lists, in its line range."""
-    con.register("_lake_scan", reader)
+def _rows(con: duckdb.DuckDBPyConnection, lake: Lake, name: str) -> None:
+    """The usage database's table ``name``: the counted rows of the lake's (Snowplow's
+    tables, which the database creates with its first event, only once the lake has some)."""
+    from .tables import NAMESPACE
+
+    if not lake.catalog.table_exists((NAMESPACE, name)):  # (a lake from before the table)
+        return
+    scan = lake.table(name).scan()
+    if name in _SNOWPLOW:
+        if not any(True for _ in scan.plan_files()):
+            return
+        con.register("_lake_empty", _SNOWPLOW[name]().empty_table())
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _lake_empty")
+        con.unregister("_lake_empty")
+    _view(con, name, f"{_source(con, lake, scan, name)} q {_COUNTED}")
+
+
+def _events_schema() -> pa.Schema:
+    from ..snowplow import EVENTS_SCHEMA
+
+    return EVENTS_SCHEMA.append(pa.field("file_id", pa.int64()))
+
+
+def _bad_events_schema() -> pa.Schema:
+    from ..reader import BAD_ROW_SCHEMA
+
+    return BAD_ROW_SCHEMA.append(pa.field("file_id", pa.int64()))
+
+
+#: Snowplow's tables as logferry.snowplow.ingest_hook creates them in the usage database
+_SNOWPLOW = {"events": _events_schema, "bad_events": _bad_events_schema}
+
+
+def _manifest(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """The manifest into ``files``, its reads into ``_lake.reads``."""
+    files = lake.table("files").scan().to_arrow()
+    con.execute("CREATE SCHEMA _lake")
+    con.register("_lake_files", files)
+    con.execute(f"INSERT INTO files ({_FILE_COLS}) SELECT {_FILE_COLS} FROM _lake_files")
+    con.execute("CREATE TABLE _lake.reads AS SELECT file_id, r.read_id, r.first_line, r.last_line "
+                "FROM (SELECT file_id, unnest(reads) AS r FROM _lake_files)")
+    con.unregister("_lake_files")
+
+
+def _view(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
+    """Replace the usage database's ``table`` by a view of ``source`` (``q``: the data
+    files' rows, ``m``: their read) with the table's columns and types."""
+    cols = con.execute("SELECT column_name, data_type FROM information_schema.columns "
+                       "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+                       [table]).fetchall()
+    sel = ", ".join(f'CAST({"m" if n == "file_id" else "q"}."{n}" AS {t}) AS "{n}"' for n, t in cols)
+    con.execute(f"DROP TABLE {table}")
+    con.execute(f"CREATE VIEW {table} AS SELECT {sel} FROM {source}")
+
+
+def _source(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any, name: str) -> str:
+    """A FROM item with ``scan``'s rows: its planned data files read in place
+    (``read_parquet``), but those with delete files (or all of them where no fsspec file
+    system reaches the storage) copied through pyiceberg's reader, which applies them."""
+    import duckdb
+
+    tasks = list(scan.plan_files())
+    paths = [t.file.file_path for t in tasks]
+    copied = [t for t in tasks if t.delete_files] if _filesystems(con, lake, paths) else tasks
+    gone = {t.file.file_path for t in copied}
+    paths = [p.removeprefix("file://") for p in paths if p not in gone]
+    parquet = f"read_parquet({duckdb.ConstantExpression(paths)}, union_by_name = true)"
+    if not copied and paths:
+        return parquet
+    _copy(con, scan, copied, f"_lake.{name}")
+    return f"(SELECT * FROM {parquet} UNION ALL BY NAME FROM _lake.{name})" if paths else f"_lake.{name}"
+
+
+def _copy(con: duckdb.DuckDBPyConnection, scan: Any, tasks: list[Any], table: str) -> None:
+    """``tasks``' rows (their deletes applied) into ``table``, through pyiceberg's reader."""
+    from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
+
+    schema = schema_to_pyarrow(scan.projection())
+    batches = ArrowScan(scan.table_metadata, scan.io, scan.projection(), scan.row_filter,
+                        scan.case_sensitive).to_record_batches(tasks)
+    con.register("_lake_scan", pa.RecordBatchReader.from_batches(schema, (b.cast(schema) for b in batches)))
     try:
-        con.execute(f"INSERT INTO {table} SELECT {cols} FROM _lake_scan q JOIN _lake_reads m "
-                    "ON q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line")
+        con.execute(f"CREATE TABLE {table} AS SELECT * FROM _lake_scan")
     finally:
         con.unregister("_lake_scan")
 
 
-def _span(con: duckdb.DuckDBPyConnection, scan: Any, since: Any, until: Any) -> tuple[Any, Any]:
+def _filesystems(con: duckdb.DuckDBPyConnection, lake: Lake, paths: list[str]) -> bool:
+    """Register with DuckDB the fsspec file systems (pyiceberg's, with the lake's FileIO
+    settings) of the ``paths`` in object storage; False where there is none."""
+    schemes = {p.split("://", 1)[0] for p in paths if "://" in p} - {"file"}
+    if not schemes:
+        return True
+    try:
+        from pyiceberg.io.fsspec import SCHEME_TO_FS
+    except ImportError:  # pragma: no cover - fsspec comes with the s3/gcs extras
+        return False
+    if not schemes <= SCHEME_TO_FS.keys():
+        return False
+    have = set(con.list_filesystems())
+    for scheme in schemes:
+        fs = SCHEME_TO_FS[scheme](lake.props)
+        protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
+        if scheme not in protocols:
+            return False
+        if not protocols & have:
+            con.register_filesystem(fs)
+            have |= protocols
+    return True
+
+
+def _span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any) -> tuple[Any, Any]:
     """The span of every site's counted rows in since/until (one column read)."""
     from ..usage.reports import SPAN_SQL
 
-    con.execute("SET VARIABLE since = CAST(? AS TIMESTAMPTZ)", [None if since is None else str(since)])
-    con.execute("SET VARIABLE until = CAST(? AS TIMESTAMPTZ)", [None if until is None else str(until)])
-    con.register("_lake_scan", scan.to_arrow_batch_reader())
-    try:
-        return con.execute(SPAN_SQL.format(table="(SELECT q.* FROM _lake_scan q JOIN _lake_reads m ON "
-                                           "q.read_id = m.read_id AND q.line_number BETWEEN m.first_line "
-                                           "AND m.last_line)")).fetchall()[0]
-    finally:
-        con.unregister("_lake_scan")
+    for name in ("since", "until"):
+        con.execute(f"SET VARIABLE {name} = (SELECT {name} FROM _lake.filter)")
+    table = f"(SELECT q.\"timestamp\" FROM {_source(con, lake, scan, 'span')} q {_COUNTED})"
+    return con.execute(SPAN_SQL.format(table=table)).fetchall()[0]
 
 
 def _prune(con: duckdb.DuckDBPyConnection, site: str | None, since: Any, until: Any) -> Any:
@@ -119,8 +223,9 @@ def rollup_rows(lake: Lake, params: Any) -> list[dict[str, Any]]:
     for name, val, op in (("since", params.since, GreaterThanOrEqual), ("until", params.until, LessThan)):
         if val is not None:
             f = And(f, op("hour", _us(con, name, val)))
-    reads = {r["read_id"] for row in lake.table("files").scan(selected_fields=("reads",)).to_arrow()
-             .column("reads").to_pylist() for r in row or []}
+    reads = {r["read_id"]: (r["first_line"], r["last_line"]) for row in lake.table("files").scan(
+        selected_fields=("reads",)).to_arrow().column("reads").to_pylist() for r in row or []}
     t = lake.table("rollups").scan(row_filter=f).to_arrow()
-    return [r for r in t.cast(pa.schema([pa.field("hour", pa.int64()) if x.name == "hour" else x
-                                         for x in t.schema])).to_pylist() if r["read_id"] in reads]
+    rows = t.cast(pa.schema([pa.field("hour", pa.int64()) if x.name == "hour" else x for x in t.schema]))
+    return [r for r in rows.to_pylist() if r["read_id"] in reads
+            and (r["line_number"] is None or reads[r["read_id"]][0] <= r["line_number"] <= reads[r["read_id"]][1])]

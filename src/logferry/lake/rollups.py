@@ -17,7 +17,10 @@ the error stated in every report (:data:`BOUNDS`):
   sparse (a handful of requests) the two can be far apart and so can the estimate.
 
 A rollup row carries the read that stored its rows, and counts only when the manifest
-lists that read (exactly once, as the requests).
+lists that read (exactly once, as the requests).  A read's last line has rollup rows of
+its own, with its line number: a line read before its end was written is read again by
+the next ingest, the manifest then clips the earlier read's line range before it, and the
+earlier read's row for that line stops counting -- as its rows in the exact tables do.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from .tables import HLL_PRECISION as P
 from .tables import ROLLUP_CLASSES as CLASSES
@@ -64,6 +68,7 @@ class Rollup:
     def __init__(self) -> None:
         self.groups: dict[tuple[str | None, int | None], dict[str, Any]] = {}
         self.duck: Any = None
+        self.last: pa.Table | None = None  # the rows of the highest line yet (the read's last, at its end)
 
     def _con(self) -> Any:
         if self.duck is None:  # one in-memory DuckDB for the read's batches (one thread)
@@ -76,10 +81,22 @@ class Rollup:
         return {**self.__dict__, "duck": None}
 
     def add(self, batch: pa.RecordBatch) -> None:
+        """A batch's rows (the last line's held back: :meth:`table` rolls it up alone)."""
+        t = pa.Table.from_batches([batch])
+        if self.last is not None:
+            t = pa.concat_tables([self.last, t])
+        line = t.column("line_number")
+        last = pc.fill_null(pc.equal(line, pc.max(line)), False)
+        self.last = t.filter(last)
+        self._add(t.filter(pc.invert(last)))
+
+    def _add(self, t: pa.Table) -> None:
+        if not t.num_rows:
+            return
         from ..usage.reports import _arrow
 
         con = self._con()
-        con.register("batch", pa.Table.from_batches([batch]))
+        con.register("batch", t)
         t = _arrow(con.sql(_ROW_SQL))
         con.unregister("batch")
         keys = t.group_by("gid").aggregate([("lake_site", "min"), ("hour", "min")]).to_pylist()
@@ -103,13 +120,27 @@ class Rollup:
         lat = cols["lat"][sel].astype(np.int64)
         g["latency"] += np.bincount(lat[lat >= 0], minlength=NB)[:NB]
 
+    @property
+    def empty(self) -> bool:
+        return not self.groups and self.last is None
+
     def table(self, read_id: int) -> pa.Table:
-        rows = [{"lake_site": site, "hour": None if h is None else int(h) * 3_600_000_000, "read_id": read_id,
-                 "requests": g["requests"], **dict(zip(CLASSES, (int(x) for x in g["classes"]), strict=True)),
-                 "bytes_sent": g["bytes_sent"], "visitors": g["hll"].tobytes(), "latency": g["latency"].tolist()}
-                for (site, h), g in self.groups.items()]
+        """The read's rollup rows: its lines but the last, then the last line's own."""
+        rows = self._rows(read_id, None)
+        if self.last is not None and self.last.num_rows:
+            tail = Rollup()
+            tail.duck = self._con()
+            tail._add(self.last)
+            rows += tail._rows(read_id, self.last.column("line_number")[0].as_py())
         return pa.Table.from_pylist(rows, schema=pa.schema(
             [pa.field("hour", pa.int64()) if f.name == "hour" else f for f in ROLLUPS])).cast(ROLLUPS)
+
+    def _rows(self, read_id: int, line: int | None) -> list[dict[str, Any]]:
+        return [{"lake_site": site, "hour": None if h is None else int(h) * 3_600_000_000, "read_id": read_id,
+                 "line_number": line, "requests": g["requests"],
+                 **dict(zip(CLASSES, (int(x) for x in g["classes"]), strict=True)),
+                 "bytes_sent": g["bytes_sent"], "visitors": g["hll"].tobytes(), "latency": g["latency"].tolist()}
+                for (site, h), g in self.groups.items()]
 
 
 def _registers(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,9 +1,9 @@
 """The lake as the ingester's store, on a worker (or in the one process).
 
 The ingester (``logferry.usage.ingester``) plans each file against a snapshot of the
-manifest and reads it as for the DuckDB file; :class:`LakeWriter` writes its rows to
-Parquet data files, one per partition (site, day) per read, and keeps what the manifest
-entry will say.  Nothing becomes visible here: the driver commits (``lake/commit.py``).
+manifest and reads it as for the DuckDB file; :class:`LakeWriter` writes its rows (the
+requests, the shop's orders and Snowplow's events among them) to Parquet data files, one
+per table and partition (site, day) per read, and keeps what the manifest entry will say.  Nothing becomes visible here: the driver commits (``lake/commit.py``).
 """
 
 from __future__ import annotations
@@ -20,16 +20,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..reader import BadRow
+from ..reader import BAD_ROW_SCHEMA, BadRow
 from ..sources import IDENTITY_BYTES, SourceFile, content_identity, identity_at
 from ..usage.db import Registered
-from ..usage.duckstore import FileMark
+from ..usage.duckstore import FileMark, _snowplow_hook
 from ..usage.reading import CommitGroups
 from .rollups import Rollup
-from .tables import BAD_ROWS, REQUESTS
+from .tables import BAD_EVENTS, BAD_ROWS, TABLES, day_column
 
 #: rows per Parquet row group (and the most a data file's writer buffers)
 _ROW_GROUP = 128 * 1024
+_TS = pa.timestamp("us", tz="UTC")
 
 
 @dataclass
@@ -52,37 +53,36 @@ class Pending:
     base: LakeRegistered | None  # the manifest entry it read on from (None: a new file)
     entry: dict[str, Any]  # the manifest row's columns that change
     mark: FileMark | None = None
-    requests: list[str] = field(default_factory=list)  # data files
-    bad_rows: list[str] = field(default_factory=list)
-    rollups: list[str] = field(default_factory=list)
+    data: dict[str, list[str]] = field(default_factory=dict)  # table -> its data files
     clip_line: int | None = None  # an earlier read's last line that this read stored again
     result: Any = None  # the FileResult
 
 
 class _PartWriters:
-    """Parquet data files of one read: one per (site, day) partition met."""
+    """Parquet data files of one read into ``table``: one per (site, day) partition met."""
 
-    def __init__(self, io: Any, root: str, read_id: int):
-        self.io, self.root, self.read_id = io, root, read_id
+    def __init__(self, io: Any, root: str, read_id: int, table: str):
+        self.io, self.root, self.read_id, self.table = io, root, read_id, table
+        self.schema, self.day = TABLES[table][0], day_column(table)
         self.open: dict[tuple[str | None, int | None], tuple[str, pq.ParquetWriter, Any]] = {}
 
-    def write(self, batch: pa.RecordBatch) -> None:
-        site = pc.coalesce(batch.column("site"), batch.column("host"))
-        t = pa.Table.from_batches([batch]).append_column("lake_site", site)
-        t = t.append_column("_day", pc.cast(pc.cast(t.column("timestamp"), pa.date32()), pa.int32()))
+    def write(self, t: pa.Table) -> None:
+        """Rows of the table (with their ``lake_site``; the read id is added here)."""
+        t = t.append_column("_day", pc.cast(pc.cast(t.column(self.day), pa.date32()), pa.int32()))
         for key in t.select(["lake_site", "_day"]).group_by(["lake_site", "_day"]).aggregate([]).to_pylist():
             k = (key["lake_site"], key["_day"])
             mask = pc.and_(_is(t.column("lake_site"), k[0]), _is(t.column("_day"), k[1]))
             part = t.filter(mask).drop_columns(["_day"])
-            self._writer(k).write_table(_conform(part, self.read_id), row_group_size=_ROW_GROUP)
+            self._writer(k).write_table(_conform(part, self.read_id, self.schema), row_group_size=_ROW_GROUP)
 
     def _writer(self, k: tuple[str | None, int | None]) -> pq.ParquetWriter:
         if k not in self.open:
             site = "null" if k[0] is None else urllib.parse.quote(k[0], safe="")
             day = "null" if k[1] is None else time.strftime("%Y-%m-%d", time.gmtime(k[1] * 86400))
-            path = f"{self.root}/requests/data/site={site}/day={day}/{self.read_id:016x}-{len(self.open)}.parquet"
+            path = (f"{self.root}/{self.table}/data/site={site}/day={day}/"
+                    f"{self.read_id:016x}-{len(self.open)}.parquet")
             out = self.io.new_output(path).create(overwrite=True)
-            self.open[k] = (path, pq.ParquetWriter(out, REQUESTS, compression="zstd"), out)
+            self.open[k] = (path, pq.ParquetWriter(out, self.schema, compression="zstd"), out)
         return self.open[k][1]
 
     def close(self) -> list[str]:
@@ -103,9 +103,20 @@ def _is(col: pa.ChunkedArray, value: Any) -> pa.ChunkedArray:
     return pc.is_null(col) if value is None else pc.fill_null(pc.equal(col, value), False)
 
 
-def _conform(t: pa.Table, read_id: int) -> pa.Table:
+def _conform(t: pa.Table, read_id: int, schema: pa.Schema) -> pa.Table:
     t = t.append_column("read_id", pa.array(np.full(t.num_rows, read_id, np.int64)))
-    return t.select(REQUESTS.names).cast(REQUESTS)
+    return t.select(schema.names).cast(schema)
+
+
+def _with_site(t: pa.Table) -> pa.Table:
+    """A canonical batch's rows with their partition site (the site, else the host)."""
+    return t.append_column("lake_site", pc.coalesce(t.column("site"), t.column("host")))
+
+
+def _site_of(batch: pa.RecordBatch, lines: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """The partition site of the ``batch`` rows at ``lines`` (an order's, an event's)."""
+    site = pc.coalesce(batch.column("site"), batch.column("host"))
+    return pc.take(site, pc.index_in(lines, value_set=batch.column("line_number")))
 
 
 class LakeWriter:
@@ -114,14 +125,15 @@ class LakeWriter:
 
     settings: dict[str, Any] = {}
     checkpoints_commit = False  #: a checkpoint commits nothing: the driver commits whole reads
+    snowplow_hook = _snowplow_hook()  #: (not None: the reader hands tracker hits to append_tracker)
 
     def __init__(self, manifest: list[LakeRegistered], io: Any, root: str):
         self.known = list(manifest)
         self.io, self.root = io, root
         self.done: list[Pending] = []
         self.cur: Pending | None = None
-        self._writers: _PartWriters | None = None
-        self._bad: list[BadRow] = []
+        self._parts: dict[str, _PartWriters] = {}  # the current read's, by table
+        self._bad: dict[str, list[BadRow]] = {"bad_rows": [], "bad_events": []}
         self._rollup = Rollup()
         self._new = 0
 
@@ -159,7 +171,7 @@ class LakeWriter:
     # a read --------------------------------------------------------------------------------
     def begin(self) -> None:
         self.cur = None
-        self._bad = []
+        self._bad = {k: [] for k in self._bad}
 
     def new_file(self, sf: SourceFile, fmt: str, codec: str | None, head: bytes | None) -> int:
         ident, hb = content_identity(head if head is not None else b"")
@@ -179,8 +191,13 @@ class LakeWriter:
         if self.cur is None:
             rid = secrets.randbits(63)
             self.cur = Pending(path, rid, start + 1, base, entry)
-            self._writers = _PartWriters(self.io, self.root, rid)
+            self._parts = {}
             self._rollup = Rollup()
+
+    def _part(self, table: str) -> _PartWriters:
+        if table not in self._parts:
+            self._parts[table] = _PartWriters(self.io, self.root, self.cur.read_id, table)  # type: ignore[union-attr]
+        return self._parts[table]
 
     def _open_existing(self, file_id: int) -> None:
         if self.cur is None:
@@ -191,14 +208,37 @@ class LakeWriter:
     def append_requests(self, run: CommitGroups, file_id: int) -> None:
         self._open_existing(file_id)
         for batch in run.group():
-            self._writers.write(batch)  # type: ignore[union-attr]
+            self._part("requests").write(_with_site(pa.Table.from_batches([batch])))
             self._rollup.add(batch)
 
     def append_bad(self, file_id: int, rows: list[BadRow]) -> None:
-        self._bad.extend(rows)
+        self._bad["bad_rows"].extend(rows)
 
     def append_orders(self, batch: pa.RecordBatch, file_id: int) -> int:
-        return 0  # (the shop's orders tables are not in the lake yet)
+        """The shop's orders and their items of a batch's ORDER lines; returns how many."""
+        from ..shop import decode_shop
+
+        dec = decode_shop(batch)
+        orders = dec.orders.append_column("lake_site", _site_of(batch, dec.orders.column("line_number")))
+        if orders.num_rows:
+            self._part("orders").write(orders)
+        items = dec.order_items
+        if items.num_rows:
+            at = pc.index_in(items.column("order_id"), value_set=orders.column("order_id"))
+            for name in ("line_number", "timestamp", "lake_site"):
+                items = items.append_column(name, pc.take(orders.column(name), at))
+            self._part("order_items").write(items)
+        return orders.num_rows
+
+    def append_tracker(self, batch: pa.RecordBatch, file_id: int) -> None:
+        """Snowplow's events of a batch's tracker hits (and its bad events)."""
+        from ..snowplow import decode_batch
+
+        events, bad = decode_batch(batch)
+        if events is not None:
+            t = pa.Table.from_batches([events])
+            self._part("events").write(t.append_column("lake_site", _site_of(batch, t.column("line_number"))))
+        self._bad["bad_events"].extend(bad)
 
     def checkpoint(self, file_id: int, m: FileMark) -> None:
         pass  # a read becomes visible as a whole, when the driver commits it
@@ -211,21 +251,25 @@ class LakeWriter:
         cur = self.cur
         if cur is None:
             return
-        cur.requests = self._writers.close()  # type: ignore[union-attr]
-        if self._bad:
-            cur.bad_rows = [self._write_bad(cur.read_id)]
-        if self._rollup.groups:
+        cur.data = {table: w.close() for table, w in self._parts.items()}
+        for table, rows in self._bad.items():
+            if rows:
+                cur.data[table] = [self._write_bad(table, cur.read_id, rows)]
+        self._bad = {k: [] for k in self._bad}
+        if not self._rollup.empty:
             path = f"{self.root}/rollups/data/{cur.read_id:016x}.parquet"
             self._write(self._rollup.table(cur.read_id), path)
-            cur.rollups = [path]
+            cur.data["rollups"] = [path]
         self.done.append(cur)
         self.cur = None
 
     def rollback(self) -> None:
-        if self._writers is not None and self.cur is not None:
-            self._writers.discard()
+        if self.cur is not None:
+            for w in self._parts.values():
+                w.discard()
+        self._parts = {}
         self.cur = None
-        self._bad = []
+        self._bad = {k: [] for k in self._bad}
 
     def apply_settings(self, settings: dict[str, Any] | None = None) -> dict[str, Any]:
         return {}
@@ -233,20 +277,16 @@ class LakeWriter:
     def error_message(self, e: BaseException) -> str | None:
         return None
 
-    def _write_bad(self, read_id: int) -> str:
-        rows = self._bad
+    def _write_bad(self, table: str, read_id: int, rows: list[BadRow]) -> str:
+        """A read's bad rows (or bad events) as one data file in today's partition."""
         now = int(time.time() * 1e6)
         day = time.strftime("%Y-%m-%d", time.gmtime(now / 1e6))
-        t = pa.table({
-            "read_id": pa.array([read_id] * len(rows), pa.int64()),
-            "line_number": pa.array([b.line_number for b in rows], pa.int64()),
-            "raw": pa.array([b.raw for b in rows], pa.string()),
-            "reason": pa.array([b.reason for b in rows], pa.string()),
-            "ingested_at": pa.array([now] * len(rows), pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        }, schema=BAD_ROWS)
-        path = f"{self.root}/bad_rows/data/day={day}/{read_id:016x}.parquet"
-        self._write(t, path)
-        self._bad = []
+        t = pa.Table.from_pylist([b.as_dict() for b in rows], schema=BAD_ROW_SCHEMA)
+        t = t.append_column("read_id", pa.array(np.full(t.num_rows, read_id, np.int64)))
+        t = t.append_column("ingested_at", pa.array(np.full(t.num_rows, now, np.int64)).cast(_TS))
+        schema = BAD_ROWS if table == "bad_rows" else BAD_EVENTS
+        path = f"{self.root}/{table}/data/day={day}/{read_id:016x}.parquet"
+        self._write(t.select(schema.names).cast(schema), path)
         return path
 
     def _write(self, t: pa.Table, path: str) -> None:

@@ -1,4 +1,4 @@
-"""Opening a lake: its catalog (SQLite ``SqlCatalog`` beside the data by default), its three
+"""Opening a lake: its catalog (SQLite ``SqlCatalog`` beside the data by default), its
 tables and their schemas, and the version check (a lake written by a newer logferry is
 refused, never half-read)."""
 
@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ..errors import ConfigError, InputError
+from ..reader import BAD_ROW_SCHEMA
 from ..schema import CANONICAL
 
 if TYPE_CHECKING:
@@ -54,15 +55,52 @@ ROLLUP_CLASSES = ("s1xx", "s2xx", "s3xx", "s4xx", "s5xx", "s_other")
 ROLLUPS = pa.schema(
     [("lake_site", pa.string()), ("hour", _TS), ("read_id", pa.int64()), ("requests", pa.int64()),
      *((c, pa.int64()) for c in ROLLUP_CLASSES), ("bytes_sent", pa.int64()),
-     ("visitors", pa.binary(1 << HLL_PRECISION)), ("latency", pa.list_(pa.int64()))]
+     ("visitors", pa.binary(1 << HLL_PRECISION)), ("latency", pa.list_(pa.int64())),
+     ("line_number", pa.int64())]  # (a read's last line: its own rows; None: the read's other lines)
 )
+#: the columns that say whose a row is: the read that stored it, its request's partition site
+_KEY = [("read_id", pa.int64()), ("lake_site", pa.string())]
+_PRICE = pa.decimal128(18, 4)
+#: the shop's orders and their items, as the usage database's (an item carries its order's
+#: line, time and site: its rows count, and are partitioned, as the order's)
+ORDERS = pa.schema([("order_id", pa.string()), ("line_number", pa.int64()), ("timestamp", _TS),
+                    ("customer_id", pa.string()), ("total_price", _PRICE), ("payment", pa.string()),
+                    ("shipping", pa.string()), *_KEY])
+ORDER_ITEMS = pa.schema([("order_id", pa.string()), ("position", pa.int32()), ("product_id", pa.string()),
+                         ("product_name", pa.string()), ("category", pa.string()), ("units", pa.int64()),
+                         ("net_unit_price", _PRICE), ("net_purchase_price", _PRICE), ("line_number", pa.int64()),
+                         ("timestamp", _TS), *_KEY])
+
+
+def _events() -> pa.Schema:
+    """Snowplow events as the usage database's ``events`` (logferry.snowplow), by read."""
+    from ..snowplow import EVENTS_SCHEMA
+
+    return pa.schema([*EVENTS_SCHEMA, *_KEY])
+
+
+#: Snowplow's bad events, as the usage database's ``bad_events``
+BAD_EVENTS = pa.schema([*BAD_ROW_SCHEMA, ("read_id", pa.int64()), ("ingested_at", _TS)])
+_SITE_DAY = (("lake_site", "identity", "lake_site"), ("timestamp", "day", "day"))
+_INGEST_DAY = (("ingested_at", "day", "day"),)
 #: table -> (schema, partition fields as (source column, transform name, field name))
 TABLES: dict[str, tuple[pa.Schema, tuple[tuple[str, str, str], ...]]] = {
-    "requests": (REQUESTS, (("lake_site", "identity", "lake_site"), ("timestamp", "day", "day"))),
-    "bad_rows": (BAD_ROWS, (("ingested_at", "day", "day"),)),
+    "requests": (REQUESTS, _SITE_DAY),
+    "bad_rows": (BAD_ROWS, _INGEST_DAY),
+    "orders": (ORDERS, _SITE_DAY),
+    "order_items": (ORDER_ITEMS, _SITE_DAY),
+    "events": (_events(), (("lake_site", "identity", "lake_site"), ("collector_tstamp", "day", "day"))),
+    "bad_events": (BAD_EVENTS, _INGEST_DAY),
     "files": (FILES, ()),
     "rollups": (ROLLUPS, ()),  # small: its data files' hour and site bounds prune a scan
 }
+#: the tables of rows a read stores (by read_id and line_number), but the rollups
+ROW_TABLES = ("requests", "bad_rows", "orders", "order_items", "events", "bad_events")
+
+
+def day_column(table: str) -> str | None:
+    """The column a table's day partition is of (None: not partitioned by day)."""
+    return next((col for col, transform, _f in TABLES[table][1] if transform == "day"), None)
 
 
 def io_properties() -> dict[str, str]:
@@ -148,6 +186,7 @@ class Lake:
                 raise
         for name, (schema, parts) in TABLES.items():
             if self.catalog.table_exists((NAMESPACE, name)):
+                self._add_columns(name, schema)
                 continue
             try:  # the table and its partitioning in one commit
                 with self.catalog.create_table_transaction(
@@ -161,6 +200,20 @@ class Lake:
             except Exception:  # noqa: BLE001 - likewise, seen as the SQL catalog's UNIQUE error
                 if not self.catalog.table_exists((NAMESPACE, name)):
                     raise
+
+    def _add_columns(self, name: str, schema: pa.Schema) -> None:
+        """Add the columns a table of an older lake lacks (nullable: its rows have none)."""
+        from pyiceberg.exceptions import CommitFailedException
+
+        t = self.table(name)
+        if set(schema.names) <= {f.name for f in t.schema().fields}:
+            return
+        try:
+            with t.update_schema() as update:
+                update.union_by_name(schema)
+        except CommitFailedException:  # another ingester added them meanwhile
+            if not set(schema.names) <= {f.name for f in self.table(name).schema().fields}:
+                raise
 
     def _check_version(self, new_ok: bool) -> bool:
         """True when the lake is this logferry's (or none yet and ``new_ok``)."""

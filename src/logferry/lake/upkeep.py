@@ -23,11 +23,10 @@ import pyarrow.compute as pc
 
 from ..errors import ConfigError
 from .commit import manifest_rows
-from .tables import Lake
+from .tables import NAMESPACE, ROW_TABLES, Lake, day_column
 
 #: an uncounted read younger than this may be an ingest still committing: left alone
 GRACE_SECONDS = 3600
-_TABLES = ("requests", "bad_rows")
 
 
 def parse_age(text: str) -> dt.timedelta:
@@ -66,7 +65,7 @@ def status(lake: Lake) -> dict[str, Any]:
     out: dict[str, Any] = {"location": lake.where.location, "tables": {}}
     counted = _counted(lake)
     orphans = 0
-    for name in (*_TABLES, "files", "rollups"):
+    for name in (*_tables(lake), "files", "rollups"):
         t = lake.table(name)
         files = t.inspect.data_files() if t.current_snapshot() is not None else None
         out["tables"][name] = {
@@ -75,7 +74,7 @@ def status(lake: Lake) -> dict[str, Any]:
             "rows": 0 if files is None else int(pc.sum(files.column("record_count")).as_py() or 0),
             "bytes": 0 if files is None else int(pc.sum(files.column("file_size_in_bytes")).as_py() or 0),
         }
-        if name in _TABLES and files is not None:
+        if name in ROW_TABLES and files is not None:
             rows = t.scan(selected_fields=("read_id", "line_number")).to_arrow()
             orphans += rows.num_rows - int(pc.sum(_is_counted(rows, counted)).as_py() or 0)
     rows = manifest_rows(lake)
@@ -99,23 +98,27 @@ def compact(lake: Lake) -> dict[str, int]:
     """One data file per partition, without the rows of old uncounted reads."""
     counted = _counted(lake)
     stats = {"partitions": 0, "files_before": 0, "files_after": 0, "orphans_removed": 0}
-    for name in _TABLES:
+    for name in _tables(lake):
         t = lake.table(name)
         if t.current_snapshot() is None:
             continue
         young = _young_reads(t)
         for part in t.inspect.partitions().column("partition").to_pylist():
-            _compact_partition(t, part, counted, young, stats)
+            _compact_partition(t, _partition_filter(part, day_column(name)), counted, young, stats)
     return stats
 
 
-def _partition_filter(part: dict[str, Any]) -> Any:
+def _tables(lake: Lake) -> list[str]:
+    """The row tables the lake has (one from before a table was added lacks it)."""
+    return [n for n in ROW_TABLES if lake.catalog.table_exists((NAMESPACE, n))]
+
+
+def _partition_filter(part: dict[str, Any], col: str | None) -> Any:
     from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, IsNull, LessThan
 
     f = []
     for field, value in part.items():
         if field == "day":
-            col = "timestamp" if "lake_site" in part else "ingested_at"
             if value is None:
                 f.append(IsNull(col))
                 continue
@@ -128,11 +131,10 @@ def _partition_filter(part: dict[str, Any]) -> Any:
     return f[0] if len(f) == 1 else And(*f)
 
 
-def _compact_partition(t: Any, part: dict[str, Any], counted: pa.Table, young: set[int],
+def _compact_partition(t: Any, where: Any, counted: pa.Table, young: set[int],
                        stats: dict[str, int]) -> None:
     from pyiceberg.expressions import And, In
 
-    where = _partition_filter(part)
     scan = t.scan(row_filter=where)
     tasks = list(scan.plan_files())
     rows = scan.to_arrow()
@@ -156,13 +158,13 @@ def expire(lake: Lake, age: dt.timedelta) -> dict[str, int]:
     cutoff = dt.datetime.now(dt.UTC) - age
     day = int(dt.datetime.combine(cutoff.date(), dt.time(), dt.UTC).timestamp() * 1e6)
     expired = 0
-    for name, col in (("requests", "timestamp"), ("bad_rows", "ingested_at")):
-        t = lake.table(name)
+    for name in _tables(lake):
+        t, col = lake.table(name), day_column(name)
         if t.current_snapshot() is not None:
             with warnings.catch_warnings(), t.transaction() as tx:
                 warnings.simplefilter("ignore")  # ("did not match any records": nothing that old)
                 tx.delete(LessThan(col, day))
-    for name in (*_TABLES, "files"):
+    for name in (*_tables(lake), "files"):
         t = lake.table(name)
         cur = t.current_snapshot()
         old = [s.snapshot_id for s in t.metadata.snapshots
