@@ -1,7 +1,7 @@
 """Benchmark of the usage lake: ingest with 1 and 2 Dask workers (and in one process),
 a per-site report from the lake, the rollups report; peak RSS and the lake's size.
 
-    uv run python bench/bench_lake.py                       # ~100 files, 20M lines, 5 sites
+    uv run python bench/bench_lake.py                       # ~100 files, 20M lines, 20 sites (1M rows each)
     uv run python bench/bench_lake.py --files 4 --lines 5000   # a smoke run
 
 Generated IIS logs (bench/gen.py), one site per file in turn (W3SVC1..N), each file its
@@ -61,7 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=100)
     ap.add_argument("--lines", type=int, default=200_000, help="lines per file")
-    ap.add_argument("--sites", type=int, default=5)
+    ap.add_argument("--sites", type=int, default=20)
     ap.add_argument("--workers", default="0,1,2", help="worker counts to try (0: one process, no Dask)")
     ap.add_argument("--work", default=None, help="folder for logs and lakes (default: a temp dir)")
     a = ap.parse_args()
@@ -90,6 +90,8 @@ def main() -> None:
     print(f"report --lake --rollups (every site): {dt:.2f} s (CPU {c:.2f} s)")
     dt, _, c = timed(["ingest", *logs, "--db", str(work / "db.duckdb"), "--quiet"])
     print(f"for comparison, ingest --db: {dt:.2f} s, CPU {c:.1f} s = {total / c:,.0f} lines per CPU second")
+    dt, _, c = timed(["report", "--db", str(work / "db.duckdb"), "--site", "W3SVC1", "--json"])
+    print(f"for comparison, report --db --site W3SVC1 on that file: {dt:.2f} s (CPU {c:.2f} s)")
     if not a.work:
         shutil.rmtree(work, ignore_errors=True)
 
