@@ -65,19 +65,15 @@ def _check_lake_options(lake: str | None, catalog: str | None, **only_with_lake:
 
 def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: str | None = None,
                quiet: bool = False, progress: bool | None = None, durable: bool = True,
-               columns: Collection[str] | None = None, threads: int | None = None,
-               parquet: str | None = None):
+               columns: Collection[str] | None = None, threads: int | None = None):
     """Ingest with a progress bar on a terminal; prints one line per file and a summary.
     ``durable=False``: a database thrown away afterwards (``report FILE``), whose commits
     need not wait for the disk (DuckDB's ``fsync_mode`` NONE).  ``columns``: the only
     ``requests`` columns needed (the readers' ``columns`` option; the others may stay null).
-    ``threads``: workers reading one file (the readers' ``threads`` option).  ``parquet``: a
-    folder for the ``requests`` rows, as Parquet files the table becomes a view of
-    (``report FILE``'s temporary database)."""
+    ``threads``: workers reading one file (the readers' ``threads`` option)."""
     from ..errors import LogferryError
     from ..term import console
     from .db import connect
-    from .duckstore import ParquetStore
     from .ingester import INGEST_MEMORY_LIMIT, Ingester, expand_inputs
 
     err = console(err=True)
@@ -125,13 +121,10 @@ def run_ingest(paths: Sequence[str], db: str, *, format: str | None = None, tz: 
             options["columns"] = sorted(columns)
         if threads is not None:
             options["threads"] = threads
-        store = ParquetStore(con, parquet) if parquet is not None else con
-        ing = Ingester(store, format=format, options=options or None, on_bytes=on_bytes,
+        ing = Ingester(con, format=format, options=options or None, on_bytes=on_bytes,
                        exclude=[db, db + ".wal"])
         try:
             summary = ing.ingest(paths, on_file=on_file, files=files)
-            if parquet is not None:
-                store.publish()
             from .ingester import FileResult
 
             for pat, msg in missing:
@@ -434,8 +427,7 @@ def _ingest_for_report(paths: Sequence[str], db: str, format: str | None, *, tem
     preload()  # the user-agent rules load while the logs are read
     # (a temporary database: nothing else will read it, the columns no report reads are not stored)
     summary = run_ingest(paths, db, format=format, quiet=True, durable=not temporary,
-                         columns=set(CANONICAL) - UNREAD_COLUMNS if temporary else None, threads=threads,
-                         parquet=os.path.dirname(db) if temporary else None)
+                         columns=set(CANONICAL) - UNREAD_COLUMNS if temporary else None, threads=threads)
     click.echo(safe(summary.line()), err=True)
     if summary.errors:  # a report without some of its inputs would pass for the whole
         _fail(f"{summary.errors} of the inputs could not be read (above); no report made")

@@ -32,15 +32,9 @@ _DUCK_TYPES = {
 }
 
 
-def requests_columns() -> list[tuple[str, str]]:
-    """The ``requests`` table's columns and their DuckDB types, in order."""
-    return [(n, _DUCK_TYPES[str(t)]) for n, t in CANONICAL.items()] + [("file_id", "INTEGER"),
-                                                                      ("line_number", "BIGINT")]
-
-
 def _requests_ddl() -> str:
-    cols = [f'    "{n}" {t}' for n, t in requests_columns()]
-    cols[-2:] = [c + " NOT NULL" for c in cols[-2:]]
+    cols = [f'    "{n}" {_DUCK_TYPES[str(t)]}' for n, t in CANONICAL.items()]
+    cols += ["    file_id INTEGER NOT NULL", "    line_number BIGINT NOT NULL"]
     return "CREATE TABLE IF NOT EXISTS requests (\n" + ",\n".join(cols) + "\n)"
 
 

@@ -10,7 +10,6 @@ file's rows and its manifest entry in one transaction (:meth:`~DuckStore.begin` 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -318,59 +317,6 @@ class DuckStore:
         n = con.execute("SELECT count(*) FROM _lf_orders").fetchall()[0][0]
         con.execute("DROP TABLE _lf_orders")
         return int(n)
-
-
-class ParquetStore(DuckStore):
-    """A :class:`DuckStore` whose ``requests`` rows go to Parquet files in ``folder``
-    instead of the database (``report FILE``'s temporary database, thrown away afterwards):
-    pyarrow writes them without the GIL, and :meth:`publish` makes ``requests`` a view over
-    them, of the table's very column types.  The other tables stay in the database."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection, folder: str, *, compression: str = "lz4",
-                 row_group: int = 1 << 17, **writer_options: Any):
-        super().__init__(con)
-        self.folder, self.compression, self.row_group = folder, compression, row_group
-        self.writer_options = writer_options
-        self.files: list[str] = []  # committed
-        self.pending: list[str] = []  # written since the transaction began
-
-    def append_requests(self, run: CommitGroups, file_id: int) -> None:
-        """Write the next commit group of ``run`` to a Parquet file of its own."""
-        import pyarrow.parquet as pq
-
-        path = os.path.join(self.folder, f"requests-{len(self.files) + len(self.pending):06d}.parquet")
-        self.pending.append(path)
-        fid = pa.scalar(file_id, pa.int32())
-        with pq.ParquetWriter(path, STREAM_SCHEMA.append(pa.field("file_id", pa.int32())),
-                              compression=self.compression, **self.writer_options) as w:
-            for b in run.group():
-                w.write_batch(b.append_column("file_id", pa.repeat(fid, b.num_rows)),
-                              row_group_size=self.row_group)
-        if run.error is not None:
-            raise run.error
-
-    def commit(self) -> None:
-        super().commit()
-        self.files += self.pending
-        self.pending.clear()
-
-    def rollback(self) -> None:
-        super().rollback()
-        for path in self.pending:
-            os.remove(path)
-        self.pending.clear()
-
-    def delete_line(self, file_id: int, line: int) -> int:
-        raise NotImplementedError("a Parquet-backed store is written once")  # (report FILE never resumes)
-
-    def publish(self) -> None:
-        """Replace the (empty) ``requests`` table with a view over the committed files."""
-        if not self.files:
-            return  # (nothing read: the empty table)
-        cols = ", ".join(f'CAST("{n}" AS {t}) AS "{n}"' for n, t in dbm.requests_columns())
-        files = ", ".join("'" + f.replace("'", "''") + "'" for f in self.files)
-        self.con.execute("DROP TABLE requests")
-        self.con.execute(f"CREATE VIEW requests AS SELECT {cols} FROM read_parquet([{files}])")
 
 
 def _unregister(con: duckdb.DuckDBPyConnection) -> None:
