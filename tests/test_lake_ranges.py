@@ -112,6 +112,9 @@ def test_again_adds_nothing_and_a_grown_file_is_read_on(tmp_path, big, cluster):
     grown = json.loads(cli("ingest", *big, "--lake", lake, "--cluster", cluster, "--json").stdout)
     cli("ingest", *big, "--db", db)
     assert grown["grown"] == 2
+    for r in manifest(str(lake)):  # the ranges' reads, then the grown part's (one task)
+        reads = r["reads"]
+        assert len(reads) > 4 and all(a["last_line"] + 1 == b["first_line"] for a, b in zip(reads, reads[1:]))
     assert rows("--lake", lake) == rows("--db", db)
     q = "SELECT count(*) AS n, count(DISTINCT (file_id, line_number)) AS d FROM requests"
     n = json.loads(cli("sql", "--lake", lake, "--json", q).stdout)
@@ -132,6 +135,6 @@ def test_a_ranged_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, big,
     assert p.returncode == -9, p.stderr.decode()[-2000:]
     s = json.loads(cli("ingest", *big, "--lake", lake, "--cluster", cluster, "--json").stdout)
     cli("ingest", *big, "--db", db)
-    assert s["new"] == 2
+    assert s["new"] == 2 and all(len(r["reads"]) > 3 for r in manifest(str(lake)))
     assert rows("--lake", lake) == rows("--db", db)
     assert report("--lake", lake) == report("--db", db)
