@@ -138,3 +138,29 @@ def test_a_ranged_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, big,
     assert s["new"] == 2 and all(len(r["reads"]) > 3 for r in manifest(str(lake)))
     assert rows("--lake", lake) == rows("--db", db)
     assert report("--lake", lake) == report("--db", db)
+
+
+def test_ranges_that_do_not_meet_are_not_committed_and_the_file_is_read_whole(tmp_path, big, cluster, monkeypatch):
+    """A range numbered one line off (as a line counted differently would be): the driver
+    sees the ranges do not meet, commits none of them, deletes their data files and reads
+    the file whole."""
+    from logferry.lake import ranges
+    from logferry.lake.tables import Lake, Where
+
+    real = ranges.spans
+
+    def off_by_one(*a):
+        out = real(*a)
+        out[2].line += 1
+        return out
+
+    monkeypatch.setattr(ranges, "spans", off_by_one)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", *big, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", *big, "--db", db)
+    assert s["new"] == 2 and [len(r["reads"]) for r in manifest(str(lake))] == [1, 1]
+    assert rows("--lake", lake) == rows("--db", db)
+    table = Lake(Where.of(str(lake))).table("requests")
+    planned = {t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()}
+    on_disk = {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")}
+    assert on_disk == planned

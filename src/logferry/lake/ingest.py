@@ -102,8 +102,9 @@ def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iter
         return
     shared = client.scatter(job, broadcast=True)
     futures = []
+    split = _dask(client, ranges.threads_of, client) > 1  # (one worker thread: ranges only cost)
     for sf in files:
-        how = ranges.plan(job, sf, block)
+        how = ranges.plan(job, sf, block) if split else None
         fut = None if how is None else _dask(client, ranges.submit, client, shared, sf, *how, block)
         if fut is None:
             how, fut = None, client.submit(read_files, shared, [sf], pure=False)
@@ -114,9 +115,11 @@ def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iter
             continue
         parts = _dask(client, client.gather, fut[0])
         done = ranges.merge(sf, how[0], parts, fut[1])
-        if not isinstance(done, Pending):
-            _discard(job, parts)
-        yield [done]
+        if isinstance(done, Pending):
+            yield [done]
+            continue
+        _discard(job, parts)  # (a range failed or did not meet the next: the file read whole)
+        yield _dask(client, client.submit(read_files, shared, [sf], pure=False).result)
 
 
 def _dask(client: Any, f: Callable[..., Any], *args: Any) -> Any:

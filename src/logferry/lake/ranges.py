@@ -14,7 +14,7 @@ reads it again under new read ids (exactly as for a file read whole).  A file wh
 reads do not meet exactly (a line counted differently, a range that failed) is not
 committed at all: it is that file's error, with nothing stored.
 
-Files at least :data:`RANGE_BYTES` long are split (``LOGFERRY_LAKE_RANGE_BYTES`` or the
+On a cluster of two worker threads or more, files at least :data:`RANGE_BYTES` long are split (``LOGFERRY_LAKE_RANGE_BYTES`` or the
 ``range_bytes`` argument), one range per :data:`RANGE_BYTES`; a grown file (a file the
 manifest knows) is read on from where it stopped in one task, as before.
 """
@@ -104,6 +104,11 @@ class _Bounded(io.RawIOBase):
     def close(self) -> None:
         self._f.close()
         super().close()
+
+
+def threads_of(client: Any) -> int:
+    """The worker threads of the Dask ``client``'s cluster (ranges need two or more)."""
+    return sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
 
 
 def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes] | None:
