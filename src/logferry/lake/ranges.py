@@ -2,7 +2,7 @@
 
     driver: the file's line-aligned range starts (``logferry.parallel``'s cuts)
     -> workers: each range's lines and directive lines counted (``scan_range``)
-    -> driver: each range's first line number and the directive header in force there
+    -> driver: each range's first line number and every directive line before it
     -> workers: each range read as a read of its own (``read_range``: the ingester resuming
        at the range's start, as for a grown file, and stopping at its end)
     -> driver: the ranges checked to meet line for line and merged into ONE manifest entry
@@ -10,13 +10,14 @@
 
 A range's rows count only once the file's manifest entry lists its read, so a file's rows
 become visible together, and a run killed before leaves the file unregistered: the next run
-reads it again under new read ids (exactly as for a file read whole).  A file whose range
-reads do not meet exactly (a line counted differently, a range that failed) is not
-committed at all: it is that file's error, with nothing stored.
+reads it again under new read ids (exactly as for a file read whole).  Ranges that do not
+meet exactly (a line counted differently, a range that failed) are not committed at all:
+their data files are deleted and the file is read whole by one task.
 
-On a cluster of two worker threads or more, files at least :data:`RANGE_BYTES` long are split (``LOGFERRY_LAKE_RANGE_BYTES`` or the
-``range_bytes`` argument), one range per :data:`RANGE_BYTES`; a grown file (a file the
-manifest knows) is read on from where it stopped in one task, as before.
+On a cluster of two worker threads or more, files at least :data:`RANGE_BYTES` long are
+split (``LOGFERRY_LAKE_RANGE_BYTES`` or the ``range_bytes`` argument), one range per
+:data:`RANGE_BYTES`; a file the manifest knows (grown, moved, the same content) is read on
+from where it stopped in one task, as before.
 """
 
 from __future__ import annotations
