@@ -673,7 +673,7 @@ def _compact(directives: list[tuple[int, bytes]], upto: int) -> list[tuple[int, 
             kind = text.split(b":", 1)[0].strip()
             last.pop(kind, None)
             last[kind] = (ln, text)
-    return sorted(last.values())
+    return sorted(last.values(), key=lambda d: d[0])  # (a replayed header: all at line 0, in order)
 
 
 def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: int,
@@ -706,6 +706,7 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
             stream, codec = open_decompressed(raw)
     # skip to after `line`, collecting directives on the way
     directives: list[tuple[int, bytes]] = [(0, h + b"\n") for h in header.split(b"\n") if h]
+    n_given = len(directives)
     rest = b""
     need = line - ln
     buf = b""
@@ -736,7 +737,10 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
         off += pos + 1
         ln += need
         need = 0
-    hdr = b"".join(t for _, t in _compact(directives, ln))
+    # (a header given whole, no directive met on the way: replayed as it is -- a range of a
+    # file read on its own replays every directive before it, ``logferry.lake.ranges``)
+    hdr = header if len(directives) == n_given and header.endswith(b"\n") else \
+        b"".join(t for _, t in _compact(directives, ln))
     prefix = b""
     if title and line > 0 and not title.startswith(b"#"):
         prefix += title if title.endswith(b"\n") else title + b"\n"

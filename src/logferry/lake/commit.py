@@ -150,6 +150,7 @@ def _row(p: Pending, fid: int, cur: dict[str, Any] | None, now: int) -> dict[str
     for r in reads:
         if p.clip_line is not None and r["first_line"] <= p.clip_line <= r["last_line"]:
             r["last_line"] = p.clip_line - 1
+    reads.extend(dict(r) for r in p.ranges)
     reads.append({"read_id": p.read_id, "first_line": p.first_line, "last_line": m.lines})
     lo, hi = row["first_timestamp"], row["last_timestamp"]
     row.update(

@@ -19,6 +19,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..sources import SourceFile
 from ..usage.results import FileResult, IngestSummary
+from . import ranges
 from .commit import commit, load_manifest
 from .store import LakeRegistered, LakeWriter, Pending
 from .tables import NAMESPACE, Lake, Where, io_properties
@@ -62,14 +63,17 @@ def read_files(job: ReadJob, files: list[SourceFile]) -> list[Pending | FileResu
 
 def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, format: str | None = None,
                 options: dict[str, Any] | None = None,
-                on_file: Callable[[FileResult], None] | None = None) -> IngestSummary:
+                on_file: Callable[[FileResult], None] | None = None,
+                range_bytes: int | None = None) -> IngestSummary:
     """Ingest ``files`` (expanded already) into ``lake``, on the Dask ``client``'s workers
-    (from :func:`dask_client`) or in this process; one summary as for the database."""
+    (from :func:`dask_client`) or in this process; one summary as for the database.  On
+    workers, a new plain local file of ``range_bytes`` or more is read in byte ranges
+    (``lake/ranges.py``; default ``LOGFERRY_LAKE_RANGE_BYTES``, else 64 MiB)."""
     t0 = time.perf_counter()
     summary = IngestSummary()
     # (the workers write data files only: the FileIO settings, not the catalog's address)
     job = ReadJob(io_properties(), lake.where.warehouse, load_manifest(lake), format, options)
-    for batch in _batches(_run(job, files, client)):
+    for batch in _batches(_run(job, files, client, ranges.range_bytes(range_bytes))):
         commit(lake, [x for x in batch if isinstance(x, Pending)])
         for x in batch:
             res = x.result if isinstance(x, Pending) else x
@@ -91,20 +95,52 @@ def _batches(items: Iterator[list[Pending | FileResult]]) -> Iterator[list[Pendi
         yield batch
 
 
-def _run(job: ReadJob, files: list[SourceFile], client: Any) -> Iterator[list[Pending | FileResult]]:
+def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iterator[list[Pending | FileResult]]:
     if client is None:
         for sf in files:
             yield read_files(job, [sf])
         return
     shared = client.scatter(job, broadcast=True)
-    futures = [client.submit(read_files, shared, [sf], pure=False) for sf in files]
-    for fut in futures:  # in input order, as the database numbers files (they run at once)
-        try:
-            done = fut.result()
-        except Exception as e:  # a worker lost, a task that could not run: the reads before are in
-            raise ConfigError(f"{client.logferry_where}: the Dask work failed: "
-                              f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
-        yield done
+    futures = []
+    split = _dask(client, ranges.threads_of, client) > 1  # (one worker thread: ranges only cost)
+    for sf in files:
+        how = ranges.plan(job, sf, block) if split else None
+        fut = None if how is None else _dask(client, ranges.submit, client, shared, sf, *how, block)
+        if fut is None:
+            how, fut = None, client.submit(read_files, shared, [sf], pure=False)
+        futures.append((sf, how, fut))
+    for sf, how, fut in futures:  # in input order, as the database numbers files (they run at once)
+        if how is None:
+            yield _dask(client, fut.result)
+            continue
+        parts = _dask(client, client.gather, fut[0])
+        done = ranges.merge(sf, how[0], parts, fut[1])
+        if isinstance(done, Pending):
+            yield [done]
+            continue
+        _discard(job, parts)  # (a range failed or did not meet the next: the file read whole)
+        yield _dask(client, client.submit(read_files, shared, [sf], pure=False).result)
+
+
+def _dask(client: Any, f: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return f(*args)
+    except Exception as e:  # a worker lost, a task that could not run: the reads before are in
+        raise ConfigError(f"{client.logferry_where}: the Dask work failed: "
+                          f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}") from None
+
+
+def _discard(job: ReadJob, parts: list[Pending | FileResult]) -> None:
+    """The data files of a ranged file's reads that are not committed (never in a table)."""
+    from pyiceberg.io import load_file_io
+
+    io = load_file_io(job.io_props, job.warehouse)
+    for p in parts:
+        for path in (f for fs in getattr(p, "data", {}).values() for f in fs):
+            try:
+                io.delete(path)
+            except OSError:
+                pass
 
 
 @contextmanager

@@ -13,6 +13,7 @@ import secrets
 import time
 import urllib.parse
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -56,6 +57,7 @@ class Pending:
     data: dict[str, list[str]] = field(default_factory=dict)  # table -> its data files
     clip_line: int | None = None  # an earlier read's last line that this read stored again
     result: Any = None  # the FileResult
+    ranges: list[dict[str, int]] = field(default_factory=list)  # a ranged file's other reads
 
 
 class _PartWriters:
@@ -125,6 +127,7 @@ class LakeWriter:
 
     settings: dict[str, Any] = {}
     checkpoints_commit = False  #: a checkpoint commits nothing: the driver commits whole reads
+    relabel: Callable[[str], str] | None = None  #: a bad row's reason as the whole file's read says it
     snowplow_hook = _snowplow_hook()  #: (not None: the reader hands tracker hits to append_tracker)
 
     def __init__(self, manifest: list[LakeRegistered], io: Any, root: str):
@@ -212,6 +215,8 @@ class LakeWriter:
             self._rollup.add(batch)
 
     def append_bad(self, file_id: int, rows: list[BadRow]) -> None:
+        if self.relabel is not None:  # (a range of a file: its reasons in the file's numbering)
+            rows = [dataclasses.replace(b, reason=self.relabel(b.reason)) for b in rows]
         self._bad["bad_rows"].extend(rows)
 
     def append_orders(self, batch: pa.RecordBatch, file_id: int) -> int:

@@ -1,0 +1,245 @@
+"""One large file, many workers: a new, uncompressed local file read in byte ranges.
+
+    driver: the file's line-aligned range starts (``logferry.parallel``'s cuts)
+    -> workers: each range's lines and directive lines counted (``scan_range``)
+    -> driver: each range's first line number and every directive line before it
+    -> workers: each range read as a read of its own (``read_range``: the ingester resuming
+       at the range's start, as for a grown file, and stopping at its end)
+    -> driver: the ranges checked to meet line for line and merged into ONE manifest entry
+       whose ``reads`` lists every range's read (``merge``), committed as one read would be
+
+A range's rows count only once the file's manifest entry lists its read, so a file's rows
+become visible together, and a run killed before leaves the file unregistered: the next run
+reads it again under new read ids (exactly as for a file read whole).  Ranges that do not
+meet exactly (a line counted differently, a range that failed) are not committed at all:
+their data files are deleted and the file is read whole by one task.
+
+On a cluster of two worker threads or more, files at least :data:`RANGE_BYTES` long are
+split (``LOGFERRY_LAKE_RANGE_BYTES`` or the ``range_bytes`` argument), one range per
+:data:`RANGE_BYTES`; a file the manifest knows (grown, moved, the same content) is read on
+from where it stopped in one task, as before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..sources import SourceFile, _collect_directives, count_newlines
+from ..usage.results import FileResult
+from .store import LakeRegistered, LakeWriter, Pending
+from .tables import NAMESPACE
+
+#: a reader's reason naming a directive's line (W3C: "... the #Fields directive at line N ...")
+_DIRECTIVE_AT = re.compile(r"directive at line (\d+)")
+#: the most bytes of directive lines replayed at a range's start (more: the file is read whole)
+_MAX_HEADER = 1 << 20
+#: bytes per range of a large file (and the least size split): a range is a Dask task
+#: that reads and writes for some seconds, and the driver's per-range work (one read in
+#: the manifest entry) stays small even for a file of tens of GB
+RANGE_BYTES = 64 << 20
+
+
+def range_bytes(value: int | None = None) -> int:
+    """The range size: ``value``, else ``LOGFERRY_LAKE_RANGE_BYTES``, else the default."""
+    if value is None:
+        value = int(os.environ.get("LOGFERRY_LAKE_RANGE_BYTES") or RANGE_BYTES)
+    return max(1, value)
+
+
+@dataclass
+class Span:
+    """A range of a file: bytes ``start`` to ``end`` (None: to the end), lines after
+    ``line``, read with the directive ``header`` and the file's ``title`` replayed."""
+
+    start: int
+    end: int | None
+    line: int = 0
+    header: bytes = b""
+    title: bytes = b""
+    header_lines: list[int] = dataclasses.field(default_factory=list)  # the header's own lines
+
+    def relabel(self, reason: str) -> str:
+        """A bad row's reason with the directive line it names in the file's numbering
+        (the reader numbers the replayed title and header first, then the range's lines)."""
+        replayed = ([1] if self.title and not self.title.startswith(b"#") else []) + self.header_lines
+
+        def real(m: re.Match) -> str:
+            n = int(m.group(1))
+            return m.group(0)[: -len(m.group(1))] + str(
+                replayed[n - 1] if n <= len(replayed) else n - len(replayed) + self.line)
+
+        return _DIRECTIVE_AT.sub(real, reason)
+
+
+class _Bounded(io.RawIOBase):
+    """The file at ``path`` as if it ended at byte ``end`` (seekable; no ``fileno``, so
+    the reader does not read past ``end`` by its own means)."""
+
+    def __init__(self, path: str, end: int | None):
+        self._f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed with this stream
+        self._end = end
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        return self._f.seek(pos, whence)
+
+    def tell(self) -> int:
+        return self._f.tell()
+
+    def readinto(self, b) -> int:
+        n = len(b)
+        if self._end is not None:
+            n = max(0, min(n, self._end - self._f.tell()))
+        return self._f.readinto(memoryview(b)[:n]) if n else 0
+
+    def close(self) -> None:
+        self._f.close()
+        super().close()
+
+
+def threads_of(client: Any) -> int:
+    """The worker threads of the Dask ``client``'s cluster (ranges need two or more)."""
+    return sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
+
+
+def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes] | None:
+    """(format, head) when ``sf`` is to be read in ranges: a local uncompressed file of at
+    least ``size`` bytes the manifest does not know (by path or by content)."""
+    from ..errors import LogferryError
+    from ..reader import detect_head, open_input, open_raw
+    from ..usage.ingester import Ingester
+
+    if sf.remote or sf.compressed or sf.size is None or sf.size < size:
+        return None
+    writer = LakeWriter(job.manifest, None, "")
+    try:
+        if Ingester(writer).identify(sf)[0] is not None:
+            return None
+        stream, head, codec = open_input(open_raw(sf.path))
+        stream.close()
+        if codec is not None or writer.find_by_content(head) is not None:
+            return None
+        return job.format or detect_head(head, sf.path, codec).format, head
+    except (OSError, LogferryError):
+        return None  # (read whole, the file's error is its result as before)
+
+
+def starts(path: str, size: int, block: int) -> list[int]:
+    """The ranges' first bytes: the single reader's cuts (``logferry.parallel``), empty
+    ranges (no line ends in their block) dropped."""
+    from ..parallel import _range_start
+
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        cuts = [_range_start(fd, 0, k, block) for k in range(max(1, -(-size // block)))]
+    finally:
+        os.close(fd)
+    return sorted(set(cuts))
+
+
+def scan_range(path: str, start: int, end: int) -> tuple[int, list[tuple[int, bytes]], bytes]:
+    """A worker's task: the line feeds in bytes ``start``..``end`` (whole lines), its
+    directive lines (numbered from 1 in the range) and its first line."""
+    with open(path, "rb") as f:
+        f.seek(start)
+        data = f.read(end - start)
+    found: list[tuple[int, bytes]] = []
+    _collect_directives(data, 0, found, b"")
+    return count_newlines(data), found, data[: data.find(b"\n") + 1]
+
+
+def spans(cuts: list[int], scans: list[tuple[int, list[tuple[int, bytes]], bytes]]) -> list[Span]:
+    """Each range with its first line number and every directive line before it, replayed
+    as its header: the reader then knows all earlier ``#Fields`` (which W3C lines that no
+    longer match the current one are matched against) with the dates in force at each
+    (``scans``: :func:`scan_range` of every range but the last)."""
+    out, line, seen = [Span(cuts[0], cuts[1] if len(cuts) > 1 else None)], 0, []
+    title = scans[0][2] if scans else b""
+    for k, (count, found, _first) in enumerate(scans, 1):
+        seen.extend((line + n, text) for n, text in found)
+        line += count
+        out.append(Span(cuts[k], cuts[k + 1] if k + 1 < len(cuts) else None, line,
+                        b"".join(t for _, t in seen), title, [n for n, _ in seen]))
+    return out
+
+
+def read_range(job: Any, sf: SourceFile, fmt: str, head: bytes, span: Span) -> Pending | FileResult:
+    """A worker's task: range ``span`` of ``sf`` into data files, as a read of its own."""
+    from pyiceberg.io import load_file_io
+
+    from ..errors import LogferryError
+    from ..usage.ingester import Ingester
+
+    reg = None
+    if span.line:  # (range 0 is a new file's read; the others resume as a grown file's)
+        reg = LakeRegistered(0, "", 0, sf.path, fmt, sf.size, span.start, span.line, 0, 0, 0, 0, False,
+                             sf.dev, sf.ino, None, None, None, span.line, span.start, span.header,
+                             span.title, None)
+    io_ = load_file_io(job.io_props, job.warehouse)
+    writer = LakeWriter([reg] if reg else [], io_, f"{job.warehouse}/{NAMESPACE}")
+    if reg is not None:
+        writer.relabel = span.relabel
+    ing = Ingester(writer, format=fmt, options=job.options)
+    try:
+        res = ing._load(sf, fmt, None, reg, head=head, raw=_Bounded(sf.path, span.end))
+    except Exception as e:
+        msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}"
+        return FileResult(sf.path, "error", format=fmt, message=msg)
+    if not writer.done:
+        return FileResult(sf.path, "error", format=fmt, message=f"bytes {span.start}-: {res.message}")
+    writer.done[-1].result = res
+    return writer.done[-1]
+
+
+def merge(sf: SourceFile, fmt: str, parts: list[Pending | FileResult], at: list[Span]) -> Pending | FileResult:
+    """The ranges' reads as one read to commit: one manifest entry listing each range's
+    read; a FileResult (an error, nothing to commit) unless they meet line for line."""
+    bad = next((p for p in parts if not isinstance(p, Pending)), None)
+    if bad is not None:
+        return bad
+    for k, p in enumerate(parts):
+        m, nxt = p.mark, at[k + 1].line if k + 1 < len(at) else None
+        if (m is None or p.first_line != at[k].line + 1 or m.error is not None
+                or (nxt is not None and (m.lines != nxt or m.partial_tail))):
+            return FileResult(sf.path, "error", format=fmt,
+                              message=f"the range at byte {at[k].start} did not end where the next begins")
+    marks = [p.mark for p in parts]
+    first_ts = [m.first_ts for m in marks if m.first_ts is not None]
+    last_ts = [m.last_ts for m in marks if m.last_ts is not None]
+    m = dataclasses.replace(
+        marks[-1], grown=False, first_ts=min(first_ts, default=None), last_ts=max(last_ts, default=None),
+        **{f: sum(getattr(x, f) for x in marks)
+           for f in ("records", "bad_rows", "directives", "blank", "conversion_errors")})
+    data: dict[str, list[str]] = {}
+    for p in parts:
+        for table, paths in p.data.items():
+            data.setdefault(table, []).extend(paths)
+    last = parts[-1]
+    res = FileResult(sf.path, "new", None, fmt, lines=m.lines, records=m.records, bad_rows=m.bad_rows,
+                     orders=sum(p.result.orders for p in parts))
+    return Pending(sf.path, last.read_id, last.first_line, None, parts[0].entry, m, data, result=res,
+                   ranges=[{"read_id": p.read_id, "first_line": p.first_line, "last_line": p.mark.lines}
+                           for p in parts[:-1]])
+
+
+def submit(client: Any, job: Any, sf: SourceFile, fmt: str, head: bytes, block: int) -> Any:
+    """Scan and read ``sf`` in ranges on the cluster; the futures of its range reads and
+    the spans (the scans are waited for: they give each range its line numbers), or None
+    when it is to be read whole after all."""
+    cuts = starts(sf.path, sf.size, block)
+    scans = client.gather([client.submit(scan_range, sf.path, a, b, pure=False)
+                           for a, b in zip(cuts, cuts[1:])])
+    if sum(len(t) for _n, found, _f in scans for _l, t in found) > _MAX_HEADER:
+        return None  # (directives everywhere: read whole, as one read)
+    at = spans(cuts, scans)
+    return [client.submit(read_range, job, sf, fmt, head, s, pure=False) for s in at], at

@@ -1,0 +1,166 @@
+"""A large file read in byte ranges on a real Dask LocalCluster (2 worker processes) into
+the lake (pyiceberg's SQLite catalog): the same rows, line numbers, bad rows and manifest
+counts as a one-process ingest into the DuckDB file; nothing added twice; a grown file read
+on; W3C ``#Fields`` changes mid-file; killed runs repaired.  The range size is set small
+(``LOGFERRY_LAKE_RANGE_BYTES``) so the files stay small."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from tests.test_lake import cli, clf, manifest, report
+
+pytest.importorskip("pyiceberg")
+distributed = pytest.importorskip("distributed")
+
+RANGE = 2048
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as c:
+        yield c.scheduler_address
+
+
+@pytest.fixture(autouse=True)
+def small_ranges(monkeypatch):
+    monkeypatch.setenv("LOGFERRY_LAKE_RANGE_BYTES", str(RANGE))
+
+
+def w3c_log(path, n: int = 240) -> str:
+    """A W3C log whose ``#Fields`` change every 70 lines (columns added, dropped and
+    reordered), with bad lines, blank lines, a directive cut by no range in particular and
+    a last line without its end."""
+    heads = ["date time c-ip cs-method cs-uri-stem sc-status sc-bytes cs-host",
+             "date time cs-host c-ip cs-method cs-uri-stem sc-bytes sc-status time-taken",
+             "date time c-ip cs-method cs-uri-stem sc-status cs-host"]
+    out = ["#Software: test\n"]
+    for i in range(n):
+        if i % 70 == 0:
+            out.append(f"#Fields: {heads[i // 70 % 3]}\n")
+        f = heads[i // 70 % 3].split()
+        v = {"date": "2024-03-01", "time": f"{i // 60 % 24:02d}:{i % 60:02d}:00", "c-ip": f"10.0.0.{i % 9}",
+             "cs-method": "GET", "cs-uri-stem": f"/p{i % 11}", "sc-status": str(200 + i % 4),
+             "sc-bytes": str(100 + i), "time-taken": str(i % 50), "cs-host": f"s{i % 3}.example"}
+        out.append(" ".join(v[k] for k in f) + "\n")
+        if i % 37 == 5:
+            out.append("not a w3c line at all\n")
+        if i % 53 == 7:
+            out.append("\n")
+    out.append("2024-03-01 23:59:00 10.0.0.1 GET /end 200")
+    path.write_text("".join(out))
+    return str(path)
+
+
+def clf_log(path, n: int = 200) -> str:
+    path.write_bytes(b"".join(clf(i, f"h{i % 2}.example") + (b"junk\n" if i % 41 == 3 else b"")
+                              for i in range(n)))
+    return str(path)
+
+
+@pytest.fixture
+def big(tmp_path):
+    files = [w3c_log(tmp_path / "u_ex.log"), clf_log(tmp_path / "access.log")]
+    assert all(os.path.getsize(f) > 4 * RANGE for f in files)
+    return files
+
+
+_ROWS = {"requests": "file_id, line_number, host, path, status, bytes_sent, duration_ms, timestamp",
+         "bad_rows": "file_id, line_number, raw, reason",
+         "files": "file_id, path, lines, records, bad_rows, directives, blank, partial_tail, bytes, "
+                  "anchor_line, anchor_off, decode(header) AS header, ingests, first_timestamp, last_timestamp"}
+
+
+def rows(where: str, store) -> dict:
+    out = {t: cli("sql", where, store, "--json", f"SELECT {c} FROM {t} ORDER BY ALL").stdout.splitlines()
+           for t, c in _ROWS.items()}
+    assert all(out.values())
+    return out
+
+
+def test_a_file_read_in_ranges_is_the_one_process_ingest(tmp_path, big, cluster):
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", *big, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", *big, "--db", db)
+    assert s["new"] == 2
+    assert rows("--lake", lake) == rows("--db", db)
+    assert report("--lake", lake) == report("--db", db)
+    for r in manifest(str(lake)):
+        reads = r["reads"]
+        assert len(reads) > 3  # read in ranges, one read each, meeting line for line
+        assert reads[0]["first_line"] == 1 and reads[-1]["last_line"] == r["lines"]
+        assert all(a["last_line"] + 1 == b["first_line"] for a, b in zip(reads, reads[1:]))
+        assert r["records"] + r["bad_rows"] + r["directives"] + r["blank"] == r["lines"]
+
+
+def test_again_adds_nothing_and_a_grown_file_is_read_on(tmp_path, big, cluster):
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for f in big:
+        cli("ingest", f, "--lake", lake, "--cluster", cluster)
+        cli("ingest", f, "--db", db)
+    again = json.loads(cli("ingest", *big, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    assert (again["new"], again["grown"], again["records"], again["bad_rows"]) == (0, 0, 0, 0)
+    with open(big[0], "a") as f:  # the unfinished last line ends, then more lines
+        f.write(" 7 s1.example\n2024-03-01 23:59:30 10.0.0.2 GET /more 200 s2.example\n")
+    with open(big[1], "ab") as f:
+        f.write(b"".join(clf(i, "h3.example") for i in range(300, 340)))
+    grown = json.loads(cli("ingest", *big, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", *big, "--db", db)
+    assert grown["grown"] == 2
+    for r in manifest(str(lake)):  # the ranges' reads, then the grown part's (one task)
+        reads = r["reads"]
+        assert len(reads) > 4 and all(a["last_line"] + 1 == b["first_line"] for a, b in zip(reads, reads[1:]))
+    assert rows("--lake", lake) == rows("--db", db)
+    q = "SELECT count(*) AS n, count(DISTINCT (file_id, line_number)) AS d FROM requests"
+    n = json.loads(cli("sql", "--lake", lake, "--json", q).stdout)
+    assert n["n"] == n["d"] == json.loads(cli("sql", "--db", db, "--json", q).stdout)["n"]
+
+
+@pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.ranges:merge"])
+def test_a_ranged_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, big, cluster, where):
+    """SIGKILL after the ranges' data files are written (before the driver merged them), or
+    between the data files' commit and the manifest's: the next run stores every row once."""
+    mod, attr = where.split(":")
+    code = (f"import os, signal, sys, importlib; m = importlib.import_module({mod!r}); "
+            f"setattr(m, {attr!r}, lambda *a, **k: os.kill(os.getpid(), signal.SIGKILL)); "
+            "from logferry.cli import main; sys.argv[0] = 'logferry'; main()")
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    p = subprocess.run([sys.executable, "-c", code, "ingest", *big, "--lake", str(lake), "--cluster", cluster],
+                       capture_output=True, env=dict(os.environ))
+    assert p.returncode == -9, p.stderr.decode()[-2000:]
+    s = json.loads(cli("ingest", *big, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", *big, "--db", db)
+    assert s["new"] == 2 and all(len(r["reads"]) > 3 for r in manifest(str(lake)))
+    assert rows("--lake", lake) == rows("--db", db)
+    assert report("--lake", lake) == report("--db", db)
+
+
+def test_ranges_that_do_not_meet_are_not_committed_and_the_file_is_read_whole(tmp_path, big, cluster, monkeypatch):
+    """A range numbered one line off (as a line counted differently would be): the driver
+    sees the ranges do not meet, commits none of them, deletes their data files and reads
+    the file whole."""
+    from logferry.lake import ranges
+    from logferry.lake.tables import Lake, Where
+
+    real = ranges.spans
+
+    def off_by_one(*a):
+        out = real(*a)
+        out[2].line += 1
+        return out
+
+    monkeypatch.setattr(ranges, "spans", off_by_one)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", *big, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", *big, "--db", db)
+    assert s["new"] == 2 and [len(r["reads"]) for r in manifest(str(lake))] == [1, 1]
+    assert rows("--lake", lake) == rows("--db", db)
+    table = Lake(Where.of(str(lake))).table("requests")
+    planned = {t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()}
+    on_disk = {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")}
+    assert on_disk == planned
