@@ -512,3 +512,17 @@ def test_a_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, logs, where
     db = tmp_path / "u.duckdb"
     cli("ingest", *logs, "--db", db)
     assert report("--lake", lake) == report("--db", db)
+
+
+def test_lake_connections_draw_no_progress_bar_on_stdout(tmp_path, logs):
+    """DuckDB draws a progress bar on stdout during a statement of over two seconds (seen
+    before `lake status --json` on a 20M-row lake: the JSON came after a bar). Every
+    connection the lake opens has it off."""
+    from logferry.lake.query import connect_lake
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    cli("ingest", *logs, "--lake", lake)
+    con = connect_lake(Lake(Where.of(str(lake))), None)
+    for c in (con, con.cursor()):  # (the dashboard queries through cursors)
+        assert c.execute("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]

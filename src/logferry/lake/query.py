@@ -40,11 +40,9 @@ def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = N
     """An in-memory DuckDB database over the lake's rows for the report ``params``'
     filters (None: every row); pruned to a site, ``params.span`` gets the whole span."""
     site, since, until = (params.site, params.since, params.until) if params is not None else (None,) * 3
-    import duckdb
+    from ..usage.db import duck, migrate
 
-    from ..usage.db import migrate
-
-    con = duckdb.connect(":memory:")
+    con = duck()
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET TimeZone = 'UTC'")
@@ -214,10 +212,11 @@ def _us(con: duckdb.DuckDBPyConnection, name: str, val: Any) -> int:
 def rollup_rows(lake: Lake, params: Any) -> list[dict[str, Any]]:
     """The rollup rows the manifest counts, for ``params``' site and hours (an hour counts
     when it starts in [since, until))."""
-    import duckdb
     from pyiceberg.expressions import AlwaysTrue, And, EqualTo, GreaterThanOrEqual, LessThan
 
-    con = duckdb.connect()
+    from ..usage.db import duck
+
+    con = duck()
     con.execute("SET TimeZone = 'UTC'")
     f: Any = AlwaysTrue() if params.site is None else EqualTo("lake_site", params.site)
     for name, val, op in (("since", params.since, GreaterThanOrEqual), ("until", params.until, LessThan)):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import itertools
 import os
 import re
 from dataclasses import dataclass
@@ -238,7 +239,7 @@ def submit(client: Any, job: Any, sf: SourceFile, fmt: str, head: bytes, block: 
     when it is to be read whole after all."""
     cuts = starts(sf.path, sf.size, block)
     scans = client.gather([client.submit(scan_range, sf.path, a, b, pure=False)
-                           for a, b in zip(cuts, cuts[1:])])
+                           for a, b in itertools.pairwise(cuts)])
     if sum(len(t) for _n, found, _f in scans for _l, t in found) > _MAX_HEADER:
         return None  # (directives everywhere: read whole, as one read)
     at = spans(cuts, scans)

@@ -72,9 +72,9 @@ class Rollup:
 
     def _con(self) -> Any:
         if self.duck is None:  # one in-memory DuckDB for the read's batches (one thread)
-            import duckdb
+            from ..usage.db import duck
 
-            self.duck = duckdb.connect(config={"threads": 1})
+            self.duck = duck(config={"threads": 1})
         return self.duck
 
     def __getstate__(self) -> dict[str, Any]:

@@ -12,8 +12,8 @@ import dataclasses
 import secrets
 import time
 import urllib.parse
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np

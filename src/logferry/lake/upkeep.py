@@ -46,11 +46,10 @@ def _counted(lake: Lake) -> pa.Table:
 
 def _is_counted(rows: pa.Table, counted: pa.Table) -> pa.Array:
     """Which of ``rows`` (read_id, line_number) a counted read holds."""
-    import duckdb
-
+    from ..usage.db import duck
     from ..usage.reports import _arrow
 
-    con = duckdb.connect()
+    con = duck()
     con.register("q", rows.select(["read_id", "line_number"]).append_column(
         "_i", pa.array(np.arange(rows.num_rows, dtype=np.int64))))
     con.register("m", counted)

@@ -174,9 +174,9 @@ def check_tz(tz: str) -> str:
 
 @functools.cache
 def _duckdb_zones() -> frozenset[str]:
-    import duckdb
+    from .db import duck
 
-    con = duckdb.connect()
+    con = duck()
     try:
         return frozenset(r[0] for r in con.execute("SELECT name FROM pg_timezone_names()").fetchall())
     finally:

@@ -158,18 +158,30 @@ def is_locked(e: BaseException) -> bool:
     return "Could not set lock" in str(e)
 
 
+def duck(database: str = ":memory:", *, read_only: bool = False,
+         config: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection as logferry opens every one: DuckDB's progress bar, which it
+    draws on standard output during a statement of over two seconds, stays off, so
+    stdout carries only the command's own output (``--json``, ``sql`` CSV)."""
+    import duckdb
+
+    con = duckdb.connect(database, read_only=read_only, config=config or {})
+    con.execute("SET enable_progress_bar = false")
+    return con
+
+
 def open_now(p: str, read_only: bool) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection to ``p``, no waiting (DuckDB's lock error when it is held)."""
     import duckdb
 
     try:
-        return duckdb.connect(p, read_only=read_only)
+        return duck(p, read_only=read_only)
     except duckdb.ConnectionException as e:
         if not (read_only and "different configuration" in str(e)):
             raise
         # this process already has the file open for writing (a follower in the console's
         # process): a connection to that same database instance is how to read it
-        return duckdb.connect(p)
+        return duck(p)
 
 
 def _open_waiting(p: str) -> duckdb.DuckDBPyConnection:

@@ -38,7 +38,9 @@ NULL = "null"
 def _con() -> duckdb.DuckDBPyConnection:
     con = getattr(_local, "con", None)
     if con is None:
-        con = duckdb.connect()
+        from ..usage.db import duck
+
+        con = duck()
         con.execute("SET TimeZone='UTC'")
         con.execute("SET threads=2")
         _local.con = con
