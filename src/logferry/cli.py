@@ -82,6 +82,8 @@ class Group(click.Group):
             raise click.exceptions.Exit(130) from e
         except click.UsageError as e:
             raise _one_line(e) from e
+        except LogferryError as e:  # (the net under every command: one line, never a traceback)
+            fail(str(e))
 
 
 #: modules that add command groups: each defines register(app)

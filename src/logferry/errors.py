@@ -55,6 +55,10 @@ class MissingExtraError(InputError):
         )
 
 
+class ResourceError(LogferryError):
+    """The work needs more memory or disk than it may use."""
+
+
 class ConfigError(LogferryError):
     """Invalid configuration or arguments."""
 

@@ -255,9 +255,38 @@ def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
     return warnings
 
 
-def _arrow(rel: duckdb.DuckDBPyRelation):
+def _arrow(rel: duckdb.DuckDBPyRelation, con: duckdb.DuckDBPyConnection | None = None):
+    """``rel``'s rows as an Arrow table.  With ``con``, a query that does not fit the
+    connection's memory limit runs once more under :func:`roomy_limit`: aggregates spill
+    to disk, but exact percentiles hold every value of their group (20M latencies: ~256
+    MiB at once), and a report on a big database would otherwise fail."""
     f = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
-    return f()
+    if con is None:
+        return f()
+    try:
+        return f()
+    except duckdb.OutOfMemoryException:
+        pass
+    old = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    con.execute(f"SET memory_limit = '{roomy_limit()}'")
+    try:
+        return f()
+    except duckdb.OutOfMemoryException as e:
+        from ...errors import ResourceError
+
+        raise ResourceError(f"a report query needs more memory than {roomy_limit()} (a quarter of this "
+                            f"machine's): {str(e).splitlines()[0]}") from None
+    finally:
+        con.execute(f"SET memory_limit = '{old}'")
+
+
+def roomy_limit() -> str:
+    """A quarter of the machine's memory (at least 1 GB): the limit a report query that
+    does not fit :data:`REPORT_MEMORY_LIMIT` gets for its second try."""
+    import os
+
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    return f"{max(1024, total // 4 // 2**20)}MB"
 
 
 def run_report(con: duckdb.DuckDBPyConnection, rep: ReportSQL, plain: bool = False) -> dict[str, Any]:
@@ -268,7 +297,7 @@ def run_report(con: duckdb.DuckDBPyConnection, rep: ReportSQL, plain: bool = Fal
     sections: dict[str, list[dict[str, Any]]] = {}
     columns: dict[str, list[str]] = {}
     for name, sql in rep.sections:
-        t = _arrow(con.sql(sql))
+        t = _arrow(con.sql(sql), con)
         columns[name] = t.column_names
         sections[name] = plain_rows(t) if plain else t.to_pylist()
     return {"title": rep.title, "description": rep.description, "columns": columns,
