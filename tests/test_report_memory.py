@@ -44,3 +44,19 @@ def test_a_report_that_does_not_fit_even_then_is_one_line_and_exit_2(tmp_path, m
     r = CliRunner().invoke(app, ["report", "--db", str(db), "--json", "--only", "performance"])
     assert r.exit_code == 0, r.output
     assert '"requests": 1500000' in r.output
+
+
+def test_a_dashboard_that_does_not_fit_runs_again_with_more():
+    """serve --lake's dashboard over every site of a 20M-row lake ran out of memory in the
+    cube (in-memory connection, 256 MB): UsageSource runs it again with more."""
+    from logferry.usage.source import roomy
+
+    con = duckdb.connect()
+    con.execute("SET memory_limit = '8MB'")
+    calls = []
+
+    def work():
+        calls.append(1)
+        return _arrow(con.sql(Q)).to_pylist()
+
+    assert roomy(con, work) == [{"q": [999999.5, 1799999.1]}] and len(calls) == 2

@@ -13,6 +13,21 @@ from datetime import UTC, datetime
 from typing import Any
 
 
+def roomy(con: Any, work: Any) -> Any:
+    """``work()`` on ``con``; when it does not fit the connection's memory limit (a
+    dashboard over tens of millions of rows), once more with a quarter of the machine's
+    memory (:func:`~logferry.usage.reports.roomy_limit`)."""
+    import duckdb
+
+    from .reports import roomy_limit
+
+    try:
+        return work()
+    except duckdb.OutOfMemoryException:
+        con.execute(f"SET memory_limit = '{roomy_limit()}'")
+        return work()
+
+
 def shown(location: str) -> str:
     """``location`` as the console shows it: a URL without user, password, query or
     fragment (``s3://key:secret@bucket/lake?x=y`` -> ``s3://bucket/lake``)."""
@@ -83,7 +98,7 @@ class UsageSource:
         filters = filters or Filters()
         params = self._lake_params(filters, allowed_sites) if self.kind == "lake" else None
         with self.connect(params) as con:
-            data = dashboard_data(con, filters, allowed_sites=allowed_sites, params=params)
+            data = roomy(con, lambda: dashboard_data(con, filters, allowed_sites=allowed_sites, params=params))
         if params is not None and params.site is not None and allowed_sites is None:
             # (pruned to one site: the site choices are every site's, as the database lists them)
             data["choices"]["sites"] = self._lake_sites()
