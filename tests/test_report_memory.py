@@ -49,7 +49,7 @@ def test_a_report_that_does_not_fit_even_then_is_one_line_and_exit_2(tmp_path, m
 def test_a_dashboard_that_does_not_fit_runs_again_with_more():
     """serve --lake's dashboard over every site of a 20M-row lake ran out of memory in the
     cube (in-memory connection, 256 MB): UsageSource runs it again with more."""
-    from logferry.usage.source import roomy
+    from logferry.usage.reports import roomy
 
     con = duckdb.connect()
     con.execute("SET memory_limit = '8MB'")

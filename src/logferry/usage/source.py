@@ -13,21 +13,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def roomy(con: Any, work: Any) -> Any:
-    """``work()`` on ``con``; when it does not fit the connection's memory limit (a
-    dashboard over tens of millions of rows), once more with a quarter of the machine's
-    memory (:func:`~logferry.usage.reports.roomy_limit`)."""
-    import duckdb
-
-    from .reports import roomy_limit
-
-    try:
-        return work()
-    except duckdb.OutOfMemoryException:
-        con.execute(f"SET memory_limit = '{roomy_limit()}'")
-        return work()
-
-
 def shown(location: str) -> str:
     """``location`` as the console shows it: a URL without user, password, query or
     fragment (``s3://key:secret@bucket/lake?x=y`` -> ``s3://bucket/lake``)."""
@@ -94,6 +79,7 @@ class UsageSource:
     def dashboard(self, filters: Any = None, *, allowed_sites: list[str] | None = None) -> dict[str, Any]:
         """The dashboard's data for ``filters``, scoped to ``allowed_sites`` (a token's)."""
         from .dashboard import Filters, dashboard_data
+        from .reports import roomy
 
         filters = filters or Filters()
         params = self._lake_params(filters, allowed_sites) if self.kind == "lake" else None

@@ -256,21 +256,25 @@ def prepare(con: duckdb.DuckDBPyConnection, params: Params) -> list[str]:
 
 
 def _arrow(rel: duckdb.DuckDBPyRelation, con: duckdb.DuckDBPyConnection | None = None):
-    """``rel``'s rows as an Arrow table.  With ``con``, a query that does not fit the
-    connection's memory limit runs once more under :func:`roomy_limit`: aggregates spill
-    to disk, but exact percentiles hold every value of their group (20M latencies: ~256
-    MiB at once), and a report on a big database would otherwise fail."""
+    """``rel``'s rows as an Arrow table; with ``con``, through :func:`roomy`."""
     f = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table
-    if con is None:
-        return f()
+    return f() if con is None else roomy(con, f)
+
+
+def roomy(con: duckdb.DuckDBPyConnection, work: Any) -> Any:
+    """``work()`` on ``con``; when it does not fit the connection's memory limit, once more
+    under :func:`roomy_limit`, then the limit as it was.  Aggregates spill to disk, but
+    exact percentiles hold every value of their group (20M latencies: ~256 MiB at once)
+    and a dashboard's cube over tens of millions of rows outgrows 256 MB: a report on a big
+    database would otherwise fail."""
     try:
-        return f()
+        return work()
     except duckdb.OutOfMemoryException:
         pass
     old = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     con.execute(f"SET memory_limit = '{roomy_limit()}'")
     try:
-        return f()
+        return work()
     except duckdb.OutOfMemoryException as e:
         from ...errors import ResourceError
 
