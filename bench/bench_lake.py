@@ -88,6 +88,7 @@ def main() -> None:
     print(f"report --lake --site W3SVC1 ({total // a.sites:,} rows): {dt:.2f} s (CPU {c:.2f} s)")
     dt, _, c = timed(["report", "--lake", str(lake), "--rollups", "--json"])
     print(f"report --lake --rollups (every site): {dt:.2f} s (CPU {c:.2f} s)")
+    (work / "db.duckdb").unlink(missing_ok=True)  # (a --work folder kept from a run before)
     dt, _, c = timed(["ingest", *logs, "--db", str(work / "db.duckdb"), "--quiet"])
     print(f"for comparison, ingest --db: {dt:.2f} s, CPU {c:.1f} s = {total / c:,.0f} lines per CPU second")
     dt, _, c = timed(["report", "--db", str(work / "db.duckdb"), "--site", "W3SVC1", "--json"])

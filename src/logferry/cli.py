@@ -17,6 +17,24 @@ from collections.abc import Iterable
 # threads.  (Set before anything imports numpy: the package's __init__ does not.)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
+
+def _few_malloc_arenas() -> None:
+    """glibc gives threads that allocate their own malloc arenas (up to 8 per core), and the
+    buffers Arrow, DuckDB and Python free stay spread over them: one process ingesting 100
+    files into the lake crept from ~420 to ~600 MB.  Two arenas hold it at ~430 MB at the
+    same speed.  The variable reaches child processes (Dask's workers); ``mallopt`` sets
+    this one, which read the variable before Python started."""
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").mallopt(-8, int(os.environ["MALLOC_ARENA_MAX"]))  # M_ARENA_MAX
+    except (OSError, AttributeError, ValueError):  # not glibc, or a value that is not a number
+        pass
+
+
+_few_malloc_arenas()
+
 import click  # noqa: E402
 
 from . import __version__  # noqa: E402
