@@ -16,24 +16,11 @@ from collections.abc import Iterable
 # does no linear algebra, and on a small machine those threads take CPU from the parser
 # threads.  (Set before anything imports numpy: the package's __init__ does not.)
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-
-
-def _few_malloc_arenas() -> None:
-    """glibc gives threads that allocate their own malloc arenas (up to 8 per core), and the
-    buffers Arrow, DuckDB and Python free stay spread over them: one process ingesting 100
-    files into the lake crept from ~420 to ~600 MB.  Two arenas hold it at ~430 MB at the
-    same speed.  The variable reaches child processes (Dask's workers); ``mallopt`` sets
-    this one, which read the variable before Python started."""
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
-    try:
-        import ctypes
-
-        ctypes.CDLL("libc.so.6").mallopt(-8, int(os.environ["MALLOC_ARENA_MAX"]))  # M_ARENA_MAX
-    except (OSError, AttributeError, ValueError):  # not glibc, or a value that is not a number
-        pass
-
-
-_few_malloc_arenas()
+# glibc gives threads that allocate their own malloc arenas (up to 8 per core), and the
+# buffers Arrow, DuckDB and Python free stay spread over them: one process ingesting 100
+# files into the lake crept from ~420 to ~600 MB; two arenas hold it at ~430 MB at the same
+# speed.  The variable reaches child processes (Dask's workers); _tune_malloc sets this one.
+os.environ.setdefault("MALLOC_ARENA_MAX", "2")
 
 import click  # noqa: E402
 
@@ -419,7 +406,7 @@ def _skip_pandas_probe() -> None:
 
 
 #: glibc mallopt parameters (malloc.h)
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, M_ARENA_MAX = -1, -3, -8
 
 
 def _tune_malloc() -> None:
@@ -428,7 +415,9 @@ def _tune_malloc() -> None:
     kernel and faulting fresh zeroed pages in for the next chunk: blocks of up to 32 MB
     come from the heap, and up to 128 MB of free heap is kept.  A third of the page
     faults and about 8% less CPU on a large file; peak memory is about the same (the
-    blocks are reused, not added).  glibc only, in the command's own process only."""
+    blocks are reused, not added).  glibc only, in the command's own process only.  And
+    at most ``MALLOC_ARENA_MAX`` arenas (set on import; glibc read the variable before
+    Python started)."""
     try:
         import ctypes
 
@@ -437,6 +426,8 @@ def _tune_malloc() -> None:
         return
     mallopt(M_MMAP_THRESHOLD, 32 << 20)  # (glibc's upper limit on 64-bit)
     mallopt(M_TRIM_THRESHOLD, 128 << 20)
+    if os.environ["MALLOC_ARENA_MAX"].isdecimal():
+        mallopt(M_ARENA_MAX, int(os.environ["MALLOC_ARENA_MAX"]))
 
 
 def _only_help(args: list[str]) -> bool:
