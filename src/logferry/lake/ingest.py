@@ -11,7 +11,7 @@ running Dask scheduler (``tcp://host:8786``); neither: this process.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +22,7 @@ from ..usage.results import FileResult, IngestSummary
 from . import ranges
 from .commit import commit, load_manifest
 from .store import LakeRegistered, LakeWriter, Pending
-from .tables import NAMESPACE, Lake, Where, io_properties
+from .tables import NAMESPACE, Lake, io_properties
 
 #: reads committed together at most (one manifest commit each batch)
 _COMMIT_BATCH = 64
@@ -176,16 +176,3 @@ def dask_client(workers: int | None, cluster: str | None) -> Iterator[Any]:
         if local is not None:
             local.close()
 
-
-def ingest_paths(paths: Iterable[str], location: str, *, catalog: str | None = None,
-                 **kw: Any) -> IngestSummary:
-    """Expand ``paths`` and ingest them into the lake at ``location`` (created if needed)."""
-    from ..usage.ingester import expand_inputs
-
-    errors: list[tuple[str, str]] = []
-    files = expand_inputs(list(paths), errors)
-    with dask_client(kw.pop("workers", None), kw.pop("cluster", None)) as client:
-        lake = Lake(Where.of(location, catalog), create=True)
-        summary = ingest_lake(lake, files, client=client, **kw)
-    summary.files[:0] = [FileResult(p, "error", message=m) for p, m in errors]
-    return summary

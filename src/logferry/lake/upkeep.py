@@ -37,9 +37,10 @@ def parse_age(text: str) -> dt.timedelta:
     return dt.timedelta(days=n) if m.group(2) == "d" else dt.timedelta(hours=n)
 
 
-def _counted(lake: Lake) -> pa.Table:
-    """(read_id, first_line, last_line) of every read the manifest counts."""
-    reads = [r for row in manifest_rows(lake) for r in row["reads"] or []]
+def _counted(lake: Lake, rows: list[dict[str, Any]] | None = None) -> pa.Table:
+    """(read_id, first_line, last_line) of every read the manifest (its ``rows``, when
+    read already) counts."""
+    reads = [r for row in (manifest_rows(lake) if rows is None else rows) for r in row["reads"] or []]
     return pa.Table.from_pylist(reads, pa.schema([("read_id", pa.int64()), ("first_line", pa.int64()),
                                                   ("last_line", pa.int64())]))
 
@@ -62,7 +63,8 @@ def _is_counted(rows: pa.Table, counted: pa.Table) -> pa.Array:
 
 def status(lake: Lake) -> dict[str, Any]:
     out: dict[str, Any] = {"location": lake.where.location, "tables": {}}
-    counted = _counted(lake)
+    manifest = manifest_rows(lake)
+    counted = _counted(lake, manifest)
     orphans = 0
     for name in (*_tables(lake), "files", "rollups"):
         t = lake.table(name)
@@ -76,9 +78,8 @@ def status(lake: Lake) -> dict[str, Any]:
         if name in ROW_TABLES and files is not None:
             rows = t.scan(selected_fields=("read_id", "line_number")).to_arrow()
             orphans += rows.num_rows - int(pc.sum(_is_counted(rows, counted)).as_py() or 0)
-    rows = manifest_rows(lake)
-    out.update(files=len(rows), orphan_rows=orphans,
-               **{k: sum(r[k] for r in rows) for k in ("lines", "records", "bad_rows")})
+    out.update(files=len(manifest), orphan_rows=orphans,
+               **{k: sum(r[k] for r in manifest) for k in ("lines", "records", "bad_rows")})
     return out
 
 
