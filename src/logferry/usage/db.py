@@ -148,7 +148,7 @@ def connect_shared(path: str | os.PathLike, **kw: Any) -> duckdb.DuckDBPyConnect
         return connect(path, **kw)
     except (duckdb.IOException, duckdb.ConnectionException) as e:
         # (or this process reads it already: the alert rules between two commits)
-        if not (is_locked(e) or "different configuration" in str(e)):
+        if not is_held(e):
             raise
     return connect(path, read_only=True, **kw)
 
@@ -156,6 +156,12 @@ def connect_shared(path: str | os.PathLike, **kw: Any) -> duckdb.DuckDBPyConnect
 def is_locked(e: BaseException) -> bool:
     """``e`` says another process holds the database file."""
     return "Could not set lock" in str(e)
+
+
+def is_held(e: BaseException) -> bool:
+    """``e`` says the file is held: by another process (its lock), or by this one opened
+    the other way (read-only against read-write)."""
+    return is_locked(e) or "different configuration" in str(e)
 
 
 def duck(database: str = ":memory:", *, read_only: bool = False,

@@ -194,7 +194,7 @@ class Follower:
                 con = dbm.open_now(self.db_path, False)
             except (duckdb.IOException, duckdb.ConnectionException) as e:
                 # (locked by a reader, or this process has it open read-only: the console)
-                if not (dbm.is_locked(e) or "different configuration" in str(e)):
+                if not dbm.is_held(e):
                     raise
                 if not wait:
                     return None
@@ -206,22 +206,20 @@ class Follower:
 
     def _bind(self, con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
         """Store through ``con`` from now on; returns the settings to put back."""
-        from .ingester import Ingester, _apply_settings
+        from .ingester import Ingester
 
         exclude = [] if self.db_path == ":memory:" else [self.db_path, self.db_path + ".wal"]
         self.ing = Ingester(con, format=self.format, options=self.options, exclude=exclude)
         self.ing._committed = (0, 0)
         self.con = con
-        return _apply_settings(con, self.ing.settings)
+        return self.ing.store.apply_settings()
 
     def _unbind(self, con: duckdb.DuckDBPyConnection, saved: dict[str, Any] | None) -> None:
-        from .ingester import _apply_settings
-
         if self._con is None:
             con.close()
             return
         try:
-            _apply_settings(con, saved or {})
+            self.ing.store.apply_settings(saved or {})
         except Exception:  # the database may be gone with the process
             pass
 

@@ -25,14 +25,14 @@ from ..errors import LogferryError
 from ..reader import detect_head, open_input, open_raw
 from ..sources import SourceFile, expand, match_files
 from . import db as dbm
-from .duckstore import DuckStore, FileMark, _apply_settings
+from .duckstore import DuckStore, FileMark
 from .reading import CommitGroups, FileRead, cpus, ingest_threads, read_options, tracker_mask
 from .results import FileResult, IngestSummary
 
 if TYPE_CHECKING:  # imported where used (see db.py)
     import duckdb
 
-__all__ = ["INGEST_MEMORY_LIMIT", "FileResult", "IngestSummary", "Ingester", "_apply_settings",
+__all__ = ["INGEST_MEMORY_LIMIT", "FileResult", "IngestSummary", "Ingester",
            "expand_inputs", "ingest", "ingest_threads"]
 
 _BAD_FLUSH = 5000
