@@ -22,7 +22,7 @@ class FileDestination(FsspecDestination):
     def _connect(self, url: str, options: dict[str, Any]):
         from fsspec.implementations.local import LocalFileSystem
 
-        path = url[len("file://"):] if url.startswith("file://") else url
+        path = url.removeprefix("file://")
         path = os.path.abspath(os.path.expanduser(path))
         return LocalFileSystem(), path  # the directory is created by the first put
 

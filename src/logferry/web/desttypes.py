@@ -189,7 +189,7 @@ def decompose(url: str, options: dict[str, Any]) -> dict[str, Any]:
             if f.name in options:
                 out[f.name] = str(options[f.name])
         elif t == "folder":
-            out["path"] = url[len("file://"):] if url.startswith("file://") else url
+            out["path"] = url.removeprefix("file://")
         elif f.where == "bucket":
             out["bucket"] = u.netloc if u else ""
         elif f.where == "prefix":

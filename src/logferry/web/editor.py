@@ -119,7 +119,7 @@ def _resolved(loaded, url: str, opts: dict[str, Any], reveal: bool = True) -> tu
 def _folder(url: str) -> str | None:
     """Why a folder cannot be tested (None when it can): Test connection creates nothing
     and reads no path relative to where the console runs."""
-    path = url[len("file://"):] if url.startswith("file://") else url
+    path = url.removeprefix("file://")
     if not os.path.isabs(path):
         return f"{path!r} is not an absolute path"
     if not os.path.isdir(path):
@@ -137,8 +137,9 @@ def test_connection(loaded, url: str, opts: dict[str, Any], reveal: bool = True)
     probe = f".logferry-probe-{uuid.uuid4().hex[:12]}"
     secrets: dict[str, Any] = {}
     step = "configure"
-    if scheme_of(url) == "file" and _folder(url):
-        return {"ok": False, "dest": url, "step": "find the folder", "error": _folder(url)}
+    why = _folder(url) if scheme_of(url) == "file" else None
+    if why:
+        return {"ok": False, "dest": url, "step": "find the folder", "error": why}
     try:
         resolved, secrets = _resolved(loaded, url, opts, reveal)
         step = "connect"

@@ -59,7 +59,7 @@ def place(url: str, opts: dict[str, Any] | None) -> tuple:
     s = scheme_of(url)
     u = urlsplit(url) if "://" in url else urlsplit("")
     if s == "file":  # a folder's place is the folder
-        server = os.path.normpath(url[len("file://"):] if url.startswith("file://") else url)
+        server = os.path.normpath(url.removeprefix("file://"))
     else:
         server = u.netloc
     rest = tuple(sorted((k, str(v)) for k, v in (opts or {}).items()
@@ -138,12 +138,12 @@ def source_allowed(src: str, loaded: Loaded) -> bool:
     allowed = roots(loaded, "source_roots")
     if "://" in src and not src.startswith("file://"):
         return url_allowed(src, allowed)
-    path = src[len("file://"):] if src.startswith("file://") else src
+    path = src.removeprefix("file://")
     return local_path_allowed(path, allowed, protected(loaded))
 
 
 def folder_allowed(url: str, loaded: Loaded) -> bool:
-    path = url[len("file://"):] if url.startswith("file://") else url
+    path = url.removeprefix("file://")
     return local_path_allowed(path, roots(loaded, "dest_roots"), protected(loaded))
 
 
