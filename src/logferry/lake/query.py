@@ -42,6 +42,7 @@ def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = N
     site, since, until = (params.site, params.since, params.until) if params is not None else (None,) * 3
     from ..usage.db import duck, migrate
 
+    lake = lake.reader()  # (each table loaded once, at the snapshot first seen)
     con = duck()
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -66,18 +67,18 @@ def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = N
 def _rows(con: duckdb.DuckDBPyConnection, lake: Lake, name: str) -> None:
     """The usage database's table ``name``: the counted rows of the lake's (Snowplow's
     tables, which the database creates with its first event, only once the lake has some)."""
-    from .tables import NAMESPACE
-
-    if not lake.catalog.table_exists((NAMESPACE, name)):  # (a lake from before the table)
+    table = lake.find(name)
+    if table is None:  # (a lake from before the table)
         return
-    scan = lake.table(name).scan()
+    scan = table.scan()
+    tasks = list(scan.plan_files())
     if name in _SNOWPLOW:
-        if not any(True for _ in scan.plan_files()):
+        if not tasks:
             return
         con.register("_lake_empty", _SNOWPLOW[name]().empty_table())
         con.execute(f"CREATE TABLE {name} AS SELECT * FROM _lake_empty")
         con.unregister("_lake_empty")
-    _view(con, name, f"{_source(con, lake, scan, name)} q {_COUNTED}")
+    _view(con, name, f"{_source(con, lake, scan, name, tasks)} q {_COUNTED}")
 
 
 def _events_schema() -> pa.Schema:
@@ -118,13 +119,14 @@ def _view(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
     con.execute(f"CREATE VIEW {table} AS SELECT {sel} FROM {source}")
 
 
-def _source(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any, name: str) -> str:
-    """A FROM item with ``scan``'s rows: its planned data files read in place
-    (``read_parquet``), but those with delete files (or all of them where no fsspec file
-    system reaches the storage) copied through pyiceberg's reader, which applies them."""
+def _source(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any, name: str, tasks: list[Any] | None = None) -> str:
+    """A FROM item with ``scan``'s rows (of its planned ``tasks``, when planned already):
+    the data files read in place (``read_parquet``), but those with delete files (or all of
+    them where no fsspec file system reaches the storage) copied through pyiceberg's
+    reader, which applies them."""
     import duckdb
 
-    tasks = list(scan.plan_files())
+    tasks = list(scan.plan_files()) if tasks is None else tasks
     paths = [t.file.file_path for t in tasks]
     copied = [t for t in tasks if t.delete_files] if _filesystems(con, lake, paths) else tasks
     gone = {t.file.file_path for t in copied}
@@ -175,13 +177,60 @@ def _filesystems(con: duckdb.DuckDBPyConnection, lake: Lake, paths: list[str]) -
 
 
 def _span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any) -> tuple[Any, Any]:
-    """The span of every site's counted rows in since/until (one column read)."""
+    """The span of every site's counted rows in since/until: the data files' timestamp
+    bounds where they are exact (:func:`_file_span`), the timestamps of the other files'
+    counted rows read."""
     from ..usage.reports import SPAN_SQL
 
     for name in ("since", "until"):
         con.execute(f"SET VARIABLE {name} = (SELECT {name} FROM _lake.filter)")
-    table = f"(SELECT q.\"timestamp\" FROM {_source(con, lake, scan, 'span')} q {_COUNTED})"
-    return con.execute(SPAN_SQL.format(table=table)).fetchall()[0]
+    reads = {r: (a, b) for r, a, b in con.execute("SELECT read_id, first_line, last_line FROM _lake.reads").fetchall()}
+    window = con.execute("SELECT epoch_us(since), epoch_us(until) FROM _lake.filter").fetchall()[0]
+    ids = {n: scan.table_metadata.schema().find_field(n) for n in ("timestamp", "read_id", "line_number")}
+    spans = [(t, _file_span(t, ids, reads, window)) for t in scan.plan_files()]
+    rest, known = [t for t, b in spans if b is None], [x for _t, b in spans if b for x in b]
+    parts = ["SELECT make_timestamp(x)::TIMESTAMPTZ AS \"timestamp\" FROM unnest(CAST(? AS BIGINT[])) AS b(x)"]
+    if rest:
+        parts.append(f"SELECT q.\"timestamp\" FROM {_source(con, lake, scan, 'span', rest)} q {_COUNTED}")
+    table = f"({' UNION ALL '.join(parts)})"
+    return con.execute(SPAN_SQL.format(table=table), [known]).fetchall()[0]
+
+
+def _file_span(task: Any, ids: dict[str, Any], reads: dict[int, tuple[int, int]],
+               window: tuple[int | None, int | None]) -> tuple[int, ...] | None:
+    """A data file's timestamp bounds (epoch microseconds) when they are its counted rows'
+    and wholly in since/until; () when it has no such row; None where its rows are to be
+    read.  Exact when every row of the file counts: no delete
+    files, one read's rows (the file's read_id bounds are equal) in its line range (a
+    re-read last line, uncounted in the earlier read, falls outside it); a compacted file
+    of several reads is read."""
+    from pyiceberg.conversions import from_bytes
+
+    f = task.file
+    if task.delete_files:
+        return None
+    lo, hi = f.lower_bounds or {}, f.upper_bounds or {}
+
+    def bounds(name: str) -> tuple[int, int] | None:
+        fld = ids[name]
+        if fld.field_id not in lo or fld.field_id not in hi:
+            return None
+        return from_bytes(fld.field_type, lo[fld.field_id]), from_bytes(fld.field_type, hi[fld.field_id])
+
+    rid, lines, ts = bounds("read_id"), bounds("line_number"), bounds("timestamp")
+    if rid is None or rid[0] != rid[1] or rid[0] not in reads or lines is None:
+        return None
+    first, last = reads[rid[0]]
+    if lines[0] < first or lines[1] > last:
+        return None
+    if ts is None:  # (no timestamp at all, or no statistics)
+        return () if (f.null_value_counts or {}).get(ids["timestamp"].field_id) == f.record_count else None
+    since, until = window
+    if (until is not None and ts[0] >= until) or (since is not None and ts[1] < since):
+        return ()
+    if (since is not None and ts[0] < since) or (until is not None and ts[1] >= until):
+        return None
+    return ts
 
 
 def _prune(con: duckdb.DuckDBPyConnection, site: str | None, since: Any, until: Any) -> Any:

@@ -152,10 +152,12 @@ class Where:
 
 
 class Lake:
-    """An open lake: ``table(name)`` loads a table's current metadata."""
+    """An open lake: ``table(name)`` loads a table's current metadata (each call anew; a
+    :meth:`reader`'s once)."""
 
     def __init__(self, where: Where, *, create: bool = False):
         self.where = where
+        self._tables: dict[str, Table | None] | None = None  # (a reader's loaded tables)
         f = where.catalog_file
         if f is not None and not os.path.exists(f):
             if not create:
@@ -168,7 +170,36 @@ class Lake:
             self._create()
 
     def table(self, name: str) -> Table:
-        return self.catalog.load_table((NAMESPACE, name))
+        t = self.find(name) if self._tables is not None else self.catalog.load_table((NAMESPACE, name))
+        if t is None:
+            from pyiceberg.exceptions import NoSuchTableError
+
+            raise NoSuchTableError(f"{NAMESPACE}.{name}")
+        return t
+
+    def find(self, name: str) -> Table | None:
+        """The table, None where the lake lacks it (one from before the table was added)."""
+        from pyiceberg.exceptions import NoSuchTableError
+
+        if self._tables is not None and name in self._tables:
+            return self._tables[name]
+        try:
+            t = self.catalog.load_table((NAMESPACE, name))
+        except NoSuchTableError:
+            t = None
+        if self._tables is not None:
+            self._tables[name] = t
+        return t
+
+    def reader(self) -> Lake:
+        """This lake for one reader (a connection): each table loaded at its first use and
+        kept, so the reader's tables stay at the snapshots it first saw and none is loaded
+        twice.  (The console opens one per request: each sees the last commit.)"""
+        import copy
+
+        r = copy.copy(self)
+        r._tables = {}
+        return r
 
     def _create(self) -> None:
         from pyiceberg.exceptions import (
