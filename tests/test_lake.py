@@ -526,3 +526,69 @@ def test_lake_connections_draw_no_progress_bar_on_stdout(tmp_path, logs):
     con = connect_lake(Lake(Where.of(str(lake))), None)
     for c in (con, con.cursor()):  # (the dashboard queries through cursors)
         assert c.execute("SELECT current_setting('enable_progress_bar')").fetchall() == [(False,)]
+
+
+def _uncounted_rows_and_bounds(lake: str) -> list[tuple]:
+    """For each requests data file whose timestamp bounds the span takes: (its rows the
+    manifest does not count, whether its bounds are its rows' min and max); and a None
+    for each file that is read instead."""
+    import duckdb
+
+    from logferry.lake.query import _file_span
+    from logferry.lake.tables import Lake, Where
+
+    reader = Lake(Where.of(lake)).reader()
+    reads = {r["read_id"]: (r["first_line"], r["last_line"]) for row in manifest(lake) for r in row["reads"]}
+    scan = reader.table("requests").scan()
+    ids = {n: scan.table_metadata.schema().find_field(n) for n in ("timestamp", "read_id", "line_number")}
+    out = []
+    for task in scan.plan_files():
+        b = _file_span(task, ids, reads, (None, None))
+        if b is None:
+            out.append(None)
+            continue
+        rows = duckdb.sql(f"SELECT read_id, line_number, epoch_us(\"timestamp\") FROM "
+                          f"read_parquet('{task.file.file_path.removeprefix('file://')}')").fetchall()
+        uncounted = [r for r in rows if r[0] not in reads or not reads[r[0]][0] <= r[1] <= reads[r[0]][1]]
+        ts = [r[2] for r in rows if r[2] is not None]
+        out.append((len(uncounted), b == (min(ts), max(ts)) if ts else b == ()))
+    return out
+
+
+def test_a_sites_report_spans_the_counted_rows_of_every_site(tmp_path, monkeypatch):
+    """A site's report buckets its charts by the span of every site's counted rows, as the
+    database does.  The lake takes it from the data files' timestamp bounds only where every
+    row of the file counts: not from the rows of a run killed before its manifest commit
+    (a week later here), a re-read last line, or a compacted file of several reads."""
+    from logferry.lake import commit as cm
+    from logferry.lake import upkeep
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    late = vhost_log(tmp_path / "late.log", hosts=("c.example",), n=20, day=9)
+
+    def killed(*a, **kw):
+        raise KeyboardInterrupt  # the data files are in, the manifest is not
+
+    monkeypatch.setattr(cm, "_commit_manifest", killed)
+    cli("ingest", late, "--lake", lake, ok=False)
+    monkeypatch.undo()
+    logs = [vhost_log(tmp_path / "one.log", day=1), vhost_log(tmp_path / "two.log", hosts=("c.example",), day=2)]
+    grow = tmp_path / "grow.log"
+    vhost_log(grow, n=10, extra=b'10.0.0.1 - - [01/Mar/2024:10:00:00 +0000] "GET /x HTTP/1.1" 200 1')
+    for _ in range(2):
+        cli("ingest", *logs, grow, "--lake", lake)
+        cli("ingest", *logs, grow, "--db", db)
+        with open(grow, "ab") as f:  # the last line ends, then more lines
+            f.write(b'2 "-" "x"\n' + clf(99, "a.example"))
+    files = _uncounted_rows_and_bounds(str(lake))
+    assert None in files and any(f is not None for f in files)  # (some bounds taken, some files read)
+    assert all(f == (0, True) for f in files if f is not None), files
+    for args in ((), ("--since", "2024-03-01T12:00"), ("--until", "2024-03-02T06:00")):
+        want = report("--db", db, "--site", "a.example", *args)
+        assert report("--lake", lake, "--site", "a.example", *args) == want, args
+        if not args:  # (two days: 15-minute points; with the uncounted day 9, 60-minute ones)
+            assert want["params"]["chart_bucket_minutes"] == 15
+    monkeypatch.setattr(upkeep, "GRACE_SECONDS", 0)
+    cli("lake", "compact", lake)  # (the grown file's two reads share a partition's file now)
+    assert all(f == (0, True) for f in _uncounted_rows_and_bounds(str(lake)) if f is not None)
+    assert report("--lake", lake, "--site", "a.example") == report("--db", db, "--site", "a.example")
