@@ -212,3 +212,30 @@ def test_the_dashboard_served_from_the_config_lake_in_chromium(page, stores):
     finally:
         code, out = srv.stop(timeout=30)
     assert code == 0, out
+
+
+def test_a_dashboard_request_loads_each_table_once_and_sees_the_next_commit(stores):
+    """One request for a site loads each table of the lake once (the manifest is read by
+    its connection only: the site choices take its counted reads), and the next request
+    loads them again: it sees what was committed meanwhile."""
+    from collections import Counter
+
+    from logferry.usage.dashboard import Filters
+
+    src = UsageSource.lake(str(stores.lake))
+    loads: Counter = Counter()
+    real = src._lake.catalog.load_table
+
+    def counted(ident):
+        loads[ident[1]] += 1
+        return real(ident)
+
+    src._lake.catalog.load_table = counted
+    first = src.dashboard(Filters(sites=["B"]))
+    assert loads and set(loads.values()) == {1}, loads
+    assert first["choices"]["sites"] == ["A", "B", "C"]
+    cli("ingest", iis(stores.tmp / "u_ex240303.log", 30, 3, sites=("B", "D")), "--lake", stores.lake)
+    again = src.dashboard(Filters(sites=["B"]))
+    assert loads["files"] == 2 and again["choices"]["sites"] == ["A", "B", "C", "D"]
+    assert again["reports"]["summary"]["sections"]["totals"][0]["requests"] == (
+        first["reports"]["summary"]["sections"]["totals"][0]["requests"] + 15)

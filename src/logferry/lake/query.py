@@ -184,7 +184,7 @@ def _span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any) -> tuple[Any, A
 
     for name in ("since", "until"):
         con.execute(f"SET VARIABLE {name} = (SELECT {name} FROM _lake.filter)")
-    reads = {r: (a, b) for r, a, b in con.execute("SELECT read_id, first_line, last_line FROM _lake.reads").fetchall()}
+    reads = counted_reads(con)
     window = con.execute("SELECT epoch_us(since), epoch_us(until) FROM _lake.filter").fetchall()[0]
     ids = {n: scan.table_metadata.schema().find_field(n) for n in ("timestamp", "read_id", "line_number")}
     spans = [(t, _file_span(t, ids, reads, window)) for t in scan.plan_files()]
@@ -258,9 +258,14 @@ def _us(con: duckdb.DuckDBPyConnection, name: str, val: Any) -> int:
         raise ConfigError(f"--{name} {val!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00)") from e
 
 
-def rollup_rows(lake: Lake, params: Any) -> list[dict[str, Any]]:
-    """The rollup rows the manifest counts, for ``params``' site and hours (an hour counts
-    when it starts in [since, until))."""
+def counted_reads(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[int, int]]:
+    """The reads a lake connection's manifest counts: read id -> (first line, last line)."""
+    return {r: (a, b) for r, a, b in con.execute("SELECT read_id, first_line, last_line FROM _lake.reads").fetchall()}
+
+
+def rollup_rows(lake: Lake, params: Any, reads: dict[int, tuple[int, int]] | None = None) -> list[dict[str, Any]]:
+    """The rollup rows the manifest (or ``reads``: a connection's :func:`counted_reads`)
+    counts, for ``params``' site and hours (an hour counts when it starts in [since, until))."""
     from pyiceberg.expressions import AlwaysTrue, And, EqualTo, GreaterThanOrEqual, LessThan
 
     from ..usage.db import duck
@@ -271,8 +276,9 @@ def rollup_rows(lake: Lake, params: Any) -> list[dict[str, Any]]:
     for name, val, op in (("since", params.since, GreaterThanOrEqual), ("until", params.until, LessThan)):
         if val is not None:
             f = And(f, op("hour", _us(con, name, val)))
-    reads = {r["read_id"]: (r["first_line"], r["last_line"]) for row in lake.table("files").scan(
-        selected_fields=("reads",)).to_arrow().column("reads").to_pylist() for r in row or []}
+    if reads is None:
+        reads = {r["read_id"]: (r["first_line"], r["last_line"]) for row in lake.table("files").scan(
+            selected_fields=("reads",)).to_arrow().column("reads").to_pylist() for r in row or []}
     t = lake.table("rollups").scan(row_filter=f).to_arrow()
     rows = t.cast(pa.schema([pa.field("hour", pa.int64()) if x.name == "hour" else x for x in t.schema]))
     return [r for r in rows.to_pylist() if r["read_id"] in reads

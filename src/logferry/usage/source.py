@@ -85,9 +85,12 @@ class UsageSource:
         params = self._lake_params(filters, allowed_sites) if self.kind == "lake" else None
         with self.connect(params) as con:
             data = roomy(con, lambda: dashboard_data(con, filters, allowed_sites=allowed_sites, params=params))
-        if params is not None and params.site is not None and allowed_sites is None:
-            # (pruned to one site: the site choices are every site's, as the database lists them)
-            data["choices"]["sites"] = self._lake_sites()
+            if params is not None and params.site is not None and allowed_sites is None:
+                # (pruned to one site: the site choices are every site's, as the database
+                # lists them; the rollups the connection's manifest counts)
+                from ..lake.query import counted_reads
+
+                data["choices"]["sites"] = self._lake_sites(counted_reads(con))
         return data
 
     @staticmethod
@@ -101,12 +104,12 @@ class UsageSource:
         site = one[0] if one is not None and len(one) == 1 else None
         return Params(since=filters.since, until=filters.until, site=site)
 
-    def _lake_sites(self) -> list[str]:
-        """Every site with counted rows (the rollups' sites: site, else host), as the
-        dashboard lists them."""
+    def _lake_sites(self, reads: dict[int, tuple[int, int]]) -> list[str]:
+        """Every site with counted rows (the rollups' sites: site, else host; ``reads``: the
+        connection's counted reads), as the dashboard lists them."""
         from ..lake.query import rollup_rows
         from .dashboard import MAX_SITE_CHOICES
         from .reports import Params
 
-        sites = {r["lake_site"] for r in rollup_rows(self._lake, Params()) if r["lake_site"] is not None}
+        sites = {r["lake_site"] for r in rollup_rows(self._lake, Params(), reads) if r["lake_site"] is not None}
         return sorted(sites)[:MAX_SITE_CHOICES]
