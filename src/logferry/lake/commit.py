@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from ..usage.results import FileResult
 from .store import LakeRegistered, Pending
-from .tables import FILES, TABLES, Lake
+from .tables import FILES, PARTITIONS, Lake
 
 _TS_COLS = ("first_timestamp", "last_timestamp", "ingested_at", "updated_at")
 #: the manifest with its times as epoch microseconds (how rows are compared and built)
@@ -72,7 +72,7 @@ def commit(lake: Lake, reads: list[Pending]) -> None:
     if not reads:
         return
     ids = ",".join(str(p.read_id) for p in reads)
-    for name in TABLES:
+    for name in PARTITIONS:
         paths = [f for p in reads for f in p.data.get(name, ())]
         if paths:
             with lake.table(name).transaction() as tx:

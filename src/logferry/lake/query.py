@@ -184,7 +184,7 @@ def _span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any) -> tuple[Any, A
 
     for name in ("since", "until"):
         con.execute(f"SET VARIABLE {name} = (SELECT {name} FROM _lake.filter)")
-    reads = counted_reads(con)
+    reads = {r: (a, b) for r, a, b in con.execute("SELECT read_id, first_line, last_line FROM _lake.reads").fetchall()}
     window = con.execute("SELECT epoch_us(since), epoch_us(until) FROM _lake.filter").fetchall()[0]
     ids = {n: scan.table_metadata.schema().find_field(n) for n in ("timestamp", "read_id", "line_number")}
     spans = [(t, _file_span(t, ids, reads, window)) for t in scan.plan_files()]
@@ -258,14 +258,22 @@ def _us(con: duckdb.DuckDBPyConnection, name: str, val: Any) -> int:
         raise ConfigError(f"--{name} {val!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00)") from e
 
 
-def counted_reads(con: duckdb.DuckDBPyConnection) -> dict[int, tuple[int, int]]:
-    """The reads a lake connection's manifest counts: read id -> (first line, last line)."""
-    return {r: (a, b) for r, a, b in con.execute("SELECT read_id, first_line, last_line FROM _lake.reads").fetchall()}
+def counted_sites(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[str]:
+    """Every site (site, else host) of the rollup rows a lake connection's manifest counts."""
+    t = lake.table("rollups").scan(selected_fields=("lake_site", "read_id", "line_number")).to_arrow()
+    con.register("_lake_rollups", t)
+    try:
+        return [s for (s,) in con.execute(
+            "SELECT DISTINCT q.lake_site FROM _lake_rollups q JOIN _lake.reads m ON q.read_id = m.read_id AND "
+            "(q.line_number IS NULL OR q.line_number BETWEEN m.first_line AND m.last_line) "
+            "WHERE q.lake_site IS NOT NULL ORDER BY 1").fetchall()]
+    finally:
+        con.unregister("_lake_rollups")
 
 
-def rollup_rows(lake: Lake, params: Any, reads: dict[int, tuple[int, int]] | None = None) -> list[dict[str, Any]]:
-    """The rollup rows the manifest (or ``reads``: a connection's :func:`counted_reads`)
-    counts, for ``params``' site and hours (an hour counts when it starts in [since, until))."""
+def rollup_rows(lake: Lake, params: Any) -> list[dict[str, Any]]:
+    """The rollup rows the manifest counts, for ``params``' site and hours (an hour counts
+    when it starts in [since, until))."""
     from pyiceberg.expressions import AlwaysTrue, And, EqualTo, GreaterThanOrEqual, LessThan
 
     from ..usage.db import duck
@@ -276,9 +284,8 @@ def rollup_rows(lake: Lake, params: Any, reads: dict[int, tuple[int, int]] | Non
     for name, val, op in (("since", params.since, GreaterThanOrEqual), ("until", params.until, LessThan)):
         if val is not None:
             f = And(f, op("hour", _us(con, name, val)))
-    if reads is None:
-        reads = {r["read_id"]: (r["first_line"], r["last_line"]) for row in lake.table("files").scan(
-            selected_fields=("reads",)).to_arrow().column("reads").to_pylist() for r in row or []}
+    reads = {r["read_id"]: (r["first_line"], r["last_line"]) for row in lake.table("files").scan(
+        selected_fields=("reads",)).to_arrow().column("reads").to_pylist() for r in row or []}
     t = lake.table("rollups").scan(row_filter=f).to_arrow()
     rows = t.cast(pa.schema([pa.field("hour", pa.int64()) if x.name == "hour" else x for x in t.schema]))
     return [r for r in rows.to_pylist() if r["read_id"] in reads

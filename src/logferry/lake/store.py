@@ -27,7 +27,7 @@ from ..usage.db import Registered
 from ..usage.duckstore import FileMark, _snowplow_hook
 from ..usage.reading import CommitGroups
 from .rollups import Rollup
-from .tables import BAD_EVENTS, BAD_ROWS, TABLES, day_column
+from .tables import day_column, schema
 
 #: rows per Parquet row group (and the most a data file's writer buffers)
 _ROW_GROUP = 128 * 1024
@@ -65,7 +65,7 @@ class _PartWriters:
 
     def __init__(self, io: Any, root: str, read_id: int, table: str):
         self.io, self.root, self.read_id, self.table = io, root, read_id, table
-        self.schema, self.day = TABLES[table][0], day_column(table)
+        self.schema, self.day = schema(table), day_column(table)
         self.open: dict[tuple[str | None, int | None], tuple[str, pq.ParquetWriter, Any]] = {}
 
     def write(self, t: pa.Table) -> None:
@@ -289,9 +289,9 @@ class LakeWriter:
         t = pa.Table.from_pylist([b.as_dict() for b in rows], schema=BAD_ROW_SCHEMA)
         t = t.append_column("read_id", pa.array(np.full(t.num_rows, read_id, np.int64)))
         t = t.append_column("ingested_at", pa.array(np.full(t.num_rows, now, np.int64)).cast(_TS))
-        schema = BAD_ROWS if table == "bad_rows" else BAD_EVENTS
+        want = schema(table)
         path = f"{self.root}/{table}/data/day={day}/{read_id:016x}.parquet"
-        self._write(t.select(schema.names).cast(schema), path)
+        self._write(t.select(want.names).cast(want), path)
         return path
 
     def _write(self, t: pa.Table, path: str) -> None:

@@ -4,6 +4,7 @@ refused, never half-read)."""
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -11,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from ..errors import ConfigError, InputError
-from ..reader import BAD_ROW_SCHEMA
 from ..schema import CANONICAL
 
 if TYPE_CHECKING:
@@ -79,28 +79,42 @@ def _events() -> pa.Schema:
     return pa.schema([*EVENTS_SCHEMA, *_KEY])
 
 
-#: Snowplow's bad events, as the usage database's ``bad_events``
-BAD_EVENTS = pa.schema([*BAD_ROW_SCHEMA, ("read_id", pa.int64()), ("ingested_at", _TS)])
+def _bad_events() -> pa.Schema:
+    """Snowplow's bad events, as the usage database's ``bad_events``."""
+    from ..reader import BAD_ROW_SCHEMA
+
+    return pa.schema([*BAD_ROW_SCHEMA, ("read_id", pa.int64()), ("ingested_at", _TS)])
+
+
 _SITE_DAY = (("lake_site", "identity", "lake_site"), ("timestamp", "day", "day"))
 _INGEST_DAY = (("ingested_at", "day", "day"),)
-#: table -> (schema, partition fields as (source column, transform name, field name))
-TABLES: dict[str, tuple[pa.Schema, tuple[tuple[str, str, str], ...]]] = {
-    "requests": (REQUESTS, _SITE_DAY),
-    "bad_rows": (BAD_ROWS, _INGEST_DAY),
-    "orders": (ORDERS, _SITE_DAY),
-    "order_items": (ORDER_ITEMS, _SITE_DAY),
-    "events": (_events(), (("lake_site", "identity", "lake_site"), ("collector_tstamp", "day", "day"))),
-    "bad_events": (BAD_EVENTS, _INGEST_DAY),
-    "files": (FILES, ()),
-    "rollups": (ROLLUPS, ()),  # small: its data files' hour and site bounds prune a scan
+#: partition fields of each table, as (source column, transform name, field name)
+PARTITIONS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "requests": _SITE_DAY, "bad_rows": _INGEST_DAY, "orders": _SITE_DAY, "order_items": _SITE_DAY,
+    "events": (("lake_site", "identity", "lake_site"), ("collector_tstamp", "day", "day")),
+    "bad_events": _INGEST_DAY, "files": (), "rollups": (),  # (rollups: small; hour and site bounds prune)
 }
+
+
+_SCHEMAS = {"requests": REQUESTS, "bad_rows": BAD_ROWS, "orders": ORDERS, "order_items": ORDER_ITEMS,
+            "files": FILES, "rollups": ROLLUPS}
+
+
+@functools.cache
+def schema(table: str) -> pa.Schema:
+    """A table's schema (Snowplow's two are made at first use: they import the readers,
+    which a report does not need)."""
+    made = {"events": _events, "bad_events": _bad_events}
+    return made[table]() if table in made else _SCHEMAS[table]
+
+
 #: the tables of rows a read stores (by read_id and line_number), but the rollups
 ROW_TABLES = ("requests", "bad_rows", "orders", "order_items", "events", "bad_events")
 
 
 def day_column(table: str) -> str | None:
     """The column a table's day partition is of (None: not partitioned by day)."""
-    return next((col for col, transform, _f in TABLES[table][1] if transform == "day"), None)
+    return next((col for col, transform, _f in PARTITIONS[table] if transform == "day"), None)
 
 
 def io_properties() -> dict[str, str]:
@@ -215,13 +229,13 @@ class Lake:
         except Exception:  # noqa: BLE001 - a SQL catalog's own UNIQUE error when another ingester won the race
             if not self.catalog.namespace_exists(NAMESPACE):
                 raise
-        for name, (schema, parts) in TABLES.items():
+        for name, parts in PARTITIONS.items():
             if self.catalog.table_exists((NAMESPACE, name)):
-                self._add_columns(name, schema)
+                self._add_columns(name, schema(name))
                 continue
             try:  # the table and its partitioning in one commit
                 with self.catalog.create_table_transaction(
-                        (NAMESPACE, name), schema=schema, properties=_table_properties(name)) as tx:
+                        (NAMESPACE, name), schema=schema(name), properties=_table_properties(name)) as tx:
                     if parts:
                         with tx.update_spec() as spec:
                             for col, transform, field in parts:
@@ -232,18 +246,18 @@ class Lake:
                 if not self.catalog.table_exists((NAMESPACE, name)):
                     raise
 
-    def _add_columns(self, name: str, schema: pa.Schema) -> None:
+    def _add_columns(self, name: str, want: pa.Schema) -> None:
         """Add the columns a table of an older lake lacks (nullable: its rows have none)."""
         from pyiceberg.exceptions import CommitFailedException
 
         t = self.table(name)
-        if set(schema.names) <= {f.name for f in t.schema().fields}:
+        if set(want.names) <= {f.name for f in t.schema().fields}:
             return
         try:
             with t.update_schema() as update:
-                update.union_by_name(schema)
+                update.union_by_name(want)
         except CommitFailedException:  # another ingester added them meanwhile
-            if not set(schema.names) <= {f.name for f in self.table(name).schema().fields}:
+            if not set(want.names) <= {f.name for f in self.table(name).schema().fields}:
                 raise
 
     def _check_version(self, new_ok: bool) -> bool:

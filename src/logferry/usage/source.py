@@ -87,10 +87,11 @@ class UsageSource:
             data = roomy(con, lambda: dashboard_data(con, filters, allowed_sites=allowed_sites, params=params))
             if params is not None and params.site is not None and allowed_sites is None:
                 # (pruned to one site: the site choices are every site's, as the database
-                # lists them; the rollups the connection's manifest counts)
-                from ..lake.query import counted_reads
+                # lists them: the sites of the rollups the connection's manifest counts)
+                from ..lake.query import counted_sites
+                from .dashboard import MAX_SITE_CHOICES
 
-                data["choices"]["sites"] = self._lake_sites(counted_reads(con))
+                data["choices"]["sites"] = counted_sites(con, self._lake)[:MAX_SITE_CHOICES]
         return data
 
     @staticmethod
@@ -103,13 +104,3 @@ class UsageSource:
         one = allowed_sites if allowed_sites is not None else filters.sites
         site = one[0] if one is not None and len(one) == 1 else None
         return Params(since=filters.since, until=filters.until, site=site)
-
-    def _lake_sites(self, reads: dict[int, tuple[int, int]]) -> list[str]:
-        """Every site with counted rows (the rollups' sites: site, else host; ``reads``: the
-        connection's counted reads), as the dashboard lists them."""
-        from ..lake.query import rollup_rows
-        from .dashboard import MAX_SITE_CHOICES
-        from .reports import Params
-
-        sites = {r["lake_site"] for r in rollup_rows(self._lake, Params(), reads) if r["lake_site"] is not None}
-        return sorted(sites)[:MAX_SITE_CHOICES]
