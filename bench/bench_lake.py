@@ -3,6 +3,7 @@ a per-site report from the lake, the rollups report; peak RSS and the lake's siz
 
     uv run python bench/bench_lake.py                       # ~100 files, 20M lines, 20 sites (1M rows each)
     uv run python bench/bench_lake.py --files 4 --lines 5000   # a smoke run
+    uv run python bench/bench_lake.py --reports-only WORK/lake     # the report steps on a lake made before
 
 Generated IIS logs (bench/gen.py), one site per file in turn (W3SVC1..N), each file its
 own traffic (a different seed).  Every ingest starts from an empty lake.  Figures are
@@ -57,6 +58,48 @@ def timed(args: list[str]) -> tuple[float, str, float]:
     return dt, r.stdout, cpu() - c0
 
 
+#: a warm process (imports, rules and caches paid by a first round): the second round's
+#: wall and CPU seconds of W3SVC1's report JSON on a lake connection, and of the console's
+#: /api/report data (UsageSource.dashboard: the dashboard's cube and reports)
+WARM = """
+import json, resource, sys, time
+from logferry.usage.dashboard import Filters
+from logferry.usage.reports import Params, run
+from logferry.usage.source import UsageSource
+
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+def report():
+    p = Params(site="W3SVC1")
+    with src.connect(p) as con:
+        run(con, p, plain=True)
+
+src, out = UsageSource.lake(sys.argv[1]), {}
+for name, work in (("report", report), ("dashboard", lambda: src.dashboard(Filters(sites=["W3SVC1"])))):
+    work()
+    t, c = time.perf_counter(), cpu()
+    work()
+    out[name] = [time.perf_counter() - t, cpu() - c]
+print(json.dumps(out))
+"""
+
+
+def site_reports(lake: str, rows: int) -> None:
+    """W3SVC1's report from the lake: the command (cold: a new process), the same in a warm
+    process and the console's data for the site; then the rollups report."""
+    dt, _, c = timed(["report", "--lake", lake, "--site", "W3SVC1", "--json"])
+    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(f"report --lake --site W3SVC1 ({rows:,} rows): {dt:.2f} s (CPU {c:.2f} s; peak RSS so far {rss:,.0f} MiB)")
+    r = subprocess.run([sys.executable, "-c", WARM, lake], capture_output=True, text=True, check=True)
+    w = json.loads(r.stdout)
+    print(f"  warm process: report JSON {w['report'][0]:.2f} s (CPU {w['report'][1]:.2f} s); console "
+          f"/api/report data (dashboard) {w['dashboard'][0]:.2f} s (CPU {w['dashboard'][1]:.2f} s)")
+    dt, _, c = timed(["report", "--lake", lake, "--rollups", "--json"])
+    print(f"report --lake --rollups (every site): {dt:.2f} s (CPU {c:.2f} s)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=100)
@@ -64,8 +107,13 @@ def main() -> None:
     ap.add_argument("--sites", type=int, default=20)
     ap.add_argument("--workers", default="0,1,2", help="worker counts to try (0: one process, no Dask)")
     ap.add_argument("--work", default=None, help="folder for logs and lakes (default: a temp dir)")
+    ap.add_argument("--reports-only", metavar="LAKE", default=None,
+                    help="only the per-site report steps, on this lake (read, not written)")
     a = ap.parse_args()
     gen.compile_logferry()
+    if a.reports_only:
+        site_reports(a.reports_only, a.files * a.lines // a.sites)
+        return
     work = Path(a.work or tempfile.mkdtemp(prefix="bench-lake-"))
     logs = make_logs(work, a.files, a.lines, a.sites)
     total = a.files * a.lines
@@ -84,10 +132,7 @@ def main() -> None:
     size = sum(t["bytes"] for t in st["tables"].values())
     print(f"lake: {size / 2**20:,.1f} MiB in {sum(t['data_files'] for t in st['tables'].values())} data files "
           f"({size / total:.1f} bytes per line); log bytes {sum(os.path.getsize(p) for p in logs) / 2**20:,.1f} MiB")
-    dt, _, c = timed(["report", "--lake", str(lake), "--site", "W3SVC1", "--json"])
-    print(f"report --lake --site W3SVC1 ({total // a.sites:,} rows): {dt:.2f} s (CPU {c:.2f} s)")
-    dt, _, c = timed(["report", "--lake", str(lake), "--rollups", "--json"])
-    print(f"report --lake --rollups (every site): {dt:.2f} s (CPU {c:.2f} s)")
+    site_reports(str(lake), total // a.sites)
     (work / "db.duckdb").unlink(missing_ok=True)  # (a --work folder kept from a run before)
     dt, _, c = timed(["ingest", *logs, "--db", str(work / "db.duckdb"), "--quiet"])
     print(f"for comparison, ingest --db: {dt:.2f} s, CPU {c:.1f} s = {total / c:,.0f} lines per CPU second")
