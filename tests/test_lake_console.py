@@ -304,3 +304,26 @@ def test_the_overview_page_in_chromium_lists_every_site_and_opens_its_dashboard(
     finally:
         code, out = srv.stop(timeout=30)
     assert code == 0, out
+
+
+def test_the_dashboard_on_the_lake_shows_a_new_commit_by_itself(page, stores):
+    """Live on the lake: the page looks at the lake's snapshot every 5 s and, after another
+    process commits an ingest, shows the new rows and names the new snapshot, with its
+    site filter kept."""
+    srv = Serve(stores.tmp, "--lake", str(stores.lake), "--no-scheduler")
+    try:
+        browser_login(page, srv.login)
+        page.goto(srv.base + "/dashboard?site=A,B")
+        page.wait_for_selector("body[data-ready]")
+        before = page.locator("#store").inner_text()
+        assert int(_card(page, "requests").replace(",", "")) == 334  # (A and B of the 500 lines)
+        cli("ingest", iis(stores.tmp / "u_ex240303.log", 90, 3), "--lake", stores.lake)
+        page.wait_for_function("() => document.querySelector('#store') && "
+                               f"document.querySelector('#store').innerText !== {json.dumps(before)}", timeout=30_000)
+        page.wait_for_selector("body[data-ready]")
+        assert int(_card(page, "requests").replace(",", "")) == 334 + 60
+        assert "site=A" in page.url
+        page.watch.check()
+    finally:
+        code, out = srv.stop(timeout=30)
+    assert code == 0, out

@@ -279,8 +279,9 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
                                 "`logferry serve --lake LAKE` (a lake made by `logferry ingest --lake`).")
         data = _report_data(dash, request, s)
         store = data.pop("store")
-        html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None,
-                                     status="/api/status",
+        lake = store is not None and store.get("kind") == "lake"
+        html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None or lake,
+                                     status="/api/status", snapshot=store.get("snapshot_id") if lake else None,
                                      nav=env.get_template("nav.html").render(nav=True, token=s.token.public(),
                                                                             store=store))
         return HTMLResponse(html)
