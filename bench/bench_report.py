@@ -12,6 +12,9 @@ CloudFront), each as its own process:
 - ``logferry report FILE --html`` (no database kept), and with ``--threads 1`` and
   ``--threads 2`` (``--workers``): the parallel efficiency of one file on 1 vs 2 workers
   (wall of 1 / wall of 2);
+- both tools on one core (``taskset -c 0``; GoAccess with ``-j 1``) against all cores: how
+  each scales with cores (wall on 1 core / wall on all), the figure that says what a
+  bigger machine brings;
 - ``logferry ingest FILE --db`` into a fresh database, then ``logferry report --db --html``.
 
 Wall time, CPU time (user + sys) and peak RSS (``wait4``'s rusage of each child) are printed;
@@ -27,6 +30,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,6 +137,7 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     logferry = [sys.executable, "-m", "logferry.cli"]
     found = None if args.no_goaccess else gen.goaccess(args.jobs)
+    pin = ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else None
     goaccess = found[0] if found else None
     if found:
         print(f"{found[1]} ({' '.join(goaccess)})", file=sys.stderr)
@@ -151,6 +156,7 @@ def main() -> None:
         lines = count_lines(path)
         db = work / f"{kind}.duckdb"
         ga, direct, single, multi, two = Best(), Best(), Best(), Best(), Best()
+        ga1, direct1 = Best(), Best()  # (on one core)
         for _ in range(max(1, args.repeat)):
             if goaccess:
                 warm(path)
@@ -162,6 +168,17 @@ def main() -> None:
             td, ud, rd, cd = run([*logferry, "report", str(path), "--html", str(work / f"{kind}-direct.html")])
             print(f"{kind}: logferry report FILE {td:.2f} s wall / {ud:.2f} s CPU ({rd:.0f} MiB)", file=sys.stderr)
             direct.add(td, ud, rd, cd == 0)
+            if pin:
+                if goaccess:
+                    warm(path)
+                    tg, ug, rg, cg = run([*pin, goaccess[0], str(path), "--no-global-config", "--no-progress",
+                                          *GOACCESS_FORMATS[kind], "-o", str(work / f"{kind}-goaccess1.html")])
+                    print(f"{kind}: goaccess on one core {tg:.2f} s wall / {ug:.2f} s CPU", file=sys.stderr)
+                    ga1.add(tg, ug, rg, cg == 0)
+                warm(path, logferry)
+                t1, u1, r1, c1 = run([*pin, *logferry, "report", str(path), "--html", str(work / f"{kind}-core1.html")])
+                print(f"{kind}: logferry report FILE on one core {t1:.2f} s wall / {u1:.2f} s CPU", file=sys.stderr)
+                direct1.add(t1, u1, r1, c1 == 0)
             for n_threads, best in ((1, single), (args.workers, multi)):
                 warm(path, logferry)
                 t1, u1, r1, c1 = run([*logferry, "report", "--threads", str(n_threads), str(path), "--html",
@@ -182,7 +199,8 @@ def main() -> None:
         if chart is not None:
             print(f"{kind}: dashboard ({html.stat().st_size / 1e6:.1f} MB) first chart in Chromium after {chart:.2f} s",
                   file=sys.stderr)
-        rows.append((kind, lines, path.stat().st_size, ga.v, direct.v, two.v, chart, single.v, multi.v))
+        rows.append((kind, lines, path.stat().st_size, ga.v, direct.v, two.v, chart, single.v, multi.v,
+                     ga1.v, direct1.v))
 
     def col(v, lines):
         return f"{v[0]:>8.2f}{v[1]:>8.2f}{lines / v[0]:>11,.0f}{v[2]:>6.0f}" if v else f"{'n/a':>8}{'':>25}"
@@ -192,7 +210,7 @@ def main() -> None:
 
     name = f"{found[1]} {' '.join(goaccess[1:])}" if found else "goaccess"
     print(f"\n{'':<24}{'wall s':>8}{'CPU s':>8}{'lines/s':>11}{'MiB':>6}  {'vs goaccess wall, CPU':>22}")
-    for kind, lines, size, g, d, t, chart, one, many in rows:
+    for kind, lines, size, g, d, t, chart, one, many, g1, d1 in rows:
         print(f"{kind} ({lines:,} lines, {size / 1e6:.0f} MB)")
         print(f"  {'goaccess -o report.html':<22}{col(g, lines)}  ({name})")
         print(f"  {'logferry report FILE':<22}{col(d, lines)}  {sp(d, g):>22}")
@@ -202,6 +220,9 @@ def main() -> None:
         print(f"  CPU s per million lines, report FILE: {cpm}")
         if many and one:
             print(f"  one file on 1 vs {args.workers} workers (report FILE wall): {one[0] / many[0]:.2f}x")
+        for who, a, b in (("goaccess", g1, g), ("logferry report FILE", d1, d)):
+            if a and b:
+                print(f"  {who} on 1 core vs {os.cpu_count()}: {a[0]:.2f} s / {b[0]:.2f} s wall = {a[0] / b[0]:.2f}x")
         print(f"  {'ingest + report --db':<22}{col(t, lines)}  {sp(t, g):>22}")
         if chart is not None:
             print(f"  dashboard first chart in Chromium: {chart:.2f} s")

@@ -105,3 +105,20 @@ def test_reading_commands_write_nothing(tmp_path, demo):
         r = lf("alerts", *args, "--config", str(demo / "logferry.toml"), "--state", str(state))
         assert r.returncode == 0, r.stderr
     assert not state.exists()
+
+
+def test_test_on_the_lake_finds_what_it_finds_on_the_database(demo, tmp_path):
+    """``alerts test --lake``: the same incidents and notices as on the database of the
+    same logs."""
+    pytest.importorskip("pyiceberg")
+    cfg, db, lake = demo / "logferry.toml", demo / "demo.duckdb", tmp_path / "lake"
+    r = lf("ingest", str(demo / "logs"), "--lake", str(lake), "--quiet")
+    assert r.returncode == 0, r.stderr
+    at = ("--at", "2024-03-01T10:40:00Z")
+    on_db = json.loads(lf("alerts", "test", "--all", *at, "--config", str(cfg), "--db", str(db), "--json").stdout)
+    r = lf("alerts", "test", "--all", *at, "--config", str(cfg), "--lake", str(lake), "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == on_db
+    assert sum(len(x["incidents"]) for x in on_db["rules"].values()) >= 2
+    r = lf("alerts", "test", "--all", "--config", str(cfg), "--lake", str(lake), "--db", str(db))
+    assert r.returncode == 2 and r.stderr.startswith("logferry: error: give --db") and "Traceback" not in r.stderr

@@ -101,3 +101,58 @@ def test_logferry_run_evaluates_the_rules_of_alerts_db(tmp_path):
         out, _ = p.communicate(timeout=60)
         hook.stop()
     assert p.returncode == 0 and "Traceback" not in out, out
+
+
+def test_serve_and_run_evaluate_the_rules_on_the_lake(tmp_path):
+    """With no [alerts] db, ``serve --lake`` evaluates the rules on the lake's last snapshot,
+    and ``logferry run`` on the config's [lake]: a 5xx burst in the lake is notified."""
+    import signal
+
+    import pytest
+
+    pytest.importorskip("pyiceberg")
+    hook = WebhookSink()
+    log = tmp_path / "u_ex.log"
+    now = datetime.now(UTC)
+    log.write_text(HEAD + _lines(10, 200, now - timedelta(minutes=1)) + _lines(30, 503, now))
+    old = tmp_path / "u_ex_old.log"  # (days before any rule's window: the scan leaves it out)
+    old.write_text(HEAD + _lines(50, 200, now - timedelta(days=9)))
+    r = subprocess.run([sys.executable, "-m", "logferry.cli", "ingest", str(log), str(old), "--lake",
+                        str(tmp_path / "lake"), "--quiet"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rules = ('[alerts.channels.h]\ntype = "webhook"\nurl = "{url}"\n'
+             '[alerts.rules.burst]\nkind = "error_share"\nabove_pct = 30\nmin_requests = 10\n')
+    cfg = tmp_path / "serve.toml"
+    cfg.write_text(rules.format(url=hook.url + "/serve"))
+    srv = Serve(tmp_path, "--config", str(cfg), "--lake", str(tmp_path / "lake"))
+    try:
+        until(lambda: hook.received(), timeout=60)
+        [n] = hook.received()
+        assert n["path"] == "/serve" and n["json"]["rule"] == "burst" and n["json"]["value"] == 75.0
+    finally:
+        rc, out = srv.stop(timeout=120)
+    assert rc == 0 and "Traceback" not in out, out
+    cfg = tmp_path / "run.toml"
+    cfg.write_text('state_dir = "run-state"\n[lake]\npath = "lake"\n' + rules.format(url=hook.url + "/run"))
+    p = subprocess.Popen([sys.executable, "-m", "logferry.cli", "run", "--config", str(cfg)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        until(lambda: any(x["path"] == "/run" for x in hook.received()), timeout=60)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        out, _ = p.communicate(timeout=60)
+        hook.stop()
+    assert p.returncode == 0 and "Traceback" not in out, out
+
+
+def test_a_lake_scan_for_the_rules_starts_a_day_before_the_earliest_they_read():
+    from logferry.alerts.rules import AlertsCfg as Alerts
+    from logferry.alerts.runner import _scan
+
+    rules = Alerts.model_validate({"rules": {
+        "e": {"kind": "error_share", "above_pct": 5, "window": "10m"},
+        "t": {"kind": "traffic", "below": 0.5, "window": "1h", "compare": "last_week"}}}).rules
+    now = datetime(2026, 12, 7, 12, 0, tzinfo=UTC).timestamp()
+    assert _scan(rules, now).since == datetime(2026, 11, 29, 11, 0, tzinfo=UTC)  # (a week and an hour, a day more)
+    rules["q"] = Alerts.model_validate({"rules": {"q": {"kind": "sql", "query": "SELECT 1 AS value"}}}).rules["q"]
+    assert _scan(rules, now).since is None

@@ -103,6 +103,24 @@ def test_a_site_scoped_token_sees_only_its_site_on_the_lake(stores):
     assert everyone["choices"]["sites"] == ["A", "B", "C"]
 
 
+def test_rows_without_a_site_keep_it_empty_on_the_lake_as_in_the_database(stores):
+    """Rows with a host and no site are stored in the lake's partition of their host
+    (folder site=HOST): reading them back, the site stays empty, as in the database -- a
+    token scoped to a site named as that host does not see them on the lake either."""
+    other = hosts_only(stores.tmp / "other.log", ("A", "z.example"), 40)
+    cli("ingest", other, "--lake", stores.lake)
+    cli("ingest", other, "--db", stores.db)
+    q = "SELECT site, host, count(*) AS n FROM requests GROUP BY ALL ORDER BY ALL"
+    rows = [cli("sql", store, where, "--json", q).stdout for store, where in
+            (("--lake", stores.lake), ("--db", stores.db))]
+    assert rows[0] == rows[1] and '"site": null, "host": "A"' in rows[0]
+    lake_client, lt = client_for(stores.tmp, "lake", UsageSource.lake(str(stores.lake)))
+    db_client, dt = client_for(stores.tmp, "db", UsageSource.duckdb(str(stores.db)))
+    on_lake, on_db = get(lake_client, lt["A"], "/api/report"), get(db_client, dt["A"], "/api/report")
+    assert without(on_lake, "generated_at", "store") == without(on_db, "generated_at", "store")
+    assert on_lake["reports"]["summary"]["sections"]["totals"][0]["requests"] == 167
+
+
 def test_api_status_names_the_store_and_the_lake_snapshot(stores):
     from logferry.lake.tables import Lake, Where
 
@@ -239,3 +257,100 @@ def test_a_dashboard_request_loads_each_table_once_and_sees_the_next_commit(stor
     assert loads["files"] == 2 and again["choices"]["sites"] == ["A", "B", "C", "D"]
     assert again["reports"]["summary"]["sections"]["totals"][0]["requests"] == (
         first["reports"]["summary"]["sections"]["totals"][0]["requests"] + 15)
+
+
+def hosts_only(path, hosts, n: int) -> str:
+    """A W3C log with a host (cs-host) on each line and no site column."""
+    path.write_text("#Fields: date time c-ip cs-method cs-uri-stem sc-status sc-bytes cs-host\n" + "".join(
+        f"2024-03-01 {i % 24:02d}:00:00 10.0.0.{i % 9} GET /v{i % 4} {(200, 404)[i % 2]} {10 + i} "
+        f"{hosts[i % len(hosts)]}\n" for i in range(n)))
+    return str(path)
+
+
+def test_api_overview_is_report_lake_rollups_and_a_scoped_token_sees_its_sites_only(stores):
+    """/api/overview: every site from the rollups, as ``report --lake --rollups --json``
+    gives them; a token scoped to A sees A's rows, and not a host named A of rows that
+    have no site (a W3C log without s-sitename), which the rollups keep apart."""
+    cli("ingest", hosts_only(stores.tmp / "other.log", ("A", "z.example"), 40), "--lake", stores.lake)
+    client, toks = client_for(stores.tmp, "lake", UsageSource.lake(str(stores.lake)))
+    for q, flags in (({}, ()), ({"since": "2024-03-01T06:00Z", "until": "2024-03-02T12:00Z"},
+                                ("--since", "2024-03-01T06:00Z", "--until", "2024-03-02T12:00Z"))):
+        every = get(client, toks["admin"], "/api/overview", **q)
+        want = json.loads(cli("report", "--lake", stores.lake, "--rollups", "--json", *flags).stdout)
+        assert without(every, "generated_at") == without(want, "generated_at"), q
+    every = get(client, toks["admin"], "/api/overview")
+    by_site = {s["site"]: s for s in every["sites"]}
+    assert set(by_site) == {"A", "B", "C", "z.example"}
+    mine = get(client, toks["A"], "/api/overview")
+    assert [s["site"] for s in mine["sites"]] == ["A"]
+    # (A's own rows only, as its dashboard counts them: the IIS rows of site A, not the
+    # rows whose host is A and that have no site)
+    exact = json.loads(cli("sql", "--lake", stores.lake, "--json",
+                           "SELECT count(*) AS n FROM requests WHERE site = 'A'").stdout)["n"]
+    assert mine["sites"][0]["requests"] == exact == 167 < by_site["A"]["requests"] == 187
+    dash = get(client, toks["A"], "/api/report")
+    assert dash["reports"]["summary"]["sections"]["totals"][0]["requests"] == 167
+
+
+def test_api_overview_on_a_database_says_it_needs_the_lake(stores):
+    client, toks = client_for(stores.tmp, "db", UsageSource.duckdb(str(stores.db)))
+    r = client.get("/api/overview", headers={"Authorization": f"Bearer {toks['admin']}"})
+    assert r.status_code == 409 and "--lake" in r.json()["detail"]
+    r = client.get("/api/overview", params={"since": "yesterday-ish"},
+                   headers={"Authorization": f"Bearer {toks['admin']}"})
+    assert r.status_code in (409, 422)
+
+
+def test_the_overview_page_in_chromium_lists_every_site_and_opens_its_dashboard(page, stores):
+    """The nav's Overview (shown on a lake) lists each site with the rollups' figures, the
+    site names escaped, and a site's link opens its exact dashboard."""
+    hostile = '<img+src=x+onerror="window.owned=1">&x'  # (W3C: no spaces in a field)
+    cli("ingest", hosts_only(stores.tmp / "other.log", (hostile,), 20), "--lake", stores.lake)
+    srv = Serve(stores.tmp, "--lake", str(stores.lake), "--no-scheduler")
+    try:
+        browser_login(page, srv.login)
+        page.goto(srv.base + "/")
+        page.click("#nav-overview")
+        page.wait_for_selector("#sites")
+        rows = page.locator("#sites tbody tr")
+        assert rows.count() == 4
+        want = json.loads(cli("report", "--lake", stores.lake, "--rollups", "--json").stdout)
+        for s in want["sites"]:
+            row = page.locator(f"#sites tbody tr[data-site='{s['site']}']") if s["site"] != hostile else \
+                rows.filter(has_text="onerror")
+            assert int(row.locator("td.requests").inner_text().replace(",", "")) == s["requests"]
+        assert page.evaluate("window.owned") is None  # (the name was text, not markup)
+        assert rows.filter(has_text="onerror").locator("a").inner_text() == hostile
+        page.click("#sites tbody tr[data-site='B'] a")
+        page.wait_for_selector("body[data-ready]")
+        assert "site=B" in page.url
+        assert int(_card(page, "requests").replace(",", "")) == next(
+            s["requests"] for s in want["sites"] if s["site"] == "B")
+        page.shot("overview-on-the-lake")
+        page.watch.check()
+    finally:
+        code, out = srv.stop(timeout=30)
+    assert code == 0, out
+
+
+def test_the_dashboard_on_the_lake_shows_a_new_commit_by_itself(page, stores):
+    """Live on the lake: the page looks at the lake's snapshot every 5 s and, after another
+    process commits an ingest, shows the new rows and names the new snapshot, with its
+    site filter kept."""
+    srv = Serve(stores.tmp, "--lake", str(stores.lake), "--no-scheduler")
+    try:
+        browser_login(page, srv.login)
+        page.goto(srv.base + "/dashboard?site=A,B")
+        page.wait_for_selector("body[data-ready]")
+        before = page.locator("#store").inner_text()
+        assert int(_card(page, "requests").replace(",", "")) == 334  # (A and B of the 500 lines)
+        cli("ingest", iis(stores.tmp / "u_ex240303.log", 90, 3), "--lake", stores.lake)
+        page.wait_for_function("() => document.querySelector('#store') && "
+                               f"document.querySelector('#store').innerText !== {json.dumps(before)}", timeout=30_000)
+        page.wait_for_selector("body[data-ready]")
+        assert int(_card(page, "requests").replace(",", "")) == 334 + 60
+        assert "site=A" in page.url
+        page.watch.check()
+    finally:
+        code, out = srv.stop(timeout=30)
+    assert code == 0, out

@@ -164,3 +164,22 @@ def test_ranges_that_do_not_meet_are_not_committed_and_the_file_is_read_whole(tm
     planned = {t.file.file_path.removeprefix("file://") for t in table.scan().plan_files()}
     on_disk = {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")}
     assert on_disk == planned
+
+
+def _ingester_threads() -> tuple[int | None, int, bool]:
+    """On a worker: its cores, and the parse threads and prefetch of an ingester there."""
+    from logferry.lake.ranges import worker_cores
+    from logferry.usage.ingester import Ingester
+
+    ing = Ingester(object(), cores=worker_cores())
+    return worker_cores(), ing.parse_threads, ing.prefetch
+
+
+def test_a_one_thread_worker_reads_on_one_core(cluster):
+    """A worker of one thread parses inline, without the prefetch thread a process of two
+    cores starts beside its store: two such workers keep to two cores, not three or four."""
+    from logferry.lake.ranges import worker_cores
+
+    with distributed.Client(cluster) as c:
+        assert c.submit(_ingester_threads, pure=False).result() == (1, 1, False)
+    assert worker_cores() is None  # (this process is no worker)

@@ -78,10 +78,12 @@ def _now_us() -> int:
 @click.argument("name", required=False)
 @click.option("--all", "all_", is_flag=True, help="Every rule.")
 @config_option
-@click.option("--db", help="Usage database (default: [alerts] db of the config).")
+@click.option("--db", help="Usage database (default: [alerts] db of the config, else its [lake]).")
+@click.option("--lake", help="The usage lake instead of a database: a folder or URL.")
+@click.option("--catalog", help="With --lake: its catalog, a SQLite file or SQLAlchemy URI.")
 @click.option("--at", "at", help="Evaluate at this time (ISO 8601, UTC) instead of now.")
 @click.option("--json", "as_json", is_flag=True)
-def test_cmd(name, all_, config, db, at, as_json) -> None:
+def test_cmd(name, all_, config, db, lake, catalog, at, as_json) -> None:
     """Evaluate rules on the data, sending nothing: the incidents they find over the data's
     whole time range (replayed minute by minute), then what each would send now.
 
@@ -93,6 +95,10 @@ def test_cmd(name, all_, config, db, at, as_json) -> None:
 
     if bool(name) == all_:
         _fail("give a rule NAME or --all")
+    if lake and db:
+        _fail("give --db (a DuckDB file) or --lake (the usage lake), not both")
+    if catalog and not lake:
+        _fail("--catalog applies with --lake")
     loaded = _load(config)
     rules = loaded.cfg.alerts.rules
     if name and name not in rules:
@@ -103,7 +109,7 @@ def test_cmd(name, all_, config, db, at, as_json) -> None:
         _fail(f"--at {at!r}: not an ISO 8601 time")
     at_t = at_t if at_t.tzinfo else at_t.replace(tzinfo=UTC)
     try:
-        out = test_rules(loaded, {name: rules[name]} if name else dict(rules), db, at_t)
+        out = test_rules(loaded, {name: rules[name]} if name else dict(rules), db, at_t, lake=lake, catalog=catalog)
     except LogferryError as e:
         _fail(str(e))
     if as_json:

@@ -117,6 +117,11 @@ def _params(rule, steps: list[int]) -> tuple[dict[str, Any], int]:
     return p, extra
 
 
+def reach(rule) -> float:
+    """How far before an evaluation instant the rule reads, in seconds (not ``sql``)."""
+    return _params(rule, [0])[1] / US + rule.window
+
+
 def measure(con, rule, steps: list[int]) -> list[Observation]:
     """The rule at each of ``steps`` (epoch microseconds, ascending): one query."""
     if rule.kind == "sql":

@@ -11,7 +11,9 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from .engine import Notice, evaluate
 from .notify import Dispatcher
@@ -35,9 +37,14 @@ class Runner:
     """``load()`` returns the current :class:`~logferry.config.Loaded` (re-read by the
     console when the file changes)."""
 
-    def __init__(self, load: Callable, db: str, state_dir: str | os.PathLike, *,
+    def __init__(self, load: Callable, usage: Any, state_dir: str | os.PathLike, *,
                  console_url: str = "", clock: Callable[[], float] = time.time):
-        self.load, self.db, self.clock = load, db, clock
+        """``usage``: what the rules read, a :class:`~logferry.usage.source.UsageSource`
+        (the database, or the lake's last snapshot) or a database's path."""
+        from ..usage.source import UsageSource
+
+        self.usage = usage if isinstance(usage, UsageSource) else UsageSource.duckdb(os.fspath(usage))
+        self.load, self.clock = load, clock
         self.store = Store.at(state_dir)
         self.console_url = console_url
         self._poked = threading.Event()
@@ -60,19 +67,14 @@ class Runner:
 
     def evaluate_once(self) -> list[Notice]:
         """Evaluate every rule now; notices are handed to the dispatcher."""
-        from ..usage.db import connect
-
         with self._lock:
             loaded = self.load()
             a = loaded.cfg.alerts
             if not a.rules:
                 return []
-            con = connect(self.db, read_only=True)
-            try:
-                notices = evaluate(a.rules, con, self.clock(), self.store,
-                                   console_url=a.console_url or self.console_url)
-            finally:
-                con.close()
+            now = self.clock()
+            with self.usage.connect(_scan(a.rules, now)) as con:
+                notices = evaluate(a.rules, con, now, self.store, console_url=a.console_url or self.console_url)
             self.dispatcher(loaded).submit(notices)
             return notices
 
@@ -97,17 +99,43 @@ class Runner:
             self._dispatcher.close()
 
 
+def config_lake(loaded) -> Any:
+    """The config's ``[lake]``, opened (LogferryError: not there, unreachable, newer)."""
+    from ..lake.cli import LakeArgs, from_config
+    from ..usage.source import UsageSource
+
+    args = from_config(None, LakeArgs(None, None), loaded=loaded)
+    return UsageSource.lake(args.lake, args.catalog)
+
+
+def _scan(rules: dict[str, Any], now: float) -> Any:
+    """What a lake's scan may leave out for ``rules`` at ``now``: the days before the
+    earliest any rule reads (its window and lookback, baseline or comparison day); every
+    day when a rule is ``sql`` (its query may read any row).  A database ignores it."""
+    from ..usage.reports import Params
+    from .query import reach
+
+    if any(r.kind == "sql" for r in rules.values()):
+        return Params()
+    first = now - max(reach(r) for r in rules.values()) - 86400  # (a day more: clocks, late rows)
+    return Params(since=datetime.fromtimestamp(first, UTC))
+
+
 def _stopped(stop) -> bool:
     return stop.is_set() if hasattr(stop, "is_set") else bool(stop.requested)
 
 
-def start(loaded, load: Callable, stop, *, db: str | None = None, state_dir=None,
+def start(loaded, load: Callable, stop, *, db: str | None = None, usage: Any = None, state_dir=None,
           console_url: str = "") -> Runner | None:
-    """A Runner on its own thread when there is a usage database (``db`` or ``[alerts]
-    db``); else None.  Rules added to the config later are picked up (``load``)."""
+    """A Runner on its own thread when there is a usage store: the database ``db`` or
+    ``[alerts] db``, else ``usage`` (the console's lake) or the config's ``[lake]``; else
+    None.  Rules added to the
+    config later are picked up (``load``)."""
     path = db_path(loaded, db)
-    if not path:
+    if not path and usage is None and loaded.cfg.alerts.rules and loaded.cfg.lake.path:
+        usage = config_lake(loaded)
+    if not path and usage is None:
         return None
-    r = Runner(load, path, state_dir or loaded.state_dir, console_url=console_url)
+    r = Runner(load, path or usage, state_dir or loaded.state_dir, console_url=console_url)
     threading.Thread(target=r.run, args=(stop,), name="alerts", daemon=True).start()
     return r

@@ -39,21 +39,32 @@ def rule_rows(loaded, store: Store, sites: tuple[str, ...] | None = None) -> lis
     return out
 
 
-def open_db(loaded, db: str | None):
+def open_db(loaded, db: str | None, lake: str | None = None, catalog: str | None = None):
+    """What the rules read: ``--db`` or ``[alerts] db``, else ``--lake`` or the config's
+    ``[lake]`` (its last snapshot), as a DuckDB connection."""
     from ..usage.db import connect
-    from .runner import db_path
+    from .runner import config_lake, db_path
 
-    path = db_path(loaded, db)
-    if not path:
-        raise ConfigError("no usage database: give --db or set db in [alerts]")
-    return connect(path, read_only=True)
+    path = None if lake else db_path(loaded, db)
+    if path:
+        return connect(path, read_only=True)
+    if lake:
+        from ..lake.cli import lake_connection
+
+        return lake_connection(lake, catalog, None)
+    if loaded.cfg.lake.path:
+        from ..lake.query import connect_lake
+
+        return connect_lake(config_lake(loaded)._lake)
+    raise ConfigError("no usage database: give --db or --lake, or set db in [alerts] or path in [lake]")
 
 
-def test_rules(loaded, rules: dict[str, Any], db: str | None, at: datetime) -> dict[str, Any]:
+def test_rules(loaded, rules: dict[str, Any], db: str | None, at: datetime, *, lake: str | None = None,
+               catalog: str | None = None) -> dict[str, Any]:
     """Replay ``rules`` over the data's whole time range (each minute, or ``[alerts] every``)
     in a throw-away store, then evaluate each at ``at``: nothing is sent or recorded."""
     a = loaded.cfg.alerts
-    con = open_db(loaded, db)
+    con = open_db(loaded, db, lake, catalog)
     try:
         rng = data_range(con)
         out: dict[str, Any] = {"range": [_fmt(rng[0]), _fmt(rng[1])] if rng else [None, None], "rules": {}}

@@ -48,7 +48,7 @@ def read_files(job: ReadJob, files: list[SourceFile]) -> list[Pending | FileResu
 
     io = load_file_io(job.io_props, job.warehouse)
     writer = LakeWriter(job.manifest, io, f"{job.warehouse}/{NAMESPACE}")
-    ing = Ingester(writer, format=job.format, options=job.options)
+    ing = Ingester(writer, format=job.format, options=job.options, cores=ranges.worker_cores())
     out: list[Pending | FileResult] = []
     for sf in files:
         n = len(writer.done)

@@ -131,7 +131,10 @@ def _source(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any, name: str, ta
     copied = [t for t in tasks if t.delete_files] if _filesystems(con, lake, paths) else tasks
     gone = {t.file.file_path for t in copied}
     paths = [p.removeprefix("file://") for p in paths if p not in gone]
-    parquet = f"read_parquet({duckdb.ConstantExpression(paths)}, union_by_name = true)"
+    # (no Hive partitioning: the data files' folders are named site=.../day=..., and DuckDB
+    # would take a row's site from its folder -- the partition site, the host where a row
+    # has no site -- instead of the row's own column)
+    parquet = f"read_parquet({duckdb.ConstantExpression(paths)}, union_by_name = true, hive_partitioning = false)"
     if not copied and paths:
         return parquet
     _copy(con, scan, copied, f"_lake.{name}")

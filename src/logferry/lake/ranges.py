@@ -113,6 +113,17 @@ def threads_of(client: Any) -> int:
     return sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
 
 
+def worker_cores() -> int | None:
+    """The threads of the Dask worker running this task (None: not on a worker): the
+    cores its ingester may use, so that N one-thread workers keep to N cores."""
+    try:
+        from distributed import get_worker
+
+        return get_worker().state.nthreads
+    except (ImportError, ValueError):  # (not on a worker)
+        return None
+
+
 def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes] | None:
     """(format, head) when ``sf`` is to be read in ranges: a local uncompressed file of at
     least ``size`` bytes the manifest does not know (by path or by content)."""
@@ -190,7 +201,7 @@ def read_range(job: Any, sf: SourceFile, fmt: str, head: bytes, span: Span) -> P
     writer = LakeWriter([reg] if reg else [], io_, f"{job.warehouse}/{NAMESPACE}")
     if reg is not None:
         writer.relabel = span.relabel
-    ing = Ingester(writer, format=fmt, options=job.options)
+    ing = Ingester(writer, format=fmt, options=job.options, cores=worker_cores())
     try:
         res = ing._load(sf, fmt, None, reg, head=head, raw=_Bounded(sf.path, span.end))
     except Exception as e:

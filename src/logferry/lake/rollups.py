@@ -48,8 +48,10 @@ BOUNDS = {
 #: per row of a batch: its site-hour, the visitor's register and rank, the latency bucket
 _ROW_SQL = f"""
 SELECT coalesce(site, host) AS lake_site,
+       site IS NULL AS from_host,
        epoch_us("timestamp") // 3600000000 AS hour,
-       dense_rank() OVER (ORDER BY coalesce(site, host), epoch_us("timestamp") // 3600000000) - 1 AS gid,
+       dense_rank() OVER (ORDER BY coalesce(site, host), site IS NULL, epoch_us("timestamp") // 3600000000) - 1
+         AS gid,
        CASE WHEN status BETWEEN 100 AND 599 THEN status // 100 ELSE 6 END AS cls,
        coalesce(bytes_sent, 0) AS bytes,
        "timestamp" IS NOT NULL AS has_v,
@@ -66,7 +68,7 @@ class Rollup:
     """The rollup rows of one read, added to a batch at a time."""
 
     def __init__(self) -> None:
-        self.groups: dict[tuple[str | None, int | None], dict[str, Any]] = {}
+        self.groups: dict[tuple[str | None, bool, int | None], dict[str, Any]] = {}
         self.duck: Any = None
         self.last: pa.Table | None = None  # the rows of the highest line yet (the read's last, at its end)
 
@@ -99,11 +101,11 @@ class Rollup:
         con.register("batch", t)
         t = _arrow(con.sql(_ROW_SQL))
         con.unregister("batch")
-        keys = t.group_by("gid").aggregate([("lake_site", "min"), ("hour", "min")]).to_pylist()
+        keys = t.group_by("gid").aggregate([("lake_site", "min"), ("from_host", "min"), ("hour", "min")]).to_pylist()
         gid = t.column("gid").to_numpy()
         cols = {n: t.column(n).to_numpy(zero_copy_only=False) for n in ("cls", "bytes", "has_v", "v", "lat")}
         for k in keys:
-            self._merge((k["lake_site_min"], k["hour_min"]), cols, gid == k["gid"])
+            self._merge((k["lake_site_min"], k["from_host_min"], k["hour_min"]), cols, gid == k["gid"])
 
     def _merge(self, key: tuple[Any, Any], cols: dict[str, np.ndarray], sel: np.ndarray) -> None:
         g = self.groups.get(key)
@@ -136,11 +138,11 @@ class Rollup:
             [pa.field("hour", pa.int64()) if f.name == "hour" else f for f in ROLLUPS])).cast(ROLLUPS)
 
     def _rows(self, read_id: int, line: int | None) -> list[dict[str, Any]]:
-        return [{"lake_site": site, "hour": None if h is None else int(h) * 3_600_000_000, "read_id": read_id,
-                 "line_number": line, "requests": g["requests"],
+        return [{"lake_site": site, "from_host": host, "hour": None if h is None else int(h) * 3_600_000_000,
+                 "read_id": read_id, "line_number": line, "requests": g["requests"],
                  **dict(zip(CLASSES, (int(x) for x in g["classes"]), strict=True)),
                  "bytes_sent": g["bytes_sent"], "visitors": g["hll"].tobytes(), "latency": g["latency"].tolist()}
-                for (site, h), g in self.groups.items()]
+                for (site, host, h), g in self.groups.items()]
 
 
 def _registers(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -172,14 +174,19 @@ def percentile(hist: np.ndarray, q: float) -> float | None:
     return 2 ** ((k + 0.5) / PER_DOUBLING) / 1000
 
 
-def report(lake: Any, params: Any) -> dict[str, Any]:
-    """Every site (or ``params.site``) in ``params``' hours, from the counted rollups."""
+def report(lake: Any, params: Any, scope: list[str] | None = None) -> dict[str, Any]:
+    """Every site (or ``params.site``) in ``params``' hours, from the counted rollups;
+    ``scope``: a token's sites only, as its reports see them (rows whose site column is
+    one of them: not a host of that name in rows without a site, nor a rollup written
+    before rollups said which it was)."""
     import datetime as dt
 
     from ..usage.reports import result
     from .query import rollup_rows
 
     rows = rollup_rows(lake, params)
+    if scope is not None:
+        rows = [r for r in rows if r["from_host"] is False and r["lake_site"] in scope]
     sites: dict[Any, dict[str, Any]] = {}
     for r in rows:
         s = sites.setdefault(r["lake_site"], {"requests": 0, "bytes_sent": 0, "hll": np.zeros(M, np.uint8),

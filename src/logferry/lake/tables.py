@@ -56,7 +56,8 @@ ROLLUPS = pa.schema(
     [("lake_site", pa.string()), ("hour", _TS), ("read_id", pa.int64()), ("requests", pa.int64()),
      *((c, pa.int64()) for c in ROLLUP_CLASSES), ("bytes_sent", pa.int64()),
      ("visitors", pa.binary(1 << HLL_PRECISION)), ("latency", pa.list_(pa.int64())),
-     ("line_number", pa.int64())]  # (a read's last line: its own rows; None: the read's other lines)
+     ("line_number", pa.int64()),  # (a read's last line: its own rows; None: the read's other lines)
+     ("from_host", pa.bool_())]  # (lake_site is the host: the rows have no site; None: a rollup of before)
 )
 #: the columns that say whose a row is: the read that stored it, its request's partition site
 _KEY = [("read_id", pa.int64()), ("lake_site", pa.string())]

@@ -479,8 +479,8 @@ def scheduler_loop(loaded, scheds, stop, *, clock, sleep, tick: float = 0.5, rel
 
 @config_option
 def run_cmd(config: str | None) -> None:
-    """Run every scheduled job in the foreground, and the alert rules on [alerts] db (SIGTERM
-    finishes the current object and exits)."""
+    """Run every scheduled job in the foreground, and the alert rules on [alerts] db, else on
+    the [lake] (SIGTERM finishes the current object and exits)."""
     from ..alerts.runner import start as start_alerts
 
     loaded = _load(config)

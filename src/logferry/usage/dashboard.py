@@ -484,15 +484,17 @@ def _script_json(data: Any) -> str:
 
 
 def render_dashboard(data: dict[str, Any], *, api: str | None = None, live: bool = False,
-                     status: str | None = None, title: str = "logferry report", nav: str | None = None) -> str:
+                     status: str | None = None, title: str = "logferry report", nav: str | None = None,
+                     snapshot: int | None = None) -> str:
     """One self-contained HTML page (inline script, style and data; no network unless ``api``
     is given, and then only to ``api`` and ``status``).  ``live``: the page fetches its data
-    again as new lines are stored (it looks at ``status``, the follower's, every second).
+    again as new lines are stored (it looks at ``status`` every second: the follower's lines,
+    or every 5 s the lake's snapshot, ``snapshot`` the one ``data`` was read from).
     ``nav``: markup put above the dashboard (the console's navigation, escaped by its template)."""
     from html import escape
 
     csp = CSP if api is None else CSP.replace("default-src 'none';", "default-src 'none'; connect-src 'self';")
-    conf = {"api": api, "live": bool(live), "status": status, "title": title}
+    conf = {"api": api, "live": bool(live), "status": status, "title": title, "snapshot": snapshot}
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">",

@@ -61,6 +61,7 @@ class Ingester:
         options: dict[str, Any] | None = None,
         on_bytes: Callable[[int], None] | None = None,
         exclude: Iterable[str] = (),
+        cores: int | None = None,
     ):
         self.store = con if hasattr(con, "append_requests") else DuckStore(con)
         self.con = getattr(self.store, "con", None)
@@ -69,9 +70,11 @@ class Ingester:
         self.format = format
         self.options = options or {}
         self.on_bytes = on_bytes
-        self.parse_threads = ingest_threads()[0]
+        #: ``cores``: the cores this ingester may use (default: the process's); a Dask
+        #: worker's task gets the worker's threads, so N workers use N cores, not 1.5 N
+        self.parse_threads = ingest_threads(cores)[0]
         #: parse on a background thread while the store writes (only useful with 2+ cores)
-        self.prefetch = cpus() > 1
+        self.prefetch = (cores or cpus()) > 1
         self.settings = getattr(self.store, "settings", {})
         self._committed = (0, 0)
 

@@ -46,13 +46,13 @@ def cpus() -> int:
         return os.cpu_count() or 1
 
 
-def ingest_threads() -> tuple[int, int]:
-    """(parser threads, DuckDB threads) for ingesting on this machine.
+def ingest_threads(cores: int | None = None) -> tuple[int, int]:
+    """(parser threads, DuckDB threads) for ingesting on ``cores`` (default: this process's).
 
     Parsing runs on its own thread(s) ahead of DuckDB, which converts and compresses the
     batches it pulls: on 2 cores one of each (more threads only add switching and memory).
     """
-    n = cpus()
+    n = cores or cpus()
     parse = max(1, min(4, n - 1))
     return parse, max(1, n - parse)
 

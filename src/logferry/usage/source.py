@@ -94,6 +94,20 @@ class UsageSource:
                 data["choices"]["sites"] = counted_sites(con, self._lake)[:MAX_SITE_CHOICES]
         return data
 
+    def overview(self, filters: Any = None, *, allowed_sites: list[str] | None = None) -> dict[str, Any]:
+        """Every site's traffic in ``filters``' time range from the lake's hourly rollups
+        (``report --lake --rollups``): the console's view of every tenant, a few rows per
+        site-hour read instead of the requests; ``allowed_sites``: a token's."""
+        from ..errors import ConfigError
+
+        if self.kind != "lake":
+            raise ConfigError("the overview reads a lake's hourly rollups, not a database")
+        from ..lake.rollups import report
+        from .reports import Params
+
+        since, until = (filters.since, filters.until) if filters is not None else (None, None)
+        return report(self._lake, Params(since=since, until=until), scope=allowed_sites)
+
     @staticmethod
     def _lake_params(filters: Any, allowed_sites: list[str] | None) -> Any:
         """The lake's scan for the dashboard: the filters' time range, and one site's

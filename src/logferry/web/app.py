@@ -177,8 +177,11 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
 
     def page(name: str, s: Session, code: int = 200, **ctx) -> HTMLResponse:
         html = env.get_template(name).render(csrf=s.csrf, token=s.token.public(), nav=True,
-                                             version=__version__, **ctx)
+                                             version=__version__, usage_kind=_usage_kind(), **ctx)
         return HTMLResponse(html, status_code=code)
+
+    def _usage_kind() -> str | None:
+        return None if console.usage is None else console.usage.kind
 
     @app.get("/api/openapi.json", include_in_schema=False)
     def openapi(s: Session = Depends(session)):
@@ -276,11 +279,21 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
                                 "`logferry serve --lake LAKE` (a lake made by `logferry ingest --lake`).")
         data = _report_data(dash, request, s)
         store = data.pop("store")
-        html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None,
-                                     status="/api/status",
+        lake = store is not None and store.get("kind") == "lake"
+        html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None or lake,
+                                     status="/api/status", snapshot=store.get("snapshot_id") if lake else None,
                                      nav=env.get_template("nav.html").render(nav=True, token=s.token.public(),
                                                                             store=store))
         return HTMLResponse(html)
+
+    @app.get("/overview", response_class=HTMLResponse, include_in_schema=False)
+    def overview_page(request: Request, s: Session = Depends(session)):
+        try:
+            data = _overview_data(request, s)
+        except HTTPException as e:
+            return page("message.html", s, code=e.status_code, title="Overview", message=e.detail)
+        return page("overview.html", s, title="Overview of every site", d=data,
+                    since=request.query_params.get("since", ""), until=request.query_params.get("until", ""))
 
     # -- API: jobs -------------------------------------------------------------------------------
     @app.get("/api/jobs", tags=["jobs"])
@@ -557,6 +570,27 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         if dash is None:
             raise HTTPException(503, "the dashboard is not available in this version of logferry")
         return _report_data(dash, request, s)
+
+    @app.get("/api/overview", tags=["reports"])
+    def api_overview(request: Request, s: Session = Depends(session)) -> dict[str, Any]:
+        """Every site of the lake in ``?since=&until=`` from its hourly rollups (what
+        ``report --lake --rollups --json`` gives): requests, status classes and bytes
+        exact; visitors and latency percentiles approximate within ``bounds``. A token sees
+        its sites only. 409 when the console reads a database, not a lake."""
+        return _overview_data(request, s)
+
+    def _overview_data(request: Request, s: Session) -> dict[str, Any]:
+        dash = _dashboard_module()
+        if console.usage is None or dash is None:
+            raise HTTPException(404, "no usage lake (start `logferry serve --lake LAKE`)")
+        if console.usage.kind != "lake":
+            raise HTTPException(409, "the overview reads a lake's hourly rollups: start the console with "
+                                "`logferry serve --lake LAKE` (on a database the dashboard is exact)")
+        filters = _filters(dash, request)
+        try:
+            return console.usage.overview(filters, allowed_sites=_allowed(s))
+        except LogferryError as e:
+            raise HTTPException(503, f"cannot read the usage lake: {(str(e).splitlines() or [''])[0]}") from None
 
     @app.get("/api/status", tags=["console"])
     def api_status(s: Session = Depends(session)) -> dict[str, Any]:

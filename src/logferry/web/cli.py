@@ -132,7 +132,8 @@ def serve_cmd(config, state, db, lake, catalog, host, port, tls_cert, tls_key, i
         from ..alerts.runner import start as start_alerts
 
         console.alerts = start_alerts(console.loaded(), console.loaded, follow_stop, db=db, state_dir=sd,
-                                      console_url=base)
+                                      console_url=base,
+                                      usage=console.usage if getattr(console.usage, "kind", None) == "lake" else None)
         if console.alerts is not None and follow:
             console.follower.on_commit = console.alerts.poke
 
@@ -202,11 +203,13 @@ def _usage(console, db: str | None, lake: str | None, catalog: str | None):
     loaded = console.loaded()
     if db or not (lake or loaded.cfg.lake.path):
         return console.usage
-    from ..lake.cli import LakeArgs, from_config
+    if not lake:
+        from ..alerts.runner import config_lake
+
+        return config_lake(loaded)
     from ..usage.source import UsageSource
 
-    args = from_config(None, LakeArgs(lake, catalog), loaded=None if lake else loaded)
-    return UsageSource.lake(args.lake, args.catalog)
+    return UsageSource.lake(lake, catalog)
 
 
 def _check_db(db: str) -> None:

@@ -905,11 +905,13 @@
   build();
   rangeFromUrl();
   rerender();
-  // live: a cheap look at the follower's status every second; the data are fetched again
-  // when it has stored lines since, at most every LIVE_GAP ms or twice as long as the last
-  // fetch took (a large database is not recomputed back to back while lines stream in)
+  // live: a cheap look at the follower's status every second (the lake's snapshot every
+  // 5 s); the data are fetched again when it has stored lines since (a new snapshot was
+  // committed), at most every LIVE_GAP ms or twice as long as the last fetch took (a large
+  // database is not recomputed back to back while lines stream in)
   if (CONF.api && CONF.live) {
-    var LIVE_GAP = 2000, seen = null, lastAt = 0, took = 0;
+    var LIVE_GAP = 2000, seen = CONF.snapshot == null ? null : String(CONF.snapshot), lastAt = 0, took = 0,
+      lake = CONF.snapshot !== undefined && CONF.snapshot !== null, polled = 0;
     var refetch = function () {
       var t0 = lastAt = Date.now();
       var done = fetchData(true);
@@ -918,11 +920,19 @@
     setInterval(function () {
       if (document.hidden || S.inflight) return;
       if (!CONF.status) { if (Date.now() - lastAt >= 5000) refetch(); return; }
+      if (lake && Date.now() - polled < 4900) return;
+      polled = Date.now();
       fetch(CONF.status, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (st) {
-          var f = st && st.follower, mark = f ? f.lines + "/" + f.files : null;
-          if (mark !== seen && Date.now() - lastAt >= Math.max(LIVE_GAP, 2 * took)) { seen = mark; refetch(); }
+          var f = st && st.follower, s = st && st.store;
+          var mark = f ? f.lines + "/" + f.files : s && s.snapshot_id != null ? String(s.snapshot_id) : null;
+          if (mark === seen || Date.now() - lastAt < Math.max(LIVE_GAP, 2 * took)) return;
+          seen = mark;
+          // (a new snapshot of the lake: the page again, its header naming that snapshot; the
+          // panel, range and filters are in the URL)
+          if (lake && !f) { location.reload(); return; }
+          refetch();
         })
         .catch(function () { /* the next second tries again */ });
     }, 1000);
