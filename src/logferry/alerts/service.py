@@ -43,19 +43,16 @@ def open_db(loaded, db: str | None, lake: str | None = None, catalog: str | None
     """What the rules read: ``--db`` or ``[alerts] db``, else ``--lake`` or the config's
     ``[lake]`` (its last snapshot), as a DuckDB connection."""
     from ..usage.db import connect
-    from .runner import config_lake, db_path
+    from .runner import db_path
 
     path = None if lake else db_path(loaded, db)
     if path:
         return connect(path, read_only=True)
-    if lake:
-        from ..lake.cli import lake_connection
+    if lake or loaded.cfg.lake.path:
+        from ..lake.cli import LakeArgs, from_config, lake_connection
 
-        return lake_connection(lake, catalog, None)
-    if loaded.cfg.lake.path:
-        from ..lake.query import connect_lake
-
-        return connect_lake(config_lake(loaded)._lake)
+        args = from_config(None, LakeArgs(lake, catalog), loaded=None if lake else loaded)
+        return lake_connection(args.lake, args.catalog, None)
     raise ConfigError("no usage database: give --db or --lake, or set db in [alerts] or path in [lake]")
 
 
