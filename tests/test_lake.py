@@ -593,3 +593,19 @@ def test_a_sites_report_spans_the_counted_rows_of_every_site(tmp_path, monkeypat
     cli("lake", "compact", lake)  # (the grown file's two reads share a partition's file now)
     assert all(f == (0, True) for f in _uncounted_rows_and_bounds(str(lake)) if f is not None)
     assert report("--lake", lake, "--site", "a.example") == report("--db", db, "--site", "a.example")
+
+
+def test_a_report_on_the_lake_imports_no_log_reader(tmp_path):
+    """A report reads no log: the readers' and Snowplow's modules, which the lake's table
+    schemas imported (a tenth of a second of every report's start), are not imported."""
+    import subprocess
+    import sys
+
+    lake = tmp_path / "lake"
+    cli("ingest", vhost_log(tmp_path / "one.log"), "--lake", lake)
+    code = ("import atexit, sys; atexit.register(lambda: sys.stderr.write(repr(sorted(m for m in sys.modules if m in "
+            "('logferry.reader', 'logferry.snowplow'))))); from logferry.cli import main; sys.argv[0] = 'logferry'; main()")
+    p = subprocess.run([sys.executable, "-c", code, "report", "--lake", str(lake), "--site", "a.example", "--json"],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and json.loads(p.stdout)["reports"]["summary"], p.stderr[-2000:]
+    assert p.stderr.endswith("[]"), p.stderr[-500:]
