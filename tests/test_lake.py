@@ -530,12 +530,12 @@ def test_lake_connections_draw_no_progress_bar_on_stdout(tmp_path, logs):
 
 
 def _uncounted_rows_and_bounds(lake: str) -> list[tuple]:
-    """For each requests data file whose timestamp bounds the span takes: (its rows the
-    manifest does not count, whether its bounds are its rows' min and max); and a None
-    for each file that is read instead."""
+    """For each requests data file whose rows the span takes to count all: (its rows the
+    manifest does not count, whether its timestamp bounds are its rows' min and max); and
+    a None for each file that is not known to."""
     import duckdb
 
-    from logferry.lake.query import _file_span
+    from logferry.lake.query import _all_counted, _bounds
     from logferry.lake.tables import Lake, Where
 
     reader = Lake(Where.of(lake)).reader()
@@ -544,15 +544,15 @@ def _uncounted_rows_and_bounds(lake: str) -> list[tuple]:
     ids = {n: scan.table_metadata.schema().find_field(n) for n in ("timestamp", "read_id", "line_number")}
     out = []
     for task in scan.plan_files():
-        b = _file_span(task, ids, reads, (None, None))
-        if b is None:
+        if not _all_counted(task, ids, reads):
             out.append(None)
             continue
+        b = _bounds(task, ids["timestamp"], (None, None))
         rows = duckdb.sql(f"SELECT read_id, line_number, epoch_us(\"timestamp\") FROM "
                           f"read_parquet('{task.file.file_path.removeprefix('file://')}')").fetchall()
         uncounted = [r for r in rows if r[0] not in reads or not reads[r[0]][0] <= r[1] <= reads[r[0]][1]]
         ts = [r[2] for r in rows if r[2] is not None]
-        out.append((len(uncounted), b == (min(ts), max(ts)) if ts else b == ()))
+        out.append((len(uncounted), b == (min(ts), max(ts), True) if ts else b == ()))
     return out
 
 

@@ -180,9 +180,12 @@ def _filesystems(con: duckdb.DuckDBPyConnection, lake: Lake, paths: list[str]) -
 
 
 def _span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any) -> tuple[Any, Any]:
-    """The span of every site's counted rows in since/until: the data files' timestamp
-    bounds where they are exact (:func:`_file_span`), the timestamps of the other files'
-    counted rows read."""
+    """The span of every site's counted rows in since/until (SPAN_SQL's), reading as little
+    as it can: the timestamp bounds of the data files whose rows all count
+    (:func:`_all_counted`) and lie wholly in since/until; of the other files, the counted
+    rows of those whose bounds reach beyond the span found so far (a file within it cannot
+    change it): first the file reaching earliest and the one reaching latest, then the
+    files still beyond."""
     from ..usage.reports import SPAN_SQL
 
     for name in ("since", "until"):
@@ -190,50 +193,78 @@ def _span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any) -> tuple[Any, A
     reads = {r: (a, b) for r, a, b in con.execute("SELECT read_id, first_line, last_line FROM _lake.reads").fetchall()}
     window = con.execute("SELECT epoch_us(since), epoch_us(until) FROM _lake.filter").fetchall()[0]
     ids = {n: scan.table_metadata.schema().find_field(n) for n in ("timestamp", "read_id", "line_number")}
-    spans = [(t, _file_span(t, ids, reads, window)) for t in scan.plan_files()]
-    rest, known = [t for t, b in spans if b is None], [x for _t, b in spans if b for x in b]
-    parts = ["SELECT make_timestamp(x)::TIMESTAMPTZ AS \"timestamp\" FROM unnest(CAST(? AS BIGINT[])) AS b(x)"]
-    if rest:
-        parts.append(f"SELECT q.\"timestamp\" FROM {_source(con, lake, scan, 'span', rest)} q {_COUNTED}")
-    table = f"({' UNION ALL '.join(parts)})"
-    return con.execute(SPAN_SQL.format(table=table), [known]).fetchall()[0]
+    span: list[int] = []  # epoch microseconds of counted rows in since/until
+    rest: list[tuple[Any, tuple[int, int, bool] | None]] = []  # (file, its bounds) to read if need be
+    for t in scan.plan_files():
+        b = _bounds(t, ids["timestamp"], window)
+        if b is not None and b[2] and _all_counted(t, ids, reads):
+            span += b[:2]
+        elif b != ():
+            rest.append((t, b))
+    known = [(t, b) for t, b in rest if b is not None]
+    ends = {id(t): t for t, _b in (min(known, key=lambda x: x[1][0]), max(known, key=lambda x: x[1][1]))} \
+        if known else {}
+    for i, pick in enumerate((lambda t: id(t) in ends, lambda t: id(t) not in ends)):
+        tasks = [t for t in _beyond(rest, span) if pick(t)]
+        if tasks:
+            span += _counted_span(con, lake, scan, tasks, f"span{i}")
+    table = "(SELECT make_timestamp(x)::TIMESTAMPTZ AS \"timestamp\" FROM unnest(CAST(? AS BIGINT[])) AS b(x))"
+    return con.execute(SPAN_SQL.format(table=table), [span]).fetchall()[0]
 
 
-def _file_span(task: Any, ids: dict[str, Any], reads: dict[int, tuple[int, int]],
-               window: tuple[int | None, int | None]) -> tuple[int, ...] | None:
-    """A data file's timestamp bounds (epoch microseconds) when they are its counted rows'
-    and wholly in since/until; () when it has no such row; None where its rows are to be
-    read.  Exact when every row of the file counts: no delete
-    files, one read's rows (the file's read_id bounds are equal) in its line range (a
-    re-read last line, uncounted in the earlier read, falls outside it); a compacted file
-    of several reads is read."""
+def _beyond(rest: list[tuple[Any, Any]], span: list[int]) -> list[Any]:
+    """The files of ``rest`` whose bounds reach beyond ``span`` (or are not known)."""
+    lo, hi = (min(span), max(span)) if span else (None, None)
+    return [t for t, b in rest if b is None or lo is None or b[0] < lo or b[1] > hi]
+
+
+def _counted_span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any, tasks: list[Any], name: str) -> list[int]:
+    """The epoch microseconds of the first and last counted rows in since/until of the
+    ``tasks``' data files (none: [])."""
+    src = _source(con, lake, scan, name, tasks)
+    row = con.execute(f"SELECT epoch_us(min(t)), epoch_us(max(t)) FROM (SELECT q.\"timestamp\" AS t FROM {src} q "
+                      f"{_COUNTED}) CROSS JOIN _lake.filter f WHERE (f.since IS NULL OR t >= f.since) "
+                      "AND (f.until IS NULL OR t < f.until)").fetchall()[0]
+    return [x for x in row if x is not None]
+
+
+def _bounds(task: Any, fld: Any, window: tuple[int | None, int | None]) -> tuple[int, int, bool] | tuple[()] | None:
+    """A data file's ``timestamp`` bounds (epoch microseconds) cut to since/until, and
+    whether they lie wholly in it; () when no row of the file is in it (or none has a
+    time), None when the file has no bounds (no statistics) or has delete files."""
+    from pyiceberg.conversions import from_bytes
+
+    f = task.file
+    lo, hi = (f.lower_bounds or {}).get(fld.field_id), (f.upper_bounds or {}).get(fld.field_id)
+    if task.delete_files:
+        return None
+    if lo is None or hi is None:
+        return () if (f.null_value_counts or {}).get(fld.field_id) == f.record_count else None
+    lo, hi = from_bytes(fld.field_type, lo), from_bytes(fld.field_type, hi)
+    since, until = window
+    cut = (lo if since is None else max(lo, since), hi if until is None else min(hi, until - 1))
+    return () if cut[0] > cut[1] else (*cut, cut == (lo, hi))
+
+
+def _all_counted(task: Any, ids: dict[str, Any], reads: dict[int, tuple[int, int]]) -> bool:
+    """Whether every row of a data file counts: one read's rows (its ``read_id`` bounds are
+    equal), a read the manifest counts, in that read's line range (a re-read last line,
+    which the manifest stopped counting in the earlier read, falls outside it); a compacted
+    file of several reads, or one with delete files, is not known to."""
     from pyiceberg.conversions import from_bytes
 
     f = task.file
     if task.delete_files:
-        return None
+        return False
     lo, hi = f.lower_bounds or {}, f.upper_bounds or {}
-
-    def bounds(name: str) -> tuple[int, int] | None:
-        fld = ids[name]
-        if fld.field_id not in lo or fld.field_id not in hi:
-            return None
-        return from_bytes(fld.field_type, lo[fld.field_id]), from_bytes(fld.field_type, hi[fld.field_id])
-
-    rid, lines, ts = bounds("read_id"), bounds("line_number"), bounds("timestamp")
-    if rid is None or rid[0] != rid[1] or rid[0] not in reads or lines is None:
-        return None
-    first, last = reads[rid[0]]
-    if lines[0] < first or lines[1] > last:
-        return None
-    if ts is None:  # (no timestamp at all, or no statistics)
-        return () if (f.null_value_counts or {}).get(ids["timestamp"].field_id) == f.record_count else None
-    since, until = window
-    if (until is not None and ts[0] >= until) or (since is not None and ts[1] < since):
-        return ()
-    if (since is not None and ts[0] < since) or (until is not None and ts[1] >= until):
-        return None
-    return ts
+    got = {}
+    for name in ("read_id", "line_number"):
+        fid = ids[name].field_id
+        if fid not in lo or fid not in hi:
+            return False
+        got[name] = (from_bytes(ids[name].field_type, lo[fid]), from_bytes(ids[name].field_type, hi[fid]))
+    (rid, rid_hi), (first, last) = got["read_id"], got["line_number"]
+    return rid == rid_hi and rid in reads and reads[rid][0] <= first and last <= reads[rid][1]
 
 
 def _prune(con: duckdb.DuckDBPyConnection, site: str | None, since: Any, until: Any) -> Any:
