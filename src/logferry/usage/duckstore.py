@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..reader import BadRow
 from ..schema import CANONICAL_NAMES
@@ -248,10 +247,8 @@ class DuckStore:
             _unregister(self.con)
 
     def append_orders(self, batch: pa.RecordBatch, file_id: int) -> int:
-        """Store the shop orders of a batch's ORDER lines; returns how many."""
-        methods = batch.column("method")
-        if not pc.any(pc.equal(methods, "ORDER")).as_py():
-            return 0
+        """Store the shop orders of a batch of ORDER lines (``CommitGroups`` puts them
+        aside, none other); returns how many."""
         if self.decode_shop is not None:
             dec = self.decode_shop(batch)
             o, items = _as_table(dec.orders), _as_table(dec.order_items)
@@ -281,8 +278,7 @@ class DuckStore:
         ``&Product_ID&Name&Category&Units&NetUnitPrice&NetPurchasePrice``; values are
         URL-encoded with ``+`` for spaces.
         """
-        sub = batch.select(["timestamp", "customer_id", "method", "query", "line_number"])
-        sub = sub.filter(pc.equal(sub.column("method"), "ORDER"))
+        sub = batch.select(["timestamp", "customer_id", "query", "line_number"])
         con = self.con
         con.register(_BATCH_VIEW, sub)
         try:
