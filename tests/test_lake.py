@@ -205,6 +205,21 @@ def test_a_run_killed_between_the_data_and_the_manifest_is_repaired_by_the_next(
     assert report("--lake", lake) == report("--db", db)
 
 
+def test_expire_reads_its_age_as_every_duration_is_read():
+    """``--older-than`` is values.parse_duration (the alert rules' durations): the same
+    numbers and units, and one line naming the flag for anything else."""
+    import datetime as dt
+
+    from logferry.errors import ConfigError
+    from logferry.lake.upkeep import parse_age
+
+    assert parse_age("400d") == dt.timedelta(days=400) and parse_age(" 12 h ") == dt.timedelta(hours=12)
+    assert parse_age("2w") == dt.timedelta(days=14) and parse_age("1.5d") == dt.timedelta(hours=36)
+    for bad in ("400", "400x", "-1d", "", "d"):
+        with pytest.raises(ConfigError, match="--older-than"):
+            parse_age(bad)
+
+
 def test_expire_deletes_the_days_before_the_cutoff_and_keeps_the_manifest(tmp_path):
     import datetime as dt
 
