@@ -145,6 +145,33 @@ def test_a_grown_file_and_its_unfinished_last_line_match_the_database(tmp_path):
     assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
 
 
+def test_the_unfinished_last_lines_of_several_files_are_each_counted_to_their_own_file(tmp_path):
+    """load_manifest finds every unfinished last line's stored rows in one scan per table:
+    each file gets its own (a record in one, a bad row in the other), and the next ingest,
+    which reads both lines again, matches the database."""
+    from logferry.lake.commit import load_manifest
+    from logferry.lake.tables import Lake, Where
+
+    good, bad = tmp_path / "good.log", tmp_path / "bad.log"
+    vhost_log(good, n=10, extra=b'10.0.0.1 - - [01/Mar/2024:10:00:00 +0000] "GET /x HTTP/1.1" 200 1')
+    vhost_log(bad, n=20, extra=b"not a log line either")
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for first in (True, False):
+        cli("ingest", good, bad, "--lake", lake)
+        cli("ingest", good, bad, "--db", db)
+        if first:
+            got = {Path(r.path).name: r.last_line_rows for r in load_manifest(Lake(Where.of(str(lake))))}
+            assert got == {"good.log": (1, 0), "bad.log": (0, 1)}
+            with open(good, "ab") as f:  # the last lines end, then one more line each
+                f.write(b'2 "-" "x"\n' + clf(99, "b.example"))
+            with open(bad, "ab") as f:
+                f.write(b"\n" + clf(98, "a.example"))
+    q = "SELECT path, lines, records, bad_rows, partial_tail FROM files ORDER BY path"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+    q = "SELECT file_id, line_number FROM bad_rows ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
 def test_a_run_killed_between_the_data_and_the_manifest_is_repaired_by_the_next(tmp_path, logs, monkeypatch):
     from logferry.lake import commit as cm
 
@@ -176,6 +203,21 @@ def test_a_run_killed_between_the_data_and_the_manifest_is_repaired_by_the_next(
     after = json.loads(cli("lake", "status", lake, "--json").stdout)
     assert after["orphan_rows"] == 0 and after["tables"]["requests"]["rows"] == s["records"]
     assert report("--lake", lake) == report("--db", db)
+
+
+def test_expire_reads_its_age_as_every_duration_is_read():
+    """``--older-than`` is values.parse_duration (the alert rules' durations): the same
+    numbers and units, and one line naming the flag for anything else."""
+    import datetime as dt
+
+    from logferry.errors import ConfigError
+    from logferry.lake.upkeep import parse_age
+
+    assert parse_age("400d") == dt.timedelta(days=400) and parse_age(" 12 h ") == dt.timedelta(hours=12)
+    assert parse_age("2w") == dt.timedelta(days=14) and parse_age("1.5d") == dt.timedelta(hours=36)
+    for bad in ("400", "400x", "-1d", "", "d"):
+        with pytest.raises(ConfigError, match="--older-than"):
+            parse_age(bad)
 
 
 def test_expire_deletes_the_days_before_the_cutoff_and_keeps_the_manifest(tmp_path):

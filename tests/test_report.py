@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from logferry.cli import app
+from logferry.samples import CF_FIELDS
 from logferry.usage import connect, ingest
 from logferry.usage.reports import REPORTS, Params, builtin, run
 
@@ -32,13 +33,6 @@ CF = [  # edge, bytes, result type, ttfb seconds
     ("FRA1", 100, "Hit", "0.010"), ("FRA1", 200, "Hit", "0.020"),
     ("LHR2", 300, "Miss", "0.100"), ("LHR2", 400, "RefreshHit", "0.030"),
 ]
-CF_FIELDS = (
-    "date time x-edge-location sc-bytes c-ip cs-method cs(Host) cs-uri-stem sc-status cs(Referer) "
-    "cs(User-Agent) cs-uri-query cs(Cookie) x-edge-result-type x-edge-request-id x-host-header cs-protocol "
-    "cs-bytes time-taken x-forwarded-for ssl-protocol ssl-cipher x-edge-response-result-type "
-    "cs-protocol-version fle-status fle-encrypted-fields c-port time-to-first-byte "
-    "x-edge-detailed-result-type sc-content-type sc-content-len sc-range-start sc-range-end"
-)
 
 
 def iis_log(path):

@@ -7,7 +7,6 @@ import collections
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from datetime import UTC, datetime
 import pytest
 from click.testing import CliRunner
 from tests.test_dest_conformance import paths_of, s3, write_log  # noqa: F401  (fixture)
+from tests.test_ship_faults import _delivered_count
 
 from logferry.cli import app
 from logferry.destinations import open_destination
@@ -141,17 +141,6 @@ def test_stop_request_finishes_the_object_in_flight(tmp_path):
     assert [p for o in dest.list() for p in paths_of(dest.get(o.name))] == [f"/p/{i}" for i in range(1000)]
 
 
-def _count_objects(state_dir) -> int:
-    try:
-        con = sqlite3.connect(f"file:{state_dir}/state.sqlite?mode=ro", uri=True, timeout=1)
-        try:
-            return con.execute("SELECT count(*) FROM objects").fetchone()[0]
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return 0
-
-
 def test_run_sigterm_exits_cleanly(tmp_path):
     """`logferry run` in a real process gets SIGTERM in the middle of a run: exit code 0,
     the run is recorded as stopped, the destination holds exactly the recorded objects (no
@@ -168,7 +157,7 @@ def test_run_sigterm_exits_cleanly(tmp_path):
     p = subprocess.Popen([sys.executable, "-m", "logferry.cli", "run", "--config", str(cfg)],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     end = time.time() + 60
-    while _count_objects(state) < 5 and time.time() < end and p.poll() is None:
+    while _delivered_count(state) < 5 and time.time() < end and p.poll() is None:
         time.sleep(0.005)
     p.send_signal(signal.SIGTERM)
     stdout, stderr = p.communicate(timeout=60)

@@ -113,6 +113,27 @@ def test_export_list_shows_the_last_delivery_and_how_far_behind(tmp_path):
     assert "behind: 1 file, 1.9 kB behind; oldest undelivered line 10" in text  # (days old)
 
 
+def test_the_oldest_undelivered_line_is_the_first_record_the_next_run_delivers(tmp_path):
+    """The backlog's oldest record is the one the next run's first object is named after
+    (engine.next_record_time): after the checkpoint and through the job's filters."""
+    from logferry.config import load
+    from logferry.ship.engine import next_record_time
+    from logferry.ship.status import backlog
+
+    log, cfg = setup_job(tmp_path, extra='filter = { since = "2024-03-01T00:00:30Z" }\n')
+    job = load(cfg).engine_job("web")
+    st = State(tmp_path / "state")
+    try:
+        b = backlog(job, st)
+        assert (b.files, b.bytes) == (1, log.stat().st_size)
+        assert b.oldest is not None and b.oldest.isoformat() == "2024-03-01T00:00:30+00:00"
+        assert next_record_time(job, st) == b.oldest
+    finally:
+        st.close()
+    cli(cfg, "export", "run", "web", "--once")
+    assert list(objects(tmp_path).values())[0][0] == "/p/30"
+
+
 def test_export_start_run_catches_up_at_once(tmp_path):
     log, cfg = setup_job(tmp_path)
     cli(cfg, "export", "run", "web", "--once")

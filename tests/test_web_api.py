@@ -638,6 +638,9 @@ def test_start_runs_the_catch_up_rerun_and_duplicate(env):
     # a re-export: 422 per field for a bad range, 202 for a good one, marked in history
     r = env.client.post("/api/jobs/common/rerun", headers=h, json={"since": "soon", "until": ""})
     assert r.status_code == 422 and set(r.json()["errors"]) == {"since", "until"}
+    r = env.client.post("/api/jobs/common/rerun", headers=h, json={"since": "2024-03-02", "until": "2024-03-01"})
+    assert r.status_code == 422 and list(r.json()["errors"]) == ["until"]
+    assert "must be later than since" in r.json()["errors"]["until"]
     r = env.client.post("/api/jobs/common/rerun", headers=h,
                         json={"since": "2024-03-01T00:00:05Z", "until": "2024-03-01T00:00:08+00:00"})
     assert r.status_code == 202, r.text

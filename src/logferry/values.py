@@ -8,6 +8,9 @@
   compare false with every bound (or overflow a sleep or a timestamp) further on.
 * Times are ISO 8601 (``2024-03-01T10:30:00Z``, an offset, a date alone; UTC when no
   offset is given) or epoch seconds: :func:`parse_time`.
+* Durations are a number and a unit (``30s``, ``5m``, ``2h``, ``1d``, ``2w``):
+  :func:`parse_duration` (a ValueError, for pydantic's validators and the callers' own
+  messages).
 
 Every failure is a :class:`~logferry.errors.ConfigError` that names the value.
 """
@@ -30,6 +33,8 @@ _WHOLE = re.compile(r"[+-]?[0-9]+")
 _DECIMAL = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 #: what an ISO 8601 date/time is written with (the separator a ``T`` or a space)
 _ISO = re.compile(r"[0-9][0-9:+\-.,TWZ ]*")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 
 
 def _bounds(lo: float, hi: float, lo_open: bool = False) -> str:
@@ -98,6 +103,20 @@ def _parse_text(s: str, name: str) -> datetime:
         return datetime.fromisoformat(u)
     except ValueError:
         raise bad from None
+
+
+def parse_duration(v: Any) -> float:
+    """``"5m"`` -> 300.0 seconds; a number is seconds.  Negative or malformed: ValueError."""
+    if isinstance(v, bool):
+        raise ValueError(f"{v!r} is not a duration (like 30s, 5m, 2h, 1d)")
+    if isinstance(v, int | float):
+        if v < 0:
+            raise ValueError(f"{v!r} is not a duration: it must not be negative")
+        return float(v)
+    m = _DURATION.fullmatch(str(v).strip()) if isinstance(v, str) else None
+    if m is None:
+        raise ValueError(f"{v!r} is not a duration (like 30s, 5m, 2h, 1d)")
+    return float(m.group(1)) * _UNITS[m.group(2)]
 
 
 def check_order(since: datetime | None, until: datetime | None, names: str = "--until must be after --since"

@@ -43,22 +43,7 @@ from pydantic import (
     model_validator,
 )
 
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
-
-
-def parse_duration(v: Any) -> float:
-    """``"5m"`` -> 300.0 seconds; a number is seconds.  Negative or malformed: ValueError."""
-    if isinstance(v, bool):
-        raise ValueError(f"{v!r} is not a duration (like 30s, 5m, 2h, 1d)")
-    if isinstance(v, int | float):
-        if v < 0:
-            raise ValueError(f"{v!r} is not a duration: it must not be negative")
-        return float(v)
-    m = _DURATION.fullmatch(str(v).strip()) if isinstance(v, str) else None
-    if m is None:
-        raise ValueError(f"{v!r} is not a duration (like 30s, 5m, 2h, 1d)")
-    return float(m.group(1)) * _UNITS[m.group(2)]
+from ..values import parse_duration
 
 
 def show_duration(secs: float) -> str:

@@ -98,7 +98,7 @@ def _now(con, name: str, rule, at: datetime, console_url: str) -> dict[str, Any]
 
 def parse_until(text: str, now: datetime) -> datetime:
     """``--until``: an ISO 8601 time (UTC unless it says otherwise) or a duration from now."""
-    from .rules import parse_duration
+    from ..values import parse_duration
 
     try:
         return now + _td(parse_duration(text))

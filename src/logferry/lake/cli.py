@@ -172,7 +172,7 @@ def compact_cmd(lake: str, catalog: str | None) -> None:
 
 
 @_lake_command("expire")
-@click.option("--older-than", "older", required=True, help="Age, e.g. 400d, 12h (days d, hours h).")
+@click.option("--older-than", "older", required=True, help="Age, e.g. 400d, 12h (a number and s, m, h, d or w).")
 def expire_cmd(lake: str, catalog: str | None, older: str) -> None:
     """Delete the rows of the days before now - AGE and the snapshots older than that (the
     manifest keeps its entries: those files are not ingested again)."""

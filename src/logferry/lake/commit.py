@@ -47,22 +47,30 @@ def load_manifest(lake: Lake) -> list[LakeRegistered]:
     for r in rows:
         reg = LakeRegistered(*(r[n] for n in names), reads=r["reads"] or [], row=r)
         reg.header, reg.title = bytes(reg.header or b""), bytes(reg.title or b"")
-        if reg.partial_tail and reg.lines:
-            reg.last_line_rows = _rows_at(lake, reg.reads, reg.lines)
         out.append(reg)
+    _last_line_rows(lake, [reg for reg in out if reg.partial_tail and reg.lines])
     return out
 
 
-def _rows_at(lake: Lake, reads: list[dict[str, int]], line: int) -> tuple[int, int]:
-    from pyiceberg.expressions import And, EqualTo, In
+def _last_line_rows(lake: Lake, regs: list[LakeRegistered]) -> None:
+    """Set each file's ``last_line_rows``: its reads' rows at its last line, in
+    ``requests`` and ``bad_rows`` (one scan of each table for all the files)."""
+    from pyiceberg.expressions import And, In
 
-    ids = [r["read_id"] for r in reads if r["first_line"] <= line <= r["last_line"]]
-    if not ids:
-        return 0, 0
-    f = And(In("read_id", ids), EqualTo("line_number", line))
-    counts = [lake.table(t).scan(row_filter=f, selected_fields=("read_id",)).to_arrow().num_rows
-              for t in ("requests", "bad_rows")]
-    return counts[0], counts[1]
+    wanted = [{(r["read_id"], reg.lines) for r in reg.reads if r["first_line"] <= reg.lines <= r["last_line"]}
+              for reg in regs]
+    keys = set().union(*wanted)
+    if not keys:
+        return
+    f = And(In("read_id", {k[0] for k in keys}), In("line_number", {k[1] for k in keys}))
+    counts = []
+    for t in ("requests", "bad_rows"):
+        got = lake.table(t).scan(row_filter=f, selected_fields=("read_id", "line_number")).to_arrow()
+        n = got.group_by(["read_id", "line_number"]).aggregate([([], "count_all")]).to_pylist()
+        counts.append({(c["read_id"], c["line_number"]): c["count_all"] for c in n})
+    for reg, want in zip(regs, wanted, strict=True):
+        recs, bads = (sum(c.get(k, 0) for k in want) for c in counts)
+        reg.last_line_rows = recs, bads
 
 
 def commit(lake: Lake, reads: list[Pending]) -> None:

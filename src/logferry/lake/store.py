@@ -155,8 +155,11 @@ class LakeWriter:
                 return min(hits, key=lambda r: r.file_id)
         return None
 
+    def _known(self, file_id: int) -> LakeRegistered:
+        return next(r for r in self.known if r.file_id == file_id)
+
     def registered(self, file_id: int) -> Registered:
-        reg = next(r for r in self.known if r.file_id == file_id)
+        reg = self._known(file_id)
         if self.cur is not None and self.cur.clip_line is not None:
             recs, bads = reg.last_line_rows  # the re-read last line's rows no longer count
             return dataclasses.replace(reg, records=reg.records - recs, bad_rows=reg.bad_rows - bads)
@@ -185,7 +188,7 @@ class LakeWriter:
         return -self._new  # the driver gives the file its file_id when it commits
 
     def delete_line(self, file_id: int, line: int) -> int:
-        reg = next(r for r in self.known if r.file_id == file_id)
+        reg = self._known(file_id)
         self._start(reg.path, reg, line - 1, {})
         self.cur.clip_line = line  # type: ignore[union-attr]
         return 0 if any(reg.last_line_rows) else 1
@@ -204,7 +207,7 @@ class LakeWriter:
 
     def _open_existing(self, file_id: int) -> None:
         if self.cur is None:
-            reg = next(r for r in self.known if r.file_id == file_id)
+            reg = self._known(file_id)
             start = reg.lines - 1 if reg.partial_tail and reg.lines else reg.lines
             self._start(reg.path, reg, start, {})
 
@@ -287,11 +290,9 @@ class LakeWriter:
         now = int(time.time() * 1e6)
         day = time.strftime("%Y-%m-%d", time.gmtime(now / 1e6))
         t = pa.Table.from_pylist([b.as_dict() for b in rows], schema=BAD_ROW_SCHEMA)
-        t = t.append_column("read_id", pa.array(np.full(t.num_rows, read_id, np.int64)))
         t = t.append_column("ingested_at", pa.array(np.full(t.num_rows, now, np.int64)).cast(_TS))
-        want = schema(table)
         path = f"{self.root}/{table}/data/day={day}/{read_id:016x}.parquet"
-        self._write(t.select(want.names).cast(want), path)
+        self._write(_conform(t, read_id, schema(table)), path)
         return path
 
     def _write(self, t: pa.Table, path: str) -> None:

@@ -12,7 +12,6 @@ expired file is not ingested again.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 import warnings
 from typing import Any
@@ -22,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import ConfigError
+from ..values import parse_duration
 from .commit import manifest_rows
 from .tables import NAMESPACE, ROW_TABLES, Lake, day_column
 
@@ -30,11 +30,11 @@ GRACE_SECONDS = 3600
 
 
 def parse_age(text: str) -> dt.timedelta:
-    m = re.fullmatch(r"\s*(\d+)\s*([dh])\s*", text or "")
-    if not m:
-        raise ConfigError(f"--older-than {text!r}: use days or hours, e.g. 400d or 12h")
-    n = int(m.group(1))
-    return dt.timedelta(days=n) if m.group(2) == "d" else dt.timedelta(hours=n)
+    """``--older-than``: a duration (``values.parse_duration``: 400d, 12h, 2w ...)."""
+    try:
+        return dt.timedelta(seconds=parse_duration(text))
+    except ValueError:
+        raise ConfigError(f"--older-than {text!r}: use a number and a unit (s m h d w), e.g. 400d or 12h") from None
 
 
 def _counted(lake: Lake, rows: list[dict[str, Any]] | None = None) -> pa.Table:

@@ -331,19 +331,21 @@ def open_at_checkpoint(sf: src.SourceFile, fs: Any, **kw: Any) -> Any:
                          fs.header.encode("utf-8"), fs.title.encode("utf-8") or None, **kw)
 
 
-def next_record_time(job: Job, state: State) -> datetime | None:
+def next_record_time(job: Job, state: State, matches: list[Any] | None = None) -> datetime | None:
     """The time of the first record the next run of ``job`` will deliver (after the
     checkpoints, through the job's filters): the time its next object is named after
-    (``naming.render``); None when no record is pending or it has no time.  Reads the
-    sources from their checkpoints and changes nothing."""
+    (``naming.render``) and the backlog's oldest undelivered record; None when no record is
+    pending or it has no time.  ``matches``: the files to look in (``sources.match_files``
+    rows; default: all the job's).  Reads the sources from their checkpoints and changes
+    nothing."""
     from ..reader import RecordStream
 
     transform, _ = compile_transforms(job)
-    for m in _matched(job, state):
+    for m in _matched(job, state) if matches is None else matches:
         t = open_at_checkpoint(m.sf, m.known)  # (None: a new file, read from its start)
         try:
             stream = RecordStream(t, job.format, options=job.reader_options, on_bad=lambda _b: None,
-                                  source_name=m.sf.path, chunk_size=READ_CHUNK)
+                                  source_name=m.sf.path, chunk_size=HEAD_CHUNK)
             for batch in stream:
                 batch = transform(batch)
                 if batch.num_rows:
@@ -627,6 +629,8 @@ def _file_error(path: str, e: BaseException) -> str:
 #: worker threads) costs a few hundred MB of Arrow memory per chunk with the raw fields
 #: kept; shipping holds an object and its upload besides, so it reads smaller chunks
 READ_CHUNK = 2 << 20
+#: bytes a read for the first pending record's time takes at a time
+HEAD_CHUNK = 1 << 16
 
 #: rows encoded at a time (bounded memory for the text and its intermediates)
 ENCODE_ROWS = 16384

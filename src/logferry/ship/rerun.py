@@ -20,15 +20,17 @@ from ..errors import ConfigError
 
 @dataclass(frozen=True)
 class Rerun:
+    """A range ``[since, until)`` (UTC); an ``until`` not after ``since`` is a ConfigError."""
+
     since: datetime
     until: datetime
 
+    def __post_init__(self) -> None:
+        values.check_order(self.since, self.until, "until must be later than since")
+
     @classmethod
     def parse(cls, since: str, until: str) -> Rerun:
-        a, b = parse_time(since, "since"), parse_time(until, "until")
-        if b <= a:
-            raise ConfigError(f"until ({until}) must be later than since ({since})")
-        return cls(a, b)
+        return cls(parse_time(since, "since"), parse_time(until, "until"))
 
     @property
     def note(self) -> str:

@@ -5,16 +5,13 @@ The backlog is read from the job's sources and checkpoints without changing eith
 the files with lines not yet delivered, their bytes after the checkpoint (from the
 checkpoint's anchor, a line start at most one read chunk before it; a compressed file not
 read to its end counts whole), and the time of the oldest undelivered record (the first
-record after the first such file's checkpoint)."""
+record the next run will deliver: ``engine.next_record_time`` over those files)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-
-#: bytes read to find the first undelivered record's time
-_HEAD_CHUNK = 1 << 16
 
 
 @dataclass
@@ -33,22 +30,25 @@ class Backlog:
 
 def backlog(job, state) -> Backlog:
     """The job's undelivered files and bytes, and its oldest undelivered record's time."""
-    from .engine import _matched  # (the engine's own matching of files to checkpoints)
+    from .engine import _matched, next_record_time  # (as the engine matches and reads)
 
     try:
         matches = _matched(job, state)
     except Exception as e:  # noqa: BLE001 - a source that cannot be listed is the answer
         return Backlog(error=f"cannot list the sources: {type(e).__name__}: {e}"[:300])
-    out, first = Backlog(), None
+    out, pending = Backlog(), []
     for m in matches:
         fs = m.known if m.how in ("same", "moved", "compressed") else None
         n = _pending_bytes(m.sf, fs)
         if n:
             out.files += 1
             out.bytes += n
-            first = first or (m.sf, fs)
-    if first is not None:
-        out.oldest = _first_time(job, *first)
+            pending.append(m)
+    if pending:
+        try:
+            out.oldest = next_record_time(job, state, pending)
+        except Exception:  # noqa: BLE001 - unreadable now: the next run says why
+            pass
     return out
 
 
@@ -58,30 +58,6 @@ def _pending_bytes(sf, fs) -> int:
     if sf.compressed:
         return 0 if fs.eof else sf.size
     return max(0, sf.size - fs.anchor_off) if not (fs.eof and sf.size == fs.size) else 0
-
-
-def _first_time(job, sf, fs) -> datetime | None:
-    import pyarrow.compute as pc
-
-    from ..reader import RecordStream
-    from .engine import open_at_checkpoint
-
-    try:
-        t = open_at_checkpoint(sf, fs)
-    except Exception:  # noqa: BLE001 - unreadable now: the next run says why
-        return None
-    try:
-        stream = RecordStream(t, job.format, options=job.reader_options, source_name=sf.path,
-                              chunk_size=_HEAD_CHUNK)
-        for b in stream:
-            if b.num_rows:
-                first = pc.min(b.column("timestamp")).as_py()
-                return first.astimezone(UTC) if first else None
-    except Exception:  # noqa: BLE001
-        return None
-    finally:
-        t.close()
-    return None
 
 
 def describe(b: Backlog, now: float) -> str:

@@ -189,15 +189,7 @@ def _decode_hit(hit: Hit) -> tuple[list[dict[str, Any]], list[str]]:
             return [], ["no tracker parameters (empty query string)"]
         items = [params]
 
-    events: list[dict[str, Any]] = []
-    bad = list(item_bad)
-    for params in items:
-        ev, reasons = build_event(params, facts)
-        if ev is None:
-            bad.append("; ".join(reasons))
-        else:
-            events.append(ev)
-    return events, bad
+    return _built([(params, facts) for params in items], list(item_bad))
 
 
 # ---------------------------------------------------------------------------
@@ -348,16 +340,23 @@ def webhook_tracker(vendor: str, version: int) -> str:
 
 
 def _unstruct_events(sd, qparams, facts, default_platform, tracker):
-    events = []
-    bad = []
+    todo = []
     for schema, data in sd:
         params = {k: v for k, v in qparams.items() if k in _META}
         params["tv"] = tracker  # the adapter's, not the caller's
         params["e"] = "ue"
         params["ue_pr"] = dumps({"schema": schema, "data": data})
-        f = dict(facts)
-        f["default_platform"] = default_platform
-        ev, reasons = build_event(params, f)
+        todo.append((params, {**facts, "default_platform": default_platform}))
+    return _built(todo, [])
+
+
+def _built(todo: list[tuple[dict[str, Any], dict[str, Any]]], bad: list[str]
+           ) -> tuple[list[dict[str, Any]], list[str]]:
+    """The events of (params, facts) pairs, and ``bad`` with the reasons of those that
+    make none."""
+    events = []
+    for params, facts in todo:
+        ev, reasons = build_event(params, facts)
         if ev is None:
             bad.append("; ".join(reasons))
         else:

@@ -499,18 +499,11 @@ def build_event(
             f = to_float(v)
             if f is not None:
                 ev[col] = f
-    for k, col in INT_PARAMS.items():
-        n = to_int(params.get(k))
-        if n is not None:
-            ev[col] = n
-    for k, col in BOOL_PARAMS.items():
-        b = to_bool(params.get(k))
-        if b is not None:
-            ev[col] = b
-    for k, col in TS_PARAMS.items():
-        us = ms_to_us(params.get(k))
-        if us is not None:
-            ev[col] = us
+    for table, convert in ((INT_PARAMS, to_int), (BOOL_PARAMS, to_bool), (TS_PARAMS, ms_to_us)):
+        for k, col in table.items():
+            v = convert(params.get(k))
+            if v is not None:
+                ev[col] = v
     for k, (wcol, hcol) in DIM_PARAMS.items():
         v = params.get(k)
         if v:

@@ -44,32 +44,14 @@ def parse_line(line: str) -> Hit | str:
     ts = _tstamp(f[0], f[1])
     if ts is None:
         return "row matches no format: no valid date and time in the first two fields"
+    # (both collectors' rows have these fields in the same places)
+    common = dict(collector_tstamp=ts, ip=f[4], method=f[5], path=f[7], referer=f[9], useragent=f[10],
+                  query=f[11])
     if f[2] == "-":  # Tomcat writes a literal "-" where CloudFront has the edge location
         if n not in (12, 15, 16, 17):
             return f"row matches no format: {n} fields in a Clojure-collector row (12, 15 or 17)"
-        return Hit(
-            TOMCAT,
-            collector_tstamp=ts,
-            ip=f[4],
-            method=f[5],
-            path=f[7],
-            referer=f[9],
-            useragent=f[10],
-            query=f[11],
-            content_type=f[15] if n > 15 else None,
-            body=f[16] if n > 16 else None,
-        )
-    return Hit(
-        CLOUDFRONT,
-        collector_tstamp=ts,
-        ip=f[4],
-        method=f[5],
-        path=f[7],
-        referer=f[9],
-        useragent=f[10],
-        query=f[11],
-        access_log=f,
-    )
+        return Hit(TOMCAT, **common, content_type=f[15] if n > 15 else None, body=f[16] if n > 16 else None)
+    return Hit(CLOUDFRONT, **common, access_log=f)
 
 
 # ---------------------------------------------------------------------------

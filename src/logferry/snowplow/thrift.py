@@ -148,49 +148,29 @@ def _read_struct(trans: Any, proto: Any, pos: int, kind: str) -> tuple[Any, int]
     return obj, trans.tell()
 
 
+#: the fields both structs carry, under the same names
+_SHARED = ("ipAddress", "timestamp", "encoding", "collector", "userAgent", "refererUri", "hostname",
+           "networkUserId")
+
+
 def _record(kind: str, obj: Any) -> Record | str:
     if kind == "CollectorPayload":
         if obj.timestamp is None and obj.ipAddress is None:
             return "Thrift CollectorPayload without timestamp or IP address"
-        f = {
-            "schema": _s(obj.schema),
-            "ipAddress": _s(obj.ipAddress),
-            "timestamp": _s(obj.timestamp),
-            "encoding": _s(obj.encoding),
-            "collector": _s(obj.collector),
-            "userAgent": _s(obj.userAgent),
-            "refererUri": _s(obj.refererUri),
-            "path": _s(obj.path),
-            "querystring": _s(obj.querystring),
-            "body": _s(obj.body),
-            "headers": _headers(obj.headers),
-            "contentType": _s(obj.contentType),
-            "hostname": _s(obj.hostname),
-            "networkUserId": _s(obj.networkUserId),
-        }
+    elif obj.timestamp is None:
+        return "Thrift SnowplowRawEvent without timestamp"
+    f = {k: _s(getattr(obj, k)) for k in _SHARED}
+    f["headers"] = _headers(obj.headers)
+    if kind == "CollectorPayload":
+        f.update(schema=_s(obj.schema), path=_s(obj.path), querystring=_s(obj.querystring),
+                 body=_s(obj.body), contentType=_s(obj.contentType))
     else:
-        if obj.timestamp is None:
-            return "Thrift SnowplowRawEvent without timestamp"
         p = obj.payload
         data = _s(p.data) if p is not None else None
         fmt = p.format if p is not None else None
         post = fmt in (10, 11)
-        f = {
-            "schema": None,
-            "ipAddress": _s(obj.ipAddress),
-            "timestamp": _s(obj.timestamp),
-            "encoding": _s(obj.encoding),
-            "collector": _s(obj.collector),
-            "userAgent": _s(obj.userAgent),
-            "refererUri": _s(obj.refererUri),
-            "path": "/i",
-            "querystring": None if post else data,
-            "body": data if post else None,
-            "headers": _headers(obj.headers),
-            "contentType": "application/x-www-form-urlencoded" if fmt == 10 else None,
-            "hostname": _s(obj.hostname),
-            "networkUserId": _s(obj.networkUserId),
-        }
+        f.update(schema=None, path="/i", querystring=None if post else data, body=data if post else None,
+                 contentType="application/x-www-form-urlencoded" if fmt == 10 else None)
     ts = obj.timestamp
     ts_us = ts * 1000 if isinstance(ts, int) and 0 <= ts < 32503680000000 else None
     hit = Hit(

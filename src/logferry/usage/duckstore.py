@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..reader import BadRow
 from ..schema import CANONICAL_NAMES
@@ -62,14 +61,6 @@ class FileMark:
     grown: bool = False  # rows were added to a file read before (one more ingest)
 
 
-def _shop_decoder() -> Callable[[pa.RecordBatch], Any] | None:
-    try:
-        from ..shop import decode_shop  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    return decode_shop
-
-
 def _snowplow_hook() -> Callable[..., Any] | None:
     try:
         from ..snowplow import ingest_hook  # type: ignore[attr-defined]
@@ -83,7 +74,6 @@ class DuckStore:
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
-        self.decode_shop = _shop_decoder()
         self.snowplow_hook = _snowplow_hook()
         # DuckDB converts and compresses the batches it pulls; insertion order within a
         # file is line order anyway with one thread, and reports never rely on it
@@ -248,75 +238,28 @@ class DuckStore:
             _unregister(self.con)
 
     def append_orders(self, batch: pa.RecordBatch, file_id: int) -> int:
-        """Store the shop orders of a batch's ORDER lines; returns how many."""
-        methods = batch.column("method")
-        if not pc.any(pc.equal(methods, "ORDER")).as_py():
-            return 0
-        if self.decode_shop is not None:
-            dec = self.decode_shop(batch)
-            o, items = _as_table(dec.orders), _as_table(dec.order_items)
-            if o is not None and o.num_rows:
-                self._insert(
-                    "INSERT INTO orders SELECT $1::INTEGER, CAST(order_id AS VARCHAR), line_number, "
-                    '"timestamp", CAST(customer_id AS VARCHAR), CAST(total_price AS DECIMAL(18, 4)), '
-                    f"CAST(payment AS VARCHAR), CAST(shipping AS VARCHAR) FROM {_BATCH_VIEW}",
-                    o, file_id,
-                )
-            if items is not None and items.num_rows:
-                self._insert(
-                    "INSERT INTO order_items SELECT $1::INTEGER, CAST(order_id AS VARCHAR), "
-                    "CAST(position AS INTEGER), CAST(product_id AS VARCHAR), CAST(product_name AS VARCHAR), "
-                    "CAST(category AS VARCHAR), CAST(units AS BIGINT), "
-                    "CAST(net_unit_price AS DECIMAL(18, 4)), CAST(net_purchase_price AS DECIMAL(18, 4)) "
-                    f"FROM {_BATCH_VIEW}",
-                    items, file_id,
-                )
-            return o.num_rows if o is not None else 0
-        return self._orders_sql(batch, file_id)
+        """Store the shop orders of a batch of ORDER lines (``CommitGroups`` puts them
+        aside, none other); returns how many."""
+        from ..shop import decode_shop
 
-    def _orders_sql(self, batch: pa.RecordBatch, file_id: int) -> int:
-        """Built-in ORDER decoder (used when ``logferry.shop`` is not installed).
-
-        ``TotalPrice&Payment&Shipping`` then, per position,
-        ``&Product_ID&Name&Category&Units&NetUnitPrice&NetPurchasePrice``; values are
-        URL-encoded with ``+`` for spaces.
-        """
-        sub = batch.select(["timestamp", "customer_id", "method", "query", "line_number"])
-        sub = sub.filter(pc.equal(sub.column("method"), "ORDER"))
-        con = self.con
-        con.register(_BATCH_VIEW, sub)
-        try:
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE _lf_orders AS
-                    SELECT line_number, "timestamp", customer_id,
-                           string_split(coalesce(query, ''), '&') AS p
-                    FROM {_BATCH_VIEW}"""
+        dec = decode_shop(batch)
+        if dec.orders.num_rows:
+            self._insert(
+                "INSERT INTO orders SELECT $1::INTEGER, CAST(order_id AS VARCHAR), line_number, "
+                '"timestamp", CAST(customer_id AS VARCHAR), CAST(total_price AS DECIMAL(18, 4)), '
+                f"CAST(payment AS VARCHAR), CAST(shipping AS VARCHAR) FROM {_BATCH_VIEW}",
+                dec.orders, file_id,
             )
-        finally:
-            con.unregister(_BATCH_VIEW)
-        dec = "url_decode(replace({}, '+', ' '))"
-        con.execute(
-            f"""INSERT INTO orders
-                SELECT $1::INTEGER, $1::VARCHAR || ':' || line_number, line_number, "timestamp",
-                       customer_id, TRY_CAST(p[1] AS DECIMAL(18, 4)),
-                       {dec.format("nullif(p[2], '-')")}, {dec.format("nullif(p[3], '-')")}
-                FROM _lf_orders""",
-            [file_id],
-        )
-        con.execute(
-            f"""INSERT INTO order_items
-                SELECT $1::INTEGER, $1::VARCHAR || ':' || line_number, i + 1,
-                       {dec.format("p[4 + 6 * i]")}, {dec.format("p[5 + 6 * i]")},
-                       {dec.format("nullif(p[6 + 6 * i], '-')")},
-                       TRY_CAST(p[7 + 6 * i] AS BIGINT),
-                       TRY_CAST(p[8 + 6 * i] AS DECIMAL(18, 4)),
-                       TRY_CAST(p[9 + 6 * i] AS DECIMAL(18, 4))
-                FROM (SELECT *, unnest(range(0, (len(p) - 3) // 6)) AS i FROM _lf_orders)""",
-            [file_id],
-        )
-        n = con.execute("SELECT count(*) FROM _lf_orders").fetchall()[0][0]
-        con.execute("DROP TABLE _lf_orders")
-        return int(n)
+        if dec.order_items.num_rows:
+            self._insert(
+                "INSERT INTO order_items SELECT $1::INTEGER, CAST(order_id AS VARCHAR), "
+                "CAST(position AS INTEGER), CAST(product_id AS VARCHAR), CAST(product_name AS VARCHAR), "
+                "CAST(category AS VARCHAR), CAST(units AS BIGINT), "
+                "CAST(net_unit_price AS DECIMAL(18, 4)), CAST(net_purchase_price AS DECIMAL(18, 4)) "
+                f"FROM {_BATCH_VIEW}",
+                dec.order_items, file_id,
+            )
+        return dec.orders.num_rows
 
 
 def _unregister(con: duckdb.DuckDBPyConnection) -> None:
@@ -340,11 +283,3 @@ def _apply_settings(con: duckdb.DuckDBPyConnection, settings: dict[str, Any]) ->
     return old
 
 
-def _as_table(x: Any) -> pa.Table | None:
-    if x is None:
-        return None
-    if isinstance(x, pa.RecordBatch):
-        return pa.Table.from_batches([x])
-    if isinstance(x, pa.Table):
-        return x
-    return pa.Table.from_pylist(list(x))

@@ -39,13 +39,3 @@ def fmt_cell(column: str, v: Any) -> str:
         return f"{float(v) * 100:.2f}".rstrip("0").rstrip(".") + "%"
     return fmt(v)
 
-
-def human_bytes(n: float | int | None) -> str:
-    if not n:
-        return "0 B"
-    n = float(n)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(n) < 1024 or unit == "TB":
-            return f"{n:,.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TB"

@@ -272,16 +272,16 @@ class Console:
         from ..ship.rerun import Rerun, parse_time
 
         self.job(tok, name)
-        errs = {}
+        times, errs = {}, {}
         for key, v in (("since", since), ("until", until)):
             try:
-                parse_time(v or "", key)
+                times[key] = parse_time(v or "", key)
             except ConfigError as e:
                 errs[key] = str(e)
         if errs:
             raise configfile.Invalid(errs)
         try:
-            rng = Rerun.parse(since, until)
+            rng = Rerun(times["since"], times["until"])
         except ConfigError as e:
             raise configfile.Invalid({"until": str(e)}) from None
         return {**self._start(name, rng), "since": since, "until": until}
