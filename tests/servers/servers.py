@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,8 +59,6 @@ class Child:
     does not end in time is made to print every thread's stack (SIGABRT) for the report."""
 
     def __init__(self, *args: str, stdin=None, out: bool = False, env: dict | None = None, cwd=None):
-        import sys
-
         env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
         self.p = subprocess.Popen([sys.executable, "-c", "from logferry.cli import main; main()", *args],
                                   stdin=stdin, stdout=subprocess.PIPE if out else None,
@@ -93,32 +92,43 @@ class Child:
     def wait(self, timeout: float = 20) -> int:
         """The exit status, once the child ended (at most ``timeout`` s: a hang fails the
         test with the child's stacks) and the rest of its output was read."""
-        import signal
-
         try:
             rc = self.p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
-            self.p.send_signal(signal.SIGABRT)  # (faulthandler: every thread's stack on stderr)
-            self.close()
-            self.t.join(10)
+            self._abort()
             raise AssertionError(f"still running after {timeout:g} s:\n{self.text}") from None
         self.t.join(10)
         return rc
 
     def close(self) -> None:
-        """End it now if it still runs (SIGTERM, then SIGKILL)."""
+        """End it now if it still runs: SIGTERM; one still there 5 s later is taken for
+        hung (:meth:`_abort`)."""
         if self.p.poll() is None:
             self.p.terminate()
             try:
                 self.p.wait(timeout=5)
             except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
+                self._abort()
+                print(f"logferry {' '.join(self.p.args[3:])} did not end on SIGTERM:\n{self.text}",
+                      file=sys.stderr)
         if self.p.stdin is not None and not self.p.stdin.closed:
             try:
                 self.p.stdin.close()
             except OSError:  # (a broken pipe: the child is gone)
                 pass
+
+    def _abort(self) -> None:
+        """SIGABRT: its faulthandler prints every thread's stack, then it dies (SIGKILL if
+        even that does not end it)."""
+        import signal
+
+        self.p.send_signal(signal.SIGABRT)
+        try:
+            self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.t.join(10)
 
 
 # ----------------------------------------------------------------------- logferry serve
