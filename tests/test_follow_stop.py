@@ -51,9 +51,13 @@ def test_sigterm_while_polling_idle(tmp_path):
 def test_sigterm_in_the_middle_of_a_long_read_ends_it_at_its_next_commit(tmp_path):
     """300,000 lines: the read commits every 200,000 rows; SIGTERM as soon as the follower
     opened the log ends the read at the first of those commits (it read the whole file
-    first), and the next follower reads on from there."""
+    first), and the next follower reads on from there.  The file's first and last request
+    times span both reads (a commit inside a read did not record them)."""
     log, db = Log(tmp_path / "access.log"), tmp_path / "f.duckdb"
-    log.write(300_000)
+    log.f.write(b"".join(clf(0, n).replace(b"/Mar/", b"/Feb/") for n in range(1, 1001)))  # the earliest
+    log.written.update((f"/g0/l{n}", n) for n in range(1, 1001))
+    log.n = 1000
+    log.write(299_000)
     with follow(db, log) as p:
         wait_for(lambda: _has_open(p.p.pid, log.path), timeout=120)
         assert p.stop(timeout=HANG) == 0, p.text
@@ -63,6 +67,9 @@ def test_sigterm_in_the_middle_of_a_long_read_ends_it_at_its_next_commit(tmp_pat
     catch_up(db, log, 1)
     log.close()
     check_exactly_once(db, log)
+    with duckdb.connect(str(db), read_only=True) as con:
+        assert con.execute("SELECT min(first_timestamp), max(last_timestamp) FROM files").fetchone() == \
+            con.execute("SELECT min(timestamp), max(timestamp) FROM requests").fetchone()
 
 
 def test_sigterm_while_another_process_holds_the_database(tmp_path):
