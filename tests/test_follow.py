@@ -397,3 +397,43 @@ def test_a_failed_read_lets_go_of_the_files_its_transaction_registered(tmp_path,
     assert sorted(len(v) for v in by_file.values()) == [1, 1, 1], by_file  # one log per file_id
     assert sorted(p for p, _, _ in got) == sorted(
         [f"/g1/l{i}" for i in range(1, 8)] + ["/g2/l1", "/g2/l2"] + [f"/g3/l{i}" for i in range(1, 4)])
+
+
+def test_a_poll_lists_the_followed_paths_once(tmp_path, monkeypatch):
+    """A poll that finds something new read from the listing its quiet check made (both
+    expanded the globs and looked at every file on the same poll)."""
+    from logferry import sources
+
+    calls = []
+    expand = sources.expand
+    monkeypatch.setattr(sources, "expand", lambda *a, **k: calls.append(1) or expand(*a, **k))
+    per_poll: list[int] = []
+
+    class Counting(Follower):
+        def _quiet(self) -> bool:
+            self.before = len(calls)
+            return super()._quiet()
+
+        def _poll(self) -> None:
+            super()._poll()
+            if getattr(self, "before", None) is not None:  # (the first poll after a quiet check)
+                per_poll.append(len(calls) - self.before)
+                self.before = None
+
+    log = Log(tmp_path / "access.log")
+    log.write(5)
+    f = Counting(tmp_path / "f.duckdb", [str(tmp_path / "access.log*")], commit_every=0.2, poll=0.05)
+    stop = threading.Event()
+    t = threading.Thread(target=f.run, args=(stop,), daemon=True)
+    t.start()
+    try:
+        for n in (10, 15, 20):
+            wait_for(lambda: f.status()["lines"] >= n - 5, timeout=60)
+            log.write(5)
+        wait_for(lambda: f.status()["lines"] >= 20, timeout=60)
+    finally:
+        stop.set()
+        t.join(30)
+    log.close()
+    assert len(per_poll) >= 3 and set(per_poll) == {1}, per_poll
+    check_exactly_once(tmp_path / "f.duckdb", log)
