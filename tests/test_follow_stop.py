@@ -1,6 +1,6 @@
 """SIGTERM ends ``logferry ingest --follow`` at once, whatever it is doing: polling idle,
-in the middle of a long read, waiting for the database another process holds, or
-following a file being rewritten in place.  It commits what it read, exits 0, and a
+in the middle of a long read, waiting for the database another process holds,
+following a file being rewritten in place, or a pipe.  It commits what it read, exits 0, and a
 follower started later stores the rest: every line exactly once.  (A follower waiting for
 the database after SIGTERM waited forever, and one in a long read read the file to its
 end first.)  The children are real processes; 20 s without an exit is taken for a hang
@@ -121,6 +121,23 @@ def test_sigterm_while_the_file_is_rewritten_in_place(tmp_path):
                            ).fetchone() == (0,)
         n, distinct = con.execute("SELECT count(*), count(DISTINCT (file_id, line_number)) FROM requests").fetchone()
         assert n == distinct == con.execute("SELECT sum(records) FROM files").fetchone()[0] > 0
+
+
+def test_sigterm_while_following_standard_input(tmp_path):
+    """``ingest --follow -`` with its pipe still open: what came in is stored, each line
+    once, and it exits 0."""
+    db = tmp_path / "p.duckdb"
+    with Child("ingest", "--follow", "--db", str(db), "--commit-every", "0.2", "-", stdin=subprocess.PIPE) as p:
+        p.p.stdin.write(b"".join(clf(0, n) for n in range(1, 31)))
+        p.p.stdin.flush()
+        wait_for(lambda: p.saw("new file"), timeout=120)
+        p.p.stdin.write(b"".join(clf(0, n) for n in range(31, 36)))
+        p.p.stdin.flush()
+        assert p.stop(timeout=HANG) == 0, p.text
+    with duckdb.connect(str(db), read_only=True) as con:
+        got = sorted(n for (n,) in con.execute("SELECT line_number FROM requests").fetchall())
+        assert con.execute("SELECT sum(records + bad_rows) FROM files").fetchone() == (len(got),)
+    assert len(got) >= 30 and got == list(range(1, len(got) + 1))
 
 
 def _has_open(pid: int, path) -> bool:
