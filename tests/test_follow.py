@@ -18,6 +18,7 @@ import pytest
 
 from logferry.usage import connect
 from logferry.usage.follow import Follower
+from tests.servers.servers import Child
 
 LOGFERRY = [sys.executable, "-c", "from logferry.cli import main; main()"]
 
@@ -255,9 +256,7 @@ def test_sigkill_at_random_moments_then_restart_every_line_once(tmp_path):
     rnd = random.Random(int(os.environ.get("LOGFERRY_TEST_SEED", "16")))
     log = Log(tmp_path / "access.log")
     db = tmp_path / "k.duckdb"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    cmd = [*LOGFERRY, "ingest", "--follow", "--quiet", "--db", str(db), "--commit-every", "0.2",
-           str(tmp_path / "access.log*")]
+    cmd = ["ingest", "--follow", "--quiet", "--db", str(db), "--commit-every", "0.2", str(tmp_path / "access.log*")]
     stop_writer = threading.Event()
     rotations = []
 
@@ -286,21 +285,18 @@ def test_sigkill_at_random_moments_then_restart_every_line_once(tmp_path):
     kills = 0
     deadline = time.monotonic() + 14
     while time.monotonic() < deadline:
-        p = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
-        time.sleep(rnd.uniform(0.5, 2.5))
-        p.send_signal(signal.SIGKILL)
-        p.wait()
+        with Child(*cmd) as p:
+            time.sleep(rnd.uniform(0.5, 2.5))
+            p.stop(signal.SIGKILL)
         kills += 1
     stop_writer.set()
     w.join()
     log.close()
     time.sleep(0.1)
     # (another process cannot open the database while the follower has it: wait, then stop it)
-    p = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE)
-    time.sleep(8)
-    p.send_signal(signal.SIGTERM)
-    _, err = p.communicate(timeout=30)
-    assert p.returncode == 0, err.decode()
+    with Child(*cmd) as p:
+        time.sleep(8)
+        assert p.stop(timeout=30) == 0, p.text
     print(f"{kills} SIGKILLs, {len(rotations)} rotations, {len(log.written)} lines")
     assert kills >= 5 and len(rotations) >= 2
     check_exactly_once(db, log)
@@ -308,29 +304,23 @@ def test_sigkill_at_random_moments_then_restart_every_line_once(tmp_path):
 
 def test_follow_stdin_pipe_commits_while_open_and_stores_the_last_line_at_the_end(tmp_path):
     db = tmp_path / "p.duckdb"
-    cmd = [*LOGFERRY, "ingest", "--follow", "--db", str(db), "--commit-every", "0.2", "-"]
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    for n in range(1, 41):
-        p.stdin.write(clf(7, n))
-        if n % 10 == 0:
-            p.stdin.flush()
-            time.sleep(0.3)
-    seen = []
-    reader = threading.Thread(target=lambda: seen.extend(iter(p.stderr.readline, b"")), daemon=True)
-    reader.start()
-    wait_for(lambda: any(b"new file" in x for x in seen), timeout=120)  # registered: reading
-    time.sleep(3.0)
-    p.send_signal(signal.SIGKILL)  # the pipe is still open: what came in so far is committed
-    p.wait(timeout=30)
+    cmd = ["ingest", "--follow", "--db", str(db), "--commit-every", "0.2", "-"]
+    with Child(*cmd, stdin=subprocess.PIPE) as p:
+        for n in range(1, 41):
+            p.p.stdin.write(clf(7, n))
+            if n % 10 == 0:
+                p.p.stdin.flush()
+                time.sleep(0.3)
+        wait_for(lambda: p.saw("new file"), timeout=120)  # registered: reading
+        time.sleep(3.0)
+        p.stop(signal.SIGKILL)  # the pipe is still open: what came in so far is committed
     got = sorted(ln for _, ln, _ in rows(db))
     assert len(got) >= 10 and got == list(range(1, len(got) + 1))  # a prefix, each line once
 
-    p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    p.stdin.write(b"".join(clf(8, n) for n in range(1, 31)) + clf(8, 31)[:-1])  # unfinished last line
-    p.stdin.close()  # the end of input ends the follower
-    p.wait(timeout=60)
-    err = p.stderr.read()
-    assert p.returncode == 0, err.decode()
+    with Child(*cmd, stdin=subprocess.PIPE) as p:
+        p.p.stdin.write(b"".join(clf(8, n) for n in range(1, 31)) + clf(8, 31)[:-1])  # unfinished last line
+        p.p.stdin.close()  # the end of input ends the follower
+        assert p.wait(timeout=60) == 0, p.text
     assert sorted((pa, ln) for pa, ln, _ in rows(db) if pa.startswith("/g8/")) == sorted(
         (f"/g8/l{n}", n) for n in range(1, 32))
     con = connect(db, read_only=True)
@@ -347,27 +337,15 @@ def test_report_follow_prints_the_reports_again_as_lines_come_in(tmp_path):
     hostile = b'10.0.0.9 - - [01/Mar/2024:10:59:00 +0000] "GET /x\x1b[2J HTTP/1.1" 404 1 "-" "t"\n'
     log.write_bytes(clf(0, 1) + clf(0, 2) + hostile)
     env = {**os.environ, "TMPDIR": str(tmp_path)}
-    p = subprocess.Popen([*LOGFERRY, "report", "--follow", str(log), "--every", "0.3", "--only", "summary",
-                          "--only", "not_found"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    out: list[bytes] = []
-    reader = threading.Thread(target=lambda: out.extend(iter(p.stdout.readline, b"")), daemon=True)
-    reader.start()
-
-    def stored(n: int) -> bool:
-        return any(f"--follow: {n} lines stored".encode() in ln for ln in list(out))
-
-    try:
-        wait_for(lambda: stored(3), timeout=60)
+    with Child("report", "--follow", str(log), "--every", "0.3", "--only", "summary", "--only", "not_found",
+               env=env, out=True) as p:
+        wait_for(lambda: p.saw("--follow: 3 lines stored"), timeout=60)
         with open(log, "ab") as f:
             f.write(clf(0, 3) + clf(0, 4))
-        wait_for(lambda: stored(5))
+        wait_for(lambda: p.saw("--follow: 5 lines stored"))
         time.sleep(0.5)
-    finally:
-        p.send_signal(signal.SIGTERM)
-        _, err = p.communicate(timeout=30)
-    reader.join(5)
-    assert p.returncode == 0, err.decode()
-    text = b"".join(out)
+        assert p.stop(timeout=30) == 0, p.text
+    text = b"".join(p.lines)
     assert b"\x1b" not in text and b"/x\\x1b[2J" in text
     # the last report counts every line: the summary's totals row starts with the requests
     last = text.rsplit(b"--follow: ", 1)[1].decode()
@@ -419,3 +397,43 @@ def test_a_failed_read_lets_go_of_the_files_its_transaction_registered(tmp_path,
     assert sorted(len(v) for v in by_file.values()) == [1, 1, 1], by_file  # one log per file_id
     assert sorted(p for p, _, _ in got) == sorted(
         [f"/g1/l{i}" for i in range(1, 8)] + ["/g2/l1", "/g2/l2"] + [f"/g3/l{i}" for i in range(1, 4)])
+
+
+def test_a_poll_lists_the_followed_paths_once(tmp_path, monkeypatch):
+    """A poll that finds something new read from the listing its quiet check made (both
+    expanded the globs and looked at every file on the same poll)."""
+    from logferry import sources
+
+    calls = []
+    expand = sources.expand
+    monkeypatch.setattr(sources, "expand", lambda *a, **k: calls.append(1) or expand(*a, **k))
+    per_poll: list[int] = []
+
+    class Counting(Follower):
+        def _quiet(self) -> bool:
+            self.before = len(calls)
+            return super()._quiet()
+
+        def _poll(self) -> None:
+            super()._poll()
+            if getattr(self, "before", None) is not None:  # (the first poll after a quiet check)
+                per_poll.append(len(calls) - self.before)
+                self.before = None
+
+    log = Log(tmp_path / "access.log")
+    log.write(5)
+    f = Counting(tmp_path / "f.duckdb", [str(tmp_path / "access.log*")], commit_every=0.2, poll=0.05)
+    stop = threading.Event()
+    t = threading.Thread(target=f.run, args=(stop,), daemon=True)
+    t.start()
+    try:
+        for n in (10, 15, 20):
+            wait_for(lambda: f.status()["lines"] >= n - 5, timeout=60)
+            log.write(5)
+        wait_for(lambda: f.status()["lines"] >= 20, timeout=60)
+    finally:
+        stop.set()
+        t.join(30)
+    log.close()
+    assert len(per_poll) >= 3 and set(per_poll) == {1}, per_poll
+    check_exactly_once(tmp_path / "f.duckdb", log)

@@ -5,14 +5,10 @@ the followed log, without reloading the page.  Prints the append -> dashboard la
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 
-from tests.servers.servers import browser_login, free_port, wait_port
+from tests.servers.servers import Child, browser_login, free_port, until, wait_port
 
 HEADER = ("#Software: Microsoft Internet Information Services 10.0\n"
           "#Fields: date time s-sitename cs-method cs-uri-stem sc-status time-taken cs(User-Agent)\n")
@@ -36,15 +32,12 @@ def test_served_dashboard_counts_appended_lines_without_a_reload(page, tmp_path)
     log.write_text(HEADER + lines(0, 120))
     port = free_port()
     db = tmp_path / "live.duckdb"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    p = subprocess.Popen([sys.executable, "-m", "logferry.cli", "serve", "--config", str(tmp_path / "logferry.toml"),
-                          "--state", str(tmp_path / "state"), "--port", str(port), "--no-scheduler",
-                          "--db", str(db), "--follow", str(log)],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=tmp_path)
-    try:
-        first = p.stdout.readline()
-        m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", first)
-        assert m, first
+    with Child("serve", "--config", str(tmp_path / "logferry.toml"), "--state", str(tmp_path / "state"),
+               "--port", str(port), "--no-scheduler", "--db", str(db), "--follow", str(log),
+               out=True, cwd=tmp_path) as p:
+        until(lambda: p.saw("/login?token="), timeout=60)
+        m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", p.text)
+        assert m, p.text
         wait_port(port)
         browser_login(page, m.group(1))
         page.goto(f"http://127.0.0.1:{port}/dashboard")
@@ -74,11 +67,4 @@ def test_served_dashboard_counts_appended_lines_without_a_reload(page, tmp_path)
         print(f"\nappend -> served dashboard (follower commit_every 2 s, page looks at the follower every 1 s): "
               f"{', '.join(f'{x:.2f}' for x in lat)} s (mean {sum(lat) / len(lat):.2f} s)")
         page.watch.check()
-    finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            out, _ = p.communicate(timeout=60)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, _ = p.communicate()
-    assert p.returncode == 0, out
+        assert p.stop(timeout=60) == 0, p.text

@@ -18,29 +18,20 @@ from pathlib import Path
 
 import duckdb
 
-from tests.test_follow import LOGFERRY, Log, check_exactly_once, clf, rows, wait_for
+from tests.servers.servers import Child
+from tests.test_follow import Log, check_exactly_once, clf, rows, wait_for
 
 
-class Cli:
+class Cli(Child):
     """``logferry ingest --follow`` on ``glob`` as a real process; its stderr collected."""
 
     def __init__(self, db: Path, glob: str, *extra: str):
-        self.p = subprocess.Popen([*LOGFERRY, "ingest", "--follow", "--db", str(db), "--commit-every", "0.2",
-                                   *extra, glob], stderr=subprocess.PIPE)
-        self.err: list[bytes] = []
-        self.t = threading.Thread(target=lambda: self.err.extend(iter(self.p.stderr.readline, b"")), daemon=True)
-        self.t.start()
+        super().__init__("ingest", "--follow", "--db", str(db), "--commit-every", "0.2", *extra, glob)
 
-    def saw(self, text: str) -> bool:
-        return any(text.encode() in x for x in list(self.err))
-
-    def stop(self, sig: int = signal.SIGTERM) -> str:
-        self.p.send_signal(sig)
-        rc = self.p.wait(timeout=60)
-        self.t.join(10)
-        text = b"".join(self.err).decode()
-        assert sig != signal.SIGTERM or rc == 0, text
-        return text
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> str:
+        rc = super().stop(sig, timeout)
+        assert sig != signal.SIGTERM or rc == 0, self.text
+        return self.text
 
 
 def caught_up(cli: Cli, log: Log, k: int) -> None:
@@ -53,9 +44,9 @@ def caught_up(cli: Cli, log: Log, k: int) -> None:
 
 
 def run_until_caught_up(db: Path, log: Log, k: int) -> str:
-    cli = Cli(db, f"{log.path}*")
-    caught_up(cli, log, k)
-    return cli.stop()
+    with Cli(db, f"{log.path}*") as cli:
+        caught_up(cli, log, k)
+        return cli.stop()
 
 
 def test_copytruncate_while_stopped_stores_the_copy_s_unread_tail_once(tmp_path):
@@ -109,19 +100,19 @@ def rewrite_between_two_polls(tmp_path, new_lines: int):
     log = Log(tmp_path / "access.log")
     db = tmp_path / "f.duckdb"
     log.write(200)
-    cli = Cli(db, f"{log.path}*")
-    caught_up(cli, log, 1)
-    cli.p.send_signal(signal.SIGSTOP)  # between two polls
-    log.new_generation()
-    with open(log.path, "r+b") as f:  # in place: same inode, at least the old size
-        for n in range(1, new_lines + 1):
-            f.write(clf(log.gen, n))
-            log.written[f"/g{log.gen}/l{n}"] = n
-    log.n = new_lines
-    cli.p.send_signal(signal.SIGCONT)
-    log.write(5)
-    caught_up(cli, log, 2)
-    cli.stop()
+    with Cli(db, f"{log.path}*") as cli:
+        caught_up(cli, log, 1)
+        cli.p.send_signal(signal.SIGSTOP)  # between two polls
+        log.new_generation()
+        with open(log.path, "r+b") as f:  # in place: same inode, at least the old size
+            for n in range(1, new_lines + 1):
+                f.write(clf(log.gen, n))
+                log.written[f"/g{log.gen}/l{n}"] = n
+        log.n = new_lines
+        cli.p.send_signal(signal.SIGCONT)
+        log.write(5)
+        caught_up(cli, log, 2)
+        cli.stop()
     log.close()
     check_exactly_once(db, log)
     assert len(rows(db)) == 200 + new_lines + 5 + 2
@@ -209,11 +200,11 @@ def test_random_rotations_of_every_kind_and_kills_store_every_line_once(tmp_path
     rnd.shuffle(signals)
     deadline = time.monotonic() + 12
     while time.monotonic() < deadline:
-        cli = Cli(db, f"{log.path}*", "--quiet")
-        time.sleep(rnd.uniform(0.3, 2.0))  # a random moment: starting, reading, committing...
-        sig = signals[sum(kills.values()) % 2]
-        cli.p.send_signal(sig)
-        cli.p.wait(timeout=60)
+        with Cli(db, f"{log.path}*", "--quiet") as cli:
+            time.sleep(rnd.uniform(0.3, 2.0))  # a random moment: starting, reading, committing...
+            sig = signals[sum(kills.values()) % 2]
+            cli.p.send_signal(sig)
+            cli.wait(timeout=60)  # (a SIGTERM before the follower's handler is set: -15)
         kills[sig] += 1
     w.stop.set()
     wt.join()
@@ -232,28 +223,25 @@ def test_an_unfinished_line_on_standard_input_costs_bounded_memory_and_is_one_ba
     every poll (+170 MB); now it is kept to max_line_bytes + 1 bytes (16 MiB), and once
     it ends it is one bad row that says how long it was."""
     db = tmp_path / "p.duckdb"
-    p = subprocess.Popen([*LOGFERRY, "ingest", "--follow", "--db", str(db), "--commit-every", "0.2", "-"],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
-    err: list[bytes] = []
-    threading.Thread(target=lambda: err.extend(iter(p.stderr.readline, b"")), daemon=True).start()
+    with Child("ingest", "--follow", "--db", str(db), "--commit-every", "0.2", "-", stdin=subprocess.PIPE) as p:
 
-    def peak_kib() -> int:
-        with open(f"/proc/{p.pid}/status") as f:
-            return next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+        def peak_kib() -> int:
+            with open(f"/proc/{p.p.pid}/status") as f:
+                return next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
 
-    p.stdin.write(b"".join(clf(0, n) for n in range(1, 11)))
-    p.stdin.flush()
-    wait_for(lambda: any(b"new file" in x for x in err), timeout=60)
-    before = peak_kib()
-    block = b"x" * (1 << 20)
-    for _ in range(40):
-        p.stdin.write(block)
-        p.stdin.flush()
-    time.sleep(1.5)  # several polls with the unfinished line there
-    grown = peak_kib() - before
-    p.stdin.write(b"\n" + b"".join(clf(0, n) for n in range(12, 15)))
-    p.stdin.close()
-    assert p.wait(timeout=60) == 0, b"".join(err).decode()
+        p.p.stdin.write(b"".join(clf(0, n) for n in range(1, 11)))
+        p.p.stdin.flush()
+        wait_for(lambda: p.saw("new file"), timeout=60)
+        before = peak_kib()
+        block = b"x" * (1 << 20)
+        for _ in range(40):
+            p.p.stdin.write(block)
+            p.p.stdin.flush()
+        time.sleep(1.5)  # several polls with the unfinished line there
+        grown = peak_kib() - before
+        p.p.stdin.write(b"\n" + b"".join(clf(0, n) for n in range(12, 15)))
+        p.p.stdin.close()
+        assert p.wait(timeout=60) == 0, p.text
     assert grown < 48 << 10, f"{grown} KiB more for a 40 MiB unfinished line"
     con = duckdb.connect(str(db), read_only=True)
     try:

@@ -7,6 +7,7 @@ import json
 import signal
 import subprocess
 
+from tests.servers.servers import Child
 from tests.test_follow import LOGFERRY, clf, rows, wait_for
 from tests.test_follow_exactly_once import Cli
 
@@ -118,25 +119,22 @@ def test_report_and_sql_read_the_database_while_a_follower_reads_standard_input(
     ``report --db`` and ``sql`` in other processes succeed while it runs, and see the
     lines at most a commit interval late; every line is stored once when the pipe ends."""
     db = tmp_path / "usage.duckdb"
-    p = subprocess.Popen([*LOGFERRY, "ingest", "--follow", "--db", str(db), "--commit-every", "0.2", "-"],
-                         stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     written = 0
-    try:
+    with Child("ingest", "--follow", "--db", str(db), "--commit-every", "0.2", "-", stdin=subprocess.PIPE) as p:
         counts = []
         for _ in range(5):
-            p.stdin.write(b"".join(clf(0, n) for n in range(written + 1, written + 21)))
-            p.stdin.flush()
+            p.p.stdin.write(b"".join(clf(0, n) for n in range(written + 1, written + 21)))
+            p.p.stdin.flush()
             written += 20
             wait_for(lambda w=written: db.exists() and _count(db) == w, timeout=60)
             rep = _run("report", "--db", str(db), "--json")
             assert rep.returncode == 0, rep.stderr
             counts.append(json.loads(rep.stdout)["reports"]["summary"]["sections"]["totals"][0]["requests"])
         assert counts == [20, 40, 60, 80, 100]
-        assert p.poll() is None  # still following while the others read
-    finally:
-        p.stdin.close()
+        assert p.p.poll() is None  # still following while the others read
+        p.p.stdin.close()
         rc = p.wait(timeout=60)
-    err = p.stderr.read().decode()
+    err = p.text
     assert rc == 0, err
     assert "Could not set lock" not in err and "100 lines stored" in err, err
     assert len(rows(db)) == written == 100

@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
-import threading
 
 import pytest
 
 from logferry import sources
+from tests.servers.servers import Child
 from tests.test_follow import LOGFERRY, clf, rows, wait_for
 
 
@@ -66,23 +65,12 @@ def test_follow_a_glob_matching_a_fifo_reads_the_logs_and_stops_on_sigterm(odd_f
     """The follower blocked opening the FIFO before reading anything, and SIGTERM could not
     stop it; now the FIFO, socket and device are reported once each and the log is read."""
     db = tmp_path / "f.duckdb"
-    p = subprocess.Popen([*LOGFERRY, "ingest", "--follow", "--db", str(db), "--commit-every", "0.2",
-                          str(odd_files / "*.log")], stderr=subprocess.PIPE)
-    err: list[bytes] = []
-    reader = threading.Thread(target=lambda: err.extend(iter(p.stderr.readline, b"")), daemon=True)
-    reader.start()
-    try:
-        wait_for(lambda: any(b"a.log: new file" in x for x in err), timeout=60)
+    with Child("ingest", "--follow", "--db", str(db), "--commit-every", "0.2", str(odd_files / "*.log")) as p:
+        wait_for(lambda: p.saw("a.log: new file"), timeout=60)
         with open(odd_files / "a.log", "ab") as f:
             f.write(clf(0, 4))
-        p.send_signal(signal.SIGTERM)
-        assert p.wait(timeout=30) == 1, b"".join(err).decode()  # (1: files were skipped)
-    finally:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-    reader.join(5)
-    text = b"".join(err).decode()
+        assert p.stop(timeout=30) == 1, p.text  # (1: files were skipped)
+    text = p.text
     for name, kind in KINDS.items():
         assert text.count(f"{name}: error: not a regular file ({kind}), skipped") == 1, text
     assert "followed 1 files: 4 lines stored" in text and "Traceback" not in text

@@ -10,6 +10,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,6 +50,87 @@ def until(fn, timeout: float = 90, every: float = 0.1):
     raise AssertionError("condition never met")
 
 
+# ------------------------------------------------------------ logferry as a child process
+class Child:
+    """``logferry ARGS`` as a child process (``ingest --follow``, ``report --follow``,
+    ``serve --follow``...), the lines of its stderr (or ``out``: its stdout) collected on a
+    thread.  Used in a ``with`` block, it is never left behind: on leaving the block it is
+    stopped (SIGTERM, SIGKILL after a few seconds).  Its faulthandler is on: a child that
+    does not end in time is made to print every thread's stack (SIGABRT) for the report."""
+
+    def __init__(self, *args: str, stdin=None, out: bool = False, env: dict | None = None, cwd=None):
+        env = {**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1", "PYTHONFAULTHANDLER": "1"}
+        self.p = subprocess.Popen([sys.executable, "-c", "from logferry.cli import main; main()", *args],
+                                  stdin=stdin, stdout=subprocess.PIPE if out else None,
+                                  stderr=subprocess.STDOUT if out else subprocess.PIPE, env=env, cwd=cwd)
+        self.lines: list[bytes] = []
+        stream = self.p.stdout if out else self.p.stderr
+        self.t = threading.Thread(target=lambda: self.lines.extend(iter(stream.readline, b"")), daemon=True)
+        self.t.start()
+
+    def __enter__(self) -> Child:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def saw(self, text: str) -> bool:
+        return any(text.encode() in x for x in list(self.lines))
+
+    @property
+    def text(self) -> str:
+        return b"".join(list(self.lines)).decode(errors="replace")
+
+    def stop(self, sig: int | None = None, timeout: float = 20) -> int:
+        """Send ``sig`` (SIGTERM by default) and :meth:`wait`."""
+        import signal
+
+        if self.p.poll() is None:
+            self.p.send_signal(signal.SIGTERM if sig is None else sig)
+        return self.wait(timeout)
+
+    def wait(self, timeout: float = 20) -> int:
+        """The exit status, once the child ended (at most ``timeout`` s: a hang fails the
+        test with the child's stacks) and the rest of its output was read."""
+        try:
+            rc = self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._abort()
+            raise AssertionError(f"still running after {timeout:g} s:\n{self.text}") from None
+        self.t.join(10)
+        return rc
+
+    def close(self) -> None:
+        """End it now if it still runs: SIGTERM; one still there 5 s later is taken for
+        hung (:meth:`_abort`)."""
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._abort()
+                print(f"logferry {' '.join(self.p.args[3:])} did not end on SIGTERM:\n{self.text}",
+                      file=sys.stderr)
+        if self.p.stdin is not None and not self.p.stdin.closed:
+            try:
+                self.p.stdin.close()
+            except OSError:  # (a broken pipe: the child is gone)
+                pass
+
+    def _abort(self) -> None:
+        """SIGABRT: its faulthandler prints every thread's stack, then it dies (SIGKILL if
+        even that does not end it)."""
+        import signal
+
+        self.p.send_signal(signal.SIGABRT)
+        try:
+            self.p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+        self.t.join(10)
+
+
 # ----------------------------------------------------------------------- logferry serve
 def browser_login(page, url: str) -> None:
     """Log a Chromium page in with a printed login URL: it opens the login form (a GET
@@ -71,11 +153,16 @@ class Serve:
             [sys.executable, "-m", "logferry.cli", "serve", "--port", str(self.port), *args],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cwd,
             env={**(os.environ if env is None else env), "PYTHONUNBUFFERED": "1"})
-        first = self.proc.stdout.readline()
-        m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", first)
-        assert m, first
-        self.login, self.base = m.group(1), f"http://127.0.0.1:{self.port}"
-        wait_port(self.port)
+        try:
+            first = self.proc.stdout.readline()
+            m = re.search(r"(http://127\.0\.0\.1:\d+/login\?token=\S+)", first)
+            assert m, first
+            self.login, self.base = m.group(1), f"http://127.0.0.1:{self.port}"
+            wait_port(self.port)
+        except BaseException:  # (never left behind)
+            self.proc.kill()
+            self.proc.wait()
+            raise
 
     def stop(self, timeout: float = 60) -> tuple[int, str]:
         """SIGTERM, then the exit status and the rest of the output (killed after

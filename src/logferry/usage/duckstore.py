@@ -33,12 +33,18 @@ _INSERT_REQUESTS = (
 )
 #: SQL for a parameter of epoch microseconds as TIMESTAMPTZ (whatever the session time zone)
 _US_TO_TS = "timezone('UTC', make_timestamp(?::BIGINT))"
+#: a read's first and last row times widen the file's (parameters: first, first, last, last)
+_SPAN = f"""first_timestamp = CASE WHEN first_timestamp IS NULL OR {_US_TO_TS} < first_timestamp
+                                  THEN {_US_TO_TS} ELSE first_timestamp END,
+           last_timestamp = CASE WHEN last_timestamp IS NULL OR {_US_TO_TS} > last_timestamp
+                                 THEN {_US_TO_TS} ELSE last_timestamp END"""
 
 
 @dataclass
 class FileMark:
     """How far a file is read and what its lines were up to there: what a store records
-    in its manifest at a checkpoint (the first fields) and when the read ends (all)."""
+    in its manifest at a checkpoint (the first fields, and the times of the rows so far) and
+    when the read ends (all)."""
 
     lines: int
     bytes: int
@@ -168,10 +174,10 @@ class DuckStore:
         """Record how far the file is stored and commit (the next transaction begins)."""
         self.con.execute(
             "UPDATE files SET lines = ?, bytes = ?, records = ?, bad_rows = ?, directives = ?, "
-            "blank = ?, partial_tail = false, anchor_line = ?, anchor_off = ?, header = ?, "
+            f"blank = ?, partial_tail = false, {_SPAN}, anchor_line = ?, anchor_off = ?, header = ?, "
             "title = ?, updated_at = now() WHERE file_id = ?",
-            [m.lines, m.bytes, m.records, m.bad_rows, m.directives, m.blank, m.anchor_line,
-             m.anchor_off, m.header, m.title, file_id],
+            [m.lines, m.bytes, m.records, m.bad_rows, m.directives, m.blank, m.first_ts, m.first_ts,
+             m.last_ts, m.last_ts, m.anchor_line, m.anchor_off, m.header, m.title, file_id],
         )
         self.commit()
         self.begin()
@@ -181,11 +187,7 @@ class DuckStore:
         self.con.execute(
             f"""UPDATE files SET size = ?, bytes = ?, lines = ?, directives = ?, blank = ?,
                    records = ?, bad_rows = ?,
-                   conversion_errors = conversion_errors + ?, partial_tail = ?,
-                   first_timestamp = CASE WHEN first_timestamp IS NULL OR {_US_TO_TS} < first_timestamp
-                                          THEN {_US_TO_TS} ELSE first_timestamp END,
-                   last_timestamp = CASE WHEN last_timestamp IS NULL OR {_US_TO_TS} > last_timestamp
-                                         THEN {_US_TO_TS} ELSE last_timestamp END,
+                   conversion_errors = conversion_errors + ?, partial_tail = ?, {_SPAN},
                    anchor_line = ?, anchor_off = ?, header = ?, title = ?, truncated_at = ?, error = ?,
                    updated_at = now(), ingests = ingests + CASE WHEN ? THEN 1 ELSE 0 END
                WHERE file_id = ?""",

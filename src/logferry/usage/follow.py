@@ -48,6 +48,9 @@ POLL = 0.2
 RETRY_AFTER = 10.0
 #: seconds a file rotated away is still read while it grows (its writer reopens its log)
 ROTATE_GRACE = 2.0
+#: seconds a stopped follower waits for the database held by another process, to read
+#: the lines written before the stop (then it ends; the next run reads them)
+STOP_WAIT = 2.0
 #: name stdin is stored under in ``files.path``
 STDIN = "-"
 
@@ -121,6 +124,8 @@ class Follower:
         self._started = False
         self._files: set[int] = set()  # file_ids read from
         self._running = False  # True from the end of the first poll until run returns
+        self._stop = threading.Event()  # run's: a long read ends at its next commit once set
+        self._listed: list[sources.SourceFile] | None = None  # _quiet's listing, for _poll
 
     # --- public ------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -142,6 +147,7 @@ class Follower:
         """Follow until ``stop``.  The database file is open only while a poll stores new
         lines and commits them (other processes read it in between: ``db.connect``), for
         files and standard input alike; with ``con`` or ``:memory:`` it is held all along."""
+        self._stop = stop
         hold = self._con is not None or self.db_path == ":memory:"
         con = self._con if self._con is not None else self._open(wait=True) if hold else None
         saved = self._bind(con) if con is not None else None
@@ -156,8 +162,9 @@ class Follower:
                     first = False
                 if stop.wait(self.poll):
                     break
-            while not self._cycle(con, first, stop):  # the lines written before the stop
-                time.sleep(dbm.LOCK_RETRY)
+            self._last_cycle(con, first)
+        except _Stopped:
+            pass  # stopped in a long read, at one of its commits: the next run reads on
         finally:
             self._running = False
             if self._in_tx:
@@ -168,9 +175,22 @@ class Follower:
             if con is not None:
                 self._unbind(con, saved)
 
+    def _last_cycle(self, con: duckdb.DuckDBPyConnection | None, first: bool) -> None:
+        """After the stop, the lines written before it; given up if another process keeps
+        the database for :data:`STOP_WAIT` seconds (they stay in their files, unread: the
+        next run reads them)."""
+        deadline = time.monotonic() + STOP_WAIT
+        self._listed = None  # (listed before the stop: listed again)
+        while not self._cycle(con, first, self._stop):
+            if time.monotonic() >= deadline:
+                return
+            time.sleep(dbm.LOCK_RETRY)
+
     def _quiet(self) -> bool:
         """Nothing to read since the last poll (the database is not opened for nothing):
-        every followed file still where it was, every file listed as it was read."""
+        every followed file still where it was, every file listed as it was read.  The
+        listing is kept for the poll that follows (:meth:`_poll`)."""
+        self._listed = None
         for lv in self._live.values():
             try:
                 st = os.stat(lv.path)
@@ -179,8 +199,9 @@ class Follower:
             if lv.size >= 0 or (st.st_dev, st.st_ino) != (lv.dev, lv.ino):
                 return False  # rotated away (perhaps in its grace)
         now = time.monotonic()
+        self._listed = self._found()
         return all(self._seen.get(sf.path) == _seen_key(sf) or self._failed.get(sf.path, 0) > now
-                   for sf in self._found())
+                   for sf in self._listed)
 
     def _open(self, *, wait: bool = False) -> duckdb.DuckDBPyConnection | None:
         """The database, read-write; None while another process reads it (the next poll
@@ -358,8 +379,9 @@ class Follower:
         # 1. files held open that rotation moved away: their last lines first
         for lv in list(self._live.values()):
             self._poll_live(lv, now)
-        # 2. the files the paths name now
-        found = self._found()
+        # 2. the files the paths name now (as :meth:`_quiet` just listed them, if it did)
+        found = self._found() if self._listed is None else self._listed
+        self._listed = None
         for sf in found:
             if self._seen.get(sf.path) != _seen_key(sf) and self._failed.get(sf.path, 0) <= now:
                 self._poll_found(sf, found)
@@ -524,6 +546,10 @@ class Follower:
                             adopt=adopt, on_rows=self._on_checkpoint)
         except KeyboardInterrupt:
             raise
+        except _Stopped:
+            if hold_f is not None:
+                hold_f.close()
+            raise
         except Exception as e:
             self._rollback()
             self._ckpt = 0
@@ -585,6 +611,8 @@ class Follower:
         self._pending = 0
         self._ckpt = rows
         self._committed()
+        if self._stop.is_set():
+            raise _Stopped  # (everything read is committed: the read ends here)
 
     # --- standard input --------------------------------------------------------------------
     def _run_stdin(self, stop: threading.Event, held: duckdb.DuckDBPyConnection | None) -> None:
@@ -656,6 +684,10 @@ class Follower:
 
 #: :meth:`Follower._copy_of`: the file has no readable head yet
 _UNREADABLE = object()
+
+
+class _Stopped(Exception):
+    """The follower was stopped during a long read, just after one of its commits."""
 
 
 def _seen_key(sf: sources.SourceFile) -> tuple:

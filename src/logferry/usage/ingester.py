@@ -284,7 +284,8 @@ class _FileLoad:
         dirs = base[2] + t.directives_between(self.start, upto)
         blank = max(upto - recs - bads - dirs, 0)
         dirs = upto - recs - bads - blank
-        self.store.checkpoint(self.file_id, FileMark(upto, ao, recs, bads, dirs, blank, al, ao, hdr, t.title))
+        self.store.checkpoint(self.file_id, FileMark(upto, ao, recs, bads, dirs, blank, al, ao, hdr, t.title,
+                                                     first_ts=run.first_ts, last_ts=run.last_ts))
         if not getattr(self.store, "checkpoints_commit", True):
             return  # (the lake: a read becomes visible as a whole)
         self.ing._committed = (run.records, self.bad_count)
