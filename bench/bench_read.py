@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -88,7 +89,7 @@ def main() -> None:
         if not small.exists():
             getattr(gen, kind)(small, n // 4)
         size_mb = src.stat().st_size / 1e6
-        lf = [sys.executable, "-m", "logferry.cli", "convert", "--to", "parquet", "-o"]
+        lf = [sys.executable, "-m", "logferry.cli", "convert", "--to", "parquet", "--overwrite", "-o"]
         sql = (
             f"COPY (SELECT * FROM read_csv('{src}', {DUCK[kind]})) "
             f"TO '{out / (kind + '-duckdb.parquet')}' (FORMAT parquet)"
@@ -98,6 +99,8 @@ def main() -> None:
             ("  ... --threads 1", n, [*lf, str(out / f"{kind}-1.parquet"), "--threads", "1", str(src)]),
             (f"  ... --threads {args.workers}", n,
              [*lf, str(out / f"{kind}-n.parquet"), "--threads", str(args.workers), str(src)]),
+            *([("  ... on one core (taskset)", n, ["taskset", "-c", "0", *lf, str(out / f"{kind}-1.parquet"), str(src)])]
+              if shutil.which("taskset") else []),
             (f"logferry (1/4 file: {n // 4} lines)", n // 4, [*lf, str(out / f"{kind}-small.parquet"), str(small)]),
             ("duckdb read_csv -> parquet", n, [sys.executable, "-c", f"import duckdb; duckdb.sql({sql!r})"]),
         ]
