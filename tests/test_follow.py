@@ -434,7 +434,7 @@ def test_a_poll_lists_the_followed_paths_once(tmp_path, monkeypatch):
     t.start()
     try:
         for n in (10, 15, 20):
-            wait_for(lambda: f.status()["lines"] >= n - 5, timeout=60)
+            wait_for(lambda n=n: f.status()["lines"] >= n - 5, timeout=60)
             log.write(5)
         wait_for(lambda: f.status()["lines"] >= 20, timeout=60)
     finally:
