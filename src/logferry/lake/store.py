@@ -9,6 +9,7 @@ per table and partition (site, day) per read, and keeps what the manifest entry 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import secrets
 import time
 import urllib.parse
@@ -79,7 +80,7 @@ class _PartWriters:
 
     def _writer(self, k: tuple[str | None, int | None]) -> pq.ParquetWriter:
         if k not in self.open:
-            site = "null" if k[0] is None else urllib.parse.quote(k[0], safe="")
+            site = site_folder(k[0])
             day = "null" if k[1] is None else time.strftime("%Y-%m-%d", time.gmtime(k[1] * 86400))
             path = (f"{self.root}/{self.table}/data/site={site}/day={day}/"
                     f"{self.read_id:016x}-{len(self.open)}.parquet")
@@ -103,6 +104,25 @@ class _PartWriters:
 
 def _is(col: pa.ChunkedArray, value: Any) -> pa.ChunkedArray:
     return pc.is_null(col) if value is None else pc.fill_null(pc.equal(col, value), False)
+
+
+#: longest site part of a data file's folder name (file systems allow 255 bytes a name, S3
+#: 1,024 a key; a site is a Host header where a row has no site: as long as a client likes)
+_FOLDER_CHARS = 96
+
+
+def site_folder(site: str | None) -> str:
+    """The folder name of a site's partition: the site quoted (no ``/``, ``..`` or control
+    character left), a long one cut and told apart by a digest of the whole.  Only a
+    location: the partition's value is the rows' own ``lake_site``."""
+    if site is None:
+        return "null"
+    q = urllib.parse.quote(site, safe="")
+    if len(q) <= _FOLDER_CHARS:
+        return q
+    cut = q[:_FOLDER_CHARS - 18]
+    cut = cut[:cut.rfind("%")] if "%" in cut[-2:] else cut  # (not in the middle of an escape)
+    return f"{cut}~{hashlib.sha256(site.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}"
 
 
 def _conform(t: pa.Table, read_id: int, schema: pa.Schema) -> pa.Table:
