@@ -681,3 +681,26 @@ def test_a_host_longer_than_a_file_name_is_stored_and_read_back(tmp_path):
     assert site_folder("x" * 300) != site_folder("x" * 299)  # (cut alike, told apart by the digest)
     got = json.loads(cli("report", "--lake", lake, "--site", "é" * 200, "--json").stdout)
     assert got["reports"]["summary"]["sections"]["totals"][0]["requests"] == 1
+
+
+def test_a_read_of_many_partitions_keeps_few_writers_open(tmp_path, monkeypatch):
+    """More (site, day) partitions in a read than writers kept open: the one written to
+    longest ago is finished and its partition gets another file when more rows come; every
+    row is stored once, as in the database (3,000 hosts used to hold 3,000 writers: 4 GB)."""
+    from logferry.lake import store
+    from logferry.lake.tables import Lake, Where
+
+    monkeypatch.setattr(store, "_OPEN_WRITERS", 4)
+    log = tmp_path / "u_ex240301.log"
+    log.write_text("#Fields: date time c-ip cs-method cs-uri-stem sc-status sc-bytes cs-host\n" + "".join(
+        f"2024-03-0{1 + i // 7 % 2} 10:{i // 600 % 60:02d}:{i % 60:02d} 10.0.0.{i % 7} GET /p{i % 5} 200 {i} h{i % 10}.example\n"
+        for i in range(30_000)))
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    assert json.loads(cli("ingest", log, "--lake", lake, "--json").stdout)["records"] == 30_000
+    cli("ingest", log, "--db", db)
+    assert report("--lake", lake) == report("--db", db)
+    files = Lake(Where.of(str(lake))).table("requests").inspect.data_files()
+    parts = {(p["lake_site"], p["day"]) for p in files.column("partition").to_pylist()}
+    assert len(parts) == 20 and files.num_rows > 20  # (partitions written again after their file was finished)
+    st = json.loads(cli("lake", "status", lake, "--json").stdout)
+    assert (st["orphan_rows"], st["tables"]["requests"]["rows"]) == (0, 30_000)

@@ -61,13 +61,22 @@ class Pending:
     ranges: list[dict[str, int]] = field(default_factory=list)  # a ranged file's other reads
 
 
+#: Parquet writers a read keeps open per table (each holds its buffers and compressor, ~1 MB)
+_OPEN_WRITERS = 32
+
+
 class _PartWriters:
-    """Parquet data files of one read into ``table``: one per (site, day) partition met."""
+    """Parquet data files of one read into ``table``: one per (site, day) partition met, at
+    most :data:`_OPEN_WRITERS` open at once -- the one written to longest ago is finished
+    when another is needed, and its partition gets another file if more rows come (a log
+    of thousands of hosts without a site: 3,000 took 4 GB and 32 s with a writer each)."""
 
     def __init__(self, io: Any, root: str, read_id: int, table: str):
         self.io, self.root, self.read_id, self.table = io, root, read_id, table
         self.schema, self.day = schema(table), day_column(table)
         self.open: dict[tuple[str | None, int | None], tuple[str, pq.ParquetWriter, Any]] = {}
+        self.done: list[str] = []  # the files finished early
+        self.made = 0
 
     def write(self, t: pa.Table) -> None:
         """Rows of the table (with their ``lake_site``; the read id is added here)."""
@@ -79,20 +88,23 @@ class _PartWriters:
             self._writer(k).write_table(_conform(part, self.read_id, self.schema), row_group_size=_ROW_GROUP)
 
     def _writer(self, k: tuple[str | None, int | None]) -> pq.ParquetWriter:
-        if k not in self.open:
-            site = site_folder(k[0])
-            day = "null" if k[1] is None else time.strftime("%Y-%m-%d", time.gmtime(k[1] * 86400))
-            path = (f"{self.root}/{self.table}/data/site={site}/day={day}/"
-                    f"{self.read_id:016x}-{len(self.open)}.parquet")
-            out = self.io.new_output(path).create(overwrite=True)
-            self.open[k] = (path, pq.ParquetWriter(out, self.schema, compression="zstd"), out)
+        if k in self.open:
+            self.open[k] = self.open.pop(k)  # (the last written to, last in line to finish)
+            return self.open[k][1]
+        if len(self.open) >= _OPEN_WRITERS:
+            self.done.append(_finish(*self.open.pop(next(iter(self.open)))))
+        site = site_folder(k[0])
+        day = "null" if k[1] is None else time.strftime("%Y-%m-%d", time.gmtime(k[1] * 86400))
+        path = f"{self.root}/{self.table}/data/site={site}/day={day}/{self.read_id:016x}-{self.made}.parquet"
+        self.made += 1
+        out = self.io.new_output(path).create(overwrite=True)
+        self.open[k] = (path, pq.ParquetWriter(out, self.schema, compression="zstd"), out)
         return self.open[k][1]
 
     def close(self) -> list[str]:
-        for _path, w, out in self.open.values():
-            w.close()
-            out.close()
-        return [p for p, _w, _o in self.open.values()]
+        self.done += [_finish(*v) for v in self.open.values()]
+        self.open = {}
+        return self.done
 
     def discard(self) -> None:
         for path in self.close():
@@ -100,6 +112,12 @@ class _PartWriters:
                 self.io.delete(path)
             except OSError:
                 pass
+
+
+def _finish(path: str, w: pq.ParquetWriter, out: Any) -> str:
+    w.close()
+    out.close()
+    return path
 
 
 def _is(col: pa.ChunkedArray, value: Any) -> pa.ChunkedArray:
