@@ -81,11 +81,15 @@ class _PartWriters:
     def write(self, t: pa.Table) -> None:
         """Rows of the table (with their ``lake_site``; the read id is added here)."""
         t = t.append_column("_day", pc.cast(pc.cast(t.column(self.day), pa.date32()), pa.int32()))
-        for key in t.select(["lake_site", "_day"]).group_by(["lake_site", "_day"]).aggregate([]).to_pylist():
-            k = (key["lake_site"], key["_day"])
-            mask = pc.and_(_is(t.column("lake_site"), k[0]), _is(t.column("_day"), k[1]))
-            part = t.filter(mask).drop_columns(["_day"])
-            self._writer(k).write_table(_conform(part, self.read_id, self.schema), row_group_size=_ROW_GROUP)
+        keys = ["lake_site", "_day"]
+        if t.select(keys).group_by(keys).aggregate([]).num_rows > 1:  # (one sort, then a slice each:
+            # a filter per partition over the whole batch grows with partitions x rows)
+            t = t.take(pc.sort_indices(t, [(k, "ascending") for k in keys]))  # (stable: lines in order)
+        t = t.append_column("_i", pa.array(np.arange(t.num_rows, dtype=np.int64)))
+        for g in t.select([*keys, "_i"]).group_by(keys).aggregate([("_i", "min"), ("_i", "count")]).to_pylist():
+            part = t.slice(g["_i_min"], g["_i_count"]).drop_columns(["_day", "_i"])
+            self._writer((g["lake_site"], g["_day"])).write_table(_conform(part, self.read_id, self.schema),
+                                                                  row_group_size=_ROW_GROUP)
 
     def _writer(self, k: tuple[str | None, int | None]) -> pq.ParquetWriter:
         if k in self.open:
@@ -118,10 +122,6 @@ def _finish(path: str, w: pq.ParquetWriter, out: Any) -> str:
     w.close()
     out.close()
     return path
-
-
-def _is(col: pa.ChunkedArray, value: Any) -> pa.ChunkedArray:
-    return pc.is_null(col) if value is None else pc.fill_null(pc.equal(col, value), False)
 
 
 #: longest site part of a data file's folder name (file systems allow 255 bytes a name, S3
