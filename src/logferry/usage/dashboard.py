@@ -485,16 +485,17 @@ def _script_json(data: Any) -> str:
 
 def render_dashboard(data: dict[str, Any], *, api: str | None = None, live: bool = False,
                      status: str | None = None, title: str = "logferry report", nav: str | None = None,
-                     snapshot: int | None = None) -> str:
+                     lake: bool = False, snapshot: int | None = None) -> str:
     """One self-contained HTML page (inline script, style and data; no network unless ``api``
     is given, and then only to ``api`` and ``status``).  ``live``: the page fetches its data
     again as new lines are stored (it looks at ``status`` every second: the follower's lines,
-    or every 5 s the lake's snapshot, ``snapshot`` the one ``data`` was read from).
+    or with ``lake`` every 5 s the lake's snapshot, ``snapshot`` the one ``data`` was read
+    from, None: none yet).
     ``nav``: markup put above the dashboard (the console's navigation, escaped by its template)."""
     from html import escape
 
     csp = CSP if api is None else CSP.replace("default-src 'none';", "default-src 'none'; connect-src 'self';")
-    conf = {"api": api, "live": bool(live), "status": status, "title": title, "snapshot": snapshot}
+    conf = {"api": api, "live": bool(live), "status": status, "title": title, "lake": bool(lake), "snapshot": snapshot}
     return "".join([
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">",

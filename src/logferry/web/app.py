@@ -281,7 +281,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         store = data.pop("store")
         lake = store is not None and store.get("kind") == "lake"
         html = dash.render_dashboard(data, api="/api/report", live=console.follower is not None or lake,
-                                     status="/api/status", snapshot=store.get("snapshot_id") if lake else None,
+                                     status="/api/status", lake=lake,
+                                     snapshot=store.get("snapshot_id") if lake else None,
                                      nav=env.get_template("nav.html").render(nav=True, token=s.token.public(),
                                                                             store=store))
         return HTMLResponse(html)

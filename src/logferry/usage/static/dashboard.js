@@ -910,8 +910,8 @@
   // committed), at most every LIVE_GAP ms or twice as long as the last fetch took (a large
   // database is not recomputed back to back while lines stream in)
   if (CONF.api && CONF.live) {
-    var LIVE_GAP = 2000, seen = CONF.snapshot == null ? null : String(CONF.snapshot), lastAt = 0, took = 0,
-      lake = CONF.snapshot !== undefined && CONF.snapshot !== null, polled = 0;
+    var LIVE_GAP = 2000, lake = !!CONF.lake, seen = lake ? String(CONF.snapshot) : null, lastAt = 0, took = 0,
+      polled = 0;
     var refetch = function () {
       var t0 = lastAt = Date.now();
       var done = fetchData(true);
@@ -925,8 +925,10 @@
       fetch(CONF.status, { credentials: "same-origin", headers: { Accept: "application/json" } })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (st) {
-          var f = st && st.follower, s = st && st.store;
-          var mark = f ? f.lines + "/" + f.files : s && s.snapshot_id != null ? String(s.snapshot_id) : null;
+          if (!st) return;  // (the console did not answer: the next look tries again)
+          var f = st.follower, s = st.store;
+          // (a lake whose catalog cannot be read now has no snapshot_id: nothing to do)
+          var mark = f ? f.lines + "/" + f.files : lake && s && s.snapshot_id !== undefined ? String(s.snapshot_id) : seen;
           if (mark === seen || Date.now() - lastAt < Math.max(LIVE_GAP, 2 * took)) return;
           seen = mark;
           // (a new snapshot of the lake: the page again, its header naming that snapshot; the
