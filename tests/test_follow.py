@@ -443,3 +443,55 @@ def test_a_poll_lists_the_followed_paths_once(tmp_path, monkeypatch):
     log.close()
     assert len(per_poll) >= 3 and set(per_poll) == {1}, per_poll
     check_exactly_once(tmp_path / "f.duckdb", log)
+
+
+def test_a_log_copytruncated_while_it_is_read_keeps_none_of_the_new_content_as_its_own(tmp_path, monkeypatch):
+    """copytruncate between the follower's check of a log and its read of the new lines:
+    the read got the new content from the old offset (the same inode), stored as the old
+    log's lines. Now the read is dropped when the file no longer holds what was read, and
+    the next poll takes the unread lines from the copy: every line once, in its own file."""
+    import shutil as sh
+
+    from logferry.usage.ingester import Ingester
+
+    log = tmp_path / "access.log"
+    log.write_bytes(b"".join(clf(1, i) for i in range(1, 11)))
+    real = Ingester._load
+    armed: list[int] = []
+    done: list[int] = []
+
+    def rotate_then_load(self, sf, *a, **kw):
+        if sf.path == str(log) and armed and not done:
+            done.append(1)  # (after the follower's checks: the log copied, truncated, refilled)
+            sh.copyfile(log, tmp_path / "access.log.1")
+            with open(log, "r+b") as fh:
+                fh.truncate(0)
+                fh.write(b"".join(clf(2, i) for i in range(1, 41)))
+        return real(self, sf, *a, **kw)
+
+    monkeypatch.setattr(Ingester, "_load", rotate_then_load)
+    db = tmp_path / "c.duckdb"
+    f = Follower(db, [str(tmp_path / "access.log*")], commit_every=0.2, poll=0.05)
+    stop = threading.Event()
+    t = threading.Thread(target=f.run, args=(stop,), daemon=True)
+    t.start()
+    try:
+        wait_for(lambda: f.status()["lines"] >= 10, timeout=60)
+        armed.append(1)  # (the next read of the log: after the lines below were appended)
+        with open(log, "ab") as fh:
+            fh.write(b"".join(clf(1, i) for i in range(11, 16)))
+        try:
+            wait_for(lambda: done and len(rows(db)) >= 55, timeout=30)
+        except AssertionError:
+            pass  # (the lines stored are compared below, which says what went wrong)
+        time.sleep(0.5)
+    finally:
+        stop.set()
+        t.join(30)
+    got = rows(db)
+    want = [f"/g1/l{i}" for i in range(1, 16)] + [f"/g2/l{i}" for i in range(1, 41)]
+    assert sorted(p for p, _, _ in got) == sorted(want)
+    by_file: dict[int, set[str]] = {}
+    for path, _, fid in got:
+        by_file.setdefault(fid, set()).add(path.split("/")[1])
+    assert sorted(sorted(v) for v in by_file.values()) == [["g1"], ["g2"]], by_file

@@ -539,6 +539,8 @@ class Follower:
                     hold_f.close()
                 raw.close() if raw is not None else None
                 return  # still empty
+            if (hold_f is not None or lv is not None) and self._pending:
+                self._commit()  # (a read dropped below must not take the earlier reads with it)
             self._begin()
             self._ckpt = 0
             res = ing._load(sf, fmt, None if reg is not None else codec, reg, head=head, how=how,
@@ -556,6 +558,17 @@ class Follower:
             self._failed[sf.path] = time.monotonic() + RETRY_AFTER
             msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}"
             self._report_error(sf.path, msg)
+            return
+        read_from = hold_f or (lv.f if lv is not None else None)
+        if read_from is not None and res.file_id is not None and not _still_holds(
+                read_from, reg, dbm.registered(self.con, res.file_id)):
+            # truncated or rewritten while it was read (copytruncate): what was read past
+            # that point is the new content, not this file's -- none of it is kept; the
+            # next poll sees the truncation and reads the unread lines from the copy
+            self._rollback()
+            self._ckpt = 0
+            if hold_f is not None:
+                hold_f.close()
             return
         self._stats.errors.pop(sf.path, None)
         self._pending += res.records + res.bad_rows - self._ckpt
@@ -704,6 +717,13 @@ def _still_there(reg: dbm.Registered) -> bool:
         return False
     return there is not None and sources.same_file(there, reg.dev, reg.ino, reg.path, reg.fp or "",
                                                    reg.fp_len or 0)
+
+
+def _still_holds(f: BinaryIO, before: dbm.Registered | None, after: dbm.Registered) -> bool:
+    """The open file ``f`` still starts as it did ``before`` the read (its registration
+    then; a new file: as read) and holds the bytes read of it ``after``: it was not
+    truncated or rewritten while it was read."""
+    return os.fstat(f.fileno()).st_size >= (after.bytes or 0) and _same_head(f, before or after)
 
 
 def _same_head(f: BinaryIO, reg: dbm.Registered) -> bool:
