@@ -40,11 +40,8 @@ class Runner:
     def __init__(self, load: Callable, usage: Any, state_dir: str | os.PathLike, *,
                  console_url: str = "", clock: Callable[[], float] = time.time):
         """``usage``: what the rules read, a :class:`~logferry.usage.source.UsageSource`
-        (the database, or the lake's last snapshot) or a database's path."""
-        from ..usage.source import UsageSource
-
-        self.usage = usage if isinstance(usage, UsageSource) else UsageSource.duckdb(os.fspath(usage))
-        self.load, self.clock = load, clock
+        (the database, or the lake's last snapshot: :func:`usage_source`)."""
+        self.usage, self.load, self.clock = usage, load, clock
         self.store = Store.at(state_dir)
         self.console_url = console_url
         self._poked = threading.Event()
@@ -73,7 +70,7 @@ class Runner:
             if not a.rules:
                 return []
             now = self.clock()
-            with self.usage.connect(_scan(a.rules, now)) as con:
+            with self.usage.connect(_scan(a.rules, now), read_only=True) as con:
                 notices = evaluate(a.rules, con, now, self.store, console_url=a.console_url or self.console_url)
             self.dispatcher(loaded).submit(notices)
             return notices
@@ -108,6 +105,20 @@ def config_lake(loaded) -> Any:
     return UsageSource.lake(args.lake, args.catalog)
 
 
+def usage_source(loaded, db: str | None = None, lake: str | None = None, catalog: str | None = None) -> Any:
+    """What the rules read (a UsageSource; None: no store): ``db`` (``--db``) or ``[alerts]
+    db``; else the lake ``lake`` (``--lake``, with its ``catalog``), or the config's
+    ``[lake]``.  A lake is opened now (LogferryError: not there, unreachable, newer)."""
+    from ..usage.source import UsageSource
+
+    path = None if lake else db_path(loaded, db)
+    if path:
+        return UsageSource.duckdb(path)
+    if lake:
+        return UsageSource.lake(lake, catalog)
+    return config_lake(loaded) if loaded.cfg.lake.path else None
+
+
 def _scan(rules: dict[str, Any], now: float) -> Any:
     """What a lake's scan may leave out for ``rules`` at ``now``: the days before the
     earliest any rule reads (its window and lookback, baseline or comparison day); every
@@ -129,13 +140,11 @@ def start(loaded, load: Callable, stop, *, db: str | None = None, usage: Any = N
           console_url: str = "") -> Runner | None:
     """A Runner on its own thread when there is a usage store: the database ``db`` or
     ``[alerts] db``, else ``usage`` (the console's lake) or the config's ``[lake]``; else
-    None.  Rules added to the
-    config later are picked up (``load``)."""
-    path = db_path(loaded, db)
-    if not path and usage is None and loaded.cfg.alerts.rules and loaded.cfg.lake.path:
-        usage = config_lake(loaded)
-    if not path and usage is None:
+    None.  Rules added to the config later are picked up (``load``)."""
+    if db_path(loaded, db) or usage is None:
+        usage = usage_source(loaded, db) if db_path(loaded, db) or loaded.cfg.alerts.rules else None
+    if usage is None:
         return None
-    r = Runner(load, path or usage, state_dir or loaded.state_dir, console_url=console_url)
+    r = Runner(load, usage, state_dir or loaded.state_dir, console_url=console_url)
     threading.Thread(target=r.run, args=(stop,), name="alerts", daemon=True).start()
     return r

@@ -39,30 +39,17 @@ def rule_rows(loaded, store: Store, sites: tuple[str, ...] | None = None) -> lis
     return out
 
 
-def open_db(loaded, db: str | None, lake: str | None = None, catalog: str | None = None):
-    """What the rules read: ``--db`` or ``[alerts] db``, else ``--lake`` or the config's
-    ``[lake]`` (its last snapshot), as a DuckDB connection."""
-    from ..usage.db import connect
-    from .runner import db_path
-
-    path = None if lake else db_path(loaded, db)
-    if path:
-        return connect(path, read_only=True)
-    if lake or loaded.cfg.lake.path:
-        from ..lake.cli import LakeArgs, from_config, lake_connection
-
-        args = from_config(None, LakeArgs(lake, catalog), loaded=None if lake else loaded)
-        return lake_connection(args.lake, args.catalog, None)
-    raise ConfigError("no usage database: give --db or --lake, or set db in [alerts] or path in [lake]")
-
-
 def test_rules(loaded, rules: dict[str, Any], db: str | None, at: datetime, *, lake: str | None = None,
                catalog: str | None = None) -> dict[str, Any]:
     """Replay ``rules`` over the data's whole time range (each minute, or ``[alerts] every``)
     in a throw-away store, then evaluate each at ``at``: nothing is sent or recorded."""
+    from .runner import usage_source
+
     a = loaded.cfg.alerts
-    con = open_db(loaded, db, lake, catalog)
-    try:
+    src = usage_source(loaded, db, lake, catalog)
+    if src is None:
+        raise ConfigError("no usage database: give --db or --lake, or set db in [alerts] or path in [lake]")
+    with src.connect(read_only=True) as con:
         rng = data_range(con)
         out: dict[str, Any] = {"range": [_fmt(rng[0]), _fmt(rng[1])] if rng else [None, None], "rules": {}}
         for name, rule in rules.items():
@@ -73,8 +60,6 @@ def test_rules(loaded, rules: dict[str, Any], db: str | None, at: datetime, *, l
                                   "unit": UNITS[rule.kind], "incidents": _incidents(store, notices),
                                   "now": _now(con, name, rule, at, a.console_url)}
         return out
-    finally:
-        con.close()
 
 
 def _incidents(store: Store, notices: list[Notice]) -> list[dict[str, Any]]:

@@ -58,19 +58,21 @@ class UsageSource:
         return d
 
     @contextlib.contextmanager
-    def connect(self, params: Any = None) -> Iterator[Any]:
+    def connect(self, params: Any = None, *, read_only: bool = False) -> Iterator[Any]:
         """A DuckDB connection with the usage tables: the file (shared with a follower in
-        this or another process), or the lake's last snapshot pruned to ``params``' site and
-        time range (``params.span`` then set, as ``report --lake`` does)."""
+        this or another process; ``read_only``: only read, never created), or the lake's
+        last snapshot pruned to ``params``' site and time range (``params.span`` then set,
+        as ``report --lake`` does)."""
         if self.kind == "lake":
             from ..lake.query import connect_lake
             from .reports import REPORT_MEMORY_LIMIT
 
             con = connect_lake(self._lake, params, memory_limit=REPORT_MEMORY_LIMIT)
         else:
-            from .db import connect_shared
+            from .db import connect, connect_shared
 
-            con = connect_shared(self.location)  # (read-only while another process follows)
+            # (connect_shared: read-only while another process follows)
+            con = connect(self.location, read_only=True) if read_only else connect_shared(self.location)
         try:
             yield con
         finally:
