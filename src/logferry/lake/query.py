@@ -29,8 +29,9 @@ if TYPE_CHECKING:
     import duckdb
 
 _FILE_COLS = ", ".join(f'"{f.name}"' for f in FILES if f.name != "reads")
-#: which rows of a table's data files count: a counted read's, in its line range
-_COUNTED = "JOIN _lake.reads m ON q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line"
+#: which rows ``q`` of a table's data files count: a counted read's (``m``), in its line range
+COUNTED_ON = "q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line"
+_COUNTED = f"JOIN _lake.reads m ON {COUNTED_ON}"
 #: the requests scan's filters (one row, set with parameters): what pyiceberg's row filter keeps
 _PRUNED = ("CROSS JOIN _lake.filter f WHERE (f.site IS NULL OR q.lake_site = f.site OR q.host = f.site) "
            "AND (f.since IS NULL OR q.\"timestamp\" >= f.since) AND (f.until IS NULL OR q.\"timestamp\" < f.until)")

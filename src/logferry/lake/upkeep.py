@@ -50,15 +50,14 @@ def _uncounted(lake: Lake, table: Any, counted: pa.Table, name: str) -> int:
     from the data files, as the reports read them (pyiceberg's reader held all 20M rows of
     the bench lake, ~2 GB)."""
     from ..usage.db import duck
-    from .query import _source
+    from .query import COUNTED_ON, _source
 
     con = duck()
     try:
         con.execute("CREATE SCHEMA _lake")  # (where _source copies data files that have delete files)
         q = _source(con, lake, table.scan(selected_fields=("read_id", "line_number")), name)
         con.register("m", counted)
-        return con.execute(f"SELECT count(*) - count(m.read_id) FROM {q} q LEFT JOIN m ON q.read_id = m.read_id "
-                           "AND q.line_number BETWEEN m.first_line AND m.last_line").fetchall()[0][0]
+        return con.execute(f"SELECT count(*) - count(m.read_id) FROM {q} q LEFT JOIN m ON {COUNTED_ON}").fetchall()[0][0]
     finally:
         con.close()
 
@@ -67,13 +66,13 @@ def _is_counted(rows: pa.Table, counted: pa.Table) -> pa.Array:
     """Which of ``rows`` (read_id, line_number) a counted read holds."""
     from ..usage.db import duck
     from ..usage.reports import _arrow
+    from .query import COUNTED_ON
 
     con = duck()
     con.register("q", rows.select(["read_id", "line_number"]).append_column(
         "_i", pa.array(np.arange(rows.num_rows, dtype=np.int64))))
     con.register("m", counted)
-    hit = _arrow(con.sql("SELECT bool_or(m.read_id IS NOT NULL) AS hit FROM q LEFT JOIN m "
-                         "ON q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line "
+    hit = _arrow(con.sql(f"SELECT bool_or(m.read_id IS NOT NULL) AS hit FROM q LEFT JOIN m ON {COUNTED_ON} "
                          "GROUP BY q._i ORDER BY q._i"))
     con.close()
     return hit.column("hit").combine_chunks()
