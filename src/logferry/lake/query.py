@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pyarrow as pa
 
 from ..errors import ConfigError
@@ -32,6 +33,10 @@ _FILE_COLS = ", ".join(f'"{f.name}"' for f in FILES if f.name != "reads")
 #: which rows ``q`` of a table's data files count: a counted read's (``m``), in its line range
 COUNTED_ON = "q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line"
 _COUNTED = f"JOIN _lake.reads m ON {COUNTED_ON}"
+#: which rollup rows ``q`` count: a counted read's, for its lines but the last (line_number
+#: None) or for that last line while the read's range still holds it
+_ROLLUP_COUNTED_ON = ("q.read_id = m.read_id AND (q.line_number IS NULL OR "
+                      "q.line_number BETWEEN m.first_line AND m.last_line)")
 #: the requests scan's filters (one row, set with parameters): what pyiceberg's row filter keeps
 _PRUNED = ("CROSS JOIN _lake.filter f WHERE (f.site IS NULL OR q.lake_site = f.site OR q.host = f.site) "
            "AND (f.since IS NULL OR q.\"timestamp\" >= f.since) AND (f.until IS NULL OR q.\"timestamp\" < f.until)")
@@ -299,8 +304,7 @@ def counted_sites(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[str]:
     con.register("_lake_rollups", t)
     try:
         return [s for (s,) in con.execute(
-            "SELECT DISTINCT q.lake_site FROM _lake_rollups q JOIN _lake.reads m ON q.read_id = m.read_id AND "
-            "(q.line_number IS NULL OR q.line_number BETWEEN m.first_line AND m.last_line) "
+            f"SELECT DISTINCT q.lake_site FROM _lake_rollups q SEMI JOIN _lake.reads m ON {_ROLLUP_COUNTED_ON} "
             "WHERE q.lake_site IS NOT NULL ORDER BY 1").fetchall()]
     finally:
         con.unregister("_lake_rollups")
@@ -319,9 +323,14 @@ def rollup_rows(lake: Lake, params: Any) -> list[dict[str, Any]]:
     for name, val, op in (("since", params.since, GreaterThanOrEqual), ("until", params.until, LessThan)):
         if val is not None:
             f = And(f, op("hour", _us(con, name, val)))
-    reads = {r["read_id"]: (r["first_line"], r["last_line"]) for row in lake.table("files").scan(
-        selected_fields=("reads",)).to_arrow().column("reads").to_pylist() for r in row or []}
+    con.register("_files", lake.table("files").scan(selected_fields=("reads",)).to_arrow())
     t = lake.table("rollups").scan(row_filter=f).to_arrow()
+    con.register("q", t.select(["read_id", "line_number"]).append_column(
+        "_i", pa.array(np.arange(t.num_rows, dtype=np.int64))))
+    keep = con.execute("WITH m AS (SELECT r.read_id, r.first_line, r.last_line FROM "
+                       "(SELECT unnest(reads) AS r FROM _files)) "
+                       f"SELECT q._i FROM q SEMI JOIN m ON {_ROLLUP_COUNTED_ON} ORDER BY q._i").fetchnumpy()["_i"]
+    con.close()
+    t = t.take(pa.array(keep, pa.int64()))
     rows = t.cast(pa.schema([pa.field("hour", pa.int64()) if x.name == "hour" else x for x in t.schema]))
-    return [r for r in rows.to_pylist() if r["read_id"] in reads
-            and (r["line_number"] is None or reads[r["read_id"]][0] <= r["line_number"] <= reads[r["read_id"]][1])]
+    return rows.to_pylist()
