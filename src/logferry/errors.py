@@ -81,3 +81,8 @@ class TransientError(DeliveryError):
 
 class PermanentError(DeliveryError):
     """A failure that retrying will not fix."""
+
+
+def first_line(e: BaseException) -> str:
+    """What an error says in one line: its message's first line, else its type's name."""
+    return (str(e).splitlines() or [""])[0] or type(e).__name__

@@ -33,7 +33,7 @@ from pydantic import BaseModel
 from .. import __version__
 from ..alerts.web import incident_marks
 from ..alerts.web import routes as alert_routes
-from ..errors import ConfigError, LogferryError
+from ..errors import ConfigError, LogferryError, first_line
 from ..ship.schedule import MAX_EVERY_MINUTES, MIN_EVERY_MINUTES
 from . import configfile, desttypes, editor, policy
 from .console import MAX_PAGE, MAX_PER_PAGE, Busy, Console, Forbidden, NotFound, job_sites
@@ -558,9 +558,8 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         except ConfigError:
             raise
         except Exception as e:  # noqa: BLE001 - the file or the lake, not a bug: one line
-            first = (str(e).splitlines() or [""])[0] or type(e).__name__
             what = "usage lake" if src.kind == "lake" else "usage database"
-            raise HTTPException(503, f"cannot read the {what}: {first}") from None
+            raise HTTPException(503, f"cannot read the {what}: {first_line(e)}") from None
         return {**data, "incidents": incident_marks(console, _allowed(s)), "store": store}
 
     @app.get("/api/report", tags=["reports"])

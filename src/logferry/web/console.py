@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Loaded
-from ..errors import ConfigError, LogferryError
+from ..errors import ConfigError, LogferryError, first_line
 from ..ship.status import brief, job_backlog
 from . import configfile
 from .tokens import Token
@@ -329,7 +329,7 @@ class Console:
         try:
             self.follower.run(stop)
         except Exception as e:  # noqa: BLE001 - any failure is reported, not a traceback
-            self.follower_error = (str(e).splitlines() or [""])[0] or type(e).__name__
+            self.follower_error = first_line(e)
             log.error("the follower stopped: %s", self.follower_error)
 
     def follower_status(self) -> dict[str, Any] | None:
@@ -365,7 +365,7 @@ class Console:
             from ..usage.source import shown
 
             return {"kind": self.usage.kind, "location": shown(self.usage.location),
-                    "error": (str(e).splitlines() or [""])[0] or type(e).__name__}
+                    "error": first_line(e)}
 
     # -- the scheduler of `logferry run` -----------------------------------------------------
     def _schedules(self, loaded: Loaded):
