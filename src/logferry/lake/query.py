@@ -53,6 +53,10 @@ def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = N
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET TimeZone = 'UTC'")
+    # every report query reads the same data files again: their Parquet footers are parsed
+    # once per connection, not once per query (a site's report: 15% less CPU). Data files
+    # never change in place, and the cache goes with the connection's database.
+    con.execute("SET parquet_metadata_cache = true")
     migrate(con)
     _manifest(con, lake)
     prune = _prune(con, site, since, until)  # (--since/--until checked here)

@@ -454,6 +454,9 @@ def _report_lake(paths: Sequence[str], db: str | None, lake: str | None, catalog
         if rollups:
             click.echo(json_safe(json.dumps(rollups_report(lake, catalog, params), ensure_ascii=False)))
             return
+        from .ua import preload
+
+        preload()  # the user-agent rules load while the catalog and the manifest are read
         con = lake_connection(lake, catalog, params, memory_limit=REPORT_MEMORY_LIMIT)
         try:
             _output(con, params, as_json=as_json, html=html, only=only, tz=tz)
