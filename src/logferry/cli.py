@@ -25,8 +25,8 @@ os.environ.setdefault("MALLOC_ARENA_MAX", "2")
 import click  # noqa: E402
 
 from . import __version__  # noqa: E402
-from .errors import LogferryError  # noqa: E402
 from .cli_options import threads_option  # noqa: E402
+from .errors import LogferryError  # noqa: E402
 from .term import error, json_safe, safe, tsv  # noqa: E402
 
 

@@ -59,11 +59,12 @@ from pydantic import (
 
 from .alerts.rules import AlertsCfg
 from .errors import ConfigError, LogferryError
+
+# (the secret-reference rules, shared with the alert channels; names kept importable from here)
+from .secretrefs import _SECRET_KEYS, check_option, is_reference, is_secret_key  # noqa: F401
 from .ship import MAX_AGE_SECS
 from .ship.schedule import MAX_EVERY_MINUTES, MIN_EVERY_MINUTES, Schedule
 from .values import INT64_MAX
-# (the secret-reference rules, shared with the alert channels; names kept importable from here)
-from .secretrefs import _SECRET_KEYS, check_option, is_reference, is_secret_key  # noqa: F401
 
 DEFAULT_FILE = "logferry.toml"
 

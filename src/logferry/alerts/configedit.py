@@ -24,7 +24,6 @@ from ..web.configfile import (
 )
 from .rules import _NAME
 
-
 KEYS = ("alerts", "rules")
 
 
