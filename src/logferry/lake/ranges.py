@@ -28,9 +28,9 @@ import itertools
 import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
-from ..sources import SourceFile, _collect_directives, count_newlines
+from ..sources import SourceFile, _collect_directives, _remote_fs, count_newlines, object_version
 from ..usage.results import FileResult
 from .store import LakeRegistered, LakeWriter, Pending
 from .tables import NAMESPACE
@@ -78,11 +78,11 @@ class Span:
 
 
 class _Bounded(io.RawIOBase):
-    """The file at ``path`` as if it ended at byte ``end`` (seekable; no ``fileno``, so
+    """The open file ``f`` as if it ended at byte ``end`` (seekable; no ``fileno``, so
     the reader does not read past ``end`` by its own means)."""
 
-    def __init__(self, path: str, end: int | None):
-        self._f = open(path, "rb", buffering=0)  # noqa: SIM115 - closed with this stream
+    def __init__(self, f: BinaryIO, end: int | None):
+        self._f = f
         self._end = end
 
     def readable(self) -> bool:
@@ -108,6 +108,43 @@ class _Bounded(io.RawIOBase):
         super().close()
 
 
+#: an object's (size, modification time, version tag) as the driver saw it
+#: (:func:`~logferry.sources.object_version`); None for a local file
+Version = tuple[int, float, str | None] | None
+
+
+def version_of(sf: SourceFile) -> Version:
+    """``sf``'s version now: asked of its store (no listing cache) for an object, None
+    for a local file."""
+    if not sf.remote:
+        return None
+    fs, p, _ = _remote_fs(sf.path)
+    return object_version(fs.info(p))
+
+
+def check_version(sf: SourceFile, version: Version, info: dict[str, Any] | None = None) -> None:
+    """Raise OSError unless ``sf`` (described by ``info`` when given) is still ``version``."""
+    if sf.remote and (version_of(sf) if info is None else object_version(info)) != version:
+        raise OSError(f"{sf.path}: the object changed while it was read in ranges")
+
+
+def open_at(sf: SourceFile, version: Version) -> BinaryIO:
+    """``sf`` opened for reads anywhere in it, unbuffered: a local file, or an object
+    whose every read is one ranged request (no read-ahead past what is asked) of
+    ``version`` (refused, OSError, if it is no longer that version; on S3, s3fs then asks
+    every read for that ETag -- If-Match --, so a later write fails the read)."""
+    if not sf.remote:
+        return open(sf.path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+    fs, p, _ = _remote_fs(sf.path)
+    f = fs.open(p, "rb", cache_type="none")
+    try:
+        check_version(sf, version, getattr(f, "details", None))
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
 def threads_of(client: Any) -> int:
     """The worker threads of the Dask ``client``'s cluster (ranges need two or more)."""
     return sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
@@ -124,47 +161,62 @@ def worker_cores() -> int | None:
         return None
 
 
-def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes] | None:
-    """(format, head) when ``sf`` is to be read in ranges: a local uncompressed file of at
-    least ``size`` bytes the manifest does not know (by path or by content)."""
+def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version] | None:
+    """(format, head, version) when ``sf`` is to be read in ranges: an uncompressed file
+    (local or an object) of at least ``size`` bytes the manifest does not know (by path
+    or by content).  An object's version is taken here, once: every range reads it."""
     from ..errors import LogferryError
     from ..reader import detect_head, open_input, open_raw
     from ..usage.ingester import Ingester
 
-    if sf.remote or sf.compressed or sf.size is None or sf.size < size:
+    if sf.compressed or sf.size is None or sf.size < size:
         return None
     writer = LakeWriter(job.manifest, None, "")
     try:
         if Ingester(writer).identify(sf)[0] is not None:
             return None
-        stream, head, codec = open_input(open_raw(sf.path))
+        version = version_of(sf)
+        if version is not None and version[:2] != (sf.size, sf.mtime):
+            return None  # (changed since it was listed: read whole, as listed)
+        stream, head, codec = open_input(open_at(sf, version) if sf.remote else open_raw(sf.path))
         stream.close()
         if codec is not None or writer.find_by_content(head) is not None:
             return None
-        return job.format or detect_head(head, sf.path, codec).format, head
-    except (OSError, LogferryError):
-        return None  # (read whole, the file's error is its result as before)
+        return job.format or detect_head(head, sf.path, codec).format, head, version
+    except Exception:  # noqa: BLE001 - (read whole: the file's error, if any, is its result as before)
+        return None
 
 
-def starts(path: str, size: int, block: int) -> list[int]:
-    """The ranges' first bytes: the single reader's cuts (``logferry.parallel``), empty
-    ranges (no line ends in their block) dropped."""
+def starts(sf: SourceFile, version: Version, block: int) -> list[int]:
+    """The ranges' first bytes: the single reader's cuts (``logferry.parallel``; an
+    object's block ends fetched by ranged reads), empty ranges (no line ends in their
+    block) dropped."""
     from ..parallel import _range_start
 
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        cuts = [_range_start(fd, 0, k, block) for k in range(max(1, -(-size // block)))]
-    finally:
-        os.close(fd)
+    with open_at(sf, version) as f:
+
+        def pread(n: int, off: int) -> bytes:
+            f.seek(off)
+            return f.read(n)
+
+        cuts = [_range_start(pread, 0, k, block) for k in range(max(1, -(-sf.size // block)))]
     return sorted(set(cuts))
 
 
-def scan_range(path: str, start: int, end: int) -> tuple[int, list[tuple[int, bytes]], bytes]:
-    """A worker's task: the line feeds in bytes ``start``..``end`` (whole lines), its
-    directive lines (numbered from 1 in the range) and its first line."""
-    with open(path, "rb") as f:
-        f.seek(start)
-        data = f.read(end - start)
+def scan_range(sf: SourceFile, version: Version, start: int, end: int
+               ) -> tuple[int, list[tuple[int, bytes]], bytes] | None:
+    """A worker's task: the line feeds in bytes ``start``..``end`` (whole lines, one
+    ranged read of an object), its directive lines (numbered from 1 in the range) and
+    its first line; None when they cannot be read as ``version`` (the file is read whole)."""
+    try:
+        with open_at(sf, version) as f:
+            f.seek(start)
+            data = f.read(end - start)
+        check_version(sf, version)
+    except Exception:  # noqa: BLE001 - (gone, changed, unreadable: read whole, its error its result)
+        return None
+    if len(data) != end - start:
+        return None
     found: list[tuple[int, bytes]] = []
     _collect_directives(data, 0, found, b"")
     return count_newlines(data), found, data[: data.find(b"\n") + 1]
@@ -185,8 +237,10 @@ def spans(cuts: list[int], scans: list[tuple[int, list[tuple[int, bytes]], bytes
     return out
 
 
-def read_range(job: Any, sf: SourceFile, fmt: str, head: bytes, span: Span) -> Pending | FileResult:
-    """A worker's task: range ``span`` of ``sf`` into data files, as a read of its own."""
+def read_range(job: Any, sf: SourceFile, fmt: str, head: bytes, version: Version,
+               span: Span) -> Pending | FileResult:
+    """A worker's task: range ``span`` of ``sf`` (``version`` of an object, read by ranged
+    reads up to the span's end) into data files, as a read of its own."""
     from pyiceberg.io import load_file_io
 
     from ..errors import LogferryError
@@ -203,7 +257,8 @@ def read_range(job: Any, sf: SourceFile, fmt: str, head: bytes, span: Span) -> P
         writer.relabel = span.relabel
     ing = Ingester(writer, format=fmt, options=job.options, cores=worker_cores())
     try:
-        res = ing._load(sf, fmt, None, reg, head=head, raw=_Bounded(sf.path, span.end))
+        res = ing._load(sf, fmt, None, reg, head=head, raw=_Bounded(open_at(sf, version), span.end))
+        check_version(sf, version)  # (read as one version: else the file is read whole)
     except Exception as e:
         msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}"
         return FileResult(sf.path, "error", format=fmt, message=msg)
@@ -244,14 +299,19 @@ def merge(sf: SourceFile, fmt: str, parts: list[Pending | FileResult], at: list[
                            for p in parts[:-1]])
 
 
-def submit(client: Any, job: Any, sf: SourceFile, fmt: str, head: bytes, block: int) -> Any:
+def submit(client: Any, job: Any, sf: SourceFile, fmt: str, head: bytes, version: Version,
+           block: int) -> Any:
     """Scan and read ``sf`` in ranges on the cluster; the futures of its range reads and
     the spans (the scans are waited for: they give each range its line numbers), or None
     when it is to be read whole after all."""
-    cuts = starts(sf.path, sf.size, block)
-    scans = client.gather([client.submit(scan_range, sf.path, a, b, pure=False)
+    try:
+        cuts = starts(sf, version, block)
+    except Exception:  # noqa: BLE001 - (gone or changed since planned: read whole)
+        return None
+    scans = client.gather([client.submit(scan_range, sf, version, a, b, pure=False)
                            for a, b in itertools.pairwise(cuts)])
-    if sum(len(t) for _n, found, _f in scans for _l, t in found) > _MAX_HEADER:
-        return None  # (directives everywhere: read whole, as one read)
+    if any(s is None for s in scans) or sum(
+            len(t) for _n, found, _f in scans for _l, t in found) > _MAX_HEADER:
+        return None  # (a range unreadable as planned, or directives everywhere: read whole)
     at = spans(cuts, scans)
-    return [client.submit(read_range, job, sf, fmt, head, s, pure=False) for s in at], at
+    return [client.submit(read_range, job, sf, fmt, head, version, s, pure=False) for s in at], at
