@@ -78,12 +78,15 @@ class Span:
 
 
 class _Bounded(io.RawIOBase):
-    """The open file ``f`` as if it ended at byte ``end`` (seekable; no ``fileno``, so
-    the reader does not read past ``end`` by its own means)."""
+    """The open file ``f`` from byte ``start`` on, as if it ended at byte ``end``
+    (seekable; no ``fileno``, so the reader does not read past ``end`` by its own means;
+    the reader's first look, for a codec's magic, is at ``start``: an object's range is
+    all that is fetched)."""
 
-    def __init__(self, f: BinaryIO, end: int | None):
+    def __init__(self, f: BinaryIO, start: int, end: int | None):
         self._f = f
         self._end = end
+        f.seek(start)
 
     def readable(self) -> bool:
         return True
@@ -257,7 +260,7 @@ def read_range(job: Any, sf: SourceFile, fmt: str, head: bytes, version: Version
         writer.relabel = span.relabel
     ing = Ingester(writer, format=fmt, options=job.options, cores=worker_cores())
     try:
-        res = ing._load(sf, fmt, None, reg, head=head, raw=_Bounded(open_at(sf, version), span.end))
+        res = ing._load(sf, fmt, None, reg, head=head, raw=_Bounded(open_at(sf, version), span.start, span.end))
         check_version(sf, version)  # (read as one version: else the file is read whole)
     except Exception as e:
         msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}"
