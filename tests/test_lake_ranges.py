@@ -121,6 +121,36 @@ def test_again_adds_nothing_and_a_grown_file_is_read_on(tmp_path, big, cluster):
     assert n["n"] == n["d"] == json.loads(cli("sql", "--db", db, "--json", q).stdout)["n"]
 
 
+def test_a_file_that_grew_by_ranges_is_read_on_in_ranges(tmp_path, cluster):
+    """A W3C file read (in ranges), then grown by many ranges (its unfinished last line
+    ended, ``#Fields`` changing, bad lines): the new part is read in ranges from the file's
+    checkpoint -- one manifest entry, its reads meeting line for line -- with the rows, bad
+    rows (their reasons numbering lines as the one read on does) and counts of a one-process
+    ingest that read the file and then read it on."""
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    path = tmp_path / "u_ex.log"
+    w3c_log(path, 240)
+    cli("ingest", path, "--lake", lake, "--cluster", cluster)
+    cli("ingest", path, "--db", db)
+    (before,) = manifest(str(lake))
+    more = open(w3c_log(tmp_path / "more.log", 500), "rb").read().split(b"\n", 1)[1]
+    with open(path, "ab") as f:  # (the last line ended; more lines, #Fields changing, bad lines)
+        f.write(b" 7 s1.example\n" + more)
+    assert len(more) > 8 * RANGE
+    grown = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", path, "--db", db)
+    assert (grown["grown"], grown["errors"]) == (1, 0)
+    (r,) = manifest(str(lake))
+    new = r["reads"][len(before["reads"]):]
+    assert len(new) > 8 and new[0]["first_line"] == before["lines"]  # (the unfinished line read again)
+    assert all(a["last_line"] + 1 == b["first_line"] for a, b in zip(r["reads"], r["reads"][1:], strict=False))
+    assert r["records"] + r["bad_rows"] + r["directives"] + r["blank"] == r["lines"]
+    assert rows("--lake", lake) == rows("--db", db)
+    assert report("--lake", lake) == report("--db", db)
+    summary = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    assert (summary["new"], summary["grown"], summary["records"]) == (0, 0, 0)
+
+
 @pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.ranges:merge"])
 def test_a_ranged_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, big, cluster, where):
     """SIGKILL after the ranges' data files are written (before the driver merged them), or
@@ -283,7 +313,7 @@ def test_an_object_is_read_in_ranges_by_ranged_reads_of_one_version(tmp_path, s3
     etag = _s3().head_object(Bucket=BUCKET, Key="u_ex_s3.log")["ETag"]
     worker = [g for g in gets if g[5]]
     assert gets and all(g[2] is not None and g[4] < len(data) for g in gets)  # (no GET of it all)
-    spans = list(zip(cuts, [*cuts[1:], len(data)]))
+    spans = list(zip(cuts, [*cuts[1:], len(data)], strict=True))
     inside = [next((k for k, (a, b) in enumerate(spans) if a <= lo and min(hi, len(data) - 1) < b), None)
               for lo, hi in (map(int, g[2].removeprefix("bytes=").split("-")) for g in worker)]
     assert None not in inside and set(inside) == set(range(len(spans)))  # every range, each GET in one

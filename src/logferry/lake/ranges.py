@@ -55,24 +55,33 @@ def range_bytes(value: int | None = None) -> int:
 @dataclass
 class Span:
     """A range of a file: bytes ``start`` to ``end`` (None: to the end), lines after
-    ``line``, read with the directive ``header`` and the file's ``title`` replayed."""
+    ``line``, read with the directive ``header`` and the file's ``title`` replayed.
+
+    A reader numbers lines from the first it is given; the one read the ranges stand for
+    numbers them as the file does (a new file), or as a read resuming after line ``L`` with
+    ``P`` lines replayed does (a grown file: file line ``n`` is its ``n - L + P``, ``shift``):
+    ``header_lines`` are the header's lines in that numbering.  ``resume``: range 0 of a
+    grown file, (its manifest entry, how the file matched it): read on as one read would."""
 
     start: int
     end: int | None
     line: int = 0
     header: bytes = b""
     title: bytes = b""
-    header_lines: list[int] = dataclasses.field(default_factory=list)  # the header's own lines
+    header_lines: list[int] = dataclasses.field(default_factory=list)
+    shift: int = 0
+    resume: tuple[LakeRegistered, str] | None = None
 
     def relabel(self, reason: str) -> str:
-        """A bad row's reason with the directive line it names in the file's numbering
-        (the reader numbers the replayed title and header first, then the range's lines)."""
+        """A bad row's reason with the directive line it names numbered as the one read
+        would (this range's reader numbers the replayed title and header first, then the
+        range's lines)."""
         replayed = ([1] if self.title and not self.title.startswith(b"#") else []) + self.header_lines
 
         def real(m: re.Match) -> str:
             n = int(m.group(1))
             return m.group(0)[: -len(m.group(1))] + str(
-                replayed[n - 1] if n <= len(replayed) else n - len(replayed) + self.line)
+                replayed[n - 1] if n <= len(replayed) else n - len(replayed) + self.line + self.shift)
 
         return _DIRECTIVE_AT.sub(real, reason)
 
@@ -164,11 +173,11 @@ def worker_cores() -> int | None:
         return None
 
 
-def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version] | None:
-    """(format, head, version) when ``sf`` is to be read in ranges: an uncompressed file
-    (local or an object) of at least ``size`` bytes the manifest does not know (by path
-    or by content).  An object's version is taken here, once: every range reads it."""
-    from ..errors import LogferryError
+def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version, Span] | None:
+    """(format, head, version, range 0) when ``sf`` is to be read in ranges: an
+    uncompressed file (local or an object) of at least ``size`` bytes the manifest does not
+    know (by path or by content), or one it knows that grew by ``size`` bytes or more
+    (:func:`resumed`).  An object's version is taken here, once: every range reads it."""
     from ..reader import detect_head, open_input, open_raw
     from ..usage.ingester import Ingester
 
@@ -176,24 +185,42 @@ def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version] | No
         return None
     writer = LakeWriter(job.manifest, None, "")
     try:
-        if Ingester(writer).identify(sf)[0] is not None:
-            return None
+        reg, how = Ingester(writer).identify(sf)
+        first = Span(0, None) if reg is None else resumed(reg, how, sf, size)
         version = version_of(sf)
-        if version is not None and version[:2] != (sf.size, sf.mtime):
-            return None  # (changed since it was listed: read whole, as listed)
+        if first is None or (version is not None and version[:2] != (sf.size, sf.mtime)):
+            return None  # (not to be split, or changed since it was listed: read whole, as listed)
+        if reg is not None:
+            return (reg.format, b"", version, first) if reg.format else None
         stream, head, codec = open_input(open_at(sf, version) if sf.remote else open_raw(sf.path))
         stream.close()
         if codec is not None or writer.find_by_content(head) is not None:
             return None
-        return job.format or detect_head(head, sf.path, codec).format, head, version
+        return job.format or detect_head(head, sf.path, codec).format, head, version, first
     except Exception:  # noqa: BLE001 - (read whole: the file's error, if any, is its result as before)
         return None
 
 
-def starts(sf: SourceFile, version: Version, block: int) -> list[int]:
-    """The ranges' first bytes: the single reader's cuts (``logferry.parallel``; an
-    object's block ends fetched by ranged reads), empty ranges (no line ends in their
-    block) dropped."""
+def resumed(reg: LakeRegistered, how: str, sf: SourceFile, size: int) -> Span | None:
+    """Range 0 of ``sf``, which the manifest knows as ``reg`` and which grew by ``size``
+    bytes or more since: from its checkpoint (its anchor, where the read on starts), with
+    the header and title that read replays; None when it is read on in one task (renamed
+    or copied, or its anchor is not at its last line)."""
+    start = reg.lines - 1 if reg.partial_tail and reg.lines else reg.lines
+    if (how != "same" or not start or reg.anchor_line != start or reg.truncated_at is not None
+            or sf.size - reg.anchor_off < size or (reg.header and not reg.header.endswith(b"\n"))):
+        return None
+    title = reg.title or b""
+    before = 1 if title and not title.startswith(b"#") else 0
+    shown = before + reg.header.count(b"\n")  # (the lines that read replays: title, header)
+    return Span(reg.anchor_off, None, start, reg.header, title, list(range(before + 1, shown + 1)),
+                shown - start, (reg, how))
+
+
+def starts(sf: SourceFile, version: Version, origin: int, block: int) -> list[int]:
+    """The first bytes of the ranges from byte ``origin`` on: the single reader's cuts
+    (``logferry.parallel``; an object's block ends fetched by ranged reads), empty ranges
+    (no line ends in their block) dropped."""
     from ..parallel import _range_start
 
     with open_at(sf, version) as f:
@@ -202,7 +229,8 @@ def starts(sf: SourceFile, version: Version, block: int) -> list[int]:
             f.seek(off)
             return f.read(n)
 
-        cuts = [_range_start(pread, 0, k, block) for k in range(max(1, -(-sf.size // block)))]
+        cuts = [_range_start(pread, origin, k, block)
+                for k in range(max(1, -(-(sf.size - origin) // block)))]
     return sorted(set(cuts))
 
 
@@ -225,18 +253,22 @@ def scan_range(sf: SourceFile, version: Version, start: int, end: int
     return count_newlines(data), found, data[: data.find(b"\n") + 1]
 
 
-def spans(cuts: list[int], scans: list[tuple[int, list[tuple[int, bytes]], bytes]]) -> list[Span]:
-    """Each range with its first line number and every directive line before it, replayed
-    as its header: the reader then knows all earlier ``#Fields`` (which W3C lines that no
-    longer match the current one are matched against) with the dates in force at each
-    (``scans``: :func:`scan_range` of every range but the last)."""
-    out, line, seen = [Span(cuts[0], cuts[1] if len(cuts) > 1 else None)], 0, []
-    title = scans[0][2] if scans else b""
+def spans(cuts: list[int], scans: list[tuple[int, list[tuple[int, bytes]], bytes]],
+          first: Span) -> list[Span]:
+    """Each range with its first line number and every directive line before it (since
+    range 0's start, after what range 0 replays), replayed as its header: the reader then
+    knows all earlier ``#Fields`` (which W3C lines that no longer match the current one are
+    matched against) with the dates in force at each, as the one read would (``scans``:
+    :func:`scan_range` of every range but the last; ``first``: range 0 as planned)."""
+    title = first.title if first.resume is not None else scans[0][2] if scans else b""
+    out = [dataclasses.replace(first, start=cuts[0], end=cuts[1] if len(cuts) > 1 else None)]
+    line, seen = first.line, []
     for k, (count, found, _first) in enumerate(scans, 1):
         seen.extend((line + n, text) for n, text in found)
         line += count
         out.append(Span(cuts[k], cuts[k + 1] if k + 1 < len(cuts) else None, line,
-                        b"".join(t for _, t in seen), title, [n for n, _ in seen]))
+                        first.header + b"".join(t for _, t in seen), title,
+                        first.header_lines + [n + first.shift for n, _ in seen], first.shift))
     return out
 
 
@@ -249,18 +281,19 @@ def read_range(job: Any, sf: SourceFile, fmt: str, head: bytes, version: Version
     from ..errors import LogferryError
     from ..usage.ingester import Ingester
 
-    reg = None
-    if span.line:  # (range 0 is a new file's read; the others resume as a grown file's)
+    reg, how = span.resume or (None, "new")  # (range 0: a new file's read, or a grown one's)
+    if reg is None and span.line:  # (the others resume as a grown file's read, at their start)
         reg = LakeRegistered(0, "", 0, sf.path, fmt, sf.size, span.start, span.line, 0, 0, 0, 0, False,
                              sf.dev, sf.ino, None, None, None, span.line, span.start, span.header,
                              span.title, None)
     io_ = load_file_io(job.io_props, job.warehouse)
     writer = LakeWriter([reg] if reg else [], io_, f"{job.warehouse}/{NAMESPACE}")
-    if reg is not None:
+    if reg is not None and span.resume is None:
         writer.relabel = span.relabel
     ing = Ingester(writer, format=fmt, options=job.options, cores=worker_cores())
     try:
-        res = ing._load(sf, fmt, None, reg, head=head, raw=_Bounded(open_at(sf, version), span.start, span.end))
+        res = ing._load(sf, fmt, None, reg, head=head, how=how,
+                        raw=_Bounded(open_at(sf, version), span.start, span.end))
         check_version(sf, version)  # (read as one version: else the file is read whole)
     except Exception as e:
         msg = str(e) if isinstance(e, LogferryError) else f"{type(e).__name__}: {e}"
@@ -287,34 +320,36 @@ def merge(sf: SourceFile, fmt: str, parts: list[Pending | FileResult], at: list[
     first_ts = [m.first_ts for m in marks if m.first_ts is not None]
     last_ts = [m.last_ts for m in marks if m.last_ts is not None]
     m = dataclasses.replace(
-        marks[-1], grown=False, first_ts=min(first_ts, default=None), last_ts=max(last_ts, default=None),
+        marks[-1], grown=marks[0].grown, first_ts=min(first_ts, default=None), last_ts=max(last_ts, default=None),
         **{f: sum(getattr(x, f) for x in marks)
            for f in ("records", "bad_rows", "directives", "blank", "conversion_errors")})
     data: dict[str, list[str]] = {}
     for p in parts:
         for table, paths in p.data.items():
             data.setdefault(table, []).extend(paths)
-    last = parts[-1]
-    res = FileResult(sf.path, "new", None, fmt, lines=m.lines, records=m.records, bad_rows=m.bad_rows,
-                     orders=sum(p.result.orders for p in parts))
-    return Pending(sf.path, last.read_id, last.first_line, None, parts[0].entry, m, data, result=res,
+    first, last = parts[0], parts[-1]
+    res = FileResult(sf.path, first.result.status, None, fmt,  # (new, or grown: its new lines)
+                     **{f: sum(getattr(p.result, f) for p in parts)
+                        for f in ("lines", "records", "bad_rows", "orders")})
+    return Pending(sf.path, last.read_id, last.first_line, first.base, first.entry, m, data,
+                   clip_line=first.clip_line, result=res,
                    ranges=[{"read_id": p.read_id, "first_line": p.first_line, "last_line": p.mark.lines}
                            for p in parts[:-1]])
 
 
 def submit(client: Any, job: Any, sf: SourceFile, fmt: str, head: bytes, version: Version,
-           block: int) -> Any:
+           first: Span, block: int) -> Any:
     """Scan and read ``sf`` in ranges on the cluster; the futures of its range reads and
     the spans (the scans are waited for: they give each range its line numbers), or None
     when it is to be read whole after all."""
     try:
-        cuts = starts(sf, version, block)
+        cuts = starts(sf, version, first.start, block)
     except Exception:  # noqa: BLE001 - (gone or changed since planned: read whole)
         return None
     scans = client.gather([client.submit(scan_range, sf, version, a, b, pure=False)
                            for a, b in itertools.pairwise(cuts)])
-    if any(s is None for s in scans) or sum(
+    if any(s is None for s in scans) or len(first.header) + sum(
             len(t) for _n, found, _f in scans for _l, t in found) > _MAX_HEADER:
         return None  # (a range unreadable as planned, or directives everywhere: read whole)
-    at = spans(cuts, scans)
+    at = spans(cuts, scans, first)
     return [client.submit(read_range, job, sf, fmt, head, version, s, pure=False) for s in at], at
