@@ -240,17 +240,18 @@ class _Requests:
 
 @pytest.fixture(scope="module")
 def s3_cluster():
-    """moto's S3 server and a LocalCluster of 2 worker processes started with its AWS
-    environment; the workers' S3 requests carry ``app/dask-worker`` in their User-Agent
-    (botocore's ``AWS_SDK_UA_APP_ID``), the driver's (this process) do not."""
+    """moto's S3 server, the GCS emulator and a LocalCluster of 2 worker processes started
+    with their environment; the workers' S3 requests carry ``app/dask-worker`` in their
+    User-Agent (botocore's ``AWS_SDK_UA_APP_ID``), the driver's (this process) do not."""
     from tests.servers import servers as S
 
-    srv = S.S3Server()
+    srv, gcs = S.S3Server(), S.GCSServer()
     rec = srv.srv._server.app = _Requests(srv.srv._server.app)
     try:
         with pytest.MonkeyPatch.context() as mp:
             for k, v in srv.env().items():
                 mp.setenv(k, v)
+            mp.setenv("STORAGE_EMULATOR_HOST", gcs.endpoint)
             mp.setenv("AWS_SDK_UA_APP_ID", "dask-worker")
             with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                           host="127.0.0.1", dashboard_address=None) as c:
@@ -259,6 +260,7 @@ def s3_cluster():
                 yield srv, rec, c.scheduler_address
     finally:
         srv.stop()
+        gcs.stop()
 
 
 def _s3():
@@ -282,10 +284,15 @@ def _bad_at_a_boundary(data: bytes, block: int) -> bytes:
     raise AssertionError("no boundary between two data lines")
 
 
-def _put(tmp_path, name: str) -> tuple[str, bytes]:
+def _put(tmp_path, name: str, bucket: str = f"s3://{BUCKET}") -> tuple[str, bytes]:
+    import fsspec
+
     data = _bad_at_a_boundary(open(w3c_log(tmp_path / name, 9000), "rb").read(), S3_RANGE)
-    _s3().put_object(Bucket=BUCKET, Key=name, Body=data)
-    return f"s3://{BUCKET}/{name}", data
+    if bucket.startswith("s3://"):
+        _s3().put_object(Bucket=BUCKET, Key=name, Body=data)
+    else:
+        fsspec.filesystem("gs").pipe(f"{bucket}/{name}", data)
+    return f"{bucket}/{name}", data
 
 
 def test_an_object_is_read_in_ranges_by_ranged_reads_of_one_version(tmp_path, s3_cluster, monkeypatch):
@@ -371,3 +378,18 @@ def test_a_read_of_a_version_fails_once_the_object_is_replaced(s3_cluster):
             f.read(4)
     with pytest.raises(OSError, match="changed"):
         open_at(sf, version)
+
+
+def test_an_object_in_gcs_is_read_in_ranges(tmp_path, s3_cluster, monkeypatch):
+    """The same through gcsfs (the GCS emulator): any object store the source layer reads
+    is split, each range read as the generation the driver saw."""
+    monkeypatch.setenv("LOGFERRY_LAKE_RANGE_BYTES", str(S3_RANGE))
+    url, data = _put(tmp_path, "u_ex_gcs.log", "gs://logs")
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", url, "--lake", lake, "--cluster", s3_cluster[2], "--json").stdout)
+    cli("ingest", url, "--db", db)
+    assert (s["new"], s["errors"]) == (1, 0)
+    (r,) = manifest(str(lake))
+    assert len(r["reads"]) == len(_cuts(data, S3_RANGE)) > 10
+    assert rows("--lake", lake) == rows("--db", db)
+    assert report("--lake", lake) == report("--db", db)
