@@ -67,8 +67,9 @@ def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, form
                 range_bytes: int | None = None) -> IngestSummary:
     """Ingest ``files`` (expanded already) into ``lake``, on the Dask ``client``'s workers
     (from :func:`dask_client`) or in this process; one summary as for the database.  On
-    workers, a new plain local file of ``range_bytes`` or more is read in byte ranges
-    (``lake/ranges.py``; default ``LOGFERRY_LAKE_RANGE_BYTES``, else 64 MiB)."""
+    workers, an uncompressed file (local or an object) of ``range_bytes`` or more, new or
+    grown by that much, is read in byte ranges (``lake/ranges.py``; default
+    ``LOGFERRY_LAKE_RANGE_BYTES``, else 64 MiB)."""
     t0 = time.perf_counter()
     summary = IngestSummary()
     # (the workers write data files only: the FileIO settings, not the catalog's address)

@@ -1,4 +1,5 @@
-"""One large file, many workers: a new, uncompressed local file read in byte ranges.
+"""One large file, many workers: an uncompressed file, local or in object storage, read
+in byte ranges.
 
     driver: the file's line-aligned range starts (``logferry.parallel``'s cuts)
     -> workers: each range's lines and directive lines counted (``scan_range``)
@@ -16,8 +17,20 @@ their data files are deleted and the file is read whole by one task.
 
 On a cluster of two worker threads or more, files at least :data:`RANGE_BYTES` long are
 split (``LOGFERRY_LAKE_RANGE_BYTES`` or the ``range_bytes`` argument), one range per
-:data:`RANGE_BYTES`; a file the manifest knows (grown, moved, the same content) is read on
-from where it stopped in one task, as before.
+:data:`RANGE_BYTES`: a new file, or one the manifest knows that grew by that much since
+(:func:`resumed`: range 0 is the read on from its checkpoint, the others replay its header
+and every directive since, and number lines as that read does); a file known otherwise
+(moved, the same content, grown by less) is read on in one task, as before.
+
+An object in storage (any fsspec URL of the source layer: ``s3://``, ``gs://``...) is
+never fetched whole by a range: the driver reads the ends of the blocks it cuts at, and
+each task one ranged request per read of its own range (:func:`open_at`: no read-ahead).
+Its version -- (size, modification time, ETag or generation) -- is taken once, by the
+driver when it plans the file (:func:`version_of`; one that no longer matches the listing
+is read whole).  Every task checks it when it opens the object and again after its read
+(:func:`check_version`); on S3, s3fs also sends it as If-Match with every ranged GET, so a
+read of a replaced object fails at once.  A version that changed makes the range fail, and
+the file is read whole by one task (as it is by then).
 """
 
 from __future__ import annotations
