@@ -101,7 +101,9 @@ def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iter
         for sf in files:
             yield read_files(job, [sf])
         return
-    shared = client.scatter(job, broadcast=True)
+    # (a key of this run's own: the same job scattered by a run killed just before shares a
+    # content-hashed key, and the scheduler dropping that dead client's data lost this run's)
+    shared = client.scatter(job, broadcast=True, hash=False)
     futures = []
     split = _dask(client, ranges.threads_of, client) > 1  # (one worker thread: ranges only cost)
     for sf in files:

@@ -200,9 +200,11 @@ def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version, Span
     try:
         reg, how = Ingester(writer).identify(sf)
         first = Span(0, None) if reg is None else resumed(reg, how, sf, size)
-        version = version_of(sf)
-        if first is None or (version is not None and version[:2] != (sf.size, sf.mtime)):
-            return None  # (not to be split, or changed since it was listed: read whole, as listed)
+        if first is None:
+            return None
+        version = version_of(sf)  # (a listing may give a time finer than the object's own)
+        if version is not None and (version[0], int(version[1])) != (sf.size, int(sf.mtime)):
+            return None  # (changed since it was listed: read whole, as listed)
         if reg is not None:
             return (reg.format, b"", version, first) if reg.format else None
         stream, head, codec = open_input(open_at(sf, version) if sf.remote else open_raw(sf.path))
