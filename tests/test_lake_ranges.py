@@ -1,8 +1,10 @@
 """A large file read in byte ranges on a real Dask LocalCluster (2 worker processes) into
 the lake (pyiceberg's SQLite catalog): the same rows, line numbers, bad rows and manifest
 counts as a one-process ingest into the DuckDB file; nothing added twice; a grown file read
-on; W3C ``#Fields`` changes mid-file; killed runs repaired.  The range size is set small
-(``LOGFERRY_LAKE_RANGE_BYTES``) so the files stay small."""
+on (in ranges when it grew by many); W3C ``#Fields`` changes mid-file; killed runs
+repaired; objects in moto's S3 server and the GCS emulator read by ranged reads of one
+version.  The range size is set small (``LOGFERRY_LAKE_RANGE_BYTES``) so the files stay
+small."""
 
 from __future__ import annotations
 
