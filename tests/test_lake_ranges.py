@@ -1,8 +1,10 @@
 """A large file read in byte ranges on a real Dask LocalCluster (2 worker processes) into
 the lake (pyiceberg's SQLite catalog): the same rows, line numbers, bad rows and manifest
 counts as a one-process ingest into the DuckDB file; nothing added twice; a grown file read
-on; W3C ``#Fields`` changes mid-file; killed runs repaired.  The range size is set small
-(``LOGFERRY_LAKE_RANGE_BYTES``) so the files stay small."""
+on (in ranges when it grew by many); W3C ``#Fields`` changes mid-file; killed runs
+repaired; objects in moto's S3 server and the GCS emulator read by ranged reads of one
+version.  The range size is set small (``LOGFERRY_LAKE_RANGE_BYTES``) so the files stay
+small."""
 
 from __future__ import annotations
 
@@ -121,6 +123,36 @@ def test_again_adds_nothing_and_a_grown_file_is_read_on(tmp_path, big, cluster):
     assert n["n"] == n["d"] == json.loads(cli("sql", "--db", db, "--json", q).stdout)["n"]
 
 
+def test_a_file_that_grew_by_ranges_is_read_on_in_ranges(tmp_path, cluster):
+    """A W3C file read (in ranges), then grown by many ranges (its unfinished last line
+    ended, ``#Fields`` changing, bad lines): the new part is read in ranges from the file's
+    checkpoint -- one manifest entry, its reads meeting line for line -- with the rows, bad
+    rows (their reasons numbering lines as the one read on does) and counts of a one-process
+    ingest that read the file and then read it on."""
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    path = tmp_path / "u_ex.log"
+    w3c_log(path, 240)
+    cli("ingest", path, "--lake", lake, "--cluster", cluster)
+    cli("ingest", path, "--db", db)
+    (before,) = manifest(str(lake))
+    more = open(w3c_log(tmp_path / "more.log", 500), "rb").read().split(b"\n", 1)[1]
+    with open(path, "ab") as f:  # (the last line ended; more lines, #Fields changing, bad lines)
+        f.write(b" 7 s1.example\n" + more)
+    assert len(more) > 8 * RANGE
+    grown = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", path, "--db", db)
+    assert (grown["grown"], grown["errors"]) == (1, 0)
+    (r,) = manifest(str(lake))
+    new = r["reads"][len(before["reads"]):]
+    assert len(new) > 8 and new[0]["first_line"] == before["lines"]  # (the unfinished line read again)
+    assert all(a["last_line"] + 1 == b["first_line"] for a, b in zip(r["reads"], r["reads"][1:], strict=False))
+    assert r["records"] + r["bad_rows"] + r["directives"] + r["blank"] == r["lines"]
+    assert rows("--lake", lake) == rows("--db", db)
+    assert report("--lake", lake) == report("--db", db)
+    summary = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    assert (summary["new"], summary["grown"], summary["records"]) == (0, 0, 0)
+
+
 @pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.ranges:merge"])
 def test_a_ranged_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, big, cluster, where):
     """SIGKILL after the ranges' data files are written (before the driver merged them), or
@@ -183,3 +215,184 @@ def test_a_one_thread_worker_reads_on_one_core(cluster):
     with distributed.Client(cluster) as c:
         assert c.submit(_ingester_threads, pure=False).result() == (1, 1, False)
     assert worker_cores() is None  # (this process is no worker)
+
+
+# ------------------------------------------------------------- an object in S3 (moto)
+S3_RANGE = 48 << 10  # (the object is larger than the driver's head read, 256 KiB: no read is all of it)
+BUCKET = "ranges-src"
+
+
+class _Requests:
+    """moto's S3 server's WSGI app, every request it answers recorded (method, key, Range,
+    If-Match, bytes sent, from a Dask worker): the server itself is moto's, unchanged."""
+
+    def __init__(self, app):
+        self.app, self.log = app, []
+
+    def __call__(self, environ, start_response):
+        out = list(self.app(environ, start_response))
+        self.log.append((environ["REQUEST_METHOD"], environ["PATH_INFO"], environ.get("HTTP_RANGE"),
+                         environ.get("HTTP_IF_MATCH"), sum(map(len, out)),
+                         "app/dask-worker" in environ.get("HTTP_USER_AGENT", "")))
+        return out
+
+    def gets(self, key: str) -> list[tuple]:
+        return [r for r in self.log if r[:2] == ("GET", f"/{BUCKET}/{key}")]
+
+
+@pytest.fixture(scope="module")
+def s3_cluster():
+    """moto's S3 server, the GCS emulator and a LocalCluster of 2 worker processes started
+    with their environment; the workers' S3 requests carry ``app/dask-worker`` in their
+    User-Agent (botocore's ``AWS_SDK_UA_APP_ID``), the driver's (this process) do not."""
+    from tests.servers import servers as S
+
+    srv, gcs = S.S3Server(), S.GCSServer()
+    rec = srv.srv._server.app = _Requests(srv.srv._server.app)
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            for k, v in srv.env().items():
+                mp.setenv(k, v)
+            mp.setenv("STORAGE_EMULATOR_HOST", gcs.endpoint)
+            mp.setenv("AWS_SDK_UA_APP_ID", "dask-worker")
+            with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                          host="127.0.0.1", dashboard_address=None) as c:
+                mp.delenv("AWS_SDK_UA_APP_ID")
+                srv.make_bucket(BUCKET)
+                yield srv, rec, c.scheduler_address
+    finally:
+        srv.stop()
+        gcs.stop()
+
+
+def _s3():
+    import boto3
+
+    return boto3.client("s3", region_name="us-east-1")
+
+
+def _cuts(data: bytes, block: int) -> list[int]:
+    """The ranges' first bytes (after the last line feed before each block boundary)."""
+    return sorted({0} | {data.rfind(b"\n", 0, k * block) + 1 for k in range(1, -(-len(data) // block))})
+
+
+def _bad_at_a_boundary(data: bytes, block: int) -> bytes:
+    """``data`` with the data lines on both sides of a range boundary replaced by bad lines
+    of the same length (the boundaries stay where they were)."""
+    for cut in _cuts(data, block)[2:]:
+        a, b = data.rfind(b"\n", 0, cut - 1) + 1, data.find(b"\n", cut) + 1
+        if not any(data[x:x + 1] in (b"#", b"\n", b"n") for x in (a, cut)):  # (two data lines)
+            return (data[:a] + b"X" * (cut - a - 1) + b"\n" + b"Y" * (b - cut - 1) + b"\n" + data[b:])
+    raise AssertionError("no boundary between two data lines")
+
+
+def _put(tmp_path, name: str, bucket: str = f"s3://{BUCKET}") -> tuple[str, bytes]:
+    import fsspec
+
+    data = _bad_at_a_boundary(open(w3c_log(tmp_path / name, 9000), "rb").read(), S3_RANGE)
+    if bucket.startswith("s3://"):
+        _s3().put_object(Bucket=BUCKET, Key=name, Body=data)
+    else:
+        fsspec.filesystem("gs").pipe(f"{bucket}/{name}", data)
+    return f"{bucket}/{name}", data
+
+
+def test_an_object_is_read_in_ranges_by_ranged_reads_of_one_version(tmp_path, s3_cluster, monkeypatch):
+    """A W3C log in S3 (``#Fields`` changing mid-file, bad lines on both sides of a range
+    boundary) read in ranges: the rows, bad rows, manifest counts and report of a one-process
+    ingest of the same object; each worker read is a ranged GET inside one range, pinned to
+    the object's ETag (If-Match); no request of the whole run fetched the whole object."""
+    srv, rec, cluster = s3_cluster
+    monkeypatch.setenv("LOGFERRY_LAKE_RANGE_BYTES", str(S3_RANGE))
+    _url, data = _put(tmp_path, "u_ex_s3.log")
+    url = f"s3://{BUCKET}/u_ex_s3.*"  # (a glob: the object as a listing describes it)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    del rec.log[:]
+    s = json.loads(cli("ingest", url, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    gets = rec.gets("u_ex_s3.log")
+    cli("ingest", url, "--db", db)
+    assert (s["new"], s["errors"]) == (1, 0) and s["bad_rows"] > 100
+    assert rows("--lake", lake) == rows("--db", db)
+    assert report("--lake", lake) == report("--db", db)
+    (r,) = manifest(str(lake))
+    cuts = _cuts(data, S3_RANGE)
+    assert len(r["reads"]) == len(cuts) > 10 and r["records"] + r["bad_rows"] + r["directives"] + r["blank"] == r["lines"]
+    bad = json.loads(cli("sql", "--lake", lake, "--json", "SELECT list(line_number ORDER BY line_number) AS n "
+                         "FROM bad_rows WHERE raw LIKE 'XXXX%' OR raw LIKE 'YYYY%'").stdout)["n"]
+    assert len(bad) == 2 and bad[0] + 1 == bad[1]  # (the two lines at the boundary, numbered as in the file)
+    etag = _s3().head_object(Bucket=BUCKET, Key="u_ex_s3.log")["ETag"]
+    worker = [g for g in gets if g[5]]
+    assert gets and all(g[2] is not None and g[4] < len(data) for g in gets)  # (no GET of it all)
+    spans = list(zip(cuts, [*cuts[1:], len(data)], strict=True))
+    inside = [next((k for k, (a, b) in enumerate(spans) if a <= lo and min(hi, len(data) - 1) < b), None)
+              for lo, hi in (map(int, g[2].removeprefix("bytes=").split("-")) for g in worker)]
+    assert None not in inside and set(inside) == set(range(len(spans)))  # every range, each GET in one
+    assert all(g[3] == etag for g in worker)
+    assert sum(g[4] for g in worker) <= 2 * len(data)  # (a scan and a read of each range at most)
+
+
+def test_an_object_that_changes_between_scan_and_read_is_read_whole(tmp_path, s3_cluster, monkeypatch):
+    """The object replaced (same size, same key) after the workers scanned it and before
+    they read it: the ranges see another ETag, none is committed and the file is read whole
+    by one task -- the lake holds the new object's rows, as a one-process ingest of it."""
+    from logferry.lake import ranges
+
+    srv, rec, cluster = s3_cluster
+    monkeypatch.setenv("LOGFERRY_LAKE_RANGE_BYTES", str(S3_RANGE))
+    url, data = _put(tmp_path, "u_ex_changed.log")
+    new = data.replace(b" GET ", b" PUT ")
+    assert len(new) == len(data) and new != data
+    real = ranges.spans
+
+    def replaced_after_the_scans(*a):
+        _s3().put_object(Bucket=BUCKET, Key="u_ex_changed.log", Body=new)
+        return real(*a)
+
+    monkeypatch.setattr(ranges, "spans", replaced_after_the_scans)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", url, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", url, "--db", db)
+    assert (s["new"], s["errors"]) == (1, 0) and [len(r["reads"]) for r in manifest(str(lake))] == [1]
+    assert rows("--lake", lake) == rows("--db", db)
+    q = "SELECT count(*) AS n FROM requests WHERE method = 'PUT'"
+    assert json.loads(cli("sql", "--lake", lake, "--json", q).stdout)["n"] > 1000
+    on_disk = {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")}
+    from logferry.lake.tables import Lake, Where
+
+    planned = {t.file.file_path.removeprefix("file://")
+               for t in Lake(Where.of(str(lake))).table("requests").scan().plan_files()}
+    assert on_disk == planned  # (the ranges' data files deleted)
+
+
+def test_a_read_of_a_version_fails_once_the_object_is_replaced(s3_cluster):
+    """An object opened for its ranges is read as the version the driver saw: a version
+    it no longer is cannot be opened, and a read after a replacement fails (If-Match on S3)."""
+    from logferry.lake.ranges import open_at, version_of
+    from logferry.sources import expand
+
+    _s3().put_object(Bucket=BUCKET, Key="v.log", Body=b"a\n" * 1000)
+    (sf,) = expand([f"s3://{BUCKET}/v.log"])
+    version = version_of(sf)
+    with open_at(sf, version) as f:
+        assert f.read(4) == b"a\na\n"
+        _s3().put_object(Bucket=BUCKET, Key="v.log", Body=b"b\n" * 1000)
+        f.seek(10)
+        with pytest.raises(OSError):
+            f.read(4)
+    with pytest.raises(OSError, match="changed"):
+        open_at(sf, version)
+
+
+def test_an_object_in_gcs_is_read_in_ranges(tmp_path, s3_cluster, monkeypatch):
+    """The same through gcsfs (the GCS emulator): any object store the source layer reads
+    is split, each range read as the generation the driver saw."""
+    monkeypatch.setenv("LOGFERRY_LAKE_RANGE_BYTES", str(S3_RANGE))
+    url, data = _put(tmp_path, "u_ex_gcs.log", "gs://logs")
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", url, "--lake", lake, "--cluster", s3_cluster[2], "--json").stdout)
+    cli("ingest", url, "--db", db)
+    assert (s["new"], s["errors"]) == (1, 0)
+    (r,) = manifest(str(lake))
+    assert len(r["reads"]) == len(_cuts(data, S3_RANGE)) > 10
+    assert rows("--lake", lake) == rows("--db", db)
+    assert report("--lake", lake) == report("--db", db)

@@ -48,19 +48,21 @@ class _RangeFile:
         return data
 
 
-def _cut_after(fd: int, lo: int, hi: int) -> int:
+def _cut_after(fd: int | Callable[[int, int], bytes], lo: int, hi: int) -> int:
     """The offset just after the last terminator of block ``[lo, hi)`` (the single
-    reader's cut), or -1 when it holds none."""
+    reader's cut), or -1 when it holds none.  ``fd``: a file descriptor, or a function
+    reading (bytes, offset) as ``os.pread`` does (an object in storage: ranged reads)."""
+    pread = fd if callable(fd) else partial(os.pread, fd)
     if hi - lo > _TAIL:
-        tail = os.pread(fd, _TAIL, hi - _TAIL)
+        tail = pread(_TAIL, hi - _TAIL)
         c = _last_terminator(tail)
         if c >= 0:
             return hi - _TAIL + c + 1
-    c = _last_terminator(os.pread(fd, hi - lo, lo))
+    c = _last_terminator(pread(hi - lo, lo))
     return lo + c + 1 if c >= 0 else -1
 
 
-def _range_start(fd: int, start: int, k: int, block: int) -> int:
+def _range_start(fd: int | Callable[[int, int], bytes], start: int, k: int, block: int) -> int:
     """Where range ``k`` starts: after the last terminator of the blocks before it."""
     for j in range(k - 1, -1, -1):
         lo = start + j * block

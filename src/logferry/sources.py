@@ -283,8 +283,6 @@ def _remote_fs(url: str):
 
 def _expand_remote(pat: str, known: dict[str, tuple[int, float, str, int]], folders: bool = False,
                    must_match: bool = False) -> list[SourceFile]:
-    from datetime import datetime
-
     try:
         fs, path, proto = _remote_fs(pat)
     except (ImportError, ValueError) as e:
@@ -305,24 +303,34 @@ def _expand_remote(pat: str, known: dict[str, tuple[int, float, str, int]], fold
         if info.get("type") == "directory":
             continue
         url = p if "://" in p else f"{proto}://{p}"
-        size = int(info.get("size") or 0)
-        mt = info.get("mtime") or info.get("LastModified") or info.get("updated") or 0
-        if hasattr(mt, "timestamp"):
-            mt = mt.timestamp()
-        elif isinstance(mt, str):
-            try:
-                mt = datetime.fromisoformat(mt.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                mt = 0
+        size, mt, _tag = object_version(info)
         k = known.get(url)
-        if k is not None and k[0] == size and k[1] == float(mt):
+        if k is not None and k[0] == size and k[1] == mt:
             fp, fp_len = k[2], k[3]
-        else:
-            with fs.open(p, "rb") as f:
-                head = f.read(min(size, FP_BYTES))
+        else:  # (one ranged read: an open file's read-ahead would fetch its first block, 50 MB on S3)
+            head = fs.cat_file(p, start=0, end=min(size, FP_BYTES)) if size else b""
             fp, fp_len = fingerprint(head), len(head)
-        res.append(SourceFile(url, size, float(mt), None, None, fp, fp_len, True))
+        res.append(SourceFile(url, size, mt, None, None, fp, fp_len, True))
     return res
+
+
+def object_version(info: dict[str, Any]) -> tuple[int, float, str | None]:
+    """(size, modification time, version tag) of an object from its fsspec ``info``: the
+    tag is what the store changes with every write of the object (S3's ETag, GCS's
+    generation), None where there is none (SFTP)."""
+    from datetime import datetime
+
+    size = int(info.get("size") or 0)
+    mt = info.get("mtime") or info.get("LastModified") or info.get("updated") or 0
+    if hasattr(mt, "timestamp"):
+        mt = mt.timestamp()
+    elif isinstance(mt, str):
+        try:
+            mt = datetime.fromisoformat(mt.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            mt = 0
+    tag = info.get("ETag") or info.get("generation") or info.get("etag")
+    return size, float(mt), None if tag is None else str(tag)
 
 
 def same_file(sf: SourceFile, dev, ino, path: str, fp: str, fp_len: int) -> bool:

@@ -67,8 +67,9 @@ def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, form
                 range_bytes: int | None = None) -> IngestSummary:
     """Ingest ``files`` (expanded already) into ``lake``, on the Dask ``client``'s workers
     (from :func:`dask_client`) or in this process; one summary as for the database.  On
-    workers, a new plain local file of ``range_bytes`` or more is read in byte ranges
-    (``lake/ranges.py``; default ``LOGFERRY_LAKE_RANGE_BYTES``, else 64 MiB)."""
+    workers, an uncompressed file (local or an object) of ``range_bytes`` or more, new or
+    grown by that much, is read in byte ranges (``lake/ranges.py``; default
+    ``LOGFERRY_LAKE_RANGE_BYTES``, else 64 MiB)."""
     t0 = time.perf_counter()
     summary = IngestSummary()
     # (the workers write data files only: the FileIO settings, not the catalog's address)
@@ -100,7 +101,9 @@ def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iter
         for sf in files:
             yield read_files(job, [sf])
         return
-    shared = client.scatter(job, broadcast=True)
+    # (a key of this run's own: the same job scattered by a run killed just before shares a
+    # content-hashed key, and the scheduler dropping that dead client's data lost this run's)
+    shared = client.scatter(job, broadcast=True, hash=False)
     futures = []
     split = _dask(client, ranges.threads_of, client) > 1  # (one worker thread: ranges only cost)
     for sf in files:
