@@ -218,7 +218,7 @@ def test_expire_reads_its_age_as_every_duration_is_read():
 
     assert parse_age("400d") == dt.timedelta(days=400) and parse_age(" 12 h ") == dt.timedelta(hours=12)
     assert parse_age("2w") == dt.timedelta(days=14) and parse_age("1.5d") == dt.timedelta(hours=36)
-    for bad in ("400", "400x", "-1d", "", "d"):
+    for bad in ("400", "400x", "-1d", "", "d", "99999999999d", "1000000d"):  # (the last two: before year 1)
         with pytest.raises(ConfigError, match="--older-than"):
             parse_age(bad)
 
@@ -287,6 +287,49 @@ def test_a_lake_from_a_newer_logferry_or_no_lake_is_an_error(tmp_path, logs):
         assert r.exit_code == 2 and "newer than this logferry" in r.output and "Traceback" not in r.output, args
     assert sorted(p for p in lake.rglob("*") if p.name != "catalog.db") == before
     assert not newer.catalog.table_exists((NAMESPACE, "rollups"))
+
+
+def test_a_damaged_catalog_or_table_metadata_is_one_error_line(tmp_path, logs):
+    """A lake version that is no number, a table's metadata file overwritten, a table
+    missing (an ingest that failed while creating the lake): one error line and exit 2
+    for every command that reads the lake (each was a traceback)."""
+    from logferry.lake.tables import NAMESPACE, Lake, Where
+
+    def refused(lake, says, ingest=True):
+        for args in (("report", "--json", "--lake", lake), ("sql", "--lake", lake, "SELECT 1"),
+                     ("lake", "status", lake), *[("ingest", logs[0], "--lake", lake)] * ingest):
+            r = cli(*args, ok=False)
+            assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and says in r.output, (args, r.output)
+
+    for case in ("version", "metadata", "missing"):
+        lake = tmp_path / case
+        cli("ingest", logs[0], "--lake", lake)
+        cat = Lake(Where.of(str(lake))).catalog
+        if case == "version":
+            cat.update_namespace_properties(NAMESPACE, updates={"logferry.lake-version": "abc"})
+            refused(lake, "'abc' is not a number")
+        elif case == "metadata":
+            meta = cat.load_table((NAMESPACE, "files")).metadata_location.removeprefix("file://")
+            Path(meta).write_text("garbage\n")
+            refused(lake, "metadata of table logferry.files cannot be read")
+        else:
+            cat.drop_table((NAMESPACE, "files"))
+            refused(lake, "no table logferry.files", ingest=False)
+            cli("ingest", logs[0], "--lake", lake)  # (which creates the tables the lake lacks)
+            assert json.loads(cli("lake", "status", lake, "--json").stdout)["files"] == 1
+
+
+def test_a_lake_url_with_a_password_is_refused_without_showing_it(tmp_path, logs):
+    """The lake's URL is in every path its catalog stores, and in status and errors: one
+    with a password is refused before anything is written, the password not shown."""
+    catalog = tmp_path / "catalog.db"
+    for args in (("ingest", logs[0], "--lake", "s3://AKIAX:s3cr3t@bucket/lake", "--catalog", catalog),
+                 ("report", "--lake", "gs://u:s3cr3t@bucket/lake", "--catalog", catalog),
+                 ("lake", "status", "s3://AKIAX:s3cr3t@bucket/lake", "--catalog", catalog)):
+        r = cli(*args, ok=False)
+        assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "password" in r.output, args
+        assert "s3cr3t" not in r.output and ":***@bucket/lake" in r.output, args
+    assert not catalog.exists()
 
 
 def test_an_unreachable_catalog_is_one_line_without_its_password(tmp_path, logs):

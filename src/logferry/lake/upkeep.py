@@ -32,8 +32,10 @@ GRACE_SECONDS = 3600
 def parse_age(text: str) -> dt.timedelta:
     """``--older-than``: a duration (``values.parse_duration``: 400d, 12h, 2w ...)."""
     try:
-        return dt.timedelta(seconds=parse_duration(text))
-    except ValueError:
+        age = dt.timedelta(seconds=parse_duration(text))
+        dt.datetime.now(dt.UTC) - age  # (an age reaching before the year 1 is no cutoff)
+        return age
+    except (ValueError, OverflowError):
         raise ConfigError(f"--older-than {text!r}: use a number and a unit (s m h d w), e.g. 400d or 12h") from None
 
 
