@@ -726,6 +726,31 @@ def test_a_host_longer_than_a_file_name_is_stored_and_read_back(tmp_path):
     assert got["reports"]["summary"]["sections"]["totals"][0]["requests"] == 1
 
 
+def test_compact_names_its_files_as_the_ingest_does_so_a_long_host_fits(tmp_path):
+    """Compaction writes each partition's file in the ingest's folder (site_folder: cut,
+    with a digest); it wrote pyiceberg's lake_site=<whole value> folders, and a Host longer
+    than a file name failed the command (errno 36)."""
+    from logferry.lake.store import site_folder
+
+    hosts = ["a.example", "x" * 300, "../" * 90 + "etc"]
+    lake = tmp_path / "lake"
+    for n in (1, 2):  # (two reads: two data files in each partition)
+        log = tmp_path / f"u_ex24030{n}.log"
+        log.write_text("#Fields: date time c-ip cs-method cs-uri-stem sc-status sc-bytes cs-host\n" + "".join(
+            f"2024-03-01 1{n}:00:0{i} 10.0.0.{n} GET /p 200 5 {h}\n" for i, h in enumerate(hosts)))
+        cli("ingest", log, "--lake", lake)
+    before = report("--lake", lake)
+    r = cli("lake", "compact", lake, ok=False)
+    assert r.exit_code == 0 and "compacted 3 partitions: 6 -> 3 data files" in r.output, r.output
+    assert report("--lake", lake) == before
+    data = lake / "logferry" / "requests" / "data"
+    assert {p.name for p in data.iterdir()} == {f"site={site_folder(h)}" for h in hosts}
+    assert len(list(data.rglob("*.parquet"))) == 6 + 3  # (the replaced files stay until their snapshots expire)
+    st = json.loads(cli("lake", "status", lake, "--json").stdout)
+    assert st["tables"]["requests"]["data_files"] == 3 and st["tables"]["requests"]["rows"] == 6
+    assert st["orphan_rows"] == 0
+
+
 def test_a_read_of_many_partitions_keeps_few_writers_open(tmp_path, monkeypatch):
     """More (site, day) partitions in a read than writers kept open: the one written to
     longest ago is finished and its partition gets another file when more rows come; every

@@ -122,7 +122,7 @@ def compact(lake: Lake) -> dict[str, int]:
             continue
         young = _young_reads(t)
         for part in t.inspect.partitions().column("partition").to_pylist():
-            _compact_partition(t, _partition_filter(part, day_column(name)), counted, young, stats)
+            _compact_partition(t, part, day_column(name), counted, young, stats)
     return stats
 
 
@@ -140,19 +140,35 @@ def _partition_filter(part: dict[str, Any], col: str | None) -> Any:
             if value is None:
                 f.append(IsNull(col))
                 continue
-            start = dt.datetime.combine(value if isinstance(value, dt.date) else
-                                        dt.date(1970, 1, 1) + dt.timedelta(days=value), dt.time(), dt.UTC)
-            us = int(start.timestamp() * 1e6)
+            us = _day_number(value) * 86_400_000_000
             f += [GreaterThanOrEqual(col, us), LessThan(col, us + 86_400_000_000)]
         else:
             f.append(IsNull(field) if value is None else EqualTo(field, value))
     return f[0] if len(f) == 1 else And(*f)
 
 
-def _compact_partition(t: Any, where: Any, counted: pa.Table, young: set[int],
-                       stats: dict[str, int]) -> None:
+def _day_number(value: Any) -> int:
+    """A day partition's value (a date, or days since 1970) as days since 1970."""
+    return (value - dt.date(1970, 1, 1)).days if isinstance(value, dt.date) else int(value)
+
+
+def _folder(part: dict[str, Any]) -> str:
+    """The folders of a partition's data files, as the ingest names them (the site's cut
+    to a file name's length: pyiceberg's own names hold the whole value)."""
+    from .store import day_folder, partition_folder
+
+    day = None if part.get("day") is None else _day_number(part["day"])
+    return partition_folder(part["lake_site"], day) if "lake_site" in part else day_folder(day)
+
+
+def _compact_partition(t: Any, part: dict[str, Any], day_col: str | None, counted: pa.Table,
+                       young: set[int], stats: dict[str, int]) -> None:
+    import uuid
+
+    import pyarrow.parquet as pq
     from pyiceberg.expressions import And, In
 
+    where = _partition_filter(part, day_col)
     scan = t.scan(row_filter=where)
     tasks = list(scan.plan_files())
     rows = scan.to_arrow()
@@ -161,8 +177,16 @@ def _compact_partition(t: Any, where: Any, counted: pa.Table, young: set[int],
     if len(tasks) <= 1 and not removed or not rows.num_rows:
         return
     ids = pc.unique(rows.column("read_id")).to_pylist()
-    with t.transaction() as tx:
-        tx.overwrite(rows.filter(keep), overwrite_filter=And(where, In("read_id", ids)))
+    kept = rows.filter(keep)
+    path = f"{t.location().rstrip('/')}/data/{_folder(part)}/{uuid.uuid4().hex}.parquet"
+    if kept.num_rows:
+        with t.io.new_output(path).create() as out:
+            pq.write_table(kept, out, compression="zstd")
+    with warnings.catch_warnings(), t.transaction() as tx:
+        warnings.simplefilter("ignore")  # ("did not match any records": a partition of old uncounted rows only)
+        tx.delete(And(where, In("read_id", ids)))
+        if kept.num_rows:
+            tx.add_files([path], check_duplicate_files=False)
     stats["partitions"] += 1
     stats["files_before"] += len(tasks)
     stats["files_after"] += 1
