@@ -595,8 +595,13 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
     @app.get("/api/status", tags=["console"])
     def api_status(s: Session = Depends(session)) -> dict[str, Any]:
         """Version, who you are (token id, sites, read-only), the follower's status and the
-        store the reports read (``kind`` duckdb or lake, its location; the lake's snapshot)."""
-        return {"version": __version__, "token": s.token.public(), "follower": console.follower_status(),
+        store the reports read (``kind`` duckdb or lake, its location; the lake's snapshot).
+        A token scoped to sites sees whether the follower runs and when it last stored
+        lines, not its paths, errors and counts: those are every site's."""
+        follower = console.follower_status()
+        if follower is not None and s.token.scoped:
+            follower = {k: follower[k] for k in ("running", "commits", "last_line_at")}
+        return {"version": __version__, "token": s.token.public(), "follower": follower,
                 "store": console.store_status()}
 
     def _editor_data(detail: dict | None, s: Session) -> dict[str, Any]:
