@@ -178,7 +178,8 @@ class Lake:
         self.where = where
         self._tables: dict[str, Table | None] | None = None  # (a reader's loaded tables)
         f = where.catalog_file
-        if f is not None and not os.path.exists(f):
+        new = f is not None and not os.path.exists(f)
+        if new:
             if not create:
                 raise InputError(f"{where.location}: no lake here (no catalog {f}; run "
                                  "`logferry ingest PATHS --lake ...` first)")
@@ -186,7 +187,13 @@ class Lake:
         self.props = {"uri": where.catalog_uri, "warehouse": where.warehouse, **io_properties()}
         self.catalog = _catalog(self.props, where)
         if self._check_version(new_ok=create) and create:  # (a newer lake is refused untouched)
-            self._create()
+            try:
+                self._create()
+            except BaseException:
+                if new:  # (a lake that could not be made, e.g. its bucket missing: no catalog left behind)
+                    self.catalog.engine.dispose()
+                    os.remove(f)
+                raise
 
     def table(self, name: str) -> Table:
         t = self.find(name) if self._tables is not None else self._load(name)
