@@ -301,17 +301,18 @@ def test_a_damaged_catalog_or_table_metadata_is_one_error_line(tmp_path, logs):
             r = cli(*args, ok=False)
             assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and says in r.output, (args, r.output)
 
-    for case in ("version", "metadata", "missing"):
+    for case in ("version", "metadata", "requests", "missing"):
         lake = tmp_path / case
         cli("ingest", logs[0], "--lake", lake)
         cat = Lake(Where.of(str(lake))).catalog
         if case == "version":
             cat.update_namespace_properties(NAMESPACE, updates={"logferry.lake-version": "abc"})
             refused(lake, "'abc' is not a number")
-        elif case == "metadata":
-            meta = cat.load_table((NAMESPACE, "files")).metadata_location.removeprefix("file://")
+        elif case in ("metadata", "requests"):
+            name = "files" if case == "metadata" else "requests"
+            meta = cat.load_table((NAMESPACE, name)).metadata_location.removeprefix("file://")
             Path(meta).write_text("garbage\n")
-            refused(lake, "metadata of table logferry.files cannot be read")
+            refused(lake, f"metadata of table logferry.{name} cannot be read")
         else:
             cat.drop_table((NAMESPACE, "files"))
             refused(lake, "no table logferry.files", ingest=False)

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from ..errors import ConfigError
 from ..values import parse_duration
 from .commit import manifest_rows
-from .tables import NAMESPACE, ROW_TABLES, Lake, day_column
+from .tables import ROW_TABLES, Lake, day_column
 
 #: an uncounted read younger than this may be an ingest still committing: left alone
 GRACE_SECONDS = 3600
@@ -128,7 +128,7 @@ def compact(lake: Lake) -> dict[str, int]:
 
 def _tables(lake: Lake) -> list[str]:
     """The row tables the lake has (one from before a table was added lacks it)."""
-    return [n for n in ROW_TABLES if lake.catalog.table_exists((NAMESPACE, n))]
+    return [n for n in ROW_TABLES if lake.find(n) is not None]
 
 
 def _partition_filter(part: dict[str, Any], col: str | None) -> Any:
