@@ -78,6 +78,31 @@ def test_email_over_starttls_and_tls_arrives_with_the_numbers(tmp_path, monkeypa
         smtp.stop()
 
 
+def test_log_text_in_an_email_is_plain_text_without_control_characters(tmp_path, monkeypatch):
+    """A broken link's path and referer come from the log: a newline in one cannot add a
+    line of its own to the mail (a forged dashboard link), nor an escape reach a terminal
+    mail reader; they show as \\n and \\x1b."""
+    smtp = SmtpSink(tmp_path, "starttls", "alerts", "pw")
+    monkeypatch.setenv("SMTP_PW", "pw")
+    try:
+        n = _notice()
+        n.details = {"paths": [{"path": "/a\ndashboard: http://evil.example/\x1b[2J\u202e", "hits": 4,
+                                "referers": ["http://r.example/\r\nrule:      forged"]}]}
+        ch = _channels(mail={"type": "email", "host": "127.0.0.1", "port": smtp.port, "username": "alerts",
+                             "password_env": "SMTP_PW", "sender": "a@example.org", "to": ["b@example.org"],
+                             "ca_file": smtp.cert})["mail"]
+        send("mail", ch, n, {})
+        body = smtp.messages[0]["msg"].get_content()
+        assert "  /a\\ndashboard: http://evil.example/\\x1b[2J\\u202e: 4 hits" in body
+        assert "http://r.example/\\r\\nrule:      forged" in body
+        lines = body.splitlines()
+        assert [x for x in lines if x.startswith("dashboard:")] == [f"dashboard: {n.link}"]
+        assert not any(x.startswith("rule:      forged") for x in lines)
+        assert "\x1b" not in body and "\u202e" not in body
+    finally:
+        smtp.stop()
+
+
 def test_email_with_a_wrong_password_fails_without_showing_it(tmp_path, monkeypatch):
     smtp = SmtpSink(tmp_path, "starttls", "alerts", "right-one")
     try:

@@ -218,7 +218,7 @@ def test_expire_reads_its_age_as_every_duration_is_read():
 
     assert parse_age("400d") == dt.timedelta(days=400) and parse_age(" 12 h ") == dt.timedelta(hours=12)
     assert parse_age("2w") == dt.timedelta(days=14) and parse_age("1.5d") == dt.timedelta(hours=36)
-    for bad in ("400", "400x", "-1d", "", "d"):
+    for bad in ("400", "400x", "-1d", "", "d", "99999999999d", "1000000d"):  # (the last two: before year 1)
         with pytest.raises(ConfigError, match="--older-than"):
             parse_age(bad)
 
@@ -287,6 +287,50 @@ def test_a_lake_from_a_newer_logferry_or_no_lake_is_an_error(tmp_path, logs):
         assert r.exit_code == 2 and "newer than this logferry" in r.output and "Traceback" not in r.output, args
     assert sorted(p for p in lake.rglob("*") if p.name != "catalog.db") == before
     assert not newer.catalog.table_exists((NAMESPACE, "rollups"))
+
+
+def test_a_damaged_catalog_or_table_metadata_is_one_error_line(tmp_path, logs):
+    """A lake version that is no number, a table's metadata file overwritten, a table
+    missing (an ingest that failed while creating the lake): one error line and exit 2
+    for every command that reads the lake (each was a traceback)."""
+    from logferry.lake.tables import NAMESPACE, Lake, Where
+
+    def refused(lake, says, ingest=True):
+        for args in (("report", "--json", "--lake", lake), ("sql", "--lake", lake, "SELECT 1"),
+                     ("lake", "status", lake), *[("ingest", logs[0], "--lake", lake)] * ingest):
+            r = cli(*args, ok=False)
+            assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and says in r.output, (args, r.output)
+
+    for case in ("version", "metadata", "requests", "missing"):
+        lake = tmp_path / case
+        cli("ingest", logs[0], "--lake", lake)
+        cat = Lake(Where.of(str(lake))).catalog
+        if case == "version":
+            cat.update_namespace_properties(NAMESPACE, updates={"logferry.lake-version": "abc"})
+            refused(lake, "'abc' is not a number")
+        elif case in ("metadata", "requests"):
+            name = "files" if case == "metadata" else "requests"
+            meta = cat.load_table((NAMESPACE, name)).metadata_location.removeprefix("file://")
+            Path(meta).write_text("garbage\n")
+            refused(lake, f"metadata of table logferry.{name} cannot be read")
+        else:
+            cat.drop_table((NAMESPACE, "files"))
+            refused(lake, "no table logferry.files", ingest=False)
+            cli("ingest", logs[0], "--lake", lake)  # (which creates the tables the lake lacks)
+            assert json.loads(cli("lake", "status", lake, "--json").stdout)["files"] == 1
+
+
+def test_a_lake_url_with_a_password_is_refused_without_showing_it(tmp_path, logs):
+    """The lake's URL is in every path its catalog stores, and in status and errors: one
+    with a password is refused before anything is written, the password not shown."""
+    catalog = tmp_path / "catalog.db"
+    for args in (("ingest", logs[0], "--lake", "s3://AKIAX:s3cr3t@bucket/lake", "--catalog", catalog),
+                 ("report", "--lake", "gs://u:s3cr3t@bucket/lake", "--catalog", catalog),
+                 ("lake", "status", "s3://AKIAX:s3cr3t@bucket/lake", "--catalog", catalog)):
+        r = cli(*args, ok=False)
+        assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "password" in r.output, args
+        assert "s3cr3t" not in r.output and ":***@bucket/lake" in r.output, args
+    assert not catalog.exists()
 
 
 def test_an_unreachable_catalog_is_one_line_without_its_password(tmp_path, logs):
@@ -681,6 +725,31 @@ def test_a_host_longer_than_a_file_name_is_stored_and_read_back(tmp_path):
     assert site_folder("x" * 300) != site_folder("x" * 299)  # (cut alike, told apart by the digest)
     got = json.loads(cli("report", "--lake", lake, "--site", "é" * 200, "--json").stdout)
     assert got["reports"]["summary"]["sections"]["totals"][0]["requests"] == 1
+
+
+def test_compact_names_its_files_as_the_ingest_does_so_a_long_host_fits(tmp_path):
+    """Compaction writes each partition's file in the ingest's folder (site_folder: cut,
+    with a digest); it wrote pyiceberg's lake_site=<whole value> folders, and a Host longer
+    than a file name failed the command (errno 36)."""
+    from logferry.lake.store import site_folder
+
+    hosts = ["a.example", "x" * 300, "../" * 90 + "etc"]
+    lake = tmp_path / "lake"
+    for n in (1, 2):  # (two reads: two data files in each partition)
+        log = tmp_path / f"u_ex24030{n}.log"
+        log.write_text("#Fields: date time c-ip cs-method cs-uri-stem sc-status sc-bytes cs-host\n" + "".join(
+            f"2024-03-01 1{n}:00:0{i} 10.0.0.{n} GET /p 200 5 {h}\n" for i, h in enumerate(hosts)))
+        cli("ingest", log, "--lake", lake)
+    before = report("--lake", lake)
+    r = cli("lake", "compact", lake, ok=False)
+    assert r.exit_code == 0 and "compacted 3 partitions: 6 -> 3 data files" in r.output, r.output
+    assert report("--lake", lake) == before
+    data = lake / "logferry" / "requests" / "data"
+    assert {p.name for p in data.iterdir()} == {f"site={site_folder(h)}" for h in hosts}
+    assert len(list(data.rglob("*.parquet"))) == 6 + 3  # (the replaced files stay until their snapshots expire)
+    st = json.loads(cli("lake", "status", lake, "--json").stdout)
+    assert st["tables"]["requests"]["data_files"] == 3 and st["tables"]["requests"]["rows"] == 6
+    assert st["orphan_rows"] == 0
 
 
 def test_a_read_of_many_partitions_keeps_few_writers_open(tmp_path, monkeypatch):

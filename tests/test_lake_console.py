@@ -301,6 +301,25 @@ def test_api_overview_on_a_database_says_it_needs_the_lake(stores):
     assert r.status_code in (409, 422)
 
 
+def test_a_lake_data_file_that_cannot_be_read_is_a_503_in_one_line(stores):
+    """A data file gone (object storage not answering is the same error): the overview
+    and the dashboard say they cannot read the lake (503, one line), as /api/report did;
+    /api/overview answered 500 with a traceback in the console's log."""
+    client, toks = client_for(stores.tmp, "lake", UsageSource.lake(str(stores.lake)))
+    h = {"Authorization": f"Bearer {toks['admin']}"}
+    for f in (stores.lake / "logferry" / "rollups" / "data").iterdir():
+        f.unlink()
+    r = client.get("/api/overview", headers=h)
+    assert r.status_code == 503 and r.json()["detail"].startswith("cannot read the usage lake: ")
+    assert "\n" not in r.json()["detail"] and "Traceback" not in r.text
+    page = client.get("/overview", headers=h)
+    assert page.status_code == 503 and "cannot read the usage lake" in page.text
+    for f in (stores.lake / "logferry" / "requests" / "data").rglob("*.parquet"):
+        f.unlink()
+    r = client.get("/api/report", headers=h)
+    assert r.status_code == 503 and r.json()["detail"].startswith("cannot read the usage lake: ")
+
+
 def test_the_overview_page_in_chromium_lists_every_site_and_opens_its_dashboard(page, stores):
     """The nav's Overview (shown on a lake) lists each site with the rollups' figures, the
     site names escaped, and a site's link opens its exact dashboard."""

@@ -52,6 +52,21 @@ def test_two_workers_write_the_data_files_to_s3_and_the_report_is_the_databases(
     assert (again["new"], again["records"]) == (0, 0)
 
 
+def test_an_ingest_into_a_missing_bucket_leaves_no_catalog_behind(tmp_path, logs, s3):  # noqa: F811
+    """The bucket is not there: one error line, and no catalog half made (before, its
+    namespace without tables was left, and every read of it was a traceback)."""
+    catalog = tmp_path / "catalog.db"
+    out, err = (p := _ingest(logs[0], "--lake", "s3://no-such-bucket/lake", "--catalog", str(catalog))).communicate(
+        timeout=120)
+    assert p.returncode == 2 and err.decode().startswith("logferry: error: ") and b"NO_SUCH_BUCKET" in err, err
+    assert not catalog.exists()
+    r = cli("lake", "status", "s3://no-such-bucket/lake", "--catalog", catalog, ok=False)
+    assert r.exit_code == 2 and "no lake here" in r.output
+    s3.make_bucket("no-such-bucket")
+    s = json.loads(cli("ingest", logs[0], "--lake", "s3://no-such-bucket/lake", "--catalog", catalog, "--json").stdout)
+    assert s["new"] == 1 and s["errors"] == 0
+
+
 def _ingest(*args: str) -> subprocess.Popen:
     code = "import sys; from logferry.cli import main; sys.argv[0] = 'logferry'; main()"
     return subprocess.Popen([sys.executable, "-c", code, "ingest", *args, "--json"],

@@ -40,6 +40,12 @@ def test_serve_follow_feeds_the_dashboard(tmp_path):
                                                              "(a FIFO), skipped"}
         page = c.get("/dashboard")
         assert page.status_code == 200 and '"live":true' in page.text
+        # a token scoped to a site: not the paths, errors and counts, which are every site's
+        from logferry.web.tokens import TokenStore
+
+        raw = TokenStore(tmp_path / ".logferry").create(["www.example.com"])[1]
+        mine = httpx.get(srv.base + "/api/status", headers={"Authorization": f"Bearer {raw}"}).json()["follower"]
+        assert mine == {"running": True, "commits": st["commits"], "last_line_at": st["last_line_at"]}
         rc, out = srv.stop(timeout=120)
     finally:
         if srv.proc.poll() is None:

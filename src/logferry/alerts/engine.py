@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from ..term import safe
 from .query import UNITS, US, Observation, measure, threshold, ts
 from .store import Store
 
@@ -69,8 +70,9 @@ class Notice:
             lines.append(f"seen:      {self.first:{fmt}} - {(self.last or self.at):{fmt}}")
         lines += [f"dashboard: {self.link}"]
         for p in (self.details or {}).get("paths", [])[:10] if isinstance(self.details, dict) else []:
-            refs = ", ".join(p.get("referers") or []) or "no referer"
-            lines.append(f"  {p['path']}: {p['hits']} hits (from {refs})")
+            # (paths and referers are the log's: a newline or an escape shows as \n, \x1b)
+            refs = ", ".join(safe(r) for r in p.get("referers") or []) or "no referer"
+            lines.append(f"  {safe(p['path'])}: {p['hits']} hits (from {refs})")
         return "\n".join(lines)
 
     def as_dict(self) -> dict[str, Any]:

@@ -178,7 +178,8 @@ def expire_cmd(lake: str, catalog: str | None, older: str) -> None:
     manifest keeps its entries: those files are not ingested again)."""
     from .upkeep import expire, parse_age
 
-    r = expire(open_lake(lake, catalog), parse_age(older))
+    age = parse_age(older)  # (checked before the lake is opened)
+    r = expire(open_lake(lake, catalog), age)
     click.echo(safe(f"expired {r['expired']} snapshots older than {older}"), err=True)
 
 

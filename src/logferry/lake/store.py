@@ -97,9 +97,7 @@ class _PartWriters:
             return self.open[k][1]
         if len(self.open) >= _OPEN_WRITERS:
             self.done.append(_finish(*self.open.pop(next(iter(self.open)))))
-        site = site_folder(k[0])
-        day = "null" if k[1] is None else time.strftime("%Y-%m-%d", time.gmtime(k[1] * 86400))
-        path = f"{self.root}/{self.table}/data/site={site}/day={day}/{self.read_id:016x}-{self.made}.parquet"
+        path = f"{self.root}/{self.table}/data/{partition_folder(*k)}/{self.read_id:016x}-{self.made}.parquet"
         self.made += 1
         out = self.io.new_output(path).create(overwrite=True)
         self.open[k] = (path, pq.ParquetWriter(out, self.schema, compression="zstd"), out)
@@ -127,6 +125,15 @@ def _finish(path: str, w: pq.ParquetWriter, out: Any) -> str:
 #: longest site part of a data file's folder name (file systems allow 255 bytes a name, S3
 #: 1,024 a key; a site is a Host header where a row has no site: as long as a client likes)
 _FOLDER_CHARS = 96
+
+
+def partition_folder(site: str | None, day: int | None) -> str:
+    """The folders of a (site, day) partition's data files (``day``: days since 1970)."""
+    return f"site={site_folder(site)}/{day_folder(day)}"
+
+
+def day_folder(day: int | None) -> str:
+    return "day=null" if day is None else time.strftime("day=%Y-%m-%d", time.gmtime(day * 86400))
 
 
 def site_folder(site: str | None) -> str:

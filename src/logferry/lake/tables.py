@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, first_line
 from ..schema import CANONICAL
+from ..sources import redact_url
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -149,6 +150,9 @@ class Where:
             raise InputError("--lake needs a folder or URL")
         remote = "://" in location and not location.startswith("file://")
         if remote:
+            if redact_url(location) != location:  # (it would be in every path the catalog stores)
+                raise InputError(f"{redact_url(location)}: a password in a lake URL is not allowed; use "
+                                 "the AWS or Google environment for s3:// and gs://")
             if any(p == ".." for p in location.split("://", 1)[1].split("/")):
                 raise InputError(f"{location}: '..' is not allowed in a lake URL")
             warehouse = location.rstrip("/")
@@ -174,7 +178,8 @@ class Lake:
         self.where = where
         self._tables: dict[str, Table | None] | None = None  # (a reader's loaded tables)
         f = where.catalog_file
-        if f is not None and not os.path.exists(f):
+        new = f is not None and not os.path.exists(f)
+        if new:
             if not create:
                 raise InputError(f"{where.location}: no lake here (no catalog {f}; run "
                                  "`logferry ingest PATHS --lake ...` first)")
@@ -182,29 +187,42 @@ class Lake:
         self.props = {"uri": where.catalog_uri, "warehouse": where.warehouse, **io_properties()}
         self.catalog = _catalog(self.props, where)
         if self._check_version(new_ok=create) and create:  # (a newer lake is refused untouched)
-            self._create()
+            try:
+                self._create()
+            except BaseException:
+                if new:  # (a lake that could not be made, e.g. its bucket missing: no catalog left behind)
+                    self.catalog.engine.dispose()
+                    os.remove(f)
+                raise
 
     def table(self, name: str) -> Table:
-        t = self.find(name) if self._tables is not None else self.catalog.load_table((NAMESPACE, name))
-        if t is None:
-            from pyiceberg.exceptions import NoSuchTableError
-
-            raise NoSuchTableError(f"{NAMESPACE}.{name}")
+        t = self.find(name) if self._tables is not None else self._load(name)
+        if t is None:  # (an ingest that failed between creating the namespace and this table)
+            raise InputError(f"{self.where.location}: the lake has no table {NAMESPACE}.{name} (an ingest "
+                             "failed while creating the lake? run the ingest again)")
         return t
 
     def find(self, name: str) -> Table | None:
         """The table, None where the lake lacks it (one from before the table was added)."""
-        from pyiceberg.exceptions import NoSuchTableError
-
         if self._tables is not None and name in self._tables:
             return self._tables[name]
-        try:
-            t = self.catalog.load_table((NAMESPACE, name))
-        except NoSuchTableError:
-            t = None
+        t = self._load(name)
         if self._tables is not None:
             self._tables[name] = t
         return t
+
+    def _load(self, name: str) -> Table | None:
+        """The table's current metadata, None where the lake lacks it (InputError: metadata
+        that is no table's, e.g. a damaged file)."""
+        from pyiceberg.exceptions import NoSuchTableError, ValidationError
+
+        try:
+            return self.catalog.load_table((NAMESPACE, name))
+        except NoSuchTableError:
+            return None
+        except ValidationError as e:
+            raise InputError(f"{self.where.location}: the metadata of table {NAMESPACE}.{name} cannot be "
+                             f"read: {first_line(e)}") from None
 
     def reader(self) -> Lake:
         """This lake for one reader (a connection): each table loaded at its first use and
@@ -231,7 +249,7 @@ class Lake:
             if not self.catalog.namespace_exists(NAMESPACE):
                 raise
         for name, parts in PARTITIONS.items():
-            if self.catalog.table_exists((NAMESPACE, name)):
+            if self._load(name) is not None:  # (InputError: its metadata cannot be read)
                 self._add_columns(name, schema(name))
                 continue
             try:  # the table and its partitioning in one commit
@@ -272,7 +290,12 @@ class Lake:
                 return True
             raise InputError(f"{self.where.location}: no lake here (the catalog has no "
                              f"'{NAMESPACE}' namespace)") from None
-        v = int(props.get(_VERSION_KEY, "0") or 0)
+        raw = props.get(_VERSION_KEY) or "0"
+        try:
+            v = int(raw)
+        except ValueError:
+            raise ConfigError(f"{self.where.location}: the catalog's lake version {raw!r} is not a number "
+                              "(a damaged catalog?)") from None
         if v > LAKE_VERSION:
             raise ConfigError(f"{self.where.location}: lake layout v{v} is newer than this "
                               f"logferry (v{LAKE_VERSION}); upgrade logferry")

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 from ..errors import ConfigError
 from ..values import parse_duration
 from .commit import manifest_rows
-from .tables import NAMESPACE, ROW_TABLES, Lake, day_column
+from .tables import ROW_TABLES, Lake, day_column
 
 #: an uncounted read younger than this may be an ingest still committing: left alone
 GRACE_SECONDS = 3600
@@ -32,8 +32,10 @@ GRACE_SECONDS = 3600
 def parse_age(text: str) -> dt.timedelta:
     """``--older-than``: a duration (``values.parse_duration``: 400d, 12h, 2w ...)."""
     try:
-        return dt.timedelta(seconds=parse_duration(text))
-    except ValueError:
+        age = dt.timedelta(seconds=parse_duration(text))
+        dt.datetime.now(dt.UTC) - age  # (an age reaching before the year 1 is no cutoff)
+        return age
+    except (ValueError, OverflowError):
         raise ConfigError(f"--older-than {text!r}: use a number and a unit (s m h d w), e.g. 400d or 12h") from None
 
 
@@ -120,13 +122,13 @@ def compact(lake: Lake) -> dict[str, int]:
             continue
         young = _young_reads(t)
         for part in t.inspect.partitions().column("partition").to_pylist():
-            _compact_partition(t, _partition_filter(part, day_column(name)), counted, young, stats)
+            _compact_partition(t, part, day_column(name), counted, young, stats)
     return stats
 
 
 def _tables(lake: Lake) -> list[str]:
     """The row tables the lake has (one from before a table was added lacks it)."""
-    return [n for n in ROW_TABLES if lake.catalog.table_exists((NAMESPACE, n))]
+    return [n for n in ROW_TABLES if lake.find(n) is not None]
 
 
 def _partition_filter(part: dict[str, Any], col: str | None) -> Any:
@@ -138,19 +140,35 @@ def _partition_filter(part: dict[str, Any], col: str | None) -> Any:
             if value is None:
                 f.append(IsNull(col))
                 continue
-            start = dt.datetime.combine(value if isinstance(value, dt.date) else
-                                        dt.date(1970, 1, 1) + dt.timedelta(days=value), dt.time(), dt.UTC)
-            us = int(start.timestamp() * 1e6)
+            us = _day_number(value) * 86_400_000_000
             f += [GreaterThanOrEqual(col, us), LessThan(col, us + 86_400_000_000)]
         else:
             f.append(IsNull(field) if value is None else EqualTo(field, value))
     return f[0] if len(f) == 1 else And(*f)
 
 
-def _compact_partition(t: Any, where: Any, counted: pa.Table, young: set[int],
-                       stats: dict[str, int]) -> None:
+def _day_number(value: Any) -> int:
+    """A day partition's value (a date, or days since 1970) as days since 1970."""
+    return (value - dt.date(1970, 1, 1)).days if isinstance(value, dt.date) else int(value)
+
+
+def _folder(part: dict[str, Any]) -> str:
+    """The folders of a partition's data files, as the ingest names them (the site's cut
+    to a file name's length: pyiceberg's own names hold the whole value)."""
+    from .store import day_folder, partition_folder
+
+    day = None if part.get("day") is None else _day_number(part["day"])
+    return partition_folder(part["lake_site"], day) if "lake_site" in part else day_folder(day)
+
+
+def _compact_partition(t: Any, part: dict[str, Any], day_col: str | None, counted: pa.Table,
+                       young: set[int], stats: dict[str, int]) -> None:
+    import uuid
+
+    import pyarrow.parquet as pq
     from pyiceberg.expressions import And, In
 
+    where = _partition_filter(part, day_col)
     scan = t.scan(row_filter=where)
     tasks = list(scan.plan_files())
     rows = scan.to_arrow()
@@ -159,8 +177,16 @@ def _compact_partition(t: Any, where: Any, counted: pa.Table, young: set[int],
     if len(tasks) <= 1 and not removed or not rows.num_rows:
         return
     ids = pc.unique(rows.column("read_id")).to_pylist()
-    with t.transaction() as tx:
-        tx.overwrite(rows.filter(keep), overwrite_filter=And(where, In("read_id", ids)))
+    kept = rows.filter(keep)
+    path = f"{t.location().rstrip('/')}/data/{_folder(part)}/{uuid.uuid4().hex}.parquet"
+    if kept.num_rows:
+        with t.io.new_output(path).create() as out:
+            pq.write_table(kept, out, compression="zstd")
+    with warnings.catch_warnings(), t.transaction() as tx:
+        warnings.simplefilter("ignore")  # ("did not match any records": a partition of old uncounted rows only)
+        tx.delete(And(where, In("read_id", ids)))
+        if kept.num_rows:
+            tx.add_files([path], check_duplicate_files=False)
     stats["partitions"] += 1
     stats["files_before"] += len(tasks)
     stats["files_after"] += 1

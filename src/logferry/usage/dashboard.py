@@ -488,7 +488,7 @@ def render_dashboard(data: dict[str, Any], *, api: str | None = None, live: bool
                      lake: bool = False, snapshot: int | None = None) -> str:
     """One self-contained HTML page (inline script, style and data; no network unless ``api``
     is given, and then only to ``api`` and ``status``).  ``live``: the page fetches its data
-    again as new lines are stored (it looks at ``status`` every second: the follower's lines,
+    again as new lines are stored (it looks at ``status`` every second: the follower's commits,
     or with ``lake`` every 5 s the lake's snapshot, ``snapshot`` the one ``data`` was read
     from, None: none yet).
     ``nav``: markup put above the dashboard (the console's navigation, escaped by its template)."""

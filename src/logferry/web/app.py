@@ -552,15 +552,19 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         if src is None:
             raise HTTPException(404, "no usage database (start `logferry serve --db PATH` or `--lake LAKE`)")
         filters = _filters(dash, request)
+        store, data = _reading(src, lambda: (src.describe(), src.dashboard(filters, allowed_sites=_allowed(s))))
+        return {**data, "incidents": incident_marks(console, _allowed(s)), "store": store}
+
+    def _reading(src, read):
+        """``read()`` of the usage source: an error of the file or the lake (a data file
+        gone, object storage not answering) is a 503 saying so in one line."""
         try:
-            store = src.describe()
-            data = src.dashboard(filters, allowed_sites=_allowed(s))
+            return read()
         except ConfigError:
             raise
         except Exception as e:  # noqa: BLE001 - the file or the lake, not a bug: one line
             what = "usage lake" if src.kind == "lake" else "usage database"
             raise HTTPException(503, f"cannot read the {what}: {first_line(e)}") from None
-        return {**data, "incidents": incident_marks(console, _allowed(s)), "store": store}
 
     @app.get("/api/report", tags=["reports"])
     def api_report(request: Request, s: Session = Depends(session)) -> dict[str, Any]:
@@ -587,16 +591,18 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
             raise HTTPException(409, "the overview reads a lake's hourly rollups: start the console with "
                                 "`logferry serve --lake LAKE` (on a database the dashboard is exact)")
         filters = _filters(dash, request)
-        try:
-            return console.usage.overview(filters, allowed_sites=_allowed(s))
-        except LogferryError as e:
-            raise HTTPException(503, f"cannot read the usage lake: {(str(e).splitlines() or [''])[0]}") from None
+        return _reading(console.usage, lambda: console.usage.overview(filters, allowed_sites=_allowed(s)))
 
     @app.get("/api/status", tags=["console"])
     def api_status(s: Session = Depends(session)) -> dict[str, Any]:
         """Version, who you are (token id, sites, read-only), the follower's status and the
-        store the reports read (``kind`` duckdb or lake, its location; the lake's snapshot)."""
-        return {"version": __version__, "token": s.token.public(), "follower": console.follower_status(),
+        store the reports read (``kind`` duckdb or lake, its location; the lake's snapshot).
+        A token scoped to sites sees whether the follower runs and when it last stored
+        lines, not its paths, errors and counts: those are every site's."""
+        follower = console.follower_status()
+        if follower is not None and s.token.scoped:
+            follower = {k: follower[k] for k in ("running", "commits", "last_line_at")}
+        return {"version": __version__, "token": s.token.public(), "follower": follower,
                 "store": console.store_status()}
 
     def _editor_data(detail: dict | None, s: Session) -> dict[str, Any]:

@@ -928,7 +928,8 @@
           if (!st) return;  // (the console did not answer: the next look tries again)
           var f = st.follower, s = st.store;
           // (a lake whose catalog cannot be read now has no snapshot_id: nothing to do)
-          var mark = f ? f.lines + "/" + f.files : lake && s && s.snapshot_id !== undefined ? String(s.snapshot_id) : seen;
+          // (the follower commits each time it stores lines: what a site-scoped token sees of it)
+          var mark = f ? String(f.commits) : lake && s && s.snapshot_id !== undefined ? String(s.snapshot_id) : seen;
           if (mark === seen || Date.now() - lastAt < Math.max(LIVE_GAP, 2 * took)) return;
           seen = mark;
           // (a new snapshot of the lake: the page again, its header naming that snapshot; the
