@@ -178,6 +178,19 @@ def test_state_survives_a_restart(db, tmp_path):
     assert _events(got, "errors") == EXPECTED["errors"]
 
 
+def test_a_rule_matching_the_site_column_only_is_not_set_off_by_a_host_header(db):
+    """Every line's site column is W3SVC1; www and shop are only Host headers, which
+    clients choose: a rule of match = "site" for www sees none of them."""
+    err, q = RULES["errors"], {"kind": "sql", "window": "5m", "query": "SELECT count(*) AS n FROM requests "
+                               "WHERE status = 503 HAVING count(*) >= 30", "sites": [WWW]}
+    rules = _rules(www_site={**err, "match": "site"}, w3svc={**err, "match": "site", "sites": ["W3SVC1"]},
+                   q_host=q, q_site={**q, "match": "site"})
+    notices = replay(rules, db, to_us(_at(9, 0)), to_us(_at(11, 0)), 60, Store())
+    assert _events(notices, "errors")[0] == ("firing", (10, 4))  # (by its Host header, the default)
+    assert _events(notices, "www_site") == [] and _events(notices, "q_site") == []
+    assert _events(notices, "w3svc")[0][0] == "firing" and _events(notices, "q_host")[0][0] == "firing"
+
+
 def test_path_prefix_and_sql_rules(db):
     rules = _rules(
         slow_api={"kind": "latency", "percentile": "p50", "above_ms": 1000, "window": "5m",

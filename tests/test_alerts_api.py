@@ -23,6 +23,12 @@ url_env = "ALERTS_TEST_SLACK_URL"
 kind = "error_share"
 above_pct = 5
 sites = ["siteA"]
+match = "site"
+
+[alerts.rules.by-host]  # siteA's name in any row's site column or Host header
+kind = "error_share"
+above_pct = 5
+sites = ["siteA"]
 
 [alerts.rules.all-down]
 kind = "site_down"
@@ -48,10 +54,16 @@ def call(env, who, method, url, **kw):
 
 def test_rules_are_scoped_by_the_tokens_sites(env):
     all_ = call(env, "admin", "GET", "/api/alerts").json()
-    assert [r["name"] for r in all_["rules"]] == ["shop-errors", "all-down"]
+    assert [r["name"] for r in all_["rules"]] == ["shop-errors", "by-host", "all-down"]
     assert all_["channels"] == ["slack"] and "T0KEN" not in str(all_)
     mine = call(env, "a", "GET", "/api/alerts").json()
+    # (by-host's incidents could hold another site's requests whose clients sent Host: siteA)
     assert [r["name"] for r in mine["rules"]] == ["shop-errors"]
+    for name, version in (("by-host", "x"), ("new", None)):
+        r = call(env, "a", "PUT", f"/api/alerts/rules/{name}", json={"rule": {
+            "kind": "site_down", "sites": ["siteA"], "match": "site_or_host"}, "version": version})
+        assert r.status_code == 403 and "site column only" in r.text
+    assert call(env, "a", "POST", "/api/alerts/rules/by-host/test").status_code == 404
     r = call(env, "a", "PUT", "/api/alerts/rules/all-down", json={"rule": {"kind": "site_down", "sites": ["siteA"]},
                                                                    "version": "x"})
     assert r.status_code == 403
@@ -78,7 +90,9 @@ def test_edits_are_validated_versioned_and_keep_the_file(env):
     assert r.status_code == 422 and "unknown kind" in str(r.json()["errors"])
     r = call(env, "a", "PUT", "/api/alerts/rules/shop-404", json={"rule": {
         "kind": "broken_links", "sites": ["siteA"], "min_hits": 5}})
-    assert r.status_code == 200 and "shop-404" in tomllib.loads(env.cfg.read_text())["alerts"]["rules"]
+    assert r.status_code == 200
+    assert tomllib.loads(env.cfg.read_text())["alerts"]["rules"]["shop-404"]["match"] == "site"
+    assert "shop-404" in [x["name"] for x in call(env, "a", "GET", "/api/alerts").json()["rules"]]
 
 
 def test_read_only_tokens_change_nothing(env):

@@ -181,12 +181,9 @@ def evaluate(rules: dict[str, Any], con, now: datetime | float, store: Store, *,
     return out
 
 
-def data_range(con, sites=()) -> tuple[int, int] | None:
-    """The first and last request time (epoch us) in the database (of ``sites``)."""
-    row = con.execute(
-        'SELECT epoch_us(min("timestamp")), epoch_us(max("timestamp")) FROM requests '
-        "WHERE $s::VARCHAR[] IS NULL OR list_contains($s::VARCHAR[], site) OR list_contains($s::VARCHAR[], host)",
-        {"s": list(sites) or None}).fetchall()[0]
+def data_range(con) -> tuple[int, int] | None:
+    """The first and last request time (epoch us) in the database."""
+    row = con.execute('SELECT epoch_us(min("timestamp")), epoch_us(max("timestamp")) FROM requests').fetchall()[0]
     return None if row[0] is None else (row[0], row[1])
 
 

@@ -18,13 +18,24 @@ from typing import Any
 from ..errors import ConfigError
 from .rules import show_duration
 
+#: the rows of a rule's ``sites`` (``$sites``; NULL: every row): their site column, or with
+#: ``$hosts`` (``match = "site_or_host"``) their Host header -- which the client chooses:
+#: a rule matching the site column only is one no other tenant's clients can set off or
+#: show their requests in (the rules a site-scoped console token sees)
+SITE_MATCH = ("($sites::VARCHAR[] IS NULL OR list_contains($sites::VARCHAR[], site) "
+              "OR ($hosts::BOOLEAN AND list_contains($sites::VARCHAR[], host)))")
+
+
+def site_params(rule: Any) -> dict[str, Any]:
+    """:data:`SITE_MATCH`'s parameters for ``rule``."""
+    return {"sites": list(rule.sites) or None, "hosts": rule.match == "site_or_host"}
+
 #: the rule's requests: time range (zone maps prune the rest), sites, optional path prefix
-_BASE = """
+_BASE = f"""
 s AS (SELECT unnest($steps::BIGINT[]) AS t),
 r AS (SELECT epoch_us("timestamp") AS us, status, duration_ms, path, referer FROM requests
       WHERE "timestamp" >= make_timestamptz($lo::BIGINT) AND "timestamp" < make_timestamptz($hi::BIGINT)
-        AND ($sites::VARCHAR[] IS NULL OR list_contains($sites::VARCHAR[], site)
-             OR list_contains($sites::VARCHAR[], host))
+        AND {SITE_MATCH}
         AND ($prefix::VARCHAR IS NULL OR starts_with(path, $prefix::VARCHAR)))
 """
 
@@ -128,7 +139,7 @@ def measure(con, rule, steps: list[int]) -> list[Observation]:
         return [_sql_step(con, rule, t) for t in steps]
     p, extra = _params(rule, steps)
     p |= {"steps": steps, "lo": steps[0] - p["w"] - extra, "hi": steps[-1],
-          "sites": list(rule.sites) or None, "prefix": getattr(rule, "path_prefix", None)}
+          **site_params(rule), "prefix": getattr(rule, "path_prefix", None)}
     rows = con.execute("WITH " + _BASE + SQL[rule.kind], p).fetchall()
     return [JUDGE[rule.kind](rule, row) for row in rows]
 
@@ -195,19 +206,17 @@ def threshold(rule) -> str:
 
 # --- the free SQL rule ------------------------------------------------------------------------
 
-_SQL_WRAP = """WITH requests AS (
+_SQL_WRAP = f"""WITH requests AS (
   SELECT * FROM main.requests
-  WHERE "timestamp" >= $start AND "timestamp" < $end
-    AND ($sites::VARCHAR[] IS NULL OR list_contains($sites::VARCHAR[], site)
-         OR list_contains($sites::VARCHAR[], host)))
-SELECT * FROM ({q}) LIMIT 20"""
+  WHERE "timestamp" >= $start AND "timestamp" < $end AND {SITE_MATCH})
+SELECT * FROM ({{q}}) LIMIT 20"""
 
 
 def _sql_step(con, rule, t: int) -> Observation:
     import duckdb
 
     start = t - int(rule.window * US)
-    p = {"start": ts(start), "end": ts(t), "sites": list(rule.sites) or None}
+    p = {"start": ts(start), "end": ts(t), **site_params(rule)}
     try:
         rel = con.execute(_SQL_WRAP.format(q=rule.query), p)
         cols = [d[0] for d in rel.description]

@@ -73,6 +73,10 @@ class _Rule(_M):
     """What every rule has."""
 
     sites: Strs = ()
+    #: which rows ``sites`` names: their site column or their Host header (IIS logs name
+    #: sites W3SVC1... and hosts), or the site column only (a Host header is the client's
+    #: choice: the rules of a site-scoped console token)
+    match: Literal["site_or_host", "site"] = "site_or_host"
     severity: Literal["info", "warning", "critical"] = "warning"
     window: Duration = 300.0
     for_: Duration = Field(0.0, alias="for")

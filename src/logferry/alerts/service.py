@@ -22,13 +22,14 @@ def _fmt(us: int | None) -> str | None:
 
 
 def rule_rows(loaded, store: Store, sites: tuple[str, ...] | None = None) -> list[dict[str, Any]]:
-    """Each rule (within ``sites`` when given): its settings, condition, state and last evaluation."""
+    """Each rule (with ``sites``, a token's: the rules of those sites matching the site
+    column only): its settings, condition, state and last evaluation."""
     now = to_us(datetime.now(UTC))
     evals = store.evaluations()
     out = []
     for name, r in loaded.cfg.alerts.rules.items():
-        if sites is not None and not (r.sites and set(r.sites) <= set(sites)):
-            continue
+        if sites is not None and not (r.sites and set(r.sites) <= set(sites) and r.match == "site"):
+            continue  # (a scoped token sees no request through a client's Host header)
         ev = evals.get(name) or {}
         out.append({"name": name, "kind": r.kind, "severity": r.severity, "condition": threshold(r),
                     "window": show_duration(r.window), "for": show_duration(r.for_),

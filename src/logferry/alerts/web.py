@@ -79,6 +79,9 @@ def routes(console, session, writer, page) -> APIRouter:
         if rule is not None and (rule.get("kind") == "sql" or not rule.get("sites")
                                  or not set(rule["sites"]) <= set(sites)):
             raise HTTPException(403, "this token may only edit rules of its own sites (and no sql rule)")
+        if rule is not None and rule.setdefault("match", "site") != "site":
+            raise HTTPException(403, 'this token\'s rules match the site column only (match = "site"): '
+                                "a Host header is the client's choice")
         if name in console.loaded().cfg.alerts.rules and name not in {x["name"] for x in visible(s)}:
             raise HTTPException(403, "this rule is not within the token's sites")
 
