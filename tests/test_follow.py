@@ -495,3 +495,38 @@ def test_a_log_copytruncated_while_it_is_read_keeps_none_of_the_new_content_as_i
     for path, _, fid in got:
         by_file.setdefault(fid, set()).add(path.split("/")[1])
     assert sorted(sorted(v) for v in by_file.values()) == [["g1"], ["g2"]], by_file
+
+
+@pytest.mark.parametrize(("fmt", "cut"), [(None, 19), (None, 70), (None, 85), ("combined", 19)])
+def test_a_log_first_seen_with_half_its_first_line_stores_that_line_whole(tmp_path, fmt, cut):
+    """A poll between the two parts of a first line written in two (a flush mid-line):
+    the format was told from the half line (no format, or ``common`` for a line cut
+    before its referer: every line a bad row), and once the line ended its head was lost
+    -- the next read of the held file went on from where the last one stopped (its
+    start, nothing whole read yet, is never sought), so the file's byte offsets were off
+    by the half line from then on.  Polls are driven one at a time (no timing)."""
+    log = tmp_path / "access.log"
+    lines = b"".join(clf(1, i) for i in range(1, 6))
+    log.write_bytes(lines[:cut])
+    f = Follower(tmp_path / "f.duckdb", [str(tmp_path / "access.log*")], format=fmt)
+    once = threading.Event()
+    once.set()  # (each _cycle below is one poll and its commit)
+    try:
+        f._cycle(None, True, once)
+        with open(log, "ab") as fh:
+            fh.write(lines[cut:])
+        f._cycle(None, False, once)
+        with open(log, "ab") as fh:
+            fh.write(clf(1, 6))
+        f._cycle(None, False, once)
+    finally:
+        for lv in f._live.values():
+            lv.f.close()
+    assert f.status()["errors"] == {}
+    assert sorted(rows(tmp_path / "f.duckdb")) == [(f"/g1/l{i}", i, 1) for i in range(1, 7)]
+    con = connect(tmp_path / "f.duckdb", read_only=True)
+    try:
+        assert con.execute("SELECT lines, records, bad_rows, bytes FROM files").fetchall() == [
+            (6, 6, 0, len(lines) + len(clf(1, 6)))]
+    finally:
+        con.close()
