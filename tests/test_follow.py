@@ -596,3 +596,42 @@ def test_a_line_copytruncate_splits_is_a_bad_row_in_each_file(tmp_path, seen_hal
             (str(tmp_path / "access.log.1"), 6, 5, 1), (str(log), 4, 3, 1)]
     finally:
         con.close()
+
+
+@pytest.mark.parametrize("then", ["rename", "rename+gzip"])
+def test_a_log_copytruncated_then_rotated_away_between_two_polls_keeps_none_of_the_new_content(tmp_path, then):
+    """copytruncate, new lines, then the log renamed (or renamed, compressed and the plain
+    one deleted), all between two polls (a follower slow under load): the held file,
+    rotated away, was read on as the old log -- the new lines stored as its own (and
+    again from their rotated file), and its unread lines, taken from its copy at the new
+    content's byte offsets, lost or read from the middle of a line (a line shifted, its
+    head lost).  Now a held file that no longer starts as it did holds new content
+    wherever it went: the old log's unread lines come from its copy."""
+    log = tmp_path / "access.log"
+    log.write_bytes(b"".join(clf(9, i) for i in range(1, 4)))
+    f = Follower(tmp_path / "f.duckdb", [str(tmp_path / "access.log*")])
+    try:
+        one_poll(f, first=True)
+        with open(log, "ab") as fh:
+            fh.write(clf(9, 4) + clf(9, 5))
+        shutil.copyfile(log, tmp_path / "access.log.1")
+        os.truncate(log, 0)
+        with open(log, "ab") as fh:  # (a longer generation number: longer lines)
+            fh.write(b"".join(clf(10, i) for i in range(1, 5)))
+        os.rename(log, tmp_path / "access.log.2")
+        if then == "rename+gzip":
+            with open(tmp_path / "access.log.2", "rb") as src, gzip.open(tmp_path / "access.log.2.gz", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.unlink(tmp_path / "access.log.2")
+        log.write_bytes(clf(11, 1) + clf(11, 2))
+        one_poll(f)
+        one_poll(f)
+    finally:
+        let_go(f)
+    db = tmp_path / "f.duckdb"
+    got = rows(db)
+    want = {(f"/g{g}/l{i}", i) for g, k in ((9, 5), (10, 4), (11, 2)) for i in range(1, k + 1)}
+    assert sorted((p, ln) for p, ln, _ in got) == sorted(want), bad_rows(db)
+    assert bad_rows(db) == []
+    files = {(p.split("/")[1], fid) for p, _, fid in got}
+    assert len(files) == 3 and len({fid for _, fid in files}) == 3, files

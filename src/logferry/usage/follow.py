@@ -395,14 +395,16 @@ class Follower:
             here = None
         size = os.fstat(lv.f.fileno()).st_size
         reg = dbm.registered(self.con, lv.file_id)
-        if here == (lv.dev, lv.ino):
-            if size >= reg.bytes and _same_head(lv.f, reg):
-                return  # step 2 reads what it has new
-            # shrank (copytruncate) or rewritten in place (its head changed): new
-            # content; the lines written since our last read are in the copy, if any
+        held = (reg.dev, reg.ino) == (lv.dev, lv.ino)  # (not yet its compressed rotation's)
+        if (here == (lv.dev, lv.ino) or held) and (size < reg.bytes or not _same_head(lv.f, reg)):
+            # shrank (copytruncate) or rewritten in place (its head changed), perhaps
+            # renamed or deleted since: new content, not this file's lines; the lines
+            # written since our last read are in the copy, if any
             self._drain_copy(reg)
             self._drop(lv)
             return
+        if here == (lv.dev, lv.ino):
+            return  # step 2 reads what it has new
         moved = sources.find_moved(lv.path, lv.dev, lv.ino, reg.fp or "", reg.fp_len or 0)
         if moved is not None and not moved.compressed and self._followed(moved.path):
             lv.path = moved.path  # renamed within what we follow: still followed
