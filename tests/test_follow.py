@@ -70,21 +70,21 @@ class Log:
         self.f.close()
 
 
-def rows(db: Path) -> list[tuple[str, int, int]]:
+def query(db: Path, sql: str) -> list[tuple]:
     con = connect(db, read_only=True)
     try:
-        return con.execute("SELECT path, line_number, file_id FROM requests").fetchall()
+        return con.execute(sql).fetchall()
     finally:
         con.close()
+
+
+def rows(db: Path) -> list[tuple[str, int, int]]:
+    return query(db, "SELECT path, line_number, file_id FROM requests")
 
 
 def bad_rows(db: Path) -> list[tuple[int, int, str]]:
     """(file_id, line number, raw) of the bad rows: a torn line shows its part here."""
-    con = connect(db, read_only=True)
-    try:
-        return con.execute("SELECT file_id, line_number, raw FROM bad_rows ORDER BY ALL").fetchall()
-    finally:
-        con.close()
+    return query(db, "SELECT file_id, line_number, raw FROM bad_rows ORDER BY ALL")
 
 
 def check_exactly_once(db: Path, log: Log) -> None:
@@ -554,12 +554,8 @@ def test_a_log_first_seen_with_half_its_first_line_stores_that_line_whole(tmp_pa
         let_go(f)
     assert f.status()["errors"] == {}
     assert sorted(rows(tmp_path / "f.duckdb")) == [(f"/g1/l{i}", i, 1) for i in range(1, 7)]
-    con = connect(tmp_path / "f.duckdb", read_only=True)
-    try:
-        assert con.execute("SELECT lines, records, bad_rows, bytes FROM files").fetchall() == [
-            (6, 6, 0, len(lines) + len(clf(1, 6)))]
-    finally:
-        con.close()
+    assert query(tmp_path / "f.duckdb", "SELECT lines, records, bad_rows, bytes FROM files") == [
+        (6, 6, 0, len(lines) + len(clf(1, 6)))]
 
 
 @pytest.mark.parametrize("seen_half", [False, True])
@@ -590,12 +586,8 @@ def test_a_line_copytruncate_splits_is_a_bad_row_in_each_file(tmp_path, seen_hal
     db = tmp_path / "f.duckdb"
     assert sorted(p for p, _, _ in rows(db)) == [f"/g1/l{i}" for i in range(1, 6)] + [f"/g2/l{i}" for i in range(2, 5)]
     assert bad_rows(db) == [(1, 6, torn[:40].decode()), (2, 1, torn[40:-1].decode())]
-    con = connect(db, read_only=True)
-    try:
-        assert con.execute("SELECT path, lines, records, bad_rows FROM files ORDER BY file_id").fetchall() == [
-            (str(tmp_path / "access.log.1"), 6, 5, 1), (str(log), 4, 3, 1)]
-    finally:
-        con.close()
+    assert query(db, "SELECT path, lines, records, bad_rows FROM files ORDER BY file_id") == [
+        (str(tmp_path / "access.log.1"), 6, 5, 1), (str(log), 4, 3, 1)]
 
 
 @pytest.mark.parametrize("then", ["rename", "rename+gzip"])
