@@ -1,11 +1,13 @@
 """Following stores every line exactly once, whatever rotation did while the follower was
 stopped or between two of its polls (issue 22 items 6-8): copies of a log (copytruncate's,
 ``gzip -k``'s) are known by their content and only their unread tail is stored, a file
-rewritten in place is a new file, standard input's unfinished line is bounded; and a
-randomised run of rotations of every kind with the follower killed at random moments."""
+rewritten in place is a new file, standard input's unfinished line is bounded; a
+randomised run of rotations of every kind with the follower killed at random moments; and
+seeded scripts of the same with the follower driven one poll at a time."""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import random
@@ -17,9 +19,11 @@ import time
 from pathlib import Path
 
 import duckdb
+import pytest
 
+from logferry.usage.follow import Follower
 from tests.servers.servers import Child
-from tests.test_follow import Log, check_exactly_once, clf, rows, wait_for
+from tests.test_follow import Log, check_exactly_once, clf, let_go, one_poll, rows, wait_for
 
 
 class Cli(Child):
@@ -132,7 +136,10 @@ def test_a_file_rewritten_in_place_to_the_same_size_between_two_polls_is_a_new_f
 
 class Writer:
     """Appends to the log at random and rotates it every way logrotate does (rename,
-    copytruncate, rename then gzip, gzip -k of a rotated log), on a thread."""
+    copytruncate, rename then gzip, gzip -k of a rotated log), on a thread.  A kind not
+    made yet is chosen first (a short run under load still makes all four); one write in
+    three is made in two parts (a line the follower may see half of; never split by a
+    rotation: every line written is whole in one file)."""
 
     KINDS = ("rename", "copytruncate", "rename+gzip", "gzip -k")
 
@@ -146,9 +153,9 @@ class Writer:
     def run(self) -> None:
         try:
             while not self.stop.is_set():
-                self.log.write(self.rnd.randint(1, 12))
+                self.log.write(self.rnd.randint(1, 12), self.rnd.random() if self.rnd.random() < 0.33 else None)
                 if self.rnd.random() < 0.04:
-                    self.rotate(self.rnd.choice(self.KINDS))
+                    self.rotate(self.rnd.choice([k for k in self.KINDS if k not in self.rotations] or self.KINDS))
                 time.sleep(0.02)
         except BaseException as e:  # reported by the test
             self.error = e
@@ -216,6 +223,92 @@ def test_random_rotations_of_every_kind_and_kills_store_every_line_once(tmp_path
     check_exactly_once(db, log)  # (says which lines are missing or twice)
     assert len(got) == len(log.written)
     assert len(set(w.rotations)) == 4 and min(kills.values()) >= 2
+
+
+class Script:
+    """A seeded sequence of what a writer, logrotate and a follower's life do -- lines
+    written whole or half (the rest written later, never after a rotation), rotations of
+    every kind, polls, restarts and kills before a commit -- with the follower driven one
+    poll at a time: no thread, no timing, the same run every time."""
+
+    def __init__(self, tmp_path: Path, seed: int):
+        self.rnd = random.Random(seed)
+        self.log = Log(tmp_path / "access.log")
+        self.writer = Writer(self.log, self.rnd)
+        self.db, self.glob = tmp_path / "f.duckdb", str(tmp_path / "access.log*")
+        self.rest = b""  # the second part of a line written half
+        self.f, self.first = None, True
+        self.restart()
+
+    def restart(self) -> None:
+        if self.f is not None:
+            let_go(self.f)
+        self.f, self.first = Follower(self.db, [self.glob]), True
+
+    def poll(self, *, killed: bool = False) -> None:
+        if not killed:
+            one_poll(self.f, self.first)
+            self.first = False
+            return
+        with contextlib.suppress(_Killed), self.f._session(None):  # (rolled back: never committed)
+            if self.first:
+                self.f._resume_rotated()
+            self.f._poll()
+            raise _Killed
+        self.restart()
+
+    def half_line(self) -> None:
+        log = self.log
+        log.n += 1
+        line = clf(log.gen, log.n)
+        log.written[f"/g{log.gen}/l{log.n}"] = log.n
+        cut = self.rnd.randint(1, len(line) - 1)
+        log.f.write(line[:cut])
+        log.f.flush()
+        self.rest = line[cut:]
+
+    def finish_line(self) -> None:
+        self.log.f.write(self.rest)
+        self.log.f.flush()
+        self.rest = b""
+
+    def step(self) -> None:
+        r, log = self.rnd.random(), self.log
+        if self.rest:
+            self.poll() if r < 0.5 else self.finish_line()
+        elif r < 0.3:
+            log.write(self.rnd.randint(1, 5))
+        elif r < 0.4:
+            self.half_line()
+        elif r < 0.5:
+            self.writer.rotate(self.rnd.choice(Writer.KINDS))
+        elif r < 0.85:
+            self.poll()
+        elif r < 0.93:
+            self.restart()
+        else:
+            self.poll(killed=True)
+
+
+class _Killed(Exception):
+    """A follower killed between its read and its commit."""
+
+
+@pytest.mark.parametrize("seed", [59, 107])
+def test_seeded_scripts_of_writes_rotations_polls_and_kills_store_every_line_once(tmp_path, seed):
+    """150 steps of a :class:`Script`; the seeds are ones that lost or repeated lines
+    before the follower checked a held log that was copytruncated and then rotated away
+    between two polls (test_follow has that sequence alone)."""
+    script = Script(tmp_path, seed)
+    for _ in range(150):
+        script.step()
+    script.finish_line()
+    script.log.close()
+    script.restart()
+    for _ in range(4):
+        script.poll()
+    let_go(script.f)
+    check_exactly_once(script.db, script.log)
 
 
 def test_an_unfinished_line_on_standard_input_costs_bounded_memory_and_is_one_bad_row(tmp_path):

@@ -395,14 +395,16 @@ class Follower:
             here = None
         size = os.fstat(lv.f.fileno()).st_size
         reg = dbm.registered(self.con, lv.file_id)
-        if here == (lv.dev, lv.ino):
-            if size >= reg.bytes and _same_head(lv.f, reg):
-                return  # step 2 reads what it has new
-            # shrank (copytruncate) or rewritten in place (its head changed): new
-            # content; the lines written since our last read are in the copy, if any
+        held = (reg.dev, reg.ino) == (lv.dev, lv.ino)  # (not yet its compressed rotation's)
+        if (here == (lv.dev, lv.ino) or held) and (size < reg.bytes or not _same_head(lv.f, reg)):
+            # shrank (copytruncate) or rewritten in place (its head changed), perhaps
+            # renamed or deleted since: new content, not this file's lines; the lines
+            # written since our last read are in the copy, if any
             self._drain_copy(reg)
             self._drop(lv)
             return
+        if here == (lv.dev, lv.ino):
+            return  # step 2 reads what it has new
         moved = sources.find_moved(lv.path, lv.dev, lv.ino, reg.fp or "", reg.fp_len or 0)
         if moved is not None and not moved.compressed and self._followed(moved.path):
             lv.path = moved.path  # renamed within what we follow: still followed
@@ -518,7 +520,10 @@ class Follower:
                     # written since it was listed (a compressor's output listed empty, now
                     # whole): the next poll matches it as what it is now, perhaps a known log
                     return
-                fmt = self.format or detect_head(head, sf.path, codec).format
+                whole = head if final or sf.compressed else head[: head.rfind(b"\n") + 1]
+                if self.format is None and not whole.strip():
+                    return  # only an unfinished first line: its format is told once it ends
+                fmt = self.format or detect_head(whole, sf.path, codec).format
             hold_f = None
             if raw is None and lv is not None:
                 if not _same_head(lv.f, reg):
@@ -739,8 +744,12 @@ def _matches(path: str, pattern: str) -> bool:
 
 
 def _dup(f: BinaryIO) -> BinaryIO:
-    """Another file object on the same open file (the reader closes what it is given)."""
-    return os.fdopen(os.dup(f.fileno()), "rb")
+    """Another file object on the same open file (the reader closes what it is given), at
+    its start: a read that does not seek (nothing whole read yet) must not go on from where
+    the last one stopped, in the middle of the unfinished line it held back."""
+    fd = os.dup(f.fileno())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return os.fdopen(fd, "rb")
 
 
 def _stat_open(lv: _Live) -> sources.SourceFile:
