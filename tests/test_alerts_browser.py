@@ -11,10 +11,10 @@ import tomllib
 
 import pytest
 from click.testing import CliRunner
-
-from logferry.cli import app
 from tests.servers.alerting import WebhookSink
 from tests.servers.servers import Serve, browser_login, until
+
+from logferry.cli import app
 
 HOSTILE = "<img src=x onerror=document.title='pwned'>"
 

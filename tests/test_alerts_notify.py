@@ -8,13 +8,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from tests.servers.alerting import SmtpSink, WebhookSink
+from tests.servers.servers import free_port
 
 from logferry.alerts.engine import Notice
 from logferry.alerts.notify import Dispatcher, SendError, send
 from logferry.alerts.rules import AlertsCfg
 from logferry.alerts.store import Store
-from tests.servers.alerting import SmtpSink, WebhookSink
-from tests.servers.servers import free_port
 
 # (aiosmtpd warns about AUTH without STARTTLS on the implicit-TLS server, whose whole
 # connection is TLS)

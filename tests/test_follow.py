@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import pytest
+from tests.servers.servers import Child
 
 from logferry.usage import connect
 from logferry.usage.follow import Follower
-from tests.servers.servers import Child
 
 LOGFERRY = [sys.executable, "-c", "from logferry.cli import main; main()"]
 

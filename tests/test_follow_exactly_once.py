@@ -20,10 +20,10 @@ from pathlib import Path
 
 import duckdb
 import pytest
-
-from logferry.usage.follow import Follower
 from tests.servers.servers import Child
 from tests.test_follow import Log, check_exactly_once, clf, let_go, one_poll, rows, wait_for
+
+from logferry.usage.follow import Follower
 
 
 class Cli(Child):

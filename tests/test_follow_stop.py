@@ -15,7 +15,6 @@ import threading
 import time
 
 import duckdb
-
 from tests.servers.servers import Child
 from tests.test_follow import Log, check_exactly_once, clf, wait_for
 

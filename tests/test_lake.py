@@ -184,7 +184,6 @@ def test_a_run_killed_between_the_data_and_the_manifest_is_repaired_by_the_next(
     assert cli("ingest", *logs, "--lake", lake, ok=False).exit_code == 130
     monkeypatch.undo()
     from logferry.lake.tables import Lake, Where
-
     from logferry.lake.upkeep import ROW_TABLES
 
     killed_rows = sum(Lake(Where.of(str(lake))).table(n).scan().to_arrow().num_rows for n in ROW_TABLES)

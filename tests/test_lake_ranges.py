@@ -8,13 +8,14 @@ small."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
 import sys
 
 import pytest
-from tests.test_lake import cli, clf, manifest, report
+from tests.test_lake import clf, cli, manifest, report
 
 pytest.importorskip("pyiceberg")
 distributed = pytest.importorskip("distributed")
@@ -96,7 +97,7 @@ def test_a_file_read_in_ranges_is_the_one_process_ingest(tmp_path, big, cluster)
         reads = r["reads"]
         assert len(reads) > 3  # read in ranges, one read each, meeting line for line
         assert reads[0]["first_line"] == 1 and reads[-1]["last_line"] == r["lines"]
-        assert all(a["last_line"] + 1 == b["first_line"] for a, b in zip(reads, reads[1:]))
+        assert all(a["last_line"] + 1 == b["first_line"] for a, b in itertools.pairwise(reads))
         assert r["records"] + r["bad_rows"] + r["directives"] + r["blank"] == r["lines"]
 
 
@@ -116,7 +117,7 @@ def test_again_adds_nothing_and_a_grown_file_is_read_on(tmp_path, big, cluster):
     assert grown["grown"] == 2
     for r in manifest(str(lake)):  # the ranges' reads, then the grown part's (one task)
         reads = r["reads"]
-        assert len(reads) > 4 and all(a["last_line"] + 1 == b["first_line"] for a, b in zip(reads, reads[1:]))
+        assert len(reads) > 4 and all(a["last_line"] + 1 == b["first_line"] for a, b in itertools.pairwise(reads))
     assert rows("--lake", lake) == rows("--db", db)
     q = "SELECT count(*) AS n, count(DISTINCT (file_id, line_number)) AS d FROM requests"
     n = json.loads(cli("sql", "--lake", lake, "--json", q).stdout)

@@ -10,10 +10,10 @@ import socket
 import subprocess
 
 import pytest
-
-from logferry import sources
 from tests.servers.servers import Child
 from tests.test_follow import LOGFERRY, clf, rows, wait_for
+
+from logferry import sources
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import threading
 
 import pytest
 from click.testing import CliRunner
-from tests.test_dest_conformance import write_log
 from tests.test_web_api import _job, _run, bearer, env, post_login  # noqa: F401 - env is a fixture
 
 from logferry.cli import app as cli_app
