@@ -77,10 +77,12 @@ def scheme_of(url: str) -> str:
 
 
 def check_url(url: str) -> str:
+    from ..sources import redact_url
+
     s = scheme_of(url)
     if s not in REGISTRY:
         raise ConfigError(
-            f"destination {url!r}: unknown scheme {s!r}; choose one of: "
+            f"destination {redact_url(url)!r}: unknown scheme {s!r}; choose one of: "
             + ", ".join(sorted(REGISTRY))
         )
     parts = urlsplit(url)
@@ -96,6 +98,17 @@ def check_url(url: str) -> str:
     if port == 0 or (port is None and parts.netloc.endswith(":")):
         raise ConfigError(f"destination {s}://...: the port must be a number from 1 to 65535")
     return s
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """No option is a URL with a password (``endpoint_url``): it would be stored, shown and
+    printed in errors; a secret is given by reference."""
+    from ..sources import redact_url
+
+    for k, v in options.items():
+        if isinstance(v, str) and redact_url(v) != v:
+            raise ConfigError(f"{k} {redact_url(v)}: a password in a URL is not allowed; give "
+                              f"credentials with their own options (_env or _secret)")
 
 
 def open_destination(url: str, options: Mapping[str, Any] | None = None):
