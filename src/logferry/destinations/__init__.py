@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConfigError, MissingExtraError
 
@@ -91,6 +91,10 @@ def check_url(url: str) -> str:
             f"destination {s}://...: a password in the URL is not allowed; "
             f"give it with password_env or password_secret (`logferry ship`: --password-env VAR)"
         )
+    q = _query_secret(url)
+    if q:
+        raise ConfigError(f"destination {s}://...: {q!r} in the URL's query: a secret is given "
+                          f"with its own option ({q}_env or {q}_secret)")
     try:
         port = parts.port  # (ASCII digits only: urllib refuses '③' and '٣')
     except ValueError:
@@ -100,15 +104,22 @@ def check_url(url: str) -> str:
     return s
 
 
+def _query_secret(url: str) -> str | None:
+    """The first key of the URL's query that names a secret (``?api_key=``), or None."""
+    from ..secretrefs import is_secret_key
+
+    return next((k for k in parse_qs(urlsplit(url).query) if is_secret_key(k)), None)
+
+
 def check_options(options: Mapping[str, Any]) -> None:
-    """No option is a URL with a password (``endpoint_url``): it would be stored, shown and
-    printed in errors; a secret is given by reference."""
+    """No option is a URL with a password or a secret in its query (``endpoint_url``): it
+    would be stored, shown and printed in errors; a secret is given by reference."""
     from ..sources import redact_url
 
     for k, v in options.items():
-        if isinstance(v, str) and redact_url(v) != v:
-            raise ConfigError(f"{k} {redact_url(v)}: a password in a URL is not allowed; give "
-                              f"credentials with their own options (_env or _secret)")
+        if isinstance(v, str) and (redact_url(v) != v or ("://" in v and _query_secret(v))):
+            raise ConfigError(f"{k} {redact_url(v).split('?')[0]}: a password or a secret in the query of a "
+                              f"URL is not allowed; give credentials with their own options (_env or _secret)")
 
 
 def open_destination(url: str, options: Mapping[str, Any] | None = None):
