@@ -91,6 +91,8 @@ def check_url(url: str) -> str:
             f"destination {s}://...: a password in the URL is not allowed; "
             f"give it with password_env or password_secret (`logferry ship`: --password-env VAR)"
         )
+    if s in ("s3", "gs", "gcs") and not parts.netloc:  # (a name's first segment would be the bucket)
+        raise ConfigError(f"destination {s}://...: no bucket; give {s}://BUCKET or {s}://BUCKET/PREFIX")
     q = _query_secret(url)
     if q:
         raise ConfigError(f"destination {s}://...: {q!r} in the URL's query: a secret is given "
