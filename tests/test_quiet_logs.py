@@ -72,3 +72,38 @@ warnings.warn("logferry's own warning", UserWarning)
     assert r.returncode == 0, r.stderr
     assert "logferry's own warning" in r.stderr
     assert "DSA" not in r.stderr and "old call" not in r.stderr
+
+
+def test_a_gcs_error_is_one_line_without_a_library_traceback(tmp_path):
+    """gcsfs logs a refused request with its traceback (logger.exception) before it raises;
+    the engine says the error itself, in one line."""
+    import http.server
+    import threading
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def _no(self):
+            body = b'{"error": {"code": 400, "message": "no such thing"}}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = _no
+
+        def log_message(self, *a):
+            pass
+
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    log = tmp_path / "a.log"
+    write_log(str(log), 0, 5)
+    try:
+        r = subprocess.run([sys.executable, "-m", "logferry.cli", "ship", str(log), "--dest", "gs://logs/x",
+                            "--endpoint-url", f"http://127.0.0.1:{srv.server_address[1]}", "--state",
+                            str(tmp_path / "st"), "--retries", "0"], capture_output=True, text=True, timeout=60)
+    finally:
+        srv.shutdown()
+    assert r.returncode == 1, r.stderr
+    assert "Traceback" not in r.stderr and "gcsfs" not in r.stderr, r.stderr
+    assert r.stderr.splitlines()[-1].startswith("ship: error: gs: "), r.stderr

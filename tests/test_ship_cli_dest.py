@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from click.testing import CliRunner
 from tests.test_dest_conformance import ftps, paths_of, sshd, write_log  # noqa: F401  (fixtures)
 
@@ -82,3 +84,14 @@ def test_a_missing_extra_names_the_pip_command(tmp_path, monkeypatch):
     readme = open(os.path.join(os.path.dirname(__file__), "..", "README.md")).read()
     for url, extra in (("`s3://`", "`s3`"), ("`gs://`", "`gcs`"), ("`sftp://`", "`sftp`")):
         assert any(url in ln and f"| {extra} |" in ln for ln in readme.splitlines()), url
+
+
+@pytest.mark.parametrize("dest", ["s3://", "s3:///logs", "gs://", "gcs:///logs"])
+def test_an_object_store_url_without_a_bucket_is_a_one_line_error(tmp_path, dest):
+    """``s3://`` has no bucket: the first segment of each object name became the bucket
+    (``ship/2024/...`` went to a bucket named ``ship``); now refused before any work."""
+    r = _ship(tmp_path, dest, "--retries", "0", env={"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_ACCESS_KEY_ID": "x",
+                                   "AWS_SECRET_ACCESS_KEY": "y"})
+    assert r.exit_code == 2 and r.output.count("\n") == 1, r.output
+    assert r.output.startswith("logferry: error: ") and "bucket" in r.output
+    assert not (tmp_path / "st").exists()

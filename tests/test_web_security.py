@@ -421,3 +421,45 @@ def test_a_scoped_token_probes_its_own_s3_job(env, monkeypatch):
             assert r.status_code == 403
     finally:
         srv.stop()
+
+
+# -- passwords in URLs: never stored, shown or echoed ----------------------------------------------
+PW = "URLPW-4242-secret"
+
+
+@pytest.mark.parametrize("job", [
+    {"source": [f"sftp://bob:{PW}@127.0.0.1/logs/*.log"]},
+    {"dest": "s3://bkt/p", "dest_options": {"endpoint_url": f"http://AKID:{PW}@127.0.0.1:1"}},
+    {"dest": f"nope://bob:{PW}@127.0.0.1/p"},
+    {"dest": f"datadog://datadoghq.eu?service=web&api_key={PW}"},
+    {"dest": "s3://bkt/p", "dest_options": {"endpoint_url": f"http://127.0.0.1:1/?X-Amz-Signature={PW}"}},
+])
+def test_a_password_in_a_jobs_url_is_refused_and_never_echoed(env, job):
+    """A password (or a secret-like query key: ``?api_key=``) in a source URL or an option's
+    URL would be stored in logferry.toml and shown to every token that reads the job (a
+    read-only one too); an unknown scheme's error echoed the whole URL."""
+    h = bearer(env.toks["admin"])
+    before = env.cfg.read_bytes()
+    r = env.client.post("/api/jobs", headers=h, json={"name": "pw", "job": _job(env, dest=f"file://{env.out}/pw")
+                                                       | job})
+    assert r.status_code == 422, r.text
+    assert PW not in r.text and ("***" in r.text or "query" in r.text)
+    assert env.cfg.read_bytes() == before
+    if "source" not in job:
+        t = env.client.post("/api/test-connection", headers=h, json={"dest": job["dest"],
+                                                                     "dest_options": job.get("dest_options")})
+        assert t.status_code == 422 and PW not in t.text
+        c = CliRunner().invoke(cli_app, ["ship", str(env.log), "--dest", job["dest"], "--state", str(env.tmp / "st"),
+                                         *(["--endpoint-url", job["dest_options"]["endpoint_url"]]
+                                           if "dest_options" in job else [])])
+        assert c.exit_code == 2 and c.output.startswith("logferry: error: ") and c.output.count("\n") == 1
+        assert PW not in c.output, c.output
+
+
+def test_a_password_in_a_url_of_the_config_file_is_a_one_line_error(env):
+    """logferry.toml edited by hand: the same refusal when it is loaded (never the password)."""
+    env.cfg.write_text(env.cfg.read_text().replace(f'dest = "file://{env.out}/beta"',
+                                                   f'dest = "s3://b/p"\ndest_options = {{ endpoint_url = '
+                                                   f'"http://k:{PW}@127.0.0.1:1" }}'))
+    r = CliRunner().invoke(cli_app, ["export", "list", "--config", str(env.cfg)])
+    assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and PW not in r.output, r.output

@@ -191,6 +191,13 @@ class JobCfg(_M):
     def _src(cls, v):
         if not v:
             raise ValueError("at least one source path or glob")
+        from .sources import check_source
+
+        for src in v:
+            try:
+                check_source(src)  # (a password would be stored, shown and printed)
+            except LogferryError as e:
+                raise ValueError(str(e)) from None
         return v
 
     @field_validator("dest")
@@ -207,8 +214,14 @@ class JobCfg(_M):
     @field_validator("dest_options")
     @classmethod
     def _opts(cls, v):
+        from .destinations import check_options
+
         for k, val in v.items():
             check_option(k, val)
+        try:
+            check_options(v)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
         return v
 
     @field_validator("to")

@@ -26,3 +26,5 @@ def setup(level: int = logging.WARNING, fmt: str = "%(message)s") -> None:
     """Log records of logferry at ``level`` and above, every other logger's at WARNING."""
     logging.basicConfig(level=logging.WARNING, format=fmt, force=True)
     logging.getLogger("logferry").setLevel(level)
+    # gcsfs logs each refused request with its traceback, then raises: the engine says it
+    logging.getLogger("gcsfs").setLevel(logging.CRITICAL)

@@ -15,7 +15,7 @@ import importlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from ..errors import ConfigError, MissingExtraError
 
@@ -77,10 +77,12 @@ def scheme_of(url: str) -> str:
 
 
 def check_url(url: str) -> str:
+    from ..sources import redact_url
+
     s = scheme_of(url)
     if s not in REGISTRY:
         raise ConfigError(
-            f"destination {url!r}: unknown scheme {s!r}; choose one of: "
+            f"destination {redact_url(url)!r}: unknown scheme {s!r}; choose one of: "
             + ", ".join(sorted(REGISTRY))
         )
     parts = urlsplit(url)
@@ -89,6 +91,12 @@ def check_url(url: str) -> str:
             f"destination {s}://...: a password in the URL is not allowed; "
             f"give it with password_env or password_secret (`logferry ship`: --password-env VAR)"
         )
+    if s in ("s3", "gs", "gcs") and not parts.netloc:  # (a name's first segment would be the bucket)
+        raise ConfigError(f"destination {s}://...: no bucket; give {s}://BUCKET or {s}://BUCKET/PREFIX")
+    q = _query_secret(url)
+    if q:
+        raise ConfigError(f"destination {s}://...: {q!r} in the URL's query: a secret is given "
+                          f"with its own option ({q}_env or {q}_secret)")
     try:
         port = parts.port  # (ASCII digits only: urllib refuses '③' and '٣')
     except ValueError:
@@ -96,6 +104,24 @@ def check_url(url: str) -> str:
     if port == 0 or (port is None and parts.netloc.endswith(":")):
         raise ConfigError(f"destination {s}://...: the port must be a number from 1 to 65535")
     return s
+
+
+def _query_secret(url: str) -> str | None:
+    """The first key of the URL's query that names a secret (``?api_key=``), or None."""
+    from ..secretrefs import is_secret_key
+
+    return next((k for k in parse_qs(urlsplit(url).query) if is_secret_key(k)), None)
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """No option is a URL with a password or a secret in its query (``endpoint_url``): it
+    would be stored, shown and printed in errors; a secret is given by reference."""
+    from ..sources import redact_url
+
+    for k, v in options.items():
+        if isinstance(v, str) and (redact_url(v) != v or ("://" in v and _query_secret(v))):
+            raise ConfigError(f"{k} {redact_url(v).split('?')[0]}: a password or a secret in the query of a "
+                              f"URL is not allowed; give credentials with their own options (_env or _secret)")
 
 
 def open_destination(url: str, options: Mapping[str, Any] | None = None):

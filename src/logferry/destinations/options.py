@@ -97,4 +97,7 @@ def from_cli(url: str, given: dict[str, Any]) -> dict[str, Any]:
             out[cli_param(o)] = check_value(o, v)
         except ValueError as e:
             raise ConfigError(f"{cli_flag(o)}: {e}") from None
+    from . import check_options
+
+    check_options(out)
     return out

@@ -448,7 +448,17 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
         if errs:
             raise configfile.Invalid(errs)
         extra = d.get("extra_options")
-        return url, {**(extra if isinstance(extra, dict) else {}), **opts}
+        opts = {**(extra if isinstance(extra, dict) else {}), **opts}
+        _check_options("destination", opts)
+        return url, opts
+
+    def _check_options(field: str, opts: dict[str, Any]) -> None:
+        from ..destinations import check_options
+
+        try:
+            check_options(opts)
+        except ConfigError as e:
+            raise configfile.Invalid({field: str(e)}) from None
 
     def _dest_of(body: DestBody) -> tuple[str, dict[str, Any]]:
         if body.destination is not None:
@@ -466,6 +476,7 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
             check_url(body.dest)
         except ConfigError as e:
             raise configfile.Invalid({"dest": str(e)}) from None
+        _check_options("dest_options", opts)
         return body.dest, opts
 
     @app.post("/api/test-connection", tags=["editor"])

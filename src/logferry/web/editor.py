@@ -170,7 +170,7 @@ def s3_buckets(loaded, opts: dict[str, Any], reveal: bool = True) -> list[str]:
 
     resolved, secrets = _resolved(loaded, "s3://", opts, reveal)
     try:
-        d = open_destination("s3://", resolved)
+        d = open_destination("s3://placeholder", resolved)  # (ls("") lists the buckets, not this one)
         try:
             return sorted(p.rstrip("/").split("/")[-1] for p in d.fs.ls("", refresh=True))
         finally:
