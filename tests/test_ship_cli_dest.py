@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from click.testing import CliRunner
 from tests.test_dest_conformance import ftps, paths_of, sshd, write_log  # noqa: F401  (fixtures)
 
