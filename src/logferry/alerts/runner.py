@@ -141,8 +141,8 @@ def start(loaded, load: Callable, stop, *, db: str | None = None, usage: Any = N
     """A Runner on its own thread when there is a usage store: the database ``db`` or
     ``[alerts] db``, else ``usage`` (the console's lake) or the config's ``[lake]``; else
     None.  Rules added to the config later are picked up (``load``)."""
-    if db_path(loaded, db) or usage is None:
-        usage = usage_source(loaded, db) if db_path(loaded, db) or loaded.cfg.alerts.rules else None
+    if db_path(loaded, db) or (usage is None and loaded.cfg.alerts.rules):
+        usage = usage_source(loaded, db)
     if usage is None:
         return None
     r = Runner(load, usage, state_dir or loaded.state_dir, console_url=console_url)

@@ -79,7 +79,7 @@ def routes(console, session, writer, page) -> APIRouter:
         if rule is not None and (rule.get("kind") == "sql" or not rule.get("sites")
                                  or not set(rule["sites"]) <= set(sites)):
             raise HTTPException(403, "this token may only edit rules of its own sites (and no sql rule)")
-        if rule is not None and rule.setdefault("match", "site") != "site":
+        if rule is not None and rule.get("match", "site") != "site":
             raise HTTPException(403, 'this token\'s rules match the site column only (match = "site"): '
                                 "a Host header is the client's choice")
         if name in console.loaded().cfg.alerts.rules and name not in {x["name"] for x in visible(s)}:
@@ -118,6 +118,8 @@ def routes(console, session, writer, page) -> APIRouter:
         from .configedit import save_rule
 
         editable(s, name, body.rule)
+        if scope(s) is not None:
+            body.rule.setdefault("match", "site")  # (a scoped token's rule: the site column only)
         v = save_rule(console.config_path, name, body.rule, body.version, new=body.version is None)
         return {"name": name, "version": v}
 
