@@ -112,10 +112,11 @@ class DatadogDestination:
         except httpx.HTTPError as e:
             raise TransientError(f"datadog: {what}: {type(e).__name__}: {e}") from e
 
-    @staticmethod
-    def _refused(what: str, r) -> Exception:
-        """The error of an answer that is not a success: transient when worth retrying."""
-        msg = f"datadog: {what}: HTTP {r.status_code} {r.text[:200]}"
+    def _refused(self, what: str, r) -> Exception:
+        """The error of an answer that is not a success: transient when worth retrying.
+        The answer's text is the server's: one that echoes the request's headers (a
+        debugging proxy) would show the API key, which becomes ``***``."""
+        msg = f"datadog: {what}: HTTP {r.status_code} {r.text.replace(self._key, '***')[:200]}"
         return TransientError(msg) if classify_http(r.status_code) else PermanentError(msg)
 
     def _send(self, items: list[bytes], name: str) -> None:
