@@ -117,7 +117,8 @@ def _email(n: Notice, cfg: dict) -> None:
             if cfg.get("username"):
                 smtp.login(cfg["username"], cfg.get("password", ""))
             smtp.send_message(msg)
-    except (OSError, smtplib.SMTPException) as e:
+    except (OSError, smtplib.SMTPException, ValueError) as e:  # (ValueError: what smtplib cannot
+        # encode, e.g. a password that is not ASCII)
         raise SendError(f"{type(e).__name__}: {e}") from None
 
 
