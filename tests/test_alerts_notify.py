@@ -259,3 +259,13 @@ def test_a_password_smtplib_cannot_send_is_a_recorded_failure_without_it(tmp_pat
         assert n["status"] == "failed" and "UnicodeEncodeError" in n["error"] and "geheim" not in n["error"]
     finally:
         smtp.stop()
+
+
+def test_a_webhook_url_httpx_refuses_is_a_recorded_failure_without_it(monkeypatch):
+    """httpx's InvalidURL is no httpx.HTTPError: a URL from the environment or the secrets
+    file with a stray newline (or a bad port) went past the sender and ended the
+    dispatcher's thread.  It is a failed send whose error does not hold the URL."""
+    monkeypatch.setenv("HOOK_URL", "https://hooks.example.org/services/T0KEN-1234\n")
+    store = _dispatch(_channels(h={"type": "slack", "url_env": "HOOK_URL"}), [_notice()], 0)
+    [n] = store.notices()
+    assert n["status"] == "failed" and "InvalidURL" in n["error"] and "T0KEN" not in n["error"]

@@ -91,7 +91,7 @@ def _post(n: Notice, cfg: dict) -> None:
 
     try:
         r = httpx.post(cfg["url"], json=PAYLOADS[cfg["type"]](n, cfg), timeout=cfg["timeout"])
-    except httpx.HTTPError as e:
+    except (httpx.HTTPError, httpx.InvalidURL) as e:  # (InvalidURL is no HTTPError)
         raise SendError(f"{type(e).__name__}: {e}") from None
     if not 200 <= r.status_code < 300:
         raise SendError(f"HTTP {r.status_code}")
