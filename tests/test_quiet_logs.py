@@ -4,6 +4,7 @@ asyncssh's DSA, botocore's); a destination that is down is one line per retry.""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -50,6 +51,29 @@ def test_ship_says_a_down_destination_once_per_retry(tmp_path):
     assert err[0].startswith("ship: ") and err[0].endswith("; retry 1 of 2 in 1.0s") and "refused" in err[0]
     assert err[1].endswith("; retry 2 of 2 in 2.0s")
     assert err[2].startswith("ship: error: ") and "gave up after 3 attempts" in err[2]
+
+
+def test_a_retry_line_shows_a_servers_answer_as_text(tmp_path):
+    """The engine's retry line (a log record) holds the destination's answer, the server's
+    text: an escape sequence in it (a terminal title, a screen clear) reached the
+    operator's terminal raw -- every log line is made safe as term.safe makes text."""
+    from tests.servers.servers import DatadogIntake
+
+    intake = DatadogIntake("k")
+    intake.fail_next, intake.fail_body = 5, "down\x1b]0;PWNED\x07\x1b[2J\u202e".encode()
+    try:
+        log = tmp_path / "a.log"
+        write_log(str(log), 0, 5)
+        r = subprocess.run([sys.executable, "-m", "logferry.cli", "ship", str(log), "--dest",
+                            f"datadog://127.0.0.1:{intake.port}?tls=false", "--state", str(tmp_path / "st"),
+                            "--retries", "1"], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "DD_API_KEY": "k"})
+    finally:
+        intake.stop()
+    err = r.stderr.splitlines()
+    assert r.returncode == 1 and len(err) == 2, r.stderr
+    assert err[0].endswith("HTTP 503 down\\x1b]0;PWNED\\x07\\x1b[2J\\u202e; retry 1 of 1 in 1.0s"), err[0]
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr and "\u202e" not in r.stderr
 
 
 def test_library_deprecation_warnings_are_not_shown():

@@ -22,9 +22,23 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", module="(" + "|".join(LIBRARIES) + r")(\.|$)")
 
 
+class SafeFormatter(logging.Formatter):
+    """Each record's message as :func:`logferry.term.safe` makes text: a log line holds
+    file names, log values and servers' answers, whose escape sequences must not reach
+    the operator's terminal (a traceback after it keeps its lines)."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        from .term import safe
+
+        record.message = safe(record.message)
+        return super().formatMessage(record)
+
+
 def setup(level: int = logging.WARNING, fmt: str = "%(message)s") -> None:
     """Log records of logferry at ``level`` and above, every other logger's at WARNING."""
     logging.basicConfig(level=logging.WARNING, format=fmt, force=True)
+    for h in logging.getLogger().handlers:
+        h.setFormatter(SafeFormatter(fmt))
     logging.getLogger("logferry").setLevel(level)
     # gcsfs logs each refused request with its traceback, then raises: the engine says it
     logging.getLogger("gcsfs").setLevel(logging.CRITICAL)

@@ -334,6 +334,7 @@ class DatadogIntake:
         self.requests: list[dict] = []
         self.violations: list[str] = []
         self.fail_next = 0  # answer 503 to this many requests (outage)
+        self.fail_body = b"{}"  # ... with this body
         self.validations = 0  # GET /api/v1/validate answered valid
         self.echo = False  # a refusal's body repeats the key it was sent (as a debugging proxy does)
         self.lock = threading.Lock()
@@ -366,7 +367,7 @@ class DatadogIntake:
                 with intake.lock:
                     if intake.fail_next > 0:
                         intake.fail_next -= 1
-                        return self._answer(503)
+                        return self._answer(503, intake.fail_body)
                 if self.path.split("?")[0] != "/api/v2/logs":
                     return self._answer(404)
                 key = self.headers.get("DD-API-KEY")
