@@ -236,6 +236,30 @@ def test_a_datadog_refusal_echoing_the_api_key_never_shows_it(intake, tmp_path, 
     assert "echoed-key-4242" not in r.output + run.error + json.dumps(check)
 
 
+@pytest.mark.parametrize("key", ["dd-key-777\n", "dd-key\r\n777", "dd-key-777\u00e9"])
+def test_a_datadog_key_that_cannot_be_a_header_is_refused_without_showing_it(intake, tmp_path, monkeypatch, key):
+    """An API key with a line break (read from a file that ends with one) or a character
+    outside ASCII cannot be sent as a header: httpx's error quoted it (Illegal header value
+    b'...'), which went into ship's error, the run's history and the console's Test
+    connection.  It is a one-line error before any work that does not show the key."""
+    from click.testing import CliRunner
+
+    from logferry.cli import app
+    from logferry.config import Config, Loaded
+    from logferry.web import editor
+
+    monkeypatch.setenv("DD_API_KEY", key)
+    log = tmp_path / "a.log"
+    write_log(log, 0, 5)
+    url = f"datadog://127.0.0.1:{intake.port}?tls=false"
+    r = CliRunner().invoke(app, ["ship", str(log), "--dest", url, "--state", str(tmp_path / "st"),
+                                 "--retries", "0"])
+    check = editor.test_connection(Loaded(Config(), tmp_path / "logferry.toml"), url, {})
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "API key" in r.output, r.output
+    assert check["ok"] is False and "API key" in check["error"]
+    assert "777" not in r.output + json.dumps(check) and not (tmp_path / "st").exists()
+
+
 def test_console_test_connection_on_every_destination(target, tmp_path, request, monkeypatch):
     """The console's Test connection (``web.editor.test_connection``, what
     ``/api/test-connection`` runs) against each real server: ok, and nothing left behind.

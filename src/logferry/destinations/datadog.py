@@ -56,6 +56,9 @@ class DatadogDestination:
             raise ConfigError(
                 "datadog destination: no API key; set DD_API_KEY (or api_key_env / api_key_secret)"
             )
+        if not (key.isascii() and key.isprintable()) or key != key.strip():  # (httpx's error would quote it)
+            raise ConfigError("datadog destination: the API key holds a line break, a space or a character "
+                              "outside ASCII (the end of the file it was read from?): it cannot be sent")
         self._key = key
         self.ddsource = q.get("ddsource") or options.get("ddsource") or "logferry"
         self.service = q.get("service") or options.get("service") or "web"
