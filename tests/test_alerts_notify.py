@@ -269,3 +269,17 @@ def test_a_webhook_url_httpx_refuses_is_a_recorded_failure_without_it(monkeypatc
     store = _dispatch(_channels(h={"type": "slack", "url_env": "HOOK_URL"}), [_notice()], 0)
     [n] = store.notices()
     assert n["status"] == "failed" and "InvalidURL" in n["error"] and "T0KEN" not in n["error"]
+
+
+def test_a_ca_file_that_cannot_be_read_is_a_recorded_failure(tmp_path):
+    """The mail channel's ca_file is read before the connection: one that is not there
+    (or no PEM) raised past the sender and ended the dispatcher's thread."""
+    (tmp_path / "not.pem").write_text("not a certificate")
+    chs = _channels(a={"type": "email", "host": "127.0.0.1", "port": free_port(), "sender": "a@example.org",
+                       "to": ["b@example.org"], "ca_file": str(tmp_path / "missing.pem")},
+                    b={"type": "email", "host": "127.0.0.1", "port": free_port(), "sender": "a@example.org",
+                       "to": ["b@example.org"], "ca_file": str(tmp_path / "not.pem")})
+    store = _dispatch(chs, [_notice()], 0)
+    got = {n["channel"]: n for n in store.notices()}
+    assert got["a"]["status"] == "failed" and "FileNotFoundError" in got["a"]["error"]
+    assert got["b"]["status"] == "failed" and "SSLError" in got["b"]["error"]

@@ -103,10 +103,10 @@ def _email(n: Notice, cfg: dict) -> None:
     msg["From"] = cfg["sender"]
     msg["To"] = ", ".join(cfg["to"])
     msg.set_content(n.text() + "\n")
-    ctx = ssl.create_default_context(cafile=cfg.get("ca_file"))
     tls = cfg["tls"]
     port = cfg.get("port") or {"tls": 465, "starttls": 587, "none": 25}[tls]
     try:
+        ctx = ssl.create_default_context(cafile=cfg.get("ca_file"))  # (a missing or bad file: OSError)
         if tls == "tls":
             smtp = smtplib.SMTP_SSL(cfg["host"], port, timeout=cfg["timeout"], context=ctx)
         else:
