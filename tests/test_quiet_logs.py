@@ -76,6 +76,23 @@ def test_a_retry_line_shows_a_servers_answer_as_text(tmp_path):
     assert "\x1b" not in r.stderr and "\x07" not in r.stderr and "\u202e" not in r.stderr
 
 
+def test_ingest_on_local_dask_workers_prints_only_its_own_lines(tmp_path):
+    """``ingest --lake --workers 2``: Dask's scheduler, nanny and client logged every step at
+    INFO on stderr (State start, Register worker, Closing Nanny, ... ~35 lines around the
+    command's own two)."""
+    log = tmp_path / "a.log"
+    write_log(str(log), 0, 5)
+    r = subprocess.run([sys.executable, "-m", "logferry.cli", "ingest", str(log), "--lake", str(tmp_path / "lake"),
+                        "--workers", "2"], capture_output=True, text=True, timeout=300)
+    err = r.stderr.splitlines()
+    assert r.returncode == 0 and err[0].startswith(f"{log}: new file"), r.stderr
+    assert len([x for x in err if x.startswith("1 files (1 new")]) == 1
+    # (a worker's heartbeat meeting the scheduler's shutdown may still log an ERROR: Dask's)
+    chatter = ("State start", "Scheduler at", "Register worker", "Start Nanny", "Closing Nanny", "Lost all workers",
+               "jupyter-server-proxy", "Receive client connection")
+    assert [x for x in chatter if x in r.stderr] == [], r.stderr
+
+
 def test_library_deprecation_warnings_are_not_shown():
     code = """
 import sys, warnings

@@ -7,11 +7,13 @@ per retry, from the engine."""
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 #: libraries whose own warnings are theirs to fix, not the operator's
 LIBRARIES = ("asyncssh", "sshfs", "cryptography", "botocore", "aiobotocore", "boto3", "s3fs",
-             "gcsfs", "google", "fsspec", "paramiko", "urllib3", "aiohttp", "uvicorn", "starlette")
+             "gcsfs", "google", "fsspec", "paramiko", "urllib3", "aiohttp", "uvicorn", "starlette",
+             "distributed")
 
 
 def quiet_libraries() -> None:
@@ -42,3 +44,7 @@ def setup(level: int = logging.WARNING, fmt: str = "%(message)s") -> None:
     logging.getLogger("logferry").setLevel(level)
     # gcsfs logs each refused request with its traceback, then raises: the engine says it
     logging.getLogger("gcsfs").setLevel(logging.CRITICAL)
+    # Dask's scheduler, nanny and client log every step at INFO through the handler Dask
+    # sets up when it is imported (later, by ingest --lake --workers), as its config says;
+    # the environment carries the setting to the worker processes too
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "warning")
