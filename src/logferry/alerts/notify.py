@@ -91,7 +91,7 @@ def _post(n: Notice, cfg: dict) -> None:
 
     try:
         r = httpx.post(cfg["url"], json=PAYLOADS[cfg["type"]](n, cfg), timeout=cfg["timeout"])
-    except httpx.HTTPError as e:
+    except (httpx.HTTPError, httpx.InvalidURL) as e:  # (InvalidURL is no HTTPError)
         raise SendError(f"{type(e).__name__}: {e}") from None
     if not 200 <= r.status_code < 300:
         raise SendError(f"HTTP {r.status_code}")
@@ -103,10 +103,10 @@ def _email(n: Notice, cfg: dict) -> None:
     msg["From"] = cfg["sender"]
     msg["To"] = ", ".join(cfg["to"])
     msg.set_content(n.text() + "\n")
-    ctx = ssl.create_default_context(cafile=cfg.get("ca_file"))
     tls = cfg["tls"]
     port = cfg.get("port") or {"tls": 465, "starttls": 587, "none": 25}[tls]
     try:
+        ctx = ssl.create_default_context(cafile=cfg.get("ca_file"))  # (a missing or bad file: OSError)
         if tls == "tls":
             smtp = smtplib.SMTP_SSL(cfg["host"], port, timeout=cfg["timeout"], context=ctx)
         else:
@@ -117,7 +117,8 @@ def _email(n: Notice, cfg: dict) -> None:
             if cfg.get("username"):
                 smtp.login(cfg["username"], cfg.get("password", ""))
             smtp.send_message(msg)
-    except (OSError, smtplib.SMTPException) as e:
+    except (OSError, smtplib.SMTPException, ValueError) as e:  # (ValueError: what smtplib cannot
+        # encode, e.g. a password that is not ASCII)
         raise SendError(f"{type(e).__name__}: {e}") from None
 
 
