@@ -132,7 +132,8 @@ def test_webhook_flavours_send_what_each_service_expects(hook):
     assert g["sites"] == ["www.example.com"] and g["link"].endswith("until=2024-05-02T10:04:00Z")
     assert "80 %" in got["/slack"]["text"] and "<http://127.0.0.1:8080/dashboard" in got["/slack"]["text"]
     t = got["/teams"]
-    assert t["@type"] == "MessageCard" and t["title"].startswith("[logferry FIRING]")
+    # (Markdown: the brackets escaped, shown as they are)
+    assert t["@type"] == "MessageCard" and t["title"].startswith(r"\[logferry FIRING\]")
     assert t["potentialAction"][0]["targets"][0]["uri"].startswith("http://127.0.0.1:8080/dashboard")
     p = got["/pd"]
     assert p["routing_key"] == "R0UTING-KEY" and p["event_action"] == "trigger"
@@ -201,7 +202,8 @@ def test_bad_channels_are_refused(ch, msg):
 def test_log_text_in_slack_and_teams_messages_is_escaped(hook):
     n = _notice()
     n.details = {"paths": [{"path": "/<!channel>&<http://evil.example|click>", "hits": 4,
-                            "referers": ["<script>x</script>"]}]}
+                            "referers": ["<script>x</script>"]},
+                           {"path": "/[Open the dashboard](https://evil.example/)**x**", "hits": 2, "referers": []}]}
     chs = _channels(s={"type": "slack", "url": hook.url + "/s"}, t={"type": "teams", "url": hook.url + "/t"})
     for name, ch in chs.items():
         send(name, ch, n, {})
@@ -210,6 +212,8 @@ def test_log_text_in_slack_and_teams_messages_is_escaped(hook):
     assert "/&lt;!channel&gt;&amp;&lt;http://evil.example|click&gt;" in slack and "<!channel>" not in slack
     assert "<http://127.0.0.1:8080/dashboard" in slack  # our own link stays a link
     assert "&lt;script&gt;" in got["/t"]["text"] and "<script>" not in got["/t"]["text"]
+    # a MessageCard's text is Markdown: a log's link syntax is shown as text, not made a link
+    assert r"/\[Open the dashboard\]\(https://evil.example/\)\*\*x\*\*" in got["/t"]["text"]
 
 
 def test_a_rules_path_prefix_with_a_line_break_is_escaped_in_every_notice(tmp_path, monkeypatch, hook):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import logging
 import queue
+import re
 import smtplib
 import ssl
 import threading
@@ -58,11 +59,20 @@ def _slack(n: Notice, cfg: dict) -> dict[str, Any]:
     return {"text": f"*{_slack_escape(n.title())}*\n{_slack_escape(_body(n))}\n<{n.link}|Open the dashboard>"}
 
 
+#: what Markdown reads as markup (a MessageCard's title and text are Markdown): each one
+#: from a log is shown as itself, so ``[text](https://elsewhere)`` in a path is no link
+_MARKDOWN = re.compile(r"([\\`*_\[\]()~#|!])")
+
+
+def _teams_text(text: str) -> str:
+    return html.escape(_MARKDOWN.sub(r"\\\1", text))
+
+
 def _teams(n: Notice, cfg: dict) -> dict[str, Any]:
     color = {"critical": "d7263d", "warning": "f4a259", "info": "4a90d9"}[n.severity]
     return {"@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": n.title(),
-            "themeColor": "2e7d32" if n.event == "resolved" else color, "title": html.escape(n.title()),
-            "text": html.escape(_body(n)).replace("\n", "<br>"),
+            "themeColor": "2e7d32" if n.event == "resolved" else color, "title": _teams_text(n.title()),
+            "text": _teams_text(_body(n)).replace("\n", "<br>"),
             "potentialAction": [{"@type": "OpenUri", "name": "Open the dashboard",
                                  "targets": [{"os": "default", "uri": n.link}]}]}
 
