@@ -320,8 +320,18 @@ def known_files(con: duckdb.DuckDBPyConnection, *, local: bool | None = None,
         ] if near.compressed and not near.remote else []
         cond += " AND (path = ? OR list_contains(?, fp) OR (dev = ? AND ino = ?))"
         params = [near.path, [near.fp, *head_fingerprints(near, lens)], near.dev, near.ino]
+        # (the few rows' ids first: a scan of every column of a large table cost more)
+        return _by_ids(con, [r[0] for r in con.execute(f"SELECT file_id FROM files WHERE {cond}", params).fetchall()])
     return [Registered.from_row(r) for r in con.execute(
         f"SELECT {_REG_COLS} FROM files WHERE {cond} ORDER BY file_id", params).fetchall()]
+
+
+def _by_ids(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[Registered]:
+    if not ids:
+        return []
+    return [Registered.from_row(r) for r in con.execute(
+        f"SELECT {_REG_COLS} FROM files WHERE file_id IN ({', '.join('?' * len(ids))}) ORDER BY file_id",
+        ids).fetchall()]
 
 
 def registered(con: duckdb.DuckDBPyConnection, file_id: int) -> Registered:
@@ -348,14 +358,12 @@ def find_by_content(con: duckdb.DuckDBPyConnection, head: bytes,
             [min(len(head), IDENTITY_BYTES), PREFIX_BYTES, fingerprint(head[:PREFIX_BYTES])],
         ).fetchall()
     ]
-    if not lengths:
-        return None
-    # one query for every length registered (the longest match first)
+    # the files of one of those identities (the longest match first, then the first file)
     ids = identities(head, lengths)
-    row = con.execute(
-        f"SELECT {_REG_COLS} FROM files JOIN (SELECT unnest(?::VARCHAR[]) AS h, unnest(?::INTEGER[]) AS n) "
-        "ON identity = h AND head_bytes = n WHERE file_id IS DISTINCT FROM ? "
-        "ORDER BY head_bytes DESC, file_id LIMIT 1",
-        [list(ids.values()), list(ids), exclude],
-    ).fetchall()
-    return Registered.from_row(row[0]) if row else None
+    if not ids:
+        return None
+    hits = [(-n, file_id) for file_id, n, ident in con.execute(
+        f"SELECT file_id, head_bytes, identity FROM files WHERE identity IN ({', '.join('?' * len(ids))}) "
+        "AND file_id IS DISTINCT FROM ?", [*ids.values(), exclude]).fetchall() if ids.get(n) == ident]
+    row = _by_ids(con, [min(hits)[1]]) if hits else []
+    return row[0] if row else None
