@@ -397,3 +397,25 @@ def test_an_object_in_gcs_is_read_in_ranges(tmp_path, s3_cluster, monkeypatch):
     assert len(r["reads"]) == len(_cuts(data, S3_RANGE)) > 10
     assert rows("--lake", lake) == rows("--db", db)
     assert report("--lake", lake) == report("--db", db)
+
+
+def test_a_compaction_between_a_ranged_files_data_and_manifest_commits_keeps_its_rows(tmp_path, big, cluster,
+                                                                                     monkeypatch):
+    """``lake compact`` run while a file read in ranges is between its data commit and its
+    manifest commit: every range's rows are an ingest still committing (young), not only
+    the last range's, so none is removed and the lake is the one-process ingest."""
+    from logferry.lake import commit as cm
+    from logferry.lake import upkeep
+
+    real = cm._commit_manifest
+
+    def compact_first(lake, reads):
+        upkeep.compact(lake)
+        return real(lake, reads)
+
+    monkeypatch.setattr(cm, "_commit_manifest", compact_first)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", *big, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", *big, "--db", db)
+    assert s["new"] == 2 and all(len(r["reads"]) > 3 for r in manifest(str(lake)))
+    assert rows("--lake", lake) == rows("--db", db)

@@ -79,7 +79,8 @@ def commit(lake: Lake, reads: list[Pending]) -> None:
     reads = [p for p in reads if p.mark is not None]
     if not reads:
         return
-    ids = ",".join(str(p.read_id) for p in reads)
+    # (every read id, a ranged file's other ranges' too: compaction keeps their rows as young)
+    ids = ",".join(str(r) for p in reads for r in [*(x["read_id"] for x in p.ranges), p.read_id])
     for name in PARTITIONS:
         paths = [f for p in reads for f in p.data.get(name, ())]
         if paths:
