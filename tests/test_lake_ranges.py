@@ -419,3 +419,23 @@ def test_a_compaction_between_a_ranged_files_data_and_manifest_commits_keeps_its
     cli("ingest", *big, "--db", db)
     assert s["new"] == 2 and all(len(r["reads"]) > 3 for r in manifest(str(lake)))
     assert rows("--lake", lake) == rows("--db", db)
+
+
+def test_a_file_whose_first_line_is_blank_counts_it_once_in_ranges_and_read_on(tmp_path, cluster):
+    """A log whose first line is blank: the ranges (and a read on of the grown file) do not
+    replay that line as a title -- it was counted as one more blank line per read, and one
+    directive fewer (negative directives; ``records + bad + directives + blank != lines``
+    once the ranges' counts were merged).  The database read on counts it once too."""
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    path = tmp_path / "blank_first.log"
+    path.write_bytes(b"\n" + b"".join(clf(i, "h.example") for i in range(20)))
+    for grow in (b"", b"".join(clf(i, "g.example") + b"junk\n" * (i % 50 == 7) for i in range(200))):
+        with open(path, "ab") as f:
+            f.write(grow)
+        cli("ingest", path, "--lake", lake, "--cluster", cluster)
+        cli("ingest", path, "--db", db)
+        (r,) = manifest(str(lake))
+        assert (r["directives"], r["blank"], r["records"] + r["bad_rows"]) == (0, 1, r["lines"] - 1)
+        assert len(r["reads"]) > 1  # (in ranges)
+    assert len(r["reads"]) > 4
+    assert rows("--lake", lake) == rows("--db", db)

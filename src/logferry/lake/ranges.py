@@ -43,7 +43,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ..sources import SourceFile, _collect_directives, _remote_fs, count_newlines, object_version
+from ..sources import (SourceFile, _collect_directives, _remote_fs, count_newlines, object_version,
+                       replayed_title)
 from ..usage.results import FileResult
 from .store import LakeRegistered, LakeWriter, Pending
 from .tables import NAMESPACE
@@ -89,7 +90,7 @@ class Span:
         """A bad row's reason with the directive line it names numbered as the one read
         would (this range's reader numbers the replayed title and header first, then the
         range's lines)."""
-        replayed = ([1] if self.title and not self.title.startswith(b"#") else []) + self.header_lines
+        replayed = ([1] if replayed_title(self.title) else []) + self.header_lines
 
         def real(m: re.Match) -> str:
             n = int(m.group(1))
@@ -226,7 +227,7 @@ def resumed(reg: LakeRegistered, how: str, sf: SourceFile, size: int) -> Span | 
             or sf.size - reg.anchor_off < size or (reg.header and not reg.header.endswith(b"\n"))):
         return None
     title = reg.title or b""
-    before = 1 if title and not title.startswith(b"#") else 0
+    before = 1 if replayed_title(title) else 0
     shown = before + reg.header.count(b"\n")  # (the lines that read replays: title, header)
     return Span(reg.anchor_off, None, start, reg.header, title, list(range(before + 1, shown + 1)),
                 shown - start, (reg, how))
