@@ -439,3 +439,32 @@ def test_a_file_whose_first_line_is_blank_counts_it_once_in_ranges_and_read_on(t
         assert len(r["reads"]) > 1  # (in ranges)
     assert len(r["reads"]) > 4
     assert rows("--lake", lake) == rows("--db", db)
+
+
+def test_a_local_file_replaced_between_scan_and_read_is_stored_once(tmp_path, cluster, monkeypatch):
+    """A local file replaced by another of the same size (a new inode: a rename over it)
+    after the workers scanned it and before they read it: the ranges do not read the new
+    file under the old one's identity (its head, read when planned) -- the file is read
+    whole, as it is then -- so the next run knows the new file and stores nothing again."""
+    from logferry.lake import ranges
+
+    path = tmp_path / "u_ex.log"
+    data = open(w3c_log(path, 400), "rb").read()
+    new = tmp_path / "u_ex.new"
+    new.write_bytes(data.replace(b" GET ", b" PUT "))
+    real = ranges.spans
+
+    def replaced_after_the_scans(*a):
+        os.replace(new, path)
+        return real(*a)
+
+    monkeypatch.setattr(ranges, "spans", replaced_after_the_scans)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    monkeypatch.setattr(ranges, "spans", real)
+    again = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", path, "--db", db)
+    assert (s["new"], s["errors"], again["new"], again["records"]) == (1, 0, 0, 0)
+    q = "SELECT line_number, method, path, status FROM requests ORDER BY ALL"
+    got = cli("sql", "--lake", lake, "--json", q).stdout
+    assert got == cli("sql", "--db", db, "--json", q).stdout and '"PUT"' in got

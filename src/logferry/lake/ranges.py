@@ -30,7 +30,8 @@ driver when it plans the file (:func:`version_of`; one that no longer matches th
 is read whole).  Every task checks it when it opens the object and again after its read
 (:func:`check_version`); on S3, s3fs also sends it as If-Match with every ranged GET, so a
 read of a replaced object fails at once.  A version that changed makes the range fail, and
-the file is read whole by one task (as it is by then).
+the file is read whole by one task (as it is by then).  A local file is read as the file
+listed (its device and inode): one whose name another file took since is read whole too.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..sources import (SourceFile, _collect_directives, _remote_fs, count_newlines, object_version,
-                       replayed_title)
+                       open_regular, replayed_title)
 from ..usage.results import FileResult
 from .store import LakeRegistered, LakeWriter, Pending
 from .tables import NAMESPACE
@@ -155,12 +156,19 @@ def check_version(sf: SourceFile, version: Version, info: dict[str, Any] | None 
 
 
 def open_at(sf: SourceFile, version: Version) -> BinaryIO:
-    """``sf`` opened for reads anywhere in it, unbuffered: a local file, or an object
-    whose every read is one ranged request (no read-ahead past what is asked) of
-    ``version`` (refused, OSError, if it is no longer that version; on S3, s3fs then asks
-    every read for that ETag -- If-Match --, so a later write fails the read)."""
+    """``sf`` opened for reads anywhere in it, unbuffered: a local file -- the one listed
+    (refused, OSError, if another file took its name since: its head was read as the
+    listed one's) --, or an object whose every read is one ranged request (no read-ahead
+    past what is asked) of ``version`` (refused, OSError, if it is no longer that version;
+    on S3, s3fs then asks every read for that ETag -- If-Match --, so a later write fails
+    the read)."""
     if not sf.remote:
-        return open(sf.path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+        f = open_regular(sf.path).detach()  # (the raw file: no read-ahead)
+        st = os.fstat(f.fileno())
+        if (st.st_dev, st.st_ino) != (sf.dev, sf.ino):
+            f.close()
+            raise OSError(f"{sf.path}: another file took its name while it was read in ranges")
+        return f
     fs, p, _ = _remote_fs(sf.path)
     f = fs.open(p, "rb", cache_type="none")
     try:
@@ -192,7 +200,7 @@ def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version, Span
     uncompressed file (local or an object) of at least ``size`` bytes the manifest does not
     know (by path or by content), or one it knows that grew by ``size`` bytes or more
     (:func:`resumed`).  An object's version is taken here, once: every range reads it."""
-    from ..reader import detect_head, open_input, open_raw
+    from ..reader import detect_head, open_input
     from ..usage.ingester import Ingester
 
     if sf.compressed or sf.size is None or sf.size < size:
@@ -208,7 +216,7 @@ def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version, Span
             return None  # (changed since it was listed: read whole, as listed)
         if reg is not None:
             return (reg.format, b"", version, first) if reg.format else None
-        stream, head, codec = open_input(open_at(sf, version) if sf.remote else open_raw(sf.path))
+        stream, head, codec = open_input(open_at(sf, version))
         stream.close()
         if codec is not None or writer.find_by_content(head) is not None:
             return None
