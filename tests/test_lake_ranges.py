@@ -468,3 +468,28 @@ def test_a_local_file_replaced_between_scan_and_read_is_stored_once(tmp_path, cl
     q = "SELECT line_number, method, path, status FROM requests ORDER BY ALL"
     got = cli("sql", "--lake", lake, "--json", q).stdout
     assert got == cli("sql", "--db", db, "--json", q).stdout and '"PUT"' in got
+
+
+def test_a_cloudfront_bad_rows_reason_names_the_fields_line_of_the_file(tmp_path, cluster):
+    """A CloudFront log (``#Fields`` again mid-file, short rows after it) read in ranges: a
+    bad row's reason names the ``#Fields`` line as the file numbers it ("#Fields at line
+    154"), not as its range's reader numbered the replayed header, as one read says."""
+    from logferry.samples import CF_FIELDS
+
+    def row(i: int) -> str:
+        return "\t".join(["2024-03-02", f"09:{i % 60:02d}:00", "FRA1", str(100 + i), "5.5.5.5", "GET", "d1.cloudfront.net",
+                          f"/s/{i}.js", "200", "-", "Mozilla/5.0", "-", "-", "Hit", f"r{i}", "static.example.com",
+                          "https", "200", "0.050", "-", "TLSv1.3", "TLS_AES_128_GCM_SHA256", "Hit", "HTTP/2.0",
+                          "-", "-", "4000", "0.010", "Hit", "text/javascript", str(100 + i), "-", "-"])
+
+    head = ["#Version: 1.0", f"#Fields: {CF_FIELDS}"]
+    lines = head + [row(i) if i % 23 != 5 else "short\tbad\trow" for i in range(150)] + head
+    lines += [row(i) if i % 23 != 5 else "short\tbad\trow" for i in range(150, 300)]
+    path = tmp_path / "E2ABC.2024-03-02-09.abcd"
+    path.write_text("\n".join(lines) + "\n")
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    cli("ingest", path, "--lake", lake, "--cluster", cluster)
+    cli("ingest", path, "--db", db)
+    assert len(manifest(str(lake))[0]["reads"]) > 10
+    got = rows("--lake", lake)
+    assert got == rows("--db", db) and sum("#Fields at line 154 " in r for r in got["bad_rows"]) == 6

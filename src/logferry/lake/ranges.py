@@ -50,8 +50,9 @@ from ..usage.results import FileResult
 from .store import LakeRegistered, LakeWriter, Pending
 from .tables import NAMESPACE
 
-#: a reader's reason naming a directive's line (W3C: "... the #Fields directive at line N ...")
-_DIRECTIVE_AT = re.compile(r"directive at line (\d+)")
+#: a reader's reason naming a directive's line (W3C: "... the #Fields directive at line N ...",
+#: CloudFront: "... (#Fields at line N names ...)")
+_DIRECTIVE_AT = re.compile(r"(?:directive|#Fields) at line (\d+)")
 #: the most bytes of directive lines replayed at a range's start (more: the file is read whole)
 _MAX_HEADER = 1 << 20
 #: bytes per range of a large file (and the least size split): a range is a Dask task
