@@ -207,6 +207,37 @@ def test_a_run_killed_between_the_data_and_the_manifest_is_repaired_by_the_next(
     assert report("--lake", lake) == report("--db", db)
 
 
+def test_compact_keeps_the_rows_of_an_ingest_committing_meanwhile(tmp_path, monkeypatch):
+    """An ingest adds its data files while ``lake compact`` is at work, its manifest commit
+    still to come: pyiceberg rebases the compaction's commit onto them, so the next
+    partitions it reads hold that read's rows -- young, kept (they were taken for orphans
+    and removed, and the manifest then counted rows that were gone)."""
+    from logferry.lake import commit as cm
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    one, two, late = (tmp_path / f"{n}.log" for n in ("one", "two", "late"))
+    for k, f in enumerate((one, two, late)):  # (rows of two days: two partitions)
+        f.write_bytes(b"".join(clf(i + 100 * k, "a.example", day=1 + i % 2) for i in range(40)))
+    cli("ingest", one, two, "--lake", lake)  # (two data files in each partition: compacted)
+    paused, real_manifest, real_part = [], cm._commit_manifest, upkeep._compact_partition
+
+    def ingest_meanwhile(*args):
+        if not paused:
+            monkeypatch.setattr(cm, "_commit_manifest", lambda *a: paused.append(a))
+            cli("ingest", late, "--lake", lake)  # (its data files are in; its manifest waits)
+        return real_part(*args)
+
+    monkeypatch.setattr(upkeep, "_compact_partition", ingest_meanwhile)
+    stats = upkeep.compact(Lake(Where.of(str(lake))))
+    real_manifest(*paused[0])
+    cli("ingest", one, two, late, "--db", db)
+    assert stats["partitions"] == 2 and stats["orphans_removed"] == 0, stats
+    q = "SELECT file_id, line_number, host, path FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
 def test_expire_reads_its_age_as_every_duration_is_read():
     """``--older-than`` is values.parse_duration (the alert rules' durations): the same
     numbers and units, and one line naming the flag for anything else."""
