@@ -145,6 +145,31 @@ def test_a_grown_file_and_its_unfinished_last_line_match_the_database(tmp_path):
     assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
 
 
+@pytest.mark.parametrize(("unfinished", "rest", "counts"), [
+    (b"   ", b"junk\n", (0, 0, 1)),  # (a blank line so far: a bad row once it ends)
+    (b"#comm", b"ent\n", (1, 0, 0)),  # (a directive so far, and once it ends)
+])
+def test_an_unfinished_last_line_that_stored_nothing_is_counted_once_when_it_ends(tmp_path, unfinished, rest,
+                                                                                  counts):
+    """A last line read before its end that stored no row was a directive or a blank line:
+    read again in full, it leaves the count it was in (it was always taken off the
+    directives, so a blank one left ``records + bad + directives + blank == lines + 1``)."""
+    log = tmp_path / "grow.log"
+    log.write_bytes(b"".join(clf(i, "a.example") for i in range(5)) + unfinished)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for _ in range(2):
+        cli("ingest", log, "--lake", lake)
+        cli("ingest", log, "--db", db)
+        with open(log, "ab") as f:
+            f.write(rest)
+            rest = clf(9, "a.example")
+    q = "SELECT lines, records, bad_rows, directives, blank, partial_tail FROM files"
+    got = json.loads(cli("sql", "--lake", lake, "--json", q).stdout)
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+    assert (got["directives"], got["blank"], got["bad_rows"]) == counts and got["lines"] == 6
+    assert got["records"] + got["bad_rows"] + got["directives"] + got["blank"] == got["lines"]
+
+
 def test_the_unfinished_last_lines_of_several_files_are_each_counted_to_their_own_file(tmp_path):
     """load_manifest finds every unfinished last line's stored rows in one scan per table:
     each file gets its own (a record in one, a bad row in the other), and the next ingest,
