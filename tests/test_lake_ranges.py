@@ -493,3 +493,34 @@ def test_a_cloudfront_bad_rows_reason_names_the_fields_line_of_the_file(tmp_path
     assert len(manifest(str(lake))[0]["reads"]) > 10
     got = rows("--lake", lake)
     assert got == rows("--db", db) and sum("#Fields at line 154 " in r for r in got["bad_rows"]) == 6
+
+
+def test_a_grown_local_file_replaced_under_its_ranges_is_read_whole_as_it_is_then(tmp_path, cluster, monkeypatch):
+    """A known local file grown by many ranges, then replaced (another file renamed over it)
+    after the workers scanned it: its ranges fail, and the one task that reads it whole
+    reads the file there then as what it is -- a new file -- not as the known one read on
+    from its checkpoint (the new file's bytes after that offset went to the old file, and
+    the next run stored them again with the new file)."""
+    from logferry.lake import ranges
+
+    path, other = tmp_path / "access.log", tmp_path / "other.log"
+    clf_log(path, 40)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    cli("ingest", path, "--lake", lake, "--cluster", cluster)
+    cli("ingest", path, "--db", db)
+    with open(path, "ab") as f:
+        f.write(b"".join(clf(i, "g.example") for i in range(40, 240)))
+    other.write_bytes(b"".join(clf(i, "n.example") for i in range(300)))
+    real = ranges.spans
+
+    def replaced_after_the_scans(*a):
+        os.replace(other, path)
+        return real(*a)
+
+    monkeypatch.setattr(ranges, "spans", replaced_after_the_scans)
+    s = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    monkeypatch.setattr(ranges, "spans", real)
+    again = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", path, "--db", db)
+    assert (s["new"], s["grown"], s["errors"], again["records"]) == (1, 0, 0, 0)
+    assert rows("--lake", lake) == rows("--db", db)

@@ -44,8 +44,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
+from ..errors import InputError
 from ..sources import (SourceFile, _collect_directives, _remote_fs, count_newlines, object_version,
-                       open_regular, replayed_title)
+                       open_regular, replayed_title, stat_file)
 from ..usage.results import FileResult
 from .store import LakeRegistered, LakeWriter, Pending
 from .tables import NAMESPACE
@@ -178,6 +179,18 @@ def open_at(sf: SourceFile, version: Version) -> BinaryIO:
         f.close()
         raise
     return f
+
+
+def now(sf: SourceFile) -> SourceFile:
+    """``sf`` for the one task that reads it whole when its ranges could not be: a local
+    file as it is now (another file may have taken its name: then it is that file that is
+    read, as a file of its own), an object as listed (its read takes its head again)."""
+    if sf.remote:
+        return sf
+    try:
+        return stat_file(sf.path) or sf
+    except InputError:  # (no regular file now, no permission: the read says so)
+        return sf
 
 
 def threads_of(client: Any) -> int:
