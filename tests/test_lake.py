@@ -170,6 +170,32 @@ def test_an_unfinished_last_line_that_stored_nothing_is_counted_once_when_it_end
     assert got["records"] + got["bad_rows"] + got["directives"] + got["blank"] == got["lines"]
 
 
+def test_a_truncated_file_that_grows_again_is_read_on_as_its_new_entry(tmp_path):
+    """A file truncated (the same inode: new content, here starting as the old did), then
+    grown past its old size: it is the file registered after the truncation that grows,
+    not the old entry of the same inode -- the database took the oldest, and read the new
+    content on from the old checkpoint (a line cut in two, the lines before it lost)."""
+    log = tmp_path / "t.log"
+    log.write_bytes(b"".join(clf(i, "a.example") for i in range(60)))
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for step in range(3):
+        if step == 1:
+            with open(log, "r+b") as f:
+                f.truncate(3000)  # (in the middle of a line, past the head fingerprint)
+        elif step == 2:
+            with open(log, "ab") as f:
+                f.write(b" x\n" + b"".join(clf(i, "b.example") for i in range(100, 200)))
+        cli("ingest", log, "--lake", lake)
+        cli("ingest", log, "--db", db)
+    q = "SELECT file_id, lines, records, bad_rows, partial_tail FROM files ORDER BY file_id"
+    got = cli("sql", "--db", db, "--json", q).stdout
+    assert got == cli("sql", "--lake", lake, "--json", q).stdout
+    lines = log.read_bytes().count(b"\n")
+    assert [json.loads(r)["lines"] for r in got.splitlines()] == [60, lines]
+    q = "SELECT file_id, line_number, path FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
 def test_the_unfinished_last_lines_of_several_files_are_each_counted_to_their_own_file(tmp_path):
     """load_manifest finds every unfinished last line's stored rows in one scan per table:
     each file gets its own (a record in one, a bad row in the other), and the next ingest,

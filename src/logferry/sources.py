@@ -373,9 +373,12 @@ def match_files(found: Iterable[SourceFile], known: Iterable[Any],
     listed = {s.path for s in there}
     used: set[Any] = set()
     out = []
+    newest = sorted(known, key=lambda f: f.id, reverse=True)
     for sf in found:
         match, how = None, "new"
-        for f in known:
+        # (newest first: a file truncated in place is registered again under its inode or
+        # path, and the older record, whose head it may still share, holds what is gone)
+        for f in newest:
             if f.id not in used and same_file(sf, f.dev, f.ino, f.path, f.fp, f.fp_len):
                 match, how = f, "same"
                 break
