@@ -524,3 +524,13 @@ def test_a_grown_local_file_replaced_under_its_ranges_is_read_whole_as_it_is_the
     cli("ingest", path, "--db", db)
     assert (s["new"], s["grown"], s["errors"], again["records"]) == (1, 0, 0, 0)
     assert rows("--lake", lake) == rows("--db", db)
+
+
+@pytest.mark.parametrize("value", ["64M", "-1", "0", "1e6"])
+def test_a_range_size_that_is_no_whole_number_is_one_error_line_before_any_work(tmp_path, big, monkeypatch, value):
+    """``LOGFERRY_LAKE_RANGE_BYTES=64M`` (or none above 0): one line naming the variable, exit
+    status 2, and no lake made (it was a ValueError's traceback, after the lake was made)."""
+    monkeypatch.setenv("LOGFERRY_LAKE_RANGE_BYTES", value)
+    r = cli("ingest", *big, "--lake", tmp_path / "lake", ok=False)
+    assert r.exit_code == 2 and "LOGFERRY_LAKE_RANGE_BYTES" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "lake").exists()

@@ -48,6 +48,7 @@ from ..errors import InputError
 from ..sources import (SourceFile, _collect_directives, _remote_fs, count_newlines, object_version,
                        open_regular, replayed_title, stat_file)
 from ..usage.results import FileResult
+from ..values import whole
 from .store import LakeRegistered, LakeWriter, Pending
 from .tables import NAMESPACE
 
@@ -63,9 +64,10 @@ RANGE_BYTES = 64 << 20
 
 
 def range_bytes(value: int | None = None) -> int:
-    """The range size: ``value``, else ``LOGFERRY_LAKE_RANGE_BYTES``, else the default."""
+    """The range size: ``value``, else ``LOGFERRY_LAKE_RANGE_BYTES`` (ConfigError: not a whole
+    number of bytes above 0), else the default."""
     if value is None:
-        value = int(os.environ.get("LOGFERRY_LAKE_RANGE_BYTES") or RANGE_BYTES)
+        value = whole(os.environ.get("LOGFERRY_LAKE_RANGE_BYTES") or RANGE_BYTES, "LOGFERRY_LAKE_RANGE_BYTES", 1)
     return max(1, value)
 
 
