@@ -74,8 +74,9 @@ def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, form
     summary = IngestSummary()
     # (the workers write data files only: the FileIO settings, not the catalog's address)
     job = ReadJob(io_properties(), lake.where.warehouse, load_manifest(lake), format, options)
+    planned = frozenset(r.file_id for r in job.manifest)
     for batch in _batches(_run(job, files, client, ranges.range_bytes(range_bytes))):
-        commit(lake, [x for x in batch if isinstance(x, Pending)])
+        commit(lake, [x for x in batch if isinstance(x, Pending)], planned)
         for x in batch:
             res = x.result if isinstance(x, Pending) else x
             summary.files.append(res)
