@@ -409,9 +409,9 @@ def test_a_compaction_between_a_ranged_files_data_and_manifest_commits_keeps_its
 
     real = cm._commit_manifest
 
-    def compact_first(lake, reads):
+    def compact_first(lake, *args):
         upkeep.compact(lake)
-        return real(lake, reads)
+        return real(lake, *args)
 
     monkeypatch.setattr(cm, "_commit_manifest", compact_first)
     lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
