@@ -145,6 +145,80 @@ def test_a_grown_file_and_its_unfinished_last_line_match_the_database(tmp_path):
     assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
 
 
+@pytest.mark.parametrize(("unfinished", "rest", "counts"), [
+    (b"   ", b"junk\n", (0, 0, 1)),  # (a blank line so far: a bad row once it ends)
+    (b"#comm", b"ent\n", (1, 0, 0)),  # (a directive so far, and once it ends)
+])
+def test_an_unfinished_last_line_that_stored_nothing_is_counted_once_when_it_ends(tmp_path, unfinished, rest,
+                                                                                  counts):
+    """A last line read before its end that stored no row was a directive or a blank line:
+    read again in full, it leaves the count it was in (it was always taken off the
+    directives, so a blank one left ``records + bad + directives + blank == lines + 1``)."""
+    log = tmp_path / "grow.log"
+    log.write_bytes(b"".join(clf(i, "a.example") for i in range(5)) + unfinished)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for _ in range(2):
+        cli("ingest", log, "--lake", lake)
+        cli("ingest", log, "--db", db)
+        with open(log, "ab") as f:
+            f.write(rest)
+            rest = clf(9, "a.example")
+    q = "SELECT lines, records, bad_rows, directives, blank, partial_tail FROM files"
+    got = json.loads(cli("sql", "--lake", lake, "--json", q).stdout)
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+    assert (got["directives"], got["blank"], got["bad_rows"]) == counts and got["lines"] == 6
+    assert got["records"] + got["bad_rows"] + got["directives"] + got["blank"] == got["lines"]
+
+
+def test_a_truncated_file_that_grows_again_is_read_on_as_its_new_entry(tmp_path):
+    """A file truncated (the same inode: new content, here starting as the old did), then
+    grown past its old size: it is the file registered after the truncation that grows,
+    not the old entry of the same inode -- the database took the oldest, and read the new
+    content on from the old checkpoint (a line cut in two, the lines before it lost)."""
+    log = tmp_path / "t.log"
+    log.write_bytes(b"".join(clf(i, "a.example") for i in range(60)))
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for step in range(3):
+        if step == 1:
+            with open(log, "r+b") as f:
+                f.truncate(3000)  # (in the middle of a line, past the head fingerprint)
+        elif step == 2:
+            with open(log, "ab") as f:
+                f.write(b" x\n" + b"".join(clf(i, "b.example") for i in range(100, 200)))
+        cli("ingest", log, "--lake", lake)
+        cli("ingest", log, "--db", db)
+    q = "SELECT file_id, lines, records, bad_rows, partial_tail FROM files ORDER BY file_id"
+    got = cli("sql", "--db", db, "--json", q).stdout
+    assert got == cli("sql", "--lake", lake, "--json", q).stdout
+    lines = log.read_bytes().count(b"\n")
+    assert [json.loads(r)["lines"] for r in got.splitlines()] == [60, lines]
+    q = "SELECT file_id, line_number, path FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
+def test_a_file_truncated_in_place_to_content_starting_as_before_is_stored_as_new(tmp_path):
+    """A file truncated in place (copytruncate, an object overwritten smaller) whose new
+    content starts as the old did for its whole content identity (64 KiB), then differs:
+    new content, stored as a new file as the database does -- the lake's commit took it for
+    a file another run had stored meanwhile and dropped it, every run."""
+    log = tmp_path / "t.log"
+    body = b"".join(clf(i, "a.example") for i in range(1500))
+    log.write_bytes(body)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for step in range(3):
+        if step == 1:
+            with open(log, "r+b") as f:
+                f.truncate(len(body) // 2)
+                f.seek(70_000)
+                f.write(body[70_000:len(body) // 2].replace(b"GET", b"PUT"))
+        s = json.loads(cli("ingest", log, "--lake", lake, "--json").stdout)
+        cli("ingest", log, "--db", db)
+    assert (s["new"], s["records"]) == (0, 0)
+    q = "SELECT file_id, line_number, method, path FROM requests ORDER BY ALL"
+    got = cli("sql", "--lake", lake, "--json", q).stdout
+    assert got == cli("sql", "--db", db, "--json", q).stdout and '"PUT"' in got
+
+
 def test_the_unfinished_last_lines_of_several_files_are_each_counted_to_their_own_file(tmp_path):
     """load_manifest finds every unfinished last line's stored rows in one scan per table:
     each file gets its own (a record in one, a bad row in the other), and the next ingest,
@@ -205,6 +279,37 @@ def test_a_run_killed_between_the_data_and_the_manifest_is_repaired_by_the_next(
     after = json.loads(cli("lake", "status", lake, "--json").stdout)
     assert after["orphan_rows"] == 0 and after["tables"]["requests"]["rows"] == s["records"]
     assert report("--lake", lake) == report("--db", db)
+
+
+def test_compact_keeps_the_rows_of_an_ingest_committing_meanwhile(tmp_path, monkeypatch):
+    """An ingest adds its data files while ``lake compact`` is at work, its manifest commit
+    still to come: pyiceberg rebases the compaction's commit onto them, so the next
+    partitions it reads hold that read's rows -- young, kept (they were taken for orphans
+    and removed, and the manifest then counted rows that were gone)."""
+    from logferry.lake import commit as cm
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    one, two, late = (tmp_path / f"{n}.log" for n in ("one", "two", "late"))
+    for k, f in enumerate((one, two, late)):  # (rows of two days: two partitions)
+        f.write_bytes(b"".join(clf(i + 100 * k, "a.example", day=1 + i % 2) for i in range(40)))
+    cli("ingest", one, two, "--lake", lake)  # (two data files in each partition: compacted)
+    paused, real_manifest, real_part = [], cm._commit_manifest, upkeep._compact_partition
+
+    def ingest_meanwhile(*args):
+        if not paused:
+            monkeypatch.setattr(cm, "_commit_manifest", lambda *a: paused.append(a))
+            cli("ingest", late, "--lake", lake)  # (its data files are in; its manifest waits)
+        return real_part(*args)
+
+    monkeypatch.setattr(upkeep, "_compact_partition", ingest_meanwhile)
+    stats = upkeep.compact(Lake(Where.of(str(lake))))
+    real_manifest(*paused[0])
+    cli("ingest", one, two, late, "--db", db)
+    assert stats["partitions"] == 2 and stats["orphans_removed"] == 0, stats
+    q = "SELECT file_id, line_number, host, path FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
 
 
 def test_expire_reads_its_age_as_every_duration_is_read():

@@ -397,3 +397,140 @@ def test_an_object_in_gcs_is_read_in_ranges(tmp_path, s3_cluster, monkeypatch):
     assert len(r["reads"]) == len(_cuts(data, S3_RANGE)) > 10
     assert rows("--lake", lake) == rows("--db", db)
     assert report("--lake", lake) == report("--db", db)
+
+
+def test_a_compaction_between_a_ranged_files_data_and_manifest_commits_keeps_its_rows(tmp_path, big, cluster,
+                                                                                     monkeypatch):
+    """``lake compact`` run while a file read in ranges is between its data commit and its
+    manifest commit: every range's rows are an ingest still committing (young), not only
+    the last range's, so none is removed and the lake is the one-process ingest."""
+    from logferry.lake import commit as cm
+    from logferry.lake import upkeep
+
+    real = cm._commit_manifest
+
+    def compact_first(lake, *args):
+        upkeep.compact(lake)
+        return real(lake, *args)
+
+    monkeypatch.setattr(cm, "_commit_manifest", compact_first)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", *big, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", *big, "--db", db)
+    assert s["new"] == 2 and all(len(r["reads"]) > 3 for r in manifest(str(lake)))
+    assert rows("--lake", lake) == rows("--db", db)
+
+
+def test_a_file_whose_first_line_is_blank_counts_it_once_in_ranges_and_read_on(tmp_path, cluster):
+    """A log whose first line is blank: the ranges (and a read on of the grown file) do not
+    replay that line as a title -- it was counted as one more blank line per read, and one
+    directive fewer (negative directives; ``records + bad + directives + blank != lines``
+    once the ranges' counts were merged).  The database read on counts it once too."""
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    path = tmp_path / "blank_first.log"
+    path.write_bytes(b"\n" + b"".join(clf(i, "h.example") for i in range(20)))
+    for grow in (b"", b"".join(clf(i, "g.example") + b"junk\n" * (i % 50 == 7) for i in range(200))):
+        with open(path, "ab") as f:
+            f.write(grow)
+        cli("ingest", path, "--lake", lake, "--cluster", cluster)
+        cli("ingest", path, "--db", db)
+        (r,) = manifest(str(lake))
+        assert (r["directives"], r["blank"], r["records"] + r["bad_rows"]) == (0, 1, r["lines"] - 1)
+        assert len(r["reads"]) > 1  # (in ranges)
+    assert len(r["reads"]) > 4
+    assert rows("--lake", lake) == rows("--db", db)
+
+
+def test_a_local_file_replaced_between_scan_and_read_is_stored_once(tmp_path, cluster, monkeypatch):
+    """A local file replaced by another of the same size (a new inode: a rename over it)
+    after the workers scanned it and before they read it: the ranges do not read the new
+    file under the old one's identity (its head, read when planned) -- the file is read
+    whole, as it is then -- so the next run knows the new file and stores nothing again."""
+    from logferry.lake import ranges
+
+    path = tmp_path / "u_ex.log"
+    data = open(w3c_log(path, 400), "rb").read()
+    new = tmp_path / "u_ex.new"
+    new.write_bytes(data.replace(b" GET ", b" PUT "))
+    real = ranges.spans
+
+    def replaced_after_the_scans(*a):
+        os.replace(new, path)
+        return real(*a)
+
+    monkeypatch.setattr(ranges, "spans", replaced_after_the_scans)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    s = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    monkeypatch.setattr(ranges, "spans", real)
+    again = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", path, "--db", db)
+    assert (s["new"], s["errors"], again["new"], again["records"]) == (1, 0, 0, 0)
+    q = "SELECT line_number, method, path, status FROM requests ORDER BY ALL"
+    got = cli("sql", "--lake", lake, "--json", q).stdout
+    assert got == cli("sql", "--db", db, "--json", q).stdout and '"PUT"' in got
+
+
+def test_a_cloudfront_bad_rows_reason_names_the_fields_line_of_the_file(tmp_path, cluster):
+    """A CloudFront log (``#Fields`` again mid-file, short rows after it) read in ranges: a
+    bad row's reason names the ``#Fields`` line as the file numbers it ("#Fields at line
+    154"), not as its range's reader numbered the replayed header, as one read says."""
+    from logferry.samples import CF_FIELDS
+
+    def row(i: int) -> str:
+        return "\t".join(["2024-03-02", f"09:{i % 60:02d}:00", "FRA1", str(100 + i), "5.5.5.5", "GET", "d1.cloudfront.net",
+                          f"/s/{i}.js", "200", "-", "Mozilla/5.0", "-", "-", "Hit", f"r{i}", "static.example.com",
+                          "https", "200", "0.050", "-", "TLSv1.3", "TLS_AES_128_GCM_SHA256", "Hit", "HTTP/2.0",
+                          "-", "-", "4000", "0.010", "Hit", "text/javascript", str(100 + i), "-", "-"])
+
+    head = ["#Version: 1.0", f"#Fields: {CF_FIELDS}"]
+    lines = head + [row(i) if i % 23 != 5 else "short\tbad\trow" for i in range(150)] + head
+    lines += [row(i) if i % 23 != 5 else "short\tbad\trow" for i in range(150, 300)]
+    path = tmp_path / "E2ABC.2024-03-02-09.abcd"
+    path.write_text("\n".join(lines) + "\n")
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    cli("ingest", path, "--lake", lake, "--cluster", cluster)
+    cli("ingest", path, "--db", db)
+    assert len(manifest(str(lake))[0]["reads"]) > 10
+    got = rows("--lake", lake)
+    assert got == rows("--db", db) and sum("#Fields at line 154 " in r for r in got["bad_rows"]) == 6
+
+
+def test_a_grown_local_file_replaced_under_its_ranges_is_read_whole_as_it_is_then(tmp_path, cluster, monkeypatch):
+    """A known local file grown by many ranges, then replaced (another file renamed over it)
+    after the workers scanned it: its ranges fail, and the one task that reads it whole
+    reads the file there then as what it is -- a new file -- not as the known one read on
+    from its checkpoint (the new file's bytes after that offset went to the old file, and
+    the next run stored them again with the new file)."""
+    from logferry.lake import ranges
+
+    path, other = tmp_path / "access.log", tmp_path / "other.log"
+    clf_log(path, 40)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    cli("ingest", path, "--lake", lake, "--cluster", cluster)
+    cli("ingest", path, "--db", db)
+    with open(path, "ab") as f:
+        f.write(b"".join(clf(i, "g.example") for i in range(40, 240)))
+    other.write_bytes(b"".join(clf(i, "n.example") for i in range(300)))
+    real = ranges.spans
+
+    def replaced_after_the_scans(*a):
+        os.replace(other, path)
+        return real(*a)
+
+    monkeypatch.setattr(ranges, "spans", replaced_after_the_scans)
+    s = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    monkeypatch.setattr(ranges, "spans", real)
+    again = json.loads(cli("ingest", path, "--lake", lake, "--cluster", cluster, "--json").stdout)
+    cli("ingest", path, "--db", db)
+    assert (s["new"], s["grown"], s["errors"], again["records"]) == (1, 0, 0, 0)
+    assert rows("--lake", lake) == rows("--db", db)
+
+
+@pytest.mark.parametrize("value", ["64M", "-1", "0", "1e6"])
+def test_a_range_size_that_is_no_whole_number_is_one_error_line_before_any_work(tmp_path, big, monkeypatch, value):
+    """``LOGFERRY_LAKE_RANGE_BYTES=64M`` (or none above 0): one line naming the variable, exit
+    status 2, and no lake made (it was a ValueError's traceback, after the lake was made)."""
+    monkeypatch.setenv("LOGFERRY_LAKE_RANGE_BYTES", value)
+    r = cli("ingest", *big, "--lake", tmp_path / "lake", ok=False)
+    assert r.exit_code == 2 and "LOGFERRY_LAKE_RANGE_BYTES" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "lake").exists()

@@ -425,7 +425,9 @@ def match_files(found: Iterable[SourceFile], known: Iterable[Any] | KnownIndex,
     for sf in found:
         near = index.near(sf)  # (a known file no rule below can match is not among them)
         match, how = None, "new"
-        for f in near:
+        # (newest first: a file truncated in place is registered again under its inode or
+        # path, and the older record, whose head it may still share, holds what is gone)
+        for f in sorted(near, key=lambda f: f.id, reverse=True):
             if f.id not in used and same_file(sf, f.dev, f.ino, f.path, f.fp, f.fp_len):
                 match, how = f, "same"
                 break
@@ -815,11 +817,7 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
     # file read on its own replays every directive before it, ``logferry.lake.ranges``)
     hdr = header if len(directives) == n_given and header.endswith(b"\n") else \
         b"".join(t for _, t in _compact(directives, ln))
-    prefix = b""
-    if title and line > 0 and not title.startswith(b"#"):
-        prefix += title if title.endswith(b"\n") else title + b"\n"
-    if line > 0:
-        prefix += hdr
+    prefix = replayed_title(title) + hdr if line > 0 else b""
     t = Tracker(Prefixed(buf, stream), prefix, ln + 1, off, _compact(directives, ln))
     t.hold_partial = hold_partial
     t.stop_on_error = stop_on_error
@@ -830,6 +828,17 @@ def open_from(path: str, remote: bool, line: int, anchor_line: int, anchor_off: 
     if line > 0 and title:
         t.title = title
     return t
+
+
+def replayed_title(title: bytes | None) -> bytes:
+    """The title line a read resuming after line 1 replays before its header (a CSV's
+    field names): the file's first line, unless it is a directive (the header has it) or
+    blank (a reader takes nothing from it, and would count it as one of the read's blank
+    lines: ``lines.LineChunk.blank_mask``)."""
+    text = (title or b"").removesuffix(b"\n").removesuffix(b"\r")
+    if not text or text.startswith(b"#") or (text[:1] in (b" ", b"\t") and not text.strip()):
+        return b""
+    return title if title.endswith(b"\n") else title + b"\n"
 
 
 def _collect_directives(block: bytes, line_before: int, out: list, rest: bytes) -> None:

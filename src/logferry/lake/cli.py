@@ -86,6 +86,9 @@ def run_lake_ingest(paths: Sequence[str], location: str, catalog: str | None, *,
         files = expand_inputs(paths, missing)
         where = lake_where(location, catalog)
         from .ingest import dask_client, ingest_lake
+        from .ranges import range_bytes
+
+        range_bytes()  # (LOGFERRY_LAKE_RANGE_BYTES checked before any work)
         from .tables import Lake
 
         with dask_client(workers, cluster) as client:  # (reached before the lake is created)

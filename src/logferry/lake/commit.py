@@ -73,30 +73,33 @@ def _last_line_rows(lake: Lake, regs: list[LakeRegistered]) -> None:
         reg.last_line_rows = recs, bads
 
 
-def commit(lake: Lake, reads: list[Pending]) -> None:
+def commit(lake: Lake, reads: list[Pending], planned: frozenset[int] = frozenset()) -> None:
     """Make ``reads`` visible (each ``result`` gets its file_id, or says another run stored
-    the file meanwhile)."""
+    the file meanwhile).  ``planned``: the file ids of the manifest the reads were planned
+    on -- a new file whose content one of those holds was read as new knowingly (a file
+    truncated in place: new content), not stored by another run meanwhile."""
     reads = [p for p in reads if p.mark is not None]
     if not reads:
         return
-    ids = ",".join(str(p.read_id) for p in reads)
+    # (every read id, a ranged file's other ranges' too: compaction keeps their rows as young)
+    ids = ",".join(str(r) for p in reads for r in [*(x["read_id"] for x in p.ranges), p.read_id])
     for name in PARTITIONS:
         paths = [f for p in reads for f in p.data.get(name, ())]
         if paths:
             with lake.table(name).transaction() as tx:
                 tx.add_files(paths, snapshot_properties={"logferry.read-ids": ids},
                              check_duplicate_files=False)
-    _commit_manifest(lake, reads)
+    _commit_manifest(lake, reads, planned)
 
 
-def _commit_manifest(lake: Lake, reads: list[Pending]) -> None:
+def _commit_manifest(lake: Lake, reads: list[Pending], planned: frozenset[int] = frozenset()) -> None:
     from pyiceberg.exceptions import CommitFailedException
     from pyiceberg.expressions import In
 
     for attempt in range(_ATTEMPTS):
         table = lake.table("files")
         current = {r["file_id"]: r for r in manifest_rows(lake, _snapshot(table))}
-        accepted, rows = _entries(current, reads)
+        accepted, rows = _entries(current, reads, planned)
         if not rows:
             break
         try:
@@ -121,9 +124,10 @@ def _snapshot(table: Any) -> int | None:
     return s.snapshot_id if s is not None else None
 
 
-def _entries(current: dict[int, dict[str, Any]], reads: list[Pending]) -> tuple[list[Pending], list[dict[str, Any]]]:
+def _entries(current: dict[int, dict[str, Any]], reads: list[Pending], planned: frozenset[int] = frozenset()
+             ) -> tuple[list[Pending], list[dict[str, Any]]]:
     """The reads still valid against the manifest ``current``, and their new rows."""
-    seen = {(r["identity"], r["head_bytes"]) for r in current.values()}
+    seen = {(r["identity"], r["head_bytes"]) for r in current.values() if r["file_id"] not in planned}
     next_id = max(current, default=0) + 1
     accepted, rows, taken = [], [], set()
     now = int(time.time() * 1e6)

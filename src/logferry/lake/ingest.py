@@ -83,8 +83,9 @@ def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, form
     summary = IngestSummary()
     # (the workers write data files only: the FileIO settings, not the catalog's address)
     job = ReadJob(io_properties(), lake.where.warehouse, load_manifest(lake), format, options)
+    planned = frozenset(r.file_id for r in job.manifest)
     for batch in _batches(_run(job, files, client, ranges.range_bytes(range_bytes))):
-        commit(lake, [x for x in batch if isinstance(x, Pending)])
+        commit(lake, [x for x in batch if isinstance(x, Pending)], planned)
         for x in batch:
             res = x.result if isinstance(x, Pending) else x
             summary.files.append(res)
@@ -118,8 +119,9 @@ def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iter
     for sf in files:
         how = ranges.plan(job, sf, block) if split else None
         fut = None if how is None else _dask(client, ranges.submit, client, shared, sf, *how, block)
-        if fut is None:
-            how, fut = None, client.submit(read_files, shared, [sf], pure=False)
+        if fut is None:  # (ranges planned but not to be: read whole, as the file is now)
+            whole = sf if how is None else ranges.now(sf)
+            how, fut = None, client.submit(read_files, shared, [whole], pure=False)
         futures.append((sf, how, fut))
     for sf, how, fut in futures:  # in input order, as the database numbers files (they run at once)
         if how is None:
@@ -131,7 +133,7 @@ def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iter
             yield [done]
             continue
         _discard(job, parts)  # (a range failed or did not meet the next: the file read whole)
-        yield _dask(client, client.submit(read_files, shared, [sf], pure=False).result)
+        yield _dask(client, client.submit(read_files, shared, [ranges.now(sf)], pure=False).result)
 
 
 def _dask(client: Any, f: Callable[..., Any], *args: Any) -> Any:

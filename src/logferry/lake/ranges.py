@@ -30,7 +30,8 @@ driver when it plans the file (:func:`version_of`; one that no longer matches th
 is read whole).  Every task checks it when it opens the object and again after its read
 (:func:`check_version`); on S3, s3fs also sends it as If-Match with every ranged GET, so a
 read of a replaced object fails at once.  A version that changed makes the range fail, and
-the file is read whole by one task (as it is by then).
+the file is read whole by one task (as it is by then).  A local file is read as the file
+listed (its device and inode): one whose name another file took since is read whole too.
 """
 
 from __future__ import annotations
@@ -44,13 +45,25 @@ import sys
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-from ..sources import SourceFile, _collect_directives, _remote_fs, count_newlines, object_version
+from ..errors import InputError
+from ..sources import (
+    SourceFile,
+    _collect_directives,
+    _remote_fs,
+    count_newlines,
+    object_version,
+    open_regular,
+    replayed_title,
+    stat_file,
+)
 from ..usage.results import FileResult
+from ..values import whole
 from .store import LakeRegistered, LakeWriter, Pending
 from .tables import NAMESPACE
 
-#: a reader's reason naming a directive's line (W3C: "... the #Fields directive at line N ...")
-_DIRECTIVE_AT = re.compile(r"directive at line (\d+)")
+#: a reader's reason naming a directive's line (W3C: "... the #Fields directive at line N ...",
+#: CloudFront: "... (#Fields at line N names ...)")
+_DIRECTIVE_AT = re.compile(r"(?:directive|#Fields) at line (\d+)")
 #: the most bytes of directive lines replayed at a range's start (more: the file is read whole)
 _MAX_HEADER = 1 << 20
 #: bytes per range of a large file (and the least size split): a range is a Dask task
@@ -60,9 +73,10 @@ RANGE_BYTES = 64 << 20
 
 
 def range_bytes(value: int | None = None) -> int:
-    """The range size: ``value``, else ``LOGFERRY_LAKE_RANGE_BYTES``, else the default."""
+    """The range size: ``value``, else ``LOGFERRY_LAKE_RANGE_BYTES`` (ConfigError: not a whole
+    number of bytes above 0), else the default."""
     if value is None:
-        value = int(os.environ.get("LOGFERRY_LAKE_RANGE_BYTES") or RANGE_BYTES)
+        value = whole(os.environ.get("LOGFERRY_LAKE_RANGE_BYTES") or RANGE_BYTES, "LOGFERRY_LAKE_RANGE_BYTES", 1)
     return max(1, value)
 
 
@@ -90,7 +104,7 @@ class Span:
         """A bad row's reason with the directive line it names numbered as the one read
         would (this range's reader numbers the replayed title and header first, then the
         range's lines)."""
-        replayed = ([1] if self.title and not self.title.startswith(b"#") else []) + self.header_lines
+        replayed = ([1] if replayed_title(self.title) else []) + self.header_lines
 
         def real(m: re.Match) -> str:
             n = int(m.group(1))
@@ -155,12 +169,19 @@ def check_version(sf: SourceFile, version: Version, info: dict[str, Any] | None 
 
 
 def open_at(sf: SourceFile, version: Version) -> BinaryIO:
-    """``sf`` opened for reads anywhere in it, unbuffered: a local file, or an object
-    whose every read is one ranged request (no read-ahead past what is asked) of
-    ``version`` (refused, OSError, if it is no longer that version; on S3, s3fs then asks
-    every read for that ETag -- If-Match --, so a later write fails the read)."""
+    """``sf`` opened for reads anywhere in it, unbuffered: a local file -- the one listed
+    (refused, OSError, if another file took its name since: its head was read as the
+    listed one's) --, or an object whose every read is one ranged request (no read-ahead
+    past what is asked) of ``version`` (refused, OSError, if it is no longer that version;
+    on S3, s3fs then asks every read for that ETag -- If-Match --, so a later write fails
+    the read)."""
     if not sf.remote:
-        return open(sf.path, "rb", buffering=0)  # noqa: SIM115 - the caller closes it
+        f = open_regular(sf.path).detach()  # (the raw file: no read-ahead)
+        st = os.fstat(f.fileno())
+        if (st.st_dev, st.st_ino) != (sf.dev, sf.ino):
+            f.close()
+            raise OSError(f"{sf.path}: another file took its name while it was read in ranges")
+        return f
     fs, p, _ = _remote_fs(sf.path)
     f = fs.open(p, "rb", cache_type="none")
     try:
@@ -169,6 +190,18 @@ def open_at(sf: SourceFile, version: Version) -> BinaryIO:
         f.close()
         raise
     return f
+
+
+def now(sf: SourceFile) -> SourceFile:
+    """``sf`` for the one task that reads it whole when its ranges could not be: a local
+    file as it is now (another file may have taken its name: then it is that file that is
+    read, as a file of its own), an object as listed (its read takes its head again)."""
+    if sf.remote:
+        return sf
+    try:
+        return stat_file(sf.path) or sf
+    except InputError:  # (no regular file now, no permission: the read says so)
+        return sf
 
 
 def threads_of(client: Any) -> int:
@@ -194,7 +227,7 @@ def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version, Span
     uncompressed file (local or an object) of at least ``size`` bytes the manifest does not
     know (by path or by content), or one it knows that grew by ``size`` bytes or more
     (:func:`resumed`).  An object's version is taken here, once: every range reads it."""
-    from ..reader import detect_head, open_input, open_raw
+    from ..reader import detect_head, open_input
     from ..usage.ingester import Ingester
 
     if sf.compressed or sf.size is None or sf.size < size:
@@ -210,7 +243,7 @@ def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version, Span
             return None  # (changed since it was listed: read whole, as listed)
         if reg is not None:
             return (reg.format, b"", version, first) if reg.format else None
-        stream, head, codec = open_input(open_at(sf, version) if sf.remote else open_raw(sf.path))
+        stream, head, codec = open_input(open_at(sf, version))
         stream.close()
         if codec is not None or writer.find_by_content(head) is not None:
             return None
@@ -229,7 +262,7 @@ def resumed(reg: LakeRegistered, how: str, sf: SourceFile, size: int) -> Span | 
             or sf.size - reg.anchor_off < size or (reg.header and not reg.header.endswith(b"\n"))):
         return None
     title = reg.title or b""
-    before = 1 if title and not title.startswith(b"#") else 0
+    before = 1 if replayed_title(title) else 0
     shown = before + reg.header.count(b"\n")  # (the lines that read replays: title, header)
     return Span(reg.anchor_off, None, start, reg.header, title, list(range(before + 1, shown + 1)),
                 shown - start, (reg, how))

@@ -120,9 +120,8 @@ def compact(lake: Lake) -> dict[str, int]:
         t = lake.table(name)
         if t.current_snapshot() is None:
             continue
-        young = _young_reads(t)
         for part in t.inspect.partitions().column("partition").to_pylist():
-            _compact_partition(t, part, day_column(name), counted, young, stats)
+            _compact_partition(t, part, day_column(name), counted, stats)
     return stats
 
 
@@ -162,13 +161,16 @@ def _folder(part: dict[str, Any]) -> str:
 
 
 def _compact_partition(t: Any, part: dict[str, Any], day_col: str | None, counted: pa.Table,
-                       young: set[int], stats: dict[str, int]) -> None:
+                       stats: dict[str, int]) -> None:
     import uuid
 
     import pyarrow.parquet as pq
     from pyiceberg.expressions import And, In
 
     where = _partition_filter(part, day_col)
+    # (the young reads of the snapshot scanned: a commit rebased onto an ingest's data files
+    # leaves ``t`` holding them, before that ingest's manifest commit)
+    young = _young_reads(t)
     scan = t.scan(row_filter=where)
     tasks = list(scan.plan_files())
     rows = scan.to_arrow()

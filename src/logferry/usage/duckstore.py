@@ -148,7 +148,7 @@ class DuckStore:
 
     def delete_line(self, file_id: int, line: int) -> int:
         """Delete what line ``line`` of a file stored (a last line read before its end was
-        written); returns 1 when it stored nothing (the line was a directive), else 0."""
+        written); returns 1 when it stored nothing (a directive or a blank line), else 0."""
         con = self.con
         n_req = con.execute(
             "SELECT count(*) FROM requests WHERE file_id = ? AND line_number = ?", [file_id, line]

@@ -242,6 +242,7 @@ class _FileLoad:
         self.on_rows = on_rows
         self.file_id = 0
         self.base = (0, 0, 0, 0)  # records, bad rows, directives, blank before this read
+        self.reread_empty = 0  # 1: the last line read again had stored no row (a directive or blank)
         self.bad_count = self.orders = 0
         self.run = CommitGroups(read.batches, read.skip, fmt == "shop",
                                 tracker_mask(getattr(self.store, "snowplow_hook", None), fmt),
@@ -254,14 +255,25 @@ class _FileLoad:
             self.file_id = store.new_file(sf, self.fmt, codec, head)
             return
         self.file_id = reg.file_id
-        deleted_dir = 0
         if self.start < reg.lines:
             # the last line had no terminator yet: read it again in full
-            deleted_dir = store.delete_line(self.file_id, reg.lines)
+            self.reread_empty = store.delete_line(self.file_id, reg.lines)
         cur = store.registered(self.file_id)
-        self.base = (cur.records, cur.bad_rows, max(cur.directives - deleted_dir, 0), cur.blank)
+        self.base = (cur.records, cur.bad_rows, cur.directives, cur.blank)
         if adopt:
             store.adopt(self.file_id, sf, sf.path)
+
+    def before(self) -> tuple[int, int, int, int]:
+        """The counts before this read (records, bad rows, directives, blank), the last line
+        read again taken off the count it was in when it stored no row: the directives when
+        this read finds it one (it begins as it did), else the blank lines."""
+        recs, bads, dirs, blank = self.base
+        if self.reread_empty:
+            if self.read.tail.directives_between(self.start, self.start + 1):
+                dirs -= 1
+            else:
+                blank -= 1
+        return recs, bads, max(dirs, 0), max(blank, 0)
 
     def store_groups(self) -> None:
         """Store the file's rows a commit group at a time (one streaming append each)."""
@@ -290,7 +302,7 @@ class _FileLoad:
         """Commit what is loaded and record how far we got, so memory stays bounded and an
         interrupted run resumes like a grown file."""
         self.flush_bad(upto)
-        t, base, run = self.read.tail, self.base, self.run
+        t, base, run = self.read.tail, self.before(), self.run
         al, ao, hdr = t.state_at(upto)
         recs, bads = base[0] + run.records, base[1] + self.bad_count
         dirs = base[2] + t.directives_between(self.start, upto)
@@ -308,7 +320,7 @@ class _FileLoad:
                own_tx: bool) -> FileResult:
         """Record the end of the read in the manifest; the file's result."""
         self.flush_bad()
-        read, t, run, base = self.read, self.read.tail, self.run, self.base
+        read, t, run, base = self.read, self.read.tail, self.run, self.before()
         st = read.stream.stats
         # bad rows past the file's cap (reader option bad_rows_bytes) are counted, not kept
         self.bad_count += st.bad_omitted
