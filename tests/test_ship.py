@@ -407,3 +407,27 @@ def test_a_log_without_a_title_line_is_not_sent_again(tmp_path, first, n):
     assert (recs[-1]["path"], recs[-1]["line_number"]) == ("/p/5", n + 2)
     assert len(recs) == len({x["line_number"] for x in recs}) == n + (1 if first == "bad" else 2)
     st.close()
+
+
+def test_a_runs_new_files_are_registered_in_one_commit(tmp_path):
+    """Every commit of the state is a sync to disk: a run over many new files registers
+    them in one transaction, which a failure part-way rolls back whole."""
+    import sqlite3
+
+    from logferry.ship.engine import match_sources
+
+    (tmp_path / "logs").mkdir()
+    for i in range(5):
+        write_log(tmp_path / "logs" / f"a{i}.log", 10 * i, 10)
+    job = Job("many", (str(tmp_path / "logs" / "*.log"),), f"file://{tmp_path}/out")
+    st = State(tmp_path / "st")
+    commits = []
+    st.con.set_trace_callback(lambda sql: commits.append(sql) if sql.strip().upper() == "COMMIT" else None)
+    assert len(match_sources(job, st, 0.0)) == 5
+    assert len(commits) == 1
+    # inside a transaction, a write is part of it: not seen by another connection before it commits
+    other = sqlite3.connect(st.path)
+    with st.tx():
+        st.add_file("many", "/x.log", 1, 2, "fp", 3, 4, 0.0, 0.0)
+        assert other.execute("SELECT count(*) FROM files WHERE path = '/x.log'").fetchall() == [(0,)]
+    assert other.execute("SELECT count(*) FROM files WHERE path = '/x.log'").fetchall() == [(1,)]

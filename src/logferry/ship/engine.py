@@ -299,21 +299,28 @@ def match_sources(job: Job, state: State, now: float) -> list[_FileRun]:
     which (renamed, grown, rotated and compressed, copytruncated, moved on an object
     store) is decided by the shared source layer (``sources.match_files``)."""
     out = []
-    for m in _matched(job, state):
-        sf, match = m.sf, m.known
-        if m.how == "compressed":
-            # from now on it is this (immutable) compressed file, at the same line checkpoint
-            state.relink_file(match.id, sf.path, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.size, sf.mtime)
-            fs = state.file(match.id)
-        elif match is None:
-            fs = state.add_file(job.name, sf.path, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.size,
-                                sf.mtime, now)
-        else:
-            fs = match
-            if (sf.path, sf.fp_len, sf.size, sf.mtime) != (match.path, match.fp_len, match.size, match.mtime):
-                state.update_file_seen(match.id, sf.path, sf.fp, sf.fp_len, sf.size, sf.mtime)
-        out.append(_FileRun(fs, sf))
+    matched = _matched(job, state)
+    with state.tx():  # (one commit for the run's new and moved files)
+        for m in matched:
+            out.append(_register(job, state, m, now))
     return out
+
+
+def _register(job: Job, state: State, m: Any, now: float) -> _FileRun:
+    """A matched file with its state row (a new file gets one, a moved one follows)."""
+    sf, match = m.sf, m.known
+    if m.how == "compressed":
+        # from now on it is this (immutable) compressed file, at the same line checkpoint
+        state.relink_file(match.id, sf.path, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.size, sf.mtime)
+        fs = state.file(match.id)
+    elif match is None:
+        fs = state.add_file(job.name, sf.path, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.size,
+                            sf.mtime, now)
+    else:
+        fs = match
+        if (sf.path, sf.fp_len, sf.size, sf.mtime) != (match.path, match.fp_len, match.size, match.mtime):
+            state.update_file_seen(match.id, sf.path, sf.fp, sf.fp_len, sf.size, sf.mtime)
+    return _FileRun(fs, sf)
 
 
 def _matched(job: Job, state: State):

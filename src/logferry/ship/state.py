@@ -449,14 +449,23 @@ class State:
 
 
 class _Tx:
+    """A write transaction; inside another one it is part of that one (which commits it):
+    a run registers the files it found in one commit, not one each (every commit is a sync
+    to disk)."""
+
     def __init__(self, con: sqlite3.Connection):
         self.con = con
+        self.outer = False
 
     def __enter__(self):
-        self.con.execute("BEGIN IMMEDIATE")
+        self.outer = self.con.in_transaction
+        if not self.outer:
+            self.con.execute("BEGIN IMMEDIATE")
         return self.con
 
     def __exit__(self, et, ev, tb):
+        if self.outer:
+            return False
         if et is None:
             self.con.execute("COMMIT")
         else:
