@@ -240,6 +240,25 @@ def test_expire_deletes_the_days_before_the_cutoff_and_keeps_the_manifest(tmp_pa
     assert again["new"] == 0 and again["records"] == 0  # the manifest still knows them
 
 
+def test_expire_deletes_the_old_days_rollups_too_and_says_how_many_rows_went(tmp_path):
+    """After expiry the rollups agree with the rows (before, the expired days' rollups stayed:
+    ``--rollups`` counted requests the lake no longer had), and the command says what it
+    deleted (it said "expired 0 snapshots" while deleting rows)."""
+    import datetime as dt
+
+    lake = tmp_path / "lake"
+    old, new = tmp_path / "old.log", tmp_path / "new.log"
+    vhost_log(old, hosts=("old.example",), n=20, day=1)
+    today = dt.datetime.now(dt.UTC).strftime("%d/%b/%Y")
+    new.write_bytes(clf(1, "a.example").replace(b"01/Mar/2024", today.encode()))
+    cli("ingest", old, new, "--lake", lake)
+    r = cli("lake", "expire", lake, "--older-than", "400d")
+    assert "deleted 20 requests, " in r.output and " rollups;" in r.output, r.output
+    sites = json.loads(cli("report", "--lake", lake, "--rollups", "--json").stdout)["sites"]
+    assert [s["requests"] for s in sites] == [1]  # (today's one request; the old host's 20 went)
+    assert "deleted no rows" in cli("lake", "expire", lake, "--older-than", "400d").output
+
+
 def test_a_report_reads_the_last_snapshot_while_an_ingest_commits(tmp_path, logs, monkeypatch):
     """Readers never wait: with an ingest paused inside its commit (its data files added,
     its manifest not yet), report --lake answers from the last committed snapshot."""
@@ -332,12 +351,20 @@ def test_a_lake_url_with_a_password_is_refused_without_showing_it(tmp_path, logs
     assert not catalog.exists()
 
 
-def test_an_unreachable_catalog_is_one_line_without_its_password(tmp_path, logs):
+def test_an_unreachable_catalog_is_one_line_without_its_password(tmp_path, logs, monkeypatch):
     r = cli("report", "--lake", tmp_path, "--catalog", "mysql+nosuchdriver://ops:s3cr3t@127.0.0.1:1/lake",
             "--json", ok=False)
     assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "s3cr3t" not in r.output
-    r = cli("ingest", logs[0], "--lake", "s3://bucket/lake", ok=False)
-    assert r.exit_code == 2 and "--catalog" in r.output
+    from logferry.lake.tables import Where
+
+    # a lake in object storage without --catalog: a SQLite file of this machine per lake URL
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    w = Where.of("s3://bucket/lake/")
+    assert w.catalog_file == Where.of("s3://bucket/lake").catalog_file
+    assert w.catalog_file.startswith(str(tmp_path / "data" / "logferry" / "lakes"))
+    assert Where.of("s3://bucket/lake2").catalog_file != w.catalog_file
+    r = cli("report", "--lake", "s3://bucket/lake", "--json", ok=False)  # (none yet: nothing is sent)
+    assert r.exit_code == 2 and "no lake here" in r.output and "--catalog" in r.output
     r = cli("ingest", logs[0], "--db", tmp_path / "x.duckdb", "--workers", "2", ok=False)
     assert r.exit_code == 2 and "--workers applies with --lake" in r.output
     assert not (tmp_path / "x.duckdb").exists()

@@ -15,10 +15,12 @@ from ..term import safe
 
 catalog_option = click.option("--catalog", default=None,
                               help="The lake's catalog: a SQLite file or SQLAlchemy URI (default: "
-                                   "catalog.db in the lake folder; required for a lake in object storage).")
+                                   "catalog.db in the lake folder; for s3:// or gs://, a file of this "
+                                   "machine per lake URL, in ~/.local/share/logferry/lakes/).")
 lake_arg = click.argument("lake", required=False)
 config_option = click.option("--config", "-c", default=None, help="A logferry.toml whose [lake] settings "
-                             "(path, catalog) apply when LAKE is not given.")
+                             "(path, catalog) apply when LAKE is not given (default: ./logferry.toml, "
+                             "if there is one).")
 
 
 def _fail(msg: str) -> None:
@@ -134,6 +136,12 @@ def _lake_command(name: str) -> Callable[[Callable[..., Any]], Any]:
     def wrap(fn: Callable[..., Any]) -> Any:
         @functools.wraps(fn)
         def run(lake: str | None, catalog: str | None, config: str | None, **kw: Any) -> Any:
+            import os
+
+            from ..config import DEFAULT_FILE
+
+            if not lake and config is None and os.path.isfile(DEFAULT_FILE):
+                config = DEFAULT_FILE  # (as serve: the lake of ./logferry.toml)
             args = from_config(config, LakeArgs(lake, catalog))
             if not args.lake:
                 raise ConfigError("give the LAKE (a folder or URL), or --config with path in [lake]")
@@ -180,7 +188,9 @@ def expire_cmd(lake: str, catalog: str | None, older: str) -> None:
 
     age = parse_age(older)  # (checked before the lake is opened)
     r = expire(open_lake(lake, catalog), age)
-    click.echo(safe(f"expired {r['expired']} snapshots older than {older}"), err=True)
+    rows = ", ".join(f"{n:,} {name}" for name, n in r["deleted"].items() if n)
+    click.echo(safe(f"expired the days older than {older}: deleted {rows or 'no rows'}; "
+                    f"{r['expired']} snapshots removed"), err=True)
 
 
 def register(app: click.Group) -> None:

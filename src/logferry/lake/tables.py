@@ -135,6 +135,20 @@ def io_properties() -> dict[str, str]:
     return props
 
 
+def default_catalog(warehouse: str) -> str:
+    """The SQLite catalog of a lake in object storage when none is given: a file on this
+    machine (SQLite cannot live in a bucket), one per lake URL, under the user's data folder
+    (``$XDG_DATA_HOME/logferry/lakes/``, else ``~/.local/share/logferry/lakes/``): so
+    ``ingest``, ``report`` and ``serve`` on this machine find it by the URL alone."""
+    import hashlib
+    import re
+
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", warehouse)[:80]
+    digest = hashlib.sha256(warehouse.encode()).hexdigest()[:12]
+    return os.path.join(base, "logferry", "lakes", f"{slug}-{digest}.db")
+
+
 @dataclass(frozen=True)
 class Where:
     """Where a lake is: its data (``warehouse``, a URI) and its catalog (a SQLAlchemy URI)."""
@@ -159,10 +173,8 @@ class Where:
         else:
             warehouse = "file://" + os.path.abspath(location.removeprefix("file://"))
         if catalog is None:
-            if remote:
-                raise InputError(f"{location}: a lake in object storage needs --catalog FILE "
-                                 "(the SQLite catalog) or a catalog URI")
-            catalog = os.path.join(warehouse.removeprefix("file://"), CATALOG_FILE)
+            catalog = (default_catalog(warehouse) if remote
+                       else os.path.join(warehouse.removeprefix("file://"), CATALOG_FILE))
         if "://" in catalog:
             path = catalog.removeprefix("sqlite:///") if catalog.startswith("sqlite:///") else None
             return cls(location, warehouse, catalog, path)
@@ -182,7 +194,7 @@ class Lake:
         if new:
             if not create:
                 raise InputError(f"{where.location}: no lake here (no catalog {f}; run "
-                                 "`logferry ingest PATHS --lake ...` first)")
+                                 "`logferry ingest PATHS --lake ...` first, or give its --catalog)")
             os.makedirs(os.path.dirname(f) or ".", exist_ok=True)
         self.props = {"uri": where.catalog_uri, "warehouse": where.warehouse, **io_properties()}
         self.catalog = _catalog(self.props, where)
