@@ -259,6 +259,21 @@ def test_expire_deletes_the_old_days_rollups_too_and_says_how_many_rows_went(tmp
     assert "deleted no rows" in cli("lake", "expire", lake, "--older-than", "400d").output
 
 
+def test_ingest_into_the_lake_takes_threads_as_into_the_database(tmp_path, monkeypatch):
+    """``ingest --lake ... --threads N`` reads with N workers, as ``--db`` does (the option
+    was taken and dropped); the rows are the same."""
+    from logferry.usage import ingester
+
+    seen = []
+    real = ingester.read_options
+    monkeypatch.setattr(ingester, "read_options", lambda o, t: seen.append(real(o, t)["threads"]) or real(o, t))
+    log = vhost_log(tmp_path / "one.log")
+    cli("ingest", log, "--lake", tmp_path / "three", "--threads", "3")
+    cli("ingest", log, "--db", tmp_path / "u.duckdb", "--threads", "3")
+    assert seen == [3, 3]
+    assert report("--lake", tmp_path / "three") == report("--db", tmp_path / "u.duckdb")
+
+
 def test_a_report_reads_the_last_snapshot_while_an_ingest_commits(tmp_path, logs, monkeypatch):
     """Readers never wait: with an ingest paused inside its commit (its data files added,
     its manifest not yet), report --lake answers from the last committed snapshot."""

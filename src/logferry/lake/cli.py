@@ -74,8 +74,10 @@ def open_lake(location: str, catalog: str | None, *, create: bool = False):
 
 
 def run_lake_ingest(paths: Sequence[str], location: str, catalog: str | None, *, workers: int | None,
-                    cluster: str | None, format: str | None, tz: str | None, quiet: bool):
-    """``ingest --lake``: validate everything, then ingest; one line per file as for --db."""
+                    cluster: str | None, format: str | None, tz: str | None, quiet: bool,
+                    threads: int | None = None):
+    """``ingest --lake``: validate everything, then ingest; one line per file as for --db
+    (``threads``: the readers' option, in each task)."""
     from ..usage.ingester import expand_inputs
     from ..usage.results import FileResult
 
@@ -94,8 +96,9 @@ def run_lake_ingest(paths: Sequence[str], location: str, catalog: str | None, *,
             lake = Lake(where, create=True)
             for p, m in missing:
                 on_file(FileResult(p, "error", message=m))
-            summary = ingest_lake(lake, files, client=client, format=format,
-                                  options={"tz": tz} if tz else None, on_file=on_file)
+            options = {k: v for k, v in (("tz", tz), ("threads", threads)) if v is not None}
+            summary = ingest_lake(lake, files, client=client, format=format, options=options or None,
+                                  on_file=on_file)
     except LogferryError as e:
         _fail(str(e))
     summary.files[:0] = [FileResult(p, "error", message=m) for p, m in missing]

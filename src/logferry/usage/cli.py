@@ -221,7 +221,7 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
         from ..lake.cli import run_lake_ingest
 
         summary = run_lake_ingest(paths, lake, catalog, workers=workers, cluster=cluster, format=format,
-                                  tz=tz, quiet=quiet)
+                                  tz=tz, quiet=quiet, threads=threads)
     else:
         summary = run_ingest(paths, db, format=format, tz=tz, quiet=quiet, threads=threads)
     if as_json:
