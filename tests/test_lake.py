@@ -584,6 +584,17 @@ def test_rollups_are_exact_for_counts_and_within_their_bounds_for_visitors_and_l
     assert r.exit_code == 2 and "--json" in r.output
 
 
+def test_rollups_never_count_more_visitors_than_requests(tmp_path):
+    """50 requests of 50 visitors: the sketch's estimate (51 here) is capped by the exact
+    request count -- the overview showed more visitors than requests."""
+    log = tmp_path / "u_ex261102.log"
+    log.write_text("#Fields: date time s-sitename cs-method cs-uri-stem sc-status c-ip cs(User-Agent)\n" + "".join(
+        f"2026-11-02 10:{i:02d}:00 shop GET / 200 1.2.3.{i} UA\n" for i in range(50)))
+    cli("ingest", log, "--lake", tmp_path / "lake")
+    [site] = json.loads(cli("report", "--lake", tmp_path / "lake", "--rollups", "--json").stdout)["sites"]
+    assert (site["requests"], site["visitors"]) == (50, 50)
+
+
 def test_rollups_count_a_reread_unfinished_last_line_once(tmp_path):
     """A last line read before its end was written is read again, complete, by the next
     ingest: the exact tables count it once, and so do the rollups (the line's rollup row

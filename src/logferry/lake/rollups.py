@@ -209,7 +209,7 @@ def report(lake: Any, params: Any, scope: list[str] | None = None) -> dict[str, 
 def _site_row(site: Any, s: dict[str, Any]) -> dict[str, Any]:
     lat = s["latency"]
     return {"site": site, "requests": s["requests"], **{c: s[c] for c in CLASSES},
-            "bytes_sent": s["bytes_sent"], "visitors": round(estimate(s["hll"])),
+            "bytes_sent": s["bytes_sent"], "visitors": min(round(estimate(s["hll"])), s["requests"]),
             **{f"p{int(q * 100)}_ms": _round(percentile(lat, q)) for q in (0.5, 0.9, 0.99)}}
 
 
