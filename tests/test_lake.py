@@ -595,6 +595,22 @@ def test_rollups_never_count_more_visitors_than_requests(tmp_path):
     assert (site["requests"], site["visitors"]) == (50, 50)
 
 
+def test_rollups_say_when_since_or_until_falls_inside_an_hour(tmp_path):
+    """The rollups count whole hours: a range inside an hour read no rows and said nothing."""
+    lake = tmp_path / "lake"
+    cli("ingest", vhost_log(tmp_path / "one.log"), "--lake", lake)
+
+    def rollups(*args):
+        return json.loads(cli("report", "--lake", lake, "--rollups", "--json", *args).stdout)
+
+    d = rollups("--since", "2024-03-01T10:30:00Z", "--until", "2024-03-01T11:00:00Z")
+    assert d["sites"] == [] and d["warnings"] == [
+        "--since not on the hour: the rollups count the whole hours that start in [since, until)"]
+    assert "--since and --until not on" in rollups("--since", "2024-03-01T10:30", "--until", "2024-03-01T11:15")[
+        "warnings"][0]
+    assert rollups("--since", "2024-03-01", "--until", "2024-03-01T11:00")["warnings"] == []
+
+
 def test_rollups_count_a_reread_unfinished_last_line_once(tmp_path):
     """A last line read before its end was written is read again, complete, by the next
     ingest: the exact tables count it once, and so do the rollups (the line's rollup row
