@@ -180,6 +180,8 @@ def dask_client(workers: int | None, cluster: str | None) -> Iterator[Any]:
         yield client
     finally:
         client.close()
-        if local is not None:
+        if local is not None:  # (a worker slow to exit, e.g. on a busy machine, is killed after
+            # 4 s with a warning: its work is committed by then, nothing for the operator)
+            logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
             local.close()
 
