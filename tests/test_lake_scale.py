@@ -76,6 +76,7 @@ def test_an_object_storage_lake_needs_no_catalog_flag(tmp_path, logs, s3, monkey
     [catalog] = (tmp_path / "data" / "logferry" / "lakes").iterdir()
     assert catalog.suffix == ".db"
     assert report("--lake", "s3://lake/nocat") == report("--lake", "s3://lake/nocat/", "--catalog", catalog)
+    assert cli("lake", "status", "s3://lake/nocat").output.startswith(f"lake s3://lake/nocat, catalog {catalog}\n")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "elsewhere"))
     r = cli("report", "--lake", "s3://lake/nocat/", "--json", ok=False)
     assert r.exit_code == 2 and "no lake here" in r.output and "--catalog" in r.output

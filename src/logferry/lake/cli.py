@@ -165,6 +165,7 @@ def status_cmd(lake: str, catalog: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(st))
         return
+    click.echo(safe(f"lake {st['location']}, catalog {st['catalog']}"))
     for name, t in st["tables"].items():
         click.echo(safe(f"{name}: {t['rows']:,} rows in {t['data_files']} data files "
                         f"({t['bytes']:,} bytes), {t['snapshots']} snapshots"))
