@@ -51,7 +51,7 @@ def test_a_v1_database_is_migrated_and_its_files_stay_known(tmp_path):
     con.close()
 
     con = connect(db)
-    assert q(con, "SELECT value FROM meta WHERE key = 'schema_version'") == [("2",)]
+    assert q(con, "SELECT value FROM meta WHERE key = 'schema_version'") == [("3",)]
     s = ingest(con, [str(log)])
     assert [f.status for f in s.files] == ["duplicate"]
     st = os.stat(log)
@@ -233,3 +233,77 @@ def test_refresh_says_what_the_open_file_is_now(tmp_path):
         now = sources.refresh(sf, f)
     (listed,) = sources.expand([str(p)])
     assert (now.size, now.compressed, now.fp, now.fp_len) == (listed.size, True, listed.fp, listed.fp_len)
+
+
+def test_identities_are_the_prefix_fingerprints_in_one_pass():
+    head = bytes(range(256)) * 300
+    lengths = [0, 1, 7, 1024, 65536, 76800, 80000]  # (the last is longer than the head)
+    assert sources.identities(head, lengths) == {
+        n: hashlib.sha256(head[:n]).hexdigest() for n in lengths if n <= len(head)}
+
+
+def test_a_file_is_matched_against_the_few_known_files_that_can_be_it(tmp_path):
+    """Many known files (a bucket of small logs): matching one looks only at those with its
+    place or its head, and the rules decide as before on those few."""
+    logs = []
+    for i in range(40):
+        p = tmp_path / f"u{i:03d}.log"
+        p.write_bytes(HEADER + b"".join(iis(1000 * i + k) for k in range(5)))
+        logs.append(p)
+    found = sources.expand([str(p) for p in logs])
+    index = sources.KnownIndex(K(i + 1, sf) for i, sf in enumerate(found))
+    assert [f.id for f in index.near(found[7])] == [8]
+    # rotated and compressed: found by its decompressed head, the only candidate
+    data = logs[3].read_bytes()
+    (tmp_path / "u003.log.1.gz").write_bytes(gzip.compress(data))
+    logs[3].unlink()
+    [gz] = sources.expand([str(tmp_path / "u003.log.1.gz")])
+    assert [f.id for f in index.near(gz)] == [4]
+    [m] = sources.match_files([gz], index, present=sources.expand([str(tmp_path / "*")]))
+    assert (m.how, m.known.id) == ("compressed", 4)
+    # a new file in a known one's place (inode reused or not): only that one is looked at
+    new = tmp_path / "new.log"
+    new.write_bytes(HEADER + iis(99999))
+    [sf] = sources.expand([str(new)])
+    assert all(f.path == str(new) or (f.dev, f.ino) == (sf.dev, sf.ino) for f in index.near(sf))
+
+
+def test_the_database_hands_the_ingester_only_the_files_a_file_can_be(tmp_path):
+    for i in range(30):
+        (tmp_path / f"u{i:03d}.log").write_bytes(HEADER + b"".join(iis(1000 * i + k) for k in range(5)))
+    con = connect(str(tmp_path / "u.duckdb"))
+    ingest(con, [str(tmp_path / "*.log")])
+    from logferry.usage import db as dbm
+
+    [sf] = sources.expand([str(tmp_path / "u012.log")])
+    near = dbm.known_files(con, local=True, near=sf)
+    assert [r.path for r in near] == [sf.path]
+    assert len(dbm.known_files(con, local=True)) == 30
+    # a copy under another name is still the same content (found by its identity)
+    (tmp_path / "copy.txt").write_bytes((tmp_path / "u012.log").read_bytes())
+    res = ingest(con, [str(tmp_path / "copy.txt")])
+    assert [f.status for f in res.files] == ["duplicate"]
+
+
+def test_a_copy_is_known_by_its_content_whatever_length_it_was_registered_at(tmp_path):
+    """The content lookup narrows by the hash of the first PREFIX_BYTES: a copy of a file
+    registered at any length (shorter than that, longer, or in a database from before the
+    hash was kept) is still found, grown or not; another file of the same lengths is not."""
+    from logferry.usage import db as dbm
+
+    con = connect(str(tmp_path / "u.duckdb"))
+    tiny = HEADER + iis(1)  # (shorter than PREFIX_BYTES)
+    small = HEADER + b"".join(iis(i) for i in range(40))  # (longer: its prefix hash narrows)
+    old = HEADER + b"".join(iis(i) for i in range(500, 540))
+    assert len(tiny) < sources.PREFIX_BYTES < len(small) < sources.IDENTITY_BYTES
+    for name, data in (("tiny.log", tiny), ("small.log", small), ("old.log", old)):
+        (tmp_path / name).write_bytes(data)
+    ingest(con, [str(tmp_path / "tiny.log"), str(tmp_path / "small.log"), str(tmp_path / "old.log")])
+    con.execute("UPDATE files SET head_fp = NULL WHERE path LIKE '%old.log'")  # (registered before v3)
+    for data, name in ((tiny, "tiny.log"), (small, "small.log"), (old, "old.log")):
+        grown = data + b"".join(iis(i) for i in range(2000, 2010))
+        hit = dbm.find_by_content(con, grown)
+        assert hit is not None and hit.path.endswith(name)
+        assert dbm.find_by_content(con, data).path.endswith(name)
+    other = small.replace(b"/p3 ", b"/q3 ")
+    assert len(other) == len(small) and dbm.find_by_content(con, other) is None

@@ -42,6 +42,11 @@ FP_BYTES = 1024
 #: decompressed bytes whose hash is a file's content identity (the usage database's
 #: ``files.identity``): the same log under another name, path or compression
 IDENTITY_BYTES = 64 << 10
+#: decompressed bytes whose hash (``files.head_fp``) narrows which registered files a head
+#: may hold the same content as: only those with the same first bytes (or registered
+#: smaller than this) are hashed at their length (a bucket of small logs has registered
+#: thousands of lengths)
+PREFIX_BYTES = 1024
 #: formats whose first line is a title line that applies to the whole file
 TITLE_FORMATS = frozenset({"csv-usage", "csv"})
 
@@ -360,41 +365,86 @@ class Match:
     how: str
 
 
-def match_files(found: Iterable[SourceFile], known: Iterable[Any],
+class KnownIndex:
+    """Known files (objects with ``id``, ``path``, ``dev``, ``ino``, ``fp``, ``fp_len``,
+    ``size``) indexed by what :func:`match_files` compares, so a file found is matched
+    against the few known ones that can be it rather than all of them (a bucket of
+    CloudFront logs holds hundreds of thousands: comparing each with all was quadratic)."""
+
+    def __init__(self, known: Iterable[Any]):
+        self.known = list(known)
+        self._at: dict[tuple[Any, ...], list[int]] = {}
+        for i, f in enumerate(self.known):
+            for key in _keys(f.path, f.fp, f.dev, f.ino):
+                self._at.setdefault(key, []).append(i)
+        #: head lengths the local files' fingerprints cover (a compressed copy's decompressed
+        #: head is fingerprinted at each: a rotated and compressed log)
+        self.fp_lens = sorted({f.fp_len for f in self.known if f.dev is not None and f.fp_len is not None})
+
+    def near(self, sf: SourceFile) -> list[Any]:
+        """The known files a rule of :func:`match_files` could match ``sf`` with, in order:
+        same place (path, or device and inode), same head (``sf``'s own fingerprint, or for a
+        local compressed file its decompressed head's)."""
+        keys = list(_keys(sf.path, sf.fp, None if sf.remote else sf.dev, sf.ino))
+        keys += [("fp", fp) for fp in head_fingerprints(sf, self.fp_lens)]
+        at = sorted({i for key in keys for i in self._at.get(key, ())})
+        return [self.known[i] for i in at]
+
+
+def _keys(path: str, fp: str | None, dev: int | None, ino: int | None) -> Iterator[tuple[Any, ...]]:
+    yield ("path", path)
+    if fp is not None:
+        yield ("fp", fp)
+    if dev is not None:
+        yield ("ino", dev, ino)
+
+
+def head_fingerprints(sf: SourceFile, lengths: Iterable[int]) -> list[str]:
+    """For a local compressed file: the fingerprints of its decompressed head over each of
+    ``lengths`` it is long enough for (what it was when it was a plain log); else none."""
+    lengths = list(lengths)
+    if not sf.compressed or sf.remote or not lengths:
+        return []
+    head = decompressed_head(sf.path, FP_BYTES)
+    return list(identities(head, lengths).values()) if head else []
+
+
+def match_files(found: Iterable[SourceFile], known: Iterable[Any] | KnownIndex,
                 present: Iterable[SourceFile] | None = None) -> list[Match]:
     """Match the files found now against the known ones (objects with ``id``, ``path``,
-    ``dev``, ``ino``, ``fp``, ``fp_len``, ``size``; ``dev`` None for remote objects):
-    the one rule set shipping, ingest and following share.  ``present``: every file
-    there now, when ``found`` is only some of them (a compressed file is the rotation of
-    a known one only when that one is gone: ``gzip -k`` makes a copy)."""
+    ``dev``, ``ino``, ``fp``, ``fp_len``, ``size``; ``dev`` None for remote objects; or a
+    :class:`KnownIndex` of them): the one rule set shipping, ingest and following share.
+    ``present``: every file there now, when ``found`` is only some of them (a compressed
+    file is the rotation of a known one only when that one is gone: ``gzip -k`` makes a copy)."""
     found = list(found)
-    known = list(known)
+    index = known if isinstance(known, KnownIndex) else KnownIndex(known)
     there = found if present is None else list(present)
     listed = {s.path for s in there}
     used: set[Any] = set()
     out = []
     for sf in found:
+        near = index.near(sf)  # (a known file no rule below can match is not among them)
         match, how = None, "new"
-        for f in known:
+        for f in near:
             if f.id not in used and same_file(sf, f.dev, f.ino, f.path, f.fp, f.fp_len):
                 match, how = f, "same"
                 break
         if match is None and sf.remote:
             # an object store "renames" by copy + delete: an object that appeared while a
             # known one of the same size and head disappeared is that object, moved
-            for f in known:
+            for f in near:
                 if (f.id not in used and f.dev is None and f.path not in listed
                         and f.size == sf.size and f.fp_len == sf.fp_len and f.fp == sf.fp):
                     match, how = f, "moved"
                     break
         if match is None and sf.compressed and not sf.remote:
-            match = _compressed_rotation(sf, known, used, there)
+            match = _compressed_rotation(sf, near, used, there)
             how = "compressed" if match is not None else how
         if match is not None and how != "compressed" and match.size is not None and sf.size < match.size:
             match, how = None, "truncated"  # shrank (copytruncate): new content
         elif match is None and not sf.remote and any(
                 f.dev is not None and (f.dev, f.ino) == (sf.dev, sf.ino) and (f.size or 0) > sf.size
-                for f in known):
+                for f in near):
             how = "truncated"  # shrank below its fingerprint: new content in the same place
         if match is not None:
             used.add(match.id)
@@ -458,17 +508,33 @@ def find_moved(path: str, dev: int, ino: int, fp: str, fp_len: int, *,
     return None
 
 
-def content_identity(head: bytes) -> tuple[str, int]:
-    """(SHA-256 hex, bytes hashed) of a file's first :data:`IDENTITY_BYTES` decompressed
-    bytes: two files with the same identity hold the same log (one may have grown)."""
+def content_identity(head: bytes) -> tuple[str, int, str]:
+    """(SHA-256 hex, bytes hashed, SHA-256 hex of the first :data:`PREFIX_BYTES` of them) of
+    a file's first :data:`IDENTITY_BYTES` decompressed bytes: two files with the same
+    identity hold the same log (one may have grown); the prefix's hash is how a store finds
+    the few files a head can be the same content as (``files.head_fp``)."""
     h = head[:IDENTITY_BYTES]
-    return fingerprint(h), len(h)
+    return fingerprint(h), len(h), fingerprint(h[:PREFIX_BYTES])
 
 
 def identity_at(head: bytes, length: int) -> str | None:
     """The content identity of ``head`` over ``length`` bytes (None if it is shorter):
     compares a grown file with the identity recorded while it was smaller."""
     return fingerprint(head[:length]) if len(head) >= length else None
+
+
+def identities(head: bytes, lengths: Iterable[int]) -> dict[int, str]:
+    """The content identity of ``head`` over each of ``lengths`` it is long enough for,
+    hashed in one pass (a store of many small files has registered many lengths: hashing
+    each prefix anew was quadratic in their number)."""
+    view, h, at, out = memoryview(head), hashlib.sha256(), 0, {}
+    for n in sorted(set(lengths)):
+        if n > len(head):
+            break
+        h.update(view[at:n])
+        at = n
+        out[n] = h.copy().hexdigest()
+    return out
 
 
 def count_newlines(data: bytes) -> int:

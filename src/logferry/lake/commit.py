@@ -45,7 +45,7 @@ def load_manifest(lake: Lake) -> list[LakeRegistered]:
              if f.name not in ("reads", "last_line_rows", "row")]
     out = []
     for r in rows:
-        reg = LakeRegistered(*(r[n] for n in names), reads=r["reads"] or [], row=r)
+        reg = LakeRegistered(*(r.get(n) for n in names), reads=r["reads"] or [], row=r)
         reg.header, reg.title = bytes(reg.header or b""), bytes(reg.title or b"")
         out.append(reg)
     _last_line_rows(lake, [reg for reg in out if reg.partial_tail and reg.lines])

@@ -10,6 +10,7 @@ running Dask scheduler (``tcp://host:8786``); neither: this process.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ from ..sources import SourceFile
 from ..usage.results import FileResult, IngestSummary
 from . import ranges
 from .commit import commit, load_manifest
-from .store import LakeRegistered, LakeWriter, Pending
+from .store import LakeRegistered, LakeWriter, Manifest, Pending
 from .tables import NAMESPACE, Lake, io_properties
 
 #: reads committed together at most (one manifest commit each batch)
@@ -39,6 +40,14 @@ class ReadJob:
     format: str | None
     options: dict[str, Any] | None
 
+    @functools.cached_property
+    def known(self) -> Manifest:
+        """The manifest indexed, once per job on each worker (not once per file)."""
+        return Manifest(self.manifest)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k != "known"}  # (rebuilt where it is used)
+
 
 def read_files(job: ReadJob, files: list[SourceFile]) -> list[Pending | FileResult]:
     """A worker's task: read ``files`` into data files; a Pending per read to commit, a
@@ -48,7 +57,7 @@ def read_files(job: ReadJob, files: list[SourceFile]) -> list[Pending | FileResu
     from ..usage.ingester import Ingester
 
     io = load_file_io(job.io_props, job.warehouse)
-    writer = LakeWriter(job.manifest, io, f"{job.warehouse}/{NAMESPACE}")
+    writer = LakeWriter(job.known, io, f"{job.warehouse}/{NAMESPACE}")
     ing = Ingester(writer, format=job.format, options=job.options, cores=ranges.worker_cores())
     out: list[Pending | FileResult] = []
     for sf in files:

@@ -196,7 +196,7 @@ def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version, Span
 
     if sf.compressed or sf.size is None or sf.size < size:
         return None
-    writer = LakeWriter(job.manifest, None, "")
+    writer = LakeWriter(job.known, None, "")
     try:
         reg, how = Ingester(writer).identify(sf)
         first = Span(0, None) if reg is None else resumed(reg, how, sf, size)

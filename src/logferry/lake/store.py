@@ -23,7 +23,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ..reader import BAD_ROW_SCHEMA, BadRow
-from ..sources import IDENTITY_BYTES, SourceFile, content_identity, identity_at
+from ..sources import (
+    IDENTITY_BYTES,
+    PREFIX_BYTES,
+    KnownIndex,
+    SourceFile,
+    content_identity,
+    fingerprint,
+    identities,
+)
 from ..usage.db import Registered
 from ..usage.duckstore import FileMark, _snowplow_hook
 from ..usage.reading import CommitGroups
@@ -166,6 +174,25 @@ def _site_of(batch: pa.RecordBatch, lines: pa.Array | pa.ChunkedArray) -> pa.Arr
     return pc.take(site, pc.index_in(lines, value_set=batch.column("line_number")))
 
 
+class Manifest:
+    """A snapshot of the lake's manifest, indexed for the ingester's questions (which
+    registered file a file found is, which holds the same content) so that each file's
+    answer looks at a few entries, not all: built once per job on each worker."""
+
+    def __init__(self, rows: list[LakeRegistered]):
+        self.rows = sorted(rows, key=lambda r: r.file_id)
+        self.by_id = {r.file_id: r for r in self.rows}
+        self.sources = KnownIndex(r for r in self.rows if r.fp is not None)
+        self.by_content: dict[tuple[int, str], list[LakeRegistered]] = {}
+        #: the lengths registered, by the hash of the content's first PREFIX_BYTES (None: a
+        #: file registered smaller than that, or before the hash was kept: any head)
+        self.lengths: dict[str | None, set[int]] = {}
+        for r in self.rows:
+            self.by_content.setdefault((r.head_bytes, r.identity), []).append(r)
+            prefix = r.head_fp if r.head_bytes >= PREFIX_BYTES else None
+            self.lengths.setdefault(prefix, set()).add(r.head_bytes)
+
+
 class LakeWriter:
     """The ingester's store for a lake: manifest questions answered from a snapshot of the
     manifest, rows to data files; :attr:`done` holds the reads to commit."""
@@ -175,8 +202,8 @@ class LakeWriter:
     relabel: Callable[[str], str] | None = None  #: a bad row's reason as the whole file's read says it
     snowplow_hook = _snowplow_hook()  #: (not None: the reader hands tracker hits to append_tracker)
 
-    def __init__(self, manifest: list[LakeRegistered], io: Any, root: str):
-        self.known = list(manifest)
+    def __init__(self, manifest: Manifest | list[LakeRegistered], io: Any, root: str):
+        self.known = manifest if isinstance(manifest, Manifest) else Manifest(manifest)
         self.io, self.root = io, root
         self.done: list[Pending] = []
         self.cur: Pending | None = None
@@ -186,22 +213,22 @@ class LakeWriter:
         self._new = 0
 
     # the manifest (a snapshot) ---------------------------------------------------------------
-    def known_files(self, *, local: bool | None = None) -> list[Registered]:
-        return [r for r in self.known if r.fp is not None
-                and (local is None or (r.dev is not None) == local)]
+    def known_files(self, *, local: bool | None = None, near: SourceFile | None = None) -> list[Registered]:
+        rows = self.known.sources.near(near) if near is not None else self.known.sources.known
+        return [r for r in rows if local is None or (r.dev is not None) == local]
 
     def find_by_content(self, head: bytes, exclude: int | None = None) -> Registered | None:
-        lengths = sorted({r.head_bytes for r in self.known if r.head_bytes <= min(len(head), IDENTITY_BYTES)},
-                         reverse=True)
-        for n in lengths:
-            ident = identity_at(head, n)
-            hits = [r for r in self.known if r.identity == ident and r.head_bytes == n and r.file_id != exclude]
+        lengths = self.known.lengths
+        ids = identities(head, [n for n in (*lengths.get(None, ()), *lengths.get(fingerprint(head[:PREFIX_BYTES]), ()))
+                                if n <= IDENTITY_BYTES])
+        for n in sorted(ids, reverse=True):
+            hits = [r for r in self.known.by_content.get((n, ids[n]), ()) if r.file_id != exclude]
             if hits:
-                return min(hits, key=lambda r: r.file_id)
+                return hits[0]  # (the lowest file_id)
         return None
 
     def _known(self, file_id: int) -> LakeRegistered:
-        return next(r for r in self.known if r.file_id == file_id)
+        return self.known.by_id[file_id]
 
     def registered(self, file_id: int) -> Registered:
         reg = self._known(file_id)
@@ -225,10 +252,10 @@ class LakeWriter:
         self._bad = {k: [] for k in self._bad}
 
     def new_file(self, sf: SourceFile, fmt: str, codec: str | None, head: bytes | None) -> int:
-        ident, hb = content_identity(head if head is not None else b"")
+        ident, hb, prefix = content_identity(head if head is not None else b"")
         self._new += 1
         self._start(sf.path, None, 0, dict(
-            identity=ident, head_bytes=hb, path=sf.path, format=fmt, compression=codec, size=sf.size,
+            identity=ident, head_bytes=hb, head_fp=prefix, path=sf.path, format=fmt, compression=codec, size=sf.size,
             dev=sf.dev, ino=sf.ino, fp=sf.fp, fp_len=sf.fp_len, mtime=sf.mtime))
         return -self._new  # the driver gives the file its file_id when it commits
 

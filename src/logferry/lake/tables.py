@@ -49,6 +49,7 @@ FILES = pa.schema([
     ("fp_len", pa.int32()), ("mtime", pa.float64()), ("anchor_line", pa.int64()),
     ("anchor_off", pa.int64()), ("header", pa.binary()), ("title", pa.binary()),
     ("truncated_at", pa.int64()), ("error", pa.string()), ("reads", pa.list_(READ)),
+    ("head_fp", pa.string()),  # (sources.content_identity; None in a lake of before)
 ])
 #: rollups (lake/rollups.py): visitors as a HyperLogLog of 2^HLL_PRECISION one-byte registers
 HLL_PRECISION = 11

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:  # imported where used: commands that never open the database skip it
     import duckdb
 
+    from ..sources import SourceFile
+
 from ..schema import CANONICAL
 from .defaults import DEFAULT_DB
 
 #: bumped whenever a migration is added to :data:`MIGRATIONS`
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _DUCK_TYPES = {
     "timestamp[us, tz=UTC]": "TIMESTAMPTZ",
@@ -108,6 +110,9 @@ MIGRATIONS: list[list[str]] = [
         "ALTER TABLE files ADD COLUMN truncated_at BIGINT",
         "ALTER TABLE files ADD COLUMN error VARCHAR",
     ],
+    # v3: the hash of the first PREFIX_BYTES of a file's content (rows of before: NULL, and
+    # looked at by length as before)
+    ["ALTER TABLE files ADD COLUMN head_fp VARCHAR"],
 ]
 
 #: the tables `requests`, `bad_rows`, `orders` and `order_items` have a file_id and a line
@@ -276,6 +281,7 @@ class Registered:
     header: bytes
     title: bytes
     truncated_at: int | None
+    head_fp: str | None = None
 
     @property
     def id(self) -> int:
@@ -291,20 +297,31 @@ class Registered:
 
 _REG_COLS = ("file_id, identity, head_bytes, path, format, size, bytes, lines, directives, blank, "
              "records, bad_rows, partial_tail, dev, ino, fp, fp_len, mtime, anchor_line, anchor_off, "
-             "header, title, truncated_at")
+             "header, title, truncated_at, head_fp")
 
 
-def known_files(con: duckdb.DuckDBPyConnection, *, local: bool | None = None) -> list[Registered]:
+def known_files(con: duckdb.DuckDBPyConnection, *, local: bool | None = None,
+                near: SourceFile | None = None) -> list[Registered]:
     """Registered files that carry a source identity (rows of databases older than v2
     get theirs the next time their content is met: :func:`find_by_content`).
-    ``local``: only local files (True) or only remote objects (False)."""
-    cond = "fp IS NOT NULL"
+    ``local``: only local files (True) or only remote objects (False); ``near``: only
+    those a rule of ``match_files`` could match this file with (same place or same head:
+    ``sources.KnownIndex.near``), not every file of a large database for each file."""
+    from ..sources import head_fingerprints
+
+    cond, params = "fp IS NOT NULL", []
     if local is True:
         cond += " AND dev IS NOT NULL"
     elif local is False:
         cond += " AND dev IS NULL"
+    if near is not None:
+        lens = [r[0] for r in con.execute(
+            "SELECT DISTINCT fp_len FROM files WHERE dev IS NOT NULL AND fp IS NOT NULL").fetchall()
+        ] if near.compressed and not near.remote else []
+        cond += " AND (path = ? OR list_contains(?, fp) OR (dev = ? AND ino = ?))"
+        params = [near.path, [near.fp, *head_fingerprints(near, lens)], near.dev, near.ino]
     return [Registered.from_row(r) for r in con.execute(
-        f"SELECT {_REG_COLS} FROM files WHERE {cond} ORDER BY file_id").fetchall()]
+        f"SELECT {_REG_COLS} FROM files WHERE {cond} ORDER BY file_id", params).fetchall()]
 
 
 def registered(con: duckdb.DuckDBPyConnection, file_id: int) -> Registered:
@@ -321,26 +338,24 @@ def find_by_content(con: duckdb.DuckDBPyConnection, head: bytes,
     it was smaller when registered).  A small file that grew since is found by hashing
     the same number of bytes of the new head.
     """
-    from ..sources import IDENTITY_BYTES, identity_at
+    from ..sources import IDENTITY_BYTES, PREFIX_BYTES, fingerprint, identities
 
     lengths = [
         r[0]
         for r in con.execute(
-            "SELECT DISTINCT head_bytes FROM files WHERE head_bytes <= ?",
-            [min(len(head), IDENTITY_BYTES)],
+            "SELECT DISTINCT head_bytes FROM files WHERE head_bytes <= ? "
+            "AND (head_bytes < ? OR head_fp IS NULL OR head_fp = ?)",
+            [min(len(head), IDENTITY_BYTES), PREFIX_BYTES, fingerprint(head[:PREFIX_BYTES])],
         ).fetchall()
     ]
     if not lengths:
         return None
     # one query for every length registered (the longest match first)
+    ids = identities(head, lengths)
     row = con.execute(
         f"SELECT {_REG_COLS} FROM files JOIN (SELECT unnest(?::VARCHAR[]) AS h, unnest(?::INTEGER[]) AS n) "
         "ON identity = h AND head_bytes = n WHERE file_id IS DISTINCT FROM ? "
         "ORDER BY head_bytes DESC, file_id LIMIT 1",
-        [[identity_at(head, n) for n in lengths], lengths, exclude],
+        [list(ids.values()), list(ids), exclude],
     ).fetchall()
     return Registered.from_row(row[0]) if row else None
-
-
-def next_file_id(con: duckdb.DuckDBPyConnection) -> int:
-    return int(con.execute("SELECT coalesce(max(file_id), 0) + 1 FROM files").fetchall()[0][0])

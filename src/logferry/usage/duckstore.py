@@ -88,8 +88,8 @@ class DuckStore:
                          "enable_progress_bar": False}
 
     # the manifest ------------------------------------------------------------------------
-    def known_files(self, *, local: bool | None = None) -> list[dbm.Registered]:
-        return dbm.known_files(self.con, local=local)
+    def known_files(self, *, local: bool | None = None, near: SourceFile | None = None) -> list[dbm.Registered]:
+        return dbm.known_files(self.con, local=local, near=near)
 
     def find_by_content(self, head: bytes, exclude: int | None = None) -> dbm.Registered | None:
         return dbm.find_by_content(self.con, head, exclude)
@@ -136,16 +136,15 @@ class DuckStore:
 
     # a file's entry ------------------------------------------------------------------------
     def new_file(self, sf: SourceFile, fmt: str, codec: str | None, head: bytes | None) -> int:
-        """Register a new file; returns its file_id."""
-        file_id = dbm.next_file_id(self.con)
-        ident, hb = content_identity(head if head is not None else b"")
-        self.con.execute(
-            "INSERT INTO files (file_id, identity, head_bytes, path, format, compression, size, "
+        """Register a new file; returns its file_id (the next one, in the same statement)."""
+        ident, hb, prefix = content_identity(head if head is not None else b"")
+        return self.con.execute(
+            "INSERT INTO files (file_id, identity, head_bytes, head_fp, path, format, compression, size, "
             "dev, ino, fp, fp_len, mtime, ingested_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now())",
-            [file_id, ident, hb, sf.path, fmt, codec, sf.size, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime],
-        )
-        return file_id
+            "SELECT coalesce(max(file_id), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now() FROM files "
+            "RETURNING file_id",
+            [ident, hb, prefix, sf.path, fmt, codec, sf.size, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime],
+        ).fetchall()[0][0]
 
     def delete_line(self, file_id: int, line: int) -> int:
         """Delete what line ``line`` of a file stored (a last line read before its end was

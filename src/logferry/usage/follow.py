@@ -600,7 +600,7 @@ class Follower:
             return
         head = os.pread(f.fileno(), n, 0)
         if len(head) == n:
-            self.con.execute("UPDATE files SET identity = ?, head_bytes = ? WHERE file_id = ?",
+            self.con.execute("UPDATE files SET identity = ?, head_bytes = ?, head_fp = ? WHERE file_id = ?",
                              [*sources.content_identity(head), file_id])
 
     def _hold(self, sf: sources.SourceFile, reg: dbm.Registered) -> None:

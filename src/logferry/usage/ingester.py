@@ -40,6 +40,10 @@ _BAD_FLUSH = 5000
 _COMMIT_ROWS = 200_000
 #: DuckDB buffer limit while ingesting (it spills beyond)
 INGEST_MEMORY_LIMIT = "256MB"
+#: files smaller than this are parsed on the storing thread: a parse thread of their own
+#: costs more to start than it overlaps (a bucket of CloudFront logs: small files by the
+#: hundred thousand)
+_PREFETCH_BYTES = 4 << 20
 
 
 def expand_inputs(paths: Iterable[str], errors: list[tuple[str, str]] | None = None) -> list[SourceFile]:
@@ -77,6 +81,7 @@ class Ingester:
         self.prefetch = (cores or cpus()) > 1
         self.settings = getattr(self.store, "settings", {})
         self._committed = (0, 0)
+        self._settings_held = False  # (a run of :meth:`ingest` applies them once for all its files)
 
     # public
     def ingest(self, paths: Iterable[str], on_file: Callable[[FileResult], None] | None = None,
@@ -93,13 +98,18 @@ class Ingester:
             summary.files.append(res)
             if on_file is not None:
                 on_file(res)
-        for sf in files:
-            if self.exclude and not sf.remote and os.path.realpath(sf.path) in self.exclude:
-                continue
-            res = self.ingest_file(sf)
-            summary.files.append(res)
-            if on_file is not None:
-                on_file(res)
+        saved, self._settings_held = self.store.apply_settings(), True
+        try:
+            for sf in files:
+                if self.exclude and not sf.remote and os.path.realpath(sf.path) in self.exclude:
+                    continue
+                res = self.ingest_file(sf)
+                summary.files.append(res)
+                if on_file is not None:
+                    on_file(res)
+        finally:
+            self._settings_held = False
+            self.store.apply_settings(saved)
         summary.seconds = time.perf_counter() - t0
         return summary
 
@@ -112,7 +122,7 @@ class Ingester:
             if not found:
                 return FileResult(sf, "error", message=errors[0][1] if errors else f"{sf}: no such file")
             sf = found[0]
-        saved = self.store.apply_settings()
+        saved = None if self._settings_held else self.store.apply_settings()
         self._committed = (0, 0)
         try:
             return self._ingest_file(sf)
@@ -126,14 +136,15 @@ class Ingester:
             return FileResult(sf.path, "error", records=self._committed[0], bad_rows=self._committed[1],
                               message=msg)
         finally:
-            self.store.apply_settings(saved)
+            if saved is not None:
+                self.store.apply_settings(saved)
 
     def identify(self, sf: SourceFile, present: Iterable[SourceFile] | None = None
                  ) -> tuple[dbm.Registered | None, str]:
         """The registered file ``sf`` is (by the source layer's rules) and how
         (``same``, ``moved``, ``compressed``, ``truncated``, ``new``).  ``present``: the
         other files there now (a compressed copy of one of them is not its rotation)."""
-        known = self.store.known_files(local=not sf.remote)
+        known = self.store.known_files(local=not sf.remote, near=sf)
         m = match_files([sf], known, present=present)[0]
         return m.known, m.how
 
@@ -185,7 +196,8 @@ class Ingester:
         unfinished last line is left for later (a file still being written)."""
         start, anchor, header, title = _resume_point(reg, how)
         read = FileRead(sf, fmt, start, anchor, header, title, raw=raw, on_bytes=self.on_bytes,
-                        hold_partial=hold_partial, prefetch=self.prefetch,
+                        hold_partial=hold_partial,
+                        prefetch=self.prefetch and (sf.size or 0) >= _PREFETCH_BYTES,
                         options=read_options(self.options, self.parse_threads))
         store = self.store
         if own_tx:
