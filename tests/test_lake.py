@@ -651,6 +651,26 @@ def test_an_older_lake_gets_the_new_tables_and_columns_at_its_next_ingest(tmp_pa
     assert json.loads(cli("report", "--lake", lake, "--rollups", "--json").stdout)["sites"]
 
 
+def test_a_lake_whose_manifest_lacks_a_newer_column_is_read_until_its_next_ingest(tmp_path, logs):
+    """A manifest written before ``files.head_fp``: report, sql, lake status and compact read
+    it (they were a traceback: "Referenced column head_fp not found"), and the next ingest
+    adds the column."""
+    from logferry.lake.tables import NAMESPACE, Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    cli("ingest", *logs, "--lake", lake)
+    cli("ingest", *logs, "--db", db)
+    with Lake(Where.of(str(lake))).table("files").update_schema() as u:
+        u.delete_column("head_fp")
+    assert report("--lake", lake) == report("--db", db)
+    assert json.loads(cli("sql", "--lake", lake, "--json", "SELECT count(*) AS n FROM files").stdout) == {
+        "n": len(logs)}
+    assert json.loads(cli("lake", "status", lake, "--json").stdout)["files"] == len(logs)
+    cli("lake", "compact", lake)
+    assert json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)["new"] == 0
+    assert "head_fp" in Lake(Where.of(str(lake))).table("files").schema().column_names
+
+
 @pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.store:LakeWriter.finish"])
 def test_a_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, logs, where):
     """SIGKILL between the data files' commit and the manifest's, or mid-file (the read's

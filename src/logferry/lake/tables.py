@@ -120,6 +120,17 @@ def day_column(table: str) -> str | None:
     return next((col for col, transform, _f in PARTITIONS[table] if transform == "day"), None)
 
 
+def manifest_arrow(lake: Lake, snapshot_id: int | None = None) -> pa.Table:
+    """The manifest (``files``) with this logferry's columns in order: a lake written before
+    a column was added (``head_fp``) reads it as null until its next ingest adds it -- its
+    readers, ``lake status`` and ``compact`` failed with a traceback."""
+    t = lake.table("files").scan(snapshot_id=snapshot_id).to_arrow()
+    for f in FILES:
+        if f.name not in t.column_names:
+            t = t.append_column(f.name, pa.nulls(t.num_rows, f.type))
+    return t.select(FILES.names)
+
+
 def io_properties() -> dict[str, str]:
     """FileIO settings from the environment (S3 endpoint, region, keys) -- as the s3://
     sources and destinations read them; nothing is written anywhere."""
