@@ -80,6 +80,10 @@ def test_an_object_storage_lake_needs_no_catalog_flag(tmp_path, logs, s3, monkey
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "elsewhere"))
     r = cli("report", "--lake", "s3://lake/nocat/", "--json", ok=False)
     assert r.exit_code == 2 and "no lake here" in r.output and "--catalog" in r.output
+    # another machine (no catalog there) ingesting into it would make a second catalog of it
+    r = cli("ingest", *logs[-2:], "--lake", "s3://lake/nocat/", ok=False)
+    assert r.exit_code == 2 and "a lake is already there" in r.output and "give its --catalog" in r.output
+    assert not (tmp_path / "elsewhere").exists()
 
 
 def test_workers_print_no_dask_chatter(tmp_path, logs):  # noqa: F811

@@ -161,6 +161,15 @@ def default_catalog(warehouse: str) -> str:
     return os.path.join(base, "logferry", "lakes", f"{slug}-{digest}.db")
 
 
+def _tables_there(warehouse: str) -> bool:
+    """Whether the bucket already holds this lake's tables (their metadata): a second
+    catalog made for them on another machine would fork the lake."""
+    from ..sources import _remote_fs
+
+    fs, path, _ = _remote_fs(f"{warehouse}/{NAMESPACE}/files/metadata")
+    return bool(fs.exists(path))
+
+
 @dataclass(frozen=True)
 class Where:
     """Where a lake is: its data (``warehouse``, a URI) and its catalog (a SQLAlchemy URI)."""
@@ -169,6 +178,7 @@ class Where:
     warehouse: str
     catalog_uri: str
     catalog_file: str | None  # the SQLite file, when the catalog is one
+    on_this_machine: bool = False  # (the default catalog of a lake in object storage)
 
     @classmethod
     def of(cls, location: str, catalog: str | None = None) -> Where:
@@ -184,9 +194,11 @@ class Where:
             warehouse = location.rstrip("/")
         else:
             warehouse = "file://" + os.path.abspath(location.removeprefix("file://"))
+        if catalog is None and remote:
+            path = default_catalog(warehouse)
+            return cls(location, warehouse, "sqlite:///" + path, path, on_this_machine=True)
         if catalog is None:
-            catalog = (default_catalog(warehouse) if remote
-                       else os.path.join(warehouse.removeprefix("file://"), CATALOG_FILE))
+            catalog = os.path.join(warehouse.removeprefix("file://"), CATALOG_FILE)
         if "://" in catalog:
             path = catalog.removeprefix("sqlite:///") if catalog.startswith("sqlite:///") else None
             return cls(location, warehouse, catalog, path)
@@ -207,6 +219,9 @@ class Lake:
             if not create:
                 raise InputError(f"{where.location}: no lake here (no catalog {f}; run "
                                  "`logferry ingest PATHS --lake ...` first, or give its --catalog)")
+            if where.on_this_machine and _tables_there(where.warehouse):
+                raise InputError(f"{where.location}: a lake is already there, its catalog on another machine "
+                                 f"(none here: {f}): give its --catalog")
             os.makedirs(os.path.dirname(f) or ".", exist_ok=True)
         self.props = {"uri": where.catalog_uri, "warehouse": where.warehouse, **io_properties()}
         self.catalog = _catalog(self.props, where)
