@@ -132,7 +132,8 @@ def test_webhook_flavours_send_what_each_service_expects(hook):
     assert g["sites"] == ["www.example.com"] and g["link"].endswith("until=2024-05-02T10:04:00Z")
     assert "80 %" in got["/slack"]["text"] and "<http://127.0.0.1:8080/dashboard" in got["/slack"]["text"]
     t = got["/teams"]
-    assert t["@type"] == "MessageCard" and t["title"].startswith("[logferry FIRING]")
+    # (Markdown: the brackets escaped, shown as they are)
+    assert t["@type"] == "MessageCard" and t["title"].startswith(r"\[logferry FIRING\]")
     assert t["potentialAction"][0]["targets"][0]["uri"].startswith("http://127.0.0.1:8080/dashboard")
     p = got["/pd"]
     assert p["routing_key"] == "R0UTING-KEY" and p["event_action"] == "trigger"
@@ -201,7 +202,8 @@ def test_bad_channels_are_refused(ch, msg):
 def test_log_text_in_slack_and_teams_messages_is_escaped(hook):
     n = _notice()
     n.details = {"paths": [{"path": "/<!channel>&<http://evil.example|click>", "hits": 4,
-                            "referers": ["<script>x</script>"]}]}
+                            "referers": ["<script>x</script>"]},
+                           {"path": "/[Open the dashboard](https://evil.example/)**x**", "hits": 2, "referers": []}]}
     chs = _channels(s={"type": "slack", "url": hook.url + "/s"}, t={"type": "teams", "url": hook.url + "/t"})
     for name, ch in chs.items():
         send(name, ch, n, {})
@@ -210,3 +212,78 @@ def test_log_text_in_slack_and_teams_messages_is_escaped(hook):
     assert "/&lt;!channel&gt;&amp;&lt;http://evil.example|click&gt;" in slack and "<!channel>" not in slack
     assert "<http://127.0.0.1:8080/dashboard" in slack  # our own link stays a link
     assert "&lt;script&gt;" in got["/t"]["text"] and "<script>" not in got["/t"]["text"]
+    # a MessageCard's text is Markdown: a log's link syntax is shown as text, not made a link
+    assert r"/\[Open the dashboard\]\(https://evil.example/\)\*\*x\*\*" in got["/t"]["text"]
+
+
+def test_a_rules_path_prefix_with_a_line_break_is_escaped_in_every_notice(tmp_path, monkeypatch, hook):
+    """A latency rule's path_prefix (which a site-scoped console token may set) is in each
+    notice's title: a CR/LF in it made the mail's Subject a ValueError that ended the
+    dispatcher's thread (that notice and every later one stayed pending, unsent), and an
+    escape reached the Slack text raw.  It shows as \\r\\n and \\x1b, in the Subject and
+    the body, and the notices are sent."""
+    smtp = SmtpSink(tmp_path, "starttls", "alerts", "pw")
+    monkeypatch.setenv("SMTP_PW", "pw")
+    try:
+        cfg = AlertsCfg.model_validate({
+            "channels": {"mail": {"type": "email", "host": "127.0.0.1", "port": smtp.port, "username": "alerts",
+                                  "password_env": "SMTP_PW", "sender": "a@example.org", "to": ["b@example.org"],
+                                  "ca_file": smtp.cert},
+                         "slack": {"type": "slack", "url": hook.url + "/s"}},
+            "rules": {"slow": {"kind": "latency", "above_ms": 100,
+                               "path_prefix": "/a\r\nBcc: victim@example.org\x1b[2J"}}})
+        from logferry.alerts.service import test_notice
+
+        n = test_notice("slow", cfg.rules["slow"])
+        store = _dispatch(cfg.channels, [n, test_notice("slow", cfg.rules["slow"])], 0)
+        assert [(x["status"], x["error"]) for x in store.notices()] == [("sent", None)] * 4
+        subject = smtp.messages[0]["msg"]["Subject"]
+        assert "on /a\\r\\nBcc: victim@example.org\\x1b[2J*" in subject
+        assert smtp.messages[0]["msg"]["Bcc"] is None
+        body = smtp.messages[0]["msg"].get_content()
+        assert "\x1b" not in body and not any(x.startswith("Bcc:") for x in body.splitlines())
+        slack = [r["json"]["text"] for r in hook.received()]
+        assert len(slack) == 2 and "\x1b" not in slack[0] and "on /a\\r\\nBcc: victim@example.org\\x1b[2J*" in slack[0]
+    finally:
+        smtp.stop()
+
+
+def test_a_password_smtplib_cannot_send_is_a_recorded_failure_without_it(tmp_path, monkeypatch):
+    """smtplib sends AUTH in ASCII: a password with another character raised a
+    UnicodeEncodeError past the sender, which ended the dispatcher's thread (the notice
+    stayed pending).  It is a failed send whose error does not hold the password."""
+    smtp = SmtpSink(tmp_path, "starttls", "alerts", "pw")
+    monkeypatch.setenv("SMTP_PW", "p\u00e4ssw\u00f6rd-geheim")
+    try:
+        ch = _channels(mail={"type": "email", "host": "127.0.0.1", "port": smtp.port, "username": "alerts",
+                             "password_env": "SMTP_PW", "sender": "a@example.org", "to": ["b@example.org"],
+                             "ca_file": smtp.cert})
+        store = _dispatch(ch, [_notice()], 0)
+        [n] = store.notices()
+        assert n["status"] == "failed" and "UnicodeEncodeError" in n["error"] and "geheim" not in n["error"]
+    finally:
+        smtp.stop()
+
+
+def test_a_webhook_url_httpx_refuses_is_a_recorded_failure_without_it(monkeypatch):
+    """httpx's InvalidURL is no httpx.HTTPError: a URL from the environment or the secrets
+    file with a stray newline (or a bad port) went past the sender and ended the
+    dispatcher's thread.  It is a failed send whose error does not hold the URL."""
+    monkeypatch.setenv("HOOK_URL", "https://hooks.example.org/services/T0KEN-1234\n")
+    store = _dispatch(_channels(h={"type": "slack", "url_env": "HOOK_URL"}), [_notice()], 0)
+    [n] = store.notices()
+    assert n["status"] == "failed" and "InvalidURL" in n["error"] and "T0KEN" not in n["error"]
+
+
+def test_a_ca_file_that_cannot_be_read_is_a_recorded_failure(tmp_path):
+    """The mail channel's ca_file is read before the connection: one that is not there
+    (or no PEM) raised past the sender and ended the dispatcher's thread."""
+    (tmp_path / "not.pem").write_text("not a certificate")
+    chs = _channels(a={"type": "email", "host": "127.0.0.1", "port": free_port(), "sender": "a@example.org",
+                       "to": ["b@example.org"], "ca_file": str(tmp_path / "missing.pem")},
+                    b={"type": "email", "host": "127.0.0.1", "port": free_port(), "sender": "a@example.org",
+                       "to": ["b@example.org"], "ca_file": str(tmp_path / "not.pem")})
+    store = _dispatch(chs, [_notice()], 0)
+    got = {n["channel"]: n for n in store.notices()}
+    assert got["a"]["status"] == "failed" and "FileNotFoundError" in got["a"]["error"]
+    assert got["b"]["status"] == "failed" and "SSLError" in got["b"]["error"]

@@ -207,6 +207,59 @@ def test_datadog_limits_and_auth(intake, tmp_path, monkeypatch):
     st.close()
 
 
+def test_a_datadog_refusal_echoing_the_api_key_never_shows_it(intake, tmp_path, monkeypatch):
+    """A 403 whose body repeats the key it was sent (a debugging proxy in front of the
+    intake): ``ship``'s one-line error, the run's history and the console's Test
+    connection say HTTP 403 with the key as ***."""
+    from click.testing import CliRunner
+
+    from logferry.cli import app
+    from logferry.config import Config, Loaded
+    from logferry.web import editor
+
+    monkeypatch.setenv("DD_API_KEY", "echoed-key-4242")
+    log = tmp_path / "a.log"
+    write_log(log, 0, 5)
+    url = f"datadog://127.0.0.1:{intake.port}?tls=false"
+    intake.echo = True
+    try:
+        r = CliRunner().invoke(app, ["ship", str(log), "--dest", url, "--state", str(tmp_path / "st"),
+                                     "--retries", "0"])
+        check = editor.test_connection(Loaded(Config(), tmp_path / "logferry.toml"), url, {})
+    finally:
+        intake.echo = False
+    assert r.exit_code == 1 and "HTTP 403" in r.output and "invalid API key ***" in r.output
+    st = State(tmp_path / "st")
+    [run] = st.runs("ship", failed_only=True)
+    st.close()
+    assert "HTTP 403" in run.error and check["ok"] is False and "HTTP 403" in check["error"]
+    assert "echoed-key-4242" not in r.output + run.error + json.dumps(check)
+
+
+@pytest.mark.parametrize("key", ["dd-key-777\n", "dd-key\r\n777", "dd-key-777\u00e9"])
+def test_a_datadog_key_that_cannot_be_a_header_is_refused_without_showing_it(intake, tmp_path, monkeypatch, key):
+    """An API key with a line break (read from a file that ends with one) or a character
+    outside ASCII cannot be sent as a header: httpx's error quoted it (Illegal header value
+    b'...'), which went into ship's error, the run's history and the console's Test
+    connection.  It is a one-line error before any work that does not show the key."""
+    from click.testing import CliRunner
+
+    from logferry.cli import app
+    from logferry.config import Config, Loaded
+    from logferry.web import editor
+
+    monkeypatch.setenv("DD_API_KEY", key)
+    log = tmp_path / "a.log"
+    write_log(log, 0, 5)
+    url = f"datadog://127.0.0.1:{intake.port}?tls=false"
+    r = CliRunner().invoke(app, ["ship", str(log), "--dest", url, "--state", str(tmp_path / "st"),
+                                 "--retries", "0"])
+    check = editor.test_connection(Loaded(Config(), tmp_path / "logferry.toml"), url, {})
+    assert r.exit_code == 2 and r.output.count("\n") == 1 and "API key" in r.output, r.output
+    assert check["ok"] is False and "API key" in check["error"]
+    assert "777" not in r.output + json.dumps(check) and not (tmp_path / "st").exists()
+
+
 def test_console_test_connection_on_every_destination(target, tmp_path, request, monkeypatch):
     """The console's Test connection (``web.editor.test_connection``, what
     ``/api/test-connection`` runs) against each real server: ok, and nothing left behind.

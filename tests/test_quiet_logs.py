@@ -4,6 +4,7 @@ asyncssh's DSA, botocore's); a destination that is down is one line per retry.""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -50,6 +51,46 @@ def test_ship_says_a_down_destination_once_per_retry(tmp_path):
     assert err[0].startswith("ship: ") and err[0].endswith("; retry 1 of 2 in 1.0s") and "refused" in err[0]
     assert err[1].endswith("; retry 2 of 2 in 2.0s")
     assert err[2].startswith("ship: error: ") and "gave up after 3 attempts" in err[2]
+
+
+def test_a_retry_line_shows_a_servers_answer_as_text(tmp_path):
+    """The engine's retry line (a log record) holds the destination's answer, the server's
+    text: an escape sequence in it (a terminal title, a screen clear) reached the
+    operator's terminal raw -- every log line is made safe as term.safe makes text."""
+    from tests.servers.servers import DatadogIntake
+
+    intake = DatadogIntake("k")
+    intake.fail_next, intake.fail_body = 5, "down\x1b]0;PWNED\x07\x1b[2J\u202e".encode()
+    try:
+        log = tmp_path / "a.log"
+        write_log(str(log), 0, 5)
+        r = subprocess.run([sys.executable, "-m", "logferry.cli", "ship", str(log), "--dest",
+                            f"datadog://127.0.0.1:{intake.port}?tls=false", "--state", str(tmp_path / "st"),
+                            "--retries", "1"], capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "DD_API_KEY": "k"})
+    finally:
+        intake.stop()
+    err = r.stderr.splitlines()
+    assert r.returncode == 1 and len(err) == 2, r.stderr
+    assert err[0].endswith("HTTP 503 down\\x1b]0;PWNED\\x07\\x1b[2J\\u202e; retry 1 of 1 in 1.0s"), err[0]
+    assert "\x1b" not in r.stderr and "\x07" not in r.stderr and "\u202e" not in r.stderr
+
+
+def test_ingest_on_local_dask_workers_prints_only_its_own_lines(tmp_path):
+    """``ingest --lake --workers 2``: Dask's scheduler, nanny and client logged every step at
+    INFO on stderr (State start, Register worker, Closing Nanny, ... ~35 lines around the
+    command's own two)."""
+    log = tmp_path / "a.log"
+    write_log(str(log), 0, 5)
+    r = subprocess.run([sys.executable, "-m", "logferry.cli", "ingest", str(log), "--lake", str(tmp_path / "lake"),
+                        "--workers", "2"], capture_output=True, text=True, timeout=300)
+    err = r.stderr.splitlines()
+    assert r.returncode == 0 and err[0].startswith(f"{log}: new file"), r.stderr
+    assert len([x for x in err if x.startswith("1 files (1 new")]) == 1
+    # (a worker's heartbeat meeting the scheduler's shutdown may still log an ERROR: Dask's)
+    chatter = ("State start", "Scheduler at", "Register worker", "Start Nanny", "Closing Nanny", "Lost all workers",
+               "jupyter-server-proxy", "Receive client connection")
+    assert [x for x in chatter if x in r.stderr] == [], r.stderr
 
 
 def test_library_deprecation_warnings_are_not_shown():

@@ -373,3 +373,37 @@ def test_rotated_and_compressed_file_is_recognised(tmp_path):
     assert run_job(job, st, d).records == 0  # and nothing again next time
     got = [p for o in d.list() for p in paths_of(d.get(o.name))]
     assert collections.Counter(got) == collections.Counter(f"/p/{i}" for i in range(150))
+
+
+@pytest.mark.parametrize("first,n", [("good", 4), ("bad", 4), ("good", 0)])
+def test_a_log_without_a_title_line_is_not_sent_again(tmp_path, first, n):
+    """A combined log (no directive, no CSV title): its first line was kept as the file's
+    "title" and replayed in front of each later read, so every run sent it again as a
+    record numbered as the checkpoint's line (or counted it as a bad row again), and the
+    next object's name and the backlog took its time as the oldest pending record's."""
+    from logferry.ship.engine import next_record_time
+
+    head = "garbage\n" if first == "bad" else \
+        '10.0.0.1 - - [01/May/2024:10:00:00 +0000] "GET /first HTTP/1.1" 200 1 "-" "UA"\n'
+    line = '10.0.0.1 - - [02/May/2024:10:0{i}:00 +0000] "GET /p/{i} HTTP/1.1" 200 1 "-" "UA"\n'
+    log = tmp_path / "access.log"
+    log.write_text(head + "".join(line.format(i=i) for i in range(1, n + 1)))
+    job = Job("clf", (str(log),), f"file://{tmp_path}/out", format="combined",
+              name_template="{seq:04d}{ext}", partial_grace_secs=0)
+    st = State(tmp_path / "st")
+    d = open_destination(job.dest)
+    r = run_job(job, st, d)
+    assert (r.records, r.bad) == ((n, 1) if first == "bad" else (n + 1, 0))
+    assert next_record_time(job, st) is None
+    again = run_job(job, st, d)
+    assert (again.records, again.bad, again.objects) == (0, 0, 0)
+    with open(log, "a") as f:
+        f.write(line.format(i=5))
+    assert next_record_time(job, st) == datetime(2024, 5, 2, 10, 5, tzinfo=UTC)
+    grown = run_job(job, st, d)
+    assert (grown.records, grown.bad) == (1, 0)
+    recs = [json.loads(x) for o in sorted(d.list(), key=lambda o: o.name)
+            for x in gzip.decompress(d.get(o.name)).splitlines()]
+    assert (recs[-1]["path"], recs[-1]["line_number"]) == ("/p/5", n + 2)
+    assert len(recs) == len({x["line_number"] for x in recs}) == n + (1 if first == "bad" else 2)
+    st.close()

@@ -334,7 +334,9 @@ class DatadogIntake:
         self.requests: list[dict] = []
         self.violations: list[str] = []
         self.fail_next = 0  # answer 503 to this many requests (outage)
+        self.fail_body = b"{}"  # ... with this body
         self.validations = 0  # GET /api/v1/validate answered valid
+        self.echo = False  # a refusal's body repeats the key it was sent (as a debugging proxy does)
         self.lock = threading.Lock()
         intake = self
 
@@ -354,7 +356,7 @@ class DatadogIntake:
                 if self.path.split("?")[0] != "/api/v1/validate":
                     return self._answer(404)
                 if self.headers.get("DD-API-KEY") != intake.api_key:
-                    return self._answer(403, b'{"errors":["Forbidden"]}')
+                    return self._answer(403, intake.refusal(self.headers))
                 with intake.lock:
                     intake.validations += 1
                 self._answer(200, b'{"valid":true}')
@@ -365,14 +367,14 @@ class DatadogIntake:
                 with intake.lock:
                     if intake.fail_next > 0:
                         intake.fail_next -= 1
-                        return self._answer(503)
+                        return self._answer(503, intake.fail_body)
                 if self.path.split("?")[0] != "/api/v2/logs":
                     return self._answer(404)
                 key = self.headers.get("DD-API-KEY")
                 if not key:
                     return self._answer(401)
                 if key != intake.api_key:
-                    return self._answer(403)
+                    return self._answer(403, intake.refusal(self.headers))
                 if self.headers.get("Content-Type", "").split(";")[0] != "application/json":
                     intake.violations.append("content-type")
                     return self._answer(400)
@@ -407,6 +409,11 @@ class DatadogIntake:
         self.t = threading.Thread(target=self.srv.serve_forever, daemon=True)
         self.t.start()
         wait_port(self.port)
+
+    def refusal(self, headers) -> bytes:
+        """A 403's body: Datadog's, or with ``echo`` the key it was sent."""
+        said = f"invalid API key {headers.get('DD-API-KEY')}" if self.echo else "Forbidden"
+        return json.dumps({"errors": [said]}).encode()
 
     def stop(self):
         self.srv.shutdown()

@@ -65,7 +65,7 @@ class Notice:
                  + ("" if self.peak is None else f" (peak {self.peak:g} {self.unit})"),
                  f"condition: {self.threshold}",
                  f"window:    {self.window_start:{fmt}} - {self.at:{fmt}}",
-                 f"sites:     {', '.join(self.sites) or 'all'}"]
+                 f"sites:     {', '.join(safe(s) for s in self.sites) or 'all'}"]
         if self.first is not None:
             lines.append(f"seen:      {self.first:{fmt}} - {(self.last or self.at):{fmt}}")
         lines += [f"dashboard: {self.link}"]

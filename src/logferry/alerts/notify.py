@@ -14,6 +14,7 @@ from __future__ import annotations
 import html
 import logging
 import queue
+import re
 import smtplib
 import ssl
 import threading
@@ -58,11 +59,20 @@ def _slack(n: Notice, cfg: dict) -> dict[str, Any]:
     return {"text": f"*{_slack_escape(n.title())}*\n{_slack_escape(_body(n))}\n<{n.link}|Open the dashboard>"}
 
 
+#: what Markdown reads as markup (a MessageCard's title and text are Markdown): each one
+#: from a log is shown as itself, so ``[text](https://elsewhere)`` in a path is no link
+_MARKDOWN = re.compile(r"([\\`*_\[\]()~#|!])")
+
+
+def _teams_text(text: str) -> str:
+    return html.escape(_MARKDOWN.sub(r"\\\1", text))
+
+
 def _teams(n: Notice, cfg: dict) -> dict[str, Any]:
     color = {"critical": "d7263d", "warning": "f4a259", "info": "4a90d9"}[n.severity]
     return {"@type": "MessageCard", "@context": "https://schema.org/extensions", "summary": n.title(),
-            "themeColor": "2e7d32" if n.event == "resolved" else color, "title": html.escape(n.title()),
-            "text": html.escape(_body(n)).replace("\n", "<br>"),
+            "themeColor": "2e7d32" if n.event == "resolved" else color, "title": _teams_text(n.title()),
+            "text": _teams_text(_body(n)).replace("\n", "<br>"),
             "potentialAction": [{"@type": "OpenUri", "name": "Open the dashboard",
                                  "targets": [{"os": "default", "uri": n.link}]}]}
 
@@ -91,7 +101,7 @@ def _post(n: Notice, cfg: dict) -> None:
 
     try:
         r = httpx.post(cfg["url"], json=PAYLOADS[cfg["type"]](n, cfg), timeout=cfg["timeout"])
-    except httpx.HTTPError as e:
+    except (httpx.HTTPError, httpx.InvalidURL) as e:  # (InvalidURL is no HTTPError)
         raise SendError(f"{type(e).__name__}: {e}") from None
     if not 200 <= r.status_code < 300:
         raise SendError(f"HTTP {r.status_code}")
@@ -103,10 +113,10 @@ def _email(n: Notice, cfg: dict) -> None:
     msg["From"] = cfg["sender"]
     msg["To"] = ", ".join(cfg["to"])
     msg.set_content(n.text() + "\n")
-    ctx = ssl.create_default_context(cafile=cfg.get("ca_file"))
     tls = cfg["tls"]
     port = cfg.get("port") or {"tls": 465, "starttls": 587, "none": 25}[tls]
     try:
+        ctx = ssl.create_default_context(cafile=cfg.get("ca_file"))  # (a missing or bad file: OSError)
         if tls == "tls":
             smtp = smtplib.SMTP_SSL(cfg["host"], port, timeout=cfg["timeout"], context=ctx)
         else:
@@ -117,7 +127,8 @@ def _email(n: Notice, cfg: dict) -> None:
             if cfg.get("username"):
                 smtp.login(cfg["username"], cfg.get("password", ""))
             smtp.send_message(msg)
-    except (OSError, smtplib.SMTPException) as e:
+    except (OSError, smtplib.SMTPException, ValueError) as e:  # (ValueError: what smtplib cannot
+        # encode, e.g. a password that is not ASCII)
         raise SendError(f"{type(e).__name__}: {e}") from None
 
 

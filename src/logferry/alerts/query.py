@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import ConfigError
+from ..term import safe
 from .rules import show_duration
 
 #: the rows of a rule's ``sites`` (``$sites``; NULL: every row): their site column, or with
@@ -191,7 +192,7 @@ def threshold(rule) -> str:
     if k == "error_share":
         return f"{rule.class_} share > {rule.above_pct:g}% (at least {rule.min_requests} requests)"
     if k == "latency":
-        where = f" on {rule.path_prefix}*" if rule.path_prefix else ""
+        where = f" on {safe(rule.path_prefix)}*" if rule.path_prefix else ""  # (a title: one line of text)
         return f"{rule.percentile} > {rule.above_ms:g} ms{where} (at least {rule.min_requests} requests)"
     if k == "site_down":
         return f"no request for {show_duration(rule.window)}"

@@ -56,6 +56,9 @@ class DatadogDestination:
             raise ConfigError(
                 "datadog destination: no API key; set DD_API_KEY (or api_key_env / api_key_secret)"
             )
+        if not (key.isascii() and key.isprintable()) or key != key.strip():  # (httpx's error would quote it)
+            raise ConfigError("datadog destination: the API key holds a line break, a space or a character "
+                              "outside ASCII (the end of the file it was read from?): it cannot be sent")
         self._key = key
         self.ddsource = q.get("ddsource") or options.get("ddsource") or "logferry"
         self.service = q.get("service") or options.get("service") or "web"
@@ -112,10 +115,11 @@ class DatadogDestination:
         except httpx.HTTPError as e:
             raise TransientError(f"datadog: {what}: {type(e).__name__}: {e}") from e
 
-    @staticmethod
-    def _refused(what: str, r) -> Exception:
-        """The error of an answer that is not a success: transient when worth retrying."""
-        msg = f"datadog: {what}: HTTP {r.status_code} {r.text[:200]}"
+    def _refused(self, what: str, r) -> Exception:
+        """The error of an answer that is not a success: transient when worth retrying.
+        The answer's text is the server's: one that echoes the request's headers (a
+        debugging proxy) would show the API key, which becomes ``***``."""
+        msg = f"datadog: {what}: HTTP {r.status_code} {r.text.replace(self._key, '***')[:200]}"
         return TransientError(msg) if classify_http(r.status_code) else PermanentError(msg)
 
     def _send(self, items: list[bytes], name: str) -> None:

@@ -40,6 +40,7 @@ import io
 import itertools
 import os
 import re
+import sys
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -178,6 +179,8 @@ def threads_of(client: Any) -> int:
 def worker_cores() -> int | None:
     """The threads of the Dask worker running this task (None: not on a worker): the
     cores its ingester may use, so that N one-thread workers keep to N cores."""
+    if "distributed" not in sys.modules:  # (not on a worker: nor import Dask to find out)
+        return None
     try:
         from distributed import get_worker
 

@@ -26,6 +26,7 @@ earlier read's row for that line stops counting -- as its rows in the exact tabl
 from __future__ import annotations
 
 import math
+import threading
 from typing import Any
 
 import numpy as np
@@ -64,23 +65,26 @@ FROM batch
 """
 
 
+#: each thread's in-memory DuckDB (one thread) for the batches it rolls up: opening one
+#: per read cost more than rolling up a small file's rows
+_DUCK = threading.local()
+
+
+def _con() -> Any:
+    con = getattr(_DUCK, "con", None)
+    if con is None:
+        from ..usage.db import duck
+
+        con = _DUCK.con = duck(config={"threads": 1})
+    return con
+
+
 class Rollup:
     """The rollup rows of one read, added to a batch at a time."""
 
     def __init__(self) -> None:
         self.groups: dict[tuple[str | None, bool, int | None], dict[str, Any]] = {}
-        self.duck: Any = None
         self.last: pa.Table | None = None  # the rows of the highest line yet (the read's last, at its end)
-
-    def _con(self) -> Any:
-        if self.duck is None:  # one in-memory DuckDB for the read's batches (one thread)
-            from ..usage.db import duck
-
-            self.duck = duck(config={"threads": 1})
-        return self.duck
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {**self.__dict__, "duck": None}
 
     def add(self, batch: pa.RecordBatch) -> None:
         """A batch's rows (the last line's held back: :meth:`table` rolls it up alone)."""
@@ -97,7 +101,7 @@ class Rollup:
             return
         from ..usage.reports import _arrow
 
-        con = self._con()
+        con = _con()
         con.register("batch", t)
         t = _arrow(con.sql(_ROW_SQL))
         con.unregister("batch")
@@ -131,7 +135,6 @@ class Rollup:
         rows = self._rows(read_id, None)
         if self.last is not None and self.last.num_rows:
             tail = Rollup()
-            tail.duck = self._con()
             tail._add(self.last)
             rows += tail._rows(read_id, self.last.column("line_number")[0].as_py())
         return pa.Table.from_pylist(rows, schema=pa.schema(

@@ -347,7 +347,7 @@ def next_record_time(job: Job, state: State, matches: list[Any] | None = None) -
             stream = RecordStream(t, job.format, options=job.reader_options, on_bad=lambda _b: None,
                                   source_name=m.sf.path, chunk_size=HEAD_CHUNK)
             for batch in stream:
-                batch = transform(batch)
+                batch = transform(_renumber(batch, t))
                 if batch.num_rows:
                     ts = batch.column("timestamp")[0].as_py()
                     return ts.astimezone(UTC) if ts is not None else None
@@ -642,13 +642,15 @@ def _slices(batch: pa.RecordBatch, rows: int) -> Iterator[pa.RecordBatch]:
 
 
 def _renumber(batch: pa.RecordBatch, t: src.Tracker) -> pa.RecordBatch:
-    """Reader line numbers (which count the replayed header) -> the file's numbering."""
-    shift = t.base - t.prefix_lines
-    if shift == 0:
+    """Reader line numbers (which count the replayed header) -> the file's numbering,
+    without the records of replayed lines (a log with no directive keeps its first line
+    as its title, replayed in front of each later read: a record read before)."""
+    if t.base == 0:  # a read from the file's start: nothing replayed
         return batch
     i = batch.schema.get_field_index("line_number")
-    col = pc.add(batch.column(i), pa.scalar(shift, pa.int64()))
-    return batch.set_column(i, "line_number", col)
+    col = pc.add(batch.column(i), pa.scalar(t.base - t.prefix_lines, pa.int64()))
+    batch = batch.set_column(i, "line_number", col)
+    return batch.filter(pc.greater(col, t.base)) if batch.num_rows and col[0].as_py() <= t.base else batch
 
 
 @contextmanager
@@ -667,9 +669,11 @@ def _bad_writer(f, res: RunResult, path: str, t: src.Tracker):
     shift_holder = t
 
     def on_bad(b) -> None:
+        line = b.line_number + shift_holder.base - shift_holder.prefix_lines
+        if line <= shift_holder.base:  # a replayed line (see _renumber): counted before
+            return
         res.bad += 1
         if f is not None:
-            line = b.line_number + shift_holder.base - shift_holder.prefix_lines
             f.write(json.dumps({"source_file": path, "line_number": line, "raw": b.raw,
                                 "reason": b.reason, "length": b.length,
                                 "sha256": b.sha256}).encode() + b"\n")
