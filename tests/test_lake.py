@@ -655,7 +655,7 @@ def test_a_lake_whose_manifest_lacks_a_newer_column_is_read_until_its_next_inges
     """A manifest written before ``files.head_fp``: report, sql, lake status and compact read
     it (they were a traceback: "Referenced column head_fp not found"), and the next ingest
     adds the column."""
-    from logferry.lake.tables import NAMESPACE, Lake, Where
+    from logferry.lake.tables import Lake, Where
 
     lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
     cli("ingest", *logs, "--lake", lake)
