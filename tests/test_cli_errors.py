@@ -209,3 +209,26 @@ def test_convert_o_replaces_a_file_only_with_overwrite(env2, tmp_path):
     assert '"client_ip":"1.2.3.4"' in out.read_text()
     r = _cli(["convert", f"{d}/access.log", "-o", os.devnull])  # a device is written to as it is
     assert r.returncode == 0, r.stderr
+
+
+def test_every_command_and_option_says_what_it_does_in_help():
+    """``logferry CMD --help`` explains each command and each option (``ship --max-bytes``,
+    ``serve --port``, the ``--json`` and ``--limit`` of export/alerts/token had no text)."""
+    import click
+
+    from logferry.cli import app
+
+    missing = []
+
+    def walk(cmd: click.Command, path: str) -> None:
+        if isinstance(cmd, click.Group):
+            ctx = click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), f"{path} {name}")
+        if not cmd.help:
+            missing.append(path)
+        missing.extend(f"{path} {p.opts[0]}" for p in cmd.params
+                       if isinstance(p, click.Option) and not p.help and p.name != "help")
+
+    walk(app, "logferry")
+    assert missing == []

@@ -584,6 +584,21 @@ def test_short_range_x_axis_labels_differ(page, tmp_path):
     page.watch.check()
 
 
+def test_a_report_file_says_what_it_was_filtered_to(page, tmp_path):
+    """``report ... --site shop-42 --html shop-42.html``: the page names the site (and the
+    other filters) in its header -- it has no filter controls, and said only the period."""
+    rows = [(f"10:0{i}:00", "<b>shop-42</b>" if i % 2 else "B", "/", "1.1.1.1", CHROME, 200) for i in range(6)]
+    log = _iis(tmp_path / "u_ex240301.log", rows)
+    for n, (args, scope) in enumerate(((["--site", "<b>shop-42</b>", "--no-bots"], "site <b>shop-42</b> \u00b7 no bots"),
+                                       ([], None))):
+        out = tmp_path / f"r{n}.html"
+        r = CliRunner().invoke(app, ["report", str(log), "--html", str(out), *args])
+        assert r.exit_code == 0, r.output
+        _open(page, out.as_uri())
+        assert page.locator("#scope").all_inner_texts() == ([scope] if scope else [])
+    page.watch.check()
+
+
 def test_uptime_timeline_colours_are_explained(page, demo):
     _open(page, (demo / "report.html").as_uri() + "#uptime")
     legend = page.locator("section.panel.on [data-legend=uptime] span")

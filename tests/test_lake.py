@@ -345,6 +345,40 @@ def test_expire_deletes_the_days_before_the_cutoff_and_keeps_the_manifest(tmp_pa
     assert again["new"] == 0 and again["records"] == 0  # the manifest still knows them
 
 
+def test_expire_deletes_the_old_days_rollups_too_and_says_how_many_rows_went(tmp_path):
+    """After expiry the rollups agree with the rows (before, the expired days' rollups stayed:
+    ``--rollups`` counted requests the lake no longer had), and the command says what it
+    deleted (it said "expired 0 snapshots" while deleting rows)."""
+    import datetime as dt
+
+    lake = tmp_path / "lake"
+    old, new = tmp_path / "old.log", tmp_path / "new.log"
+    vhost_log(old, hosts=("old.example",), n=20, day=1)
+    today = dt.datetime.now(dt.UTC).strftime("%d/%b/%Y")
+    new.write_bytes(clf(1, "a.example").replace(b"01/Mar/2024", today.encode()))
+    cli("ingest", old, new, "--lake", lake)
+    r = cli("lake", "expire", lake, "--older-than", "400d")
+    assert "deleted 20 requests, " in r.output and " rollups;" in r.output, r.output
+    sites = json.loads(cli("report", "--lake", lake, "--rollups", "--json").stdout)["sites"]
+    assert [s["requests"] for s in sites] == [1]  # (today's one request; the old host's 20 went)
+    assert "deleted no rows" in cli("lake", "expire", lake, "--older-than", "400d").output
+
+
+def test_ingest_into_the_lake_takes_threads_as_into_the_database(tmp_path, monkeypatch):
+    """``ingest --lake ... --threads N`` reads with N workers, as ``--db`` does (the option
+    was taken and dropped); the rows are the same."""
+    from logferry.usage import ingester
+
+    seen = []
+    real = ingester.read_options
+    monkeypatch.setattr(ingester, "read_options", lambda o, t: seen.append(real(o, t)["threads"]) or real(o, t))
+    log = vhost_log(tmp_path / "one.log")
+    cli("ingest", log, "--lake", tmp_path / "three", "--threads", "3")
+    cli("ingest", log, "--db", tmp_path / "u.duckdb", "--threads", "3")
+    assert seen == [3, 3]
+    assert report("--lake", tmp_path / "three") == report("--db", tmp_path / "u.duckdb")
+
+
 def test_a_report_reads_the_last_snapshot_while_an_ingest_commits(tmp_path, logs, monkeypatch):
     """Readers never wait: with an ingest paused inside its commit (its data files added,
     its manifest not yet), report --lake answers from the last committed snapshot."""
@@ -437,12 +471,20 @@ def test_a_lake_url_with_a_password_is_refused_without_showing_it(tmp_path, logs
     assert not catalog.exists()
 
 
-def test_an_unreachable_catalog_is_one_line_without_its_password(tmp_path, logs):
+def test_an_unreachable_catalog_is_one_line_without_its_password(tmp_path, logs, monkeypatch):
     r = cli("report", "--lake", tmp_path, "--catalog", "mysql+nosuchdriver://ops:s3cr3t@127.0.0.1:1/lake",
             "--json", ok=False)
     assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "s3cr3t" not in r.output
-    r = cli("ingest", logs[0], "--lake", "s3://bucket/lake", ok=False)
-    assert r.exit_code == 2 and "--catalog" in r.output
+    from logferry.lake.tables import Where
+
+    # a lake in object storage without --catalog: a SQLite file of this machine per lake URL
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    w = Where.of("s3://bucket/lake/")
+    assert w.catalog_file == Where.of("s3://bucket/lake").catalog_file
+    assert w.catalog_file.startswith(str(tmp_path / "data" / "logferry" / "lakes"))
+    assert Where.of("s3://bucket/lake2").catalog_file != w.catalog_file
+    r = cli("report", "--lake", "s3://bucket/lake", "--json", ok=False)  # (none yet: nothing is sent)
+    assert r.exit_code == 2 and "no lake here" in r.output and "--catalog" in r.output
     r = cli("ingest", logs[0], "--db", tmp_path / "x.duckdb", "--workers", "2", ok=False)
     assert r.exit_code == 2 and "--workers applies with --lake" in r.output
     assert not (tmp_path / "x.duckdb").exists()
@@ -647,6 +689,33 @@ def test_rollups_are_exact_for_counts_and_within_their_bounds_for_visitors_and_l
     assert r.exit_code == 2 and "--json" in r.output
 
 
+def test_rollups_never_count_more_visitors_than_requests(tmp_path):
+    """50 requests of 50 visitors: the sketch's estimate (51 here) is capped by the exact
+    request count -- the overview showed more visitors than requests."""
+    log = tmp_path / "u_ex261102.log"
+    log.write_text("#Fields: date time s-sitename cs-method cs-uri-stem sc-status c-ip cs(User-Agent)\n" + "".join(
+        f"2026-11-02 10:{i:02d}:00 shop GET / 200 1.2.3.{i} UA\n" for i in range(50)))
+    cli("ingest", log, "--lake", tmp_path / "lake")
+    [site] = json.loads(cli("report", "--lake", tmp_path / "lake", "--rollups", "--json").stdout)["sites"]
+    assert (site["requests"], site["visitors"]) == (50, 50)
+
+
+def test_rollups_say_when_since_or_until_falls_inside_an_hour(tmp_path):
+    """The rollups count whole hours: a range inside an hour read no rows and said nothing."""
+    lake = tmp_path / "lake"
+    cli("ingest", vhost_log(tmp_path / "one.log"), "--lake", lake)
+
+    def rollups(*args):
+        return json.loads(cli("report", "--lake", lake, "--rollups", "--json", *args).stdout)
+
+    d = rollups("--since", "2024-03-01T10:30:00Z", "--until", "2024-03-01T11:00:00Z")
+    assert d["sites"] == [] and d["warnings"] == [
+        "--since not on the hour: the rollups count the whole hours that start in [since, until)"]
+    assert "--since and --until not on" in rollups("--since", "2024-03-01T10:30", "--until", "2024-03-01T11:15")[
+        "warnings"][0]
+    assert rollups("--since", "2024-03-01", "--until", "2024-03-01T11:00")["warnings"] == []
+
+
 def test_rollups_count_a_reread_unfinished_last_line_once(tmp_path):
     """A last line read before its end was written is read again, complete, by the next
     ingest: the exact tables count it once, and so do the rollups (the line's rollup row
@@ -685,6 +754,26 @@ def test_an_older_lake_gets_the_new_tables_and_columns_at_its_next_ingest(tmp_pa
     assert report("--lake", lake) == report("--db", db)
     assert {"line_number", "from_host"} <= set(Lake(Where.of(str(lake))).table("rollups").schema().column_names)
     assert json.loads(cli("report", "--lake", lake, "--rollups", "--json").stdout)["sites"]
+
+
+def test_a_lake_whose_manifest_lacks_a_newer_column_is_read_until_its_next_ingest(tmp_path, logs):
+    """A manifest written before ``files.head_fp``: report, sql, lake status and compact read
+    it (they were a traceback: "Referenced column head_fp not found"), and the next ingest
+    adds the column."""
+    from logferry.lake.tables import Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    cli("ingest", *logs, "--lake", lake)
+    cli("ingest", *logs, "--db", db)
+    with Lake(Where.of(str(lake))).table("files").update_schema() as u:
+        u.delete_column("head_fp")
+    assert report("--lake", lake) == report("--db", db)
+    assert json.loads(cli("sql", "--lake", lake, "--json", "SELECT count(*) AS n FROM files").stdout) == {
+        "n": len(logs)}
+    assert json.loads(cli("lake", "status", lake, "--json").stdout)["files"] == len(logs)
+    cli("lake", "compact", lake)
+    assert json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)["new"] == 0
+    assert "head_fp" in Lake(Where.of(str(lake))).table("files").schema().column_names
 
 
 @pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.store:LakeWriter.finish"])

@@ -90,3 +90,24 @@ def test_a_config_without_a_lake_path_or_an_unreachable_cluster_in_it(tmp_path):
     r = cli("ingest", vhost_log(tmp_path / "one.log"), "--config", cfg, ok=False)
     assert r.exit_code == 2 and "cannot reach the Dask scheduler" in r.output
     assert not (tmp_path / "lake").exists()
+
+
+def test_lake_commands_without_a_lake_read_the_logferry_toml_here(tmp_path, monkeypatch):
+    """``logferry lake status | compact | expire --older-than 400d`` as the issue writes them:
+    no LAKE and no --config take ./logferry.toml's [lake], as ``serve`` does."""
+    monkeypatch.chdir(tmp_path)
+    cli("ingest", vhost_log(tmp_path / "one.log"), "--lake", "lake")
+    r = cli("lake", "status", ok=False)
+    assert r.exit_code == 2 and "give the LAKE" in r.output  # (no logferry.toml here yet)
+    (tmp_path / "logferry.toml").write_text('[lake]\npath = "lake"\n')
+    assert json.loads(cli("lake", "status", "--json").stdout)["records"] == 60
+    assert "compacted" in cli("lake", "compact").output
+    assert "expired the days older than 400d" in cli("lake", "expire", "--older-than", "400d").output
+
+
+def test_workers_and_cluster_together_are_an_error_before_any_work(tmp_path):
+    lake = tmp_path / "lake"
+    r = cli("ingest", vhost_log(tmp_path / "one.log"), "--lake", lake, "--workers", "2",
+            "--cluster", f"tcp://127.0.0.1:{free_port()}", ok=False)
+    assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "give one" in r.output
+    assert not lake.exists()

@@ -333,6 +333,7 @@ def test_the_overview_page_in_chromium_lists_every_site_and_opens_its_dashboard(
         page.wait_for_selector("#sites")
         rows = page.locator("#sites tbody tr")
         assert rows.count() == 4
+        assert page.locator("#store").inner_text().startswith(f"reads lake {stores.lake} · snapshot ")
         want = json.loads(cli("report", "--lake", stores.lake, "--rollups", "--json").stdout)
         for s in want["sites"]:
             row = page.locator(f"#sites tbody tr[data-site='{s['site']}']") if s["site"] != hostile else \

@@ -67,6 +67,36 @@ def test_an_ingest_into_a_missing_bucket_leaves_no_catalog_behind(tmp_path, logs
     assert s["new"] == 1 and s["errors"] == 0
 
 
+def test_an_object_storage_lake_needs_no_catalog_flag(tmp_path, logs, s3, monkeypatch):  # noqa: F811
+    """``ingest s3://... --lake s3://acme-lake/logferry/`` as the issue writes it: the SQLite
+    catalog is a file of this machine per lake URL (before: "needs --catalog", exit 2)."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    s = json.loads(cli("ingest", *logs[-2:], "--lake", "s3://lake/nocat/", "--json").stdout)
+    assert s["new"] == 2 and s["errors"] == 0
+    [catalog] = (tmp_path / "data" / "logferry" / "lakes").iterdir()
+    assert catalog.suffix == ".db"
+    assert report("--lake", "s3://lake/nocat") == report("--lake", "s3://lake/nocat/", "--catalog", catalog)
+    assert cli("lake", "status", "s3://lake/nocat").output.startswith(f"lake s3://lake/nocat, catalog {catalog}\n")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "elsewhere"))
+    r = cli("report", "--lake", "s3://lake/nocat/", "--json", ok=False)
+    assert r.exit_code == 2 and "no lake here" in r.output and "--catalog" in r.output
+    # another machine (no catalog there) ingesting into it would make a second catalog of it
+    r = cli("ingest", *logs[-2:], "--lake", "s3://lake/nocat/", ok=False)
+    assert r.exit_code == 2 and "a lake is already there" in r.output and "give its --catalog" in r.output
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_workers_print_no_dask_chatter(tmp_path, logs):  # noqa: F811
+    """``ingest --workers 2`` prints logferry's lines only: a line per file and the summary
+    (before: the local scheduler's and nannies' INFO log, about 30 lines)."""
+    p = subprocess.run([sys.executable, "-m", "logferry.cli", "ingest", *logs[-2:], "--lake", str(tmp_path / "l"),
+                        "--workers", "2"], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    lines = p.stderr.splitlines()
+    assert len(lines) == 3 and all(ln.startswith(tuple(logs[-2:])) for ln in lines[:2]), p.stderr
+    assert lines[2].startswith("2 files (2 new"), p.stderr
+
+
 def _ingest(*args: str) -> subprocess.Popen:
     code = "import sys; from logferry.cli import main; sys.argv[0] = 'logferry'; main()"
     return subprocess.Popen([sys.executable, "-c", code, "ingest", *args, "--json"],

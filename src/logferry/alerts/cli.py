@@ -51,7 +51,7 @@ def alerts_group() -> None:
 @click.command("list")
 @config_option
 @state_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
 def list_cmd(config, state, as_json) -> None:
     """Rules with their condition and state (ok, pending, firing, silenced), and the silences."""
     from ..term import table
@@ -82,7 +82,7 @@ def _now_us() -> int:
 @click.option("--lake", help="The usage lake instead of a database: a folder or URL.")
 @click.option("--catalog", help="With --lake: its catalog, a SQLite file or SQLAlchemy URI.")
 @click.option("--at", "at", help="Evaluate at this time (ISO 8601, UTC) instead of now.")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
 def test_cmd(name, all_, config, db, lake, catalog, at, as_json) -> None:
     """Evaluate rules on the data, sending nothing: the incidents they find over the data's
     whole time range (replayed minute by minute), then what each would send now.
@@ -143,8 +143,9 @@ def _print_test(out: dict) -> None:
 @state_option
 @click.option("--rule", help="Only this rule.")
 @click.option("--notices", is_flag=True, help="The notices sent (or not) instead of the incidents.")
-@click.option("--limit", type=click.IntRange(1, 10000), default=50)
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--limit", type=click.IntRange(1, 10000), default=50, show_default=True,
+              help="The newest incidents (or notices) shown.")
+@click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
 def history_cmd(config, state, rule, notices, limit, as_json) -> None:
     """Incidents (start, end, peak) or, with --notices, every notice and how its send went."""
     from ..term import table

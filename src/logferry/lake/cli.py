@@ -15,10 +15,12 @@ from ..term import safe
 
 catalog_option = click.option("--catalog", default=None,
                               help="The lake's catalog: a SQLite file or SQLAlchemy URI (default: "
-                                   "catalog.db in the lake folder; required for a lake in object storage).")
+                                   "catalog.db in the lake folder; for s3:// or gs://, a file of this "
+                                   "machine per lake URL, in ~/.local/share/logferry/lakes/).")
 lake_arg = click.argument("lake", required=False)
 config_option = click.option("--config", "-c", default=None, help="A logferry.toml whose [lake] settings "
-                             "(path, catalog) apply when LAKE is not given.")
+                             "(path, catalog) apply when LAKE is not given (default: ./logferry.toml, "
+                             "if there is one).")
 
 
 def _fail(msg: str) -> None:
@@ -72,8 +74,10 @@ def open_lake(location: str, catalog: str | None, *, create: bool = False):
 
 
 def run_lake_ingest(paths: Sequence[str], location: str, catalog: str | None, *, workers: int | None,
-                    cluster: str | None, format: str | None, tz: str | None, quiet: bool):
-    """``ingest --lake``: validate everything, then ingest; one line per file as for --db."""
+                    cluster: str | None, format: str | None, tz: str | None, quiet: bool,
+                    threads: int | None = None):
+    """``ingest --lake``: validate everything, then ingest; one line per file as for --db
+    (``threads``: the readers' option, in each task)."""
     from ..usage.ingester import expand_inputs
     from ..usage.results import FileResult
 
@@ -95,8 +99,9 @@ def run_lake_ingest(paths: Sequence[str], location: str, catalog: str | None, *,
             lake = Lake(where, create=True)
             for p, m in missing:
                 on_file(FileResult(p, "error", message=m))
-            summary = ingest_lake(lake, files, client=client, format=format,
-                                  options={"tz": tz} if tz else None, on_file=on_file)
+            options = {k: v for k, v in (("tz", tz), ("threads", threads)) if v is not None}
+            summary = ingest_lake(lake, files, client=client, format=format, options=options or None,
+                                  on_file=on_file)
     except LogferryError as e:
         _fail(str(e))
     summary.files[:0] = [FileResult(p, "error", message=m) for p, m in missing]
@@ -137,6 +142,12 @@ def _lake_command(name: str) -> Callable[[Callable[..., Any]], Any]:
     def wrap(fn: Callable[..., Any]) -> Any:
         @functools.wraps(fn)
         def run(lake: str | None, catalog: str | None, config: str | None, **kw: Any) -> Any:
+            import os
+
+            from ..config import DEFAULT_FILE
+
+            if not lake and config is None and os.path.isfile(DEFAULT_FILE):
+                config = DEFAULT_FILE  # (as serve: the lake of ./logferry.toml)
             args = from_config(config, LakeArgs(lake, catalog))
             if not args.lake:
                 raise ConfigError("give the LAKE (a folder or URL), or --config with path in [lake]")
@@ -157,6 +168,7 @@ def status_cmd(lake: str, catalog: str | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(st))
         return
+    click.echo(safe(f"lake {st['location']}, catalog {st['catalog']}"))
     for name, t in st["tables"].items():
         click.echo(safe(f"{name}: {t['rows']:,} rows in {t['data_files']} data files "
                         f"({t['bytes']:,} bytes), {t['snapshots']} snapshots"))
@@ -183,7 +195,9 @@ def expire_cmd(lake: str, catalog: str | None, older: str) -> None:
 
     age = parse_age(older)  # (checked before the lake is opened)
     r = expire(open_lake(lake, catalog), age)
-    click.echo(safe(f"expired {r['expired']} snapshots older than {older}"), err=True)
+    rows = ", ".join(f"{n:,} {name}" for name, n in r["deleted"].items() if n)
+    click.echo(safe(f"expired the days older than {older}: deleted {rows or 'no rows'}; "
+                    f"{r['expired']} snapshots removed"), err=True)
 
 
 def register(app: click.Group) -> None:

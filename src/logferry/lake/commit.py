@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from ..usage.results import FileResult
 from .store import LakeRegistered, Pending
-from .tables import FILES, PARTITIONS, Lake
+from .tables import FILES, PARTITIONS, Lake, manifest_arrow
 
 _TS_COLS = ("first_timestamp", "last_timestamp", "ingested_at", "updated_at")
 #: the manifest with its times as epoch microseconds (how rows are compared and built)
@@ -33,8 +33,7 @@ _ATTEMPTS = 100
 
 
 def manifest_rows(lake: Lake, snapshot_id: int | None = None) -> list[dict[str, Any]]:
-    t = lake.table("files").scan(snapshot_id=snapshot_id).to_arrow()
-    return t.cast(_FILES_US).to_pylist()
+    return manifest_arrow(lake, snapshot_id).cast(_FILES_US).to_pylist()
 
 
 def load_manifest(lake: Lake) -> list[LakeRegistered]:

@@ -11,6 +11,7 @@ running Dask scheduler (``tcp://host:8786``); neither: this process.
 from __future__ import annotations
 
 import functools
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -169,13 +170,16 @@ def dask_client(workers: int | None, cluster: str | None) -> Iterator[Any]:
         from distributed import Client, LocalCluster
     except ImportError as e:  # pragma: no cover - the extra is installed where tested
         raise ConfigError("Dask is not installed: pip install 'logferry[dask]'") from e
+    # (the local scheduler's and nannies' INFO lines are not the operator's; workers are silenced
+    # by LocalCluster itself)
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     local = None
     try:
         if cluster:
             client = Client(cluster, timeout="10s")
-        else:
-            local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                 host="127.0.0.1", dashboard_address=None)
+        else:  # (no dashboard; the scheduler's HTTP server on a free port, not 8787)
+            local = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                 dashboard_address="127.0.0.1:0", scheduler_kwargs={"dashboard": False})
             client = Client(local)
     except (OSError, ValueError, TypeError) as e:  # refused, timed out, not an address
         if local is not None:
@@ -187,6 +191,8 @@ def dask_client(workers: int | None, cluster: str | None) -> Iterator[Any]:
         yield client
     finally:
         client.close()
-        if local is not None:
+        if local is not None:  # (a worker slow to exit, e.g. on a busy machine, is killed after
+            # 4 s with a warning: its work is committed by then, nothing for the operator)
+            logging.getLogger("distributed.nanny").setLevel(logging.ERROR)
             local.close()
 

@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import ConfigError
-from .tables import FILES, Lake
+from .tables import FILES, Lake, manifest_arrow
 
 if TYPE_CHECKING:
     import duckdb
@@ -109,7 +109,7 @@ _SNOWPLOW = {"events": _events_schema, "bad_events": _bad_events_schema}
 
 def _manifest(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
     """The manifest into ``files``, its reads into ``_lake.reads``."""
-    files = lake.table("files").scan().to_arrow()
+    files = manifest_arrow(lake)
     con.execute("CREATE SCHEMA _lake")
     con.register("_lake_files", files)
     con.execute(f"INSERT INTO files ({_FILE_COLS}) SELECT {_FILE_COLS} FROM _lake_files")

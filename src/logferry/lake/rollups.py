@@ -200,7 +200,7 @@ def report(lake: Any, params: Any, scope: list[str] | None = None) -> dict[str, 
         np.maximum(s["hll"], np.frombuffer(r["visitors"], np.uint8), out=s["hll"])
         s["latency"] += np.asarray(r["latency"], np.int64)
     out = [_site_row(site, s) for site, s in sorted(sites.items(), key=lambda x: (x[0] is None, x[0] or ""))]
-    data = result(params, [], {})
+    data = result(params, _hour_warnings(params), {})
     data.pop("reports")
     data.update(bounds=BOUNDS, exact=["requests", *CLASSES, "bytes_sent"],
                 approximate=["visitors", "p50_ms", "p90_ms", "p99_ms"], sites=out,
@@ -209,10 +209,26 @@ def report(lake: Any, params: Any, scope: list[str] | None = None) -> dict[str, 
     return data
 
 
+def _hour_warnings(params: Any) -> list[str]:
+    """A --since/--until inside an hour: the rollups count whole hours (those that start in
+    [since, until)), so say so -- a half-hour range read no rows and said nothing."""
+    from ..usage.db import duck
+    from .query import _us
+
+    con = duck()
+    try:
+        off = [f"--{n}" for n in ("since", "until")
+               if getattr(params, n) is not None and _us(con, n, getattr(params, n)) % 3_600_000_000]
+    finally:
+        con.close()
+    return [f"{' and '.join(off)} not on the hour: the rollups count the whole hours that start in "
+            "[since, until)"] if off else []
+
+
 def _site_row(site: Any, s: dict[str, Any]) -> dict[str, Any]:
     lat = s["latency"]
     return {"site": site, "requests": s["requests"], **{c: s[c] for c in CLASSES},
-            "bytes_sent": s["bytes_sent"], "visitors": round(estimate(s["hll"])),
+            "bytes_sent": s["bytes_sent"], "visitors": min(round(estimate(s["hll"])), s["requests"]),
             **{f"p{int(q * 100)}_ms": _round(percentile(lat, q)) for q in (0.5, 0.9, 0.99)}}
 
 

@@ -120,6 +120,17 @@ def day_column(table: str) -> str | None:
     return next((col for col, transform, _f in PARTITIONS[table] if transform == "day"), None)
 
 
+def manifest_arrow(lake: Lake, snapshot_id: int | None = None) -> pa.Table:
+    """The manifest (``files``) with this logferry's columns in order: a lake written before
+    a column was added (``head_fp``) reads it as null until its next ingest adds it -- its
+    readers, ``lake status`` and ``compact`` failed with a traceback."""
+    t = lake.table("files").scan(snapshot_id=snapshot_id).to_arrow()
+    for f in FILES:
+        if f.name not in t.column_names:
+            t = t.append_column(f.name, pa.nulls(t.num_rows, f.type))
+    return t.select(FILES.names)
+
+
 def io_properties() -> dict[str, str]:
     """FileIO settings from the environment (S3 endpoint, region, keys) -- as the s3://
     sources and destinations read them; nothing is written anywhere."""
@@ -136,6 +147,29 @@ def io_properties() -> dict[str, str]:
     return props
 
 
+def default_catalog(warehouse: str) -> str:
+    """The SQLite catalog of a lake in object storage when none is given: a file on this
+    machine (SQLite cannot live in a bucket), one per lake URL, under the user's data folder
+    (``$XDG_DATA_HOME/logferry/lakes/``, else ``~/.local/share/logferry/lakes/``): so
+    ``ingest``, ``report`` and ``serve`` on this machine find it by the URL alone."""
+    import hashlib
+    import re
+
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", warehouse)[:80]
+    digest = hashlib.sha256(warehouse.encode()).hexdigest()[:12]
+    return os.path.join(base, "logferry", "lakes", f"{slug}-{digest}.db")
+
+
+def _tables_there(warehouse: str) -> bool:
+    """Whether the bucket already holds this lake's tables (their metadata): a second
+    catalog made for them on another machine would fork the lake."""
+    from ..sources import _remote_fs
+
+    fs, path, _ = _remote_fs(f"{warehouse}/{NAMESPACE}/files/metadata")
+    return bool(fs.exists(path))
+
+
 @dataclass(frozen=True)
 class Where:
     """Where a lake is: its data (``warehouse``, a URI) and its catalog (a SQLAlchemy URI)."""
@@ -144,6 +178,7 @@ class Where:
     warehouse: str
     catalog_uri: str
     catalog_file: str | None  # the SQLite file, when the catalog is one
+    on_this_machine: bool = False  # (the default catalog of a lake in object storage)
 
     @classmethod
     def of(cls, location: str, catalog: str | None = None) -> Where:
@@ -159,10 +194,10 @@ class Where:
             warehouse = location.rstrip("/")
         else:
             warehouse = "file://" + os.path.abspath(location.removeprefix("file://"))
+        if catalog is None and remote:
+            path = default_catalog(warehouse)
+            return cls(location, warehouse, "sqlite:///" + path, path, on_this_machine=True)
         if catalog is None:
-            if remote:
-                raise InputError(f"{location}: a lake in object storage needs --catalog FILE "
-                                 "(the SQLite catalog) or a catalog URI")
             catalog = os.path.join(warehouse.removeprefix("file://"), CATALOG_FILE)
         if "://" in catalog:
             path = catalog.removeprefix("sqlite:///") if catalog.startswith("sqlite:///") else None
@@ -183,7 +218,10 @@ class Lake:
         if new:
             if not create:
                 raise InputError(f"{where.location}: no lake here (no catalog {f}; run "
-                                 "`logferry ingest PATHS --lake ...` first)")
+                                 "`logferry ingest PATHS --lake ...` first, or give its --catalog)")
+            if where.on_this_machine and _tables_there(where.warehouse):
+                raise InputError(f"{where.location}: a lake is already there, its catalog on another machine "
+                                 f"(none here: {f}): give its --catalog")
             os.makedirs(os.path.dirname(f) or ".", exist_ok=True)
         self.props = {"uri": where.catalog_uri, "warehouse": where.warehouse, **io_properties()}
         self.catalog = _catalog(self.props, where)

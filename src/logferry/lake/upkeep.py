@@ -5,8 +5,8 @@ and the rows of reads younger than :data:`GRACE_SECONDS` (an ingest between its 
 its manifest commit); the rows of older uncounted reads (a run killed before its manifest
 commit, a read another run made redundant) are removed.  Only rows of the read ids it saw
 are replaced, so files an ingest adds meanwhile stay.  Expiry deletes the rows of days
-before the cutoff and the snapshots older than it; the manifest keeps its rows, so an
-expired file is not ingested again.
+before the cutoff (and the rollups of their hours) and the snapshots older than it; the
+manifest keeps its rows, so an expired file is not ingested again.
 """
 
 from __future__ import annotations
@@ -81,7 +81,10 @@ def _is_counted(rows: pa.Table, counted: pa.Table) -> pa.Array:
 
 
 def status(lake: Lake) -> dict[str, Any]:
-    out: dict[str, Any] = {"location": lake.where.location, "tables": {}}
+    from ..usage.source import shown
+
+    w = lake.where  # (the catalog: where the lake's state is, to back up; a URI without its password)
+    out: dict[str, Any] = {"location": w.location, "catalog": w.catalog_file or shown(w.catalog_uri), "tables": {}}
     manifest = manifest_rows(lake)
     counted = _counted(lake, manifest)
     orphans = 0
@@ -195,20 +198,22 @@ def _compact_partition(t: Any, part: dict[str, Any], day_col: str | None, counte
     stats["orphans_removed"] += removed
 
 
-def expire(lake: Lake, age: dt.timedelta) -> dict[str, int]:
-    """Delete the days before now - ``age`` and the snapshots older than that."""
+def expire(lake: Lake, age: dt.timedelta) -> dict[str, Any]:
+    """Delete the days before now - ``age`` (the rollups' hours too, so they keep agreeing
+    with the rows) and the snapshots older than that; ``deleted``: rows per table."""
     from pyiceberg.expressions import LessThan
 
     cutoff = dt.datetime.now(dt.UTC) - age
     day = int(dt.datetime.combine(cutoff.date(), dt.time(), dt.UTC).timestamp() * 1e6)
-    expired = 0
-    for name in _tables(lake):
-        t, col = lake.table(name), day_column(name)
-        if t.current_snapshot() is not None:
+    expired, deleted = 0, {}
+    for name, col in [(n, day_column(n)) for n in _tables(lake)] + [("rollups", "hour")]:
+        t = lake.table(name)
+        if (before := t.current_snapshot()) is not None:
             with warnings.catch_warnings(), t.transaction() as tx:
                 warnings.simplefilter("ignore")  # ("did not match any records": nothing that old)
                 tx.delete(LessThan(col, day))
-    for name in (*_tables(lake), "files"):
+            deleted[name] = _deleted_records(lake.table(name), before.snapshot_id)
+    for name in (*_tables(lake), "files", "rollups"):
         t = lake.table(name)
         cur = t.current_snapshot()
         old = [s.snapshot_id for s in t.metadata.snapshots
@@ -216,4 +221,15 @@ def expire(lake: Lake, age: dt.timedelta) -> dict[str, int]:
         if old:
             t.maintenance.expire_snapshots().by_ids(old).commit()
             expired += len(old)
-    return {"expired": expired}
+    return {"expired": expired, "deleted": deleted}
+
+
+def _deleted_records(t: Any, since: int) -> int:
+    """The rows the snapshots after ``since`` (a delete's) took out of table ``t``."""
+    n = 0
+    for s in reversed(t.metadata.snapshots):
+        if s.snapshot_id == since:
+            break
+        got = s.summary.get if s.summary is not None else {}.get
+        n += int(got("deleted-records") or 0) - int(got("added-records") or 0)
+    return n

@@ -104,9 +104,11 @@ def destination_options(f):
 @click.option("--compress", default="gzip", help="gzip, zstd or none.")
 @click.option("--fields", help="Comma-separated fields, in order.")
 @click.option("--where", help="Row filter, e.g. 'status>=500' or 'status=5xx and path^=/api'.")
-@click.option("--max-bytes", type=WholeParam(1), default=50_000_000)
-@click.option("--max-age-secs", type=NumberParam(0, MAX_AGE_SECS, lo_open=True), default=300)
-@click.option("--max-records", type=WholeParam(1))
+@click.option("--max-bytes", type=WholeParam(1), default=50_000_000, show_default=True,
+              help="Start a new object before one goes over this size (bytes, after compression).")
+@click.option("--max-age-secs", type=NumberParam(0, MAX_AGE_SECS, lo_open=True), default=300, show_default=True,
+              help="Deliver an object at the latest this many seconds after it was opened.")
+@click.option("--max-records", type=WholeParam(1), help="Start a new object after this many records.")
 @click.option("--name", help="Object name template or preset (cdn, cloudfront, shop, csv-usage).")
 @click.option("--state", default=".logferry-ship", help="State directory (checkpoints, history).")
 @click.option("--format", "-f", help="Force the input format.")
@@ -232,7 +234,7 @@ def export_group() -> None:
 
 
 @config_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
 def export_list(config: str | None, as_json: bool) -> None:
     """Jobs with destination, schedule, state, last run, last delivery and how far behind
     each is (files and bytes not yet delivered, the oldest undelivered line's age)."""
@@ -359,9 +361,9 @@ def export_start(name: str, run_now: bool, config: str | None, wait: float) -> N
 
 @click.argument("name", required=False)
 @click.option("--failed", is_flag=True, help="Failed runs only.")
-@click.option("--limit", type=WholeParam(1), default=50)
+@click.option("--limit", type=WholeParam(1), default=50, show_default=True, help="The newest runs shown.")
 @config_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
 def export_history(name: str | None, failed: bool, limit: int, config: str | None, as_json: bool) -> None:
     """Runs with start, end, status, objects, records, bytes and the error of failed ones.
 
@@ -388,7 +390,7 @@ def export_history(name: str | None, failed: bool, limit: int, config: str | Non
 
 @click.argument("run_id", type=WholeParam(1))
 @config_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
 def export_show(run_id: int, config: str | None, as_json: bool) -> None:
     """One run and each object it delivered: name, size, records, SHA-256."""
     from .status import run_kind

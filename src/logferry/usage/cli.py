@@ -23,7 +23,8 @@ db_option = click.option("--db", default=DEFAULT_DB, help="Usage database file (
 lake_option = click.option("--lake", default=None, help="The usage lake instead of the database: a folder "
                            "or URL (s3://...) of Apache Iceberg tables (extra `lake`).")
 catalog_option = click.option("--catalog", default=None, help="With --lake: its catalog, a SQLite file or "
-                              "SQLAlchemy URI (default: catalog.db in the lake folder).")
+                              "SQLAlchemy URI (default: catalog.db in the lake folder; for s3:// or gs://, a "
+                              "file of this machine per lake URL, in ~/.local/share/logferry/lakes/).")
 config_option = click.option("--config", "-c", default=None, help="A logferry.toml whose [lake] settings "
                              "(path, catalog, workers, cluster) apply when --lake is not given.")
 
@@ -204,6 +205,8 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
     """
     lake, catalog, workers, cluster = _lake_of(config, lake, catalog, workers, cluster)
     _check_lake_options(lake, catalog, workers=workers, cluster=cluster, follow=follow)
+    if workers and cluster:
+        _fail("--workers starts a local Dask cluster and --cluster names a running one: give one")
     if follow:
         st = run_follow(paths, db, format=format, tz=tz, quiet=quiet, commit_every=commit_every)
         if as_json:
@@ -218,7 +221,7 @@ def ingest_cmd(paths: tuple[str, ...], db: str, format: str | None, tz: str | No
         from ..lake.cli import run_lake_ingest
 
         summary = run_lake_ingest(paths, lake, catalog, workers=workers, cluster=cluster, format=format,
-                                  tz=tz, quiet=quiet)
+                                  tz=tz, quiet=quiet, threads=threads)
     else:
         summary = run_ingest(paths, db, format=format, tz=tz, quiet=quiet, threads=threads)
     if as_json:

@@ -289,11 +289,12 @@ def create_app(console: Console, tokens: TokenStore, *, secure_cookie: bool = Fa
 
     @app.get("/overview", response_class=HTMLResponse, include_in_schema=False)
     def overview_page(request: Request, s: Session = Depends(session)):
-        try:
+        try:  # (the lake and its snapshot in the nav, as on the dashboard: described first)
+            store = _reading(console.usage, console.usage.describe) if _usage_kind() == "lake" else None
             data = _overview_data(request, s)
         except HTTPException as e:
             return page("message.html", s, code=e.status_code, title="Overview", message=e.detail)
-        return page("overview.html", s, title="Overview of every site", d=data,
+        return page("overview.html", s, title="Overview of every site", d=data, store=store,
                     since=request.query_params.get("since", ""), until=request.query_params.get("until", ""))
 
     # -- API: jobs -------------------------------------------------------------------------------

@@ -51,9 +51,10 @@ state_option = click.option("--state", "state", help="State directory (default: 
 @click.option("--db", help="Usage database for the dashboard (and for --follow).")
 @click.option("--lake", help="The usage lake for the dashboard instead of --db: a folder or URL (default: "
                              "the config's [lake] path, if any).")
-@click.option("--catalog", help="With --lake: its catalog, a SQLite file or SQLAlchemy URI.")
+@click.option("--catalog", help="With --lake: its catalog, a SQLite file or SQLAlchemy URI "
+              "(default: as for `report --lake`).")
 @click.option("--host", default="127.0.0.1", help="Address to listen on; other than loopback needs TLS or --insecure-http.")
-@click.option("--port", type=WholeParam(1, 65535), default=8080)
+@click.option("--port", type=WholeParam(1, 65535), default=8080, help="Port to listen on.")
 @click.option("--tls-cert", help="TLS certificate (PEM).")
 @click.option("--tls-key", help="TLS private key (PEM).")
 @click.option("--insecure-http", is_flag=True, help="Allow plain HTTP on a non-loopback address.")
@@ -247,7 +248,7 @@ def token_create(config, state, sites, read_only, label) -> None:
 
 @config_option
 @state_option
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
 def token_list(config, state, as_json) -> None:
     """Tokens: id, sites, read-only, created (never the tokens themselves)."""
     import json

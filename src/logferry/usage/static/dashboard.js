@@ -788,7 +788,7 @@
     statusNode = el("span", { class: "note", id: "status" });
     var theme = el("button", { type: "button", id: "theme", onclick: cycleTheme });
     var head = el("header", { class: "top" }, el("h1", { text: CONF.title || "logferry report" }), rangeNode, resetBtn, liveNode, statusNode,
-      el("span", { class: "spacer" }), CONF.api ? filtersBox() : null, theme);
+      el("span", { class: "spacer" }), CONF.api ? filtersBox() : scopeNote(), theme);
     nav = el("nav", { class: "side", "aria-label": "Reports" });
     main = el("main");
     app.appendChild(head);
@@ -813,6 +813,15 @@
       if (mq.matches) setTimeout(renderAll, 0);
     }
     document.addEventListener("keydown", function (e) { if (e.key === "Escape") hideTip(); });
+  }
+  function scopeNote() {
+    // a report file has no filter controls: it says what its data was filtered to (--site ...)
+    var f = S.filters, parts = [];
+    if (f.sites) parts.push((f.sites.length > 1 ? "sites " : "site ") + f.sites.join(", "));
+    if (f.formats) parts.push((f.formats.length > 1 ? "formats " : "format ") + f.formats.join(", "));
+    if (f.status_classes) parts.push("status " + f.status_classes.map(function (c) { return c + "xx"; }).join(", "));
+    if (!f.bots) parts.push("no bots");
+    return parts.length ? el("span", { class: "note", id: "scope", text: parts.join(" \u00b7 ") }) : null;
   }
   function filtersBox() {
     var f = S.filters, ch = S.data.choices || {};
