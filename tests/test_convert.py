@@ -182,3 +182,23 @@ def test_output_dir_never_writes_one_input_over_another(tmp_path):
     names = sorted(os.listdir(tmp_path / "j"))
     assert len(names) == 2 and names[0].endswith("-2.jsonl.gz")
     assert [len(gzip.open(tmp_path / "j" / n).read().splitlines()) for n in names] == [expected, expected]
+
+
+def test_a_lines_original_fields_are_the_ones_it_has_wherever_batches_begin(tmp_path):
+    """A JSON log's lines have different keys: each record's ``fields`` holds its own line's
+    (a key another line of the same batch has is not added as null), in JSON lines and in
+    Parquet's map; a key written as JSON null is the text ``null``."""
+    import pyarrow.parquet as pq
+
+    log = tmp_path / "j.log"
+    log.write_text(
+        '{"timestamp":"2024-03-01T10:00:00Z","remote_addr":"1.2.3.4","method":"GET","uri":"/a","status":200,"extra":"x"}\n'
+        '{"timestamp":"2024-03-01T10:00:01Z","remote_addr":"1.2.3.5","method":"GET","uri":"/b","status":200,"other":null}\n')
+    assert run("convert", str(log), "-f", "nginx-json", "--to", "jsonl", "-o", str(tmp_path / "o.jsonl")).exit_code == 0
+    got = [json.loads(x)["fields"] for x in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert "other" not in got[0] and got[0]["extra"] == '"x"'
+    assert "extra" not in got[1] and got[1]["other"] == "null"
+    r = run("convert", str(log), "-f", "nginx-json", "--to", "parquet", "--keep-fields", "-o", str(tmp_path / "o.parquet"))
+    assert r.exit_code == 0
+    maps = [dict(m) for m in pq.read_table(tmp_path / "o.parquet").column("fields").to_pylist()]
+    assert ("other" not in maps[0], "extra" not in maps[1], maps[1]["other"]) == (True, True, "null")

@@ -229,7 +229,8 @@ def test_jsonl_round_trip(tmp_path, rel):
     f, of = first.column("fields").to_pylist()[0], orig_first.column("fields").to_pylist()[0]
     assert f.pop("origin_file") == str(src)
     assert int(f.pop("origin_line")) == orig_first.column("line_number")[0].as_py()
-    assert f == of
+    # (a field the line lacks is null in the reader's struct and left out of the JSON)
+    assert {k: v for k, v in f.items() if v is not None} == {k: v for k, v in of.items() if v is not None}
 
 
 def test_jsonl_bad_and_foreign_lines(tmp_path):

@@ -65,6 +65,22 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def _text_members(t: pa.DataType) -> bool:
+    """A struct of text members only (the original fields as written)."""
+    return pa.types.is_struct(t) and all(
+        pa.types.is_string(t.field(i).type) or pa.types.is_large_string(t.field(i).type) for i in range(t.num_fields))
+
+
+def _present(name: str, t: pa.DataType) -> str:
+    """The original fields as a map of the members each row has (see :func:`_original_fields`)."""
+    if not _text_members(t) or not t.num_fields:
+        return _ident(name)
+    entries = ", ".join("{'k': '" + t.field(i).name.replace("'", "''") + "', 'v': " + _ident(name) + "."
+                        + _ident(t.field(i).name) + "}" for i in range(t.num_fields))
+    return (f"CASE WHEN {_ident(name)} IS NULL THEN NULL ELSE "
+            f"map_from_entries(list_filter([{entries}], lambda x: x.v IS NOT NULL)) END")
+
+
 def json_lines_duckdb(batch: pa.RecordBatch, *, include_fields: bool = True) -> pa.Array:
     """One JSON text per row, serialised by DuckDB's ``to_json`` (the reference the
     vectorised :func:`json_lines` reproduces; also its fallback for odd columns)."""
@@ -73,7 +89,7 @@ def json_lines_duckdb(batch: pa.RecordBatch, *, include_fields: bool = True) -> 
         if name == "fields" and not include_fields:
             continue
         typ = batch.schema.field(name).type
-        expr = _ts(name) if pa.types.is_timestamp(typ) else _ident(name)
+        expr = _ts(name) if pa.types.is_timestamp(typ) else _present(name, typ) if name == "fields" else _ident(name)
         parts.append(f"{_ident(name)} := {expr}")
     if not parts:
         return pa.array([], pa.string())
@@ -247,6 +263,24 @@ def value_pieces(a: pa.Array) -> list[Piece]:
     return out
 
 
+def _original_fields(a: pa.Array) -> list[Piece]:
+    """The original fields as an object of the members each row has: a member that is null
+    is one the line lacks (a field written as JSON null is the text ``null``), and it is left
+    out rather than written as null because another line of the same batch has it -- the
+    output does not depend on where batches begin."""
+    if isinstance(a, pa.ChunkedArray):
+        a = a.combine_chunks()
+    n, t = len(a), a.type
+    if not _text_members(t) or not n or not any(a.field(i).null_count for i in range(t.num_fields)):
+        return value_pieces(a)
+    members = [pc.if_else(a.field(i).is_valid(),
+                          V.join_pieces(["," + json_key(t.field(i).name) + ":", *value_pieces(a.field(i))], n), "")
+               for i in range(t.num_fields)]
+    body = pc.utf8_slice_codeunits(pc.binary_join_element_wise(*members, ""), 1)  # (the first comma off)
+    out = pc.binary_join_element_wise("{", body, "}", "")
+    return [out if not a.null_count else pc.if_else(a.is_valid(), out, NULL)]
+
+
 def json_pieces(batch: pa.RecordBatch, *, include_fields: bool = True) -> list[Piece]:
     """The pieces of each row's JSON object (see :func:`value_pieces`)."""
     pieces: list[Piece] = []
@@ -254,7 +288,7 @@ def json_pieces(batch: pa.RecordBatch, *, include_fields: bool = True) -> list[P
         if name == "fields" and not include_fields:
             continue
         pieces.append(("," if pieces else "{") + json_key(name) + ":")
-        pieces += value_pieces(batch.column(i))
+        pieces += _original_fields(batch.column(i)) if name == "fields" else value_pieces(batch.column(i))
     if pieces:
         pieces.append("}")
     return pieces

@@ -26,12 +26,15 @@ def struct_to_map(s: pa.StructArray) -> pa.MapArray:
     k = len(names)
     if k == 0:
         return pa.array([[]] * n, FIELDS_TYPE)
-    keys = pa.array(names, pa.string()).take(pa.array(np.tile(np.arange(k, dtype=np.int32), n)))
     cols = [s.field(i).cast(pa.string()) for i in range(k)]
     flat = pa.concat_arrays(cols)  # column-major
     order = (np.arange(k)[None, :] * n + np.arange(n)[:, None]).ravel()  # row-major
-    items = flat.take(pa.array(order))
-    offsets = pa.array(np.arange(0, n * k + 1, k, dtype=np.int32))
+    # a null member is a field the line lacks (another line of the batch has it): no entry,
+    # so the map does not depend on where batches begin
+    have = np.column_stack([c.is_valid().to_numpy(zero_copy_only=False) for c in cols]).ravel()
+    keys = pa.array(names, pa.string()).take(pa.array(np.tile(np.arange(k, dtype=np.int32), n)[have]))
+    items = flat.take(pa.array(order[have]))
+    offsets = pa.array(np.concatenate([[0], np.cumsum(have.reshape(n, k).sum(axis=1))]).astype(np.int32))
     return pa.MapArray.from_arrays(offsets, keys, items)
 
 
