@@ -81,10 +81,10 @@ def _is_counted(rows: pa.Table, counted: pa.Table) -> pa.Array:
 
 
 def status(lake: Lake) -> dict[str, Any]:
-    from ..usage.source import shown
+    from .tables import _redact
 
     w = lake.where  # (the catalog: where the lake's state is, to back up; a URI without its password)
-    out: dict[str, Any] = {"location": w.location, "catalog": w.catalog_file or shown(w.catalog_uri), "tables": {}}
+    out: dict[str, Any] = {"location": w.location, "catalog": w.catalog_file or _redact(w.catalog_uri), "tables": {}}
     manifest = manifest_rows(lake)
     counted = _counted(lake, manifest)
     orphans = 0
