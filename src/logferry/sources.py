@@ -519,12 +519,6 @@ def content_identity(head: bytes) -> tuple[str, int, str]:
     return fingerprint(h), len(h), fingerprint(h[:PREFIX_BYTES])
 
 
-def identity_at(head: bytes, length: int) -> str | None:
-    """The content identity of ``head`` over ``length`` bytes (None if it is shorter):
-    compares a grown file with the identity recorded while it was smaller."""
-    return fingerprint(head[:length]) if len(head) >= length else None
-
-
 def identities(head: bytes, lengths: Iterable[int]) -> dict[int, str]:
     """The content identity of ``head`` over each of ``lengths`` it is long enough for,
     hashed in one pass (a store of many small files has registered many lengths: hashing
