@@ -372,14 +372,22 @@ class KnownIndex:
     CloudFront logs holds hundreds of thousands: comparing each with all was quadratic)."""
 
     def __init__(self, known: Iterable[Any]):
-        self.known = list(known)
+        self.known: list[Any] = []
         self._at: dict[tuple[Any, ...], list[int]] = {}
-        for i, f in enumerate(self.known):
-            for key in _keys(f.path, f.fp, f.dev, f.ino):
-                self._at.setdefault(key, []).append(i)
         #: head lengths the local files' fingerprints cover (a compressed copy's decompressed
         #: head is fingerprinted at each: a rotated and compressed log)
-        self.fp_lens = sorted({f.fp_len for f in self.known if f.dev is not None and f.fp_len is not None})
+        self.fp_lens: list[int] = []
+        for f in known:
+            self.add(f)
+
+    def add(self, f: Any) -> None:
+        """Index one more known file."""
+        i = len(self.known)
+        self.known.append(f)
+        for key in _keys(f.path, f.fp, f.dev, f.ino):
+            self._at.setdefault(key, []).append(i)
+        if f.dev is not None and f.fp_len is not None and f.fp_len not in self.fp_lens:
+            bisect.insort(self.fp_lens, f.fp_len)
 
     def near(self, sf: SourceFile) -> list[Any]:
         """The known files a rule of :func:`match_files` could match ``sf`` with, in order:

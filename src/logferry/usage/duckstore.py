@@ -20,6 +20,7 @@ from ..reader import BadRow
 from ..schema import CANONICAL_NAMES
 from ..sources import SourceFile, content_identity
 from . import db as dbm
+from .bundle import BUNDLE_FILE_BYTES, Bundle
 from .reading import STREAM_SCHEMA, CommitGroups, ingest_threads
 
 if TYPE_CHECKING:  # imported where used (see db.py)
@@ -86,19 +87,89 @@ class DuckStore:
         # and DuckDB's own progress bar (printed on stdout for a long statement) stays off
         self.settings = {"threads": ingest_threads()[1], "preserve_insertion_order": False,
                          "enable_progress_bar": False}
+        #: new small files held to be written together (while :meth:`bundling`)
+        self.bundle: Bundle | None = None
+        self._cur: int | None = None  # the file being read, when it is held
+        self._in_tx = False  # (while bundling: a file's transaction is open)
+        self._in_file = False  # between begin and commit (or rollback)
+        #: held files a failed write lost: why, by file_id
+        self.lost: dict[int, str] = {}
+
+    def start_bundle(self) -> None:
+        """Hold new small files from now on, to write them together (``usage/bundle.py``)."""
+        self.bundle, self.lost = Bundle(self.con), {}
+
+    def end_bundle(self, write: bool = True) -> None:
+        """Write what is held (``write``; an error: in :attr:`lost`) and stop holding."""
+        try:
+            if write:
+                self.write_held()
+        except Exception:
+            pass  # (the files are in :attr:`lost`)
+        finally:
+            self.bundle = None
+
+    def holding(self) -> bool:
+        """Files are held, not yet written."""
+        return bool(self.bundle is not None and self.bundle.held)
+
+    def write_held(self) -> None:
+        """Write the held files in one transaction; when that fails, each in its own, so
+        that one file's failure is that file's (:attr:`lost` names those not written)."""
+        b = self.bundle
+        if b is None or not b.held:
+            return
+        held = b.take()
+        try:
+            self._write(b, held)
+        except Exception:
+            for fid, h in held.items() if len(held) > 1 else ():
+                try:
+                    self._write(b, {fid: h})
+                except Exception as e:
+                    self.lost[fid] = self.error_message(e) or f"{type(e).__name__}: {e}"
+            if len(held) == 1:
+                raise
+
+    def _write(self, b: Bundle, held: dict[int, Any]) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            b.write(held, self.snowplow_hook)
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.rollback()
+            raise
 
     # the manifest ------------------------------------------------------------------------
     def known_files(self, *, local: bool | None = None, near: SourceFile | None = None) -> list[dbm.Registered]:
-        return dbm.known_files(self.con, local=local, near=near)
+        if self._ask(None if near is None or self.bundle is None else self.bundle.near(near)):
+            return dbm.known_files(self.con, local=local, near=near)
+        return []
 
     def find_by_content(self, head: bytes, exclude: int | None = None) -> dbm.Registered | None:
-        return dbm.find_by_content(self.con, head, exclude)
+        if self._ask(None if self.bundle is None else self.bundle.same_content(head)):
+            return dbm.find_by_content(self.con, head, exclude)
+        return None
+
+    def _ask(self, run: tuple[bool, bool] | None) -> bool:
+        """Whether the database must be asked, given (a file of this run may be the one,
+        one of them is held): held files are written first; a database empty when the run
+        began knows only the run's files."""
+        if run is None:
+            return True
+        maybe, held = run
+        if held:
+            self.write_held()
+        return maybe or not self.bundle.db_empty  # type: ignore[union-attr]
 
     def registered(self, file_id: int) -> dbm.Registered:
+        if self.bundle is not None and file_id in self.bundle.held:
+            self.write_held()
         return dbm.registered(self.con, file_id)
 
     def adopt(self, file_id: int, sf: SourceFile, path: str | None = None) -> None:
         """Record ``sf``'s source identity (and new ``path``) for a registered file."""
+        self._writing()
         if path is None:
             self.con.execute("UPDATE files SET dev = ?, ino = ?, fp = ?, fp_len = ?, mtime = ? "
                              "WHERE file_id = ?", [sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime, file_id])
@@ -109,14 +180,35 @@ class DuckStore:
 
     # transactions --------------------------------------------------------------------------
     def begin(self) -> None:
-        self.con.execute("BEGIN TRANSACTION")
+        """A file's transaction begins (while bundling: when it first writes)."""
+        self._cur, self._in_file = None, True
+        if self.bundle is None:
+            self.con.execute("BEGIN TRANSACTION")
+
+    def _writing(self) -> None:
+        """While bundling: a file's transaction begins with its first write (outside a
+        file's read, a statement commits by itself)."""
+        if self.bundle is not None and self._in_file and not self._in_tx:
+            self.con.execute("BEGIN TRANSACTION")
+            self._in_tx = True
 
     def commit(self) -> None:
-        self.con.execute("COMMIT")
+        self._in_file = False
+        if self.bundle is None:
+            self.con.execute("COMMIT")
+            return
+        if self._in_tx:
+            self._in_tx = False
+            self.con.execute("COMMIT")
+        if self.bundle.full():
+            self.write_held()
 
     def rollback(self) -> None:
         import duckdb
 
+        if self.bundle is not None and self._cur is not None:
+            self.bundle.drop(self._cur)
+        self._in_tx = self._in_file = False
         try:
             self.con.execute("ROLLBACK")
         except duckdb.Error:
@@ -136,8 +228,24 @@ class DuckStore:
 
     # a file's entry ------------------------------------------------------------------------
     def new_file(self, sf: SourceFile, fmt: str, codec: str | None, head: bytes | None) -> int:
-        """Register a new file; returns its file_id (the next one, in the same statement)."""
+        """Register a new file; returns its file_id (the next one, in the same statement;
+        while bundling, the run's next one, and a small file is held)."""
         ident, hb, prefix = content_identity(head if head is not None else b"")
+        b = self.bundle
+        if b is not None:
+            reg = b.register(sf, fmt, (ident, hb, prefix))
+            if (sf.size or 0) <= BUNDLE_FILE_BYTES and fmt != "shop":
+                b.hold(reg, codec)
+                self._cur = reg.file_id
+                return reg.file_id
+            self._writing()
+            self.con.execute(
+                "INSERT INTO files (file_id, identity, head_bytes, head_fp, path, format, compression, size, "
+                "dev, ino, fp, fp_len, mtime, ingested_at, updated_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now())",
+                [reg.file_id, ident, hb, prefix, sf.path, fmt, codec, sf.size, sf.dev, sf.ino, sf.fp,
+                 sf.fp_len, sf.mtime])
+            return reg.file_id
         return self.con.execute(
             "INSERT INTO files (file_id, identity, head_bytes, head_fp, path, format, compression, size, "
             "dev, ino, fp, fp_len, mtime, ingested_at, updated_at) "
@@ -149,6 +257,7 @@ class DuckStore:
     def delete_line(self, file_id: int, line: int) -> int:
         """Delete what line ``line`` of a file stored (a last line read before its end was
         written); returns 1 when it stored nothing (a directive or a blank line), else 0."""
+        self._writing()
         con = self.con
         n_req = con.execute(
             "SELECT count(*) FROM requests WHERE file_id = ? AND line_number = ?", [file_id, line]
@@ -170,7 +279,17 @@ class DuckStore:
         return 0 if n_req or n_bad else 1
 
     def checkpoint(self, file_id: int, m: FileMark) -> None:
-        """Record how far the file is stored and commit (the next transaction begins)."""
+        """Record how far the file is stored and commit (the next transaction begins; a
+        held file is written with the others held, and its read goes on in the database)."""
+        if self._held(file_id, m):
+            self.write_held()
+            self._cur = None
+            if file_id in self.lost:  # (the rest of it must not be stored without its entry)
+                from ..errors import LogferryError
+
+                raise LogferryError(self.lost.pop(file_id))
+            return
+        self._writing()
         self.con.execute(
             "UPDATE files SET lines = ?, bytes = ?, records = ?, bad_rows = ?, directives = ?, "
             f"blank = ?, partial_tail = false, {_SPAN}, anchor_line = ?, anchor_off = ?, header = ?, "
@@ -181,8 +300,18 @@ class DuckStore:
         self.commit()
         self.begin()
 
+    def _held(self, file_id: int, mark: FileMark | None = None) -> bool:
+        """Whether the file is held (and then it is marked ``mark``)."""
+        h = None if self.bundle is None else self.bundle.held.get(file_id)
+        if h is not None and mark is not None:
+            h.mark = mark
+        return h is not None
+
     def finish(self, file_id: int, m: FileMark) -> None:
         """Record the end of a read (the caller commits)."""
+        if self._held(file_id, m):
+            return
+        self._writing()
         self.con.execute(
             f"""UPDATE files SET size = ?, bytes = ?, lines = ?, directives = ?, blank = ?,
                    records = ?, bad_rows = ?,
@@ -198,7 +327,15 @@ class DuckStore:
 
     # rows ----------------------------------------------------------------------------------
     def append_requests(self, run: CommitGroups, file_id: int) -> None:
-        """Insert the next commit group of ``run`` with one streaming INSERT ... SELECT."""
+        """Insert the next commit group of ``run`` with one streaming INSERT ... SELECT
+        (a held file's rows are kept with it)."""
+        if self._held(file_id):
+            batches = list(run.group())
+            if run.error is not None:
+                raise run.error
+            self.bundle.add_rows(file_id, batches)  # type: ignore[union-attr]
+            return
+        self._writing()
         reader = pa.RecordBatchReader.from_batches(STREAM_SCHEMA, run.group())
         self.con.register(_BATCH_VIEW, reader)
         try:
@@ -215,6 +352,9 @@ class DuckStore:
     def append_bad(self, file_id: int, rows: list[BadRow]) -> None:
         if not rows:
             return
+        if self._held(file_id):
+            self.bundle.held[file_id].bad.extend(rows)  # type: ignore[union-attr]
+            return
         t = pa.table(
             {
                 "line_number": pa.array([b.line_number for b in rows], pa.int64()),
@@ -228,10 +368,15 @@ class DuckStore:
         )
 
     def append_tracker(self, batch: pa.RecordBatch, file_id: int) -> None:
-        """Hand a batch's tracker hits to the Snowplow hook."""
+        """Hand a batch's tracker hits to the Snowplow hook (a held file's: when it is written)."""
+        if self._held(file_id):
+            self.bundle.held[file_id].tracker.append(batch)  # type: ignore[union-attr]
+            return
+        self._writing()
         self.snowplow_hook(self.con, batch, file_id)  # type: ignore[misc]
 
     def _insert(self, sql: str, data: pa.RecordBatch | pa.Table, file_id: int) -> None:
+        self._writing()
         self.con.register(_BATCH_VIEW, data)
         try:
             self.con.execute(sql, [file_id])

@@ -99,19 +99,39 @@ class Ingester:
             if on_file is not None:
                 on_file(res)
         saved, self._settings_held = self.store.apply_settings(), True
+        bundles = hasattr(self.store, "start_bundle")
+        waiting: list[FileResult] = []  # results of files held, reported once they are written
+        done = False
         try:
+            if bundles:
+                self.store.start_bundle()
             for sf in files:
                 if self.exclude and not sf.remote and os.path.realpath(sf.path) in self.exclude:
                     continue
-                res = self.ingest_file(sf)
-                summary.files.append(res)
-                if on_file is not None:
-                    on_file(res)
+                waiting.append(self.ingest_file(sf))
+                if not bundles or not self.store.holding():
+                    self._report(waiting, summary, on_file)
+            done = True
         finally:
+            if bundles:
+                self.store.end_bundle(write=done)
             self._settings_held = False
             self.store.apply_settings(saved)
+        self._report(waiting, summary, on_file)
         summary.seconds = time.perf_counter() - t0
         return summary
+
+    def _report(self, results: list[FileResult], summary: IngestSummary,
+                on_file: Callable[[FileResult], None] | None) -> None:
+        """Report the results waiting (those of held files a failed write lost: errors)."""
+        lost = getattr(self.store, "lost", {})
+        for res in results:
+            if res.file_id in lost and res.status in ("new", "truncated"):
+                res = FileResult(res.path, "error", message=lost[res.file_id])
+            summary.files.append(res)
+            if on_file is not None:
+                on_file(res)
+        results.clear()
 
     def ingest_file(self, sf: SourceFile | str) -> FileResult:
         """Ingest one file; any failure (bad input, I/O, DuckDB running out of memory...)

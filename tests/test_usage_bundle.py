@@ -1,0 +1,164 @@
+"""Small new files written together (``usage/bundle.py``): a run of the ingester holds new
+small files and writes many at once; what ends up in the database is what ingesting them
+one at a time stores, a copy among them is still stored once, a failed write loses only the
+file it is about, and a held file that reaches a checkpoint goes on in the database."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import duckdb
+import pytest
+
+from conftest import corpus
+from logferry.usage import bundle
+from logferry.usage import ingester as ingmod
+from logferry.usage.db import connect
+from logferry.usage.ingester import Ingester, ingest
+
+#: corpus logs of several formats, with bad rows, directives, compressed, Snowplow hits
+FILES = [
+    "matomo-log-analytics/iis.log",
+    "matomo-log-analytics/amazon_cloudfront_web.log",
+    "matomo-log-analytics/common.log",
+    "matomo-log-analytics/common.log.gz",
+    "matomo-log-analytics/elb.log",
+    "matomo-log-analytics/nginx_json.log",
+    "matomo-log-analytics/incapsula_w3c.log",
+    "matomo-log-analytics/logs_to_tests.log",
+    "aws-cloudfront-docs/AccessLogs.md@5999c0d8_example_web_33fields.log",
+    "snowplow/hive-etl-2013/TransactionTest.line",
+    "snowplow/hive-etl-2013/ContinueOnBadRowTest.line",
+]
+
+_VOLATILE = {"ingested_at", "updated_at"}
+
+
+def _tables(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple]]:
+    """Every table's rows, sorted (the manifest without its clock columns)."""
+    out = {}
+    for (name,) in con.execute("SELECT table_name FROM information_schema.tables "
+                               "WHERE table_schema = 'main' ORDER BY 1").fetchall():
+        cols = [c for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position",
+            [name]).fetchall() if c not in _VOLATILE]
+        rows = con.execute(f"SELECT {', '.join(f'{chr(34)}{c}{chr(34)}' for c in cols)} FROM {name}").fetchall()
+        out[name] = sorted(rows, key=repr)
+    return out
+
+
+def _one_at_a_time(db, paths):
+    con = connect(db)
+    ing = Ingester(con)
+    results = [ing.ingest_file(p) for p in paths]
+    return con, results
+
+
+def test_files_written_together_store_what_one_at_a_time_stores(tmp_path):
+    paths = [str(corpus(f)) for f in FILES]
+    a = connect(tmp_path / "a.duckdb")
+    together = ingest(a, paths)
+    b, alone = _one_at_a_time(tmp_path / "b.duckdb", paths)
+    assert [(r.path, r.status, r.file_id, r.records, r.bad_rows) for r in together.files] == \
+        [(r.path, r.status, r.file_id, r.records, r.bad_rows) for r in alone]
+    assert sum(r.bad_rows for r in alone) > 0 and sum(r.records for r in alone) > 10
+    ta, tb = _tables(a), _tables(b)
+    assert "events" in tb  # (Snowplow hits reached the hook)
+    assert ta == tb
+    # records + bad rows + directives + blank == lines, per file
+    assert a.execute("SELECT count(*) FROM files WHERE records + bad_rows + directives + blank != lines"
+                     ).fetchall()[0][0] == 0
+
+
+def test_a_copy_of_a_held_file_is_stored_once(tmp_path):
+    src = corpus("matomo-log-analytics/iis.log")
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    shutil.copy(src, logs / "a.log")
+    shutil.copy(src, logs / "b.log")  # the same log under another name
+    with open(src, "rb") as f, gzip.open(logs / "c.log.gz", "wb") as g:
+        g.write(f.read())  # and compressed
+    con = connect(tmp_path / "u.duckdb")
+    s = ingest(con, [str(logs)])
+    assert [r.status for r in s.files].count("new") == 1
+    _, alone = _one_at_a_time(tmp_path / "b.duckdb", [str(logs / n) for n in ("a.log", "b.log", "c.log.gz")])
+    assert [r.line() for r in s.files] == [r.line() for r in alone]
+    n = con.execute("SELECT count(*) FROM requests").fetchall()[0][0]
+    assert n == max(r.records for r in s.files) > 0
+    again = ingest(con, [str(logs)])
+    assert {r.status for r in again.files} <= {"duplicate", "unchanged"}
+    # (and the first file keeps its name: the compressed copy's look at it changed nothing)
+    assert con.execute("SELECT list(path) FROM files").fetchall()[0][0] == [str(logs / "a.log")]
+
+
+def test_a_file_the_database_refuses_is_the_only_one_lost(tmp_path):
+    """One write of several files fails: each is written alone, and only the one DuckDB
+    refuses is an error (nothing of it stored); the others are stored."""
+    w3c = corpus("matomo-log-analytics/iis.log")
+    clf = corpus("matomo-log-analytics/common.log")
+    con = connect(tmp_path / "u.duckdb")
+    # a rule only the common log breaks (the IIS log's lines carry a user agent)
+    con.execute("ALTER TABLE requests ALTER COLUMN user_agent SET NOT NULL")
+    s = ingest(con, [str(w3c), str(clf)])
+    statuses = {r.path: r.status for r in s.files}
+    assert statuses[str(w3c)] == "new" and statuses[str(clf)] == "error", s.files
+    err = next(r for r in s.files if r.status == "error")
+    assert err.message.startswith("database: ")
+    assert con.execute("SELECT list(DISTINCT path) FROM files").fetchall()[0][0] == [str(w3c)]
+    assert con.execute("SELECT count(*) FROM requests").fetchall()[0][0] == s.files[0].records
+
+
+def test_a_held_file_that_reaches_a_checkpoint_goes_on_in_the_database(tmp_path, monkeypatch):
+    """A small file of more rows than a commit group: written with the files held before
+    it at its first checkpoint, then read on like any file; the same rows as alone."""
+    monkeypatch.setattr(ingmod, "_COMMIT_ROWS", 3)
+    paths = [str(corpus("matomo-log-analytics/common.log")), str(corpus("matomo-log-analytics/iis.log"))]
+    a = connect(tmp_path / "a.duckdb")
+    together = ingest(a, paths)
+    b, alone = _one_at_a_time(tmp_path / "b.duckdb", paths)
+    assert [(r.status, r.records) for r in together.files] == [(r.status, r.records) for r in alone]
+    assert _tables(a) == _tables(b)
+
+
+def test_held_files_are_bounded_by_rows_and_reported_once_written(tmp_path, monkeypatch):
+    """Results come once their files are written (a killed run reports none it did not
+    store), in the order of the inputs."""
+    monkeypatch.setattr(bundle, "BUNDLE_ROWS", 1)  # each file is written after its read
+    paths = [str(corpus(f)) for f in FILES[:4]]
+    con = connect(tmp_path / "u.duckdb")
+    seen = []
+
+    def on_file(res):
+        stored = con.execute("SELECT count(*) FROM files WHERE file_id = ?", [res.file_id]).fetchall()[0][0]
+        seen.append((res.path, stored))
+
+    ingest(con, paths, on_file=on_file)
+    assert seen == [(p, 1) for p in paths]
+
+
+@pytest.mark.parametrize("rows", [1, 10**9])
+def test_a_run_interrupted_stores_the_held_files_not_at_all_and_the_next_run_once(tmp_path, monkeypatch, rows):
+    monkeypatch.setattr(bundle, "BUNDLE_ROWS", rows)
+    paths = [str(corpus(f)) for f in FILES[:4]]
+    con = connect(tmp_path / "u.duckdb")
+    real = Ingester.ingest_file
+    calls = []
+
+    def stop_at_third(self, sf):
+        calls.append(sf)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(self, sf)
+
+    monkeypatch.setattr(Ingester, "ingest_file", stop_at_third)
+    with pytest.raises(KeyboardInterrupt):
+        ingest(con, paths)
+    stored = con.execute("SELECT count(*) FROM files").fetchall()[0][0]
+    assert stored == (2 if rows == 1 else 0)
+    monkeypatch.setattr(Ingester, "ingest_file", real)
+    s = ingest(con, paths)
+    b, alone = _one_at_a_time(tmp_path / "b.duckdb", paths)
+    assert sorted(r.records for r in s.files if r.status == "new") == sorted(
+        r.records for r in alone[stored:])
+    assert _tables(con)["requests"] == _tables(b)["requests"]
