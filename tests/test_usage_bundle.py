@@ -162,3 +162,49 @@ def test_a_run_interrupted_stores_the_held_files_not_at_all_and_the_next_run_onc
     assert sorted(r.records for r in s.files if r.status == "new") == sorted(
         r.records for r in alone[stored:])
     assert _tables(con)["requests"] == _tables(b)["requests"]
+
+
+def _clf(i: int, host: str = "10.0.0.1") -> str:
+    return (f'{host} - - [10/Oct/2024:13:{i // 60 % 60:02d}:{i % 60:02d} +0000] "GET /p/{i} HTTP/1.1" '
+            f'200 {100 + i} "-" "curl/8"\n')
+
+
+def _both(tmp_path, folder, a, b):
+    """One run over ``folder`` with files held and identified from the run's index (into
+    ``a``), and one file at a time asking the database (into ``b``): the same results."""
+    together = ingest(a, [str(folder)])
+    ing = Ingester(b)
+    from logferry.usage.ingester import expand_inputs
+
+    alone = [ing.ingest_file(sf) for sf in expand_inputs([str(folder)])]
+    assert [r.line() for r in together.files] == [r.line() for r in alone]
+    assert _tables(a) == _tables(b)
+    return together
+
+
+def test_known_files_are_identified_from_the_runs_index_as_the_database_would(tmp_path):
+    """Grown, renamed, rotated and compressed, copied, truncated in place: each run's
+    answers (from the index of what the database knew at its start, asking the database
+    only about the files that may match) are those of asking the database for each file."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "a.log").write_text("".join(_clf(i) for i in range(50)))
+    (logs / "b.log").write_text("".join(_clf(i, "10.0.0.2") for i in range(30)))
+    (logs / "c.log").write_text("".join(_clf(i, "10.0.0.3") for i in range(40)) + "garbage line\n")
+    a, b = connect(tmp_path / "a.duckdb"), connect(tmp_path / "b.duckdb")
+    _both(tmp_path, logs, a, b)
+    # grown; renamed with a new file in its place; rotated and compressed; a copy
+    with open(logs / "a.log", "a") as f:
+        f.write("".join(_clf(i) for i in range(50, 80)))
+    (logs / "b.log").rename(logs / "b.log.1")
+    (logs / "b.log").write_text("".join(_clf(i, "10.0.0.4") for i in range(10)))
+    with open(logs / "c.log", "rb") as f, gzip.open(logs / "c.log.1.gz", "wb") as g:
+        g.write(f.read())
+    (logs / "c.log").unlink()
+    shutil.copy(logs / "b.log.1", logs / "copy-of-b.log")
+    s = _both(tmp_path, logs, a, b)
+    assert {r.status for r in s.files} >= {"grown", "new", "duplicate"}
+    # truncated in place (copytruncate) and written again; everything else as it was
+    (logs / "a.log").write_text("".join(_clf(i, "10.0.0.9") for i in range(5)))
+    s = _both(tmp_path, logs, a, b)
+    assert [r.status for r in s.files if r.path.endswith("a.log")] == ["new"]

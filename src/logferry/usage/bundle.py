@@ -6,9 +6,10 @@ runs, the DuckDB store holds each new small file's entry, rows and bad rows here
 writes up to :data:`BUNDLE_ROWS` rows of many files with one statement per table in one
 transaction (:meth:`Bundle.write`): each file is still stored whole or not at all.
 
-A file of the run is identified against the held files first (a copy of one of them makes
-the bundle be written before the database is asked); and when the database held no file
-when the run began, a file that matches none of the run's files is new without a query.
+The run also indexes what identifies every file the database knows (read once when it
+begins) and every file it registers: a file is looked up there, and the database is asked
+only for the rows of the few files it may be (none for a new file; held ones are written
+first), not three queries over the whole ``files`` table per file.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pyarrow as pa
 
 from ..reader import BadRow
 from ..schema import CANONICAL_NAMES
-from ..sources import KnownIndex, SourceFile, identities
+from ..sources import IDENTITY_BYTES, PREFIX_BYTES, KnownIndex, SourceFile, fingerprint, identities
 from . import db as dbm
 from .reading import STREAM_SCHEMA
 
@@ -87,50 +88,75 @@ class Held:
         return row
 
 
+@dataclass
+class Known:
+    """What identifies a registered file (for :class:`~logferry.sources.KnownIndex`)."""
+
+    file_id: int
+    path: str
+    fp: str | None
+    dev: int | None
+    ino: int | None
+    fp_len: int | None
+
+
 class Bundle:
-    """The new files held by a run of the ingester, and the run's new files (held or
-    written) indexed for identifying the next ones."""
+    """The new files held by a run of the ingester, and every file the database and the
+    run know, indexed by what identifies them: the database is asked (for the rows, fresh)
+    only about a file some of them may be, and held files such a file may be are written
+    first.  The index only gains keys (a file's new name or identity is added), so it
+    names every file a question may concern, and maybe a few more."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection):
         self.con = con
-        top, count = con.execute("SELECT coalesce(max(file_id), 0), count(*) FROM files").fetchall()[0]
-        self.next_id = top + 1
-        self.db_empty = count == 0  # the database knew no file when the run began
         self.held: dict[int, Held] = {}
         self.rows = 0
-        self.run = KnownIndex([])  # the run's new files, by place and head
-        self.content: dict[tuple[int, str], int] = {}  # (head_bytes, identity) -> file_id
-        self.lengths: set[int] = set()
+        self.places = KnownIndex([])  # by path, (device, inode), fingerprint
+        self.content: dict[tuple[int, str], list[int]] = {}  # (head_bytes, identity) -> file_ids
+        #: lengths registered, by the hash of their first PREFIX_BYTES (None: shorter, or not kept)
+        self.lengths: dict[str | None, set[int]] = {}
+        top = 0
+        for fid, path, fp, dev, ino, fp_len, hb, ident, head_fp in con.execute(
+                "SELECT file_id, path, fp, dev, ino, fp_len, head_bytes, identity, head_fp FROM files").fetchall():
+            top = max(top, fid)
+            if fp is not None:
+                self.places.add(Known(fid, path, fp, dev, ino, fp_len))
+            self._content(fid, hb, ident, head_fp)
+        self.next_id = top + 1
+
+    def _content(self, fid: int, head_bytes: int, identity: str, head_fp: str | None) -> None:
+        self.content.setdefault((head_bytes, identity), []).append(fid)
+        self.lengths.setdefault(head_fp if head_bytes >= PREFIX_BYTES else None, set()).add(head_bytes)
 
     # registering ---------------------------------------------------------------------------
     def register(self, sf: SourceFile, fmt: str, ident: tuple[str, int, str]) -> dbm.Registered:
-        """A new file's entry (its file_id the next one), known to the run from now on."""
+        """A new file's entry (its file_id the next one), known from now on."""
         identity, head_bytes, head_fp = ident
         reg = dbm.Registered(self.next_id, identity, head_bytes, sf.path, fmt, sf.size, 0, 0, 0, 0, 0, 0,
                              False, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime, 0, 0, b"", b"", None,
                              head_fp)
         self.next_id += 1
-        self.run.add(reg)
-        self.content.setdefault((head_bytes, identity), reg.file_id)
-        self.lengths.add(head_bytes)
+        self.places.add(reg)
+        self._content(reg.file_id, head_bytes, identity, head_fp)
         return reg
+
+    def moved(self, file_id: int, sf: SourceFile, path: str | None) -> None:
+        """A registered file now has ``sf``'s identity (and ``path``)."""
+        self.places.add(Known(file_id, path or sf.path, sf.fp, sf.dev, sf.ino, sf.fp_len))
 
     def hold(self, reg: dbm.Registered, compression: str | None) -> None:
         self.held[reg.file_id] = Held(reg, compression)
 
     # identifying ---------------------------------------------------------------------------
-    def near(self, sf: SourceFile) -> tuple[bool, bool]:
-        """(a file of the run may be ``sf``, one of them is held)."""
-        ids = [r.file_id for r in self.run.near(sf)]
-        return bool(ids), any(i in self.held for i in ids)
+    def near(self, sf: SourceFile) -> list[int]:
+        """The files that may be ``sf`` (by place or head)."""
+        return sorted({r.file_id for r in self.places.near(sf)})
 
-    def same_content(self, head: bytes) -> tuple[bool, bool]:
-        """(a file of the run may hold ``head``'s content, one of them is held)."""
-        if not self.lengths:
-            return False, False
-        ids = identities(head, self.lengths)
-        hits = [self.content[(n, ident)] for n, ident in ids.items() if (n, ident) in self.content]
-        return bool(hits), any(i in self.held for i in hits)
+    def same_content(self, head: bytes) -> list[tuple[int, int]]:
+        """(bytes, file_id) of the files whose content starts as ``head`` does, over those bytes."""
+        lengths = self.lengths.get(None, set()) | self.lengths.get(fingerprint(head[:PREFIX_BYTES]), set())
+        ids = identities(head, [n for n in lengths if n <= IDENTITY_BYTES])
+        return [(n, i) for n, ident in ids.items() for i in self.content.get((n, ident), ())]
 
     # writing -------------------------------------------------------------------------------
     def add_rows(self, file_id: int, batches: list[pa.RecordBatch]) -> None:

@@ -321,12 +321,12 @@ def known_files(con: duckdb.DuckDBPyConnection, *, local: bool | None = None,
         cond += " AND (path = ? OR list_contains(?, fp) OR (dev = ? AND ino = ?))"
         params = [near.path, [near.fp, *head_fingerprints(near, lens)], near.dev, near.ino]
         # (the few rows' ids first: a scan of every column of a large table cost more)
-        return _by_ids(con, [r[0] for r in con.execute(f"SELECT file_id FROM files WHERE {cond}", params).fetchall()])
+        return by_ids(con, [r[0] for r in con.execute(f"SELECT file_id FROM files WHERE {cond}", params).fetchall()])
     return [Registered.from_row(r) for r in con.execute(
         f"SELECT {_REG_COLS} FROM files WHERE {cond} ORDER BY file_id", params).fetchall()]
 
 
-def _by_ids(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[Registered]:
+def by_ids(con: duckdb.DuckDBPyConnection, ids: list[int]) -> list[Registered]:
     if not ids:
         return []
     return [Registered.from_row(r) for r in con.execute(
@@ -365,5 +365,5 @@ def find_by_content(con: duckdb.DuckDBPyConnection, head: bytes,
     hits = [(-n, file_id) for file_id, n, ident in con.execute(
         f"SELECT file_id, head_bytes, identity FROM files WHERE identity IN ({', '.join('?' * len(ids))}) "
         "AND file_id IS DISTINCT FROM ?", [*ids.values(), exclude]).fetchall() if ids.get(n) == ident]
-    row = _by_ids(con, [min(hits)[1]]) if hits else []
+    row = by_ids(con, [min(hits)[1]]) if hits else []
     return row[0] if row else None

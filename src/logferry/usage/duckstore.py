@@ -142,25 +142,26 @@ class DuckStore:
 
     # the manifest ------------------------------------------------------------------------
     def known_files(self, *, local: bool | None = None, near: SourceFile | None = None) -> list[dbm.Registered]:
-        if self._ask(None if near is None or self.bundle is None else self.bundle.near(near)):
+        b = self.bundle
+        if b is None or near is None:
             return dbm.known_files(self.con, local=local, near=near)
-        return []
+        rows = self._fresh(b.near(near))
+        return [r for r in rows if r.fp is not None and (local is None or (r.dev is not None) == local)]
 
     def find_by_content(self, head: bytes, exclude: int | None = None) -> dbm.Registered | None:
-        if self._ask(None if self.bundle is None else self.bundle.same_content(head)):
+        b = self.bundle
+        if b is None:
             return dbm.find_by_content(self.con, head, exclude)
-        return None
+        # (the longest match first, then the first file)
+        hits = sorted((-n, fid) for n, fid in b.same_content(head) if fid != exclude)
+        rows = self._fresh([hits[0][1]] if hits else [])
+        return rows[0] if rows else None
 
-    def _ask(self, run: tuple[bool, bool] | None) -> bool:
-        """Whether the database must be asked, given (a file of this run may be the one,
-        one of them is held): held files are written first; a database empty when the run
-        began knows only the run's files."""
-        if run is None:
-            return True
-        maybe, held = run
-        if held:
+    def _fresh(self, ids: list[int]) -> list[dbm.Registered]:
+        """The rows of ``ids`` as the database has them (held ones written first)."""
+        if any(i in self.bundle.held for i in ids):  # type: ignore[union-attr]
             self.write_held()
-        return maybe or not self.bundle.db_empty  # type: ignore[union-attr]
+        return dbm.by_ids(self.con, ids)
 
     def registered(self, file_id: int) -> dbm.Registered:
         if self.bundle is not None and file_id in self.bundle.held:
@@ -170,6 +171,8 @@ class DuckStore:
     def adopt(self, file_id: int, sf: SourceFile, path: str | None = None) -> None:
         """Record ``sf``'s source identity (and new ``path``) for a registered file."""
         self._writing()
+        if self.bundle is not None:
+            self.bundle.moved(file_id, sf, path)
         if path is None:
             self.con.execute("UPDATE files SET dev = ?, ino = ?, fp = ?, fp_len = ?, mtime = ? "
                              "WHERE file_id = ?", [sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime, file_id])
