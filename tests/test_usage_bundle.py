@@ -208,3 +208,19 @@ def test_known_files_are_identified_from_the_runs_index_as_the_database_would(tm
     (logs / "a.log").write_text("".join(_clf(i, "10.0.0.9") for i in range(5)))
     s = _both(tmp_path, logs, a, b)
     assert [r.status for r in s.files if r.path.endswith("a.log")] == ["new"]
+
+
+def test_a_database_of_too_many_files_to_index_is_asked_about_each_file(tmp_path, monkeypatch):
+    monkeypatch.setattr(bundle, "INDEX_FILES", 1)
+    from logferry.usage import duckstore
+
+    monkeypatch.setattr(duckstore, "INDEX_FILES", 1)
+    paths = [str(corpus(f)) for f in FILES[:3]]
+    a = connect(tmp_path / "a.duckdb")
+    ingest(a, paths[:2])  # (2 files: more than the index may hold)
+    seen = []
+    s = ingest(a, paths, on_file=lambda r: seen.append(a.execute(
+        "SELECT count(*) FROM files WHERE file_id = ?", [r.file_id]).fetchall()[0][0]))
+    assert [r.status for r in s.files] == ["duplicate", "duplicate", "new"] and seen == [1, 1, 1]
+    b, _ = _one_at_a_time(tmp_path / "b.duckdb", paths)
+    assert _tables(a) == _tables(b)

@@ -38,6 +38,9 @@ BUNDLE_ROWS = 100_000
 BUNDLE_FILES = 2000
 #: only files up to this size join a bundle (larger ones stream their rows to DuckDB)
 BUNDLE_FILE_BYTES = 4 << 20
+#: a database of more files is not indexed in memory (~200 bytes a file): its runs ask it
+#: about each file, and write each file by itself
+INDEX_FILES = 500_000
 
 _VIEW = "_lf_bundle"
 _REQ_COLS = ", ".join(f'"{c}"' for c in CANONICAL_NAMES)

@@ -20,7 +20,7 @@ from ..reader import BadRow
 from ..schema import CANONICAL_NAMES
 from ..sources import SourceFile, content_identity
 from . import db as dbm
-from .bundle import BUNDLE_FILE_BYTES, Bundle
+from .bundle import BUNDLE_FILE_BYTES, INDEX_FILES, Bundle
 from .reading import STREAM_SCHEMA, CommitGroups, ingest_threads
 
 if TYPE_CHECKING:  # imported where used (see db.py)
@@ -96,8 +96,11 @@ class DuckStore:
         self.lost: dict[int, str] = {}
 
     def start_bundle(self) -> None:
-        """Hold new small files from now on, to write them together (``usage/bundle.py``)."""
-        self.bundle, self.lost = Bundle(self.con), {}
+        """Hold new small files from now on, to write them together (``usage/bundle.py``);
+        not for a database of more files than its index may hold in memory."""
+        self.lost = {}
+        if self.con.execute("SELECT count(*) FROM files").fetchall()[0][0] <= INDEX_FILES:
+            self.bundle = Bundle(self.con)
 
     def end_bundle(self, write: bool = True) -> None:
         """Write what is held (``write``; an error: in :attr:`lost`) and stop holding."""
