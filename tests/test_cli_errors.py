@@ -84,6 +84,32 @@ def test_error_is_one_line_and_exit_status_2(env, args):
     assert "hunter2" not in r.stderr + r.stdout  # (the password of the URL cases)
 
 
+@pytest.mark.parametrize("args", [
+    ["ship", "{d}/folder", "--dest", "file://{d}/dest3", "--state", "{d}/st3"],
+    ["ingest", "--follow", "--db", "{d}/u3.duckdb", "{d}/folder"],
+    ["report", "--follow", "{d}/folder"],
+], ids=["ship", "ingest-follow", "report-follow"])
+def test_a_folder_where_files_are_read_is_refused_before_any_work(env, args):
+    """ship and --follow take files and globs (ingest and report read every file under a
+    folder): a folder read nothing and said nothing (ship: "run 1 ok: 0 objects")."""
+    argv = [a.replace("{d}", str(env)) for a in args]
+    r = subprocess.run([sys.executable, "-m", "logferry.cli", *argv], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr == f"logferry: error: {env}/folder: is a folder; name its files or a glob, e.g. '{env}/folder/*.log'\n"
+    assert not (env / "st3").exists() and not (env / "u3.duckdb").exists()
+
+
+def test_a_folder_in_a_jobs_sources_is_a_config_error(tmp_path):
+    from logferry.config import load
+    from logferry.errors import LogferryError
+
+    (tmp_path / "logs").mkdir()
+    cfg = tmp_path / "logferry.toml"
+    cfg.write_text(f'[jobs.a]\nsource = ["{tmp_path}/logs"]\ndest = "file://{tmp_path}/out"\n')
+    with pytest.raises(LogferryError, match="is a folder; name its files or a glob"):
+        load(cfg)
+
+
 # -- issue 22 items 11-12, issue 23 item 6: every flag is checked before any work ------------------
 BIG = "9" * 25  # past a 64-bit integer
 

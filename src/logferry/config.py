@@ -195,7 +195,7 @@ class JobCfg(_M):
 
         for src in v:
             try:
-                check_source(src)  # (a password would be stored, shown and printed)
+                check_source(src, folders=False)  # (a password would be stored, shown and printed)
             except LogferryError as e:
                 raise ValueError(str(e)) from None
         return v

@@ -161,9 +161,13 @@ def redact_url(url: str) -> str:
     return f"{m.group(1)}{user}:***@{url[m.end():]}"
 
 
-def check_source(url: str) -> str:
+def check_source(url: str, *, folders: bool = True) -> str:
     """Refuse a source URL that carries a password (it would end up stored and printed:
-    ``files.path``, summaries, reports).  Returns ``url``."""
+    ``files.path``, summaries, reports), and with ``folders`` False a local folder named
+    as such (what reads it takes files and globs: it would read nothing, and say
+    nothing).  Returns ``url``."""
+    if not folders:
+        _check_not_folder(url)
     m = _USERINFO.match(url)
     if m and ":" in m.group(2):
         raise InputError(
@@ -172,6 +176,13 @@ def check_source(url: str) -> str:
             f"environment for s3:// and gs://"
         )
     return url
+
+
+def _check_not_folder(pat: str) -> None:
+    path = os.path.expanduser(pat.removeprefix("file://"))
+    if "://" not in path and not glob.has_magic(path) and os.path.isdir(path):
+        raise InputError(f"{pat}: is a folder; name its files or a glob, e.g. "
+                         f"'{os.path.join(pat, '*.log')}'")
 
 
 def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]] | None = None,
@@ -226,7 +237,9 @@ def _expand_one(pat: str, known, folders: bool, must_match: bool,
         matches = sorted(glob.glob(pat, recursive=True))
         if must_match and not any(os.path.isfile(m) for m in matches):
             raise NoMatchError(f"{pat}: no file matches")
-    elif folders and os.path.isdir(pat):
+    elif os.path.isdir(pat):
+        if not folders:
+            _check_not_folder(pat)
         matches = []  # (os.walk lists FIFOs, devices and sockets with the files)
         for root, dirs, files in os.walk(pat):
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))

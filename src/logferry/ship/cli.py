@@ -164,6 +164,10 @@ def ship_cmd(
     from .state import State
 
     try:
+        from ..sources import check_source
+
+        for s in sources:
+            check_source(s, folders=False)
         check_url(dest)
         Codec(compress)
         tmpl = naming.PRESETS[name] if name in naming.PRESETS else naming.resolve(name)

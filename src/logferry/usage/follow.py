@@ -96,7 +96,7 @@ class Follower:
         if not self.paths:
             raise InputError("nothing to follow: give files, globs or -")
         for p in self.paths:
-            sources.check_source(p)
+            sources.check_source(p, folders=False)
             if "://" in p and not p.startswith("file://"):
                 raise InputError(f"{sources.redact_url(p)}: only local files and - can be followed")
         if STDIN in self.paths and len(self.paths) > 1:
