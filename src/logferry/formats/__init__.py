@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import pyarrow as pa
 
@@ -42,11 +44,16 @@ TIE = 0.02
 
 @dataclass
 class Head:
-    """The first bytes of a (decompressed) input, for sniffing."""
+    """The first bytes of a (decompressed) input, for sniffing.
+
+    Every reader sniffs the same head: what several of them need (its data lines, as a
+    list, as one text or as an Arrow array) is built once, by :meth:`shared`.  ``lines``
+    is not to be changed once sniffing has begun."""
 
     raw: bytes
     name: str = ""
     lines: list[str] = field(default_factory=list)
+    _shared: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_bytes(cls, raw: bytes, name: str = "", max_lines: int = 64) -> Head:
@@ -62,9 +69,22 @@ class Head:
             text_lines.pop()
         return cls(raw, name, text_lines)
 
-    @property
+    @cached_property
     def data_lines(self) -> list[str]:
         return [ln for ln in self.lines if not ln.startswith("#")]
+
+    def shared(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()``, made once per head and ``key``: work several sniffers share."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
+
+    @cached_property
+    def text(self) -> str:
+        """Every line, joined by newlines: a format whose lines each hold some character
+        (or substring) that this text lacks matches none of them -- a proof, as cheap as
+        a search, that its sniffer scores 0."""
+        return "\n".join(self.lines)
 
     @property
     def directives(self) -> list[str]:
