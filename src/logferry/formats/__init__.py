@@ -81,10 +81,10 @@ class Head:
 
     @cached_property
     def text(self) -> str:
-        """Every line, joined by newlines: a format whose lines each hold some character
-        (or substring) that this text lacks matches none of them -- a proof, as cheap as
-        a search, that its sniffer scores 0."""
-        return "\n".join(self.lines)
+        """Every line, each after a newline: a format whose lines each hold some character
+        (or shape) that this text lacks matches none of them -- a proof, as cheap as one
+        search, that its sniffer scores 0."""
+        return "\n" + "\n".join(self.lines)
 
     @property
     def directives(self) -> list[str]:
