@@ -223,10 +223,10 @@ class Layout:
     #: lines that are the server's own messages, not requests: skipped (counted with
     #: the directives), neither records nor bad rows
     skip: str | None = None
-    #: characters that every line matching any of the variants holds: a head without one
-    #: of them scores 0 without a regular expression run (tests/test_detect_equivalence.py
+    #: text that every line matching any of the variants holds: a head without one of
+    #: them scores 0 without running an expression (tests/test_sniff_equivalence.py
     #: proves each from the variants' expressions)
-    needs: str = ""
+    needs: tuple[str, ...] = ()
 
     @cached_property
     def regexes(self) -> tuple[str, ...]:
@@ -265,6 +265,8 @@ _HAPROXY_MESSAGES = (
 )
 
 V = Variant
+#: what every Apache-shaped line holds: `` [`` opens its time, ``] "`` runs into its request
+_APACHE_NEEDS = (" [", '] "')
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
@@ -274,7 +276,7 @@ LAYOUTS: dict[str, Layout] = {
             0.80,
             (V(f"remote_host {_COMMON}{_CLF_END}"), V(f"remote_host=any {_COMMON}{_CLF_END}", 0.6)),
             fast=True,
-            needs='[]"',
+            needs=_APACHE_NEEDS,
         ),
         Layout(
             "combined",
@@ -289,7 +291,7 @@ LAYOUTS: dict[str, Layout] = {
                 V(f"remote_host {_REF_UA_CUT}", 0.6),
             ),
             fast=True,
-            needs='[]"',
+            needs=_APACHE_NEEDS,
         ),
         Layout(
             "vhost-common",
@@ -297,7 +299,7 @@ LAYOUTS: dict[str, Layout] = {
             0.86,
             (V(f"vhost remote_host {_COMMON}{_CLF_END}"),),
             fast=True,
-            needs='[]"',
+            needs=_APACHE_NEEDS,
         ),
         Layout(
             "vhost-combined",
@@ -309,7 +311,7 @@ LAYOUTS: dict[str, Layout] = {
                 V(f"vhost remote_host {_REF_UA_CUT}", 0.6),
             ),
             fast=True,
-            needs='[]"',
+            needs=_APACHE_NEEDS,
         ),
         Layout(
             "ovh",
@@ -320,7 +322,7 @@ LAYOUTS: dict[str, Layout] = {
                 V(r"remote_host vhost=any remote_user time request status bytes referer user_agent" + _EXTRA,
                   0.5),
             ),
-            needs='[]"',
+            needs=_APACHE_NEEDS,
         ),
         Layout(
             "gandi",
@@ -329,7 +331,7 @@ LAYOUTS: dict[str, Layout] = {
             (V("vhost remote_host ident remote_user time duration request status bytes referer user_agent"
                + _EXTRA),),
             columns={**APACHE_COLS, "duration_ms": ("duration", "paren_seconds")},
-            needs='[]"()',
+            needs=("] (", ' s) "'),
         ),
         Layout(
             "s3-access",
@@ -351,7 +353,7 @@ LAYOUTS: dict[str, Layout] = {
                 "referer": ("referer", "qstr"),
                 "user_agent": ("user_agent", "qstr"),
             },
-            needs='[]',
+            needs=(" [", "] "),
         ),
         Layout(
             "elb",
@@ -362,7 +364,7 @@ LAYOUTS: dict[str, Layout] = {
             (V(f"time {_ELB}[ user_agent ssl_cipher ssl_protocol]{_EXTRA}"),),
             tokens=AWS_LB_TOKENS,
             columns=_ELB_COLUMNS,
-            needs='"-T',
+            needs=(' "', "-", "T"),
         ),
         Layout(
             "alb",
@@ -373,7 +375,7 @@ LAYOUTS: dict[str, Layout] = {
             # host: from the request's URL (the Host header as ALB writes it there);
             # domain_name is the TLS SNI, "-" on plain HTTP (kept in the fields)
             columns={**_ELB_COLUMNS, "request_id": ("trace_id", "qstr")},
-            needs='"-T',
+            needs=('" "', "-", "T"),
         ),
         Layout(
             "haproxy",
@@ -399,7 +401,7 @@ LAYOUTS: dict[str, Layout] = {
             },
             options=("tz",),
             skip=_HAPROXY_MESSAGES,
-            needs='[]/:',
+            needs=(" [", "] ", ":", "/"),
         ),
     )
 }
@@ -866,7 +868,7 @@ def sniff_layout(layout: Layout, head: Head) -> float:
     array for every layout, and a variant's expression shared by several layouts runs
     once (:func:`_matches`)."""
     data = head.shared("clf.data", lambda: [ln for ln in head.data_lines if ln.strip()])
-    if not data or any(c not in head.text for c in layout.needs):
+    if not data or any(t not in head.text for t in layout.needs):
         return 0.0
     keep = None  # (indices of the lines sniffed: all of them)
     if layout.skip:  # the server's own messages say nothing about the layout
