@@ -58,7 +58,7 @@ class Head:
     @classmethod
     def from_bytes(cls, raw: bytes, name: str = "", max_lines: int = 64) -> Head:
         text_lines: list[str] = []
-        for b in raw.splitlines()[: max_lines + 8]:
+        for b in _first_lines(raw, max_lines + 8):
             s = decode(b)
             if s.strip():
                 text_lines.append(s)
@@ -89,6 +89,18 @@ class Head:
     @property
     def directives(self) -> list[str]:
         return [ln for ln in self.lines if ln.startswith("#")]
+
+
+def _first_lines(raw: bytes, n: int, size: int = 8 << 10) -> list[bytes]:
+    """``raw.splitlines()[:n]``, splitting no more of ``raw`` than it takes: a prefix
+    that splits into more than ``n`` lines has the same first ``n`` (only its last may
+    differ: cut short, or ended by a CR whose LF is past the cut)."""
+    while True:
+        lines = raw[:size].splitlines()
+        if len(lines) > n or size >= len(raw):
+            return lines[:n]
+        # at least twice as much, or what the lines so far say n + 2 lines take
+        size = max(2 * size, size * (n + 2) // max(len(lines) - 1, 1))
 
 
 @dataclass(frozen=True)

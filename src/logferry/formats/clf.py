@@ -225,7 +225,8 @@ class Layout:
     skip: str | None = None
     #: text that every line matching any of the variants holds: a head without one of
     #: them scores 0 without running an expression (tests/test_sniff_equivalence.py
-    #: proves each from the variants' expressions)
+    #: proves each from the variants' expressions); a single character first, as it is
+    #: the quickest to look for
     needs: tuple[str, ...] = ()
 
     @cached_property
@@ -266,7 +267,8 @@ _HAPROXY_MESSAGES = (
 
 V = Variant
 #: what every Apache-shaped line holds: `` [`` opens its time, ``] "`` runs into its request
-_APACHE_NEEDS = (" [", '] "')
+#: (a single character first: a text without it is told at once)
+_APACHE_NEEDS = ("[", " [", '] "')
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
@@ -331,7 +333,7 @@ LAYOUTS: dict[str, Layout] = {
             (V("vhost remote_host ident remote_user time duration request status bytes referer user_agent"
                + _EXTRA),),
             columns={**APACHE_COLS, "duration_ms": ("duration", "paren_seconds")},
-            needs=("] (", ' s) "'),
+            needs=("[", "] (", ' s) "'),
         ),
         Layout(
             "s3-access",
@@ -353,7 +355,7 @@ LAYOUTS: dict[str, Layout] = {
                 "referer": ("referer", "qstr"),
                 "user_agent": ("user_agent", "qstr"),
             },
-            needs=(" [", "] "),
+            needs=("[", "] "),
         ),
         Layout(
             "elb",
@@ -364,7 +366,7 @@ LAYOUTS: dict[str, Layout] = {
             (V(f"time {_ELB}[ user_agent ssl_cipher ssl_protocol]{_EXTRA}"),),
             tokens=AWS_LB_TOKENS,
             columns=_ELB_COLUMNS,
-            needs=(' "', "-", "T"),
+            needs=('"', ' "', "-", "T"),
         ),
         Layout(
             "alb",
@@ -375,7 +377,7 @@ LAYOUTS: dict[str, Layout] = {
             # host: from the request's URL (the Host header as ALB writes it there);
             # domain_name is the TLS SNI, "-" on plain HTTP (kept in the fields)
             columns={**_ELB_COLUMNS, "request_id": ("trace_id", "qstr")},
-            needs=('" "', "-", "T"),
+            needs=('"', '" "', "-", "T"),
         ),
         Layout(
             "haproxy",
@@ -401,7 +403,7 @@ LAYOUTS: dict[str, Layout] = {
             },
             options=("tz",),
             skip=_HAPROXY_MESSAGES,
-            needs=(" [", "] ", ":", "/"),
+            needs=("[", "] ", ":", "/"),
         ),
     )
 }
