@@ -40,6 +40,7 @@ MODULES = (
 MIN_CONFIDENCE = 0.3
 #: two candidates closer than this are a tie
 TIE = 0.02
+_DIGITS_AS_ZERO = str.maketrans("123456789", "0" * 9)
 
 
 @dataclass
@@ -85,6 +86,12 @@ class Head:
         (or shape) that this text lacks matches none of them -- a proof, as cheap as one
         search, that its sniffer scores 0."""
         return "\n" + "\n".join(self.lines)
+
+    @cached_property
+    def shape(self) -> str:
+        """:attr:`text` with every ASCII digit written ``0``: a format's digits of any
+        value are text to look for there (a date is ``0000-00-00``)."""
+        return self.text.translate(_DIGITS_AS_ZERO)
 
     @property
     def directives(self) -> list[str]:

@@ -223,10 +223,10 @@ class Layout:
     #: lines that are the server's own messages, not requests: skipped (counted with
     #: the directives), neither records nor bad rows
     skip: str | None = None
-    #: text that every line matching any of the variants holds: a head without one of
-    #: them scores 0 without running an expression (tests/test_sniff_equivalence.py
-    #: proves each from the variants' expressions); a single character first, as it is
-    #: the quickest to look for
+    #: text that every line matching any of the variants holds (``0`` is any digit,
+    #: ``\n`` the line's start): a head without one of them scores 0 without running an
+    #: expression (tests/test_sniff_equivalence.py proves each from the variants'
+    #: expressions).  A single character first: the quickest to look for.
     needs: tuple[str, ...] = ()
 
     @cached_property
@@ -333,7 +333,7 @@ LAYOUTS: dict[str, Layout] = {
             (V("vhost remote_host ident remote_user time duration request status bytes referer user_agent"
                + _EXTRA),),
             columns={**APACHE_COLS, "duration_ms": ("duration", "paren_seconds")},
-            needs=("[", "] (", ' s) "'),
+            needs=("[", "] (0", '0 s) "'),
         ),
         Layout(
             "s3-access",
@@ -366,7 +366,7 @@ LAYOUTS: dict[str, Layout] = {
             (V(f"time {_ELB}[ user_agent ssl_cipher ssl_protocol]{_EXTRA}"),),
             tokens=AWS_LB_TOKENS,
             columns=_ELB_COLUMNS,
-            needs=('"', ' "', "-", "T"),
+            needs=('"', "\n0000-00-00T"),
         ),
         Layout(
             "alb",
@@ -377,7 +377,7 @@ LAYOUTS: dict[str, Layout] = {
             # host: from the request's URL (the Host header as ALB writes it there);
             # domain_name is the TLS SNI, "-" on plain HTTP (kept in the fields)
             columns={**_ELB_COLUMNS, "request_id": ("trace_id", "qstr")},
-            needs=('"', '" "', "-", "T"),
+            needs=('"', '" "', " 0000-00-00T"),
         ),
         Layout(
             "haproxy",
@@ -403,7 +403,7 @@ LAYOUTS: dict[str, Layout] = {
             },
             options=("tz",),
             skip=_HAPROXY_MESSAGES,
-            needs=("[", "] ", ":", "/"),
+            needs=("[", "0 [00/"),
         ),
     )
 }
@@ -870,7 +870,7 @@ def sniff_layout(layout: Layout, head: Head) -> float:
     array for every layout, and a variant's expression shared by several layouts runs
     once (:func:`_matches`)."""
     data = head.shared("clf.data", lambda: [ln for ln in head.data_lines if ln.strip()])
-    if not data or any(t not in head.text for t in layout.needs):
+    if not data or any(t not in (head.shape if "0" in t else head.text) for t in layout.needs):
         return 0.0
     keep = None  # (indices of the lines sniffed: all of them)
     if layout.skip:  # the server's own messages say nothing about the layout
