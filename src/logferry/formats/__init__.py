@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 import pyarrow as pa
 
@@ -38,20 +40,26 @@ MODULES = (
 MIN_CONFIDENCE = 0.3
 #: two candidates closer than this are a tie
 TIE = 0.02
+_DIGITS_AS_ZERO = str.maketrans("123456789", "0" * 9)
 
 
 @dataclass
 class Head:
-    """The first bytes of a (decompressed) input, for sniffing."""
+    """The first bytes of a (decompressed) input, for sniffing.
+
+    Every reader sniffs the same head: what several of them need (its data lines, as a
+    list, as one text or as an Arrow array) is built once, by :meth:`shared`.  ``lines``
+    is not to be changed once sniffing has begun."""
 
     raw: bytes
     name: str = ""
     lines: list[str] = field(default_factory=list)
+    _shared: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @classmethod
     def from_bytes(cls, raw: bytes, name: str = "", max_lines: int = 64) -> Head:
         text_lines: list[str] = []
-        for b in raw.splitlines()[: max_lines + 8]:
+        for b in _first_lines(raw, max_lines + 8):
             s = decode(b)
             if s.strip():
                 text_lines.append(s)
@@ -62,13 +70,44 @@ class Head:
             text_lines.pop()
         return cls(raw, name, text_lines)
 
-    @property
+    @cached_property
     def data_lines(self) -> list[str]:
         return [ln for ln in self.lines if not ln.startswith("#")]
+
+    def shared(self, key: Any, make: Callable[[], Any]) -> Any:
+        """``make()``, made once per head and ``key``: work several sniffers share."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        return self._shared[key]
+
+    @cached_property
+    def text(self) -> str:
+        """Every line, each after a newline: a format whose lines each hold some character
+        (or shape) that this text lacks matches none of them -- a proof, as cheap as one
+        search, that its sniffer scores 0."""
+        return "\n" + "\n".join(self.lines)
+
+    @cached_property
+    def shape(self) -> str:
+        """:attr:`text` with every ASCII digit written ``0``: a format's digits of any
+        value are text to look for there (a date is ``0000-00-00``)."""
+        return self.text.translate(_DIGITS_AS_ZERO)
 
     @property
     def directives(self) -> list[str]:
         return [ln for ln in self.lines if ln.startswith("#")]
+
+
+def _first_lines(raw: bytes, n: int, size: int = 8 << 10) -> list[bytes]:
+    """``raw.splitlines()[:n]``, splitting no more of ``raw`` than it takes: a prefix
+    that splits into more than ``n`` lines has the same first ``n`` (only its last may
+    differ: cut short, or ended by a CR whose LF is past the cut)."""
+    while True:
+        lines = raw[:size].splitlines()
+        if len(lines) > n or size >= len(raw):
+            return lines[:n]
+        # at least twice as much, or what the lines so far say n + 2 lines take
+        size = max(2 * size, size * (n + 2) // max(len(lines) - 1, 1))
 
 
 @dataclass(frozen=True)

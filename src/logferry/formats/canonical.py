@@ -20,7 +20,7 @@ from ..lines import LineChunk
 from ..schema import CANONICAL, CANONICAL_NAMES, TS, make_batch
 from . import Head, Reader
 from . import _fields as F
-from .jsonlogs import parse_objects
+from .jsonlogs import head_objects, parse_objects
 
 #: keys that mark a line as logferry's own output when sniffing
 SIGNATURE = ("timestamp", "client_ip", "method", "path", "status", "source_file", "line_number")
@@ -85,15 +85,12 @@ def sniff(head: Head) -> float:
     if not head.lines or not head.lines[0].lstrip().startswith("{"):
         return 0.0
     ok = 0
-    for ln in head.lines:
-        try:
-            o = json.loads(ln)
-        except ValueError:
-            continue
-        if isinstance(o, dict) and all(k in o for k in SIGNATURE):
+    objs, n = head_objects(head)
+    for o in objs:
+        if all(k in o for k in SIGNATURE):
             known = sum(1 for k in CANONICAL_NAMES if k in o)
             ok += known / len(CANONICAL_NAMES)
-    return 0.99 * ok / len(head.lines)
+    return 0.99 * ok / n
 
 
 READERS = {

@@ -387,10 +387,21 @@ def _name_hint(head: Head) -> float:
     return 0.02 if _FILE_NAME.match(head.name or "") else 0.0
 
 
+#: what a line needs to count in :func:`sniff_tsv` besides a tab: a field name first (a
+#: header), or a token that is a startTime or an epoch in ms; searched for in the head's
+#: whole text at once (a superset of each, led by a character the search finds fast)
+_HEADER_START = re.compile(r"\n\s*[A-Za-z]")
+_START_TIME_LIKE = re.compile(r"-\d{2} \d{2}:\d{2}:\d{2}")
+_EPOCH_LIKE = re.compile(r"1\d{12}")
+
+
 def sniff_tsv(head: Head) -> float:
     lines = head.lines[:64]
     if not lines:
         return 0.0
+    text = head.text
+    if "\t" not in text or not any(rx.search(text) for rx in (_HEADER_START, _START_TIME_LIKE, _EPOCH_LIKE)):
+        return 0.0  # no line is a header or a transaction, loose or full
     full = loose = hdr = 0
     for ln in lines:
         if "\t" not in ln:

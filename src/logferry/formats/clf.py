@@ -223,6 +223,11 @@ class Layout:
     #: lines that are the server's own messages, not requests: skipped (counted with
     #: the directives), neither records nor bad rows
     skip: str | None = None
+    #: text that every line matching any of the variants holds (``0`` is any digit,
+    #: ``\n`` the line's start): a head without one of them scores 0 without running an
+    #: expression (tests/test_sniff_equivalence.py proves each from the variants'
+    #: expressions).  A single character first: the quickest to look for.
+    needs: tuple[str, ...] = ()
 
     @cached_property
     def regexes(self) -> tuple[str, ...]:
@@ -261,6 +266,9 @@ _HAPROXY_MESSAGES = (
 )
 
 V = Variant
+#: what every Apache-shaped line holds: `` [`` opens its time, ``] "`` runs into its request
+#: (a single character first: a text without it is told at once)
+_APACHE_NEEDS = ("[", " [", '] "')
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
@@ -270,6 +278,7 @@ LAYOUTS: dict[str, Layout] = {
             0.80,
             (V(f"remote_host {_COMMON}{_CLF_END}"), V(f"remote_host=any {_COMMON}{_CLF_END}", 0.6)),
             fast=True,
+            needs=_APACHE_NEEDS,
         ),
         Layout(
             "combined",
@@ -284,6 +293,7 @@ LAYOUTS: dict[str, Layout] = {
                 V(f"remote_host {_REF_UA_CUT}", 0.6),
             ),
             fast=True,
+            needs=_APACHE_NEEDS,
         ),
         Layout(
             "vhost-common",
@@ -291,6 +301,7 @@ LAYOUTS: dict[str, Layout] = {
             0.86,
             (V(f"vhost remote_host {_COMMON}{_CLF_END}"),),
             fast=True,
+            needs=_APACHE_NEEDS,
         ),
         Layout(
             "vhost-combined",
@@ -302,6 +313,7 @@ LAYOUTS: dict[str, Layout] = {
                 V(f"vhost remote_host {_REF_UA_CUT}", 0.6),
             ),
             fast=True,
+            needs=_APACHE_NEEDS,
         ),
         Layout(
             "ovh",
@@ -312,6 +324,7 @@ LAYOUTS: dict[str, Layout] = {
                 V(r"remote_host vhost=any remote_user time request status bytes referer user_agent" + _EXTRA,
                   0.5),
             ),
+            needs=_APACHE_NEEDS,
         ),
         Layout(
             "gandi",
@@ -320,6 +333,7 @@ LAYOUTS: dict[str, Layout] = {
             (V("vhost remote_host ident remote_user time duration request status bytes referer user_agent"
                + _EXTRA),),
             columns={**APACHE_COLS, "duration_ms": ("duration", "paren_seconds")},
+            needs=("[", "] (0", '0 s) "'),
         ),
         Layout(
             "s3-access",
@@ -341,6 +355,7 @@ LAYOUTS: dict[str, Layout] = {
                 "referer": ("referer", "qstr"),
                 "user_agent": ("user_agent", "qstr"),
             },
+            needs=("[", "] "),
         ),
         Layout(
             "elb",
@@ -351,6 +366,7 @@ LAYOUTS: dict[str, Layout] = {
             (V(f"time {_ELB}[ user_agent ssl_cipher ssl_protocol]{_EXTRA}"),),
             tokens=AWS_LB_TOKENS,
             columns=_ELB_COLUMNS,
+            needs=('"', "\n0000-00-00T"),
         ),
         Layout(
             "alb",
@@ -361,6 +377,7 @@ LAYOUTS: dict[str, Layout] = {
             # host: from the request's URL (the Host header as ALB writes it there);
             # domain_name is the TLS SNI, "-" on plain HTTP (kept in the fields)
             columns={**_ELB_COLUMNS, "request_id": ("trace_id", "qstr")},
+            needs=('"', '" "', " 0000-00-00T"),
         ),
         Layout(
             "haproxy",
@@ -386,6 +403,7 @@ LAYOUTS: dict[str, Layout] = {
             },
             options=("tz",),
             skip=_HAPROXY_MESSAGES,
+            needs=("[", "0 [00/"),
         ),
     )
 }
@@ -847,20 +865,39 @@ def _job(layout, chunk, idx, dctx):
 
 
 def sniff_layout(layout: Layout, head: Head) -> float:
-    data = [ln for ln in head.data_lines if ln.strip()]
-    if layout.skip:  # the server's own messages say nothing about the layout
-        data = [ln for ln in data if not re.match(layout.skip, ln)] or data
-    if not data:
+    """Share of the head's data lines matching the layout, each weighted by its first
+    matching variant, times the layout's specificity.  The head's lines are one Arrow
+    array for every layout, and a variant's expression shared by several layouts runs
+    once (:func:`_matches`)."""
+    data = head.shared("clf.data", lambda: [ln for ln in head.data_lines if ln.strip()])
+    if not data or any(t not in (head.shape if "0" in t else head.text) for t in layout.needs):
         return 0.0
-    remaining = pa.array(data, pa.string())
+    keep = None  # (indices of the lines sniffed: all of them)
+    if layout.skip:  # the server's own messages say nothing about the layout
+        own = [bool(re.match(layout.skip, ln)) for ln in data]
+        if not all(own):
+            keep = np.flatnonzero(~np.array(own, dtype=bool))
+    n = len(data) if keep is None else len(keep)
+    left = np.ones(n, dtype=bool)  # lines no earlier variant matched
     score = 0.0
     for v, regex in zip(layout.variants, layout.regexes, strict=True):
-        if len(remaining) == 0:
+        if not left.any():
             break
-        ok = pc.match_substring_regex(remaining, regex)
-        score += v.weight * int(pc.sum(ok).as_py() or 0)
-        remaining = remaining.filter(pc.invert(ok))
-    return layout.specificity * score / len(data)
+        ok = _matches(head, data, regex)
+        ok = (ok if keep is None else ok[keep]) & left
+        score += v.weight * int(ok.sum())
+        left &= ~ok
+    return layout.specificity * score / n
+
+
+def _matches(head: Head, data: list[str], regex: str) -> np.ndarray:
+    """Which of the head's data lines ``regex`` matches (once per head and expression)."""
+
+    def run() -> np.ndarray:
+        lines = head.shared("clf.array", lambda: pa.array(data, pa.string()))
+        return np.asarray(pc.match_substring_regex(lines, regex).to_numpy(zero_copy_only=False), dtype=bool)
+
+    return head.shared(("clf.match", regex), run)
 
 
 def _reader(layout: Layout) -> Reader:

@@ -410,18 +410,22 @@ def read_dialect(d: Dialect, chunks: Iterator[LineChunk], ctx) -> Iterator[pa.Re
 # --- detection -----------------------------------------------------------------------------
 
 
-def head_objects(head: Head) -> tuple[list[dict], int]:
-    """JSON objects among the head's lines, and how many lines there were."""
-    objs = []
-    lines = head.lines
-    for ln in lines:
-        try:
-            o = json.loads(ln)
-        except ValueError:
-            continue
-        if isinstance(o, dict):
-            objs.append(o)
-    return objs, len(lines)
+def head_objects(head: Head) -> tuple[tuple[dict, ...], int]:
+    """JSON objects among the head's lines, and how many lines there were (parsed once
+    per head: every JSON dialect, and the jsonl reader, sniffs them)."""
+
+    def parse() -> tuple[tuple[dict, ...], int]:
+        objs = []
+        for ln in head.lines:
+            try:
+                o = json.loads(ln)
+            except ValueError:
+                continue
+            if isinstance(o, dict):
+                objs.append(o)
+        return tuple(objs), len(head.lines)
+
+    return head.shared("json.objects", parse)
 
 
 def sniff_dialect(d: Dialect, head: Head) -> float:

@@ -31,6 +31,7 @@ from . import _fields as F
 from ._segments import line_kinds
 from ._split import split_regular
 from .cloudfront import (
+    DATE_TOKEN,
     SPACE,
     TAB,
     _file_order_runs,
@@ -126,7 +127,7 @@ def sniff(head: Head) -> float:
     if any(ln.startswith("#Fields:") for ln in head.lines):
         return 0.0
     data = head.data_lines[:64]
-    if not data:
+    if not data or not DATE_TOKEN.search(head.text):  # (a Tomcat row starts with a date)
         return 0.0
     hits = sum(1 for ln in data if is_tomcat_row(tokenize_loose(ln)))
     if not hits:
