@@ -224,3 +224,26 @@ def test_a_database_of_too_many_files_to_index_is_asked_about_each_file(tmp_path
     assert [r.status for r in s.files] == ["duplicate", "duplicate", "new"] and seen == [1, 1, 1]
     b, _ = _one_at_a_time(tmp_path / "b.duckdb", paths)
     assert _tables(a) == _tables(b)
+
+
+def test_remote_objects_moved_and_added_are_identified_as_the_database_would(tmp_path):
+    """Objects (fsspec's memory store): one renamed (copy + delete) is that object moved,
+    a new one is new, whether the run asks its index or the database per object."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = "/bundle-remote"
+    fs.pipe(f"{root}/a/x.log", "".join(_clf(i) for i in range(20)).encode())
+    fs.pipe(f"{root}/a/y.log", "".join(_clf(i, "10.0.0.7") for i in range(25)).encode())
+    url = f"memory://{root}/a/*.log"
+    try:
+        a, b = connect(tmp_path / "a.duckdb"), connect(tmp_path / "b.duckdb")
+        _both(tmp_path, url, a, b)
+        fs.pipe(f"{root}/a/z.log", fs.cat(f"{root}/a/y.log"))
+        fs.rm(f"{root}/a/y.log")
+        fs.pipe(f"{root}/a/w.log", "".join(_clf(i, "10.0.0.8") for i in range(5)).encode())
+        s = _both(tmp_path, url, a, b)
+        assert sorted(r.status for r in s.files) == ["duplicate", "duplicate", "new"]
+        assert a.execute("SELECT count(*) FROM requests").fetchall()[0][0] == 50
+    finally:
+        fs.rm(root, recursive=True)
