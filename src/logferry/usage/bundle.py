@@ -30,8 +30,6 @@ from .reading import STREAM_SCHEMA
 if TYPE_CHECKING:
     import duckdb
 
-    from .duckstore import FileMark
-
 #: rows held before they are written (bounds the memory the held files take)
 BUNDLE_ROWS = 100_000
 #: files held before they are written (bounds how much a killed run must read again)
@@ -73,7 +71,7 @@ class Held:
     batches: list[pa.RecordBatch] = field(default_factory=list)
     bad: list[BadRow] = field(default_factory=list)
     tracker: list[pa.RecordBatch] = field(default_factory=list)  # for the Snowplow hook
-    mark: FileMark | None = None
+    mark: Any = None  # the store's FileMark (duckstore imports this module)
 
     def entry(self) -> dict[str, object]:
         r, m = self.reg, self.mark
