@@ -45,7 +45,7 @@ from ..usage.db import Registered
 from ..usage.duckstore import FileMark, _snowplow_hook
 from ..usage.reading import CommitGroups
 from ..usage.results import FileResult
-from .rollups import Rollup
+from .rollups import Rollup, reads_table
 from .tables import day_column, schema
 
 #: rows per Parquet row group (and the most a data file's writer buffers)
@@ -93,7 +93,6 @@ class _Held:
     read: Pending
     rows: dict[str, list[pa.Table]]  # table -> the read's rows (conformed: with its read id)
     bad: dict[str, list[BadRow]]
-    rollup: pa.Table | None
 
 
 #: Parquet writers a read keeps open per table (each holds its buffers and compressor, ~1 MB)
@@ -326,6 +325,8 @@ class LakeWriter:
             for name, ts in rows.items():
                 for x in ts:
                     self._part(name).write(x)
+                    if name == "requests":  # (a held read's rollups are the held reads', at once)
+                        self._rollup.add(x)
 
     def _part(self, table: str) -> _PartWriters:
         if table not in self._parts:
@@ -341,8 +342,10 @@ class LakeWriter:
     def append_requests(self, run: CommitGroups, file_id: int) -> None:
         self._open_existing(file_id)
         for batch in run.group():
+            held = self.hold and not self._parts  # (its rollups: write_held's, or here as it goes)
             self._put("requests", _with_site(pa.Table.from_batches([batch])))
-            self._rollup.add(batch)
+            if not held:
+                self._rollup.add(batch)
 
     def append_bad(self, file_id: int, rows: list[BadRow]) -> None:
         if self.relabel is not None:  # (a range of a file: its reasons in the file's numbering)
@@ -386,13 +389,13 @@ class LakeWriter:
         cur = self.cur
         if cur is None:
             return
-        rollup = None if self._rollup.empty else self._rollup.table(cur.read_id)
         if self.hold and not self._parts:  # (written with the other held reads: write_held)
-            self.held.append(_Held(cur, self._rows, self._bad, rollup))
+            self.held.append(_Held(cur, self._rows, self._bad))
             self.held_bytes += self._rows_bytes
         else:
             cur.data = {table: w.close() for table, w in self._parts.items()}
-            cur.data.update(self._write_rest(cur.read_id, [(cur.read_id, self._bad)], [rollup]))
+            rollup = None if self._rollup.empty else self._rollup.table(cur.read_id)
+            cur.data.update(self._write_rest(cur.read_id, [(cur.read_id, self._bad)], rollup))
         self._bad = {k: [] for k in self._bad}
         self._rows, self._rows_bytes = {}, 0
         self.done.append(cur)
@@ -406,13 +409,16 @@ class LakeWriter:
         held, self.held, self.held_bytes = self.held, [], 0
         if not held:
             return
-        name, parts, data = secrets.randbits(63), {}, {}
+        name, parts, data, rollup = secrets.randbits(63), {}, {}, None
         try:
             for table in dict.fromkeys(t for h in held for t in h.rows):
+                rows = pa.concat_tables([x for h in held for x in h.rows.get(table, ())])
                 parts[table] = _PartWriters(self.io, self.root, name, table)
-                parts[table].write(pa.concat_tables([x for h in held for x in h.rows.get(table, ())]))
+                parts[table].write(rows)
                 data[table] = parts[table].close()
-            data.update(self._write_rest(name, [(h.read.read_id, h.bad) for h in held], [h.rollup for h in held]))
+                if table == "requests":
+                    rollup = reads_table(rows)
+            data.update(self._write_rest(name, [(h.read.read_id, h.bad) for h in held], rollup))
         except Exception as e:
             for w in parts.values():
                 w.discard()
@@ -424,7 +430,7 @@ class LakeWriter:
             h.read.data = data
 
     def _write_rest(self, name: int, bad: list[tuple[int, dict[str, list[BadRow]]]],
-                    rollups: list[pa.Table | None]) -> dict[str, list[str]]:
+                    rollup: pa.Table | None) -> dict[str, list[str]]:
         """The bad rows (by read id) and the rollups of one read or of held reads, each
         table's in one data file named by ``name``: table -> [its path]."""
         data = {}
@@ -432,10 +438,9 @@ class LakeWriter:
             rows = [(rid, b) for rid, got in bad for b in got[table]]
             if rows:
                 data[table] = [self._write_bad(table, name, rows)]
-        rollups = [r for r in rollups if r is not None]
-        if rollups:
+        if rollup is not None and rollup.num_rows:
             data["rollups"] = [f"{self.root}/rollups/data/{name:016x}.parquet"]
-            self._write(pa.concat_tables(rollups), data["rollups"][0])
+            self._write(rollup, data["rollups"][0])
         return data
 
     def rollback(self) -> None:
