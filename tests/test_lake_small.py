@@ -8,7 +8,7 @@ import gzip
 import json
 
 import pytest
-from tests.test_lake import cli, clf, report
+from tests.test_lake import clf, cli, report
 
 pytest.importorskip("pyiceberg")
 
