@@ -122,6 +122,10 @@ def test_a_large_file_among_small_ones_writes_its_own_and_the_held_rows_go_out_i
     cli("ingest", folder, "--db", db)
     assert report("--lake", lake) == report("--db", db)
     assert sql(lake, ROWS) == sql(db, ROWS, "--db")
+    monkeypatch.undo()  # (every read held: the large file's rollups among the task's)
+    cli("ingest", folder, "--lake", tmp_path / "held")
+    assert data_files(tmp_path / "held", "rollups") == 1
+    assert report("--lake", lake, "--rollups") == report("--lake", tmp_path / "held", "--rollups")
 
 
 def test_rows_that_cannot_be_written_make_the_tasks_files_errors_and_leave_nothing(tmp_path, monkeypatch):
