@@ -294,7 +294,8 @@ def test_compact_keeps_the_rows_of_an_ingest_committing_meanwhile(tmp_path, monk
     one, two, late = (tmp_path / f"{n}.log" for n in ("one", "two", "late"))
     for k, f in enumerate((one, two, late)):  # (rows of two days: two partitions)
         f.write_bytes(b"".join(clf(i + 100 * k, "a.example", day=1 + i % 2) for i in range(40)))
-    cli("ingest", one, two, "--lake", lake)  # (two data files in each partition: compacted)
+    for f in (one, two):  # (two data files in each partition: compacted; one run would write one)
+        cli("ingest", f, "--lake", lake)
     paused, real_manifest, real_part = [], cm._commit_manifest, upkeep._compact_partition
 
     def ingest_meanwhile(*args):
@@ -953,6 +954,7 @@ def test_a_read_of_many_partitions_keeps_few_writers_open(tmp_path, monkeypatch)
     from logferry.lake.tables import Lake, Where
 
     monkeypatch.setattr(store, "_OPEN_WRITERS", 4)
+    monkeypatch.setattr(store, "HOLD_READ_BYTES", 0)  # (a read too large to hold: it streams its rows)
     log = tmp_path / "u_ex240301.log"
     log.write_text("#Fields: date time c-ip cs-method cs-uri-stem sc-status sc-bytes cs-host\n" + "".join(
         f"2024-03-0{1 + i // 7 % 2} 10:{i // 600 % 60:02d}:{i % 60:02d} 10.0.0.{i % 7} GET /p{i % 5} 200 {i} h{i % 10}.example\n"

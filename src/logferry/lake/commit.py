@@ -83,7 +83,8 @@ def commit(lake: Lake, reads: list[Pending], planned: frozenset[int] = frozenset
     # (every read id, a ranged file's other ranges' too: compaction keeps their rows as young)
     ids = ",".join(str(r) for p in reads for r in [*(x["read_id"] for x in p.ranges), p.read_id])
     for name in PARTITIONS:
-        paths = [f for p in reads for f in p.data.get(name, ())]
+        # (reads of one task share data files: each added once)
+        paths = list(dict.fromkeys(f for p in reads for f in p.data.get(name, ())))
         if paths:
             with lake.table(name).transaction() as tx:
                 tx.add_files(paths, snapshot_properties={"logferry.read-ids": ids},

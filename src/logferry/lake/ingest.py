@@ -1,8 +1,15 @@
 """Ingest into the lake: plan and read on workers (or in this process), commit on the driver.
 
     driver: expand inputs, snapshot the manifest  ->  workers: LakeWriter + the ingester,
-    one task per file, data files written where the work runs  ->  driver: commit the
-    reads as they come back, a batch at a time (``lake/commit.py``)
+    one task per run of small files (or per large file, or per range of one), data files
+    written where the work runs  ->  driver: commit the reads as they come back, a batch
+    at a time (``lake/commit.py``)
+
+A task reads up to :data:`TASK_FILES` consecutive files of at most :data:`TASK_BYTES`
+together (fewer with workers, so that each worker thread gets two tasks or more): it pays
+the ingester's, the writer's and the storage's setup once, and writes the rows of all its
+files to one data file per table and partition (``LakeWriter.hold``).  A task's reads
+are committed in one batch, never split: they share data files.
 
 ``workers``: a local Dask cluster of that many processes; ``cluster``: the address of a
 running Dask scheduler (``tcp://host:8786``); neither: this process.
@@ -23,11 +30,17 @@ from ..sources import SourceFile
 from ..usage.results import FileResult, IngestSummary
 from . import ranges
 from .commit import commit, load_manifest
-from .store import LakeRegistered, LakeWriter, Manifest, Pending
+from .store import HOLD_BYTES, LakeRegistered, LakeWriter, Manifest, Pending
 from .tables import NAMESPACE, Lake, io_properties
 
-#: reads committed together at most (one manifest commit each batch)
+#: reads committed together at most (one manifest commit each batch; a task's reads are
+#: never split between two)
 _COMMIT_BATCH = 64
+#: files read by one task at most (a task's reads are one commit batch)
+TASK_FILES = _COMMIT_BATCH
+#: bytes (as listed: compressed) of the files one task reads at most; a larger file is a
+#: task of its own
+TASK_BYTES = 16 << 20
 
 
 @dataclass
@@ -50,14 +63,17 @@ class ReadJob:
 
 
 def read_files(job: ReadJob, files: list[SourceFile]) -> list[Pending | FileResult]:
-    """A worker's task: read ``files`` into data files; a Pending per read to commit, a
-    FileResult for a file with nothing to commit (known, unchanged, failed)."""
+    """A worker's task: read ``files`` into data files, their rows written together (a
+    data file per table and partition for up to ``HOLD_BYTES`` of rows); a Pending per
+    read to commit, a FileResult for a file with nothing to commit (known, unchanged,
+    failed)."""
     from pyiceberg.io import load_file_io
 
     from ..usage.ingester import Ingester
 
     io = load_file_io(job.io_props, job.warehouse)
     writer = LakeWriter(job.known, io, f"{job.warehouse}/{NAMESPACE}")
+    writer.hold = True
     ing = Ingester(writer, format=job.format, options=job.options, cores=ranges.worker_cores())
     out: list[Pending | FileResult] = []
     for sf in files:
@@ -68,6 +84,9 @@ def read_files(job: ReadJob, files: list[SourceFile]) -> list[Pending | FileResu
             out.append(writer.done[-1])
         else:
             out.append(res)
+        if writer.held_bytes >= HOLD_BYTES:
+            writer.write_held()
+    writer.write_held()
     return out
 
 
@@ -97,6 +116,7 @@ def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, form
 
 
 def _batches(items: Iterator[list[Pending | FileResult]]) -> Iterator[list[Pending | FileResult]]:
+    """Tasks' reads in batches of :data:`_COMMIT_BATCH` or more: a task's all in one."""
     batch: list[Pending | FileResult] = []
     for done in items:
         batch.extend(done)
@@ -107,23 +127,42 @@ def _batches(items: Iterator[list[Pending | FileResult]]) -> Iterator[list[Pendi
         yield batch
 
 
+class _Tasks:
+    """Files grouped into tasks in input order: up to ``most`` files of TASK_BYTES in all."""
+
+    def __init__(self, most: int):
+        self.most, self.bytes = most, 0
+        self.files: list[SourceFile] = []
+
+    def add(self, sf: SourceFile) -> list[SourceFile]:
+        """Add ``sf``; the task it did not fit in, when there is one to run now ([]: none)."""
+        n = TASK_BYTES if sf.size is None else sf.size
+        full = bool(self.files) and (len(self.files) >= self.most or self.bytes + n > TASK_BYTES)
+        done = self.take() if full else []
+        self.files.append(sf)
+        self.bytes += n
+        return done
+
+    def take(self) -> list[SourceFile]:
+        """The task being filled, to run now."""
+        done, self.files, self.bytes = self.files, [], 0
+        return done
+
+
 def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iterator[list[Pending | FileResult]]:
     if client is None:
+        tasks = _Tasks(TASK_FILES)
         for sf in files:
-            yield read_files(job, [sf])
+            if task := tasks.add(sf):
+                yield read_files(job, task)
+        if task := tasks.take():
+            yield read_files(job, task)
         return
     # (a key of this run's own: the same job scattered by a run killed just before shares a
     # content-hashed key, and the scheduler dropping that dead client's data lost this run's)
     shared = client.scatter(job, broadcast=True, hash=False)
-    futures = []
-    split = _dask(client, ranges.threads_of, client) > 1  # (one worker thread: ranges only cost)
-    for sf in files:
-        how = ranges.plan(job, sf, block) if split else None
-        fut = None if how is None else _dask(client, ranges.submit, client, shared, sf, *how, block)
-        if fut is None:  # (ranges planned but not to be: read whole, as the file is now)
-            whole = sf if how is None else ranges.now(sf)
-            how, fut = None, client.submit(read_files, shared, [whole], pure=False)
-        futures.append((sf, how, fut))
+    threads = _dask(client, ranges.threads_of, client)
+    futures = _submit(job, files, client, shared, block, threads)
     for sf, how, fut in futures:  # in input order, as the database numbers files (they run at once)
         if how is None:
             yield _dask(client, fut.result)
@@ -135,6 +174,31 @@ def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iter
             continue
         _discard(job, parts)  # (a range failed or did not meet the next: the file read whole)
         yield _dask(client, client.submit(read_files, shared, [ranges.now(sf)], pure=False).result)
+
+
+def _submit(job: ReadJob, files: list[SourceFile], client: Any, shared: Any, block: int, threads: int
+            ) -> list[tuple[SourceFile | None, Any, Any]]:
+    """The tasks of ``files`` submitted, in input order: (file, its ranges' plan, their
+    futures) for a file read in ranges, else (None, None, a read_files future) -- each
+    worker thread gets two tasks of files read whole at least."""
+    futures: list[tuple[SourceFile | None, Any, Any]] = []
+    tasks = _Tasks(max(1, min(TASK_FILES, -(-len(files) // (2 * threads)))))
+
+    def send(task: list[SourceFile]) -> None:
+        if task:
+            futures.append((None, None, client.submit(read_files, shared, task, pure=False)))
+
+    split = threads > 1  # (one worker thread: ranges only cost)
+    for sf in files:
+        how = ranges.plan(job, sf, block) if split else None
+        fut = None if how is None else _dask(client, ranges.submit, client, shared, sf, *how, block)
+        if fut is None:  # (ranges planned but not to be: read whole, as the file is now)
+            send(tasks.add(sf if how is None else ranges.now(sf)))
+            continue
+        send(tasks.take())
+        futures.append((sf, how, fut))
+    send(tasks.take())
+    return futures
 
 
 def _dask(client: Any, f: Callable[..., Any], *args: Any) -> Any:

@@ -46,13 +46,16 @@ BOUNDS = {
     "latency_relative_error_interpolated": round(2 ** (3 / (2 * PER_DOUBLING)) - 1, 4),
 }
 
-#: per row of a batch: its site-hour, the visitor's register and rank, the latency bucket
+#: a rollup row's site-hour: (name, SQL) of its key columns
+_SITE_HOUR = (("lake_site", "coalesce(site, host)"), ("from_host", "site IS NULL"),
+              ("hour", 'epoch_us("timestamp") // 3600000000'))
+#: ... of several reads' rows: a read's last line apart (its line number; NULL for the others)
+_READ_SITE_HOUR = (("read_id", "read_id"), ("line", "CASE WHEN line_number = max(line_number) OVER "
+                                                    "(PARTITION BY read_id) THEN line_number END"), *_SITE_HOUR)
+#: per row of a batch: its group (by ``{keys}``), the visitor's hash, the latency bucket
 _ROW_SQL = f"""
-SELECT coalesce(site, host) AS lake_site,
-       site IS NULL AS from_host,
-       epoch_us("timestamp") // 3600000000 AS hour,
-       dense_rank() OVER (ORDER BY coalesce(site, host), site IS NULL, epoch_us("timestamp") // 3600000000) - 1
-         AS gid,
+SELECT *, dense_rank() OVER (ORDER BY {{names}}) - 1 AS gid FROM (
+SELECT {{keys}},
        CASE WHEN status BETWEEN 100 AND 599 THEN status // 100 ELSE 6 END AS cls,
        coalesce(bytes_sent, 0) AS bytes,
        "timestamp" IS NOT NULL AS has_v,
@@ -61,7 +64,7 @@ SELECT coalesce(site, host) AS lake_site,
                 0) AS v,
        CASE WHEN duration_ms > 0 THEN least({NB - 1}, greatest(0,
             floor(log2(duration_ms * 1000) * {PER_DOUBLING})::INTEGER)) ELSE -1 END AS lat
-FROM batch
+FROM batch)
 """
 
 
@@ -86,11 +89,11 @@ class Rollup:
         self.groups: dict[tuple[str | None, bool, int | None], dict[str, Any]] = {}
         self.last: pa.Table | None = None  # the rows of the highest line yet (the read's last, at its end)
 
-    def add(self, batch: pa.RecordBatch) -> None:
+    def add(self, batch: pa.RecordBatch | pa.Table) -> None:
         """A batch's rows (the last line's held back: :meth:`table` rolls it up alone)."""
-        t = pa.Table.from_batches([batch])
-        if self.last is not None:
-            t = pa.concat_tables([self.last, t])
+        t = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+        if self.last is not None:  # (a read's rows held before it wrote its own: with the table's types)
+            t = pa.concat_tables([self.last, t], promote_options="permissive")
         line = t.column("line_number")
         last = pc.fill_null(pc.equal(line, pc.max(line)), False)
         self.last = t.filter(last)
@@ -99,32 +102,15 @@ class Rollup:
     def _add(self, t: pa.Table) -> None:
         if not t.num_rows:
             return
-        from ..usage.reports import _arrow
-
-        con = _con()
-        con.register("batch", t)
-        t = _arrow(con.sql(_ROW_SQL))
-        con.unregister("batch")
-        keys = t.group_by("gid").aggregate([("lake_site", "min"), ("from_host", "min"), ("hour", "min")]).to_pylist()
-        gid = t.column("gid").to_numpy()
-        cols = {n: t.column(n).to_numpy(zero_copy_only=False) for n in ("cls", "bytes", "has_v", "v", "lat")}
-        for k in keys:
-            self._merge((k["lake_site_min"], k["from_host_min"], k["hour_min"]), cols, gid == k["gid"])
-
-    def _merge(self, key: tuple[Any, Any], cols: dict[str, np.ndarray], sel: np.ndarray) -> None:
-        g = self.groups.get(key)
-        if g is None:
-            g = self.groups[key] = {"requests": 0, "classes": np.zeros(6, np.int64), "bytes_sent": 0,
-                                    "hll": np.zeros(M, np.uint8), "latency": np.zeros(NB, np.int64)}
-        g["requests"] += int(sel.sum())
-        g["classes"] += np.bincount(cols["cls"][sel].astype(np.int64) - 1, minlength=6)[:6]
-        g["bytes_sent"] += int(cols["bytes"][sel].astype(np.int64).sum())
-        v = cols["v"][sel & cols["has_v"]].astype(np.uint64)
-        if v.size:
-            idx, rank = _registers(v)
-            np.maximum.at(g["hll"], idx, rank)
-        lat = cols["lat"][sel].astype(np.int64)
-        g["latency"] += np.bincount(lat[lat >= 0], minlength=NB)[:NB]
+        keys, sums = _groups(t, _SITE_HOUR)
+        for i, k in enumerate(keys):
+            g = self.groups.get(k)
+            if g is None:
+                g = self.groups[k] = {"requests": 0, "classes": np.zeros(6, np.int64), "bytes_sent": 0,
+                                      "hll": np.zeros(M, np.uint8), "latency": np.zeros(NB, np.int64)}
+            for name in ("requests", "classes", "bytes_sent", "latency"):
+                g[name] += sums[name][i]
+            np.maximum(g["hll"], sums["hll"][i], out=g["hll"])
 
     @property
     def empty(self) -> bool:
@@ -137,15 +123,61 @@ class Rollup:
             tail = Rollup()
             tail._add(self.last)
             rows += tail._rows(read_id, self.last.column("line_number")[0].as_py())
-        return pa.Table.from_pylist(rows, schema=pa.schema(
-            [pa.field("hour", pa.int64()) if f.name == "hour" else f for f in ROLLUPS])).cast(ROLLUPS)
+        return _table(rows)
 
     def _rows(self, read_id: int, line: int | None) -> list[dict[str, Any]]:
-        return [{"lake_site": site, "from_host": host, "hour": None if h is None else int(h) * 3_600_000_000,
-                 "read_id": read_id, "line_number": line, "requests": g["requests"],
-                 **dict(zip(CLASSES, (int(x) for x in g["classes"]), strict=True)),
-                 "bytes_sent": g["bytes_sent"], "visitors": g["hll"].tobytes(), "latency": g["latency"].tolist()}
-                for (site, host, h), g in self.groups.items()]
+        return [_row(read_id, line, site, host, h, g) for (site, host, h), g in self.groups.items()]
+
+
+def reads_table(t: pa.Table) -> pa.Table:
+    """The rollup rows of several reads' requests ``t`` (with their ``read_id``) at once,
+    as each read's :class:`Rollup` would give them (a task's small files: one DuckDB query
+    for them all, not two a file)."""
+    if not t.num_rows:
+        return _table([])
+    keys, sums = _groups(t, _READ_SITE_HOUR)
+    return _table([_row(rid, line, site, host, h, {n: v[i] for n, v in sums.items()})
+                   for i, (rid, line, site, host, h) in enumerate(keys)])
+
+
+def _groups(t: pa.Table, keys: tuple[tuple[str, str], ...]) -> tuple[list[tuple[Any, ...]], dict[str, Any]]:
+    """``t``'s rows grouped by ``keys`` (name, SQL): each group's key values, and the sums
+    of the groups, in the same order (arrays: requests, classes, bytes_sent, hll, latency)."""
+    from ..usage.reports import _arrow
+
+    con = _con()
+    con.register("batch", t)
+    names = [name for name, _ in keys]
+    t = _arrow(con.sql(_ROW_SQL.format(keys=", ".join(f"{sql} AS {name}" for name, sql in keys),
+                                       names=", ".join(names))))
+    con.unregister("batch")
+    first = t.group_by("gid").aggregate([(n, "min") for n in names]).sort_by("gid")
+    found = [tuple(r) for r in zip(*(first.column(f"{n}_min").to_pylist() for n in names), strict=True)]
+    c = {n: t.column(n).to_numpy(zero_copy_only=False) for n in ("gid", "cls", "bytes", "has_v", "v", "lat")}
+    gid, n = c["gid"].astype(np.int64), len(found)
+    bytes_sent = np.zeros(n, np.int64)
+    np.add.at(bytes_sent, gid, c["bytes"].astype(np.int64))
+    hll = np.zeros((n, M), np.uint8)
+    has_v = c["has_v"].astype(bool)
+    idx, rank = _registers(c["v"][has_v].astype(np.uint64))
+    np.maximum.at(hll, (gid[has_v], idx), rank)
+    lat = c["lat"].astype(np.int64)
+    return found, {
+        "requests": np.bincount(gid, minlength=n), "bytes_sent": bytes_sent, "hll": hll,
+        "classes": np.bincount(gid * 6 + c["cls"].astype(np.int64) - 1, minlength=n * 6).reshape(n, 6),
+        "latency": np.bincount(gid[lat >= 0] * NB + lat[lat >= 0], minlength=n * NB).reshape(n, NB)}
+
+
+def _row(read_id: int, line: int | None, site: Any, host: Any, h: Any, g: dict[str, Any]) -> dict[str, Any]:
+    return {"lake_site": site, "from_host": host, "hour": None if h is None else int(h) * 3_600_000_000,
+            "read_id": read_id, "line_number": line, "requests": int(g["requests"]),
+            **dict(zip(CLASSES, (int(x) for x in g["classes"]), strict=True)),
+            "bytes_sent": int(g["bytes_sent"]), "visitors": g["hll"].tobytes(), "latency": g["latency"].tolist()}
+
+
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    return pa.Table.from_pylist(rows, schema=pa.schema(
+        [pa.field("hour", pa.int64()) if f.name == "hour" else f for f in ROLLUPS])).cast(ROLLUPS)
 
 
 def _registers(v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
