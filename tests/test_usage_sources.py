@@ -307,3 +307,90 @@ def test_a_copy_is_known_by_its_content_whatever_length_it_was_registered_at(tmp
         assert dbm.find_by_content(con, data).path.endswith(name)
     other = small.replace(b"/p3 ", b"/q3 ")
     assert len(other) == len(small) and dbm.find_by_content(con, other) is None
+
+
+def test_a_listed_file_is_opened_again_only_when_it_may_have_changed(tmp_path, monkeypatch):
+    """expand(cache=): an unchanged, settled file is the SourceFile listed before, not opened
+    again; one grown, rewritten in place (same size and time, but a fresh ctime) or gone is
+    looked at anew."""
+    opened: list[str] = []
+    real = sources.stat_file
+    monkeypatch.setattr(sources, "stat_file", lambda p: opened.append(p) or real(p))
+    a, b = tmp_path / "a.log", tmp_path / "b.log"
+    a.write_bytes(HEADER + iis(1))
+    b.write_bytes(HEADER + iis(2))
+    cache: dict = {}
+    first = {sf.path: sf for sf in sources.expand([str(tmp_path / "*.log")], cache=cache)}
+    assert sorted(opened) == [str(a), str(b)] and set(cache) == set(first)
+
+    monkeypatch.setattr(sources, "SETTLED_SECS", 0.0)  # (their ctimes count as old now)
+    opened.clear()
+    again = {sf.path: sf for sf in sources.expand([str(tmp_path / "*.log")], cache=cache)}
+    assert opened == [] and all(again[p] is first[p] for p in first)
+
+    with open(a, "ab") as f:  # grown: opened again
+        f.write(iis(3))
+    again = {sf.path: sf for sf in sources.expand([str(tmp_path / "*.log")], cache=cache)}
+    assert opened == [str(a)] and again[str(a)].size > first[str(a)].size
+
+    monkeypatch.setattr(sources, "SETTLED_SECS", 3.0)
+    st = os.stat(b)
+    old = b.read_bytes()
+    b.write_bytes(old.replace(b"GET", b"PUT"))  # the same size, its time put back
+    os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(b).st_size == st.st_size and os.stat(b).st_mtime == st.st_mtime
+    opened.clear()
+    again = {sf.path: sf for sf in sources.expand([str(tmp_path / "*.log")], cache=cache)}
+    assert str(b) in opened and again[str(b)].fp != first[str(b)].fp  # (its ctime is new)
+
+    a.unlink()
+    again = {sf.path: sf for sf in sources.expand([str(tmp_path / "*.log")], cache=cache)}
+    assert list(again) == [str(b)] and str(a) not in cache
+
+
+def test_a_follower_leaves_its_database_out_by_inode_and_unchanged_files_unopened(tmp_path, monkeypatch):
+    """Following ``DIR/*`` where the database lies, under another name too (a hard link):
+    neither it nor its log is read as a log; files that stay as they were are not opened at
+    every poll, the one that grows is read."""
+    import time
+
+    monkeypatch.setattr(sources, "SETTLED_SECS", 0.0)
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for i in range(20):
+        (logs / f"{i:02d}.log").write_bytes(HEADER + iis(i))
+    db = logs / "usage.duckdb"
+    con = connect(db)
+    ingest(con, [str(logs / "00.log")])
+    con.close()
+    os.link(db, logs / "alias")  # the database again, by a name the glob matches
+    opened: list[str] = []
+    real = sources.stat_file
+    monkeypatch.setattr(sources, "stat_file", lambda p: opened.append(p) or real(p))
+    f = Follower(db, [str(logs / "*")], commit_every=0.1, poll=0.05)
+    stop = threading.Event()
+    t = threading.Thread(target=f.run, args=(stop,), daemon=True)
+    t.start()
+    try:
+        deadline = time.monotonic() + 30
+        while f.status()["lines"] < 19 or not f.status()["running"]:
+            assert time.monotonic() < deadline, f.status()
+            time.sleep(0.05)
+        time.sleep(0.3)  # several polls
+        opened.clear()
+        time.sleep(0.5)
+        assert opened == [], opened[:5]
+        with open(logs / "07.log", "ab") as fh:
+            fh.write(iis(99))
+        while f.status()["lines"] < 20:
+            assert time.monotonic() < deadline, f.status()
+            time.sleep(0.05)
+        assert set(opened) == {str(logs / "07.log")}
+        assert f.status()["errors"] == {}
+    finally:
+        stop.set()
+        t.join(30)
+    con = duckdb.connect(str(db), read_only=True)
+    assert q(con, "SELECT count(*) FROM requests") == [(21,)]
+    assert q(con, "SELECT count(*) FROM bad_rows") == [(0,)]
+    assert q(con, "SELECT count(*) FROM files WHERE path LIKE '%usage%' OR path LIKE '%alias%'") == [(0,)]

@@ -29,6 +29,7 @@ import io
 import os
 import re
 import stat
+import time
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -187,7 +188,8 @@ def _check_not_folder(pat: str) -> None:
 
 def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]] | None = None,
            *, folders: bool = False, must_match: bool = False, sort: bool = True,
-           errors: list[tuple[str, str]] | None = None) -> list[SourceFile]:
+           errors: list[tuple[str, str]] | None = None,
+           cache: dict[str, SourceFile] | None = None) -> list[SourceFile]:
     """Every file matching ``patterns`` (local globs, ``file://``, or fsspec URLs with
     globs: ``s3://bucket/logs/*.gz``), sorted by (mtime, path) (with ``sort=False``: in
     the order of the patterns, each one's matches by name).
@@ -204,14 +206,16 @@ def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]
     regular file (a FIFO, a device, a socket: reading it could block forever) is skipped:
     named alone it is such an error, matched by a glob or found in a folder it is recorded
     in ``errors`` (when given) and left out.  A URL with a password is always refused
-    (:func:`check_source`)."""
+    (:func:`check_source`).  ``cache``: the local files these patterns listed before (by
+    path, kept up to date here: the files gone are dropped), not opened again while they stay
+    as they were (:func:`stat_cached`)."""
     out: dict[str, SourceFile] = {}
     for pat in patterns:
         pat = os.fspath(pat)
         check_source(pat)
         skipped: list[tuple[str, str]] = []
         try:
-            found = _expand_one(pat, known or {}, folders, must_match, skipped)
+            found = _expand_one(pat, known or {}, folders, must_match, skipped, cache)
         except InputError as e:
             if errors is None or isinstance(e, NoMatchError):
                 raise
@@ -221,13 +225,16 @@ def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]
             errors.extend(skipped)
         for sf in found:
             out.setdefault(sf.path, sf)
+    if cache is not None:
+        for gone in [p for p in cache if p not in out]:
+            del cache[gone]
     if sort:
         return sorted(out.values(), key=lambda s: (s.mtime, s.path))
     return list(out.values())
 
 
 def _expand_one(pat: str, known, folders: bool, must_match: bool,
-                skipped: list[tuple[str, str]]) -> list[SourceFile]:
+                skipped: list[tuple[str, str]], cache: dict[str, SourceFile] | None = None) -> list[SourceFile]:
     if pat.startswith("file://"):
         pat = pat[len("file://"):]
     if "://" in pat:
@@ -248,10 +255,14 @@ def _expand_one(pat: str, known, folders: bool, must_match: bool,
         matches = [pat]
     res = []
     for m in matches:
-        if os.path.isdir(m):
+        try:
+            st: os.stat_result | None = os.stat(m)
+        except OSError:
+            st = None  # (stat_file says what)
+        if st is not None and stat.S_ISDIR(st.st_mode):
             continue
         try:
-            sf = stat_file(m)
+            sf = stat_file(m) if cache is None else stat_cached(m, cache, st)
         except NotRegularError as e:
             if m == pat:
                 raise
@@ -281,6 +292,29 @@ def stat_file(path: str) -> SourceFile | None:
     p = os.path.abspath(path)
     return SourceFile(p, st.st_size, st.st_mtime, st.st_dev, st.st_ino, fingerprint(head),
                       len(head), compressed=sniff(head) is not None)
+
+
+#: a file whose inode changed (ctime) less than this long ago is opened again, whatever its
+#: size and time say: a file rewritten in place within a coarse clock tick keeps both
+SETTLED_SECS = 3.0
+
+
+def stat_cached(path: str, cache: dict[str, SourceFile], st: os.stat_result | None = None) -> SourceFile | None:
+    """:func:`stat_file`, unless ``cache`` holds ``path`` as it still is (the same inode,
+    size and modification time, unchanged for :data:`SETTLED_SECS`): a follower of a folder
+    of thousands of logs would otherwise open and hash every one of them at every poll.
+    ``st``: the path's ``os.stat`` just taken."""
+    old = cache.get(path)
+    if old is not None and st is not None:
+        if (stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino, st.st_size, st.st_mtime)
+                == (old.dev, old.ino, old.size, old.mtime) and time.time() - st.st_ctime >= SETTLED_SECS):
+            return old
+    sf = stat_file(path)
+    if sf is None:
+        cache.pop(path, None)
+    else:
+        cache[path] = sf
+    return sf
 
 
 def _remote_fs(url: str):

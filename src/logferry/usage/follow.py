@@ -116,6 +116,7 @@ class Follower:
         self._seen: dict[str, tuple] = {}  # path -> _seen_key of the file read up to its end
         self._failed: dict[str, float] = {}
         self._skipped: set[str] = set()  # paths reported once as no regular file
+        self._listing: dict[str, sources.SourceFile] = {}  # the files listed last (sources.stat_cached)
         self._stats = _Stats()
         self._pending = 0  # rows stored since the last commit
         self._ckpt = 0  # rows of the current read the ingester has committed itself
@@ -342,13 +343,17 @@ class Follower:
     # --- files ---------------------------------------------------------------------------
     def _found(self) -> list[sources.SourceFile]:
         errors: list[tuple[str, str]] = []
-        found = sources.expand(self.paths, sort=True, errors=errors)
+        found = sources.expand(self.paths, sort=True, errors=errors, cache=self._listing)
         for path, msg in errors:  # (a FIFO, device or socket a glob matches: skipped)
             if path not in self._skipped:
                 self._skipped.add(path)
                 self._report_error(path, msg)
-        db = {os.path.realpath(p) for p in (self.db_path, self.db_path + ".wal")}
-        return [sf for sf in found if os.path.realpath(sf.path) not in db]
+        db = set()  # (the database and its log, by inode: whatever name a glob finds them by)
+        for p in (self.db_path, self.db_path + ".wal"):
+            with contextlib.suppress(OSError):
+                st = os.stat(p)
+                db.add((st.st_dev, st.st_ino))
+        return [sf for sf in found if (sf.dev, sf.ino) not in db]
 
     def _report_error(self, path: str, msg: str) -> None:
         with self._lock:
