@@ -20,14 +20,19 @@ CREATE OR REPLACE TEMP MACRO _ts(us) AS to_timestamp(us / 1e6);
 
 -- visitor: a 64-bit hash of (UTC day, client IP, user agent), NULL without a timestamp.
 -- Counting distinct hashes instead of distinct strings is several times cheaper; two
--- visitors would have to collide on 64 bits to be counted as one.  Bots left out (_bots)
+-- visitors would have to collide on 64 bits to be counted as one.  A missing IP or agent
+-- hashes as an empty one (the same hash as the rollups', lake/rollups.py).  The agent is
+-- hashed as it is in its own branch, not through coalesce(user_agent, ''): coalesce
+-- expanded the column's dictionary into every row's text, the branch hashes each distinct
+-- agent once (the visitor 0.050 -> 0.037 CPU s per 1M rows).  Bots left out (_bots)
 -- by an anti join: a NOT IN (subquery) in the WHERE made every report several times
 -- slower even with _bots empty.
 CREATE OR REPLACE TEMP VIEW req AS
 SELECT r.*,
-       CASE WHEN r."timestamp" IS NOT NULL
-            THEN hash(_fdiv(epoch_us(r."timestamp"), 86400000000), coalesce(r.client_ip, ''),
-                      coalesce(r.user_agent, ''))
+       CASE WHEN r."timestamp" IS NULL THEN NULL
+            WHEN r.user_agent IS NULL
+            THEN hash(_fdiv(epoch_us(r."timestamp"), 86400000000), coalesce(r.client_ip, ''), '')
+            ELSE hash(_fdiv(epoch_us(r."timestamp"), 86400000000), coalesce(r.client_ip, ''), r.user_agent)
        END AS visitor,
        epoch_us(r."timestamp") AS ts_us
 FROM requests r ANTI JOIN _bots b ON r.user_agent = b.user_agent
