@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from logferry.cli import app
 from logferry.samples import CF_FIELDS
 from logferry.usage import connect, ingest
+from logferry.usage.dashboard import dashboard_data
 from logferry.usage.reports import REPORTS, Params, builtin, run
 
 A = "Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64)+AppleWebKit/537.36+(KHTML,+like+Gecko)+Chrome/120.0+Safari/537.36"
@@ -345,3 +346,19 @@ def test_edge_rows_of_the_one_pass_queries():
         ("/a", 2, 2), ("/b", 2, 1)]
     assert [(r["stage"], r["visitors"], r["events"]) for r in sec(data, "shop", "funnel")] == [
         ("visitors", 0, 0), ("searches", 0, 0), ("product views", 0, 0), ("add to basket", 0, 0), ("orders", 0, 0)]
+
+
+def test_days_and_hours_before_1970_are_floored():
+    """Time buckets divide epoch microseconds rounding down, before 1970 too: 23:30 on the
+    last day of 1969 is hour 23 of that day (one visitor), 00:30 the next day another; in
+    the report and in the dashboard's hour panel (they were hour -1, left out of the report)."""
+    con = connect(":memory:")
+    con.executemany("INSERT INTO requests (\"timestamp\", client_ip, user_agent, path, status, file_id, "
+                    "line_number) VALUES (CAST(? AS TIMESTAMPTZ), '1.1.1.1', 'x', '/', 200, 1, ?)",
+                    [("1969-12-31 23:30:00+00", 1), ("1970-01-01 00:30:00+00", 2)])
+    data = run(con, Params(bucket_minutes=60, chart_bucket_minutes=60))
+    assert sec(data, "summary", "totals")[0]["visitors"] == 2
+    assert {r["hour"]: r["requests"] for r in sec(data, "top", "hourly") if r["requests"]} == {23: 1, 0: 1}
+    assert [r["bucket"].isoformat() for r in sec(data, "status", "errors_over_time")] == [
+        "1969-12-31T23:00:00+00:00", "1970-01-01T00:00:00+00:00"]
+    assert sorted(dashboard_data(con)["cube"]["dims"]["hour"]["keys"]) == [0, 23]

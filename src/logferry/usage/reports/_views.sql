@@ -10,12 +10,14 @@
 -- A visitor is one client IP + user agent on one (UTC) day.
 -- Time arithmetic is done on epoch microseconds (integer maths; TIMESTAMPTZ functions go
 -- through ICU and cost several times more per row):
---   _fdiv(a, b)    floor division (also for instants before 1970)
+--   _fdiv(a, b)    floor division, b > 0 (also for instants before 1970: // truncates)
 --   _bkt(us, w)    start, in epoch microseconds, of the w-microsecond bucket holding us;
 --                  buckets are aligned on 2000-01-03 00:00 UTC like time_bucket()
+--   _hour(us)      hour of the (UTC) day, 0-23 (before 1970 too: % keeps the sign of a)
 --   _ts(us)        epoch microseconds back to TIMESTAMPTZ (for the few output rows)
-CREATE OR REPLACE TEMP MACRO _fdiv(a, b) AS (a - ((a % b) + b) % b) // b;
+CREATE OR REPLACE TEMP MACRO _fdiv(a, b) AS a // b - CAST(a % b < 0 AS BIGINT);
 CREATE OR REPLACE TEMP MACRO _bkt(us, w) AS _fdiv(us - 946857600000000, w) * w + 946857600000000;
+CREATE OR REPLACE TEMP MACRO _hour(us) AS (_fdiv(us, 3600000000) % 24 + 24) % 24;
 CREATE OR REPLACE TEMP MACRO _ts(us) AS to_timestamp(us / 1e6);
 
 -- visitor: a 64-bit hash of (UTC day, client IP, user agent), NULL without a timestamp.

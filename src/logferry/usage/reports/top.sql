@@ -69,7 +69,7 @@ ORDER BY requests DESC, user_agent NULLS LAST LIMIT getvariable('top');
 
 -- section: hourly
 WITH c AS (
-    SELECT _fdiv(ts_us, 3600000000) % 24 AS hour, count(*) AS n FROM req WHERE ts_us IS NOT NULL GROUP BY 1
+    SELECT _hour(ts_us) AS hour, count(*) AS n FROM req WHERE ts_us IS NOT NULL GROUP BY 1
 )
 SELECT h.hour, coalesce(c.n, 0) AS requests
 FROM range(24) h(hour) LEFT JOIN c USING (hour) ORDER BY h.hour;
