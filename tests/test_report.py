@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from logferry.cli import app
 from logferry.samples import CF_FIELDS
 from logferry.usage import connect, ingest
+from logferry.usage.dashboard import dashboard_data
 from logferry.usage.reports import REPORTS, Params, builtin, run
 
 A = "Mozilla/5.0+(Windows+NT+10.0;+Win64;+x64)+AppleWebKit/537.36+(KHTML,+like+Gecko)+Chrome/120.0+Safari/537.36"
@@ -311,3 +312,53 @@ def test_terminal_tables_show_shares_as_percentages(iis_db):
 
     assert (fmt_cell("hit_ratio", 0.12345), fmt_cell("rate_5xx", 0), fmt_cell("requests", 0.5)) == \
         ("12.35%", "0%", "0.5")
+
+
+def test_edge_rows_of_the_one_pass_queries():
+    """The rewritten queries on rows at their edges: a missing and an empty user agent
+    are one visitor, a row without a time is no visitor (and in no time bucket) but is
+    counted by status; a missing status and path are a group of their own; the slowest
+    requests tie at the top-th duration; the top pages tie on requests; no shop rows."""
+    con = connect(":memory:")
+    rows = [  # time, ip, agent, path, status, duration
+        ("2024-03-01 10:00:00", "9.9.9.9", None, "/a", 200, 50.0),
+        ("2024-03-01 11:00:00", "9.9.9.9", "", "/b", 404, 50.0),
+        ("2024-03-01 12:00:00", None, "x", "/a", None, 100.0),
+        ("2024-03-01 12:00:00", "", "x", None, 500, 50.0),
+        (None, "8.8.8.8", "x", "/b", 503, None),
+    ]
+    con.executemany("INSERT INTO requests (\"timestamp\", client_ip, user_agent, path, status, duration_ms, "
+                    "file_id, line_number) VALUES (CAST(? AS TIMESTAMPTZ), ?, ?, ?, ?, ?, 1, ?)",
+                    [(*r, i + 1) for i, r in enumerate(rows)])
+    data = run(con, Params(top=2))
+    assert sec(data, "summary", "totals")[0]["visitors"] == 2
+    assert [(r["status"], r["requests"]) for r in sec(data, "status", "status_codes")] == [
+        (200, 1), (404, 1), (500, 1), (503, 1), (None, 1)]
+    assert [(r["class"], r["requests"]) for r in sec(data, "status", "classes")] == [
+        ("2xx", 1), ("4xx", 1), ("5xx", 2), ("none", 1)]
+    assert [(r["path"], r["requests"], r["errors_4xx"], r["errors_5xx"])
+            for r in sec(data, "status", "errors_by_path")] == [("/b", 2, 1, 1), (None, 1, 0, 1)]
+    assert [(r["bucket"].hour, r["requests"]) for r in sec(data, "status", "errors_over_time")][0] == (10, 1)
+    assert sum(r["requests"] for r in sec(data, "status", "errors_over_time")) == 4
+    assert [(r["path"], r["duration_ms"]) for r in sec(data, "performance", "slowest_requests")] == [
+        ("/a", 100.0), ("/a", 50.0)]
+    assert [(r["path"], r["requests"], r["visitors"]) for r in sec(data, "top", "pages")] == [
+        ("/a", 2, 2), ("/b", 2, 1)]
+    assert [(r["stage"], r["visitors"], r["events"]) for r in sec(data, "shop", "funnel")] == [
+        ("visitors", 0, 0), ("searches", 0, 0), ("product views", 0, 0), ("add to basket", 0, 0), ("orders", 0, 0)]
+
+
+def test_days_and_hours_before_1970_are_floored():
+    """Time buckets divide epoch microseconds rounding down, before 1970 too: 23:30 on the
+    last day of 1969 is hour 23 of that day (one visitor), 00:30 the next day another; in
+    the report and in the dashboard's hour panel (they were hour -1, left out of the report)."""
+    con = connect(":memory:")
+    con.executemany("INSERT INTO requests (\"timestamp\", client_ip, user_agent, path, status, file_id, "
+                    "line_number) VALUES (CAST(? AS TIMESTAMPTZ), '1.1.1.1', 'x', '/', 200, 1, ?)",
+                    [("1969-12-31 23:30:00+00", 1), ("1970-01-01 00:30:00+00", 2)])
+    data = run(con, Params(bucket_minutes=60, chart_bucket_minutes=60))
+    assert sec(data, "summary", "totals")[0]["visitors"] == 2
+    assert {r["hour"]: r["requests"] for r in sec(data, "top", "hourly") if r["requests"]} == {23: 1, 0: 1}
+    assert [r["bucket"].isoformat() for r in sec(data, "status", "errors_over_time")] == [
+        "1969-12-31T23:00:00+00:00", "1970-01-01T00:00:00+00:00"]
+    assert sorted(dashboard_data(con)["cube"]["dims"]["hour"]["keys"]) == [0, 23]

@@ -212,7 +212,7 @@ def _cube(con, step_us: int, tz: str) -> dict[str, Any]:
     series = _series(con, bexpr, n)
     sketch = _visitor_sketch(con)
     if tz == "UTC":
-        hour = "CAST(_fdiv(ts_us, 3600000000) % 24 AS INTEGER)"
+        hour = "CAST(_hour(ts_us) AS INTEGER)"
     else:
         hour = f"CAST(hour(timezone('{tz}', \"timestamp\")) AS INTEGER)"  # tz checked by ZoneInfo
     lat = "CASE " + " ".join(f"WHEN duration_ms < {hi} THEN {i}" for i, hi in enumerate(LATENCY_BINS[1:])) + \

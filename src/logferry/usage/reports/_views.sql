@@ -10,24 +10,31 @@
 -- A visitor is one client IP + user agent on one (UTC) day.
 -- Time arithmetic is done on epoch microseconds (integer maths; TIMESTAMPTZ functions go
 -- through ICU and cost several times more per row):
---   _fdiv(a, b)    floor division (also for instants before 1970)
+--   _fdiv(a, b)    floor division, b > 0 (also for instants before 1970: // truncates)
 --   _bkt(us, w)    start, in epoch microseconds, of the w-microsecond bucket holding us;
 --                  buckets are aligned on 2000-01-03 00:00 UTC like time_bucket()
+--   _hour(us)      hour of the (UTC) day, 0-23 (before 1970 too: % keeps the sign of a)
 --   _ts(us)        epoch microseconds back to TIMESTAMPTZ (for the few output rows)
-CREATE OR REPLACE TEMP MACRO _fdiv(a, b) AS (a - ((a % b) + b) % b) // b;
+CREATE OR REPLACE TEMP MACRO _fdiv(a, b) AS a // b - CAST(a % b < 0 AS BIGINT);
 CREATE OR REPLACE TEMP MACRO _bkt(us, w) AS _fdiv(us - 946857600000000, w) * w + 946857600000000;
+CREATE OR REPLACE TEMP MACRO _hour(us) AS (_fdiv(us, 3600000000) % 24 + 24) % 24;
 CREATE OR REPLACE TEMP MACRO _ts(us) AS to_timestamp(us / 1e6);
 
 -- visitor: a 64-bit hash of (UTC day, client IP, user agent), NULL without a timestamp.
 -- Counting distinct hashes instead of distinct strings is several times cheaper; two
--- visitors would have to collide on 64 bits to be counted as one.  Bots left out (_bots)
+-- visitors would have to collide on 64 bits to be counted as one.  A missing IP or agent
+-- hashes as an empty one (the same hash as the rollups', lake/rollups.py).  The agent is
+-- hashed as it is in its own branch, not through coalesce(user_agent, ''): coalesce
+-- expanded the column's dictionary into every row's text, the branch hashes each distinct
+-- agent once (the visitor 0.050 -> 0.037 CPU s per 1M rows).  Bots left out (_bots)
 -- by an anti join: a NOT IN (subquery) in the WHERE made every report several times
 -- slower even with _bots empty.
 CREATE OR REPLACE TEMP VIEW req AS
 SELECT r.*,
-       CASE WHEN r."timestamp" IS NOT NULL
-            THEN hash(_fdiv(epoch_us(r."timestamp"), 86400000000), coalesce(r.client_ip, ''),
-                      coalesce(r.user_agent, ''))
+       CASE WHEN r."timestamp" IS NULL THEN NULL
+            WHEN r.user_agent IS NULL
+            THEN hash(_fdiv(epoch_us(r."timestamp"), 86400000000), coalesce(r.client_ip, ''), '')
+            ELSE hash(_fdiv(epoch_us(r."timestamp"), 86400000000), coalesce(r.client_ip, ''), r.user_agent)
        END AS visitor,
        epoch_us(r."timestamp") AS ts_us
 FROM requests r ANTI JOIN _bots b ON r.user_agent = b.user_agent

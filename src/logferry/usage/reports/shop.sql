@@ -5,16 +5,23 @@
 -- margin = (net unit price - net purchase price) * units.
 
 -- section: funnel
-WITH steps AS (
-    SELECT 1 AS step, 'visitors' AS stage, count(DISTINCT visitor) AS visitors, count(*) AS events FROM shop_req
-    UNION ALL
-    SELECT 2, 'searches', count(DISTINCT visitor), count(*) FROM shop_req WHERE method = 'SEARCH'
-    UNION ALL
-    SELECT 3, 'product views', count(DISTINCT visitor), count(*) FROM shop_req WHERE method = 'PROD'
-    UNION ALL
-    SELECT 4, 'add to basket', count(DISTINCT visitor), count(*) FROM shop_req WHERE method = 'ADDBI'
-    UNION ALL
-    SELECT 5, 'orders', count(DISTINCT visitor), count(*) FROM shop_req WHERE method = 'ORDER'
+-- (one pass over the shop's rows, each step's counts a FILTER of it)
+WITH c AS (
+    SELECT [count(DISTINCT visitor),
+            count(DISTINCT visitor) FILTER (WHERE method = 'SEARCH'),
+            count(DISTINCT visitor) FILTER (WHERE method = 'PROD'),
+            count(DISTINCT visitor) FILTER (WHERE method = 'ADDBI'),
+            count(DISTINCT visitor) FILTER (WHERE method = 'ORDER')] AS visitors,
+           [count(*),
+            count(*) FILTER (WHERE method = 'SEARCH'),
+            count(*) FILTER (WHERE method = 'PROD'),
+            count(*) FILTER (WHERE method = 'ADDBI'),
+            count(*) FILTER (WHERE method = 'ORDER')] AS events
+    FROM shop_req
+), steps AS (
+    SELECT s.step, s.stage, c.visitors[s.step] AS visitors, c.events[s.step] AS events
+    FROM c, (VALUES (1, 'visitors'), (2, 'searches'), (3, 'product views'), (4, 'add to basket'),
+                    (5, 'orders')) s(step, stage)
 )
 SELECT step, stage, visitors, events,
        round(visitors / nullif(first_value(visitors) OVER (ORDER BY step), 0), 4) AS conversion,

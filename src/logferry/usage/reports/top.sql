@@ -19,10 +19,18 @@ SELECT ua.user_agent, requests, visitors,
 FROM ua LEFT JOIN _ua u USING (user_agent);
 
 -- section: pages
-SELECT any_value(path) AS path, count(*) AS requests, count(DISTINCT visitor) AS visitors,
-       coalesce(sum(bytes_sent), 0) AS bytes_sent
-FROM req WHERE path IS NOT NULL
-GROUP BY hash(path) ORDER BY requests DESC, path LIMIT getvariable('top');
+-- (the top pages by requests first, their distinct visitors then: only those pages' rows
+-- are counted by visitor, the costly part: 1M rows, 0.137 -> 0.101 CPU s for 20 pages)
+WITH ranked AS (
+    SELECT hash(path) AS h, any_value(path) AS path, count(*) AS requests,
+           coalesce(sum(bytes_sent), 0) AS bytes_sent
+    FROM req WHERE path IS NOT NULL
+    GROUP BY h ORDER BY requests DESC, path LIMIT getvariable('top')
+), v AS (
+    SELECT hash(path) AS h, count(DISTINCT visitor) AS visitors
+    FROM req WHERE path IS NOT NULL AND hash(path) IN (SELECT h FROM ranked) GROUP BY h
+)
+SELECT path, requests, visitors, bytes_sent FROM ranked JOIN v USING (h) ORDER BY requests DESC, path;
 
 -- section: referrers
 SELECT any_value(referer) AS referer, count(*) AS requests, count(DISTINCT visitor) AS visitors
@@ -61,7 +69,7 @@ ORDER BY requests DESC, user_agent NULLS LAST LIMIT getvariable('top');
 
 -- section: hourly
 WITH c AS (
-    SELECT _fdiv(ts_us, 3600000000) % 24 AS hour, count(*) AS n FROM req WHERE ts_us IS NOT NULL GROUP BY 1
+    SELECT _hour(ts_us) AS hour, count(*) AS n FROM req WHERE ts_us IS NOT NULL GROUP BY 1
 )
 SELECT h.hour, coalesce(c.n, 0) AS requests
 FROM range(24) h(hour) LEFT JOIN c USING (hour) ORDER BY h.hour;
