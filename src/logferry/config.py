@@ -289,8 +289,8 @@ class LakeCfg(_M):
     """``[lake]``: the usage lake that ``serve``, ``ingest``, ``report``, ``sql`` and ``lake``
     use when given ``--config`` and no ``--lake`` (docs/scale.md).  ``path``: a folder
     (relative to the config file) or a URL (``s3://bucket/lake``); ``catalog``: its catalog,
-    a SQLite file (relative to the config file) or a SQLAlchemy URI (default: catalog.db in
-    the lake folder); ``workers`` (a local Dask cluster) or ``cluster`` (a Dask scheduler,
+    a SQLite file (relative to the config file), a SQLAlchemy URI or ``glue://`` (AWS Glue;
+    default: catalog.db in the lake folder); ``workers`` (a local Dask cluster) or ``cluster`` (a Dask scheduler,
     ``tcp://HOST:PORT``) for ingest."""
 
     path: StrictStr | None = None

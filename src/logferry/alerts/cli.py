@@ -80,7 +80,7 @@ def _now_us() -> int:
 @config_option
 @click.option("--db", help="Usage database (default: [alerts] db of the config, else its [lake]).")
 @click.option("--lake", help="The usage lake instead of a database: a folder or URL.")
-@click.option("--catalog", help="With --lake: its catalog, a SQLite file or SQLAlchemy URI.")
+@click.option("--catalog", help="With --lake: its catalog, a SQLite file, SQLAlchemy URI or glue:// (AWS Glue).")
 @click.option("--at", "at", help="Evaluate at this time (ISO 8601, UTC) instead of now.")
 @click.option("--json", "as_json", is_flag=True, help="As JSON on stdout.")
 def test_cmd(name, all_, config, db, lake, catalog, at, as_json) -> None:

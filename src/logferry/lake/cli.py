@@ -14,7 +14,7 @@ from ..errors import ConfigError, LogferryError
 from ..term import safe
 
 catalog_option = click.option("--catalog", default=None,
-                              help="The lake's catalog: a SQLite file or SQLAlchemy URI (default: "
+                              help="The lake's catalog: a SQLite file, SQLAlchemy URI or glue:// (AWS Glue; default: "
                                    "catalog.db in the lake folder; for s3:// or gs://, a file of this "
                                    "machine per lake URL, in ~/.local/share/logferry/lakes/).")
 lake_arg = click.argument("lake", required=False)

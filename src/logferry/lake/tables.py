@@ -1,6 +1,6 @@
-"""Opening a lake: its catalog (SQLite ``SqlCatalog`` beside the data by default), its
-tables and their schemas, and the version check (a lake written by a newer logferry is
-refused, never half-read)."""
+"""Opening a lake: its catalog (SQLite ``SqlCatalog`` beside the data by default, any SQLAlchemy
+database, or AWS Glue), its tables and their schemas, and the version check (a lake written
+by a newer logferry is refused, never half-read; one made elsewhere in a shared catalog too)."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ LAKE_VERSION = 1
 NAMESPACE = "logferry"
 CATALOG_FILE = "catalog.db"
 _VERSION_KEY = "logferry.lake-version"
+#: the lake's data location, in its namespace's properties: a catalog shared by several lakes
+#: (Glue, a SQL database) holds one lake, the others are refused rather than mixed into it
+_LOCATION_KEY = "logferry.lake-location"
 
 #: Iceberg has no 16-bit integer: these columns are stored as int32
 _WIDEN = {pa.int16(): pa.int32()}
@@ -172,7 +175,8 @@ def _tables_there(warehouse: str) -> bool:
 
 @dataclass(frozen=True)
 class Where:
-    """Where a lake is: its data (``warehouse``, a URI) and its catalog (a SQLAlchemy URI)."""
+    """Where a lake is: its data (``warehouse``, a URI) and its catalog (a SQLAlchemy URI, or
+    ``glue://[ACCOUNT_ID]`` for AWS Glue)."""
 
     location: str
     warehouse: str
@@ -199,6 +203,11 @@ class Where:
             return cls(location, warehouse, "sqlite:///" + path, path, on_this_machine=True)
         if catalog is None:
             catalog = os.path.join(warehouse.removeprefix("file://"), CATALOG_FILE)
+        if catalog.startswith("glue://"):  # AWS Glue (glue://CATALOG_ID: another account's)
+            cid = catalog.removeprefix("glue://").strip("/")
+            if cid and not cid.isdigit():
+                raise InputError(f"{catalog}: a Glue catalog is glue:// or glue://ACCOUNT_ID (12 digits)")
+            return cls(location, warehouse, "glue://" + cid, None)
         if "://" in catalog:
             path = catalog.removeprefix("sqlite:///") if catalog.startswith("sqlite:///") else None
             return cls(location, warehouse, catalog, path)
@@ -212,6 +221,7 @@ class Lake:
 
     def __init__(self, where: Where, *, create: bool = False):
         self.where = where
+        self._fresh = False  # (no namespace in the catalog yet: this run makes the lake)
         self._tables: dict[str, Table | None] | None = None  # (a reader's loaded tables)
         f = where.catalog_file
         new = f is not None and not os.path.exists(f)
@@ -225,13 +235,20 @@ class Lake:
             os.makedirs(os.path.dirname(f) or ".", exist_ok=True)
         self.props = {"uri": where.catalog_uri, "warehouse": where.warehouse, **io_properties()}
         self.catalog = _catalog(self.props, where)
-        if self._check_version(new_ok=create) and create:  # (a newer lake is refused untouched)
+        try:
+            ok = self._check_version(new_ok=create)
+        except catalog_errors() as e:  # (Glue: unreachable, no credentials, access denied)
+            raise InputError(f"{where.location}: catalog {_redact(where.catalog_uri)} unreachable: "
+                             f"{first_line(e)}") from None
+        if ok and create:  # (a newer lake is refused untouched)
             try:
                 self._create()
             except BaseException:
                 if new:  # (a lake that could not be made, e.g. its bucket missing: no catalog left behind)
                     self.catalog.engine.dispose()
                     os.remove(f)
+                elif self._fresh and f is None:  # (likewise in a shared catalog: no half-made namespace)
+                    self._drop_half_made()
                 raise
 
     def table(self, name: str) -> Table:
@@ -281,7 +298,8 @@ class Lake:
         )
 
         try:
-            self.catalog.create_namespace(NAMESPACE, {_VERSION_KEY: str(LAKE_VERSION)})
+            self.catalog.create_namespace(NAMESPACE, {_VERSION_KEY: str(LAKE_VERSION),
+                                                      _LOCATION_KEY: self.where.warehouse})
         except NamespaceAlreadyExistsError:
             pass
         except Exception:  # noqa: BLE001 - a SQL catalog's own UNIQUE error when another ingester won the race
@@ -303,6 +321,16 @@ class Lake:
             except Exception:  # noqa: BLE001 - likewise, seen as the SQL catalog's UNIQUE error
                 if not self.catalog.table_exists((NAMESPACE, name)):
                     raise
+
+    def _drop_half_made(self) -> None:
+        """The namespace this run began and could not finish, with the tables it made."""
+        import contextlib
+
+        with contextlib.suppress(Exception):
+            for name in PARTITIONS:
+                if self.catalog.table_exists((NAMESPACE, name)):
+                    self.catalog.drop_table((NAMESPACE, name))
+            self.catalog.drop_namespace(NAMESPACE)
 
     def _add_columns(self, name: str, want: pa.Schema) -> None:
         """Add the columns a table of an older lake lacks (nullable: its rows have none)."""
@@ -326,6 +354,7 @@ class Lake:
             props = self.catalog.load_namespace_properties(NAMESPACE)
         except NoSuchNamespaceError:
             if new_ok:
+                self._fresh = True
                 return True
             raise InputError(f"{self.where.location}: no lake here (the catalog has no "
                              f"'{NAMESPACE}' namespace)") from None
@@ -338,6 +367,10 @@ class Lake:
         if v > LAKE_VERSION:
             raise ConfigError(f"{self.where.location}: lake layout v{v} is newer than this "
                               f"logferry (v{LAKE_VERSION}); upgrade logferry")
+        there = props.get(_LOCATION_KEY)
+        if there and there != self.where.warehouse:  # (lakes made before this property: not checked)
+            raise InputError(f"{self.where.location}: catalog {_redact(self.where.catalog_uri)} holds the lake "
+                             f"at {there}; a catalog holds one lake: give this one its own --catalog")
         return True
 
 
@@ -357,6 +390,8 @@ def _transform(name: str) -> Any:
 
 
 def _catalog(props: dict[str, str], where: Where) -> Catalog:
+    if where.catalog_uri.startswith("glue://"):
+        return _glue(props, where)
     from pyiceberg.catalog.sql import SqlCatalog
 
     try:
@@ -365,6 +400,43 @@ def _catalog(props: dict[str, str], where: Where) -> Catalog:
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise InputError(f"{where.location}: catalog {_redact(where.catalog_uri)} unreachable: "
                          f"{_redact(first)}") from None
+
+
+#: attempts of a Glue call (the first and its retries, botocore's standard mode: backing off
+#: up to ~7 s in all), unless AWS_MAX_ATTEMPTS says otherwise
+GLUE_ATTEMPTS = 4
+
+
+def _glue(props: dict[str, str], where: Where) -> Catalog:
+    """AWS Glue as the catalog: boto3 takes the account, region and endpoint from the AWS
+    environment (``AWS_REGION``, ``AWS_ENDPOINT_URL_GLUE`` or ``AWS_ENDPOINT_URL``...), as
+    the data files' S3 does."""
+    try:
+        from pyiceberg.catalog.glue import GlueCatalog
+    except ImportError:  # pragma: no cover - boto3 comes with the extra `lake`
+        raise ConfigError("the Glue catalog needs boto3: pip install 'logferry[lake]'") from None
+    from botocore.exceptions import BotoCoreError
+
+    glue: dict[str, Any] = {k: v for k, v in props.items() if k != "uri"}
+    # (pyiceberg's 10 attempts spend 80 s on an endpoint that refuses; AWS_MAX_ATTEMPTS is honoured)
+    attempts = os.environ.get("AWS_MAX_ATTEMPTS", "")
+    glue["glue.max-retries"] = int(attempts) if attempts.isdigit() and int(attempts) > 0 else GLUE_ATTEMPTS
+    if cid := where.catalog_uri.removeprefix("glue://"):
+        glue["glue.id"] = cid
+    try:
+        return GlueCatalog("logferry", **glue)
+    except BotoCoreError as e:  # no region, no credentials
+        raise InputError(f"{where.location}: catalog {where.catalog_uri}: {first_line(e)}") from None
+
+
+def catalog_errors() -> tuple[type[BaseException], ...]:
+    """What a catalog's client raises when it cannot be reached or refuses (Glue: botocore's
+    errors; a SQL catalog's are raised when it is made, :func:`_catalog`)."""
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover
+        return ()
+    return (BotoCoreError, ClientError)
 
 
 def _redact(uri: str) -> str:

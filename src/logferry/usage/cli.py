@@ -22,8 +22,8 @@ from . import DEFAULT_DB
 db_option = click.option("--db", default=DEFAULT_DB, help="Usage database file (DuckDB).")
 lake_option = click.option("--lake", default=None, help="The usage lake instead of the database: a folder "
                            "or URL (s3://...) of Apache Iceberg tables (extra `lake`).")
-catalog_option = click.option("--catalog", default=None, help="With --lake: its catalog, a SQLite file or "
-                              "SQLAlchemy URI (default: catalog.db in the lake folder; for s3:// or gs://, a "
+catalog_option = click.option("--catalog", default=None, help="With --lake: its catalog, a SQLite file, "
+                              "SQLAlchemy URI or glue:// (AWS Glue; default: catalog.db in the lake folder; for s3:// or gs://, a "
                               "file of this machine per lake URL, in ~/.local/share/logferry/lakes/).")
 config_option = click.option("--config", "-c", default=None, help="A logferry.toml whose [lake] settings "
                              "(path, catalog, workers, cluster) apply when --lake is not given.")

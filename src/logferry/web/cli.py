@@ -51,8 +51,8 @@ state_option = click.option("--state", "state", help="State directory (default: 
 @click.option("--db", help="Usage database for the dashboard (and for --follow).")
 @click.option("--lake", help="The usage lake for the dashboard instead of --db: a folder or URL (default: "
                              "the config's [lake] path, if any).")
-@click.option("--catalog", help="With --lake: its catalog, a SQLite file or SQLAlchemy URI "
-              "(default: as for `report --lake`).")
+@click.option("--catalog", help="With --lake: its catalog, a SQLite file, SQLAlchemy URI or glue:// "
+              "(AWS Glue; default: as for `report --lake`).")
 @click.option("--host", default="127.0.0.1", help="Address to listen on; other than loopback needs TLS or --insecure-http.")
 @click.option("--port", type=WholeParam(1, 65535), default=8080, help="Port to listen on.")
 @click.option("--tls-cert", help="TLS certificate (PEM).")
