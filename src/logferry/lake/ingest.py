@@ -43,8 +43,8 @@ from .commit import commit, load_manifest
 from .store import HOLD_BYTES, LakeRegistered, LakeWriter, Manifest, Pending
 from .tables import NAMESPACE, Lake, io_properties
 
-#: reads committed together at most (one manifest commit each batch; a task's reads are
-#: never split between two)
+#: reads committed together (one manifest commit each batch: whole segments, so a task's
+#: reads are never split between two, until this many or more are in)
 _COMMIT_BATCH = 64
 #: files read by one task at most (a task's reads are one commit batch)
 TASK_FILES = _COMMIT_BATCH
@@ -160,7 +160,8 @@ def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, form
 
 
 def _batches(items: Iterator[list[Pending | FileResult]]) -> Iterator[list[Pending | FileResult]]:
-    """Tasks' reads in batches of :data:`_COMMIT_BATCH` or more: a task's all in one."""
+    """Segments' reads in batches of :data:`_COMMIT_BATCH` or more: a segment's (so a
+    task's) all in one, in input order."""
     batch: list[Pending | FileResult] = []
     for done in items:
         batch.extend(done)
