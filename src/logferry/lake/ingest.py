@@ -5,11 +5,19 @@
     written where the work runs  ->  driver: commit the reads as they come back, a batch
     at a time (``lake/commit.py``)
 
-A task reads up to :data:`TASK_FILES` consecutive files of at most :data:`TASK_BYTES`
-together (fewer with workers, so that each worker thread gets two tasks or more): it pays
-the ingester's, the writer's and the storage's setup once, and writes the rows of all its
+A task reads up to :data:`TASK_FILES` files of at most :data:`TASK_BYTES` together
+(fewer with workers, so that each worker thread gets two tasks or more): it pays the
+ingester's, the writer's and the storage's setup once, and writes the rows of all its
 files to one data file per table and partition (``LakeWriter.hold``).  A task's reads
 are committed in one batch, never split: they share data files.
+
+A run keeps each tenant's files together (:func:`tenant_key`): its files, taken up to
+:data:`WINDOW_FILES` at a time, are grouped by tenant (a group where its first file is,
+each in input order) and the tasks are cut over the groups, so a tenant's files share
+tasks, hence data files, with each other rather than with every other tenant's.  What the
+run stores stays that of the input order: the reads are committed in input order (by
+segments that no task crosses), so the files are numbered, and their reads judged against
+each other, as the database does.
 
 ``workers``: a local Dask cluster of that many processes; ``cluster``: the address of a
 running Dask scheduler (``tcp://host:8786``); neither: this process.
@@ -19,8 +27,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
+import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -33,14 +43,48 @@ from .commit import commit, load_manifest
 from .store import HOLD_BYTES, LakeRegistered, LakeWriter, Manifest, Pending
 from .tables import NAMESPACE, Lake, io_properties
 
-#: reads committed together at most (one manifest commit each batch; a task's reads are
-#: never split between two)
+#: reads committed together (one manifest commit each batch: whole segments, so a task's
+#: reads are never split between two, until this many or more are in)
 _COMMIT_BATCH = 64
 #: files read by one task at most (a task's reads are one commit batch)
 TASK_FILES = _COMMIT_BATCH
 #: bytes (as listed: compressed) of the files one task reads at most; a larger file is a
 #: task of its own
 TASK_BYTES = 16 << 20
+#: files (and bytes as listed) a run groups by tenant at a time at most: where the tenants
+#: interleave, a window's reads are committed together once all its tasks are done
+WINDOW_FILES = 128 * TASK_FILES
+WINDOW_BYTES = 128 * TASK_BYTES
+
+#: a date in a file name (2024-03-01, 2024_03_01, 2024.03.01, 20240301)
+_DATE = re.compile(r"(?<!\d)(?:19|20)\d\d([-_.]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])")
+#: a folder that is a date or a time: 2024, 03, 2024-03-01, 2024-03-01-05, dt=2024-03-01, hour=05
+_TIME_FOLDER = re.compile(
+    r"(?:(?:year|month|day|hour|minute|date|dt|[ymdh])=)?\d{1,2}"
+    r"|(?:[A-Za-z_][\w-]*=)?(?:19|20)\d\d(?:[-_.]?\d\d(?:[-_.]?\d\d(?:[-_.T ]?\d\d(?::?\d\d){0,2}Z?)?)?)?",
+    re.IGNORECASE)
+#: a name's part before its first digit
+_LEAD = re.compile(r"\D*")
+#: a compressed file's suffix
+_PACKED = re.compile(r"\.(?:gz|gzip|z|zst|zstd|bz2|xz|lz4|lzo|zip)$", re.IGNORECASE)
+
+
+def tenant_key(path: str) -> str | None:
+    """The tenant a file is taken to belong to, from its path alone (before it is read):
+    its folder without the levels that are a date or a time (``2024/03/01/05``,
+    ``2024-03-01``, ``dt=2024-03-01``, ``hour=05``), with its name up to the date in it
+    (``E2EDGE`` of CloudFront's ``E2EDGE.2024-03-01-05.a1b2c3d4.gz``; ``acme`` of
+    ``acme-2024-03-01.log``) or, without a date, up to its first digit (``access.log`` of
+    ``access.log.1.gz``); the compression suffix and the separators at the cut left out.
+    None (no key: the file stays where the input has it) when neither leaves anything."""
+    folder, _, name = path.replace(os.sep, "/").rpartition("/")
+    kept = "/".join(x for x in folder.split("/") if not _TIME_FOLDER.fullmatch(x))
+    stem = _PACKED.sub("", name)
+    date = _DATE.search(stem)
+    part = (stem[:date.start()] if date else _LEAD.match(stem).group()).rstrip("-_. ")  # type: ignore[union-attr]
+    if not part and not kept.strip("/"):
+        return None
+    return f"{kept}/{part}"
 
 
 @dataclass
@@ -116,7 +160,8 @@ def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, form
 
 
 def _batches(items: Iterator[list[Pending | FileResult]]) -> Iterator[list[Pending | FileResult]]:
-    """Tasks' reads in batches of :data:`_COMMIT_BATCH` or more: a task's all in one."""
+    """Segments' reads in batches of :data:`_COMMIT_BATCH` or more: a segment's (so a
+    task's) all in one, in input order."""
     batch: list[Pending | FileResult] = []
     for done in items:
         batch.extend(done)
@@ -127,78 +172,118 @@ def _batches(items: Iterator[list[Pending | FileResult]]) -> Iterator[list[Pendi
         yield batch
 
 
-class _Tasks:
-    """Files grouped into tasks in input order: up to ``most`` files of TASK_BYTES in all."""
+def _windows(files: Sequence[SourceFile]) -> Iterator[range]:
+    """The run's files in windows of consecutive ones: up to :data:`WINDOW_FILES` files of
+    :data:`WINDOW_BYTES` in all (as listed; one larger file is a window of its own)."""
+    start = 0
+    while start < len(files):
+        end, size = start, 0
+        while end < len(files) and end - start < WINDOW_FILES:
+            n = TASK_BYTES if files[end].size is None else files[end].size
+            if end > start and size + n > WINDOW_BYTES:
+                break
+            size += n
+            end += 1
+        yield range(start, end)
+        start = end
 
-    def __init__(self, most: int):
-        self.most, self.bytes = most, 0
-        self.files: list[SourceFile] = []
 
-    def add(self, sf: SourceFile) -> list[SourceFile]:
-        """Add ``sf``; the task it did not fit in, when there is one to run now ([]: none)."""
-        n = TASK_BYTES if sf.size is None else sf.size
-        full = bool(self.files) and (len(self.files) >= self.most or self.bytes + n > TASK_BYTES)
-        done = self.take() if full else []
-        self.files.append(sf)
-        self.bytes += n
-        return done
+def _cut(files: Sequence[SourceFile], at: Sequence[int] | range, most: int) -> list[list[int]]:
+    """The files at positions ``at`` (of one window) in tasks of up to ``most`` files of
+    TASK_BYTES in all, each a list of positions: the files grouped by :func:`tenant_key`
+    first (a group where its first file is, its files in input order; a file without a
+    key where it is), then cut in that order -- a tenant's files fill tasks together, and
+    the tenants of a few files share one."""
+    first: dict[str, int] = {}
+    rank: dict[int, int] = {}
+    for i in at:
+        key = tenant_key(files[i].path)
+        rank[i] = i if key is None else first.setdefault(key, i)
+    tasks: list[list[int]] = []
+    task: list[int] = []
+    size = 0
+    for i in sorted(at, key=lambda i: (rank[i], i)):
+        n = TASK_BYTES if files[i].size is None else files[i].size
+        if task and (len(task) >= most or size + n > TASK_BYTES):
+            tasks.append(task)
+            task, size = [], 0
+        task.append(i)
+        size += n
+    if task:
+        tasks.append(task)
+    return tasks
 
-    def take(self) -> list[SourceFile]:
-        """The task being filled, to run now."""
-        done, self.files, self.bytes = self.files, [], 0
-        return done
+
+def _segments(units: list[Any], at: Callable[[Any], list[int]] = lambda u: u) -> list[list[Any]]:
+    """``units`` (tasks: their files' positions ``at(unit)``) in segments that no unit
+    crosses: every file of a segment comes before every file of the next in input order,
+    so the segments' reads, each segment's in input order, are the run's in input order."""
+    out: list[list[Any]] = []
+    end = -1
+    for u in sorted(units, key=lambda u: min(at(u))):
+        if out and min(at(u)) <= end:
+            out[-1].append(u)
+            end = max(end, *at(u))
+        else:
+            out.append([u])
+            end = max(at(u))
+    return out
 
 
 def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iterator[list[Pending | FileResult]]:
+    """The run's reads, a segment at a time, each segment's in input order (as the
+    database numbers files: the commits number new files in the order they come)."""
     if client is None:
-        tasks = _Tasks(TASK_FILES)
-        for sf in files:
-            if task := tasks.add(sf):
-                yield read_files(job, task)
-        if task := tasks.take():
-            yield read_files(job, task)
+        for window in _windows(files):
+            for seg in _segments(_cut(files, window, TASK_FILES)):
+                got: dict[int, Pending | FileResult] = {}
+                for task in seg:
+                    got.update(zip(task, read_files(job, [files[i] for i in task]), strict=True))
+                yield [got[i] for i in sorted(got)]
         return
     # (a key of this run's own: the same job scattered by a run killed just before shares a
     # content-hashed key, and the scheduler dropping that dead client's data lost this run's)
     shared = client.scatter(job, broadcast=True, hash=False)
     threads = _dask(client, ranges.threads_of, client)
-    futures = _submit(job, files, client, shared, block, threads)
-    for sf, how, fut in futures:  # in input order, as the database numbers files (they run at once)
-        if how is None:
-            yield _dask(client, fut.result)
-            continue
-        parts = _dask(client, client.gather, fut[0])
-        done = ranges.merge(sf, how[0], parts, fut[1])
-        if isinstance(done, Pending):
-            yield [done]
-            continue
-        _discard(job, parts)  # (a range failed or did not meet the next: the file read whole)
-        yield _dask(client, client.submit(read_files, shared, [ranges.now(sf)], pure=False).result)
+    for seg in _submit(job, files, client, shared, block, threads):  # (all submitted: they run at once)
+        got = {}
+        for at, how, fut in seg:
+            if how is None:
+                got.update(zip(at, _dask(client, fut.result), strict=True))
+                continue
+            sf = files[at[0]]
+            parts = _dask(client, client.gather, fut[0])
+            done = ranges.merge(sf, how[0], parts, fut[1])
+            if not isinstance(done, Pending):
+                _discard(job, parts)  # (a range failed or did not meet the next: the file read whole)
+                done = _dask(client, client.submit(read_files, shared, [ranges.now(sf)], pure=False).result)[0]
+            got[at[0]] = done
+        yield [got[i] for i in sorted(got)]
 
 
 def _submit(job: ReadJob, files: list[SourceFile], client: Any, shared: Any, block: int, threads: int
-            ) -> list[tuple[SourceFile | None, Any, Any]]:
-    """The tasks of ``files`` submitted, in input order: (file, its ranges' plan, their
-    futures) for a file read in ranges, else (None, None, a read_files future) -- each
-    worker thread gets two tasks of files read whole at least."""
-    futures: list[tuple[SourceFile | None, Any, Any]] = []
-    tasks = _Tasks(max(1, min(TASK_FILES, -(-len(files) // (2 * threads)))))
-
-    def send(task: list[SourceFile]) -> None:
-        if task:
-            futures.append((None, None, client.submit(read_files, shared, task, pure=False)))
-
+            ) -> list[list[tuple[list[int], Any, Any]]]:
+    """The tasks of ``files`` submitted, window by window, in segments (:func:`_segments`):
+    (the positions of its files, None, a read_files future) for a task of files read whole,
+    ([the file's position], its ranges' plan, their futures) for a file read in ranges --
+    each worker thread gets two tasks of files read whole at least."""
+    out: list[list[tuple[list[int], Any, Any]]] = []
+    most = max(1, min(TASK_FILES, -(-len(files) // (2 * threads))))
     split = threads > 1  # (one worker thread: ranges only cost)
-    for sf in files:
-        how = ranges.plan(job, sf, block) if split else None
-        fut = None if how is None else _dask(client, ranges.submit, client, shared, sf, *how, block)
-        if fut is None:  # (ranges planned but not to be: read whole, as the file is now)
-            send(tasks.add(sf if how is None else ranges.now(sf)))
-            continue
-        send(tasks.take())
-        futures.append((sf, how, fut))
-    send(tasks.take())
-    return futures
+    for window in _windows(files):
+        planned = [(i, ranges.plan(job, files[i], block) if split else None) for i in window]
+        units = [(task, None, client.submit(read_files, shared, [files[i] for i in task], pure=False))
+                 for task in _cut(files, [i for i, how in planned if how is None], most)]
+        for i, how in planned:  # (the small files' tasks run while the driver scans these)
+            if how is None:
+                continue
+            fut = _dask(client, ranges.submit, client, shared, files[i], *how, block)
+            if fut is None:  # (ranges planned but not to be: read whole, as the file is now)
+                units.append(([i], None, client.submit(read_files, shared, [ranges.now(files[i])], pure=False)))
+            else:
+                units.append(([i], how, fut))
+        out.extend(_segments(units, lambda u: u[0]))
+    return out
 
 
 def _dask(client: Any, f: Callable[..., Any], *args: Any) -> Any:
