@@ -107,3 +107,4 @@ def test_an_unreachable_glue_or_a_bad_catalog_id_is_one_error_line(tmp_path, log
     assert "Traceback" not in r.stderr and r.stdout == ""
     r = cli("ingest", logs[0], "--lake", "s3://lake/usage", "--catalog", "glue://acme", ok=False)
     assert r.exit_code == 2 and "glue://ACCOUNT_ID" in r.output
+
