@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import time
+from dataclasses import fields
 from typing import Any
 
 import pyarrow as pa
@@ -36,15 +37,17 @@ def manifest_rows(lake: Lake, snapshot_id: int | None = None) -> list[dict[str, 
     return manifest_arrow(lake, snapshot_id).cast(_FILES_US).to_pylist()
 
 
+#: the manifest's columns the ingester's planning reads (not its times, counts of ingests...)
+_PLAN_COLS = [f.name for f in fields(LakeRegistered) if f.name != "last_line_rows"]
+
+
 def load_manifest(lake: Lake) -> list[LakeRegistered]:
-    """The manifest as the ingester's planning reads it (and the rows a re-read last line
-    stored, for files whose last line had no end yet)."""
-    rows = manifest_rows(lake)
-    names = [f.name for f in LakeRegistered.__dataclass_fields__.values()
-             if f.name not in ("reads", "last_line_rows", "row")]
+    """The manifest as the ingester's planning reads it, its columns only (and the rows a
+    re-read last line stored, for files whose last line had no end yet)."""
+    cols = manifest_arrow(lake, columns=_PLAN_COLS).to_pydict()
     out = []
-    for r in rows:
-        reg = LakeRegistered(*(r.get(n) for n in names), reads=r["reads"] or [], row=r)
+    for vals in zip(*cols.values(), strict=True):
+        reg = LakeRegistered(*vals[:-1], reads=vals[-1] or [])
         reg.header, reg.title = bytes(reg.header or b""), bytes(reg.title or b"")
         out.append(reg)
     _last_line_rows(lake, [reg for reg in out if reg.partial_tail and reg.lines])

@@ -25,7 +25,6 @@ running Dask scheduler (``tcp://host:8786``); neither: this process.
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import re
@@ -40,7 +39,16 @@ from ..sources import SourceFile
 from ..usage.results import FileResult, IngestSummary
 from . import ranges
 from .commit import commit, load_manifest
-from .store import HOLD_BYTES, LakeRegistered, LakeWriter, Manifest, Pending
+from .store import (
+    HOLD_BYTES,
+    ContentKeys,
+    LakeWriter,
+    Manifest,
+    NotSent,
+    Pending,
+    TaskManifest,
+    TaskRows,
+)
 from .tables import NAMESPACE, Lake, io_properties
 
 #: reads committed together (one manifest commit each batch: whole segments, so a task's
@@ -89,41 +97,47 @@ def tenant_key(path: str) -> str | None:
 
 @dataclass
 class ReadJob:
-    """What a worker needs to read files into the lake (sent to every worker once)."""
+    """What a worker needs to read files into the lake, whatever the files (sent to every
+    worker once); each task brings the manifest entries of its own files (``TaskRows``)."""
 
     io_props: dict[str, str]
     warehouse: str
-    manifest: list[LakeRegistered]
     format: str | None
     options: dict[str, Any] | None
-
-    @functools.cached_property
-    def known(self) -> Manifest:
-        """The manifest indexed, once per job on each worker (not once per file)."""
-        return Manifest(self.manifest)
-
-    def __getstate__(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items() if k != "known"}  # (rebuilt where it is used)
+    content: ContentKeys | None = None  # (what a task's entries need of the whole manifest)
 
 
-def read_files(job: ReadJob, files: list[SourceFile]) -> list[Pending | FileResult]:
+#: times a task's files are sent again with the content groups they found missing, before
+#: the whole manifest goes with them (a file rewritten between two sends: new groups)
+_RESENDS = 2
+
+
+def read_files(job: ReadJob, files: list[SourceFile], known: Manifest | TaskRows
+               ) -> list[Pending | FileResult | NotSent]:
     """A worker's task: read ``files`` into data files, their rows written together (a
     data file per table and partition for up to ``HOLD_BYTES`` of rows); a Pending per
     read to commit, a FileResult for a file with nothing to commit (known, unchanged,
-    failed)."""
+    failed), a NotSent for a file whose head's content group ``known`` (the entries the
+    files may be: ``Manifest.for_files``) lacks, not read."""
     from pyiceberg.io import load_file_io
 
     from ..usage.ingester import Ingester
 
+    if isinstance(known, TaskRows):
+        assert job.content is not None
+        known = TaskManifest(known, job.content)
     io = load_file_io(job.io_props, job.warehouse)
-    writer = LakeWriter(job.known, io, f"{job.warehouse}/{NAMESPACE}")
+    writer = LakeWriter(known, io, f"{job.warehouse}/{NAMESPACE}")
     writer.hold = True
     ing = Ingester(writer, format=job.format, options=job.options, cores=ranges.worker_cores())
-    out: list[Pending | FileResult] = []
+    out: list[Pending | FileResult | NotSent] = []
     for sf in files:
         n = len(writer.done)
+        writer.not_sent = None
         res = ing.ingest_file(sf)
-        if len(writer.done) > n:
+        if writer.not_sent is not None:  # (asked before anything of the file was read)
+            out.append(writer.not_sent)
+        elif len(writer.done) > n:
             writer.done[-1].result = res
             out.append(writer.done[-1])
         else:
@@ -146,9 +160,12 @@ def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, form
     t0 = time.perf_counter()
     summary = IngestSummary()
     # (the workers write data files only: the FileIO settings, not the catalog's address)
-    job = ReadJob(io_properties(), lake.where.warehouse, load_manifest(lake), format, options)
-    planned = frozenset(r.file_id for r in job.manifest)
-    for batch in _batches(_run(job, files, client, ranges.range_bytes(range_bytes))):
+    rows = load_manifest(lake)
+    planned = frozenset(r.file_id for r in rows)
+    known = Manifest(rows)  # (indexed once a run, here: each task is sent its files' entries)
+    job = ReadJob(io_properties(), lake.where.warehouse, format, options,
+                  None if client is None else known.content_keys())
+    for batch in _batches(_run(job, known, files, client, ranges.range_bytes(range_bytes))):
         commit(lake, [x for x in batch if isinstance(x, Pending)], planned)
         for x in batch:
             res = x.result if isinstance(x, Pending) else x
@@ -230,56 +247,85 @@ def _segments(units: list[Any], at: Callable[[Any], list[int]] = lambda u: u) ->
     return out
 
 
-def _run(job: ReadJob, files: list[SourceFile], client: Any, block: int) -> Iterator[list[Pending | FileResult]]:
+def _run(job: ReadJob, known: Manifest, files: list[SourceFile], client: Any, block: int
+         ) -> Iterator[list[Pending | FileResult]]:
     """The run's reads, a segment at a time, each segment's in input order (as the
     database numbers files: the commits number new files in the order they come)."""
-    if client is None:
+    if client is None:  # (this process: the manifest as indexed)
         for window in _windows(files):
             for seg in _segments(_cut(files, window, TASK_FILES)):
                 got: dict[int, Pending | FileResult] = {}
                 for task in seg:
-                    got.update(zip(task, read_files(job, [files[i] for i in task]), strict=True))
+                    got.update(zip(task, read_files(job, [files[i] for i in task], known), strict=True))  # type: ignore[arg-type]
                 yield [got[i] for i in sorted(got)]
         return
     # (a key of this run's own: the same job scattered by a run killed just before shares a
     # content-hashed key, and the scheduler dropping that dead client's data lost this run's)
     shared = client.scatter(job, broadcast=True, hash=False)
     threads = _dask(client, ranges.threads_of, client)
-    for seg in _submit(job, files, client, shared, block, threads):  # (all submitted: they run at once)
+    for seg in _submit(job, known, files, client, shared, block, threads):  # (all submitted: they run at once)
         got = {}
         for at, how, fut in seg:
             if how is None:
-                got.update(zip(at, _dask(client, fut.result), strict=True))
+                got.update(zip(at, _resend(client, shared, known, *fut), strict=True))
                 continue
             sf = files[at[0]]
             parts = _dask(client, client.gather, fut[0])
             done = ranges.merge(sf, how[0], parts, fut[1])
             if not isinstance(done, Pending):
                 _discard(job, parts)  # (a range failed or did not meet the next: the file read whole)
-                done = _dask(client, client.submit(read_files, shared, [ranges.now(sf)], pure=False).result)[0]
+                done = _resend(client, shared, known, *_send(client, shared, known, [ranges.now(sf)]))[0]
             got[at[0]] = done
         yield [got[i] for i in sorted(got)]
 
 
-def _submit(job: ReadJob, files: list[SourceFile], client: Any, shared: Any, block: int, threads: int
-            ) -> list[list[tuple[list[int], Any, Any]]]:
+def _send(client: Any, shared: Any, known: Manifest, task: list[SourceFile]) -> tuple[list[SourceFile], Any]:
+    """A task of files read whole submitted with the manifest entries they may be: (its
+    files, its read_files future)."""
+    return task, client.submit(read_files, shared, task, known.for_files(task), pure=False)
+
+
+def _resend(client: Any, shared: Any, known: Manifest, task: list[SourceFile], fut: Any
+            ) -> list[Pending | FileResult]:
+    """A task's results, its files that found a content group missing read again (in a
+    task of their own, with those groups; at last with the whole manifest), in place."""
+    done: list[Pending | FileResult | NotSent] = _dask(client, fut.result)
+    for attempt in range(_RESENDS + 1):
+        again = [i for i, x in enumerate(done) if isinstance(x, NotSent)]
+        if not again:
+            break
+        files = [task[i] for i in again]
+        if attempt < _RESENDS:
+            asked = [done[i] for i in again]
+            sent = known.for_files(files, {x.prefix for x in asked}, {i for x in asked for i in x.ids})
+        else:
+            sent = TaskRows(known.rows, frozenset(), frozenset(), whole=True)
+        got = _dask(client, client.submit(read_files, shared, files, sent, pure=False).result)
+        for i, x in zip(again, got, strict=True):
+            done[i] = x
+    return done  # type: ignore[return-value]
+
+
+def _submit(job: ReadJob, known: Manifest, files: list[SourceFile], client: Any, shared: Any, block: int,
+            threads: int) -> list[list[tuple[list[int], Any, Any]]]:
     """The tasks of ``files`` submitted, window by window, in segments (:func:`_segments`):
-    (the positions of its files, None, a read_files future) for a task of files read whole,
-    ([the file's position], its ranges' plan, their futures) for a file read in ranges --
-    each worker thread gets two tasks of files read whole at least."""
+    (the positions of its files, None, (its files, a read_files future): :func:`_send`)
+    for a task of files read whole, ([the file's position], its ranges' plan, their
+    futures) for a file read in ranges -- each worker thread gets two tasks of files read
+    whole at least; each task carries the manifest entries its files may be."""
     out: list[list[tuple[list[int], Any, Any]]] = []
     most = max(1, min(TASK_FILES, -(-len(files) // (2 * threads))))
     split = threads > 1  # (one worker thread: ranges only cost)
     for window in _windows(files):
-        planned = [(i, ranges.plan(job, files[i], block) if split else None) for i in window]
-        units = [(task, None, client.submit(read_files, shared, [files[i] for i in task], pure=False))
+        planned = [(i, ranges.plan(job, known, files[i], block) if split else None) for i in window]
+        units = [(task, None, _send(client, shared, known, [files[i] for i in task]))
                  for task in _cut(files, [i for i, how in planned if how is None], most)]
         for i, how in planned:  # (the small files' tasks run while the driver scans these)
             if how is None:
                 continue
             fut = _dask(client, ranges.submit, client, shared, files[i], *how, block)
             if fut is None:  # (ranges planned but not to be: read whole, as the file is now)
-                units.append(([i], None, client.submit(read_files, shared, [ranges.now(files[i])], pure=False)))
+                units.append(([i], None, _send(client, shared, known, [ranges.now(files[i])])))
             else:
                 units.append(([i], how, fut))
         out.extend(_segments(units, lambda u: u[0]))

@@ -222,7 +222,7 @@ def worker_cores() -> int | None:
         return None
 
 
-def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version, Span] | None:
+def plan(job: Any, known: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version, Span] | None:
     """(format, head, version, range 0) when ``sf`` is to be read in ranges: an
     uncompressed file (local or an object) of at least ``size`` bytes the manifest does not
     know (by path or by content), or one it knows that grew by ``size`` bytes or more
@@ -232,7 +232,7 @@ def plan(job: Any, sf: SourceFile, size: int) -> tuple[str, bytes, Version, Span
 
     if sf.compressed or sf.size is None or sf.size < size:
         return None
-    writer = LakeWriter(job.known, None, "")
+    writer = LakeWriter(known, None, "")  # (the driver's: the whole manifest, indexed)
     try:
         reg, how = Ingester(writer).identify(sf)
         first = Span(0, None) if reg is None else resumed(reg, how, sf, size)

@@ -22,7 +22,7 @@ import hashlib
 import secrets
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,7 +60,6 @@ class LakeRegistered(Registered):
 
     reads: list[dict[str, int]] = field(default_factory=list)
     last_line_rows: tuple[int, int] = (0, 0)  # (records, bad rows) at line ``lines``
-    row: dict[str, Any] = field(default_factory=dict)  # the whole manifest row
 
 
 @dataclass
@@ -208,20 +207,169 @@ def _site_of(batch: pa.RecordBatch, lines: pa.Array | pa.ChunkedArray) -> pa.Arr
 class Manifest:
     """A snapshot of the lake's manifest, indexed for the ingester's questions (which
     registered file a file found is, which holds the same content) so that each file's
-    answer looks at a few entries, not all: built once per job on each worker."""
+    answer looks at a few entries, not all: built once per run on the driver, which sends
+    each task only the entries its files may be (:meth:`for_files`)."""
 
-    def __init__(self, rows: list[LakeRegistered]):
+    def __init__(self, rows: list[LakeRegistered], fp_lens: Iterable[int] = ()):
+        self._grouped: tuple[dict[str, list[LakeRegistered]], dict[str, list[LakeRegistered]]] | None = None
         self.rows = sorted(rows, key=lambda r: r.file_id)
         self.by_id = {r.file_id: r for r in self.rows}
         self.sources = KnownIndex(r for r in self.rows if r.fp is not None)
+        if fp_lens:  # (a task's few: its compressed files' heads fingerprinted as over the whole)
+            self.sources.fp_lens = sorted({*self.sources.fp_lens, *fp_lens})
         self.by_content: dict[tuple[int, str], list[LakeRegistered]] = {}
         #: the lengths registered, by the hash of the content's first PREFIX_BYTES (None: a
         #: file registered smaller than that, or before the hash was kept: any head)
         self.lengths: dict[str | None, set[int]] = {}
         for r in self.rows:
             self.by_content.setdefault((r.head_bytes, r.identity), []).append(r)
-            prefix = r.head_fp if r.head_bytes >= PREFIX_BYTES else None
-            self.lengths.setdefault(prefix, set()).add(r.head_bytes)
+            self.lengths.setdefault(_prefix(r), set()).add(r.head_bytes)
+
+    def same_content(self, head: bytes, exclude: int | None = None) -> LakeRegistered | None:
+        """The registered file whose content ``head`` starts with over the most bytes (the
+        lowest file_id of those)."""
+        lengths = self.lengths
+        ids = identities(head, [n for n in (*lengths.get(None, ()), *lengths.get(fingerprint(head[:PREFIX_BYTES]), ()))
+                                if n <= IDENTITY_BYTES])
+        for n in sorted(ids, reverse=True):
+            hits = [r for r in self.by_content.get((n, ids[n]), ()) if r.file_id != exclude]
+            if hits:
+                return hits[0]  # (the lowest file_id)
+        return None
+
+    # the driver's: what a task is sent ---------------------------------------------------------
+    def content_keys(self) -> ContentKeys:
+        """What every task needs of the whole manifest to answer as it would (job-wide)."""
+        groups = self._groups()
+        return ContentKeys(list(self.sources.fp_lens), frozenset(self.lengths.get(None, ())),
+                           _keys(groups[0]), _keys(groups[1]))
+
+    def for_files(self, files: list[SourceFile], prefixes: set[str] = frozenset(),
+                  ids: set[str] = frozenset()) -> TaskRows:
+        """The entries ``files`` may be (by place, by head: :meth:`KnownIndex.near`) and every
+        entry of the content groups their heads are likely to fall in (a plain file's
+        first :data:`PREFIX_BYTES` are its source fingerprint), with ``prefixes`` and
+        ``ids``: the groups a task found missing."""
+        groups = self._groups()
+        picked: dict[int, LakeRegistered] = {}
+        prefixes, ids = set(prefixes), set(ids)
+        for sf in files:
+            for r in self.sources.near(sf):
+                picked[r.file_id] = r
+            if sf.fp_len >= PREFIX_BYTES:
+                prefixes.add(sf.fp)
+            ids.add(sf.fp)
+        for key in prefixes:
+            picked.update((r.file_id, r) for r in groups[0].get(key, ()))
+        for key in ids:
+            picked.update((r.file_id, r) for r in groups[1].get(key, ()))
+        return TaskRows([picked[k] for k in sorted(picked)], frozenset(prefixes), frozenset(ids))
+
+    def _groups(self) -> tuple[dict[str, list[LakeRegistered]], dict[str, list[LakeRegistered]]]:
+        """The entries by the hash of their first PREFIX_BYTES, and those without one by
+        identity (made once, when the first task's entries are picked)."""
+        if self._grouped is not None:
+            return self._grouped
+        by_prefix: dict[str, list[LakeRegistered]] = {}
+        loose: dict[str, list[LakeRegistered]] = {}
+        for r in self.rows:
+            p = _prefix(r)
+            if p is None:
+                loose.setdefault(r.identity, []).append(r)
+            else:
+                by_prefix.setdefault(p, []).append(r)
+        self._grouped = by_prefix, loose
+        return self._grouped
+
+
+def _prefix(r: Registered) -> str | None:
+    """The content group of an entry: the hash of its first PREFIX_BYTES (None: registered
+    smaller than that, or before the hash was kept)."""
+    return r.head_fp if r.head_bytes >= PREFIX_BYTES else None
+
+
+def _key(h: str) -> int:
+    """A hex digest's first 8 bytes."""
+    return int(h[:16], 16)
+
+
+def _keys(groups: dict[str, Any]) -> np.ndarray:
+    return np.unique(np.fromiter((_key(k) for k in groups), np.uint64, len(groups)))
+
+
+def _among(keys: np.ndarray, h: str) -> bool:
+    k = np.uint64(_key(h))
+    i = int(np.searchsorted(keys, k))
+    return i < len(keys) and keys[i] == k
+
+
+@dataclass
+class ContentKeys:
+    """What a task's manifest needs to know of the whole one (job-wide: 8 bytes a content
+    group): the head lengths its local files are fingerprinted at, the lengths registered
+    without a prefix hash, and the first 8 bytes of every content group's key (the prefix
+    hashes; the identities of the entries without one) -- a head whose group is not among
+    the task's entries, and not here, holds no registered content."""
+
+    fp_lens: list[int]
+    loose: frozenset[int]
+    prefixes: np.ndarray  # sorted uint64
+    ids: np.ndarray  # sorted uint64
+
+    def has_prefix(self, h: str) -> bool:
+        return _among(self.prefixes, h)
+
+    def has_id(self, h: str) -> bool:
+        return _among(self.ids, h)
+
+
+@dataclass
+class TaskRows:
+    """The manifest entries a task is sent: those its files may be, and the content groups
+    sent whole (by prefix hash, and, for entries without one, by identity)."""
+
+    rows: list[LakeRegistered]
+    prefixes: frozenset[str]
+    ids: frozenset[str]
+    whole: bool = False  # (all of the manifest: every group)
+
+
+class NotSent(Exception):
+    """A head whose content group the task was not sent: the driver sends the file again
+    with it (``prefix``: the head's prefix hash; ``ids``: its identities at the lengths
+    registered without one)."""
+
+    def __init__(self, prefix: str, ids: list[str]):
+        super().__init__(prefix, ids)  # (as it is pickled back to the driver)
+        self.prefix, self.ids = prefix, ids
+
+
+class TaskManifest(Manifest):
+    """The entries a task was sent, answering as the whole manifest would: a file's place
+    and head candidates are all there; a head whose content group may hold entries not
+    sent raises :class:`NotSent` (the driver sends the file again with them)."""
+
+    def __init__(self, sent: TaskRows, content: ContentKeys):
+        super().__init__(sent.rows, content.fp_lens)
+        self.sent, self.content = sent, content
+
+    def same_content(self, head: bytes, exclude: int | None = None) -> LakeRegistered | None:
+        if self.sent.whole:
+            return super().same_content(head, exclude)
+        prefix, loose, sent = fingerprint(head[:PREFIX_BYTES]), self.content.loose, self.sent
+        lengths = set(loose)
+        if prefix in sent.prefixes:
+            lengths |= self.lengths.get(prefix, set())
+        elif self.content.has_prefix(prefix):
+            raise NotSent(prefix, list(identities(head, [n for n in loose if n <= IDENTITY_BYTES]).values()))
+        ids = identities(head, [n for n in lengths if n <= IDENTITY_BYTES])
+        for n in sorted(ids, reverse=True):
+            if n in loose and ids[n] not in sent.ids and self.content.has_id(ids[n]):
+                raise NotSent(prefix, [ids[k] for k in ids if k in loose])
+            hits = [r for r in self.by_content.get((n, ids[n]), ()) if r.file_id != exclude]
+            if hits:
+                return hits[0]
+        return None
 
 
 class LakeWriter:
@@ -247,6 +395,7 @@ class LakeWriter:
         self.held: list[_Held] = []  # reads done whose rows are held
         self.held_bytes = 0
         self._new = 0
+        self.not_sent: NotSent | None = None  # the last file's head's content group, not sent
 
     # the manifest (a snapshot) ---------------------------------------------------------------
     def known_files(self, *, local: bool | None = None, near: SourceFile | None = None) -> list[Registered]:
@@ -254,14 +403,11 @@ class LakeWriter:
         return [r for r in rows if local is None or (r.dev is not None) == local]
 
     def find_by_content(self, head: bytes, exclude: int | None = None) -> Registered | None:
-        lengths = self.known.lengths
-        ids = identities(head, [n for n in (*lengths.get(None, ()), *lengths.get(fingerprint(head[:PREFIX_BYTES]), ()))
-                                if n <= IDENTITY_BYTES])
-        for n in sorted(ids, reverse=True):
-            hits = [r for r in self.known.by_content.get((n, ids[n]), ()) if r.file_id != exclude]
-            if hits:
-                return hits[0]  # (the lowest file_id)
-        return None
+        try:
+            return self.known.same_content(head, exclude)
+        except NotSent as e:
+            self.not_sent = e  # (whatever the ingester makes of the error: the task asks again)
+            raise
 
     def _known(self, file_id: int) -> LakeRegistered:
         return self.known.by_id[file_id]

@@ -123,15 +123,22 @@ def day_column(table: str) -> str | None:
     return next((col for col, transform, _f in PARTITIONS[table] if transform == "day"), None)
 
 
-def manifest_arrow(lake: Lake, snapshot_id: int | None = None) -> pa.Table:
-    """The manifest (``files``) with this logferry's columns in order: a lake written before
-    a column was added (``head_fp``) reads it as null until its next ingest adds it -- its
-    readers, ``lake status`` and ``compact`` failed with a traceback."""
-    t = lake.table("files").scan(snapshot_id=snapshot_id).to_arrow()
-    for f in FILES:
-        if f.name not in t.column_names:
-            t = t.append_column(f.name, pa.nulls(t.num_rows, f.type))
-    return t.select(FILES.names)
+def manifest_arrow(lake: Lake, snapshot_id: int | None = None, columns: list[str] | None = None) -> pa.Table:
+    """The manifest (``files``) with this logferry's columns in order (``columns``: only
+    those, read alone): a lake written before a column was added (``head_fp``) reads it as
+    null until its next ingest adds it -- its readers, ``lake status`` and ``compact``
+    failed with a traceback."""
+    table = lake.table("files")
+    names = FILES.names if columns is None else columns
+    if columns is None:
+        t = table.scan(snapshot_id=snapshot_id).to_arrow()
+    else:
+        there = {f.name for f in table.schema().fields}
+        t = table.scan(snapshot_id=snapshot_id, selected_fields=tuple(c for c in columns if c in there)).to_arrow()
+    for name in names:
+        if name not in t.column_names:
+            t = t.append_column(name, pa.nulls(t.num_rows, FILES.field(name).type))
+    return t.select(names)
 
 
 def io_properties() -> dict[str, str]:
