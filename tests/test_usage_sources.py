@@ -394,3 +394,22 @@ def test_a_follower_leaves_its_database_out_by_inode_and_unchanged_files_unopene
     assert q(con, "SELECT count(*) FROM requests") == [(21,)]
     assert q(con, "SELECT count(*) FROM bad_rows") == [(0,)]
     assert q(con, "SELECT count(*) FROM files WHERE path LIKE '%usage%' OR path LIKE '%alias%'") == [(0,)]
+
+
+def test_a_rewrite_in_place_is_seen_when_the_next_listing_comes_after_it_settled(tmp_path, monkeypatch):
+    """A file rewritten in place (same size, its time put back) after it was listed, and
+    listed next only once that change settled (a follower busy reading another file for
+    longer than SETTLED_SECS): its ctime differs from the one it was listed with, so it is
+    opened again and its new head seen -- it was served from the cache, its new content never
+    read."""
+    b = tmp_path / "b.log"
+    b.write_bytes(HEADER + iis(2))
+    cache: dict = {}
+    first = sources.expand([str(b)], cache=cache)[0]
+    st = os.stat(b)
+    b.write_bytes((HEADER + iis(2)).replace(b"GET", b"PUT"))
+    os.utime(b, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert os.stat(b).st_size == st.st_size and os.stat(b).st_mtime == st.st_mtime
+    monkeypatch.setattr(sources, "SETTLED_SECS", 0.0)  # (the next poll comes after the change settled)
+    again = sources.expand([str(b)], cache=cache)[0]
+    assert again.fp != first.fp and again.fp == sources.stat_file(str(b)).fp

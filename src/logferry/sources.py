@@ -189,7 +189,7 @@ def _check_not_folder(pat: str) -> None:
 def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]] | None = None,
            *, folders: bool = False, must_match: bool = False, sort: bool = True,
            errors: list[tuple[str, str]] | None = None,
-           cache: dict[str, SourceFile] | None = None) -> list[SourceFile]:
+           cache: dict[str, tuple[SourceFile, int, float]] | None = None) -> list[SourceFile]:
     """Every file matching ``patterns`` (local globs, ``file://``, or fsspec URLs with
     globs: ``s3://bucket/logs/*.gz``), sorted by (mtime, path) (with ``sort=False``: in
     the order of the patterns, each one's matches by name).
@@ -234,7 +234,8 @@ def expand(patterns: Iterable[str], known: dict[str, tuple[int, float, str, int]
 
 
 def _expand_one(pat: str, known, folders: bool, must_match: bool,
-                skipped: list[tuple[str, str]], cache: dict[str, SourceFile] | None = None) -> list[SourceFile]:
+                skipped: list[tuple[str, str]], cache: dict[str, tuple[SourceFile, int, float]] | None = None
+                ) -> list[SourceFile]:
     if pat.startswith("file://"):
         pat = pat[len("file://"):]
     if "://" in pat:
@@ -299,21 +300,27 @@ def stat_file(path: str) -> SourceFile | None:
 SETTLED_SECS = 3.0
 
 
-def stat_cached(path: str, cache: dict[str, SourceFile], st: os.stat_result | None = None) -> SourceFile | None:
+def stat_cached(path: str, cache: dict[str, tuple[SourceFile, int, float]], st: os.stat_result | None = None
+                ) -> SourceFile | None:
     """:func:`stat_file`, unless ``cache`` holds ``path`` as it still is (the same inode,
-    size and modification time, unchanged for :data:`SETTLED_SECS`): a follower of a folder
-    of thousands of logs would otherwise open and hash every one of them at every poll.
+    size, modification and change times as when it was read, its change settled for
+    :data:`SETTLED_SECS` by then): a follower of a folder of thousands of logs would
+    otherwise open and hash every one of them at every poll.
     ``st``: the path's ``os.stat`` just taken."""
-    old = cache.get(path)
-    if old is not None and st is not None:
-        if (stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino, st.st_size, st.st_mtime)
-                == (old.dev, old.ino, old.size, old.mtime) and time.time() - st.st_ctime >= SETTLED_SECS):
+    hit = cache.get(path)
+    if hit is not None and st is not None:
+        # (the same ctime as when it was read, then settled already: a rewrite since, its time
+        # put back, has a later one however long ago it was made)
+        old, ctime, read_at = hit
+        if (stat.S_ISREG(st.st_mode) and (st.st_dev, st.st_ino, st.st_size, st.st_mtime, st.st_ctime_ns)
+                == (old.dev, old.ino, old.size, old.mtime, ctime) and read_at - st.st_ctime >= SETTLED_SECS):
             return old
+    read_at = time.time()
     sf = stat_file(path)
-    if sf is None:
+    if sf is None or st is None:
         cache.pop(path, None)
     else:
-        cache[path] = sf
+        cache[path] = (sf, st.st_ctime_ns, read_at)
     return sf
 
 

@@ -116,7 +116,7 @@ class Follower:
         self._seen: dict[str, tuple] = {}  # path -> _seen_key of the file read up to its end
         self._failed: dict[str, float] = {}
         self._skipped: set[str] = set()  # paths reported once as no regular file
-        self._listing: dict[str, sources.SourceFile] = {}  # the files listed last (sources.stat_cached)
+        self._listing: dict[str, tuple[sources.SourceFile, int, float]] = {}  # the files listed last (sources.stat_cached)
         self._stats = _Stats()
         self._pending = 0  # rows stored since the last commit
         self._ckpt = 0  # rows of the current read the ingester has committed itself
