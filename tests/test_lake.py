@@ -968,3 +968,20 @@ def test_a_read_of_many_partitions_keeps_few_writers_open(tmp_path, monkeypatch)
     assert len(parts) == 20 and files.num_rows > 20  # (partitions written again after their file was finished)
     st = json.loads(cli("lake", "status", lake, "--json").stdout)
     assert (st["orphan_rows"], st["tables"]["requests"]["rows"]) == (0, 30_000)
+
+
+def test_a_lake_reached_through_a_symlinked_folder_is_the_same_lake(tmp_path, logs):
+    """The location check of a catalog (logferry.lake-location) compares folders, not the
+    spelling of their path: the lake made at /srv/lake is reached as ~/lake, a symlink to
+    it (its own catalog.db inside it), or as ./lake from another folder, and served -- it
+    was refused as 'the lake at file:///srv/lake' held by its own catalog."""
+    real = tmp_path / "srv" / "lake"
+    real.parent.mkdir()
+    cli("ingest", logs[0], "--lake", real)
+    link = tmp_path / "home-lake"
+    link.symlink_to(real, target_is_directory=True)
+    r = cli("report", "--json", "--lake", link, ok=False)
+    assert r.exit_code == 0, r.output
+    assert report("--lake", link) == report("--lake", real)
+    again = json.loads(cli("ingest", logs[0], "--lake", str(link) + "/", "--json").stdout)
+    assert again["new"] == 0 and again["records"] == 0

@@ -375,7 +375,7 @@ class Lake:
             raise ConfigError(f"{self.where.location}: lake layout v{v} is newer than this "
                               f"logferry (v{LAKE_VERSION}); upgrade logferry")
         there = props.get(_LOCATION_KEY)
-        if there and there != self.where.warehouse:  # (lakes made before this property: not checked)
+        if there and not _same_location(there, self.where.warehouse):  # (lakes made before it: not checked)
             raise InputError(f"{self.where.location}: catalog {_redact(self.where.catalog_uri)} holds the lake "
                              f"at {there}; a catalog holds one lake: give this one its own --catalog")
         return True
@@ -388,6 +388,14 @@ def _table_properties(name: str) -> dict[str, str]:
         # so the committer checks its entries again (logferry.lake.commit)
         props["commit.retry.num-retries"] = "0"
     return props
+
+
+def _same_location(a: str, b: str) -> bool:
+    """Whether two lake locations are one: a folder by its real path (a symlink to it, another
+    spelling of it, is the same lake), a URL as written."""
+    if a.startswith("file://") and b.startswith("file://"):
+        return os.path.realpath(a.removeprefix("file://")) == os.path.realpath(b.removeprefix("file://"))
+    return a == b
 
 
 def _transform(name: str) -> Any:
