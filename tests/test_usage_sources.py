@@ -413,3 +413,22 @@ def test_a_rewrite_in_place_is_seen_when_the_next_listing_comes_after_it_settled
     monkeypatch.setattr(sources, "SETTLED_SECS", 0.0)  # (the next poll comes after the change settled)
     again = sources.expand([str(b)], cache=cache)[0]
     assert again.fp != first.fp and again.fp == sources.stat_file(str(b)).fp
+
+
+def test_a_relative_pattern_keeps_its_listing_cached(tmp_path, monkeypatch):
+    """The cache is keyed as the listed files are named (absolute paths): ``logs/*.log``
+    typed relative was dropped and every file opened again at every poll."""
+    opened: list[str] = []
+    real = sources.stat_file
+    monkeypatch.setattr(sources, "stat_file", lambda p: opened.append(p) or real(p))
+    monkeypatch.setattr(sources, "SETTLED_SECS", 0.0)
+    (tmp_path / "logs").mkdir()
+    for i in range(3):
+        (tmp_path / "logs" / f"{i}.log").write_bytes(HEADER + iis(i))
+    monkeypatch.chdir(tmp_path)
+    cache: dict = {}
+    first = sources.expand(["logs/*.log"], cache=cache)
+    assert len(opened) == 3 and len(cache) == 3
+    opened.clear()
+    assert [sf.path for sf in sources.expand(["logs/*.log"], cache=cache)] == [sf.path for sf in first]
+    assert opened == [] and len(cache) == 3

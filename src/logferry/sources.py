@@ -307,7 +307,8 @@ def stat_cached(path: str, cache: dict[str, tuple[SourceFile, int, float]], st: 
     :data:`SETTLED_SECS` by then): a follower of a folder of thousands of logs would
     otherwise open and hash every one of them at every poll.
     ``st``: the path's ``os.stat`` just taken."""
-    hit = cache.get(path)
+    key = os.path.abspath(path)  # (as the SourceFile names it: expand drops the keys it did not list)
+    hit = cache.get(key)
     if hit is not None and st is not None:
         # (the same ctime as when it was read, then settled already: a rewrite since, its time
         # put back, has a later one however long ago it was made)
@@ -318,9 +319,9 @@ def stat_cached(path: str, cache: dict[str, tuple[SourceFile, int, float]], st: 
     read_at = time.time()
     sf = stat_file(path)
     if sf is None or st is None:
-        cache.pop(path, None)
+        cache.pop(key, None)
     else:
-        cache[path] = (sf, st.st_ctime_ns, read_at)
+        cache[key] = (sf, st.st_ctime_ns, read_at)
     return sf
 
 
