@@ -108,3 +108,46 @@ def test_an_unreachable_glue_or_a_bad_catalog_id_is_one_error_line(tmp_path, log
     r = cli("ingest", logs[0], "--lake", "s3://lake/usage", "--catalog", "glue://acme", ok=False)
     assert r.exit_code == 2 and "glue://ACCOUNT_ID" in r.output
 
+
+
+def test_two_lakes_made_at_once_in_one_catalog_the_second_is_refused_and_the_first_kept(tmp_path, logs):  # noqa: F811
+    """Another run makes its lake in the shared catalog between this run's look (no
+    namespace yet) and its own create: this run is refused, and the other lake is left
+    whole (before: this run went on into the other lake's tables, and had it failed, it
+    would have dropped them as its own half-made lake)."""
+    from logferry.errors import InputError
+    from logferry.lake.tables import NAMESPACE, PARTITIONS, Lake, Where
+
+    shared = str(tmp_path / "shared.db")
+    from pyiceberg.catalog.sql import SqlCatalog
+
+    mine = Where.of(str(tmp_path / "b"), shared)
+    real = SqlCatalog.create_namespace
+
+    def other_first(self, *a, **k):
+        SqlCatalog.create_namespace = real
+        Lake(Where.of(str(tmp_path / "a"), shared), create=True)  # (the other run, in between)
+        return real(self, *a, **k)
+
+    SqlCatalog.create_namespace = other_first
+    try:
+        with pytest.raises(InputError, match="holds the lake at file://"):
+            Lake(mine, create=True)
+    finally:
+        SqlCatalog.create_namespace = real
+    other = Lake(Where.of(str(tmp_path / "a"), shared))
+    assert all(other.catalog.table_exists((NAMESPACE, name)) for name in PARTITIONS)
+    s = json.loads(cli("ingest", logs[0], "--lake", tmp_path / "a", "--catalog", shared, "--json").stdout)
+    assert s["new"] == 1 and s["errors"] == 0
+
+
+def test_an_aws_error_mid_run_is_the_environment_not_a_bug():
+    """A Glue catalog that stops answering, or refuses, after the lake was opened: botocore's
+    error is one `logferry: error:` line (cli.main), not a traceback."""
+    from botocore.exceptions import ClientError, EndpointConnectionError
+
+    from logferry.cli import _environment_error
+
+    assert _environment_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:9/"))
+    assert _environment_error(ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetTable"))
+    assert not _environment_error(ValueError("a bug"))

@@ -463,8 +463,11 @@ def main() -> None:
 
 def _environment_error(e: Exception) -> bool:
     """DuckDB's errors about the database file itself (cannot open or write it, not a
-    database, no permission): the environment, not a bug."""
+    database, no permission), and AWS's (botocore: a Glue catalog unreachable or refusing
+    mid-run): the environment, not a bug."""
     t = type(e)
+    if t.__module__ == "botocore.exceptions":  # AWS (a Glue catalog): unreachable, denied, no credentials
+        return True
     return t.__module__ in ("duckdb", "_duckdb") and t.__name__ in ("IOException", "PermissionException")
 
 

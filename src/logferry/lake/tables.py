@@ -251,10 +251,13 @@ class Lake:
             try:
                 self._create()
             except BaseException:
-                if new:  # (a lake that could not be made, e.g. its bucket missing: no catalog left behind)
+                # (a lake this run began and could not make, e.g. its bucket missing: no catalog
+                # left behind, in a shared one no half-made namespace; one another run made
+                # meanwhile is not this run's to remove)
+                if self._fresh and new:
                     self.catalog.engine.dispose()
                     os.remove(f)
-                elif self._fresh and f is None:  # (likewise in a shared catalog: no half-made namespace)
+                elif self._fresh and f is None:
                     self._drop_half_made()
                 raise
 
@@ -304,14 +307,18 @@ class Lake:
             TableAlreadyExistsError,
         )
 
+        raced = self._fresh  # (no namespace when the lake was opened: another run may make it now)
         try:
             self.catalog.create_namespace(NAMESPACE, {_VERSION_KEY: str(LAKE_VERSION),
                                                       _LOCATION_KEY: self.where.warehouse})
         except NamespaceAlreadyExistsError:
-            pass
+            self._fresh = False  # (another run made it meanwhile: not ours to drop, maybe not our lake)
         except Exception:  # noqa: BLE001 - a SQL catalog's own UNIQUE error when another ingester won the race
             if not self.catalog.namespace_exists(NAMESPACE):
                 raise
+            self._fresh = False
+        if raced and not self._fresh:
+            self._check_version(new_ok=False)  # (whose lake it is: another location is refused)
         for name, parts in PARTITIONS.items():
             if self._load(name) is not None:  # (InputError: its metadata cannot be read)
                 self._add_columns(name, schema(name))
