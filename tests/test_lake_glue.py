@@ -151,3 +151,20 @@ def test_an_aws_error_mid_run_is_the_environment_not_a_bug():
     assert _environment_error(EndpointConnectionError(endpoint_url="http://127.0.0.1:9/"))
     assert _environment_error(ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetTable"))
     assert not _environment_error(ValueError("a bug"))
+
+
+def test_a_lake_made_before_the_location_was_recorded_gets_it_at_its_next_ingest(tmp_path, logs):  # noqa: F811
+    from logferry.lake.tables import NAMESPACE, Lake, Where
+
+    shared = str(tmp_path / "shared.db")
+    cli("ingest", logs[0], "--lake", tmp_path / "a", "--catalog", shared)
+    lake = Lake(Where.of(str(tmp_path / "a"), shared))
+    lake.catalog.update_namespace_properties(NAMESPACE, removals={"logferry.lake-location"})  # (as made before)
+    assert "logferry.lake-location" not in lake.catalog.load_namespace_properties(NAMESPACE)
+    cli("report", "--lake", tmp_path / "a", "--catalog", shared, "--json")  # (a reader writes nothing)
+    assert "logferry.lake-location" not in lake.catalog.load_namespace_properties(NAMESPACE)
+    cli("ingest", logs[1], "--lake", tmp_path / "a", "--catalog", shared)
+    assert lake.catalog.load_namespace_properties(NAMESPACE)["logferry.lake-location"] == Where.of(
+        str(tmp_path / "a")).warehouse
+    r = cli("ingest", logs[0], "--lake", tmp_path / "b", "--catalog", shared, ok=False)
+    assert r.exit_code == 2 and "holds the lake at" in r.output

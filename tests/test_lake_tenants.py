@@ -78,6 +78,8 @@ def mtime_ordered(root, per: int = 12) -> list[str]:
      "s3://b/AWSLogs/123456789012/elasticloadbalancing/us-east-1/"
      "123456789012_elasticloadbalancing_us-east-1_app.web.50dc6c49"),
     ("/logs/tenant=42/2024/1709251200-0c1d.log.gz", "/logs/tenant=42/"),
+    ("/logs/customer=2001/date=2024-03-01/access.log.gz", "/logs/customer=2001/access.log"),
+    ("/logs/year=2024/month=03/acme.log", "/logs/acme.log"),
     ("/2024/03/01/20240301.log", None),
     ("20240301.log", None),
 ])

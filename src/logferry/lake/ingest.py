@@ -67,9 +67,10 @@ WINDOW_BYTES = 128 * TASK_BYTES
 #: a date in a file name (2024-03-01, 2024_03_01, 2024.03.01, 20240301)
 _DATE = re.compile(r"(?<!\d)(?:19|20)\d\d([-_.]?)(?:0[1-9]|1[0-2])\1(?:0[1-9]|[12]\d|3[01])")
 #: a folder that is a date or a time: 2024, 03, 2024-03-01, 2024-03-01-05, dt=2024-03-01, hour=05
+#: (a key=value level is a time only under a time's name: customer=2001 is a tenant)
 _TIME_FOLDER = re.compile(
-    r"(?:(?:year|month|day|hour|minute|date|dt|[ymdh])=)?\d{1,2}"
-    r"|(?:[A-Za-z_][\w-]*=)?(?:19|20)\d\d(?:[-_.]?\d\d(?:[-_.]?\d\d(?:[-_.T ]?\d\d(?::?\d\d){0,2}Z?)?)?)?",
+    r"(?:(?:year|month|day|hour|minute|date|dt|ds|[ymdh])=)?"
+    r"(?:\d{1,2}|(?:19|20)\d\d(?:[-_.]?\d\d(?:[-_.]?\d\d(?:[-_.T ]?\d\d(?::?\d\d){0,2}Z?)?)?)?)",
     re.IGNORECASE)
 #: a name's part before its first digit
 _LEAD = re.compile(r"\D*")

@@ -229,6 +229,7 @@ class Lake:
     def __init__(self, where: Where, *, create: bool = False):
         self.where = where
         self._fresh = False  # (no namespace in the catalog yet: this run makes the lake)
+        self._unplaced = False  # (the namespace has no logferry.lake-location)
         self._tables: dict[str, Table | None] | None = None  # (a reader's loaded tables)
         f = where.catalog_file
         new = f is not None and not os.path.exists(f)
@@ -319,6 +320,8 @@ class Lake:
             self._fresh = False
         if raced and not self._fresh:
             self._check_version(new_ok=False)  # (whose lake it is: another location is refused)
+        if not self._fresh and self._unplaced:
+            self.catalog.update_namespace_properties(NAMESPACE, updates={_LOCATION_KEY: self.where.warehouse})
         for name, parts in PARTITIONS.items():
             if self._load(name) is not None:  # (InputError: its metadata cannot be read)
                 self._add_columns(name, schema(name))
@@ -382,6 +385,7 @@ class Lake:
             raise ConfigError(f"{self.where.location}: lake layout v{v} is newer than this "
                               f"logferry (v{LAKE_VERSION}); upgrade logferry")
         there = props.get(_LOCATION_KEY)
+        self._unplaced = not there  # (a lake made before the property: its next ingest records it)
         if there and not _same_location(there, self.where.warehouse):  # (lakes made before it: not checked)
             raise InputError(f"{self.where.location}: catalog {_redact(self.where.catalog_uri)} holds the lake "
                              f"at {there}; a catalog holds one lake: give this one its own --catalog")
