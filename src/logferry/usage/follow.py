@@ -348,12 +348,15 @@ class Follower:
             if path not in self._skipped:
                 self._skipped.add(path)
                 self._report_error(path, msg)
-        db = set()  # (the database and its log, by inode: whatever name a glob finds them by)
+        # (the database and its log: by inode, whatever name a glob finds them by, and by name,
+        # the log being made between the listing and this look)
+        db: set = set()
         for p in (self.db_path, self.db_path + ".wal"):
+            db.update((os.path.abspath(p), os.path.realpath(p)))
             with contextlib.suppress(OSError):
                 st = os.stat(p)
                 db.add((st.st_dev, st.st_ino))
-        return [sf for sf in found if (sf.dev, sf.ino) not in db]
+        return [sf for sf in found if (sf.dev, sf.ino) not in db and sf.path not in db]
 
     def _report_error(self, path: str, msg: str) -> None:
         with self._lock:
