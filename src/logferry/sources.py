@@ -596,6 +596,34 @@ def identities(head: bytes, lengths: Iterable[int]) -> dict[int, str]:
     return out
 
 
+def content_group(head_bytes: int, head_fp: str | None) -> str | None:
+    """The group of a registered content: the hash of its first :data:`PREFIX_BYTES`
+    (None: registered smaller than that, or before the hash was kept: any head may be it)."""
+    return head_fp if head_bytes >= PREFIX_BYTES else None
+
+
+class ContentIndex:
+    """Registered contents (an identity over the bytes it hashed, ``files.identity`` and
+    ``head_bytes``), indexed so that a head is hashed only at the lengths registered in its
+    own group (:func:`content_group`) or without one: which of them the head starts with."""
+
+    def __init__(self) -> None:
+        #: (head_bytes, identity) -> the items registered with that content
+        self.at: dict[tuple[int, str], list[Any]] = {}
+        #: the lengths registered, by content group
+        self.lengths: dict[str | None, set[int]] = {}
+
+    def add(self, item: Any, head_bytes: int, identity: str, head_fp: str | None) -> None:
+        self.at.setdefault((head_bytes, identity), []).append(item)
+        self.lengths.setdefault(content_group(head_bytes, head_fp), set()).add(head_bytes)
+
+    def matches(self, head: bytes) -> list[tuple[int, Any]]:
+        """(bytes, item) of every registered content ``head`` starts with, over those bytes."""
+        lengths = self.lengths.get(None, set()) | self.lengths.get(fingerprint(head[:PREFIX_BYTES]), set())
+        ids = identities(head, [n for n in lengths if n <= IDENTITY_BYTES])
+        return [(n, x) for n, ident in ids.items() for x in self.at.get((n, ident), ())]
+
+
 def count_newlines(data: bytes) -> int:
     """The line feeds in ``data``.  ``bytes.count`` looks at one byte at a time (0.4 s of
     CPU for an 856 MB log); numpy compares and counts a block at memory speed."""

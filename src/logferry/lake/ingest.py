@@ -48,6 +48,7 @@ from .store import (
     Pending,
     TaskManifest,
     TaskRows,
+    delete_files,
 )
 from .tables import NAMESPACE, Lake, io_properties
 
@@ -190,6 +191,11 @@ def _batches(items: Iterator[list[Pending | FileResult]]) -> Iterator[list[Pendi
         yield batch
 
 
+def _listed_bytes(sf: SourceFile) -> int:
+    """A file's size as listed (one of unknown size counts as a whole task's)."""
+    return TASK_BYTES if sf.size is None else sf.size
+
+
 def _windows(files: Sequence[SourceFile]) -> Iterator[range]:
     """The run's files in windows of consecutive ones: up to :data:`WINDOW_FILES` files of
     :data:`WINDOW_BYTES` in all (as listed; one larger file is a window of its own)."""
@@ -197,7 +203,7 @@ def _windows(files: Sequence[SourceFile]) -> Iterator[range]:
     while start < len(files):
         end, size = start, 0
         while end < len(files) and end - start < WINDOW_FILES:
-            n = TASK_BYTES if files[end].size is None else files[end].size
+            n = _listed_bytes(files[end])
             if end > start and size + n > WINDOW_BYTES:
                 break
             size += n
@@ -221,7 +227,7 @@ def _cut(files: Sequence[SourceFile], at: Sequence[int] | range, most: int) -> l
     task: list[int] = []
     size = 0
     for i in sorted(at, key=lambda i: (rank[i], i)):
-        n = TASK_BYTES if files[i].size is None else files[i].size
+        n = _listed_bytes(files[i])
         if task and (len(task) >= most or size + n > TASK_BYTES):
             tasks.append(task)
             task, size = [], 0
@@ -345,13 +351,8 @@ def _discard(job: ReadJob, parts: list[Pending | FileResult]) -> None:
     """The data files of a ranged file's reads that are not committed (never in a table)."""
     from pyiceberg.io import load_file_io
 
-    io = load_file_io(job.io_props, job.warehouse)
-    for p in parts:
-        for path in (f for fs in getattr(p, "data", {}).values() for f in fs):
-            try:
-                io.delete(path)
-            except OSError:
-                pass
+    delete_files(load_file_io(job.io_props, job.warehouse),
+                 [f for p in parts for fs in getattr(p, "data", {}).values() for f in fs])
 
 
 @contextmanager

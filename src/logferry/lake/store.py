@@ -35,8 +35,10 @@ from ..reader import BAD_ROW_SCHEMA, BadRow
 from ..sources import (
     IDENTITY_BYTES,
     PREFIX_BYTES,
+    ContentIndex,
     KnownIndex,
     SourceFile,
+    content_group,
     content_identity,
     fingerprint,
     identities,
@@ -141,10 +143,12 @@ class _PartWriters:
         return self.done
 
     def discard(self) -> None:
-        _delete(self.io, self.close())
+        delete_files(self.io, self.close())
 
 
-def _delete(io: Any, paths: list[str]) -> None:
+def delete_files(io: Any, paths: list[str]) -> None:
+    """Delete data files never committed (one that cannot be deleted is left: no table
+    names it)."""
     for path in paths:
         try:
             io.delete(path)
@@ -217,31 +221,21 @@ class Manifest:
         self.sources = KnownIndex(r for r in self.rows if r.fp is not None)
         if fp_lens:  # (a task's few: its compressed files' heads fingerprinted as over the whole)
             self.sources.fp_lens = sorted({*self.sources.fp_lens, *fp_lens})
-        self.by_content: dict[tuple[int, str], list[LakeRegistered]] = {}
-        #: the lengths registered, by the hash of the content's first PREFIX_BYTES (None: a
-        #: file registered smaller than that, or before the hash was kept: any head)
-        self.lengths: dict[str | None, set[int]] = {}
+        self.contents = ContentIndex()  # the entries by content
         for r in self.rows:
-            self.by_content.setdefault((r.head_bytes, r.identity), []).append(r)
-            self.lengths.setdefault(_prefix(r), set()).add(r.head_bytes)
+            self.contents.add(r, r.head_bytes, r.identity, r.head_fp)
 
     def same_content(self, head: bytes, exclude: int | None = None) -> LakeRegistered | None:
         """The registered file whose content ``head`` starts with over the most bytes (the
         lowest file_id of those)."""
-        lengths = self.lengths
-        ids = identities(head, [n for n in (*lengths.get(None, ()), *lengths.get(fingerprint(head[:PREFIX_BYTES]), ()))
-                                if n <= IDENTITY_BYTES])
-        for n in sorted(ids, reverse=True):
-            hits = [r for r in self.by_content.get((n, ids[n]), ()) if r.file_id != exclude]
-            if hits:
-                return hits[0]  # (the lowest file_id)
-        return None
+        hits = [(-n, r.file_id, r) for n, r in self.contents.matches(head) if r.file_id != exclude]
+        return min(hits, key=lambda h: h[:2])[2] if hits else None
 
     # the driver's: what a task is sent ---------------------------------------------------------
     def content_keys(self) -> ContentKeys:
         """What every task needs of the whole manifest to answer as it would (job-wide)."""
         groups = self._groups()
-        return ContentKeys(list(self.sources.fp_lens), frozenset(self.lengths.get(None, ())),
+        return ContentKeys(list(self.sources.fp_lens), frozenset(self.contents.lengths.get(None, ())),
                            _keys(groups[0]), _keys(groups[1]))
 
     def for_files(self, files: list[SourceFile], prefixes: set[str] = frozenset(),
@@ -273,19 +267,13 @@ class Manifest:
         by_prefix: dict[str, list[LakeRegistered]] = {}
         loose: dict[str, list[LakeRegistered]] = {}
         for r in self.rows:
-            p = _prefix(r)
+            p = content_group(r.head_bytes, r.head_fp)
             if p is None:
                 loose.setdefault(r.identity, []).append(r)
             else:
                 by_prefix.setdefault(p, []).append(r)
         self._grouped = by_prefix, loose
         return self._grouped
-
-
-def _prefix(r: Registered) -> str | None:
-    """The content group of an entry: the hash of its first PREFIX_BYTES (None: registered
-    smaller than that, or before the hash was kept)."""
-    return r.head_fp if r.head_bytes >= PREFIX_BYTES else None
 
 
 def _key(h: str) -> int:
@@ -359,16 +347,16 @@ class TaskManifest(Manifest):
         prefix, loose, sent = fingerprint(head[:PREFIX_BYTES]), self.content.loose, self.sent
         lengths = set(loose)
         if prefix in sent.prefixes:
-            lengths |= self.lengths.get(prefix, set())
+            lengths |= self.contents.lengths.get(prefix, set())
         elif self.content.has_prefix(prefix):
             raise NotSent(prefix, list(identities(head, [n for n in loose if n <= IDENTITY_BYTES]).values()))
         ids = identities(head, [n for n in lengths if n <= IDENTITY_BYTES])
         for n in sorted(ids, reverse=True):
             if n in loose and ids[n] not in sent.ids and self.content.has_id(ids[n]):
                 raise NotSent(prefix, [ids[k] for k in ids if k in loose])
-            hits = [r for r in self.by_content.get((n, ids[n]), ()) if r.file_id != exclude]
+            hits = [r for r in self.contents.at.get((n, ids[n]), ()) if r.file_id != exclude]
             if hits:
-                return hits[0]
+                return hits[0]  # (the lowest file_id: the rows are in file_id order)
         return None
 
 
@@ -568,7 +556,7 @@ class LakeWriter:
         except Exception as e:
             for w in parts.values():
                 w.discard()
-            _delete(self.io, [f for fs in data.values() for f in fs])
+            delete_files(self.io, [f for fs in data.values() for f in fs])
             for h in held:
                 _failed(h.read, f"{type(e).__name__}: {e}")
             return

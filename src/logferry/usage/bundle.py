@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from ..reader import BadRow
 from ..schema import CANONICAL_NAMES
-from ..sources import IDENTITY_BYTES, PREFIX_BYTES, KnownIndex, SourceFile, fingerprint, identities
+from ..sources import ContentIndex, KnownIndex, SourceFile
 from . import db as dbm
 from .reading import STREAM_SCHEMA
 
@@ -113,21 +113,15 @@ class Bundle:
         self.held: dict[int, Held] = {}
         self.rows = 0
         self.places = KnownIndex([])  # by path, (device, inode), fingerprint
-        self.content: dict[tuple[int, str], list[int]] = {}  # (head_bytes, identity) -> file_ids
-        #: lengths registered, by the hash of their first PREFIX_BYTES (None: shorter, or not kept)
-        self.lengths: dict[str | None, set[int]] = {}
+        self.contents = ContentIndex()  # file_ids by content
         top = 0
         for fid, path, fp, dev, ino, fp_len, hb, ident, head_fp in con.execute(
                 "SELECT file_id, path, fp, dev, ino, fp_len, head_bytes, identity, head_fp FROM files").fetchall():
             top = max(top, fid)
             if fp is not None:
                 self.places.add(Known(fid, path, fp, dev, ino, fp_len))
-            self._content(fid, hb, ident, head_fp)
+            self.contents.add(fid, hb, ident, head_fp)
         self.next_id = top + 1
-
-    def _content(self, fid: int, head_bytes: int, identity: str, head_fp: str | None) -> None:
-        self.content.setdefault((head_bytes, identity), []).append(fid)
-        self.lengths.setdefault(head_fp if head_bytes >= PREFIX_BYTES else None, set()).add(head_bytes)
 
     # registering ---------------------------------------------------------------------------
     def register(self, sf: SourceFile, fmt: str, ident: tuple[str, int, str]) -> dbm.Registered:
@@ -138,7 +132,7 @@ class Bundle:
                              head_fp)
         self.next_id += 1
         self.places.add(reg)
-        self._content(reg.file_id, head_bytes, identity, head_fp)
+        self.contents.add(reg.file_id, head_bytes, identity, head_fp)
         return reg
 
     def moved(self, file_id: int, sf: SourceFile, path: str | None) -> None:
@@ -155,9 +149,7 @@ class Bundle:
 
     def same_content(self, head: bytes) -> list[tuple[int, int]]:
         """(bytes, file_id) of the files whose content starts as ``head`` does, over those bytes."""
-        lengths = self.lengths.get(None, set()) | self.lengths.get(fingerprint(head[:PREFIX_BYTES]), set())
-        ids = identities(head, [n for n in lengths if n <= IDENTITY_BYTES])
-        return [(n, i) for n, ident in ids.items() for i in self.content.get((n, ident), ())]
+        return self.contents.matches(head)
 
     # writing -------------------------------------------------------------------------------
     def add_rows(self, file_id: int, batches: list[pa.RecordBatch]) -> None:
