@@ -245,19 +245,14 @@ class DuckStore:
                 self._cur = reg.file_id
                 return reg.file_id
             self._writing()
-            self.con.execute(
-                "INSERT INTO files (file_id, identity, head_bytes, head_fp, path, format, compression, size, "
-                "dev, ino, fp, fp_len, mtime, ingested_at, updated_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now())",
-                [reg.file_id, ident, hb, prefix, sf.path, fmt, codec, sf.size, sf.dev, sf.ino, sf.fp,
-                 sf.fp_len, sf.mtime])
-            return reg.file_id
+        # (its file_id the run's when bundling, else the next one, in the same statement)
         return self.con.execute(
             "INSERT INTO files (file_id, identity, head_bytes, head_fp, path, format, compression, size, "
             "dev, ino, fp, fp_len, mtime, ingested_at, updated_at) "
-            "SELECT coalesce(max(file_id), 0) + 1, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now() FROM files "
+            "SELECT coalesce(?, max(file_id) + 1, 1), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now(), now() FROM files "
             "RETURNING file_id",
-            [ident, hb, prefix, sf.path, fmt, codec, sf.size, sf.dev, sf.ino, sf.fp, sf.fp_len, sf.mtime],
+            [None if b is None else reg.file_id, ident, hb, prefix, sf.path, fmt, codec, sf.size, sf.dev,
+             sf.ino, sf.fp, sf.fp_len, sf.mtime],
         ).fetchall()[0][0]
 
     def delete_line(self, file_id: int, line: int) -> int:
