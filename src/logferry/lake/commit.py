@@ -47,7 +47,8 @@ def load_manifest(lake: Lake) -> list[LakeRegistered]:
     cols = manifest_arrow(lake, columns=_PLAN_COLS).to_pydict()
     out = []
     for vals in zip(*cols.values(), strict=True):
-        reg = LakeRegistered(*vals[:-1], reads=vals[-1] or [])
+        reg = LakeRegistered(**dict(zip(_PLAN_COLS, vals, strict=True)))
+        reg.reads = reg.reads or []
         reg.header, reg.title = bytes(reg.header or b""), bytes(reg.title or b"")
         out.append(reg)
     _last_line_rows(lake, [reg for reg in out if reg.partial_tail and reg.lines])
