@@ -283,9 +283,9 @@ def test_a_run_killed_between_the_data_and_the_manifest_is_repaired_by_the_next(
 
 def test_compact_keeps_the_rows_of_an_ingest_committing_meanwhile(tmp_path, monkeypatch):
     """An ingest adds its data files while ``lake compact`` is at work, its manifest commit
-    still to come: pyiceberg rebases the compaction's commit onto them, so the next
-    partitions it reads hold that read's rows -- young, kept (they were taken for orphans
-    and removed, and the manifest then counted rows that were gone)."""
+    still to come: the compaction replaces only the data files it planned, so that read's
+    rows stay (they were once taken for orphans and removed, and the manifest then counted
+    rows that were gone), and its commit does not conflict with the ingest's."""
     from logferry.lake import commit as cm
     from logferry.lake import upkeep
     from logferry.lake.tables import Lake, Where
@@ -296,21 +296,23 @@ def test_compact_keeps_the_rows_of_an_ingest_committing_meanwhile(tmp_path, monk
         f.write_bytes(b"".join(clf(i + 100 * k, "a.example", day=1 + i % 2) for i in range(40)))
     for f in (one, two):  # (two data files in each partition: compacted; one run would write one)
         cli("ingest", f, "--lake", lake)
-    paused, real_manifest, real_part = [], cm._commit_manifest, upkeep._compact_partition
+    paused, real_manifest, real_rewrite = [], cm._commit_manifest, upkeep.rewrite
 
     def ingest_meanwhile(*args):
         if not paused:
             monkeypatch.setattr(cm, "_commit_manifest", lambda *a: paused.append(a))
             cli("ingest", late, "--lake", lake)  # (its data files are in; its manifest waits)
-        return real_part(*args)
+        return real_rewrite(*args)
 
-    monkeypatch.setattr(upkeep, "_compact_partition", ingest_meanwhile)
+    monkeypatch.setattr(upkeep, "rewrite", ingest_meanwhile)
     stats = upkeep.compact(Lake(Where.of(str(lake))))
     real_manifest(*paused[0])
     cli("ingest", one, two, late, "--db", db)
-    assert stats["partitions"] == 2 and stats["orphans_removed"] == 0, stats
+    assert stats == {"partitions": 2, "files_before": 4, "files_after": 2, "orphans_removed": 0}, stats
     q = "SELECT file_id, line_number, host, path FROM requests ORDER BY ALL"
     assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+    st = json.loads(cli("lake", "status", lake, "--json").stdout)
+    assert st["tables"]["requests"]["data_files"] == 4 and st["orphan_rows"] == 0  # (2 compacted + late's 2)
 
 
 def test_expire_reads_its_age_as_every_duration_is_read():

@@ -14,15 +14,19 @@ from __future__ import annotations
 import datetime as dt
 import time
 import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from ..errors import ConfigError
 from ..values import parse_duration
 from .commit import manifest_rows
+from .store import delete_files
 from .tables import ROW_TABLES, Lake, day_column
 
 #: an uncounted read younger than this may be an ingest still committing: left alone
@@ -64,22 +68,6 @@ def _uncounted(lake: Lake, table: Any, counted: pa.Table, name: str) -> int:
         con.close()
 
 
-def _is_counted(rows: pa.Table, counted: pa.Table) -> pa.Array:
-    """Which of ``rows`` (read_id, line_number) a counted read holds."""
-    from ..usage.db import duck
-    from ..usage.reports import _arrow
-    from .query import COUNTED_ON
-
-    con = duck()
-    con.register("q", rows.select(["read_id", "line_number"]).append_column(
-        "_i", pa.array(np.arange(rows.num_rows, dtype=np.int64))))
-    con.register("m", counted)
-    hit = _arrow(con.sql(f"SELECT bool_or(m.read_id IS NOT NULL) AS hit FROM q LEFT JOIN m ON {COUNTED_ON} "
-                         "GROUP BY q._i ORDER BY q._i"))
-    con.close()
-    return hit.column("hit").combine_chunks()
-
-
 def status(lake: Lake) -> dict[str, Any]:
     from .tables import _redact
 
@@ -115,19 +103,6 @@ def _young_reads(table: Any) -> set[int]:
     return ids
 
 
-def compact(lake: Lake) -> dict[str, int]:
-    """One data file per partition, without the rows of old uncounted reads."""
-    counted = _counted(lake)
-    stats = {"partitions": 0, "files_before": 0, "files_after": 0, "orphans_removed": 0}
-    for name in _tables(lake):
-        t = lake.table(name)
-        if t.current_snapshot() is None:
-            continue
-        for part in t.inspect.partitions().column("partition").to_pylist():
-            _compact_partition(t, part, day_column(name), counted, stats)
-    return stats
-
-
 def _tables(lake: Lake) -> list[str]:
     """The row tables the lake has (one from before a table was added lacks it)."""
     return [n for n in ROW_TABLES if lake.find(n) is not None]
@@ -137,15 +112,15 @@ def _partition_filter(part: dict[str, Any], col: str | None) -> Any:
     from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, IsNull, LessThan
 
     f = []
-    for field, value in part.items():
-        if field == "day":
+    for name, value in part.items():
+        if name == "day":
             if value is None:
                 f.append(IsNull(col))
                 continue
             us = _day_number(value) * 86_400_000_000
             f += [GreaterThanOrEqual(col, us), LessThan(col, us + 86_400_000_000)]
         else:
-            f.append(IsNull(field) if value is None else EqualTo(field, value))
+            f.append(IsNull(name) if value is None else EqualTo(name, value))
     return f[0] if len(f) == 1 else And(*f)
 
 
@@ -163,39 +138,240 @@ def _folder(part: dict[str, Any]) -> str:
     return partition_folder(part["lake_site"], day) if "lake_site" in part else day_folder(day)
 
 
-def _compact_partition(t: Any, part: dict[str, Any], day_col: str | None, counted: pa.Table,
-                       stats: dict[str, int]) -> None:
+#: partitions whose rewrites are committed together (one snapshot per table and batch)
+COMMIT_PARTITIONS = 64
+#: rows a rewrite streams at a time (its memory: these rows of one partition, not the partition)
+REWRITE_ROWS = 128 * 1024
+
+
+#: which rows ``q`` a rewrite keeps: a kept read's (``m``), in its line range (none: every line)
+_KEPT_ON = ("q.read_id = m.read_id AND (m.first_line IS NULL OR "
+            "q.line_number BETWEEN m.first_line AND m.last_line)")
+
+
+@dataclass
+class Rewrite:
+    """One partition's data files to rewrite as one, leaving out the rows of old uncounted
+    reads: a task, run on a Dask worker or in this process (:func:`rewrite`)."""
+
+    table: str
+    part: dict[str, Any]  # the partition (its field names and values)
+    tasks: list[Any]  # its planned data files (pyiceberg FileScanTasks, with any delete files)
+    reads: pa.Table  # (read_id, first_line, last_line) of the rows kept: the counted reads of
+    # the files' read ids, and every line of the young reads
+    out: str  # the new data file's path
+    check: bool  # one data file: rewritten only when it holds rows to leave out
+
+
+@dataclass
+class Rewritten:
+    rw: Rewrite
+    data_file: Any = None  # the new data file's pyiceberg DataFile (None: no row kept, or unchanged)
+    rows: int = 0  # rows read
+    kept: int = 0
+    ids: list[int] = field(default_factory=list)  # the read ids of the rows read
+    unchanged: bool = False  # (a single data file with nothing to leave out: not rewritten)
+
+
+@dataclass
+class CompactJob:
+    """What every rewrite needs (sent to each worker once): the FileIO settings and the
+    tables' metadata (schema, name mapping) as planned."""
+
+    io_props: dict[str, str]
+    warehouse: str
+    metadata: dict[str, Any]
+
+
+def compact(lake: Lake, client: Any = None) -> dict[str, int]:
+    """One data file per partition, without the rows of old uncounted reads; the partitions
+    rewritten on the Dask ``client``'s workers (None: here), each streamed (bounded memory
+    whatever the partition's size), and replaced by their files in batches of
+    :data:`COMMIT_PARTITIONS` (only the data files read are replaced: files an ingest adds
+    meanwhile stay)."""
+    from .ingest import _dask
+    from .tables import io_properties
+
+    counted = _counted(lake)
+    stats = {"partitions": 0, "files_before": 0, "files_after": 0, "orphans_removed": 0}
+    for name in _tables(lake):
+        t = lake.table(name)
+        if t.current_snapshot() is None:
+            continue
+        job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata})
+        plan = _plan(t, name, counted)
+        if client is None:
+            done: Iterator[Rewritten] = (rewrite(job, rw) for rw in plan)
+        else:
+            shared = client.scatter(job, broadcast=True, hash=False)
+            futures = [client.submit(rewrite, shared, rw, pure=False) for rw in plan]
+            done = (_dask(client, f.result) for f in futures)  # (committed as they come, in order)
+        batch: list[Rewritten] = []
+        for r in done:
+            if r.unchanged:
+                continue
+            batch.append(r)
+            if len(batch) >= COMMIT_PARTITIONS:
+                _replace(t, batch, stats)
+                batch = []
+        if batch:
+            _replace(t, batch, stats)
+    return stats
+
+
+def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
+    """The table's partitions to rewrite: those of several data files, and those of one
+    whose rows are not all known (from its bounds: :func:`query._all_counted`) to count."""
     import uuid
 
-    import pyarrow.parquet as pq
-    from pyiceberg.expressions import And, In
+    from .query import _all_counted
 
-    where = _partition_filter(part, day_col)
-    # (the young reads of the snapshot scanned: a commit rebased onto an ingest's data files
-    # leaves ``t`` holding them, before that ingest's manifest commit)
-    young = _young_reads(t)
-    scan = t.scan(row_filter=where)
-    tasks = list(scan.plan_files())
-    rows = scan.to_arrow()
-    keep = pc.or_(_is_counted(rows, counted), pc.is_in(rows.column("read_id"), pa.array(sorted(young), pa.int64())))
-    removed = rows.num_rows - int(pc.sum(keep).as_py() or 0)
-    if len(tasks) <= 1 and not removed or not rows.num_rows:
+    young = sorted(_young_reads(t))
+    ids = {n: t.schema().find_field(n) for n in ("read_id", "line_number")}
+    reads = {r: (a, b) for r, a, b in zip(*(counted.column(c).to_pylist() for c in counted.column_names),
+                                          strict=True)}
+    parts: dict[tuple[Any, ...], list[Any]] = {}
+    for task in t.scan().plan_files():
+        parts.setdefault((task.file.spec_id, *task.file.partition), []).append(task)
+    plan = []
+    for key, tasks in parts.items():
+        if len(tasks) == 1 and _all_counted(tasks[0], ids, reads):
+            continue
+        part = {f.name: v for f, v in zip(t.specs()[key[0]].fields, key[1:], strict=True)}
+        out = f"{t.location().rstrip('/')}/data/{_folder(part)}/{uuid.uuid4().hex}.parquet"
+        plan.append(Rewrite(name, part, tasks, _kept_reads(counted, tasks, ids["read_id"], young), out,
+                            check=len(tasks) == 1))
+    return plan
+
+
+def _kept_reads(counted: pa.Table, tasks: list[Any], fld: Any, young: list[int]) -> pa.Table:
+    """The reads a rewrite of ``tasks`` keeps rows of: the counted reads among the data
+    files' read ids (by their bounds; a file without bounds: every counted read) and the
+    young reads' every line."""
+    from pyiceberg.conversions import from_bytes
+
+    rid = counted.column("read_id").to_numpy()
+    order = np.argsort(rid, kind="stable")
+    srt = rid[order]
+    pick: list[np.ndarray] = []
+    for task in tasks:
+        lo, hi = (task.file.lower_bounds or {}).get(fld.field_id), (task.file.upper_bounds or {}).get(fld.field_id)
+        if lo is None or hi is None:
+            pick = [order]
+            break
+        a, b = np.searchsorted(srt, from_bytes(fld.field_type, lo)), np.searchsorted(srt, from_bytes(fld.field_type, hi), "right")
+        pick.append(order[a:b])
+    keep = counted.take(pa.array(np.unique(np.concatenate(pick)) if pick else np.array([], np.int64), pa.int64()))
+    old = pc.invert(pc.is_in(keep.column("read_id"), pa.array(young, pa.int64())))
+    whole = pa.table({"read_id": pa.array(young, pa.int64()), "first_line": pa.nulls(len(young), pa.int64()),
+                      "last_line": pa.nulls(len(young), pa.int64())})  # (every row: _KEPT_ON)
+    return pa.concat_tables([keep.filter(old), whole])
+
+
+def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
+    """A partition's data files read (pyiceberg's reader: deletes applied, the table's
+    current schema), the kept rows written to one new data file (``rw.out``) as DuckDB
+    streams them: REWRITE_ROWS at a time."""
+    from pyiceberg.expressions import AlwaysTrue
+    from pyiceberg.io import load_file_io
+    from pyiceberg.io.pyarrow import ArrowScan, parquet_file_to_data_file, schema_to_pyarrow
+
+    from ..usage.db import duck
+    from .ranges import worker_cores
+
+    io, meta = load_file_io(job.io_props, job.warehouse), job.metadata[rw.table]
+    got = Rewritten(rw)
+    ids: set[int] = set()
+
+    def rows(cols: tuple[str, ...] | None = None) -> pa.RecordBatchReader:
+        sch = meta.schema() if cols is None else meta.schema().select(*cols)
+        arrow = schema_to_pyarrow(sch, include_field_ids=False)
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            got.rows = 0
+            for b in ArrowScan(meta, io, sch, AlwaysTrue()).to_record_batches(rw.tasks):
+                got.rows += b.num_rows
+                ids.update(pc.unique(b.column("read_id")).to_pylist())
+                yield b.cast(arrow)
+
+        return pa.RecordBatchReader.from_batches(arrow, batches())
+
+    con = duck()
+    try:
+        if (cores := worker_cores()) is not None:
+            con.execute(f"SET threads = {cores}")
+        con.register("m", rw.reads)
+        kept = f"SELECT q.* FROM q SEMI JOIN m ON {_KEPT_ON}"
+        if rw.check:  # (one file: its two columns counted first, rewritten only if rows go)
+            con.register("q", rows(("read_id", "line_number")))
+            n = con.execute(f"SELECT count(*) FROM ({kept})").fetchall()[0][0]
+            con.unregister("q")
+            if n == got.rows:
+                got.unchanged = True
+                return got
+        src = rows()
+        con.register("q", src)
+        out = con.execute(kept).to_arrow_reader(REWRITE_ROWS)
+        writer = stream = None
+        try:
+            for b in out:
+                if not b.num_rows:
+                    continue
+                if writer is None:
+                    stream = io.new_output(rw.out).create(overwrite=True)
+                    writer = pq.ParquetWriter(stream, src.schema, compression="zstd")
+                writer.write_batch(b.cast(src.schema), row_group_size=REWRITE_ROWS)
+                got.kept += b.num_rows
+        finally:
+            if writer is not None:
+                writer.close()
+                stream.close()
+    finally:
+        con.close()
+    got.ids = sorted(ids)
+    if got.kept:
+        got.data_file = parquet_file_to_data_file(io, meta, rw.out)
+    return got
+
+
+def _replace(t: Any, done: list[Rewritten], stats: dict[str, int]) -> None:
+    """The rewritten partitions' data files replaced by their new ones in one snapshot;
+    when another run replaced or deleted one of them meanwhile (a compaction, an expiry),
+    each partition alone, and a partition that still conflicts left as it is (its new
+    file deleted)."""
+    from pyiceberg.exceptions import CommitFailedException, ValidationException
+
+    try:
+        _overwrite(t, done)
+    except (CommitFailedException, ValidationException):
+        t.refresh()
+        if len(done) > 1:
+            for r in done:
+                _replace(t, [r], stats)
+        else:
+            delete_files(t.io, [r.rw.out for r in done if r.data_file is not None])
         return
-    ids = pc.unique(rows.column("read_id")).to_pylist()
-    kept = rows.filter(keep)
-    path = f"{t.location().rstrip('/')}/data/{_folder(part)}/{uuid.uuid4().hex}.parquet"
-    if kept.num_rows:
-        with t.io.new_output(path).create() as out:
-            pq.write_table(kept, out, compression="zstd")
-    with warnings.catch_warnings(), t.transaction() as tx:
-        warnings.simplefilter("ignore")  # ("did not match any records": a partition of old uncounted rows only)
-        tx.delete(And(where, In("read_id", ids)))
-        if kept.num_rows:
-            tx.add_files([path], check_duplicate_files=False)
-    stats["partitions"] += 1
-    stats["files_before"] += len(tasks)
-    stats["files_after"] += 1
-    stats["orphans_removed"] += removed
+    for r in done:
+        stats["partitions"] += 1
+        stats["files_before"] += len(r.rw.tasks)
+        stats["files_after"] += r.data_file is not None
+        stats["orphans_removed"] += r.rows - r.kept
+
+
+def _overwrite(t: Any, done: list[Rewritten]) -> None:
+    from pyiceberg.expressions import And, In, Or
+
+    day_col = day_column(done[0].rw.table)
+    scope = [And(_partition_filter(r.rw.part, day_col), In("read_id", r.ids)) if r.ids
+             else _partition_filter(r.rw.part, day_col) for r in done]
+    with t.transaction() as tx, tx.update_snapshot().overwrite() as ov:
+        # (what a concurrent commit must not have touched: the partitions' rows of these reads)
+        ov.delete_by_predicate(scope[0] if len(scope) == 1 else Or(*scope))
+        for r in done:
+            for task in r.rw.tasks:
+                ov.delete_data_file(task.file)
+            if r.data_file is not None:
+                ov.append_data_file(r.data_file)
 
 
 def expire(lake: Lake, age: dt.timedelta) -> dict[str, Any]:
