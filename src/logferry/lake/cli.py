@@ -177,11 +177,17 @@ def status_cmd(lake: str, catalog: str | None, as_json: bool) -> None:
 
 
 @_lake_command("compact")
-def compact_cmd(lake: str, catalog: str | None) -> None:
-    """Rewrite each partition's small data files as one, leaving out rows no read counts."""
+@click.option("--workers", type=click.IntRange(min=1, max=1024), default=None,
+              help="Rewrite the partitions on a local Dask cluster of this many processes.")
+@click.option("--cluster", default=None, help="Rewrite the partitions on this Dask scheduler (tcp://HOST:PORT).")
+def compact_cmd(lake: str, catalog: str | None, workers: int | None, cluster: str | None) -> None:
+    """Rewrite each partition's small data files as one, leaving out rows no read counts
+    (a partition at a time, streamed: memory does not grow with its size)."""
+    from .ingest import dask_client
     from .upkeep import compact
 
-    r = compact(open_lake(lake, catalog))
+    with dask_client(workers, cluster) as client:  # (reached before the lake is opened)
+        r = compact(open_lake(lake, catalog), client)
     click.echo(safe(f"compacted {r['partitions']} partitions: {r['files_before']} -> {r['files_after']} "
                     f"data files, {r['orphans_removed']:,} uncounted rows removed"), err=True)
 

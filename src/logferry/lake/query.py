@@ -138,7 +138,7 @@ def _source(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any, name: str, ta
 
     tasks = list(scan.plan_files()) if tasks is None else tasks
     paths = [t.file.file_path for t in tasks]
-    copied = [t for t in tasks if t.delete_files] if _filesystems(con, lake, paths) else tasks
+    copied = [t for t in tasks if t.delete_files] if filesystems(con, lake.props, paths) else tasks
     gone = {t.file.file_path for t in copied}
     paths = [p.removeprefix("file://") for p in paths if p not in gone]
     # (no Hive partitioning: the data files' folders are named site=.../day=..., and DuckDB
@@ -165,9 +165,9 @@ def _copy(con: duckdb.DuckDBPyConnection, scan: Any, tasks: list[Any], table: st
         con.unregister("_lake_scan")
 
 
-def _filesystems(con: duckdb.DuckDBPyConnection, lake: Lake, paths: list[str]) -> bool:
+def filesystems(con: duckdb.DuckDBPyConnection, props: dict[str, str], paths: list[str]) -> bool:
     """Register with DuckDB the fsspec file systems (pyiceberg's, with the lake's FileIO
-    settings) of the ``paths`` in object storage; False where there is none."""
+    settings ``props``) of the ``paths`` in object storage; False where there is none."""
     schemes = {p.split("://", 1)[0] for p in paths if "://" in p} - {"file"}
     if not schemes:
         return True
@@ -179,7 +179,7 @@ def _filesystems(con: duckdb.DuckDBPyConnection, lake: Lake, paths: list[str]) -
         return False
     have = set(con.list_filesystems())
     for scheme in schemes:
-        fs = SCHEME_TO_FS[scheme](lake.props)
+        fs = SCHEME_TO_FS[scheme](props)
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
         if scheme not in protocols:
             return False

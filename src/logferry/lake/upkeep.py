@@ -140,8 +140,10 @@ def _folder(part: dict[str, Any]) -> str:
 
 #: partitions whose rewrites are committed together (one snapshot per table and batch)
 COMMIT_PARTITIONS = 64
-#: rows a rewrite streams at a time (its memory: these rows of one partition, not the partition)
+#: rows a rewrite writes at a time, a row group of the new file (its memory: these rows of
+#: one partition, not the partition); DuckDB hands them over a quarter at a time
 REWRITE_ROWS = 128 * 1024
+_SLICE_ROWS = 32 * 1024
 
 
 #: which rows ``q`` a rewrite keeps: a kept read's (``m``), in its line range (none: every line)
@@ -269,69 +271,92 @@ def _kept_reads(counted: pa.Table, tasks: list[Any], fld: Any, young: list[int])
 
 
 def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
-    """A partition's data files read (pyiceberg's reader: deletes applied, the table's
-    current schema), the kept rows written to one new data file (``rw.out``) as DuckDB
-    streams them: REWRITE_ROWS at a time."""
-    from pyiceberg.expressions import AlwaysTrue
+    """A partition's data files rewritten as one (``rw.out``) without the rows of old
+    uncounted reads, streamed: DuckDB reads the files (by row group, as the reports do;
+    a file with delete files through pyiceberg's reader, which applies them) and hands the
+    kept rows over REWRITE_ROWS at a time to the Parquet writer.  A first pass over two
+    columns counts the rows and finds the reads; a single file losing nothing, or a
+    partition keeping nothing, is not written."""
     from pyiceberg.io import load_file_io
-    from pyiceberg.io.pyarrow import ArrowScan, parquet_file_to_data_file, schema_to_pyarrow
+    from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
 
     from ..usage.db import duck
     from .ranges import worker_cores
 
     io, meta = load_file_io(job.io_props, job.warehouse), job.metadata[rw.table]
+    target = schema_to_pyarrow(meta.schema(), include_field_ids=False)  # (as ingest writes them)
     got = Rewritten(rw)
-    ids: set[int] = set()
-
-    def rows(cols: tuple[str, ...] | None = None) -> pa.RecordBatchReader:
-        sch = meta.schema() if cols is None else meta.schema().select(*cols)
-        arrow = schema_to_pyarrow(sch, include_field_ids=False)
-
-        def batches() -> Iterator[pa.RecordBatch]:
-            got.rows = 0
-            for b in ArrowScan(meta, io, sch, AlwaysTrue()).to_record_batches(rw.tasks):
-                got.rows += b.num_rows
-                ids.update(pc.unique(b.column("read_id")).to_pylist())
-                yield b.cast(arrow)
-
-        return pa.RecordBatchReader.from_batches(arrow, batches())
-
     con = duck()
     try:
         if (cores := worker_cores()) is not None:
             con.execute(f"SET threads = {cores}")
         con.register("m", rw.reads)
-        kept = f"SELECT q.* FROM q SEMI JOIN m ON {_KEPT_ON}"
-        if rw.check:  # (one file: its two columns counted first, rewritten only if rows go)
-            con.register("q", rows(("read_id", "line_number")))
-            n = con.execute(f"SELECT count(*) FROM ({kept})").fetchall()[0][0]
-            con.unregister("q")
-            if n == got.rows:
-                got.unchanged = True
-                return got
-        src = rows()
-        con.register("q", src)
-        out = con.execute(kept).to_arrow_reader(REWRITE_ROWS)
-        writer = stream = None
-        try:
-            for b in out:
-                if not b.num_rows:
-                    continue
-                if writer is None:
-                    stream = io.new_output(rw.out).create(overwrite=True)
-                    writer = pq.ParquetWriter(stream, src.schema, compression="zstd")
-                writer.write_batch(b.cast(src.schema), row_group_size=REWRITE_ROWS)
-                got.kept += b.num_rows
-        finally:
-            if writer is not None:
-                writer.close()
-                stream.close()
+        kept, ids = 0, []
+        for src in _sources(con, job, io, meta, rw.tasks, ("read_id", "line_number")):
+            # (two aggregates, not one with a correlated EXISTS: DuckDB's would hash every row's key)
+            for rid, n in con.execute(f"SELECT read_id, count(*) FROM {src} GROUP BY 1").fetchall():
+                ids.append(rid)
+                got.rows += n
+        for src in _sources(con, job, io, meta, rw.tasks, ("read_id", "line_number")):
+            kept += con.execute(f"SELECT count(*) FROM {src} q SEMI JOIN m ON {_KEPT_ON}").fetchall()[0][0]
+        got.ids = sorted(set(ids))
+        if rw.check and kept == got.rows:
+            got.unchanged = True
+            return got
+        if kept:
+            with io.new_output(rw.out).create(overwrite=True) as out, \
+                    pq.ParquetWriter(out, target, compression="zstd") as w:
+                held: list[pa.RecordBatch] = []
+                for src in _sources(con, job, io, meta, rw.tasks):
+                    rel = con.sql(f"SELECT q.* FROM {src} q SEMI JOIN m ON {_KEPT_ON}")
+                    for b in rel.to_arrow_reader(_SLICE_ROWS):
+                        held.append(_conform(b, target))
+                        got.kept += b.num_rows
+                        if sum(h.num_rows for h in held) >= REWRITE_ROWS:
+                            w.write_table(pa.Table.from_batches(held), row_group_size=REWRITE_ROWS)
+                            held = []
+                if held:
+                    w.write_table(pa.Table.from_batches(held), row_group_size=REWRITE_ROWS)
     finally:
         con.close()
-    got.ids = sorted(ids)
     if got.kept:
         got.data_file = parquet_file_to_data_file(io, meta, rw.out)
     return got
+
+
+def _sources(con: Any, job: CompactJob, io: Any, meta: Any, tasks: list[Any],
+             cols: tuple[str, ...] | None = None) -> Iterator[str]:
+    """FROM items (each ``q``) over the rows of ``tasks``' data files, or of their ``cols``:
+    one ``read_parquet`` of the files without delete files (where DuckDB reaches their
+    storage), then a stream of pyiceberg's reader for each other file."""
+    import duckdb
+    from pyiceberg.expressions import AlwaysTrue
+    from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
+
+    from .query import filesystems
+
+    plain = [t for t in tasks if not t.delete_files]
+    if plain and not filesystems(con, job.io_props, [t.file.file_path for t in plain]):
+        plain = []
+    if plain:
+        paths = [t.file.file_path.removeprefix("file://") for t in plain]
+        yield (f"read_parquet({duckdb.ConstantExpression(paths)}, union_by_name = true, "
+               "hive_partitioning = false)")  # (a row's site is its own column, not its folder's)
+    for i, task in enumerate(t for t in tasks if not any(t is p for p in plain)):
+        sch = meta.schema() if cols is None else meta.schema().select(*cols)
+        arrow = schema_to_pyarrow(sch, include_field_ids=False)
+        batches = ArrowScan(meta, io, sch, AlwaysTrue()).to_record_batches([task])
+        con.register(f"_rest{i}", pa.RecordBatchReader.from_batches(arrow, (b.cast(arrow) for b in batches)))
+        yield f"_rest{i}"
+
+
+def _conform(b: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
+    """A batch of DuckDB's with the table's columns and types (a column no data file of
+    the partition has yet: nulls)."""
+    have = set(b.schema.names)
+    return pa.RecordBatch.from_arrays(
+        [b.column(f.name).cast(f.type) if f.name in have else pa.nulls(b.num_rows, f.type) for f in target],
+        schema=target)
 
 
 def _replace(t: Any, done: list[Rewritten], stats: dict[str, int]) -> None:

@@ -1,0 +1,116 @@
+"""``logferry lake compact``: partitions rewritten as streams, here or on a real Dask
+LocalCluster (2 worker processes) into moto's S3 server; only the data files planned are
+replaced, so a second compaction or an ingest at the same time loses and doubles nothing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from tests.test_lake import cli, report
+from tests.test_lake_scale import s3  # noqa: F401  (the fixture)
+
+pytest.importorskip("pyiceberg")
+
+
+def _logs(tmp_path, runs: int = 3) -> list[list[str]]:
+    """``runs`` groups of logs, each of two sites on two days (4 partitions); a run each
+    gives every partition one more data file."""
+    out = []
+    for r in range(runs):
+        f = tmp_path / f"u_ex{r}.log"
+        f.write_text("#Fields: date time s-sitename c-ip cs-method cs-uri-stem sc-status sc-bytes cs(User-Agent)\n" + "".join(
+            f"2024-03-0{1 + i // 30 % 2} {i % 24:02d}:{i % 60:02d}:{r:02d} W3SVC{1 + i % 2} 10.0.{r}.{i % 7} GET "
+            f"/p{i % 13} {(200, 404, 500)[i % 3]} {100 + i} agent/{i % 5}\n" for i in range(120)))
+        out.append([str(f)])
+    return out
+
+
+def _data_files(lake, *catalog) -> int:
+    return json.loads(cli("lake", "status", lake, *catalog, "--json").stdout)["tables"]["requests"]["data_files"]
+
+
+def test_compaction_on_two_workers_in_s3_keeps_every_report_and_leaves_one_file_a_partition(tmp_path, s3):  # noqa: F811
+    distributed = pytest.importorskip("distributed")  # noqa: F841
+    lake, catalog, db = "s3://lake/usage", ("--catalog", tmp_path / "catalog.db"), tmp_path / "u.duckdb"
+    for run in _logs(tmp_path):
+        cli("ingest", *run, "--lake", lake, *catalog)
+        cli("ingest", *run, "--db", db)
+    assert _data_files(lake, *catalog) == 12
+    r = cli("lake", "compact", lake, *catalog, "--workers", "2")
+    assert "compacted 4 partitions: 12 -> 4 data files, 0 uncounted rows removed" in r.output, r.output
+    assert _data_files(lake, *catalog) == 4
+    assert report("--lake", lake, *catalog) == report("--db", db)
+    q = "SELECT file_id, line_number, host, path, status FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, *catalog, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+    # again: each partition one file whose rows all count (checked on two columns): nothing rewritten
+    r = cli("lake", "compact", lake, *catalog)
+    assert "compacted 0 partitions: 0 -> 0 data files" in r.output, r.output
+
+
+def test_a_partition_is_rewritten_a_slice_at_a_time(tmp_path, monkeypatch):
+    """The rewrite streams: pyiceberg's reader, DuckDB's join with the kept reads and the
+    Parquet writer pass REWRITE_ROWS rows at a time, each slice a row group of the new file
+    (the whole partition was one Arrow table in memory)."""
+    import pyarrow.parquet as pq
+
+    from logferry.lake import upkeep
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for run in _logs(tmp_path):
+        cli("ingest", *run, "--lake", lake)
+        cli("ingest", *run, "--db", db)
+    monkeypatch.setattr(upkeep, "REWRITE_ROWS", 7)
+    before = {p for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")}
+    cli("lake", "compact", lake)
+    new = [p for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet") if p not in before]
+    assert len(new) == 4
+    for p in new:
+        meta = pq.ParquetFile(p).metadata
+        sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+        assert len(sizes) > 1 and max(sizes) <= 7 and sum(sizes) == meta.num_rows, sizes
+        assert b"PARQUET:field_id" not in (pq.read_schema(p).field("host").metadata or {})  # (as ingest writes)
+    assert report("--lake", lake) == report("--db", db)
+
+
+def test_two_compactions_at_once_replace_each_partition_once(tmp_path, monkeypatch):
+    """A second ``lake compact`` commits while the first rewrites: the first's commit finds
+    its planned files gone (pyiceberg's check of the files an overwrite deletes), keeps
+    nothing of its own (its new files deleted) and every row is there once."""
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for run in _logs(tmp_path, 2):
+        cli("ingest", *run, "--lake", lake)
+        cli("ingest", *run, "--db", db)
+    real, written, other = upkeep.rewrite, [], {}
+
+    def second_meanwhile(job, rw):
+        if not other:
+            monkeypatch.setattr(upkeep, "rewrite", real)
+            other.update(upkeep.compact(Lake(Where.of(str(lake)))))
+            monkeypatch.setattr(upkeep, "rewrite", second_meanwhile)
+        got = real(job, rw)
+        written.append(rw.out)
+        return got
+
+    monkeypatch.setattr(upkeep, "rewrite", second_meanwhile)
+    first = upkeep.compact(Lake(Where.of(str(lake))))
+    assert other == {"partitions": 4, "files_before": 8, "files_after": 4, "orphans_removed": 0}, other
+    assert first == {"partitions": 0, "files_before": 0, "files_after": 0, "orphans_removed": 0}, first
+    assert len(written) == 4 and not any(__import__("os").path.exists(p) for p in written)
+    assert _data_files(lake) == 4
+    q = "SELECT file_id, line_number, host, path FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+    st = json.loads(cli("lake", "status", lake, "--json").stdout)
+    assert st["tables"]["requests"]["rows"] == st["records"] and st["orphan_rows"] == 0
+
+
+def test_compaction_on_an_unreachable_scheduler_is_one_error_line_and_leaves_the_lake(tmp_path):
+    lake = tmp_path / "lake"
+    for run in _logs(tmp_path, 2):
+        cli("ingest", *run, "--lake", lake)
+    r = cli("lake", "compact", lake, "--cluster", "tcp://127.0.0.1:9", ok=False)
+    assert r.exit_code == 2 and r.output.startswith("logferry: error: tcp://127.0.0.1:9: cannot reach the Dask"), r.output
+    assert "Traceback" not in r.output and _data_files(lake) == 8
