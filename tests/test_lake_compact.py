@@ -114,3 +114,35 @@ def test_compaction_on_an_unreachable_scheduler_is_one_error_line_and_leaves_the
     r = cli("lake", "compact", lake, "--cluster", "tcp://127.0.0.1:9", ok=False)
     assert r.exit_code == 2 and r.output.startswith("logferry: error: tcp://127.0.0.1:9: cannot reach the Dask"), r.output
     assert "Traceback" not in r.output and _data_files(lake) == 8
+
+
+def test_a_compacted_file_is_left_as_it_is_when_small_files_join_its_partition(tmp_path, monkeypatch):
+    """Logs arriving late for a compacted day: its small new files are merged together and
+    the large compacted file (COMPACTED_BYTES or more) is only checked, not rewritten."""
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    runs = _logs(tmp_path, 5)
+    for run in runs[:2]:
+        cli("ingest", *run, "--lake", lake)
+    assert upkeep.compact(Lake(Where.of(str(lake))))["files_after"] == 4
+
+    def files() -> dict[str, int]:
+        t = Lake(Where.of(str(lake))).table("requests")
+        return {x.file.file_path: x.file.file_size_in_bytes for x in t.scan().plan_files()}
+
+    compacted = files()
+    monkeypatch.setattr(upkeep, "COMPACTED_BYTES", min(compacted.values()))
+    cli("ingest", *runs[2], "--lake", lake)  # (one small file joins each partition: nothing to merge it with)
+    assert upkeep.compact(Lake(Where.of(str(lake))))["partitions"] == 0 and len(files()) == 8
+    for run in runs[3:]:
+        cli("ingest", *run, "--lake", lake)
+    st = upkeep.compact(Lake(Where.of(str(lake))))
+    assert st == {"partitions": 4, "files_before": 12, "files_after": 4, "orphans_removed": 0}, st
+    now = files()
+    assert len(now) == 8 and set(compacted) <= set(now)  # (the compacted files kept, each beside one new)
+    for run in runs:
+        cli("ingest", *run, "--db", db)
+    q = "SELECT file_id, line_number, site, path, status FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout

@@ -138,6 +138,8 @@ def _folder(part: dict[str, Any]) -> str:
     return partition_folder(part["lake_site"], day) if "lake_site" in part else day_folder(day)
 
 
+#: a data file this large is compacted already: merged with no other, rewritten only to drop rows
+COMPACTED_BYTES = 64 << 20
 #: partitions whose rewrites are committed together (one snapshot per table and batch)
 COMMIT_PARTITIONS = 64
 #: rows a rewrite writes at a time, a row group of the new file (its memory: these rows of
@@ -208,22 +210,29 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
             shared = client.scatter(job, broadcast=True, hash=False)
             futures = [client.submit(rewrite, shared, rw, pure=False) for rw in plan]
             done = (_dask(client, f.result) for f in futures)  # (committed as they come, in order)
+        committed: list[Rewritten] = []
         batch: list[Rewritten] = []
         for r in done:
-            if r.unchanged:
-                continue
-            batch.append(r)
+            if not r.unchanged:
+                batch.append(r)
             if len(batch) >= COMMIT_PARTITIONS:
-                _replace(t, batch, stats)
+                committed += _replace(t, batch)
                 batch = []
         if batch:
-            _replace(t, batch, stats)
+            committed += _replace(t, batch)
+        stats["partitions"] += len({tuple(sorted(r.rw.part.items())) for r in committed})
+        for r in committed:
+            stats["files_before"] += len(r.rw.tasks)
+            stats["files_after"] += r.data_file is not None
+            stats["orphans_removed"] += r.rows - r.kept
     return stats
 
 
 def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
-    """The table's partitions to rewrite: those of several data files, and those of one
-    whose rows are not all known (from its bounds: :func:`query._all_counted`) to count."""
+    """The table's rewrites: in each partition, its small data files (under
+    :data:`COMPACTED_BYTES`) together, and each file left alone (a large one, or the one
+    small file) whose rows are not all known (from its bounds: :func:`query._all_counted`)
+    to count -- only rewritten if it holds rows to drop."""
     import uuid
 
     from .query import _all_counted
@@ -237,12 +246,16 @@ def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
         parts.setdefault((task.file.spec_id, *task.file.partition), []).append(task)
     plan = []
     for key, tasks in parts.items():
-        if len(tasks) == 1 and _all_counted(tasks[0], ids, reads):
-            continue
         part = {f.name: v for f, v in zip(t.specs()[key[0]].fields, key[1:], strict=True)}
-        out = f"{t.location().rstrip('/')}/data/{_folder(part)}/{uuid.uuid4().hex}.parquet"
-        plan.append(Rewrite(name, part, tasks, _kept_reads(counted, tasks, ids["read_id"], young), out,
-                            check=len(tasks) == 1))
+        small = [x for x in tasks if x.file.file_size_in_bytes < COMPACTED_BYTES]
+        merged = small if len(small) > 1 else []
+        units = ([merged] if merged else []) + [[x] for x in tasks if not any(x is m for m in merged)]
+        for unit in units:
+            if len(unit) == 1 and _all_counted(unit[0], ids, reads):
+                continue
+            out = f"{t.location().rstrip('/')}/data/{_folder(part)}/{uuid.uuid4().hex}.parquet"
+            plan.append(Rewrite(name, part, unit, _kept_reads(counted, unit, ids["read_id"], young), out,
+                                check=len(unit) == 1))
     return plan
 
 
@@ -359,28 +372,22 @@ def _conform(b: pa.RecordBatch, target: pa.Schema) -> pa.RecordBatch:
         schema=target)
 
 
-def _replace(t: Any, done: list[Rewritten], stats: dict[str, int]) -> None:
-    """The rewritten partitions' data files replaced by their new ones in one snapshot;
-    when another run replaced or deleted one of them meanwhile (a compaction, an expiry),
-    each partition alone, and a partition that still conflicts left as it is (its new
-    file deleted)."""
+def _replace(t: Any, done: list[Rewritten]) -> list[Rewritten]:
+    """The rewritten data files replaced by their new ones in one snapshot; when another
+    run replaced or deleted one of them meanwhile (a compaction, an expiry), each rewrite
+    alone, and one that still conflicts left undone (its new file deleted).  Returns the
+    rewrites committed."""
     from pyiceberg.exceptions import CommitFailedException, ValidationException
 
     try:
         _overwrite(t, done)
+        return done
     except (CommitFailedException, ValidationException):
         t.refresh()
         if len(done) > 1:
-            for r in done:
-                _replace(t, [r], stats)
-        else:
-            delete_files(t.io, [r.rw.out for r in done if r.data_file is not None])
-        return
-    for r in done:
-        stats["partitions"] += 1
-        stats["files_before"] += len(r.rw.tasks)
-        stats["files_after"] += r.data_file is not None
-        stats["orphans_removed"] += r.rows - r.kept
+            return [r for one in done for r in _replace(t, [one])]
+        delete_files(t.io, [r.rw.out for r in done if r.data_file is not None])
+        return []
 
 
 def _overwrite(t: Any, done: list[Rewritten]) -> None:
