@@ -58,6 +58,19 @@ def timed(args: list[str]) -> tuple[float, str, float]:
     return dt, r.stdout, cpu() - c0
 
 
+def alone(args: list[str]) -> tuple[float, str, float, float]:
+    """(wall seconds, stderr, CPU seconds, peak RSS in MiB) of one command on its own
+    (``wait4``'s rusage of the child, not the largest of every child so far)."""
+    t0 = time.perf_counter()
+    p = subprocess.Popen(LOGFERRY + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    err = p.stderr.read()
+    _pid, status, ru = os.wait4(p.pid, 0)
+    p.returncode = os.waitstatus_to_exitcode(status)
+    if p.returncode:
+        sys.exit(f"logferry {' '.join(args[:2])}... exited {p.returncode}: {err[-800:]}")
+    return time.perf_counter() - t0, err, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024
+
+
 #: a warm process (imports, rules and caches paid by a first round): the second round's
 #: wall and CPU seconds of W3SVC1's report JSON on a lake connection, and of the console's
 #: /api/report data (UsageSource.dashboard: the dashboard's cube and reports)
@@ -148,6 +161,10 @@ def main() -> None:
     print(f"lake: {size / 2**20:,.1f} MiB in {sum(t['data_files'] for t in st['tables'].values())} data files "
           f"({size / total:.1f} bytes per line); log bytes {sum(os.path.getsize(p) for p in logs) / 2**20:,.1f} MiB")
     site_reports(str(lake), total // a.sites)
+    dt, err, c, rss = alone(["lake", "compact", str(lake)])
+    print(f"lake compact (one process): {dt:.2f} s (CPU {c:.2f} s, peak RSS {rss:,.0f} MiB): {err.strip()}")
+    dt, _, c = timed(["report", "--lake", str(lake), "--site", "W3SVC1", "--json"])
+    print(f"  report --lake --site W3SVC1 after it: {dt:.2f} s (CPU {c:.2f} s)")
     (work / "db.duckdb").unlink(missing_ok=True)  # (a --work folder kept from a run before)
     dt, _, c = timed(["ingest", *logs, "--db", str(work / "db.duckdb"), "--quiet"])
     print(f"for comparison, ingest --db: {dt:.2f} s, CPU {c:.1f} s = {total / c:,.0f} lines per CPU second")
