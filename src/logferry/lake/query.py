@@ -18,6 +18,7 @@ copy-on-write) is copied through pyiceberg's reader, which applies them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,13 +43,79 @@ _PRUNED = ("CROSS JOIN _lake.filter f WHERE (f.site IS NULL OR q.lake_site = f.s
            "AND (f.since IS NULL OR q.\"timestamp\" >= f.since) AND (f.until IS NULL OR q.\"timestamp\" < f.until)")
 
 
+@dataclass
+class LakeScan:
+    """What a DuckDB connection over the lake's rows is made of, planned where the catalog
+    is: the manifest, each table's data files to read in place (``requests`` pruned to the
+    filters), the filters and, for a site, the span of every site.  :func:`open_scan` opens
+    it here or on a Dask worker, which needs only the data files' storage (``props``: the
+    FileIO settings); the data files that have delete files, or that DuckDB cannot reach
+    (``copied``: a table's pyiceberg scan and tasks), are read through pyiceberg, here only."""
+
+    files: pa.Table
+    props: dict[str, str]
+    site: str | None = None
+    since: str | None = None
+    until: str | None = None
+    tables: dict[str, list[str]] = field(default_factory=dict)
+    copied: dict[str, tuple[Any, list[Any]]] = field(default_factory=dict)
+    snowplow: list[str] = field(default_factory=list)  # (Snowplow's tables the lake has rows of)
+    span: tuple[Any, Any] | None = None
+
+
 def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB database over the lake's rows for the report ``params``'
     filters (None: every row); pruned to a site, ``params.span`` gets the whole span."""
+    lake = lake.reader()  # (each table loaded once, at the snapshot first seen)
+    scan = plan_scan(lake, params)
+    con = open_scan(scan, lake, memory_limit=memory_limit)
+    if params is not None and params.site is not None:
+        params.span = scan.span = _span(con, lake, _span_scan(lake, scan))
+    return con
+
+
+def plan_scan(lake: Lake, params: Any = None, files: pa.Table | None = None) -> LakeScan:
+    """The :class:`LakeScan` of ``params``' filters (the manifest ``files`` when read
+    already): pyiceberg plans each table's scan, ``requests`` pruned to the site (the
+    partition site, or a host) and ``since``/``until`` (the day partitions and the files'
+    column bounds)."""
     site, since, until = (params.site, params.since, params.until) if params is not None else (None,) * 3
+    prune = _prune(site, since, until)  # (--since/--until checked here)
+    scan = LakeScan(manifest_arrow(lake) if files is None else files, lake.props, site,
+                    *(None if v is None else str(v) for v in (since, until)))
+    _plan_table(scan, "requests", lake.table("requests").scan(row_filter=prune))
+    for name in ("bad_rows", "orders", "order_items", "events", "bad_events"):
+        table = lake.find(name)
+        if table is None:  # (a lake from before the table)
+            continue
+        if _plan_table(scan, name, table.scan()) and name in _SNOWPLOW:
+            scan.snowplow.append(name)
+        elif name in _SNOWPLOW:  # (the database creates Snowplow's tables with its first event)
+            del scan.tables[name]
+    return scan
+
+
+def _plan_table(scan: LakeScan, name: str, table_scan: Any) -> list[Any]:
+    """A table's planned data files into ``scan``: read in place, or copied (those with
+    delete files, or all where no fsspec file system reaches the storage)."""
+    tasks = list(table_scan.plan_files())
+    paths = [t.file.file_path for t in tasks]
+    copied = [t for t in tasks if t.delete_files] if filesystems(None, scan.props, paths) else tasks
+    scan.tables[name] = [p.removeprefix("file://") for t, p in zip(tasks, paths, strict=True)
+                         if not any(t is c for c in copied)]
+    if copied:
+        scan.copied[name] = (table_scan, copied)
+    return tasks
+
+
+def open_scan(scan: LakeScan, lake: Lake | None = None, *, memory_limit: str | None = None
+              ) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB database with the usage database's tables over the rows of
+    ``scan`` (its copied data files read through ``lake``'s pyiceberg: where it is only)."""
+    import duckdb
+
     from ..usage.db import duck, migrate
 
-    lake = lake.reader()  # (each table loaded once, at the snapshot first seen)
     con = duck()
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -58,37 +125,46 @@ def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = N
     # never change in place, and the cache goes with the connection's database.
     con.execute("SET parquet_metadata_cache = true")
     migrate(con)
-    _manifest(con, lake)
-    prune = _prune(con, site, since, until)  # (--since/--until checked here)
+    _manifest(con, scan.files)
     con.execute("CREATE TABLE _lake.filter AS SELECT CAST(? AS VARCHAR) AS site, CAST(? AS TIMESTAMPTZ) "
-                "AS since, CAST(? AS TIMESTAMPTZ) AS until", [site, *(None if v is None else str(v)
-                                                                    for v in (since, until))])
-    requests = lake.table("requests")
-    src = _source(con, lake, requests.scan(row_filter=prune), "requests")
-    _view(con, "requests", f"{src} q {_COUNTED} {_PRUNED}")
-    if site is not None:
-        params.span = _span(con, lake, requests.scan(row_filter=_prune(con, None, since, until),
-                                                     selected_fields=("timestamp", "read_id", "line_number")))
-    for name in ("bad_rows", "orders", "order_items", "events", "bad_events"):
-        _rows(con, lake, name)
+                "AS since, CAST(? AS TIMESTAMPTZ) AS until", [scan.site, scan.since, scan.until])
+    if not filesystems(con, scan.props, [p for paths in scan.tables.values() for p in paths]):
+        raise ConfigError("the lake's data files: no file system here reaches their storage")
+    for name, paths in scan.tables.items():
+        if name in scan.snowplow:
+            con.register("_lake_empty", _SNOWPLOW[name]().empty_table())
+            con.execute(f"CREATE TABLE {name} AS SELECT * FROM _lake_empty")
+            con.unregister("_lake_empty")
+        if not paths and name not in scan.copied:
+            continue  # (no data file: the database's empty table)
+        # (no Hive partitioning: the data files' folders are named site=.../day=..., and DuckDB
+        # would take a row's site from its folder -- the partition site, the host where a row
+        # has no site -- instead of the row's own column)
+        src = f"read_parquet({duckdb.ConstantExpression(paths)}, union_by_name = true, hive_partitioning = false)"
+        if name in scan.copied:
+            if lake is None:
+                raise ValueError("a LakeScan with copied data files opens where its lake is")
+            _copy(con, *scan.copied[name], f"_lake.{name}")
+            src = f"(SELECT * FROM {src} UNION ALL BY NAME FROM _lake.{name})" if paths else f"_lake.{name}"
+        _view(con, name, f"{src} q {_COUNTED}" + (f" {_PRUNED}" if name == "requests" else ""))
     return con
 
 
-def _rows(con: duckdb.DuckDBPyConnection, lake: Lake, name: str) -> None:
-    """The usage database's table ``name``: the counted rows of the lake's (Snowplow's
-    tables, which the database creates with its first event, only once the lake has some)."""
-    table = lake.find(name)
-    if table is None:  # (a lake from before the table)
-        return
-    scan = table.scan()
-    tasks = list(scan.plan_files())
-    if name in _SNOWPLOW:
-        if not tasks:
-            return
-        con.register("_lake_empty", _SNOWPLOW[name]().empty_table())
-        con.execute(f"CREATE TABLE {name} AS SELECT * FROM _lake_empty")
-        con.unregister("_lake_empty")
-    _view(con, name, f"{_source(con, lake, scan, name, tasks)} q {_COUNTED}")
+def _span_scan(lake: Lake, scan: LakeScan) -> Any:
+    """The scan of every site's requests in the span's since/until (their timestamps)."""
+    return lake.table("requests").scan(row_filter=_prune(None, scan.since, scan.until),
+                                       selected_fields=("timestamp", "read_id", "line_number"))
+
+
+def every_site_span(lake: Lake, params: Any, files: pa.Table) -> tuple[Any, Any]:
+    """The span :func:`connect_lake` gives a site's report (every site's rows in
+    since/until), once for many sites."""
+    scan = LakeScan(files, lake.props, None, *(None if v is None else str(v) for v in (params.since, params.until)))
+    con = open_scan(scan, lake)
+    try:
+        return _span(con, lake, _span_scan(lake, scan))
+    finally:
+        con.close()
 
 
 def _events_schema() -> pa.Schema:
@@ -107,9 +183,8 @@ def _bad_events_schema() -> pa.Schema:
 _SNOWPLOW = {"events": _events_schema, "bad_events": _bad_events_schema}
 
 
-def _manifest(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+def _manifest(con: duckdb.DuckDBPyConnection, files: pa.Table) -> None:
     """The manifest into ``files``, its reads into ``_lake.reads``."""
-    files = manifest_arrow(lake)
     con.execute("CREATE SCHEMA _lake")
     con.register("_lake_files", files)
     con.execute(f"INSERT INTO files ({_FILE_COLS}) SELECT {_FILE_COLS} FROM _lake_files")
@@ -165,9 +240,10 @@ def _copy(con: duckdb.DuckDBPyConnection, scan: Any, tasks: list[Any], table: st
         con.unregister("_lake_scan")
 
 
-def filesystems(con: duckdb.DuckDBPyConnection, props: dict[str, str], paths: list[str]) -> bool:
-    """Register with DuckDB the fsspec file systems (pyiceberg's, with the lake's FileIO
-    settings ``props``) of the ``paths`` in object storage; False where there is none."""
+def filesystems(con: duckdb.DuckDBPyConnection | None, props: dict[str, str], paths: list[str]) -> bool:
+    """Register with DuckDB (``con``; None: only say whether there are) the fsspec file
+    systems (pyiceberg's, with the lake's FileIO settings ``props``) of the ``paths`` in
+    object storage; False where there is none."""
     schemes = {p.split("://", 1)[0] for p in paths if "://" in p} - {"file"}
     if not schemes:
         return True
@@ -177,13 +253,13 @@ def filesystems(con: duckdb.DuckDBPyConnection, props: dict[str, str], paths: li
         return False
     if not schemes <= SCHEME_TO_FS.keys():
         return False
-    have = set(con.list_filesystems())
+    have = set() if con is None else set(con.list_filesystems())
     for scheme in schemes:
         fs = SCHEME_TO_FS[scheme](props)
         protocols = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)
         if scheme not in protocols:
             return False
-        if not protocols & have:
+        if not protocols & have and con is not None:
             con.register_filesystem(fs)
             have |= protocols
     return True
@@ -277,7 +353,7 @@ def _all_counted(task: Any, ids: dict[str, Any], reads: dict[int, tuple[int, int
     return rid == rid_hi and rid in reads and reads[rid][0] <= first and last <= reads[rid][1]
 
 
-def _prune(con: duckdb.DuckDBPyConnection, site: str | None, since: Any, until: Any) -> Any:
+def _prune(site: str | None, since: Any, until: Any) -> Any:
     """The scan's row filter: partitions and data files that cannot hold a row of the
     report are not read (the report's own SQL applies the exact filters)."""
     from pyiceberg.expressions import AlwaysTrue, And, EqualTo, GreaterThanOrEqual, LessThan, Or
@@ -288,18 +364,25 @@ def _prune(con: duckdb.DuckDBPyConnection, site: str | None, since: Any, until: 
     for name, val, op in (("since", since, GreaterThanOrEqual), ("until", until, LessThan)):
         if val is None:
             continue
-        f = And(f, op("timestamp", _us(con, name, val)))
+        f = And(f, op("timestamp", _us(name, val)))
     return f
 
 
-def _us(con: duckdb.DuckDBPyConnection, name: str, val: Any) -> int:
-    """``--since``/``--until`` as epoch microseconds, read as the reports read them."""
+def _us(name: str, val: Any) -> int:
+    """``--since``/``--until`` as epoch microseconds, read as the reports read them (UTC
+    unless an offset is given)."""
     import duckdb
 
+    from ..usage.db import duck
+
+    con = duck()
     try:
+        con.execute("SET TimeZone = 'UTC'")
         return con.execute("SELECT epoch_us(CAST(? AS TIMESTAMPTZ))", [str(val)]).fetchall()[0][0]
     except duckdb.Error as e:
         raise ConfigError(f"--{name} {val!r}: not a date/time (use ISO 8601, e.g. 2024-03-01T12:00)") from e
+    finally:
+        con.close()
 
 
 def counted_sites(con: duckdb.DuckDBPyConnection, lake: Lake) -> list[str]:
@@ -326,7 +409,7 @@ def rollup_rows(lake: Lake, params: Any) -> list[dict[str, Any]]:
     f: Any = AlwaysTrue() if params.site is None else EqualTo("lake_site", params.site)
     for name, val, op in (("since", params.since, GreaterThanOrEqual), ("until", params.until, LessThan)):
         if val is not None:
-            f = And(f, op("hour", _us(con, name, val)))
+            f = And(f, op("hour", _us(name, val)))
     con.register("_files", lake.table("files").scan(selected_fields=("reads",)).to_arrow())
     t = lake.table("rollups").scan(row_filter=f).to_arrow()
     con.register("q", t.select(["read_id", "line_number"]).append_column(

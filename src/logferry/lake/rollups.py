@@ -244,15 +244,10 @@ def report(lake: Any, params: Any, scope: list[str] | None = None) -> dict[str, 
 def _hour_warnings(params: Any) -> list[str]:
     """A --since/--until inside an hour: the rollups count whole hours (those that start in
     [since, until)), so say so -- a half-hour range read no rows and said nothing."""
-    from ..usage.db import duck
     from .query import _us
 
-    con = duck()
-    try:
-        off = [f"--{n}" for n in ("since", "until")
-               if getattr(params, n) is not None and _us(con, n, getattr(params, n)) % 3_600_000_000]
-    finally:
-        con.close()
+    off = [f"--{n}" for n in ("since", "until")
+           if getattr(params, n) is not None and _us(n, getattr(params, n)) % 3_600_000_000]
     return [f"{' and '.join(off)} not on the hour: the rollups count the whole hours that start in "
             "[since, until)"] if off else []
 
