@@ -292,24 +292,17 @@ def _release_memory() -> None:
 def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | None, tz: str,
             title: str = "logferry report") -> None:
     """The report of an open database: JSON, the HTML dashboard, or terminal tables."""
-    from .reports import jsonable, run
+    from .reports import document, run
 
     if html:
-        from .dashboard import Filters, dashboard_data, own_threads, write
-
-        con.execute(f"SET threads = {own_threads()}")  # (the command's own connection)
-        f = Filters(since=params.since, until=params.until, sites=[params.site] if params.site else None,
-                    bots=params.bots)
-        write(dashboard_data(con, f, tz=tz, params=params), html, title=title)
+        text = document(con, params, html=True, only=only, tz=tz, title=title)
+        with open(html, "w", encoding="utf-8") as f:
+            f.write(text)
         click.echo(f"wrote {safe(html)}", err=True)
-        return
-    data = run(con, params, only=only, plain=as_json)
-    if as_json:
-        # (the reports' sections are JSON values already: the rest goes through jsonable)
-        out = {k: v if k == "reports" else jsonable(v) for k, v in data.items()}
-        click.echo(json_safe(json.dumps(out, ensure_ascii=False)))
+    elif as_json:
+        click.echo(document(con, params, html=False, only=only, tz=tz, title=title))
     else:
-        _print_terminal(data)
+        _print_terminal(run(con, params, only=only))
 
 
 @click.argument("paths", nargs=-1)
@@ -337,12 +330,18 @@ def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | N
 @catalog_option
 @click.option("--rollups", is_flag=True, help="With --lake --json: every site from the hourly rollups "
               "(approximate visitors and latency percentiles, with their error bounds).")
+@click.option("--each-site", "each_site", metavar="DIR", default=None,
+              help="With --lake: every site's report into DIR, SITE.html (the dashboard) or with --json SITE.json.")
+@click.option("--workers", type=click.IntRange(min=1, max=1024), default=None,
+              help="With --each-site: make the reports on a local Dask cluster of this many processes.")
+@click.option("--cluster", default=None, help="With --each-site: make the reports on this Dask scheduler "
+              "(tcp://HOST:PORT).")
 @config_option
 def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since: str | None, until: str | None,
                site: str | None, no_bots: bool, as_json: bool, html: str | None, tz: str, only: tuple[str, ...],
                bucket: float, threshold: float, gap: int, top: int, follow: bool, every: float,
                threads: int | None, lake: str | None, catalog: str | None, rollups: bool,
-               config: str | None) -> None:
+               each_site: str | None, workers: int | None, cluster: str | None, config: str | None) -> None:
     """Reports: summary, status codes and errors, performance, 404s, uptime, CDN, shop, top.
 
     \b
@@ -364,6 +363,13 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
     if config is not None and not lake and (db or paths):
         _fail("--config reports on the lake of its [lake]: not with --db or log files")
     lake, catalog, _, _ = _lake_of(config, lake, catalog)
+    if (workers or cluster) and not each_site:
+        _fail("--workers and --cluster apply with --each-site")
+    if each_site:
+        _report_each_site(paths, db, lake, catalog, params, out=each_site, rollups=rollups, follow=follow,
+                          as_json=as_json, html=html, only=list(only) or None, tz=tz, workers=workers,
+                          cluster=cluster)
+        return
     if lake or rollups:
         _report_lake(paths, db, lake, catalog, params, rollups=rollups, follow=follow, as_json=as_json,
                      html=html, only=list(only) or None, tz=tz)
@@ -467,6 +473,38 @@ def _report_lake(paths: Sequence[str], db: str | None, lake: str | None, catalog
             con.close()
     except LogferryError as e:
         _fail(str(e))
+
+
+def _report_each_site(paths: Sequence[str], db: str | None, lake: str | None, catalog: str | None, params, *,
+                      out: str, rollups: bool, follow: bool, as_json: bool, html: str | None,
+                      only: list[str] | None, tz: str, workers: int | None, cluster: str | None) -> None:
+    """``report --lake --each-site DIR``: every site's report into DIR (lake/sites.py)."""
+    from ..errors import LogferryError
+
+    if not lake:
+        _fail("--each-site applies with --lake")
+    if params.site or html or rollups:
+        _fail("--each-site writes every site's report into DIR: not with --site, --html or --rollups")
+    if paths or db or follow:
+        _fail("--lake reports on the lake: not with log files, --db or --follow")
+    if os.path.exists(out) and not os.path.isdir(out):
+        _fail(f"--each-site {out}: not a folder")
+    from ..lake.cli import open_lake
+    from ..lake.ingest import dask_client
+    from ..lake.sites import write_each_site
+
+    def on_site(site: str, path: str) -> None:
+        click.echo(safe(f"{site}: wrote {path}"), err=True)
+
+    try:
+        with dask_client(workers, cluster) as client:  # (reached before the lake is opened)
+            n = write_each_site(open_lake(lake, catalog), params, out, html=not as_json, only=only, tz=tz,
+                                client=client, on_site=on_site)
+    except LogferryError as e:
+        _fail(str(e))
+    except OSError as e:
+        _fail(f"--each-site {out}: {e.strerror or e}")
+    click.echo(safe(f"{n} site reports in {out}"), err=True)
 
 
 def _report_follow(paths: Sequence[str], db: str | None, params, *, only: list[str], every: float,

@@ -322,6 +322,27 @@ def run(con: duckdb.DuckDBPyConnection, params: Params | None = None,
     return result(params, warnings, out)
 
 
+def document(con: duckdb.DuckDBPyConnection, params: Params, *, html: bool, only: list[str] | None = None,
+             tz: str = "UTC", title: str = "logferry report") -> str:
+    """The report of an open database as a document: the HTML dashboard (one
+    self-contained page), or the reports' JSON (its text safe on a terminal)."""
+    import json
+
+    from ...term import json_safe
+
+    if html:
+        from ..dashboard import Filters, dashboard_data, own_threads, render_dashboard
+
+        con.execute(f"SET threads = {own_threads()}")  # (the command's own connection)
+        f = Filters(since=params.since, until=params.until, sites=[params.site] if params.site else None,
+                    bots=params.bots)
+        return render_dashboard(dashboard_data(con, f, tz=tz, params=params), title=title)
+    data = run(con, params, only=only, plain=True)
+    # (the reports' sections are JSON values already: the rest goes through jsonable)
+    out = {k: v if k == "reports" else jsonable(v) for k, v in data.items()}
+    return json_safe(json.dumps(out, ensure_ascii=False))
+
+
 def selected(only: list[str] | None = None, extras: bool = True) -> list[tuple[ReportSQL, bool]]:
     """The reports :func:`run` runs, in output order, each with whether it is optional
     (an extra report, skipped when its tables do not exist)."""

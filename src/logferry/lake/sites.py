@@ -1,0 +1,114 @@
+"""``report --lake --each-site DIR``: the report of every site the lake counts, one
+document a site (the HTML dashboard, or the reports' JSON), made on the Dask workers or in
+this process.
+
+The driver reads the manifest once, finds the sites (the rollups' counted sites) and the
+span every site's report shares (as ``report --lake --site`` gives it), and plans each
+site's scan (``query.plan_scan``: the data files pruned to that site).  A worker opens the
+plan (``query.open_scan``: DuckDB over those data files, the manifest sent to each worker
+once) and returns the document; the driver writes it.  A site whose data files must be
+copied through pyiceberg (files with delete files) is made here.  A site's JSON is
+``report --lake --site SITE --json``'s but for its generation time; its page is ``--html``'s
+titled with the site.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pyarrow as pa
+
+from .query import LakeScan, counted_sites, every_site_span, open_scan, plan_scan
+from .tables import Lake, manifest_arrow
+
+
+def site_file(site: str, html: bool) -> str:
+    """A site's document's file name: the site quoted as the lake's folders quote it (no
+    ``/``, no control character; a long one cut, with a digest of the whole)."""
+    from .store import site_folder
+
+    return f"{site_folder(site)}.{'html' if html else 'json'}"
+
+
+def each_site(lake: Lake, params: Any, *, html: bool, only: list[str] | None = None, tz: str = "UTC",
+              client: Any = None) -> Iterator[tuple[str, str]]:
+    """(site, its document) for every site the lake counts, as they are made (on the
+    Dask ``client``'s workers, or here in site order)."""
+    from .ingest import _dask
+
+    lake = lake.reader()
+    files = manifest_arrow(lake)
+    con = open_scan(LakeScan(files, lake.props), lake)
+    try:
+        sites = counted_sites(con, lake)
+    finally:
+        con.close()
+    if not sites:
+        return
+    span = every_site_span(lake, params, files)
+    opts = {"html": html, "only": only, "tz": tz}
+    plans = []
+    for site in sites:
+        p = copy.copy(params)
+        p.site = site
+        scan = plan_scan(lake, p, files)
+        scan.span = span
+        plans.append((site, p, scan))
+    if client is None:
+        for site, p, scan in plans:
+            yield site, site_document(scan, p, opts, lake=lake)
+        return
+    here = [(site, p, scan) for site, p, scan in plans if scan.copied]
+    shared = client.scatter(files, broadcast=True, hash=False)  # (the manifest: to each worker once)
+    futures = {client.submit(site_document, _without_files(scan), p, opts, shared, pure=False): site
+               for site, p, scan in plans if not scan.copied}
+    for site, p, scan in here:
+        yield site, site_document(scan, p, opts, lake=lake)
+    from distributed import as_completed
+
+    for fut in as_completed(list(futures)):
+        yield futures[fut], _dask(client, fut.result)
+
+
+def _without_files(scan: LakeScan) -> LakeScan:
+    out = copy.copy(scan)
+    out.files = None  # type: ignore[assignment]  (sent once, beside)
+    return out
+
+
+def site_document(scan: LakeScan, params: Any, opts: dict[str, Any], files: pa.Table | None = None,
+                  lake: Lake | None = None) -> str:
+    """One site's document from its plan (a task: on a worker ``files`` is the manifest
+    sent beside it)."""
+    from ..usage.reports import REPORT_MEMORY_LIMIT, document
+
+    if files is not None:
+        scan = copy.copy(scan)
+        scan.files = files
+    params.span = scan.span
+    con = open_scan(scan, lake, memory_limit=REPORT_MEMORY_LIMIT)
+    try:
+        return document(con, params, html=opts["html"], only=opts["only"], tz=opts["tz"],
+                        title=f"logferry report: {params.site}")
+    finally:
+        con.close()
+
+
+def write_each_site(lake: Lake, params: Any, out: str, *, html: bool, only: list[str] | None, tz: str,
+                    client: Any = None, on_site: Callable[[str, str], None] | None = None) -> int:
+    """Every site's document into the folder ``out`` (made if need be; a file there of the
+    same name replaced); the number of sites."""
+    import os
+
+    os.makedirs(out, exist_ok=True)
+    n = 0
+    for site, text in each_site(lake, params, html=html, only=only, tz=tz, client=client):
+        path = os.path.join(out, site_file(site, html))
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        n += 1
+        if on_site is not None:
+            on_site(site, path)
+    return n

@@ -1,0 +1,76 @@
+"""``report --lake --each-site DIR``: every site's report, one document a site, made in
+this process or on a real Dask LocalCluster (2 worker processes): each site's JSON is
+``report --lake --site SITE --json``'s; site names (from logs: hostile) make safe file
+names and escaped titles."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from tests.test_lake import cli
+
+pytest.importorskip("pyiceberg")
+
+HOSTS = ("a.example", "../../escape", "<b>x</b>", "c%d")
+
+
+@pytest.fixture
+def lake(tmp_path):
+    """A lake of four sites (hosts: no s-sitename) on two days, from two ingests."""
+    lake = tmp_path / "lake"
+    for r in range(2):
+        log = tmp_path / f"u_ex{r}.log"
+        log.write_text("#Fields: date time c-ip cs-method cs-uri-stem sc-status sc-bytes cs(User-Agent) cs-host\n" + "".join(
+            f"2024-03-0{1 + i % 2} 1{i % 10}:{i % 60:02d}:0{r} 10.0.{r}.{i % 7} GET /p{i % 5} {(200, 404, 500)[i % 3]} "
+            f"{100 + i} agent/{i % 4} {HOSTS[i % 4]}\n" for i in range(80)))
+        cli("ingest", log, "--lake", lake)
+    return lake
+
+
+def _json(text: str) -> dict:
+    d = json.loads(text)
+    d.pop("generated_at")
+    return d
+
+
+@pytest.mark.parametrize("workers", [None, "2"])
+def test_each_sites_json_is_its_own_report(tmp_path, lake, workers):
+    out = tmp_path / "sites"
+    r = cli("report", "--lake", lake, "--each-site", out, "--json", *(["--workers", workers] if workers else []))
+    assert r.stdout == "" and "4 site reports in" in r.stderr, r.output
+    from logferry.lake.sites import site_file
+
+    names = sorted(os.listdir(out))
+    assert names == sorted(site_file(h, False) for h in HOSTS)
+    assert all("/" not in n and n not in (".", "..") for n in names)
+    for host in HOSTS:
+        got = _json((out / site_file(host, False)).read_text())
+        assert got == _json(cli("report", "--lake", lake, "--site", host, "--json").stdout)
+        assert got["reports"]["summary"]["sections"]["totals"][0]["requests"] == 40
+
+
+def test_each_sites_page_is_titled_with_the_site_escaped(tmp_path, lake):
+    out = tmp_path / "pages"
+    cli("report", "--lake", lake, "--each-site", out, "--only", "summary")
+    from logferry.lake.sites import site_file
+
+    page = (out / site_file("<b>x</b>", True)).read_text()
+    assert "<title>logferry report: &lt;b&gt;x&lt;/b&gt;</title>" in page and "<b>x</b>" not in page
+    assert len(os.listdir(out)) == 4 and not (tmp_path / "escape.html").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--each-site", "DIR"], "--each-site applies with --lake"),
+    (["--lake", "LAKE", "--each-site", "DIR", "--site", "a.example"], "not with --site, --html or --rollups"),
+    (["--lake", "LAKE", "--each-site", "DIR", "--html", "x.html"], "not with --site, --html or --rollups"),
+    (["--lake", "LAKE", "--workers", "2"], "--workers and --cluster apply with --each-site"),
+    (["--lake", "LAKE", "--each-site", "FILE"], "not a folder"),
+])
+def test_each_site_mistakes_are_one_error_line(tmp_path, lake, args, message):
+    (tmp_path / "file").write_text("x")
+    sub = {"DIR": str(tmp_path / "d"), "LAKE": str(lake), "FILE": str(tmp_path / "file")}
+    r = cli("report", *[sub.get(a, a) for a in args], ok=False)
+    assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and message in r.output, r.output
+    assert "Traceback" not in r.output and not (tmp_path / "d").exists()
