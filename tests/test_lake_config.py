@@ -111,3 +111,17 @@ def test_workers_and_cluster_together_are_an_error_before_any_work(tmp_path):
             "--cluster", f"tcp://127.0.0.1:{free_port()}", ok=False)
     assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "give one" in r.output
     assert not lake.exists()
+
+
+def test_the_configs_workers_or_cluster_compact_and_make_every_sites_report(tmp_path, monkeypatch):
+    """``[lake] cluster`` (or ``workers``) applies to ``lake compact`` and ``report
+    --each-site`` as to ingest; the flags win."""
+    monkeypatch.chdir(tmp_path)
+    cli("ingest", vhost_log(tmp_path / "one.log"), "--lake", "lake")
+    (tmp_path / "logferry.toml").write_text(f'[lake]\npath = "lake"\ncluster = "tcp://127.0.0.1:{free_port()}"\n')
+    for args in (["lake", "compact"], ["report", "--config", "logferry.toml", "--each-site", "out"]):
+        r = cli(*args, ok=False)
+        assert r.exit_code == 2 and "cannot reach the Dask scheduler" in r.output, (args, r.output)
+    assert not (tmp_path / "out").exists()
+    r = cli("report", "--config", "logferry.toml", "--each-site", "out", "--json", "--workers", "1")
+    assert "site reports in out" in r.output and (tmp_path / "out").is_dir()  # (--workers 1: a local cluster)

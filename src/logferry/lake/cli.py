@@ -148,9 +148,12 @@ def _lake_command(name: str) -> Callable[[Callable[..., Any]], Any]:
 
             if not lake and config is None and os.path.isfile(DEFAULT_FILE):
                 config = DEFAULT_FILE  # (as serve: the lake of ./logferry.toml)
-            args = from_config(config, LakeArgs(lake, catalog))
+            compute = {k: kw[k] for k in ("workers", "cluster") if k in kw}
+            args = from_config(config, LakeArgs(lake, catalog, **compute))
             if not args.lake:
                 raise ConfigError("give the LAKE (a folder or URL), or --config with path in [lake]")
+            if compute:  # (compact: the config's [lake] workers or cluster, as ingest's)
+                kw.update(workers=args.workers, cluster=args.cluster)
             return fn(args.lake, args.catalog, **kw)
 
         return lake_group.command(name)(lake_arg(catalog_option(config_option(guarded(run)))))

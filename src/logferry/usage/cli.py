@@ -362,9 +362,10 @@ def report_cmd(paths: tuple[str, ...], db: str | None, format: str | None, since
     _check_report_args(paths, params, as_json=as_json, html=html, tz=tz, only=only, format=format, follow=follow)
     if config is not None and not lake and (db or paths):
         _fail("--config reports on the lake of its [lake]: not with --db or log files")
-    lake, catalog, _, _ = _lake_of(config, lake, catalog)
     if (workers or cluster) and not each_site:
         _fail("--workers and --cluster apply with --each-site")
+    # (the config's [lake] workers or cluster make every site's reports as they ingest)
+    lake, catalog, workers, cluster = _lake_of(config, lake, catalog, workers, cluster)
     if each_site:
         _report_each_site(paths, db, lake, catalog, params, out=each_site, rollups=rollups, follow=follow,
                           as_json=as_json, html=html, only=list(only) or None, tz=tz, workers=workers,
