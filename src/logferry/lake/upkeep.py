@@ -92,13 +92,12 @@ def status(lake: Lake) -> dict[str, Any]:
     return out
 
 
-def _young_reads(table: Any) -> set[int]:
-    """Read ids whose data were committed less than GRACE_SECONDS ago."""
-    since = (time.time() - GRACE_SECONDS) * 1000
+def _young_reads(table: Any, since: float) -> set[int]:
+    """Read ids whose data were committed at ``since`` (seconds since 1970) or later."""
     ids: set[int] = set()
     for s in table.metadata.snapshots:
         v = (s.summary.additional_properties if s.summary else {}).get("logferry.read-ids")
-        if v and s.timestamp_ms >= since:
+        if v and s.timestamp_ms >= since * 1000:
             ids.update(int(x) for x in v.split(","))
     return ids
 
@@ -196,6 +195,10 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
     from .ingest import _dask
     from .tables import io_properties
 
+    # (young: committed less than GRACE_SECONDS before the manifest was read -- not before
+    # each table's plan: an ingest committing meanwhile is not in ``counted``, and the first
+    # tables of a large lake can take hours)
+    since = time.time() - GRACE_SECONDS
     counted = _counted(lake)
     stats = {"partitions": 0, "files_before": 0, "files_after": 0, "orphans_removed": 0}
     for name in _tables(lake):
@@ -203,7 +206,7 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
         if t.current_snapshot() is None:
             continue
         job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata})
-        plan = _plan(t, name, counted)
+        plan = _plan(t, name, counted, since)
         if client is None:
             done: Iterator[Rewritten] = (rewrite(job, rw) for rw in plan)
         else:
@@ -228,7 +231,7 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
     return stats
 
 
-def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
+def _plan(t: Any, name: str, counted: pa.Table, since: float) -> list[Rewrite]:
     """The table's rewrites: in each partition, its small data files (under
     :data:`COMPACTED_BYTES`) together, and each file left alone (a large one, or the one
     small file) whose rows are not all known (from its bounds: :func:`query._all_counted`)
@@ -237,7 +240,7 @@ def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
 
     from .query import _all_counted
 
-    young = sorted(_young_reads(t))
+    young = sorted(_young_reads(t, since))
     ids = {n: t.schema().find_field(n) for n in ("read_id", "line_number")}
     reads = {r: (a, b) for r, a, b in zip(*(counted.column(c).to_pylist() for c in counted.column_names),
                                           strict=True)}
