@@ -186,3 +186,43 @@ def test_an_ingest_committed_after_the_manifest_was_read_keeps_its_rows_in_the_l
     for q in ("SELECT file_id, line_number, raw FROM bad_rows ORDER BY ALL",
               "SELECT file_id, line_number, host, path FROM requests ORDER BY ALL"):
         assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout, q
+
+
+def test_a_rewrite_task_does_not_grow_with_the_reads_of_other_partitions(tmp_path, monkeypatch):
+    """What a partition's rewrite is sent (and the plan holds, for every partition at once)
+    is its data files, not reads found elsewhere: the kept reads of each task were the
+    lake's every young read and every counted read within its files' read id bounds (a
+    file of many reads spans nearly all: ids are random), so a lake of 10,000 partitions
+    and 100,000 reads planned a billion rows of reads."""
+    import pickle
+
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    for run in _logs(tmp_path, 2):
+        cli("ingest", *run, "--lake", lake)
+
+    def sizes() -> dict[tuple, int]:
+        got = {}
+
+        def spy(job, rw):
+            got[tuple(sorted(rw.part.items()))] = len(pickle.dumps(rw))
+            return upkeep.Rewritten(rw, unchanged=True)  # (nothing written, nothing committed)
+
+        with monkeypatch.context() as m:
+            m.setattr(upkeep, "rewrite", spy)
+            upkeep.compact(Lake(Where.of(str(lake))))
+        return got
+
+    before = sizes()
+    assert len(before) == 4
+    (tmp_path / "more").mkdir()
+    header = "#Fields: date time s-sitename c-ip cs-method cs-uri-stem sc-status sc-bytes cs(User-Agent)\n"
+    for i in range(100):  # (another site: partitions of their own)
+        (tmp_path / "more" / f"u_ex{i}.log").write_text(f"{header}2024-03-05 10:00:{i % 60:02d} W3SVC9 10.1.0.{i % 9} "
+                                                        f"GET /q{i} 200 {i} agent\n")
+    cli("ingest", tmp_path / "more", "--lake", lake)
+    after = sizes()
+    for key, n in before.items():
+        assert after[key] - n < 100, (key, n, after[key])

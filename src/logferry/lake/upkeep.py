@@ -14,11 +14,11 @@ from __future__ import annotations
 import datetime as dt
 import time
 import warnings
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -160,8 +160,6 @@ class Rewrite:
     table: str
     part: dict[str, Any]  # the partition (its field names and values)
     tasks: list[Any]  # its planned data files (pyiceberg FileScanTasks, with any delete files)
-    reads: pa.Table  # (read_id, first_line, last_line) of the rows kept: the counted reads of
-    # the files' read ids, and every line of the young reads
     out: str  # the new data file's path
     check: bool  # one data file: rewritten only when it holds rows to leave out
 
@@ -178,12 +176,14 @@ class Rewritten:
 
 @dataclass
 class CompactJob:
-    """What every rewrite needs (sent to each worker once): the FileIO settings and the
-    tables' metadata (schema, name mapping) as planned."""
+    """What every rewrite needs (sent to each worker once): the FileIO settings, the
+    tables' metadata (schema, name mapping) as planned, and the reads whose rows are kept
+    (:func:`_kept_reads`; each rewrite takes those of its rows' read ids)."""
 
     io_props: dict[str, str]
     warehouse: str
     metadata: dict[str, Any]
+    reads: pa.Table
 
 
 def compact(lake: Lake, client: Any = None) -> dict[str, int]:
@@ -192,7 +192,6 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
     whatever the partition's size), and replaced by their files in batches of
     :data:`COMMIT_PARTITIONS` (only the data files read are replaced: files an ingest adds
     meanwhile stay)."""
-    from .ingest import _dask
     from .tables import io_properties
 
     # (young: committed less than GRACE_SECONDS before the manifest was read -- not before
@@ -205,42 +204,59 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
         t = lake.table(name)
         if t.current_snapshot() is None:
             continue
-        job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata})
-        plan = _plan(t, name, counted, since)
+        plan = _plan(t, name, counted)
+        job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata},
+                         _kept_reads(counted, sorted(_young_reads(t, since))))
         if client is None:
             done: Iterator[Rewritten] = (rewrite(job, rw) for rw in plan)
         else:
             shared = client.scatter(job, broadcast=True, hash=False)
-            futures = [client.submit(rewrite, shared, rw, pure=False) for rw in plan]
-            done = (_dask(client, f.result) for f in futures)  # (committed as they come, in order)
-        committed: list[Rewritten] = []
+            done = _results(client, deque(client.submit(rewrite, shared, rw, pure=False) for rw in plan))
+        parts: set[tuple[Any, ...]] = set()
         batch: list[Rewritten] = []
         for r in done:
             if not r.unchanged:
                 batch.append(r)
             if len(batch) >= COMMIT_PARTITIONS:
-                committed += _replace(t, batch)
+                _tally(_replace(t, batch), stats, parts)
                 batch = []
         if batch:
-            committed += _replace(t, batch)
-        stats["partitions"] += len({tuple(sorted(r.rw.part.items())) for r in committed})
-        for r in committed:
-            stats["files_before"] += len(r.rw.tasks)
-            stats["files_after"] += r.data_file is not None
-            stats["orphans_removed"] += r.rows - r.kept
+            _tally(_replace(t, batch), stats, parts)
+        stats["partitions"] += len(parts)
     return stats
 
 
-def _plan(t: Any, name: str, counted: pa.Table, since: float) -> list[Rewrite]:
+def _tally(committed: list[Rewritten], stats: dict[str, int], parts: set[tuple[Any, ...]]) -> None:
+    """Count committed rewrites into ``stats`` (and their partitions into ``parts``), so
+    that they are let go batch by batch."""
+    for r in committed:
+        parts.add(tuple(sorted(r.rw.part.items())))
+        stats["files_before"] += len(r.rw.tasks)
+        stats["files_after"] += r.data_file is not None
+        stats["orphans_removed"] += r.rows - r.kept
+
+
+def _results(client: Any, futures: deque[Any]) -> Iterator[Rewritten]:
+    """The rewrites' results in plan order, each future let go once read (its result,
+    held by a worker until then, is not kept to the end)."""
+    from .ingest import _dask
+
+    while futures:
+        yield _dask(client, futures.popleft().result)
+
+
+def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
     """The table's rewrites: in each partition, its small data files (under
     :data:`COMPACTED_BYTES`) together, and each file left alone (a large one, or the one
     small file) whose rows are not all known (from its bounds: :func:`query._all_counted`)
-    to count -- only rewritten if it holds rows to drop."""
+    to count -- only rewritten if it holds rows to drop.  A rewrite holds its data files
+    only: the reads it keeps are found by the task (a partition's reads, taken from its
+    files' read id bounds here, were the lake's every read for a file of many reads, in
+    every task of the plan)."""
     import uuid
 
     from .query import _all_counted
 
-    young = sorted(_young_reads(t, since))
     ids = {n: t.schema().find_field(n) for n in ("read_id", "line_number")}
     reads = {r: (a, b) for r, a, b in zip(*(counted.column(c).to_pylist() for c in counted.column_names),
                                           strict=True)}
@@ -257,33 +273,18 @@ def _plan(t: Any, name: str, counted: pa.Table, since: float) -> list[Rewrite]:
             if len(unit) == 1 and _all_counted(unit[0], ids, reads):
                 continue
             out = f"{t.location().rstrip('/')}/data/{_folder(part)}/{uuid.uuid4().hex}.parquet"
-            plan.append(Rewrite(name, part, unit, _kept_reads(counted, unit, ids["read_id"], young), out,
-                                check=len(unit) == 1))
+            plan.append(Rewrite(name, part, unit, out, check=len(unit) == 1))
     return plan
 
 
-def _kept_reads(counted: pa.Table, tasks: list[Any], fld: Any, young: list[int]) -> pa.Table:
-    """The reads a rewrite of ``tasks`` keeps rows of: the counted reads among the data
-    files' read ids (by their bounds; a file without bounds: every counted read) and the
-    young reads' every line."""
-    from pyiceberg.conversions import from_bytes
-
-    rid = counted.column("read_id").to_numpy()
-    order = np.argsort(rid, kind="stable")
-    srt = rid[order]
-    pick: list[np.ndarray] = []
-    for task in tasks:
-        lo, hi = (task.file.lower_bounds or {}).get(fld.field_id), (task.file.upper_bounds or {}).get(fld.field_id)
-        if lo is None or hi is None:
-            pick = [order]
-            break
-        a, b = np.searchsorted(srt, from_bytes(fld.field_type, lo)), np.searchsorted(srt, from_bytes(fld.field_type, hi), "right")
-        pick.append(order[a:b])
-    keep = counted.take(pa.array(np.unique(np.concatenate(pick)) if pick else np.array([], np.int64), pa.int64()))
-    old = pc.invert(pc.is_in(keep.column("read_id"), pa.array(young, pa.int64())))
-    whole = pa.table({"read_id": pa.array(young, pa.int64()), "first_line": pa.nulls(len(young), pa.int64()),
-                      "last_line": pa.nulls(len(young), pa.int64())})  # (every row: _KEPT_ON)
-    return pa.concat_tables([keep.filter(old), whole])
+def _kept_reads(counted: pa.Table, young: list[int]) -> pa.Table:
+    """The reads whose rows a compaction keeps, as (read_id, first_line, last_line): the
+    counted reads in their line ranges, the young reads' every line (null lines:
+    :data:`_KEPT_ON`)."""
+    young_ids = pa.array(young, pa.int64())
+    whole = pa.table({"read_id": young_ids, "first_line": pa.nulls(len(young), pa.int64()),
+                      "last_line": pa.nulls(len(young), pa.int64())})
+    return pa.concat_tables([counted.filter(pc.invert(pc.is_in(counted.column("read_id"), young_ids))), whole])
 
 
 def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
@@ -306,13 +307,13 @@ def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
     try:
         if (cores := worker_cores()) is not None:
             con.execute(f"SET threads = {cores}")
-        con.register("m", rw.reads)
         kept, ids = 0, []
         for src in _sources(con, job, io, meta, rw.tasks, ("read_id", "line_number")):
             # (two aggregates, not one with a correlated EXISTS: DuckDB's would hash every row's key)
             for rid, n in con.execute(f"SELECT read_id, count(*) FROM {src} GROUP BY 1").fetchall():
                 ids.append(rid)
                 got.rows += n
+        con.register("m", job.reads.filter(pc.is_in(job.reads.column("read_id"), pa.array(ids, pa.int64()))))
         for src in _sources(con, job, io, meta, rw.tasks, ("read_id", "line_number")):
             kept += con.execute(f"SELECT count(*) FROM {src} q SEMI JOIN m ON {_KEPT_ON}").fetchall()[0][0]
         got.ids = sorted(set(ids))
