@@ -226,3 +226,45 @@ def test_a_rewrite_task_does_not_grow_with_the_reads_of_other_partitions(tmp_pat
     after = sizes()
     for key, n in before.items():
         assert after[key] - n < 100, (key, n, after[key])
+
+
+def test_a_steady_ingest_into_the_partitions_is_no_conflict_for_their_compaction(tmp_path, monkeypatch):
+    """An ingest commits a data file of several reads into the partitions before each of
+    the compaction's commits (today's partitions of a busy lake). Its read ids are new,
+    but a file of several random ids has bounds spanning the partitions' ids (and a
+    partition of over 200 reads matches any file): the overwrite's check took it for a
+    conflict, the batch then each partition alone failed the same way, and nothing was
+    compacted, every rewrite thrown away."""
+    import itertools
+    import types
+
+    from logferry.lake import store, upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    runs = _logs(tmp_path, 2)
+    for run in runs:
+        cli("ingest", *run, "--lake", lake)
+    # (the late reads' ids the lowest and highest there are: each late file's bounds span all)
+    ids = itertools.chain.from_iterable((n, 2 ** 63 - 1 - n) for n in itertools.count())
+    monkeypatch.setattr(store, "secrets", types.SimpleNamespace(randbits=lambda bits: next(ids)))
+    real, late = upkeep._overwrite, []
+
+    def ingest_first(t, done):
+        pair = []
+        for k in range(2):  # (two files, one task: a data file of both reads a partition)
+            f = tmp_path / f"late{len(late) + k}.log"
+            f.write_text(open(runs[0][0]).read().replace("10.0.0.", f"10.9.{len(late) + k}."))
+            pair.append(f)
+        cli("ingest", *pair, "--lake", lake)
+        late.extend(pair)
+        return real(t, done)
+
+    monkeypatch.setattr(upkeep, "_overwrite", ingest_first)
+    st = upkeep.compact(Lake(Where.of(str(lake))))
+    assert st == {"partitions": 4, "files_before": 8, "files_after": 4, "orphans_removed": 0}, st
+    assert len(late) == 2 and _data_files(lake) == 4 + 4  # (one snapshot: the ingest's files beside)
+    for f in [r[0] for r in runs] + late:
+        cli("ingest", f, "--db", db)
+    q = "SELECT file_id, line_number, host, path FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout

@@ -16,7 +16,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
@@ -170,7 +170,6 @@ class Rewritten:
     data_file: Any = None  # the new data file's pyiceberg DataFile (None: no row kept, or unchanged)
     rows: int = 0  # rows read
     kept: int = 0
-    ids: list[int] = field(default_factory=list)  # the read ids of the rows read
     unchanged: bool = False  # (a single data file with nothing to leave out: not rewritten)
 
 
@@ -316,7 +315,6 @@ def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
         con.register("m", job.reads.filter(pc.is_in(job.reads.column("read_id"), pa.array(ids, pa.int64()))))
         for src in _sources(con, job, io, meta, rw.tasks, ("read_id", "line_number")):
             kept += con.execute(f"SELECT count(*) FROM {src} q SEMI JOIN m ON {_KEPT_ON}").fetchall()[0][0]
-        got.ids = sorted(set(ids))
         if rw.check and kept == got.rows:
             got.unchanged = True
             return got
@@ -395,13 +393,19 @@ def _replace(t: Any, done: list[Rewritten]) -> list[Rewritten]:
 
 
 def _overwrite(t: Any, done: list[Rewritten]) -> None:
-    from pyiceberg.expressions import And, In, Or
+    from pyiceberg.expressions import And, IsNull, Or
 
     day_col = day_column(done[0].rw.table)
-    scope = [And(_partition_filter(r.rw.part, day_col), In("read_id", r.ids)) if r.ids
-             else _partition_filter(r.rw.part, day_col) for r in done]
+    # The conflict scope: the rewritten files themselves (pyiceberg checks that each file the
+    # overwrite deletes is still there, with no delete file added for it). Files another
+    # commit adds are no conflict: an ingest's rows are of new reads, and a compaction that
+    # rewrote rows of these reads deleted the files named here. So the scope is the
+    # partitions' rows without a read id -- none: no data file matches it by its null count
+    # -- rather than the rows of the read ids found, which an ingest's file of several
+    # random read ids (its bounds spanning them) or any file (over 200 ids) matched: a busy
+    # partition then failed every commit of its compaction.
+    scope = [And(_partition_filter(r.rw.part, day_col), IsNull("read_id")) for r in done]
     with t.transaction() as tx, tx.update_snapshot().overwrite() as ov:
-        # (what a concurrent commit must not have touched: the partitions' rows of these reads)
         ov.delete_by_predicate(scope[0] if len(scope) == 1 else Or(*scope))
         for r in done:
             for task in r.rw.tasks:
