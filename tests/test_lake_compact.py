@@ -268,3 +268,28 @@ def test_a_steady_ingest_into_the_partitions_is_no_conflict_for_their_compaction
         cli("ingest", f, "--db", db)
     q = "SELECT file_id, line_number, host, path FROM requests ORDER BY ALL"
     assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
+def test_a_partition_that_cannot_be_rewritten_is_one_error_line_and_leaves_no_file(tmp_path):
+    """A data file that cannot be read (storage refusing, a damaged file): the partitions
+    rewritten are committed, that one is left as it is, the command says which in one
+    line (exit 2), and no data file is left that no table names (the batch's rewritten
+    files, never committed, were left behind, and the error was a traceback)."""
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    for run in _logs(tmp_path, 2):
+        cli("ingest", *run, "--lake", lake)
+    t = Lake(Where.of(str(lake))).table("requests")
+    last = list(t.scan().plan_files())[-1].file.file_path.removeprefix("file://")
+    with open(last, "r+b") as f:
+        f.write(b"\0" * 64)  # (its head: no Parquet file now)
+    r = cli("lake", "compact", lake, ok=False)
+    assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "Traceback" not in r.output, r.output
+    assert r.output.count("\n") == 1 and "requests" in r.output, r.output
+    t = Lake(Where.of(str(lake))).table("requests")
+    named = {x.file.file_path.removeprefix("file://") for x in t.scan().plan_files()}
+    assert last in named and len(named) == 3 + 2  # (3 partitions compacted, the damaged one's 2 files left)
+    on_disk = {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")}
+    left = {p for p in on_disk if p not in named}
+    assert len(left) == 2 * 3, left  # (the compacted partitions' former files: no other)

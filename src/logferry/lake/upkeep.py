@@ -15,7 +15,7 @@ import datetime as dt
 import time
 import warnings
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError, first_line
 from ..values import parse_duration
 from .commit import manifest_rows
 from .store import delete_files
@@ -171,6 +171,7 @@ class Rewritten:
     rows: int = 0  # rows read
     kept: int = 0
     unchanged: bool = False  # (a single data file with nothing to leave out: not rewritten)
+    error: str | None = None  # why it could not be rewritten (nothing of it left: the partition as it was)
 
 
 @dataclass
@@ -199,6 +200,7 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
     since = time.time() - GRACE_SECONDS
     counted = _counted(lake)
     stats = {"partitions": 0, "files_before": 0, "files_after": 0, "orphans_removed": 0}
+    failed: list[Rewritten] = []
     for name in _tables(lake):
         t = lake.table(name)
         if t.current_snapshot() is None:
@@ -207,22 +209,44 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
         job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata},
                          _kept_reads(counted, sorted(_young_reads(t, since))))
         if client is None:
-            done: Iterator[Rewritten] = (rewrite(job, rw) for rw in plan)
+            done: Generator[Rewritten, None, None] = (rewrite(job, rw) for rw in plan)
         else:
             shared = client.scatter(job, broadcast=True, hash=False)
             done = _results(client, deque(client.submit(rewrite, shared, rw, pure=False) for rw in plan))
         parts: set[tuple[Any, ...]] = set()
         batch: list[Rewritten] = []
-        for r in done:
-            if not r.unchanged:
-                batch.append(r)
-            if len(batch) >= COMMIT_PARTITIONS:
-                _tally(_replace(t, batch), stats, parts)
-                batch = []
+        try:
+            for r in done:
+                if r.error is not None:
+                    failed.append(r)
+                elif not r.unchanged:
+                    batch.append(r)
+                if len(batch) >= COMMIT_PARTITIONS:
+                    ready, batch = batch, []  # (handed to the commit: kept if its outcome is unknown)
+                    _tally(_replace(t, ready), stats, parts)
+        except BaseException:  # (a worker lost, an interrupt: the new files no commit names go)
+            done.close()
+            delete_files(t.io, [r.rw.out for r in batch if r.data_file is not None])
+            raise
         if batch:
             _tally(_replace(t, batch), stats, parts)
         stats["partitions"] += len(parts)
+    if failed:
+        f = failed[0]
+        raise InputError(f"lake compact: {f.rw.table} partition {_describe(f.rw.part)} left as it is: {f.error}"
+                         + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+                         + f"; {stats['partitions']} partitions compacted")
     return stats
+
+
+def _describe(part: dict[str, Any]) -> str:
+    """A partition as ``lake_site=..., day=YYYY-MM-DD`` (a null value: nothing after ``=``)."""
+    def value(k: str, v: Any) -> Any:
+        if v is None:
+            return ""
+        return dt.date(1970, 1, 1) + dt.timedelta(days=_day_number(v)) if k == "day" else v
+
+    return ", ".join(f"{k}={value(k, v)}" for k, v in part.items())
 
 
 def _tally(committed: list[Rewritten], stats: dict[str, int], parts: set[tuple[Any, ...]]) -> None:
@@ -235,13 +259,17 @@ def _tally(committed: list[Rewritten], stats: dict[str, int], parts: set[tuple[A
         stats["orphans_removed"] += r.rows - r.kept
 
 
-def _results(client: Any, futures: deque[Any]) -> Iterator[Rewritten]:
+def _results(client: Any, futures: deque[Any]) -> Generator[Rewritten, None, None]:
     """The rewrites' results in plan order, each future let go once read (its result,
     held by a worker until then, is not kept to the end)."""
     from .ingest import _dask
 
-    while futures:
-        yield _dask(client, futures.popleft().result)
+    try:
+        while futures:
+            yield _dask(client, futures.popleft().result)
+    finally:  # (closed early: the rest not run)
+        if futures:
+            client.cancel(list(futures))
 
 
 def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
@@ -294,12 +322,21 @@ def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
     columns counts the rows and finds the reads; a single file losing nothing, or a
     partition keeping nothing, is not written."""
     from pyiceberg.io import load_file_io
+
+    io, meta = load_file_io(job.io_props, job.warehouse), job.metadata[rw.table]
+    try:
+        return _rewrite(job, rw, io, meta)
+    except Exception as e:  # (a data file unreadable, storage refusing: this partition is left)
+        delete_files(io, [rw.out])
+        return Rewritten(rw, error=f"{type(e).__name__}: {first_line(e)}")
+
+
+def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any) -> Rewritten:
     from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
 
     from ..usage.db import duck
     from .ranges import worker_cores
 
-    io, meta = load_file_io(job.io_props, job.warehouse), job.metadata[rw.table]
     target = schema_to_pyarrow(meta.schema(), include_field_ids=False)  # (as ingest writes them)
     got = Rewritten(rw)
     con = duck()
