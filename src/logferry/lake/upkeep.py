@@ -19,6 +19,7 @@ from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -183,7 +184,8 @@ class CompactJob:
     io_props: dict[str, str]
     warehouse: str
     metadata: dict[str, Any]
-    reads: pa.Table
+    reads: pa.Table  # sorted by read id
+    read_ids: np.ndarray  # its read ids (a rewrite finds its reads by binary search)
 
 
 def compact(lake: Lake, client: Any = None) -> dict[str, int]:
@@ -206,8 +208,9 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
         if t.current_snapshot() is None:
             continue
         plan = _plan(t, name, counted)
-        job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata},
-                         _kept_reads(counted, sorted(_young_reads(t, since))))
+        kept = _kept_reads(counted, sorted(_young_reads(t, since)))
+        job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata}, kept,
+                         kept.column("read_id").to_numpy())
         if client is None:
             done: Generator[Rewritten, None, None] = (rewrite(job, rw) for rw in plan)
         else:
@@ -311,7 +314,18 @@ def _kept_reads(counted: pa.Table, young: list[int]) -> pa.Table:
     young_ids = pa.array(young, pa.int64())
     whole = pa.table({"read_id": young_ids, "first_line": pa.nulls(len(young), pa.int64()),
                       "last_line": pa.nulls(len(young), pa.int64())})
-    return pa.concat_tables([counted.filter(pc.invert(pc.is_in(counted.column("read_id"), young_ids))), whole])
+    kept = pa.concat_tables([counted.filter(pc.invert(pc.is_in(counted.column("read_id"), young_ids))), whole])
+    return kept.sort_by("read_id").combine_chunks()
+
+
+def _reads_of(job: CompactJob, ids: list[int]) -> pa.Table:
+    """The kept reads (``job.reads``) among ``ids``, by binary search in the sorted read
+    ids: a rewrite's cost grows with its own reads, not the lake's."""
+    want = np.unique(np.asarray(ids, np.int64))
+    lo, hi = np.searchsorted(job.read_ids, want, "left"), np.searchsorted(job.read_ids, want, "right")
+    n = hi - lo  # (each id's rows: none, one, or more where the manifest lists a read twice)
+    at = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(n.sum())
+    return job.reads.take(pa.array(at, pa.int64()))
 
 
 def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
@@ -349,7 +363,7 @@ def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any) -> Rewritten:
             for rid, n in con.execute(f"SELECT read_id, count(*) FROM {src} GROUP BY 1").fetchall():
                 ids.append(rid)
                 got.rows += n
-        con.register("m", job.reads.filter(pc.is_in(job.reads.column("read_id"), pa.array(ids, pa.int64()))))
+        con.register("m", _reads_of(job, ids))
         for src in _sources(con, job, io, meta, rw.tasks, ("read_id", "line_number")):
             kept += con.execute(f"SELECT count(*) FROM {src} q SEMI JOIN m ON {_KEPT_ON}").fetchall()[0][0]
         if rw.check and kept == got.rows:
