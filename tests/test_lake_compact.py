@@ -293,3 +293,32 @@ def test_a_partition_that_cannot_be_rewritten_is_one_error_line_and_leaves_no_fi
     on_disk = {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")}
     left = {p for p in on_disk if p not in named}
     assert len(left) == 2 * 3, left  # (the compacted partitions' former files: no other)
+
+
+def test_an_interrupted_compaction_leaves_no_file_that_no_table_names(tmp_path, monkeypatch):
+    """Ctrl-C while the second partition is written: the first's new file (rewritten, not
+    committed) and the second's half-written one are deleted; the lake is as it was."""
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    for run in _logs(tmp_path, 2):
+        cli("ingest", *run, "--lake", lake)
+    before = {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")}
+    real_rewrite, real_conform, started = upkeep._rewrite, upkeep._conform, []
+
+    def counted(*args):
+        started.append(1)
+        return real_rewrite(*args)
+
+    def interrupt_the_second(b, target):
+        if len(started) > 1:
+            raise KeyboardInterrupt
+        return real_conform(b, target)
+
+    monkeypatch.setattr(upkeep, "_rewrite", counted)
+    monkeypatch.setattr(upkeep, "_conform", interrupt_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        upkeep.compact(Lake(Where.of(str(lake))))
+    assert {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")} == before
+    assert _data_files(lake) == 8

@@ -343,6 +343,9 @@ def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
     except Exception as e:  # (a data file unreadable, storage refusing: this partition is left)
         delete_files(io, [rw.out])
         return Rewritten(rw, error=f"{type(e).__name__}: {first_line(e)}")
+    except BaseException:  # (an interrupt: nothing half-written left)
+        delete_files(io, [rw.out])
+        raise
 
 
 def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any) -> Rewritten:
