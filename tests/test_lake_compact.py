@@ -175,3 +175,183 @@ def test_the_manifest_and_the_rollups_are_compacted_too(tmp_path):
     cli("ingest", *runs[3], "--db", db)
     assert report("--lake", lake) == report("--db", db)
     assert "compacted 6 partitions: 12 -> 6 data files" in cli("lake", "compact", lake).output
+
+
+def test_an_ingest_committed_after_the_manifest_was_read_keeps_its_rows_in_the_later_tables(tmp_path, monkeypatch):
+    """The reads a compaction keeps are the manifest's as read at its start, and the young
+    ones. An ingest that commits (data and manifest) while an earlier table is rewritten --
+    the requests of a large lake can take hours -- is not in that manifest: its rows in a
+    later table are young, whatever the time by then (its bad rows were judged against the
+    clock at that table's plan, taken for orphans more than an hour old and dropped,
+    though the manifest counts them)."""
+    import time
+    import types
+
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    runs = _logs(tmp_path, 3)
+    for r, (f,) in enumerate(runs):
+        with open(f, "a") as out:
+            out.write(f"not a log line {r}\n")
+    for run in runs[:2]:
+        cli("ingest", *run, "--lake", lake)
+    later = [0.0]
+    monkeypatch.setattr(upkeep, "time", types.SimpleNamespace(time=lambda: time.time() + later[0]))
+    real = upkeep.rewrite
+
+    def ingest_meanwhile(job, rw):
+        if not later[0]:
+            cli("ingest", *runs[2], "--lake", lake)  # (its data and manifest committed)
+            later[0] = 2 * 3600  # (the rest of the requests take two hours)
+        return real(job, rw)
+
+    monkeypatch.setattr(upkeep, "rewrite", ingest_meanwhile)
+    st = upkeep.compact(Lake(Where.of(str(lake))))
+    assert st["orphans_removed"] == 0, st
+    for run in runs:
+        cli("ingest", *run, "--db", db)
+    for q in ("SELECT file_id, line_number, raw FROM bad_rows ORDER BY ALL",
+              "SELECT file_id, line_number, host, path FROM requests ORDER BY ALL"):
+        assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout, q
+
+
+def test_a_rewrite_task_does_not_grow_with_the_reads_of_other_partitions(tmp_path, monkeypatch):
+    """What a partition's rewrite is sent (and the plan holds, for every partition at once)
+    is its data files, not reads found elsewhere: the kept reads of each task were the
+    lake's every young read and every counted read within its files' read id bounds (a
+    file of many reads spans nearly all: ids are random), so a lake of 10,000 partitions
+    and 100,000 reads planned a billion rows of reads."""
+    import pickle
+
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    for run in _logs(tmp_path, 2):
+        cli("ingest", *run, "--lake", lake)
+
+    def sizes() -> dict[tuple, int]:
+        got = {}
+
+        def spy(job, rw):
+            if rw.table == "requests":
+                got[tuple(sorted(rw.part.items()))] = len(pickle.dumps(rw))
+            return upkeep.Rewritten(rw, unchanged=True)  # (nothing written, nothing committed)
+
+        with monkeypatch.context() as m:
+            m.setattr(upkeep, "rewrite", spy)
+            upkeep.compact(Lake(Where.of(str(lake))))
+        return got
+
+    before = sizes()
+    assert len(before) == 4
+    (tmp_path / "more").mkdir()
+    header = "#Fields: date time s-sitename c-ip cs-method cs-uri-stem sc-status sc-bytes cs(User-Agent)\n"
+    for i in range(100):  # (another site: partitions of their own)
+        (tmp_path / "more" / f"u_ex{i}.log").write_text(f"{header}2024-03-05 10:00:{i % 60:02d} W3SVC9 10.1.0.{i % 9} "
+                                                        f"GET /q{i} 200 {i} agent\n")
+    cli("ingest", tmp_path / "more", "--lake", lake)
+    after = sizes()
+    for key, n in before.items():
+        assert after[key] - n < 100, (key, n, after[key])
+
+
+def test_a_steady_ingest_into_the_partitions_is_no_conflict_for_their_compaction(tmp_path, monkeypatch):
+    """An ingest commits a data file of several reads into the partitions before each of
+    the compaction's commits (today's partitions of a busy lake). Its read ids are new,
+    but a file of several random ids has bounds spanning the partitions' ids (and a
+    partition of over 200 reads matches any file): the overwrite's check took it for a
+    conflict, the batch then each partition alone failed the same way, and nothing was
+    compacted, every rewrite thrown away."""
+    import itertools
+    import types
+
+    from logferry.lake import store, upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    runs = _logs(tmp_path, 2)
+    for run in runs:
+        cli("ingest", *run, "--lake", lake)
+    # (the late reads' ids the lowest and highest there are: each late file's bounds span all)
+    ids = itertools.chain.from_iterable((n, 2 ** 63 - 1 - n) for n in itertools.count())
+    monkeypatch.setattr(store, "secrets", types.SimpleNamespace(randbits=lambda bits: next(ids)))
+    real, late = upkeep._overwrite, []
+
+    def ingest_first(t, done):
+        if done[0].rw.table != "requests":  # (the manifest's and rollups' compaction: left alone)
+            return real(t, done)
+        pair = []
+        for k in range(2):  # (two files, one task: a data file of both reads a partition)
+            f = tmp_path / f"late{len(late) + k}.log"
+            f.write_text(open(runs[0][0]).read().replace("10.0.0.", f"10.9.{len(late) + k}."))
+            pair.append(f)
+        cli("ingest", *pair, "--lake", lake)
+        late.extend(pair)
+        return real(t, done)
+
+    monkeypatch.setattr(upkeep, "_overwrite", ingest_first)
+    st = upkeep.compact(Lake(Where.of(str(lake))))
+    # (the requests' 4 partitions, 8 -> 4; the manifest and the rollups, 3 -> 1 each: the late run's too)
+    assert st == {"partitions": 6, "files_before": 14, "files_after": 6, "orphans_removed": 0}, st
+    assert len(late) == 2 and _data_files(lake) == 4 + 4  # (one snapshot: the ingest's files beside)
+    for f in [r[0] for r in runs] + late:
+        cli("ingest", f, "--db", db)
+    q = "SELECT file_id, line_number, host, path FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
+def test_a_partition_that_cannot_be_rewritten_is_one_error_line_and_leaves_no_file(tmp_path):
+    """A data file that cannot be read (storage refusing, a damaged file): the partitions
+    rewritten are committed, that one is left as it is, the command says which in one
+    line (exit 2), and no data file is left that no table names (the batch's rewritten
+    files, never committed, were left behind, and the error was a traceback)."""
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    for run in _logs(tmp_path, 2):
+        cli("ingest", *run, "--lake", lake)
+    t = Lake(Where.of(str(lake))).table("requests")
+    last = list(t.scan().plan_files())[-1].file.file_path.removeprefix("file://")
+    with open(last, "r+b") as f:
+        f.write(b"\0" * 64)  # (its head: no Parquet file now)
+    r = cli("lake", "compact", lake, ok=False)
+    assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "Traceback" not in r.output, r.output
+    assert r.output.count("\n") == 1 and "requests" in r.output, r.output
+    t = Lake(Where.of(str(lake))).table("requests")
+    named = {x.file.file_path.removeprefix("file://") for x in t.scan().plan_files()}
+    assert last in named and len(named) == 3 + 2  # (3 partitions compacted, the damaged one's 2 files left)
+    on_disk = {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")}
+    left = {p for p in on_disk if p not in named}
+    assert len(left) == 2 * 3, left  # (the compacted partitions' former files: no other)
+
+
+def test_an_interrupted_compaction_leaves_no_file_that_no_table_names(tmp_path, monkeypatch):
+    """Ctrl-C while the second partition is written: the first's new file (rewritten, not
+    committed) and the second's half-written one are deleted; the lake is as it was."""
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    lake = tmp_path / "lake"
+    for run in _logs(tmp_path, 2):
+        cli("ingest", *run, "--lake", lake)
+    before = {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")}
+    real_rewrite, real_conform, started = upkeep._rewrite, upkeep._conform, []
+
+    def counted(*args):
+        started.append(1)
+        return real_rewrite(*args)
+
+    def interrupt_the_second(b, target):
+        if len(started) > 1:
+            raise KeyboardInterrupt
+        return real_conform(b, target)
+
+    monkeypatch.setattr(upkeep, "_rewrite", counted)
+    monkeypatch.setattr(upkeep, "_conform", interrupt_the_second)
+    with pytest.raises(KeyboardInterrupt):
+        upkeep.compact(Lake(Where.of(str(lake))))
+    assert {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")} == before
+    assert _data_files(lake) == 8

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 import warnings
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections import deque
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..errors import ConfigError
+from ..errors import ConfigError, InputError, first_line
 from ..values import parse_duration
 from .commit import manifest_rows
 from .store import delete_files
@@ -92,13 +93,12 @@ def status(lake: Lake) -> dict[str, Any]:
     return out
 
 
-def _young_reads(table: Any) -> set[int]:
-    """Read ids whose data were committed less than GRACE_SECONDS ago."""
-    since = (time.time() - GRACE_SECONDS) * 1000
+def _young_reads(table: Any, since: float) -> set[int]:
+    """Read ids whose data were committed at ``since`` (seconds since 1970) or later."""
     ids: set[int] = set()
     for s in table.metadata.snapshots:
         v = (s.summary.additional_properties if s.summary else {}).get("logferry.read-ids")
-        if v and s.timestamp_ms >= since:
+        if v and s.timestamp_ms >= since * 1000:
             ids.update(int(x) for x in v.split(","))
     return ids
 
@@ -167,8 +167,6 @@ class Rewrite:
     table: str
     part: dict[str, Any]  # the partition (its field names and values)
     tasks: list[Any]  # its planned data files (pyiceberg FileScanTasks, with any delete files)
-    reads: pa.Table  # (read_id, first_line, last_line) of the rows kept: the counted reads of
-    # the files' read ids, and every line of the young reads
     out: str  # the new data file's path
     check: bool  # one data file: rewritten only when it holds rows to leave out
     kept_on: str | None = _KEPT_ON  # which rows ``q`` a read ``m`` keeps (None: every row: files)
@@ -180,18 +178,21 @@ class Rewritten:
     data_file: Any = None  # the new data file's pyiceberg DataFile (None: no row kept, or unchanged)
     rows: int = 0  # rows read
     kept: int = 0
-    ids: list[int] = field(default_factory=list)  # the read ids of the rows read
     unchanged: bool = False  # (a single data file with nothing to leave out: not rewritten)
+    error: str | None = None  # why it could not be rewritten (nothing of it left: the partition as it was)
 
 
 @dataclass
 class CompactJob:
-    """What every rewrite needs (sent to each worker once): the FileIO settings and the
-    tables' metadata (schema, name mapping) as planned."""
+    """What every rewrite needs (sent to each worker once): the FileIO settings, the
+    tables' metadata (schema, name mapping) as planned, and the reads whose rows are kept
+    (:func:`_kept_reads`; each rewrite takes those of its rows' read ids)."""
 
     io_props: dict[str, str]
     warehouse: str
     metadata: dict[str, Any]
+    reads: pa.Table  # sorted by read id
+    read_ids: np.ndarray  # its read ids (a rewrite finds its reads by binary search)
 
 
 def compact(lake: Lake, client: Any = None) -> dict[str, int]:
@@ -200,53 +201,101 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
     whatever the partition's size), and replaced by their files in batches of
     :data:`COMMIT_PARTITIONS` (only the data files read are replaced: files an ingest adds
     meanwhile stay)."""
-    from .ingest import _dask
     from .tables import io_properties
 
+    # (young: committed less than GRACE_SECONDS before the manifest was read -- not before
+    # each table's plan: an ingest committing meanwhile is not in ``counted``, and the first
+    # tables of a large lake can take hours)
+    since = time.time() - GRACE_SECONDS
     counted = _counted(lake)
     stats = {"partitions": 0, "files_before": 0, "files_after": 0, "orphans_removed": 0}
+    failed: list[Rewritten] = []
     # (the manifest and the rollups too: each run adds a data file to them, and every run and
     # report reads them whole -- 60 small files took 0.4-0.6 CPU s to read 60 manifest rows)
     for name in (*_tables(lake), "rollups", "files"):
         t = lake.table(name)
         if t.current_snapshot() is None:
             continue
-        job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata})
         plan = _plan(t, name, counted)
+        kept = _kept_reads(counted, sorted(_young_reads(t, since)))
+        job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata}, kept,
+                         kept.column("read_id").to_numpy())
         if client is None:
-            done: Iterator[Rewritten] = (rewrite(job, rw) for rw in plan)
+            done: Generator[Rewritten, None, None] = (rewrite(job, rw) for rw in plan)
         else:
             shared = client.scatter(job, broadcast=True, hash=False)
-            futures = [client.submit(rewrite, shared, rw, pure=False) for rw in plan]
-            done = (_dask(client, f.result) for f in futures)  # (committed as they come, in order)
-        committed: list[Rewritten] = []
+            done = _results(client, deque(client.submit(rewrite, shared, rw, pure=False) for rw in plan))
+        parts: set[tuple[Any, ...]] = set()
         batch: list[Rewritten] = []
-        for r in done:
-            if not r.unchanged:
-                batch.append(r)
-            if len(batch) >= COMMIT_PARTITIONS:
-                committed += _replace(t, batch)
-                batch = []
+        try:
+            for r in done:
+                if r.error is not None:
+                    failed.append(r)
+                elif not r.unchanged:
+                    batch.append(r)
+                if len(batch) >= COMMIT_PARTITIONS:
+                    ready, batch = batch, []  # (handed to the commit: kept if its outcome is unknown)
+                    _tally(_replace(t, ready), stats, parts)
+        except BaseException:  # (a worker lost, an interrupt: the new files no commit names go)
+            done.close()
+            delete_files(t.io, [r.rw.out for r in batch if r.data_file is not None])
+            raise
         if batch:
-            committed += _replace(t, batch)
-        stats["partitions"] += len({tuple(sorted(r.rw.part.items())) for r in committed})
-        for r in committed:
-            stats["files_before"] += len(r.rw.tasks)
-            stats["files_after"] += r.data_file is not None
-            stats["orphans_removed"] += r.rows - r.kept
+            _tally(_replace(t, batch), stats, parts)
+        stats["partitions"] += len(parts)
+    if failed:
+        f = failed[0]
+        raise InputError(f"lake compact: {f.rw.table} partition {_describe(f.rw.part)} left as it is: {f.error}"
+                         + (f" (and {len(failed) - 1} more)" if len(failed) > 1 else "")
+                         + f"; {stats['partitions']} partitions compacted")
     return stats
+
+
+def _describe(part: dict[str, Any]) -> str:
+    """A partition as ``lake_site=..., day=YYYY-MM-DD`` (a null value: nothing after ``=``)."""
+    def value(k: str, v: Any) -> Any:
+        if v is None:
+            return ""
+        return dt.date(1970, 1, 1) + dt.timedelta(days=_day_number(v)) if k == "day" else v
+
+    return ", ".join(f"{k}={value(k, v)}" for k, v in part.items())
+
+
+def _tally(committed: list[Rewritten], stats: dict[str, int], parts: set[tuple[Any, ...]]) -> None:
+    """Count committed rewrites into ``stats`` (and their partitions into ``parts``), so
+    that they are let go batch by batch."""
+    for r in committed:
+        parts.add(tuple(sorted(r.rw.part.items())))
+        stats["files_before"] += len(r.rw.tasks)
+        stats["files_after"] += r.data_file is not None
+        stats["orphans_removed"] += r.rows - r.kept
+
+
+def _results(client: Any, futures: deque[Any]) -> Generator[Rewritten, None, None]:
+    """The rewrites' results in plan order, each future let go once read (its result,
+    held by a worker until then, is not kept to the end)."""
+    from .ingest import _dask
+
+    try:
+        while futures:
+            yield _dask(client, futures.popleft().result)
+    finally:  # (closed early: the rest not run)
+        if futures:
+            client.cancel(list(futures))
 
 
 def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
     """The table's rewrites: in each partition, its small data files (under
     :data:`COMPACTED_BYTES`) together, and each file left alone (a large one, or the one
     small file) whose rows are not all known (from its bounds: :func:`query._all_counted`)
-    to count -- only rewritten if it holds rows to drop."""
+    to count -- only rewritten if it holds rows to drop.  A rewrite holds its data files
+    only: the reads it keeps are found by the task (a partition's reads, taken from its
+    files' read id bounds here, were the lake's every read for a file of many reads, in
+    every task of the plan)."""
     import uuid
 
     from .query import _all_counted
 
-    young = sorted(_young_reads(t))
     kept_on = {"files": None, "rollups": _ROLLUP_KEPT_ON}.get(name, _KEPT_ON)
     ids = {n: t.schema().find_field(n) for n in ("read_id", "line_number")} if kept_on else {}
     reads = {r: (a, b) for r, a, b in zip(*(counted.column(c).to_pylist() for c in counted.column_names),
@@ -263,34 +312,31 @@ def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
         for unit in units:
             if len(unit) == 1 and (kept_on is None or _all_counted(unit[0], ids, reads)):
                 continue  # (a manifest's file: every row is live)
-            out = "/".join(x for x in (t.location().rstrip("/"), "data", _folder(part), f"{uuid.uuid4().hex}.parquet") if x)
-            keep = _kept_reads(counted, unit, ids["read_id"], young) if kept_on else counted.slice(0, 0)
-            plan.append(Rewrite(name, part, unit, keep, out, check=len(unit) == 1, kept_on=kept_on))
+            out = "/".join(x for x in (t.location().rstrip("/"), "data", _folder(part), f"{uuid.uuid4().hex}.parquet")
+                           if x)  # (an unpartitioned table's: in data/)
+            plan.append(Rewrite(name, part, unit, out, check=len(unit) == 1, kept_on=kept_on))
     return plan
 
 
-def _kept_reads(counted: pa.Table, tasks: list[Any], fld: Any, young: list[int]) -> pa.Table:
-    """The reads a rewrite of ``tasks`` keeps rows of: the counted reads among the data
-    files' read ids (by their bounds; a file without bounds: every counted read) and the
-    young reads' every line."""
-    from pyiceberg.conversions import from_bytes
+def _kept_reads(counted: pa.Table, young: list[int]) -> pa.Table:
+    """The reads whose rows a compaction keeps, as (read_id, first_line, last_line): the
+    counted reads in their line ranges, the young reads' every line (null lines:
+    :data:`_KEPT_ON`)."""
+    young_ids = pa.array(young, pa.int64())
+    whole = pa.table({"read_id": young_ids, "first_line": pa.nulls(len(young), pa.int64()),
+                      "last_line": pa.nulls(len(young), pa.int64())})
+    kept = pa.concat_tables([counted.filter(pc.invert(pc.is_in(counted.column("read_id"), young_ids))), whole])
+    return kept.sort_by("read_id").combine_chunks()
 
-    rid = counted.column("read_id").to_numpy()
-    order = np.argsort(rid, kind="stable")
-    srt = rid[order]
-    pick: list[np.ndarray] = []
-    for task in tasks:
-        lo, hi = (task.file.lower_bounds or {}).get(fld.field_id), (task.file.upper_bounds or {}).get(fld.field_id)
-        if lo is None or hi is None:
-            pick = [order]
-            break
-        a, b = np.searchsorted(srt, from_bytes(fld.field_type, lo)), np.searchsorted(srt, from_bytes(fld.field_type, hi), "right")
-        pick.append(order[a:b])
-    keep = counted.take(pa.array(np.unique(np.concatenate(pick)) if pick else np.array([], np.int64), pa.int64()))
-    old = pc.invert(pc.is_in(keep.column("read_id"), pa.array(young, pa.int64())))
-    whole = pa.table({"read_id": pa.array(young, pa.int64()), "first_line": pa.nulls(len(young), pa.int64()),
-                      "last_line": pa.nulls(len(young), pa.int64())})  # (every row: _KEPT_ON)
-    return pa.concat_tables([keep.filter(old), whole])
+
+def _reads_of(job: CompactJob, ids: list[int]) -> pa.Table:
+    """The kept reads (``job.reads``) among ``ids``, by binary search in the sorted read
+    ids: a rewrite's cost grows with its own reads, not the lake's."""
+    want = np.unique(np.asarray(ids, np.int64))
+    lo, hi = np.searchsorted(job.read_ids, want, "left"), np.searchsorted(job.read_ids, want, "right")
+    n = hi - lo  # (each id's rows: none, one, or more where the manifest lists a read twice)
+    at = np.repeat(lo - (np.cumsum(n) - n), n) + np.arange(n.sum())
+    return job.reads.take(pa.array(at, pa.int64()))
 
 
 def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
@@ -301,12 +347,24 @@ def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
     columns counts the rows and finds the reads; a single file losing nothing, or a
     partition keeping nothing, is not written."""
     from pyiceberg.io import load_file_io
+
+    io, meta = load_file_io(job.io_props, job.warehouse), job.metadata[rw.table]
+    try:
+        return _rewrite(job, rw, io, meta)
+    except Exception as e:  # (a data file unreadable, storage refusing: this partition is left)
+        delete_files(io, [rw.out])
+        return Rewritten(rw, error=f"{type(e).__name__}: {first_line(e)}")
+    except BaseException:  # (an interrupt: nothing half-written left)
+        delete_files(io, [rw.out])
+        raise
+
+
+def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any) -> Rewritten:
     from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
 
     from ..usage.db import duck
     from .ranges import worker_cores
 
-    io, meta = load_file_io(job.io_props, job.warehouse), job.metadata[rw.table]
     # (with field ids: the manifest and the rollups have no name mapping, pyiceberg wrote their files)
     target = schema_to_pyarrow(meta.schema())
     got = Rewritten(rw)
@@ -314,7 +372,6 @@ def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
     try:
         if (cores := worker_cores()) is not None:
             con.execute(f"SET threads = {cores}")
-        con.register("m", rw.reads)
         kept, ids = 0, []
         if rw.kept_on is None:  # (every row kept: only counted)
             got.rows = kept = sum(con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]
@@ -324,9 +381,10 @@ def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
             for rid, n in con.execute(f"SELECT read_id, count(*) FROM {src} GROUP BY 1").fetchall():
                 ids.append(rid)
                 got.rows += n
+        if rw.kept_on is not None:
+            con.register("m", _reads_of(job, ids))
         for src in _sources(con, job, io, meta, rw.tasks, ("read_id", "line_number")) if rw.kept_on else ():
             kept += con.execute(f"SELECT count(*) FROM {src} q SEMI JOIN m ON {rw.kept_on}").fetchall()[0][0]
-        got.ids = sorted(set(ids))
         if rw.check and kept == got.rows:
             got.unchanged = True
             return got
@@ -405,14 +463,20 @@ def _replace(t: Any, done: list[Rewritten]) -> list[Rewritten]:
 
 
 def _overwrite(t: Any, done: list[Rewritten]) -> None:
-    from pyiceberg.expressions import And, In, Or
+    from pyiceberg.expressions import And, IsNull, Or
 
     day_col = day_column(done[0].rw.table)
-    scope = [And(_partition_filter(r.rw.part, day_col), In("read_id", r.ids)) if r.ids and r.rw.part
-             else In("read_id", r.ids) if r.ids else _partition_filter(r.rw.part, day_col) for r in done]
+    # The conflict scope: the rewritten files themselves (pyiceberg checks that each file the
+    # overwrite deletes is still there, with no delete file added for it). Files another
+    # commit adds are no conflict: an ingest's rows are of new reads, and a compaction that
+    # rewrote rows of these reads deleted the files named here. So the scope is the
+    # partitions' rows without a read id -- none: no data file matches it by its null count
+    # -- rather than the rows of the read ids found, which an ingest's file of several
+    # random read ids (its bounds spanning them) or any file (over 200 ids) matched: a busy
+    # partition then failed every commit of its compaction.  (The manifest has no read id:
+    # no scope, any commit meanwhile fails this one -- its commits are never rebased.)
+    scope = [And(_partition_filter(r.rw.part, day_col), IsNull("read_id")) for r in done]
     with t.transaction() as tx, tx.update_snapshot().overwrite() as ov:
-        # (what a concurrent commit must not have touched: the partitions' rows of these reads;
-        # the manifest: nothing -- any commit meanwhile fails this one, files named or not)
         if done[0].rw.kept_on is not None:
             ov.delete_by_predicate(scope[0] if len(scope) == 1 else Or(*scope))
         for r in done:
