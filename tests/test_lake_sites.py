@@ -74,3 +74,30 @@ def test_each_site_mistakes_are_one_error_line(tmp_path, lake, args, message):
     r = cli("report", *[sub.get(a, a) for a in args], ok=False)
     assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and message in r.output, r.output
     assert "Traceback" not in r.output and not (tmp_path / "d").exists()
+
+
+def test_a_lake_whose_data_files_predate_a_column_reads_it_as_null(tmp_path, monkeypatch):
+    """A lake written before a column was added (an older logferry): the table gains the
+    column at the next ingest, but a site's data files may all lack it -- ``report --lake
+    --site`` and ``sql --lake`` failed with DuckDB's binder error (a traceback)."""
+    from logferry.lake import tables
+
+    lake = tmp_path / "lake"
+    old = tables.REQUESTS.remove(tables.REQUESTS.get_field_index("ttfb_ms"))
+    with monkeypatch.context() as m:
+        m.setitem(tables._SCHEMAS, "requests", old)
+        tables.schema.cache_clear()
+        log = tmp_path / "u_ex1.log"
+        log.write_text("#Fields: date time s-sitename c-ip cs-method cs-uri-stem sc-status sc-bytes\n"
+                       "2024-03-01 10:00:00 W3SVC1 10.0.0.1 GET /a 200 5\n")
+        cli("ingest", log, "--lake", lake)
+    tables.schema.cache_clear()
+    later = tmp_path / "u_ex2.log"  # (another site: the column added, the first site's files without it)
+    later.write_text("#Fields: date time s-sitename c-ip cs-method cs-uri-stem sc-status sc-bytes\n"
+                     "2024-03-02 10:00:00 W3SVC2 10.0.0.2 GET /b 200 7\n")
+    cli("ingest", later, "--lake", lake)
+    got = json.loads(cli("report", "--lake", lake, "--site", "W3SVC1", "--json").stdout)
+    assert got["reports"]["summary"]["sections"]["totals"][0]["requests"] == 1
+    q = "SELECT site, ttfb_ms FROM requests ORDER BY site"
+    rows = [json.loads(line) for line in cli("sql", "--lake", lake, "--json", q).stdout.splitlines()]
+    assert rows == [{"site": "W3SVC1", "ttfb_ms": None}, {"site": "W3SVC2", "ttfb_ms": None}]

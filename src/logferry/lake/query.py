@@ -199,7 +199,11 @@ def _view(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
     cols = con.execute("SELECT column_name, data_type FROM information_schema.columns "
                        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
                        [table]).fetchall()
-    sel = ", ".join(f'CAST({"m" if n == "file_id" else "q"}."{n}" AS {t}) AS "{n}"' for n, t in cols)
+    # (a column the data files do not have -- written before it was added, and not one of
+    # them since: null, as pyiceberg reads it)
+    have = {r[0] for r in con.execute(f"DESCRIBE SELECT q.* FROM {source}").fetchall()}
+    sel = ", ".join(f'CAST({"m" if n == "file_id" else "q"}."{n}" AS {t}) AS "{n}"' if n == "file_id" or n in have
+                    else f'CAST(NULL AS {t}) AS "{n}"' for n, t in cols)
     con.execute(f"DROP TABLE {table}")
     con.execute(f"CREATE VIEW {table} AS SELECT {sel} FROM {source}")
 
