@@ -101,8 +101,8 @@ def _plan_table(scan: LakeScan, name: str, table_scan: Any) -> list[Any]:
     tasks = list(table_scan.plan_files())
     paths = [t.file.file_path for t in tasks]
     copied = [t for t in tasks if t.delete_files] if filesystems(None, scan.props, paths) else tasks
-    scan.tables[name] = [p.removeprefix("file://") for t, p in zip(tasks, paths, strict=True)
-                         if not any(t is c for c in copied)]
+    gone = {id(t) for t in copied}
+    scan.tables[name] = [p.removeprefix("file://") for t, p in zip(tasks, paths, strict=True) if id(t) not in gone]
     if copied:
         scan.copied[name] = (table_scan, copied)
     return tasks

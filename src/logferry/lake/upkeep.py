@@ -308,7 +308,8 @@ def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
         part = {f.name: v for f, v in zip(t.specs()[key[0]].fields, key[1:], strict=True)}
         small = [x for x in tasks if x.file.file_size_in_bytes < COMPACTED_BYTES]
         merged = small if len(small) > 1 else []
-        units = ([merged] if merged else []) + [[x] for x in tasks if not any(x is m for m in merged)]
+        joined = {id(x) for x in merged}
+        units = ([merged] if merged else []) + [[x] for x in tasks if id(x) not in joined]
         for unit in units:
             if len(unit) == 1 and (kept_on is None or _all_counted(unit[0], ids, reads)):
                 continue  # (a manifest's file: every row is live)
@@ -427,7 +428,8 @@ def _sources(con: Any, job: CompactJob, io: Any, meta: Any, tasks: list[Any],
         paths = [t.file.file_path.removeprefix("file://") for t in plain]
         yield (f"read_parquet({duckdb.ConstantExpression(paths)}, union_by_name = true, "
                "hive_partitioning = false)")  # (a row's site is its own column, not its folder's)
-    for i, task in enumerate(t for t in tasks if not any(t is p for p in plain)):
+    read = {id(t) for t in plain}
+    for i, task in enumerate(t for t in tasks if id(t) not in read):
         sch = meta.schema() if cols is None else meta.schema().select(*cols)
         arrow = schema_to_pyarrow(sch, include_field_ids=False)
         batches = ArrowScan(meta, io, sch, AlwaysTrue()).to_record_batches([task])
