@@ -355,3 +355,34 @@ def test_an_interrupted_compaction_leaves_no_file_that_no_table_names(tmp_path, 
         upkeep.compact(Lake(Where.of(str(lake))))
     assert {str(p) for p in (lake / "logferry" / "requests" / "data").rglob("*.parquet")} == before
     assert _data_files(lake) == 8
+
+
+def test_compact_since_a_day_leaves_the_days_before(tmp_path):
+    """``lake compact --since DATE|AGE``: only the partitions of that day and later (a daily
+    compaction of a big lake does not list and check every day it ever had), the manifest
+    and the rollups always; a mistake is one error line."""
+    from logferry.lake.tables import Lake, Where
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for run in _logs(tmp_path, 2):  # (days 2024-03-01 and -02, two sites: 4 partitions of 2 files)
+        cli("ingest", *run, "--lake", lake)
+        cli("ingest", *run, "--db", db)
+    r = cli("lake", "compact", lake, "--since", "2024-03-02")
+    assert "compacted 4 partitions: 8 -> 4 data files" in r.output, r.output  # (2 of day 2, manifest, rollups)
+
+    def per_day() -> dict[str, int]:
+        got: dict[str, int] = {}
+        for x in Lake(Where.of(str(lake))).table("requests").scan().plan_files():
+            day = str(x.file.file_path).split("/day=")[1][:10]
+            got[day] = got.get(day, 0) + 1
+        return got
+
+    assert per_day() == {"2024-03-01": 4, "2024-03-02": 2}
+    assert "compacted 0 partitions" in cli("lake", "compact", lake, "--since", "1d").output  # (today: none)
+    assert "compacted 2 partitions: 4 -> 2" in cli("lake", "compact", lake).output
+    assert per_day() == {"2024-03-01": 2, "2024-03-02": 2}
+    q = "SELECT file_id, line_number, site, path FROM requests ORDER BY ALL"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+    for bad in ("yesterday", "2024-13-01", "-2d"):
+        r = cli("lake", "compact", lake, "--since", bad, ok=False)
+        assert r.exit_code == 2 and r.output.startswith("logferry: error: --since"), r.output

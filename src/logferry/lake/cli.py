@@ -183,14 +183,17 @@ def status_cmd(lake: str, catalog: str | None, as_json: bool) -> None:
 @click.option("--workers", type=click.IntRange(min=1, max=1024), default=None,
               help="Rewrite the partitions on a local Dask cluster of this many processes.")
 @click.option("--cluster", default=None, help="Rewrite the partitions on this Dask scheduler (tcp://HOST:PORT).")
-def compact_cmd(lake: str, catalog: str | None, workers: int | None, cluster: str | None) -> None:
+@click.option("--since", default=None, help="Only the days from this one: a date (2026-12-01) or an age "
+              "(2d: the last two days' partitions; the manifest and rollups always).")
+def compact_cmd(lake: str, catalog: str | None, workers: int | None, cluster: str | None, since: str | None) -> None:
     """Rewrite each partition's small data files as one, leaving out rows no read counts
     (a partition at a time, streamed: memory does not grow with its size)."""
     from .ingest import dask_client
-    from .upkeep import compact
+    from .upkeep import compact, parse_since_day
 
+    day = None if since is None else parse_since_day(since)  # (checked before anything is opened)
     with dask_client(workers, cluster) as client:  # (reached before the lake is opened)
-        r = compact(open_lake(lake, catalog), client)
+        r = compact(open_lake(lake, catalog), client, day)
     click.echo(safe(f"compacted {r['partitions']} partitions: {r['files_before']} -> {r['files_after']} "
                     f"data files, {r['orphans_removed']:,} uncounted rows removed"), err=True)
 

@@ -44,6 +44,20 @@ def parse_age(text: str) -> dt.timedelta:
         raise ConfigError(f"--older-than {text!r}: use a number and a unit (s m h d w), e.g. 400d or 12h") from None
 
 
+def parse_since_day(text: str) -> int:
+    """``lake compact --since``: a date (ISO 8601, e.g. 2026-12-01) or an age (2d, 12h: that
+    long ago), as the day (days since 1970, UTC) it falls on."""
+    try:
+        when = dt.datetime.now(dt.UTC) - parse_age(text)
+    except ConfigError:
+        try:
+            when = dt.datetime.fromisoformat(text.strip())
+        except ValueError:
+            raise ConfigError(f"--since {text!r}: use a date (2026-12-01) or an age (2d, 12h)") from None
+        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
+    return (when.astimezone(dt.UTC).date() - dt.date(1970, 1, 1)).days
+
+
 def _counted(lake: Lake, rows: list[dict[str, Any]] | None = None) -> pa.Table:
     """(read_id, first_line, last_line) of every read the manifest (its ``rows``, when
     read already) counts."""
@@ -195,12 +209,13 @@ class CompactJob:
     read_ids: np.ndarray  # its read ids (a rewrite finds its reads by binary search)
 
 
-def compact(lake: Lake, client: Any = None) -> dict[str, int]:
+def compact(lake: Lake, client: Any = None, since_day: int | None = None) -> dict[str, int]:
     """One data file per partition, without the rows of old uncounted reads; the partitions
     rewritten on the Dask ``client``'s workers (None: here), each streamed (bounded memory
     whatever the partition's size), and replaced by their files in batches of
     :data:`COMMIT_PARTITIONS` (only the data files read are replaced: files an ingest adds
-    meanwhile stay)."""
+    meanwhile stay).  ``since_day`` (days since 1970): only the partitions of that day and
+    later, and the tables without days (the manifest, the rollups)."""
     from .tables import io_properties
 
     # (young: committed less than GRACE_SECONDS before the manifest was read -- not before
@@ -216,7 +231,7 @@ def compact(lake: Lake, client: Any = None) -> dict[str, int]:
         t = lake.table(name)
         if t.current_snapshot() is None:
             continue
-        plan = _plan(t, name, counted)
+        plan = _plan(t, name, counted, since_day)
         kept = _kept_reads(counted, sorted(_young_reads(t, since)))
         job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata}, kept,
                          kept.column("read_id").to_numpy())
@@ -284,7 +299,7 @@ def _results(client: Any, futures: deque[Any]) -> Generator[Rewritten, None, Non
             client.cancel(list(futures))
 
 
-def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
+def _plan(t: Any, name: str, counted: pa.Table, since_day: int | None = None) -> list[Rewrite]:
     """The table's rewrites: in each partition, its small data files (under
     :data:`COMPACTED_BYTES`) together, and each file left alone (a large one, or the one
     small file) whose rows are not all known (from its bounds: :func:`query._all_counted`)
@@ -301,7 +316,14 @@ def _plan(t: Any, name: str, counted: pa.Table) -> list[Rewrite]:
     reads = {r: (a, b) for r, a, b in zip(*(counted.column(c).to_pylist() for c in counted.column_names),
                                           strict=True)}
     parts: dict[tuple[Any, ...], list[Any]] = {}
-    for task in t.scan().plan_files():
+    col = day_column(name)
+    if since_day is not None and col is not None:  # (the day partitions before it: not listed)
+        from pyiceberg.expressions import GreaterThanOrEqual
+
+        scan = t.scan(row_filter=GreaterThanOrEqual(col, since_day * 86_400_000_000))
+    else:
+        scan = t.scan()
+    for task in scan.plan_files():
         parts.setdefault((task.file.spec_id, *task.file.partition), []).append(task)
     plan = []
     for key, tasks in parts.items():
