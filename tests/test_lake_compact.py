@@ -386,3 +386,12 @@ def test_compact_since_a_day_leaves_the_days_before(tmp_path):
     for bad in ("yesterday", "2024-13-01", "-2d"):
         r = cli("lake", "compact", lake, "--since", bad, ok=False)
         assert r.exit_code == 2 and r.output.startswith("logferry: error: --since"), r.output
+
+
+@pytest.mark.parametrize("since", ["9999-12-31T23:00-05:00", "0001-01-01T00:00+14:00"])
+def test_compact_since_a_date_beyond_the_calendar_in_utc_is_one_error_line(tmp_path, since):
+    """A date whose UTC day is before the year 1 or after 9999 (an offset carries it over):
+    ``--since`` is one error line, as any other mistake (it was an OverflowError traceback)."""
+    r = cli("lake", "compact", tmp_path / "lake", "--since", since, ok=False)
+    assert r.exit_code == 2 and r.output.startswith("logferry: error: --since"), r.output
+    assert not (tmp_path / "lake").exists()

@@ -52,10 +52,10 @@ def parse_since_day(text: str) -> int:
     except ConfigError:
         try:
             when = dt.datetime.fromisoformat(text.strip())
-        except ValueError:
+            when = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        except (ValueError, OverflowError):  # (OverflowError: an offset carries it past the calendar)
             raise ConfigError(f"--since {text!r}: use a date (2026-12-01) or an age (2d, 12h)") from None
-        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    return (when.astimezone(dt.UTC).date() - dt.date(1970, 1, 1)).days
+    return (when.date() - dt.date(1970, 1, 1)).days
 
 
 def _counted(lake: Lake, rows: list[dict[str, Any]] | None = None) -> pa.Table:
