@@ -101,3 +101,27 @@ def test_a_lake_whose_data_files_predate_a_column_reads_it_as_null(tmp_path, mon
     q = "SELECT site, ttfb_ms FROM requests ORDER BY site"
     rows = [json.loads(line) for line in cli("sql", "--lake", lake, "--json", q).stdout.splitlines()]
     assert rows == [{"site": "W3SVC1", "ttfb_ms": None}, {"site": "W3SVC2", "ttfb_ms": None}]
+
+
+def test_a_site_named_empty_or_with_a_leading_dot_is_no_hidden_file(tmp_path):
+    """A site's file is no dotfile (a ``*.json`` glob, ``ls``, a file manager skip those):
+    the empty site (a CSV's empty server column) was ``.json``, ``.hidden`` ``.hidden.json``;
+    the names stay one a site."""
+    from logferry.lake.sites import site_file
+
+    odd = ["", ".", "..", ".hidden", "%2Ehidden", "~", "." * 300]
+    names = [site_file(s, html) for s in odd for html in (False, True)]
+    assert not [n for n in names if n.startswith(".")], names
+    assert len(set(names)) == len(names) and all("/" not in n and len(n.encode()) < 255 for n in names)
+    assert site_file("a.example", False) == "a.example.json"  # (a name as it was)
+    lake = tmp_path / "lake"
+    log = tmp_path / "db20240301_001.csv"
+    log.write_text("server,s-date,s-time,c-ip,s-method,s-host,s-path,s-status,s-byte\n"
+                   '"","2024/03/01","08:01:38","10.1.0.20","GET","intranet.example","/a","200","5"\n'
+                   '"proxy01","2024/03/01","08:01:39","10.1.0.21","GET","intranet.example","/b","404","6"\n')
+    cli("ingest", log, "--lake", lake)
+    out = tmp_path / "sites"
+    r = cli("report", "--lake", lake, "--each-site", out, "--json")
+    assert "2 site reports" in r.stderr and sorted(os.listdir(out)) == sorted([site_file("", False), "proxy01.json"])
+    got = json.loads((out / site_file("", False)).read_text())
+    assert got["reports"]["summary"]["sections"]["totals"][0]["requests"] == 1

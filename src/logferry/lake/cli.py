@@ -184,7 +184,7 @@ def status_cmd(lake: str, catalog: str | None, as_json: bool) -> None:
               help="Rewrite the partitions on a local Dask cluster of this many processes.")
 @click.option("--cluster", default=None, help="Rewrite the partitions on this Dask scheduler (tcp://HOST:PORT).")
 @click.option("--since", default=None, help="Only the days from this one: a date (2026-12-01) or an age "
-              "(2d: the last two days' partitions; the manifest and rollups always).")
+              "(2d: the last two days' partitions; the rows without a time, the manifest and rollups always).")
 def compact_cmd(lake: str, catalog: str | None, workers: int | None, cluster: str | None, since: str | None) -> None:
     """Rewrite each partition's small data files as one, leaving out rows no read counts
     (a partition at a time, streamed: memory does not grow with its size)."""

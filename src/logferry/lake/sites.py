@@ -26,10 +26,19 @@ from .tables import Lake, manifest_arrow
 
 def site_file(site: str, html: bool) -> str:
     """A site's document's file name: the site quoted as the lake's folders quote it (no
-    ``/``, no control character; a long one cut, with a digest of the whole)."""
+    ``/``, no control character; a long one cut, with a digest of the whole), and no dotfile
+    (a ``*.json`` glob or ``ls`` skips those): a leading ``.`` quoted (``%2E``: quoting never
+    gives it, ``.`` is left as it is), the empty site a digest as a cut long one is."""
+    import hashlib
+
     from .store import site_folder
 
-    return f"{site_folder(site)}.{'html' if html else 'json'}"
+    name = site_folder(site)
+    if not name:
+        name = f"~{hashlib.sha256(b'').hexdigest()[:16]}"
+    elif name.startswith("."):
+        name = "%2E" + name[1:]
+    return f"{name}.{'html' if html else 'json'}"
 
 
 def each_site(lake: Lake, params: Any, *, html: bool, only: list[str] | None = None, tz: str = "UTC",

@@ -52,10 +52,10 @@ def parse_since_day(text: str) -> int:
     except ConfigError:
         try:
             when = dt.datetime.fromisoformat(text.strip())
-        except ValueError:
+            when = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        except (ValueError, OverflowError):  # (OverflowError: an offset carries it past the calendar)
             raise ConfigError(f"--since {text!r}: use a date (2026-12-01) or an age (2d, 12h)") from None
-        when = when if when.tzinfo else when.replace(tzinfo=dt.UTC)
-    return (when.astimezone(dt.UTC).date() - dt.date(1970, 1, 1)).days
+    return (when.date() - dt.date(1970, 1, 1)).days
 
 
 def _counted(lake: Lake, rows: list[dict[str, Any]] | None = None) -> pa.Table:
@@ -215,7 +215,8 @@ def compact(lake: Lake, client: Any = None, since_day: int | None = None) -> dic
     whatever the partition's size), and replaced by their files in batches of
     :data:`COMMIT_PARTITIONS` (only the data files read are replaced: files an ingest adds
     meanwhile stay).  ``since_day`` (days since 1970): only the partitions of that day and
-    later, and the tables without days (the manifest, the rollups)."""
+    later, the rows without a time (their day=null partitions) and the tables without days (the
+    manifest, the rollups)."""
     from .tables import io_properties
 
     # (young: committed less than GRACE_SECONDS before the manifest was read -- not before
@@ -318,12 +319,17 @@ def _plan(t: Any, name: str, counted: pa.Table, since_day: int | None = None) ->
     parts: dict[tuple[Any, ...], list[Any]] = {}
     col = day_column(name)
     if since_day is not None and col is not None:  # (the day partitions before it: not listed)
-        from pyiceberg.expressions import GreaterThanOrEqual
+        from pyiceberg.expressions import GreaterThanOrEqual, IsNull
 
-        scan = t.scan(row_filter=GreaterThanOrEqual(col, since_day * 86_400_000_000))
+        # (and the rows without a time, in their site's day=null partition, of no day: compacted
+        # as the manifest is, or a daily --since left it one more small file a run for ever;
+        # two scans: pyiceberg's partition evaluator fails on a null day under an Or)
+        tasks = [*t.scan(row_filter=GreaterThanOrEqual(col, since_day * 86_400_000_000)).plan_files(),
+                 *t.scan(row_filter=IsNull(col)).plan_files()]
+        tasks = list({task.file.file_path: task for task in tasks}.values())
     else:
-        scan = t.scan()
-    for task in scan.plan_files():
+        tasks = t.scan().plan_files()
+    for task in tasks:
         parts.setdefault((task.file.spec_id, *task.file.partition), []).append(task)
     plan = []
     for key, tasks in parts.items():
