@@ -45,10 +45,34 @@ def test_each_sites_json_is_its_own_report(tmp_path, lake, workers):
     names = sorted(os.listdir(out))
     assert names == sorted(site_file(h, False) for h in HOSTS)
     assert all("/" not in n and n not in (".", "..") for n in names)
+    from logferry.usage.reports import leave_out_lake_wide
+
     for host in HOSTS:
         got = _json((out / site_file(host, False)).read_text())
-        assert got == _json(cli("report", "--lake", lake, "--site", host, "--json").stdout)
+        want = _json(cli("report", "--lake", lake, "--site", host, "--json").stdout)
+        leave_out_lake_wide(want["reports"])  # (a tenant's: the lake's files, formats, totals of lines not in it)
+        assert got == want
         assert got["reports"]["summary"]["sections"]["totals"][0]["requests"] == 40
+        assert "files" not in got["reports"]["summary"]["sections"]
+
+
+def test_a_sites_report_names_no_other_tenants_log(tmp_path):
+    """Each site's document goes to its tenant: the lake's files list (every tenant's log
+    names and line counts) is not in it, in JSON or in the page; the site's own rows are."""
+    lake, out = tmp_path / "lake", tmp_path / "out"
+    for tenant in ("acme", "globex"):
+        log = tmp_path / f"{tenant}-private-2024-03-01.log"
+        log.write_text("#Fields: date time c-ip cs-method cs-uri-stem sc-status sc-bytes cs-host\n"
+                       f"2024-03-01 10:00:00 10.0.0.1 GET /{tenant}-page 200 5 {tenant}.example\n")
+        cli("ingest", log, "--lake", lake)
+    cli("report", "--lake", lake, "--each-site", out / "json", "--json")
+    cli("report", "--lake", lake, "--each-site", out / "html")
+    for fmt in ("json", "html"):
+        for tenant, other in (("acme", "globex"), ("globex", "acme")):
+            text = (out / fmt / f"{tenant}.example.{fmt}").read_text()
+            assert f"/{tenant}-page" in text and other not in text, (fmt, tenant)
+    whole = cli("report", "--lake", lake, "--site", "acme.example", "--json").stdout
+    assert "globex-private" in whole  # (--site reports on the lake for its operator: the files list kept)
 
 
 def test_each_sites_page_is_titled_with_the_site_escaped(tmp_path, lake):

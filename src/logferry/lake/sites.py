@@ -100,7 +100,7 @@ def site_document(scan: LakeScan, params: Any, opts: dict[str, Any], files: pa.T
     con = open_scan(scan, lake, memory_limit=REPORT_MEMORY_LIMIT)
     try:
         return document(con, params, html=opts["html"], only=opts["only"], tz=opts["tz"],
-                        title=f"logferry report: {params.site}")
+                        title=f"logferry report: {params.site}", tenant=True)
     finally:
         con.close()
 

@@ -392,14 +392,15 @@ def _dimension(con, bexpr: str, key: str, display: str | None, view: str, where:
 
 
 def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[str] | None = None,
-                   tz: str = "UTC", params=None) -> dict[str, Any]:
+                   tz: str = "UTC", params=None, tenant: bool = False) -> dict[str, Any]:
     """Everything the dashboard shows for ``filters``, as JSON-serialisable data.
 
     ``allowed_sites`` (a scoped token's sites) restricts every row to those sites and
-    leaves out what is not per site (the files list, Snowplow events).  ``params`` (a
+    leaves out what is not per site (the files list, Snowplow events); ``tenant`` leaves it
+    out alone (a site's report for its tenant: ``report --each-site``).  ``params`` (a
     :class:`~logferry.usage.reports.Params`) sets the uptime knobs (bucket, threshold, gap)
     and the span of a connection holding some sites' rows only (the lake's, pruned)."""
-    from .reports import Params, jsonable, prepare, result, run_one, selected
+    from .reports import Params, jsonable, leave_out_lake_wide, prepare, result, run_one, selected
     from .ua import classify
 
     filters = filters or Filters()
@@ -411,7 +412,8 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
                     top=ROW_CAP, **knobs)
     warnings = prepare(con, params)
     step_us = max(1, int(round(params.chart_bucket_minutes * 60))) * 1_000_000
-    reps = selected(extras=allowed_sites is None)
+    private = allowed_sites is not None or tenant
+    reps = selected(extras=not private)
     notes: dict[str, list[str]] = {rep.name: [] for rep, _ in reps}  # (each report's warnings: in order)
     # longest first (the cube, then the reports that take longest on the bench logs), so
     # that both connections stay busy to the end
@@ -433,13 +435,8 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     reports = {}
     for name, r in rep["reports"].items():
         reports[name] = {"title": r["title"], "columns": r["columns"], "sections": r["sections"]}
-    if allowed_sites is not None:
-        summ = reports.get("summary", {}).get("sections", {})
-        summ.pop("files", None)
-        summ.pop("formats", None)
-        for row in summ.get("totals", []):
-            for k in ("files", "lines", "bad_rows"):
-                row.pop(k, None)
+    if private:
+        leave_out_lake_wide(reports)
     if allowed_sites is None:
         sites_q = ("SELECT DISTINCT coalesce(site, host) AS s FROM requests WHERE coalesce(site, host) "
                    f"IS NOT NULL ORDER BY 1 LIMIT {MAX_SITE_CHOICES}")

@@ -323,9 +323,10 @@ def run(con: duckdb.DuckDBPyConnection, params: Params | None = None,
 
 
 def document(con: duckdb.DuckDBPyConnection, params: Params, *, html: bool, only: list[str] | None = None,
-             tz: str = "UTC", title: str = "logferry report") -> str:
+             tz: str = "UTC", title: str = "logferry report", tenant: bool = False) -> str:
     """The report of an open database as a document: the HTML dashboard (one
-    self-contained page), or the reports' JSON (its text safe on a terminal)."""
+    self-contained page), or the reports' JSON (its text safe on a terminal).  ``tenant``:
+    a site's own, what is not per site left out (:func:`leave_out_lake_wide`)."""
     import json
 
     from ...term import json_safe
@@ -336,11 +337,27 @@ def document(con: duckdb.DuckDBPyConnection, params: Params, *, html: bool, only
         con.execute(f"SET threads = {own_threads()}")  # (the command's own connection)
         f = Filters(since=params.since, until=params.until, sites=[params.site] if params.site else None,
                     bots=params.bots)
-        return render_dashboard(dashboard_data(con, f, tz=tz, params=params), title=title)
-    data = run(con, params, only=only, plain=True)
+        return render_dashboard(dashboard_data(con, f, tz=tz, params=params, tenant=tenant), title=title)
+    data = run(con, params, only=only, plain=True, extras=not tenant)
+    if tenant:
+        leave_out_lake_wide(data["reports"])
     # (the reports' sections are JSON values already: the rest goes through jsonable)
     out = {k: v if k == "reports" else jsonable(v) for k, v in data.items()}
     return json_safe(json.dumps(out, ensure_ascii=False))
+
+
+def leave_out_lake_wide(reports: dict[str, Any]) -> None:
+    """Take out of ``reports`` (by name, each with its ``sections``) what is not per site:
+    the files and formats of the whole database or lake (other tenants' log names) and the
+    totals' files, lines and bad rows -- a report for one tenant (a scoped console token's,
+    ``report --each-site``).  (The extra reports, e.g. Snowplow's, are not per site either:
+    not run for one.)"""
+    summary = reports.get("summary", {}).get("sections", {})
+    summary.pop("files", None)
+    summary.pop("formats", None)
+    for row in summary.get("totals", []):
+        for k in ("files", "lines", "bad_rows"):
+            row.pop(k, None)
 
 
 def selected(only: list[str] | None = None, extras: bool = True) -> list[tuple[ReportSQL, bool]]:
