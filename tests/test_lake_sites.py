@@ -149,3 +149,30 @@ def test_a_site_named_empty_or_with_a_leading_dot_is_no_hidden_file(tmp_path):
     assert "2 site reports" in r.stderr and sorted(os.listdir(out)) == sorted([site_file("", False), "proxy01.json"])
     got = json.loads((out / site_file("", False)).read_text())
     assert got["reports"]["summary"]["sections"]["totals"][0]["requests"] == 1
+
+
+def test_sites_differing_only_in_case_get_files_of_their_own_anywhere(tmp_path):
+    """``A.example`` and ``a.example`` are two sites: on a file system that ignores case
+    (macOS, Windows shares) one's file would replace the other's, so both get a digest."""
+    from logferry.lake.sites import site_file, site_files
+
+    names = site_files(["A.example", "a.example", "b.example"], False)
+    assert names["b.example"] == site_file("b.example", False)
+    assert len({n.lower() for n in names.values()}) == 3 and names["A.example"].startswith("A.example~")
+    lake, out = tmp_path / "lake", tmp_path / "out"
+    log = tmp_path / "u_ex1.log"
+    log.write_text("#Fields: date time c-ip cs-method cs-uri-stem sc-status sc-bytes cs-host\n"
+                   "2024-03-01 10:00:00 10.0.0.1 GET /upper 200 5 A.example\n"
+                   "2024-03-01 10:00:01 10.0.0.2 GET /lower 200 5 a.example\n")
+    cli("ingest", log, "--lake", lake)
+    cli("report", "--lake", lake, "--each-site", out, "--json")
+    got = {n: (out / n).read_text() for n in os.listdir(out)}
+    assert len(got) == 2 and {n.lower() for n in got} == {n.lower() for n in site_files(["A.example", "a.example"], False).values()}
+    assert "/upper" in got[names["A.example"]] and "/lower" in got[names["a.example"]]
+
+
+def test_workers_and_cluster_together_are_one_error_line_for_every_command(tmp_path, lake):
+    for args in (["report", "--lake", lake, "--each-site", tmp_path / "o"], ["lake", "compact", lake]):
+        r = cli(*args, "--workers", "2", "--cluster", "tcp://127.0.0.1:9", ok=False)
+        assert r.exit_code == 2 and r.output.startswith("logferry: error: ") and "give one" in r.output, r.output
+    assert not (tmp_path / "o").exists()

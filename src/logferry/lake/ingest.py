@@ -363,6 +363,8 @@ def dask_client(workers: int | None, cluster: str | None) -> Iterator[Any]:
     if not workers and not cluster:
         yield None
         return
+    if workers and cluster:
+        raise ConfigError("--workers starts a local Dask cluster and --cluster names a running one: give one")
     try:
         from distributed import Client, LocalCluster
     except ImportError as e:  # pragma: no cover - the extra is installed where tested

@@ -41,10 +41,27 @@ def site_file(site: str, html: bool) -> str:
     return f"{name}.{'html' if html else 'json'}"
 
 
+def site_files(sites: list[str], html: bool) -> dict[str, str]:
+    """Each site's file name (:func:`site_file`); sites whose names differ only in case
+    get a digest each, so that none overwrites another on a file system that ignores case."""
+    import hashlib
+
+    names = {s: site_file(s, html) for s in sites}
+    seen: dict[str, int] = {}
+    for n in names.values():
+        seen[n.lower()] = seen.get(n.lower(), 0) + 1
+    for s, n in names.items():
+        if seen[n.lower()] > 1:
+            stem, ext = n.rsplit(".", 1)
+            names[s] = f"{stem}~{hashlib.sha256(s.encode('utf-8', 'surrogatepass')).hexdigest()[:16]}.{ext}"
+    return names
+
+
 def each_site(lake: Lake, params: Any, *, html: bool, only: list[str] | None = None, tz: str = "UTC",
-              client: Any = None) -> Iterator[tuple[str, str]]:
+              client: Any = None, names: dict[str, str] | None = None) -> Iterator[tuple[str, str]]:
     """(site, its document) for every site the lake counts, as they are made (on the
-    Dask ``client``'s workers, or here in site order)."""
+    Dask ``client``'s workers, or here in site order); ``names`` gets each site's file
+    name (:func:`site_files`) before the first."""
     from .ingest import _dask
 
     lake = lake.reader()
@@ -54,6 +71,8 @@ def each_site(lake: Lake, params: Any, *, html: bool, only: list[str] | None = N
         sites = counted_sites(con, lake)
     finally:
         con.close()
+    if names is not None:
+        names.update(site_files(sites, html))
     if not sites:
         return
     span = every_site_span(lake, params, files)
@@ -113,8 +132,9 @@ def write_each_site(lake: Lake, params: Any, out: str, *, html: bool, only: list
 
     os.makedirs(out, exist_ok=True)
     n = 0
-    for site, text in each_site(lake, params, html=html, only=only, tz=tz, client=client):
-        path = os.path.join(out, site_file(site, html))
+    names: dict[str, str] = {}
+    for site, text in each_site(lake, params, html=html, only=only, tz=tz, client=client, names=names):
+        path = os.path.join(out, names[site])
         with open(path, "w", encoding="utf-8") as f:
             f.write(text)
         n += 1
