@@ -110,7 +110,8 @@ def site_document(scan: LakeScan, params: Any, opts: dict[str, Any], files: pa.T
                   lake: Lake | None = None) -> str:
     """One site's document from its plan (a task: on a worker ``files`` is the manifest
     sent beside it)."""
-    from ..usage.reports import REPORT_MEMORY_LIMIT, document
+    from ..usage.dashboard import document
+    from ..usage.reports import REPORT_MEMORY_LIMIT
 
     if files is not None:
         scan = copy.copy(scan)

@@ -292,7 +292,8 @@ def _release_memory() -> None:
 def _output(con, params, *, as_json: bool, html: str | None, only: list[str] | None, tz: str,
             title: str = "logferry report") -> None:
     """The report of an open database: JSON, the HTML dashboard, or terminal tables."""
-    from .reports import document, run
+    from .dashboard import document
+    from .reports import run
 
     if html:
         text = document(con, params, html=True, only=only, tz=tz, title=title)

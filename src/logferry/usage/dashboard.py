@@ -463,6 +463,29 @@ def dashboard_data(con, filters: Filters | None = None, *, allowed_sites: list[s
     }
 
 
+def document(con, params, *, html: bool, only: list[str] | None = None,
+             tz: str = "UTC", title: str = "logferry report", tenant: bool = False) -> str:
+    """The report of an open database as a document: the HTML dashboard (one
+    self-contained page), or the reports' JSON (its text safe on a terminal).  ``tenant``:
+    a site's own, what is not per site left out (``reports.leave_out_lake_wide``)."""
+    import json
+
+    from ..term import json_safe
+    from .reports import jsonable, leave_out_lake_wide, run
+
+    if html:
+        con.execute(f"SET threads = {own_threads()}")  # (the command's own connection)
+        f = Filters(since=params.since, until=params.until, sites=[params.site] if params.site else None,
+                    bots=params.bots)
+        return render_dashboard(dashboard_data(con, f, tz=tz, params=params, tenant=tenant), title=title)
+    data = run(con, params, only=only, plain=True, extras=not tenant)
+    if tenant:
+        leave_out_lake_wide(data["reports"])
+    # (the reports' sections are JSON values already: the rest goes through jsonable)
+    out = {k: v if k == "reports" else jsonable(v) for k, v in data.items()}
+    return json_safe(json.dumps(out, ensure_ascii=False))
+
+
 # --- the page ----------------------------------------------------------------------------
 
 CSP = ("default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data:; "

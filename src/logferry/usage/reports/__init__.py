@@ -322,30 +322,6 @@ def run(con: duckdb.DuckDBPyConnection, params: Params | None = None,
     return result(params, warnings, out)
 
 
-def document(con: duckdb.DuckDBPyConnection, params: Params, *, html: bool, only: list[str] | None = None,
-             tz: str = "UTC", title: str = "logferry report", tenant: bool = False) -> str:
-    """The report of an open database as a document: the HTML dashboard (one
-    self-contained page), or the reports' JSON (its text safe on a terminal).  ``tenant``:
-    a site's own, what is not per site left out (:func:`leave_out_lake_wide`)."""
-    import json
-
-    from ...term import json_safe
-
-    if html:
-        from ..dashboard import Filters, dashboard_data, own_threads, render_dashboard
-
-        con.execute(f"SET threads = {own_threads()}")  # (the command's own connection)
-        f = Filters(since=params.since, until=params.until, sites=[params.site] if params.site else None,
-                    bots=params.bots)
-        return render_dashboard(dashboard_data(con, f, tz=tz, params=params, tenant=tenant), title=title)
-    data = run(con, params, only=only, plain=True, extras=not tenant)
-    if tenant:
-        leave_out_lake_wide(data["reports"])
-    # (the reports' sections are JSON values already: the rest goes through jsonable)
-    out = {k: v if k == "reports" else jsonable(v) for k, v in data.items()}
-    return json_safe(json.dumps(out, ensure_ascii=False))
-
-
 def leave_out_lake_wide(reports: dict[str, Any]) -> None:
     """Take out of ``reports`` (by name, each with its ``sections``) what is not per site:
     the files and formats of the whole database or lake (other tenants' log names) and the
