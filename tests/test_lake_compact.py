@@ -428,3 +428,34 @@ def test_compact_since_also_compacts_the_rows_without_a_time(tmp_path):
     assert files() == {**before, "null": 1}
     q = "SELECT file_id, line_number, site, path FROM requests ORDER BY ALL"
     assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
+def test_expire_deletes_the_files_only_expired_snapshots_held(tmp_path, monkeypatch):
+    """A compaction's replaced files and an expired day's files were kept on storage for
+    ever (pyiceberg's snapshot expiry removes snapshots, not files): ``lake expire`` deletes
+    the files no snapshot it keeps holds, after the snapshots' own retention."""
+    import time
+
+    from logferry.lake import upkeep
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    for run in _logs(tmp_path, 2):
+        cli("ingest", *run, "--lake", lake)
+        cli("ingest", *run, "--db", db)
+    data = lake / "logferry" / "requests" / "data"
+    replaced = set(data.rglob("*.parquet"))
+    cli("lake", "compact", lake)
+    assert len(set(data.rglob("*.parquet")) - replaced) == 4
+    before = report("--lake", lake)
+    r = cli("lake", "expire", lake, "--older-than", "4000d", "--keep-snapshots", "10m", ok=False)
+    assert r.exit_code == 2 and "--keep-snapshots: at least 60 minutes" in r.output, r.output
+    monkeypatch.setattr(upkeep, "GRACE_SECONDS", 1)
+    time.sleep(1.1)  # (every snapshot older than the 1 s kept)
+    r = cli("lake", "expire", lake, "--older-than", "4000d", "--keep-snapshots", "1s")  # (the 2024 days kept)
+    assert "files deleted" in r.output and "0 files deleted" not in r.output, r.output
+    assert not any(p.exists() for p in replaced) and len(list(data.rglob("*.parquet"))) == 4
+    assert report("--lake", lake) == before == report("--db", db)
+    st = json.loads(cli("lake", "status", lake, "--json").stdout)
+    assert st["tables"]["requests"]["data_files"] == 4 and st["orphan_rows"] == 0
+    again = json.loads(cli("ingest", *_logs(tmp_path, 2)[0], "--lake", lake, "--json").stdout)
+    assert (again["new"], again["records"]) == (0, 0)

@@ -200,16 +200,21 @@ def compact_cmd(lake: str, catalog: str | None, workers: int | None, cluster: st
 
 @_lake_command("expire")
 @click.option("--older-than", "older", required=True, help="Age, e.g. 400d, 12h (a number and s, m, h, d or w).")
-def expire_cmd(lake: str, catalog: str | None, older: str) -> None:
-    """Delete the rows of the days before now - AGE and the snapshots older than that (the
-    manifest keeps its entries: those files are not ingested again)."""
+@click.option("--keep-snapshots", "keep", default=None,
+              help="Snapshots kept this long (default: 1d, or the --older-than age if shorter); the files "
+                   "only older ones held are deleted.")
+def expire_cmd(lake: str, catalog: str | None, older: str, keep: str | None) -> None:
+    """Delete the rows of the days before now - AGE, the snapshots older than
+    --keep-snapshots and the files only they held -- the expired days', those a compaction
+    replaced (the manifest keeps its entries: those logs are not ingested again)."""
     from .upkeep import expire, parse_age
 
     age = parse_age(older)  # (checked before the lake is opened)
-    r = expire(open_lake(lake, catalog), age)
+    kept = None if keep is None else parse_age(keep, "--keep-snapshots")
+    r = expire(open_lake(lake, catalog), age, kept)
     rows = ", ".join(f"{n:,} {name}" for name, n in r["deleted"].items() if n)
     click.echo(safe(f"expired the days older than {older}: deleted {rows or 'no rows'}; "
-                    f"{r['expired']} snapshots removed"), err=True)
+                    f"{r['expired']} snapshots removed, {r['files']:,} files deleted"), err=True)
 
 
 def register(app: click.Group) -> None:

@@ -34,14 +34,14 @@ from .tables import ROW_TABLES, Lake, day_column
 GRACE_SECONDS = 3600
 
 
-def parse_age(text: str) -> dt.timedelta:
+def parse_age(text: str, flag: str = "--older-than") -> dt.timedelta:
     """``--older-than``: a duration (``values.parse_duration``: 400d, 12h, 2w ...)."""
     try:
         age = dt.timedelta(seconds=parse_duration(text))
         dt.datetime.now(dt.UTC) - age  # (an age reaching before the year 1 is no cutoff)
         return age
     except (ValueError, OverflowError):
-        raise ConfigError(f"--older-than {text!r}: use a number and a unit (s m h d w), e.g. 400d or 12h") from None
+        raise ConfigError(f"{flag} {text!r}: use a number and a unit (s m h d w), e.g. 400d or 12h") from None
 
 
 def parse_since_day(text: str) -> int:
@@ -516,14 +516,29 @@ def _overwrite(t: Any, done: list[Rewritten]) -> None:
                 ov.append_data_file(r.data_file)
 
 
-def expire(lake: Lake, age: dt.timedelta) -> dict[str, Any]:
+#: snapshots a lake keeps at least (a reader that began on one reads its files; compaction
+#: reads the young reads' ids from the last hour's): ``lake expire``'s default retention
+#: when its age is longer
+KEEP_SNAPSHOTS = dt.timedelta(days=1)
+
+
+def expire(lake: Lake, age: dt.timedelta, keep: dt.timedelta | None = None) -> dict[str, Any]:
     """Delete the days before now - ``age`` (the rollups' hours too, so they keep agreeing
-    with the rows) and the snapshots older than that; ``deleted``: rows per table."""
+    with the rows), then the snapshots older than ``keep`` (default: the shorter of ``age``
+    and :data:`KEEP_SNAPSHOTS`) and the files only they held -- the expired days' data
+    files, those a compaction replaced; ``deleted``: rows per table, ``files``: files
+    deleted."""
     from pyiceberg.expressions import LessThan
 
-    cutoff = dt.datetime.now(dt.UTC) - age
+    grace = dt.timedelta(seconds=GRACE_SECONDS)  # (compaction tells young reads by the last hour's snapshots)
+    if keep is not None and keep < grace:
+        raise ConfigError(f"--keep-snapshots: at least {GRACE_SECONDS // 60} minutes (lake compact tells "
+                          "the reads of an ingest still committing by the last hour's snapshots)")
+    now = dt.datetime.now(dt.UTC)
+    cutoff = now - age
+    snap_cutoff = now - (max(min(age, KEEP_SNAPSHOTS), grace) if keep is None else keep)
     day = int(dt.datetime.combine(cutoff.date(), dt.time(), dt.UTC).timestamp() * 1e6)
-    expired, deleted = 0, {}
+    expired, deleted, files = 0, {}, 0
     for name, col in [(n, day_column(n)) for n in _tables(lake)] + [("rollups", "hour")]:
         t = lake.table(name)
         if (before := t.current_snapshot()) is not None:
@@ -534,12 +549,31 @@ def expire(lake: Lake, age: dt.timedelta) -> dict[str, Any]:
     for name in (*_tables(lake), "files", "rollups"):
         t = lake.table(name)
         cur = t.current_snapshot()
-        old = [s.snapshot_id for s in t.metadata.snapshots
-               if s.timestamp_ms < cutoff.timestamp() * 1000 and (cur is None or s.snapshot_id != cur.snapshot_id)]
+        old = [s for s in t.metadata.snapshots
+               if s.timestamp_ms < snap_cutoff.timestamp() * 1000 and (cur is None or s.snapshot_id != cur.snapshot_id)]
         if old:
-            t.maintenance.expire_snapshots().by_ids(old).commit()
+            kept = [s for s in t.metadata.snapshots if s not in old]
+            cache: dict[str, set[str]] = {}
+            gone = _files_of(t, old, cache) - _files_of(t, kept, cache)
+            t.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
             expired += len(old)
-    return {"expired": expired, "deleted": deleted}
+            delete_files(t.io, sorted(gone))  # (after the commit: no snapshot names them)
+            files += len(gone)
+    return {"expired": expired, "deleted": deleted, "files": files}
+
+
+def _files_of(t: Any, snapshots: list[Any], cache: dict[str, set[str]]) -> set[str]:
+    """The files ``snapshots`` hold: their data and delete files, manifests and manifest
+    lists (each manifest read once: ``cache``)."""
+    out: set[str] = set()
+    for s in snapshots:
+        out.add(s.manifest_list)
+        for m in s.manifests(t.io):
+            if m.manifest_path not in cache:
+                cache[m.manifest_path] = {e.data_file.file_path for e in m.fetch_manifest_entry(t.io, discard_deleted=True)}
+            out.add(m.manifest_path)
+            out |= cache[m.manifest_path]
+    return out
 
 
 def _deleted_records(t: Any, since: int) -> int:
