@@ -99,21 +99,46 @@ def _plan_table(scan: LakeScan, name: str, table_scan: Any) -> list[Any]:
     """A table's planned data files into ``scan``: read in place, or copied (those with
     delete files, or all where no fsspec file system reaches the storage)."""
     tasks = list(table_scan.plan_files())
-    paths = [t.file.file_path for t in tasks]
-    copied = [t for t in tasks if t.delete_files] if filesystems(None, scan.props, paths) else tasks
-    gone = {id(t) for t in copied}
-    scan.tables[name] = [p.removeprefix("file://") for t, p in zip(tasks, paths, strict=True) if id(t) not in gone]
+    scan.tables[name], copied = _split(tasks, scan.props)
     if copied:
         scan.copied[name] = (table_scan, copied)
     return tasks
+
+
+def _split(tasks: list[Any], props: dict[str, str]) -> tuple[list[str], list[Any]]:
+    """The paths of the data files DuckDB reads in place, and the tasks copied through
+    pyiceberg's reader: those with delete files, or all where no fsspec file system (of
+    the FileIO settings ``props``) reaches their storage."""
+    copied = [t for t in tasks if t.delete_files] if filesystems(None, props, [t.file.file_path for t in tasks]) \
+        else tasks
+    gone = {id(t) for t in copied}
+    return [t.file.file_path.removeprefix("file://") for t in tasks if id(t) not in gone], copied
+
+
+def parquet_source(paths: list[str]) -> str:
+    """A FROM item reading the Parquet data files ``paths`` in place.  No Hive
+    partitioning: the data files' folders are named site=.../day=..., and DuckDB would take
+    a row's site from its folder -- the partition site, the host where a row has no site --
+    instead of the row's own column."""
+    import duckdb
+
+    return f"read_parquet({duckdb.ConstantExpression(paths)}, union_by_name = true, hive_partitioning = false)"
+
+
+def _from(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], copied: tuple[Any, list[Any]] | None) -> str:
+    """A FROM item over a table's rows: its ``paths`` read in place, and the ``copied``
+    (pyiceberg scan, tasks) through pyiceberg's reader into ``_lake.NAME`` (none there:
+    an empty table of the scan's columns)."""
+    if copied is None:
+        return parquet_source(paths)
+    _copy(con, *copied, f"_lake.{name}")
+    return f"(SELECT * FROM {parquet_source(paths)} UNION ALL BY NAME FROM _lake.{name})" if paths else f"_lake.{name}"
 
 
 def open_scan(scan: LakeScan, lake: Lake | None = None, *, memory_limit: str | None = None
               ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB database with the usage database's tables over the rows of
     ``scan`` (its copied data files read through ``lake``'s pyiceberg: where it is only)."""
-    import duckdb
-
     from ..usage.db import duck, migrate
 
     con = duck()
@@ -137,15 +162,9 @@ def open_scan(scan: LakeScan, lake: Lake | None = None, *, memory_limit: str | N
             con.unregister("_lake_empty")
         if not paths and name not in scan.copied:
             continue  # (no data file: the database's empty table)
-        # (no Hive partitioning: the data files' folders are named site=.../day=..., and DuckDB
-        # would take a row's site from its folder -- the partition site, the host where a row
-        # has no site -- instead of the row's own column)
-        src = f"read_parquet({duckdb.ConstantExpression(paths)}, union_by_name = true, hive_partitioning = false)"
-        if name in scan.copied:
-            if lake is None:
-                raise ValueError("a LakeScan with copied data files opens where its lake is")
-            _copy(con, *scan.copied[name], f"_lake.{name}")
-            src = f"(SELECT * FROM {src} UNION ALL BY NAME FROM _lake.{name})" if paths else f"_lake.{name}"
+        if name in scan.copied and lake is None:
+            raise ValueError("a LakeScan with copied data files opens where its lake is")
+        src = _from(con, name, paths, scan.copied.get(name))
         _view(con, name, f"{src} q {_COUNTED}" + (f" {_PRUNED}" if name == "requests" else ""))
     return con
 
@@ -156,13 +175,15 @@ def _span_scan(lake: Lake, scan: LakeScan) -> Any:
                                        selected_fields=("timestamp", "read_id", "line_number"))
 
 
-def every_site_span(lake: Lake, params: Any, files: pa.Table) -> tuple[Any, Any]:
-    """The span :func:`connect_lake` gives a site's report (every site's rows in
-    since/until), once for many sites."""
+def sites_and_span(lake: Lake, params: Any, files: pa.Table) -> tuple[list[str], tuple[Any, Any] | None]:
+    """Every site the lake counts (:func:`counted_sites`) and the span :func:`connect_lake`
+    gives a site's report (every site's rows in since/until; None without a site), from one
+    connection over the manifest ``files``: once for many sites."""
     scan = LakeScan(files, lake.props, None, *(None if v is None else str(v) for v in (params.since, params.until)))
     con = open_scan(scan, lake)
     try:
-        return _span(con, lake, _span_scan(lake, scan))
+        sites = counted_sites(con, lake)
+        return sites, (_span(con, lake, _span_scan(lake, scan)) if sites else None)
     finally:
         con.close()
 
@@ -210,24 +231,12 @@ def _view(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
 
 def _source(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any, name: str, tasks: list[Any] | None = None) -> str:
     """A FROM item with ``scan``'s rows (of its planned ``tasks``, when planned already):
-    the data files read in place (``read_parquet``), but those with delete files (or all of
-    them where no fsspec file system reaches the storage) copied through pyiceberg's
-    reader, which applies them."""
-    import duckdb
-
+    the data files read in place, those :func:`_split` copies through pyiceberg's reader,
+    which applies their deletes (none at all: an empty table)."""
     tasks = list(scan.plan_files()) if tasks is None else tasks
-    paths = [t.file.file_path for t in tasks]
-    copied = [t for t in tasks if t.delete_files] if filesystems(con, lake.props, paths) else tasks
-    gone = {t.file.file_path for t in copied}
-    paths = [p.removeprefix("file://") for p in paths if p not in gone]
-    # (no Hive partitioning: the data files' folders are named site=.../day=..., and DuckDB
-    # would take a row's site from its folder -- the partition site, the host where a row
-    # has no site -- instead of the row's own column)
-    parquet = f"read_parquet({duckdb.ConstantExpression(paths)}, union_by_name = true, hive_partitioning = false)"
-    if not copied and paths:
-        return parquet
-    _copy(con, scan, copied, f"_lake.{name}")
-    return f"(SELECT * FROM {parquet} UNION ALL BY NAME FROM _lake.{name})" if paths else f"_lake.{name}"
+    paths, copied = _split(tasks, lake.props)
+    filesystems(con, lake.props, paths)
+    return _from(con, name, paths, (scan, copied) if copied or not paths else None)
 
 
 def _copy(con: duckdb.DuckDBPyConnection, scan: Any, tasks: list[Any], table: str) -> None:

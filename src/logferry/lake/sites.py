@@ -20,7 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from .query import LakeScan, counted_sites, every_site_span, open_scan, plan_scan
+from .query import LakeScan, open_scan, plan_scan, sites_and_span
 from .tables import Lake, manifest_arrow
 
 
@@ -66,16 +66,11 @@ def each_site(lake: Lake, params: Any, *, html: bool, only: list[str] | None = N
 
     lake = lake.reader()
     files = manifest_arrow(lake)
-    con = open_scan(LakeScan(files, lake.props), lake)
-    try:
-        sites = counted_sites(con, lake)
-    finally:
-        con.close()
+    sites, span = sites_and_span(lake, params, files)
     if names is not None:
         names.update(site_files(sites, html))
     if not sites:
         return
-    span = every_site_span(lake, params, files)
     opts = {"html": html, "only": only, "tz": tz}
     plans = []
     for site in sites:

@@ -224,6 +224,9 @@ def compact(lake: Lake, client: Any = None, since_day: int | None = None) -> dic
     # tables of a large lake can take hours)
     since = time.time() - GRACE_SECONDS
     counted = _counted(lake)
+    # (the counted reads by id, for the plans' bounds checks: made once, not per table)
+    reads = {r: (a, b) for r, a, b in zip(*(counted.column(c).to_pylist() for c in counted.column_names),
+                                          strict=True)}
     stats = {"partitions": 0, "files_before": 0, "files_after": 0, "orphans_removed": 0}
     failed: list[Rewritten] = []
     # (the manifest and the rollups too: each run adds a data file to them, and every run and
@@ -232,7 +235,7 @@ def compact(lake: Lake, client: Any = None, since_day: int | None = None) -> dic
         t = lake.table(name)
         if t.current_snapshot() is None:
             continue
-        plan = _plan(t, name, counted, since_day)
+        plan = _plan(t, name, reads, since_day)
         kept = _kept_reads(counted, sorted(_young_reads(t, since)))
         job = CompactJob(io_properties(), lake.where.warehouse, {name: t.metadata}, kept,
                          kept.column("read_id").to_numpy())
@@ -300,7 +303,7 @@ def _results(client: Any, futures: deque[Any]) -> Generator[Rewritten, None, Non
             client.cancel(list(futures))
 
 
-def _plan(t: Any, name: str, counted: pa.Table, since_day: int | None = None) -> list[Rewrite]:
+def _plan(t: Any, name: str, reads: dict[int, tuple[int, int]], since_day: int | None = None) -> list[Rewrite]:
     """The table's rewrites: in each partition, its small data files (under
     :data:`COMPACTED_BYTES`) together, and each file left alone (a large one, or the one
     small file) whose rows are not all known (from its bounds: :func:`query._all_counted`)
@@ -314,8 +317,6 @@ def _plan(t: Any, name: str, counted: pa.Table, since_day: int | None = None) ->
 
     kept_on = {"files": None, "rollups": _ROLLUP_KEPT_ON}.get(name, _KEPT_ON)
     ids = {n: t.schema().find_field(n) for n in ("read_id", "line_number")} if kept_on else {}
-    reads = {r: (a, b) for r, a, b in zip(*(counted.column(c).to_pylist() for c in counted.column_names),
-                                          strict=True)}
     parts: dict[tuple[Any, ...], list[Any]] = {}
     col = day_column(name)
     if since_day is not None and col is not None:  # (the day partitions before it: not listed)
@@ -401,19 +402,19 @@ def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any) -> Rewritten:
     try:
         if (cores := worker_cores()) is not None:
             con.execute(f"SET threads = {cores}")
-        kept, ids = 0, []
         if rw.kept_on is None:  # (every row kept: only counted)
             got.rows = kept = sum(con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]
                                   for src in _sources(con, job, io, meta, rw.tasks))
-        for src in _sources(con, job, io, meta, rw.tasks, ("read_id", "line_number")) if rw.kept_on else ():
-            # (two aggregates, not one with a correlated EXISTS: DuckDB's would hash every row's key)
-            for rid, n in con.execute(f"SELECT read_id, count(*) FROM {src} GROUP BY 1").fetchall():
-                ids.append(rid)
-                got.rows += n
-        if rw.kept_on is not None:
+        else:
+            cols, ids, kept = ("read_id", "line_number"), [], 0
+            for src in _sources(con, job, io, meta, rw.tasks, cols):
+                # (two aggregates, not one with a correlated EXISTS: DuckDB's would hash every row's key)
+                for rid, n in con.execute(f"SELECT read_id, count(*) FROM {src} GROUP BY 1").fetchall():
+                    ids.append(rid)
+                    got.rows += n
             con.register("m", _reads_of(job, ids))
-        for src in _sources(con, job, io, meta, rw.tasks, ("read_id", "line_number")) if rw.kept_on else ():
-            kept += con.execute(f"SELECT count(*) FROM {src} q SEMI JOIN m ON {rw.kept_on}").fetchall()[0][0]
+            for src in _sources(con, job, io, meta, rw.tasks, cols):
+                kept += con.execute(f"SELECT count(*) FROM {src} q SEMI JOIN m ON {rw.kept_on}").fetchall()[0][0]
         if rw.check and kept == got.rows:
             got.unchanged = True
             return got
@@ -443,19 +444,16 @@ def _sources(con: Any, job: CompactJob, io: Any, meta: Any, tasks: list[Any],
     """FROM items (each ``q``) over the rows of ``tasks``' data files, or of their ``cols``:
     one ``read_parquet`` of the files without delete files (where DuckDB reaches their
     storage), then a stream of pyiceberg's reader for each other file."""
-    import duckdb
     from pyiceberg.expressions import AlwaysTrue
     from pyiceberg.io.pyarrow import ArrowScan, schema_to_pyarrow
 
-    from .query import filesystems
+    from .query import filesystems, parquet_source
 
     plain = [t for t in tasks if not t.delete_files]
     if plain and not filesystems(con, job.io_props, [t.file.file_path for t in plain]):
         plain = []
     if plain:
-        paths = [t.file.file_path.removeprefix("file://") for t in plain]
-        yield (f"read_parquet({duckdb.ConstantExpression(paths)}, union_by_name = true, "
-               "hive_partitioning = false)")  # (a row's site is its own column, not its folder's)
+        yield parquet_source([t.file.file_path.removeprefix("file://") for t in plain])
     read = {id(t) for t in plain}
     for i, task in enumerate(t for t in tasks if id(t) not in read):
         sch = meta.schema() if cols is None else meta.schema().select(*cols)
