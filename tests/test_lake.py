@@ -234,7 +234,7 @@ def test_the_unfinished_last_lines_of_several_files_are_each_counted_to_their_ow
         cli("ingest", good, bad, "--lake", lake)
         cli("ingest", good, bad, "--db", db)
         if first:
-            got = {Path(r.path).name: r.last_line_rows for r in load_manifest(Lake(Where.of(str(lake))))}
+            got = {Path(r.path).name: r.last_line_rows for r in load_manifest(Lake(Where.of(str(lake)))).entries()}
             assert got == {"good.log": (1, 0), "bad.log": (0, 1)}
             with open(good, "ab") as f:  # the last lines end, then one more line each
                 f.write(b'2 "-" "x"\n' + clf(99, "b.example"))

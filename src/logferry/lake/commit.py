@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import fields
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..usage.results import FileResult
-from .store import LakeRegistered, Pending
+from .manifest import PLAN_COLUMNS, LakeRegistered, Manifest
+from .store import Pending
 from .tables import FILES, PARTITIONS, Lake, manifest_arrow
 
 _TS_COLS = ("first_timestamp", "last_timestamp", "ingested_at", "updated_at")
@@ -37,46 +38,40 @@ def manifest_rows(lake: Lake, snapshot_id: int | None = None) -> list[dict[str, 
     return manifest_arrow(lake, snapshot_id).cast(_FILES_US).to_pylist()
 
 
-#: the manifest's columns the ingester's planning reads (not its times, counts of ingests...)
-_PLAN_COLS = [f.name for f in fields(LakeRegistered) if f.name != "last_line_rows"]
+def load_manifest(lake: Lake) -> Manifest:
+    """The manifest as the ingester's planning reads it (its columns only, as Arrow), with
+    the rows a re-read last line stored, for files whose last line had no end yet."""
+    known = Manifest(manifest_arrow(lake, columns=PLAN_COLUMNS, dictionary=("format", "header", "title")))
+    t = known.table
+    open_tail = pc.fill_null(pc.and_(t["partial_tail"], pc.greater(t["lines"], 0)), False)
+    known.tails = _last_line_rows(lake, known.entries(open_tail))
+    return known
 
 
-def load_manifest(lake: Lake) -> list[LakeRegistered]:
-    """The manifest as the ingester's planning reads it, its columns only (and the rows a
-    re-read last line stored, for files whose last line had no end yet)."""
-    cols = manifest_arrow(lake, columns=_PLAN_COLS).to_pydict()
-    out = []
-    for vals in zip(*cols.values(), strict=True):
-        reg = LakeRegistered(**dict(zip(_PLAN_COLS, vals, strict=True)))
-        reg.reads = reg.reads or []
-        reg.header, reg.title = bytes(reg.header or b""), bytes(reg.title or b"")
-        out.append(reg)
-    _last_line_rows(lake, [reg for reg in out if reg.partial_tail and reg.lines])
-    return out
-
-
-def _last_line_rows(lake: Lake, regs: list[LakeRegistered]) -> None:
-    """Set each file's ``last_line_rows``: its reads' rows at its last line, in
-    ``requests`` and ``bad_rows`` (one scan of each table for all the files)."""
+def _last_line_rows(lake: Lake, regs: list[LakeRegistered]) -> dict[int, tuple[int, int]]:
+    """Each file's reads' rows at its last line, in ``requests`` and ``bad_rows`` (file_id
+    -> (records, bad rows); one scan of each table for all the files)."""
     from pyiceberg.expressions import And, In
 
     wanted = [{(r["read_id"], reg.lines) for r in reg.reads if r["first_line"] <= reg.lines <= r["last_line"]}
               for reg in regs]
     keys = set().union(*wanted)
     if not keys:
-        return
+        return {}
     f = And(In("read_id", {k[0] for k in keys}), In("line_number", {k[1] for k in keys}))
     counts = []
     for t in ("requests", "bad_rows"):
         got = lake.table(t).scan(row_filter=f, selected_fields=("read_id", "line_number")).to_arrow()
         n = got.group_by(["read_id", "line_number"]).aggregate([([], "count_all")]).to_pylist()
         counts.append({(c["read_id"], c["line_number"]): c["count_all"] for c in n})
+    out = {}
     for reg, want in zip(regs, wanted, strict=True):
         recs, bads = (sum(c.get(k, 0) for k in want) for c in counts)
-        reg.last_line_rows = recs, bads
+        out[reg.file_id] = recs, bads
+    return out
 
 
-def commit(lake: Lake, reads: list[Pending], planned: frozenset[int] = frozenset()) -> None:
+def commit(lake: Lake, reads: list[Pending], planned: pa.Array | None = None) -> None:
     """Make ``reads`` visible (each ``result`` gets its file_id, or says another run stored
     the file meanwhile).  ``planned``: the file ids of the manifest the reads were planned
     on -- a new file whose content one of those holds was read as new knowingly (a file
@@ -96,14 +91,14 @@ def commit(lake: Lake, reads: list[Pending], planned: frozenset[int] = frozenset
     _commit_manifest(lake, reads, planned)
 
 
-def _commit_manifest(lake: Lake, reads: list[Pending], planned: frozenset[int] = frozenset()) -> None:
+def _commit_manifest(lake: Lake, reads: list[Pending], planned: pa.Array | None = None) -> None:
     from pyiceberg.exceptions import CommitFailedException
     from pyiceberg.expressions import In
 
     for attempt in range(_ATTEMPTS):
         table = lake.table("files")
-        current = {r["file_id"]: r for r in manifest_rows(lake, _snapshot(table))}
-        accepted, rows = _entries(current, reads, planned)
+        current, seen, next_id = _current(lake, _snapshot(table), reads, planned)
+        accepted, rows = _entries(current, seen, next_id, reads)
         if not rows:
             break
         try:
@@ -128,11 +123,32 @@ def _snapshot(table: Any) -> int | None:
     return s.snapshot_id if s is not None else None
 
 
-def _entries(current: dict[int, dict[str, Any]], reads: list[Pending], planned: frozenset[int] = frozenset()
+def _current(lake: Lake, snapshot_id: int | None, reads: list[Pending], planned: pa.Array | None
+             ) -> tuple[dict[int, dict[str, Any]], set[tuple[str, int]], int]:
+    """What the manifest (as committed now: ``snapshot_id``) says of ``reads``: the rows of
+    the entries they read on from, the contents registered since ``planned`` (the file ids
+    of the manifest they were planned on; None: all of them) and the next file id -- read
+    as the few columns and rows they concern, not the whole manifest."""
+    from pyiceberg.expressions import In
+
+    t = manifest_arrow(lake, snapshot_id, ["file_id", "identity", "head_bytes"])
+    ids = t["file_id"]
+    since = t if planned is None else t.filter(pc.invert(pc.is_in(ids, value_set=planned)))
+    seen = set(zip(since["identity"].to_pylist(), since["head_bytes"].to_pylist(), strict=True))
+    bases = {p.base.file_id for p in reads if p.base is not None}
+    current = {}
+    if bases:
+        got = manifest_arrow(lake, snapshot_id, row_filter=In("file_id", bases)).cast(_FILES_US)
+        current = {r["file_id"]: r for r in got.to_pylist()}
+    return current, seen, (pc.max(ids).as_py() or 0) + 1
+
+
+def _entries(current: dict[int, dict[str, Any]], seen: set[tuple[str, int]], next_id: int, reads: list[Pending]
              ) -> tuple[list[Pending], list[dict[str, Any]]]:
-    """The reads still valid against the manifest ``current``, and their new rows."""
-    seen = {(r["identity"], r["head_bytes"]) for r in current.values() if r["file_id"] not in planned}
-    next_id = max(current, default=0) + 1
+    """The reads still valid against the manifest (``current``: the rows of the entries
+    they read on from; ``seen``: the contents registered since they were planned), and
+    their new rows."""
+    seen = set(seen)
     accepted, rows, taken = [], [], set()
     now = int(time.time() * 1e6)
     for p in reads:

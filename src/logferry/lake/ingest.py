@@ -39,17 +39,8 @@ from ..sources import SourceFile
 from ..usage.results import FileResult, IngestSummary
 from . import ranges
 from .commit import commit, load_manifest
-from .store import (
-    HOLD_BYTES,
-    ContentKeys,
-    LakeWriter,
-    Manifest,
-    NotSent,
-    Pending,
-    TaskManifest,
-    TaskRows,
-    delete_files,
-)
+from .manifest import ContentKeys, Manifest, NotSent, TaskManifest, TaskRows
+from .store import HOLD_BYTES, LakeWriter, Pending, delete_files
 from .tables import NAMESPACE, Lake, io_properties
 
 #: reads committed together (one manifest commit each batch: whole segments, so a task's
@@ -106,7 +97,7 @@ class ReadJob:
     warehouse: str
     format: str | None
     options: dict[str, Any] | None
-    content: ContentKeys | None = None  # (what a task's entries need of the whole manifest)
+    content: ContentKeys  # (what a task's entries need of the whole manifest)
 
 
 #: times a task's files are sent again with the content groups they found missing, before
@@ -114,22 +105,18 @@ class ReadJob:
 _RESENDS = 2
 
 
-def read_files(job: ReadJob, files: list[SourceFile], known: Manifest | TaskRows
-               ) -> list[Pending | FileResult | NotSent]:
+def read_files(job: ReadJob, files: list[SourceFile], sent: TaskRows) -> list[Pending | FileResult | NotSent]:
     """A worker's task: read ``files`` into data files, their rows written together (a
     data file per table and partition for up to ``HOLD_BYTES`` of rows); a Pending per
     read to commit, a FileResult for a file with nothing to commit (known, unchanged,
-    failed), a NotSent for a file whose head's content group ``known`` (the entries the
+    failed), a NotSent for a file whose head's content group ``sent`` (the entries the
     files may be: ``Manifest.for_files``) lacks, not read."""
     from pyiceberg.io import load_file_io
 
     from ..usage.ingester import Ingester
 
-    if isinstance(known, TaskRows):
-        assert job.content is not None
-        known = TaskManifest(known, job.content)
     io = load_file_io(job.io_props, job.warehouse)
-    writer = LakeWriter(known, io, f"{job.warehouse}/{NAMESPACE}")
+    writer = LakeWriter(TaskManifest(sent, job.content), io, f"{job.warehouse}/{NAMESPACE}")
     writer.hold = True
     ing = Ingester(writer, format=job.format, options=job.options, cores=ranges.worker_cores())
     out: list[Pending | FileResult | NotSent] = []
@@ -162,11 +149,9 @@ def ingest_lake(lake: Lake, files: list[SourceFile], *, client: Any = None, form
     t0 = time.perf_counter()
     summary = IngestSummary()
     # (the workers write data files only: the FileIO settings, not the catalog's address)
-    rows = load_manifest(lake)
-    planned = frozenset(r.file_id for r in rows)
-    known = Manifest(rows)  # (indexed once a run, here: each task is sent its files' entries)
-    job = ReadJob(io_properties(), lake.where.warehouse, format, options,
-                  None if client is None else known.content_keys())
+    known = load_manifest(lake)  # (Arrow, once a run: each task is sent its files' entries)
+    planned = known.file_ids()
+    job = ReadJob(io_properties(), lake.where.warehouse, format, options, known.content_keys())
     for batch in _batches(_run(job, known, files, client, ranges.range_bytes(range_bytes))):
         commit(lake, [x for x in batch if isinstance(x, Pending)], planned)
         for x in batch:
@@ -258,12 +243,17 @@ def _run(job: ReadJob, known: Manifest, files: list[SourceFile], client: Any, bl
          ) -> Iterator[list[Pending | FileResult]]:
     """The run's reads, a segment at a time, each segment's in input order (as the
     database numbers files: the commits number new files in the order they come)."""
-    if client is None:  # (this process: the manifest as indexed)
+    if client is None:  # (this process: each task as a worker would read it)
+        def here(task: list[SourceFile], sent: TaskRows) -> list[Pending | FileResult | NotSent]:
+            return read_files(job, task, sent)
+
         for window in _windows(files):
             for seg in _segments(_cut(files, window, TASK_FILES)):
                 got: dict[int, Pending | FileResult] = {}
                 for task in seg:
-                    got.update(zip(task, read_files(job, [files[i] for i in task], known), strict=True))  # type: ignore[arg-type]
+                    part = [files[i] for i in task]
+                    done = _again(here, known, part, here(part, known.for_files(part)))
+                    got.update(zip(task, done, strict=True))
                 yield [got[i] for i in sorted(got)]
         return
     # (a key of this run's own: the same job scattered by a run killed just before shares a
@@ -294,9 +284,18 @@ def _send(client: Any, shared: Any, known: Manifest, task: list[SourceFile]) -> 
 
 def _resend(client: Any, shared: Any, known: Manifest, task: list[SourceFile], fut: Any
             ) -> list[Pending | FileResult]:
-    """A task's results, its files that found a content group missing read again (in a
-    task of their own, with those groups; at last with the whole manifest), in place."""
-    done: list[Pending | FileResult | NotSent] = _dask(client, fut.result)
+    """A task's results on the workers, with :func:`_again`."""
+    def there(files: list[SourceFile], sent: TaskRows) -> list[Pending | FileResult | NotSent]:
+        return _dask(client, client.submit(read_files, shared, files, sent, pure=False).result)
+
+    return _again(there, known, task, _dask(client, fut.result))
+
+
+def _again(read: Callable[[list[SourceFile], TaskRows], list[Pending | FileResult | NotSent]], known: Manifest,
+           task: list[SourceFile], done: list[Pending | FileResult | NotSent]) -> list[Pending | FileResult]:
+    """A task's results ``done``, its files that found a content group missing ``read``
+    again (in a task of their own, with those groups; at last with the whole manifest), in
+    place."""
     for attempt in range(_RESENDS + 1):
         again = [i for i, x in enumerate(done) if isinstance(x, NotSent)]
         if not again:
@@ -306,8 +305,8 @@ def _resend(client: Any, shared: Any, known: Manifest, task: list[SourceFile], f
             asked = [done[i] for i in again]
             sent = known.for_files(files, {x.prefix for x in asked}, {i for x in asked for i in x.ids})
         else:
-            sent = TaskRows(known.rows, frozenset(), frozenset(), whole=True)
-        got = _dask(client, client.submit(read_files, shared, files, sent, pure=False).result)
+            sent = known.whole()
+        got = read(files, sent)
         for i, x in zip(again, got, strict=True):
             done[i] = x
     return done  # type: ignore[return-value]

@@ -22,7 +22,7 @@ import hashlib
 import secrets
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,35 +33,20 @@ import pyarrow.parquet as pq
 
 from ..reader import BAD_ROW_SCHEMA, BadRow
 from ..sources import (
-    IDENTITY_BYTES,
-    PREFIX_BYTES,
-    ContentIndex,
-    KnownIndex,
     SourceFile,
-    content_group,
     content_identity,
-    fingerprint,
-    identities,
 )
 from ..usage.db import Registered
 from ..usage.duckstore import FileMark, _snowplow_hook
 from ..usage.reading import CommitGroups
 from ..usage.results import FileResult
+from .manifest import Entries, LakeRegistered, NotSent
 from .rollups import Rollup, reads_table
 from .tables import day_column, schema
 
 #: rows per Parquet row group (and the most a data file's writer buffers)
 _ROW_GROUP = 128 * 1024
 _TS = pa.timestamp("us", tz="UTC")
-
-
-@dataclass
-class LakeRegistered(Registered):
-    """A manifest row: a registered file, the reads whose rows are its own, and what its
-    last line stored (for a last line read before its end was written: record/bad/none)."""
-
-    reads: list[dict[str, int]] = field(default_factory=list)
-    last_line_rows: tuple[int, int] = (0, 0)  # (records, bad rows) at line ``lines``
 
 
 @dataclass
@@ -208,158 +193,6 @@ def _site_of(batch: pa.RecordBatch, lines: pa.Array | pa.ChunkedArray) -> pa.Arr
     return pc.take(site, pc.index_in(lines, value_set=batch.column("line_number")))
 
 
-class Manifest:
-    """A snapshot of the lake's manifest, indexed for the ingester's questions (which
-    registered file a file found is, which holds the same content) so that each file's
-    answer looks at a few entries, not all: built once per run on the driver, which sends
-    each task only the entries its files may be (:meth:`for_files`)."""
-
-    def __init__(self, rows: list[LakeRegistered], fp_lens: Iterable[int] = ()):
-        self._grouped: tuple[dict[str, list[LakeRegistered]], dict[str, list[LakeRegistered]]] | None = None
-        self.rows = sorted(rows, key=lambda r: r.file_id)
-        self.by_id = {r.file_id: r for r in self.rows}
-        self.sources = KnownIndex(r for r in self.rows if r.fp is not None)
-        if fp_lens:  # (a task's few: its compressed files' heads fingerprinted as over the whole)
-            self.sources.fp_lens = sorted({*self.sources.fp_lens, *fp_lens})
-        self.contents = ContentIndex()  # the entries by content
-        for r in self.rows:
-            self.contents.add(r, r.head_bytes, r.identity, r.head_fp)
-
-    def same_content(self, head: bytes, exclude: int | None = None) -> LakeRegistered | None:
-        """The registered file whose content ``head`` starts with over the most bytes (the
-        lowest file_id of those)."""
-        hits = [(-n, r.file_id, r) for n, r in self.contents.matches(head) if r.file_id != exclude]
-        return min(hits, key=lambda h: h[:2])[2] if hits else None
-
-    # the driver's: what a task is sent ---------------------------------------------------------
-    def content_keys(self) -> ContentKeys:
-        """What every task needs of the whole manifest to answer as it would (job-wide)."""
-        groups = self._groups()
-        return ContentKeys(list(self.sources.fp_lens), frozenset(self.contents.lengths.get(None, ())),
-                           _keys(groups[0]), _keys(groups[1]))
-
-    def for_files(self, files: list[SourceFile], prefixes: set[str] = frozenset(),
-                  ids: set[str] = frozenset()) -> TaskRows:
-        """The entries ``files`` may be (by place, by head: :meth:`KnownIndex.near`) and every
-        entry of the content groups their heads are likely to fall in (a plain file's
-        first :data:`PREFIX_BYTES` are its source fingerprint), with ``prefixes`` and
-        ``ids``: the groups a task found missing."""
-        groups = self._groups()
-        picked: dict[int, LakeRegistered] = {}
-        prefixes, ids = set(prefixes), set(ids)
-        for sf in files:
-            for r in self.sources.near(sf):
-                picked[r.file_id] = r
-            if sf.fp_len >= PREFIX_BYTES:
-                prefixes.add(sf.fp)
-            ids.add(sf.fp)
-        for key in prefixes:
-            picked.update((r.file_id, r) for r in groups[0].get(key, ()))
-        for key in ids:
-            picked.update((r.file_id, r) for r in groups[1].get(key, ()))
-        return TaskRows([picked[k] for k in sorted(picked)], frozenset(prefixes), frozenset(ids))
-
-    def _groups(self) -> tuple[dict[str, list[LakeRegistered]], dict[str, list[LakeRegistered]]]:
-        """The entries by the hash of their first PREFIX_BYTES, and those without one by
-        identity (made once, when the first task's entries are picked)."""
-        if self._grouped is not None:
-            return self._grouped
-        by_prefix: dict[str, list[LakeRegistered]] = {}
-        loose: dict[str, list[LakeRegistered]] = {}
-        for r in self.rows:
-            p = content_group(r.head_bytes, r.head_fp)
-            if p is None:
-                loose.setdefault(r.identity, []).append(r)
-            else:
-                by_prefix.setdefault(p, []).append(r)
-        self._grouped = by_prefix, loose
-        return self._grouped
-
-
-def _key(h: str) -> int:
-    """A hex digest's first 8 bytes."""
-    return int(h[:16], 16)
-
-
-def _keys(groups: dict[str, Any]) -> np.ndarray:
-    return np.unique(np.fromiter((_key(k) for k in groups), np.uint64, len(groups)))
-
-
-def _among(keys: np.ndarray, h: str) -> bool:
-    k = np.uint64(_key(h))
-    i = int(np.searchsorted(keys, k))
-    return i < len(keys) and keys[i] == k
-
-
-@dataclass
-class ContentKeys:
-    """What a task's manifest needs to know of the whole one (job-wide: 8 bytes a content
-    group): the head lengths its local files are fingerprinted at, the lengths registered
-    without a prefix hash, and the first 8 bytes of every content group's key (the prefix
-    hashes; the identities of the entries without one) -- a head whose group is not among
-    the task's entries, and not here, holds no registered content."""
-
-    fp_lens: list[int]
-    loose: frozenset[int]
-    prefixes: np.ndarray  # sorted uint64
-    ids: np.ndarray  # sorted uint64
-
-    def has_prefix(self, h: str) -> bool:
-        return _among(self.prefixes, h)
-
-    def has_id(self, h: str) -> bool:
-        return _among(self.ids, h)
-
-
-@dataclass
-class TaskRows:
-    """The manifest entries a task is sent: those its files may be, and the content groups
-    sent whole (by prefix hash, and, for entries without one, by identity)."""
-
-    rows: list[LakeRegistered]
-    prefixes: frozenset[str]
-    ids: frozenset[str]
-    whole: bool = False  # (all of the manifest: every group)
-
-
-class NotSent(Exception):
-    """A head whose content group the task was not sent: the driver sends the file again
-    with it (``prefix``: the head's prefix hash; ``ids``: its identities at the lengths
-    registered without one)."""
-
-    def __init__(self, prefix: str, ids: list[str]):
-        super().__init__(prefix, ids)  # (as it is pickled back to the driver)
-        self.prefix, self.ids = prefix, ids
-
-
-class TaskManifest(Manifest):
-    """The entries a task was sent, answering as the whole manifest would: a file's place
-    and head candidates are all there; a head whose content group may hold entries not
-    sent raises :class:`NotSent` (the driver sends the file again with them)."""
-
-    def __init__(self, sent: TaskRows, content: ContentKeys):
-        super().__init__(sent.rows, content.fp_lens)
-        self.sent, self.content = sent, content
-
-    def same_content(self, head: bytes, exclude: int | None = None) -> LakeRegistered | None:
-        if self.sent.whole:
-            return super().same_content(head, exclude)
-        prefix, loose, sent = fingerprint(head[:PREFIX_BYTES]), self.content.loose, self.sent
-        lengths = set(loose)
-        if prefix in sent.prefixes:
-            lengths |= self.contents.lengths.get(prefix, set())
-        elif self.content.has_prefix(prefix):
-            raise NotSent(prefix, list(identities(head, [n for n in loose if n <= IDENTITY_BYTES]).values()))
-        ids = identities(head, [n for n in lengths if n <= IDENTITY_BYTES])
-        for n in sorted(ids, reverse=True):
-            if n in loose and ids[n] not in sent.ids and self.content.has_id(ids[n]):
-                raise NotSent(prefix, [ids[k] for k in ids if k in loose])
-            hits = [r for r in self.contents.at.get((n, ids[n]), ()) if r.file_id != exclude]
-            if hits:
-                return hits[0]  # (the lowest file_id: the rows are in file_id order)
-        return None
-
-
 class LakeWriter:
     """The ingester's store for a lake: manifest questions answered from a snapshot of the
     manifest, rows to data files; :attr:`done` holds the reads to commit."""
@@ -370,8 +203,8 @@ class LakeWriter:
     snowplow_hook = _snowplow_hook()  #: (not None: the reader hands tracker hits to append_tracker)
     hold = False  #: a read's rows are held for :meth:`write_held` (False: each read writes its own files)
 
-    def __init__(self, manifest: Manifest | list[LakeRegistered], io: Any, root: str):
-        self.known = manifest if isinstance(manifest, Manifest) else Manifest(manifest)
+    def __init__(self, manifest: Entries | list[LakeRegistered], io: Any, root: str):
+        self.known = manifest if isinstance(manifest, Entries) else Entries(manifest)
         self.io, self.root = io, root
         self.done: list[Pending] = []
         self.cur: Pending | None = None

@@ -26,9 +26,8 @@ import pyarrow.parquet as pq
 
 from ..errors import ConfigError, InputError, first_line
 from ..values import parse_duration
-from .commit import manifest_rows
 from .store import delete_files
-from .tables import ROW_TABLES, Lake, day_column
+from .tables import ROW_TABLES, Lake, day_column, manifest_arrow
 
 #: an uncounted read younger than this may be an ingest still committing: left alone
 GRACE_SECONDS = 3600
@@ -58,12 +57,16 @@ def parse_since_day(text: str) -> int:
     return (when.date() - dt.date(1970, 1, 1)).days
 
 
-def _counted(lake: Lake, rows: list[dict[str, Any]] | None = None) -> pa.Table:
-    """(read_id, first_line, last_line) of every read the manifest (its ``rows``, when
-    read already) counts."""
-    reads = [r for row in (manifest_rows(lake) if rows is None else rows) for r in row["reads"] or []]
-    return pa.Table.from_pylist(reads, pa.schema([("read_id", pa.int64()), ("first_line", pa.int64()),
-                                                  ("last_line", pa.int64())]))
+def _counted(lake: Lake, manifest: pa.Table | None = None) -> pa.Table:
+    """(read_id, first_line, last_line) of every read the manifest (its Arrow table, when
+    read already) counts: its entries' lists of reads, flattened."""
+    reads = (manifest_arrow(lake, columns=["reads"]) if manifest is None else manifest)["reads"]
+    flat = pc.list_flatten(reads.combine_chunks() if reads.num_chunks else pa.array([], reads.type))
+    return pa.Table.from_struct_array(flat).select(["read_id", "first_line", "last_line"]).cast(_READS)
+
+
+#: a counted read's columns
+_READS = pa.schema([("read_id", pa.int64()), ("first_line", pa.int64()), ("last_line", pa.int64())])
 
 
 def _uncounted(lake: Lake, table: Any, counted: pa.Table, name: str) -> int:
@@ -88,7 +91,7 @@ def status(lake: Lake) -> dict[str, Any]:
 
     w = lake.where  # (the catalog: where the lake's state is, to back up; a URI without its password)
     out: dict[str, Any] = {"location": w.location, "catalog": w.catalog_file or _redact(w.catalog_uri), "tables": {}}
-    manifest = manifest_rows(lake)
+    manifest = manifest_arrow(lake, columns=["lines", "records", "bad_rows", "reads"])
     counted = _counted(lake, manifest)
     orphans = 0
     for name in (*_tables(lake), "files", "rollups"):
@@ -102,8 +105,8 @@ def status(lake: Lake) -> dict[str, Any]:
         }
         if name in ROW_TABLES and files is not None:
             orphans += _uncounted(lake, t, counted, name)
-    out.update(files=len(manifest), orphan_rows=orphans,
-               **{k: sum(r[k] for r in manifest) for k in ("lines", "records", "bad_rows")})
+    out.update(files=manifest.num_rows, orphan_rows=orphans,
+               **{k: int(pc.sum(manifest[k]).as_py() or 0) for k in ("lines", "records", "bad_rows")})
     return out
 
 
