@@ -780,12 +780,16 @@ def test_a_lake_whose_manifest_lacks_a_newer_column_is_read_until_its_next_inges
     assert "head_fp" in Lake(Where.of(str(lake))).table("files").schema().column_names
 
 
-@pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.store:LakeWriter.finish"])
+@pytest.mark.parametrize("where", ["logferry.lake.commit:_commit_manifest", "logferry.lake.store:LakeWriter.finish",
+                                   "logferry.lake.commit:commit"])
 def test_a_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, logs, where):
-    """SIGKILL between the data files' commit and the manifest's, or mid-file (the read's
-    rows written, nothing committed): the next run stores every row once."""
+    """SIGKILL between the data files' commit and the manifest's, mid-file, or with the
+    reads' data files written and nothing committed: the next run stores every row once,
+    and ``lake expire`` deletes the data files the killed run left (strays) once old."""
+    import os
     import subprocess
     import sys
+    import time
 
     mod, name = where.split(":")
     owner, _, attr = name.rpartition(".")
@@ -797,9 +801,20 @@ def test_a_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, logs, where
     cli("ingest", logs[0], "--lake", lake)  # a lake with something in it already
     p = subprocess.run([sys.executable, "-c", code, "ingest", *logs, "--lake", str(lake)], capture_output=True)
     assert p.returncode == -9, p.stderr.decode()[-2000:]
+    # (killed before the commit: the reads' data files were written, no snapshot holds them)
+    strays = json.loads(cli("lake", "status", lake, "--json").stdout)["strays"]
+    assert (strays > 0) == where.endswith(":commit"), strays
     cli("ingest", *logs, "--lake", lake)
     db = tmp_path / "u.duckdb"
     cli("ingest", *logs, "--db", db)
+    assert report("--lake", lake) == report("--db", db)
+    # every file made 4 days old: lake expire deletes the strays only (the others are held)
+    old = time.time() - 4 * 86400
+    for f in lake.rglob("*"):
+        os.utime(f, (old, old))
+    r = cli("lake", "expire", lake, "--older-than", "4000d")
+    assert f" {strays} stray files deleted" in r.output, r.output
+    assert json.loads(cli("lake", "status", lake, "--json").stdout)["strays"] == 0
     assert report("--lake", lake) == report("--db", db)
 
 

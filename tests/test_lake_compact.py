@@ -30,7 +30,8 @@ def _data_files(lake, *catalog) -> int:
     return json.loads(cli("lake", "status", lake, *catalog, "--json").stdout)["tables"]["requests"]["data_files"]
 
 
-def test_compaction_on_two_workers_in_s3_keeps_every_report_and_leaves_one_file_a_partition(tmp_path, s3):  # noqa: F811
+def test_compaction_on_two_workers_in_s3_keeps_every_report_and_leaves_one_file_a_partition(tmp_path, s3,  # noqa: F811
+                                                                                            monkeypatch):
     distributed = pytest.importorskip("distributed")  # noqa: F841
     lake, catalog, db = "s3://lake/usage", ("--catalog", tmp_path / "catalog.db"), tmp_path / "u.duckdb"
     for run in _logs(tmp_path):
@@ -47,6 +48,28 @@ def test_compaction_on_two_workers_in_s3_keeps_every_report_and_leaves_one_file_
     # again: each partition one file whose rows all count (checked on two columns): nothing rewritten
     r = cli("lake", "compact", lake, *catalog)
     assert "compacted 0 partitions: 0 -> 0 data files" in r.output, r.output
+    # a stray object in a table's folder (a killed run's data file) is listed and, once old
+    # enough, deleted; the replaced files (held by the snapshots kept) and what is not a
+    # table's are left
+    import time
+
+    import boto3
+
+    from logferry.lake import upkeep
+
+    s3c = boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
+    for key in ("usage/logferry/requests/data/site=x/day=2024-03-01/stray.parquet", "usage/other/keep.txt"):
+        s3c.put_object(Bucket="lake", Key=key, Body=b"12345")
+    st = json.loads(cli("lake", "status", lake, *catalog, "--json").stdout)
+    assert (st["strays"], st["stray_bytes"]) == (1, 5), st
+    monkeypatch.setattr(upkeep, "STRAY_MIN", upkeep.dt.timedelta(0))
+    time.sleep(1.1)
+    r = cli("lake", "expire", lake, *catalog, "--older-than", "4000d", "--strays-older-than", "1s")
+    assert "1 stray files deleted (5 bytes)" in r.output, r.output
+    keys = {o["Key"] for o in s3c.list_objects_v2(Bucket="lake", Prefix="usage/")["Contents"]}
+    assert "usage/other/keep.txt" in keys and not any(k.endswith("stray.parquet") for k in keys)
+    assert json.loads(cli("lake", "status", lake, *catalog, "--json").stdout)["strays"] == 0
+    assert report("--lake", lake, *catalog) == report("--db", db)
 
 
 def test_a_partition_is_rewritten_a_slice_at_a_time(tmp_path, monkeypatch):

@@ -232,6 +232,7 @@ def test_content_keys_are_the_digests_first_eight_bytes():
 
     import numpy as np
     import pyarrow as pa
+
     from logferry.lake.manifest import _among, _hex_keys, _key
 
     digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(500)] + ["f" * 64, "0" * 64]

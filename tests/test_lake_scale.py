@@ -40,7 +40,7 @@ def test_two_workers_write_the_data_files_to_s3_and_the_report_is_the_databases(
     assert report("--lake", lake, "--catalog", catalog) == report("--db", db)
     keys = [o["Key"] for o in boto3.client("s3", endpoint_url=s3.endpoint, region_name="us-east-1")
             .list_objects_v2(Bucket="lake", Prefix="usage/logferry/requests/data/")["Contents"]]
-    assert keys and all(k.endswith(".parquet") and "/site=" in k and "/day=" in k for k in keys)
+    assert keys and all(k.endswith(".parquet") and "/site=" in k and "/day=" in k for k in keys), keys
     from logferry.lake.query import connect_lake
     from logferry.lake.tables import Lake, Where
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -191,6 +192,10 @@ class S3Server:
         self.srv.start()
         wait_port(self.port)
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        # (moto keeps its buckets in the process, not the server: a server started after
+        # another in the same test process saw the objects the earlier test left)
+        urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),
+                               timeout=30).close()
 
     def env(self) -> dict[str, str]:
         """The AWS environment that points logferry (s3fs, pyiceberg, boto3) at this server."""

@@ -177,6 +177,8 @@ def status_cmd(lake: str, catalog: str | None, as_json: bool) -> None:
                         f"({t['bytes']:,} bytes), {t['snapshots']} snapshots"))
     click.echo(safe(f"manifest: {st['files']} files, {st['lines']:,} lines, {st['records']:,} records, "
                     f"{st['bad_rows']:,} bad rows; {st['orphan_rows']:,} rows no read counts"))
+    click.echo(f"stray files: {st['strays']:,} ({st['stray_bytes']:,} bytes) that no snapshot holds (a run in "
+               "progress, killed or failed); lake expire deletes them once older than --strays-older-than")
 
 
 @_lake_command("compact")
@@ -203,18 +205,23 @@ def compact_cmd(lake: str, catalog: str | None, workers: int | None, cluster: st
 @click.option("--keep-snapshots", "keep", default=None,
               help="Snapshots kept this long (default: 1d, or the --older-than age if shorter); the files "
                    "only older ones held are deleted.")
-def expire_cmd(lake: str, catalog: str | None, older: str, keep: str | None) -> None:
+@click.option("--strays-older-than", "strays", default="3d", show_default=True,
+              help="Files no snapshot holds (a killed run's data files, a failed compaction's) are deleted "
+                   "once this old (at least 1d).")
+def expire_cmd(lake: str, catalog: str | None, older: str, keep: str | None, strays: str) -> None:
     """Delete the rows of the days before now - AGE, the snapshots older than
     --keep-snapshots and the files only they held -- the expired days', those a compaction
-    replaced (the manifest keeps its entries: those logs are not ingested again)."""
+    replaced (the manifest keeps its entries: those logs are not ingested again) -- and
+    the stray files older than --strays-older-than."""
     from .upkeep import expire, parse_age
 
     age = parse_age(older)  # (checked before the lake is opened)
     kept = None if keep is None else parse_age(keep, "--keep-snapshots")
-    r = expire(open_lake(lake, catalog), age, kept)
+    r = expire(open_lake(lake, catalog), age, kept, parse_age(strays, "--strays-older-than"))
     rows = ", ".join(f"{n:,} {name}" for name, n in r["deleted"].items() if n)
     click.echo(safe(f"expired the days older than {older}: deleted {rows or 'no rows'}; "
-                    f"{r['expired']} snapshots removed, {r['files']:,} files deleted"), err=True)
+                    f"{r['expired']} snapshots removed, {r['files']:,} files deleted, "
+                    f"{r['strays']:,} stray files deleted ({r['stray_bytes']:,} bytes)"), err=True)
 
 
 def register(app: click.Group) -> None:

@@ -105,6 +105,8 @@ def status(lake: Lake) -> dict[str, Any]:
         }
         if name in ROW_TABLES and files is not None:
             orphans += _uncounted(lake, t, counted, name)
+    found = strays(lake)
+    out.update(strays=sum(len(v) for v in found.values()), stray_bytes=sum(n for v in found.values() for _, n in v))
     out.update(files=manifest.num_rows, orphan_rows=orphans,
                **{k: int(pc.sum(manifest[k]).as_py() or 0) for k in ("lines", "records", "bad_rows")})
     return out
@@ -523,18 +525,31 @@ def _overwrite(t: Any, done: list[Rewritten]) -> None:
 KEEP_SNAPSHOTS = dt.timedelta(days=1)
 
 
-def expire(lake: Lake, age: dt.timedelta, keep: dt.timedelta | None = None) -> dict[str, Any]:
+#: a file under a table's location that no snapshot holds is a stray once it is this old
+#: (``lake expire``'s default): a run writes its data files before it commits them, and
+#: a compaction its rewrites
+STRAY_AGE = dt.timedelta(days=3)
+#: the least ``--strays-older-than``: no run takes a day between writing a file and committing it
+STRAY_MIN = dt.timedelta(days=1)
+
+
+def expire(lake: Lake, age: dt.timedelta, keep: dt.timedelta | None = None,
+           strays_age: dt.timedelta = STRAY_AGE) -> dict[str, Any]:
     """Delete the days before now - ``age`` (the rollups' hours too, so they keep agreeing
     with the rows), then the snapshots older than ``keep`` (default: the shorter of ``age``
     and :data:`KEEP_SNAPSHOTS`) and the files only they held -- the expired days' data
-    files, those a compaction replaced; ``deleted``: rows per table, ``files``: files
-    deleted."""
+    files, those a compaction replaced -- and the strays older than ``strays_age`` (files
+    no snapshot holds: :func:`strays`); ``deleted``: rows per table, ``files``: files
+    deleted with the snapshots, ``strays``/``stray_bytes``: strays deleted."""
     from pyiceberg.expressions import LessThan
 
     grace = dt.timedelta(seconds=GRACE_SECONDS)  # (compaction tells young reads by the last hour's snapshots)
     if keep is not None and keep < grace:
         raise ConfigError(f"--keep-snapshots: at least {GRACE_SECONDS // 60} minutes (lake compact tells "
                           "the reads of an ingest still committing by the last hour's snapshots)")
+    if strays_age < STRAY_MIN:
+        raise ConfigError(f"--strays-older-than: at least {STRAY_MIN.days} day (a run writes its data files "
+                          "before it commits them)")
     now = dt.datetime.now(dt.UTC)
     cutoff = now - age
     snap_cutoff = now - (max(min(age, KEEP_SNAPSHOTS), grace) if keep is None else keep)
@@ -547,6 +562,7 @@ def expire(lake: Lake, age: dt.timedelta, keep: dt.timedelta | None = None) -> d
                 warnings.simplefilter("ignore")  # ("did not match any records": nothing that old)
                 tx.delete(LessThan(col, day))
             deleted[name] = _deleted_records(lake.table(name), before.snapshot_id)
+    caches: dict[str, dict[str, set[str]]] = {}
     for name in (*_tables(lake), "files", "rollups"):
         t = lake.table(name)
         cur = t.current_snapshot()
@@ -554,13 +570,85 @@ def expire(lake: Lake, age: dt.timedelta, keep: dt.timedelta | None = None) -> d
                if s.timestamp_ms < snap_cutoff.timestamp() * 1000 and (cur is None or s.snapshot_id != cur.snapshot_id)]
         if old:
             kept = [s for s in t.metadata.snapshots if s not in old]
-            cache: dict[str, set[str]] = {}
+            cache = caches.setdefault(name, {})
             gone = _files_of(t, old, cache) - _files_of(t, kept, cache)
             t.maintenance.expire_snapshots().by_ids([s.snapshot_id for s in old]).commit()
             expired += len(old)
             delete_files(t.io, sorted(gone))  # (after the commit: no snapshot names them)
             files += len(gone)
-    return {"expired": expired, "deleted": deleted, "files": files}
+    found = strays(lake, strays_age, caches)
+    for name, paths in found.items():
+        delete_files(lake.table(name).io, [p for p, _ in paths])
+    return {"expired": expired, "deleted": deleted, "files": files,
+            "strays": sum(len(v) for v in found.values()), "stray_bytes": sum(n for v in found.values() for _, n in v)}
+
+
+def strays(lake: Lake, older: dt.timedelta | None = None, caches: dict[str, dict[str, set[str]]] | None = None
+           ) -> dict[str, list[tuple[str, int]]]:
+    """The files under each table's location that no snapshot holds (data, delete and
+    manifest files, manifest lists) and that are neither its metadata nor in its metadata
+    log, ``older`` than that (None: any age), by table: (path, bytes) -- a killed run's or
+    a failed compaction's data files, metadata files pyiceberg dropped from the log.  One
+    listing of each table's folder; each manifest read once (``caches``: by table)."""
+    found: dict[str, list[tuple[str, int]]] = {}
+    before = None if older is None else time.time() - older.total_seconds()
+    for name in (*_tables(lake), "files", "rollups"):
+        t = lake.table(name)
+        meta = t.metadata
+        held = _files_of(t, meta.snapshots, ({} if caches is None else caches).setdefault(name, {}))
+        held |= {t.metadata_location, *(m.metadata_file for m in meta.metadata_log)}
+        held = {_bare(p) for p in held}
+        out = [(p, n) for p, n, mtime in _listing(t.location(), lake.props)
+               if _bare(p) not in held and (before is None or mtime < before)]
+        if out:
+            found[name] = out
+    return found
+
+
+def _bare(path: str) -> str:
+    """A local path without ``file://`` (pyiceberg's paths have it; a lake's may not)."""
+    return path.removeprefix("file://")
+
+
+def _listing(location: str, props: dict[str, str]) -> Iterator[tuple[str, int, float]]:
+    """Every file under ``location`` (a local folder or an object store URL, with the lake's
+    FileIO settings ``props``): (its path as pyiceberg writes it, bytes, modification time
+    in seconds since 1970)."""
+    from fsspec.implementations.local import LocalFileSystem
+
+    scheme, sep, rest = location.partition("://")
+    if not sep or scheme == "file":
+        fs, root, scheme = LocalFileSystem(), rest if sep else location, "file"
+    else:
+        from pyiceberg.io.fsspec import SCHEME_TO_FS
+
+        fs, root = SCHEME_TO_FS[scheme](props), rest
+    try:
+        found = fs.find(root, detail=True)
+    except FileNotFoundError:
+        return
+    finally:  # (fsspec shares the instance, and its listings, with DuckDB's reads of the lake)
+        fs.invalidate_cache()
+    for path, info in found.items():
+        if info.get("type") == "file" and not path.endswith("/"):  # (not an object store's folder marker)
+            yield f"{scheme}://{path}", int(info.get("size") or 0), _modified(info)
+
+
+def _modified(info: dict[str, Any]) -> float:
+    """A listed file's modification time (local: ``mtime``; S3: ``LastModified``; GCS:
+    ``updated``); one that says none counts as new (it is never a stray)."""
+    for key in ("mtime", "LastModified", "updated", "timeCreated"):
+        v = info.get(key)
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, dt.datetime):
+            return (v if v.tzinfo else v.replace(tzinfo=dt.UTC)).timestamp()
+        if isinstance(v, str):
+            try:
+                return dt.datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return time.time()
 
 
 def _files_of(t: Any, snapshots: list[Any], cache: dict[str, set[str]]) -> set[str]:
