@@ -72,22 +72,29 @@ def _results(summary) -> list[tuple]:
             for r in summary.files]
 
 
+def _known_lake(tmp_path: Path, n: int) -> tuple[Path, Path]:
+    """A lake of ``n`` registered files, then one of them grown (a007.log) and one renamed
+    (a011.log -> moved.log)."""
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    for k in range(n):
+        _log(folder / f"a{k:03d}.log", k, n=4)
+    lake = tmp_path / "lake"
+    assert len(_ingest(lake, [str(folder / "*.log")]).files) == n
+    with open(folder / "a007.log", "ab") as f:
+        f.write(clf(1, "s1.example", day=2))
+    os.rename(folder / "a011.log", folder / "moved.log")
+    return folder, lake
+
+
 def test_a_task_is_sent_only_the_entries_its_files_may_be(tmp_path, client):
     """A lake of 300 registered files; a run of 6 new files, one grown and one renamed:
     the job every worker gets holds no entry, each task only its files' (the grown and
     the renamed file's among them), a few hundredths of the whole manifest."""
     from logferry.lake.commit import load_manifest
 
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    for k in range(300):
-        _log(folder / f"a{k:03d}.log", k, n=4)
-    lake = tmp_path / "lake"
-    assert len(_ingest(lake, [str(folder / "*.log")]).files) == 300
-    whole = len(pickle.dumps(load_manifest(_lake(lake)).entries()))
-    with open(folder / "a007.log", "ab") as f:
-        f.write(clf(1, "s1.example", day=2))
-    os.rename(folder / "a011.log", folder / "moved.log")
+    folder, lake = _known_lake(tmp_path, 300)
+    whole = len(pickle.dumps(load_manifest(_lake(lake)).entries()))  # (the files' changes are not in it)
     for k in range(6):
         _log(folder / f"n{k}.log", 500 + k)
     rec = Recording(client)
@@ -200,15 +207,7 @@ def test_a_run_in_one_process_makes_objects_of_its_files_entries_only(tmp_path, 
     from logferry.lake import commit, manifest
     from logferry.lake.manifest import LakeRegistered
 
-    folder = tmp_path / "logs"
-    folder.mkdir()
-    for k in range(150):
-        _log(folder / f"a{k:03d}.log", k, n=4)
-    lake = tmp_path / "lake"
-    assert len(_ingest(lake, [str(folder / "*.log")]).files) == 150
-    with open(folder / "a007.log", "ab") as f:
-        f.write(clf(1, "s1.example", day=2))
-    os.rename(folder / "a011.log", folder / "moved.log")
+    folder, lake = _known_lake(tmp_path, 150)
     _log(folder / "n0.log", 500)
     built = []
 
