@@ -200,6 +200,49 @@ def test_the_manifest_and_the_rollups_are_compacted_too(tmp_path):
     assert "compacted 6 partitions: 12 -> 6 data files" in cli("lake", "compact", lake).output
 
 
+def test_the_manifest_is_compacted_into_files_of_sorted_entries_and_a_grown_file_rewrites_one(tmp_path, monkeypatch):
+    """The manifest is compacted into files of MANIFEST_ROWS entries sorted by file_id: an
+    ingest that replaces an entry (a grown file's) deletes it by file_id, and pyiceberg
+    rewrites only the file whose bounds hold it (one file of the whole manifest made every
+    such ingest read and rewrite all of it)."""
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    monkeypatch.setattr(upkeep, "MANIFEST_ROWS", 3)
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    logs = []
+    for r in range(4):  # (10 logs in 4 runs: 4 manifest data files)
+        for k in range(3 if r < 3 else 1):
+            f = tmp_path / f"s{r}{k}.log"
+            f.write_text("".join(f"10.0.0.{i} - - [01/Mar/2024:10:{r:02d}:{i:02d} +0000] \"GET /r{r}k{k} HTTP/1.1\" "
+                                 f"200 {i}\n" for i in range(5)))
+            logs.append(str(f))
+        cli("ingest", *logs[-(3 if r < 3 else 1):], "--lake", lake)
+
+    def manifest_files() -> dict[str, tuple[int, int, int]]:
+        t = Lake(Where.of(str(lake))).table("files")
+        ids = t.schema().find_field("file_id").field_id
+        return {x.file.file_path: (x.file.record_count, int.from_bytes(x.file.lower_bounds[ids], "little"),
+                                   int.from_bytes(x.file.upper_bounds[ids], "little")) for x in t.scan().plan_files()}
+
+    assert len(manifest_files()) == 4
+    cli("lake", "compact", lake)
+    chunks = manifest_files()
+    assert sorted(chunks.values(), key=lambda v: v[1]) == [(3, 1, 3), (3, 4, 6), (3, 7, 9), (1, 10, 10)], chunks
+    assert "0 -> 0 data files" in cli("lake", "compact", lake).output  # (as it should be: nothing to do)
+    with open(logs[4], "a") as f:  # (file_id 5: in the second file)
+        f.write('10.0.0.9 - - [01/Mar/2024:11:00:00 +0000] "GET /grown HTTP/1.1" 200 1\n')
+    assert json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)["grown"] == 1
+    after = manifest_files()
+    kept = set(chunks) & set(after)
+    assert len(kept) == 3 and {chunks[p][1] for p in set(chunks) - kept} == {4}, (chunks, after)
+    assert sorted(v for p, v in after.items() if p not in kept) == [(1, 5, 5), (2, 4, 6)], after
+    cli("ingest", *logs, "--db", db)
+    assert report("--lake", lake) == report("--db", db)
+    q = "SELECT file_id, path, lines, records FROM files ORDER BY file_id"
+    assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
+
+
 def test_an_ingest_committed_after_the_manifest_was_read_keeps_its_rows_in_the_later_tables(tmp_path, monkeypatch):
     """The reads a compaction keeps are the manifest's as read at its start, and the young
     ones. An ingest that commits (data and manifest) while an earlier table is rewritten --

@@ -16,7 +16,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -167,6 +167,11 @@ COMMIT_PARTITIONS = 64
 #: one partition, not the partition); DuckDB hands them over a quarter at a time
 REWRITE_ROWS = 128 * 1024
 _SLICE_ROWS = 32 * 1024
+#: entries per data file of a compacted manifest, sorted by file_id: an ingest that replaces
+#: an entry (a grown file's) deletes it by file_id, and pyiceberg reads and rewrites each data
+#: file whose file_id bounds hold it -- one file of these rows, not the whole manifest
+#: (100,000 entries in one file: +0.3 CPU s and +200 MiB for every such ingest)
+MANIFEST_ROWS = 16 * 1024
 
 
 #: which rows ``q`` a rewrite keeps: a kept read's (``m``), in its line range (none: every line)
@@ -189,12 +194,14 @@ class Rewrite:
     out: str  # the new data file's path
     check: bool  # one data file: rewritten only when it holds rows to leave out
     kept_on: str | None = _KEPT_ON  # which rows ``q`` a read ``m`` keeps (None: every row: files)
+    chunk_rows: int | None = None  # (the manifest: sorted by file_id, a new file every this many rows)
 
 
 @dataclass
 class Rewritten:
     rw: Rewrite
-    data_file: Any = None  # the new data file's pyiceberg DataFile (None: no row kept, or unchanged)
+    data_files: list[Any] = field(default_factory=list)  # the new data files' pyiceberg DataFiles
+    outs: list[str] = field(default_factory=list)  # the paths written (none: no row kept, or unchanged)
     rows: int = 0  # rows read
     kept: int = 0
     unchanged: bool = False  # (a single data file with nothing to leave out: not rewritten)
@@ -262,7 +269,7 @@ def compact(lake: Lake, client: Any = None, since_day: int | None = None) -> dic
                     _tally(_replace(t, ready), stats, parts)
         except BaseException:  # (a worker lost, an interrupt: the new files no commit names go)
             done.close()
-            delete_files(t.io, [r.rw.out for r in batch if r.data_file is not None])
+            delete_files(t.io, [p for r in batch for p in r.outs])
             raise
         if batch:
             _tally(_replace(t, batch), stats, parts)
@@ -291,7 +298,7 @@ def _tally(committed: list[Rewritten], stats: dict[str, int], parts: set[tuple[A
     for r in committed:
         parts.add(tuple(sorted(r.rw.part.items())))
         stats["files_before"] += len(r.rw.tasks)
-        stats["files_after"] += r.data_file is not None
+        stats["files_after"] += len(r.data_files)
         stats["orphans_removed"] += r.rows - r.kept
 
 
@@ -335,6 +342,8 @@ def _plan(t: Any, name: str, reads: dict[int, tuple[int, int]], since_day: int |
         tasks = list({task.file.file_path: task for task in tasks}.values())
     else:
         tasks = t.scan().plan_files()
+    if name == "files":
+        return _manifest_plan(t, list(tasks))
     for task in tasks:
         parts.setdefault((task.file.spec_id, *task.file.partition), []).append(task)
     plan = []
@@ -351,6 +360,19 @@ def _plan(t: Any, name: str, reads: dict[int, tuple[int, int]], since_day: int |
                            if x)  # (an unpartitioned table's: in data/)
             plan.append(Rewrite(name, part, unit, out, check=len(unit) == 1, kept_on=kept_on))
     return plan
+
+
+def _manifest_plan(t: Any, tasks: list[Any]) -> list[Rewrite]:
+    """The manifest's rewrite: all its data files as files of :data:`MANIFEST_ROWS`
+    entries sorted by file_id, unless it is so already (no file larger, no more files than
+    that takes)."""
+    import uuid
+
+    rows = sum(x.file.record_count for x in tasks)
+    if all(x.file.record_count <= MANIFEST_ROWS for x in tasks) and len(tasks) <= max(1, -(-rows // MANIFEST_ROWS)):
+        return []
+    out = f"{t.location().rstrip('/')}/data/{uuid.uuid4().hex}.parquet"
+    return [Rewrite("files", {}, tasks, out, check=False, kept_on=None, chunk_rows=MANIFEST_ROWS)]
 
 
 def _kept_reads(counted: pa.Table, young: list[int]) -> pa.Table:
@@ -384,17 +406,18 @@ def rewrite(job: CompactJob, rw: Rewrite) -> Rewritten:
     from pyiceberg.io import load_file_io
 
     io, meta = load_file_io(job.io_props, job.warehouse), job.metadata[rw.table]
+    got = Rewritten(rw)
     try:
-        return _rewrite(job, rw, io, meta)
+        return _rewrite(job, rw, io, meta, got)
     except Exception as e:  # (a data file unreadable, storage refusing: this partition is left)
-        delete_files(io, [rw.out])
+        delete_files(io, got.outs)
         return Rewritten(rw, error=f"{type(e).__name__}: {first_line(e)}")
     except BaseException:  # (an interrupt: nothing half-written left)
-        delete_files(io, [rw.out])
+        delete_files(io, got.outs)
         raise
 
 
-def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any) -> Rewritten:
+def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any, got: Rewritten) -> Rewritten:
     from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
 
     from ..usage.db import duck
@@ -402,7 +425,6 @@ def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any) -> Rewritten:
 
     # (with field ids: the manifest and the rollups have no name mapping, pyiceberg wrote their files)
     target = schema_to_pyarrow(meta.schema())
-    got = Rewritten(rw)
     con = duck()
     try:
         if (cores := worker_cores()) is not None:
@@ -424,24 +446,62 @@ def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any) -> Rewritten:
             got.unchanged = True
             return got
         if kept:
-            with io.new_output(rw.out).create(overwrite=True) as out, \
-                    pq.ParquetWriter(out, target, compression="zstd") as w:
-                held: list[pa.RecordBatch] = []
-                for src in _sources(con, job, io, meta, rw.tasks):
-                    rel = con.sql(f"SELECT q.* FROM {src} q" + (f" SEMI JOIN m ON {rw.kept_on}" if rw.kept_on else ""))
-                    for b in rel.to_arrow_reader(_SLICE_ROWS):
-                        held.append(_conform(b, target))
-                        got.kept += b.num_rows
-                        if sum(h.num_rows for h in held) >= REWRITE_ROWS:
-                            w.write_table(pa.Table.from_batches(held), row_group_size=REWRITE_ROWS)
-                            held = []
-                if held:
-                    w.write_table(pa.Table.from_batches(held), row_group_size=REWRITE_ROWS)
+            _write(con, job, io, meta, rw, target, got)
     finally:
         con.close()
-    if got.kept:
-        got.data_file = parquet_file_to_data_file(io, meta, rw.out)
+    got.data_files = [parquet_file_to_data_file(io, meta, p) for p in got.outs]
     return got
+
+
+def _write(con: Any, job: CompactJob, io: Any, meta: Any, rw: Rewrite, target: pa.Schema, got: Rewritten) -> None:
+    """The kept rows of ``rw``'s files streamed to ``rw.out`` in row groups of
+    :data:`REWRITE_ROWS` (the manifest: sorted by file_id, to a new file every
+    ``rw.chunk_rows``: ``rw.out`` with ``-1``, ``-2``...), each path in ``got.outs`` once begun."""
+    most = rw.chunk_rows or 0
+    group = min(REWRITE_ROWS, most) if most else REWRITE_ROWS
+    out = w = None
+    in_file = 0
+    try:
+        for t in _kept_groups(con, job, io, meta, rw, target, group, got):
+            while t.num_rows:
+                if w is None or (most and in_file >= most):
+                    _close(w, out)
+                    path = rw.out if not got.outs else rw.out.replace(".parquet", f"-{len(got.outs)}.parquet")
+                    got.outs.append(path)
+                    out = io.new_output(path).create(overwrite=True)
+                    w, in_file = pq.ParquetWriter(out, target, compression="zstd"), 0
+                n = min(t.num_rows, most - in_file) if most else t.num_rows
+                w.write_table(t.slice(0, n), row_group_size=group)
+                in_file += n
+                t = t.slice(n)
+    finally:
+        _close(w, out)
+
+
+def _close(w: Any, out: Any) -> None:
+    if w is not None:
+        w.close()
+        out.close()
+
+
+def _kept_groups(con: Any, job: CompactJob, io: Any, meta: Any, rw: Rewrite, target: pa.Schema, group: int,
+                 got: Rewritten) -> Iterator[pa.Table]:
+    """The kept rows of ``rw``'s files, ``group`` rows at a time (DuckDB hands them over in
+    slices; the manifest's in one query over all its files, sorted by file_id)."""
+    keep = f" SEMI JOIN m ON {rw.kept_on}" if rw.kept_on else ""
+    srcs = list(_sources(con, job, io, meta, rw.tasks))
+    queries = ([f"SELECT q.* FROM ({' UNION ALL BY NAME '.join(f'FROM {x}' for x in srcs)}) q ORDER BY q.file_id"]
+               if rw.chunk_rows else [f"SELECT q.* FROM {src} q{keep}" for src in srcs])
+    held: list[pa.RecordBatch] = []
+    for q in queries:
+        for b in con.sql(q).to_arrow_reader(_SLICE_ROWS):
+            held.append(_conform(b, target))
+            got.kept += b.num_rows
+            if sum(h.num_rows for h in held) >= group:
+                yield pa.Table.from_batches(held, target)
+                held = []
+    if held:
+        yield pa.Table.from_batches(held, target)
 
 
 def _sources(con: Any, job: CompactJob, io: Any, meta: Any, tasks: list[Any],
@@ -491,7 +551,7 @@ def _replace(t: Any, done: list[Rewritten]) -> list[Rewritten]:
         t.refresh()
         if len(done) > 1:
             return [r for one in done for r in _replace(t, [one])]
-        delete_files(t.io, [r.rw.out for r in done if r.data_file is not None])
+        delete_files(t.io, [p for r in done for p in r.outs])
         return []
 
 
@@ -515,8 +575,8 @@ def _overwrite(t: Any, done: list[Rewritten]) -> None:
         for r in done:
             for task in r.rw.tasks:
                 ov.delete_data_file(task.file)
-            if r.data_file is not None:
-                ov.append_data_file(r.data_file)
+            for f in r.data_files:
+                ov.append_data_file(f)
 
 
 #: snapshots a lake keeps at least (a reader that began on one reads its files; compaction
