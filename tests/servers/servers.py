@@ -196,6 +196,7 @@ class S3Server:
         # another in the same test process saw the objects the earlier test left)
         urllib.request.urlopen(urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST"),
                                timeout=30).close()
+        _forget_s3_clients()
 
     def env(self) -> dict[str, str]:
         """The AWS environment that points logferry (s3fs, pyiceberg, boto3) at this server."""
@@ -210,6 +211,15 @@ class S3Server:
 
     def stop(self):
         self.srv.stop()
+        _forget_s3_clients()
+
+
+def _forget_s3_clients() -> None:
+    """fsspec keeps one S3FileSystem per set of arguments for the process, with the client
+    (endpoint, credentials) it made first: a later test's server and environment were not
+    seen (a test after test_cluster's S3 one failed with NoCredentialsError)."""
+    if "s3fs" in sys.modules:
+        sys.modules["s3fs"].S3FileSystem.clear_instance_cache()
 
 
 # ---------------------------------------------------------------------------- GCS
