@@ -818,6 +818,30 @@ def test_a_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, logs, where
     assert report("--lake", lake) == report("--db", db)
 
 
+def test_expire_keeps_the_files_of_a_lake_ingested_through_a_symlink_to_its_folder(tmp_path, logs):
+    """A lake is one by its real path (tables._same_location): made at its folder, then
+    ingested through a symlink to it, its data files are recorded under the symlink's
+    path, its tables' folders under the real one. Strays are judged by where a file is:
+    every file made 4 days old, ``lake expire`` deletes none of them (it took every data
+    file recorded under the other spelling for a stray: the lake lost its rows)."""
+    import os
+    import time
+
+    real, link, db = tmp_path / "real", tmp_path / "link", tmp_path / "u.duckdb"
+    cli("ingest", logs[0], "--lake", real)
+    link.symlink_to(real, target_is_directory=True)
+    cli("ingest", *logs[1:], "--lake", link)
+    cli("ingest", *logs, "--db", db)
+    old = time.time() - 4 * 86400
+    for f in real.rglob("*"):
+        os.utime(f, (old, old))
+    for lake in (real, link):
+        r = cli("lake", "expire", lake, "--older-than", "4000d")
+        assert report("--lake", lake) == report("--db", db)
+        assert " 0 stray files deleted" in r.output, r.output
+    assert json.loads(cli("lake", "status", link, "--json").stdout)["strays"] == 0
+
+
 def test_lake_connections_draw_no_progress_bar_on_stdout(tmp_path, logs):
     """DuckDB draws a progress bar on stdout during a statement of over two seconds (seen
     before `lake status --json` on a 20M-row lake: the JSON came after a bar). Every

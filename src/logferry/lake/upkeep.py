@@ -12,10 +12,12 @@ manifest keeps its rows, so an expired file is not ingested again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 import time
 import warnings
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -652,22 +654,35 @@ def strays(lake: Lake, older: dt.timedelta | None = None, caches: dict[str, dict
     listing of each table's folder; each manifest read once (``caches``: by table)."""
     found: dict[str, list[tuple[str, int]]] = {}
     before = None if older is None else time.time() - older.total_seconds()
+    place = _placer()
     for name in (*_tables(lake), "files", "rollups"):
         t = lake.table(name)
         meta = t.metadata
         held = _files_of(t, meta.snapshots, ({} if caches is None else caches).setdefault(name, {}))
         held |= {t.metadata_location, *(m.metadata_file for m in meta.metadata_log)}
-        held = {_bare(p) for p in held}
+        held = {place(p) for p in held}
         out = [(p, n) for p, n, mtime in _listing(t.location(), lake.props)
-               if _bare(p) not in held and (before is None or mtime < before)]
+               if place(p) not in held and (before is None or mtime < before)]
         if out:
             found[name] = out
     return found
 
 
-def _bare(path: str) -> str:
-    """A local path without ``file://`` (pyiceberg's paths have it; a lake's may not)."""
-    return path.removeprefix("file://")
+def _placer() -> Callable[[str], str]:
+    """Where a file is, to compare a listed path with those the snapshots hold: a URL as
+    written; a local path (with ``file://`` or not) under its folder's real path -- a lake
+    is one by its real path (``tables._same_location``): ingested through a symlink to its
+    folder, its data files are recorded under the symlink's path, its tables' folders under
+    the real one (each folder resolved once)."""
+    real = functools.cache(os.path.realpath)
+
+    def place(path: str) -> str:
+        if "://" in path and not path.startswith("file://"):
+            return path
+        folder, _, name = path.removeprefix("file://").rpartition("/")
+        return f"{real(folder)}/{name}"
+
+    return place
 
 
 def _listing(location: str, props: dict[str, str]) -> Iterator[tuple[str, int, float]]:
