@@ -651,7 +651,10 @@ def strays(lake: Lake, older: dt.timedelta | None = None, caches: dict[str, dict
     manifest files, manifest lists) and that are neither its metadata nor in its metadata
     log, ``older`` than that (None: any age), by table: (path, bytes) -- a killed run's or
     a failed compaction's data files, metadata files pyiceberg dropped from the log.  One
-    listing of each table's folder; each manifest read once (``caches``: by table)."""
+    listing of each table's folder, and of the folder the ingest writes its data files to
+    where that is another (Glue places a table at ``WAREHOUSE/logferry.db/NAME``); each
+    manifest read once (``caches``: by table)."""
+    from .tables import NAMESPACE
     found: dict[str, list[tuple[str, int]]] = {}
     before = None if older is None else time.time() - older.total_seconds()
     place = _placer()
@@ -661,8 +664,10 @@ def strays(lake: Lake, older: dt.timedelta | None = None, caches: dict[str, dict
         held = _files_of(t, meta.snapshots, ({} if caches is None else caches).setdefault(name, {}))
         held |= {t.metadata_location, *(m.metadata_file for m in meta.metadata_log)}
         held = {place(p) for p in held}
-        out = [(p, n) for p, n, mtime in _listing(t.location(), lake.props)
-               if place(p) not in held and (before is None or mtime < before)]
+        roots = {place(f"{r.rstrip('/')}/"): r.rstrip("/")
+                 for r in (t.location(), f"{lake.where.warehouse}/{NAMESPACE}/{name}")}
+        out = list({p: (p, n) for root in roots.values() for p, n, mtime in _listing(root, lake.props)
+                    if place(p) not in held and (before is None or mtime < before)}.values())
         if out:
             found[name] = out
     return found
