@@ -468,7 +468,7 @@ def _write(con: Any, job: CompactJob, io: Any, meta: Any, rw: Rewrite, target: p
             while t.num_rows:
                 if w is None or (most and in_file >= most):
                     _close(w, out)
-                    path = rw.out if not got.outs else rw.out.replace(".parquet", f"-{len(got.outs)}.parquet")
+                    path = rw.out if not got.outs else f"{rw.out.removesuffix('.parquet')}-{len(got.outs)}.parquet"
                     got.outs.append(path)
                     out = io.new_output(path).create(overwrite=True)
                     w, in_file = pq.ParquetWriter(out, target, compression="zstd"), 0
