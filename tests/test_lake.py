@@ -842,6 +842,25 @@ def test_expire_keeps_the_files_of_a_lake_ingested_through_a_symlink_to_its_fold
     assert json.loads(cli("lake", "status", link, "--json").stdout)["strays"] == 0
 
 
+def test_expire_keeps_a_catalog_file_kept_in_a_tables_folder(tmp_path, logs):
+    """``--catalog`` may name any file, one in a table's folder too: it is no stray, however
+    old (an expiry that commits nothing leaves its modification time as it was; it was
+    deleted with the lake's every table in it)."""
+    import os
+    import time
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    catalog = lake / "logferry" / "files" / "catalog.db"
+    cli("ingest", *logs, "--lake", lake, "--catalog", catalog)
+    cli("ingest", *logs, "--db", db)
+    old = time.time() - 4 * 86400
+    for f in lake.rglob("*"):
+        os.utime(f, (old, old))
+    r = cli("lake", "expire", lake, "--catalog", catalog, "--older-than", "4000d")
+    assert " 0 stray files deleted" in r.output, r.output
+    assert catalog.exists() and report("--lake", lake, "--catalog", catalog) == report("--db", db)
+
+
 def test_lake_connections_draw_no_progress_bar_on_stdout(tmp_path, logs):
     """DuckDB draws a progress bar on stdout during a statement of over two seconds (seen
     before `lake status --json` on a 20M-row lake: the JSON came after a bar). Every

@@ -655,9 +655,12 @@ def strays(lake: Lake, older: dt.timedelta | None = None, caches: dict[str, dict
     where that is another (Glue places a table at ``WAREHOUSE/logferry.db/NAME``); each
     manifest read once (``caches``: by table)."""
     from .tables import NAMESPACE
+
     found: dict[str, list[tuple[str, int]]] = {}
     before = None if older is None else time.time() - older.total_seconds()
     place = _placer()
+    # (the SQLite catalog, with its journal, may be kept in a table's folder: --catalog)
+    catalog = "\0" if lake.where.catalog_file is None else place(os.path.abspath(lake.where.catalog_file))
     for name in (*_tables(lake), "files", "rollups"):
         t = lake.table(name)
         meta = t.metadata
@@ -667,7 +670,8 @@ def strays(lake: Lake, older: dt.timedelta | None = None, caches: dict[str, dict
         roots = {place(f"{r.rstrip('/')}/"): r.rstrip("/")
                  for r in (t.location(), f"{lake.where.warehouse}/{NAMESPACE}/{name}")}
         out = list({p: (p, n) for root in roots.values() for p, n, mtime in _listing(root, lake.props)
-                    if place(p) not in held and (before is None or mtime < before)}.values())
+                    if place(p) not in held and not place(p).startswith(catalog)
+                    and (before is None or mtime < before)}.values())
         if out:
             found[name] = out
     return found
