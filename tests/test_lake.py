@@ -818,6 +818,49 @@ def test_a_run_killed_by_sigkill_loses_and_doubles_nothing(tmp_path, logs, where
     assert report("--lake", lake) == report("--db", db)
 
 
+def test_expire_keeps_the_files_of_a_lake_ingested_through_a_symlink_to_its_folder(tmp_path, logs):
+    """A lake is one by its real path (tables._same_location): made at its folder, then
+    ingested through a symlink to it, its data files are recorded under the symlink's
+    path, its tables' folders under the real one. Strays are judged by where a file is:
+    every file made 4 days old, ``lake expire`` deletes none of them (it took every data
+    file recorded under the other spelling for a stray: the lake lost its rows)."""
+    import os
+    import time
+
+    real, link, db = tmp_path / "real", tmp_path / "link", tmp_path / "u.duckdb"
+    cli("ingest", logs[0], "--lake", real)
+    link.symlink_to(real, target_is_directory=True)
+    cli("ingest", *logs[1:], "--lake", link)
+    cli("ingest", *logs, "--db", db)
+    old = time.time() - 4 * 86400
+    for f in real.rglob("*"):
+        os.utime(f, (old, old))
+    for lake in (real, link):
+        r = cli("lake", "expire", lake, "--older-than", "4000d")
+        assert report("--lake", lake) == report("--db", db)
+        assert " 0 stray files deleted" in r.output, r.output
+    assert json.loads(cli("lake", "status", link, "--json").stdout)["strays"] == 0
+
+
+def test_expire_keeps_a_catalog_file_kept_in_a_tables_folder(tmp_path, logs):
+    """``--catalog`` may name any file, one in a table's folder too: it is no stray, however
+    old (an expiry that commits nothing leaves its modification time as it was; it was
+    deleted with the lake's every table in it)."""
+    import os
+    import time
+
+    lake, db = tmp_path / "lake", tmp_path / "u.duckdb"
+    catalog = lake / "logferry" / "files" / "catalog.db"
+    cli("ingest", *logs, "--lake", lake, "--catalog", catalog)
+    cli("ingest", *logs, "--db", db)
+    old = time.time() - 4 * 86400
+    for f in lake.rglob("*"):
+        os.utime(f, (old, old))
+    r = cli("lake", "expire", lake, "--catalog", catalog, "--older-than", "4000d")
+    assert " 0 stray files deleted" in r.output, r.output
+    assert catalog.exists() and report("--lake", lake, "--catalog", catalog) == report("--db", db)
+
+
 def test_lake_connections_draw_no_progress_bar_on_stdout(tmp_path, logs):
     """DuckDB draws a progress bar on stdout during a statement of over two seconds (seen
     before `lake status --json` on a 20M-row lake: the JSON came after a bar). Every

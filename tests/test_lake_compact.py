@@ -243,6 +243,33 @@ def test_the_manifest_is_compacted_into_files_of_sorted_entries_and_a_grown_file
     assert cli("sql", "--lake", lake, "--json", q).stdout == cli("sql", "--db", db, "--json", q).stdout
 
 
+def test_the_manifests_chunks_are_written_in_its_own_folder_whatever_the_lakes_name(tmp_path, monkeypatch):
+    """A lake folder named ``usage.parquet``: the compacted manifest's second and later
+    files are named after the first (``-1``, ``-2`` before ``.parquet``) in the table's
+    folder -- the name's every ``.parquet`` was replaced, so they went to a folder beside
+    the lake (``usage-1.parquet/...``), another lake's perhaps, whose expiry takes them for
+    strays."""
+    from logferry.lake import upkeep
+    from logferry.lake.tables import Lake, Where
+
+    monkeypatch.setattr(upkeep, "MANIFEST_ROWS", 2)
+    lake, db = tmp_path / "usage.parquet", tmp_path / "u.duckdb"
+    logs = []
+    for k in range(5):
+        f = tmp_path / f"m{k}.log"
+        f.write_text("".join(f"10.0.0.{i} - - [01/Mar/2024:10:{k:02d}:{i:02d} +0000] \"GET /k{k} HTTP/1.1\" 200 {i}\n"
+                             for i in range(3)))
+        logs.append(str(f))
+        cli("ingest", f, "--lake", lake)
+    cli("lake", "compact", lake)
+    t = Lake(Where.of(str(lake))).table("files")
+    paths = [x.file.file_path for x in t.scan().plan_files()]
+    assert len(paths) == 3 and all(p.startswith(f"{t.location()}/data/") for p in paths), paths
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == ["usage.parquet"]
+    cli("ingest", *logs, "--db", db)
+    assert report("--lake", lake) == report("--db", db)
+
+
 def test_an_ingest_committed_after_the_manifest_was_read_keeps_its_rows_in_the_later_tables(tmp_path, monkeypatch):
     """The reads a compaction keeps are the manifest's as read at its start, and the young
     ones. An ingest that commits (data and manifest) while an earlier table is rewritten --

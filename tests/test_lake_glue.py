@@ -168,3 +168,29 @@ def test_a_lake_made_before_the_location_was_recorded_gets_it_at_its_next_ingest
         str(tmp_path / "a")).warehouse
     r = cli("ingest", logs[0], "--lake", tmp_path / "b", "--catalog", shared, ok=False)
     assert r.exit_code == 2 and "holds the lake at" in r.output
+
+
+def test_a_glue_lakes_strays_are_found_where_its_data_files_are_written(tmp_path, logs, aws, monkeypatch):  # noqa: F811
+    """Glue places a table at ``WAREHOUSE/logferry.db/NAME`` while the ingest writes its
+    data files under ``WAREHOUSE/logferry/NAME``: a killed run's data files are there, and
+    ``lake status`` and ``lake expire`` find and delete them there too (they listed the
+    table's location only: none ever found); every file a snapshot holds is kept."""
+    import time
+
+    from logferry.lake import upkeep
+
+    lake, db = "s3://lake/usage", tmp_path / "u.duckdb"
+    cli("ingest", *logs, "--lake", lake, "--catalog", "glue://")
+    s3c = boto3.client("s3", endpoint_url=aws.endpoint, region_name="us-east-1")
+    s3c.put_object(Bucket="lake", Key="usage/logferry/requests/data/site=x/day=2024-03-01/stray-0.parquet",
+                   Body=b"12345")
+    st = json.loads(cli("lake", "status", lake, "--catalog", "glue://", "--json").stdout)
+    assert (st["strays"], st["stray_bytes"]) == (1, 5), st
+    monkeypatch.setattr(upkeep, "STRAY_MIN", upkeep.dt.timedelta(0))
+    time.sleep(1.1)
+    r = cli("lake", "expire", lake, "--catalog", "glue://", "--older-than", "4000d", "--strays-older-than", "1s")
+    assert "1 stray files deleted (5 bytes)" in r.output, r.output
+    keys = {o["Key"] for o in s3c.list_objects_v2(Bucket="lake", Prefix="usage/")["Contents"]}
+    assert not any(k.endswith("stray-0.parquet") for k in keys)
+    cli("ingest", *logs, "--db", db)
+    assert report("--lake", lake, "--catalog", "glue://") == report("--db", db)

@@ -12,10 +12,12 @@ manifest keeps its rows, so an expired file is not ingested again.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import os
 import time
 import warnings
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -466,7 +468,7 @@ def _write(con: Any, job: CompactJob, io: Any, meta: Any, rw: Rewrite, target: p
             while t.num_rows:
                 if w is None or (most and in_file >= most):
                     _close(w, out)
-                    path = rw.out if not got.outs else rw.out.replace(".parquet", f"-{len(got.outs)}.parquet")
+                    path = rw.out if not got.outs else f"{rw.out.removesuffix('.parquet')}-{len(got.outs)}.parquet"
                     got.outs.append(path)
                     out = io.new_output(path).create(overwrite=True)
                     w, in_file = pq.ParquetWriter(out, target, compression="zstd"), 0
@@ -649,25 +651,47 @@ def strays(lake: Lake, older: dt.timedelta | None = None, caches: dict[str, dict
     manifest files, manifest lists) and that are neither its metadata nor in its metadata
     log, ``older`` than that (None: any age), by table: (path, bytes) -- a killed run's or
     a failed compaction's data files, metadata files pyiceberg dropped from the log.  One
-    listing of each table's folder; each manifest read once (``caches``: by table)."""
+    listing of each table's folder, and of the folder the ingest writes its data files to
+    where that is another (Glue places a table at ``WAREHOUSE/logferry.db/NAME``); each
+    manifest read once (``caches``: by table)."""
+    from .tables import NAMESPACE
+
     found: dict[str, list[tuple[str, int]]] = {}
     before = None if older is None else time.time() - older.total_seconds()
+    place = _placer()
+    # (the SQLite catalog, with its journal, may be kept in a table's folder: --catalog)
+    catalog = "\0" if lake.where.catalog_file is None else place(os.path.abspath(lake.where.catalog_file))
     for name in (*_tables(lake), "files", "rollups"):
         t = lake.table(name)
         meta = t.metadata
         held = _files_of(t, meta.snapshots, ({} if caches is None else caches).setdefault(name, {}))
         held |= {t.metadata_location, *(m.metadata_file for m in meta.metadata_log)}
-        held = {_bare(p) for p in held}
-        out = [(p, n) for p, n, mtime in _listing(t.location(), lake.props)
-               if _bare(p) not in held and (before is None or mtime < before)]
+        held = {place(p) for p in held}
+        roots = {place(f"{r.rstrip('/')}/"): r.rstrip("/")
+                 for r in (t.location(), f"{lake.where.warehouse}/{NAMESPACE}/{name}")}
+        out = list({p: (p, n) for root in roots.values() for p, n, mtime in _listing(root, lake.props)
+                    if place(p) not in held and not place(p).startswith(catalog)
+                    and (before is None or mtime < before)}.values())
         if out:
             found[name] = out
     return found
 
 
-def _bare(path: str) -> str:
-    """A local path without ``file://`` (pyiceberg's paths have it; a lake's may not)."""
-    return path.removeprefix("file://")
+def _placer() -> Callable[[str], str]:
+    """Where a file is, to compare a listed path with those the snapshots hold: a URL as
+    written; a local path (with ``file://`` or not) under its folder's real path -- a lake
+    is one by its real path (``tables._same_location``): ingested through a symlink to its
+    folder, its data files are recorded under the symlink's path, its tables' folders under
+    the real one (each folder resolved once)."""
+    real = functools.cache(os.path.realpath)
+
+    def place(path: str) -> str:
+        if "://" in path and not path.startswith("file://"):
+            return path
+        folder, _, name = path.removeprefix("file://").rpartition("/")
+        return f"{real(folder)}/{name}"
+
+    return place
 
 
 def _listing(location: str, props: dict[str, str]) -> Iterator[tuple[str, int, float]]:
