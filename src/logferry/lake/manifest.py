@@ -190,7 +190,7 @@ class Manifest:
             loose = pc.invert(grouped)
             self._content = ContentKeys(
                 list(self.fp_lens), frozenset(pc.unique(t["head_bytes"].filter(loose)).to_pylist()),
-                _hex_keys(t["head_fp"].filter(grouped)), _hex_keys(t["identity"].filter(loose)))
+                _hex_keys(t["head_fp"], grouped), _hex_keys(t["identity"], loose))
         return self._content
 
     def for_files(self, files: list[SourceFile], prefixes: Iterable[str] = (),
@@ -233,20 +233,24 @@ def _any(*masks: Any) -> Any:
 
 
 #: a lowercase hex digit's value, by its ASCII code
-_NIBBLE = np.zeros(256, np.uint64)
-_NIBBLE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint64)
+_NIBBLE = np.zeros(256, np.uint8)
+_NIBBLE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
 
 
-def _hex_keys(col: pa.ChunkedArray) -> np.ndarray:
-    """The sorted distinct first 8 bytes (16 hex digits: :func:`_key`) of hex digests, in
-    one pass over the column's bytes."""
-    col = col.filter(pc.is_valid(col))
-    if len(col) == 0:
+def _hex_keys(col: pa.ChunkedArray, where: Any = None) -> np.ndarray:
+    """The sorted distinct first 8 bytes (16 hex digits: :func:`_key`) of the hex digests
+    in ``col`` (where ``where`` holds), from their bytes: each pair of digits a byte, each 8
+    bytes a big-endian integer (a million digests: 16 MB of digits, 8 MB of keys; the
+    digests themselves are not copied)."""
+    head = pc.utf8_slice_codeunits(col, 0, 16)
+    head = head.filter(pc.is_valid(head) if where is None else pc.and_(where, pc.is_valid(head)))
+    if len(head) == 0:
         return np.empty(0, np.uint64)
-    fixed = pc.utf8_slice_codeunits(col, 0, 16).cast(pa.binary()).cast(pa.binary(16)).combine_chunks()
-    digits = np.frombuffer(fixed.buffers()[1], np.uint8, 16 * len(fixed), 16 * fixed.offset).reshape(-1, 16)
-    shifts = np.arange(60, -4, -4, dtype=np.uint64)
-    return np.unique(np.bitwise_or.reduce(_NIBBLE[digits] << shifts, axis=1))
+    fixed = head.cast(pa.binary()).cast(pa.binary(16)).combine_chunks()
+    nib = _NIBBLE[np.frombuffer(fixed.buffers()[1], np.uint8, 16 * len(fixed), 16 * fixed.offset).reshape(-1, 16)]
+    keys = np.ascontiguousarray((nib[:, 0::2] << 4) | nib[:, 1::2]).view(">u8").ravel().astype(np.uint64)
+    keys.sort()  # (then the distinct ones: np.unique took 40 times the sort's time on a million)
+    return keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
 
 
 def _key(h: str) -> int:
