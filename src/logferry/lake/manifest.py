@@ -160,9 +160,6 @@ class Manifest:
         self.fp_lens = sorted(pc.unique(t["fp_len"].filter(local)).to_pylist())
         self._content: ContentKeys | None = None
 
-    def __len__(self) -> int:
-        return self.table.num_rows
-
     def file_ids(self) -> pa.Array:
         return self.table["file_id"].combine_chunks()
 
