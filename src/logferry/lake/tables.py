@@ -157,7 +157,8 @@ def _manifest_file(io: Any, path: str, want: pa.Schema) -> pa.Table:
 
     with io.new_input(path).open() as f:
         pf = pq.ParquetFile(f, read_dictionary=[x.name for x in want if pa.types.is_dictionary(x.type)])
-        got = pf.read(columns=[c for c in want.names if c in set(pf.schema_arrow.names)])
+        has = set(pf.schema_arrow.names)
+        got = pf.read(columns=[c for c in want.names if c in has])
     cols = [got[c] if c in got.column_names else pa.nulls(got.num_rows, want.field(c).type) for c in want.names]
     return pa.table(dict(zip(want.names, cols, strict=True))).cast(want)
 

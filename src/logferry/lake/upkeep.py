@@ -107,8 +107,7 @@ def status(lake: Lake) -> dict[str, Any]:
         }
         if name in ROW_TABLES and files is not None:
             orphans += _uncounted(lake, t, counted, name)
-    found = strays(lake)
-    out.update(strays=sum(len(v) for v in found.values()), stray_bytes=sum(n for v in found.values() for _, n in v))
+    out.update(**_stray_totals(strays(lake)))
     out.update(files=manifest.num_rows, orphan_rows=orphans,
                **{k: int(pc.sum(manifest[k]).as_py() or 0) for k in ("lines", "records", "bad_rows")})
     return out
@@ -492,7 +491,7 @@ def _kept_groups(con: Any, job: CompactJob, io: Any, meta: Any, rw: Rewrite, tar
     slices; the manifest's in one query over all its files, sorted by file_id)."""
     keep = f" SEMI JOIN m ON {rw.kept_on}" if rw.kept_on else ""
     srcs = list(_sources(con, job, io, meta, rw.tasks))
-    queries = ([f"SELECT q.* FROM ({' UNION ALL BY NAME '.join(f'FROM {x}' for x in srcs)}) q ORDER BY q.file_id"]
+    queries = ([f"SELECT q.* FROM ({' UNION ALL BY NAME '.join(f'FROM {x}' for x in srcs)}) q{keep} ORDER BY q.file_id"]
                if rw.chunk_rows else [f"SELECT q.* FROM {src} q{keep}" for src in srcs])
     held: list[pa.RecordBatch] = []
     for q in queries:
@@ -641,8 +640,7 @@ def expire(lake: Lake, age: dt.timedelta, keep: dt.timedelta | None = None,
     found = strays(lake, strays_age, caches)
     for name, paths in found.items():
         delete_files(lake.table(name).io, [p for p, _ in paths])
-    return {"expired": expired, "deleted": deleted, "files": files,
-            "strays": sum(len(v) for v in found.values()), "stray_bytes": sum(n for v in found.values() for _, n in v)}
+    return {"expired": expired, "deleted": deleted, "files": files, **_stray_totals(found)}
 
 
 def strays(lake: Lake, older: dt.timedelta | None = None, caches: dict[str, dict[str, set[str]]] | None = None
@@ -670,11 +668,16 @@ def strays(lake: Lake, older: dt.timedelta | None = None, caches: dict[str, dict
         roots = {place(f"{r.rstrip('/')}/"): r.rstrip("/")
                  for r in (t.location(), f"{lake.where.warehouse}/{NAMESPACE}/{name}")}
         out = list({p: (p, n) for root in roots.values() for p, n, mtime in _listing(root, lake.props)
-                    if place(p) not in held and not place(p).startswith(catalog)
+                    if (at := place(p)) not in held and not at.startswith(catalog)
                     and (before is None or mtime < before)}.values())
         if out:
             found[name] = out
     return found
+
+
+def _stray_totals(found: dict[str, list[tuple[str, int]]]) -> dict[str, int]:
+    """``strays`` and ``stray_bytes`` of :func:`strays`' files."""
+    return {"strays": sum(len(v) for v in found.values()), "stray_bytes": sum(n for v in found.values() for _, n in v)}
 
 
 def _placer() -> Callable[[str], str]:
