@@ -7,7 +7,8 @@ and its peak RSS (``wait4``).
     uv run python bench/bench_manifest.py --entries 1000000 --repeat 2
 
 Steps: ``ingest`` of one new 300-line IIS file, the same file again (known: nothing to
-read), a grown file (its entry replaced), ``lake status``; ``lake compact`` (the manifest as
+read), a grown file (its entry replaced), ``lake status``, a site's report and a ``sql``
+query of ``files``; ``lake compact`` (the manifest as
 files of sorted entries); a grown file again after it.  The same steps on a lake of one
 entry give the floor (process start, imports, catalog).  Not a test: run it on a quiet
 machine; compare code versions by running it on each, alternating.
@@ -43,7 +44,8 @@ def alone(args: list[str]) -> tuple[float, float, float]:
 
 def synthesize(lake: str, n: int) -> None:
     """``n`` more manifest entries, copies of the lake's first with their own file id,
-    path, inode and digests, appended as one data file written with the table's field ids
+    path, inode, digests and read (an id no data file holds: none of their rows count),
+    appended as one data file written with the table's field ids
     (as ``lake compact`` writes the manifest)."""
     import numpy as np
     import pyarrow as pa
@@ -53,13 +55,20 @@ def synthesize(lake: str, n: int) -> None:
     from logferry.lake.cli import open_lake
 
     t = open_lake(lake, None).table("files")
-    first = t.scan().to_arrow().slice(0, 1)
+    have = t.scan().to_arrow()
+    first = have.slice(0, 1)
     rng = np.random.default_rng(1)
-    ids = np.arange(1_000, 1_000 + n, dtype=np.int64)
+    start = max(have["file_id"].to_pylist()) + 1
+    ids = np.arange(start, start + n, dtype=np.int64)
+    lines = first["lines"][0].as_py()
+    read = pa.StructArray.from_arrays(
+        [pa.array(rng.integers(1, 2**62, n)), pa.array(np.ones(n, np.int64)), pa.array(np.full(n, lines, np.int64))],
+        names=["read_id", "first_line", "last_line"])
     digests = [pa.array(np.char.mod("%016x", rng.integers(0, 2**62, n)).astype(object) * 4, pa.string())
                for _ in range(3)]
     own = {"file_id": pa.array(ids), "path": pa.array(np.char.mod("/bench/logs/f%d.log", ids).astype(object)),
-           "ino": pa.array(ids + 10**9), "identity": digests[0], "fp": digests[1], "head_fp": digests[2]}
+           "ino": pa.array(ids + 10**9), "identity": digests[0], "fp": digests[1], "head_fp": digests[2],
+           "reads": pa.ListArray.from_arrays(pa.array(np.arange(n + 1, dtype=np.int32)), read)}
     target = schema_to_pyarrow(t.schema())
     cols = [own[f.name] if f.name in own else first.column(f.name).take(np.zeros(n, np.int64)) for f in target]
     table = pa.Table.from_arrays([c.cast(f.type) for c, f in zip(cols, target, strict=True)], schema=target)
@@ -85,6 +94,10 @@ def steps(work: Path, lake: str, label: str, repeat: int) -> None:
             f.write(tail)
         rows.setdefault("a grown file", []).append(alone(["ingest", str(grown), "--lake", lake]))
         rows.setdefault("lake status", []).append(alone(["lake", "status", lake]))
+        rows.setdefault("report --lake --site W3SVC1 --json", []).append(
+            alone(["report", "--lake", lake, "--site", "W3SVC1", "--json"]))
+        rows.setdefault("sql --lake: files by format", []).append(
+            alone(["sql", "--lake", lake, "SELECT format, count(*), sum(lines) FROM files GROUP BY 1"]))
     rows["lake compact"] = [alone(["lake", "compact", lake])]
     for _ in range(repeat):
         with open(grown, "ab") as f:
@@ -93,7 +106,7 @@ def steps(work: Path, lake: str, label: str, repeat: int) -> None:
     for name, got in rows.items():
         cpu = ", ".join(f"{c:.2f}" for _, c, _ in got)
         rss = ", ".join(f"{m:.0f}" for *_, m in got)
-        print(f"  {name:<30} CPU s {cpu:<20} peak RSS MiB {rss:<16} (wall {min(w for w, _, _ in got):.2f} s)")
+        print(f"  {name:<36} CPU s {cpu:<20} peak RSS MiB {rss:<16} (wall {min(w for w, _, _ in got):.2f} s)")
 
 
 def main() -> None:

@@ -520,8 +520,9 @@ def in_place(con) -> dict[str, str]:
 
 
 def test_a_report_reads_the_data_files_in_place(tmp_path, logs):
-    """The lake connection's requests and bad rows are views over the planned data files
-    (DuckDB reads them where they are), pruned to the site's partition."""
+    """The lake connection's requests, bad rows and manifest (``files``) are views over the
+    planned data files (DuckDB reads them where they are), requests pruned to the site's
+    partition."""
     from logferry.lake.query import connect_lake
     from logferry.lake.tables import Lake, Where
     from logferry.usage.reports import Params
@@ -530,7 +531,9 @@ def test_a_report_reads_the_data_files_in_place(tmp_path, logs):
     s = json.loads(cli("ingest", *logs, "--lake", lake, "--json").stdout)
     con = connect_lake(Lake(Where.of(str(lake))), None)
     views = in_place(con)
-    assert set(views) == {"requests", "bad_rows", "orders", "order_items"} and f"'{lake}/logferry/requests/data/site=" in views["requests"]
+    assert set(views) == {"files", "requests", "bad_rows", "orders", "order_items"}
+    assert f"'{lake}/logferry/requests/data/site=" in views["requests"] and f"'{lake}/logferry/files/" in views["files"]
+    assert con.execute("SELECT count(*), sum(records) FROM files").fetchall() == [(len(logs), s["records"])]
     assert con.execute("SELECT count(*) FROM requests").fetchall() == [(s["records"],)]
     assert con.execute("SELECT count(*) FROM bad_rows").fetchall() == [(s["bad_rows"],)]
     con = connect_lake(Lake(Where.of(str(lake))), Params(site="proxy01"))

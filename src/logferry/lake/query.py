@@ -2,9 +2,11 @@
 tables (``files``, ``requests``, ``bad_rows``, and empty shop tables), so every report and
 ``sql`` query runs on it unchanged.
 
-The manifest is read first (into the connection's ``files`` and ``_lake.reads``); its
-reads say which rows count (a read's rows in its line range), so rows committed after it
--- an ingest still committing, a run killed before its manifest commit -- are not seen.
+The manifest's reads are read first (into ``_lake.reads``); they say which rows count (a
+read's rows in its line range), so rows committed after them -- an ingest still committing,
+a run killed before its manifest commit -- are not seen.  ``files`` is a view of the
+manifest's data files: a query reads the columns it names (a lake of a year of small log
+files registers millions; a site's report reads their format, lines and counts only).
 
 The other tables are views that read the data files in place: pyiceberg plans the scan
 (``requests`` pruned to ``site`` -- the partition site, or a host -- and ``since``/
@@ -25,12 +27,11 @@ import numpy as np
 import pyarrow as pa
 
 from ..errors import ConfigError
-from .tables import FILES, Lake, manifest_arrow
+from .tables import Lake
 
 if TYPE_CHECKING:
     import duckdb
 
-_FILE_COLS = ", ".join(f'"{f.name}"' for f in FILES if f.name != "reads")
 #: which rows ``q`` of a table's data files count: a counted read's (``m``), in its line range
 COUNTED_ON = "q.read_id = m.read_id AND q.line_number BETWEEN m.first_line AND m.last_line"
 _COUNTED = f"JOIN _lake.reads m ON {COUNTED_ON}"
@@ -46,13 +47,12 @@ _PRUNED = ("CROSS JOIN _lake.filter f WHERE (f.site IS NULL OR q.lake_site = f.s
 @dataclass
 class LakeScan:
     """What a DuckDB connection over the lake's rows is made of, planned where the catalog
-    is: the manifest, each table's data files to read in place (``requests`` pruned to the
-    filters), the filters and, for a site, the span of every site.  :func:`open_scan` opens
+    is: each table's data files to read in place (the manifest's ``files``; ``requests``
+    pruned to the filters), the filters and, for a site, the span of every site.  :func:`open_scan` opens
     it here or on a Dask worker, which needs only the data files' storage (``props``: the
     FileIO settings); the data files that have delete files, or that DuckDB cannot reach
     (``copied``: a table's pyiceberg scan and tasks), are read through pyiceberg, here only."""
 
-    files: pa.Table
     props: dict[str, str]
     site: str | None = None
     since: str | None = None
@@ -74,15 +74,17 @@ def connect_lake(lake: Lake, params: Any = None, *, memory_limit: str | None = N
     return con
 
 
-def plan_scan(lake: Lake, params: Any = None, files: pa.Table | None = None) -> LakeScan:
-    """The :class:`LakeScan` of ``params``' filters (the manifest ``files`` when read
-    already): pyiceberg plans each table's scan, ``requests`` pruned to the site (the
-    partition site, or a host) and ``since``/``until`` (the day partitions and the files'
-    column bounds)."""
+def plan_scan(lake: Lake, params: Any = None, manifest: LakeScan | None = None) -> LakeScan:
+    """The :class:`LakeScan` of ``params``' filters (the manifest's data files those of
+    ``manifest``, when planned already): pyiceberg plans each table's scan, ``requests``
+    pruned to the site (the partition site, or a host) and ``since``/``until`` (the day
+    partitions and the files' column bounds)."""
     site, since, until = (params.site, params.since, params.until) if params is not None else (None,) * 3
     prune = _prune(site, since, until)  # (--since/--until checked here)
-    scan = LakeScan(manifest_arrow(lake) if files is None else files, lake.props, site,
-                    *(None if v is None else str(v) for v in (since, until)))
+    scan = LakeScan(lake.props, site, *(None if v is None else str(v) for v in (since, until)))
+    manifest = plan_manifest(lake) if manifest is None else manifest
+    scan.tables.update(manifest.tables)
+    scan.copied.update(manifest.copied)
     _plan_table(scan, "requests", lake.table("requests").scan(row_filter=prune))
     for name in ("bad_rows", "orders", "order_items", "events", "bad_events"):
         table = lake.find(name)
@@ -150,12 +152,15 @@ def open_scan(scan: LakeScan, lake: Lake | None = None, *, memory_limit: str | N
     # never change in place, and the cache goes with the connection's database.
     con.execute("SET parquet_metadata_cache = true")
     migrate(con)
-    _manifest(con, scan.files)
+    con.execute("CREATE SCHEMA _lake")
     con.execute("CREATE TABLE _lake.filter AS SELECT CAST(? AS VARCHAR) AS site, CAST(? AS TIMESTAMPTZ) "
                 "AS since, CAST(? AS TIMESTAMPTZ) AS until", [scan.site, scan.since, scan.until])
     if not filesystems(con, scan.props, [p for paths in scan.tables.values() for p in paths]):
         raise ConfigError("the lake's data files: no file system here reaches their storage")
+    _manifest(con, scan)
     for name, paths in scan.tables.items():
+        if name == "files":
+            continue
         if name in scan.snowplow:
             con.register("_lake_empty", _SNOWPLOW[name]().empty_table())
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM _lake_empty")
@@ -175,11 +180,19 @@ def _span_scan(lake: Lake, scan: LakeScan) -> Any:
                                        selected_fields=("timestamp", "read_id", "line_number"))
 
 
-def sites_and_span(lake: Lake, params: Any, files: pa.Table) -> tuple[list[str], tuple[Any, Any] | None]:
+def plan_manifest(lake: Lake) -> LakeScan:
+    """A scan of the manifest alone (its data files planned once for many sites' scans)."""
+    scan = LakeScan(lake.props)
+    _plan_table(scan, "files", lake.table("files").scan())
+    return scan
+
+
+def sites_and_span(lake: Lake, params: Any, manifest: LakeScan) -> tuple[list[str], tuple[Any, Any] | None]:
     """Every site the lake counts (:func:`counted_sites`) and the span :func:`connect_lake`
     gives a site's report (every site's rows in since/until; None without a site), from one
-    connection over the manifest ``files``: once for many sites."""
-    scan = LakeScan(files, lake.props, None, *(None if v is None else str(v) for v in (params.since, params.until)))
+    connection over the ``manifest`` (:func:`plan_manifest`): once for many sites."""
+    scan = LakeScan(lake.props, None, *(None if v is None else str(v) for v in (params.since, params.until)),
+                    tables=dict(manifest.tables), copied=dict(manifest.copied))
     con = open_scan(scan, lake)
     try:
         sites = counted_sites(con, lake)
@@ -204,26 +217,31 @@ def _bad_events_schema() -> pa.Schema:
 _SNOWPLOW = {"events": _events_schema, "bad_events": _bad_events_schema}
 
 
-def _manifest(con: duckdb.DuckDBPyConnection, files: pa.Table) -> None:
-    """The manifest into ``files``, its reads into ``_lake.reads``."""
-    con.execute("CREATE SCHEMA _lake")
-    con.register("_lake_files", files)
-    con.execute(f"INSERT INTO files ({_FILE_COLS}) SELECT {_FILE_COLS} FROM _lake_files")
+def _manifest(con: duckdb.DuckDBPyConnection, scan: LakeScan) -> None:
+    """The manifest's reads into ``_lake.reads`` (read once: every query joins them), and
+    ``files`` a view of its data files (no data file: the database's empty table)."""
+    paths = scan.tables.get("files", [])
+    if not paths and "files" not in scan.copied:
+        con.execute("CREATE TABLE _lake.reads (file_id BIGINT, read_id BIGINT, first_line BIGINT, last_line BIGINT)")
+        return
+    src = _from(con, "files", paths, scan.copied.get("files"))
     con.execute("CREATE TABLE _lake.reads AS SELECT file_id, r.read_id, r.first_line, r.last_line "
-                "FROM (SELECT file_id, unnest(reads) AS r FROM _lake_files)")
-    con.unregister("_lake_files")
+                f"FROM (SELECT file_id, unnest(reads) AS r FROM {src} q)")
+    _view(con, "files", f"{src} q", own_ids=True)
 
 
-def _view(con: duckdb.DuckDBPyConnection, table: str, source: str) -> None:
+def _view(con: duckdb.DuckDBPyConnection, table: str, source: str, own_ids: bool = False) -> None:
     """Replace the usage database's ``table`` by a view of ``source`` (``q``: the data
-    files' rows, ``m``: their read) with the table's columns and types."""
+    files' rows, ``m``: their read; ``own_ids``: the file_id is the rows' own, no read
+    joined) with the table's columns and types."""
     cols = con.execute("SELECT column_name, data_type FROM information_schema.columns "
                        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
                        [table]).fetchall()
     # (a column the data files do not have -- written before it was added, and not one of
     # them since: null, as pyiceberg reads it)
     have = {r[0] for r in con.execute(f"DESCRIBE SELECT q.* FROM {source}").fetchall()}
-    sel = ", ".join(f'CAST({"m" if n == "file_id" else "q"}."{n}" AS {t}) AS "{n}"' if n == "file_id" or n in have
+    sel = ", ".join(f'CAST({"m" if n == "file_id" and not own_ids else "q"}."{n}" AS {t}) AS "{n}"'
+                    if n == "file_id" or n in have
                     else f'CAST(NULL AS {t}) AS "{n}"' for n, t in cols)
     con.execute(f"DROP TABLE {table}")
     con.execute(f"CREATE VIEW {table} AS SELECT {sel} FROM {source}")
@@ -281,7 +299,7 @@ def filesystems(con: duckdb.DuckDBPyConnection | None, props: dict[str, str], pa
 def _span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any) -> tuple[Any, Any]:
     """The span of every site's counted rows in since/until (SPAN_SQL's), reading as little
     as it can: the timestamp bounds of the data files whose rows all count
-    (:func:`_all_counted`) and lie wholly in since/until; of the other files, the counted
+    (:func:`_counted_whole`) and lie wholly in since/until; of the other files, the counted
     rows of those whose bounds reach beyond the span found so far (a file within it cannot
     change it): first the file reaching earliest and the one reaching latest, then the
     files still beyond."""
@@ -289,14 +307,18 @@ def _span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any) -> tuple[Any, A
 
     for name in ("since", "until"):
         con.execute(f"SET VARIABLE {name} = (SELECT {name} FROM _lake.filter)")
-    reads = {r: (a, b) for r, a, b in con.execute("SELECT read_id, first_line, last_line FROM _lake.reads").fetchall()}
     window = con.execute("SELECT epoch_us(since), epoch_us(until) FROM _lake.filter").fetchall()[0]
     ids = {n: scan.table_metadata.schema().find_field(n) for n in ("timestamp", "read_id", "line_number")}
+    planned = [(t, _bounds(t, ids["timestamp"], window)) for t in scan.plan_files()]
+    one = {id(t): _one_read(t, ids) for t, b in planned if b is not None and b != () and b[2]}
+    # (the reads of those files only: a lake of many small files holds millions)
+    reads = {r: (a, b) for r, a, b in con.execute(
+        "SELECT read_id, first_line, last_line FROM _lake.reads WHERE read_id IN (SELECT unnest(CAST(? AS BIGINT[])))",
+        [sorted({o[0] for o in one.values() if o is not None})]).fetchall()}
     span: list[int] = []  # epoch microseconds of counted rows in since/until
     rest: list[tuple[Any, tuple[int, int, bool] | None]] = []  # (file, its bounds) to read if need be
-    for t in scan.plan_files():
-        b = _bounds(t, ids["timestamp"], window)
-        if b is not None and b[2] and _all_counted(t, ids, reads):
+    for t, b in planned:
+        if _counted_whole(one.get(id(t)), reads):
             span += b[:2]
         elif b != ():
             rest.append((t, b))
@@ -345,25 +367,39 @@ def _bounds(task: Any, fld: Any, window: tuple[int | None, int | None]) -> tuple
     return () if cut[0] > cut[1] else (*cut, cut == (lo, hi))
 
 
-def _all_counted(task: Any, ids: dict[str, Any], reads: dict[int, tuple[int, int]]) -> bool:
-    """Whether every row of a data file counts: one read's rows (its ``read_id`` bounds are
-    equal), a read the manifest counts, in that read's line range (a re-read last line,
-    which the manifest stopped counting in the earlier read, falls outside it); a compacted
-    file of several reads, or one with delete files, is not known to."""
+def _one_read(task: Any, ids: dict[str, Any]) -> tuple[int, int, int] | None:
+    """A data file's read and line bounds (read_id, first line, last line) when its rows
+    are all one read's (its ``read_id`` bounds are equal); None for a compacted file of
+    several reads, one with delete files or without the statistics."""
     from pyiceberg.conversions import from_bytes
 
     f = task.file
     if task.delete_files:
-        return False
+        return None
     lo, hi = f.lower_bounds or {}, f.upper_bounds or {}
     got = {}
     for name in ("read_id", "line_number"):
         fid = ids[name].field_id
         if fid not in lo or fid not in hi:
-            return False
+            return None
         got[name] = (from_bytes(ids[name].field_type, lo[fid]), from_bytes(ids[name].field_type, hi[fid]))
     (rid, rid_hi), (first, last) = got["read_id"], got["line_number"]
-    return rid == rid_hi and rid in reads and reads[rid][0] <= first and last <= reads[rid][1]
+    return (rid, first, last) if rid == rid_hi else None
+
+
+def _counted_whole(one: tuple[int, int, int] | None, reads: dict[int, tuple[int, int]]) -> bool:
+    """Whether every row of a data file of one read (:func:`_one_read`) counts: a read the
+    manifest counts, in that read's line range (a re-read last line, which the manifest
+    stopped counting in the earlier read, falls outside it)."""
+    if one is None:
+        return False
+    rid, first, last = one
+    return rid in reads and reads[rid][0] <= first and last <= reads[rid][1]
+
+
+def _all_counted(task: Any, ids: dict[str, Any], reads: dict[int, tuple[int, int]]) -> bool:
+    """Whether every row of a data file counts (:func:`_one_read`, :func:`_counted_whole`)."""
+    return _counted_whole(_one_read(task, ids), reads)
 
 
 def _prune(site: str | None, since: Any, until: Any) -> Any:

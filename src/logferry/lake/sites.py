@@ -2,11 +2,11 @@
 document a site (the HTML dashboard, or the reports' JSON), made on the Dask workers or in
 this process.
 
-The driver reads the manifest once, finds the sites (the rollups' counted sites) and the
+The driver plans the manifest's data files once, finds the sites (the rollups' counted sites) and the
 span every site's report shares (as ``report --lake --site`` gives it), and plans each
 site's scan (``query.plan_scan``: the data files pruned to that site).  A worker opens the
-plan (``query.open_scan``: DuckDB over those data files, the manifest sent to each worker
-once) and returns the document; the driver writes it.  A site whose data files must be
+plan (``query.open_scan``: DuckDB over those data files and the manifest's) and returns
+the document; the driver writes it.  A site whose data files must be
 copied through pyiceberg (files with delete files) is made here.  A site's JSON is
 ``report --lake --site SITE --json``'s but for its generation time; its page is ``--html``'s
 titled with the site.
@@ -18,10 +18,8 @@ import copy
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import pyarrow as pa
-
-from .query import LakeScan, open_scan, plan_scan, sites_and_span
-from .tables import Lake, manifest_arrow
+from .query import LakeScan, open_scan, plan_manifest, plan_scan, sites_and_span
+from .tables import Lake
 
 
 def site_file(site: str, html: bool) -> str:
@@ -65,8 +63,8 @@ def each_site(lake: Lake, params: Any, *, html: bool, only: list[str] | None = N
     from .ingest import _dask
 
     lake = lake.reader()
-    files = manifest_arrow(lake)
-    sites, span = sites_and_span(lake, params, files)
+    manifest = plan_manifest(lake)
+    sites, span = sites_and_span(lake, params, manifest)
     if names is not None:
         names.update(site_files(sites, html))
     if not sites:
@@ -76,7 +74,7 @@ def each_site(lake: Lake, params: Any, *, html: bool, only: list[str] | None = N
     for site in sites:
         p = copy.copy(params)
         p.site = site
-        scan = plan_scan(lake, p, files)
+        scan = plan_scan(lake, p, manifest)
         scan.span = span
         plans.append((site, p, scan))
     if client is None:
@@ -84,8 +82,7 @@ def each_site(lake: Lake, params: Any, *, html: bool, only: list[str] | None = N
             yield site, site_document(scan, p, opts, lake=lake)
         return
     here = [(site, p, scan) for site, p, scan in plans if scan.copied]
-    shared = client.scatter(files, broadcast=True, hash=False)  # (the manifest: to each worker once)
-    futures = {client.submit(site_document, _without_files(scan), p, opts, shared, pure=False): site
+    futures = {client.submit(site_document, scan, p, opts, pure=False): site
                for site, p, scan in plans if not scan.copied}
     for site, p, scan in here:
         yield site, site_document(scan, p, opts, lake=lake)
@@ -95,22 +92,11 @@ def each_site(lake: Lake, params: Any, *, html: bool, only: list[str] | None = N
         yield futures[fut], _dask(client, fut.result)
 
 
-def _without_files(scan: LakeScan) -> LakeScan:
-    out = copy.copy(scan)
-    out.files = None  # type: ignore[assignment]  (sent once, beside)
-    return out
-
-
-def site_document(scan: LakeScan, params: Any, opts: dict[str, Any], files: pa.Table | None = None,
-                  lake: Lake | None = None) -> str:
-    """One site's document from its plan (a task: on a worker ``files`` is the manifest
-    sent beside it)."""
+def site_document(scan: LakeScan, params: Any, opts: dict[str, Any], lake: Lake | None = None) -> str:
+    """One site's document from its plan (here, or a task on a worker)."""
     from ..usage.dashboard import document
     from ..usage.reports import REPORT_MEMORY_LIMIT
 
-    if files is not None:
-        scan = copy.copy(scan)
-        scan.files = files
     params.span = scan.span
     con = open_scan(scan, lake, memory_limit=REPORT_MEMORY_LIMIT)
     try:
