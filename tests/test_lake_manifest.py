@@ -160,19 +160,27 @@ def _tables(lake: Path) -> dict[str, list]:
 
 
 def test_workers_sent_their_files_entries_decide_as_the_whole_manifest(tmp_path, client, monkeypatch):
-    """The same files into three lakes, then changed every way a log changes: the run on
+    """The same files into four lakes, then changed every way a log changes: the run on
     workers and the run in one process (each task its files' entries, a head whose content
-    group was not sent read again with it) and a run in one process whose every task has
-    the whole manifest give the same results and the same tables."""
+    group was not sent read again with it), a run in one process whose every task has
+    the whole manifest, and one whose driver holds the digests as text (a manifest with a
+    value that is not a digest) give the same results and the same tables."""
+    from logferry.lake import manifest
     from logferry.lake.manifest import Manifest
+
+    def as_text(t):
+        raise manifest.NotDigests("test")
 
     folder = tmp_path / "logs"
     p = _files(folder)
-    whole, tasks, here = tmp_path / "whole", tmp_path / "tasks", tmp_path / "here"
+    whole, tasks, here, text = (tmp_path / n for n in ("whole", "tasks", "here", "text"))
     first = [str(x) for x in p.values()]
     with monkeypatch.context() as m:
         m.setattr(Manifest, "for_files", lambda self, files, *a: self.whole())
         got = _results(_ingest(whole, first))
+    with monkeypatch.context() as m:
+        m.setattr(manifest, "digests_as_bytes", as_text)
+        assert _results(_ingest(text, first)) == got
     assert got == _results(_ingest(tasks, first)) == _results(_ingest(here, first))
     _change(folder, p)
     paths = [str(folder / n) for n in sorted(os.listdir(folder))]
@@ -182,6 +190,9 @@ def test_workers_sent_their_files_entries_decide_as_the_whole_manifest(tmp_path,
     with monkeypatch.context() as m:
         m.setattr(Manifest, "for_files", lambda self, files, *a: self.whole())
         assert _results(_ingest(whole, paths)) == on_workers == in_one
+    with monkeypatch.context() as m:
+        m.setattr(manifest, "digests_as_bytes", as_text)
+        assert _results(_ingest(text, paths)) == in_one
     status = {r[0]: r[1] for r in in_one}
     assert status["p0.log"] == "grown" and status["new.log"] == status["new.log.gz"] == "new"
     # (rotated and compressed, and a compressed copy of a file still there: its rotation)
@@ -196,7 +207,10 @@ def test_workers_sent_their_files_entries_decide_as_the_whole_manifest(tmp_path,
     assert [names for names, *_ in rec.tasks][0][:2] == ["a.tiny.grown", "g.copy.gz"]
     sent = [name for names, *_ in rec.tasks for name in names]
     assert sorted(sent) == sorted([*paths_names(paths), "g.copy.gz", "a.tiny.grown"]), rec.tasks
-    assert _tables(tasks) == _tables(whole) == _tables(here)
+    assert _tables(tasks) == _tables(whole) == _tables(here) == _tables(text)
+    from logferry.lake.commit import load_manifest
+
+    assert load_manifest(_lake(here)).table.schema.field("identity").type == manifest.DIGEST
 
 
 def test_a_run_in_one_process_makes_objects_of_its_files_entries_only(tmp_path, monkeypatch):
@@ -232,7 +246,7 @@ def test_content_keys_are_the_digests_first_eight_bytes():
     import numpy as np
     import pyarrow as pa
 
-    from logferry.lake.manifest import _among, _hex_keys, _key
+    from logferry.lake.manifest import _among, _hex_keys, _key, digests_as_bytes, hex_list
 
     digests = [hashlib.sha256(str(i).encode()).hexdigest() for i in range(500)] + ["f" * 64, "0" * 64]
     col = pa.chunked_array([digests[:200], [None], digests[200:], digests[1:4]])
@@ -240,3 +254,26 @@ def test_content_keys_are_the_digests_first_eight_bytes():
     assert keys.tolist() == sorted({_key(h) for h in digests[1:]})
     assert keys.dtype == np.uint64 and all(_among(keys, h) for h in digests[1:])
     assert not _among(keys, digests[0]) and _hex_keys(pa.chunked_array([], pa.string())).size == 0
+    # held as their bytes (as the driver holds them), the same keys
+    as_bytes = digests_as_bytes(pa.table({"identity": col, "fp": col}))
+    assert as_bytes.schema.field("identity").type == pa.binary(32) and as_bytes.num_rows == len(col)
+    assert hex_list(as_bytes["fp"]) == col.to_pylist()
+    assert _hex_keys(as_bytes["identity"].slice(1)).tolist() == keys.tolist()
+    assert _hex_keys(as_bytes["identity"], pa.chunked_array([[False] * 200, [False], [True] * 302, [False] * 3])
+                     ).tolist() == sorted({_key(h) for h in digests[200:]})
+
+
+@pytest.mark.parametrize("value", ["A" * 64, "a" * 63, "a" * 65, "g" * 64, " " + "a" * 63, "é" * 32])
+def test_a_manifest_whose_digests_are_not_all_digests_is_held_as_text(value):
+    """A digest column with a value not 64 lowercase hex digits (not written by logferry)
+    is not turned into bytes (its value could not come back as it was)."""
+    import hashlib
+
+    import pyarrow as pa
+
+    from logferry.lake.manifest import NotDigests, digests_as_bytes, with_digest_bytes
+
+    t = pa.table({"identity": [hashlib.sha256(b"x").hexdigest(), None, value]})
+    with pytest.raises(NotDigests):
+        digests_as_bytes(t)
+    assert with_digest_bytes(lambda each=None: t if each is None else each(t)) is t

@@ -16,6 +16,7 @@ files again under new read ids, and ``logferry lake compact`` deletes the orphan
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from typing import Any
@@ -24,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..usage.results import FileResult
-from .manifest import PLAN_COLUMNS, LakeRegistered, Manifest
+from .manifest import PLAN_COLUMNS, LakeRegistered, Manifest, hex_list, with_digest_bytes
 from .store import Pending
 from .tables import FILES, PARTITIONS, Lake, manifest_arrow
 
@@ -41,7 +42,8 @@ def manifest_rows(lake: Lake, snapshot_id: int | None = None) -> list[dict[str, 
 def load_manifest(lake: Lake) -> Manifest:
     """The manifest as the ingester's planning reads it (its columns only, as Arrow), with
     the rows a re-read last line stored, for files whose last line had no end yet."""
-    known = Manifest(manifest_arrow(lake, columns=PLAN_COLUMNS, dictionary=("format", "header", "title")))
+    known = Manifest(with_digest_bytes(functools.partial(
+        manifest_arrow, lake, columns=PLAN_COLUMNS, dictionary=("format", "header", "title"))))
     t = known.table
     open_tail = pc.fill_null(pc.and_(t["partial_tail"], pc.greater(t["lines"], 0)), False)
     known.tails = _last_line_rows(lake, known.entries(open_tail))
@@ -131,10 +133,10 @@ def _current(lake: Lake, snapshot_id: int | None, reads: list[Pending], planned:
     as the few columns and rows they concern, not the whole manifest."""
     from pyiceberg.expressions import In
 
-    t = manifest_arrow(lake, snapshot_id, ["file_id", "identity", "head_bytes"])
+    t = with_digest_bytes(functools.partial(manifest_arrow, lake, snapshot_id, ["file_id", "identity", "head_bytes"]))
     ids = t["file_id"]
     since = t if planned is None else t.filter(pc.invert(pc.is_in(ids, value_set=planned)))
-    seen = set(zip(since["identity"].to_pylist(), since["head_bytes"].to_pylist(), strict=True))
+    seen = set(zip(hex_list(since["identity"]), since["head_bytes"].to_pylist(), strict=True))
     bases = {p.base.file_id for p in reads if p.base is not None}
     current = {}
     if bases:

@@ -16,7 +16,9 @@ object (and its index keys) per entry for every run cost ~1.5 CPU s and ~300 MiB
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import binascii
+import re
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -48,6 +50,10 @@ class LakeRegistered(Registered):
 
 #: the manifest's columns the ingester's planning reads (not its times, counts of ingests...)
 PLAN_COLUMNS = [f.name for f in fields(LakeRegistered) if f.name != "last_line_rows"]
+#: the manifest's digests (SHA-256, 64 hex digits): the driver holds them as their 32 bytes
+#: (:func:`digests_as_bytes`: three digests were 204 of an entry's ~394 bytes in memory)
+DIGESTS = ("identity", "fp", "head_fp")
+DIGEST = pa.binary(32)
 
 
 class Entries:
@@ -143,7 +149,8 @@ class TaskManifest(Entries):
 
 class Manifest:
     """A snapshot of the lake's manifest on the driver: its :data:`PLAN_COLUMNS` as one
-    Arrow table, asked with Arrow filters (:meth:`for_files`); only the
+    Arrow table (its :data:`DIGESTS` as their bytes, or as hex text where one of them is
+    not a digest), asked with Arrow filters (:meth:`for_files`); only the
     entries picked become :class:`LakeRegistered`.  ``tails``: the rows stored at the last
     line of each file whose last line had no end yet (file_id -> (records, bad rows))."""
 
@@ -166,8 +173,11 @@ class Manifest:
     def entries(self, mask: Any = None) -> list[LakeRegistered]:
         """The entries where ``mask`` holds (None: all), as the ingester's objects."""
         t = self.table if mask is None else self.table.filter(mask)
+        cols = t.to_pydict()
+        for name in DIGESTS:
+            cols[name] = hex_list(t[name])
         out = []
-        for vals in zip(*t.to_pydict().values(), strict=True):
+        for vals in zip(*cols.values(), strict=True):
             reg = LakeRegistered(**dict(zip(t.column_names, vals, strict=True)))
             reg.reads = reg.reads or []
             reg.header, reg.title = bytes(reg.header or b""), bytes(reg.title or b"")
@@ -209,17 +219,21 @@ class Manifest:
                 prefixes.add(sf.fp)
             ids.add(sf.fp)
         t = self.table
-        place = _any(_in(t["path"], paths, pa.string()), _in(t["fp"], fps, pa.string()),
-                     pc.and_(_in(t["ino"], inos, pa.int64()), pc.is_valid(t["dev"])))
-        group = _any(pc.and_(self._grouped, _in(t["head_fp"], prefixes, pa.string())),
-                     pc.and_(pc.invert(self._grouped), _in(t["identity"], ids, pa.string())))
+        place = _any(_in(t["path"], paths), _in(t["fp"], fps),
+                     pc.and_(_in(t["ino"], inos), pc.is_valid(t["dev"])))
+        group = _any(pc.and_(self._grouped, _in(t["head_fp"], prefixes)),
+                     pc.and_(pc.invert(self._grouped), _in(t["identity"], ids)))
         mask = pc.fill_null(_any(pc.and_(self._has_fp, place), group), False)
         return TaskRows(self.entries(mask), frozenset(prefixes), frozenset(ids))
 
 
-def _in(col: pa.ChunkedArray, values: set[Any], type_: pa.DataType) -> pa.ChunkedArray:
-    return pc.fill_null(pc.is_in(col, value_set=pa.array(sorted(v for v in values if v is not None), type_)),
-                        False)
+def _in(col: pa.ChunkedArray, values: set[Any]) -> pa.ChunkedArray:
+    """Where ``col`` holds one of ``values`` (a digest column held as bytes: asked by the
+    bytes of the values that are digests -- no other value can be there)."""
+    values = sorted(v for v in values if v is not None)
+    if col.type == DIGEST:
+        values = [bytes.fromhex(v) for v in values if _HEX64.fullmatch(v)]
+    return pc.fill_null(pc.is_in(col, value_set=pa.array(values, col.type)), False)
 
 
 def _any(*masks: Any) -> Any:
@@ -232,20 +246,78 @@ def _any(*masks: Any) -> Any:
 #: a lowercase hex digit's value, by its ASCII code
 _NIBBLE = np.zeros(256, np.uint8)
 _NIBBLE[np.frombuffer(b"0123456789abcdef", np.uint8)] = np.arange(16, dtype=np.uint8)
+_HEX64 = re.compile("[0-9a-f]{64}")
+
+
+class NotDigests(ValueError):
+    """A digest column holds a value that is not 64 lowercase hex digits (not logferry's)."""
+
+
+def with_digest_bytes(read: Callable[..., pa.Table]) -> pa.Table:
+    """The manifest's rows as ``read`` (:func:`~logferry.lake.tables.manifest_arrow` with
+    its arguments) reads them, the digests as their bytes -- or as text, where one is not
+    a digest."""
+    try:
+        return read(each=digests_as_bytes)
+    except NotDigests:
+        return read()
+
+
+def hex_list(col: pa.ChunkedArray | pa.Array) -> list[str | None]:
+    """A digest column's values as hex text (held as bytes or as text)."""
+    if col.type == DIGEST:
+        return [None if v is None else v.hex() for v in col.to_pylist()]
+    return col.to_pylist()
+
+
+def digests_as_bytes(t: pa.Table) -> pa.Table:
+    """``t`` (a data file of the manifest) with its :data:`DIGESTS` columns as their 32
+    bytes (each column's digits checked and decoded at once); :class:`NotDigests` where a
+    value is not 64 lowercase hex digits."""
+    for name in DIGESTS:
+        i = t.schema.get_field_index(name)
+        if i >= 0 and t.schema.field(i).type != DIGEST:
+            t = t.set_column(i, name, pa.chunked_array([_bytes_of(c) for c in t.column(i).chunks], DIGEST))
+    return t
+
+
+def _bytes_of(col: pa.Array) -> pa.Array:
+    valid = col.is_valid()
+    text = col.filter(valid).cast(pa.large_binary())
+    offsets = np.frombuffer(text.buffers()[1], np.int64, len(text) + 1, 8 * text.offset)
+    digits = text.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]] if len(text) else b""
+    if np.any(np.diff(offsets) != 64) or digits.translate(None, b"0123456789abcdef"):
+        raise NotDigests(col.type)
+    got = pa.FixedSizeBinaryArray.from_buffers(DIGEST, len(text), [None, pa.py_buffer(binascii.unhexlify(digits))])
+    if len(text) == len(col):
+        return got
+    at = pc.subtract(pc.cumulative_sum(pc.cast(valid, pa.int64())), 1)  # (each value's place among the valid)
+    return got.take(pc.if_else(valid, at, pa.scalar(None, pa.int64())))
 
 
 def _hex_keys(col: pa.ChunkedArray, where: Any = None) -> np.ndarray:
-    """The sorted distinct first 8 bytes (16 hex digits: :func:`_key`) of the hex digests
-    in ``col`` (where ``where`` holds), from their bytes: each pair of digits a byte, each 8
-    bytes a big-endian integer (a million digests: 16 MB of digits, 8 MB of keys; the
+    """The sorted distinct first 8 bytes (16 hex digits: :func:`_key`) of the digests in
+    ``col`` (where ``where`` holds; as bytes, or hex digits: each pair a byte), each 8
+    bytes a big-endian integer, a chunk at a time (a million digests: 8 MB of keys; the
     digests themselves are not copied)."""
-    head = pc.utf8_slice_codeunits(col, 0, 16)
-    head = head.filter(pc.is_valid(head) if where is None else pc.and_(where, pc.is_valid(head)))
-    if len(head) == 0:
-        return np.empty(0, np.uint64)
-    fixed = head.cast(pa.binary()).cast(pa.binary(16)).combine_chunks()
-    nib = _NIBBLE[np.frombuffer(fixed.buffers()[1], np.uint8, 16 * len(fixed), 16 * fixed.offset).reshape(-1, 16)]
-    keys = np.ascontiguousarray((nib[:, 0::2] << 4) | nib[:, 1::2]).view(">u8").ravel().astype(np.uint64)
+    valid = pc.is_valid(col) if where is None else pc.and_(where, pc.is_valid(col))
+    parts = [np.empty(0, np.uint64)]
+    at = 0
+    for chunk in col.chunks:
+        part = chunk.filter(valid.slice(at, len(chunk)).combine_chunks())
+        at += len(chunk)
+        if len(part) == 0:
+            continue
+        if col.type == DIGEST:
+            raw = np.frombuffer(part.buffers()[1], np.uint8, 32 * len(part), 32 * part.offset).reshape(-1, 32)[:, :8]
+        else:
+            head = pc.utf8_slice_codeunits(part, 0, 16).cast(pa.binary()).cast(pa.binary(16))
+            nib = _NIBBLE[np.frombuffer(head.buffers()[1], np.uint8, 16 * len(head), 16 * head.offset).reshape(-1, 16)]
+            raw = (nib[:, 0::2] << 4) | nib[:, 1::2]
+        parts.append(np.ascontiguousarray(raw).view(">u8").ravel().astype(np.uint64))
+    keys = np.concatenate(parts)
+    if len(keys) == 0:
+        return keys
     keys.sort()  # (then the distinct ones: np.unique took 40 times the sort's time on a million)
     return keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
 

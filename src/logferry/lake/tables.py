@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -124,14 +125,16 @@ def day_column(table: str) -> str | None:
 
 
 def manifest_arrow(lake: Lake, snapshot_id: int | None = None, columns: list[str] | None = None,
-                   row_filter: Any = None, dictionary: tuple[str, ...] = ()) -> pa.Table:
+                   row_filter: Any = None, dictionary: tuple[str, ...] = (),
+                   each: Callable[[pa.Table], pa.Table] | None = None) -> pa.Table:
     """The manifest (``files``) with this logferry's columns in order (``columns``: only
     those, read alone; ``row_filter``: a pyiceberg expression, the rows it keeps): a lake
     written before a column was added (``head_fp``) reads it as null until its next ingest
     adds it -- its readers, ``lake status`` and ``compact`` failed with a traceback.
     Without a filter, its data files are read by pyarrow itself (``dictionary``: these
-    columns dictionary-encoded as read: a W3C header repeats over thousands of files):
-    pyiceberg's reader held ~3 KB per entry at its peak for ~0.6 KB read."""
+    columns dictionary-encoded as read: a W3C header repeats over thousands of files;
+    ``each``: applied to each file's rows as read, so that a smaller form of them is what
+    is held): pyiceberg's reader held ~3 KB per entry at its peak for ~0.6 KB read."""
     from pyiceberg.expressions import AlwaysTrue
 
     table = lake.table("files")
@@ -143,12 +146,16 @@ def manifest_arrow(lake: Lake, snapshot_id: int | None = None, columns: list[str
     if tasks and not any(t.delete_files for t in tasks):
         want = pa.schema([pa.field(c, pa.dictionary(pa.int32(), FILES.field(c).type)) if c in dictionary
                           else FILES.field(c) for c in names])
-        return pa.concat_tables([_manifest_file(table.io, t.file.file_path, want) for t in tasks])
+        return pa.concat_tables([(each or _same)(_manifest_file(table.io, t.file.file_path, want)) for t in tasks])
     t = scan.to_arrow()
     for name in names:
         if name not in t.column_names:
             t = t.append_column(name, pa.nulls(t.num_rows, FILES.field(name).type))
-    return t.select(names)
+    return (each or _same)(t.select(names))
+
+
+def _same(t: pa.Table) -> pa.Table:
+    return t
 
 
 def _manifest_file(io: Any, path: str, want: pa.Schema) -> pa.Table:
