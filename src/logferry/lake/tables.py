@@ -146,7 +146,7 @@ def manifest_arrow(lake: Lake, snapshot_id: int | None = None, columns: list[str
     if tasks and not any(t.delete_files for t in tasks):
         want = pa.schema([pa.field(c, pa.dictionary(pa.int32(), FILES.field(c).type)) if c in dictionary
                           else FILES.field(c) for c in names])
-        return pa.concat_tables([(each or _same)(_manifest_file(table.io, t.file.file_path, want)) for t in tasks])
+        return pa.concat_tables([_manifest_file(table.io, t.file.file_path, want, each) for t in tasks])
     t = scan.to_arrow()
     for name in names:
         if name not in t.column_names:
@@ -158,14 +158,27 @@ def _same(t: pa.Table) -> pa.Table:
     return t
 
 
-def _manifest_file(io: Any, path: str, want: pa.Schema) -> pa.Table:
-    """One data file of the manifest with the columns of ``want`` (those it lacks: null)."""
+def _manifest_file(io: Any, path: str, want: pa.Schema, each: Callable[[pa.Table], pa.Table] | None = None
+                   ) -> pa.Table:
+    """One data file of the manifest with the columns of ``want`` (those it lacks: null),
+    ``each`` applied to every :data:`MANIFEST_BATCH` rows as read."""
     import pyarrow.parquet as pq
 
     with io.new_input(path).open() as f:
         pf = pq.ParquetFile(f, read_dictionary=[x.name for x in want if pa.types.is_dictionary(x.type)])
         has = set(pf.schema_arrow.names)
-        got = pf.read(columns=[c for c in want.names if c in has])
+        cols = [c for c in want.names if c in has]
+        parts = [(each or _same)(_conformed(pa.Table.from_batches([b]), want))
+                 for b in pf.iter_batches(MANIFEST_BATCH, columns=cols)]
+    return pa.concat_tables(parts) if parts else (each or _same)(want.empty_table())
+
+
+#: rows of a manifest data file read at a time (a file written before the manifest was
+#: compacted into files of 16,384 entries may hold millions)
+MANIFEST_BATCH = 64 * 1024
+
+
+def _conformed(got: pa.Table, want: pa.Schema) -> pa.Table:
     cols = [got[c] if c in got.column_names else pa.nulls(got.num_rows, want.field(c).type) for c in want.names]
     return pa.table(dict(zip(want.names, cols, strict=True))).cast(want)
 
