@@ -182,3 +182,27 @@ class _holder:
         except subprocess.TimeoutExpired:
             self.p.kill()
             self.p.wait()
+
+
+def test_a_signal_arriving_inside_the_stop_events_wait_does_not_hang():
+    """The handler runs on the main thread, which may be inside ``stop.wait`` holding the
+    event's lock (CPython's ``Event._cond``): setting the event there waited for that lock
+    for ever (a follower hung on SIGTERM, seen once in CI).  The handler now returns at
+    once and the event is set as soon as the lock is free."""
+    import signal
+
+    from logferry.usage.cli import _stop_on_signals
+
+    stop = threading.Event()
+    with _stop_on_signals(stop):
+        handler = signal.getsignal(signal.SIGTERM)
+
+        def signalled_inside_wait():
+            with stop._cond:  # (as Event.wait holds it)
+                handler(signal.SIGTERM, None)
+
+        t = threading.Thread(target=signalled_inside_wait, daemon=True)
+        t.start()
+        t.join(5)
+        assert not t.is_alive(), "the handler waited for the lock its own thread holds"
+        assert stop.wait(5)

@@ -145,12 +145,19 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
     """SIGTERM and SIGINT set ``stop`` (the follower then commits and returns) while inside."""
     import signal
 
-    old = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    old = {s: signal.signal(s, lambda *_: _set_soon(stop)) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+def _set_soon(stop: threading.Event) -> None:
+    """Set ``stop`` from a thread of its own.  A signal handler runs on the main thread,
+    maybe inside ``stop.wait`` while it holds the event's lock: ``set`` there waits for that
+    lock for ever (a follower hung on SIGTERM: "Fatal Python error: Aborted" in ``set``)."""
+    threading.Thread(target=stop.set, name="logferry-stop", daemon=True).start()
 
 
 def run_follow(paths: Sequence[str], db: str, *, format: str | None = None, tz: str | None = None,
