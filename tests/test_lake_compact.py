@@ -5,6 +5,9 @@ replaced, so a second compaction or an ingest at the same time loses and doubles
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from pathlib import Path
 
 import pytest
 from tests.test_lake import cli, report
@@ -198,6 +201,45 @@ def test_the_manifest_and_the_rollups_are_compacted_too(tmp_path):
     cli("ingest", *runs[3], "--db", db)
     assert report("--lake", lake) == report("--db", db)
     assert "compacted 6 partitions: 12 -> 6 data files" in cli("lake", "compact", lake).output
+
+
+def test_read_lines_finds_a_reads_line_range_by_its_id():
+    """The compaction's counted reads, held as sorted arrays (a dict of a million reads
+    held ~200 MB), answer as the dict did."""
+    import pyarrow as pa
+
+    from logferry.lake.query import ReadLines
+
+    ids = [9, -3, 2**62, 5, 0]
+    lines = ReadLines(pa.table({"read_id": ids, "first_line": [1, 2, 3, 4, 5], "last_line": [10, 20, 30, 40, 50]}))
+    assert [lines.get(r) for r in ids] == [(1, 10), (2, 20), (3, 30), (4, 40), (5, 50)]
+    assert [lines.get(r) for r in (-4, 1, 6, 2**62 + 1, 10)] == [None] * 5
+    assert ReadLines(pa.table({"read_id": pa.array([], pa.int64()), "first_line": pa.array([], pa.int64()),
+                               "last_line": pa.array([], pa.int64())})).get(1) is None
+
+
+def test_the_manifests_sort_runs_in_bounded_memory_and_spills_to_a_folder_removed_after(tmp_path, monkeypatch):
+    """The manifest's sort by file_id runs on one DuckDB thread within a memory limit (a
+    million entries held 1.4 GB; on two threads DuckDB failed rather than spill), spilling
+    to a folder of its own that is gone after the rewrite."""
+    from logferry.lake import upkeep
+
+    monkeypatch.setattr(upkeep, "MANIFEST_ROWS", 2)
+    made = []
+    mkdtemp = tempfile.mkdtemp
+    monkeypatch.setattr(tempfile, "mkdtemp", lambda **k: made.append(mkdtemp(**k)) or made[-1])
+    lake = tmp_path / "lake"
+    for r in range(5):  # (5 runs of a log each: 5 manifest data files of one entry)
+        f = tmp_path / f"s{r}.log"
+        f.write_text(f'10.0.0.1 - - [01/Mar/2024:10:00:0{r} +0000] "GET /r{r} HTTP/1.1" 200 {r}\n')
+        cli("ingest", f, "--lake", lake)
+    q = "SELECT file_id, path, lines, records FROM files ORDER BY file_id"
+    before = cli("sql", "--lake", lake, "--json", q).stdout
+    cli("lake", "compact", lake)
+    sorts = [p for p in made if Path(p).name.startswith("logferry-sort-")]
+    assert len(sorts) == 1 and not os.path.exists(sorts[0])
+    assert cli("sql", "--lake", lake, "--json", q).stdout == before
+    assert "0 -> 0 data files" in cli("lake", "compact", lake).output  # (sorted already: not again)
 
 
 def test_the_manifest_is_compacted_into_files_of_sorted_entries_and_a_grown_file_rewrites_one(tmp_path, monkeypatch):

@@ -387,17 +387,38 @@ def _one_read(task: Any, ids: dict[str, Any]) -> tuple[int, int, int] | None:
     return (rid, first, last) if rid == rid_hi else None
 
 
-def _counted_whole(one: tuple[int, int, int] | None, reads: dict[int, tuple[int, int]]) -> bool:
+def _counted_whole(one: tuple[int, int, int] | None, reads: Any) -> bool:
     """Whether every row of a data file of one read (:func:`_one_read`) counts: a read the
-    manifest counts, in that read's line range (a re-read last line, which the manifest
-    stopped counting in the earlier read, falls outside it)."""
+    manifest counts (``reads``: its line range by read id, a dict or :class:`ReadLines`),
+    in that read's line range (a re-read last line, which the manifest stopped counting in
+    the earlier read, falls outside it)."""
     if one is None:
         return False
     rid, first, last = one
-    return rid in reads and reads[rid][0] <= first and last <= reads[rid][1]
+    lines = reads.get(rid)
+    return lines is not None and lines[0] <= first and last <= lines[1]
 
 
-def _all_counted(task: Any, ids: dict[str, Any], reads: dict[int, tuple[int, int]]) -> bool:
+class ReadLines:
+    """The counted reads' line ranges by read id (a table of read_id, first_line,
+    last_line), held as sorted arrays: a lake of many small files counts millions of
+    reads, and a dict of them took ~200 bytes each."""
+
+    def __init__(self, counted: pa.Table):
+        ids = counted.column("read_id").to_numpy()
+        order = np.argsort(ids, kind="stable")
+        self.ids = ids[order]
+        self.first = counted.column("first_line").to_numpy()[order]
+        self.last = counted.column("last_line").to_numpy()[order]
+
+    def get(self, rid: int) -> tuple[int, int] | None:
+        i = int(np.searchsorted(self.ids, rid))
+        if i < len(self.ids) and self.ids[i] == rid:
+            return int(self.first[i]), int(self.last[i])
+        return None
+
+
+def _all_counted(task: Any, ids: dict[str, Any], reads: Any) -> bool:
     """Whether every row of a data file counts (:func:`_one_read`, :func:`_counted_whole`)."""
     return _counted_whole(_one_read(task, ids), reads)
 

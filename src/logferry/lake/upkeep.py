@@ -14,6 +14,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import os
+import shutil
+import tempfile
 import time
 import warnings
 from collections import deque
@@ -173,6 +175,10 @@ _SLICE_ROWS = 32 * 1024
 #: file whose file_id bounds hold it -- one file of these rows, not the whole manifest
 #: (100,000 entries in one file: +0.3 CPU s and +200 MiB for every such ingest)
 MANIFEST_ROWS = 16 * 1024
+#: DuckDB's settings for the manifest's sort: in memory up to 256 MB, the rest spilled to
+#: a folder of the rewrite's own (a million entries: 1.4 GB held before).  One thread: on
+#: two, DuckDB's sort of these rows failed for memory rather than spill (DuckDB 1.x-2.0)
+SORT_SETTINGS = {"threads": 1, "memory_limit": "256MB"}
 
 
 #: which rows ``q`` a rewrite keeps: a kept read's (``m``), in its line range (none: every line)
@@ -230,6 +236,7 @@ def compact(lake: Lake, client: Any = None, since_day: int | None = None) -> dic
     meanwhile stay).  ``since_day`` (days since 1970): only the partitions of that day and
     later, the rows without a time (their day=null partitions) and the tables without days (the
     manifest, the rollups)."""
+    from .query import ReadLines
     from .tables import io_properties
 
     # (young: committed less than GRACE_SECONDS before the manifest was read -- not before
@@ -238,8 +245,7 @@ def compact(lake: Lake, client: Any = None, since_day: int | None = None) -> dic
     since = time.time() - GRACE_SECONDS
     counted = _counted(lake)
     # (the counted reads by id, for the plans' bounds checks: made once, not per table)
-    reads = {r: (a, b) for r, a, b in zip(*(counted.column(c).to_pylist() for c in counted.column_names),
-                                          strict=True)}
+    reads = ReadLines(counted)
     stats = {"partitions": 0, "files_before": 0, "files_after": 0, "orphans_removed": 0}
     failed: list[Rewritten] = []
     # (the manifest and the rollups too: each run adds a data file to them, and every run and
@@ -316,7 +322,7 @@ def _results(client: Any, futures: deque[Any]) -> Generator[Rewritten, None, Non
             client.cancel(list(futures))
 
 
-def _plan(t: Any, name: str, reads: dict[int, tuple[int, int]], since_day: int | None = None) -> list[Rewrite]:
+def _plan(t: Any, name: str, reads: Any, since_day: int | None = None) -> list[Rewrite]:
     """The table's rewrites: in each partition, its small data files (under
     :data:`COMPACTED_BYTES`) together, and each file left alone (a large one, or the one
     small file) whose rows are not all known (from its bounds: :func:`query._all_counted`)
@@ -427,9 +433,15 @@ def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any, got: Rewritten) -
     # (with field ids: the manifest and the rollups have no name mapping, pyiceberg wrote their files)
     target = schema_to_pyarrow(meta.schema())
     con = duck()
+    spill = None
     try:
         if (cores := worker_cores()) is not None:
             con.execute(f"SET threads = {cores}")
+        if rw.chunk_rows:  # (the manifest sorted by file_id: spilled beyond a bound)
+            spill = tempfile.mkdtemp(prefix="logferry-sort-")
+            for setting, value in SORT_SETTINGS.items():
+                con.execute(f"SET {setting} = ?", [value])
+            con.execute("SET temp_directory = ?", [spill])
         if rw.kept_on is None:  # (every row kept: only counted)
             got.rows = kept = sum(con.execute(f"SELECT count(*) FROM {src}").fetchall()[0][0]
                                   for src in _sources(con, job, io, meta, rw.tasks))
@@ -450,6 +462,8 @@ def _rewrite(job: CompactJob, rw: Rewrite, io: Any, meta: Any, got: Rewritten) -
             _write(con, job, io, meta, rw, target, got)
     finally:
         con.close()
+        if spill is not None:
+            shutil.rmtree(spill, ignore_errors=True)
     got.data_files = [parquet_file_to_data_file(io, meta, p) for p in got.outs]
     return got
 
