@@ -224,3 +224,28 @@ def test_zero_width_space_in_a_log_is_escaped_in_tables(tmp_path):
     r = CliRunner().invoke(app, ["sql", "--db", db, "SELECT user_agent, path FROM requests"])
     assert r.exit_code == 0, r.output
     assert "ua\\u200b\\u2060x" in r.output and "\u200b" not in r.output and "\u2060" not in r.output
+
+
+@pytest.mark.parametrize("fmt", ["--json", "--csv", None])
+def test_sql_prints_a_blob_as_duckdbs_text_of_it(hostile_db, fmt):
+    """A BLOB (``files.header``: a W3C file's directive lines, bytes as the log had them) is
+    printed as DuckDB's own text of it, which ``CAST(... AS BLOB)`` reads back: ``sql
+    --json "SELECT * FROM files"`` was a traceback (bytes are not JSON)."""
+    import duckdb
+
+    from logferry.usage.reports import blob_text
+
+    q = "SELECT from_hex('230A5C27227F1BC3A9') AS b, header FROM files ORDER BY file_id LIMIT 1"
+    r = CliRunner().invoke(app, ["sql", "--db", hostile_db, *([fmt] if fmt else []), q])
+    assert r.exit_code == 0 and r.exception is None, r.output
+    text = "#\\x0A\\x5C\\x27\\x22\\x7F\\x1B\\xC3\\xA9"
+    assert blob_text(b"#\n\\'\"\x7f\x1b\xc3\xa9") == text
+    assert "\x1b" not in r.output
+    if fmt != "--json":
+        assert text in r.output
+    else:
+        row = json.loads(r.output.splitlines()[0])
+        assert row["b"] == text
+        con = duckdb.connect(hostile_db, read_only=True)
+        stored = con.execute("SELECT header FROM files ORDER BY file_id LIMIT 1").fetchall()[0][0]
+        assert duckdb.execute("SELECT CAST(? AS BLOB)", [row["header"]]).fetchall()[0][0] == stored

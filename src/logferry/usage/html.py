@@ -25,6 +25,10 @@ def fmt(v: Any) -> str:
         return f"{v:,.4f}".rstrip("0").rstrip(".")
     if isinstance(v, dt.datetime):
         return v.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(v, bytes | bytearray | memoryview):
+        from .reports import blob_text
+
+        return blob_text(v)
     return str(v)
 
 

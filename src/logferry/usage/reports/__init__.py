@@ -417,8 +417,19 @@ def _iso_utc(col, unit: str):
     return pc.replace_substring_regex(text, pattern="$", replacement="+00:00")
 
 
+#: a byte as DuckDB writes it in a BLOB's text: printable ASCII as it is, but for the
+#: backslash and quotes, the others as ``\xHH``
+_BLOB_BYTES = [chr(b) if 32 <= b < 127 and chr(b) not in "\\'\"" else f"\\x{b:02X}" for b in range(256)]
+
+
+def blob_text(v: bytes | bytearray | memoryview) -> str:
+    """A BLOB value as DuckDB casts it to text (``CAST(text AS BLOB)`` gives it back)."""
+    return "".join([_BLOB_BYTES[b] for b in bytes(v)])
+
+
 def jsonable(v: Any) -> Any:
-    """JSON-friendly value: timestamps as ISO 8601, decimals as numbers."""
+    """JSON-friendly value: timestamps as ISO 8601, decimals as numbers, BLOBs as DuckDB's
+    text of them (``sql --json`` of ``files.header`` was a traceback)."""
     if isinstance(v, dict):
         return {k: jsonable(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
@@ -433,4 +444,6 @@ def jsonable(v: Any) -> Any:
         return v.total_seconds()
     if isinstance(v, float) and v != v:  # NaN
         return None
+    if isinstance(v, bytes | bytearray | memoryview):
+        return blob_text(v)
     return v
