@@ -26,6 +26,11 @@ def env(tmp_path_factory):
     r = subprocess.run([sys.executable, "-m", "logferry.cli", "ingest", "--db", str(db), str(d / "access.log")],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
+    import duckdb
+
+    other = duckdb.connect(str(d / "other.duckdb"))  # a DuckDB file, not a usage database
+    other.execute("CREATE TABLE requests (x INTEGER)")
+    other.close()
     nested = d / "nested.toml"
     nested.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
     return d
@@ -49,6 +54,7 @@ CASES = [
     case("ingest-db-is-a-folder", ["ingest", "--db", "{d}/folder", "{d}/access.log"]),
     case("ingest-db-under-a-file", ["ingest", "--db", "{d}/file/u.duckdb", "{d}/access.log"]),
     case("report-db-not-a-database", ["report", "--db", "{d}/access.log"]),
+    case("report-db-another-duckdb-file", ["report", "--db", "{d}/other.duckdb"]),
     case("report-follow-nothing", ["report", "--follow"]),
     case("report-follow-json", ["report", "--follow", "--json", "{d}/access.log"]),
     case("report-follow-every-zero", ["report", "--follow", "--every", "0", "{d}/access.log"]),

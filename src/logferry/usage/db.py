@@ -137,6 +137,13 @@ def connect(path: str | os.PathLike = DEFAULT_DB, *, read_only: bool = False,
 
         raise InputError(f"{p}: no usage database here (run `logferry ingest` first)")
     con = _open_waiting(p) if read_only else open_now(p, False)
+    if read_only and p != ":memory:" and not schema_version(con):
+        # another DuckDB file (no logferry tables): the reports' queries would fail on it
+        con.close()
+        from ..errors import InputError
+
+        raise InputError(f"{p}: a DuckDB file but not a usage database (no logferry tables; "
+                         "run `logferry ingest` first)")
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if not read_only:
