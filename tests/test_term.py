@@ -249,3 +249,14 @@ def test_sql_prints_a_blob_as_duckdbs_text_of_it(hostile_db, fmt):
         con = duckdb.connect(hostile_db, read_only=True)
         stored = con.execute("SELECT header FROM files ORDER BY file_id LIMIT 1").fetchall()[0][0]
         assert duckdb.execute("SELECT CAST(? AS BLOB)", [row["header"]]).fetchall()[0][0] == stored
+
+
+@pytest.mark.parametrize("fmt", ["--json", "--csv", None])
+@pytest.mark.parametrize("value", ["'infinity'::TIMESTAMPTZ", "'-infinity'::DATE", "'294247-01-10'::DATE"])
+def test_sql_a_date_beyond_pythons_years_is_an_error_line(hostile_db, fmt, value):
+    """DuckDB's dates and times reach past Python's years 1-9999 (infinity, year 294247):
+    ``sql`` of one was a traceback (OverflowError); now one error line, exit status 2,
+    that says to cast it to text."""
+    r = CliRunner().invoke(app, ["sql", "--db", hostile_db, *([fmt] if fmt else []), f"SELECT {value} AS t"])
+    assert r.exit_code == 2, (r.exit_code, r.output, r.exception)
+    assert r.output.startswith("logferry: error: ") and "CAST" in r.output, r.output

@@ -614,7 +614,11 @@ def sql_cmd(query: str, db: str, as_json: bool, as_csv: bool, lake: str | None, 
         con.close()
     if t is None:
         return
-    rows = t.to_pylist()
+    try:
+        rows = t.to_pylist()
+    except OverflowError as e:  # DuckDB's dates reach past Python's (infinity, year 294247)
+        _fail(f"a value is outside Python's dates and times (years 1-9999, e.g. infinity): {e}; "
+              "CAST it AS VARCHAR in the query")
     if as_json:
         for r in rows:
             click.echo(json_safe(json.dumps(jsonable(r), ensure_ascii=False)))
