@@ -71,6 +71,8 @@ CASES = [
     case("ship-state-unwritable", ["ship", "{d}/access.log", "--dest", "file://{d}/dest", "--state", "{d}/file/st"]),
     # ship's: config.load and the engine's SourceError
     case("config-deeply-nested", ["export", "list", "--config", "{d}/nested.toml"]),
+    # an empty --dest (an unset variable) wrote into the current folder
+    case("ship-dest-empty", ["ship", "{d}/access.log", "--dest", "", "--state", "{d}/st-empty"]),
     case("ship-ftp-source", ["ship", "ftp://127.0.0.1:1/x.log", "--dest", "file://{d}/dest2", "--state", "{d}/st2"]),
     # a password in a source URL is refused before anything is opened or printed
     case("detect-url-password", ["detect", "sftp://me:hunter2@127.0.0.1:1/x.log"]),

@@ -79,6 +79,8 @@ def scheme_of(url: str) -> str:
 def check_url(url: str) -> str:
     from ..sources import redact_url
 
+    if not url.strip():  # (an unset variable: not the current folder)
+        raise ConfigError("destination is empty; give a URL (file://, s3://BUCKET, ...) or a folder")
     s = scheme_of(url)
     if s not in REGISTRY:
         raise ConfigError(
