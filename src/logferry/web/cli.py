@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
 import signal
 import sys
 import threading
@@ -46,6 +47,21 @@ config_option = click.option("--config", "-c", help="Config file (default logfer
 state_option = click.option("--state", "state", help="State directory (default: the config's state_dir).")
 
 
+def _check_tls(cert: str, key: str) -> None:
+    """The certificate and its key load, before anything is written or shown (a missing file
+    was "No such file or directory" after the console's address and first token)."""
+    import ssl
+
+    for flag, path in (("--tls-cert", cert), ("--tls-key", key)):
+        if not os.path.isfile(path):
+            _fail(f"{flag} {path}: no such file")
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_cert_chain(cert, key)
+    except (ssl.SSLError, OSError) as e:
+        _fail(f"--tls-cert {cert} and --tls-key {key}: not a certificate and its private key (PEM): "
+              f"{e.strerror or e}")
+
+
 @config_option
 @state_option
 @click.option("--db", help="Usage database for the dashboard (and for --follow).")
@@ -83,6 +99,8 @@ def serve_cmd(config, state, db, lake, catalog, host, port, tls_cert, tls_key, i
     if not is_loopback(host) and not tls_cert and not insecure_http:
         _fail(f"--host {host} is not a loopback address: give --tls-cert and --tls-key, "
               f"or say --insecure-http to serve plain HTTP on the network")
+    if tls_cert:
+        _check_tls(tls_cert, tls_key)
     _check_store_args(db, lake, catalog, follow, paths)
     cfg = Path(config or "logferry.toml")
     sock = _listen(host, port)  # (a port in use is an error before anything is written)
