@@ -30,9 +30,51 @@ def _gzip(f: BinaryIO) -> BinaryIO:
 
 
 def _zstd(f: BinaryIO) -> BinaryIO:
-    import zstandard
+    return io.BufferedReader(_ZstdFrames(f), ZSTD_CHUNK)  # type: ignore[return-value]
 
-    return zstandard.ZstdDecompressor().stream_reader(f, read_across_frames=True)  # type: ignore[return-value]
+
+#: compressed bytes read at a time from a zstd file
+ZSTD_CHUNK = 1 << 20
+
+
+class _ZstdFrames(io.RawIOBase):
+    """A zstd stream's frames decompressed one after the other, and a stream that ends
+    inside a frame an ``EOFError``, as a truncated gzip or bz2 file is: zstandard's
+    ``stream_reader`` ended there quietly, and a truncated ``.zst`` read as a shorter log."""
+
+    def __init__(self, f: BinaryIO):
+        import zstandard
+
+        self._f, self._zd = f, zstandard.ZstdDecompressor()
+        self._obj = self._zd.decompressobj()
+        self._in_frame = False  # (bytes of the current frame fed, its end not reached)
+        self._out, self._at = b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
+        while self._at >= len(self._out):
+            raw = self._f.read(ZSTD_CHUNK)
+            if not raw:
+                if self._in_frame:
+                    raise EOFError("Compressed file ended before the end-of-stream marker was reached")
+                return 0
+            self._out, self._at = self._decompress(raw), 0
+        n = min(len(b), len(self._out) - self._at)
+        b[:n] = memoryview(self._out)[self._at:self._at + n]
+        self._at += n
+        return n
+
+    def _decompress(self, raw: bytes) -> bytes:
+        parts = []
+        while raw:
+            if self._obj.eof:  # (the next frame)
+                self._obj = self._zd.decompressobj()
+            parts.append(self._obj.decompress(raw))
+            self._in_frame = not self._obj.eof
+            raw = self._obj.unused_data if self._obj.eof else b""
+        return b"".join(parts)
 
 
 def _bz2(f: BinaryIO) -> BinaryIO:
