@@ -303,7 +303,7 @@ def _span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any) -> tuple[Any, A
     rows of those whose bounds reach beyond the span found so far (a file within it cannot
     change it): first the file reaching earliest and the one reaching latest, then the
     files still beyond."""
-    from ..usage.reports import SPAN_SQL
+    from ..usage.reports import SPAN_SQL, _arrow
 
     for name in ("since", "until"):
         con.execute(f"SET VARIABLE {name} = (SELECT {name} FROM _lake.filter)")
@@ -312,9 +312,9 @@ def _span(con: duckdb.DuckDBPyConnection, lake: Lake, scan: Any) -> tuple[Any, A
     planned = [(t, _bounds(t, ids["timestamp"], window)) for t in scan.plan_files()]
     one = {id(t): _one_read(t, ids) for t, b in planned if b is not None and b != () and b[2]}
     # (the reads of those files only: a lake of many small files holds millions)
-    reads = {r: (a, b) for r, a, b in con.execute(
+    reads = ReadLines(_arrow(con.sql(
         "SELECT read_id, first_line, last_line FROM _lake.reads WHERE read_id IN (SELECT unnest(CAST(? AS BIGINT[])))",
-        [sorted({o[0] for o in one.values() if o is not None})]).fetchall()}
+        params=[sorted({o[0] for o in one.values() if o is not None})])))
     span: list[int] = []  # epoch microseconds of counted rows in since/until
     rest: list[tuple[Any, tuple[int, int, bool] | None]] = []  # (file, its bounds) to read if need be
     for t, b in planned:
@@ -387,10 +387,9 @@ def _one_read(task: Any, ids: dict[str, Any]) -> tuple[int, int, int] | None:
     return (rid, first, last) if rid == rid_hi else None
 
 
-def _counted_whole(one: tuple[int, int, int] | None, reads: Any) -> bool:
+def _counted_whole(one: tuple[int, int, int] | None, reads: ReadLines) -> bool:
     """Whether every row of a data file of one read (:func:`_one_read`) counts: a read the
-    manifest counts (``reads``: its line range by read id, a dict or :class:`ReadLines`),
-    in that read's line range (a re-read last line, which the manifest stopped counting in
+    manifest counts (``reads``: its line range by read id), in that read's line range (a re-read last line, which the manifest stopped counting in
     the earlier read, falls outside it)."""
     if one is None:
         return False
@@ -418,7 +417,7 @@ class ReadLines:
         return None
 
 
-def _all_counted(task: Any, ids: dict[str, Any], reads: Any) -> bool:
+def _all_counted(task: Any, ids: dict[str, Any], reads: ReadLines) -> bool:
     """Whether every row of a data file counts (:func:`_one_read`, :func:`_counted_whole`)."""
     return _counted_whole(_one_read(task, ids), reads)
 

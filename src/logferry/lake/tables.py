@@ -137,6 +137,7 @@ def manifest_arrow(lake: Lake, snapshot_id: int | None = None, columns: list[str
     is held): pyiceberg's reader held ~3 KB per entry at its peak for ~0.6 KB read."""
     from pyiceberg.expressions import AlwaysTrue
 
+    each = each or _same
     table = lake.table("files")
     names = FILES.names if columns is None else columns
     there = {f.name for f in table.schema().fields}
@@ -151,15 +152,14 @@ def manifest_arrow(lake: Lake, snapshot_id: int | None = None, columns: list[str
     for name in names:
         if name not in t.column_names:
             t = t.append_column(name, pa.nulls(t.num_rows, FILES.field(name).type))
-    return (each or _same)(t.select(names))
+    return each(t.select(names))
 
 
 def _same(t: pa.Table) -> pa.Table:
     return t
 
 
-def _manifest_file(io: Any, path: str, want: pa.Schema, each: Callable[[pa.Table], pa.Table] | None = None
-                   ) -> pa.Table:
+def _manifest_file(io: Any, path: str, want: pa.Schema, each: Callable[[pa.Table], pa.Table]) -> pa.Table:
     """One data file of the manifest with the columns of ``want`` (those it lacks: null),
     ``each`` applied to every :data:`MANIFEST_BATCH` rows as read."""
     import pyarrow.parquet as pq
@@ -168,9 +168,9 @@ def _manifest_file(io: Any, path: str, want: pa.Schema, each: Callable[[pa.Table
         pf = pq.ParquetFile(f, read_dictionary=[x.name for x in want if pa.types.is_dictionary(x.type)])
         has = set(pf.schema_arrow.names)
         cols = [c for c in want.names if c in has]
-        parts = [(each or _same)(_conformed(pa.Table.from_batches([b]), want))
+        parts = [each(_conformed(pa.Table.from_batches([b]), want))
                  for b in pf.iter_batches(MANIFEST_BATCH, columns=cols)]
-    return pa.concat_tables(parts) if parts else (each or _same)(want.empty_table())
+    return pa.concat_tables(parts) if parts else each(want.empty_table())
 
 
 #: rows of a manifest data file read at a time (a file written before the manifest was
